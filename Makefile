@@ -1,0 +1,41 @@
+# The two commands of the README, and the build steps under them.
+#   make demo   installs what is missing, builds, runs the main job
+#   make test   installs what is missing, builds, runs every test
+BUILD ?= build
+JOBS ?= $(shell nproc)
+CMAKE_FLAGS ?=
+
+.PHONY: all setup build test test-gpu demo bench asan clean
+
+all: build
+
+setup:
+	@scripts/setup.sh
+
+$(BUILD)/CMakeCache.txt:
+	cmake -S . -B $(BUILD) $(CMAKE_FLAGS) >/dev/null
+
+build: setup $(BUILD)/CMakeCache.txt
+	@cmake --build $(BUILD) -j $(JOBS) -- --no-print-directory
+
+test: build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) -LE gpu
+
+# GPU tests only; run on the GPU machine (they skip with a reason elsewhere).
+test-gpu: build
+	cd $(BUILD) && ctest --output-on-failure -L gpu
+
+demo: build
+	@scripts/demo.sh $(BUILD)
+
+bench: build
+	@bench/cpu_vs_onnxruntime.sh $(BUILD)
+
+# The unit tests under AddressSanitizer and UBSan, in their own build folder.
+asan: setup
+	cmake -S . -B build-asan -DCARAVEL_ASAN=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
+	cmake --build build-asan -j $(JOBS) -- --no-print-directory
+	cd build-asan && ctest --output-on-failure -j $(JOBS) -LE gpu
+
+clean:
+	rm -rf $(BUILD) build-asan

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs what a fresh Debian 12 machine lacks to build, test and demo
+# Caravel: Debian packages (compiler tools, OpenBLAS, protobuf-c with the
+# system onnx.proto, cmocka, libmicrohttpd, jansson, gnuplot) and a Python
+# virtual environment (.venv) with pinned onnx, onnxruntime and numpy, used
+# only by tests and tools that make reference data.
+# Idempotent: quiet and quick when everything is already there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(build-essential cmake pkg-config python3 python3-venv
+          libopenblas-dev libprotobuf-c-dev protobuf-c-compiler libonnx-dev
+          libcmocka-dev libmicrohttpd-dev libjansson-dev gnuplot-nox)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  sudo_cmd=""
+  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# Python for tests and reference-data tools only; versions pinned so that
+# reference outputs are reproducible.
+requirements=scripts/requirements.txt
+stamp=.venv/.requirements-installed
+if [ ! -x .venv/bin/python3 ] || ! cmp -s "$requirements" "$stamp"; then
+  echo "setup: creating the Python environment in .venv"
+  python3 -m venv .venv
+  .venv/bin/python3 -m pip install -q --disable-pip-version-check -r "$requirements"
+  cp "$requirements" "$stamp"
+fi

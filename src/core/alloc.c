@@ -1,0 +1,130 @@
+/*
+ * alloc.c: the counted allocator. Each block carries a small header with its
+ * size and the account it was charged to, so that freeing credits the right
+ * account even from another thread.
+ */
+#include "core/core.h"
+
+#include <stdatomic.h>
+#include <string.h>
+
+typedef struct block_header {
+    size_t bytes;
+    cv_account_t *account;
+} block_header_t;
+
+/* Keep user pointers 16-byte aligned, as malloc's are. */
+#define HEADER_BYTES 16
+_Static_assert(sizeof(block_header_t) <= HEADER_BYTES, "header fits its slot");
+
+static cv_account_t default_account = {.name = "default"};
+static _Thread_local cv_account_t *current_account;
+static atomic_size_t live_total;
+static atomic_long fail_countdown; /* > 0: allocations left before failing */
+static atomic_long failures;
+
+cv_account_t *cv_account_default(void) { return &default_account; }
+
+cv_account_t *cv_account_use(cv_account_t *account)
+{
+    cv_account_t *previous = current_account;
+    current_account = account;
+    return previous;
+}
+
+size_t cv_alloc_live_bytes(void) { return atomic_load(&live_total); }
+
+void cv_alloc_fail_after(long n)
+{
+    atomic_store(&fail_countdown, n);
+    atomic_store(&failures, 0);
+}
+
+long cv_alloc_failures(void) { return atomic_load(&failures); }
+
+static bool injected_failure(void)
+{
+    long left = atomic_load(&fail_countdown);
+    if (left <= 0) return false;
+    if (left == 1) { /* stay at 1: every allocation from now on fails */
+        atomic_fetch_add(&failures, 1);
+        return true;
+    }
+    atomic_fetch_sub(&fail_countdown, 1);
+    return false;
+}
+
+static cv_account_t *charged_account(void)
+{
+    return current_account ? current_account : &default_account;
+}
+
+static void *finish(block_header_t *h, size_t bytes, cv_account_t *account)
+{
+    h->bytes = bytes;
+    h->account = account;
+    /* Accounts are updated without a lock: counts are for reporting and
+     * limits, and a tenant's allocations come from its own thread. */
+    account->live_bytes += bytes;
+    if (account->live_bytes > account->peak_bytes) account->peak_bytes = account->live_bytes;
+    atomic_fetch_add(&live_total, bytes);
+    return (char *)h + HEADER_BYTES;
+}
+
+void *cv_malloc(size_t bytes)
+{
+    cv_account_t *account = charged_account();
+    if (injected_failure()) return NULL;
+    if (account->limit_bytes && account->live_bytes + bytes > account->limit_bytes) return NULL;
+    if (bytes > SIZE_MAX - HEADER_BYTES) return NULL;
+    block_header_t *h = malloc(HEADER_BYTES + bytes);
+    if (!h) return NULL;
+    return finish(h, bytes, account);
+}
+
+void *cv_calloc(size_t count, size_t size)
+{
+    if (size && count > SIZE_MAX / size) return NULL;
+    void *p = cv_malloc(count * size);
+    if (p) memset(p, 0, count * size);
+    return p;
+}
+
+void cv_free(void *ptr)
+{
+    if (!ptr) return;
+    block_header_t *h = (block_header_t *)((char *)ptr - HEADER_BYTES);
+    h->account->live_bytes -= h->bytes;
+    atomic_fetch_sub(&live_total, h->bytes);
+    free(h);
+}
+
+void *cv_realloc(void *ptr, size_t bytes)
+{
+    if (!ptr) return cv_malloc(bytes);
+    block_header_t *old = (block_header_t *)((char *)ptr - HEADER_BYTES);
+    void *fresh = cv_malloc(bytes);
+    if (!fresh) return NULL;
+    memcpy(fresh, ptr, CV_MIN(old->bytes, bytes));
+    cv_free(ptr);
+    return fresh;
+}
+
+char *cv_strdup(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *copy = cv_malloc(n);
+    if (copy) memcpy(copy, s, n);
+    return copy;
+}
+
+cv_status cv_grow(void **arr, size_t elem, int count, int *cap)
+{
+    if (count < *cap) return CV_STATUS_OK;
+    int fresh_cap = *cap ? *cap * 2 : 8;
+    void *fresh = cv_realloc(*arr, (size_t)fresh_cap * elem);
+    if (!fresh) return CV_STATUS_OUT_OF_MEMORY;
+    *arr = fresh;
+    *cap = fresh_cap;
+    return CV_STATUS_OK;
+}

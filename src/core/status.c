@@ -1,0 +1,51 @@
+/*
+ * status.c: status names, user messages, and the assert that stops on bugs.
+ */
+#include "core/core.h"
+
+#include <string.h>
+
+const char *cv_status_str(cv_status status)
+{
+    switch (status) {
+    case CV_STATUS_OK: return "ok";
+    case CV_STATUS_INVALID_ARGUMENT: return "invalid argument";
+    case CV_STATUS_NOT_FOUND: return "not found";
+    case CV_STATUS_UNSUPPORTED: return "unsupported";
+    case CV_STATUS_OUT_OF_MEMORY: return "out of memory";
+    case CV_STATUS_UNAVAILABLE: return "unavailable";
+    case CV_STATUS_INTERNAL: return "internal error";
+    }
+    return "unknown status";
+}
+
+void cv_assert_fail(const char *expr, const char *file, int line)
+{
+    fprintf(stderr, "caravel: assertion failed: %s (%s:%d)\n", expr, file, line);
+    fflush(stderr);
+    abort();
+}
+
+cv_status cv_errorf(cv_err_t *err, cv_status status, const char *fmt, ...)
+{
+    if (err) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+        va_end(ap);
+    }
+    return status;
+}
+
+void cv_err_prefix(cv_err_t *err, const char *fmt, ...)
+{
+    if (!err) return;
+    char prefix[CV_ERR_LEN], old[CV_ERR_LEN];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(prefix, sizeof(prefix), fmt, ap);
+    va_end(ap);
+    memcpy(old, err->msg, sizeof(old));
+    old[sizeof(old) - 1] = '\0';
+    snprintf(err->msg, sizeof(err->msg), "%s: %s", prefix, old);
+}

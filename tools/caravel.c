@@ -1,0 +1,2 @@
+#include "caravel.h"
+int main(void) { return 0; }
