@@ -1,2 +1,40 @@
-#include "caravel.h"
-int main(void) { return 0; }
+/*
+ * caravel.c: the `caravel` command: dispatches to its subcommands.
+ */
+#include "cli.h"
+
+#include <string.h>
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: caravel COMMAND [options]\n"
+            "\n"
+            "Multi-tenant DNN inference: ONNX models of many tenants on one device.\n"
+            "\n"
+            "commands:\n"
+            "  run     run one inference of an ONNX model on inputs from .pb files\n"
+            "  check   run ONNX backend-test folders and compare with their references\n"
+            "  wave    run several tenants of one family as one wave and compare each\n"
+            "          with the same tenant run alone\n"
+            "\n"
+            "`caravel COMMAND --help` describes each command.\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(cmd, "run")) return cv_cmd_run(argc - 1, argv + 1);
+    if (!strcmp(cmd, "check")) return cv_cmd_check(argc - 1, argv + 1);
+    if (!strcmp(cmd, "wave")) return cv_cmd_wave(argc - 1, argv + 1);
+    fprintf(stderr, "caravel: unknown command '%s' (try caravel --help)\n", cmd);
+    return 2;
+}

@@ -1,0 +1,79 @@
+/*
+ * backend.h: the interface every backend (CPU, CUDA) fills in: memory, the
+ * tenants' constants on the device, and running one step of a wave.
+ *
+ * A backend is a struct of function pointers (cv_backend_i) plus the
+ * backend's own context. The executor (src/exec) is the only caller; it
+ * walks a plan and hands each step to step_run with the wave's tensors
+ * already resolved to device pointers.
+ */
+#ifndef CV_BACKEND_H
+#define CV_BACKEND_H
+
+#include "plan/plan.h"
+
+typedef struct cv_backend cv_backend_t;
+
+/* One slice of a wave as a backend sees it: a run of rows and the tenant's
+ * constants (device pointers, indexed by value). */
+typedef struct cv_wave_slice {
+    int64_t row0, rows;        /* rows [row0, row0 + rows) of the wave */
+    void *const *constants;    /* per graph value: the tenant's data, or NULL */
+} cv_wave_slice_t;
+
+/* One step to run: the node, its inputs and outputs for the whole wave
+ * (device data), and the slices, for steps that read weights.
+ *
+ * For an unweighted step, inputs[i] holds the wave's tensor (constants are
+ * those of slice 0's tenant, identical for the whole family). For a weighted
+ * step, inputs[i] for a weight is slice 0's; the backend takes each slice's
+ * own from slices[s].constants[node->inputs[i]]. `batched[i]` says whether
+ * input i is stacked along dim 0 (so a slice is a run of its rows);
+ * `out_batched[o]` the same for outputs. */
+typedef struct cv_step_run {
+    const cv_graph_t *graph;
+    const cv_plan_t *plan;
+    int step;
+    const cv_node_t *node;
+    const cv_tensor_t *const *inputs;
+    int ninputs;
+    cv_tensor_t *const *outputs;
+    int noutputs;
+    const bool *batched;
+    const bool *out_batched;
+    const cv_wave_slice_t *slices;
+    int nslices;
+} cv_step_run_t;
+
+typedef struct cv_backend_i {
+    const char *name;
+    /* Device memory. alloc returns CV_STATUS_OUT_OF_MEMORY on failure. */
+    cv_status (*alloc)(cv_backend_t *b, size_t bytes, void **out, cv_err_t *err);
+    void (*free)(cv_backend_t *b, void *ptr);
+    /* Host <-> device copies (the CPU backend: memcpy). */
+    cv_status (*upload)(cv_backend_t *b, void *dst, const void *src, size_t bytes, cv_err_t *err);
+    cv_status (*download)(cv_backend_t *b, void *dst, const void *src, size_t bytes, cv_err_t *err);
+    /* Makes the device copy of every constant of g; constants[v] receives
+     * the device pointer of value v (NULL for non-constants). The CPU backend
+     * points at the host data. Freed by tenant_release. */
+    cv_status (*tenant_upload)(cv_backend_t *b, const cv_graph_t *g, void ***constants,
+                               cv_err_t *err);
+    void (*tenant_release)(cv_backend_t *b, const cv_graph_t *g, void **constants);
+    /* Runs one step of a wave. */
+    cv_status (*step_run)(cv_backend_t *b, const cv_step_run_t *run, cv_err_t *err);
+    /* Waits for all launched work. Optional: NULL when work is synchronous. */
+    cv_status (*synchronize)(cv_backend_t *b, cv_err_t *err);
+    void (*destroy)(cv_backend_t *b);
+} cv_backend_i;
+
+struct cv_backend {
+    const cv_backend_i *iface;
+    void *context;
+};
+
+/* The CPU backend: kernels of src/backend/cpu, GEMM through OpenBLAS. */
+cv_status cv_backend_cpu_create(int threads, cv_backend_t **out, cv_err_t *err);
+/* The CPU backend's kernel context (for constant folding at load). */
+cv_cpu_ctx_t *cv_backend_cpu_ctx(cv_backend_t *b);
+
+#endif /* CV_BACKEND_H */

@@ -1,0 +1,141 @@
+/*
+ * cpu_backend.c: the CPU backend. Memory is host memory; a step runs its
+ * op's CPU kernel once for the whole wave, or once per slice (on that
+ * slice's rows, with its tenant's weights) when the step reads weights.
+ */
+#include "backend/backend.h"
+
+#include <cblas.h>
+#include <string.h>
+
+typedef struct cpu_backend {
+    cv_backend_t base;
+    cv_cpu_ctx_t ctx;
+} cpu_backend_t;
+
+static cv_status cpu_alloc(cv_backend_t *b, size_t bytes, void **out, cv_err_t *err)
+{
+    *out = cv_malloc(bytes ? bytes : 1);
+    if (!*out)
+        return cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of host memory (%zu bytes)", bytes);
+    return CV_STATUS_OK;
+}
+
+static void cpu_free(cv_backend_t *b, void *ptr) { cv_free(ptr); }
+
+static cv_status cpu_copy(cv_backend_t *b, void *dst, const void *src, size_t bytes, cv_err_t *err)
+{
+    if (bytes) memcpy(dst, src, bytes);
+    return CV_STATUS_OK;
+}
+
+static cv_status cpu_tenant_upload(cv_backend_t *b, const cv_graph_t *g, void ***constants,
+                                   cv_err_t *err)
+{
+    void **table = cv_calloc((size_t)g->nvalues + 1, sizeof(void *));
+    if (!table) return cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of memory for constants");
+    for (int v = 0; v < g->nvalues; v++)
+        if (g->values[v].constant) table[v] = g->values[v].constant->data;
+    *constants = table;
+    return CV_STATUS_OK;
+}
+
+static void cpu_tenant_release(cv_backend_t *b, const cv_graph_t *g, void **constants)
+{
+    cv_free(constants);
+}
+
+/* A view of rows [row0, row0 + rows) of a tensor stacked along dim 0 of a
+ * wave of `total` rows. */
+static cv_tensor_t row_view(const cv_tensor_t *t, int64_t row0, int64_t rows, int64_t total)
+{
+    cv_tensor_t v = *t;
+    int64_t per_row = t->shape.dims[0] / total;
+    int64_t row_elems = cv_shape_numel(&t->shape) / (t->shape.dims[0] ? t->shape.dims[0] : 1);
+    v.shape.dims[0] = per_row * rows;
+    v.data = (char *)t->data + (size_t)(row0 * per_row * row_elems) * cv_dtype_size(t->dtype);
+    return v;
+}
+
+static cv_status cpu_step_run(cv_backend_t *b, const cv_step_run_t *run, cv_err_t *err)
+{
+    cpu_backend_t *cpu = (cpu_backend_t *)b;
+    const cv_op_def_t *def = cv_op_def(run->node->op);
+    cv_op_args_t args = {.node = run->node, .inputs = run->inputs, .ninputs = run->ninputs,
+                         .outputs = run->outputs, .noutputs = run->noutputs, .cpu = &cpu->ctx};
+    bool weighted = run->plan->steps[run->step].weighted;
+    if (!weighted || run->nslices == 1) return def->cpu(&args, err);
+
+    /* Weighted step of a multi-slice wave: one kernel call per slice. */
+    cv_tensor_t in_views[32], out_views[16];
+    const cv_tensor_t *in_ptrs[32];
+    cv_tensor_t *out_ptrs[16];
+    int64_t total = run->plan->rows;
+    const cv_graph_t *g = run->graph;
+    for (int s = 0; s < run->nslices; s++) {
+        const cv_wave_slice_t *slice = &run->slices[s];
+        for (int i = 0; i < run->ninputs; i++) {
+            const cv_tensor_t *t = run->inputs[i];
+            int v = run->node->inputs[i];
+            in_ptrs[i] = t;
+            if (!t) continue;
+            if (g->values[v].constant && g->values[v].is_weight) {
+                in_views[i] = *t;
+                in_views[i].data = slice->constants[v];
+                in_ptrs[i] = &in_views[i];
+            } else if (run->batched[i]) {
+                in_views[i] = row_view(t, slice->row0, slice->rows, total);
+                in_ptrs[i] = &in_views[i];
+            }
+        }
+        for (int o = 0; o < run->noutputs; o++) {
+            out_ptrs[o] = run->outputs[o];
+            if (!run->outputs[o] || !run->out_batched[o]) continue;
+            out_views[o] = row_view(run->outputs[o], slice->row0, slice->rows, total);
+            out_ptrs[o] = &out_views[o];
+        }
+        args.inputs = in_ptrs;
+        args.outputs = out_ptrs;
+        cv_status st = def->cpu(&args, err);
+        if (st != CV_STATUS_OK) return st;
+    }
+    return CV_STATUS_OK;
+}
+
+static void cpu_destroy(cv_backend_t *b)
+{
+    cpu_backend_t *cpu = (cpu_backend_t *)b;
+    cv_cpu_ctx_release(&cpu->ctx);
+    cv_free(cpu);
+}
+
+static const cv_backend_i cpu_iface = {
+    /* .name           = */ "cpu",
+    /* .alloc          = */ cpu_alloc,
+    /* .free           = */ cpu_free,
+    /* .upload         = */ cpu_copy,
+    /* .download       = */ cpu_copy,
+    /* .tenant_upload  = */ cpu_tenant_upload,
+    /* .tenant_release = */ cpu_tenant_release,
+    /* .step_run       = */ cpu_step_run,
+    /* .synchronize    = */ NULL,
+    /* .destroy        = */ cpu_destroy,
+};
+
+cv_status cv_backend_cpu_create(int threads, cv_backend_t **out, cv_err_t *err)
+{
+    cpu_backend_t *cpu = cv_calloc(1, sizeof(*cpu));
+    if (!cpu) return cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of memory creating the CPU backend");
+    cpu->base.iface = &cpu_iface;
+    cpu->base.context = cpu;
+    cpu->ctx.threads = threads > 0 ? threads : openblas_get_num_procs();
+    if (threads > 0) openblas_set_num_threads(threads);
+    *out = &cpu->base;
+    return CV_STATUS_OK;
+}
+
+cv_cpu_ctx_t *cv_backend_cpu_ctx(cv_backend_t *b)
+{
+    CV_ASSERT(b->iface == &cpu_iface);
+    return &((cpu_backend_t *)b)->ctx;
+}

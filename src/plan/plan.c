@@ -1,0 +1,461 @@
+/*
+ * plan.c: shape inference at known input shapes, plan-time folding, steps,
+ * stackability and the activation arena (see plan.h).
+ */
+#include "plan/plan.h"
+
+#include "ir/infer.h"
+#include "ir/passes.h"
+
+#include <string.h>
+
+#define ARENA_ALIGN 64
+
+bool cv_plan_is_view_op(cv_op_t op)
+{
+    return op == CV_OP_RESHAPE || op == CV_OP_FLATTEN || op == CV_OP_SQUEEZE ||
+           op == CV_OP_UNSQUEEZE || op == CV_OP_IDENTITY || op == CV_OP_DROPOUT;
+}
+
+static void free_plan_constants(cv_plan_value_t *values, int n)
+{
+    for (int i = 0; i < n; i++) {
+        cv_tensor_destroy(values[i].plan_constant);
+        values[i].plan_constant = NULL;
+    }
+}
+
+/* Shape(x) with its start/end attributes, from x's known shape. */
+static cv_status fold_shape(const cv_node_t *n, const cv_shape_t *in, cv_tensor_t **out)
+{
+    int64_t r = in->ndim;
+    int64_t start = cv_node_attr_int(n, "start", 0), end = cv_node_attr_int(n, "end", r);
+    if (start < 0) start += r;
+    if (end < 0) end += r;
+    start = CV_MAX(0, CV_MIN(start, r));
+    end = CV_MAX(start, CV_MIN(end, r));
+    cv_shape_t s = {.ndim = 1, .dims = {end - start}};
+    *out = cv_tensor_new(CV_DTYPE_INT64, &s);
+    if (!*out) return CV_STATUS_OUT_OF_MEMORY;
+    for (int64_t i = start; i < end; i++) ((int64_t *)(*out)->data)[i - start] = in->dims[i];
+    return CV_STATUS_OK;
+}
+
+/* Fills dtype/shape/storage of every value for these input shapes, folding
+ * what becomes constant. Marks steps in `folded[node]`. */
+static cv_status infer_values(const cv_graph_t *g, const cv_shape_t *input_shapes,
+                              cv_cpu_ctx_t *cpu, cv_plan_value_t *values, bool *folded,
+                              cv_err_t *err)
+{
+    for (int v = 0; v < g->nvalues; v++) {
+        values[v].alias_of = -1;
+        values[v].input_index = -1;
+        if (g->values[v].constant) {
+            values[v].storage = CV_STORAGE_CONSTANT;
+            values[v].dtype = g->values[v].constant->dtype;
+            values[v].shape = g->values[v].constant->shape;
+        }
+    }
+    for (int i = 0; i < g->ninputs; i++) {
+        int v = g->inputs[i];
+        const cv_value_t *decl = &g->values[v];
+        const cv_shape_t *s = &input_shapes[i];
+        char got[128], want[128];
+        if (decl->shape.ndim != s->ndim && decl->shape.ndim > 0)
+            return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT,
+                             "input '%s' has shape %s but the model declares %s", decl->name,
+                             cv_shape_str(s, got, sizeof got), cv_shape_str(&decl->shape, want, sizeof want));
+        for (int d = 0; d < decl->shape.ndim; d++)
+            if (decl->shape.dims[d] > 0 && decl->shape.dims[d] != s->dims[d])
+                return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT,
+                                 "input '%s' has shape %s but the model declares %s (dim %d)",
+                                 decl->name, cv_shape_str(s, got, sizeof got),
+                                 cv_shape_str(&decl->shape, want, sizeof want), d);
+        values[v].storage = CV_STORAGE_INPUT;
+        values[v].dtype = decl->dtype;
+        values[v].shape = *s;
+        values[v].input_index = i;
+    }
+
+    for (int ni = 0; ni < g->nnodes; ni++) {
+        const cv_node_t *n = &g->nodes[ni];
+        folded[ni] = false;
+        if (n->dead) continue;
+        char label[160];
+        cv_tensor_t shells[32];
+        const cv_tensor_t *in_ptrs[32];
+        bool all_constant = true, reads_weight = false;
+        CV_ASSERT(n->ninputs <= 32 && n->noutputs <= 16);
+        for (int i = 0; i < n->ninputs; i++) {
+            int v = n->inputs[i];
+            if (v < 0) {
+                in_ptrs[i] = NULL;
+                continue;
+            }
+            if (values[v].storage == CV_STORAGE_NONE)
+                return cv_errorf(err, CV_STATUS_INTERNAL, "%s: %s: input '%s' is not computed yet",
+                                 g->path, cv_node_label(g, ni, label, sizeof label), g->values[v].name);
+            shells[i].dtype = values[v].dtype;
+            shells[i].shape = values[v].shape;
+            shells[i].data = NULL;
+            if (values[v].storage == CV_STORAGE_CONSTANT) {
+                shells[i].data = g->values[v].constant->data;
+                if (g->values[v].is_weight) reads_weight = true;
+            } else if (values[v].storage == CV_STORAGE_PLAN_CONSTANT) {
+                shells[i].data = values[v].plan_constant->data;
+            } else {
+                all_constant = false;
+            }
+            in_ptrs[i] = &shells[i];
+        }
+
+        if (n->op == CV_OP_SHAPE && n->ninputs >= 1 && n->inputs[0] >= 0 && n->outputs[0] >= 0) {
+            cv_plan_value_t *o = &values[n->outputs[0]];
+            if (fold_shape(n, &shells[0].shape, &o->plan_constant) != CV_STATUS_OK)
+                return cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "%s: out of memory", g->path);
+            o->storage = CV_STORAGE_PLAN_CONSTANT;
+            o->dtype = CV_DTYPE_INT64;
+            o->shape = o->plan_constant->shape;
+            folded[ni] = true;
+            continue;
+        }
+        if (all_constant) {
+            if (reads_weight)
+                return cv_errorf(err, CV_STATUS_UNSUPPORTED,
+                                 "%s: %s: computes a weight from the batch size, which Caravel does not support",
+                                 g->path, cv_node_label(g, ni, label, sizeof label));
+            cv_tensor_t *outs[16];
+            cv_status st = cv_ir_eval_node(g, ni, in_ptrs, outs, cpu, err);
+            if (st != CV_STATUS_OK) return st;
+            for (int o = 0; o < n->noutputs; o++) {
+                if (n->outputs[o] < 0) continue;
+                cv_plan_value_t *pv = &values[n->outputs[o]];
+                pv->storage = CV_STORAGE_PLAN_CONSTANT;
+                pv->plan_constant = outs[o];
+                pv->dtype = outs[o]->dtype;
+                pv->shape = outs[o]->shape;
+            }
+            folded[ni] = true;
+            continue;
+        }
+
+        const cv_op_def_t *def = cv_op_def(n->op);
+        if (!def->infer || !def->cpu)
+            return cv_errorf(err, CV_STATUS_UNSUPPORTED, "%s: %s: operator %s has no CPU kernel",
+                             g->path, cv_node_label(g, ni, label, sizeof label), def->onnx_name);
+        cv_tensor_t out_shells[16];
+        cv_tensor_t *out_ptrs[16];
+        memset(out_shells, 0, sizeof out_shells);
+        for (int o = 0; o < n->noutputs; o++) out_ptrs[o] = n->outputs[o] >= 0 ? &out_shells[o] : NULL;
+        cv_op_args_t args = {.node = n, .inputs = in_ptrs, .ninputs = n->ninputs,
+                             .outputs = out_ptrs, .noutputs = n->noutputs, .cpu = cpu};
+        cv_status st = def->infer(&args, err);
+        if (st != CV_STATUS_OK) {
+            cv_err_prefix(err, "%s: %s", g->path, cv_node_label(g, ni, label, sizeof label));
+            return st;
+        }
+        for (int o = 0; o < n->noutputs; o++) {
+            if (n->outputs[o] < 0) continue;
+            cv_plan_value_t *pv = &values[n->outputs[o]];
+            pv->dtype = out_shells[o].dtype;
+            pv->shape = out_shells[o].shape;
+            pv->storage = CV_STORAGE_ARENA;
+            for (int d = 0; d < pv->shape.ndim; d++)
+                CV_ASSERT(pv->shape.dims[d] >= 0);
+        }
+        if (cv_plan_is_view_op(n->op) && n->outputs[0] >= 0) {
+            cv_storage_t src = values[n->inputs[0]].storage;
+            if (src == CV_STORAGE_ARENA || src == CV_STORAGE_INPUT) {
+                int root = n->inputs[0];
+                while (values[root].alias_of >= 0) root = values[root].alias_of;
+                values[n->outputs[0]].alias_of = root;
+            }
+        }
+    }
+    return CV_STATUS_OK;
+}
+
+static bool is_activation(const cv_plan_value_t *v)
+{
+    return v->storage == CV_STORAGE_INPUT || v->storage == CV_STORAGE_ARENA;
+}
+
+/* Ops whose shapes stay stacked along dim 0 but whose arithmetic still
+ * mixes rows (or slices' row runs): a reason, or NULL when row-local. */
+static const char *mixes_rows(const cv_graph_t *g, const cv_plan_value_t *values, const cv_node_t *n)
+{
+    const cv_plan_value_t *x = n->ninputs > 0 && n->inputs[0] >= 0 ? &values[n->inputs[0]] : NULL;
+    if (!x || !x->batched) return NULL;
+    int rank = x->shape.ndim;
+    int64_t axis;
+    switch (n->op) {
+    case CV_OP_CONCAT:
+    case CV_OP_SPLIT:
+    case CV_OP_GATHER:
+        axis = cv_node_attr_int(n, "axis", 0);
+        if (axis == 0 || axis == -rank) return "works along the batch axis";
+        return NULL;
+    case CV_OP_SOFTMAX:
+    case CV_OP_LOG_SOFTMAX:
+        axis = cv_node_attr_int(n, "axis", n->opset < 13 ? 1 : -1);
+        if (axis == 0 || axis == -rank) return "normalises across the batch axis";
+        return NULL;
+    case CV_OP_LAYER_NORMALIZATION:
+        axis = cv_node_attr_int(n, "axis", -1);
+        if (axis == 0 || axis == -rank) return "normalises across the batch axis";
+        return NULL;
+    case CV_OP_TILE: {
+        const cv_plan_value_t *rep = n->ninputs > 1 && n->inputs[1] >= 0 ? &values[n->inputs[1]] : NULL;
+        const cv_tensor_t *t = rep ? (rep->plan_constant ? rep->plan_constant : g->values[n->inputs[1]].constant) : NULL;
+        if (t && cv_tensor_get_i64(t, 0) != 1) return "repeats the batch axis";
+        return NULL;
+    }
+    case CV_OP_TRANSPOSE: {
+        int np;
+        const int64_t *perm = cv_node_attr_ints(n, "perm", &np);
+        if (!perm || perm[0] != 0) return "moves the batch axis";
+        return NULL;
+    }
+    case CV_OP_GEMM:
+        if (cv_node_attr_int(n, "transA", 0)) return "transposes the batched operand";
+        /* fallthrough */
+    case CV_OP_MATMUL:
+        if (n->ninputs > 1 && n->inputs[1] >= 0 && values[n->inputs[1]].batched &&
+            !(n->op == CV_OP_MATMUL && rank >= 3 && values[n->inputs[1]].shape.ndim == rank))
+            return "multiplies two batched operands";
+        return NULL;
+    default:
+        return NULL;
+    }
+}
+
+/* Compares the values at `rows` and `rows + 1` rows to find which are
+ * stacked along dim 0; sets plan->stackable and the reason when not. */
+static void decide_stacking(cv_plan_t *plan, const cv_plan_value_t *more, int64_t rows)
+{
+    const cv_graph_t *g = plan->graph;
+    plan->stackable = true;
+    for (int v = 0; v < g->nvalues; v++) {
+        cv_plan_value_t *a = &plan->values[v];
+        const cv_plan_value_t *b = &more[v];
+        if (!is_activation(a)) continue;
+        bool same = cv_shape_equal(&a->shape, &b->shape);
+        bool stacked = a->shape.ndim >= 1 && a->shape.ndim == b->shape.ndim &&
+                       a->shape.dims[0] * (rows + 1) == b->shape.dims[0] * rows;
+        for (int d = 1; stacked && d < a->shape.ndim; d++)
+            if (a->shape.dims[d] != b->shape.dims[d]) stacked = false;
+        if (!same && stacked) {
+            a->batched = true;
+            continue;
+        }
+        if (plan->stackable) {
+            char sa[96];
+            plan->stackable = false;
+            snprintf(plan->not_stackable_why, sizeof plan->not_stackable_why,
+                     "value '%s' (shape %s) %s", g->values[v].name, cv_shape_str(&a->shape, sa, sizeof sa),
+                     same ? "does not grow with the batch" : "does not keep rows along the batch axis");
+        }
+    }
+    for (int s = 0; s < plan->nsteps && plan->stackable; s++) {
+        const cv_node_t *n = &g->nodes[plan->steps[s].node];
+        const char *why = mixes_rows(g, plan->values, n);
+        if (why) {
+            char label[160];
+            plan->stackable = false;
+            snprintf(plan->not_stackable_why, sizeof plan->not_stackable_why, "%s %s",
+                     cv_node_label(g, plan->steps[s].node, label, sizeof label), why);
+        }
+    }
+}
+
+typedef struct live_block {
+    size_t offset, bytes;
+    int last_use;
+} live_block_t;
+
+/* First-fit placement of every arena value, freeing each after its last
+ * use. Views share their root's bytes and extend its life. */
+static cv_status assign_arena(cv_plan_t *plan, cv_err_t *err)
+{
+    const cv_graph_t *g = plan->graph;
+    int nv = g->nvalues;
+    int *last_use = cv_malloc(sizeof(int) * (size_t)(nv ? nv : 1));
+    live_block_t *live = cv_malloc(sizeof(live_block_t) * (size_t)(nv ? nv : 1));
+    if (!last_use || !live) {
+        cv_free(last_use);
+        cv_free(live);
+        return cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of memory planning the arena");
+    }
+    for (int v = 0; v < nv; v++) last_use[v] = -1;
+    for (int s = 0; s < plan->nsteps; s++) {
+        const cv_node_t *n = &g->nodes[plan->steps[s].node];
+        for (int i = 0; i < n->ninputs; i++) {
+            int v = n->inputs[i];
+            if (v < 0) continue;
+            int root = plan->values[v].alias_of >= 0 ? plan->values[v].alias_of : v;
+            last_use[root] = CV_MAX(last_use[root], s);
+        }
+        for (int o = 0; o < n->noutputs; o++) { /* outputs nobody reads still need room */
+            int v = n->outputs[o];
+            if (v < 0) continue;
+            int root = plan->values[v].alias_of >= 0 ? plan->values[v].alias_of : v;
+            last_use[root] = CV_MAX(last_use[root], s);
+        }
+    }
+    for (int i = 0; i < g->noutputs; i++) {
+        int v = g->outputs[i];
+        int root = plan->values[v].alias_of >= 0 ? plan->values[v].alias_of : v;
+        last_use[root] = plan->nsteps;
+    }
+
+    int nlive = 0;
+    size_t top = 0;
+    for (int s = 0; s < plan->nsteps; s++) {
+        const cv_node_t *n = &g->nodes[plan->steps[s].node];
+        for (int o = 0; o < n->noutputs; o++) {
+            int v = n->outputs[o];
+            if (v < 0) continue;
+            cv_plan_value_t *pv = &plan->values[v];
+            if (pv->storage != CV_STORAGE_ARENA || pv->alias_of >= 0) continue;
+            size_t bytes = (size_t)cv_shape_numel(&pv->shape) * cv_dtype_size(pv->dtype);
+            bytes = (bytes + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN;
+            if (!bytes) bytes = ARENA_ALIGN;
+            /* live[] is kept sorted by offset: find the first gap that fits. */
+            size_t at = 0;
+            int pos = 0;
+            for (; pos < nlive; pos++) {
+                if (live[pos].offset >= at + bytes) break;
+                at = CV_MAX(at, live[pos].offset + live[pos].bytes);
+            }
+            memmove(&live[pos + 1], &live[pos], sizeof(live_block_t) * (size_t)(nlive - pos));
+            live[pos] = (live_block_t){at, bytes, last_use[v]};
+            nlive++;
+            pv->offset = at;
+            top = CV_MAX(top, at + bytes);
+        }
+        int kept = 0;
+        for (int b = 0; b < nlive; b++)
+            if (live[b].last_use > s) live[kept++] = live[b];
+        nlive = kept;
+    }
+    for (int v = 0; v < nv; v++)
+        if (plan->values[v].alias_of >= 0) plan->values[v].offset = plan->values[plan->values[v].alias_of].offset;
+    plan->arena_bytes = top;
+    cv_free(last_use);
+    cv_free(live);
+    return CV_STATUS_OK;
+}
+
+/* Graph outputs must match what the model declares, where it declares. */
+static cv_status check_outputs(const cv_plan_t *plan, cv_err_t *err)
+{
+    const cv_graph_t *g = plan->graph;
+    for (int i = 0; i < g->noutputs; i++) {
+        int v = g->outputs[i];
+        const cv_value_t *decl = &g->values[v];
+        const cv_plan_value_t *pv = &plan->values[v];
+        if (pv->storage == CV_STORAGE_NONE)
+            return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT, "%s: output '%s' is never computed",
+                             g->path, decl->name);
+        if (decl->dtype != CV_DTYPE_UNDEFINED && decl->dtype != pv->dtype)
+            return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT,
+                             "%s: output '%s' is declared %s but computes %s", g->path, decl->name,
+                             cv_dtype_name(decl->dtype), cv_dtype_name(pv->dtype));
+        if (decl->shape.ndim != pv->shape.ndim || decl->shape.ndim == 0) continue;
+        for (int d = 0; d < decl->shape.ndim; d++) {
+            if (decl->shape.dims[d] > 0 && decl->shape.dims[d] != pv->shape.dims[d] &&
+                !(d == 0 && pv->batched)) {
+                char a[96], b[96];
+                return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT,
+                                 "%s: output '%s' is declared %s but computes %s", g->path,
+                                 decl->name, cv_shape_str(&decl->shape, a, sizeof a),
+                                 cv_shape_str(&pv->shape, b, sizeof b));
+            }
+        }
+    }
+    return CV_STATUS_OK;
+}
+
+void cv_plan_destroy(cv_plan_t *plan)
+{
+    if (!plan) return;
+    if (plan->values) free_plan_constants(plan->values, plan->graph->nvalues);
+    cv_free(plan->values);
+    cv_free(plan->steps);
+    cv_free(plan->input_shapes);
+    cv_free(plan);
+}
+
+cv_status cv_plan_build(const cv_graph_t *g, const cv_shape_t *input_shapes, cv_cpu_ctx_t *cpu,
+                        cv_plan_t **out, cv_err_t *err)
+{
+    cv_status st = CV_STATUS_OUT_OF_MEMORY;
+    cv_plan_value_t *more = NULL;
+    cv_shape_t *more_shapes = NULL;
+    bool *folded = cv_calloc((size_t)g->nnodes + 1, sizeof(bool));
+    cv_plan_t *plan = cv_calloc(1, sizeof(*plan));
+    if (!plan || !folded) goto oom;
+    plan->graph = g;
+    plan->ninputs = g->ninputs;
+    plan->values = cv_calloc((size_t)g->nvalues + 1, sizeof(cv_plan_value_t));
+    plan->steps = cv_calloc((size_t)g->nnodes + 1, sizeof(cv_plan_step_t));
+    plan->input_shapes = cv_malloc(sizeof(cv_shape_t) * (size_t)(g->ninputs + 1));
+    if (!plan->values || !plan->steps || !plan->input_shapes) goto oom;
+    if (g->ninputs) memcpy(plan->input_shapes, input_shapes, sizeof(cv_shape_t) * (size_t)g->ninputs);
+    plan->rows = g->batched ? input_shapes[0].dims[0] : 1;
+
+    st = infer_values(g, input_shapes, cpu, plan->values, folded, err);
+    if (st != CV_STATUS_OK) goto fail;
+    for (int ni = 0; ni < g->nnodes; ni++) {
+        const cv_node_t *n = &g->nodes[ni];
+        if (n->dead || folded[ni]) continue;
+        cv_plan_step_t *step = &plan->steps[plan->nsteps++];
+        step->node = ni;
+        for (int i = 0; i < n->ninputs; i++)
+            if (n->inputs[i] >= 0 && g->values[n->inputs[i]].constant && g->values[n->inputs[i]].is_weight)
+                step->weighted = true;
+    }
+
+    if (g->batched) {
+        /* Infer once more with one row more: what grows is stacked. */
+        more = cv_calloc((size_t)g->nvalues + 1, sizeof(cv_plan_value_t));
+        more_shapes = cv_malloc(sizeof(cv_shape_t) * (size_t)g->ninputs);
+        if (!more || !more_shapes) goto oom;
+        for (int i = 0; i < g->ninputs; i++) {
+            more_shapes[i] = input_shapes[i];
+            more_shapes[i].dims[0] = input_shapes[i].dims[0] + 1;
+        }
+        cv_err_t ignored;
+        if (infer_values(g, more_shapes, cpu, more, folded, &ignored) == CV_STATUS_OK) {
+            decide_stacking(plan, more, plan->rows);
+        } else {
+            plan->stackable = false;
+            snprintf(plan->not_stackable_why, sizeof plan->not_stackable_why,
+                     "the graph does not accept another batch size: %s", ignored.msg);
+        }
+        /* infer_values rewrote folded[] identically: same graph, same ops. */
+    } else {
+        snprintf(plan->not_stackable_why, sizeof plan->not_stackable_why,
+                 "the model's inputs have no symbolic batch axis");
+    }
+
+    st = check_outputs(plan, err);
+    if (st != CV_STATUS_OK) goto fail;
+    st = assign_arena(plan, err);
+    if (st != CV_STATUS_OK) goto fail;
+    if (more) free_plan_constants(more, g->nvalues);
+    cv_free(more);
+    cv_free(more_shapes);
+    cv_free(folded);
+    *out = plan;
+    return CV_STATUS_OK;
+oom:
+    st = cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "%s: out of memory building a plan", g->path);
+fail:
+    if (more) free_plan_constants(more, g->nvalues);
+    cv_free(more);
+    cv_free(more_shapes);
+    cv_free(folded);
+    cv_plan_destroy(plan);
+    return st;
+}

@@ -1,0 +1,70 @@
+/*
+ * plan.h: a family's compiled form for one set of input shapes (in
+ * particular, one wave width: the total rows of all slices).
+ *
+ * Building a plan runs shape inference over the (already folded) graph,
+ * folds what became constant once shapes are known (Shape -> Gather ->
+ * Concat -> Reshape chains that exporters emit around the batch axis),
+ * lists the steps to run, decides where each activation lives in one arena
+ * (liveness-based reuse; view ops share their input's bytes), and checks
+ * whether rows of different slices stay apart through every step, which is
+ * what lets a wave stack several tenants along the batch axis.
+ *
+ * A plan reads the graph it was built from only for structure; constants
+ * come from each slice's own tenant at run time.
+ */
+#ifndef CV_PLAN_H
+#define CV_PLAN_H
+
+#include "backend/cpu/cpu.h"
+#include "ir/graph.h"
+
+typedef enum cv_storage {
+    CV_STORAGE_NONE = 0,  /* not used by this plan */
+    CV_STORAGE_INPUT,     /* a graph input: the wave's stacked input buffer */
+    CV_STORAGE_ARENA,     /* an activation at arena + offset */
+    CV_STORAGE_CONSTANT,  /* a tenant constant (each slice's own) */
+    CV_STORAGE_PLAN_CONSTANT, /* folded at plan time from shapes; shared */
+} cv_storage_t;
+
+typedef struct cv_plan_value {
+    cv_dtype_t dtype;
+    cv_shape_t shape;      /* for the plan's total rows */
+    cv_storage_t storage;
+    size_t offset;         /* CV_STORAGE_ARENA: byte offset in the arena */
+    int alias_of;          /* view of another value's bytes, or -1 */
+    int input_index;       /* CV_STORAGE_INPUT: which graph input */
+    cv_tensor_t *plan_constant; /* CV_STORAGE_PLAN_CONSTANT */
+    bool batched;          /* dim 0 grows with the rows: slices are row runs */
+} cv_plan_value_t;
+
+typedef struct cv_plan_step {
+    int node;
+    bool weighted; /* reads a weight: runs once per slice with its tenant's */
+} cv_plan_step_t;
+
+typedef struct cv_plan {
+    const cv_graph_t *graph;
+    int64_t rows;          /* total rows (dim 0 of the inputs) when batched */
+    cv_shape_t *input_shapes; /* the shapes this plan was built for */
+    int ninputs;
+    cv_plan_value_t *values; /* one per graph value */
+    cv_plan_step_t *steps;
+    int nsteps;
+    size_t arena_bytes;
+    /* Whether a wave may hold several slices; when false, why not. */
+    bool stackable;
+    char not_stackable_why[CV_ERR_LEN + 128];
+} cv_plan_t;
+
+/* Builds the plan of graph g for the given input shapes (one per graph
+ * input). INVALID_ARGUMENT when shapes do not fit the graph, UNSUPPORTED when
+ * the graph needs what Caravel lacks; err names the node and the reason. */
+cv_status cv_plan_build(const cv_graph_t *g, const cv_shape_t *input_shapes, cv_cpu_ctx_t *cpu,
+                        cv_plan_t **out, cv_err_t *err);
+void cv_plan_destroy(cv_plan_t *plan);
+
+/* True for ops whose output 0 can share input 0's bytes (Reshape, ...). */
+bool cv_plan_is_view_op(cv_op_t op);
+
+#endif /* CV_PLAN_H */

@@ -1,0 +1,34 @@
+/*
+ * cli.h: what the subcommands of the `caravel` command share.
+ */
+#ifndef CV_CLI_H
+#define CV_CLI_H
+
+#include "caravel.h"
+
+#include <stdio.h>
+
+int cv_cmd_run(int argc, char **argv);
+int cv_cmd_check(int argc, char **argv);
+int cv_cmd_wave(int argc, char **argv);
+
+/* Parses "cpu" or "cuda"; prints an error and returns false otherwise. */
+bool cv_cli_parse_device(const char *s, cv_device_t *out);
+/* Parses a positive integer option value; prints an error naming the option. */
+bool cv_cli_parse_int(const char *option, const char *s, long min, long *out);
+
+/* Prints "output 'NAME' FP32 [1,10]: v0 v1 ..." (first `count` values). */
+void cv_cli_print_tensor(FILE *f, const char *what, const char *name, const cv_tensor_t *t, int count);
+
+/* Compares a result with a reference: exact for integers and BOOL, for
+ * floats max |a-b| <= rtol * max|ref| + atol (NaN must match NaN). Sets the
+ * errors and writes a reason when they differ in dtype or shape. */
+typedef struct cv_compare {
+    double max_abs, max_rel;
+    bool pass;
+    char why[160];
+} cv_compare_t;
+void cv_cli_compare(const cv_tensor_t *got, const cv_tensor_t *ref, double rtol, double atol,
+                    cv_compare_t *out);
+
+#endif
