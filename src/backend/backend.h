@@ -43,10 +43,14 @@ typedef struct cv_step_run {
     const bool *out_batched;
     const cv_wave_slice_t *slices;
     int nslices;
+    cv_precision_t precision; /* of every tenant of the wave (one family) */
 } cv_step_run_t;
 
 typedef struct cv_backend_i {
     const char *name;
+    /* True when buffers are host memory: the executor then hands the
+     * caller's tensors to steps directly instead of uploading them. */
+    bool host_memory;
     /* Device memory. alloc returns CV_STATUS_OUT_OF_MEMORY on failure. */
     cv_status (*alloc)(cv_backend_t *b, size_t bytes, void **out, cv_err_t *err);
     void (*free)(cv_backend_t *b, void *ptr);
@@ -54,10 +58,11 @@ typedef struct cv_backend_i {
     cv_status (*upload)(cv_backend_t *b, void *dst, const void *src, size_t bytes, cv_err_t *err);
     cv_status (*download)(cv_backend_t *b, void *dst, const void *src, size_t bytes, cv_err_t *err);
     /* Makes the device copy of every constant of g; constants[v] receives
-     * the device pointer of value v (NULL for non-constants). The CPU backend
+     * the device pointer of value v (NULL for non-constants). Weights are
+     * converted to `precision` where it is FP16 or BF16. The CPU backend
      * points at the host data. Freed by tenant_release. */
-    cv_status (*tenant_upload)(cv_backend_t *b, const cv_graph_t *g, void ***constants,
-                               cv_err_t *err);
+    cv_status (*tenant_upload)(cv_backend_t *b, const cv_graph_t *g, cv_precision_t precision,
+                               void ***constants, cv_err_t *err);
     void (*tenant_release)(cv_backend_t *b, const cv_graph_t *g, void **constants);
     /* Runs one step of a wave. */
     cv_status (*step_run)(cv_backend_t *b, const cv_step_run_t *run, cv_err_t *err);
@@ -75,5 +80,11 @@ struct cv_backend {
 cv_status cv_backend_cpu_create(int threads, cv_backend_t **out, cv_err_t *err);
 /* The CPU backend's kernel context (for constant folding at load). */
 cv_cpu_ctx_t *cv_backend_cpu_ctx(cv_backend_t *b);
+
+#ifdef CARAVEL_WITH_CUDA
+/* The CUDA backend on GPU `device` (src/backend/cuda). UNAVAILABLE with a
+ * message when there is no usable GPU. */
+cv_status cv_backend_cuda_create(int device, cv_backend_t **out, cv_err_t *err);
+#endif
 
 #endif /* CV_BACKEND_H */

@@ -1,19 +1,21 @@
 /*
  * exec.c: running a plan over a wave (see exec.h).
  *
- * The executor owns one arena on the backend, grown to the largest plan it
- * has run, plus room for the wave's inputs when the backend's memory is not
- * host memory. Plan-time constants are uploaded once per plan the first
- * time it runs here.
+ * The executor owns one buffer on the backend, grown to the largest wave it
+ * has run: the plan's arena, then (on a device backend) room for the wave's
+ * inputs and for the plan-time constants that steps read. On a host-memory
+ * backend (the CPU) the caller's input tensors are used in place.
  */
 #include "exec/exec.h"
 
 #include <string.h>
 
+#define REGION_ALIGN 256
+
 struct cv_executor {
     cv_backend_t *backend;
-    void *arena;
-    size_t arena_bytes;
+    void *buffer;
+    size_t buffer_bytes;
 };
 
 cv_status cv_exec_create(cv_backend_t *backend, cv_executor_t **out, cv_err_t *err)
@@ -28,59 +30,114 @@ cv_status cv_exec_create(cv_backend_t *backend, cv_executor_t **out, cv_err_t *e
 void cv_exec_destroy(cv_executor_t *ex)
 {
     if (!ex) return;
-    if (ex->arena) ex->backend->iface->free(ex->backend, ex->arena);
+    if (ex->buffer) ex->backend->iface->free(ex->backend, ex->buffer);
     cv_free(ex);
 }
 
-static cv_status ensure_arena(cv_executor_t *ex, size_t bytes, cv_err_t *err)
+static cv_status ensure_buffer(cv_executor_t *ex, size_t bytes, cv_err_t *err)
 {
-    if (bytes <= ex->arena_bytes && ex->arena) return CV_STATUS_OK;
-    if (ex->arena) ex->backend->iface->free(ex->backend, ex->arena);
-    ex->arena = NULL;
-    ex->arena_bytes = 0;
-    cv_status st = ex->backend->iface->alloc(ex->backend, bytes, &ex->arena, err);
+    if (bytes <= ex->buffer_bytes && ex->buffer) return CV_STATUS_OK;
+    if (ex->buffer) ex->backend->iface->free(ex->backend, ex->buffer);
+    ex->buffer = NULL;
+    ex->buffer_bytes = 0;
+    cv_status st = ex->backend->iface->alloc(ex->backend, bytes, &ex->buffer, err);
     if (st != CV_STATUS_OK) return st;
-    ex->arena_bytes = bytes;
+    ex->buffer_bytes = bytes;
     return CV_STATUS_OK;
 }
 
-/* Where value v's bytes are for this wave. */
-static void *value_data(const cv_executor_t *ex, const cv_plan_t *plan, int v,
-                        const cv_wave_slice_t *slice0, const cv_tensor_t *inputs)
+static size_t align_up(size_t n) { return (n + REGION_ALIGN - 1) / REGION_ALIGN * REGION_ALIGN; }
+
+/* Where each value's bytes are for one wave. */
+typedef struct placement {
+    const cv_plan_t *plan;
+    char *arena;
+    void **inputs;       /* per graph input */
+    void **plan_consts;  /* per value, device copies of plan-time constants */
+    const cv_wave_slice_t *slice0;
+} placement_t;
+
+static void *value_data(const placement_t *p, int v)
 {
-    const cv_plan_value_t *pv = &plan->values[v];
+    const cv_plan_value_t *pv = &p->plan->values[v];
     int root = pv->alias_of >= 0 ? pv->alias_of : v;
-    const cv_plan_value_t *rv = &plan->values[root];
+    const cv_plan_value_t *rv = &p->plan->values[root];
     switch (rv->storage) {
-    case CV_STORAGE_INPUT: return inputs[rv->input_index].data;
-    case CV_STORAGE_ARENA: return (char *)ex->arena + rv->offset;
-    case CV_STORAGE_CONSTANT: return slice0->constants[root];
-    case CV_STORAGE_PLAN_CONSTANT: return rv->plan_constant->data;
+    case CV_STORAGE_INPUT: return p->inputs[rv->input_index];
+    case CV_STORAGE_ARENA: return p->arena + rv->offset;
+    case CV_STORAGE_CONSTANT: return p->slice0->constants[root];
+    case CV_STORAGE_PLAN_CONSTANT: return p->plan_consts[root];
     case CV_STORAGE_NONE: break;
     }
     CV_ASSERT(!"value has storage");
     return NULL;
 }
 
+/* Lays out the buffer: arena, inputs, plan constants; uploads inputs and
+ * plan constants when the backend's memory is not host memory. */
+static cv_status place(cv_executor_t *ex, const cv_plan_t *plan, const cv_tensor_t *inputs,
+                       placement_t *p, cv_err_t *err)
+{
+    const cv_graph_t *g = plan->graph;
+    const cv_backend_i *be = ex->backend->iface;
+    size_t bytes = align_up(plan->arena_bytes ? plan->arena_bytes : 1);
+    size_t input_at = bytes;
+    if (!be->host_memory) {
+        for (int i = 0; i < g->ninputs; i++) bytes += align_up(cv_tensor_nbytes(&inputs[i]) + 1);
+        for (int v = 0; v < g->nvalues; v++)
+            if (plan->values[v].storage == CV_STORAGE_PLAN_CONSTANT)
+                bytes += align_up(cv_tensor_nbytes(plan->values[v].plan_constant) + 1);
+    }
+    cv_status st = ensure_buffer(ex, bytes, err);
+    if (st != CV_STATUS_OK) return st;
+    p->plan = plan;
+    p->arena = ex->buffer;
+    size_t at = input_at;
+    for (int i = 0; i < g->ninputs; i++) {
+        if (be->host_memory) {
+            p->inputs[i] = inputs[i].data;
+            continue;
+        }
+        p->inputs[i] = (char *)ex->buffer + at;
+        st = be->upload(ex->backend, p->inputs[i], inputs[i].data, cv_tensor_nbytes(&inputs[i]), err);
+        if (st != CV_STATUS_OK) return st;
+        at += align_up(cv_tensor_nbytes(&inputs[i]) + 1);
+    }
+    for (int v = 0; v < g->nvalues; v++) {
+        const cv_tensor_t *c = plan->values[v].plan_constant;
+        if (plan->values[v].storage != CV_STORAGE_PLAN_CONSTANT) continue;
+        if (be->host_memory) {
+            p->plan_consts[v] = c->data;
+            continue;
+        }
+        p->plan_consts[v] = (char *)ex->buffer + at;
+        st = be->upload(ex->backend, p->plan_consts[v], c->data, cv_tensor_nbytes(c), err);
+        if (st != CV_STATUS_OK) return st;
+        at += align_up(cv_tensor_nbytes(c) + 1);
+    }
+    return CV_STATUS_OK;
+}
+
 cv_status cv_exec_wave(cv_executor_t *ex, const cv_plan_t *plan, const cv_wave_slice_t *slices,
-                       int nslices, const cv_tensor_t *inputs, cv_tensor_t *outputs,
-                       cv_err_t *err)
+                       int nslices, cv_precision_t precision, const cv_tensor_t *inputs,
+                       cv_tensor_t *outputs, cv_err_t *err)
 {
     const cv_graph_t *g = plan->graph;
     const cv_backend_i *be = ex->backend->iface;
     CV_ASSERT(nslices >= 1);
     CV_ASSERT(nslices == 1 || plan->stackable);
-    /* Only the CPU backend exists so far, whose memory is host memory; a
-     * device backend adds the upload of inputs and plan constants here. */
-    CV_ASSERT(be->upload == be->download);
-    cv_status st = ensure_arena(ex, plan->arena_bytes ? plan->arena_bytes : 64, err);
-    if (st != CV_STATUS_OK) return st;
+    void *input_ptrs[32];
+    CV_ASSERT(g->ninputs <= 32);
+    void **plan_consts = cv_calloc((size_t)g->nvalues + 1, sizeof(void *));
+    if (!plan_consts) return cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of memory running a wave");
+    placement_t p = {.inputs = input_ptrs, .plan_consts = plan_consts, .slice0 = &slices[0]};
+    cv_status st = place(ex, plan, inputs, &p, err);
 
     cv_tensor_t in_tensors[32], out_tensors[16];
     const cv_tensor_t *in_ptrs[32];
     cv_tensor_t *out_ptrs[16];
     bool batched[32], out_batched[16];
-    for (int s = 0; s < plan->nsteps; s++) {
+    for (int s = 0; s < plan->nsteps && st == CV_STATUS_OK; s++) {
         const cv_node_t *n = &g->nodes[plan->steps[s].node];
         CV_ASSERT(n->ninputs <= 32 && n->noutputs <= 16);
         for (int i = 0; i < n->ninputs; i++) {
@@ -88,9 +145,7 @@ cv_status cv_exec_wave(cv_executor_t *ex, const cv_plan_t *plan, const cv_wave_s
             in_ptrs[i] = NULL;
             batched[i] = false;
             if (v < 0) continue;
-            in_tensors[i].dtype = plan->values[v].dtype;
-            in_tensors[i].shape = plan->values[v].shape;
-            in_tensors[i].data = value_data(ex, plan, v, &slices[0], inputs);
+            in_tensors[i] = (cv_tensor_t){plan->values[v].dtype, plan->values[v].shape, value_data(&p, v)};
             in_ptrs[i] = &in_tensors[i];
             batched[i] = plan->values[v].batched;
         }
@@ -99,9 +154,7 @@ cv_status cv_exec_wave(cv_executor_t *ex, const cv_plan_t *plan, const cv_wave_s
             out_ptrs[o] = NULL;
             out_batched[o] = false;
             if (v < 0) continue;
-            out_tensors[o].dtype = plan->values[v].dtype;
-            out_tensors[o].shape = plan->values[v].shape;
-            out_tensors[o].data = value_data(ex, plan, v, &slices[0], inputs);
+            out_tensors[o] = (cv_tensor_t){plan->values[v].dtype, plan->values[v].shape, value_data(&p, v)};
             out_ptrs[o] = &out_tensors[o];
             out_batched[o] = plan->values[v].batched;
         }
@@ -109,25 +162,24 @@ cv_status cv_exec_wave(cv_executor_t *ex, const cv_plan_t *plan, const cv_wave_s
                              .inputs = in_ptrs, .ninputs = n->ninputs,
                              .outputs = out_ptrs, .noutputs = n->noutputs,
                              .batched = batched, .out_batched = out_batched,
-                             .slices = slices, .nslices = nslices};
+                             .slices = slices, .nslices = nslices, .precision = precision};
         st = be->step_run(ex->backend, &run, err);
         if (st != CV_STATUS_OK) {
             char label[160];
             cv_err_prefix(err, "%s: %s", g->path, cv_node_label(g, plan->steps[s].node, label, sizeof label));
-            return st;
         }
     }
-    if (be->synchronize) {
-        st = be->synchronize(ex->backend, err);
-        if (st != CV_STATUS_OK) return st;
-    }
-    for (int i = 0; i < g->noutputs; i++) {
+    if (st == CV_STATUS_OK && be->synchronize) st = be->synchronize(ex->backend, err);
+    for (int i = 0; i < g->noutputs && st == CV_STATUS_OK; i++) {
         int v = g->outputs[i];
         size_t bytes = (size_t)cv_shape_numel(&plan->values[v].shape) * cv_dtype_size(plan->values[v].dtype);
         CV_ASSERT(cv_tensor_nbytes(&outputs[i]) == bytes);
-        st = be->download(ex->backend, outputs[i].data, value_data(ex, plan, v, &slices[0], inputs),
-                          bytes, err);
-        if (st != CV_STATUS_OK) return st;
+        if (plan->values[v].storage == CV_STORAGE_PLAN_CONSTANT) {
+            memcpy(outputs[i].data, plan->values[v].plan_constant->data, bytes);
+            continue;
+        }
+        st = be->download(ex->backend, outputs[i].data, value_data(&p, v), bytes, err);
     }
-    return CV_STATUS_OK;
+    cv_free(plan_consts);
+    return st;
 }

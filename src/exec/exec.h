@@ -17,9 +17,10 @@ void cv_exec_destroy(cv_executor_t *ex);
  * slices' rows stacked along dim 0 (shapes = plan->input_shapes). outputs:
  * one host tensor per graph output, already allocated with the plan's
  * output shapes. slices: the row runs and each tenant's constants
- * (backend pointers); one slice = ordinary inference. */
+ * (backend pointers); one slice = ordinary inference. precision: the
+ * family's (every slice's tenant has it). */
 cv_status cv_exec_wave(cv_executor_t *ex, const cv_plan_t *plan, const cv_wave_slice_t *slices,
-                       int nslices, const cv_tensor_t *inputs, cv_tensor_t *outputs,
-                       cv_err_t *err);
+                       int nslices, cv_precision_t precision, const cv_tensor_t *inputs,
+                       cv_tensor_t *outputs, cv_err_t *err);
 
 #endif /* CV_EXEC_H */

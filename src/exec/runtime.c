@@ -90,7 +90,8 @@ void cv_runtime_destroy(cv_runtime_t *rt)
 
 static cv_status join_family(cv_runtime_t *rt, cv_tenant_t *t, cv_err_t *err)
 {
-    uint64_t hash = cv_ir_family_hash(t->graph);
+    /* Precision is part of the family: one wave runs one precision. */
+    uint64_t hash = cv_ir_family_hash(t->graph) ^ ((uint64_t)t->precision * 0x9E3779B97F4A7C15ull);
     for (cv_family_t *f = rt->families; f; f = f->next) {
         if (f->hash == hash) {
             t->family = f;
@@ -123,7 +124,8 @@ cv_status cv_tenant_load(cv_runtime_t *rt, const char *name, const char *onnx_pa
     cv_status st = t->name ? CV_STATUS_OK : cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of memory");
     if (st == CV_STATUS_OK) st = cv_onnx_load(onnx_path, &t->graph, err);
     if (st == CV_STATUS_OK) st = cv_ir_prepare(t->graph, &rt->fold_cpu, err);
-    if (st == CV_STATUS_OK) st = rt->backend->iface->tenant_upload(rt->backend, t->graph, &t->constants, err);
+    if (st == CV_STATUS_OK) st = rt->backend->iface->tenant_upload(rt->backend, t->graph, precision,
+                                                                         &t->constants, err);
     if (st == CV_STATUS_OK) st = join_family(rt, t, err);
     cv_account_use(previous);
     if (st != CV_STATUS_OK) {
@@ -361,7 +363,7 @@ cv_status cv_wave_run(cv_runtime_t *rt, cv_slice_io_t *slices, int nslices, cv_e
     }
     if (nslices == 1) wave_out = slices[0].outputs;
 
-    st = cv_exec_wave(rt->exec, plan, wave, nslices, wave_in, wave_out, err);
+    st = cv_exec_wave(rt->exec, plan, wave, nslices, slices[0].tenant->precision, wave_in, wave_out, err);
     if (st == CV_STATUS_OK && nslices > 1) {
         /* Hand each slice its rows of every output. */
         int done_slices = 0;

@@ -141,7 +141,7 @@ static void fixture_init(fixture_t *f, int ntenants, int64_t softmax_axis)
         f->graphs[t] = build_cnn(100 * (uint64_t)(t + 1), softmax_axis);
         cv_status st = cv_ir_prepare(f->graphs[t], cv_backend_cpu_ctx(f->backend), &err);
         if (st != CV_STATUS_OK) fail_msg("prepare: %s", err.msg);
-        assert_int_equal(f->backend->iface->tenant_upload(f->backend, f->graphs[t], &f->constants[t], &err),
+        assert_int_equal(f->backend->iface->tenant_upload(f->backend, f->graphs[t], CV_PRECISION_FP32, &f->constants[t], &err),
                          CV_STATUS_OK);
     }
 }
@@ -183,7 +183,7 @@ static cv_tensor_t run_wave(fixture_t *f, const int *tenant_of, const int64_t *r
     cv_shape_t os = {.ndim = 2, .dims = {total, 5}};
     assert_int_equal(cv_tensor_alloc(&out, CV_DTYPE_FP32, &os), CV_STATUS_OK);
     cv_err_t err;
-    cv_status st = cv_exec_wave(f->exec, plan, slices, nslices, input, &out, &err);
+    cv_status st = cv_exec_wave(f->exec, plan, slices, nslices, CV_PRECISION_FP32, input, &out, &err);
     if (st != CV_STATUS_OK) fail_msg("wave: %s", err.msg);
     cv_plan_destroy(plan);
     return out;

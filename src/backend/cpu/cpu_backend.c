@@ -29,9 +29,10 @@ static cv_status cpu_copy(cv_backend_t *b, void *dst, const void *src, size_t by
     return CV_STATUS_OK;
 }
 
-static cv_status cpu_tenant_upload(cv_backend_t *b, const cv_graph_t *g, void ***constants,
-                                   cv_err_t *err)
+static cv_status cpu_tenant_upload(cv_backend_t *b, const cv_graph_t *g, cv_precision_t precision,
+                                   void ***constants, cv_err_t *err)
 {
+    CV_ASSERT(precision == CV_PRECISION_FP32);
     void **table = cv_calloc((size_t)g->nvalues + 1, sizeof(void *));
     if (!table) return cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of memory for constants");
     for (int v = 0; v < g->nvalues; v++)
@@ -111,6 +112,7 @@ static void cpu_destroy(cv_backend_t *b)
 
 static const cv_backend_i cpu_iface = {
     /* .name           = */ "cpu",
+    /* .host_memory    = */ true,
     /* .alloc          = */ cpu_alloc,
     /* .free           = */ cpu_free,
     /* .upload         = */ cpu_copy,

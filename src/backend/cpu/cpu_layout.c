@@ -1,0 +1,771 @@
+/*
+ * cpu_layout.c: CPU kernels of the layout, shape and reduction operators
+ * (Reshape ... ReduceSum in op.h); their shape inference is in
+ * src/ir/infer_layout.c.
+ *
+ * Most of these operators only move elements. They work on element size
+ * (1, 2, 4 or 8 bytes), never on the dtype, so every dtype takes one path.
+ * Slice, Transpose, Concat, Split, Expand, Tile and constant Pad are all one
+ * strided copy (strided_copy): an output region walked with source strides.
+ * It first merges axes that are contiguous in both source and destination,
+ * so most real cases become a few long memcpy runs; a transposition of the
+ * two innermost axes is copied in cache-sized tiles.
+ *
+ * The reductions have a FP32 path with contiguous inner loops and a generic
+ * one (double or int64 accumulators) for the other numeric dtypes.
+ */
+#include "backend/cpu/cpu.h"
+#include "ir/infer.h"
+
+#include <math.h>
+#include <string.h>
+
+/* Tile views each axis as (repeat, extent), so walks have up to twice the
+ * rank of a tensor. */
+#define WALK_MAX (2 * CV_MAX_DIMS)
+#define TILE 32
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static const cv_tensor_t *in_at(const cv_op_args_t *args, int i)
+{
+    return i < args->ninputs ? args->inputs[i] : NULL;
+}
+
+static cv_tensor_t *out_at(const cv_op_args_t *args, int i)
+{
+    return i < args->noutputs ? args->outputs[i] : NULL;
+}
+
+/* Reads up to `max` ints of an INT32/INT64 tensor; returns the count. */
+static int read_ints(const cv_tensor_t *t, int64_t *out, int max)
+{
+    int64_t n = cv_shape_numel(&t->shape);
+    CV_ASSERT(n <= max);
+    for (int64_t i = 0; i < n; i++) out[i] = cv_tensor_get_i64(t, i);
+    return (int)n;
+}
+
+static void copy_view(const cv_tensor_t *in, cv_tensor_t *out)
+{
+    CV_ASSERT(cv_tensor_nbytes(in) == cv_tensor_nbytes(out));
+    if (out->data != in->data) memcpy(out->data, in->data, cv_tensor_nbytes(in));
+}
+
+/* Writes `count` copies of the element at `value` (es bytes). */
+static void fill_elems(void *dst, size_t es, int64_t count, const void *value)
+{
+#define FILL(T)                                                                          \
+    do {                                                                                 \
+        T v;                                                                             \
+        memcpy(&v, value, sizeof v);                                                     \
+        T *d = dst;                                                                      \
+        for (int64_t i = 0; i < count; i++) d[i] = v;                                    \
+    } while (0)
+    switch (es) {
+    case 1: memset(dst, *(const unsigned char *)value, (size_t)count); break;
+    case 2: FILL(uint16_t); break;
+    case 4: FILL(uint32_t); break;
+    case 8: FILL(uint64_t); break;
+    default: CV_ASSERT(!"element size");
+    }
+#undef FILL
+}
+
+/* ---- the strided copy --------------------------------------------------- */
+
+typedef struct walk {
+    int n;
+    int64_t dims[WALK_MAX];
+    int64_t ds[WALK_MAX]; /* destination strides, in elements */
+    int64_t ss[WALK_MAX]; /* source strides, in elements (may be 0 or negative) */
+} walk_t;
+
+/* Drops extent-1 axes and merges each axis into its outer neighbour when
+ * both strides are contiguous across them. False when the region is empty. */
+static bool walk_simplify(walk_t *w, int ndim, const int64_t *dims, const int64_t *ds,
+                          const int64_t *ss)
+{
+    w->n = 0;
+    for (int i = 0; i < ndim; i++)
+        if (dims[i] == 0) return false;
+    for (int i = 0; i < ndim; i++) {
+        if (dims[i] == 1) continue;
+        int k = w->n - 1;
+        if (k >= 0 && w->ds[k] == ds[i] * dims[i] && w->ss[k] == ss[i] * dims[i]) {
+            w->dims[k] *= dims[i];
+            w->ds[k] = ds[i];
+            w->ss[k] = ss[i];
+            continue;
+        }
+        w->dims[w->n] = dims[i];
+        w->ds[w->n] = ds[i];
+        w->ss[w->n] = ss[i];
+        w->n++;
+    }
+    return true;
+}
+
+/* Steps the counter idx over axes [0, n) of w except `skip`, moving both
+ * offsets; false once every position was visited. */
+static bool walk_next(const walk_t *w, int n, int skip, int64_t *idx, int64_t *doff,
+                      int64_t *soff)
+{
+    for (int a = n - 1; a >= 0; a--) {
+        if (a == skip) continue;
+        *doff += w->ds[a];
+        *soff += w->ss[a];
+        if (++idx[a] < w->dims[a]) return true;
+        *doff -= w->ds[a] * w->dims[a];
+        *soff -= w->ss[a] * w->dims[a];
+        idx[a] = 0;
+    }
+    return false;
+}
+
+#define ROW_COPY(T)                                                                      \
+    do {                                                                                 \
+        T *dp = (T *)(d + doff * (int64_t)es);                                           \
+        const T *sp = (const T *)(s + soff * (int64_t)es);                               \
+        for (int64_t j = 0; j < len; j++) dp[j * dsl] = sp[j * ssl];                     \
+    } while (0)
+
+#define TILE_COPY(T)                                                                     \
+    do {                                                                                 \
+        T *dp = (T *)(d + doff * (int64_t)es);                                           \
+        const T *sp = (const T *)(s + soff * (int64_t)es);                               \
+        for (int64_t i0 = 0; i0 < ni; i0 += TILE)                                        \
+            for (int64_t j0 = 0; j0 < nj; j0 += TILE) {                                  \
+                int64_t i1 = CV_MIN(i0 + TILE, ni), j1 = CV_MIN(j0 + TILE, nj);          \
+                for (int64_t i = i0; i < i1; i++)                                        \
+                    for (int64_t j = j0; j < j1; j++)                                    \
+                        dp[i * dsi + j * dsj] = sp[i * ssi + j * ssj];                   \
+            }                                                                            \
+    } while (0)
+
+/* Copies the region `dims` from src (strides ss) to dst (strides ds); both
+ * pointers address the region's first element; es is the element size. */
+static void strided_copy(size_t es, int ndim, const int64_t *dims, void *dst, const int64_t *ds,
+                         const void *src, const int64_t *ss)
+{
+    walk_t w;
+    if (!walk_simplify(&w, ndim, dims, ds, ss)) return;
+    char *d = dst;
+    const char *s = src;
+    if (w.n == 0) {
+        memcpy(d, s, es);
+        return;
+    }
+    int last = w.n - 1;
+    int64_t idx[WALK_MAX] = {0}, doff = 0, soff = 0;
+    if (w.ds[last] == 1 && w.ss[last] == 1) {
+        size_t run = (size_t)w.dims[last] * es;
+        do {
+            memcpy(d + doff * (int64_t)es, s + soff * (int64_t)es, run);
+        } while (walk_next(&w, last, -1, idx, &doff, &soff));
+        return;
+    }
+    /* Source contiguous along another axis k than the destination's: copy
+     * (k, last) in tiles so that both sides stay in cache. */
+    int k = -1;
+    for (int a = 0; a < last; a++)
+        if (w.ss[a] == 1) k = a;
+    if (k >= 0) {
+        int64_t ni = w.dims[k], nj = w.dims[last];
+        int64_t dsi = w.ds[k], dsj = w.ds[last], ssi = w.ss[k], ssj = w.ss[last];
+        do {
+            switch (es) {
+            case 1: TILE_COPY(uint8_t); break;
+            case 2: TILE_COPY(uint16_t); break;
+            case 4: TILE_COPY(uint32_t); break;
+            case 8: TILE_COPY(uint64_t); break;
+            default: CV_ASSERT(!"element size");
+            }
+        } while (walk_next(&w, last, k, idx, &doff, &soff));
+        return;
+    }
+    int64_t len = w.dims[last], dsl = w.ds[last], ssl = w.ss[last];
+    do {
+        switch (es) {
+        case 1: ROW_COPY(uint8_t); break;
+        case 2: ROW_COPY(uint16_t); break;
+        case 4: ROW_COPY(uint32_t); break;
+        case 8: ROW_COPY(uint64_t); break;
+        default: CV_ASSERT(!"element size");
+        }
+    } while (walk_next(&w, last, -1, idx, &doff, &soff));
+}
+
+/* ---- view ops ----------------------------------------------------------- */
+
+cv_status cv_cpu_reshape(const cv_op_args_t *args, cv_err_t *err)
+{
+    copy_view(args->inputs[0], args->outputs[0]);
+    return CV_STATUS_OK;
+}
+
+cv_status cv_cpu_flatten(const cv_op_args_t *args, cv_err_t *err)
+{
+    copy_view(args->inputs[0], args->outputs[0]);
+    return CV_STATUS_OK;
+}
+
+cv_status cv_cpu_squeeze(const cv_op_args_t *args, cv_err_t *err)
+{
+    copy_view(args->inputs[0], args->outputs[0]);
+    return CV_STATUS_OK;
+}
+
+cv_status cv_cpu_unsqueeze(const cv_op_args_t *args, cv_err_t *err)
+{
+    copy_view(args->inputs[0], args->outputs[0]);
+    return CV_STATUS_OK;
+}
+
+cv_status cv_cpu_identity(const cv_op_args_t *args, cv_err_t *err)
+{
+    copy_view(args->inputs[0], args->outputs[0]);
+    return CV_STATUS_OK;
+}
+
+cv_status cv_cpu_dropout(const cv_op_args_t *args, cv_err_t *err)
+{
+    cv_tensor_t *y = out_at(args, 0), *mask = out_at(args, 1);
+    if (y) copy_view(args->inputs[0], y);
+    if (mask) {
+        /* At inference nothing is dropped: the mask keeps every element. */
+        int64_t n = cv_shape_numel(&mask->shape);
+        if (mask->dtype == CV_DTYPE_BOOL)
+            memset(mask->data, 1, (size_t)n);
+        else
+            for (int64_t i = 0; i < n; i++) cv_tensor_set_f64(mask, i, 1.0);
+    }
+    return CV_STATUS_OK;
+}
+
+/* ---- Transpose, Concat, Split, Slice, Expand, Tile ---------------------- */
+
+cv_status cv_cpu_transpose(const cv_op_args_t *args, cv_err_t *err)
+{
+    const cv_tensor_t *x = args->inputs[0];
+    cv_tensor_t *y = args->outputs[0];
+    int r = x->shape.ndim, n;
+    const int64_t *perm = cv_node_attr_ints(args->node, "perm", &n);
+    int64_t xs[CV_MAX_DIMS], ys[CV_MAX_DIMS], ss[CV_MAX_DIMS];
+    cv_shape_strides(&x->shape, xs);
+    cv_shape_strides(&y->shape, ys);
+    for (int i = 0; i < r; i++) ss[i] = xs[perm ? perm[i] : r - 1 - i];
+    strided_copy(cv_dtype_size(x->dtype), r, y->shape.dims, y->data, ys, x->data, ss);
+    return CV_STATUS_OK;
+}
+
+cv_status cv_cpu_concat(const cv_op_args_t *args, cv_err_t *err)
+{
+    cv_tensor_t *y = args->outputs[0];
+    int r = y->shape.ndim, axis = (int)cv_node_attr_int(args->node, "axis", 0);
+    if (axis < 0) axis += r;
+    size_t es = cv_dtype_size(y->dtype);
+    int64_t ys[CV_MAX_DIMS], xs[CV_MAX_DIMS], at = 0;
+    cv_shape_strides(&y->shape, ys);
+    for (int i = 0; i < args->ninputs; i++) {
+        const cv_tensor_t *x = args->inputs[i];
+        cv_shape_strides(&x->shape, xs);
+        strided_copy(es, r, x->shape.dims, (char *)y->data + at * ys[axis] * (int64_t)es, ys,
+                     x->data, xs);
+        at += x->shape.dims[axis];
+    }
+    return CV_STATUS_OK;
+}
+
+/* Extent of Split output i along the axis, as inference computed it; an
+ * omitted output (NULL) still takes its part of the input. */
+static int64_t split_size(const cv_op_args_t *args, int i, int64_t dim)
+{
+    const cv_tensor_t *split = in_at(args, 1);
+    int nout = args->noutputs;
+    if (split) return cv_tensor_get_i64(split, i);
+    if (cv_node_attr_int(args->node, "num_outputs", 0) > 0) {
+        int64_t chunk = (dim + nout - 1) / nout;
+        return CV_MAX(0, CV_MIN(chunk, dim - chunk * i));
+    }
+    return dim / nout;
+}
+
+cv_status cv_cpu_split(const cv_op_args_t *args, cv_err_t *err)
+{
+    const cv_tensor_t *x = args->inputs[0];
+    int r = x->shape.ndim, axis = (int)cv_node_attr_int(args->node, "axis", 0);
+    if (axis < 0) axis += r;
+    size_t es = cv_dtype_size(x->dtype);
+    int64_t xs[CV_MAX_DIMS], ys[CV_MAX_DIMS], at = 0;
+    cv_shape_strides(&x->shape, xs);
+    for (int i = 0; i < args->noutputs; i++) {
+        cv_tensor_t *y = args->outputs[i];
+        if (y) {
+            cv_shape_strides(&y->shape, ys);
+            strided_copy(es, r, y->shape.dims, y->data, ys,
+                         (const char *)x->data + at * xs[axis] * (int64_t)es, xs);
+        }
+        at += y ? y->shape.dims[axis] : split_size(args, i, x->shape.dims[axis]);
+    }
+    return CV_STATUS_OK;
+}
+
+cv_status cv_cpu_slice(const cv_op_args_t *args, cv_err_t *err)
+{
+    const cv_tensor_t *x = args->inputs[0];
+    cv_tensor_t *y = args->outputs[0];
+    int r = x->shape.ndim;
+    int64_t starts[CV_MAX_DIMS], ends[CV_MAX_DIMS], axes[CV_MAX_DIMS], steps[CV_MAX_DIMS];
+    int n = read_ints(args->inputs[1], starts, CV_MAX_DIMS);
+    read_ints(args->inputs[2], ends, CV_MAX_DIMS);
+    const cv_tensor_t *axes_t = in_at(args, 3), *steps_t = in_at(args, 4);
+    for (int i = 0; i < n; i++) {
+        axes[i] = i;
+        steps[i] = 1;
+    }
+    if (axes_t) read_ints(axes_t, axes, CV_MAX_DIMS);
+    if (steps_t) read_ints(steps_t, steps, CV_MAX_DIMS);
+    int64_t xs[CV_MAX_DIMS], ys[CV_MAX_DIMS], ss[CV_MAX_DIMS], first = 0;
+    cv_shape_strides(&x->shape, xs);
+    cv_shape_strides(&y->shape, ys);
+    memcpy(ss, xs, sizeof(int64_t) * (size_t)r);
+    for (int i = 0; i < n; i++) {
+        int a = (int)(axes[i] < 0 ? axes[i] + r : axes[i]);
+        int64_t d = x->shape.dims[a], s = starts[i], step = steps[i];
+        if (s < 0) s += d;
+        s = step > 0 ? CV_MAX(0, CV_MIN(s, d)) : CV_MAX(-1, CV_MIN(s, d - 1));
+        if (y->shape.dims[a] == 0) return CV_STATUS_OK;
+        first += s * xs[a];
+        /* A step is only walked when more than one element is taken; a huge
+         * step of a single-element slice must not overflow the stride. */
+        ss[a] = y->shape.dims[a] > 1 ? xs[a] * step : xs[a];
+    }
+    strided_copy(cv_dtype_size(x->dtype), r, y->shape.dims, y->data, ys,
+                 (const char *)x->data + first * (int64_t)cv_dtype_size(x->dtype), ss);
+    return CV_STATUS_OK;
+}
+
+cv_status cv_cpu_expand(const cv_op_args_t *args, cv_err_t *err)
+{
+    const cv_tensor_t *x = args->inputs[0];
+    cv_tensor_t *y = args->outputs[0];
+    int64_t ys[CV_MAX_DIMS], ss[CV_MAX_DIMS];
+    cv_shape_strides(&y->shape, ys);
+    cv_broadcast_strides(&x->shape, &y->shape, ss);
+    strided_copy(cv_dtype_size(x->dtype), y->shape.ndim, y->shape.dims, y->data, ys, x->data,
+                 ss);
+    return CV_STATUS_OK;
+}
+
+cv_status cv_cpu_tile(const cv_op_args_t *args, cv_err_t *err)
+{
+    const cv_tensor_t *x = args->inputs[0];
+    cv_tensor_t *y = args->outputs[0];
+    int r = x->shape.ndim;
+    int64_t xs[CV_MAX_DIMS], ys[CV_MAX_DIMS];
+    int64_t dims[WALK_MAX], ds[WALK_MAX], ss[WALK_MAX];
+    cv_shape_strides(&x->shape, xs);
+    cv_shape_strides(&y->shape, ys);
+    /* Output axis a, of extent reps*d, walked as (repeat, position). */
+    for (int a = 0; a < r; a++) {
+        int64_t d = x->shape.dims[a];
+        dims[2 * a] = d ? y->shape.dims[a] / d : 0;
+        ds[2 * a] = d * ys[a];
+        ss[2 * a] = 0;
+        dims[2 * a + 1] = d;
+        ds[2 * a + 1] = ys[a];
+        ss[2 * a + 1] = xs[a];
+    }
+    strided_copy(cv_dtype_size(x->dtype), 2 * r, dims, y->data, ds, x->data, ss);
+    return CV_STATUS_OK;
+}
+
+/* ---- Gather ------------------------------------------------------------- */
+
+cv_status cv_cpu_gather(const cv_op_args_t *args, cv_err_t *err)
+{
+    const cv_tensor_t *x = args->inputs[0], *idx = args->inputs[1];
+    cv_tensor_t *y = args->outputs[0];
+    int r = x->shape.ndim, axis = (int)cv_node_attr_int(args->node, "axis", 0);
+    if (axis < 0) axis += r;
+    int64_t outer = 1, inner = 1, d = x->shape.dims[axis];
+    for (int i = 0; i < axis; i++) outer *= x->shape.dims[i];
+    for (int i = axis + 1; i < r; i++) inner *= x->shape.dims[i];
+    int64_t nidx = cv_shape_numel(&idx->shape);
+    for (int64_t k = 0; k < nidx; k++) {
+        int64_t v = cv_tensor_get_i64(idx, k);
+        if (v < -d || v >= d)
+            return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT,
+                             "Gather index %lld is out of range for dim %d of size %lld",
+                             (long long)v, axis, (long long)d);
+    }
+    size_t es = cv_dtype_size(x->dtype), run = (size_t)inner * es;
+    char *dst = y->data;
+    const char *src = x->data;
+    for (int64_t o = 0; o < outer; o++) {
+        const char *base = src + (size_t)(o * d) * run;
+        for (int64_t k = 0; k < nidx; k++) {
+            int64_t v = cv_tensor_get_i64(idx, k);
+            if (v < 0) v += d;
+            memcpy(dst, base + (size_t)v * run, run);
+            dst += run;
+        }
+    }
+    return CV_STATUS_OK;
+}
+
+/* ---- Shape, Constant, ConstantOfShape, Range ---------------------------- */
+
+cv_status cv_cpu_shape(const cv_op_args_t *args, cv_err_t *err)
+{
+    const cv_tensor_t *x = args->inputs[0];
+    cv_tensor_t *y = args->outputs[0];
+    int r = x->shape.ndim;
+    int64_t start = cv_node_attr_int(args->node, "start", 0);
+    if (start < 0) start += r;
+    start = CV_MAX(0, CV_MIN(start, r));
+    int64_t *out = y->data;
+    for (int64_t i = 0; i < y->shape.dims[0]; i++) out[i] = x->shape.dims[start + i];
+    return CV_STATUS_OK;
+}
+
+cv_status cv_cpu_constant(const cv_op_args_t *args, cv_err_t *err)
+{
+    const cv_node_t *node = args->node;
+    cv_tensor_t *y = args->outputs[0];
+    const cv_attr_t *a;
+    if ((a = cv_node_attr(node, "value")) && a->type == CV_ATTR_TENSOR && a->tensor) {
+        memcpy(y->data, a->tensor->data, cv_tensor_nbytes(a->tensor));
+    } else if ((a = cv_node_attr(node, "value_float")) && a->type == CV_ATTR_FLOAT) {
+        *(float *)y->data = a->f;
+    } else if ((a = cv_node_attr(node, "value_int")) && a->type == CV_ATTR_INT) {
+        *(int64_t *)y->data = a->i;
+    } else if ((a = cv_node_attr(node, "value_floats")) && a->type == CV_ATTR_FLOATS) {
+        if (a->n) memcpy(y->data, a->floats, sizeof(float) * (size_t)a->n);
+    } else if ((a = cv_node_attr(node, "value_ints")) && a->type == CV_ATTR_INTS) {
+        if (a->n) memcpy(y->data, a->ints, sizeof(int64_t) * (size_t)a->n);
+    } else {
+        return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT, "Constant has no usable value");
+    }
+    return CV_STATUS_OK;
+}
+
+cv_status cv_cpu_constant_of_shape(const cv_op_args_t *args, cv_err_t *err)
+{
+    cv_tensor_t *y = args->outputs[0];
+    const cv_attr_t *a = cv_node_attr(args->node, "value");
+    float zero = 0.0f;
+    const void *value = a && a->tensor ? a->tensor->data : &zero;
+    fill_elems(y->data, cv_dtype_size(y->dtype), cv_shape_numel(&y->shape), value);
+    return CV_STATUS_OK;
+}
+
+cv_status cv_cpu_range(const cv_op_args_t *args, cv_err_t *err)
+{
+    cv_tensor_t *y = args->outputs[0];
+    int64_t n = y->shape.dims[0];
+    if (y->dtype == CV_DTYPE_FP32) {
+        float start = *(const float *)args->inputs[0]->data;
+        float delta = *(const float *)args->inputs[2]->data;
+        float *out = y->data;
+        for (int64_t i = 0; i < n; i++) out[i] = start + (float)i * delta;
+    } else if (cv_dtype_is_float(y->dtype)) {
+        double start = cv_tensor_get_f64(args->inputs[0], 0);
+        double delta = cv_tensor_get_f64(args->inputs[2], 0);
+        for (int64_t i = 0; i < n; i++) cv_tensor_set_f64(y, i, start + (double)i * delta);
+    } else {
+        int64_t start = cv_tensor_get_i64(args->inputs[0], 0);
+        int64_t delta = cv_tensor_get_i64(args->inputs[2], 0);
+        for (int64_t i = 0; i < n; i++) cv_tensor_set_i64(y, i, start + i * delta);
+    }
+    return CV_STATUS_OK;
+}
+
+/* ---- Pad ---------------------------------------------------------------- */
+
+/* Index of the source element that output position o of one axis takes,
+ * in a source of extent d whose first `lo` elements were cropped away
+ * (negative pads crop before positive pads pad). */
+static int64_t pad_source(const char *mode, int64_t o, int64_t pad_begin, int64_t lo, int64_t d)
+{
+    int64_t j = o - pad_begin;
+    if (j >= 0 && j < d) return lo + j;
+    if (mode[0] == 'e') { /* edge */
+        j = j < 0 ? 0 : d - 1;
+    } else if (mode[0] == 'w') { /* wrap */
+        j %= d;
+        if (j < 0) j += d;
+    } else if (d == 1) { /* reflect of one element */
+        j = 0;
+    } else {
+        int64_t period = 2 * (d - 1);
+        j %= period;
+        if (j < 0) j += period;
+        if (j >= d) j = period - j;
+    }
+    return lo + j;
+}
+
+cv_status cv_cpu_pad(const cv_op_args_t *args, cv_err_t *err)
+{
+    const cv_tensor_t *x = args->inputs[0];
+    cv_tensor_t *y = args->outputs[0];
+    const char *mode = cv_node_attr_string(args->node, "mode", "constant");
+    int r = x->shape.ndim;
+    size_t es = cv_dtype_size(x->dtype);
+    int64_t pads[2 * CV_MAX_DIMS], axes[CV_MAX_DIMS];
+    int np = read_ints(args->inputs[1], pads, 2 * CV_MAX_DIMS), na = np / 2;
+    const cv_tensor_t *value = in_at(args, 2), *axes_t = in_at(args, 3);
+    if (axes_t)
+        read_ints(axes_t, axes, CV_MAX_DIMS);
+    else
+        for (int i = 0; i < na; i++) axes[i] = i;
+    int64_t pb[CV_MAX_DIMS] = {0}, lo[CV_MAX_DIMS], kept[CV_MAX_DIMS];
+    int64_t pe[CV_MAX_DIMS] = {0};
+    for (int i = 0; i < na; i++) {
+        int a = (int)(axes[i] < 0 ? axes[i] + r : axes[i]);
+        pb[a] = pads[i];
+        pe[a] = pads[na + i];
+    }
+    bool empty = false;
+    for (int a = 0; a < r; a++) {
+        lo[a] = CV_MAX(0, -pb[a]);
+        kept[a] = x->shape.dims[a] - lo[a] - CV_MAX(0, -pe[a]);
+        if (kept[a] <= 0) empty = true;
+    }
+    int64_t xs[CV_MAX_DIMS], ys[CV_MAX_DIMS];
+    cv_shape_strides(&x->shape, xs);
+    cv_shape_strides(&y->shape, ys);
+    int64_t ny = cv_shape_numel(&y->shape);
+    if (ny == 0) return CV_STATUS_OK;
+
+    if (strcmp(mode, "constant") == 0 || empty) {
+        uint64_t zero = 0;
+        const void *fill = value && cv_shape_numel(&value->shape) == 1 ? value->data : &zero;
+        fill_elems(y->data, es, ny, fill);
+        if (empty) return CV_STATUS_OK;
+        int64_t dst_at = 0, src_at = 0;
+        for (int a = 0; a < r; a++) {
+            dst_at += CV_MAX(0, pb[a]) * ys[a];
+            src_at += lo[a] * xs[a];
+        }
+        strided_copy(es, r, kept, (char *)y->data + dst_at * (int64_t)es, ys,
+                     (const char *)x->data + src_at * (int64_t)es, xs);
+        return CV_STATUS_OK;
+    }
+
+    /* reflect, edge, wrap: per axis, the source offset of each output
+     * position, then one gather over the output. */
+    int64_t total = 0;
+    for (int a = 0; a < r; a++) total += y->shape.dims[a];
+    int64_t *offs = cv_malloc(sizeof(int64_t) * (size_t)CV_MAX(total, 1));
+    if (!offs) return CV_STATUS_OUT_OF_MEMORY;
+    int64_t *table[CV_MAX_DIMS];
+    int64_t *next = offs;
+    for (int a = 0; a < r; a++) {
+        table[a] = next;
+        for (int64_t o = 0; o < y->shape.dims[a]; o++)
+            table[a][o] = pad_source(mode, o, CV_MAX(0, pb[a]), lo[a], kept[a]) * xs[a];
+        next += y->shape.dims[a];
+    }
+    int64_t idx[CV_MAX_DIMS] = {0};
+    char *dst = y->data;
+    const char *src = x->data;
+    if (r == 0) {
+        memcpy(dst, src, es);
+        cv_free(offs);
+        return CV_STATUS_OK;
+    }
+    int last = r - 1;
+    int64_t len = y->shape.dims[last];
+    const int64_t *tl = table[last];
+    for (int64_t row = 0; row < ny / len; row++) {
+        int64_t base = 0;
+        for (int a = 0; a < last; a++) base += table[a][idx[a]];
+        char *dp = dst + row * len * (int64_t)es;
+        const char *sp = src + base * (int64_t)es;
+        switch (es) {
+        case 1:
+            for (int64_t j = 0; j < len; j++) ((uint8_t *)dp)[j] = ((const uint8_t *)sp)[tl[j]];
+            break;
+        case 2:
+            for (int64_t j = 0; j < len; j++)
+                ((uint16_t *)dp)[j] = ((const uint16_t *)sp)[tl[j]];
+            break;
+        case 4:
+            for (int64_t j = 0; j < len; j++)
+                ((uint32_t *)dp)[j] = ((const uint32_t *)sp)[tl[j]];
+            break;
+        case 8:
+            for (int64_t j = 0; j < len; j++)
+                ((uint64_t *)dp)[j] = ((const uint64_t *)sp)[tl[j]];
+            break;
+        default: CV_ASSERT(!"element size");
+        }
+        for (int a = last - 1; a >= 0; a--) {
+            if (++idx[a] < y->shape.dims[a]) break;
+            idx[a] = 0;
+        }
+    }
+    cv_free(offs);
+    return CV_STATUS_OK;
+}
+
+/* ---- ReduceMean, ReduceSum ---------------------------------------------- */
+
+/* The reduction as alternating groups of axes: input extents, whether each
+ * group is reduced, input strides and output strides (0 when reduced). */
+typedef struct reduce_plan {
+    int n;
+    int64_t dims[CV_MAX_DIMS];
+    bool reduced[CV_MAX_DIMS];
+    int64_t is[CV_MAX_DIMS];
+    int64_t os[CV_MAX_DIMS];
+    int64_t count; /* input elements per output element */
+} reduce_plan_t;
+
+static void reduce_plan_make(const cv_op_args_t *args, reduce_plan_t *p)
+{
+    const cv_tensor_t *x = args->inputs[0];
+    int r = x->shape.ndim;
+    bool reduced[CV_MAX_DIMS];
+    int64_t axes[CV_MAX_DIMS];
+    const cv_tensor_t *axes_t = in_at(args, 1);
+    int n = axes_t ? read_ints(axes_t, axes, CV_MAX_DIMS) : 0;
+    for (int a = 0; a < r; a++) reduced[a] = n == 0;
+    for (int i = 0; i < n; i++) reduced[axes[i] < 0 ? axes[i] + r : axes[i]] = true;
+    p->n = 0;
+    p->count = 1;
+    for (int a = 0; a < r; a++) {
+        int64_t d = x->shape.dims[a];
+        if (reduced[a]) p->count *= d;
+        if (d == 1) continue;
+        if (p->n > 0 && p->reduced[p->n - 1] == reduced[a]) {
+            p->dims[p->n - 1] *= d;
+            continue;
+        }
+        p->dims[p->n] = d;
+        p->reduced[p->n] = reduced[a];
+        p->n++;
+    }
+    int64_t is = 1, os = 1;
+    for (int a = p->n - 1; a >= 0; a--) {
+        p->is[a] = is;
+        is *= p->dims[a];
+        p->os[a] = p->reduced[a] ? 0 : os;
+        if (!p->reduced[a]) os *= p->dims[a];
+    }
+}
+
+/* Steps idx over axes [0, n) of the plan, moving both offsets. */
+static bool reduce_next(const reduce_plan_t *p, int n, int64_t *idx, int64_t *ioff,
+                        int64_t *ooff)
+{
+    for (int a = n - 1; a >= 0; a--) {
+        *ioff += p->is[a];
+        *ooff += p->os[a];
+        if (++idx[a] < p->dims[a]) return true;
+        *ioff -= p->is[a] * p->dims[a];
+        *ooff -= p->os[a] * p->dims[a];
+        idx[a] = 0;
+    }
+    return false;
+}
+
+static float sum_f32(const float *x, int64_t n)
+{
+    /* Eight partial sums let the compiler vectorise without -ffast-math. */
+    float acc[8] = {0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int k = 0; k < 8; k++) acc[k] += x[i + k];
+    float s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+    for (; i < n; i++) s += x[i];
+    return s;
+}
+
+static void reduce_f32(const reduce_plan_t *p, const float *x, int64_t nx, float *y, int64_t ny,
+                       bool mean)
+{
+    memset(y, 0, sizeof(float) * (size_t)ny);
+    if (p->n > 0 && nx > 0) {
+        int last = p->n - 1;
+        int64_t len = p->dims[last], idx[CV_MAX_DIMS] = {0}, ioff = 0, ooff = 0;
+        do {
+            if (p->reduced[last]) {
+                y[ooff] += sum_f32(x + ioff, len);
+            } else {
+                float *yo = y + ooff;
+                const float *xi = x + ioff;
+                for (int64_t j = 0; j < len; j++) yo[j] += xi[j];
+            }
+        } while (reduce_next(p, last, idx, &ioff, &ooff));
+    } else if (nx > 0) {
+        memcpy(y, x, sizeof(float) * (size_t)ny); /* every axis had extent 1 */
+    }
+    if (!mean) return;
+    /* The mean of nothing is NaN, as in ONNX's reference. */
+    float count = (float)p->count;
+    for (int64_t i = 0; i < ny; i++) y[i] = p->count ? y[i] / count : NAN;
+}
+
+/* Other dtypes: double accumulators for floats, int64 for integers. */
+static cv_status reduce_generic(const cv_op_args_t *args, const reduce_plan_t *p, bool mean)
+{
+    const cv_tensor_t *x = args->inputs[0];
+    cv_tensor_t *y = args->outputs[0];
+    int64_t ny = cv_shape_numel(&y->shape), nx = cv_shape_numel(&x->shape);
+    bool is_float = cv_dtype_is_float(x->dtype);
+    void *acc = cv_cpu_scratch(args->cpu, sizeof(int64_t) * (size_t)CV_MAX(ny, 1));
+    if (!acc) return CV_STATUS_OUT_OF_MEMORY;
+    double *fa = acc;
+    int64_t *ia = acc;
+    memset(acc, 0, sizeof(int64_t) * (size_t)ny);
+    if (nx > 0) {
+        int64_t idx[CV_MAX_DIMS] = {0}, ioff = 0, ooff = 0;
+        do {
+            if (is_float)
+                fa[ooff] += cv_tensor_get_f64(x, ioff);
+            else
+                ia[ooff] += cv_tensor_get_i64(x, ioff);
+        } while (reduce_next(p, p->n, idx, &ioff, &ooff));
+    }
+    for (int64_t i = 0; i < ny; i++) {
+        if (is_float)
+            cv_tensor_set_f64(y, i, mean ? fa[i] / (double)p->count : fa[i]);
+        else
+            cv_tensor_set_i64(y, i, mean ? (p->count ? ia[i] / p->count : 0) : ia[i]);
+    }
+    return CV_STATUS_OK;
+}
+
+static cv_status cpu_reduce(const cv_op_args_t *args, bool mean, cv_err_t *err)
+{
+    const cv_tensor_t *x = args->inputs[0];
+    cv_tensor_t *y = args->outputs[0];
+    const cv_tensor_t *axes_t = in_at(args, 1);
+    bool no_axes = !axes_t || cv_shape_numel(&axes_t->shape) == 0;
+    if (no_axes && cv_node_attr_int(args->node, "noop_with_empty_axes", 0)) {
+        copy_view(x, y);
+        return CV_STATUS_OK;
+    }
+    reduce_plan_t p;
+    reduce_plan_make(args, &p);
+    if (x->dtype == CV_DTYPE_FP32) {
+        reduce_f32(&p, x->data, cv_shape_numel(&x->shape), y->data, cv_shape_numel(&y->shape),
+                   mean);
+        return CV_STATUS_OK;
+    }
+    return reduce_generic(args, &p, mean);
+}
+
+cv_status cv_cpu_reduce_mean(const cv_op_args_t *args, cv_err_t *err)
+{
+    return cpu_reduce(args, true, err);
+}
+
+cv_status cv_cpu_reduce_sum(const cv_op_args_t *args, cv_err_t *err)
+{
+    return cpu_reduce(args, false, err);
+}
