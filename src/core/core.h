@@ -19,7 +19,11 @@
         if (!(cond)) cv_assert_fail(#cond, __FILE__, __LINE__);                          \
     } while (0)
 
+#ifdef __cplusplus
+[[noreturn]] void cv_assert_fail(const char *expr, const char *file, int line);
+#else
 _Noreturn void cv_assert_fail(const char *expr, const char *file, int line);
+#endif
 
 /* Sets err->msg (when err is not NULL) and returns status, so that failure
  * paths read `return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT, "...", ...);`. */

@@ -13,14 +13,14 @@
 #ifndef CV_CUDA_INTERNAL_H
 #define CV_CUDA_INTERNAL_H
 
-#include "backend/backend.h"
-
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+#include "backend/backend.h"
 
 typedef struct cv_cuda {
     cv_backend_t base;
