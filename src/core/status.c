@@ -40,12 +40,18 @@ cv_status cv_errorf(cv_err_t *err, cv_status status, const char *fmt, ...)
 void cv_err_prefix(cv_err_t *err, const char *fmt, ...)
 {
     if (!err) return;
-    char prefix[CV_ERR_LEN], old[CV_ERR_LEN];
+    char line[2 * CV_ERR_LEN];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(prefix, sizeof(prefix), fmt, ap);
+    int n = vsnprintf(line, CV_ERR_LEN, fmt, ap);
     va_end(ap);
-    memcpy(old, err->msg, sizeof(old));
-    old[sizeof(old) - 1] = '\0';
-    snprintf(err->msg, sizeof(err->msg), "%s: %s", prefix, old);
+    size_t used = n < 0 ? 0 : CV_MIN((size_t)n, (size_t)CV_ERR_LEN - 1);
+    memcpy(line + used, ": ", 2);
+    used += 2;
+    size_t old = strnlen(err->msg, CV_ERR_LEN - 1);
+    memcpy(line + used, err->msg, old);
+    used += old;
+    used = CV_MIN(used, (size_t)CV_ERR_LEN - 1);
+    memcpy(err->msg, line, used);
+    err->msg[used] = '\0';
 }

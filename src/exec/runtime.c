@@ -221,7 +221,7 @@ cv_shape_t cv_tenant_output_shape(const cv_tenant_t *t, int i)
 /* The family's plan for these input shapes, built on first use; the least
  * recently used plan makes room when the cache is full. */
 static cv_status family_plan(cv_runtime_t *rt, cv_family_t *f, const cv_shape_t *shapes,
-                             cv_plan_t **out, cv_err_t *err)
+                             const cv_tensor_t *inputs, cv_plan_t **out, cv_err_t *err)
 {
     const cv_graph_t *g = f->representative;
     int victim = 0;
@@ -231,9 +231,7 @@ static cv_status family_plan(cv_runtime_t *rt, cv_family_t *f, const cv_shape_t 
             victim = i;
             continue;
         }
-        bool same = true;
-        for (int k = 0; k < g->ninputs && same; k++) same = cv_shape_equal(&p->input_shapes[k], &shapes[k]);
-        if (same) {
+        if (cv_plan_matches(p, shapes, inputs)) {
             f->plans[i].last_used = ++f->clock;
             *out = p;
             return CV_STATUS_OK;
@@ -241,7 +239,7 @@ static cv_status family_plan(cv_runtime_t *rt, cv_family_t *f, const cv_shape_t 
         if (f->plans[victim].plan && f->plans[i].last_used < f->plans[victim].last_used) victim = i;
     }
     cv_plan_t *plan;
-    cv_status st = cv_plan_build(g, shapes, &rt->fold_cpu, &plan, err);
+    cv_status st = cv_plan_build(g, shapes, inputs, &rt->fold_cpu, &plan, err);
     if (st != CV_STATUS_OK) return st;
     cv_plan_destroy(f->plans[victim].plan);
     f->plans[victim].plan = plan;
@@ -327,7 +325,7 @@ cv_status cv_wave_run(cv_runtime_t *rt, cv_slice_io_t *slices, int nslices, cv_e
         if (g->batched) shapes[i].dims[0] = total_rows;
     }
     cv_plan_t *plan;
-    st = family_plan(rt, f, shapes, &plan, err);
+    st = family_plan(rt, f, shapes, nslices == 1 ? slices[0].inputs : NULL, &plan, err);
     if (st != CV_STATUS_OK) return st;
     if (nslices > 1 && !plan->stackable)
         return cv_errorf(err, CV_STATUS_UNSUPPORTED, "%s: waves of several tenants are not possible: %s",

@@ -7,15 +7,6 @@
 
 #include <string.h>
 
-/* Declared weak so that a missing function reads NULL here rather than
- * failing the link: tests/unit/test_ops_table.c checks that every op of the
- * table has both, and the plan reports an op without a kernel by name. */
-#define CV_OP_WEAK(id, onnx, stem)                                                       \
-    __attribute__((weak)) cv_status cv_infer_##stem(const cv_op_args_t *, cv_err_t *);  \
-    __attribute__((weak)) cv_status cv_cpu_##stem(const cv_op_args_t *, cv_err_t *);
-CV_OP_LIST(CV_OP_WEAK)
-#undef CV_OP_WEAK
-
 static const cv_op_def_t op_table[CV_OP_COUNT] = {
 #define CV_OP_ROW(id, onnx, stem) [CV_OP_##id] = {onnx, cv_infer_##stem, cv_cpu_##stem},
     CV_OP_LIST(CV_OP_ROW)

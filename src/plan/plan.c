@@ -44,8 +44,8 @@ static cv_status fold_shape(const cv_node_t *n, const cv_shape_t *in, cv_tensor_
 /* Fills dtype/shape/storage of every value for these input shapes, folding
  * what becomes constant. Marks steps in `folded[node]`. */
 static cv_status infer_values(const cv_graph_t *g, const cv_shape_t *input_shapes,
-                              cv_cpu_ctx_t *cpu, cv_plan_value_t *values, bool *folded,
-                              cv_err_t *err)
+                              cv_tensor_t *const *input_values, cv_cpu_ctx_t *cpu,
+                              cv_plan_value_t *values, bool *folded, cv_err_t *err)
 {
     for (int v = 0; v < g->nvalues; v++) {
         values[v].alias_of = -1;
@@ -75,6 +75,7 @@ static cv_status infer_values(const cv_graph_t *g, const cv_shape_t *input_shape
         values[v].dtype = decl->dtype;
         values[v].shape = *s;
         values[v].input_index = i;
+        values[v].known_data = input_values && input_values[i] ? input_values[i]->data : NULL;
     }
 
     for (int ni = 0; ni < g->nnodes; ni++) {
@@ -103,6 +104,8 @@ static cv_status infer_values(const cv_graph_t *g, const cv_shape_t *input_shape
                 if (g->values[v].is_weight) reads_weight = true;
             } else if (values[v].storage == CV_STORAGE_PLAN_CONSTANT) {
                 shells[i].data = values[v].plan_constant->data;
+            } else if (values[v].known_data) {
+                shells[i].data = (void *)values[v].known_data;
             } else {
                 all_constant = false;
             }
@@ -383,11 +386,38 @@ void cv_plan_destroy(cv_plan_t *plan)
     cv_free(plan->values);
     cv_free(plan->steps);
     cv_free(plan->input_shapes);
+    if (plan->input_values)
+        for (int i = 0; i < plan->ninputs; i++) cv_tensor_destroy(plan->input_values[i]);
+    cv_free(plan->input_values);
     cv_free(plan);
 }
 
-cv_status cv_plan_build(const cv_graph_t *g, const cv_shape_t *input_shapes, cv_cpu_ctx_t *cpu,
-                        cv_plan_t **out, cv_err_t *err)
+/* Small integer inputs and scalars of unbatched graphs: shape vectors,
+ * axes, Range bounds fed at run time. Their values shape the plan. */
+static bool is_value_input(const cv_graph_t *g, const cv_tensor_t *t)
+{
+    if (g->batched) return false;
+    int64_t n = cv_shape_numel(&t->shape);
+    return ((t->dtype == CV_DTYPE_INT64 || t->dtype == CV_DTYPE_INT32) && n <= 64) ||
+           (t->shape.ndim == 0 && cv_dtype_size(t->dtype) > 0);
+}
+
+bool cv_plan_matches(const cv_plan_t *plan, const cv_shape_t *input_shapes, const cv_tensor_t *inputs)
+{
+    for (int i = 0; i < plan->ninputs; i++) {
+        if (!cv_shape_equal(&plan->input_shapes[i], &input_shapes[i])) return false;
+        const cv_tensor_t *known = plan->input_values[i];
+        if (!known) continue;
+        if (!inputs || inputs[i].dtype != known->dtype ||
+            memcmp(inputs[i].data, known->data, cv_tensor_nbytes(known)) != 0)
+            return false;
+    }
+    return true;
+}
+
+cv_status cv_plan_build(const cv_graph_t *g, const cv_shape_t *input_shapes,
+                        const cv_tensor_t *inputs, cv_cpu_ctx_t *cpu, cv_plan_t **out,
+                        cv_err_t *err)
 {
     cv_status st = CV_STATUS_OUT_OF_MEMORY;
     cv_plan_value_t *more = NULL;
@@ -400,11 +430,17 @@ cv_status cv_plan_build(const cv_graph_t *g, const cv_shape_t *input_shapes, cv_
     plan->values = cv_calloc((size_t)g->nvalues + 1, sizeof(cv_plan_value_t));
     plan->steps = cv_calloc((size_t)g->nnodes + 1, sizeof(cv_plan_step_t));
     plan->input_shapes = cv_malloc(sizeof(cv_shape_t) * (size_t)(g->ninputs + 1));
-    if (!plan->values || !plan->steps || !plan->input_shapes) goto oom;
+    plan->input_values = cv_calloc((size_t)g->ninputs + 1, sizeof(cv_tensor_t *));
+    if (!plan->values || !plan->steps || !plan->input_shapes || !plan->input_values) goto oom;
+    for (int i = 0; inputs && i < g->ninputs; i++) {
+        if (!is_value_input(g, &inputs[i])) continue;
+        plan->input_values[i] = cv_tensor_clone(&inputs[i]);
+        if (!plan->input_values[i]) goto oom;
+    }
     if (g->ninputs) memcpy(plan->input_shapes, input_shapes, sizeof(cv_shape_t) * (size_t)g->ninputs);
     plan->rows = g->batched ? input_shapes[0].dims[0] : 1;
 
-    st = infer_values(g, input_shapes, cpu, plan->values, folded, err);
+    st = infer_values(g, input_shapes, plan->input_values, cpu, plan->values, folded, err);
     if (st != CV_STATUS_OK) goto fail;
     for (int ni = 0; ni < g->nnodes; ni++) {
         const cv_node_t *n = &g->nodes[ni];
@@ -426,7 +462,7 @@ cv_status cv_plan_build(const cv_graph_t *g, const cv_shape_t *input_shapes, cv_
             more_shapes[i].dims[0] = input_shapes[i].dims[0] + 1;
         }
         cv_err_t ignored;
-        if (infer_values(g, more_shapes, cpu, more, folded, &ignored) == CV_STATUS_OK) {
+        if (infer_values(g, more_shapes, NULL, cpu, more, folded, &ignored) == CV_STATUS_OK) {
             decide_stacking(plan, more, plan->rows);
         } else {
             plan->stackable = false;

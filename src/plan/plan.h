@@ -35,6 +35,7 @@ typedef struct cv_plan_value {
     int alias_of;          /* view of another value's bytes, or -1 */
     int input_index;       /* CV_STORAGE_INPUT: which graph input */
     cv_tensor_t *plan_constant; /* CV_STORAGE_PLAN_CONSTANT */
+    const void *known_data; /* an input whose values the plan was built for */
     bool batched;          /* dim 0 grows with the rows: slices are row runs */
 } cv_plan_value_t;
 
@@ -47,6 +48,9 @@ typedef struct cv_plan {
     const cv_graph_t *graph;
     int64_t rows;          /* total rows (dim 0 of the inputs) when batched */
     cv_shape_t *input_shapes; /* the shapes this plan was built for */
+    /* Values of small integer inputs of unbatched graphs (shape vectors,
+     * axes fed at run time), which the plan depends on; NULL elsewhere. */
+    cv_tensor_t **input_values;
     int ninputs;
     cv_plan_value_t *values; /* one per graph value */
     cv_plan_step_t *steps;
@@ -58,10 +62,18 @@ typedef struct cv_plan {
 } cv_plan_t;
 
 /* Builds the plan of graph g for the given input shapes (one per graph
- * input). INVALID_ARGUMENT when shapes do not fit the graph, UNSUPPORTED when
- * the graph needs what Caravel lacks; err names the node and the reason. */
-cv_status cv_plan_build(const cv_graph_t *g, const cv_shape_t *input_shapes, cv_cpu_ctx_t *cpu,
-                        cv_plan_t **out, cv_err_t *err);
+ * input). `inputs` (may be NULL) gives the host tensors of a first request:
+ * in a graph without a batch axis, the values of small integer inputs are
+ * read at plan time (a Reshape's shape fed as an input) and the plan holds
+ * for those values only (see cv_plan_matches). INVALID_ARGUMENT when shapes
+ * do not fit the graph, UNSUPPORTED when the graph needs what Caravel lacks;
+ * err names the node and the reason. */
+cv_status cv_plan_build(const cv_graph_t *g, const cv_shape_t *input_shapes,
+                        const cv_tensor_t *inputs, cv_cpu_ctx_t *cpu, cv_plan_t **out,
+                        cv_err_t *err);
+/* Whether `plan` serves a wave with these input shapes and values. */
+bool cv_plan_matches(const cv_plan_t *plan, const cv_shape_t *input_shapes,
+                     const cv_tensor_t *inputs);
 void cv_plan_destroy(cv_plan_t *plan);
 
 /* True for ops whose output 0 can share input 0's bytes (Reshape, ...). */

@@ -161,7 +161,7 @@ static cv_plan_t *plan_for(fixture_t *f, int64_t rows)
     cv_plan_t *plan;
     cv_err_t err;
     cv_shape_t s = {.ndim = 4, .dims = {rows, 3, 6, 6}};
-    cv_status st = cv_plan_build(f->graphs[0], &s, cv_backend_cpu_ctx(f->backend), &plan, &err);
+    cv_status st = cv_plan_build(f->graphs[0], &s, NULL, cv_backend_cpu_ctx(f->backend), &plan, &err);
     if (st != CV_STATUS_OK) fail_msg("plan: %s", err.msg);
     return plan;
 }

@@ -1,0 +1,105 @@
+/*
+ * onnx_loader.h: ONNX files into the IR. The loader parses a ModelProto with
+ * the C that protobuf-c generates at build time from the system onnx.proto
+ * (no hand-written decoding), checks it, and builds a cv_graph_t in the
+ * canonical (newest-opset) form that shape inference and kernels expect.
+ *
+ * Model files are untrusted input: every failure, however malformed the
+ * bytes, is a status plus one line naming the file, the node (name, op and
+ * index in the file) where one is at fault, and the reason. Every protobuf-c
+ * allocation goes through cv_malloc, so fault injection reaches the parser.
+ *
+ * What it deliberately does not do: shape inference, constant folding or
+ * any optimisation; those are IR passes that run on the graph it returns.
+ */
+#ifndef CV_ONNX_LOADER_H
+#define CV_ONNX_LOADER_H
+
+#include "ir/graph.h"
+
+#include <protobuf-c/protobuf-c.h>
+
+/* The oldest default-domain opset the loader reads. Opset 6 and older have
+ * semantics the canonical form does not express (Add/Mul's `broadcast` and
+ * `axis` attributes, per-channel PRelu slopes). */
+#define CV_ONNX_MIN_OPSET 7
+
+/* Loads the ONNX model at `path`. External data files are read relative to
+ * the folder of `path`.
+ * On success *out is a new graph (the caller destroys it with
+ * cv_graph_destroy) with:
+ *   - g->opset = the default-domain ("" or "ai.onnx") opset; each node's
+ *     opset the same;
+ *   - one value per name the model uses; initializers are constants
+ *     (is_weight true for float dtypes, false for integer/bool structure);
+ *     graph inputs with an initializer of the same name are constants too;
+ *   - g->inputs = the remaining (runtime) graph inputs, g->outputs = the
+ *     graph outputs, in model order; declared dtypes and shapes of inputs,
+ *     outputs and value_info copied (a symbolic or missing dim reads -1);
+ *     g->batched when every runtime input (at least one) has a symbolic dim 0;
+ *   - nodes in topological order (sorted when the file is not), in canonical
+ *     form: attributes that later opsets made inputs are constant inputs
+ *     (see onnx_canon.c).
+ * On failure *out is NULL, nothing is leaked, and err says why:
+ *   NOT_FOUND (no such file, or a missing external data file),
+ *   INVALID_ARGUMENT (not ONNX, truncated, inconsistent graph or tensors),
+ *   UNSUPPORTED (valid ONNX Caravel does not run: an unknown operator, a
+ *   custom domain, an opset older than CV_ONNX_MIN_OPSET, STRING tensors,
+ *   graph-valued attributes), OUT_OF_MEMORY. */
+cv_status cv_onnx_load(const char *path, cv_graph_t **out, cv_err_t *err);
+
+/* Like cv_onnx_load, from a serialized ModelProto in memory (the fuzzing
+ * entry point). `path` only names the model in messages (NULL reads
+ * "<buffer>"); `base_dir` is the folder external data files are read from
+ * (NULL: a model with external data is refused). `data` is not kept. */
+cv_status cv_onnx_load_buffer(const void *data, size_t len, const char *path,
+                              const char *base_dir, cv_graph_t **out, cv_err_t *err);
+
+/* ---- shared inside src/onnx/ --------------------------------------------- */
+
+struct Onnx__TensorProto;
+
+/* A protobuf-c allocator over cv_malloc/cv_free. protobuf-c reports both bad
+ * bytes and a failed allocation as a NULL message; `failed` tells them apart. */
+typedef struct cv_onnx_allocator {
+    ProtobufCAllocator base; /* pass &base to protobuf-c */
+    bool failed;             /* an allocation failed since init */
+} cv_onnx_allocator_t;
+
+void cv_onnx_allocator_init(cv_onnx_allocator_t *alloc);
+
+/* Reads the whole of `path` into cv_malloc'd memory (*data, *len; the
+ * caller frees *data). NOT_FOUND when it cannot be opened, INVALID_ARGUMENT
+ * when it is not a regular file or is empty; messages start with the path. */
+cv_status cv_onnx_read_file(const char *path, void **data, size_t *len, cv_err_t *err);
+
+/* The folder of `path` ("." when it has none; "/" for "/x"), cv_malloc'd;
+ * NULL out of memory. External data is read relative to it. */
+char *cv_onnx_dir_of(const char *path);
+
+/* The Caravel dtype of ONNX element type `onnx_type`. UNSUPPORTED for STRING,
+ * complex, 8-bit and 4-bit floats and other types Caravel does not store
+ * ("dtype STRING of <what> is not supported"); INVALID_ARGUMENT for
+ * UNDEFINED ("<what> has no element type"). */
+cv_status cv_onnx_dtype(int32_t onnx_type, const char *what, cv_dtype_t *out, cv_err_t *err);
+
+/* Converts a TensorProto into a host tensor allocated like cv_tensor_alloc
+ * (free with cv_tensor_free). `what` names it in messages ("initializer
+ * 'w'", "tensor 'x'"). Data comes from raw_data (little-endian), the typed
+ * field of its dtype, or an external file below `base_dir` (NULL refuses
+ * external data). The element count must match the dims exactly.
+ * INVALID_ARGUMENT / UNSUPPORTED / NOT_FOUND / OUT_OF_MEMORY with a message
+ * that names `what` (and is not prefixed by any file). */
+cv_status cv_onnx_tensor_from_pb(const struct Onnx__TensorProto *pb, const char *what,
+                                 const char *base_dir, cv_tensor_t *out, cv_err_t *err);
+
+/* Rewrites node `node` of g into canonical form, for its opset: attributes
+ * that later opsets made inputs become constant inputs named
+ * "<output 0>__<attribute>", attributes that no longer mean anything at
+ * inference are dropped, and training-only outputs that no node and no
+ * graph output reads are omitted. `used[v]` is true when value v is read by
+ * some node or is a graph output. The message names the attribute or output
+ * at fault; the caller prefixes the node and file. */
+cv_status cv_onnx_canonicalize_node(cv_graph_t *g, int node, const bool *used, cv_err_t *err);
+
+#endif /* CV_ONNX_LOADER_H */
