@@ -29,10 +29,12 @@
 
 /* The build's -O2 lets GCC vectorize only loops whose trip count is a known
  * multiple of the vector width, which none of these are; the memory-bound
- * FP32 loops (Add, Mul, Relu, Clip) run 2-6x faster vectorized. Clang
- * vectorizes at -O2 already. */
+ * FP32 loops (Add, Mul, Relu, Clip) run 2-6x faster vectorized. Without
+ * trapping math GCC may also if-convert selects feeding arithmetic
+ * (HardSwish, LeakyRelu, PRelu); results are unchanged, only FP exception
+ * flags are not kept. Clang vectorizes at -O2 already. */
 #if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC optimize("tree-vectorize", "vect-cost-model=dynamic")
+#pragma GCC optimize("tree-vectorize", "vect-cost-model=dynamic", "no-trapping-math")
 #endif
 
 /* ---- broadcast iteration ------------------------------------------------ */
@@ -241,7 +243,8 @@ static float attr_float(const cv_op_args_t *args, const char *name, float dflt)
 #define OP_EQUAL(a, b, T, WU) ((a) == (b))
 #define OP_EQUAL_BOOL(a, b, T, WU) (!(a) == !(b))
 
-/* Generates row functions name_<sfx> for every dtype of a family. */
+/* Callbacks of the type lists: one integer row per dtype, named by GEN_NAME
+ * and computing GEN_OP, which each block below defines around its use. */
 #define GEN_INT(sfx, DT, T, WU) DEF_BINARY(GEN_NAME(sfx), T, WU, T, T, IDENT, IDENT, GEN_OP)
 #define GEN_INT_CMP(sfx, DT, T, WU)                                                      \
     DEF_BINARY(GEN_NAME(sfx), T, WU, T, uint8_t, IDENT, TO_BOOL, GEN_OP)
