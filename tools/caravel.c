@@ -17,6 +17,7 @@ static void usage(FILE *f)
             "  check   run ONNX backend-test folders and compare with their references\n"
             "  wave    run several tenants of one family as one wave and compare each\n"
             "          with the same tenant run alone\n"
+            "  bench   time waves of R tenants of one family (throughput)\n"
             "\n"
             "`caravel COMMAND --help` describes each command.\n");
 }
@@ -35,6 +36,7 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "run")) return cv_cmd_run(argc - 1, argv + 1);
     if (!strcmp(cmd, "check")) return cv_cmd_check(argc - 1, argv + 1);
     if (!strcmp(cmd, "wave")) return cv_cmd_wave(argc - 1, argv + 1);
+    if (!strcmp(cmd, "bench")) return cv_cmd_bench(argc - 1, argv + 1);
     fprintf(stderr, "caravel: unknown command '%s' (try caravel --help)\n", cmd);
     return 2;
 }

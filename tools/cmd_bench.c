@@ -1,0 +1,195 @@
+/*
+ * cmd_bench.c: `caravel bench`: the throughput of one wave of R tenants of
+ * one family (the paper's space-time super-kernels), measured as the median
+ * of repeated waves after warm-up, with rotating inputs.
+ *
+ * Tenants come from model files (one per tenant, distinct weights); with
+ * fewer files than tenants the files are reused in turn (then say so: the
+ * tenants are copies). Each tenant sends `rows` rows per wave.
+ */
+#include "cli.h"
+
+#include "core/core.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_MODELS 256
+#define INPUT_SETS 4
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: caravel bench --model M.onnx [--model M2.onnx ...] [--tenants R]\n"
+            "                     [--rows N] [--waves W] [--warmup K] [--precision P]\n"
+            "                     [--device cpu|cuda] [--threads T] [--csv LABEL]\n"
+            "\n"
+            "Loads R tenants (one per --model file, files reused in turn when fewer\n"
+            "than R are given), then times W waves of all R tenants with N rows each,\n"
+            "after K warm-up waves, rotating among %d input sets. Prints the median\n"
+            "and minimum wave time and the implied inferences per second.\n"
+            "\n"
+            "  --tenants R      tenants in the wave (default: the number of --model)\n"
+            "  --rows N         rows per tenant per wave (default 1)\n"
+            "  --waves W        timed waves (default 20)\n"
+            "  --warmup K       warm-up waves (default 3)\n"
+            "  --precision P    fp32 (default), tf32, fp16 or bf16\n"
+            "  --csv LABEL      also print one CSV line: LABEL,R,N,median_ms,min_ms,inf_per_s\n",
+            INPUT_SETS);
+}
+
+static bool parse_precision(const char *s, cv_precision_t *out)
+{
+    if (!strcmp(s, "fp32")) *out = CV_PRECISION_FP32;
+    else if (!strcmp(s, "tf32")) *out = CV_PRECISION_TF32;
+    else if (!strcmp(s, "fp16")) *out = CV_PRECISION_FP16;
+    else if (!strcmp(s, "bf16")) *out = CV_PRECISION_BF16;
+    else {
+        fprintf(stderr, "caravel bench: --precision must be fp32, tf32, fp16 or bf16, not '%s'\n", s);
+        return false;
+    }
+    return true;
+}
+
+static int compare_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+int cv_cmd_bench(int argc, char **argv)
+{
+    const char *models[MAX_MODELS];
+    int nmodels = 0;
+    long tenants = 0, rows = 1, waves = 20, warmup = 3, threads = 0;
+    cv_precision_t precision = CV_PRECISION_FP32;
+    cv_device_t device = CV_DEVICE_CPU;
+    const char *csv = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            usage(stdout);
+            return 0;
+        }
+        if (i + 1 >= argc) {
+            fprintf(stderr, "caravel bench: %s needs a value (see --help)\n", a);
+            return 2;
+        }
+        const char *v = argv[++i];
+        if (!strcmp(a, "--model")) {
+            if (nmodels == MAX_MODELS) {
+                fprintf(stderr, "caravel bench: at most %d --model files\n", MAX_MODELS);
+                return 2;
+            }
+            models[nmodels++] = v;
+        } else if (!strcmp(a, "--tenants")) {
+            if (!cv_cli_parse_int("--tenants", v, 1, &tenants)) return 2;
+        } else if (!strcmp(a, "--rows")) {
+            if (!cv_cli_parse_int("--rows", v, 1, &rows)) return 2;
+        } else if (!strcmp(a, "--waves")) {
+            if (!cv_cli_parse_int("--waves", v, 1, &waves)) return 2;
+        } else if (!strcmp(a, "--warmup")) {
+            if (!cv_cli_parse_int("--warmup", v, 0, &warmup)) return 2;
+        } else if (!strcmp(a, "--threads")) {
+            if (!cv_cli_parse_int("--threads", v, 1, &threads)) return 2;
+        } else if (!strcmp(a, "--precision")) {
+            if (!parse_precision(v, &precision)) return 2;
+        } else if (!strcmp(a, "--device")) {
+            if (!cv_cli_parse_device(v, &device)) return 2;
+        } else if (!strcmp(a, "--csv")) {
+            csv = v;
+        } else {
+            fprintf(stderr, "caravel bench: unknown option '%s' (see --help)\n", a);
+            return 2;
+        }
+    }
+    if (nmodels == 0) {
+        fprintf(stderr, "caravel bench: give at least one --model (see --help)\n");
+        return 2;
+    }
+    if (tenants == 0) tenants = nmodels;
+
+    int rc = 1;
+    cv_err_t err = {{0}};
+    cv_runtime_t *rt = NULL;
+    cv_tenant_t **ts = cv_calloc((size_t)tenants, sizeof(*ts));
+    cv_tensor_t *inputs = cv_calloc((size_t)tenants * INPUT_SETS, sizeof(cv_tensor_t));
+    cv_tensor_t *outputs = cv_calloc((size_t)tenants * 16, sizeof(cv_tensor_t));
+    cv_slice_io_t *slices = cv_calloc((size_t)tenants, sizeof(*slices));
+    double *times = cv_calloc((size_t)waves, sizeof(double));
+    long loaded = 0;
+    if (!ts || !inputs || !outputs || !slices || !times) {
+        fprintf(stderr, "caravel bench: out of memory\n");
+        goto done;
+    }
+    cv_runtime_config_t config = {.device = device, .threads = (int)threads};
+    if (cv_runtime_create(&config, &rt, &err) != CV_STATUS_OK) goto fail;
+    for (; loaded < tenants; loaded++) {
+        char name[32];
+        snprintf(name, sizeof name, "tenant%ld", loaded);
+        if (cv_tenant_load(rt, name, models[loaded % nmodels], precision, &ts[loaded], &err) != CV_STATUS_OK)
+            goto fail;
+        if (cv_tenant_num_inputs(ts[loaded]) != 1 || cv_tenant_input_dtype(ts[loaded], 0) != CV_DTYPE_FP32 ||
+            cv_tenant_num_outputs(ts[loaded]) > 16) {
+            fprintf(stderr, "caravel bench: %s: bench needs one FP32 input and at most 16 outputs\n",
+                    models[loaded % nmodels]);
+            loaded++;
+            goto done;
+        }
+        cv_shape_t s = cv_tenant_input_shape(ts[loaded], 0);
+        for (int d = 0; d < s.ndim; d++)
+            if (s.dims[d] < 0) s.dims[d] = d == 0 ? rows : 1;
+        for (int k = 0; k < INPUT_SETS; k++) {
+            cv_tensor_t *t = &inputs[loaded * INPUT_SETS + k];
+            if (cv_tensor_alloc(t, CV_DTYPE_FP32, &s) != CV_STATUS_OK) {
+                fprintf(stderr, "caravel bench: out of memory for inputs\n");
+                goto done;
+            }
+            float *p = t->data;
+            uint64_t x = (uint64_t)(loaded * INPUT_SETS + k) * 2654435761u + 1;
+            for (int64_t e = 0; e < cv_shape_numel(&s); e++) {
+                x = x * 6364136223846793005ull + 1442695040888963407ull;
+                p[e] = (float)((double)(x >> 40) / (double)(1ull << 24)) - 0.5f;
+            }
+        }
+    }
+    if (nmodels < tenants)
+        fprintf(stderr, "caravel bench: note: %d model files for %ld tenants: tenants reuse files in turn\n",
+                nmodels, tenants);
+
+    for (long w = -warmup; w < waves; w++) {
+        int set = (int)((w + warmup) % INPUT_SETS);
+        for (long t = 0; t < tenants; t++)
+            slices[t] = (cv_slice_io_t){.tenant = ts[t], .inputs = &inputs[t * INPUT_SETS + set],
+                                        .outputs = &outputs[t * 16]};
+        uint64_t t0 = cv_clock_ns();
+        if (cv_wave_run(rt, slices, (int)tenants, &err) != CV_STATUS_OK) goto fail;
+        uint64_t t1 = cv_clock_ns();
+        if (w >= 0) times[w] = (double)(t1 - t0) / 1e6;
+        for (long t = 0; t < tenants; t++)
+            for (int o = 0; o < cv_tenant_num_outputs(ts[t]); o++) cv_tensor_free(&outputs[t * 16 + o]);
+    }
+    qsort(times, (size_t)waves, sizeof(double), compare_double);
+    double median = times[waves / 2], best = times[0];
+    double per_s = (double)(tenants * rows) / (median / 1e3);
+    printf("bench: %ld tenants x %ld rows, %s, %s: wave median %.3f ms, min %.3f ms over %ld waves, %.1f inferences/s\n",
+           tenants, rows, device == CV_DEVICE_CUDA ? "cuda" : "cpu",
+           precision == CV_PRECISION_FP32 ? "fp32" : precision == CV_PRECISION_TF32 ? "tf32"
+           : precision == CV_PRECISION_FP16 ? "fp16" : "bf16",
+           median, best, waves, per_s);
+    if (csv) printf("%s,%ld,%ld,%.4f,%.4f,%.1f\n", csv, tenants, rows, median, best, per_s);
+    rc = 0;
+    goto done;
+fail:
+    fprintf(stderr, "caravel bench: %s\n", err.msg);
+done:
+    if (inputs)
+        for (long k = 0; k < tenants * INPUT_SETS; k++) cv_tensor_free(&inputs[k]);
+    cv_runtime_destroy(rt);
+    cv_free(ts);
+    cv_free(inputs);
+    cv_free(outputs);
+    cv_free(slices);
+    cv_free(times);
+    return rc;
+}
