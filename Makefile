@@ -12,10 +12,10 @@ all: build
 setup:
 	@scripts/setup.sh
 
-$(BUILD)/CMakeCache.txt:
-	cmake -S . -B $(BUILD) $(CMAKE_FLAGS) >/dev/null
-
-build: setup $(BUILD)/CMakeCache.txt
+# Configuring every time is cheap and makes CMAKE_FLAGS (CI's -Werror) take
+# effect on an existing build folder too.
+build: setup
+	@cmake -S . -B $(BUILD) $(CMAKE_FLAGS) >/dev/null
 	@cmake --build $(BUILD) -j $(JOBS) -- --no-print-directory
 
 test: build

@@ -187,6 +187,12 @@ static void check_path(cv_runtime_t *rt, const char *path, const check_options_t
     snprintf(copy, sizeof copy, "%s", path);
     while (strlen(copy) > 1 && copy[strlen(copy) - 1] == '/') copy[strlen(copy) - 1] = '\0';
     snprintf(name, sizeof name, "%s", basename(copy));
+    if (strspn(name, "0123456789") == strlen(name)) {
+        /* A Triton version folder (<repo>/<model>/1): name it model/1. */
+        char parent[1024];
+        snprintf(parent, sizeof parent, "%s", copy);
+        snprintf(name, sizeof name, "%.250s/%.250s", basename(dirname(parent)), basename(copy));
+    }
     if (is_dir) {
         snprintf(model, sizeof model, "%s/model.onnx", path);
         if (!file_exists(model)) {
