@@ -16,8 +16,9 @@
  *   Pad < 11             pads, value (default 0)   -> inputs 1, 2; mode stays
  * Attributes that no longer mean anything at inference are dropped
  * (Dropout's ratio and is_test, BatchNormalization's spatial, is_test and
- * consumed_inputs), and the training outputs of BatchNormalization and
- * Dropout's mask are omitted when nothing reads them.
+ * consumed_inputs). The training outputs of BatchNormalization and Dropout's
+ * mask are omitted by the loader when nothing reads them (they never become
+ * values).
  */
 #include "onnx/onnx_loader.h"
 
@@ -44,16 +45,16 @@ static void drop_attr(cv_node_t *n, const char *name)
 
 /* The attribute `name` as a list of ints, or NULL (with *count 0) when the
  * node lacks it; INVALID_ARGUMENT when it has another type. */
-static cv_status attr_ints(const cv_node_t *n, const char *name, const int64_t **ints,
-                           int *count, cv_err_t *err)
+static cv_status attr_ints(const cv_node_t *n, const char *name, const int64_t **ints, int *count,
+                           cv_err_t *err)
 {
     *ints = NULL;
     *count = 0;
     const cv_attr_t *a = cv_node_attr(n, name);
     if (!a) return CV_STATUS_OK;
     if (a->type != CV_ATTR_INTS)
-        return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT,
-                         "attribute '%s' must be a list of ints", name);
+        return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT, "attribute '%s' must be a list of ints",
+                         name);
     *ints = a->ints;
     *count = a->n;
     return CV_STATUS_OK;
@@ -65,16 +66,18 @@ static cv_status attr_float(const cv_node_t *n, const char *name, float dflt, fl
     *out = dflt;
     const cv_attr_t *a = cv_node_attr(n, name);
     if (!a) return CV_STATUS_OK;
-    if (a->type == CV_ATTR_FLOAT) *out = a->f;
-    else if (a->type == CV_ATTR_INT) *out = (float)a->i;
+    if (a->type == CV_ATTR_FLOAT)
+        *out = a->f;
+    else if (a->type == CV_ATTR_INT)
+        *out = (float)a->i;
     else
-        return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT, "attribute '%s' must be a float",
-                         name);
+        return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT, "attribute '%s' must be a float", name);
     return CV_STATUS_OK;
 }
 
 /* A name no value of g has yet: "<base>__<suffix>", then "..._2", ... */
-static char *unique_name(const cv_graph_t *g, int node, const char *suffix)
+static char *unique_name(const cv_graph_t *g, int node, const cv_onnx_names_t *values,
+                         const char *suffix)
 {
     const cv_node_t *n = &g->nodes[node];
     char fallback[32];
@@ -91,7 +94,7 @@ static char *unique_name(const cv_graph_t *g, int node, const char *suffix)
     char *name = cv_malloc(len);
     if (!name) return NULL;
     snprintf(name, len, "%s__%s", base, suffix);
-    for (int k = 2; cv_graph_find_value(g, name) >= 0; k++)
+    for (int k = 2; cv_onnx_names_find(values, name) >= 0; k++)
         snprintf(name, len, "%s__%s_%d", base, suffix, k);
     return name;
 }
@@ -111,34 +114,36 @@ static cv_status set_input(cv_node_t *n, int slot, int value)
     return CV_STATUS_OK;
 }
 
-/* Adds a constant tensor `t` (ownership taken) as input `slot` of the node. */
-static cv_status add_const_input(cv_graph_t *g, int node, int slot, const char *suffix,
-                                 cv_tensor_t *t, cv_err_t *err)
+/* Adds a constant tensor `t` (ownership taken; NULL: its allocation failed)
+ * as input `slot` of the node. */
+static cv_status add_const_input(cv_graph_t *g, int node, cv_onnx_names_t *values, int slot,
+                                 const char *suffix, cv_tensor_t *t, cv_err_t *err)
 {
-    char *name = t ? unique_name(g, node, suffix) : NULL;
+    char *name = t ? unique_name(g, node, values, suffix) : NULL;
     int idx = name ? cv_graph_add_constant(g, name, t, false) : -1;
     cv_free(name);
     if (idx < 0) {
         cv_tensor_destroy(t);
         return cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of memory");
     }
-    if (set_input(&g->nodes[node], slot, idx) != CV_STATUS_OK)
+    if (cv_onnx_names_put(values, g->values[idx].name, idx) != CV_STATUS_OK ||
+        set_input(&g->nodes[node], slot, idx) != CV_STATUS_OK)
         return cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of memory");
     return CV_STATUS_OK;
 }
 
-static cv_status add_ints_input(cv_graph_t *g, int node, int slot, const char *suffix,
-                                const int64_t *vals, int count, cv_err_t *err)
+static cv_status add_ints_input(cv_graph_t *g, int node, cv_onnx_names_t *values, int slot,
+                                const char *suffix, const int64_t *vals, int count, cv_err_t *err)
 {
     cv_shape_t shape = {.ndim = 1, .dims = {count}};
     cv_tensor_t *t = cv_tensor_new(CV_DTYPE_INT64, &shape);
     if (t && count) memcpy(t->data, vals, sizeof(int64_t) * (size_t)count);
-    return add_const_input(g, node, slot, suffix, t, err);
+    return add_const_input(g, node, values, slot, suffix, t, err);
 }
 
 /* A scalar of the data's float type (FP32 when it is not known yet). */
-static cv_status add_scalar_input(cv_graph_t *g, int node, int slot, const char *suffix,
-                                  double value, cv_err_t *err)
+static cv_status add_scalar_input(cv_graph_t *g, int node, cv_onnx_names_t *values, int slot,
+                                  const char *suffix, double value, cv_err_t *err)
 {
     const cv_node_t *n = &g->nodes[node];
     cv_dtype_t dtype = CV_DTYPE_FP32;
@@ -147,7 +152,7 @@ static cv_status add_scalar_input(cv_graph_t *g, int node, int slot, const char 
     cv_shape_t scalar = {.ndim = 0};
     cv_tensor_t *t = cv_tensor_new(dtype, &scalar);
     if (t) cv_tensor_set_f64(t, 0, value);
-    return add_const_input(g, node, slot, suffix, t, err);
+    return add_const_input(g, node, values, slot, suffix, t, err);
 }
 
 /* Before opset `since`, the node had only its data input. */
@@ -160,8 +165,9 @@ static cv_status require_one_input(const cv_node_t *n, int since, cv_err_t *err)
 
 /* Moves INTS attribute `attr` to input `slot` (when present, or always when
  * `required`). */
-static cv_status ints_attr_to_input(cv_graph_t *g, int node, const char *attr, int slot,
-                                    bool required, int since, cv_err_t *err)
+static cv_status ints_attr_to_input(cv_graph_t *g, int node, cv_onnx_names_t *values,
+                                    const char *attr, int slot, bool required, int since,
+                                    cv_err_t *err)
 {
     const int64_t *vals;
     int count;
@@ -172,68 +178,59 @@ static cv_status ints_attr_to_input(cv_graph_t *g, int node, const char *attr, i
         return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT,
                          "attribute '%s' is required before opset %d", attr, since);
     }
-    status = add_ints_input(g, node, slot, attr, vals, count, err);
+    status = add_ints_input(g, node, values, slot, attr, vals, count, err);
     if (status == CV_STATUS_OK) drop_attr(&g->nodes[node], attr);
     return status;
 }
 
-static cv_status canon_slice(cv_graph_t *g, int node, cv_err_t *err)
+static cv_status canon_slice(cv_graph_t *g, int node, cv_onnx_names_t *values, cv_err_t *err)
 {
     cv_status status = require_one_input(&g->nodes[node], 10, err);
-    if (status == CV_STATUS_OK) status = ints_attr_to_input(g, node, "starts", 1, true, 10, err);
-    if (status == CV_STATUS_OK) status = ints_attr_to_input(g, node, "ends", 2, true, 10, err);
-    if (status == CV_STATUS_OK) status = ints_attr_to_input(g, node, "axes", 3, false, 10, err);
+    if (status == CV_STATUS_OK)
+        status = ints_attr_to_input(g, node, values, "starts", 1, true, 10, err);
+    if (status == CV_STATUS_OK)
+        status = ints_attr_to_input(g, node, values, "ends", 2, true, 10, err);
+    if (status == CV_STATUS_OK)
+        status = ints_attr_to_input(g, node, values, "axes", 3, false, 10, err);
     return status;
 }
 
-static cv_status canon_axes(cv_graph_t *g, int node, bool required, int since, cv_err_t *err)
+static cv_status canon_axes(cv_graph_t *g, int node, cv_onnx_names_t *values, bool required,
+                            int since, cv_err_t *err)
 {
     cv_status status = require_one_input(&g->nodes[node], since, err);
     if (status != CV_STATUS_OK) return status;
-    return ints_attr_to_input(g, node, "axes", 1, required, since, err);
+    return ints_attr_to_input(g, node, values, "axes", 1, required, since, err);
 }
 
-static cv_status canon_clip(cv_graph_t *g, int node, cv_err_t *err)
+static cv_status canon_clip(cv_graph_t *g, int node, cv_onnx_names_t *values, cv_err_t *err)
 {
     cv_node_t *n = &g->nodes[node];
     float lo, hi;
     cv_status status = require_one_input(n, 11, err);
     if (status == CV_STATUS_OK) status = attr_float(n, "min", -INFINITY, &lo, err);
     if (status == CV_STATUS_OK) status = attr_float(n, "max", INFINITY, &hi, err);
-    if (status == CV_STATUS_OK) status = add_scalar_input(g, node, 1, "min", lo, err);
-    if (status == CV_STATUS_OK) status = add_scalar_input(g, node, 2, "max", hi, err);
+    if (status == CV_STATUS_OK) status = add_scalar_input(g, node, values, 1, "min", lo, err);
+    if (status == CV_STATUS_OK) status = add_scalar_input(g, node, values, 2, "max", hi, err);
     if (status != CV_STATUS_OK) return status;
     drop_attr(&g->nodes[node], "min");
     drop_attr(&g->nodes[node], "max");
     return CV_STATUS_OK;
 }
 
-static cv_status canon_pad(cv_graph_t *g, int node, cv_err_t *err)
+static cv_status canon_pad(cv_graph_t *g, int node, cv_onnx_names_t *values, cv_err_t *err)
 {
     float value;
     cv_status status = require_one_input(&g->nodes[node], 11, err);
     if (status == CV_STATUS_OK) status = attr_float(&g->nodes[node], "value", 0.0f, &value, err);
-    if (status == CV_STATUS_OK) status = ints_attr_to_input(g, node, "pads", 1, true, 11, err);
-    if (status == CV_STATUS_OK) status = add_scalar_input(g, node, 2, "value", value, err);
+    if (status == CV_STATUS_OK)
+        status = ints_attr_to_input(g, node, values, "pads", 1, true, 11, err);
+    if (status == CV_STATUS_OK) status = add_scalar_input(g, node, values, 2, "value", value, err);
     if (status == CV_STATUS_OK) drop_attr(&g->nodes[node], "value");
     return status;
 }
 
-/* Omits outputs from `first` on that nothing reads, and trims the list. */
-static void omit_unread_outputs(cv_graph_t *g, int node, int first, const bool *used)
-{
-    cv_node_t *n = &g->nodes[node];
-    for (int o = first; o < n->noutputs; o++) {
-        int v = n->outputs[o];
-        if (v >= 0 && !used[v]) {
-            g->values[v].producer = -1;
-            n->outputs[o] = -1;
-        }
-    }
-    while (n->noutputs > 1 && n->outputs[n->noutputs - 1] < 0) n->noutputs--;
-}
-
-static cv_status canon_batch_norm(cv_graph_t *g, int node, const bool *used, cv_err_t *err)
+static cv_status canon_batch_norm(cv_graph_t *g, int node, cv_err_t *err)
 {
     cv_node_t *n = &g->nodes[node];
     /* spatial = 0 (opsets 7-8) normalises per activation, with statistics of
@@ -250,37 +247,44 @@ static cv_status canon_batch_norm(cv_graph_t *g, int node, const bool *used, cv_
     drop_attr(n, "spatial");
     drop_attr(n, "is_test");
     drop_attr(n, "consumed_inputs");
-    omit_unread_outputs(g, node, 1, used);
     return CV_STATUS_OK;
 }
 
-cv_status cv_onnx_canonicalize_node(cv_graph_t *g, int node, const bool *used, cv_err_t *err)
+bool cv_onnx_output_is_training_only(cv_op_t op, int index)
+{
+    return index >= 1 && (op == CV_OP_BATCH_NORMALIZATION || op == CV_OP_DROPOUT);
+}
+
+cv_status cv_onnx_canonicalize_node(cv_graph_t *g, int node, cv_onnx_names_t *values, cv_err_t *err)
 {
     cv_node_t *n = &g->nodes[node];
     int opset = n->opset;
     switch (n->op) {
-    case CV_OP_SLICE: return opset < 10 ? canon_slice(g, node, err) : CV_STATUS_OK;
+    case CV_OP_SLICE: return opset < 10 ? canon_slice(g, node, values, err) : CV_STATUS_OK;
     case CV_OP_SPLIT:
         if (opset >= 13) return CV_STATUS_OK;
         if (cv_node_attr(n, "split")) {
             cv_status status = require_one_input(n, 13, err);
             if (status != CV_STATUS_OK) return status;
         }
-        return ints_attr_to_input(g, node, "split", 1, false, 13, err);
-    case CV_OP_SQUEEZE: return opset < 13 ? canon_axes(g, node, false, 13, err) : CV_STATUS_OK;
-    case CV_OP_UNSQUEEZE: return opset < 13 ? canon_axes(g, node, true, 13, err) : CV_STATUS_OK;
-    case CV_OP_REDUCE_SUM: return opset < 13 ? canon_axes(g, node, false, 13, err) : CV_STATUS_OK;
-    case CV_OP_REDUCE_MEAN: return opset < 18 ? canon_axes(g, node, false, 18, err) : CV_STATUS_OK;
-    case CV_OP_CLIP: return opset < 11 ? canon_clip(g, node, err) : CV_STATUS_OK;
-    case CV_OP_PAD: return opset < 11 ? canon_pad(g, node, err) : CV_STATUS_OK;
+        return ints_attr_to_input(g, node, values, "split", 1, false, 13, err);
+    case CV_OP_SQUEEZE:
+        return opset < 13 ? canon_axes(g, node, values, false, 13, err) : CV_STATUS_OK;
+    case CV_OP_UNSQUEEZE:
+        return opset < 13 ? canon_axes(g, node, values, true, 13, err) : CV_STATUS_OK;
+    case CV_OP_REDUCE_SUM:
+        return opset < 13 ? canon_axes(g, node, values, false, 13, err) : CV_STATUS_OK;
+    case CV_OP_REDUCE_MEAN:
+        return opset < 18 ? canon_axes(g, node, values, false, 18, err) : CV_STATUS_OK;
+    case CV_OP_CLIP: return opset < 11 ? canon_clip(g, node, values, err) : CV_STATUS_OK;
+    case CV_OP_PAD: return opset < 11 ? canon_pad(g, node, values, err) : CV_STATUS_OK;
     case CV_OP_DROPOUT:
         if (opset < 12) {
             drop_attr(n, "ratio");
             drop_attr(n, "is_test");
         }
-        omit_unread_outputs(g, node, 1, used);
         return CV_STATUS_OK;
-    case CV_OP_BATCH_NORMALIZATION: return canon_batch_norm(g, node, used, err);
+    case CV_OP_BATCH_NORMALIZATION: return canon_batch_norm(g, node, err);
     default: return CV_STATUS_OK;
     }
 }

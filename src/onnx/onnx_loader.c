@@ -5,8 +5,8 @@
  * initializers -> graph inputs -> a topological order of the nodes (which
  * also finds dangling inputs, values produced twice and cycles) -> nodes and
  * their attributes -> graph outputs and declared types -> canonical form
- * (onnx_canon.c). Any failure stops the load; the graph built so far is
- * destroyed at the one cleanup label, so nothing leaks.
+ * (onnx_canon.c). Any failure stops the load; the graph built so far and
+ * the parsed model are freed at one place (load_parsed), so nothing leaks.
  *
  * Names are looked up through a hash map rather than cv_graph_find_value,
  * whose linear scan would make hostile files with many nodes quadratic.
@@ -22,15 +22,6 @@
 
 /* ---- name -> index map ------------------------------------------------------ */
 
-/* Open addressing; keys are borrowed (value names owned by the graph, or
- * strings of the parsed model) and outlive the map. */
-typedef struct name_map {
-    const char **keys;
-    int *vals;
-    size_t cap; /* a power of two, or 0 */
-    size_t count;
-} name_map_t;
-
 static uint64_t hash_name(const char *s)
 {
     uint64_t h = 1469598103934665603ull;
@@ -38,7 +29,7 @@ static uint64_t hash_name(const char *s)
     return h;
 }
 
-static int map_find(const name_map_t *m, const char *key)
+int cv_onnx_names_find(const cv_onnx_names_t *m, const char *key)
 {
     if (!m->cap) return -1;
     for (size_t i = hash_name(key) & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
@@ -55,8 +46,7 @@ static void map_place(const char **keys, int *vals, size_t cap, const char *key,
     vals[i] = val;
 }
 
-/* Inserts a key that is not in the map yet. */
-static cv_status map_put(name_map_t *m, const char *key, int val)
+cv_status cv_onnx_names_put(cv_onnx_names_t *m, const char *key, int val)
 {
     if ((m->count + 1) * 2 > m->cap) {
         size_t cap = m->cap ? m->cap * 2 : 64;
@@ -80,7 +70,7 @@ static cv_status map_put(name_map_t *m, const char *key, int val)
     return CV_STATUS_OK;
 }
 
-static void map_free(name_map_t *m)
+void cv_onnx_names_free(cv_onnx_names_t *m)
 {
     cv_free(m->keys);
     cv_free(m->vals);
@@ -94,15 +84,22 @@ typedef struct loader {
     const char *base_dir; /* external data; may be NULL */
     const Onnx__GraphProto *gp;
     cv_graph_t *g;
-    name_map_t values;    /* name -> value index of g */
-    name_map_t producers; /* name -> index in gp->node of the node that outputs it */
-    int *order;           /* gp->node indices in topological order */
-    int *onnx_index;      /* g node index -> gp->node index, for messages */
+    cv_onnx_names_t values;    /* name -> value index of g */
+    cv_onnx_names_t producers; /* name -> index in gp->node of the node that outputs it */
+    cv_onnx_names_t consumed;  /* names read by a node or listed as graph outputs */
+    int *order;                /* gp->node indices in topological order */
+    int *onnx_index;           /* g node index -> gp->node index, for messages */
 } loader_t;
 
-static const char *str_or_empty(const char *s) { return s ? s : ""; }
+static const char *str_or_empty(const char *s)
+{
+    return s ? s : "";
+}
 
-static cv_status oom(cv_err_t *err) { return cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of memory"); }
+static cv_status oom(cv_err_t *err)
+{
+    return cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of memory");
+}
 
 /* "<path>: node 'conv1' (Conv, node 3): <message>" */
 static void prefix_node(const loader_t *ld, int k, cv_err_t *err)
@@ -146,8 +143,7 @@ static cv_status declared_type(const Onnx__TypeProto *tp, const char *what, cv_d
     *has_shape = false;
     if (!tp) return CV_STATUS_OK;
     if (tp->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE || !tp->tensor_type)
-        return cv_errorf(err, CV_STATUS_UNSUPPORTED, "%s is %s, not a tensor", what,
-                         type_kind(tp));
+        return cv_errorf(err, CV_STATUS_UNSUPPORTED, "%s is %s, not a tensor", what, type_kind(tp));
     const Onnx__TypeProto__Tensor *tt = tp->tensor_type;
     if (tt->has_elem_type && tt->elem_type != 0) {
         cv_status status = cv_onnx_dtype(tt->elem_type, what, dtype, err);
@@ -171,8 +167,7 @@ static cv_status declared_type(const Onnx__TypeProto *tp, const char *what, cv_d
 
 /* Copies a declared type (value_info, graph outputs) onto a value computed
  * by a node; constants and runtime inputs keep what they have. */
-static void apply_declared(cv_value_t *v, cv_dtype_t dtype, const cv_shape_t *shape,
-                           bool has_shape)
+static void apply_declared(cv_value_t *v, cv_dtype_t dtype, const cv_shape_t *shape, bool has_shape)
 {
     if (v->constant || v->producer < 0) return;
     if (dtype != CV_DTYPE_UNDEFINED) v->dtype = dtype;
@@ -194,8 +189,8 @@ static cv_status read_opset(const loader_t *ld, const Onnx__ModelProto *model, c
         return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT,
                          "%s: declares no opset for the default ONNX domain", ld->path);
     if (opset < CV_ONNX_MIN_OPSET)
-        return cv_errorf(err, CV_STATUS_UNSUPPORTED, "%s: opset %" PRId64
-                         " is older than %d, the oldest Caravel reads",
+        return cv_errorf(err, CV_STATUS_UNSUPPORTED,
+                         "%s: opset %" PRId64 " is older than %d, the oldest Caravel reads",
                          ld->path, opset, CV_ONNX_MIN_OPSET);
     if (opset > INT_MAX)
         return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT, "%s: opset %" PRId64 " is out of range",
@@ -210,8 +205,8 @@ static cv_status load_initializers(loader_t *ld, cv_err_t *err)
     if (gp->n_sparse_initializer > 0) {
         const Onnx__SparseTensorProto *sp = gp->sparse_initializer[0];
         const char *name = sp->values ? str_or_empty(sp->values->name) : "";
-        return cv_errorf(err, CV_STATUS_UNSUPPORTED,
-                         "%s: sparse initializer '%s' is not supported", ld->path, name);
+        return cv_errorf(err, CV_STATUS_UNSUPPORTED, "%s: sparse initializer '%s' is not supported",
+                         ld->path, name);
     }
     char what[CV_ERR_LEN / 2];
     for (size_t i = 0; i < gp->n_initializer; i++) {
@@ -220,7 +215,7 @@ static cv_status load_initializers(loader_t *ld, cv_err_t *err)
         if (!name[0])
             return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT, "%s: initializer %zu has no name",
                              ld->path, i);
-        if (map_find(&ld->values, name) >= 0)
+        if (cv_onnx_names_find(&ld->values, name) >= 0)
             return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT,
                              "%s: initializer '%s' is defined twice", ld->path, name);
         snprintf(what, sizeof what, "initializer '%s'", name);
@@ -237,7 +232,7 @@ static cv_status load_initializers(loader_t *ld, cv_err_t *err)
             cv_tensor_destroy(t);
             return cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "%s: out of memory", ld->path);
         }
-        if (map_put(&ld->values, ld->g->values[idx].name, idx) != CV_STATUS_OK)
+        if (cv_onnx_names_put(&ld->values, ld->g->values[idx].name, idx) != CV_STATUS_OK)
             return cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "%s: out of memory", ld->path);
     }
     return CV_STATUS_OK;
@@ -256,7 +251,7 @@ static cv_status load_inputs(loader_t *ld, cv_err_t *err)
         if (!name[0])
             return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT, "%s: graph input %zu has no name",
                              ld->path, i);
-        int existing = map_find(&ld->values, name);
+        int existing = cv_onnx_names_find(&ld->values, name);
         if (existing >= 0) {
             /* older exporters list initializers among the inputs */
             if (g->values[existing].constant) continue;
@@ -277,10 +272,10 @@ static cv_status load_inputs(loader_t *ld, cv_err_t *err)
                              "%s: input '%s' declares no element type", ld->path, name);
         if (!has_shape)
             return cv_errorf(err, CV_STATUS_UNSUPPORTED,
-                             "%s: input '%s' declares no shape; Caravel needs its rank",
-                             ld->path, name);
+                             "%s: input '%s' declares no shape; Caravel needs its rank", ld->path,
+                             name);
         int idx = cv_graph_add_value(g, name);
-        if (idx < 0 || map_put(&ld->values, g->values[idx].name, idx) != CV_STATUS_OK)
+        if (idx < 0 || cv_onnx_names_put(&ld->values, g->values[idx].name, idx) != CV_STATUS_OK)
             return cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "%s: out of memory", ld->path);
         g->values[idx].dtype = dtype;
         g->values[idx].shape = shape;
@@ -289,26 +284,44 @@ static cv_status load_inputs(loader_t *ld, cv_err_t *err)
     return CV_STATUS_OK;
 }
 
-/* Maps every node output to its node, refusing a value defined twice. */
+/* Adds `name` to the set of names something reads. */
+static cv_status mark_consumed(loader_t *ld, const char *name)
+{
+    if (!name || !name[0] || cv_onnx_names_find(&ld->consumed, name) >= 0) return CV_STATUS_OK;
+    return cv_onnx_names_put(&ld->consumed, name, 0);
+}
+
+/* Maps every node output to its node, refusing a value defined twice, and
+ * collects the names that nodes and graph outputs read. */
 static cv_status map_producers(loader_t *ld, cv_err_t *err)
 {
     const Onnx__GraphProto *gp = ld->gp;
+    for (size_t i = 0; i < gp->n_output; i++)
+        if (mark_consumed(ld, gp->output[i]->name) != CV_STATUS_OK)
+            return cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "%s: out of memory", ld->path);
     for (size_t k = 0; k < gp->n_node; k++) {
         const Onnx__NodeProto *np = gp->node[k];
+        for (size_t i = 0; i < np->n_input; i++) {
+            if (mark_consumed(ld, np->input[i]) != CV_STATUS_OK) {
+                cv_status status = oom(err);
+                prefix_node(ld, (int)k, err);
+                return status;
+            }
+        }
         for (size_t o = 0; o < np->n_output; o++) {
             const char *name = str_or_empty(np->output[o]);
             if (!name[0]) continue;
             cv_status status = CV_STATUS_OK;
-            int v = map_find(&ld->values, name), other = map_find(&ld->producers, name);
+            int v = cv_onnx_names_find(&ld->values, name),
+                other = cv_onnx_names_find(&ld->producers, name);
             if (v >= 0)
-                status = cv_errorf(err, CV_STATUS_INVALID_ARGUMENT,
-                                   "output '%s' is also %s", name,
+                status = cv_errorf(err, CV_STATUS_INVALID_ARGUMENT, "output '%s' is also %s", name,
                                    ld->g->values[v].constant ? "an initializer" : "a graph input");
             else if (other >= 0)
                 status = cv_errorf(err, CV_STATUS_INVALID_ARGUMENT,
                                    "output '%s' is also produced by node %d (%s)", name, other,
                                    str_or_empty(gp->node[other]->op_type));
-            else if (map_put(&ld->producers, name, (int)k) != CV_STATUS_OK)
+            else if (cv_onnx_names_put(&ld->producers, name, (int)k) != CV_STATUS_OK)
                 status = oom(err);
             if (status != CV_STATUS_OK) {
                 prefix_node(ld, (int)k, err);
@@ -355,16 +368,15 @@ static cv_status sort_nodes(loader_t *ld, cv_err_t *err)
                 continue;
             }
             const char *name = str_or_empty(np->input[top->next_input++]);
-            if (!name[0] || map_find(&ld->values, name) >= 0) continue;
-            int p = map_find(&ld->producers, name);
+            if (!name[0] || cv_onnx_names_find(&ld->values, name) >= 0) continue;
+            int p = cv_onnx_names_find(&ld->producers, name);
             if (p < 0)
-                status = cv_errorf(err, CV_STATUS_INVALID_ARGUMENT,
-                                   "input '%s' is not produced by any node, input or initializer",
-                                   name);
+                status =
+                    cv_errorf(err, CV_STATUS_INVALID_ARGUMENT,
+                              "input '%s' is not produced by any node, input or initializer", name);
             else if (state[p] == ACTIVE)
                 status = cv_errorf(err, CV_STATUS_INVALID_ARGUMENT,
-                                   "input '%s' depends on this node's own output (a cycle)",
-                                   name);
+                                   "input '%s' depends on this node's own output (a cycle)", name);
             if (status != CV_STATUS_OK) {
                 prefix_node(ld, top->node, err);
                 goto done;
@@ -468,15 +480,17 @@ static cv_status convert_attr(const loader_t *ld, const Onnx__AttributeProto *a,
             break;
         }
         if (bytes) memcpy(copy, ints ? (const void *)a->ints : (const void *)a->floats, bytes);
-        if (ints) out->ints = copy;
-        else out->floats = copy;
+        if (ints)
+            out->ints = copy;
+        else
+            out->floats = copy;
         break;
     }
     case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TENSOR: {
         out->type = CV_ATTR_TENSOR;
         if (!a->t) {
-            status = cv_errorf(err, CV_STATUS_INVALID_ARGUMENT, "attribute '%s' holds no tensor",
-                               name);
+            status =
+                cv_errorf(err, CV_STATUS_INVALID_ARGUMENT, "attribute '%s' holds no tensor", name);
             break;
         }
         out->tensor = cv_malloc(sizeof(cv_tensor_t));
@@ -533,22 +547,26 @@ static cv_status load_node(loader_t *ld, int k, cv_err_t *err)
     }
     for (size_t i = 0; i < np->n_input; i++) {
         const char *name = str_or_empty(np->input[i]);
-        inputs[i] = name[0] ? map_find(&ld->values, name) : -1;
+        inputs[i] = name[0] ? cv_onnx_names_find(&ld->values, name) : -1;
         CV_ASSERT(!name[0] || inputs[i] >= 0);
     }
-    for (size_t o = 0; o < np->n_output; o++) {
+    int noutputs = (int)np->n_output;
+    for (int o = 0; o < noutputs; o++) {
         const char *name = str_or_empty(np->output[o]);
         outputs[o] = -1;
         if (!name[0]) continue;
+        /* an unread training output never becomes a value */
+        if (cv_onnx_output_is_training_only(op, o) && cv_onnx_names_find(&ld->consumed, name) < 0)
+            continue;
         int idx = cv_graph_add_value(g, name);
-        if (idx < 0 || map_put(&ld->values, g->values[idx].name, idx) != CV_STATUS_OK) {
+        if (idx < 0 || cv_onnx_names_put(&ld->values, g->values[idx].name, idx) != CV_STATUS_OK) {
             status = oom(err);
             goto done;
         }
         outputs[o] = idx;
     }
-    int node = cv_graph_add_node(g, np->name, op, inputs, (int)np->n_input, outputs,
-                                 (int)np->n_output);
+    while (noutputs > 1 && outputs[noutputs - 1] < 0) noutputs--; /* trailing omitted */
+    int node = cv_graph_add_node(g, np->name, op, inputs, (int)np->n_input, outputs, noutputs);
     if (node < 0) {
         status = oom(err);
         goto done;
@@ -590,7 +608,7 @@ static cv_status load_outputs(loader_t *ld, cv_err_t *err)
         if (!name[0])
             return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT, "%s: graph output %zu has no name",
                              ld->path, i);
-        int idx = map_find(&ld->values, name);
+        int idx = cv_onnx_names_find(&ld->values, name);
         if (idx < 0)
             return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT,
                              "%s: graph output '%s' is not produced by any node, input or "
@@ -621,7 +639,7 @@ static void load_value_info(loader_t *ld)
     const Onnx__GraphProto *gp = ld->gp;
     for (size_t i = 0; i < gp->n_value_info; i++) {
         const Onnx__ValueInfoProto *vi = gp->value_info[i];
-        int idx = map_find(&ld->values, str_or_empty(vi->name));
+        int idx = cv_onnx_names_find(&ld->values, str_or_empty(vi->name));
         if (idx < 0) continue;
         cv_dtype_t dtype;
         cv_shape_t shape;
@@ -634,20 +652,14 @@ static void load_value_info(loader_t *ld)
 
 static cv_status canonicalize(loader_t *ld, cv_err_t *err)
 {
-    cv_graph_t *g = ld->g;
-    bool *used = cv_calloc((size_t)g->nvalues + 1, sizeof(bool));
-    if (!used) return cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "%s: out of memory", ld->path);
-    for (int n = 0; n < g->nnodes; n++)
-        for (int i = 0; i < g->nodes[n].ninputs; i++)
-            if (g->nodes[n].inputs[i] >= 0) used[g->nodes[n].inputs[i]] = true;
-    for (int o = 0; o < g->noutputs; o++) used[g->outputs[o]] = true;
-    cv_status status = CV_STATUS_OK;
-    for (int n = 0; n < g->nnodes && status == CV_STATUS_OK; n++) {
-        status = cv_onnx_canonicalize_node(g, n, used, err);
-        if (status != CV_STATUS_OK) prefix_node(ld, ld->onnx_index[n], err);
+    for (int n = 0; n < ld->g->nnodes; n++) {
+        cv_status status = cv_onnx_canonicalize_node(ld->g, n, &ld->values, err);
+        if (status != CV_STATUS_OK) {
+            prefix_node(ld, ld->onnx_index[n], err);
+            return status;
+        }
     }
-    cv_free(used);
-    return status;
+    return CV_STATUS_OK;
 }
 
 static bool is_batched(const cv_graph_t *g)
@@ -679,7 +691,8 @@ static cv_status load_graph(loader_t *ld, const Onnx__ModelProto *model, cv_err_
     if ((status = map_producers(ld, err)) != CV_STATUS_OK) return status;
     if ((status = sort_nodes(ld, err)) != CV_STATUS_OK) return status;
     ld->onnx_index = cv_malloc(sizeof(int) * (gp->n_node + 1));
-    if (!ld->onnx_index) return cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "%s: out of memory", ld->path);
+    if (!ld->onnx_index)
+        return cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "%s: out of memory", ld->path);
     for (size_t i = 0; i < gp->n_node; i++) {
         int k = ld->order[i];
         status = load_node(ld, k, err);
@@ -697,9 +710,8 @@ static cv_status load_graph(loader_t *ld, const Onnx__ModelProto *model, cv_err_
 
 /* Builds the graph of a parsed model and frees the model (whatever happens:
  * the caller keeps nothing of it). */
-static cv_status load_parsed(Onnx__ModelProto *model, cv_onnx_allocator_t *alloc,
-                             const char *path, const char *base_dir, cv_graph_t **out,
-                             cv_err_t *err)
+static cv_status load_parsed(Onnx__ModelProto *model, cv_onnx_allocator_t *alloc, const char *path,
+                             const char *base_dir, cv_graph_t **out, cv_err_t *err)
 {
     loader_t ld = {.path = path, .base_dir = base_dir};
     cv_status status = CV_STATUS_OK;
@@ -709,8 +721,9 @@ static cv_status load_parsed(Onnx__ModelProto *model, cv_onnx_allocator_t *alloc
     else
         status = load_graph(&ld, model, err);
     onnx__model_proto__free_unpacked(model, &alloc->base);
-    map_free(&ld.values);
-    map_free(&ld.producers);
+    cv_onnx_names_free(&ld.values);
+    cv_onnx_names_free(&ld.producers);
+    cv_onnx_names_free(&ld.consumed);
     cv_free(ld.order);
     cv_free(ld.onnx_index);
     if (status == CV_STATUS_OK) {
@@ -724,27 +737,28 @@ static cv_status load_parsed(Onnx__ModelProto *model, cv_onnx_allocator_t *alloc
 
 /* Parses a ModelProto; NULL with err set when it cannot. */
 static Onnx__ModelProto *parse_model(const void *data, size_t len, const char *path,
-                                     cv_onnx_allocator_t *alloc, cv_status *status,
-                                     cv_err_t *err)
+                                     cv_onnx_allocator_t *alloc, cv_status *status, cv_err_t *err)
 {
     if (len == 0) {
         *status = cv_errorf(err, CV_STATUS_INVALID_ARGUMENT, "%s: file is empty", path);
         return NULL;
     }
+    *status = cv_onnx_check_nesting(&onnx__model_proto__descriptor, data, len, path, err);
+    if (*status != CV_STATUS_OK) return NULL;
     Onnx__ModelProto *model = onnx__model_proto__unpack(&alloc->base, len, data);
     if (!model)
-        *status = alloc->failed
-                      ? cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "%s: out of memory parsing it",
-                                  path)
-                      : cv_errorf(err, CV_STATUS_INVALID_ARGUMENT,
-                                  "%s: not an ONNX model (protobuf parse failed)", path);
+        *status = alloc->failed ? cv_errorf(err, CV_STATUS_OUT_OF_MEMORY,
+                                            "%s: out of memory parsing it", path)
+                                : cv_errorf(err, CV_STATUS_INVALID_ARGUMENT,
+                                            "%s: not an ONNX model (protobuf parse failed)", path);
     return model;
 }
 
-cv_status cv_onnx_load_buffer(const void *data, size_t len, const char *path,
-                              const char *base_dir, cv_graph_t **out, cv_err_t *err)
+cv_status cv_onnx_load_buffer(const void *data, size_t len, const char *path, const char *base_dir,
+                              cv_graph_t **out, cv_err_t *err)
 {
     *out = NULL;
+    CV_ASSERT(data || len == 0);
     if (!path) path = "<buffer>";
     cv_onnx_allocator_t alloc;
     cv_onnx_allocator_init(&alloc);

@@ -35,12 +35,17 @@
  *     graph inputs with an initializer of the same name are constants too;
  *   - g->inputs = the remaining (runtime) graph inputs, g->outputs = the
  *     graph outputs, in model order; declared dtypes and shapes of inputs,
- *     outputs and value_info copied (a symbolic or missing dim reads -1);
+ *     outputs and value_info copied (a symbolic or missing dim reads -1; a
+ *     declared 0 is a real empty axis and stays 0);
  *     g->batched when every runtime input (at least one) has a symbolic dim 0;
  *   - nodes in topological order (sorted when the file is not), in canonical
  *     form: attributes that later opsets made inputs are constant inputs
- *     (see onnx_canon.c).
- * On failure *out is NULL, nothing is leaked, and err says why:
+ *     (see onnx_canon.c); training-only outputs (BatchNormalization's
+ *     statistics, Dropout's mask) that nothing reads are omitted (-1, and
+ *     trailing ones dropped from noutputs).
+ * On failure *out is NULL, nothing is leaked, and err holds one line:
+ * "<path>: <reason>" or "<path>: node '<name>' (<op>, node <k>): <reason>"
+ * (k counts nodes in file order), with status
  *   NOT_FOUND (no such file, or a missing external data file),
  *   INVALID_ARGUMENT (not ONNX, truncated, inconsistent graph or tensors),
  *   UNSUPPORTED (valid ONNX Caravel does not run: an unknown operator, a
@@ -52,8 +57,8 @@ cv_status cv_onnx_load(const char *path, cv_graph_t **out, cv_err_t *err);
  * entry point). `path` only names the model in messages (NULL reads
  * "<buffer>"); `base_dir` is the folder external data files are read from
  * (NULL: a model with external data is refused). `data` is not kept. */
-cv_status cv_onnx_load_buffer(const void *data, size_t len, const char *path,
-                              const char *base_dir, cv_graph_t **out, cv_err_t *err);
+cv_status cv_onnx_load_buffer(const void *data, size_t len, const char *path, const char *base_dir,
+                              cv_graph_t **out, cv_err_t *err);
 
 /* ---- shared inside src/onnx/ --------------------------------------------- */
 
@@ -67,6 +72,17 @@ typedef struct cv_onnx_allocator {
 } cv_onnx_allocator_t;
 
 void cv_onnx_allocator_init(cv_onnx_allocator_t *alloc);
+
+/* protobuf-c unpacks nested messages by recursion without a limit, so a
+ * small hostile file that nests graphs 100000 deep overflows the stack.
+ * This walks the tags and lengths only (the generated descriptor of `desc`
+ * says which fields are messages) and refuses nesting deeper than
+ * CV_ONNX_MAX_NESTING before protobuf-c sees the bytes: INVALID_ARGUMENT,
+ * "<path>: messages nest more than 64 deep", or, when the wire format is
+ * broken, "<path>: not an ONNX model (protobuf parse failed)". */
+#define CV_ONNX_MAX_NESTING 64
+cv_status cv_onnx_check_nesting(const ProtobufCMessageDescriptor *desc, const void *data,
+                                size_t len, const char *path, cv_err_t *err);
 
 /* Reads the whole of `path` into cv_malloc'd memory (*data, *len; the
  * caller frees *data). NOT_FOUND when it cannot be opened, INVALID_ARGUMENT
@@ -93,13 +109,34 @@ cv_status cv_onnx_dtype(int32_t onnx_type, const char *what, cv_dtype_t *out, cv
 cv_status cv_onnx_tensor_from_pb(const struct Onnx__TensorProto *pb, const char *what,
                                  const char *base_dir, cv_tensor_t *out, cv_err_t *err);
 
-/* Rewrites node `node` of g into canonical form, for its opset: attributes
+/* Names of one graph -> an index (value or node), hashed: the loader looks up
+ * every name, and a linear scan would make hostile files quadratic. Keys are
+ * borrowed and must outlive the map. */
+typedef struct cv_onnx_names {
+    const char **keys;
+    int *vals;
+    size_t cap; /* a power of two, or 0 */
+    size_t count;
+} cv_onnx_names_t;
+
+/* The index stored for `name`, or -1. */
+int cv_onnx_names_find(const cv_onnx_names_t *names, const char *name);
+/* Adds a name that is not in the map yet; OUT_OF_MEMORY leaves it unchanged. */
+cv_status cv_onnx_names_put(cv_onnx_names_t *names, const char *name, int index);
+void cv_onnx_names_free(cv_onnx_names_t *names);
+
+/* Rewrites node `node` of g into canonical form for its opset: attributes
  * that later opsets made inputs become constant inputs named
- * "<output 0>__<attribute>", attributes that no longer mean anything at
- * inference are dropped, and training-only outputs that no node and no
- * graph output reads are omitted. `used[v]` is true when value v is read by
- * some node or is a graph output. The message names the attribute or output
- * at fault; the caller prefixes the node and file. */
-cv_status cv_onnx_canonicalize_node(cv_graph_t *g, int node, const bool *used, cv_err_t *err);
+ * "<output 0>__<attribute>" (made unique; each is added to `values`, the
+ * name -> value index map of g), and attributes that no longer mean anything
+ * at inference are dropped. The message names the attribute at fault; the
+ * caller prefixes the node and the file. */
+cv_status cv_onnx_canonicalize_node(cv_graph_t *g, int node, cv_onnx_names_t *values,
+                                    cv_err_t *err);
+
+/* True when output `index` of `op` only matters for training (the running
+ * statistics of BatchNormalization, Dropout's mask): the loader omits it
+ * when no node and no graph output reads it. */
+bool cv_onnx_output_is_training_only(cv_op_t op, int index);
 
 #endif /* CV_ONNX_LOADER_H */

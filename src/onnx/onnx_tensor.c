@@ -31,7 +31,10 @@ static void *pb_alloc(void *allocator_data, size_t size)
     return p;
 }
 
-static void pb_free(void *allocator_data, void *ptr) { cv_free(ptr); }
+static void pb_free(void *allocator_data, void *ptr)
+{
+    cv_free(ptr);
+}
 
 void cv_onnx_allocator_init(cv_onnx_allocator_t *alloc)
 {
@@ -45,8 +48,8 @@ void cv_onnx_allocator_init(cv_onnx_allocator_t *alloc)
 
 static cv_status open_error(const char *path, int errnum, cv_err_t *err)
 {
-    cv_status status = errnum == ENOENT || errnum == ENOTDIR ? CV_STATUS_NOT_FOUND
-                                                             : CV_STATUS_INVALID_ARGUMENT;
+    cv_status status =
+        errnum == ENOENT || errnum == ENOTDIR ? CV_STATUS_NOT_FOUND : CV_STATUS_INVALID_ARGUMENT;
     return cv_errorf(err, status, "%s: cannot open (%s)", path, strerror(errnum));
 }
 
@@ -104,6 +107,77 @@ done:
     return status;
 }
 
+/* ---- nesting guard ----------------------------------------------------- */
+
+static bool read_varint(const uint8_t *p, size_t end, size_t *pos, uint64_t *out)
+{
+    uint64_t v = 0;
+    for (int shift = 0; shift < 64 && *pos < end; shift += 7) {
+        uint8_t b = p[(*pos)++];
+        v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) {
+            *out = v;
+            return true;
+        }
+    }
+    return false;
+}
+
+cv_status cv_onnx_check_nesting(const ProtobufCMessageDescriptor *desc, const void *data,
+                                size_t len, const char *path, cv_err_t *err)
+{
+    typedef struct level {
+        const ProtobufCMessageDescriptor *desc;
+        size_t end; /* where this message's bytes end */
+    } level_t;
+    level_t stack[CV_ONNX_MAX_NESTING + 1];
+    const uint8_t *p = data;
+    size_t pos = 0;
+    int depth = 0;
+    stack[0] = (level_t){desc, len};
+    for (;;) {
+        while (depth >= 0 && pos == stack[depth].end) depth--;
+        if (depth < 0) return CV_STATUS_OK;
+        uint64_t tag, n;
+        if (!read_varint(p, stack[depth].end, &pos, &tag) || (tag >> 3) == 0) goto malformed;
+        switch (tag & 7) {
+        case 0: /* varint */
+            if (!read_varint(p, stack[depth].end, &pos, &n)) goto malformed;
+            break;
+        case 1: /* 64-bit */
+        case 5: /* 32-bit */
+            n = (tag & 7) == 1 ? 8 : 4;
+            if (stack[depth].end - pos < n) goto malformed;
+            pos += n;
+            break;
+        case 2: { /* length-delimited: a message descends, anything else is skipped */
+            if (!read_varint(p, stack[depth].end, &pos, &n) || n > stack[depth].end - pos)
+                goto malformed;
+            const ProtobufCFieldDescriptor *field =
+                tag >> 3 <= UINT32_MAX
+                    ? protobuf_c_message_descriptor_get_field(stack[depth].desc,
+                                                              (unsigned)(tag >> 3))
+                    : NULL;
+            if (field && field->type == PROTOBUF_C_TYPE_MESSAGE) {
+                if (depth == CV_ONNX_MAX_NESTING)
+                    return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT,
+                                     "%s: messages nest more than %d deep", path,
+                                     CV_ONNX_MAX_NESTING);
+                depth++;
+                stack[depth] = (level_t){field->descriptor, pos + n};
+            } else {
+                pos += n;
+            }
+            break;
+        }
+        default: goto malformed; /* groups are not in ONNX, nor anything else */
+        }
+    }
+malformed:
+    return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT, "%s: not an ONNX model (protobuf parse failed)",
+                     path);
+}
+
 /* ---- dtypes -------------------------------------------------------------- */
 
 /* Names of the ONNX element types Caravel does not store, for messages. */
@@ -151,8 +225,7 @@ cv_status cv_onnx_dtype(int32_t onnx_type, const char *what, cv_dtype_t *out, cv
     }
     const char *name = foreign_dtype_name(onnx_type);
     if (name)
-        return cv_errorf(err, CV_STATUS_UNSUPPORTED, "dtype %s of %s is not supported", name,
-                         what);
+        return cv_errorf(err, CV_STATUS_UNSUPPORTED, "dtype %s of %s is not supported", name, what);
     return cv_errorf(err, CV_STATUS_UNSUPPORTED, "dtype %" PRId32 " of %s is not supported",
                      onnx_type, what);
 }
@@ -199,18 +272,21 @@ static bool location_is_safe(const char *loc)
 
 /* Reads the external data described by pb->external_data into `out`, which
  * it allocates (dtype x shape, nbytes) once the file is known to hold it. */
-static cv_status read_external(const Onnx__TensorProto *pb, const char *what,
-                               const char *base_dir, cv_dtype_t dtype, const cv_shape_t *shape,
-                               size_t nbytes, cv_tensor_t *out, cv_err_t *err)
+static cv_status read_external(const Onnx__TensorProto *pb, const char *what, const char *base_dir,
+                               cv_dtype_t dtype, const cv_shape_t *shape, size_t nbytes,
+                               cv_tensor_t *out, cv_err_t *err)
 {
     int64_t numel = cv_shape_numel(shape);
     const char *location = NULL, *offset_s = NULL, *length_s = NULL;
     for (size_t i = 0; i < pb->n_external_data; i++) {
         const Onnx__StringStringEntryProto *e = pb->external_data[i];
         if (!e->key) continue;
-        if (strcmp(e->key, "location") == 0) location = e->value;
-        else if (strcmp(e->key, "offset") == 0) offset_s = e->value;
-        else if (strcmp(e->key, "length") == 0) length_s = e->value;
+        if (strcmp(e->key, "location") == 0)
+            location = e->value;
+        else if (strcmp(e->key, "offset") == 0)
+            offset_s = e->value;
+        else if (strcmp(e->key, "length") == 0)
+            length_s = e->value;
     }
     if (!location || !location[0])
         return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT,
@@ -273,8 +349,8 @@ static cv_status read_external(const Onnx__TensorProto *pb, const char *what,
     }
     if (cv_tensor_alloc(out, dtype, shape) != CV_STATUS_OK) {
         memset(out, 0, sizeof(*out));
-        status = cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of memory for %s (%zu bytes)",
-                           what, nbytes);
+        status = cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of memory for %s (%zu bytes)", what,
+                           nbytes);
         goto done;
     }
     if (nbytes > 0 && !read_exact(fd, out->data, nbytes, (off_t)offset)) {
@@ -358,8 +434,8 @@ cv_status cv_onnx_tensor_from_pb(const Onnx__TensorProto *pb, const char *what,
         numel *= d;
     }
     size_t nbytes = (size_t)numel * esize;
-    bool external = pb->has_data_location &&
-                    pb->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL;
+    bool external =
+        pb->has_data_location && pb->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL;
 
     if (external) return read_external(pb, what, base_dir, dtype, &shape, nbytes, out, err);
 
@@ -467,8 +543,8 @@ cv_status cv_tensor_write_pb(const char *path, const char *name, const cv_tensor
     for (int i = 0; i < t->shape.ndim; i++)
         if (t->shape.dims[i] < 0)
             return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT,
-                             "%s: tensor dim %d is %lld; a stored tensor has known dims", path,
-                             i, (long long)t->shape.dims[i]);
+                             "%s: tensor dim %d is %lld; a stored tensor has known dims", path, i,
+                             (long long)t->shape.dims[i]);
     size_t nbytes = cv_tensor_nbytes(t);
     if (nbytes > 0 && !t->data)
         return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT, "%s: tensor has no data", path);
