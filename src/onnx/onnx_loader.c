@@ -5,8 +5,9 @@
  * initializers -> graph inputs -> a topological order of the nodes (which
  * also finds dangling inputs, values produced twice and cycles) -> nodes and
  * their attributes -> graph outputs and declared types -> canonical form
- * (onnx_canon.c). Any failure stops the load; the graph built so far and
- * the parsed model are freed at one place (load_parsed), so nothing leaks.
+ * (onnx_canon.c, which may insert nodes; they are moved into place last).
+ * Any failure stops the load; the graph built so far and the parsed model
+ * are freed at one place (load_parsed), so nothing leaks.
  *
  * Names are looked up through a hash map rather than cv_graph_find_value,
  * whose linear scan would make hostile files with many nodes quadratic.
@@ -89,6 +90,9 @@ typedef struct loader {
     cv_onnx_names_t consumed;  /* names read by a node or listed as graph outputs */
     int *order;                /* gp->node indices in topological order */
     int *onnx_index;           /* g node index -> gp->node index, for messages */
+    cv_onnx_canon_t canon;     /* ranks known at load, for opset 6's rewrites */
+    int *inserted_before;      /* per node canonicalisation appended: the node it precedes */
+    int ninserted, inserted_cap;
 } loader_t;
 
 static const char *str_or_empty(const char *s)
@@ -165,13 +169,19 @@ static cv_status declared_type(const Onnx__TypeProto *tp, const char *what, cv_d
     return CV_STATUS_OK;
 }
 
-/* Copies a declared type (value_info, graph outputs) onto a value computed
- * by a node; constants and runtime inputs keep what they have. */
-static void apply_declared(cv_value_t *v, cv_dtype_t dtype, const cv_shape_t *shape, bool has_shape)
+/* Copies a declared type (value_info, graph outputs) onto value idx when a
+ * node computes it (constants and runtime inputs keep what they have), and
+ * notes its rank for canonicalisation (the table covers every value by now). */
+static void apply_declared(loader_t *ld, int idx, cv_dtype_t dtype, const cv_shape_t *shape,
+                           bool has_shape)
 {
+    cv_value_t *v = &ld->g->values[idx];
     if (v->constant || v->producer < 0) return;
     if (dtype != CV_DTYPE_UNDEFINED) v->dtype = dtype;
-    if (has_shape) v->shape = *shape;
+    if (!has_shape) return;
+    v->shape = *shape;
+    CV_ASSERT(idx < ld->canon.nranks);
+    ld->canon.ranks[idx] = shape->ndim;
 }
 
 /* ---- graph-level steps ---------------------------------------------------------- */
@@ -627,7 +637,7 @@ static cv_status load_outputs(loader_t *ld, cv_err_t *err)
             cv_err_prefix(err, "%s", ld->path);
             return status;
         }
-        apply_declared(&g->values[idx], dtype, &shape, has_shape);
+        apply_declared(ld, idx, dtype, &shape, has_shape);
         g->outputs[g->noutputs++] = idx;
     }
     return CV_STATUS_OK;
@@ -646,20 +656,71 @@ static void load_value_info(loader_t *ld)
         bool has_shape;
         cv_err_t ignored;
         if (declared_type(vi->type, "value", &dtype, &shape, &has_shape, &ignored) == CV_STATUS_OK)
-            apply_declared(&ld->g->values[idx], dtype, &shape, has_shape);
+            apply_declared(ld, idx, dtype, &shape, has_shape);
     }
+}
+
+/* Sizes the rank table to every value the file names and fills in the
+ * ranks of the runtime inputs; declared ones follow (apply_declared). */
+static cv_status init_ranks(loader_t *ld, cv_err_t *err)
+{
+    cv_graph_t *g = ld->g;
+    ld->canon.values = &ld->values;
+    if (g->nvalues > 0 && cv_onnx_canon_set_rank(&ld->canon, g->nvalues - 1, -1) != CV_STATUS_OK)
+        return cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "%s: out of memory", ld->path);
+    for (int i = 0; i < g->ninputs; i++)
+        ld->canon.ranks[g->inputs[i]] = g->values[g->inputs[i]].shape.ndim;
+    return CV_STATUS_OK;
+}
+
+/* Canonicalisation appends the nodes it inserts to g; each belongs just
+ * before the node it was made for (inserted_before, in node order). One pass
+ * from the back moves every node to its place, so that hostile files with
+ * many insertions stay linear, and the producers are renumbered. */
+static cv_status place_inserted(loader_t *ld, int norig, cv_err_t *err)
+{
+    cv_graph_t *g = ld->g;
+    int extra = g->nnodes - norig;
+    CV_ASSERT(extra == ld->ninserted);
+    if (extra == 0) return CV_STATUS_OK;
+    cv_node_t *moved = cv_malloc(sizeof(cv_node_t) * (size_t)extra);
+    if (!moved) return cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "%s: out of memory", ld->path);
+    memcpy(moved, &g->nodes[norig], sizeof(cv_node_t) * (size_t)extra);
+    /* moved[0..left) are still to place: each precedes node i or an earlier one */
+    int left = extra;
+    for (int i = norig - 1; i >= 0; i--) {
+        g->nodes[i + left] = g->nodes[i];
+        while (left > 0 && ld->inserted_before[left - 1] == i) {
+            left--;
+            g->nodes[i + left] = moved[left];
+        }
+    }
+    CV_ASSERT(left == 0);
+    cv_free(moved);
+    for (int i = 0; i < g->nnodes; i++)
+        for (int o = 0; o < g->nodes[i].noutputs; o++)
+            if (g->nodes[i].outputs[o] >= 0) g->values[g->nodes[i].outputs[o]].producer = i;
+    return CV_STATUS_OK;
 }
 
 static cv_status canonicalize(loader_t *ld, cv_err_t *err)
 {
-    for (int n = 0; n < ld->g->nnodes; n++) {
-        cv_status status = cv_onnx_canonicalize_node(ld->g, n, &ld->values, err);
+    cv_graph_t *g = ld->g;
+    int norig = g->nnodes;
+    for (int n = 0; n < norig; n++) {
+        int before = g->nnodes;
+        cv_status status = cv_onnx_canonicalize_node(g, n, &ld->canon, err);
         if (status != CV_STATUS_OK) {
             prefix_node(ld, ld->onnx_index[n], err);
             return status;
         }
+        for (int k = before; k < g->nnodes; k++) {
+            if (CV_GROW(ld->inserted_before, ld->ninserted, ld->inserted_cap) != CV_STATUS_OK)
+                return cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "%s: out of memory", ld->path);
+            ld->inserted_before[ld->ninserted++] = n;
+        }
     }
-    return CV_STATUS_OK;
+    return place_inserted(ld, norig, err);
 }
 
 static bool is_batched(const cv_graph_t *g)
@@ -701,6 +762,7 @@ static cv_status load_graph(loader_t *ld, const Onnx__ModelProto *model, cv_err_
             return status;
         }
     }
+    if ((status = init_ranks(ld, err)) != CV_STATUS_OK) return status;
     if ((status = load_outputs(ld, err)) != CV_STATUS_OK) return status;
     load_value_info(ld);
     if ((status = canonicalize(ld, err)) != CV_STATUS_OK) return status;
@@ -726,6 +788,8 @@ static cv_status load_parsed(Onnx__ModelProto *model, cv_onnx_allocator_t *alloc
     cv_onnx_names_free(&ld.consumed);
     cv_free(ld.order);
     cv_free(ld.onnx_index);
+    cv_onnx_canon_free(&ld.canon);
+    cv_free(ld.inserted_before);
     if (status == CV_STATUS_OK) {
         *out = ld.g;
     } else {

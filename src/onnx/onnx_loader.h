@@ -19,10 +19,13 @@
 
 #include <protobuf-c/protobuf-c.h>
 
-/* The oldest default-domain opset the loader reads. Opset 6 and older have
- * semantics the canonical form does not express (Add/Mul's `broadcast` and
- * `axis` attributes, per-channel PRelu slopes). */
-#define CV_ONNX_MIN_OPSET 7
+/* The oldest default-domain opset the loader reads. Opset 6's differences
+ * from opset 7 (legacy broadcasting of Add/Sub/Mul/Div/Pow/Equal through the
+ * `broadcast` and `axis` attributes, Gemm's `broadcast`, per-channel PRelu
+ * slopes, `is_test`) are canonicalised by onnx_canon.c; older opsets differ
+ * in more ways (consumed_inputs, Reshape's shape attribute, ...) and are
+ * refused. */
+#define CV_ONNX_MIN_OPSET 6
 
 /* Loads the ONNX model at `path`. External data files are read relative to
  * the folder of `path`.
@@ -42,7 +45,9 @@
  *     form: attributes that later opsets made inputs are constant inputs
  *     (see onnx_canon.c); training-only outputs (BatchNormalization's
  *     statistics, Dropout's mask) that nothing reads are omitted (-1, and
- *     trailing ones dropped from noutputs).
+ *     trailing ones dropped from noutputs). Opset 6 graphs may gain nodes
+ *     the file does not have: an Unsqueeze that aligns a computed operand
+ *     for numpy broadcasting, placed just before the node that reads it.
  * On failure *out is NULL, nothing is leaked, and err holds one line:
  * "<path>: <reason>" or "<path>: node '<name>' (<op>, node <k>): <reason>"
  * (k counts nodes in file order), with status
@@ -125,14 +130,36 @@ int cv_onnx_names_find(const cv_onnx_names_t *names, const char *name);
 cv_status cv_onnx_names_put(cv_onnx_names_t *names, const char *name, int index);
 void cv_onnx_names_free(cv_onnx_names_t *names);
 
+/* What canonicalisation keeps while it walks the nodes of one graph in
+ * topological order. Opset 6's broadcasting rules depend on the ranks of the
+ * operands, which the loader knows before any shape inference only for some
+ * values: constants, graph inputs, values whose type the file declares
+ * (value_info, graph outputs), and the outputs of nodes canonicalised so far
+ * whose rank follows from their inputs' ranks and constant attributes. */
+typedef struct cv_onnx_canon {
+    cv_onnx_names_t *values; /* name -> value index of g; new values are added */
+    int *ranks;              /* per value index below nranks: rank, or -1 unknown */
+    int nranks, ranks_cap;
+} cv_onnx_canon_t;
+
+/* Records that value v of g has `rank` (grows the table; values it did not
+ * cover yet read -1). OUT_OF_MEMORY when it cannot grow. */
+cv_status cv_onnx_canon_set_rank(cv_onnx_canon_t *c, int v, int rank);
+/* Frees the rank table (not `values`, which the caller owns). */
+void cv_onnx_canon_free(cv_onnx_canon_t *c);
+
 /* Rewrites node `node` of g into canonical form for its opset: attributes
  * that later opsets made inputs become constant inputs named
- * "<output 0>__<attribute>" (made unique; each is added to `values`, the
- * name -> value index map of g), and attributes that no longer mean anything
- * at inference are dropped. The message names the attribute at fault; the
- * caller prefixes the node and the file. */
-cv_status cv_onnx_canonicalize_node(cv_graph_t *g, int node, cv_onnx_names_t *values,
-                                    cv_err_t *err);
+ * "<output 0>__<attribute>" (made unique; each is added to c->values),
+ * attributes that no longer mean anything at inference are dropped, and
+ * opset-6 broadcasting is turned into numpy broadcasting (see onnx_canon.c).
+ * Nodes must be canonicalised in topological order, each once: the ranks
+ * the node's outputs are known to have are recorded in c for the nodes
+ * after it. The rewrite may append nodes to g (an Unsqueeze) that read only
+ * values available to `node` and must run before it: the caller moves them
+ * there (values' `producer` then needs updating). The message names the
+ * attribute or input at fault; the caller prefixes the node and the file. */
+cv_status cv_onnx_canonicalize_node(cv_graph_t *g, int node, cv_onnx_canon_t *c, cv_err_t *err);
 
 /* True when output `index` of `op` only matters for training (the running
  * statistics of BatchNormalization, Dropout's mask): the loader omits it

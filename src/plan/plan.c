@@ -122,11 +122,9 @@ static cv_status infer_values(const cv_graph_t *g, const cv_shape_t *input_shape
             folded[ni] = true;
             continue;
         }
-        if (all_constant) {
-            if (reads_weight)
-                return cv_errorf(err, CV_STATUS_UNSUPPORTED,
-                                 "%s: %s: computes a weight from the batch size, which Caravel does not support",
-                                 g->path, cv_node_label(g, ni, label, sizeof label));
+        /* Folding a node that reads a weight would make a per-tenant value
+         * out of a family-wide plan: such a node runs as a step instead. */
+        if (all_constant && !reads_weight) {
             cv_tensor_t *outs[16];
             cv_status st = cv_ir_eval_node(g, ni, in_ptrs, outs, cpu, err);
             if (st != CV_STATUS_OK) return st;

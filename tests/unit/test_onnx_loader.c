@@ -6,8 +6,10 @@
  * every case (valid, canonicalised, malformed) is explicit and needs no data.
  * Each refusal checks the status and that the message names what is at
  * fault. An out-of-memory loop fails the Nth allocation for N = 1, 2, ...
- * and checks that every attempt fails cleanly and leaks nothing. The last
- * test loads the real models of ../shared/models when they are there.
+ * and checks that every attempt fails cleanly and leaks nothing. Opset 6's
+ * broadcasting rewrites are checked both on the graph and on the numbers
+ * the rewritten node computes. The last test loads the real models of
+ * ../shared/models when they are there.
  *
  * The builders allocate with the C library (not cv_malloc), from an arena
  * freed after each test, so that cv_alloc_live_bytes() counts only what the
@@ -15,6 +17,7 @@
  */
 #include "testutil.h"
 
+#include "ir/passes.h"
 #include "onnx.pb-c.h"
 #include "onnx/onnx_loader.h"
 
@@ -703,6 +706,219 @@ static void test_canonical_form(void **state)
     assert_int_equal(cv_alloc_live_bytes(), live);
 }
 
+/* Loads `path` with the 1st, 2nd, ... allocation failing until a load
+ * succeeds: each failure must be OUT_OF_MEMORY naming `file`, with no graph
+ * and no leak. Returns the graph of the load that succeeded; *failures =
+ * the loads that failed. */
+static cv_graph_t *load_under_oom(const char *path, const char *file, int *failures)
+{
+    size_t live = cv_alloc_live_bytes();
+    *failures = 0;
+    for (long n = 1;; n++) {
+        cv_alloc_fail_after(n);
+        cv_graph_t *g = NULL;
+        cv_err_t err = {{0}};
+        cv_status status = cv_onnx_load(path, &g, &err);
+        long injected = cv_alloc_failures();
+        cv_alloc_fail_after(0);
+        if (status == CV_STATUS_OK) {
+            assert_int_equal(injected, 0);
+            return g;
+        }
+        if (status != CV_STATUS_OUT_OF_MEMORY)
+            fail_msg("allocation %ld failing gave %s: %s", n, cv_status_str(status), err.msg);
+        assert_null(g);
+        assert_non_null(strstr(err.msg, file));
+        if (cv_alloc_live_bytes() != live) fail_msg("allocation %ld failing leaked", n);
+        (*failures)++;
+        assert_true(n < 100000);
+    }
+}
+
+/* ---- opset 6 ------------------------------------------------------------------- */
+
+/* a[N,3,4,5] + b[3] with axis 1, times Relu(bx)[3,4] with axis 1, PRelu with
+ * the per-channel slope b, then ops whose legacy attributes change nothing. */
+static Onnx__ModelProto *legacy_model(void)
+{
+    Onnx__ModelProto *m = model_new(6);
+    add_input(m, "a", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 4, DIMS(-1, 3, 4, 5));
+    add_input(m, "bx", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 2, DIMS(3, 4));
+    add_init(m, tensor_f32("b", 1, DIMS(3), 3, true));
+    add_init(m, tensor_f32("d", 1, DIMS(5), 5, false));
+    add_node(m, "Relu", "relu", L("bx"), L("rb"));
+    Onnx__NodeProto *n = add_node(m, "Add", "add", L("a", "b"), L("s"));
+    attr_int(n, "broadcast", 1);
+    attr_int(n, "axis", 1);
+    n = add_node(m, "Mul", "mul", L("s", "rb"), L("m"));
+    attr_int(n, "broadcast", 1);
+    attr_int(n, "axis", 1);
+    add_node(m, "PRelu", "prelu", L("m", "b"), L("p"));
+    n = add_node(m, "Sub", "sub", L("p", "d"), L("q")); /* suffix alignment */
+    attr_int(n, "broadcast", 1);
+    n = add_node(m, "Pow", "pow", L("q", "d"), L("y")); /* -1: suffix, as Caffe2 reads it */
+    attr_int(n, "broadcast", 1);
+    attr_int(n, "axis", -1);
+    add_output(m, "y", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 4, DIMS(-1, 3, 4, 5));
+    return m;
+}
+
+/* Input `slot` of node is a constant copy of b reshaped to [3,1,1]. */
+static void assert_aligned_b(const cv_graph_t *g, const cv_node_t *n, int slot)
+{
+    const cv_value_t *b = value(g, "b"), *aligned = &g->values[n->inputs[slot]];
+    assert_int_not_equal(n->inputs[slot], cv_graph_find_value(g, "b"));
+    assert_non_null(aligned->constant);
+    assert_true(aligned->is_weight); /* it differs between tenants as b does */
+    assert_int_equal(aligned->shape.ndim, 3);
+    assert_int_equal(aligned->constant->shape.ndim, 3);
+    assert_int_equal(aligned->shape.dims[0], 3);
+    assert_int_equal(aligned->shape.dims[1], 1);
+    assert_int_equal(aligned->shape.dims[2], 1);
+    assert_memory_equal(aligned->constant->data, b->constant->data, 3 * sizeof(float));
+}
+
+static void test_opset6(void **state)
+{
+    size_t live = cv_alloc_live_bytes();
+    cv_graph_t *g = load_ok(legacy_model(), "legacy.onnx");
+    assert_int_equal(g->opset, 6);
+    /* the Unsqueeze that aligns Relu(bx) comes just before Mul */
+    const cv_op_t want[] = {CV_OP_RELU,  CV_OP_ADD, CV_OP_UNSQUEEZE, CV_OP_MUL,
+                            CV_OP_PRELU, CV_OP_SUB, CV_OP_POW};
+    assert_int_equal(g->nnodes, 7);
+    for (int i = 0; i < g->nnodes; i++) {
+        const cv_node_t *n = &g->nodes[i];
+        assert_int_equal(n->op, want[i]);
+        assert_null(cv_node_attr(n, "broadcast"));
+        assert_null(cv_node_attr(n, "axis"));
+        for (int o = 0; o < n->noutputs; o++)
+            assert_int_equal(g->values[n->outputs[o]].producer, i);
+        for (int k = 0; k < n->ninputs; k++) /* still topologically ordered */
+            assert_true(g->values[n->inputs[k]].producer < i);
+    }
+    const cv_value_t *b = value(g, "b");
+    assert_int_equal(b->shape.ndim, 1); /* the original is left alone */
+    assert_aligned_b(g, &g->nodes[1], 1);
+    assert_aligned_b(g, &g->nodes[4], 1); /* per-channel slope of a rank-4 X */
+
+    const cv_node_t *unsq = &g->nodes[2], *mul = &g->nodes[3];
+    assert_int_equal(unsq->ninputs, 2);
+    assert_int_equal(unsq->inputs[0], cv_graph_find_value(g, "rb"));
+    assert_int_equal(const_ints(g, unsq->inputs[1], 1)[0], 2); /* [3,4] -> [3,4,1] */
+    assert_int_equal(unsq->noutputs, 1);
+    assert_int_equal(mul->inputs[1], unsq->outputs[0]);
+    assert_string_equal(g->values[unsq->outputs[0]].name, "m__aligned");
+    assert_int_equal(mul->inputs[0], cv_graph_find_value(g, "s"));
+    for (int i = 5; i <= 6; i++) /* suffix alignment: inputs unchanged */
+        assert_int_equal(g->nodes[i].inputs[1], cv_graph_find_value(g, "d"));
+
+    /* the rewritten Add computes what opset 6 meant: a[n,c,h,w] + b[c] */
+    cv_shape_t shape = {.ndim = 4, .dims = {2, 3, 4, 5}};
+    cv_tensor_t a;
+    assert_int_equal(cv_tensor_alloc(&a, CV_DTYPE_FP32, &shape), CV_STATUS_OK);
+    cv_test_fill_random(&a, 7);
+    const cv_tensor_t *ins[2] = {&a, g->values[g->nodes[1].inputs[1]].constant};
+    cv_tensor_t *outs[1];
+    cv_cpu_ctx_t cpu = {.threads = 1};
+    cv_err_t err = {{0}};
+    if (cv_ir_eval_node(g, 1, ins, outs, &cpu, &err) != CV_STATUS_OK) fail_msg("%s", err.msg);
+    assert_true(cv_shape_equal(&outs[0]->shape, &shape));
+    const float *pa = a.data, *pb = b->constant->data, *py = outs[0]->data;
+    for (int i = 0; i < 2 * 3 * 4 * 5; i++)
+        assert_float_equal(py[i], pa[i] + pb[(i / 20) % 3], 0);
+    cv_tensor_destroy(outs[0]);
+    cv_tensor_free(&a);
+    cv_cpu_ctx_release(&cpu);
+    cv_graph_destroy(g);
+
+    /* Gemm's broadcast and is_test are dropped; a one-element B and a
+     * shared slope need no alignment; broadcast = 0 ignores axis */
+    Onnx__ModelProto *m = model_new(6);
+    add_input(m, "x", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 2, DIMS(-1, 3));
+    add_init(m, tensor_f32("w", 2, DIMS(3, 4), 12, true));
+    add_init(m, tensor_f32("c", 1, DIMS(4), 4, true));
+    add_init(m, tensor_f32("one", 2, DIMS(1, 1), 1, true));
+    add_init(m, tensor_f32("slope", 1, DIMS(1), 1, true));
+    Onnx__NodeProto *n = add_node(m, "Gemm", "gemm", L("x", "w", "c"), L("gm"));
+    attr_int(n, "broadcast", 1);
+    attr_int(n, "transB", 0);
+    n = add_node(m, "Dropout", "drop", L("gm"), L("dr"));
+    attr_int(n, "is_test", 1);
+    n = add_node(m, "Mul", "scale", L("dr", "one"), L("sc"));
+    attr_int(n, "broadcast", 1);
+    attr_int(n, "axis", 0);
+    n = add_node(m, "Add", "same", L("sc", "sc"), L("sm"));
+    attr_int(n, "broadcast", 0);
+    attr_int(n, "axis", 0);
+    add_node(m, "Unsqueeze", "unsq", L("sm"), L("u"));
+    attr_ints(m->graph->node[m->graph->n_node - 1], "axes", DIMS(2, 3), 2);
+    add_node(m, "PRelu", "prelu", L("u", "slope"), L("pr"));
+    add_init(m, tensor_f32("scale", 1, DIMS(4), 4, true));
+    add_init(m, tensor_f32("bias", 1, DIMS(4), 4, true));
+    n = add_node(m, "BatchNormalization", "bn", L("pr", "scale", "bias", "scale", "scale"),
+                 L("y"));
+    attr_int(n, "is_test", 1);
+    attr_float(n, "momentum", 0.9f);
+    add_output(m, "y", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 4, DIMS(-1, 4, 1, 1));
+    g = load_ok(m, "legacy_attrs.onnx");
+    assert_int_equal(g->nnodes, 7);
+    const cv_node_t *gemm = &g->nodes[0];
+    assert_null(cv_node_attr(gemm, "broadcast"));
+    assert_int_equal(cv_node_attr_int(gemm, "transB", 1), 0);
+    assert_int_equal(g->nodes[1].nattrs, 0);
+    assert_int_equal(g->nodes[2].nattrs, 0);
+    assert_int_equal(g->nodes[2].inputs[1], cv_graph_find_value(g, "one"));
+    assert_int_equal(g->nodes[3].nattrs, 0);
+    assert_int_equal(g->nodes[3].inputs[1], cv_graph_find_value(g, "sc"));
+    assert_int_equal(g->nodes[5].inputs[1], cv_graph_find_value(g, "slope"));
+    assert_null(cv_node_attr(&g->nodes[6], "is_test"));
+    assert_float_equal(cv_node_attr_float(&g->nodes[6], "momentum", 0), 0.9f, 0);
+    cv_graph_destroy(g);
+
+    /* ranks the file does not state are not guessed */
+    m = model_new(6);
+    add_input(m, "x", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 2, DIMS(2, 12));
+    add_input(m, "like", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 3, DIMS(2, 3, 4));
+    add_init(m, tensor_f32("b", 1, DIMS(3), 3, true));
+    add_node(m, "Shape", "shape", L("like"), L("sh"));
+    add_node(m, "Reshape", "reshape", L("x", "sh"), L("r"));
+    n = add_node(m, "Add", "add", L("r", "b"), L("y"));
+    attr_int(n, "broadcast", 1);
+    attr_int(n, "axis", 1);
+    add_output(m, "y", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 3, DIMS(2, 3, 4));
+    expect_refusal(m, "unknown_rank.onnx", CV_STATUS_UNSUPPORTED,
+                   L("node 'add' (Add, node 2)",
+                     "attribute 'axis' = 1 (opset 6 broadcasting) needs the rank of input A "
+                     "'r', which the model does not declare"));
+    m->graph->node[2]->op_type = arena_str("PRelu");
+    m->graph->node[2]->name = arena_str("prelu");
+    m->graph->node[2]->n_attribute = 0;
+    expect_refusal(m, "prelu_rank.onnx", CV_STATUS_UNSUPPORTED,
+                   L("node 'prelu' (PRelu, node 2)", "input X 'r' has no declared rank"));
+
+    m = model_new(6);
+    add_input(m, "x", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 3, DIMS(2, 3, 4));
+    add_init(m, tensor_f32("b", 2, DIMS(4, 2), 8, true));
+    n = add_node(m, "Div", "div", L("x", "b"), L("y"));
+    attr_int(n, "broadcast", 1);
+    attr_int(n, "axis", 2);
+    add_output(m, "y", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 3, DIMS(2, 3, 4));
+    expect_refusal(m, "bad_axis.onnx", CV_STATUS_INVALID_ARGUMENT,
+                   L("node 'div' (Div, node 0)", "attribute 'axis' = 2 does not place input B "
+                                                 "(rank 2) inside input A (rank 3)"));
+
+    /* every allocation of the rewrites can fail cleanly */
+    const char *path = write_model(legacy_model(), "legacy_oom.onnx");
+    int failures;
+    g = load_under_oom(path, "legacy_oom.onnx", &failures);
+    assert_int_equal(g->nnodes, 7);
+    assert_int_equal(g->nodes[2].op, CV_OP_UNSQUEEZE);
+    assert_true(failures > 30);
+    cv_graph_destroy(g);
+    assert_int_equal(cv_alloc_live_bytes(), live);
+}
+
 /* ---- refusals ---------------------------------------------------------------- */
 
 static void expect_file_refusal(const char *file, const void *bytes, size_t len, cv_status want,
@@ -943,8 +1159,8 @@ static void test_bad_graphs(void **state)
     add_node(m, "Relu", "loop_b", L("a"), L("b"));
     expect_refusal(m, "cycle.onnx", CV_STATUS_INVALID_ARGUMENT, L("cycle"));
 
-    expect_refusal(relu_model(6), "opset6.onnx", CV_STATUS_UNSUPPORTED,
-                   L("opset 6 is older than 7, the oldest Caravel reads"));
+    expect_refusal(relu_model(5), "opset5.onnx", CV_STATUS_UNSUPPORTED,
+                   L("opset 5 is older than 6, the oldest Caravel reads"));
 
     m = relu_model(13);
     m->opset_import[0]->domain = arena_str("ai.onnx.ml");
@@ -1068,30 +1284,12 @@ static void test_out_of_memory(void **state)
 {
     const char *path = write_model(rich_model(), "oom.onnx");
     size_t live = cv_alloc_live_bytes();
-    int failures = 0;
-    for (long n = 1;; n++) {
-        cv_alloc_fail_after(n);
-        cv_graph_t *g = NULL;
-        cv_err_t err = {{0}};
-        cv_status status = cv_onnx_load(path, &g, &err);
-        long injected = cv_alloc_failures();
-        cv_alloc_fail_after(0);
-        if (status == CV_STATUS_OK) {
-            assert_int_equal(injected, 0);
-            assert_int_equal(g->nnodes, 6);
-            assert_int_equal(g->nodes[2].ninputs, 4);
-            cv_graph_destroy(g);
-            assert_int_equal(cv_alloc_live_bytes(), live);
-            break;
-        }
-        if (status != CV_STATUS_OUT_OF_MEMORY)
-            fail_msg("allocation %ld failing gave %s: %s", n, cv_status_str(status), err.msg);
-        assert_null(g);
-        assert_non_null(strstr(err.msg, "oom.onnx"));
-        if (cv_alloc_live_bytes() != live) fail_msg("allocation %ld failing leaked", n);
-        failures++;
-        assert_true(n < 100000);
-    }
+    int failures;
+    cv_graph_t *g = load_under_oom(path, "oom.onnx", &failures);
+    assert_int_equal(g->nnodes, 6);
+    assert_int_equal(g->nodes[2].ninputs, 4);
+    cv_graph_destroy(g);
+    assert_int_equal(cv_alloc_live_bytes(), live);
     assert_true(failures > 20);
 
     /* the same for a TensorProto file */
@@ -1258,6 +1456,7 @@ int main(void)
         cmocka_unit_test_teardown(test_initializer_dtypes, arena_teardown),
         cmocka_unit_test_teardown(test_attributes_and_order, arena_teardown),
         cmocka_unit_test_teardown(test_canonical_form, arena_teardown),
+        cmocka_unit_test_teardown(test_opset6, arena_teardown),
         cmocka_unit_test_teardown(test_bad_files, arena_teardown),
         cmocka_unit_test_teardown(test_deep_nesting, arena_teardown),
         cmocka_unit_test_teardown(test_mutated_models, arena_teardown),
