@@ -161,6 +161,16 @@ cv_status cv_wave_run(cv_runtime_t *rt, cv_slice_io_t *slices, int nslices, cv_e
 cv_status cv_infer(cv_runtime_t *rt, cv_tenant_t *tenant, const cv_tensor_t *inputs,
                    cv_tensor_t *outputs, cv_err_t *err);
 
+/* Counters of a runtime since it was created. */
+typedef struct cv_runtime_stats {
+    long waves;           /* waves run to completion (cv_wave_run, cv_infer) */
+    long fallback_steps;  /* steps a device backend ran on the host for want of a kernel */
+    long graph_hits;      /* waves replayed from the CUDA graph (super-kernel) cache */
+    long graph_misses;    /* waves that had to be captured; 0 until the cache exists */
+} cv_runtime_stats_t;
+
+cv_status cv_runtime_stats(cv_runtime_t *rt, cv_runtime_stats_t *out);
+
 #ifdef __cplusplus
 }
 #endif

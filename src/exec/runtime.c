@@ -13,6 +13,10 @@
 
 #include <string.h>
 
+#ifdef CARAVEL_WITH_CUDA
+#include "backend/cuda/cuda_internal.h"
+#endif
+
 #define PLAN_CACHE_SIZE 16
 
 typedef struct plan_entry {
@@ -46,6 +50,7 @@ struct cv_runtime {
     cv_cpu_ctx_t fold_cpu; /* constant folding runs on the CPU whatever the device */
     cv_family_t *families;
     cv_tenant_t *tenants;
+    long waves;
 };
 
 cv_status cv_runtime_create(const cv_runtime_config_t *config, cv_runtime_t **out, cv_err_t *err)
@@ -57,8 +62,12 @@ cv_status cv_runtime_create(const cv_runtime_config_t *config, cv_runtime_t **ou
     if (config->device == CV_DEVICE_CPU) {
         st = cv_backend_cpu_create(config->threads, &rt->backend, err);
     } else {
+#ifdef CARAVEL_WITH_CUDA
+        st = cv_backend_cuda_create(0, &rt->backend, err);
+#else
         st = cv_errorf(err, CV_STATUS_UNAVAILABLE,
                        "the CUDA backend is not part of this build (device 'cuda')");
+#endif
     }
     if (st == CV_STATUS_OK) st = cv_exec_create(rt->backend, &rt->exec, err);
     if (st != CV_STATUS_OK) {
@@ -362,6 +371,7 @@ cv_status cv_wave_run(cv_runtime_t *rt, cv_slice_io_t *slices, int nslices, cv_e
     if (nslices == 1) wave_out = slices[0].outputs;
 
     st = cv_exec_wave(rt->exec, plan, wave, nslices, slices[0].tenant->precision, wave_in, wave_out, err);
+    if (st == CV_STATUS_OK) rt->waves++;
     if (st == CV_STATUS_OK && nslices > 1) {
         /* Hand each slice its rows of every output. */
         int done_slices = 0;
@@ -403,4 +413,17 @@ cv_status cv_infer(cv_runtime_t *rt, cv_tenant_t *tenant, const cv_tensor_t *inp
 {
     cv_slice_io_t slice = {.tenant = tenant, .inputs = inputs, .outputs = outputs};
     return cv_wave_run(rt, &slice, 1, err);
+}
+
+cv_status cv_runtime_stats(cv_runtime_t *rt, cv_runtime_stats_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->waves = rt->waves;
+#ifdef CARAVEL_WITH_CUDA
+    if (rt->config.device == CV_DEVICE_CUDA) {
+        const cv_cuda_t *cuda = (const cv_cuda_t *)rt->backend;
+        for (int op = 0; op < CV_OP_COUNT; op++) out->fallback_steps += cuda->fallbacks[op];
+    }
+#endif
+    return CV_STATUS_OK;
 }

@@ -44,6 +44,32 @@ typedef struct cv_cuda {
  * CV_STATUS_OUT_OF_MEMORY). May synchronise the stream to grow. */
 void *cv_cuda_workspace(cv_cuda_t *cuda, size_t bytes);
 
+/* Room for `bytes` of per-step tables (pointer tables of batched GEMMs,
+ * per-row parameter pointers) in pinned host memory, and the device
+ * address its twin will have: the caller fills *host, then copies it with
+ * one cudaMemcpyAsync(*device, *host, bytes, H2D, cuda->stream). A linear
+ * allocator, reset when the wave synchronises, so tables of steps still in
+ * flight are never overwritten; one call per step (a call that must grow
+ * waits for the stream first, which ends earlier tables' lives). */
+cv_status cv_cuda_stage(cv_cuda_t *cuda, size_t bytes, void **host, void **device, cv_err_t *err);
+
+/* Runs a step on the host: downloads its inputs, runs the op's CPU kernel
+ * (per slice for weighted steps, as the CPU backend does), uploads its
+ * outputs; counted in cuda->fallbacks. For ops without a CUDA entry, and
+ * for cases an entry does not handle (a dtype, a rank). */
+cv_status cv_cuda_run_on_host(cv_cuda_t *cuda, const cv_step_run_t *run, cv_err_t *err);
+
+/* A tenant's constants table (tenant_upload) holds 2 * nvalues + 1
+ * entries: [v] the device copy of constant v in its own dtype (FP32 stays
+ * FP32 whatever the precision, so every kernel reads what the plan says);
+ * [nvalues + v] for FP16/BF16 tenants, the half copy of a weight that a
+ * GEMM-like step reads as its second input (Conv W, Gemm B, MatMul B),
+ * else NULL; [2 * nvalues] the device block that holds them all. */
+static inline const void *cv_cuda_half_constant(void *const *constants, const cv_graph_t *g, int v)
+{
+    return constants[g->nvalues + v];
+}
+
 /* Checks a CUDA runtime call; on failure sets err and returns the status
  * from the enclosing function. cudaErrorMemoryAllocation becomes
  * CV_STATUS_OUT_OF_MEMORY, anything else CV_STATUS_INTERNAL. */

@@ -1,0 +1,455 @@
+/*
+ * cuda_backend.cu: the CUDA backend's cv_backend_i: device memory, one
+ * non-blocking stream for every launch and copy, the cuBLAS handle bound to
+ * it, tenants' constants on the device, the device workspace and the pinned
+ * staging of per-step tables, and step dispatch by op.
+ *
+ * A step goes to its op's entry cv_cuda_<stem> (cuda_gemm.cu, the other
+ * cuda_*.cu files); an op without one, or a case an entry does not handle
+ * (an entry returns CV_STATUS_UNSUPPORTED or calls cv_cuda_run_on_host),
+ * runs on the host: inputs downloaded, the CPU kernel run (per slice for
+ * weighted steps, exactly as the CPU backend does), outputs uploaded. Such
+ * steps are counted per op; the first of each op is logged.
+ *
+ * Tenants: one device block per tenant holds every constant (one
+ * cudaMalloc, so that loading and unloading a tenant cost one call each);
+ * FP16/BF16 tenants also keep half copies of the weights that GEMM-like
+ * steps read (layout of the table: cuda_internal.h).
+ *
+ * Not here: CUDA graphs (the super-kernel cache) and several streams.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/cuda/cuda_internal.h"
+
+#define PINNED_INITIAL ((size_t)1 << 20)
+#define TENSOR_ALIGN 256
+
+typedef cv_status (*cuda_op_fn)(cv_cuda_t *cuda, const cv_step_run_t *run, cv_err_t *err);
+
+/* Declared weak (as src/ir/op.c does for CPU kernels) so that an op
+ * without a CUDA entry reads NULL in the table and falls back. */
+extern "C" {
+#define CV_CUDA_WEAK(id, onnx, stem)                                                     \
+    __attribute__((weak)) cv_status cv_cuda_##stem(cv_cuda_t *, const cv_step_run_t *, cv_err_t *);
+CV_OP_LIST(CV_CUDA_WEAK)
+#undef CV_CUDA_WEAK
+}
+
+static const cuda_op_fn op_entries[CV_OP_COUNT] = {
+#define CV_CUDA_ROW(id, onnx, stem) cv_cuda_##stem,
+    CV_OP_LIST(CV_CUDA_ROW)
+#undef CV_CUDA_ROW
+};
+
+typedef struct cuda_backend {
+    cv_cuda_t cuda; /* first: a cv_backend_t * is a cv_cuda_t * is this */
+    cv_cpu_ctx_t cpu; /* for host fallbacks */
+    size_t pinned_used;
+} cuda_backend_t;
+
+static size_t align_up(size_t n) { return (n + TENSOR_ALIGN - 1) / TENSOR_ALIGN * TENSOR_ALIGN; }
+
+/* ---- statuses ------------------------------------------------------------- */
+
+extern "C" cv_status cv_cuda_status(cudaError_t e, const char *what, const char *file, int line, cv_err_t *err)
+{
+    const char *base = strrchr(file, '/');
+    cv_status st = e == cudaErrorMemoryAllocation ? CV_STATUS_OUT_OF_MEMORY : CV_STATUS_INTERNAL;
+    /* Clears the error where it is not sticky (a failed allocation). */
+    cudaGetLastError();
+    return cv_errorf(err, st, "CUDA: %s failed: %s (%s) at %s:%d", what, cudaGetErrorString(e),
+                     cudaGetErrorName(e), base ? base + 1 : file, line);
+}
+
+extern "C" cv_status cv_cublas_status(cublasStatus_t s, const char *what, const char *file, int line, cv_err_t *err)
+{
+    const char *base = strrchr(file, '/');
+    cv_status st = s == CUBLAS_STATUS_ALLOC_FAILED ? CV_STATUS_OUT_OF_MEMORY : CV_STATUS_INTERNAL;
+    return cv_errorf(err, st, "cuBLAS: %s failed: %s at %s:%d", what, cublasGetStatusString(s),
+                     base ? base + 1 : file, line);
+}
+
+/* ---- workspace and staging ---------------------------------------------- */
+
+extern "C" void *cv_cuda_workspace(cv_cuda_t *cuda, size_t bytes)
+{
+    if (bytes <= cuda->workspace_bytes && cuda->workspace) return cuda->workspace;
+    /* Steps in flight may still read the old one. */
+    if (cudaStreamSynchronize(cuda->stream) != cudaSuccess) return NULL;
+    cudaFree(cuda->workspace);
+    cuda->workspace = NULL;
+    cuda->workspace_bytes = 0;
+    size_t want = (bytes + ((size_t)1 << 20) - 1) & ~(((size_t)1 << 20) - 1);
+    if (cudaMalloc(&cuda->workspace, want) != cudaSuccess) {
+        cudaGetLastError();
+        cuda->workspace = NULL;
+        return NULL;
+    }
+    cuda->workspace_bytes = want;
+    return cuda->workspace;
+}
+
+extern "C" cv_status cv_cuda_stage(cv_cuda_t *cuda, size_t bytes, void **host, void **device, cv_err_t *err)
+{
+    cuda_backend_t *be = (cuda_backend_t *)cuda;
+    size_t need = align_up(bytes ? bytes : 1);
+    if (be->pinned_used + need > cuda->pinned_bytes) {
+        /* Full: wait for the copies that read earlier tables, start over. */
+        CV_CUDA_CHECK(cudaStreamSynchronize(cuda->stream), err);
+        be->pinned_used = 0;
+        if (need > cuda->pinned_bytes) {
+            size_t grown = cuda->pinned_bytes * 2 > need ? cuda->pinned_bytes * 2 : need;
+            cudaFreeHost(cuda->pinned);
+            cudaFree(cuda->pinned_device);
+            cuda->pinned = cuda->pinned_device = NULL;
+            cuda->pinned_bytes = 0;
+            CV_CUDA_CHECK(cudaMallocHost(&cuda->pinned, grown), err);
+            cudaError_t e = cudaMalloc(&cuda->pinned_device, grown);
+            if (e != cudaSuccess) {
+                cudaFreeHost(cuda->pinned);
+                cuda->pinned = NULL;
+                return cv_cuda_status(e, "cudaMalloc (table staging)", __FILE__, __LINE__, err);
+            }
+            cuda->pinned_bytes = grown;
+        }
+    }
+    *host = (char *)cuda->pinned + be->pinned_used;
+    *device = (char *)cuda->pinned_device + be->pinned_used;
+    be->pinned_used += need;
+    return CV_STATUS_OK;
+}
+
+/* ---- memory --------------------------------------------------------------- */
+
+static cv_status cuda_alloc(cv_backend_t *b, size_t bytes, void **out, cv_err_t *err)
+{
+    cv_cuda_t *cuda = (cv_cuda_t *)b;
+    cudaError_t e = cudaMalloc(out, bytes ? bytes : 1);
+    if (e != cudaSuccess) {
+        cudaGetLastError();
+        *out = NULL;
+        size_t free_bytes = 0, total = 0;
+        cudaMemGetInfo(&free_bytes, &total);
+        cudaGetLastError();
+        return cv_errorf(err, CV_STATUS_OUT_OF_MEMORY,
+                         "out of GPU memory: %zu bytes requested on device %d (%zu of %zu bytes free): %s",
+                         bytes, cuda->device, free_bytes, total, cudaGetErrorString(e));
+    }
+    return CV_STATUS_OK;
+}
+
+static void cuda_free(cv_backend_t *b, void *ptr)
+{
+    if (ptr) cudaFree(ptr);
+}
+
+static cv_status cuda_upload(cv_backend_t *b, void *dst, const void *src, size_t bytes, cv_err_t *err)
+{
+    cv_cuda_t *cuda = (cv_cuda_t *)b;
+    if (!bytes) return CV_STATUS_OK;
+    CV_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, cuda->stream), err);
+    CV_CUDA_CHECK(cudaStreamSynchronize(cuda->stream), err);
+    return CV_STATUS_OK;
+}
+
+static cv_status cuda_download(cv_backend_t *b, void *dst, const void *src, size_t bytes, cv_err_t *err)
+{
+    cv_cuda_t *cuda = (cv_cuda_t *)b;
+    if (!bytes) return CV_STATUS_OK;
+    CV_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, cuda->stream), err);
+    CV_CUDA_CHECK(cudaStreamSynchronize(cuda->stream), err);
+    return CV_STATUS_OK;
+}
+
+/* ---- tenants -------------------------------------------------------------- */
+
+/* Constants that a GEMM-like step reads as its second input get a half
+ * copy in FP16/BF16: marks them in `needs_half` (per value). */
+static void mark_gemm_weights(const cv_graph_t *g, bool *needs_half)
+{
+    for (int ni = 0; ni < g->nnodes; ni++) {
+        const cv_node_t *n = &g->nodes[ni];
+        if (n->dead || n->ninputs < 2) continue;
+        if (n->op != CV_OP_CONV && n->op != CV_OP_GEMM && n->op != CV_OP_MATMUL) continue;
+        int v = n->inputs[1];
+        if (v >= 0 && g->values[v].constant && g->values[v].constant->dtype == CV_DTYPE_FP32) needs_half[v] = true;
+    }
+}
+
+static void cuda_tenant_release(cv_backend_t *b, const cv_graph_t *g, void **constants)
+{
+    if (!constants) return;
+    if (constants[2 * g->nvalues]) cudaFree(constants[2 * g->nvalues]);
+    cv_free(constants);
+}
+
+static cv_status cuda_tenant_upload(cv_backend_t *b, const cv_graph_t *g, cv_precision_t precision,
+                                    void ***constants, cv_err_t *err)
+{
+    int nv = g->nvalues;
+    bool want_half = precision == CV_PRECISION_FP16 || precision == CV_PRECISION_BF16;
+    void **table = (void **)cv_calloc(2 * (size_t)nv + 1, sizeof(void *));
+    bool *needs_half = (bool *)cv_calloc((size_t)nv + 1, sizeof(bool));
+    size_t *at = (size_t *)cv_calloc(2 * (size_t)nv + 1, sizeof(size_t));
+    uint16_t *scratch = NULL;
+    char *block = NULL;
+    cv_status st = CV_STATUS_OK;
+    if (!table || !needs_half || !at) {
+        st = cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of memory for the constants of %s", g->path);
+        goto done;
+    }
+    if (want_half) mark_gemm_weights(g, needs_half);
+    {
+        size_t total = 0, largest_half = 0;
+        for (int v = 0; v < nv; v++) {
+            const cv_tensor_t *c = g->values[v].constant;
+            if (!c) continue;
+            at[v] = total;
+            total += align_up(cv_tensor_nbytes(c) + 1);
+            if (needs_half[v]) {
+                size_t hb = (size_t)cv_shape_numel(&c->shape) * 2;
+                at[nv + v] = total;
+                total += align_up(hb + 1);
+                if (hb > largest_half) largest_half = hb;
+            }
+        }
+        if (total) {
+            cudaError_t e = cudaMalloc((void **)&block, total);
+            if (e != cudaSuccess) {
+                cudaGetLastError();
+                block = NULL;
+                st = cv_errorf(err, CV_STATUS_OUT_OF_MEMORY,
+                               "out of GPU memory for the constants of %s (%zu bytes): %s", g->path, total,
+                               cudaGetErrorString(e));
+                goto done;
+            }
+        }
+        table[2 * nv] = block;
+        if (largest_half) {
+            scratch = (uint16_t *)cv_malloc(largest_half);
+            if (!scratch) {
+                st = cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of memory converting the weights of %s", g->path);
+                goto done;
+            }
+        }
+        for (int v = 0; v < nv && st == CV_STATUS_OK; v++) {
+            const cv_tensor_t *c = g->values[v].constant;
+            if (!c) continue;
+            table[v] = block + at[v];
+            st = cuda_upload(b, table[v], c->data, cv_tensor_nbytes(c), err);
+            if (st != CV_STATUS_OK || !needs_half[v]) continue;
+            int64_t n = cv_shape_numel(&c->shape);
+            const float *f = (const float *)c->data;
+            for (int64_t i = 0; i < n; i++)
+                scratch[i] = precision == CV_PRECISION_FP16 ? cv_fp32_to_fp16(f[i]) : cv_fp32_to_bf16(f[i]);
+            table[nv + v] = block + at[nv + v];
+            st = cuda_upload(b, table[nv + v], scratch, (size_t)n * 2, err); /* synchronous: scratch is reused */
+        }
+    }
+done:
+    cv_free(scratch);
+    cv_free(needs_half);
+    cv_free(at);
+    if (st != CV_STATUS_OK) {
+        if (block) cudaFree(block);
+        cv_free(table);
+        return st;
+    }
+    *constants = table;
+    return CV_STATUS_OK;
+}
+
+/* ---- host fallback -------------------------------------------------------- */
+
+/* Rows [row0, row0 + rows) of a tensor stacked along dim 0 of a wave of
+ * `total` rows (as the CPU backend cuts slices). */
+static cv_tensor_t row_view(const cv_tensor_t *t, int64_t row0, int64_t rows, int64_t total)
+{
+    cv_tensor_t v = *t;
+    int64_t per_row = t->shape.dims[0] / total;
+    int64_t row_elems = cv_shape_numel(&t->shape) / (t->shape.dims[0] ? t->shape.dims[0] : 1);
+    v.shape.dims[0] = per_row * rows;
+    v.data = (char *)t->data + (size_t)(row0 * per_row * row_elems) * cv_dtype_size(t->dtype);
+    return v;
+}
+
+extern "C" cv_status cv_cuda_run_on_host(cv_cuda_t *cuda, const cv_step_run_t *run, cv_err_t *err)
+{
+    cuda_backend_t *be = (cuda_backend_t *)cuda;
+    const cv_node_t *node = run->node;
+    const cv_op_def_t *def = cv_op_def(node->op);
+    if (!def->cpu)
+        return cv_errorf(err, CV_STATUS_UNSUPPORTED, "%s has neither a CUDA nor a CPU kernel", cv_op_name(node->op));
+    if (cuda->fallbacks[node->op]++ == 0)
+        cv_log(CV_LOG_INFO, "cuda: %s steps run on the host (no CUDA kernel for this case); counted from now on",
+               cv_op_name(node->op));
+    CV_ASSERT(run->ninputs <= 32 && run->noutputs <= 16);
+
+    cv_tensor_t hin[32], hout[16], in_views[32], out_views[16];
+    const cv_tensor_t *in_ptrs[32];
+    cv_tensor_t *out_ptrs[16];
+    cv_status st = CV_STATUS_OK;
+    int nin = 0, nout = 0;
+    bool weighted = run->plan->steps[run->step].weighted && run->nslices > 1;
+    const cv_graph_t *g = run->graph;
+    for (; nin < run->ninputs && st == CV_STATUS_OK; nin++) {
+        const cv_tensor_t *t = run->inputs[nin];
+        in_ptrs[nin] = NULL;
+        hin[nin].data = NULL;
+        if (!t) continue;
+        hin[nin] = *t;
+        hin[nin].data = cv_malloc(cv_tensor_nbytes(t) + 1);
+        if (!hin[nin].data) st = cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of host memory for a fallback step");
+        else st = cuda_download(&cuda->base, hin[nin].data, t->data, cv_tensor_nbytes(t), err);
+        in_ptrs[nin] = &hin[nin];
+    }
+    for (; nout < run->noutputs && st == CV_STATUS_OK; nout++) {
+        const cv_tensor_t *t = run->outputs[nout];
+        out_ptrs[nout] = NULL;
+        hout[nout].data = NULL;
+        if (!t) continue;
+        hout[nout] = *t;
+        hout[nout].data = cv_calloc(1, cv_tensor_nbytes(t) + 1);
+        if (!hout[nout].data) st = cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of host memory for a fallback step");
+        out_ptrs[nout] = &hout[nout];
+    }
+    cv_op_args_t args = {node, in_ptrs, run->ninputs, out_ptrs, run->noutputs, &be->cpu};
+    if (st == CV_STATUS_OK && !weighted) st = def->cpu(&args, err);
+    /* A weighted step of several slices: one kernel call per slice, on its
+     * rows, with its tenant's weights. */
+    for (int s = 0; s < run->nslices && weighted && st == CV_STATUS_OK; s++) {
+        const cv_wave_slice_t *slice = &run->slices[s];
+        const cv_tensor_t *sin[32];
+        cv_tensor_t *sout[16];
+        int64_t total = run->plan->rows;
+        for (int i = 0; i < run->ninputs && st == CV_STATUS_OK; i++) {
+            int v = node->inputs[i];
+            sin[i] = in_ptrs[i];
+            if (!in_ptrs[i]) continue;
+            if (g->values[v].constant && g->values[v].is_weight) {
+                st = cuda_download(&cuda->base, hin[i].data, slice->constants[v], cv_tensor_nbytes(&hin[i]), err);
+                sin[i] = &hin[i];
+            } else if (run->batched[i]) {
+                in_views[i] = row_view(&hin[i], slice->row0, slice->rows, total);
+                sin[i] = &in_views[i];
+            }
+        }
+        for (int o = 0; o < run->noutputs; o++) {
+            sout[o] = out_ptrs[o];
+            if (!out_ptrs[o] || !run->out_batched[o]) continue;
+            out_views[o] = row_view(&hout[o], slice->row0, slice->rows, total);
+            sout[o] = &out_views[o];
+        }
+        args.inputs = sin;
+        args.outputs = sout;
+        if (st == CV_STATUS_OK) st = def->cpu(&args, err);
+    }
+    for (int o = 0; o < nout && st == CV_STATUS_OK; o++)
+        if (out_ptrs[o])
+            st = cuda_upload(&cuda->base, run->outputs[o]->data, hout[o].data, cv_tensor_nbytes(&hout[o]), err);
+    for (int i = 0; i < nin; i++)
+        if (in_ptrs[i]) cv_free(hin[i].data);
+    for (int o = 0; o < nout; o++)
+        if (out_ptrs[o]) cv_free(hout[o].data);
+    return st;
+}
+
+/* ---- steps ---------------------------------------------------------------- */
+
+static cv_status cuda_step_run(cv_backend_t *b, const cv_step_run_t *run, cv_err_t *err)
+{
+    cv_cuda_t *cuda = (cv_cuda_t *)b;
+    cuda_op_fn entry = op_entries[run->node->op];
+    if (!entry) return cv_cuda_run_on_host(cuda, run, err);
+    cv_status st = entry(cuda, run, err);
+    if (st == CV_STATUS_UNSUPPORTED) {
+        /* Entries refuse a case before they launch anything. */
+        cv_log(CV_LOG_DEBUG, "cuda: %s: %s; running it on the host", cv_op_name(run->node->op), err ? err->msg : "");
+        return cv_cuda_run_on_host(cuda, run, err);
+    }
+    return st;
+}
+
+static cv_status cuda_synchronize(cv_backend_t *b, cv_err_t *err)
+{
+    cv_cuda_t *cuda = (cv_cuda_t *)b;
+    CV_CUDA_CHECK(cudaStreamSynchronize(cuda->stream), err);
+    ((cuda_backend_t *)cuda)->pinned_used = 0;
+    return CV_STATUS_OK;
+}
+
+static void cuda_destroy(cv_backend_t *b)
+{
+    cuda_backend_t *be = (cuda_backend_t *)b;
+    cv_cuda_t *cuda = &be->cuda;
+    if (cuda->stream) cudaStreamSynchronize(cuda->stream);
+    if (cuda->cublas) cublasDestroy(cuda->cublas);
+    cudaFree(cuda->workspace);
+    cudaFree(cuda->pinned_device);
+    if (cuda->pinned) cudaFreeHost(cuda->pinned);
+    if (cuda->stream) cudaStreamDestroy(cuda->stream);
+    cudaGetLastError();
+    cv_cpu_ctx_release(&be->cpu);
+    cv_free(be);
+}
+
+static const cv_backend_i cuda_iface = {
+    /* .name           = */ "cuda",
+    /* .host_memory    = */ false,
+    /* .alloc          = */ cuda_alloc,
+    /* .free           = */ cuda_free,
+    /* .upload         = */ cuda_upload,
+    /* .download       = */ cuda_download,
+    /* .tenant_upload  = */ cuda_tenant_upload,
+    /* .tenant_release = */ cuda_tenant_release,
+    /* .step_run       = */ cuda_step_run,
+    /* .synchronize    = */ cuda_synchronize,
+    /* .destroy        = */ cuda_destroy,
+};
+
+extern "C" cv_status cv_backend_cuda_create(int device, cv_backend_t **out, cv_err_t *err)
+{
+    int count = 0;
+    cudaError_t e = cudaGetDeviceCount(&count);
+    if (e != cudaSuccess || count == 0) {
+        cudaGetLastError();
+        return cv_errorf(err, CV_STATUS_UNAVAILABLE, "no usable CUDA GPU: %s",
+                         e != cudaSuccess ? cudaGetErrorString(e) : "cudaGetDeviceCount found none");
+    }
+    if (device < 0 || device >= count)
+        return cv_errorf(err, CV_STATUS_UNAVAILABLE, "CUDA device %d does not exist (%d found)", device, count);
+    cuda_backend_t *be = (cuda_backend_t *)cv_calloc(1, sizeof(*be));
+    if (!be) return cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of memory creating the CUDA backend");
+    cv_cuda_t *cuda = &be->cuda;
+    cuda->base.iface = &cuda_iface;
+    cuda->base.context = be;
+    cuda->device = device;
+    be->cpu.threads = 1;
+    cv_status st = CV_STATUS_OK;
+    cublasStatus_t cs;
+    if ((e = cudaSetDevice(device)) != cudaSuccess) goto cuda_fail;
+    if ((e = cudaStreamCreateWithFlags(&cuda->stream, cudaStreamNonBlocking)) != cudaSuccess) goto cuda_fail;
+    if ((cs = cublasCreate(&cuda->cublas)) != CUBLAS_STATUS_SUCCESS) {
+        cuda->cublas = NULL;
+        st = cv_cublas_status(cs, "cublasCreate", __FILE__, __LINE__, err);
+        goto fail;
+    }
+    if ((cs = cublasSetStream(cuda->cublas, cuda->stream)) != CUBLAS_STATUS_SUCCESS ||
+        (cs = cublasSetMathMode(cuda->cublas, CUBLAS_DEFAULT_MATH)) != CUBLAS_STATUS_SUCCESS) {
+        st = cv_cublas_status(cs, "cublasSetStream/cublasSetMathMode", __FILE__, __LINE__, err);
+        goto fail;
+    }
+    if ((e = cudaMallocHost(&cuda->pinned, PINNED_INITIAL)) != cudaSuccess) goto cuda_fail;
+    if ((e = cudaMalloc(&cuda->pinned_device, PINNED_INITIAL)) != cudaSuccess) goto cuda_fail;
+    cuda->pinned_bytes = PINNED_INITIAL;
+    *out = &cuda->base;
+    return CV_STATUS_OK;
+cuda_fail:
+    st = cv_cuda_status(e, "creating the CUDA backend", __FILE__, __LINE__, err);
+fail:
+    cuda_destroy(&cuda->base);
+    return st;
+}

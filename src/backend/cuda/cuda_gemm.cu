@@ -1,0 +1,795 @@
+/*
+ * cuda_gemm.cu: the GEMM-like ops on CUDA (Conv, Gemm, MatMul), each step
+ * one launch set for the whole wave, whatever the number of tenants in it.
+ *
+ * Shape legend: Conv X [N, C, D, H, W], W [M, C/G, KD, KH, KW], Y [N, M,
+ * OD, OH, OW] (1-D and 2-D convolutions are 3-D ones with leading extents
+ * of 1); K = C/G * KD*KH*KW is a GEMM's inner dimension, P = OD*OH*OW its
+ * pixels. Gemm/MatMul: Y [rows, N] = A [rows, K] x B [K, N].
+ *
+ * Conv of a wave:
+ *   1. im2col of every row into the workspace (skipped for a 1x1, stride-1,
+ *      unpadded FP32/TF32 conv: X is then the column matrix itself);
+ *   2. ONE cublasGemmBatchedEx over all (row, group) problems, with pointer
+ *      tables (that row's tenant's weights, that row's columns, that row's
+ *      output) built in pinned memory and sent in one copy; when every row
+ *      has the same weights and G = 1, one strided-batched GEMM instead;
+ *   3. ONE epilogue kernel: per-row bias pointer + the fused activation.
+ *   Depthwise (G == C == M, 2-D) is a direct kernel reading a per-row
+ *   weight-pointer table, with bias and activation fused: no GEMM.
+ *   A wave too large for the column budget runs steps 1-2 per chunk of rows.
+ * Gemm and MatMul with a weight operand: one problem per slice (its rows
+ * are the problem's M, its tenant's B), one cublasGemmBatchedEx per
+ * distinct slice height (one launch when slices are alike, as in waves of
+ * batch-1 tenants), then one epilogue for C (per-slice pointer) and the
+ * activation. MatMul of two activations (batch dims) is one batched GEMM
+ * over the broadcast batch.
+ *
+ * Precision (run->precision): FP32 = CUBLAS_COMPUTE_32F, default math (no
+ * TF32); TF32 = CUBLAS_COMPUTE_32F_FAST_TF32; FP16/BF16 = half operands
+ * (weights converted once at tenant upload, see cuda_internal.h; im2col
+ * columns and activations converted by the kernels that write them into
+ * the workspace), FP32 accumulation, FP32 output; bias, activation and the
+ * depthwise kernel stay FP32.
+ *
+ * Not here: dtypes other than FP32 and convolutions of more than 3 spatial
+ * dims run on the host (cv_cuda_run_on_host).
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include "backend/cuda/cuda_internal.h"
+
+/* The columns of one chunk of rows stay below this many bytes. */
+#define CONV_COL_BUDGET ((size_t)512 << 20)
+#define THREADS 256
+
+/* ---- small helpers -------------------------------------------------------- */
+
+static bool is_half(cv_precision_t p) { return p == CV_PRECISION_FP16 || p == CV_PRECISION_BF16; }
+static size_t operand_size(cv_precision_t p) { return is_half(p) ? 2 : 4; }
+
+static cudaDataType operand_type(cv_precision_t p)
+{
+    if (p == CV_PRECISION_FP16) return CUDA_R_16F;
+    if (p == CV_PRECISION_BF16) return CUDA_R_16BF;
+    return CUDA_R_32F;
+}
+
+static cublasComputeType_t compute_type(cv_precision_t p)
+{
+    return p == CV_PRECISION_TF32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+}
+
+static unsigned grid_for(int64_t n)
+{
+    int64_t blocks = (n + THREADS - 1) / THREADS;
+    if (blocks < 1) blocks = 1;
+    return (unsigned)(blocks > 65535 * 16 ? 65535 * 16 : blocks);
+}
+
+static size_t align_up(size_t n) { return (n + 255) / 256 * 256; }
+
+/* The fused activation as a clamp to [lo, hi]. */
+typedef struct clamp {
+    bool active;
+    float lo, hi;
+} clamp_t;
+
+static clamp_t node_clamp(const cv_node_t *node)
+{
+    clamp_t c = {false, -INFINITY, INFINITY};
+    if (node->activation == CV_ACTIVATION_RELU) {
+        c.active = true;
+        c.lo = 0.0f;
+    } else if (node->activation == CV_ACTIVATION_CLIP) {
+        c.active = true;
+        c.lo = node->clip_min;
+        c.hi = node->clip_max;
+    }
+    return c;
+}
+
+/* Written as the CPU kernels do, so that NaN passes through. */
+static __device__ __forceinline__ float clamp_value(float v, float lo, float hi)
+{
+    if (v < lo) v = lo;
+    if (v > hi) v = hi;
+    return v;
+}
+
+template <typename T> static __device__ __forceinline__ T from_float(float v);
+template <> __device__ __forceinline__ float from_float<float>(float v) { return v; }
+template <> __device__ __forceinline__ __half from_float<__half>(float v) { return __float2half_rn(v); }
+template <> __device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(float v)
+{
+    return __float2bfloat16_rn(v);
+}
+
+static bool is_tenant_constant(const cv_step_run_t *run, int i)
+{
+    int v = run->node->inputs[i];
+    return v >= 0 && run->graph->values[v].constant != NULL;
+}
+
+/* Input i as slice s sees it: its tenant's own copy for a weight, else the
+ * wave's tensor (shared constants are slice 0's, identical in the family). */
+static const char *slice_input(const cv_step_run_t *run, int i, int s)
+{
+    int v = run->node->inputs[i];
+    const cv_value_t *val = &run->graph->values[v];
+    if (run->nslices > 1 && val->constant && val->is_weight) return (const char *)run->slices[s].constants[v];
+    return (const char *)run->inputs[i]->data;
+}
+
+/* The FP16/BF16 copy of constant input i for slice s (tenant_upload made
+ * it); NULL when input i is no tenant constant. */
+static const char *slice_half_input(const cv_step_run_t *run, int i, int s)
+{
+    if (!is_tenant_constant(run, i)) return NULL;
+    int v = run->node->inputs[i];
+    int owner = run->nslices > 1 && run->graph->values[v].is_weight ? s : 0;
+    return (const char *)cv_cuda_half_constant(run->slices[owner].constants, run->graph, v);
+}
+
+static bool step_weighted(const cv_step_run_t *run) { return run->plan->steps[run->step].weighted; }
+
+/* ---- kernels -------------------------------------------------------------- */
+
+typedef struct conv_dims {
+    int64_t in[3], out[3], k[3], s[3], d[3], p[3];
+} conv_dims_t;
+
+/* Columns of `rows` rows: col[((n*C + c)*KK + tap)*P + pixel], so that the
+ * K x P matrix of (row n, group g) starts at ((n*C + g*C/G)*KK)*P. One
+ * thread per (row, channel, pixel), writing that pixel's KK taps. */
+template <typename T>
+static __global__ void im2col_kernel(const float *__restrict__ x, T *__restrict__ col, int64_t rows,
+                                     int64_t channels, conv_dims_t g)
+{
+    int64_t pixels = g.out[0] * g.out[1] * g.out[2];
+    int64_t in_plane = g.in[0] * g.in[1] * g.in[2];
+    int64_t kk = g.k[0] * g.k[1] * g.k[2];
+    int64_t total = rows * channels * pixels;
+    for (int64_t idx = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; idx < total;
+         idx += (int64_t)gridDim.x * blockDim.x) {
+        int64_t p = idx % pixels, nc = idx / pixels;
+        int64_t ow = p % g.out[2], t = p / g.out[2];
+        int64_t oh = t % g.out[1], od = t / g.out[1];
+        const float *xc = x + nc * in_plane;
+        T *dst = col + nc * kk * pixels + p;
+        for (int64_t kd = 0; kd < g.k[0]; kd++) {
+            int64_t id = od * g.s[0] + kd * g.d[0] - g.p[0];
+            bool din = id >= 0 && id < g.in[0];
+            for (int64_t kh = 0; kh < g.k[1]; kh++) {
+                int64_t ih = oh * g.s[1] + kh * g.d[1] - g.p[1];
+                bool hin = din && ih >= 0 && ih < g.in[1];
+                for (int64_t kw = 0; kw < g.k[2]; kw++) {
+                    int64_t iw = ow * g.s[2] + kw * g.d[2] - g.p[2];
+                    float v = hin && iw >= 0 && iw < g.in[2] ? xc[(id * g.in[1] + ih) * g.in[2] + iw] : 0.0f;
+                    *dst = from_float<T>(v);
+                    dst += pixels;
+                }
+            }
+        }
+    }
+}
+
+template <typename T>
+static __global__ void convert_kernel(const float *__restrict__ in, T *__restrict__ out, int64_t n)
+{
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
+        out[i] = from_float<T>(in[i]);
+}
+
+/* Depthwise 2-D conv (G == C == M): one thread per output element; row n
+ * reads its tenant's weights wtab[n] and bias btab[n] (NULL: none). */
+static __global__ void depthwise_kernel(const float *__restrict__ x, const float *const *__restrict__ wtab,
+                                        const float *const *__restrict__ btab, float *__restrict__ y,
+                                        int64_t rows, int64_t channels, conv_dims_t g, bool clamp,
+                                        float lo, float hi)
+{
+    int64_t oh_n = g.out[1], ow_n = g.out[2], ih_n = g.in[1], iw_n = g.in[2];
+    int64_t kh_n = g.k[1], kw_n = g.k[2];
+    int64_t total = rows * channels * oh_n * ow_n;
+    for (int64_t idx = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; idx < total;
+         idx += (int64_t)gridDim.x * blockDim.x) {
+        int64_t ow = idx % ow_n, t = idx / ow_n;
+        int64_t oh = t % oh_n, nc = t / oh_n;
+        int64_t c = nc % channels, n = nc / channels;
+        const float *xc = x + nc * ih_n * iw_n;
+        const float *w = wtab[n] + c * kh_n * kw_n;
+        float acc = 0.0f;
+        for (int64_t kh = 0; kh < kh_n; kh++) {
+            int64_t ih = oh * g.s[1] + kh * g.d[1] - g.p[1];
+            if (ih < 0 || ih >= ih_n) continue;
+            for (int64_t kw = 0; kw < kw_n; kw++) {
+                int64_t iw = ow * g.s[2] + kw * g.d[2] - g.p[2];
+                if (iw < 0 || iw >= iw_n) continue;
+                acc += xc[ih * iw_n + iw] * w[kh * kw_n + kw];
+            }
+        }
+        if (btab) acc += btab[n][c];
+        if (clamp) acc = clamp_value(acc, lo, hi);
+        y[idx] = acc;
+    }
+}
+
+/* y viewed as [rows, planes, inner]: y += beta * tab[r][p*sp + i*si]
+ * (tab NULL: nothing added), then the clamp. Conv: rows = N, planes = M,
+ * tab = per-row bias; Gemm: rows = Y's rows, planes = N, tab = the row of C
+ * that broadcasts to that row. */
+static __global__ void epilogue_kernel(float *__restrict__ y, int64_t rows, int64_t planes, int64_t inner,
+                                       const float *const *__restrict__ tab, int64_t sp, int64_t si,
+                                       float beta, bool clamp, float lo, float hi)
+{
+    int64_t per_row = planes * inner, total = rows * per_row;
+    for (int64_t idx = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; idx < total;
+         idx += (int64_t)gridDim.x * blockDim.x) {
+        float v = y[idx];
+        if (tab) {
+            int64_t r = idx / per_row, rem = idx - r * per_row;
+            int64_t p = rem / inner, i = rem - p * inner;
+            v += beta * tab[r][p * sp + i * si];
+        }
+        if (clamp) v = clamp_value(v, lo, hi);
+        y[idx] = v;
+    }
+}
+
+/* ---- launchers (explicit stream) ---------------------------------------- */
+
+static void launch_im2col(cudaStream_t stream, cv_precision_t prec, const float *x, void *col, int64_t rows,
+                          int64_t channels, const conv_dims_t *g)
+{
+    int64_t total = rows * channels * g->out[0] * g->out[1] * g->out[2];
+    if (prec == CV_PRECISION_FP16)
+        im2col_kernel<__half><<<grid_for(total), THREADS, 0, stream>>>(x, (__half *)col, rows, channels, *g);
+    else if (prec == CV_PRECISION_BF16)
+        im2col_kernel<__nv_bfloat16>
+            <<<grid_for(total), THREADS, 0, stream>>>(x, (__nv_bfloat16 *)col, rows, channels, *g);
+    else
+        im2col_kernel<float><<<grid_for(total), THREADS, 0, stream>>>(x, (float *)col, rows, channels, *g);
+}
+
+static void launch_convert(cudaStream_t stream, cv_precision_t prec, const float *in, void *out, int64_t n)
+{
+    if (prec == CV_PRECISION_FP16)
+        convert_kernel<__half><<<grid_for(n), THREADS, 0, stream>>>(in, (__half *)out, n);
+    else
+        convert_kernel<__nv_bfloat16><<<grid_for(n), THREADS, 0, stream>>>(in, (__nv_bfloat16 *)out, n);
+}
+
+static cv_status launch_epilogue(cv_cuda_t *cuda, float *y, int64_t rows, int64_t planes, int64_t inner,
+                                 const float *const *tab, int64_t sp, int64_t si, float beta,
+                                 const clamp_t *c, cv_err_t *err)
+{
+    int64_t total = rows * planes * inner;
+    if ((!tab && !c->active) || total == 0) return CV_STATUS_OK;
+    epilogue_kernel<<<grid_for(total), THREADS, 0, cuda->stream>>>(y, rows, planes, inner, tab, sp, si, beta,
+                                                                   c->active, c->lo, c->hi);
+    CV_CUDA_CHECK_LAUNCH(err);
+    return CV_STATUS_OK;
+}
+
+/* ---- Conv ----------------------------------------------------------------- */
+
+typedef struct conv_geom {
+    int64_t n, c, m, group, cg, mg;
+    conv_dims_t dims;
+} conv_geom_t;
+
+/* Geometry from shapes (validated by cv_infer_conv) and attributes, as
+ * src/backend/cpu/cpu_conv.c reads it; SAME_* begin pads follow from the
+ * output size. */
+static void conv_geometry(const cv_node_t *node, const cv_tensor_t *x, const cv_tensor_t *w,
+                          const cv_tensor_t *y, conv_geom_t *g)
+{
+    int nd = x->shape.ndim - 2, off = 3 - nd;
+    g->n = x->shape.dims[0];
+    g->c = x->shape.dims[1];
+    g->m = w->shape.dims[0];
+    g->group = cv_node_attr_int(node, "group", 1);
+    g->cg = g->c / g->group;
+    g->mg = g->m / g->group;
+    int nstr, ndil, npad;
+    const int64_t *str = cv_node_attr_ints(node, "strides", &nstr);
+    const int64_t *dil = cv_node_attr_ints(node, "dilations", &ndil);
+    const int64_t *pads = cv_node_attr_ints(node, "pads", &npad);
+    const char *auto_pad = cv_node_attr_string(node, "auto_pad", "NOTSET");
+    bool same = strncmp(auto_pad, "SAME_", 5) == 0, upper = strcmp(auto_pad, "SAME_UPPER") == 0;
+    bool explicit_pads = !same && strcmp(auto_pad, "VALID") != 0 && pads;
+    conv_dims_t *d = &g->dims;
+    for (int i = 0; i < 3; i++) {
+        d->in[i] = d->out[i] = d->k[i] = d->s[i] = d->d[i] = 1;
+        d->p[i] = 0;
+    }
+    for (int i = 0; i < nd; i++) {
+        int j = off + i;
+        d->in[j] = x->shape.dims[2 + i];
+        d->out[j] = y->shape.dims[2 + i];
+        d->k[j] = w->shape.dims[2 + i];
+        d->s[j] = str && nstr == nd ? str[i] : 1;
+        d->d[j] = dil && ndil == nd ? dil[i] : 1;
+        if (same) {
+            int64_t total = (d->out[j] - 1) * d->s[j] + (d->k[j] - 1) * d->d[j] + 1 - d->in[j];
+            if (total < 0) total = 0;
+            d->p[j] = upper ? total / 2 : total - total / 2;
+        } else if (explicit_pads && npad == 2 * nd) {
+            d->p[j] = pads[i];
+        }
+    }
+}
+
+/* Slice of every row of a tensor of `rows` rows (dim 0) in a wave of
+ * `wave_rows`: rows of one wave row are contiguous. */
+static void rows_to_slices(const cv_step_run_t *run, int64_t rows, int *slice_of_row)
+{
+    int64_t per_wave_row = rows / (run->plan->rows > 0 ? run->plan->rows : 1);
+    for (int s = 0; s < run->nslices; s++) {
+        int64_t r0 = run->slices[s].row0 * per_wave_row, r1 = r0 + run->slices[s].rows * per_wave_row;
+        for (int64_t r = r0; r < r1 && r < rows; r++) slice_of_row[r] = s;
+    }
+}
+
+static cv_status conv_depthwise(cv_cuda_t *cuda, const cv_step_run_t *run, const conv_geom_t *g,
+                                const int *slice_of_row, bool has_bias, const clamp_t *c, cv_err_t *err)
+{
+    size_t bytes = sizeof(void *) * (size_t)g->n * (has_bias ? 2 : 1);
+    void *host, *dev;
+    cv_status st = cv_cuda_stage(cuda, bytes, &host, &dev, err);
+    if (st != CV_STATUS_OK) return st;
+    const void **wtab = (const void **)host, **btab = wtab + g->n;
+    for (int64_t n = 0; n < g->n; n++) {
+        wtab[n] = slice_input(run, 1, slice_of_row[n]);
+        if (has_bias) btab[n] = slice_input(run, 2, slice_of_row[n]);
+    }
+    CV_CUDA_CHECK(cudaMemcpyAsync(dev, host, bytes, cudaMemcpyHostToDevice, cuda->stream), err);
+    const float *const *dw = (const float *const *)dev;
+    int64_t total = g->n * g->c * g->dims.out[1] * g->dims.out[2];
+    depthwise_kernel<<<grid_for(total), THREADS, 0, cuda->stream>>>(
+        (const float *)run->inputs[0]->data, dw, has_bias ? dw + g->n : NULL, (float *)run->outputs[0]->data,
+        g->n, g->c, g->dims, c->active, c->lo, c->hi);
+    CV_CUDA_CHECK_LAUNCH(err);
+    return CV_STATUS_OK;
+}
+
+extern "C" cv_status cv_cuda_conv(cv_cuda_t *cuda, const cv_step_run_t *run, cv_err_t *err)
+{
+    const cv_tensor_t *x = run->inputs[0], *w = run->inputs[1];
+    const cv_tensor_t *b = run->ninputs > 2 ? run->inputs[2] : NULL;
+    const cv_tensor_t *y = run->outputs[0];
+    bool multi = step_weighted(run) && run->nslices > 1;
+    if (x->dtype != CV_DTYPE_FP32 || w->dtype != CV_DTYPE_FP32 || x->shape.ndim < 3 || x->shape.ndim > 5 ||
+        (multi && !run->batched[0]))
+        return cv_cuda_run_on_host(cuda, run, err);
+    conv_geom_t g;
+    conv_geometry(run->node, x, w, y, &g);
+    clamp_t c = node_clamp(run->node);
+    if (cv_shape_numel(&y->shape) == 0) return CV_STATUS_OK;
+    const conv_dims_t *d = &g.dims;
+    int64_t kk = d->k[0] * d->k[1] * d->k[2], k = g.cg * kk;
+    int64_t pixels = d->out[0] * d->out[1] * d->out[2], in_plane = d->in[0] * d->in[1] * d->in[2];
+    if (k > INT32_MAX || pixels > INT32_MAX || g.n * g.group > INT32_MAX) return cv_cuda_run_on_host(cuda, run, err);
+
+    int *slice_of_row = (int *)cv_calloc((size_t)g.n + 1, sizeof(int));
+    if (!slice_of_row) return cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of memory for a Conv row table");
+    if (multi) rows_to_slices(run, g.n, slice_of_row);
+    cv_status st = CV_STATUS_OK;
+    bool has_bias = b && cv_shape_numel(&b->shape) > 0;
+
+    bool depthwise = g.group == g.c && g.m == g.c && d->in[0] == 1 && d->k[0] == 1 && d->out[0] == 1;
+    if (depthwise) {
+        st = conv_depthwise(cuda, run, &g, slice_of_row, has_bias, &c, err);
+        cv_free(slice_of_row);
+        return st;
+    }
+
+    cv_precision_t prec = run->precision;
+    size_t es = operand_size(prec);
+    bool pointwise = true;
+    for (int i = 0; i < 3; i++)
+        pointwise = pointwise && d->k[i] == 1 && d->s[i] == 1 && d->p[i] == 0 && d->out[i] == d->in[i];
+    /* FP16/BF16 need the activations converted: im2col with 1 tap does it. */
+    bool direct = pointwise && !is_half(prec);
+
+    /* Weights as the GEMM reads them: slice s's own, half where asked. */
+    bool uniform = true;
+    const char *w0 = is_half(prec) ? slice_half_input(run, 1, 0) : slice_input(run, 1, 0);
+    bool convert_w = is_half(prec) && !w0; /* W is no tenant constant */
+    for (int s = 1; s < run->nslices && multi; s++)
+        uniform = uniform && (is_half(prec) ? slice_half_input(run, 1, s) : slice_input(run, 1, s)) == w0;
+
+    size_t col_row_bytes = (size_t)(g.c * kk * pixels) * es;
+    int64_t chunk = direct ? g.n : (int64_t)(CONV_COL_BUDGET / (col_row_bytes ? col_row_bytes : 1));
+    chunk = CV_MAX(1, CV_MIN(chunk, g.n));
+    size_t w_bytes = convert_w ? align_up((size_t)cv_shape_numel(&w->shape) * es) : 0;
+    size_t ws_bytes = w_bytes + (direct ? 0 : (size_t)chunk * col_row_bytes);
+    char *ws = NULL;
+    if (ws_bytes) {
+        ws = (char *)cv_cuda_workspace(cuda, ws_bytes);
+        if (!ws) {
+            cv_free(slice_of_row);
+            return cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of GPU memory for Conv columns (%zu bytes)",
+                             ws_bytes);
+        }
+    }
+    char *col = ws + w_bytes;
+    if (convert_w) w0 = ws; /* filled below, before the GEMMs read it */
+
+    /* One staging block: GEMM pointer tables (unless strided), bias table. */
+    bool strided = uniform && g.group == 1;
+    int64_t problems = g.n * g.group;
+    size_t table_bytes = strided ? 0 : 3 * sizeof(void *) * (size_t)problems;
+    size_t bias_bytes = has_bias ? sizeof(void *) * (size_t)g.n : 0;
+    void *host = NULL, *dev = NULL;
+    if (table_bytes + bias_bytes) st = cv_cuda_stage(cuda, table_bytes + bias_bytes, &host, &dev, err);
+    if (st != CV_STATUS_OK) {
+        cv_free(slice_of_row);
+        return st;
+    }
+    const char *xd = (const char *)x->data;
+    char *yd = (char *)y->data;
+    const void **ta = (const void **)host, **tb = ta + (strided ? 0 : problems);
+    void **tc = (void **)(tb + (strided ? 0 : problems));
+    const void **tbias = (const void **)host + (strided ? 0 : 3 * problems);
+    for (int64_t n = 0; n < g.n && !strided; n++) {
+        const char *wn = convert_w ? w0
+                         : is_half(prec) ? slice_half_input(run, 1, slice_of_row[n])
+                                         : slice_input(run, 1, slice_of_row[n]);
+        for (int64_t gi = 0; gi < g.group; gi++) {
+            int64_t p = n * g.group + gi;
+            if (direct)
+                ta[p] = xd + (size_t)((n * g.c + gi * g.cg) * in_plane) * es;
+            else
+                ta[p] = col + (size_t)(((n % chunk) * g.c + gi * g.cg) * kk * pixels) * es;
+            tb[p] = wn + (size_t)(gi * g.mg * k) * es;
+            tc[p] = yd + sizeof(float) * (size_t)((n * g.m + gi * g.mg) * pixels);
+        }
+    }
+    for (int64_t n = 0; n < g.n && has_bias; n++) tbias[n] = slice_input(run, 2, slice_of_row[n]);
+    cv_free(slice_of_row);
+    if (convert_w) {
+        launch_convert(cuda->stream, prec, (const float *)w->data, ws, cv_shape_numel(&w->shape));
+        CV_CUDA_CHECK_LAUNCH(err);
+    }
+    if (host) CV_CUDA_CHECK(cudaMemcpyAsync(dev, host, table_bytes + bias_bytes, cudaMemcpyHostToDevice, cuda->stream), err);
+
+    /* Y^T (P x Mg, column-major) = col^T (P x K) * W_g^T (K x Mg). */
+    cudaDataType type = operand_type(prec);
+    cublasComputeType_t compute = compute_type(prec);
+    const float one = 1.0f, zero = 0.0f;
+    const void *const *dev_a = (const void *const *)dev;
+    for (int64_t n0 = 0; n0 < g.n; n0 += chunk) {
+        int64_t rows = CV_MIN(chunk, g.n - n0);
+        if (!direct) {
+            launch_im2col(cuda->stream, prec, (const float *)xd + n0 * g.c * in_plane, col, rows, g.c, d);
+            CV_CUDA_CHECK_LAUNCH(err);
+        }
+        if (strided) {
+            const void *a = direct ? (const void *)(xd + sizeof(float) * (size_t)(n0 * g.c * in_plane)) : col;
+            long long stride_a = direct ? (long long)(g.c * in_plane) : (long long)(k * pixels);
+            CV_CUBLAS_CHECK(cublasGemmStridedBatchedEx(
+                                cuda->cublas, CUBLAS_OP_N, CUBLAS_OP_N, (int)pixels, (int)g.m, (int)k, &one, a, type,
+                                (int)pixels, stride_a, w0, type, (int)k, 0, &zero,
+                                yd + sizeof(float) * (size_t)(n0 * g.m * pixels), CUDA_R_32F, (int)pixels,
+                                (long long)(g.m * pixels), (int)rows, compute, CUBLAS_GEMM_DEFAULT),
+                            err);
+        } else {
+            int64_t p0 = n0 * g.group, count = rows * g.group;
+            CV_CUBLAS_CHECK(cublasGemmBatchedEx(cuda->cublas, CUBLAS_OP_N, CUBLAS_OP_N, (int)pixels, (int)g.mg,
+                                                (int)k, &one, dev_a + p0, type, (int)pixels,
+                                                dev_a + problems + p0, type, (int)k, &zero,
+                                                (void *const *)(dev_a + 2 * problems + p0), CUDA_R_32F,
+                                                (int)pixels, (int)count, compute, CUBLAS_GEMM_DEFAULT),
+                            err);
+        }
+    }
+    const float *const *dev_bias =
+        has_bias ? (const float *const *)dev + (strided ? 0 : 3 * problems) : NULL;
+    return launch_epilogue(cuda, (float *)yd, g.n, g.m, pixels, dev_bias, 1, 0, 1.0f, &c, err);
+}
+
+/* ---- Gemm, MatMul: problems of rows ---------------------------------------- */
+
+/* One problem: Y_p [m, n] = alpha * op(A_p) op(B_p), row-major. */
+typedef struct row_gemm {
+    int64_t m;
+    const void *a, *b;
+    float *y;
+} row_gemm_t;
+
+typedef struct row_gemm_shape {
+    bool ta, tb;
+    int64_t n, k, lda, ldb; /* lda, ldb: row lengths of A and B as stored */
+    float alpha;
+} row_gemm_shape_t;
+
+static int compare_m(const void *pa, const void *pb)
+{
+    const row_gemm_t *a = (const row_gemm_t *)pa, *b = (const row_gemm_t *)pb;
+    return a->m < b->m ? -1 : a->m > b->m;
+}
+
+/* Writes the pointer tables of problems (sorted by m) into host: A, B and
+ * Y pointers, `np` each. */
+static void fill_row_tables(const row_gemm_t *probs, int np, const void **host)
+{
+    for (int p = 0; p < np; p++) {
+        host[p] = probs[p].a;
+        host[np + p] = probs[p].b;
+        host[2 * np + p] = probs[p].y;
+    }
+}
+
+/* Launches the problems: one cublasGemmEx for a single problem, else one
+ * cublasGemmBatchedEx per distinct m over the device tables. Row-major
+ * Y = op(A) op(B) is column-major Y^T = op(B)^T op(A)^T. */
+static cv_status launch_row_gemms(cv_cuda_t *cuda, const row_gemm_t *probs, int np, const void *const *dev,
+                                  const row_gemm_shape_t *sh, cv_precision_t prec, cv_err_t *err)
+{
+    cudaDataType type = operand_type(prec);
+    cublasComputeType_t compute = compute_type(prec);
+    cublasOperation_t op_b = sh->tb ? CUBLAS_OP_T : CUBLAS_OP_N, op_a = sh->ta ? CUBLAS_OP_T : CUBLAS_OP_N;
+    const float zero = 0.0f;
+    if (np == 1) {
+        CV_CUBLAS_CHECK(cublasGemmEx(cuda->cublas, op_b, op_a, (int)sh->n, (int)probs[0].m, (int)sh->k, &sh->alpha,
+                                     probs[0].b, type, (int)sh->ldb, probs[0].a, type, (int)sh->lda, &zero,
+                                     probs[0].y, CUDA_R_32F, (int)sh->n, compute, CUBLAS_GEMM_DEFAULT),
+                        err);
+        return CV_STATUS_OK;
+    }
+    for (int p0 = 0; p0 < np;) {
+        int p1 = p0 + 1;
+        while (p1 < np && probs[p1].m == probs[p0].m) p1++;
+        if (probs[p0].m > 0)
+            CV_CUBLAS_CHECK(cublasGemmBatchedEx(cuda->cublas, op_b, op_a, (int)sh->n, (int)probs[p0].m, (int)sh->k,
+                                                &sh->alpha, dev + np + p0, type, (int)sh->ldb, dev + p0, type,
+                                                (int)sh->lda, &zero, (void *const *)(dev + 2 * np + p0),
+                                                CUDA_R_32F, (int)sh->n, p1 - p0, compute, CUBLAS_GEMM_DEFAULT),
+                            err);
+        p0 = p1;
+    }
+    return CV_STATUS_OK;
+}
+
+/* Converts what a half-precision GEMM reads and is not converted yet (the
+ * activations, a B that is no tenant constant) into the workspace. */
+typedef struct half_operands {
+    const char *a;      /* A converted, or NULL in FP32/TF32 */
+    const char *b;      /* B converted when it is no tenant constant */
+} half_operands_t;
+
+static cv_status convert_operands(cv_cuda_t *cuda, const cv_step_run_t *run, bool convert_b, half_operands_t *h,
+                                  cv_err_t *err)
+{
+    cv_precision_t prec = run->precision;
+    memset(h, 0, sizeof(*h));
+    if (!is_half(prec)) return CV_STATUS_OK;
+    int64_t na = cv_shape_numel(&run->inputs[0]->shape), nb = convert_b ? cv_shape_numel(&run->inputs[1]->shape) : 0;
+    size_t a_bytes = align_up((size_t)na * 2), b_bytes = align_up((size_t)nb * 2);
+    char *ws = (char *)cv_cuda_workspace(cuda, a_bytes + b_bytes + 1);
+    if (!ws)
+        return cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of GPU memory converting %s operands (%zu bytes)",
+                         cv_op_name(run->node->op), a_bytes + b_bytes);
+    launch_convert(cuda->stream, prec, (const float *)run->inputs[0]->data, ws, na);
+    CV_CUDA_CHECK_LAUNCH(err);
+    h->a = ws;
+    if (convert_b) {
+        launch_convert(cuda->stream, prec, (const float *)run->inputs[1]->data, ws + a_bytes, nb);
+        CV_CUDA_CHECK_LAUNCH(err);
+        h->b = ws + a_bytes;
+    }
+    return CV_STATUS_OK;
+}
+
+/* A weighted Gemm/MatMul over slices: problem s is slice s's rows of A
+ * (rows_per_wave_row rows of A per wave row) with slice s's B. c_rows, when
+ * not NULL, receives the per-row table for the epilogue (c_base(s) + ...).
+ * Stages, copies and launches; *dev_epilogue points at the epilogue table
+ * on the device. */
+typedef struct epilogue_c {
+    const cv_tensor_t *c;  /* Gemm's C, or NULL */
+    int64_t cm, cn;        /* C as a [cm, cn] matrix broadcast to [rows, N] */
+} epilogue_c_t;
+
+static cv_status run_weighted_rows(cv_cuda_t *cuda, const cv_step_run_t *run, const row_gemm_shape_t *sh,
+                                   int64_t a_rows, bool multi, const epilogue_c_t *ec,
+                                   const float *const **dev_epilogue, cv_err_t *err)
+{
+    cv_precision_t prec = run->precision;
+    size_t es = operand_size(prec);
+    const char *b_half0 = is_half(prec) ? slice_half_input(run, 1, 0) : NULL;
+    bool convert_b = is_half(prec) && !b_half0;
+    half_operands_t h;
+    cv_status st = convert_operands(cuda, run, convert_b, &h, err);
+    if (st != CV_STATUS_OK) return st;
+
+    int np = multi ? run->nslices : 1;
+    int64_t per_wave_row = a_rows / (run->plan->rows > 0 ? run->plan->rows : 1);
+    row_gemm_t probs_stack[64];
+    int64_t starts_stack[64];
+    row_gemm_t *probs = np <= 64 ? probs_stack : (row_gemm_t *)cv_malloc(sizeof(row_gemm_t) * (size_t)np);
+    int64_t *starts = np <= 64 ? starts_stack : (int64_t *)cv_malloc(sizeof(int64_t) * (size_t)np);
+    if (!probs || !starts) {
+        if (probs != probs_stack) cv_free(probs);
+        if (starts != starts_stack) cv_free(starts);
+        return cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of memory for GEMM problems");
+    }
+    const char *a_base = h.a ? h.a : (const char *)run->inputs[0]->data;
+    float *y = (float *)run->outputs[0]->data;
+    for (int p = 0; p < np; p++) {
+        int64_t r0 = multi ? run->slices[p].row0 * per_wave_row : 0;
+        int64_t m = multi ? run->slices[p].rows * per_wave_row : a_rows;
+        starts[p] = r0;
+        probs[p].m = m;
+        probs[p].a = a_base + (size_t)(r0 * sh->lda) * es;
+        probs[p].b = h.b ? h.b : is_half(prec) ? slice_half_input(run, 1, p) : slice_input(run, 1, p);
+        probs[p].y = y + r0 * sh->n;
+    }
+
+    /* The epilogue's table: for each row of Y, the row of C it adds. */
+    size_t c_bytes = ec->c ? sizeof(void *) * (size_t)a_rows : 0;
+    size_t t_bytes = np > 1 ? 3 * sizeof(void *) * (size_t)np : 0;
+    void *host = NULL, *dev = NULL;
+    if (c_bytes + t_bytes) st = cv_cuda_stage(cuda, c_bytes + t_bytes, &host, &dev, err);
+    if (st == CV_STATUS_OK && ec->c) {
+        const float **crow = (const float **)((char *)host + t_bytes);
+        int v = run->node->inputs[2];
+        bool c_per_slice = multi && run->graph->values[v].constant && run->graph->values[v].is_weight;
+        for (int p = 0; p < np; p++) {
+            const float *base = (const float *)slice_input(run, 2, p);
+            for (int64_t r = 0; r < probs[p].m; r++) {
+                int64_t rc = c_per_slice ? r : starts[p] + r;
+                crow[starts[p] + r] = base + (ec->cm == 1 ? 0 : rc * ec->cn);
+            }
+        }
+        *dev_epilogue = (const float *const *)((char *)dev + t_bytes);
+    }
+    if (st == CV_STATUS_OK && np > 1) {
+        qsort(probs, (size_t)np, sizeof(row_gemm_t), compare_m);
+        fill_row_tables(probs, np, (const void **)host);
+    }
+    if (st == CV_STATUS_OK && host) {
+        cudaError_t e = cudaMemcpyAsync(dev, host, c_bytes + t_bytes, cudaMemcpyHostToDevice, cuda->stream);
+        if (e != cudaSuccess) st = cv_cuda_status(e, "cudaMemcpyAsync (GEMM tables)", __FILE__, __LINE__, err);
+    }
+    if (st == CV_STATUS_OK) st = launch_row_gemms(cuda, probs, np, (const void *const *)dev, sh, prec, err);
+    if (probs != probs_stack) cv_free(probs);
+    if (starts != starts_stack) cv_free(starts);
+    return st;
+}
+
+extern "C" cv_status cv_cuda_gemm(cv_cuda_t *cuda, const cv_step_run_t *run, cv_err_t *err)
+{
+    const cv_tensor_t *a = run->inputs[0], *b = run->inputs[1];
+    const cv_tensor_t *c = run->ninputs > 2 ? run->inputs[2] : NULL;
+    const cv_tensor_t *y = run->outputs[0];
+    bool ta = cv_node_attr_int(run->node, "transA", 0) != 0;
+    bool tb = cv_node_attr_int(run->node, "transB", 0) != 0;
+    float alpha = cv_node_attr_float(run->node, "alpha", 1.0f);
+    float beta = cv_node_attr_float(run->node, "beta", 1.0f);
+    int64_t m = y->shape.dims[0], n = y->shape.dims[1], k = a->shape.dims[ta ? 0 : 1];
+    bool multi = step_weighted(run) && run->nslices > 1;
+    bool use_c = c && beta != 0.0f && cv_shape_numel(&c->shape) > 0;
+    if (a->dtype != CV_DTYPE_FP32 || b->dtype != CV_DTYPE_FP32 || (use_c && c->dtype != CV_DTYPE_FP32) ||
+        k == 0 || (multi && (ta || !run->batched[0])) || m > INT32_MAX || n > INT32_MAX || k > INT32_MAX)
+        return cv_cuda_run_on_host(cuda, run, err);
+    if (m == 0 || n == 0) return CV_STATUS_OK;
+    epilogue_c_t ec = {NULL, 1, 1};
+    if (use_c) {
+        int r = c->shape.ndim;
+        ec.c = c;
+        ec.cm = r == 2 ? c->shape.dims[0] : 1;
+        ec.cn = r >= 1 ? c->shape.dims[r - 1] : 1;
+        /* A per-slice C must broadcast along rows: slices differ in height. */
+        int v = run->node->inputs[2];
+        if (multi && ec.cm != 1 && run->graph->values[v].constant && run->graph->values[v].is_weight)
+            return cv_cuda_run_on_host(cuda, run, err);
+    }
+    row_gemm_shape_t sh = {ta, tb, n, k, a->shape.dims[1], b->shape.dims[1], alpha};
+    const float *const *dev_c = NULL;
+    cv_status st = run_weighted_rows(cuda, run, &sh, m, multi, &ec, &dev_c, err);
+    if (st != CV_STATUS_OK) return st;
+    clamp_t cl = node_clamp(run->node);
+    return launch_epilogue(cuda, (float *)y->data, m, n, 1, dev_c, ec.cn == 1 ? 0 : 1, 0, beta, &cl, err);
+}
+
+/* MatMul whose B has batch dims: one batched GEMM over the broadcast batch,
+ * pointer tables as the CPU kernel walks it. */
+static cv_status matmul_broadcast(cv_cuda_t *cuda, const cv_step_run_t *run, const cv_shape_t *ba,
+                                  const cv_shape_t *bb, const cv_shape_t *batch, int64_t m, int64_t n, int64_t k,
+                                  cv_err_t *err)
+{
+    cv_precision_t prec = run->precision;
+    size_t es = operand_size(prec);
+    half_operands_t h;
+    cv_status st = convert_operands(cuda, run, is_half(prec), &h, err);
+    if (st != CV_STATUS_OK) return st;
+    int64_t nbatch = cv_shape_numel(batch);
+    if (nbatch > INT32_MAX) return cv_cuda_run_on_host(cuda, run, err);
+    void *host, *dev;
+    size_t bytes = 3 * sizeof(void *) * (size_t)nbatch;
+    if ((st = cv_cuda_stage(cuda, bytes, &host, &dev, err)) != CV_STATUS_OK) return st;
+    const char *pa = h.a ? h.a : (const char *)run->inputs[0]->data;
+    const char *pb = h.b ? h.b : (const char *)run->inputs[1]->data;
+    float *py = (float *)run->outputs[0]->data;
+    const void **tab = (const void **)host;
+    int64_t sa[CV_MAX_DIMS], sb[CV_MAX_DIMS], idx[CV_MAX_DIMS] = {0};
+    cv_broadcast_strides(ba, batch, sa);
+    cv_broadcast_strides(bb, batch, sb);
+    int nb = batch->ndim;
+    for (int64_t t = 0; t < nbatch; t++) {
+        int64_t oa = 0, ob = 0;
+        for (int i = 0; i < nb; i++) {
+            oa += idx[i] * sa[i];
+            ob += idx[i] * sb[i];
+        }
+        tab[t] = pa + (size_t)(oa * m * k) * es;
+        tab[nbatch + t] = pb + (size_t)(ob * k * n) * es;
+        tab[2 * nbatch + t] = py + t * m * n;
+        for (int i = nb - 1; i >= 0; i--) {
+            if (++idx[i] < batch->dims[i]) break;
+            idx[i] = 0;
+        }
+    }
+    CV_CUDA_CHECK(cudaMemcpyAsync(dev, host, bytes, cudaMemcpyHostToDevice, cuda->stream), err);
+    const void *const *d = (const void *const *)dev;
+    const float one = 1.0f, zero = 0.0f;
+    cudaDataType type = operand_type(prec);
+    CV_CUBLAS_CHECK(cublasGemmBatchedEx(cuda->cublas, CUBLAS_OP_N, CUBLAS_OP_N, (int)n, (int)m, (int)k, &one,
+                                        d + nbatch, type, (int)n, d, type, (int)k, &zero,
+                                        (void *const *)(d + 2 * nbatch), CUDA_R_32F, (int)n, (int)nbatch,
+                                        compute_type(prec), CUBLAS_GEMM_DEFAULT),
+                    err);
+    return CV_STATUS_OK;
+}
+
+extern "C" cv_status cv_cuda_matmul(cv_cuda_t *cuda, const cv_step_run_t *run, cv_err_t *err)
+{
+    const cv_tensor_t *a = run->inputs[0], *b = run->inputs[1];
+    const cv_tensor_t *y = run->outputs[0];
+    if (a->dtype != CV_DTYPE_FP32 || b->dtype != CV_DTYPE_FP32) return cv_cuda_run_on_host(cuda, run, err);
+    int ra = a->shape.ndim, rb = b->shape.ndim;
+    int64_t m = ra >= 2 ? a->shape.dims[ra - 2] : 1, k = a->shape.dims[ra - 1];
+    int64_t n = rb >= 2 ? b->shape.dims[rb - 1] : 1;
+    cv_shape_t ba, bb, batch;
+    memset(&ba, 0, sizeof ba);
+    memset(&bb, 0, sizeof bb);
+    memset(&batch, 0, sizeof batch);
+    ba.ndim = ra > 2 ? ra - 2 : 0;
+    bb.ndim = rb > 2 ? rb - 2 : 0;
+    memcpy(ba.dims, a->shape.dims, sizeof(int64_t) * (size_t)ba.ndim);
+    memcpy(bb.dims, b->shape.dims, sizeof(int64_t) * (size_t)bb.ndim);
+    int nb = CV_MAX(ba.ndim, bb.ndim);
+    batch.ndim = nb;
+    for (int i = 0; i < nb; i++) {
+        int ia = i - (nb - ba.ndim), ib = i - (nb - bb.ndim);
+        int64_t da = ia >= 0 ? ba.dims[ia] : 1, db = ib >= 0 ? bb.dims[ib] : 1;
+        batch.dims[i] = da == 1 ? db : da;
+    }
+    int64_t nbatch = cv_shape_numel(&batch), numel_bb = cv_shape_numel(&bb);
+    bool multi = step_weighted(run) && run->nslices > 1;
+    if (k == 0 || m > INT32_MAX || n > INT32_MAX || k > INT32_MAX) return cv_cuda_run_on_host(cuda, run, err);
+    if (m * n == 0 || nbatch == 0) return CV_STATUS_OK;
+    cv_status st;
+    if (numel_bb == 1) {
+        /* B is shared by every batch: A's batches stack into one tall A, and
+         * a wave's slices into row problems. */
+        if (multi && (ra < 2 || !run->batched[0])) return cv_cuda_run_on_host(cuda, run, err);
+        row_gemm_shape_t sh = {false, false, n, k, k, n, 1.0f};
+        epilogue_c_t ec = {NULL, 1, 1};
+        const float *const *unused = NULL;
+        st = run_weighted_rows(cuda, run, &sh, nbatch * m, multi, &ec, &unused, err);
+    } else {
+        if (multi) return cv_cuda_run_on_host(cuda, run, err);
+        st = matmul_broadcast(cuda, run, &ba, &bb, &batch, m, n, k, err);
+    }
+    if (st != CV_STATUS_OK) return st;
+    clamp_t cl = node_clamp(run->node);
+    return launch_epilogue(cuda, (float *)y->data, nbatch * m, n, 1, NULL, 0, 0, 1.0f, &cl, err);
+}

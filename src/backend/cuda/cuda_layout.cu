@@ -1,0 +1,689 @@
+/*
+ * cuda_layout.cu: CUDA kernels of the layout ops: the views (Reshape,
+ * Flatten, Squeeze, Unsqueeze, Identity, Dropout), Transpose, Concat,
+ * Split, Slice, Gather, Expand, Tile and Pad, with the semantics of
+ * src/backend/cpu/cpu_layout.c.
+ *
+ * These ops move elements without reading them, so they work on the
+ * element size (1, 2, 4 or 8 bytes) and take every dtype. Transpose,
+ * Concat, Split, Slice, Expand and Tile are one strided copy each (per
+ * input or output for Concat and Split): an output region walked with
+ * source strides, after merging axes that are contiguous on both sides as
+ * the CPU's walk_simplify does; a region contiguous on both sides becomes
+ * one cudaMemcpyAsync. Pad (every mode) and Gather are gathers over the
+ * output.
+ *
+ * Constant inputs that shape the work (Slice's starts/ends/axes/steps,
+ * Pad's pads/axes, Split's split) are read on the host from the plan or the
+ * graph; when one is computed at run time the op answers UNSUPPORTED and
+ * the step runs on the host. Pad's constant_value and Gather's data are
+ * read on the device, so a tenant's own (a weight) serves its slice.
+ *
+ * Gather indices out of range cannot be reported from the device without a
+ * synchronisation: constant indices are checked on the host like the CPU
+ * does; run-time ones out of range give zeros.
+ */
+#include "backend/cuda/cuda_ops.cuh"
+
+/* Tile views each axis as (repeat, extent), so walks have up to twice the
+ * rank of a tensor. */
+#define WALK_MAX (2 * CV_MAX_DIMS)
+
+/* ---- helpers ---------------------------------------------------------------- */
+
+/* Bits of the value 1 in `dtype` (Dropout's mask), through the host
+ * tensor helpers so that every dtype reads right. */
+static uint64_t one_bits(cv_dtype_t dtype)
+{
+    uint64_t bits = 0;
+    cv_tensor_t t = {dtype, {1, {1}}, &bits};
+    cv_tensor_set_f64(&t, 0, 1.0);
+    return bits;
+}
+
+template <class E> __global__ void fill_kernel(E *__restrict__ dst, int64_t n, E value)
+{
+    CV_CUDA_GRID_LOOP(int64_t, i, 0, n) dst[i] = value;
+}
+
+/* Writes n copies of the es-byte value `bits`. */
+static cv_status fill(cudaStream_t stream, void *dst, size_t es, int64_t n, uint64_t bits,
+                      cv_err_t *err)
+{
+    if (n == 0) return CV_STATUS_OK;
+    unsigned blocks = cv_cuda_blocks(n);
+    switch (es) {
+    case 1:
+        CV_CUDA_CHECK(cudaMemsetAsync(dst, (int)(bits & 0xff), (size_t)n, stream), err);
+        return CV_STATUS_OK;
+    case 2:
+        fill_kernel<<<blocks, CV_CUDA_THREADS, 0, stream>>>((uint16_t *)dst, n, (uint16_t)bits);
+        break;
+    case 4:
+        fill_kernel<<<blocks, CV_CUDA_THREADS, 0, stream>>>((uint32_t *)dst, n, (uint32_t)bits);
+        break;
+    case 8: fill_kernel<<<blocks, CV_CUDA_THREADS, 0, stream>>>((uint64_t *)dst, n, bits); break;
+    default: CV_ASSERT(!"element size");
+    }
+    CV_CUDA_CHECK_LAUNCH(err);
+    return CV_STATUS_OK;
+}
+
+static bool element_size_ok(size_t es) { return es == 1 || es == 2 || es == 4 || es == 8; }
+
+/* ---- the strided copy ---------------------------------------------------------- */
+
+typedef struct walk {
+    int n;
+    int64_t dims[WALK_MAX];
+    int64_t ds[WALK_MAX]; /* destination strides, in elements */
+    int64_t ss[WALK_MAX]; /* source strides, in elements (may be 0 or negative) */
+} walk_t;
+
+/* Drops extent-1 axes and merges each axis into its outer neighbour when
+ * both strides are contiguous across them. False when the region is empty. */
+static bool walk_simplify(walk_t *w, int ndim, const int64_t *dims, const int64_t *ds,
+                          const int64_t *ss)
+{
+    CV_ASSERT(ndim <= WALK_MAX);
+    w->n = 0;
+    for (int i = 0; i < ndim; i++)
+        if (dims[i] == 0) return false;
+    for (int i = 0; i < ndim; i++) {
+        if (dims[i] == 1) continue;
+        int k = w->n - 1;
+        if (k >= 0 && w->ds[k] == ds[i] * dims[i] && w->ss[k] == ss[i] * dims[i]) {
+            w->dims[k] *= dims[i];
+            w->ds[k] = ds[i];
+            w->ss[k] = ss[i];
+            continue;
+        }
+        w->dims[w->n] = dims[i];
+        w->ds[w->n] = ds[i];
+        w->ss[w->n] = ss[i];
+        w->n++;
+    }
+    return true;
+}
+
+template <class I> struct walk_dev {
+    int n;
+    I dims[WALK_MAX], ds[WALK_MAX], ss[WALK_MAX];
+};
+
+/* Element i of the region (row-major over dims) goes from src + soff to
+ * dst + doff; both pointers address the region's first element. */
+template <class E, class I>
+__global__ void strided_copy_kernel(E *__restrict__ dst, const E *__restrict__ src,
+                                    const __grid_constant__ walk_dev<I> w, I total)
+{
+    CV_CUDA_GRID_LOOP(I, i, 0, total)
+    {
+        I rem = i, doff = 0, soff = 0;
+        for (int a = w.n - 1; a >= 0; a--) {
+            const I q = rem / w.dims[a], r = rem - q * w.dims[a];
+            doff += r * w.ds[a];
+            soff += r * w.ss[a];
+            rem = q;
+        }
+        dst[doff] = src[soff];
+    }
+}
+
+template <class E, class I>
+static void strided_copy_go(cudaStream_t stream, const walk_t *w, void *dst, const void *src,
+                            int64_t total)
+{
+    walk_dev<I> d;
+    memset(&d, 0, sizeof d);
+    d.n = w->n;
+    for (int a = 0; a < w->n; a++) {
+        d.dims[a] = (I)w->dims[a];
+        d.ds[a] = (I)w->ds[a];
+        d.ss[a] = (I)w->ss[a];
+    }
+    strided_copy_kernel<E, I><<<cv_cuda_blocks(total), CV_CUDA_THREADS, 0, stream>>>(
+        (E *)dst, (const E *)src, d, (I)total);
+}
+
+/* Copies the region `dims` from src (strides ss) to dst (strides ds); both
+ * pointers address the region's first element; es is the element size and
+ * `extent` bounds every offset (the larger tensor's element count). */
+static cv_status strided_copy(cudaStream_t stream, size_t es, int ndim, const int64_t *dims,
+                              void *dst, const int64_t *ds, const void *src, const int64_t *ss,
+                              int64_t extent, cv_err_t *err)
+{
+    walk_t w;
+    if (!walk_simplify(&w, ndim, dims, ds, ss)) return CV_STATUS_OK;
+    int64_t total = 1;
+    for (int a = 0; a < w.n; a++) total *= w.dims[a];
+    if (w.n == 0 || (w.n == 1 && w.ds[0] == 1 && w.ss[0] == 1)) {
+        CV_CUDA_CHECK(
+            cudaMemcpyAsync(dst, src, (size_t)total * es, cudaMemcpyDeviceToDevice, stream), err);
+        return CV_STATUS_OK;
+    }
+    bool small = total < CV_CUDA_SMALL_INDEX && extent < CV_CUDA_SMALL_INDEX;
+#define GO(E)                                                                            \
+    (small ? strided_copy_go<E, int32_t>(stream, &w, dst, src, total)                    \
+           : strided_copy_go<E, int64_t>(stream, &w, dst, src, total))
+    switch (es) {
+    case 1: GO(uint8_t); break;
+    case 2: GO(uint16_t); break;
+    case 4: GO(uint32_t); break;
+    case 8: GO(uint64_t); break;
+    default: CV_ASSERT(!"element size");
+    }
+#undef GO
+    CV_CUDA_CHECK_LAUNCH(err);
+    return CV_STATUS_OK;
+}
+
+static int64_t max_numel(const cv_tensor_t *a, const cv_tensor_t *b)
+{
+    return CV_MAX(cv_shape_numel(&a->shape), cv_shape_numel(&b->shape));
+}
+
+/* The start of an op that has no sliced kernel; checks the element size
+ * of input 0. *done: return the status as it is. */
+static cv_status layout_enter(cv_cuda_t *cuda, const cv_step_run_t *run, cv_cuda_op_fn self,
+                              bool *done, cv_err_t *err)
+{
+    cv_status st = cv_cuda_enter(cuda, run, -1, self, done, err);
+    if (*done) return st;
+    const cv_tensor_t *x = run->inputs[0];
+    if (!element_size_ok(cv_dtype_size(x->dtype))) {
+        *done = true;
+        return cv_cuda_unsupported(run, x->dtype, err);
+    }
+    return CV_STATUS_OK;
+}
+
+/* ---- view ops ------------------------------------------------------------------- */
+
+/* The planner may give the output the input's storage: copy only when not. */
+static cv_status view_entry(cv_cuda_t *cuda, const cv_step_run_t *run, cv_cuda_op_fn self,
+                            cv_err_t *err)
+{
+    bool done;
+    cv_status st = layout_enter(cuda, run, self, &done, err);
+    if (done) return st;
+    const cv_tensor_t *x = run->inputs[0];
+    cv_tensor_t *y = run->outputs[0];
+    CV_ASSERT(cv_tensor_nbytes(x) == cv_tensor_nbytes(y));
+    return cv_cuda_copy(cuda, y->data, x->data, cv_tensor_nbytes(x), err);
+}
+
+extern "C" cv_status cv_cuda_reshape(cv_cuda_t *cuda, const cv_step_run_t *run, cv_err_t *err)
+{
+    return view_entry(cuda, run, cv_cuda_reshape, err);
+}
+
+extern "C" cv_status cv_cuda_flatten(cv_cuda_t *cuda, const cv_step_run_t *run, cv_err_t *err)
+{
+    return view_entry(cuda, run, cv_cuda_flatten, err);
+}
+
+extern "C" cv_status cv_cuda_squeeze(cv_cuda_t *cuda, const cv_step_run_t *run, cv_err_t *err)
+{
+    return view_entry(cuda, run, cv_cuda_squeeze, err);
+}
+
+extern "C" cv_status cv_cuda_unsqueeze(cv_cuda_t *cuda, const cv_step_run_t *run, cv_err_t *err)
+{
+    return view_entry(cuda, run, cv_cuda_unsqueeze, err);
+}
+
+extern "C" cv_status cv_cuda_identity(cv_cuda_t *cuda, const cv_step_run_t *run, cv_err_t *err)
+{
+    return view_entry(cuda, run, cv_cuda_identity, err);
+}
+
+/* At inference nothing is dropped: output 0 is the input, the mask (when
+ * asked for) keeps every element. */
+extern "C" cv_status cv_cuda_dropout(cv_cuda_t *cuda, const cv_step_run_t *run, cv_err_t *err)
+{
+    bool done;
+    cv_status st = layout_enter(cuda, run, cv_cuda_dropout, &done, err);
+    if (done) return st;
+    const cv_tensor_t *x = run->inputs[0];
+    cv_tensor_t *y = cv_cuda_out(run, 0), *mask = cv_cuda_out(run, 1);
+    if (y) {
+        CV_ASSERT(cv_tensor_nbytes(x) == cv_tensor_nbytes(y));
+        if ((st = cv_cuda_copy(cuda, y->data, x->data, cv_tensor_nbytes(x), err)) != CV_STATUS_OK)
+            return st;
+    }
+    if (!mask) return CV_STATUS_OK;
+    size_t es = cv_dtype_size(mask->dtype);
+    if (!element_size_ok(es)) return cv_cuda_unsupported(run, mask->dtype, err);
+    return fill(cuda->stream, mask->data, es, cv_shape_numel(&mask->shape), one_bits(mask->dtype),
+                err);
+}
+
+/* ---- Transpose, Concat, Split, Slice, Expand, Tile ------------------------------ */
+
+extern "C" cv_status cv_cuda_transpose(cv_cuda_t *cuda, const cv_step_run_t *run, cv_err_t *err)
+{
+    bool done;
+    cv_status st = layout_enter(cuda, run, cv_cuda_transpose, &done, err);
+    if (done) return st;
+    const cv_tensor_t *x = run->inputs[0];
+    cv_tensor_t *y = run->outputs[0];
+    int r = x->shape.ndim, n;
+    const int64_t *perm = cv_node_attr_ints(run->node, "perm", &n);
+    if (perm && n != r)
+        return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT, "perm has %d entries for rank %d", n, r);
+    int64_t xs[CV_MAX_DIMS], ys[CV_MAX_DIMS], ss[CV_MAX_DIMS];
+    cv_shape_strides(&x->shape, xs);
+    cv_shape_strides(&y->shape, ys);
+    for (int i = 0; i < r; i++) {
+        int64_t p = perm ? perm[i] : r - 1 - i;
+        CV_ASSERT(p >= 0 && p < r);
+        ss[i] = xs[p];
+    }
+    return strided_copy(cuda->stream, cv_dtype_size(x->dtype), r, y->shape.dims, y->data, ys,
+                        x->data, ss, max_numel(x, y), err);
+}
+
+extern "C" cv_status cv_cuda_concat(cv_cuda_t *cuda, const cv_step_run_t *run, cv_err_t *err)
+{
+    bool done;
+    cv_status st = layout_enter(cuda, run, cv_cuda_concat, &done, err);
+    if (done) return st;
+    cv_tensor_t *y = run->outputs[0];
+    int r = y->shape.ndim, axis = (int)cv_node_attr_int(run->node, "axis", 0);
+    if (axis < 0) axis += r;
+    CV_ASSERT(axis >= 0 && axis < r);
+    size_t es = cv_dtype_size(y->dtype);
+    int64_t ys[CV_MAX_DIMS], xs[CV_MAX_DIMS], at = 0;
+    cv_shape_strides(&y->shape, ys);
+    for (int i = 0; i < run->ninputs; i++) {
+        const cv_tensor_t *x = run->inputs[i];
+        CV_ASSERT(x && x->dtype == y->dtype);
+        cv_shape_strides(&x->shape, xs);
+        st = strided_copy(cuda->stream, es, r, x->shape.dims,
+                          (char *)y->data + at * ys[axis] * (int64_t)es, ys, x->data, xs,
+                          max_numel(x, y), err);
+        if (st != CV_STATUS_OK) return st;
+        at += x->shape.dims[axis];
+    }
+    return CV_STATUS_OK;
+}
+
+/* Extent of Split output i along the axis, as inference computed it (the
+ * output's own dim when present); an omitted output still takes its part. */
+static cv_status split_size(const cv_step_run_t *run, int i, int64_t dim, int64_t *size,
+                            cv_err_t *err)
+{
+    const cv_tensor_t *y = run->outputs[i];
+    int axis = (int)cv_node_attr_int(run->node, "axis", 0);
+    if (y) {
+        *size = y->shape.dims[axis < 0 ? axis + y->shape.ndim : axis];
+        return CV_STATUS_OK;
+    }
+    int nout = run->noutputs;
+    if (cv_cuda_in(run, 1)) {
+        int64_t sizes[64];
+        int n;
+        cv_status st = cv_cuda_const_ints(run, 1, "split", sizes, 64, &n, err);
+        if (st != CV_STATUS_OK) return st;
+        CV_ASSERT(i < n);
+        *size = sizes[i];
+    } else if (cv_node_attr_int(run->node, "num_outputs", 0) > 0) {
+        int64_t chunk = (dim + nout - 1) / nout;
+        *size = CV_MAX(0, CV_MIN(chunk, dim - chunk * i));
+    } else {
+        *size = dim / nout;
+    }
+    return CV_STATUS_OK;
+}
+
+extern "C" cv_status cv_cuda_split(cv_cuda_t *cuda, const cv_step_run_t *run, cv_err_t *err)
+{
+    bool done;
+    cv_status st = layout_enter(cuda, run, cv_cuda_split, &done, err);
+    if (done) return st;
+    const cv_tensor_t *x = run->inputs[0];
+    int r = x->shape.ndim, axis = (int)cv_node_attr_int(run->node, "axis", 0);
+    if (axis < 0) axis += r;
+    CV_ASSERT(axis >= 0 && axis < r);
+    size_t es = cv_dtype_size(x->dtype);
+    /* Where each output starts, found before anything is launched (an
+     * UNSUPPORTED answer must come first). */
+    int64_t starts[64], at = 0;
+    if (run->noutputs > 64)
+        return cv_errorf(err, CV_STATUS_UNSUPPORTED,
+                         "Split into %d outputs is not supported on CUDA", run->noutputs);
+    for (int i = 0; i < run->noutputs; i++) {
+        int64_t size;
+        if ((st = split_size(run, i, x->shape.dims[axis], &size, err)) != CV_STATUS_OK) return st;
+        starts[i] = at;
+        at += size;
+    }
+    int64_t xs[CV_MAX_DIMS], ys[CV_MAX_DIMS];
+    cv_shape_strides(&x->shape, xs);
+    for (int i = 0; i < run->noutputs; i++) {
+        cv_tensor_t *y = run->outputs[i];
+        if (!y) continue;
+        cv_shape_strides(&y->shape, ys);
+        st = strided_copy(cuda->stream, es, r, y->shape.dims, y->data, ys,
+                          (const char *)x->data + starts[i] * xs[axis] * (int64_t)es, xs,
+                          max_numel(x, y), err);
+        if (st != CV_STATUS_OK) return st;
+    }
+    return CV_STATUS_OK;
+}
+
+extern "C" cv_status cv_cuda_slice(cv_cuda_t *cuda, const cv_step_run_t *run, cv_err_t *err)
+{
+    bool done;
+    cv_status st = layout_enter(cuda, run, cv_cuda_slice, &done, err);
+    if (done) return st;
+    const cv_tensor_t *x = run->inputs[0];
+    cv_tensor_t *y = run->outputs[0];
+    int r = x->shape.ndim;
+    int64_t starts[CV_MAX_DIMS], ends[CV_MAX_DIMS], axes[CV_MAX_DIMS], steps[CV_MAX_DIMS];
+    int n = 0, ne = 0;
+    if ((st = cv_cuda_const_ints(run, 1, "starts", starts, CV_MAX_DIMS, &n, err)) != CV_STATUS_OK ||
+        (st = cv_cuda_const_ints(run, 2, "ends", ends, CV_MAX_DIMS, &ne, err)) != CV_STATUS_OK)
+        return st;
+    for (int i = 0; i < n; i++) {
+        axes[i] = i;
+        steps[i] = 1;
+    }
+    int na = n, ns = n;
+    if (cv_cuda_in(run, 3) &&
+        (st = cv_cuda_const_ints(run, 3, "axes", axes, CV_MAX_DIMS, &na, err)) != CV_STATUS_OK)
+        return st;
+    if (cv_cuda_in(run, 4) &&
+        (st = cv_cuda_const_ints(run, 4, "steps", steps, CV_MAX_DIMS, &ns, err)) != CV_STATUS_OK)
+        return st;
+    if (ne != n || na != n || ns != n)
+        return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT,
+                         "Slice's starts, ends, axes and steps differ in length");
+    if (cv_shape_numel(&y->shape) == 0) return CV_STATUS_OK;
+    int64_t xs[CV_MAX_DIMS], ys[CV_MAX_DIMS], ss[CV_MAX_DIMS], first = 0;
+    cv_shape_strides(&x->shape, xs);
+    cv_shape_strides(&y->shape, ys);
+    memcpy(ss, xs, sizeof(int64_t) * (size_t)r);
+    for (int i = 0; i < n; i++) {
+        int a = (int)(axes[i] < 0 ? axes[i] + r : axes[i]);
+        CV_ASSERT(a >= 0 && a < r);
+        int64_t d = x->shape.dims[a], s = starts[i], step = steps[i];
+        if (s < 0) s += d;
+        s = step > 0 ? CV_MAX(0, CV_MIN(s, d)) : CV_MAX(-1, CV_MIN(s, d - 1));
+        first += s * xs[a];
+        /* A step is only walked when more than one element is taken; a huge
+         * step of a single-element slice must not overflow the stride. */
+        ss[a] = y->shape.dims[a] > 1 ? xs[a] * step : xs[a];
+    }
+    size_t es = cv_dtype_size(x->dtype);
+    return strided_copy(cuda->stream, es, r, y->shape.dims, y->data, ys,
+                        (const char *)x->data + first * (int64_t)es, ss, max_numel(x, y), err);
+}
+
+extern "C" cv_status cv_cuda_expand(cv_cuda_t *cuda, const cv_step_run_t *run, cv_err_t *err)
+{
+    bool done;
+    cv_status st = layout_enter(cuda, run, cv_cuda_expand, &done, err);
+    if (done) return st;
+    const cv_tensor_t *x = run->inputs[0];
+    cv_tensor_t *y = run->outputs[0];
+    int64_t ys[CV_MAX_DIMS], ss[CV_MAX_DIMS];
+    cv_shape_strides(&y->shape, ys);
+    cv_broadcast_strides(&x->shape, &y->shape, ss);
+    return strided_copy(cuda->stream, cv_dtype_size(x->dtype), y->shape.ndim, y->shape.dims,
+                        y->data, ys, x->data, ss, max_numel(x, y), err);
+}
+
+extern "C" cv_status cv_cuda_tile(cv_cuda_t *cuda, const cv_step_run_t *run, cv_err_t *err)
+{
+    bool done;
+    cv_status st = layout_enter(cuda, run, cv_cuda_tile, &done, err);
+    if (done) return st;
+    const cv_tensor_t *x = run->inputs[0];
+    cv_tensor_t *y = run->outputs[0];
+    int r = x->shape.ndim;
+    int64_t xs[CV_MAX_DIMS], ys[CV_MAX_DIMS];
+    int64_t dims[WALK_MAX], ds[WALK_MAX], ss[WALK_MAX];
+    cv_shape_strides(&x->shape, xs);
+    cv_shape_strides(&y->shape, ys);
+    /* Output axis a, of extent reps*d, walked as (repeat, position). */
+    for (int a = 0; a < r; a++) {
+        int64_t d = x->shape.dims[a];
+        dims[2 * a] = d ? y->shape.dims[a] / d : 0;
+        ds[2 * a] = d * ys[a];
+        ss[2 * a] = 0;
+        dims[2 * a + 1] = d;
+        ds[2 * a + 1] = ys[a];
+        ss[2 * a + 1] = xs[a];
+    }
+    return strided_copy(cuda->stream, cv_dtype_size(x->dtype), 2 * r, dims, y->data, ds, x->data,
+                        ss, max_numel(x, y), err);
+}
+
+/* ---- Gather ------------------------------------------------------------------------ */
+
+/* y[o, k, j] = x[o, idx[k], j]; slots: data (a tenant's own when it is a
+ * weight, an embedding table), indices. */
+template <class E, class IDX, int N>
+__global__ void gather_kernel(E *__restrict__ y, const __grid_constant__ cv_slice_table<N> t,
+                              int64_t nidx, int64_t inner, int64_t d)
+{
+    const int s = blockIdx.y;
+    const E *x = (const E *)t.ptr[s][0];
+    const IDX *idx = (const IDX *)t.ptr[s][1];
+    CV_CUDA_GRID_LOOP(int64_t, i, t.begin[s], t.end[s])
+    {
+        const int64_t j = i % inner, rest = i / inner;
+        const int64_t k = rest % nidx, o = rest / nidx;
+        int64_t v = (int64_t)idx[k];
+        if (v < 0) v += d;
+        y[i] = v >= 0 && v < d ? x[(o * d + v) * inner + j] : (E)0;
+    }
+}
+
+template <class E, class IDX, int N>
+static cv_status gather_go(cudaStream_t stream, void *y, const cv_slice_table<N> &t, int ns,
+                           int64_t nidx, int64_t inner, int64_t d, cv_err_t *err)
+{
+    dim3 grid(cv_cuda_blocks(cv_cuda_table_span(t, ns)), ns);
+    gather_kernel<E, IDX, N><<<grid, CV_CUDA_THREADS, 0, stream>>>((E *)y, t, nidx, inner, d);
+    CV_CUDA_CHECK_LAUNCH(err);
+    return CV_STATUS_OK;
+}
+
+template <class E, int N>
+static cv_status gather_sized(cudaStream_t stream, bool idx64, void *y, const cv_slice_table<N> &t,
+                              int ns, int64_t nidx, int64_t inner, int64_t d, cv_err_t *err)
+{
+    if (idx64) return gather_go<E, int64_t>(stream, y, t, ns, nidx, inner, d, err);
+    return gather_go<E, int32_t>(stream, y, t, ns, nidx, inner, d, err);
+}
+
+extern "C" cv_status cv_cuda_gather(cv_cuda_t *cuda, const cv_step_run_t *run, cv_err_t *err)
+{
+    cv_tensor_t *y = run->outputs[0];
+    int64_t total = cv_shape_numel(&y->shape);
+    bool done;
+    cv_status st = cv_cuda_enter(cuda, run, total, cv_cuda_gather, &done, err);
+    if (done) return st;
+    const cv_tensor_t *x = run->inputs[0], *idx = run->inputs[1];
+    size_t es = cv_dtype_size(x->dtype);
+    if (!element_size_ok(es)) return cv_cuda_unsupported(run, x->dtype, err);
+    if (idx->dtype != CV_DTYPE_INT64 && idx->dtype != CV_DTYPE_INT32)
+        return cv_cuda_unsupported(run, idx->dtype, err);
+    int r = x->shape.ndim, axis = (int)cv_node_attr_int(run->node, "axis", 0);
+    if (axis < 0) axis += r;
+    CV_ASSERT(axis >= 0 && axis < r);
+    int64_t inner = 1, d = x->shape.dims[axis], nidx = cv_shape_numel(&idx->shape);
+    for (int i = axis + 1; i < r; i++) inner *= x->shape.dims[i];
+    const cv_tensor_t *host_idx = cv_cuda_host_constant(run, 1);
+    if (host_idx) {
+        for (int64_t k = 0; k < nidx; k++) {
+            int64_t v = cv_tensor_get_i64(host_idx, k);
+            if (v < -d || v >= d)
+                return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT,
+                                 "Gather index %lld is out of range for dim %d of size %lld",
+                                 (long long)v, axis, (long long)d);
+        }
+    }
+    if (total == 0) return CV_STATUS_OK;
+    const int values[2] = {cv_cuda_value(run, 0), cv_cuda_value(run, 1)};
+    const void *bases[2] = {x->data, idx->data};
+    bool idx64 = idx->dtype == CV_DTYPE_INT64;
+    cudaStream_t stream = cuda->stream;
+    void *out = y->data;
+    auto launch = [&](const auto &t, int ns) -> cv_status {
+        switch (es) {
+        case 1: return gather_sized<uint8_t>(stream, idx64, out, t, ns, nidx, inner, d, err);
+        case 2: return gather_sized<uint16_t>(stream, idx64, out, t, ns, nidx, inner, d, err);
+        case 4: return gather_sized<uint32_t>(stream, idx64, out, t, ns, nidx, inner, d, err);
+        default: return gather_sized<uint64_t>(stream, idx64, out, t, ns, nidx, inner, d, err);
+        }
+    };
+    return cv_cuda_with_table(run, total, values, bases, 2, launch);
+}
+
+/* ---- Pad ---------------------------------------------------------------------------- */
+
+enum { PAD_CONSTANT, PAD_REFLECT, PAD_EDGE, PAD_WRAP };
+
+/* Per axis: output extent, where the kept source run starts in the output
+ * (pb), its first source index (lo, after negative pads crop) and length
+ * (kept), and the source stride. */
+typedef struct pad_geom {
+    int ndim, mode;
+    bool empty; /* some axis keeps nothing: every element is the fill value */
+    int64_t out[CV_MAX_DIMS], pb[CV_MAX_DIMS], lo[CV_MAX_DIMS], kept[CV_MAX_DIMS];
+    int64_t xs[CV_MAX_DIMS];
+} pad_geom_t;
+
+/* Index in [0, kept) that output position j (relative to the kept run)
+ * takes in the reflect, edge and wrap modes (the CPU's pad_source). */
+__device__ __forceinline__ int64_t pad_fold(int mode, int64_t j, int64_t d)
+{
+    if (mode == PAD_EDGE) return j < 0 ? 0 : d - 1;
+    if (mode == PAD_WRAP) {
+        j %= d;
+        return j < 0 ? j + d : j;
+    }
+    if (d == 1) return 0;
+    int64_t period = 2 * (d - 1);
+    j %= period;
+    if (j < 0) j += period;
+    return j >= d ? period - j : j;
+}
+
+/* Slots: data, constant_value (NULL: zero). */
+template <class E, int N>
+__global__ void pad_kernel(E *__restrict__ y, const __grid_constant__ cv_slice_table<N> t,
+                           const __grid_constant__ pad_geom_t g)
+{
+    const int s = blockIdx.y;
+    const E *x = (const E *)t.ptr[s][0];
+    const E *pv = (const E *)t.ptr[s][1];
+    const E fill = pv ? *pv : (E)0;
+    CV_CUDA_GRID_LOOP(int64_t, i, t.begin[s], t.end[s])
+    {
+        int64_t rem = i, src = 0;
+        bool outside = g.empty;
+        for (int a = g.ndim - 1; a >= 0 && !outside; a--) {
+            const int64_t o = rem % g.out[a];
+            rem /= g.out[a];
+            int64_t j = o - g.pb[a];
+            if (j < 0 || j >= g.kept[a]) {
+                if (g.mode == PAD_CONSTANT) {
+                    outside = true;
+                    break;
+                }
+                j = pad_fold(g.mode, j, g.kept[a]);
+            }
+            src += (g.lo[a] + j) * g.xs[a];
+        }
+        y[i] = outside ? fill : x[src];
+    }
+}
+
+template <class E, int N>
+static cv_status pad_go(cudaStream_t stream, void *y, const cv_slice_table<N> &t, int ns,
+                        const pad_geom_t *g, cv_err_t *err)
+{
+    dim3 grid(cv_cuda_blocks(cv_cuda_table_span(t, ns)), ns);
+    pad_kernel<E, N><<<grid, CV_CUDA_THREADS, 0, stream>>>((E *)y, t, *g);
+    CV_CUDA_CHECK_LAUNCH(err);
+    return CV_STATUS_OK;
+}
+
+extern "C" cv_status cv_cuda_pad(cv_cuda_t *cuda, const cv_step_run_t *run, cv_err_t *err)
+{
+    cv_tensor_t *y = run->outputs[0];
+    int64_t ny = cv_shape_numel(&y->shape);
+    bool done;
+    cv_status st = cv_cuda_enter(cuda, run, ny, cv_cuda_pad, &done, err);
+    if (done) return st;
+    const cv_tensor_t *x = run->inputs[0];
+    size_t es = cv_dtype_size(x->dtype);
+    if (!element_size_ok(es)) return cv_cuda_unsupported(run, x->dtype, err);
+    const char *mode = cv_node_attr_string(run->node, "mode", "constant");
+    pad_geom_t g;
+    memset(&g, 0, sizeof g);
+    if (strcmp(mode, "constant") == 0) g.mode = PAD_CONSTANT;
+    else if (strcmp(mode, "reflect") == 0) g.mode = PAD_REFLECT;
+    else if (strcmp(mode, "edge") == 0) g.mode = PAD_EDGE;
+    else if (strcmp(mode, "wrap") == 0) g.mode = PAD_WRAP;
+    else
+        return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT,
+                         "Pad mode '%s' is not one of constant, reflect, edge, wrap", mode);
+    int r = x->shape.ndim;
+    int64_t pads[2 * CV_MAX_DIMS], axes[CV_MAX_DIMS];
+    int np = 0, na;
+    if ((st = cv_cuda_const_ints(run, 1, "pads", pads, 2 * CV_MAX_DIMS, &np, err)) != CV_STATUS_OK)
+        return st;
+    na = np / 2;
+    if (cv_cuda_in(run, 3)) {
+        int n = 0;
+        if ((st = cv_cuda_const_ints(run, 3, "axes", axes, CV_MAX_DIMS, &n, err)) != CV_STATUS_OK)
+            return st;
+        if (n != na)
+            return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT,
+                             "Pad's pads has %d entries, expected %d (2 per axis)", np, 2 * n);
+    } else {
+        for (int i = 0; i < na; i++) axes[i] = i;
+    }
+    const cv_tensor_t *value = cv_cuda_in(run, 2);
+    if (value && cv_shape_numel(&value->shape) != 1) value = NULL;
+    if (value && value->dtype != x->dtype)
+        return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT,
+                         "Pad's constant_value is %s but the data is %s",
+                         cv_dtype_name(value->dtype), cv_dtype_name(x->dtype));
+    int64_t pb[CV_MAX_DIMS] = {0}, pe[CV_MAX_DIMS] = {0};
+    for (int i = 0; i < na; i++) {
+        int a = (int)(axes[i] < 0 ? axes[i] + r : axes[i]);
+        CV_ASSERT(a >= 0 && a < r);
+        pb[a] = pads[i];
+        pe[a] = pads[na + i];
+    }
+    g.ndim = r;
+    cv_shape_strides(&x->shape, g.xs);
+    for (int a = 0; a < r; a++) {
+        g.out[a] = y->shape.dims[a];
+        g.pb[a] = CV_MAX(0, pb[a]);
+        g.lo[a] = CV_MAX(0, -pb[a]);
+        g.kept[a] = x->shape.dims[a] - g.lo[a] - CV_MAX(0, -pe[a]);
+        if (g.kept[a] <= 0) g.empty = true;
+    }
+    if (ny == 0) return CV_STATUS_OK;
+    const int values[2] = {cv_cuda_value(run, 0), value ? cv_cuda_value(run, 2) : -1};
+    const void *bases[2] = {x->data, value ? value->data : NULL};
+    cudaStream_t stream = cuda->stream;
+    void *out = y->data;
+    auto launch = [&](const auto &t, int ns) -> cv_status {
+        switch (es) {
+        case 1: return pad_go<uint8_t>(stream, out, t, ns, &g, err);
+        case 2: return pad_go<uint16_t>(stream, out, t, ns, &g, err);
+        case 4: return pad_go<uint32_t>(stream, out, t, ns, &g, err);
+        default: return pad_go<uint64_t>(stream, out, t, ns, &g, err);
+        }
+    };
+    return cv_cuda_with_table(run, ny, values, bases, 2, launch);
+}
