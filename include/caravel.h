@@ -165,8 +165,10 @@ cv_status cv_infer(cv_runtime_t *rt, cv_tenant_t *tenant, const cv_tensor_t *inp
 typedef struct cv_runtime_stats {
     long waves;           /* waves run to completion (cv_wave_run, cv_infer) */
     long fallback_steps;  /* steps a device backend ran on the host for want of a kernel */
-    long graph_hits;      /* waves replayed from the CUDA graph (super-kernel) cache */
-    long graph_misses;    /* waves that had to be captured; 0 until the cache exists */
+    long graph_hits;      /* waves replayed from the CUDA-graph (super-kernel) cache */
+    long graph_refreshes; /* cached wave shapes re-captured for other tenants */
+    long graph_misses;    /* wave shapes captured anew */
+    double last_wave_device_ms; /* device time of the last wave (CUDA events), or 0 */
 } cv_runtime_stats_t;
 
 cv_status cv_runtime_stats(cv_runtime_t *rt, cv_runtime_stats_t *out);

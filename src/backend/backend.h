@@ -46,6 +46,15 @@ typedef struct cv_step_run {
     cv_precision_t precision; /* of every tenant of the wave (one family) */
 } cv_step_run_t;
 
+/* Counters a backend keeps (zero where they do not apply). */
+typedef struct cv_backend_stats {
+    long fallback_steps;   /* steps run on the host for want of a device kernel */
+    long graph_hits;       /* waves replayed from the super-kernel cache as they were */
+    long graph_refreshes;  /* same wave shape, other tenants: re-captured and updated */
+    long graph_misses;     /* wave shapes captured and instantiated anew */
+    double last_wave_device_ms; /* device time of the last wave (event-timed), or 0 */
+} cv_backend_stats_t;
+
 typedef struct cv_backend_i {
     const char *name;
     /* True when buffers are host memory: the executor then hands the
@@ -68,6 +77,19 @@ typedef struct cv_backend_i {
     cv_status (*step_run)(cv_backend_t *b, const cv_step_run_t *run, cv_err_t *err);
     /* Waits for all launched work. Optional: NULL when work is synchronous. */
     cv_status (*synchronize)(cv_backend_t *b, cv_err_t *err);
+    /* Optional: the super-kernel cache. wave_begin is called once the wave's
+     * inputs are in place in `buffer` (the executor's device buffer, which
+     * holds the arena, inputs and plan constants), with everything that
+     * determines the wave's launches. When it replays a cached graph of this
+     * wave it sets *replayed and the executor skips the steps; otherwise the
+     * executor runs the steps and then calls wave_end with their status (the
+     * backend may capture in between). */
+    cv_status (*wave_begin)(cv_backend_t *b, const cv_plan_t *plan, const cv_wave_slice_t *slices,
+                            int nslices, cv_precision_t precision, const void *buffer,
+                            bool *replayed, cv_err_t *err);
+    cv_status (*wave_end)(cv_backend_t *b, cv_status steps, cv_err_t *err);
+    /* Optional: counters. */
+    void (*stats)(cv_backend_t *b, cv_backend_stats_t *out);
     void (*destroy)(cv_backend_t *b);
 } cv_backend_i;
 

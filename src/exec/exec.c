@@ -133,11 +133,16 @@ cv_status cv_exec_wave(cv_executor_t *ex, const cv_plan_t *plan, const cv_wave_s
     placement_t p = {.inputs = input_ptrs, .plan_consts = plan_consts, .slice0 = &slices[0]};
     cv_status st = place(ex, plan, inputs, &p, err);
 
+    bool replayed = false, began = false;
+    if (st == CV_STATUS_OK && be->wave_begin) {
+        st = be->wave_begin(ex->backend, plan, slices, nslices, precision, ex->buffer, &replayed, err);
+        began = st == CV_STATUS_OK;
+    }
     cv_tensor_t in_tensors[32], out_tensors[16];
     const cv_tensor_t *in_ptrs[32];
     cv_tensor_t *out_ptrs[16];
     bool batched[32], out_batched[16];
-    for (int s = 0; s < plan->nsteps && st == CV_STATUS_OK; s++) {
+    for (int s = 0; s < plan->nsteps && st == CV_STATUS_OK && !replayed; s++) {
         const cv_node_t *n = &g->nodes[plan->steps[s].node];
         CV_ASSERT(n->ninputs <= 32 && n->noutputs <= 16);
         for (int i = 0; i < n->ninputs; i++) {
@@ -168,6 +173,10 @@ cv_status cv_exec_wave(cv_executor_t *ex, const cv_plan_t *plan, const cv_wave_s
             char label[160];
             cv_err_prefix(err, "%s: %s", g->path, cv_node_label(g, plan->steps[s].node, label, sizeof label));
         }
+    }
+    if (began && !replayed) {
+        cv_status end = be->wave_end(ex->backend, st, err);
+        if (st == CV_STATUS_OK) st = end;
     }
     if (st == CV_STATUS_OK && be->synchronize) st = be->synchronize(ex->backend, err);
     for (int i = 0; i < g->noutputs && st == CV_STATUS_OK; i++) {

@@ -13,9 +13,6 @@
 
 #include <string.h>
 
-#ifdef CARAVEL_WITH_CUDA
-#include "backend/cuda/cuda_internal.h"
-#endif
 
 #define PLAN_CACHE_SIZE 16
 
@@ -419,11 +416,14 @@ cv_status cv_runtime_stats(cv_runtime_t *rt, cv_runtime_stats_t *out)
 {
     memset(out, 0, sizeof(*out));
     out->waves = rt->waves;
-#ifdef CARAVEL_WITH_CUDA
-    if (rt->config.device == CV_DEVICE_CUDA) {
-        const cv_cuda_t *cuda = (const cv_cuda_t *)rt->backend;
-        for (int op = 0; op < CV_OP_COUNT; op++) out->fallback_steps += cuda->fallbacks[op];
+    if (rt->backend->iface->stats) {
+        cv_backend_stats_t b = {0};
+        rt->backend->iface->stats(rt->backend, &b);
+        out->fallback_steps = b.fallback_steps;
+        out->graph_hits = b.graph_hits;
+        out->graph_refreshes = b.graph_refreshes;
+        out->graph_misses = b.graph_misses;
+        out->last_wave_device_ms = b.last_wave_device_ms;
     }
-#endif
     return CV_STATUS_OK;
 }

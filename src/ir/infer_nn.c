@@ -30,7 +30,8 @@ static cv_status check_dtype(const cv_op_args_t *args, const char *what, cv_dtyp
 {
     if (dt == CV_DTYPE_FP32 || (allow_fp64 && dt == CV_DTYPE_FP64)) return CV_STATUS_OK;
     return cv_errorf(err, CV_STATUS_UNSUPPORTED, "%s on %s (%s) is not supported%s", op_name(args),
-                     cv_dtype_name(dt), what, allow_fp64 ? "; FP32 or FP64 expected" : "; FP32 expected");
+                     cv_dtype_name(dt), what,
+                     allow_fp64 ? "; FP32 or FP64 expected" : "; FP32 expected");
 }
 
 static cv_status check_same_dtype(const cv_op_args_t *args, int i, const char *what, cv_err_t *err)
@@ -93,10 +94,14 @@ typedef struct window {
 static cv_status read_auto_pad(const cv_node_t *node, auto_pad_t *out, cv_err_t *err)
 {
     const char *s = cv_node_attr_string(node, "auto_pad", "NOTSET");
-    if (strcmp(s, "NOTSET") == 0 || s[0] == '\0') *out = AUTO_PAD_NOTSET;
-    else if (strcmp(s, "SAME_UPPER") == 0) *out = AUTO_PAD_SAME_UPPER;
-    else if (strcmp(s, "SAME_LOWER") == 0) *out = AUTO_PAD_SAME_LOWER;
-    else if (strcmp(s, "VALID") == 0) *out = AUTO_PAD_VALID;
+    if (strcmp(s, "NOTSET") == 0 || s[0] == '\0')
+        *out = AUTO_PAD_NOTSET;
+    else if (strcmp(s, "SAME_UPPER") == 0)
+        *out = AUTO_PAD_SAME_UPPER;
+    else if (strcmp(s, "SAME_LOWER") == 0)
+        *out = AUTO_PAD_SAME_LOWER;
+    else if (strcmp(s, "VALID") == 0)
+        *out = AUTO_PAD_VALID;
     else
         return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT,
                          "auto_pad '%s' is not one of NOTSET, SAME_UPPER, SAME_LOWER, VALID", s);
@@ -214,8 +219,9 @@ cv_status cv_infer_conv(const cv_op_args_t *args, cv_err_t *err)
     char sx[96], sw[96];
     if (w->shape.ndim != r)
         return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT,
-                         "W has shape %s but X has shape %s; W must have rank %d", 
-                         shape_str(&w->shape, sw, sizeof sw), shape_str(&x->shape, sx, sizeof sx), r);
+                         "W has shape %s but X has shape %s; W must have rank %d",
+                         shape_str(&w->shape, sw, sizeof sw), shape_str(&x->shape, sx, sizeof sx),
+                         r);
     int64_t group = cv_node_attr_int(args->node, "group", 1);
     if (group < 1)
         return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT, "group is %lld, must be >= 1",
@@ -253,8 +259,8 @@ cv_status cv_infer_conv(const cv_op_args_t *args, cv_err_t *err)
         for (int i = 0; i < nd; i++)
             if (win.kernel[i] >= 0 && ks[i] != win.kernel[i])
                 return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT,
-                                 "kernel_shape[%d] is %lld but W has shape %s", i,
-                                 (long long)ks[i], shape_str(&w->shape, sw, sizeof sw));
+                                 "kernel_shape[%d] is %lld but W has shape %s", i, (long long)ks[i],
+                                 shape_str(&w->shape, sw, sizeof sw));
     }
     for (int i = 0; i < nd; i++)
         if (win.kernel[i] < 1)
@@ -310,8 +316,7 @@ static cv_status infer_pool(const cv_op_args_t *args, bool is_max, cv_err_t *err
     }
     for (int i = 0; i < nd; i++) {
         int64_t span = (win.kernel[i] - 1) * win.dilation[i] + 1;
-        if (win.auto_pad == AUTO_PAD_NOTSET &&
-            (win.pads[i] >= span || win.pads[nd + i] >= span))
+        if (win.auto_pad == AUTO_PAD_NOTSET && (win.pads[i] >= span || win.pads[nd + i] >= span))
             return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT,
                              "pads along spatial dim %d (%lld, %lld) must be smaller than the "
                              "dilated kernel (%lld)",
@@ -380,8 +385,9 @@ cv_status cv_infer_batch_normalization(const cv_op_args_t *args, cv_err_t *err)
                          "X has rank %d; BatchNormalization needs [N, C, ...] (rank >= 2)",
                          x->shape.ndim);
     if (cv_node_attr_int(args->node, "training_mode", 0) != 0)
-        return cv_errorf(err, CV_STATUS_UNSUPPORTED,
-                         "BatchNormalization with training_mode=1 is not supported (inference only)");
+        return cv_errorf(
+            err, CV_STATUS_UNSUPPORTED,
+            "BatchNormalization with training_mode=1 is not supported (inference only)");
     /* Opsets 7-8: spatial=0 gives every element of [C, D1, ...] its own
      * statistics. */
     bool per_element = args->node->opset < 9 && cv_node_attr_int(args->node, "spatial", 1) == 0;
@@ -519,7 +525,8 @@ cv_status cv_infer_layer_normalization(const cv_op_args_t *args, cv_err_t *err)
     if (b && (st = check_same_dtype(args, 2, "B", err)) != CV_STATUS_OK) return st;
     int r = x->shape.ndim, axis;
     if (r < 1)
-        return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT, "X is a scalar; LayerNormalization needs rank >= 1");
+        return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT,
+                         "X is a scalar; LayerNormalization needs rank >= 1");
     st = cv_normalize_axis(cv_node_attr_int(args->node, "axis", -1), r, &axis, err);
     if (st != CV_STATUS_OK) return st;
     cv_shape_t norm = {.ndim = r - axis};

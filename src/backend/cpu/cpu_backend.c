@@ -121,6 +121,9 @@ static const cv_backend_i cpu_iface = {
     /* .tenant_release = */ cpu_tenant_release,
     /* .step_run       = */ cpu_step_run,
     /* .synchronize    = */ NULL,
+    /* .wave_begin     = */ NULL,
+    /* .wave_end       = */ NULL,
+    /* .stats          = */ NULL,
     /* .destroy        = */ cpu_destroy,
 };
 

@@ -18,6 +18,10 @@
  * Bias and the activation are applied in one pass over each output block
  * while it is still in cache. FP64 takes a naive direct loop: it is for
  * constant folding and exactness, not speed.
+ *
+ * AVX2+FMA versions are chosen at run time (the build targets x86-64-v2);
+ * defining CARAVEL_NO_SIMD at build time keeps only the portable loops, so
+ * that they can be tested on any machine.
  */
 #include "backend/cpu/cpu.h"
 
@@ -25,7 +29,7 @@
 #include <math.h>
 #include <string.h>
 
-#if defined(__x86_64__) && defined(__GNUC__)
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(CARAVEL_NO_SIMD)
 #include <immintrin.h>
 #define CONV_X86 1
 #endif
@@ -37,8 +41,8 @@
 
 typedef struct conv_geom {
     int64_t n, c, m, group, cg, mg;
-    int64_t in[3];  /* D, H, W of X; 1 where the conv has fewer dims */
-    int64_t out[3]; /* OD, OH, OW */
+    int64_t in[3];                  /* D, H, W of X; 1 where the conv has fewer dims */
+    int64_t out[3];                 /* OD, OH, OW */
     int64_t k[3], s[3], d[3], p[3]; /* kernel, stride, dilation, begin pad */
 } conv_geom_t;
 
@@ -120,7 +124,7 @@ static bool have_avx2(void)
 }
 
 __attribute__((target("avx2,fma"))) static void bias_clamp_avx2(float *y, int64_t n, float bias,
-                                                               const clamp_t *c)
+                                                                const clamp_t *c)
 {
     __m256 vb = _mm256_set1_ps(bias), lo = _mm256_set1_ps(c->lo), hi = _mm256_set1_ps(c->hi);
     int64_t i = 0;
@@ -159,7 +163,8 @@ static void epilogue_f32(float *y, int64_t rows, int64_t n, int64_t ld, const fl
 
 /* A zero-padded copy of one input plane: the window of output (oy, ox)
  * starts at row oy*s, column ox*s, and every tap is in bounds, including
- * those of the vector loads past the last output column. */
+ * those of the vector loads past the last output column. Only the interior
+ * is rewritten per plane; the borders stay zero. */
 typedef struct padded_plane {
     float *buf;
     int64_t rows, cols; /* cols is the row pitch */
@@ -171,53 +176,66 @@ static void padded_plane_size(const conv_geom_t *g, int64_t *rows, int64_t *cols
     int64_t ow8 = (g->out[2] + 7) / 8 * 8;
     int64_t span_h = (g->k[1] - 1) * g->d[1] + 1, span_w = (g->k[2] - 1) * g->d[2] + 1;
     *rows = CV_MAX(g->p[1] + g->in[1], (g->out[1] - 1) * g->s[1] + span_h);
-    /* A vector of 8 outputs at stride s reads 8*s + span columns. */
-    *cols = CV_MAX(g->p[2] + g->in[2], (ow8 - 8) * g->s[2] + 8 * g->s[2] + span_w);
+    /* A vector of 8 outputs at stride s reads 8*s + span columns; a row's
+     * copy may store whole vectors (the tail's extra lanes are zeros). */
+    int64_t iw8 = (g->in[2] + 7) / 8 * 8;
+    *cols = CV_MAX(g->p[2] + iw8, ow8 * g->s[2] + span_w);
 }
 
 static void padded_plane_fill(padded_plane_t *pp, const float *x, int64_t h, int64_t w)
 {
-    for (int64_t r = 0; r < h; r++)
-        memcpy(pp->buf + (pp->top + r) * pp->cols + pp->left, x + r * w, sizeof(float) * (size_t)w);
+    for (int64_t r = 0; r < h; r++) {
+        float *dst = pp->buf + (pp->top + r) * pp->cols + pp->left;
+        const float *src = x + r * w;
+        for (int64_t i = 0; i < w; i++) dst[i] = src[i];
+    }
 }
 
-/* Generic depthwise output row: any kernel, stride, dilation. */
-static void dw_row_generic(float *out, const padded_plane_t *pp, int64_t oy, const float *wk,
-                           const conv_geom_t *g, float bias, const clamp_t *c)
+/* Generic depthwise plane: any kernel, stride, dilation. */
+static void dw_plane_generic(float *y, const padded_plane_t *pp, const float *wk,
+                             const conv_geom_t *g, float bias, const clamp_t *c)
 {
     int64_t ow = g->out[2], s = g->s[2];
-    for (int64_t ox = 0; ox < ow; ox++) out[ox] = bias;
-    for (int64_t ky = 0; ky < g->k[1]; ky++) {
-        const float *row = pp->buf + (oy * g->s[1] + ky * g->d[1]) * pp->cols;
-        for (int64_t kx = 0; kx < g->k[2]; kx++) {
-            float wv = wk[ky * g->k[2] + kx];
-            const float *src = row + kx * g->d[2];
-            for (int64_t ox = 0; ox < ow; ox++) out[ox] += wv * src[ox * s];
+    for (int64_t oy = 0; oy < g->out[1]; oy++) {
+        float *out = y + oy * ow;
+        for (int64_t ox = 0; ox < ow; ox++) out[ox] = bias;
+        for (int64_t ky = 0; ky < g->k[1]; ky++) {
+            const float *row = pp->buf + (oy * g->s[1] + ky * g->d[1]) * pp->cols;
+            for (int64_t kx = 0; kx < g->k[2]; kx++) {
+                float wv = wk[ky * g->k[2] + kx];
+                const float *src = row + kx * g->d[2];
+                for (int64_t ox = 0; ox < ow; ox++) out[ox] += wv * src[ox * s];
+            }
         }
+        for (int64_t ox = 0; ox < ow; ox++) out[ox] = clamp_f32(out[ox], c);
     }
-    for (int64_t ox = 0; ox < ow; ox++) out[ox] = clamp_f32(out[ox], c);
 }
 
-/* 3x3 output row, scalar; r0..r2 are the three padded input rows. */
-static void dw3x3_row_scalar(float *out, int64_t ow, int64_t s, const float *r0, const float *r1,
-                             const float *r2, const float *wk, float bias, const clamp_t *c)
+/* 3x3 plane at stride s (1 or 2), scalar. */
+static void dw3x3_plane_scalar(float *y, const padded_plane_t *pp, const float *wk,
+                               const conv_geom_t *g, float bias, const clamp_t *c)
 {
-    for (int64_t ox = 0; ox < ow; ox++) {
-        int64_t i = ox * s;
-        float acc = bias;
-        acc += wk[0] * r0[i] + wk[1] * r0[i + 1] + wk[2] * r0[i + 2];
-        acc += wk[3] * r1[i] + wk[4] * r1[i + 1] + wk[5] * r1[i + 2];
-        acc += wk[6] * r2[i] + wk[7] * r2[i + 1] + wk[8] * r2[i + 2];
-        out[ox] = clamp_f32(acc, c);
+    int64_t ow = g->out[2], s = g->s[2];
+    for (int64_t oy = 0; oy < g->out[1]; oy++) {
+        const float *r0 = pp->buf + oy * s * pp->cols, *r1 = r0 + pp->cols, *r2 = r1 + pp->cols;
+        float *out = y + oy * ow;
+        for (int64_t ox = 0; ox < ow; ox++) {
+            int64_t i = ox * s;
+            float acc = bias;
+            acc += wk[0] * r0[i] + wk[1] * r0[i + 1] + wk[2] * r0[i + 2];
+            acc += wk[3] * r1[i] + wk[4] * r1[i + 1] + wk[5] * r1[i + 2];
+            acc += wk[6] * r2[i] + wk[7] * r2[i + 1] + wk[8] * r2[i + 2];
+            out[ox] = clamp_f32(acc, c);
+        }
     }
 }
 
 #ifdef CONV_X86
-/* Lanes of a partial last vector that are stored. */
-__attribute__((target("avx2,fma"))) static __m256i tail_mask(int64_t n)
+/* Lanes [0, n) of a vector, as a maskload/maskstore mask. */
+__attribute__((target("avx2,fma"))) static inline __m256i lane_mask(int64_t n)
 {
-    static const int32_t ramp[8] = {0, 1, 2, 3, 4, 5, 6, 7};
-    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n), _mm256_loadu_si256((const __m256i *)ramp));
+    const __m256i ramp = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n), ramp);
 }
 
 /* Even and odd elements of p[0..16). */
@@ -231,73 +249,95 @@ __attribute__((target("avx2,fma"))) static inline void deinterleave16(const floa
     *odd = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(o), 0xD8));
 }
 
-/* 3x3 output row at stride 1 or 2; reads up to 8*s + 2 columns past each
- * vector's first window, which padded_plane_size provides. */
-__attribute__((target("avx2,fma"))) static void dw3x3_row_avx2(float *out, int64_t ow, int64_t s,
-                                                              const float *r0, const float *r1,
-                                                              const float *r2, const float *wk,
-                                                              float bias, const clamp_t *c)
+__attribute__((target("avx2,fma"))) static void
+padded_plane_fill_avx2(padded_plane_t *pp, const float *x, int64_t h, int64_t w)
 {
-    const float *rows[3] = {r0, r1, r2};
-    __m256 w[9];
-    for (int i = 0; i < 9; i++) w[i] = _mm256_broadcast_ss(wk + i);
+    for (int64_t r = 0; r < h; r++) {
+        float *dst = pp->buf + (pp->top + r) * pp->cols + pp->left;
+        const float *src = x + r * w;
+        int64_t i = 0;
+        for (; i + 8 <= w; i += 8) _mm256_storeu_ps(dst + i, _mm256_loadu_ps(src + i));
+        /* The tail's masked-off lanes load as zero and land in the zero
+         * border (padded_plane_size makes it wide enough). */
+        if (i < w) _mm256_storeu_ps(dst + i, _mm256_maskload_ps(src + i, lane_mask(w - i)));
+    }
+}
+
+/* 3x3 plane at stride S (1 or 2; a constant once inlined). A partial last
+ * vector of a row is stored in full, spilling into the rows after it, which
+ * are written afterwards (later planes too); where a full store would pass
+ * the `room` floats left in the output from y on, it goes under a mask. */
+__attribute__((target("avx2,fma"), always_inline)) static inline void
+dw3x3_plane_avx2_s(float *y, const padded_plane_t *pp, const float *wk, const conv_geom_t *g,
+                   float bias, const clamp_t *c, int64_t room, const int64_t S)
+{
+    int64_t oh = g->out[1], ow = g->out[2], pitch = pp->cols;
+    __m256 w0 = _mm256_broadcast_ss(wk + 0), w1 = _mm256_broadcast_ss(wk + 1);
+    __m256 w2 = _mm256_broadcast_ss(wk + 2), w3 = _mm256_broadcast_ss(wk + 3);
+    __m256 w4 = _mm256_broadcast_ss(wk + 4), w5 = _mm256_broadcast_ss(wk + 5);
+    __m256 w6 = _mm256_broadcast_ss(wk + 6), w7 = _mm256_broadcast_ss(wk + 7);
+    __m256 w8 = _mm256_broadcast_ss(wk + 8);
     __m256 vb = _mm256_set1_ps(bias), lo = _mm256_set1_ps(c->lo), hi = _mm256_set1_ps(c->hi);
-    for (int64_t ox = 0; ox < ow; ox += 8) {
-        __m256 acc0 = vb, acc1 = _mm256_setzero_ps();
-        for (int k = 0; k < 3; k++) {
-            __m256 t0, t1, t2;
-            if (s == 1) {
-                const float *p = rows[k] + ox;
-                t0 = _mm256_loadu_ps(p);
-                t1 = _mm256_loadu_ps(p + 1);
-                t2 = _mm256_loadu_ps(p + 2);
-            } else {
-                const float *p = rows[k] + 2 * ox;
-                __m256 unused;
-                deinterleave16(p, &t0, &t1);
-                deinterleave16(p + 2, &t2, &unused);
-            }
-            acc0 = _mm256_fmadd_ps(t0, w[3 * k], acc0);
-            acc1 = _mm256_fmadd_ps(t1, w[3 * k + 1], acc1);
-            acc0 = _mm256_fmadd_ps(t2, w[3 * k + 2], acc0);
-        }
-        __m256 v = _mm256_min_ps(hi, _mm256_max_ps(lo, _mm256_add_ps(acc0, acc1)));
-        if (ox + 8 <= ow) _mm256_storeu_ps(out + ox, v);
-        else _mm256_maskstore_ps(out + ox, tail_mask(ow - ox), v);
-    }
-}
-#endif
-
-/* One plane of a depthwise conv (2-D, G == C == M). */
-static void dw_plane(float *y, const float *x, const float *wk, float bias, padded_plane_t *pp,
-                     const conv_geom_t *g, const clamp_t *c, bool avx2)
-{
-    padded_plane_fill(pp, x, g->in[1], g->in[2]);
-    int64_t oh = g->out[1], ow = g->out[2];
-    bool k3 = g->k[1] == 3 && g->k[2] == 3 && g->d[1] == 1 && g->d[2] == 1 &&
-              g->s[1] == g->s[2] && (g->s[1] == 1 || g->s[1] == 2);
+    __m256i tail = lane_mask(ow % 8);
     for (int64_t oy = 0; oy < oh; oy++) {
+        const float *r0 = pp->buf + oy * S * pitch, *r1 = r0 + pitch, *r2 = r1 + pitch;
         float *out = y + oy * ow;
-        if (!k3) {
-            dw_row_generic(out, pp, oy, wk, g, bias, c);
-            continue;
+        for (int64_t ox = 0; ox < ow; ox += 8) {
+            __m256 a, b;
+            if (S == 1) {
+                a = _mm256_fmadd_ps(_mm256_loadu_ps(r0 + ox), w0, vb);
+                b = _mm256_mul_ps(_mm256_loadu_ps(r0 + ox + 1), w1);
+                a = _mm256_fmadd_ps(_mm256_loadu_ps(r0 + ox + 2), w2, a);
+                b = _mm256_fmadd_ps(_mm256_loadu_ps(r1 + ox), w3, b);
+                a = _mm256_fmadd_ps(_mm256_loadu_ps(r1 + ox + 1), w4, a);
+                b = _mm256_fmadd_ps(_mm256_loadu_ps(r1 + ox + 2), w5, b);
+                a = _mm256_fmadd_ps(_mm256_loadu_ps(r2 + ox), w6, a);
+                b = _mm256_fmadd_ps(_mm256_loadu_ps(r2 + ox + 1), w7, b);
+                a = _mm256_fmadd_ps(_mm256_loadu_ps(r2 + ox + 2), w8, a);
+            } else {
+                __m256 e, o, e2, unused;
+                int64_t i = 2 * ox;
+                deinterleave16(r0 + i, &e, &o);
+                deinterleave16(r0 + i + 2, &e2, &unused);
+                a = _mm256_fmadd_ps(e, w0, vb);
+                b = _mm256_mul_ps(o, w1);
+                a = _mm256_fmadd_ps(e2, w2, a);
+                deinterleave16(r1 + i, &e, &o);
+                deinterleave16(r1 + i + 2, &e2, &unused);
+                b = _mm256_fmadd_ps(e, w3, b);
+                a = _mm256_fmadd_ps(o, w4, a);
+                b = _mm256_fmadd_ps(e2, w5, b);
+                deinterleave16(r2 + i, &e, &o);
+                deinterleave16(r2 + i + 2, &e2, &unused);
+                a = _mm256_fmadd_ps(e, w6, a);
+                b = _mm256_fmadd_ps(o, w7, b);
+                a = _mm256_fmadd_ps(e2, w8, a);
+            }
+            /* max/min return their second operand when either is NaN. */
+            __m256 v = _mm256_min_ps(hi, _mm256_max_ps(lo, _mm256_add_ps(a, b)));
+            if (ox + 8 <= ow || oy * ow + ox + 8 <= room)
+                _mm256_storeu_ps(out + ox, v);
+            else
+                _mm256_maskstore_ps(out + ox, tail, v);
         }
-        const float *r0 = pp->buf + oy * g->s[1] * pp->cols;
-        const float *r1 = r0 + pp->cols, *r2 = r1 + pp->cols;
-#ifdef CONV_X86
-        if (avx2) {
-            dw3x3_row_avx2(out, ow, g->s[2], r0, r1, r2, wk, bias, c);
-            continue;
-        }
-#endif
-        (void)avx2;
-        dw3x3_row_scalar(out, ow, g->s[2], r0, r1, r2, wk, bias, c);
     }
 }
 
-static cv_status conv_depthwise_f32(const cv_op_args_t *args, const conv_geom_t *g,
-                                    const float *x, const float *w, const float *b, float *y,
-                                    const clamp_t *c, cv_err_t *err)
+__attribute__((target("avx2,fma"))) static void dw3x3_plane_avx2(float *y, const padded_plane_t *pp,
+                                                                 const float *wk,
+                                                                 const conv_geom_t *g, float bias,
+                                                                 const clamp_t *c, int64_t room)
+{
+    if (g->s[2] == 1)
+        dw3x3_plane_avx2_s(y, pp, wk, g, bias, c, room, 1);
+    else
+        dw3x3_plane_avx2_s(y, pp, wk, g, bias, c, room, 2);
+}
+#endif
+
+static cv_status conv_depthwise_f32(const cv_op_args_t *args, const conv_geom_t *g, const float *x,
+                                    const float *w, const float *b, float *y, const clamp_t *c,
+                                    cv_err_t *err)
 {
     padded_plane_t pp;
     padded_plane_size(g, &pp.rows, &pp.cols);
@@ -306,8 +346,9 @@ static cv_status conv_depthwise_f32(const cv_op_args_t *args, const conv_geom_t 
     size_t bytes = sizeof(float) * (size_t)(pp.rows * pp.cols);
     pp.buf = cv_cpu_scratch(args->cpu, bytes);
     if (!pp.buf) return cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of memory for Conv scratch");
-    /* The borders stay zero across planes: only the interior is rewritten. */
     memset(pp.buf, 0, bytes);
+    bool k3 = g->k[1] == 3 && g->k[2] == 3 && g->d[1] == 1 && g->d[2] == 1 && g->s[1] == g->s[2] &&
+              (g->s[1] == 1 || g->s[1] == 2);
     bool avx2 = false;
 #ifdef CONV_X86
     avx2 = have_avx2();
@@ -317,13 +358,45 @@ static cv_status conv_depthwise_f32(const cv_op_args_t *args, const conv_geom_t 
     for (int64_t n = 0; n < g->n; n++)
         for (int64_t ch = 0; ch < g->c; ch++) {
             int64_t i = n * g->c + ch;
-            dw_plane(y + i * out_plane, x + i * in_plane, w + ch * kk, b ? b[ch] : 0.0f, &pp, g,
-                     c, avx2);
+            const float *xp = x + i * in_plane, *wk = w + ch * kk;
+            float *yp = y + i * out_plane, bias = b ? b[ch] : 0.0f;
+#ifdef CONV_X86
+            if (avx2 && k3) {
+                padded_plane_fill_avx2(&pp, xp, g->in[1], g->in[2]);
+                /* Planes are written in order, so a plane may spill into
+                 * those after it. */
+                int64_t room = (g->n * g->c - i) * out_plane;
+                dw3x3_plane_avx2(yp, &pp, wk, g, bias, c, room);
+                continue;
+            }
+#endif
+            padded_plane_fill(&pp, xp, g->in[1], g->in[2]);
+            if (k3)
+                dw3x3_plane_scalar(yp, &pp, wk, g, bias, c);
+            else
+                dw_plane_generic(yp, &pp, wk, g, bias, c);
         }
+    (void)avx2;
     return CV_STATUS_OK;
 }
 
 /* ---- im2col + GEMM ------------------------------------------------------- */
+
+#ifdef CONV_X86
+/* o[i] = src[2*i] for i in [0, count), with `avail` floats readable from
+ * src; vectors stop where their 16-float read would pass them. */
+__attribute__((target("avx2,fma"))) static void gather_s2_avx2(float *o, const float *src,
+                                                               int64_t count, int64_t avail)
+{
+    int64_t i = 0;
+    for (; i + 8 <= count && 2 * i + 16 <= avail; i += 8) {
+        __m256 even, odd;
+        deinterleave16(src + 2 * i, &even, &odd);
+        _mm256_storeu_ps(o + i, even);
+    }
+    for (; i < count; i++) o[i] = src[2 * i];
+}
+#endif
 
 /* Columns [row0*OW, (row0+nrows)*OW) of the im2col matrix of one group's
  * Cg channels (x points at the group's first channel). Rows of the matrix
@@ -335,6 +408,11 @@ static void im2col_f32(const float *x, const conv_geom_t *g, int64_t row0, int64
     int64_t oh_n = g->out[1], ow_n = g->out[2];
     int64_t ncols = nrows * ow_n;
     float *dst = col;
+    bool avx2 = false;
+#ifdef CONV_X86
+    avx2 = have_avx2();
+#endif
+    (void)avx2;
     for (int64_t c = 0; c < g->cg; c++) {
         const float *xc = x + c * id_n * ih_n * iw_n;
         for (int64_t kd = 0; kd < g->k[0]; kd++)
@@ -359,6 +437,11 @@ static void im2col_f32(const float *x, const conv_geom_t *g, int64_t row0, int64
                         for (int64_t ox = 0; ox < lo; ox++) o[ox] = 0.0f;
                         if (sw == 1) {
                             memcpy(o + lo, src + lo + shift, sizeof(float) * (size_t)(hi - lo));
+#ifdef CONV_X86
+                        } else if (sw == 2 && avx2) {
+                            int64_t first = 2 * lo + shift;
+                            gather_s2_avx2(o + lo, src + first, hi - lo, iw_n - first);
+#endif
                         } else {
                             for (int64_t ox = lo; ox < hi; ox++) o[ox] = src[ox * sw + shift];
                         }
@@ -390,8 +473,8 @@ static cv_status conv_im2col_f32(const cv_op_args_t *args, const conv_geom_t *g,
                 int64_t nr = CV_MIN(band, rows - r0), ncols = nr * ow;
                 im2col_f32(xg, g, r0, nr, col);
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)g->mg, (int)ncols,
-                            (int)kdim, 1.0f, wg, (int)kdim, col, (int)ncols, 0.0f,
-                            yg + r0 * ow, (int)out_plane);
+                            (int)kdim, 1.0f, wg, (int)kdim, col, (int)ncols, 0.0f, yg + r0 * ow,
+                            (int)out_plane);
                 epilogue_f32(yg + r0 * ow, g->mg, ncols, out_plane, bg, c);
             }
         }
@@ -399,25 +482,34 @@ static cv_status conv_im2col_f32(const cv_op_args_t *args, const conv_geom_t *g,
 }
 
 /* 1x1 kernel, stride 1, no padding: X_g is already the im2col matrix. */
-static void conv_pointwise_f32(const conv_geom_t *g, const float *x, const float *w,
-                               const float *b, float *y, const clamp_t *c)
+static void conv_pointwise_f32(const conv_geom_t *g, const float *x, const float *w, const float *b,
+                               float *y, const clamp_t *c)
 {
     int64_t plane = g->in[0] * g->in[1] * g->in[2];
     for (int64_t n = 0; n < g->n; n++)
         for (int64_t gi = 0; gi < g->group; gi++) {
             const float *xg = x + (n * g->c + gi * g->cg) * plane;
             float *yg = y + (n * g->m + gi * g->mg) * plane;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)g->mg, (int)plane,
-                        (int)g->cg, 1.0f, w + gi * g->mg * g->cg, (int)g->cg, xg, (int)plane,
-                        0.0f, yg, (int)plane);
+            const float *wg = w + gi * g->mg * g->cg;
+            /* A 1x1 plane (squeeze-excite blocks) is a matrix-vector product,
+             * which gemv does several times faster than gemm. */
+            if (plane == 1) {
+                /* gemv may scale y by beta = 0 rather than overwrite it */
+                memset(yg, 0, sizeof(float) * (size_t)g->mg);
+                cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)g->mg, (int)g->cg, 1.0f, wg,
+                            (int)g->cg, xg, 1, 0.0f, yg, 1);
+            } else {
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)g->mg, (int)plane,
+                            (int)g->cg, 1.0f, wg, (int)g->cg, xg, (int)plane, 0.0f, yg, (int)plane);
+            }
             epilogue_f32(yg, g->mg, plane, plane, b ? b + gi * g->mg : NULL, c);
         }
 }
 
 /* ---- FP64: direct loop --------------------------------------------------- */
 
-static void conv_naive_f64(const conv_geom_t *g, const double *x, const double *w,
-                           const double *b, double *y, const clamp_t *c)
+static void conv_naive_f64(const conv_geom_t *g, const double *x, const double *w, const double *b,
+                           double *y, const clamp_t *c)
 {
     int64_t in_plane = g->in[0] * g->in[1] * g->in[2];
     int64_t kvol = g->k[0] * g->k[1] * g->k[2];
@@ -440,8 +532,9 @@ static void conv_naive_f64(const conv_geom_t *g, const double *x, const double *
                                     for (int64_t kw = 0; kw < g->k[2]; kw++) {
                                         int64_t iw = ow * g->s[2] + kw * g->d[2] - g->p[2];
                                         if (iw < 0 || iw >= g->in[2]) continue;
-                                        acc += xc[(id * g->in[1] + ih) * g->in[2] + iw] *
-                                               wm[((ci * g->k[0] + kd) * g->k[1] + kh) * g->k[2] + kw];
+                                        acc +=
+                                            xc[(id * g->in[1] + ih) * g->in[2] + iw] *
+                                            wm[((ci * g->k[0] + kd) * g->k[1] + kh) * g->k[2] + kw];
                                     }
                                 }
                             }

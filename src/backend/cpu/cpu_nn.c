@@ -8,6 +8,10 @@
  * compute. FP32 everywhere; Gemm and MatMul also take FP64 (through
  * cblas_dgemm). Pools see X as [N*C planes, D, H, W], 1-D and 2-D pools being
  * 3-D ones with leading extents of 1.
+ *
+ * The hot loops of pooling have AVX2 versions chosen at run time when the
+ * CPU has AVX2 and FMA; defining CARAVEL_NO_SIMD at build time keeps only
+ * the portable loops (so that they can be tested on any machine).
  */
 #include "backend/cpu/cpu.h"
 
@@ -15,6 +19,11 @@
 #include <float.h>
 #include <math.h>
 #include <string.h>
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(CARAVEL_NO_SIMD)
+#include <immintrin.h>
+#define NN_X86 1
+#endif
 
 static const cv_tensor_t *opt_input(const cv_op_args_t *args, int i)
 {
@@ -45,7 +54,8 @@ static void apply_activation_f32(const cv_node_t *node, float *y, int64_t n)
 {
     float lo = -INFINITY, hi = INFINITY;
     if (node->activation == CV_ACTIVATION_NONE) return;
-    if (node->activation == CV_ACTIVATION_RELU) lo = 0.0f;
+    if (node->activation == CV_ACTIVATION_RELU)
+        lo = 0.0f;
     else if (node->activation == CV_ACTIVATION_CLIP) {
         lo = node->clip_min;
         hi = node->clip_max;
@@ -62,7 +72,8 @@ static void apply_activation_f64(const cv_node_t *node, double *y, int64_t n)
 {
     double lo = -INFINITY, hi = INFINITY;
     if (node->activation == CV_ACTIVATION_NONE) return;
-    if (node->activation == CV_ACTIVATION_RELU) lo = 0.0;
+    if (node->activation == CV_ACTIVATION_RELU)
+        lo = 0.0;
     else if (node->activation == CV_ACTIVATION_CLIP) {
         lo = node->clip_min;
         hi = node->clip_max;
@@ -87,7 +98,7 @@ cv_status cv_cpu_batch_normalization(const cv_op_args_t *args, cv_err_t *err)
     float eps = cv_node_attr_float(args->node, "epsilon", 1e-5f);
     int64_t n = x->shape.dims[0];
     int64_t channels = cv_shape_numel(&args->inputs[3]->shape);
-    int64_t inner = n == 0 ? 0 : cv_shape_numel(&x->shape) / (n * channels);
+    int64_t inner = n * channels == 0 ? 0 : cv_shape_numel(&x->shape) / (n * channels);
     for (int64_t c = 0; c < channels; c++) {
         float a = scale[c] / sqrtf(var[c] + eps), b = bias[c] - mean[c] * a;
         for (int64_t i = 0; i < n; i++) {
@@ -107,6 +118,66 @@ cv_status cv_cpu_batch_normalization(const cv_op_args_t *args, cv_err_t *err)
 }
 
 /* ---- Gemm ------------------------------------------------------------------ */
+
+/* C[m,n] = alpha * op(A) * op(B) + beta * C, row-major, FP32 or FP64. A
+ * product with one row or one column goes to gemv, which OpenBLAS runs
+ * several times faster than gemm in that shape (batch-1 classifiers). */
+static void gemm_any(cv_dtype_t dt, bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha,
+                     const void *a, int64_t lda, const void *b, int64_t ldb, double beta, void *c,
+                     int64_t ldc)
+{
+    bool f32 = dt == CV_DTYPE_FP32;
+    size_t es = cv_dtype_size(dt);
+    if (m == 0 || n == 0) return;
+    if (beta == 0.0) {
+        /* gemv may scale y by beta rather than overwrite it: clear it. */
+        for (int64_t i = 0; i < m; i++)
+            memset((char *)c + (size_t)(i * ldc) * es, 0, es * (size_t)n);
+        if (k == 0) return;
+    }
+    if (k == 0) {
+        for (int64_t i = 0; i < m; i++)
+            for (int64_t j = 0; j < n; j++) {
+                if (f32)
+                    ((float *)c)[i * ldc + j] *= (float)beta;
+                else
+                    ((double *)c)[i * ldc + j] *= beta;
+            }
+        return;
+    }
+    if (m == 1) {
+        /* y[n] = op(B)^T a; a is row 0 of op(A) */
+        int inca = ta ? (int)lda : 1;
+        CBLAS_TRANSPOSE op = tb ? CblasNoTrans : CblasTrans;
+        int rows = tb ? (int)n : (int)k, cols = tb ? (int)k : (int)n;
+        if (f32)
+            cblas_sgemv(CblasRowMajor, op, rows, cols, (float)alpha, b, (int)ldb, a, inca,
+                        (float)beta, c, 1);
+        else
+            cblas_dgemv(CblasRowMajor, op, rows, cols, alpha, b, (int)ldb, a, inca, beta, c, 1);
+        return;
+    }
+    if (n == 1) {
+        /* y[m] (column 0 of C) = op(A) b; b is column 0 of op(B) */
+        int incb = tb ? 1 : (int)ldb;
+        CBLAS_TRANSPOSE op = ta ? CblasTrans : CblasNoTrans;
+        int rows = ta ? (int)k : (int)m, cols = ta ? (int)m : (int)k;
+        if (f32)
+            cblas_sgemv(CblasRowMajor, op, rows, cols, (float)alpha, a, (int)lda, b, incb,
+                        (float)beta, c, (int)ldc);
+        else
+            cblas_dgemv(CblasRowMajor, op, rows, cols, alpha, a, (int)lda, b, incb, beta, c,
+                        (int)ldc);
+        return;
+    }
+    CBLAS_TRANSPOSE opa = ta ? CblasTrans : CblasNoTrans, opb = tb ? CblasTrans : CblasNoTrans;
+    if (f32)
+        cblas_sgemm(CblasRowMajor, opa, opb, (int)m, (int)n, (int)k, (float)alpha, a, (int)lda, b,
+                    (int)ldb, (float)beta, c, (int)ldc);
+    else
+        cblas_dgemm(CblasRowMajor, opa, opb, (int)m, (int)n, (int)k, alpha, a, (int)lda, b,
+                    (int)ldb, beta, c, (int)ldc);
+}
 
 /* Y[M,N] = beta * C broadcast to [M,N] (C of rank <= 2). */
 static void fill_broadcast_c(const cv_tensor_t *c, double beta, cv_tensor_t *y, int64_t m,
@@ -143,21 +214,12 @@ cv_status cv_cpu_gemm(const cv_op_args_t *args, cv_err_t *err)
     bool use_c = c && beta != 0.0 && cv_shape_numel(&c->shape) > 0;
     if (m == 0 || n == 0) return CV_STATUS_OK;
     if (use_c) fill_broadcast_c(c, beta, y, m, n);
-    CBLAS_TRANSPOSE opa = ta ? CblasTrans : CblasNoTrans, opb = tb ? CblasTrans : CblasNoTrans;
-    int lda = (int)a->shape.dims[1], ldb = (int)b->shape.dims[1];
-    if (y->dtype == CV_DTYPE_FP32) {
-        if (k == 0 && !use_c) memset(y->data, 0, sizeof(float) * (size_t)(m * n));
-        else
-            cblas_sgemm(CblasRowMajor, opa, opb, (int)m, (int)n, (int)k, (float)alpha, a->data, lda,
-                        b->data, ldb, use_c ? 1.0f : 0.0f, y->data, (int)n);
+    gemm_any(y->dtype, ta, tb, m, n, k, alpha, a->data, a->shape.dims[1], b->data, b->shape.dims[1],
+             use_c ? 1.0 : 0.0, y->data, n);
+    if (y->dtype == CV_DTYPE_FP32)
         apply_activation_f32(args->node, y->data, m * n);
-    } else {
-        if (k == 0 && !use_c) memset(y->data, 0, sizeof(double) * (size_t)(m * n));
-        else
-            cblas_dgemm(CblasRowMajor, opa, opb, (int)m, (int)n, (int)k, alpha, a->data, lda,
-                        b->data, ldb, use_c ? 1.0 : 0.0, y->data, (int)n);
+    else
         apply_activation_f64(args->node, y->data, m * n);
-    }
     return CV_STATUS_OK;
 }
 
@@ -167,16 +229,7 @@ cv_status cv_cpu_gemm(const cv_op_args_t *args, cv_err_t *err)
 static void matmul_one(cv_dtype_t dt, const void *a, const void *b, void *y, int64_t m, int64_t n,
                        int64_t k)
 {
-    if (k == 0) {
-        memset(y, 0, cv_dtype_size(dt) * (size_t)(m * n));
-        return;
-    }
-    if (dt == CV_DTYPE_FP32)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)n, (int)k, 1.0f, a,
-                    (int)k, b, (int)n, 0.0f, y, (int)n);
-    else
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)n, (int)k, 1.0, a,
-                    (int)k, b, (int)n, 0.0, y, (int)n);
+    gemm_any(dt, false, false, m, n, k, 1.0, a, k, b, n, 0.0, y, n);
 }
 
 cv_status cv_cpu_matmul(const cv_op_args_t *args, cv_err_t *err)
@@ -227,17 +280,19 @@ cv_status cv_cpu_matmul(const cv_op_args_t *args, cv_err_t *err)
             }
         }
     }
-    if (dt == CV_DTYPE_FP32) apply_activation_f32(args->node, y->data, nbatch * m * n);
-    else apply_activation_f64(args->node, y->data, nbatch * m * n);
+    if (dt == CV_DTYPE_FP32)
+        apply_activation_f32(args->node, y->data, nbatch * m * n);
+    else
+        apply_activation_f64(args->node, y->data, nbatch * m * n);
     return CV_STATUS_OK;
 }
 
 /* ---- MaxPool, AveragePool -------------------------------------------------- */
 
 typedef struct pool_geom {
-    int64_t planes;                          /* N*C */
-    int64_t in[3], out[3];                   /* D, H, W; 1 where absent */
-    int64_t k[3], s[3], d[3], pb[3], pe[3];  /* kernel, stride, dilation, pads */
+    int64_t planes;                         /* N*C */
+    int64_t in[3], out[3];                  /* D, H, W; 1 where absent */
+    int64_t k[3], s[3], d[3], pb[3], pe[3]; /* kernel, stride, dilation, pads */
 } pool_geom_t;
 
 /* Geometry from shapes (validated by infer_pool) and attributes; SAME_*
@@ -303,132 +358,329 @@ static pool_span_t pool_span(const pool_geom_t *g, int i, int64_t o)
     return sp;
 }
 
-/* Per-dim span tables, laid out [dim 0 outputs | dim 1 outputs | dim 2]. */
-static pool_span_t *pool_spans(const cv_op_args_t *args, const pool_geom_t *g, cv_err_t *err)
+static int64_t pool_divisor(const pool_span_t *sp, bool include_pad)
 {
-    int64_t total = g->out[0] + g->out[1] + g->out[2];
-    pool_span_t *spans = cv_cpu_scratch(args->cpu, sizeof(pool_span_t) * (size_t)total);
-    if (!spans) {
-        cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of memory for pooling tables");
-        return NULL;
-    }
-    pool_span_t *p = spans;
-    for (int i = 0; i < 3; i++)
-        for (int64_t o = 0; o < g->out[i]; o++) *p++ = pool_span(g, i, o);
-    return spans;
+    return include_pad ? sp->padded_count : sp->khi - sp->klo;
 }
 
-/* 3x3 max over rows r0..r2 at columns c..c+2 (no bounds to check). */
-static inline float max3x3(const float *r0, const float *r1, const float *r2, int64_t c)
+/* Direct pooling: any rank, and the only path that computes Indices
+ * (flattened over the whole input; column-major spatial index when
+ * col_major, as storage_order=1 asks). */
+static void pool_direct(const pool_geom_t *g, const pool_span_t *spans, const float *xs, float *ys,
+                        int64_t *is, bool is_max, bool include_pad, bool col_major)
 {
-    float m = r0[c];
-    m = r0[c + 1] > m ? r0[c + 1] : m;
-    m = r0[c + 2] > m ? r0[c + 2] : m;
-    m = r1[c] > m ? r1[c] : m;
-    m = r1[c + 1] > m ? r1[c + 1] : m;
-    m = r1[c + 2] > m ? r1[c + 2] : m;
-    m = r2[c] > m ? r2[c] : m;
-    m = r2[c + 1] > m ? r2[c + 1] : m;
-    m = r2[c + 2] > m ? r2[c + 2] : m;
-    return m;
-}
-
-cv_status cv_cpu_max_pool(const cv_op_args_t *args, cv_err_t *err)
-{
-    const cv_tensor_t *x = args->inputs[0];
-    cv_tensor_t *y = args->outputs[0], *ind = opt_output(args, 1);
-    if (x->dtype != CV_DTYPE_FP32) return unsupported_dtype(args, x->dtype, err);
-    pool_geom_t g;
-    pool_geometry(args->node, x, y, &g);
-    if (cv_shape_numel(&y->shape) == 0) return CV_STATUS_OK;
-    pool_span_t *spans = pool_spans(args, &g, err);
-    if (!spans) return CV_STATUS_OUT_OF_MEMORY;
-    const pool_span_t *sd = spans, *sh = sd + g.out[0], *sw = sh + g.out[1];
-    bool col_major = cv_node_attr_int(args->node, "storage_order", 0) == 1;
-    int64_t in_plane = g.in[0] * g.in[1] * g.in[2];
-    bool fast3x3 = !ind && g.k[0] == 1 && g.k[1] == 3 && g.k[2] == 3 && g.d[1] == 1 && g.d[2] == 1;
-    const float *xs = x->data;
-    float *ys = y->data;
-    int64_t *is = ind ? ind->data : NULL;
-    for (int64_t p = 0; p < g.planes; p++) {
+    const pool_span_t *sd = spans, *sh = sd + g->out[0], *sw = sh + g->out[1];
+    int64_t in_plane = g->in[0] * g->in[1] * g->in[2];
+    for (int64_t p = 0; p < g->planes; p++) {
         const float *xp = xs + p * in_plane;
-        for (int64_t od = 0; od < g.out[0]; od++)
-            for (int64_t oh = 0; oh < g.out[1]; oh++) {
+        for (int64_t od = 0; od < g->out[0]; od++)
+            for (int64_t oh = 0; oh < g->out[1]; oh++) {
                 const pool_span_t *a = &sd[od], *b = &sh[oh];
-                for (int64_t ow = 0; ow < g.out[2]; ow++) {
+                for (int64_t ow = 0; ow < g->out[2]; ow++) {
                     const pool_span_t *c = &sw[ow];
-                    if (fast3x3 && b->klo == 0 && b->khi == 3 && c->klo == 0 && c->khi == 3) {
-                        const float *r0 = xp + (a->start * g.in[1] + b->start) * g.in[2];
-                        *ys++ = max3x3(r0, r0 + g.in[2], r0 + 2 * g.in[2], c->start);
-                        continue;
-                    }
-                    float best = -FLT_MAX;
+                    float best = -INFINITY, sum = 0.0f;
                     int64_t at = -1;
                     for (int64_t kd = a->klo; kd < a->khi; kd++) {
-                        int64_t id = a->start + kd * g.d[0];
+                        int64_t id = a->start + kd * g->d[0];
                         for (int64_t kh = b->klo; kh < b->khi; kh++) {
-                            int64_t ih = b->start + kh * g.d[1];
-                            const float *row = xp + (id * g.in[1] + ih) * g.in[2];
+                            int64_t ih = b->start + kh * g->d[1];
+                            const float *row = xp + (id * g->in[1] + ih) * g->in[2];
                             for (int64_t kw = c->klo; kw < c->khi; kw++) {
-                                int64_t iw = c->start + kw * g.d[2];
-                                if (row[iw] > best || at < 0) {
-                                    best = row[iw];
-                                    at = col_major ? id + ih * g.in[0] + iw * g.in[0] * g.in[1]
-                                                   : (id * g.in[1] + ih) * g.in[2] + iw;
+                                int64_t iw = c->start + kw * g->d[2];
+                                float v = row[iw];
+                                sum += v;
+                                if (v > best || at < 0) {
+                                    best = v;
+                                    at = col_major ? id + ih * g->in[0] + iw * g->in[0] * g->in[1]
+                                                   : (id * g->in[1] + ih) * g->in[2] + iw;
                                 }
                             }
                         }
                     }
-                    *ys++ = best;
-                    if (is) *is++ = at < 0 ? -1 : p * in_plane + at;
+                    if (is_max) {
+                        *ys++ = best;
+                        if (is) *is++ = at < 0 ? -1 : p * in_plane + at;
+                    } else {
+                        int64_t count = pool_divisor(a, include_pad) *
+                                        pool_divisor(b, include_pad) * pool_divisor(c, include_pad);
+                        *ys++ = count > 0 ? sum / (float)count : 0.0f;
+                    }
                 }
             }
     }
-    return CV_STATUS_OK;
 }
 
-cv_status cv_cpu_average_pool(const cv_op_args_t *args, cv_err_t *err)
+/* ---- separable 1-D/2-D pooling -------------------------------------------
+ * Max and sum are separable: for each output row, the valid input rows of
+ * its window are reduced into a row buffer, whose borders hold the neutral
+ * element (-inf or 0) so that the horizontal pass over it needs no bounds
+ * checks; that pass reads columns ox*s + kx*d of the buffer. Averages are
+ * then scaled by 1/(rows counted * columns counted), also separable. */
+
+typedef struct pool_rows {
+    float *buf; /* cols floats; the input row lands at buf + left */
+    int64_t cols, left;
+    float neutral;
+} pool_rows_t;
+
+static int64_t pool_rows_cols(const pool_geom_t *g)
+{
+    int64_t ow8 = (g->out[2] + 7) / 8 * 8, iw8 = (g->in[2] + 7) / 8 * 8;
+    int64_t span = (g->k[2] - 1) * g->d[2] + 1;
+    /* vector reads of 8 outputs at stride s, deinterleaved from 16 floats */
+    return CV_MAX(g->pb[2] + iw8, ow8 * g->s[2] + span + 16);
+}
+
+static void vreduce_scalar(float *dst, const float *const *rows, int nrows, int64_t w, bool is_max,
+                           float neutral)
+{
+    for (int64_t c = 0; c < w; c++) {
+        float v = neutral;
+        for (int r = 0; r < nrows; r++) {
+            float x = rows[r][c];
+            v = is_max ? (x > v ? x : v) : v + x;
+        }
+        dst[c] = v;
+    }
+}
+
+static void hreduce_scalar(float *out, const float *rb, const pool_geom_t *g, bool is_max,
+                           const float *inv_w, float inv_h)
+{
+    int64_t s = g->s[2], d = g->d[2], k = g->k[2];
+    for (int64_t ox = 0; ox < g->out[2]; ox++) {
+        const float *p = rb + ox * s;
+        float v = p[0];
+        for (int64_t kx = 1; kx < k; kx++) {
+            float x = p[kx * d];
+            v = is_max ? (x > v ? x : v) : v + x;
+        }
+        out[ox] = is_max ? v : v * inv_h * inv_w[ox];
+    }
+}
+
+#ifdef NN_X86
+static bool have_avx2(void)
+{
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+
+__attribute__((target("avx2,fma"))) static inline __m256i lane_mask(int64_t n)
+{
+    const __m256i ramp = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n), ramp);
+}
+
+__attribute__((target("avx2,fma"))) static inline __m256 reduce8(__m256 a, __m256 b, bool is_max)
+{
+    /* max returns its second operand when either is NaN: NaN propagates. */
+    return is_max ? _mm256_max_ps(a, b) : _mm256_add_ps(a, b);
+}
+
+/* Rows reduced into dst[0, roundup(w, 8)); lanes past w get the neutral
+ * element (dst's border). Inlined with constant is_max. */
+__attribute__((target("avx2,fma"), always_inline)) static inline void
+vreduce_avx2_t(float *dst, const float *const *rows, int nrows, int64_t w, bool is_max,
+               float neutral)
+{
+    __m256 vn = _mm256_set1_ps(neutral);
+    for (int64_t c = 0; c < w; c += 8) {
+        __m256 v = vn;
+        if (c + 8 <= w) {
+            for (int r = 0; r < nrows; r++) v = reduce8(_mm256_loadu_ps(rows[r] + c), v, is_max);
+        } else {
+            __m256i m = lane_mask(w - c);
+            for (int r = 0; r < nrows; r++)
+                v = reduce8(_mm256_blendv_ps(vn, _mm256_maskload_ps(rows[r] + c, m),
+                                             _mm256_castsi256_ps(m)),
+                            v, is_max);
+        }
+        _mm256_storeu_ps(dst + c, v);
+    }
+}
+
+/* Even elements of p[0..16). */
+__attribute__((target("avx2,fma"))) static inline __m256 even16(const float *p)
+{
+    __m256 a = _mm256_loadu_ps(p), b = _mm256_loadu_ps(p + 8);
+    __m256 e = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0));
+    return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(e), 0xD8));
+}
+
+/* Horizontal pass at stride s (1 or 2). A partial last vector is stored in
+ * full when the `room` floats left in the output allow (the spill is
+ * overwritten by later rows and planes), else under a mask. Inlined with
+ * constant is_max and s. */
+__attribute__((target("avx2,fma"), always_inline)) static inline void
+hreduce_avx2_t(float *out, const float *rb, const pool_geom_t *g, bool is_max, const float *inv_w,
+               float inv_h, int64_t room, const int64_t s)
+{
+    int64_t d = g->d[2], k = g->k[2], ow = g->out[2];
+    __m256 vh = _mm256_set1_ps(inv_h);
+    for (int64_t ox = 0; ox < ow; ox += 8) {
+        const float *p = rb + ox * s;
+        __m256 v = s == 1 ? _mm256_loadu_ps(p) : even16(p);
+        for (int64_t kx = 1; kx < k; kx++)
+            v = reduce8(s == 1 ? _mm256_loadu_ps(p + kx * d) : even16(p + kx * d), v, is_max);
+        if (!is_max) {
+            __m256i m = lane_mask(ow - ox);
+            __m256 iw = _mm256_maskload_ps(inv_w + ox, m);
+            v = _mm256_mul_ps(_mm256_mul_ps(v, vh), iw);
+        }
+        if (ox + 8 <= room)
+            _mm256_storeu_ps(out + ox, v);
+        else
+            _mm256_maskstore_ps(out + ox, lane_mask(ow - ox), v);
+    }
+}
+
+/* One output row: vertical then horizontal pass. */
+__attribute__((target("avx2,fma"))) static void
+pool_row_avx2(float *out, float *rb, int64_t left, const float *const *rows, int nrows,
+              const pool_geom_t *g, bool is_max, const float *inv_w, float inv_h, int64_t room)
+{
+    if (is_max) {
+        vreduce_avx2_t(rb + left, rows, nrows, g->in[2], true, -INFINITY);
+        if (g->s[2] == 1)
+            hreduce_avx2_t(out, rb, g, true, inv_w, inv_h, room, 1);
+        else
+            hreduce_avx2_t(out, rb, g, true, inv_w, inv_h, room, 2);
+    } else {
+        vreduce_avx2_t(rb + left, rows, nrows, g->in[2], false, 0.0f);
+        if (g->s[2] == 1)
+            hreduce_avx2_t(out, rb, g, false, inv_w, inv_h, room, 1);
+        else
+            hreduce_avx2_t(out, rb, g, false, inv_w, inv_h, room, 2);
+    }
+}
+#endif
+
+/* 1-D and 2-D pooling without Indices, plane by plane. `work` holds
+ * pool_rows_cols(g) + out[2] floats. */
+static void pool_separable(const pool_geom_t *g, const pool_span_t *spans, const float *xs,
+                           float *ys, bool is_max, bool include_pad, float *work)
+{
+    const pool_span_t *sh = spans + g->out[0], *sw = sh + g->out[1];
+    pool_rows_t rb = {.buf = work,
+                      .cols = pool_rows_cols(g),
+                      .left = g->pb[2],
+                      .neutral = is_max ? -INFINITY : 0.0f};
+    float *inv_w = work + rb.cols;
+    for (int64_t i = 0; i < rb.cols; i++) rb.buf[i] = rb.neutral;
+    for (int64_t ox = 0; ox < g->out[2]; ox++) {
+        int64_t cnt = pool_divisor(&sw[ox], include_pad);
+        inv_w[ox] = cnt > 0 ? 1.0f / (float)cnt : 0.0f;
+    }
+    bool avx2 = false;
+#ifdef NN_X86
+    avx2 = have_avx2() && (g->s[2] == 1 || g->s[2] == 2);
+#endif
+    int64_t in_plane = g->in[1] * g->in[2], out_plane = g->out[1] * g->out[2];
+    float *end = ys + g->planes * out_plane;
+    for (int64_t p = 0; p < g->planes; p++) {
+        const float *xp = xs + p * in_plane;
+        for (int64_t oy = 0; oy < g->out[1]; oy++) {
+            const pool_span_t *b = &sh[oy];
+            const float *rows[64];
+            int nrows = 0;
+            CV_ASSERT(b->khi - b->klo <= (int64_t)CV_ARRAY_LEN(rows));
+            for (int64_t ky = b->klo; ky < b->khi; ky++)
+                rows[nrows++] = xp + (b->start + ky * g->d[1]) * g->in[2];
+            int64_t cnt = pool_divisor(b, include_pad);
+            float inv_h = cnt > 0 ? 1.0f / (float)cnt : 0.0f;
+            float *out = ys + p * out_plane + oy * g->out[2];
+#ifdef NN_X86
+            if (avx2) {
+                pool_row_avx2(out, rb.buf, rb.left, rows, nrows, g, is_max, inv_w, inv_h,
+                              end - out);
+                continue;
+            }
+#endif
+            vreduce_scalar(rb.buf + rb.left, rows, nrows, g->in[2], is_max, rb.neutral);
+            hreduce_scalar(out, rb.buf, g, is_max, inv_w, inv_h);
+        }
+    }
+    (void)avx2;
+    (void)end;
+}
+
+static cv_status pool_kernel(const cv_op_args_t *args, bool is_max, cv_err_t *err)
 {
     const cv_tensor_t *x = args->inputs[0];
-    cv_tensor_t *y = args->outputs[0];
+    cv_tensor_t *y = args->outputs[0], *ind = is_max ? opt_output(args, 1) : NULL;
     if (x->dtype != CV_DTYPE_FP32) return unsupported_dtype(args, x->dtype, err);
     pool_geom_t g;
     pool_geometry(args->node, x, y, &g);
     if (cv_shape_numel(&y->shape) == 0) return CV_STATUS_OK;
-    pool_span_t *spans = pool_spans(args, &g, err);
-    if (!spans) return CV_STATUS_OUT_OF_MEMORY;
-    const pool_span_t *sd = spans, *sh = sd + g.out[0], *sw = sh + g.out[1];
-    bool include_pad = cv_node_attr_int(args->node, "count_include_pad", 0) == 1;
-    int64_t in_plane = g.in[0] * g.in[1] * g.in[2];
-    const float *xs = x->data;
-    float *ys = y->data;
-    for (int64_t p = 0; p < g.planes; p++) {
-        const float *xp = xs + p * in_plane;
-        for (int64_t od = 0; od < g.out[0]; od++)
-            for (int64_t oh = 0; oh < g.out[1]; oh++) {
-                const pool_span_t *a = &sd[od], *b = &sh[oh];
-                for (int64_t ow = 0; ow < g.out[2]; ow++) {
-                    const pool_span_t *c = &sw[ow];
-                    float sum = 0.0f;
-                    for (int64_t kd = a->klo; kd < a->khi; kd++) {
-                        int64_t id = a->start + kd * g.d[0];
-                        for (int64_t kh = b->klo; kh < b->khi; kh++) {
-                            const float *row =
-                                xp + (id * g.in[1] + b->start + kh * g.d[1]) * g.in[2] + c->start;
-                            for (int64_t kw = c->klo; kw < c->khi; kw++) sum += row[kw * g.d[2]];
-                        }
-                    }
-                    int64_t count = include_pad
-                                        ? a->padded_count * b->padded_count * c->padded_count
-                                        : (a->khi - a->klo) * (b->khi - b->klo) * (c->khi - c->klo);
-                    *ys++ = count > 0 ? sum / (float)count : 0.0f;
-                }
-            }
-    }
+    bool include_pad = !is_max && cv_node_attr_int(args->node, "count_include_pad", 0) == 1;
+    bool col_major = is_max && cv_node_attr_int(args->node, "storage_order", 0) == 1;
+    /* The separable path keeps up to 64 window rows at once. */
+    bool separable = !ind && g.in[0] == 1 && g.k[0] == 1 && g.k[1] <= 64;
+    int64_t nspans = g.out[0] + g.out[1] + g.out[2];
+    int64_t nspan_floats = (nspans * (int64_t)sizeof(pool_span_t) + 3) / 4;
+    int64_t work = separable ? pool_rows_cols(&g) + g.out[2] : 0;
+    float *scratch = cv_cpu_scratch(args->cpu, sizeof(float) * (size_t)(nspan_floats + work));
+    if (!scratch)
+        return cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of memory for pooling tables");
+    pool_span_t *spans = (pool_span_t *)scratch, *sp = spans;
+    for (int i = 0; i < 3; i++)
+        for (int64_t o = 0; o < g.out[i]; o++) *sp++ = pool_span(&g, i, o);
+    if (separable)
+        pool_separable(&g, spans, x->data, y->data, is_max, include_pad, scratch + nspan_floats);
+    else
+        pool_direct(&g, spans, x->data, y->data, ind ? ind->data : NULL, is_max, include_pad,
+                    col_major);
     return CV_STATUS_OK;
 }
 
+cv_status cv_cpu_max_pool(const cv_op_args_t *args, cv_err_t *err)
+{
+    return pool_kernel(args, true, err);
+}
+
+cv_status cv_cpu_average_pool(const cv_op_args_t *args, cv_err_t *err)
+{
+    return pool_kernel(args, false, err);
+}
+
 /* ---- GlobalAveragePool, GlobalMaxPool ------------------------------------- */
+
+#ifdef NN_X86
+__attribute__((target("avx2,fma"))) static float plane_reduce_avx2(const float *x, int64_t n,
+                                                                   bool is_max)
+{
+    __m256 a = _mm256_set1_ps(is_max ? -INFINITY : 0.0f), b = a;
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        a = reduce8(_mm256_loadu_ps(x + i), a, is_max);
+        b = reduce8(_mm256_loadu_ps(x + i + 8), b, is_max);
+    }
+    float lanes[8];
+    _mm256_storeu_ps(lanes, reduce8(a, b, is_max));
+    float v = lanes[0];
+    for (int j = 1; j < 8; j++) v = is_max ? (lanes[j] > v ? lanes[j] : v) : v + lanes[j];
+    for (; i < n; i++) v = is_max ? (x[i] > v ? x[i] : v) : v + x[i];
+    return v;
+}
+#endif
+
+static float plane_reduce(const float *x, int64_t n, bool is_max)
+{
+#ifdef NN_X86
+    if (have_avx2()) return plane_reduce_avx2(x, n, is_max);
+#endif
+    /* Four partial results shorten the dependency chain. */
+    float acc[4];
+    for (int j = 0; j < 4; j++) acc[j] = is_max ? -INFINITY : 0.0f;
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4)
+        for (int j = 0; j < 4; j++)
+            acc[j] = is_max ? (x[i + j] > acc[j] ? x[i + j] : acc[j]) : acc[j] + x[i + j];
+    for (; i < n; i++) acc[0] = is_max ? (x[i] > acc[0] ? x[i] : acc[0]) : acc[0] + x[i];
+    float v = acc[0];
+    for (int j = 1; j < 4; j++) v = is_max ? (acc[j] > v ? acc[j] : v) : v + acc[j];
+    return v;
+}
 
 static cv_status global_pool(const cv_op_args_t *args, bool is_max, cv_err_t *err)
 {
@@ -439,17 +691,8 @@ static cv_status global_pool(const cv_op_args_t *args, bool is_max, cv_err_t *er
     const float *xs = x->data;
     float *ys = args->outputs[0]->data;
     for (int64_t p = 0; p < planes; p++) {
-        const float *xp = xs + p * plane;
-        if (is_max) {
-            float m = plane > 0 ? xp[0] : -FLT_MAX;
-            for (int64_t i = 1; i < plane; i++) m = xp[i] > m ? xp[i] : m;
-            ys[p] = m;
-        } else {
-            /* Partial sums in double keep large planes exact enough. */
-            double sum = 0.0;
-            for (int64_t i = 0; i < plane; i++) sum += xp[i];
-            ys[p] = plane > 0 ? (float)(sum / (double)plane) : 0.0f;
-        }
+        float v = plane_reduce(xs + p * plane, plane, is_max);
+        ys[p] = is_max ? v : (plane > 0 ? v / (float)plane : 0.0f);
     }
     return CV_STATUS_OK;
 }
@@ -493,7 +736,18 @@ cv_status cv_cpu_lrn(const cv_op_args_t *args, cv_err_t *err)
             }
             const float *src = xs + (i * channels + c) * plane;
             float *dst = ys + (i * channels + c) * plane;
-            for (int64_t j = 0; j < plane; j++) dst[j] = src[j] * powf(bias + scale * sq[j], -beta);
+            /* The usual betas without powf: b^-0.75 = r * sqrt(r), r = b^-0.5. */
+            if (beta == 0.75f) {
+                for (int64_t j = 0; j < plane; j++) {
+                    float r = 1.0f / sqrtf(bias + scale * sq[j]);
+                    dst[j] = src[j] * r * sqrtf(r);
+                }
+            } else if (beta == 0.5f) {
+                for (int64_t j = 0; j < plane; j++) dst[j] = src[j] / sqrtf(bias + scale * sq[j]);
+            } else {
+                for (int64_t j = 0; j < plane; j++)
+                    dst[j] = src[j] * powf(bias + scale * sq[j], -beta);
+            }
         }
     return CV_STATUS_OK;
 }
@@ -535,7 +789,8 @@ cv_status cv_cpu_layer_normalization(const cv_op_args_t *args, cv_err_t *err)
     memcpy(norm.dims, x->shape.dims + axis, sizeof(int64_t) * (size_t)norm.ndim);
     int64_t inner = cv_shape_numel(&norm), outer = dims_product(&x->shape, 0, axis);
     float *tmp = cv_cpu_scratch(args->cpu, sizeof(float) * (size_t)CV_MAX(2 * inner, 1));
-    if (!tmp) return cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of memory for LayerNormalization");
+    if (!tmp)
+        return cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of memory for LayerNormalization");
     const float *scale = expand_to(sc, &norm, inner, tmp);
     const float *bias = bt ? expand_to(bt, &norm, inner, tmp + inner) : NULL;
     const float *xs = x->data;
@@ -580,7 +835,8 @@ static void softmax_f32(const float *x, float *y, int64_t outer, int64_t len, in
             sum[i] = 0.0f;
         }
         for (int64_t j = 0; j < len; j++)
-            for (int64_t i = 0; i < inner; i++) mx[i] = xs[j * inner + i] > mx[i] ? xs[j * inner + i] : mx[i];
+            for (int64_t i = 0; i < inner; i++)
+                mx[i] = xs[j * inner + i] > mx[i] ? xs[j * inner + i] : mx[i];
         for (int64_t j = 0; j < len; j++)
             for (int64_t i = 0; i < inner; i++) {
                 float e = expf(xs[j * inner + i] - mx[i]);

@@ -407,6 +407,9 @@ static const cv_backend_i cuda_iface = {
     /* .tenant_release = */ cuda_tenant_release,
     /* .step_run       = */ cuda_step_run,
     /* .synchronize    = */ cuda_synchronize,
+    /* .wave_begin     = */ NULL,
+    /* .wave_end       = */ NULL,
+    /* .stats          = */ NULL,
     /* .destroy        = */ cuda_destroy,
 };
 
