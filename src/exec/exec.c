@@ -16,6 +16,8 @@ struct cv_executor {
     cv_backend_t *backend;
     void *buffer;
     size_t buffer_bytes;
+    void **plan_consts; /* per value, where plan-time constants are this wave */
+    int plan_consts_cap;
 };
 
 cv_status cv_exec_create(cv_backend_t *backend, cv_executor_t **out, cv_err_t *err)
@@ -31,6 +33,7 @@ void cv_exec_destroy(cv_executor_t *ex)
 {
     if (!ex) return;
     if (ex->buffer) ex->backend->iface->free(ex->backend, ex->buffer);
+    cv_free(ex->plan_consts);
     cv_free(ex);
 }
 
@@ -73,35 +76,49 @@ static void *value_data(const placement_t *p, int v)
     return NULL;
 }
 
-/* Lays out the buffer: arena, inputs, plan constants; uploads inputs and
- * plan constants when the backend's memory is not host memory. */
-static cv_status place(cv_executor_t *ex, const cv_plan_t *plan, const cv_tensor_t *inputs,
-                       placement_t *p, cv_err_t *err)
+/* Lays out the buffer: arena, inputs, plan constants. On a host-memory
+ * backend running one slice, the caller's input tensors are used in place;
+ * otherwise each slice's inputs are copied (uploaded) to their rows of the
+ * wave's input region, so no stacked copy is ever made on the host. */
+static cv_status place(cv_executor_t *ex, const cv_plan_t *plan, const cv_tensor_t *const *slice_inputs,
+                       int nslices, placement_t *p, cv_err_t *err)
 {
     const cv_graph_t *g = plan->graph;
     const cv_backend_i *be = ex->backend->iface;
+    bool in_place = be->host_memory && nslices == 1;
     size_t bytes = align_up(plan->arena_bytes ? plan->arena_bytes : 1);
     size_t input_at = bytes;
-    if (!be->host_memory) {
-        for (int i = 0; i < g->ninputs; i++) bytes += align_up(cv_tensor_nbytes(&inputs[i]) + 1);
+    if (!in_place)
+        for (int i = 0; i < g->ninputs; i++) {
+            cv_tensor_t whole = {plan->values[g->inputs[i]].dtype, plan->input_shapes[i], NULL};
+            bytes += align_up(cv_tensor_nbytes(&whole) + 1);
+        }
+    if (!be->host_memory)
         for (int v = 0; v < g->nvalues; v++)
             if (plan->values[v].storage == CV_STORAGE_PLAN_CONSTANT)
                 bytes += align_up(cv_tensor_nbytes(plan->values[v].plan_constant) + 1);
-    }
     cv_status st = ensure_buffer(ex, bytes, err);
     if (st != CV_STATUS_OK) return st;
     p->plan = plan;
     p->arena = ex->buffer;
     size_t at = input_at;
     for (int i = 0; i < g->ninputs; i++) {
-        if (be->host_memory) {
-            p->inputs[i] = inputs[i].data;
+        if (in_place) {
+            p->inputs[i] = slice_inputs[0][i].data;
             continue;
         }
         p->inputs[i] = (char *)ex->buffer + at;
-        st = be->upload(ex->backend, p->inputs[i], inputs[i].data, cv_tensor_nbytes(&inputs[i]), err);
-        if (st != CV_STATUS_OK) return st;
-        at += align_up(cv_tensor_nbytes(&inputs[i]) + 1);
+        cv_tensor_t whole = {plan->values[g->inputs[i]].dtype, plan->input_shapes[i], NULL};
+        size_t total = cv_tensor_nbytes(&whole), done = 0;
+        for (int s = 0; s < nslices; s++) {
+            size_t n = cv_tensor_nbytes(&slice_inputs[s][i]);
+            CV_ASSERT(done + n <= total);
+            st = be->upload(ex->backend, (char *)p->inputs[i] + done, slice_inputs[s][i].data, n, err);
+            if (st != CV_STATUS_OK) return st;
+            done += n;
+        }
+        CV_ASSERT(done == total);
+        at += align_up(total + 1);
     }
     for (int v = 0; v < g->nvalues; v++) {
         const cv_tensor_t *c = plan->values[v].plan_constant;
@@ -118,9 +135,50 @@ static cv_status place(cv_executor_t *ex, const cv_plan_t *plan, const cv_tensor
     return CV_STATUS_OK;
 }
 
+/* Hands each slice its rows of every output (its whole tensor where an
+ * output does not grow with the rows: a constant, each tenant's own). */
+static cv_status deliver_outputs(cv_executor_t *ex, const placement_t *p, const cv_wave_slice_t *slices,
+                                 int nslices, cv_tensor_t *const *slice_outputs, cv_err_t *err)
+{
+    const cv_plan_t *plan = p->plan;
+    const cv_graph_t *g = plan->graph;
+    const cv_backend_i *be = ex->backend->iface;
+    for (int o = 0; o < g->noutputs; o++) {
+        int v = g->outputs[o];
+        const cv_plan_value_t *pv = &plan->values[v];
+        int root = pv->alias_of >= 0 ? pv->alias_of : v;
+        size_t done = 0;
+        for (int s = 0; s < nslices; s++) {
+            cv_tensor_t *dst = &slice_outputs[s][o];
+            size_t n = cv_tensor_nbytes(dst);
+            cv_status st = CV_STATUS_OK;
+            if (pv->storage == CV_STORAGE_PLAN_CONSTANT) {
+                memcpy(dst->data, pv->plan_constant->data, n);
+            } else if (plan->values[root].storage == CV_STORAGE_CONSTANT) {
+                st = be->download(ex->backend, dst->data, slices[s].constants[root], n, err);
+            } else {
+                st = be->download(ex->backend, dst->data, (char *)value_data(p, v) + done, n, err);
+                done += pv->batched ? n : 0;
+            }
+            if (st != CV_STATUS_OK) return st;
+        }
+    }
+    return CV_STATUS_OK;
+}
+
+static cv_status grow_plan_consts(cv_executor_t *ex, int nvalues, cv_err_t *err)
+{
+    if (nvalues <= ex->plan_consts_cap) return CV_STATUS_OK;
+    void **fresh = cv_realloc(ex->plan_consts, sizeof(void *) * (size_t)nvalues);
+    if (!fresh) return cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of memory running a wave");
+    ex->plan_consts = fresh;
+    ex->plan_consts_cap = nvalues;
+    return CV_STATUS_OK;
+}
+
 cv_status cv_exec_wave(cv_executor_t *ex, const cv_plan_t *plan, const cv_wave_slice_t *slices,
-                       int nslices, cv_precision_t precision, const cv_tensor_t *inputs,
-                       cv_tensor_t *outputs, cv_err_t *err)
+                       int nslices, cv_precision_t precision, const cv_tensor_t *const *slice_inputs,
+                       cv_tensor_t *const *slice_outputs, cv_err_t *err)
 {
     const cv_graph_t *g = plan->graph;
     const cv_backend_i *be = ex->backend->iface;
@@ -128,10 +186,10 @@ cv_status cv_exec_wave(cv_executor_t *ex, const cv_plan_t *plan, const cv_wave_s
     CV_ASSERT(nslices == 1 || plan->stackable);
     void *input_ptrs[32];
     CV_ASSERT(g->ninputs <= 32);
-    void **plan_consts = cv_calloc((size_t)g->nvalues + 1, sizeof(void *));
-    if (!plan_consts) return cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of memory running a wave");
-    placement_t p = {.inputs = input_ptrs, .plan_consts = plan_consts, .slice0 = &slices[0]};
-    cv_status st = place(ex, plan, inputs, &p, err);
+    cv_status st = grow_plan_consts(ex, g->nvalues + 1, err);
+    if (st != CV_STATUS_OK) return st;
+    placement_t p = {.inputs = input_ptrs, .plan_consts = ex->plan_consts, .slice0 = &slices[0]};
+    st = place(ex, plan, slice_inputs, nslices, &p, err);
 
     bool replayed = false, began = false;
     if (st == CV_STATUS_OK && be->wave_begin) {
@@ -179,16 +237,6 @@ cv_status cv_exec_wave(cv_executor_t *ex, const cv_plan_t *plan, const cv_wave_s
         if (st == CV_STATUS_OK) st = end;
     }
     if (st == CV_STATUS_OK && be->synchronize) st = be->synchronize(ex->backend, err);
-    for (int i = 0; i < g->noutputs && st == CV_STATUS_OK; i++) {
-        int v = g->outputs[i];
-        size_t bytes = (size_t)cv_shape_numel(&plan->values[v].shape) * cv_dtype_size(plan->values[v].dtype);
-        CV_ASSERT(cv_tensor_nbytes(&outputs[i]) == bytes);
-        if (plan->values[v].storage == CV_STORAGE_PLAN_CONSTANT) {
-            memcpy(outputs[i].data, plan->values[v].plan_constant->data, bytes);
-            continue;
-        }
-        st = be->download(ex->backend, outputs[i].data, value_data(&p, v), bytes, err);
-    }
-    cv_free(plan_consts);
+    if (st == CV_STATUS_OK) st = deliver_outputs(ex, &p, slices, nslices, slice_outputs, err);
     return st;
 }

@@ -13,14 +13,15 @@ typedef struct cv_executor cv_executor_t;
 cv_status cv_exec_create(cv_backend_t *backend, cv_executor_t **out, cv_err_t *err);
 void cv_exec_destroy(cv_executor_t *ex);
 
-/* Runs `plan` over a wave. inputs: one host tensor per graph input, the
- * slices' rows stacked along dim 0 (shapes = plan->input_shapes). outputs:
- * one host tensor per graph output, already allocated with the plan's
- * output shapes. slices: the row runs and each tenant's constants
- * (backend pointers); one slice = ordinary inference. precision: the
- * family's (every slice's tenant has it). */
+/* Runs `plan` over a wave. slice_inputs[s]: slice s's host tensors, one
+ * per graph input (its rows; the plan's input shapes are the slices' rows
+ * stacked). slice_outputs[s]: one host tensor per graph output, allocated
+ * by the caller with the slice's share of the plan's output shape (its rows
+ * of a batched output, the whole tensor otherwise). slices: the row runs and
+ * each tenant's constants (backend pointers); one slice = ordinary
+ * inference. precision: the family's (every slice's tenant has it). */
 cv_status cv_exec_wave(cv_executor_t *ex, const cv_plan_t *plan, const cv_wave_slice_t *slices,
-                       int nslices, cv_precision_t precision, const cv_tensor_t *inputs,
-                       cv_tensor_t *outputs, cv_err_t *err);
+                       int nslices, cv_precision_t precision, const cv_tensor_t *const *slice_inputs,
+                       cv_tensor_t *const *slice_outputs, cv_err_t *err);
 
 #endif /* CV_EXEC_H */

@@ -281,17 +281,6 @@ static cv_status check_slice_inputs(const cv_tenant_t *t, const cv_tensor_t *inp
     return CV_STATUS_OK;
 }
 
-/* Copies each slice's rows of input i into the stacked tensor. */
-static void stack_rows(cv_slice_io_t *slices, int nslices, int i, cv_tensor_t *stacked)
-{
-    char *dst = stacked->data;
-    for (int s = 0; s < nslices; s++) {
-        size_t bytes = cv_tensor_nbytes(&slices[s].inputs[i]);
-        memcpy(dst, slices[s].inputs[i].data, bytes);
-        dst += bytes;
-    }
-}
-
 cv_status cv_wave_run(cv_runtime_t *rt, cv_slice_io_t *slices, int nslices, cv_err_t *err)
 {
     if (nslices < 1) return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT, "a wave needs at least one slice");
@@ -345,63 +334,36 @@ cv_status cv_wave_run(cv_runtime_t *rt, cv_slice_io_t *slices, int nslices, cv_e
         row += rows;
     }
 
-    /* One slice: the caller's tensors are the wave's. Several: stack. */
-    cv_tensor_t stacked_in[32], stacked_out[16];
-    const cv_tensor_t *wave_in = slices[0].inputs;
-    cv_tensor_t *wave_out = stacked_out;
-    int nin_done = 0, nout_done = 0;
+    /* Each slice receives its rows of a batched output, the whole tensor of
+     * one that does not grow with the rows. */
+    const cv_tensor_t *ins[nslices];
+    cv_tensor_t *outs[nslices];
+    int ready = 0; /* slices whose outputs are all allocated */
     CV_ASSERT(g->noutputs <= 16);
-    if (nslices > 1) {
-        for (; nin_done < g->ninputs; nin_done++) {
-            st = cv_tensor_alloc(&stacked_in[nin_done], slices[0].inputs[nin_done].dtype, &shapes[nin_done]);
-            if (st != CV_STATUS_OK) goto oom;
-            stack_rows(slices, nslices, nin_done, &stacked_in[nin_done]);
+    for (; ready < nslices; ready++) {
+        ins[ready] = slices[ready].inputs;
+        outs[ready] = slices[ready].outputs;
+        int o = 0;
+        for (; o < g->noutputs; o++) {
+            const cv_plan_value_t *pv = &plan->values[g->outputs[o]];
+            cv_shape_t shape = pv->shape;
+            if (pv->batched) shape.dims[0] = shape.dims[0] / total_rows * wave[ready].rows;
+            if (cv_tensor_alloc(&outs[ready][o], pv->dtype, &shape) != CV_STATUS_OK) break;
         }
-        wave_in = stacked_in;
-    }
-    for (; nout_done < g->noutputs; nout_done++) {
-        const cv_plan_value_t *pv = &plan->values[g->outputs[nout_done]];
-        cv_tensor_t *dst = nslices > 1 ? &stacked_out[nout_done] : &slices[0].outputs[nout_done];
-        st = cv_tensor_alloc(dst, pv->dtype, &pv->shape);
-        if (st != CV_STATUS_OK) goto oom;
-    }
-    if (nslices == 1) wave_out = slices[0].outputs;
-
-    st = cv_exec_wave(rt->exec, plan, wave, nslices, slices[0].tenant->precision, wave_in, wave_out, err);
-    if (st == CV_STATUS_OK) rt->waves++;
-    if (st == CV_STATUS_OK && nslices > 1) {
-        /* Hand each slice its rows of every output. */
-        int done_slices = 0;
-        for (int s = 0; s < nslices && st == CV_STATUS_OK; s++, done_slices++) {
-            for (int o = 0; o < g->noutputs; o++) {
-                const cv_tensor_t *src = &stacked_out[o];
-                cv_shape_t shape = src->shape;
-                int64_t per_row = shape.dims[0] / total_rows;
-                shape.dims[0] = per_row * wave[s].rows;
-                if (cv_tensor_alloc(&slices[s].outputs[o], src->dtype, &shape) != CV_STATUS_OK) {
-                    for (int k = 0; k < o; k++) cv_tensor_free(&slices[s].outputs[k]);
-                    st = cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of memory for wave outputs");
-                    break;
-                }
-                size_t row_bytes = cv_tensor_nbytes(src) / (size_t)total_rows;
-                memcpy(slices[s].outputs[o].data, (char *)src->data + row_bytes * (size_t)wave[s].row0,
-                       row_bytes * (size_t)wave[s].rows);
-            }
+        if (o < g->noutputs) {
+            for (int k = 0; k < o; k++) cv_tensor_free(&outs[ready][k]);
+            st = cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of memory for the wave's outputs");
+            break;
         }
-        if (st != CV_STATUS_OK)
-            for (int s = 0; s < done_slices; s++)
-                for (int o = 0; o < g->noutputs; o++) cv_tensor_free(&slices[s].outputs[o]);
     }
-    goto cleanup;
-oom:
-    st = cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of memory for the wave's tensors");
-cleanup:
-    for (int i = 0; i < nin_done && nslices > 1; i++) cv_tensor_free(&stacked_in[i]);
-    if (nslices > 1) {
-        for (int o = 0; o < nout_done; o++) cv_tensor_free(&stacked_out[o]);
-    } else if (st != CV_STATUS_OK) {
-        for (int o = 0; o < nout_done; o++) cv_tensor_free(&slices[0].outputs[o]);
+    if (st == CV_STATUS_OK)
+        st = cv_exec_wave(rt->exec, plan, wave, nslices, slices[0].tenant->precision, ins, outs, err);
+    if (st == CV_STATUS_OK) {
+        rt->waves++;
+        return CV_STATUS_OK;
     }
+    for (int s = 0; s < ready; s++)
+        for (int o = 0; o < g->noutputs; o++) cv_tensor_free(&outs[s][o]);
     return st;
 }
 

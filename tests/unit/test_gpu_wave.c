@@ -170,8 +170,29 @@ static cv_tensor_t run_plan(cv_backend_t *be, cv_executor_t *ex, const cv_plan_t
     const cv_plan_value_t *pv = &plan->values[plan->graph->outputs[0]];
     cv_tensor_t out;
     assert_int_equal(cv_tensor_alloc(&out, pv->dtype, &pv->shape), CV_STATUS_OK);
+    /* Per-slice views of the stacked inputs and output. */
+    const cv_graph_t *g = plan->graph;
+    CV_ASSERT(g->ninputs <= 4);
+    cv_tensor_t in_views[128][4], out_views[128];
+    const cv_tensor_t *ins[128];
+    cv_tensor_t *outs[128];
+    for (int s = 0; s < nslices; s++) {
+        for (int i = 0; i < g->ninputs; i++) {
+            const cv_tensor_t *t = &inputs[i];
+            size_t row_bytes = cv_tensor_nbytes(t) / (size_t)t->shape.dims[0];
+            in_views[s][i] = *t;
+            in_views[s][i].shape.dims[0] = rows[s];
+            in_views[s][i].data = (char *)t->data + row_bytes * (size_t)slices[s].row0;
+        }
+        size_t out_row = cv_tensor_nbytes(&out) / (size_t)out.shape.dims[0];
+        out_views[s] = out;
+        out_views[s].shape.dims[0] = out.shape.dims[0] / row * rows[s];
+        out_views[s].data = (char *)out.data + out_row * (size_t)(out.shape.dims[0] / row * slices[s].row0);
+        ins[s] = in_views[s];
+        outs[s] = &out_views[s];
+    }
     cv_err_t err;
-    cv_status st = cv_exec_wave(ex, plan, slices, nslices, prec, inputs, &out, &err);
+    cv_status st = cv_exec_wave(ex, plan, slices, nslices, prec, ins, outs, &err);
     if (st != CV_STATUS_OK) fail_msg("%s wave: %s", be->iface->name, err.msg);
     (void)be;
     return out;

@@ -166,6 +166,16 @@ static cv_plan_t *plan_for(fixture_t *f, int64_t rows)
     return plan;
 }
 
+/* Rows [row0, row0+rows) of a stacked FP32 tensor, as a view. */
+static cv_tensor_t rows_view(const cv_tensor_t *t, int64_t row0, int64_t rows)
+{
+    cv_tensor_t v = *t;
+    int64_t per_row = cv_shape_numel(&t->shape) / t->shape.dims[0];
+    v.shape.dims[0] = rows;
+    v.data = (float *)t->data + row0 * per_row;
+    return v;
+}
+
 /* Runs a wave whose slice s uses tenant_of[s]'s constants on rows[s] rows
  * of `input` (stacked); returns the stacked output. */
 static cv_tensor_t run_wave(fixture_t *f, const int *tenant_of, const int64_t *rows, int nslices,
@@ -182,8 +192,18 @@ static cv_tensor_t run_wave(fixture_t *f, const int *tenant_of, const int64_t *r
     cv_tensor_t out;
     cv_shape_t os = {.ndim = 2, .dims = {total, 5}};
     assert_int_equal(cv_tensor_alloc(&out, CV_DTYPE_FP32, &os), CV_STATUS_OK);
+    /* Per-slice views of the stacked input and output. */
+    cv_tensor_t in_views[4], out_views[4];
+    const cv_tensor_t *ins[4];
+    cv_tensor_t *outs[4];
+    for (int s = 0; s < nslices; s++) {
+        in_views[s] = rows_view(input, slices[s].row0, rows[s]);
+        out_views[s] = rows_view(&out, slices[s].row0, rows[s]);
+        ins[s] = &in_views[s];
+        outs[s] = &out_views[s];
+    }
     cv_err_t err;
-    cv_status st = cv_exec_wave(f->exec, plan, slices, nslices, CV_PRECISION_FP32, input, &out, &err);
+    cv_status st = cv_exec_wave(f->exec, plan, slices, nslices, CV_PRECISION_FP32, ins, outs, &err);
     if (st != CV_STATUS_OK) fail_msg("wave: %s", err.msg);
     cv_plan_destroy(plan);
     return out;
