@@ -18,6 +18,7 @@ static void usage(FILE *f)
             "  wave    run several tenants of one family as one wave and compare each\n"
             "          with the same tenant run alone\n"
             "  bench   time waves of R tenants of one family (throughput)\n"
+            "  compare how far TF32, FP16 or BF16 move a model's outputs from FP32\n"
             "\n"
             "`caravel COMMAND --help` describes each command.\n");
 }
@@ -37,6 +38,7 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "check")) return cv_cmd_check(argc - 1, argv + 1);
     if (!strcmp(cmd, "wave")) return cv_cmd_wave(argc - 1, argv + 1);
     if (!strcmp(cmd, "bench")) return cv_cmd_bench(argc - 1, argv + 1);
+    if (!strcmp(cmd, "compare")) return cv_cmd_compare(argc - 1, argv + 1);
     fprintf(stderr, "caravel: unknown command '%s' (try caravel --help)\n", cmd);
     return 2;
 }

@@ -12,9 +12,13 @@ int cv_cmd_run(int argc, char **argv);
 int cv_cmd_check(int argc, char **argv);
 int cv_cmd_wave(int argc, char **argv);
 int cv_cmd_bench(int argc, char **argv);
+int cv_cmd_compare(int argc, char **argv);
 
 /* Parses "cpu" or "cuda"; prints an error and returns false otherwise. */
 bool cv_cli_parse_device(const char *s, cv_device_t *out);
+/* Parses fp32, tf32, fp16 or bf16; prints an error and returns false otherwise. */
+bool cv_cli_parse_precision(const char *s, cv_precision_t *out);
+const char *cv_cli_precision_name(cv_precision_t p);
 /* Parses a positive integer option value; prints an error naming the option. */
 bool cv_cli_parse_int(const char *option, const char *s, long min, long *out);
 

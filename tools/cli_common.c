@@ -22,6 +22,24 @@ bool cv_cli_parse_device(const char *s, cv_device_t *out)
     return true;
 }
 
+bool cv_cli_parse_precision(const char *s, cv_precision_t *out)
+{
+    static const char *names[] = {"fp32", "tf32", "fp16", "bf16"};
+    for (int p = 0; p < 4; p++)
+        if (!strcmp(s, names[p])) {
+            *out = (cv_precision_t)p;
+            return true;
+        }
+    fprintf(stderr, "caravel: --precision must be fp32, tf32, fp16 or bf16, not '%s'\n", s);
+    return false;
+}
+
+const char *cv_cli_precision_name(cv_precision_t p)
+{
+    static const char *names[] = {"fp32", "tf32", "fp16", "bf16"};
+    return names[p];
+}
+
 bool cv_cli_parse_int(const char *option, const char *s, long min, long *out)
 {
     char *end;

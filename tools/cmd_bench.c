@@ -38,19 +38,6 @@ static void usage(FILE *f)
             INPUT_SETS);
 }
 
-static bool parse_precision(const char *s, cv_precision_t *out)
-{
-    if (!strcmp(s, "fp32")) *out = CV_PRECISION_FP32;
-    else if (!strcmp(s, "tf32")) *out = CV_PRECISION_TF32;
-    else if (!strcmp(s, "fp16")) *out = CV_PRECISION_FP16;
-    else if (!strcmp(s, "bf16")) *out = CV_PRECISION_BF16;
-    else {
-        fprintf(stderr, "caravel bench: --precision must be fp32, tf32, fp16 or bf16, not '%s'\n", s);
-        return false;
-    }
-    return true;
-}
-
 static int compare_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -93,7 +80,7 @@ int cv_cmd_bench(int argc, char **argv)
         } else if (!strcmp(a, "--threads")) {
             if (!cv_cli_parse_int("--threads", v, 1, &threads)) return 2;
         } else if (!strcmp(a, "--precision")) {
-            if (!parse_precision(v, &precision)) return 2;
+            if (!cv_cli_parse_precision(v, &precision)) return 2;
         } else if (!strcmp(a, "--device")) {
             if (!cv_cli_parse_device(v, &device)) return 2;
         } else if (!strcmp(a, "--csv")) {

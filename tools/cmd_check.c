@@ -20,6 +20,7 @@
 typedef struct check_options {
     double rtol, atol;
     bool verbose;
+    cv_precision_t precision;
 } check_options_t;
 
 typedef struct tally {
@@ -29,8 +30,8 @@ typedef struct tally {
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: caravel check [--device cpu] [--rtol R] [--atol A] [--threads T]\n"
-            "                     [--verbose] PATH...\n"
+            "usage: caravel check [--device cpu|cuda] [--precision P] [--rtol R] [--atol A]\n"
+            "                     [--threads T] [--verbose] PATH...\n"
             "\n"
             "Runs ONNX backend tests and compares outputs with their references.\n"
             "PATH is a folder holding model.onnx and test_data_set_N/input_K.pb,\n"
@@ -42,6 +43,7 @@ static void usage(FILE *f)
             "booleans must be equal.\n"
             "  --rtol R     relative tolerance (default 1e-4)\n"
             "  --atol A     absolute tolerance (default 1e-6)\n"
+            "  --precision P  fp32 (default), tf32, fp16 or bf16 (not fp32: cuda only)\n"
             "  --verbose    one line per test data set too\n");
 }
 
@@ -206,7 +208,7 @@ static void check_path(cv_runtime_t *rt, const char *path, const check_options_t
 
     cv_tenant_t *tenant;
     cv_err_t err = {{0}};
-    cv_status load = cv_tenant_load(rt, name, model, CV_PRECISION_FP32, &tenant, &err);
+    cv_status load = cv_tenant_load(rt, name, model, opt->precision, &tenant, &err);
     if (load != CV_STATUS_OK) {
         report(tally, load == CV_STATUS_UNSUPPORTED ? OUTCOME_SKIP : OUTCOME_FAIL, name, &worst, err.msg);
         return;
@@ -284,6 +286,8 @@ int cv_cmd_check(int argc, char **argv)
             if (!cv_cli_parse_device(v, &device)) return 2;
         } else if (!strcmp(a, "--threads")) {
             if (!cv_cli_parse_int("--threads", v, 1, &threads)) return 2;
+        } else if (!strcmp(a, "--precision")) {
+            if (!cv_cli_parse_precision(v, &opt.precision)) return 2;
         } else if (!strcmp(a, "--rtol") || !strcmp(a, "--atol")) {
             double x = strtod(v, &end);
             if (end == v || *end || x < 0) {
