@@ -15,8 +15,9 @@
  *              CPU has them;
  *   general    im2col of a band of output rows into scratch, then
  *              cblas_sgemm per group per batch row.
- * Bias and the activation are applied in one pass over each output block
- * while it is still in cache. FP64 takes a naive direct loop: it is for
+ * The GEMM paths accumulate onto Y pre-filled with the bias, and apply the
+ * activation in one pass over each output block while it is in cache; the
+ * depthwise loop applies both as it writes. FP64 takes a naive direct loop: it is for
  * constant folding and exactness, not speed.
  *
  * AVX2+FMA versions are chosen at run time (the build targets x86-64-v2);
@@ -123,40 +124,55 @@ static bool have_avx2(void)
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 }
 
-__attribute__((target("avx2,fma"))) static void bias_clamp_avx2(float *y, int64_t n, float bias,
-                                                                const clamp_t *c)
+__attribute__((target("avx2,fma"))) static void fill_avx2(float *y, int64_t n, float v)
 {
-    __m256 vb = _mm256_set1_ps(bias), lo = _mm256_set1_ps(c->lo), hi = _mm256_set1_ps(c->hi);
+    __m256 vv = _mm256_set1_ps(v);
     int64_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        __m256 v = _mm256_add_ps(_mm256_loadu_ps(y + i), vb);
-        /* max/min return their second operand when either is NaN. */
-        v = _mm256_min_ps(hi, _mm256_max_ps(lo, v));
-        _mm256_storeu_ps(y + i, v);
-    }
-    for (; i < n; i++) y[i] = clamp_f32(y[i] + bias, c);
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, vv);
+    for (; i < n; i++) y[i] = v;
+}
+
+__attribute__((target("avx2,fma"))) static void clamp_avx2(float *y, int64_t n, const clamp_t *c)
+{
+    __m256 lo = _mm256_set1_ps(c->lo), hi = _mm256_set1_ps(c->hi);
+    int64_t i = 0;
+    /* max/min return their second operand when either is NaN. */
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, _mm256_min_ps(hi, _mm256_max_ps(lo, _mm256_loadu_ps(y + i))));
+    for (; i < n; i++) y[i] = clamp_f32(y[i], c);
 }
 #endif
 
-/* y[i] = clamp(y[i] + bias) over one output channel's block. */
-static void bias_clamp_f32(float *y, int64_t n, float bias, const clamp_t *c)
+/* Sets `rows` channel blocks of `n` floats, `ld` apart, to their bias: the
+ * GEMM then accumulates onto it (beta = 1), which saves the pass that
+ * OpenBLAS makes to clear C when beta = 0. */
+static void fill_bias_f32(float *y, int64_t rows, int64_t n, int64_t ld, const float *bias)
 {
+    for (int64_t r = 0; r < rows; r++) {
 #ifdef CONV_X86
-    if (have_avx2()) {
-        bias_clamp_avx2(y, n, bias, c);
-        return;
-    }
+        if (have_avx2()) {
+            fill_avx2(y + r * ld, n, bias[r]);
+            continue;
+        }
 #endif
-    for (int64_t i = 0; i < n; i++) y[i] = clamp_f32(y[i] + bias, c);
+        for (int64_t i = 0; i < n; i++) y[r * ld + i] = bias[r];
+    }
 }
 
-/* Applies bias (may be NULL) and clamp to `rows` channel blocks of `n`
- * floats, `ld` apart, whose bias entries start at bias[0]. */
-static void epilogue_f32(float *y, int64_t rows, int64_t n, int64_t ld, const float *bias,
-                         const clamp_t *c)
+/* The fused activation over `rows` channel blocks of `n` floats, `ld`
+ * apart, while the GEMM's output block is still in cache. */
+static void clamp_rows_f32(float *y, int64_t rows, int64_t n, int64_t ld, const clamp_t *c)
 {
-    if (!bias && !c->active) return;
-    for (int64_t r = 0; r < rows; r++) bias_clamp_f32(y + r * ld, n, bias ? bias[r] : 0.0f, c);
+    if (!c->active) return;
+    for (int64_t r = 0; r < rows; r++) {
+#ifdef CONV_X86
+        if (have_avx2()) {
+            clamp_avx2(y + r * ld, n, c);
+            continue;
+        }
+#endif
+        for (int64_t i = 0; i < n; i++) y[r * ld + i] = clamp_f32(y[r * ld + i], c);
+    }
 }
 
 /* ---- depthwise ----------------------------------------------------------- */
@@ -472,10 +488,11 @@ static cv_status conv_im2col_f32(const cv_op_args_t *args, const conv_geom_t *g,
             for (int64_t r0 = 0; r0 < rows; r0 += band) {
                 int64_t nr = CV_MIN(band, rows - r0), ncols = nr * ow;
                 im2col_f32(xg, g, r0, nr, col);
+                if (bg) fill_bias_f32(yg + r0 * ow, g->mg, ncols, out_plane, bg);
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)g->mg, (int)ncols,
-                            (int)kdim, 1.0f, wg, (int)kdim, col, (int)ncols, 0.0f, yg + r0 * ow,
-                            (int)out_plane);
-                epilogue_f32(yg + r0 * ow, g->mg, ncols, out_plane, bg, c);
+                            (int)kdim, 1.0f, wg, (int)kdim, col, (int)ncols, bg ? 1.0f : 0.0f,
+                            yg + r0 * ow, (int)out_plane);
+                clamp_rows_f32(yg + r0 * ow, g->mg, ncols, out_plane, c);
             }
         }
     return CV_STATUS_OK;
@@ -490,19 +507,24 @@ static void conv_pointwise_f32(const conv_geom_t *g, const float *x, const float
         for (int64_t gi = 0; gi < g->group; gi++) {
             const float *xg = x + (n * g->c + gi * g->cg) * plane;
             float *yg = y + (n * g->m + gi * g->mg) * plane;
-            const float *wg = w + gi * g->mg * g->cg;
+            const float *wg = w + gi * g->mg * g->cg, *bg = b ? b + gi * g->mg : NULL;
+            /* The GEMM accumulates onto the bias; without one, y starts at
+             * zero (cleared here too for gemv, which may scale y by beta = 0
+             * rather than overwrite it). */
+            if (bg)
+                fill_bias_f32(yg, g->mg, plane, plane, bg);
+            else if (plane == 1)
+                memset(yg, 0, sizeof(float) * (size_t)g->mg);
             /* A 1x1 plane (squeeze-excite blocks) is a matrix-vector product,
              * which gemv does several times faster than gemm. */
-            if (plane == 1) {
-                /* gemv may scale y by beta = 0 rather than overwrite it */
-                memset(yg, 0, sizeof(float) * (size_t)g->mg);
+            if (plane == 1)
                 cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)g->mg, (int)g->cg, 1.0f, wg,
-                            (int)g->cg, xg, 1, 0.0f, yg, 1);
-            } else {
+                            (int)g->cg, xg, 1, 1.0f, yg, 1);
+            else
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)g->mg, (int)plane,
-                            (int)g->cg, 1.0f, wg, (int)g->cg, xg, (int)plane, 0.0f, yg, (int)plane);
-            }
-            epilogue_f32(yg, g->mg, plane, plane, b ? b + gi * g->mg : NULL, c);
+                            (int)g->cg, 1.0f, wg, (int)g->cg, xg, (int)plane, bg ? 1.0f : 0.0f, yg,
+                            (int)plane);
+            clamp_rows_f32(yg, g->mg, plane, plane, c);
         }
 }
 
