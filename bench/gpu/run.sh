@@ -7,6 +7,8 @@
 #   bench   exports ResNet-50 and MobileNetV2 tenants (distinct weights) and
 #           times waves of R = 1, 8, 32, 64 tenants in FP32 and TF32
 #   peers   PyTorch peers (../shared/anchors/peers_torch.py), same R
+#   zoo     torchvision classifiers from the classic and dynamo exporters
+#           (opsets 17-20) checked against float64 PyTorch, CPU and CUDA
 set -u
 stage=${1:?usage: run.sh tests|bench|peers}
 out=${OUT:-/tmp/caravel-out}
@@ -61,6 +63,13 @@ peers)
     for prec in fp32 tf32; do
       CUDA_DEVICE_MAX_CONNECTIONS=32 timeout 280 python3 $W/data/anchors/peers_torch.py $prec resnet50,mobilenet_v2 1,8,32,64
     done
+  } 2>&1 | tee "$log"
+  ;;
+zoo)
+  {
+    python3 bench/gpu/export_zoo.py /tmp/zoo
+    timeout 240 $cv check --device cpu /tmp/zoo/* > "$out/zoo_cpu.log" 2>&1; echo "zoo cpu: rc=$?"; cat "$out/zoo_cpu.log"
+    timeout 120 $cv check --device cuda /tmp/zoo/* > "$out/zoo_cuda.log" 2>&1; echo "zoo cuda: rc=$?"; cat "$out/zoo_cuda.log"
   } 2>&1 | tee "$log"
   ;;
 *) echo "run.sh: unknown stage '$stage'" >&2; exit 2 ;;
