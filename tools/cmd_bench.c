@@ -6,6 +6,10 @@
  * Tenants come from model files (one per tenant, distinct weights); with
  * fewer files than tenants the files are reused in turn (then say so: the
  * tenants are copies). Each tenant sends `rows` rows per wave.
+ *
+ * Two times per wave: wall (cv_wave_run as the caller sees it: uploads,
+ * launches, downloads) and, on CUDA, device time (events around the wave's
+ * launches, from cv_runtime_stats), with the super-kernel cache's counters.
  */
 #include "cli.h"
 
@@ -22,19 +26,24 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: caravel bench --model M.onnx [--model M2.onnx ...] [--tenants R]\n"
             "                     [--rows N] [--waves W] [--warmup K] [--precision P]\n"
-            "                     [--device cpu|cuda] [--threads T] [--csv LABEL]\n"
+            "                     [--device cpu|cuda] [--threads T] [--graphs on|off]\n"
+            "                     [--csv LABEL]\n"
             "\n"
             "Loads R tenants (one per --model file, files reused in turn when fewer\n"
             "than R are given), then times W waves of all R tenants with N rows each,\n"
             "after K warm-up waves, rotating among %d input sets. Prints the median\n"
-            "and minimum wave time and the implied inferences per second.\n"
+            "and minimum wave time and the implied inferences per second; on CUDA\n"
+            "also the median device time of a wave and the CUDA-graph cache counters.\n"
             "\n"
             "  --tenants R      tenants in the wave (default: the number of --model)\n"
             "  --rows N         rows per tenant per wave (default 1)\n"
             "  --waves W        timed waves (default 20)\n"
             "  --warmup K       warm-up waves (default 3)\n"
             "  --precision P    fp32 (default), tf32, fp16 or bf16\n"
-            "  --csv LABEL      also print one CSV line: LABEL,R,N,median_ms,min_ms,inf_per_s\n",
+            "  --graphs on|off  CUDA: the super-kernel (CUDA-graph) cache, on by default\n"
+            "                   (the same as CARAVEL_CUDA_GRAPHS=0 in the environment)\n"
+            "  --csv LABEL      also print one CSV line: LABEL,R,N,median_ms,min_ms,inf_per_s,\n"
+            "                   device_median_ms,device_inf_per_s (device: 0 on the CPU)\n",
             INPUT_SETS);
 }
 
@@ -52,6 +61,7 @@ int cv_cmd_bench(int argc, char **argv)
     cv_precision_t precision = CV_PRECISION_FP32;
     cv_device_t device = CV_DEVICE_CPU;
     const char *csv = NULL;
+    bool graphs = true;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -83,6 +93,12 @@ int cv_cmd_bench(int argc, char **argv)
             if (!cv_cli_parse_precision(v, &precision)) return 2;
         } else if (!strcmp(a, "--device")) {
             if (!cv_cli_parse_device(v, &device)) return 2;
+        } else if (!strcmp(a, "--graphs")) {
+            if (strcmp(v, "on") && strcmp(v, "off")) {
+                fprintf(stderr, "caravel bench: --graphs takes on or off, not '%s'\n", v);
+                return 2;
+            }
+            graphs = !strcmp(v, "on");
         } else if (!strcmp(a, "--csv")) {
             csv = v;
         } else {
@@ -104,11 +120,14 @@ int cv_cmd_bench(int argc, char **argv)
     cv_tensor_t *outputs = cv_calloc((size_t)tenants * 16, sizeof(cv_tensor_t));
     cv_slice_io_t *slices = cv_calloc((size_t)tenants, sizeof(*slices));
     double *times = cv_calloc((size_t)waves, sizeof(double));
+    double *device_times = cv_calloc((size_t)waves, sizeof(double));
     long loaded = 0;
-    if (!ts || !inputs || !outputs || !slices || !times) {
+    if (!ts || !inputs || !outputs || !slices || !times || !device_times) {
         fprintf(stderr, "caravel bench: out of memory\n");
         goto done;
     }
+    /* The CUDA backend reads it when the runtime makes it. */
+    if (!graphs) setenv("CARAVEL_CUDA_GRAPHS", "0", 1);
     cv_runtime_config_t config = {.device = device, .threads = (int)threads};
     if (cv_runtime_create(&config, &rt, &err) != CV_STATUS_OK) goto fail;
     for (; loaded < tenants; loaded++) {
@@ -152,19 +171,35 @@ int cv_cmd_bench(int argc, char **argv)
         uint64_t t0 = cv_clock_ns();
         if (cv_wave_run(rt, slices, (int)tenants, &err) != CV_STATUS_OK) goto fail;
         uint64_t t1 = cv_clock_ns();
-        if (w >= 0) times[w] = (double)(t1 - t0) / 1e6;
+        if (w >= 0) {
+            cv_runtime_stats_t st;
+            times[w] = (double)(t1 - t0) / 1e6;
+            device_times[w] = cv_runtime_stats(rt, &st) == CV_STATUS_OK ? st.last_wave_device_ms : 0;
+        }
         for (long t = 0; t < tenants; t++)
             for (int o = 0; o < cv_tenant_num_outputs(ts[t]); o++) cv_tensor_free(&outputs[t * 16 + o]);
     }
     qsort(times, (size_t)waves, sizeof(double), compare_double);
+    qsort(device_times, (size_t)waves, sizeof(double), compare_double);
     double median = times[waves / 2], best = times[0];
     double per_s = (double)(tenants * rows) / (median / 1e3);
+    double device_median = device_times[waves / 2];
+    double device_per_s = device_median > 0 ? (double)(tenants * rows) / (device_median / 1e3) : 0;
+    cv_runtime_stats_t st;
+    cv_runtime_stats(rt, &st);
     printf("bench: %ld tenants x %ld rows, %s, %s: wave median %.3f ms, min %.3f ms over %ld waves, %.1f inferences/s\n",
            tenants, rows, device == CV_DEVICE_CUDA ? "cuda" : "cpu",
            precision == CV_PRECISION_FP32 ? "fp32" : precision == CV_PRECISION_TF32 ? "tf32"
            : precision == CV_PRECISION_FP16 ? "fp16" : "bf16",
            median, best, waves, per_s);
-    if (csv) printf("%s,%ld,%ld,%.4f,%.4f,%.1f\n", csv, tenants, rows, median, best, per_s);
+    if (device == CV_DEVICE_CUDA)
+        printf("bench: device time per wave: median %.3f ms (%.1f inferences/s); CUDA graphs %s: %ld hits, "
+               "%ld refreshes, %ld misses; %ld steps on the host\n",
+               device_median, device_per_s, graphs ? "on" : "off", st.graph_hits, st.graph_refreshes,
+               st.graph_misses, st.fallback_steps);
+    if (csv)
+        printf("%s,%ld,%ld,%.4f,%.4f,%.1f,%.4f,%.1f\n", csv, tenants, rows, median, best, per_s, device_median,
+               device_per_s);
     rc = 0;
     goto done;
 fail:
@@ -178,5 +213,6 @@ done:
     cv_free(outputs);
     cv_free(slices);
     cv_free(times);
+    cv_free(device_times);
     return rc;
 }

@@ -184,10 +184,12 @@ static cv_tensor_t run_plan(cv_backend_t *be, cv_executor_t *ex, const cv_plan_t
             in_views[s][i].shape.dims[0] = rows[s];
             in_views[s][i].data = (char *)t->data + row_bytes * (size_t)slices[s].row0;
         }
-        size_t out_row = cv_tensor_nbytes(&out) / (size_t)out.shape.dims[0];
         out_views[s] = out;
-        out_views[s].shape.dims[0] = out.shape.dims[0] / row * rows[s];
-        out_views[s].data = (char *)out.data + out_row * (size_t)(out.shape.dims[0] / row * slices[s].row0);
+        if (nslices > 1) { /* waves stack rows: each slice's share of dim 0 */
+            size_t out_row = cv_tensor_nbytes(&out) / (size_t)out.shape.dims[0];
+            out_views[s].shape.dims[0] = out.shape.dims[0] / row * rows[s];
+            out_views[s].data = (char *)out.data + out_row * (size_t)(out.shape.dims[0] / row * slices[s].row0);
+        }
         ins[s] = in_views[s];
         outs[s] = &out_views[s];
     }

@@ -16,7 +16,12 @@
  * FP16/BF16 tenants also keep half copies of the weights that GEMM-like
  * steps read (layout of the table: cuda_internal.h).
  *
- * Not here: CUDA graphs (the super-kernel cache) and several streams.
+ * Waves go through the super-kernel cache (cuda_graph.cu): this file gives
+ * it the hooks it needs while a wave is being captured (no synchronisation,
+ * staging from the captured wave's own region, no host steps) and a fixed
+ * cuBLAS workspace, so that cuBLAS never allocates under capture.
+ *
+ * Not here: several streams.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -25,6 +30,8 @@
 #include "backend/cuda/cuda_internal.h"
 
 #define PINNED_INITIAL ((size_t)1 << 20)
+/* cuBLAS's own workspace: the size NVIDIA recommends for Hopper. */
+#define CUBLAS_WORKSPACE ((size_t)32 << 20)
 #define TENSOR_ALIGN 256
 
 typedef cv_status (*cuda_op_fn)(cv_cuda_t *cuda, const cv_step_run_t *run, cv_err_t *err);
@@ -48,6 +55,7 @@ typedef struct cuda_backend {
     cv_cuda_t cuda; /* first: a cv_backend_t * is a cv_cuda_t * is this */
     cv_cpu_ctx_t cpu; /* for host fallbacks */
     size_t pinned_used;
+    void *cublas_workspace;
 } cuda_backend_t;
 
 static size_t align_up(size_t n) { return (n + TENSOR_ALIGN - 1) / TENSOR_ALIGN * TENSOR_ALIGN; }
@@ -76,9 +84,17 @@ extern "C" cv_status cv_cublas_status(cublasStatus_t s, const char *what, const 
 
 extern "C" void *cv_cuda_workspace(cv_cuda_t *cuda, size_t bytes)
 {
+    cv_cuda_graph_note(cuda, 0, bytes);
     if (bytes <= cuda->workspace_bytes && cuda->workspace) return cuda->workspace;
+    /* Growing synchronises: a capture is given up (the caller's NULL reads
+     * as a failure, which the cache answers by running the wave eagerly). */
+    if (cv_cuda_graph_capturing(cuda)) {
+        cv_cuda_graph_abort(cuda, "the workspace must grow", NULL);
+        return NULL;
+    }
     /* Steps in flight may still read the old one. */
     if (cudaStreamSynchronize(cuda->stream) != cudaSuccess) return NULL;
+    cv_cuda_graph_forget(cuda, cuda->workspace);
     cudaFree(cuda->workspace);
     cuda->workspace = NULL;
     cuda->workspace_bytes = 0;
@@ -95,7 +111,9 @@ extern "C" void *cv_cuda_workspace(cv_cuda_t *cuda, size_t bytes)
 extern "C" cv_status cv_cuda_stage(cv_cuda_t *cuda, size_t bytes, void **host, void **device, cv_err_t *err)
 {
     cuda_backend_t *be = (cuda_backend_t *)cuda;
+    if (cv_cuda_graph_capturing(cuda)) return cv_cuda_graph_stage(cuda, bytes, host, device, err);
     size_t need = align_up(bytes ? bytes : 1);
+    cv_cuda_graph_note(cuda, need, 0);
     if (be->pinned_used + need > cuda->pinned_bytes) {
         /* Full: wait for the copies that read earlier tables, start over. */
         CV_CUDA_CHECK(cudaStreamSynchronize(cuda->stream), err);
@@ -143,7 +161,10 @@ static cv_status cuda_alloc(cv_backend_t *b, size_t bytes, void **out, cv_err_t 
 
 static void cuda_free(cv_backend_t *b, void *ptr)
 {
-    if (ptr) cudaFree(ptr);
+    if (!ptr) return;
+    /* The executor's buffer: graphs captured with it must never replay. */
+    cv_cuda_graph_forget((cv_cuda_t *)b, ptr);
+    cudaFree(ptr);
 }
 
 static cv_status cuda_upload(cv_backend_t *b, void *dst, const void *src, size_t bytes, cv_err_t *err)
@@ -182,6 +203,7 @@ static void mark_gemm_weights(const cv_graph_t *g, bool *needs_half)
 static void cuda_tenant_release(cv_backend_t *b, const cv_graph_t *g, void **constants)
 {
     if (!constants) return;
+    cv_cuda_graph_forget((cv_cuda_t *)b, constants);
     if (constants[2 * g->nvalues]) cudaFree(constants[2 * g->nvalues]);
     cv_free(constants);
 }
@@ -283,6 +305,8 @@ extern "C" cv_status cv_cuda_run_on_host(cv_cuda_t *cuda, const cv_step_run_t *r
     const cv_op_def_t *def = cv_op_def(node->op);
     if (!def->cpu)
         return cv_errorf(err, CV_STATUS_UNSUPPORTED, "%s has neither a CUDA nor a CPU kernel", cv_op_name(node->op));
+    /* Host steps synchronise: under capture, the wave goes eager first. */
+    if (cv_cuda_graph_capturing(cuda)) return cv_cuda_graph_abort(cuda, "a step runs on the host", err);
     if (cuda->fallbacks[node->op]++ == 0)
         cv_log(CV_LOG_INFO, "cuda: %s steps run on the host (no CUDA kernel for this case); counted from now on",
                cv_op_name(node->op));
@@ -359,9 +383,8 @@ extern "C" cv_status cv_cuda_run_on_host(cv_cuda_t *cuda, const cv_step_run_t *r
 
 /* ---- steps ---------------------------------------------------------------- */
 
-static cv_status cuda_step_run(cv_backend_t *b, const cv_step_run_t *run, cv_err_t *err)
+static cv_status cuda_dispatch(cv_cuda_t *cuda, const cv_step_run_t *run, cv_err_t *err)
 {
-    cv_cuda_t *cuda = (cv_cuda_t *)b;
     cuda_op_fn entry = op_entries[run->node->op];
     if (!entry) return cv_cuda_run_on_host(cuda, run, err);
     cv_status st = entry(cuda, run, err);
@@ -373,11 +396,19 @@ static cv_status cuda_step_run(cv_backend_t *b, const cv_step_run_t *run, cv_err
     return st;
 }
 
+static cv_status cuda_step_run(cv_backend_t *b, const cv_step_run_t *run, cv_err_t *err)
+{
+    cv_cuda_t *cuda = (cv_cuda_t *)b;
+    if (cv_cuda_graph_capturing(cuda)) return cv_cuda_graph_step(cuda, run, cuda_dispatch, err);
+    return cuda_dispatch(cuda, run, err);
+}
+
 static cv_status cuda_synchronize(cv_backend_t *b, cv_err_t *err)
 {
     cv_cuda_t *cuda = (cv_cuda_t *)b;
     CV_CUDA_CHECK(cudaStreamSynchronize(cuda->stream), err);
     ((cuda_backend_t *)cuda)->pinned_used = 0;
+    cv_cuda_graph_synchronized(cuda);
     return CV_STATUS_OK;
 }
 
@@ -386,7 +417,9 @@ static void cuda_destroy(cv_backend_t *b)
     cuda_backend_t *be = (cuda_backend_t *)b;
     cv_cuda_t *cuda = &be->cuda;
     if (cuda->stream) cudaStreamSynchronize(cuda->stream);
+    cv_cuda_graphs_destroy(cuda);
     if (cuda->cublas) cublasDestroy(cuda->cublas);
+    cudaFree(be->cublas_workspace);
     cudaFree(cuda->workspace);
     cudaFree(cuda->pinned_device);
     if (cuda->pinned) cudaFreeHost(cuda->pinned);
@@ -407,9 +440,9 @@ static const cv_backend_i cuda_iface = {
     /* .tenant_release = */ cuda_tenant_release,
     /* .step_run       = */ cuda_step_run,
     /* .synchronize    = */ cuda_synchronize,
-    /* .wave_begin     = */ NULL,
-    /* .wave_end       = */ NULL,
-    /* .stats          = */ NULL,
+    /* .wave_begin     = */ cv_cuda_wave_begin,
+    /* .wave_end       = */ cv_cuda_wave_end,
+    /* .stats          = */ cv_cuda_stats,
     /* .destroy        = */ cuda_destroy,
 };
 
@@ -445,9 +478,17 @@ extern "C" cv_status cv_backend_cuda_create(int device, cv_backend_t **out, cv_e
         st = cv_cublas_status(cs, "cublasSetStream/cublasSetMathMode", __FILE__, __LINE__, err);
         goto fail;
     }
+    /* After cublasSetStream, which resets it: cuBLAS must not allocate
+     * while a wave is captured. */
+    if ((e = cudaMalloc(&be->cublas_workspace, CUBLAS_WORKSPACE)) != cudaSuccess) goto cuda_fail;
+    if ((cs = cublasSetWorkspace(cuda->cublas, be->cublas_workspace, CUBLAS_WORKSPACE)) != CUBLAS_STATUS_SUCCESS) {
+        st = cv_cublas_status(cs, "cublasSetWorkspace", __FILE__, __LINE__, err);
+        goto fail;
+    }
     if ((e = cudaMallocHost(&cuda->pinned, PINNED_INITIAL)) != cudaSuccess) goto cuda_fail;
     if ((e = cudaMalloc(&cuda->pinned_device, PINNED_INITIAL)) != cudaSuccess) goto cuda_fail;
     cuda->pinned_bytes = PINNED_INITIAL;
+    if ((st = cv_cuda_graphs_create(cuda, err)) != CV_STATUS_OK) goto fail;
     *out = &cuda->base;
     return CV_STATUS_OK;
 cuda_fail:

@@ -38,6 +38,8 @@ typedef struct cv_cuda {
     size_t pinned_bytes;
     /* Steps that ran on the host because no CUDA kernel exists, per op. */
     long fallbacks[CV_OP_COUNT];
+    /* The super-kernel cache (cuda_graph.cu); NULL until created. */
+    struct cv_cuda_graphs *graphs;
 } cv_cuda_t;
 
 /* Device scratch of at least `bytes` (NULL on failure: the caller returns
@@ -69,6 +71,49 @@ static inline const void *cv_cuda_half_constant(void *const *constants, const cv
 {
     return constants[g->nvalues + v];
 }
+
+/* ---- the super-kernel cache (cuda_graph.cu) -------------------------------
+ * Waves of one shape (plan, precision, rows of each slice, executor buffer)
+ * are captured as a CUDA graph the second time they run, and replayed while
+ * their tenants are the same; other tenants re-capture and update the
+ * executable graph. While a wave is being captured nothing may synchronise
+ * the stream: the hooks below let the workspace, the staging allocator and
+ * the host fallback give the capture up, and the cache then runs the wave's
+ * steps so far eagerly, so that no result is lost. */
+
+cv_status cv_cuda_graphs_create(cv_cuda_t *cuda, cv_err_t *err);
+void cv_cuda_graphs_destroy(cv_cuda_t *cuda);
+/* The backend's wave_begin / wave_end / stats (backend.h). */
+cv_status cv_cuda_wave_begin(cv_backend_t *b, const cv_plan_t *plan, const cv_wave_slice_t *slices,
+                             int nslices, cv_precision_t precision, const void *buffer, bool *replayed,
+                             cv_err_t *err);
+cv_status cv_cuda_wave_end(cv_backend_t *b, cv_status steps, cv_err_t *err);
+void cv_cuda_stats(cv_backend_t *b, cv_backend_stats_t *out);
+/* True while cuda->stream is capturing a wave for the cache. */
+bool cv_cuda_graph_capturing(const cv_cuda_t *cuda);
+/* Runs a step while capturing: `dispatch` launches it; when the capture
+ * has to be given up (a hook called cv_cuda_graph_abort, or any failure),
+ * ends it and runs every step of the wave so far, this one included,
+ * eagerly. Returns the step's status. */
+typedef cv_status (*cv_cuda_dispatch_fn)(cv_cuda_t *cuda, const cv_step_run_t *run, cv_err_t *err);
+cv_status cv_cuda_graph_step(cv_cuda_t *cuda, const cv_step_run_t *run, cv_cuda_dispatch_fn dispatch,
+                             cv_err_t *err);
+/* Gives the capture in progress up (`why` is logged); returns the status
+ * the caller returns from its step (the cache then re-runs it eagerly). */
+cv_status cv_cuda_graph_abort(cv_cuda_t *cuda, const char *why, cv_err_t *err);
+/* Staging while capturing: from the captured wave's own pinned region, so
+ * that replays read stable tables. Gives the capture up when it is full. */
+cv_status cv_cuda_graph_stage(cv_cuda_t *cuda, size_t bytes, void **host, void **device, cv_err_t *err);
+/* What the wave in progress asked of the staging allocator and the
+ * workspace (eager runs size a captured wave's region from it). */
+void cv_cuda_graph_note(cv_cuda_t *cuda, size_t stage_bytes, size_t workspace_bytes);
+/* Device memory or a tenant's constants table about to be freed: graphs
+ * captured with it are dropped, never replayed. */
+void cv_cuda_graph_forget(cv_cuda_t *cuda, const void *ptr);
+/* Called once the stream has synchronised: reads the wave's device time. */
+void cv_cuda_graph_synchronized(cv_cuda_t *cuda);
+/* Captures given up since the backend was created (for tests). */
+long cv_cuda_graph_aborts(const cv_cuda_t *cuda);
 
 /* Checks a CUDA runtime call; on failure sets err and returns the status
  * from the enclosing function. cudaErrorMemoryAllocation becomes

@@ -1,0 +1,738 @@
+/*
+ * test_gpu_graph.c: the CUDA backend's super-kernel cache (cuda_graph.cu):
+ * waves captured as CUDA graphs and replayed must give what eager waves
+ * give, and a graph captured for some tenants, buffers or workspace must
+ * never serve others.
+ *
+ *   (a) one wave shape run 4 times with the same tenants: eager, then one
+ *       miss (captured), then hits, every output equal to the eager one;
+ *       the same shape with other tenants refreshes the graph and gives
+ *       each new tenant its solo output (not the old tenants'); another
+ *       row layout of the same plan is another shape; a released tenant's
+ *       graph is never replayed for its successor;
+ *   (b) a capture given up half way (the staging a wave of two different
+ *       tenants needs is larger than that of the same tenant twice, which
+ *       sized the region) still gives the right outputs, and the shape is
+ *       captured again next time;
+ *   (c) a workspace regrown by a larger wave (of another executor) drops
+ *       the graphs captured with the old one;
+ *   (d) a wave with a step that runs on the host stays eager, and right;
+ *   (e) 8 tenants x 1 row of a MobileNetV2-like block (1x1 expand, 3x3
+ *       depthwise, 1x1 project, residual Add, ReLU6 folded into the convs);
+ *   (f) when ../shared/models (or $CARAVEL_SHARED_DIR) is there, tenants of
+ *       MobileNetV2 through the public API: replayed single inferences and
+ *       waves match the reference outputs, counted by cv_runtime_stats.
+ * Solo outputs come from the CPU backend (each tenant alone); device time
+ * of the last wave is reported by the stats.
+ *
+ * Needs a GPU: exits 77 (skipped) with the reason when there is none or
+ * when the build has no CUDA backend.
+ */
+#include "testutil.h"
+
+#include "backend/backend.h"
+#include "exec/exec.h"
+#include "ir/passes.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef CARAVEL_WITH_CUDA
+#include "backend/cuda/cuda_internal.h"
+
+#define MAX_SLICES 16
+
+/* The CPU backend (references) for the whole run; a fresh CUDA backend per
+ * test, so that its counters start at zero. */
+static cv_backend_t *cpu;
+static cv_executor_t *cpu_exec;
+static cv_backend_t *gpu;
+static cv_executor_t *gpu_exec;
+
+static int setup_group(void **state)
+{
+    cv_err_t err;
+    if (cv_backend_cpu_create(1, &cpu, &err) != CV_STATUS_OK) return -1;
+    return cv_exec_create(cpu, &cpu_exec, &err) == CV_STATUS_OK ? 0 : -1;
+}
+
+static int teardown_group(void **state)
+{
+    cv_exec_destroy(cpu_exec);
+    cpu->iface->destroy(cpu);
+    return 0;
+}
+
+static int setup_gpu(void **state)
+{
+    cv_err_t err;
+    if (cv_backend_cuda_create(0, &gpu, &err) != CV_STATUS_OK) {
+        fprintf(stderr, "CUDA backend: %s\n", err.msg);
+        return -1;
+    }
+    return cv_exec_create(gpu, &gpu_exec, &err) == CV_STATUS_OK ? 0 : -1;
+}
+
+static int teardown_gpu(void **state)
+{
+    cv_exec_destroy(gpu_exec);
+    gpu->iface->destroy(gpu);
+    gpu = NULL;
+    return 0;
+}
+
+static cv_backend_stats_t stats(void)
+{
+    cv_backend_stats_t s;
+    gpu->iface->stats(gpu, &s);
+    return s;
+}
+
+/* ---- graphs ---------------------------------------------------------------- */
+
+#define SHAPE(...) ((cv_shape_t){.ndim = (int)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)), .dims = {__VA_ARGS__}})
+
+static int g_weight(cv_graph_t *g, const char *name, cv_shape_t shape, uint64_t seed)
+{
+    cv_tensor_t *t = cv_tensor_new(CV_DTYPE_FP32, &shape);
+    assert_non_null(t);
+    cv_test_fill_random(t, seed);
+    int v = cv_graph_add_constant(g, name, t, true);
+    assert_true(v >= 0);
+    return v;
+}
+
+static int g_scalar(cv_graph_t *g, const char *name, float value)
+{
+    cv_shape_t s = {.ndim = 0};
+    cv_tensor_t *t = cv_tensor_new(CV_DTYPE_FP32, &s);
+    assert_non_null(t);
+    *(float *)t->data = value;
+    int v = cv_graph_add_constant(g, name, t, false);
+    assert_true(v >= 0);
+    return v;
+}
+
+static int g_input(cv_graph_t *g, const char *name, cv_shape_t shape)
+{
+    int v = cv_graph_add_value(g, name);
+    assert_true(v >= 0);
+    g->values[v].dtype = CV_DTYPE_FP32;
+    shape.dims[0] = -1;
+    g->values[v].shape = shape;
+    int *inputs = cv_realloc(g->inputs, sizeof(int) * (size_t)(g->ninputs + 1));
+    assert_non_null(inputs);
+    g->inputs = inputs;
+    g->inputs[g->ninputs++] = v;
+    return v;
+}
+
+/* Adds a one-output node; returns its output value. */
+static int g_node(cv_graph_t *g, cv_op_t op, const int *in, int nin, const char *name, int *node_out)
+{
+    int out = cv_graph_add_value(g, name);
+    int n = cv_graph_add_node(g, name, op, in, nin, &out, 1);
+    assert_true(n >= 0);
+    if (node_out) *node_out = n;
+    return out;
+}
+
+static void g_int(cv_graph_t *g, int n, const char *name, int64_t v)
+{
+    cv_attr_t a = {.name = cv_strdup(name), .type = CV_ATTR_INT, .i = v};
+    assert_int_equal(cv_node_add_attr(&g->nodes[n], &a), CV_STATUS_OK);
+}
+
+static void g_ints(cv_graph_t *g, int n, const char *name, int64_t a0, int64_t a1, int64_t a2, int64_t a3, int count)
+{
+    cv_attr_t a = {.name = cv_strdup(name), .type = CV_ATTR_INTS, .n = count};
+    a.ints = cv_malloc(sizeof(int64_t) * 4);
+    assert_non_null(a.ints);
+    int64_t v[4] = {a0, a1, a2, a3};
+    memcpy(a.ints, v, sizeof v);
+    assert_int_equal(cv_node_add_attr(&g->nodes[n], &a), CV_STATUS_OK);
+}
+
+/* A conv; pads of 1 on every side when `pad`, stride 2 when `stride2`. */
+static int g_conv(cv_graph_t *g, int x, int w, int b, int group, bool pad, bool stride2, const char *name)
+{
+    int n;
+    int in[3] = {x, w, b};
+    int y = g_node(g, CV_OP_CONV, in, b >= 0 ? 3 : 2, name, &n);
+    if (group != 1) g_int(g, n, "group", group);
+    if (pad) g_ints(g, n, "pads", 1, 1, 1, 1, 4);
+    if (stride2) g_ints(g, n, "strides", 2, 2, 0, 0, 2);
+    return y;
+}
+
+static void g_finish(cv_graph_t *g, int out)
+{
+    g->outputs = cv_malloc(sizeof(int));
+    assert_non_null(g->outputs);
+    g->outputs[0] = out;
+    g->noutputs = 1;
+    g->batched = true;
+    g->opset = 17;
+    cv_err_t err;
+    if (cv_ir_prepare(g, cv_backend_cpu_ctx(cpu), &err) != CV_STATUS_OK) fail_msg("prepare: %s", err.msg);
+}
+
+/* x[N,3,8,8] -> Conv 3x3 pad 1 + bias + Relu -> depthwise 3x3 stride 2 +
+ * bias -> Clip(0, 6) -> Conv 1x1 (no bias) -> GlobalAveragePool ->
+ * Flatten -> Gemm (transB, bias) -> y[N,5]. */
+static cv_graph_t *small_cnn(uint64_t seed)
+{
+    cv_graph_t *g = cv_graph_create("graph-cnn");
+    assert_non_null(g);
+    int x = g_input(g, "x", SHAPE(1, 3, 8, 8));
+    int c1 = g_conv(g, x, g_weight(g, "w1", SHAPE(8, 3, 3, 3), seed + 1), g_weight(g, "b1", SHAPE(8), seed + 2), 1,
+                    true, false, "c1");
+    int r1 = g_node(g, CV_OP_RELU, (int[]){c1}, 1, "r1", NULL);
+    int dw = g_conv(g, r1, g_weight(g, "w2", SHAPE(8, 1, 3, 3), seed + 3), g_weight(g, "b2", SHAPE(8), seed + 4), 8,
+                    true, true, "dw");
+    int clip = g_node(g, CV_OP_CLIP, (int[]){dw, g_scalar(g, "lo", 0.0f), g_scalar(g, "hi", 6.0f)}, 3, "clip", NULL);
+    int pw = g_conv(g, clip, g_weight(g, "w3", SHAPE(6, 8, 1, 1), seed + 5), -1, 1, false, false, "pw");
+    int pool = g_node(g, CV_OP_GLOBAL_AVERAGE_POOL, (int[]){pw}, 1, "pool", NULL);
+    int flat = g_node(g, CV_OP_FLATTEN, (int[]){pool}, 1, "flat", NULL);
+    int fc_node;
+    int fc = g_node(g, CV_OP_GEMM, (int[]){flat, g_weight(g, "w4", SHAPE(5, 6), seed + 6), g_weight(g, "b4", SHAPE(5), seed + 7)},
+                    3, "fc", &fc_node);
+    g_int(g, fc_node, "transB", 1);
+    g_finish(g, fc);
+    return g;
+}
+
+/* A MobileNetV2 inverted residual and head: x[N,8,8,8] -> Conv 1x1
+ * (8->32) + Clip(0,6) -> depthwise 3x3 pad 1 + Clip(0,6) -> Conv 1x1
+ * (32->8) -> Add x -> Conv 1x1 (8->16) + Clip -> GlobalAveragePool ->
+ * Flatten -> Gemm (transB) -> y[N,4]. */
+static cv_graph_t *mobilenet_block(uint64_t seed)
+{
+    cv_graph_t *g = cv_graph_create("graph-mnv2");
+    assert_non_null(g);
+    int x = g_input(g, "x", SHAPE(1, 8, 8, 8));
+    int lo = g_scalar(g, "lo", 0.0f), hi = g_scalar(g, "hi", 6.0f);
+    int e = g_conv(g, x, g_weight(g, "we", SHAPE(32, 8, 1, 1), seed + 1), g_weight(g, "be", SHAPE(32), seed + 2), 1,
+                   false, false, "expand");
+    e = g_node(g, CV_OP_CLIP, (int[]){e, lo, hi}, 3, "expand6", NULL);
+    int d = g_conv(g, e, g_weight(g, "wd", SHAPE(32, 1, 3, 3), seed + 3), g_weight(g, "bd", SHAPE(32), seed + 4), 32,
+                   true, false, "dw");
+    d = g_node(g, CV_OP_CLIP, (int[]){d, lo, hi}, 3, "dw6", NULL);
+    int p = g_conv(g, d, g_weight(g, "wp", SHAPE(8, 32, 1, 1), seed + 5), g_weight(g, "bp", SHAPE(8), seed + 6), 1,
+                   false, false, "project");
+    int sum = g_node(g, CV_OP_ADD, (int[]){p, x}, 2, "residual", NULL);
+    int h = g_conv(g, sum, g_weight(g, "wh", SHAPE(16, 8, 1, 1), seed + 7), g_weight(g, "bh", SHAPE(16), seed + 8), 1,
+                   false, false, "head");
+    h = g_node(g, CV_OP_CLIP, (int[]){h, lo, hi}, 3, "head6", NULL);
+    int pool = g_node(g, CV_OP_GLOBAL_AVERAGE_POOL, (int[]){h}, 1, "pool", NULL);
+    int flat = g_node(g, CV_OP_FLATTEN, (int[]){pool}, 1, "flat", NULL);
+    int fc_node;
+    int fc = g_node(g, CV_OP_GEMM, (int[]){flat, g_weight(g, "wf", SHAPE(4, 16), seed + 9), g_weight(g, "bf", SHAPE(4), seed + 10)},
+                    3, "fc", &fc_node);
+    g_int(g, fc_node, "transB", 1);
+    g_finish(g, fc);
+    return g;
+}
+
+/* A MatMul by a weight with batch dims: no CUDA path in a wave of several
+ * tenants, so it runs on the host. */
+static cv_graph_t *host_matmul(uint64_t seed)
+{
+    cv_graph_t *g = cv_graph_create("graph-host");
+    assert_non_null(g);
+    int x = g_input(g, "x", SHAPE(1, 2, 3, 4));
+    int y = g_node(g, CV_OP_MATMUL, (int[]){x, g_weight(g, "w", SHAPE(2, 4, 5), seed)}, 2, "y", NULL);
+    g_finish(g, y);
+    return g;
+}
+
+/* ---- tenants and waves ------------------------------------------------------ */
+
+typedef struct tenant {
+    cv_graph_t *graph;
+    void **gpu_table, **cpu_table;
+} tenant_t;
+
+static tenant_t tenant_load(cv_graph_t *(*build)(uint64_t), uint64_t seed)
+{
+    tenant_t t = {.graph = build(seed)};
+    cv_err_t err;
+    if (gpu->iface->tenant_upload(gpu, t.graph, CV_PRECISION_FP32, &t.gpu_table, &err) != CV_STATUS_OK)
+        fail_msg("upload: %s", err.msg);
+    assert_int_equal(cpu->iface->tenant_upload(cpu, t.graph, CV_PRECISION_FP32, &t.cpu_table, &err), CV_STATUS_OK);
+    return t;
+}
+
+static void tenant_free(tenant_t *t)
+{
+    gpu->iface->tenant_release(gpu, t->graph, t->gpu_table);
+    cpu->iface->tenant_release(cpu, t->graph, t->cpu_table);
+    cv_graph_destroy(t->graph);
+    memset(t, 0, sizeof(*t));
+}
+
+static cv_plan_t *plan_for(const cv_graph_t *g, int64_t rows)
+{
+    cv_shape_t s = g->values[g->inputs[0]].shape;
+    s.dims[0] = rows;
+    cv_plan_t *plan;
+    cv_err_t err;
+    if (cv_plan_build(g, &s, NULL, cv_backend_cpu_ctx(cpu), &plan, &err) != CV_STATUS_OK) fail_msg("plan: %s", err.msg);
+    return plan;
+}
+
+/* Input of `rows` rows for graph g (seeded). */
+static cv_tensor_t make_input(const cv_graph_t *g, int64_t rows, uint64_t seed)
+{
+    cv_shape_t s = g->values[g->inputs[0]].shape;
+    s.dims[0] = rows;
+    cv_tensor_t x;
+    assert_int_equal(cv_tensor_alloc(&x, CV_DTYPE_FP32, &s), CV_STATUS_OK);
+    cv_test_fill_random(&x, seed);
+    return x;
+}
+
+/* Runs one wave of `plan` on a backend: slice s is tenant ts[s] with input
+ * xs[s]; outs[s] receives its output (allocated here). */
+static void run_wave(cv_executor_t *ex, bool on_gpu, const cv_plan_t *plan, tenant_t *const *ts,
+                     const cv_tensor_t *xs, int nslices, cv_tensor_t *outs)
+{
+    CV_ASSERT(nslices <= MAX_SLICES);
+    cv_wave_slice_t slices[MAX_SLICES];
+    const cv_tensor_t *ins[MAX_SLICES];
+    cv_tensor_t *out_ptrs[MAX_SLICES];
+    const cv_plan_value_t *pv = &plan->values[plan->graph->outputs[0]];
+    int64_t row = 0;
+    for (int s = 0; s < nslices; s++) {
+        int64_t rows = xs[s].shape.dims[0];
+        slices[s] = (cv_wave_slice_t){.row0 = row, .rows = rows,
+                                      .constants = on_gpu ? ts[s]->gpu_table : ts[s]->cpu_table};
+        cv_shape_t os = pv->shape;
+        os.dims[0] = pv->shape.dims[0] / plan->rows * rows;
+        assert_int_equal(cv_tensor_alloc(&outs[s], pv->dtype, &os), CV_STATUS_OK);
+        ins[s] = &xs[s];
+        out_ptrs[s] = &outs[s];
+        row += rows;
+    }
+    assert_int_equal(row, plan->rows);
+    cv_err_t err;
+    cv_status st = cv_exec_wave(ex, plan, slices, nslices, CV_PRECISION_FP32, ins, out_ptrs, &err);
+    if (st != CV_STATUS_OK) fail_msg("%s wave: %s", on_gpu ? "CUDA" : "CPU", err.msg);
+}
+
+/* Tenant t alone on the CPU backend. */
+static cv_tensor_t solo(tenant_t *t, const cv_tensor_t *x)
+{
+    cv_plan_t *plan = plan_for(t->graph, x->shape.dims[0]);
+    cv_tensor_t out;
+    run_wave(cpu_exec, false, plan, (tenant_t *[]){t}, x, 1, &out);
+    cv_plan_destroy(plan);
+    return out;
+}
+
+/* max |a - ref| / max |ref|. */
+static double rel_diff(const cv_tensor_t *a, const cv_tensor_t *ref)
+{
+    assert_true(cv_shape_equal(&a->shape, &ref->shape));
+    double scale = 0;
+    for (int64_t i = 0; i < cv_shape_numel(&ref->shape); i++) scale = fmax(scale, fabs(((const float *)ref->data)[i]));
+    return cv_test_max_abs_diff(a, ref) / (scale > 0 ? scale : 1);
+}
+
+static void free_all(cv_tensor_t *ts, int n)
+{
+    for (int i = 0; i < n; i++) cv_tensor_free(&ts[i]);
+}
+
+/* Runs a wave on the GPU and checks every slice against its tenant alone
+ * on the CPU; `then` (optional) receives the outputs, else they are freed.
+ * Returns the largest relative difference. */
+static double gpu_wave_checked(const cv_plan_t *plan, tenant_t *const *ts, const cv_tensor_t *xs, int nslices,
+                               cv_tensor_t *then)
+{
+    cv_tensor_t outs[MAX_SLICES];
+    run_wave(gpu_exec, true, plan, ts, xs, nslices, outs);
+    double worst = 0;
+    for (int s = 0; s < nslices; s++) {
+        cv_tensor_t ref = solo(ts[s], &xs[s]);
+        double d = rel_diff(&outs[s], &ref);
+        worst = fmax(worst, d);
+        if (!(d <= 1e-5)) fail_msg("slice %d differs from its tenant alone: rel diff %g", s, d);
+        cv_tensor_free(&ref);
+    }
+    if (then) memcpy(then, outs, sizeof(cv_tensor_t) * (size_t)nslices);
+    else free_all(outs, nslices);
+    return worst;
+}
+
+static void expect_counts(long misses, long hits, long refreshes)
+{
+    cv_backend_stats_t s = stats();
+    if (s.graph_misses != misses || s.graph_hits != hits || s.graph_refreshes != refreshes)
+        fail_msg("graph cache: %ld misses, %ld hits, %ld refreshes; expected %ld, %ld, %ld", s.graph_misses,
+                 s.graph_hits, s.graph_refreshes, misses, hits, refreshes);
+}
+
+static bool bitwise_equal(const cv_tensor_t *a, const cv_tensor_t *b)
+{
+    return cv_tensor_nbytes(a) == cv_tensor_nbytes(b) && memcmp(a->data, b->data, cv_tensor_nbytes(a)) == 0;
+}
+
+/* ---- (a) replay, refresh, other shapes --------------------------------------- */
+
+static void test_replay_and_refresh(void **state)
+{
+    enum { R = 3 };
+    tenant_t a[R], b[R];
+    tenant_t *ta[R], *tb[R];
+    for (int i = 0; i < R; i++) {
+        a[i] = tenant_load(small_cnn, 100 * (uint64_t)(i + 1));
+        b[i] = tenant_load(small_cnn, 5000 + 100 * (uint64_t)(i + 1));
+        ta[i] = &a[i];
+        tb[i] = &b[i];
+    }
+    cv_tensor_t xs[R];
+    for (int s = 0; s < R; s++) xs[s] = make_input(a[0].graph, s + 1, 40 + (uint64_t)s);
+    cv_plan_t *plan = plan_for(a[0].graph, 6);
+    assert_true(plan->stackable);
+
+    /* The same tenants 4 times: eager, miss, hit, hit; all alike. */
+    cv_tensor_t first[R], again[R];
+    gpu_wave_checked(plan, ta, xs, R, first);
+    expect_counts(0, 0, 0);
+    assert_true(stats().last_wave_device_ms > 0);
+    bool bitwise = true;
+    for (int run = 2; run <= 4; run++) {
+        gpu_wave_checked(plan, ta, xs, R, again);
+        for (int s = 0; s < R; s++) {
+            double d = rel_diff(&again[s], &first[s]);
+            if (!(d <= 1e-6)) fail_msg("run %d, slice %d: differs from the eager wave by %g", run, s, d);
+            bitwise = bitwise && bitwise_equal(&again[s], &first[s]);
+        }
+        free_all(again, R);
+        expect_counts(1, run - 2, 0);
+        assert_true(stats().last_wave_device_ms > 0);
+    }
+    printf("  eager, miss, 2 hits: replays %s the eager wave; last wave %.3f ms on the device\n",
+           bitwise ? "bitwise equal to" : "within 1e-6 of", stats().last_wave_device_ms);
+
+    /* Other tenants, same shape: a refresh, and their own outputs, which
+     * a stale table (the first tenants') would not give. */
+    cv_tensor_t other[R];
+    gpu_wave_checked(plan, tb, xs, R, other);
+    expect_counts(1, 2, 1);
+    for (int s = 0; s < R; s++) assert_true(rel_diff(&other[s], &first[s]) > 1e-3);
+    free_all(other, R);
+    gpu_wave_checked(plan, tb, xs, R, NULL);
+    expect_counts(1, 3, 1);
+    /* Mixed tenants, then the first ones back: refreshes again. */
+    tenant_t *mixed[R] = {&b[0], &a[1], &b[2]};
+    gpu_wave_checked(plan, mixed, xs, R, NULL);
+    expect_counts(1, 3, 2);
+    gpu_wave_checked(plan, ta, xs, R, again);
+    expect_counts(1, 3, 3);
+    for (int s = 0; s < R; s++) assert_true(rel_diff(&again[s], &first[s]) <= 1e-6);
+    free_all(again, R);
+
+    /* The same plan cut into other slices (2+2+2 rows) is another shape:
+     * eager, then a miss; per-row tables follow the new cut. */
+    cv_tensor_t even[R];
+    for (int s = 0; s < R; s++) even[s] = make_input(a[0].graph, 2, 70 + (uint64_t)s);
+    gpu_wave_checked(plan, ta, even, R, NULL);
+    expect_counts(1, 3, 3);
+    gpu_wave_checked(plan, ta, even, R, NULL);
+    expect_counts(2, 3, 3);
+    gpu_wave_checked(plan, ta, even, R, NULL);
+    expect_counts(2, 4, 3);
+    /* New inputs into a cached wave: replays read the buffer, not copies. */
+    cv_tensor_t fresh[R];
+    for (int s = 0; s < R; s++) fresh[s] = make_input(a[0].graph, 2, 90 + (uint64_t)s);
+    gpu_wave_checked(plan, ta, fresh, R, NULL);
+    expect_counts(2, 5, 3);
+
+    /* Released tenants: their graph goes, whatever address a successor's
+     * table gets (often the same); the successors get their own outputs. */
+    gpu_wave_checked(plan, tb, xs, R, NULL);
+    expect_counts(2, 5, 4);
+    for (int i = 0; i < R; i++) {
+        tenant_free(&b[i]);
+        b[i] = tenant_load(small_cnn, 9000 + 100 * (uint64_t)(i + 1));
+    }
+    long hits = stats().graph_hits;
+    gpu_wave_checked(plan, tb, xs, R, NULL);
+    assert_int_equal(stats().graph_hits, hits);
+
+    free_all(first, R);
+    free_all(xs, R);
+    free_all(even, R);
+    free_all(fresh, R);
+    cv_plan_destroy(plan);
+    for (int i = 0; i < R; i++) {
+        tenant_free(&a[i]);
+        tenant_free(&b[i]);
+    }
+}
+
+/* ---- (b) a capture given up half way ------------------------------------------ */
+
+static void test_capture_given_up(void **state)
+{
+    tenant_t a = tenant_load(small_cnn, 300), b = tenant_load(small_cnn, 700);
+    cv_tensor_t xs[2] = {make_input(a.graph, 8, 11), make_input(a.graph, 8, 12)};
+    cv_plan_t *plan = plan_for(a.graph, 16);
+    /* One tenant twice: its convs run as strided GEMMs without pointer
+     * tables, so the shape's staging region is sized small. */
+    tenant_t *same[2] = {&a, &a}, *pair[2] = {&a, &b};
+    gpu_wave_checked(plan, same, xs, 2, NULL);
+    gpu_wave_checked(plan, same, xs, 2, NULL);
+    expect_counts(1, 0, 0);
+    long aborts = cv_cuda_graph_aborts((cv_cuda_t *)gpu);
+    /* Two tenants need per-problem tables: the region overflows under
+     * capture, which is given up; the wave still comes out right. */
+    cv_tensor_t outs[2];
+    gpu_wave_checked(plan, pair, xs, 2, outs);
+    assert_int_equal(cv_cuda_graph_aborts((cv_cuda_t *)gpu), aborts + 1);
+    expect_counts(1, 0, 0);
+    cv_tensor_t a_on_1 = solo(&a, &xs[1]);
+    assert_true(rel_diff(&outs[1], &a_on_1) > 1e-3);
+    cv_tensor_free(&a_on_1);
+    free_all(outs, 2);
+    /* Next time the region fits: captured anew, then replayed. */
+    gpu_wave_checked(plan, pair, xs, 2, NULL);
+    expect_counts(2, 0, 0);
+    gpu_wave_checked(plan, pair, xs, 2, NULL);
+    expect_counts(2, 1, 0);
+    assert_int_equal(cv_cuda_graph_aborts((cv_cuda_t *)gpu), aborts + 1);
+    printf("  capture given up once, then captured and replayed\n");
+    free_all(xs, 2);
+    cv_plan_destroy(plan);
+    tenant_free(&a);
+    tenant_free(&b);
+}
+
+/* ---- (c) workspace regrowth ------------------------------------------------------ */
+
+static void test_workspace_regrowth(void **state)
+{
+    tenant_t a = tenant_load(small_cnn, 400), b = tenant_load(small_cnn, 800);
+    tenant_t *pair[2] = {&a, &b};
+    cv_tensor_t small[2] = {make_input(a.graph, 1, 21), make_input(a.graph, 2, 22)};
+    cv_plan_t *small_plan = plan_for(a.graph, 3);
+    for (int i = 0; i < 3; i++) gpu_wave_checked(small_plan, pair, small, 2, NULL);
+    expect_counts(1, 1, 0);
+    const cv_cuda_t *cuda = (const cv_cuda_t *)gpu;
+    const void *ws = cuda->workspace;
+    size_t ws_bytes = cuda->workspace_bytes;
+    /* 512 rows of im2col columns need a larger workspace. They run on a
+     * second executor: a regrown buffer of the first would drop the small
+     * shape anyway (the buffer is part of its key). */
+    cv_tensor_t large[2] = {make_input(a.graph, 256, 23), make_input(a.graph, 256, 24)};
+    cv_plan_t *large_plan = plan_for(a.graph, 512);
+    cv_executor_t *main_exec = gpu_exec, *other_exec;
+    cv_err_t err;
+    assert_int_equal(cv_exec_create(gpu, &other_exec, &err), CV_STATUS_OK);
+    gpu_exec = other_exec;
+    gpu_wave_checked(large_plan, pair, large, 2, NULL);
+    gpu_exec = main_exec;
+    cv_exec_destroy(other_exec);
+    assert_true(cuda->workspace_bytes > ws_bytes);
+    printf("  workspace %zu -> %zu bytes (%s address)\n", ws_bytes, cuda->workspace_bytes,
+           cuda->workspace == ws ? "same" : "new");
+    /* The small shape's graph read the old workspace: captured again. */
+    gpu_wave_checked(small_plan, pair, small, 2, NULL);
+    expect_counts(2, 1, 0);
+    gpu_wave_checked(small_plan, pair, small, 2, NULL);
+    expect_counts(2, 2, 0);
+    free_all(small, 2);
+    free_all(large, 2);
+    cv_plan_destroy(small_plan);
+    cv_plan_destroy(large_plan);
+    tenant_free(&a);
+    tenant_free(&b);
+}
+
+/* ---- (d) host steps ------------------------------------------------------------ */
+
+static void test_host_steps_stay_eager(void **state)
+{
+    tenant_t t[3];
+    tenant_t *ts[3];
+    cv_tensor_t xs[3];
+    for (int i = 0; i < 3; i++) {
+        t[i] = tenant_load(host_matmul, 60 + (uint64_t)i);
+        ts[i] = &t[i];
+        xs[i] = make_input(t[i].graph, i + 1, 30 + (uint64_t)i);
+    }
+    cv_plan_t *plan = plan_for(t[0].graph, 6);
+    assert_true(plan->stackable);
+    for (int run = 1; run <= 3; run++) {
+        gpu_wave_checked(plan, ts, xs, 3, NULL);
+        assert_int_equal(stats().fallback_steps, run);
+        expect_counts(0, 0, 0);
+    }
+    assert_int_equal(cv_cuda_graph_aborts((const cv_cuda_t *)gpu), 0);
+    free_all(xs, 3);
+    cv_plan_destroy(plan);
+    for (int i = 0; i < 3; i++) tenant_free(&t[i]);
+}
+
+/* ---- (e) a MobileNetV2-like block, 8 tenants x 1 row ------------------------------- */
+
+static void test_mobilenet_block_8x1(void **state)
+{
+    enum { R = 8 };
+    tenant_t t[R];
+    tenant_t *ts[R], *reversed[R];
+    cv_tensor_t xs[R];
+    for (int i = 0; i < R; i++) {
+        t[i] = tenant_load(mobilenet_block, 1000 * (uint64_t)(i + 1));
+        ts[i] = &t[i];
+        reversed[R - 1 - i] = &t[i];
+        xs[i] = make_input(t[i].graph, 1, 50 + (uint64_t)i);
+    }
+    cv_plan_t *plan = plan_for(t[0].graph, R);
+    assert_true(plan->stackable);
+    cv_tensor_t first[R], again[R];
+    double d_first = gpu_wave_checked(plan, ts, xs, R, first);
+    double d_replay = 0;
+    for (int run = 2; run <= 4; run++) {
+        d_replay = fmax(d_replay, gpu_wave_checked(plan, ts, xs, R, again));
+        for (int s = 0; s < R; s++) assert_true(rel_diff(&again[s], &first[s]) <= 1e-6);
+        free_all(again, R);
+    }
+    expect_counts(1, 2, 0);
+    double ms = stats().last_wave_device_ms;
+    assert_true(ms > 0);
+    /* The tenants in reverse order: each slice gets its new tenant's. */
+    gpu_wave_checked(plan, reversed, xs, R, again);
+    expect_counts(1, 2, 1);
+    assert_true(rel_diff(&again[0], &first[0]) > 1e-3);
+    free_all(again, R);
+    printf("  8 x 1 row: eager vs CPU %.2e, replays vs CPU %.2e, replay %.3f ms on the device\n", d_first, d_replay, ms);
+    free_all(first, R);
+    free_all(xs, R);
+    cv_plan_destroy(plan);
+    for (int i = 0; i < R; i++) tenant_free(&t[i]);
+}
+
+/* ---- (f) MobileNetV2 through the public API ------------------------------------ */
+
+static const char *shared_dir(void)
+{
+    const char *e = getenv("CARAVEL_SHARED_DIR");
+    return e && *e ? e : CARAVEL_SHARED_DIR;
+}
+
+static cv_tensor_t read_ref(int set, const char *file)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/models/mobilenet_v2-seed1/test_data_set_%d/%s", shared_dir(), set, file);
+    cv_tensor_t t;
+    cv_err_t err;
+    if (cv_tensor_read_pb(path, &t, &err) != CV_STATUS_OK) fail_msg("%s", err.msg);
+    return t;
+}
+
+static cv_runtime_stats_t runtime_stats(cv_runtime_t *rt)
+{
+    cv_runtime_stats_t s;
+    assert_int_equal(cv_runtime_stats(rt, &s), CV_STATUS_OK);
+    return s;
+}
+
+/* Tenants of ../shared's MobileNetV2 (seed 1): single inferences and waves
+ * replayed from the cache match the reference outputs. */
+static void test_runtime_mobilenet(void **state)
+{
+    char model[1024];
+    snprintf(model, sizeof model, "%s/models/mobilenet_v2-seed1/model.onnx", shared_dir());
+    FILE *f = fopen(model, "rb");
+    if (!f) {
+        printf("skipped: %s is absent\n", model);
+        skip();
+    }
+    fclose(f);
+    cv_runtime_t *rt;
+    cv_err_t err;
+    cv_runtime_config_t config = {.device = CV_DEVICE_CUDA, .threads = 1};
+    if (cv_runtime_create(&config, &rt, &err) != CV_STATUS_OK) fail_msg("%s", err.msg);
+    cv_tenant_t *m[3];
+    for (int i = 0; i < 3; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "m%d", i);
+        if (cv_tenant_load(rt, name, model, CV_PRECISION_FP32, &m[i], &err) != CV_STATUS_OK) fail_msg("%s", err.msg);
+    }
+    cv_tensor_t in1 = read_ref(0, "input_0.pb"), ref1 = read_ref(0, "output_0.pb");
+    cv_tensor_t in3 = read_ref(1, "input_0.pb"), ref3 = read_ref(1, "output_0.pb");
+    /* A wave of 3 + 1 + 1 rows, three times (first: it sizes the
+     * executor's buffer, which the batch-1 shape below then keeps). */
+    double worst = 0;
+    for (int run = 1; run <= 3; run++) {
+        cv_tensor_t outs[3];
+        cv_slice_io_t slices[3] = {{m[0], &in3, &outs[0]}, {m[1], &in1, &outs[1]}, {m[2], &in1, &outs[2]}};
+        if (cv_wave_run(rt, slices, 3, &err) != CV_STATUS_OK) fail_msg("%s", err.msg);
+        worst = fmax(worst, fmax(rel_diff(&outs[0], &ref3), fmax(rel_diff(&outs[1], &ref1), rel_diff(&outs[2], &ref1))));
+        free_all(outs, 3);
+    }
+    cv_runtime_stats_t s = runtime_stats(rt);
+    assert_int_equal(s.graph_misses, 1);
+    assert_int_equal(s.graph_hits, 1);
+    printf("  mobilenet_v2 3 tenants, 5 rows: replayed %.3f ms on the device\n", s.last_wave_device_ms);
+    cv_tensor_t first, out;
+    assert_int_equal(cv_infer(rt, m[0], &in1, &first, &err), CV_STATUS_OK);
+    worst = fmax(worst, rel_diff(&first, &ref1));
+    for (int run = 2; run <= 4; run++) {
+        assert_int_equal(cv_infer(rt, m[0], &in1, &out, &err), CV_STATUS_OK);
+        worst = fmax(worst, rel_diff(&out, &ref1));
+        assert_true(rel_diff(&out, &first) <= 1e-6);
+        cv_tensor_free(&out);
+    }
+    s = runtime_stats(rt);
+    assert_int_equal(s.graph_misses, 2);
+    assert_int_equal(s.graph_hits, 3);
+    assert_true(s.last_wave_device_ms > 0);
+    printf("  mobilenet_v2 batch 1: replayed %.3f ms on the device\n", s.last_wave_device_ms);
+    /* Another tenant in the batch-1 shape: a refresh. */
+    assert_int_equal(cv_infer(rt, m[1], &in1, &out, &err), CV_STATUS_OK);
+    worst = fmax(worst, rel_diff(&out, &ref1));
+    cv_tensor_free(&out);
+    s = runtime_stats(rt);
+    assert_int_equal(s.graph_refreshes, 1);
+    printf("  mobilenet_v2: every output vs reference within %.2e; %ld steps on the host\n", worst, s.fallback_steps);
+    assert_true(worst <= 1e-4);
+    cv_tensor_t *all[] = {&in1, &ref1, &in3, &ref3, &first};
+    for (size_t i = 0; i < CV_ARRAY_LEN(all); i++) cv_tensor_free(all[i]);
+    cv_runtime_destroy(rt);
+}
+
+int main(void)
+{
+    cv_err_t err;
+    cv_backend_t *probe;
+    if (cv_backend_cuda_create(0, &probe, &err) != CV_STATUS_OK) {
+        printf("skipped: no GPU for the CUDA backend: %s\n", err.msg);
+        return 77;
+    }
+    probe->iface->destroy(probe);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_replay_and_refresh, setup_gpu, teardown_gpu),
+        cmocka_unit_test_setup_teardown(test_capture_given_up, setup_gpu, teardown_gpu),
+        cmocka_unit_test_setup_teardown(test_workspace_regrowth, setup_gpu, teardown_gpu),
+        cmocka_unit_test_setup_teardown(test_host_steps_stay_eager, setup_gpu, teardown_gpu),
+        cmocka_unit_test_setup_teardown(test_mobilenet_block_8x1, setup_gpu, teardown_gpu),
+        cmocka_unit_test(test_runtime_mobilenet),
+    };
+    return cmocka_run_group_tests(tests, setup_group, teardown_group);
+}
+
+#else /* !CARAVEL_WITH_CUDA */
+
+int main(void)
+{
+    printf("skipped: this build has no CUDA backend (nvcc was not found)\n");
+    return 77;
+}
+
+#endif
