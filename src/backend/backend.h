@@ -63,7 +63,9 @@ typedef struct cv_backend_i {
     /* Device memory. alloc returns CV_STATUS_OUT_OF_MEMORY on failure. */
     cv_status (*alloc)(cv_backend_t *b, size_t bytes, void **out, cv_err_t *err);
     void (*free)(cv_backend_t *b, void *ptr);
-    /* Host <-> device copies (the CPU backend: memcpy). */
+    /* Host <-> device copies (the CPU backend: memcpy). They may return
+     * before the copy is done: the host memory must stay valid, and a
+     * download's result is there, only after `synchronize`. */
     cv_status (*upload)(cv_backend_t *b, void *dst, const void *src, size_t bytes, cv_err_t *err);
     cv_status (*download)(cv_backend_t *b, void *dst, const void *src, size_t bytes, cv_err_t *err);
     /* Makes the device copy of every constant of g; constants[v] receives

@@ -238,5 +238,6 @@ cv_status cv_exec_wave(cv_executor_t *ex, const cv_plan_t *plan, const cv_wave_s
     }
     if (st == CV_STATUS_OK && be->synchronize) st = be->synchronize(ex->backend, err);
     if (st == CV_STATUS_OK) st = deliver_outputs(ex, &p, slices, nslices, slice_outputs, err);
+    if (st == CV_STATUS_OK && be->synchronize) st = be->synchronize(ex->backend, err);
     return st;
 }
