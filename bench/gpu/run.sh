@@ -3,14 +3,19 @@
 # .gpu/bundle.tar.xz made by scripts/gpu_bundle.sh. Writes logs and CSVs to
 # $OUT. Stages:
 #   tests   GPU tests, caravel check --device cuda on ../shared's models and
-#           conformance tests in every precision, top-1 agreement, sanitizers
+#           conformance tests in every precision, top-1 agreement
 #   bench   exports ResNet-50 and MobileNetV2 tenants (distinct weights) and
 #           times waves of R = 1, 8, 32, 64 tenants in FP32 and TF32
+#   sanitize  compute-sanitizer memcheck and racecheck on the wave tests
 #   peers   PyTorch peers (../shared/anchors/peers_torch.py), same R
 #   zoo     torchvision classifiers from the classic and dynamo exporters
 #           (opsets 17-20) checked against float64 PyTorch, CPU and CUDA
 set -u
-stage=${1:?usage: run.sh tests|bench|peers}
+if [ $# -gt 1 ]; then # several stages, in order
+  for s in "$@"; do "$0" "$s"; done
+  exit 0
+fi
+stage=${1:?usage: run.sh tests|sanitize|bench|peers|zoo ...}
 out=${OUT:-/tmp/caravel-out}
 mkdir -p "$out"
 W=/tmp/cv
@@ -36,8 +41,14 @@ tests)
     for m in mobilenet_v2-seed1 squeezenet1_1-seed1; do
       for p in tf32 fp16 bf16; do timeout 60 $cv compare --device cuda --precision $p --samples 100 --model $W/data/models/$m/model.onnx; done
     done
-    timeout 300 compute-sanitizer --tool memcheck $W/bin/test_gpu_wave > "$out/memcheck.log" 2>&1; echo "memcheck rc=$? $(grep -E 'ERROR SUMMARY' "$out/memcheck.log" | tail -n1)"
-    timeout 300 compute-sanitizer --tool racecheck $W/bin/test_gpu_wave > "$out/racecheck.log" 2>&1; echo "racecheck rc=$? $(grep -E 'RACECHECK SUMMARY|ERROR SUMMARY' "$out/racecheck.log" | tail -n1)"
+  } 2>&1 | tee "$log"
+  ;;
+sanitize)
+  {
+    for tool in memcheck racecheck; do
+      timeout 240 compute-sanitizer --tool $tool $W/bin/test_gpu_wave > "$out/$tool.log" 2>&1
+      echo "$tool test_gpu_wave rc=$? $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$out/$tool.log" | tail -n1)"
+    done
   } 2>&1 | tee "$log"
   ;;
 bench)
