@@ -1,0 +1,190 @@
+/*
+ * test_cli_errors.c: bad input to the `caravel` command gives one clear line
+ * on stderr naming what is wrong and a non-zero exit, never a crash: wrong
+ * input shape or dtype at run time, missing or corrupt files, bad options.
+ * (Under `make asan` the command itself runs with AddressSanitizer.)
+ */
+#include "testutil.h"
+
+#include "onnx.pb-c.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+static char dir[512];
+
+/* Writes a model: y = Relu(x), x and y FP32 [N,4] with a symbolic N. */
+static void write_relu_model(const char *path)
+{
+    Onnx__TensorShapeProto__Dimension d0 = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__INIT, d1 = d0;
+    d0.value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM;
+    d0.dim_param = "N";
+    d1.value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE;
+    d1.dim_value = 4;
+    Onnx__TensorShapeProto__Dimension *dims[] = {&d0, &d1};
+    Onnx__TensorShapeProto shape = ONNX__TENSOR_SHAPE_PROTO__INIT;
+    shape.n_dim = 2;
+    shape.dim = dims;
+    Onnx__TypeProto__Tensor tt = ONNX__TYPE_PROTO__TENSOR__INIT;
+    tt.has_elem_type = 1;
+    tt.elem_type = ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT;
+    tt.shape = &shape;
+    Onnx__TypeProto type = ONNX__TYPE_PROTO__INIT;
+    type.value_case = ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE;
+    type.tensor_type = &tt;
+    Onnx__ValueInfoProto x = ONNX__VALUE_INFO_PROTO__INIT, y = ONNX__VALUE_INFO_PROTO__INIT;
+    x.name = "x";
+    x.type = &type;
+    y.name = "y";
+    y.type = &type;
+    char *in[] = {"x"}, *out[] = {"y"};
+    Onnx__NodeProto relu = ONNX__NODE_PROTO__INIT;
+    relu.op_type = "Relu";
+    relu.n_input = 1;
+    relu.input = in;
+    relu.n_output = 1;
+    relu.output = out;
+    Onnx__NodeProto *nodes[] = {&relu};
+    Onnx__ValueInfoProto *ins[] = {&x}, *outs[] = {&y};
+    Onnx__GraphProto graph = ONNX__GRAPH_PROTO__INIT;
+    graph.name = "relu";
+    graph.n_node = 1;
+    graph.node = nodes;
+    graph.n_input = 1;
+    graph.input = ins;
+    graph.n_output = 1;
+    graph.output = outs;
+    Onnx__OperatorSetIdProto opset = ONNX__OPERATOR_SET_ID_PROTO__INIT;
+    opset.domain = "";
+    opset.has_version = 1;
+    opset.version = 17;
+    Onnx__OperatorSetIdProto *opsets[] = {&opset};
+    Onnx__ModelProto model = ONNX__MODEL_PROTO__INIT;
+    model.has_ir_version = 1;
+    model.ir_version = 8;
+    model.n_opset_import = 1;
+    model.opset_import = opsets;
+    model.graph = &graph;
+    size_t len = onnx__model_proto__get_packed_size(&model);
+    uint8_t *buf = malloc(len);
+    assert_non_null(buf);
+    onnx__model_proto__pack(&model, buf);
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(buf, 1, len, f), len);
+    fclose(f);
+    free(buf);
+}
+
+static void write_tensor(const char *name, cv_dtype_t dtype, cv_shape_t shape)
+{
+    char path[600];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    cv_tensor_t t;
+    assert_int_equal(cv_tensor_alloc(&t, dtype, &shape), CV_STATUS_OK);
+    cv_err_t err;
+    assert_int_equal(cv_tensor_write_pb(path, "x", &t, &err), CV_STATUS_OK);
+    cv_tensor_free(&t);
+}
+
+static int setup(void **state)
+{
+    snprintf(dir, sizeof dir, "%s", cv_test_tmpdir());
+    char path[600];
+    snprintf(path, sizeof path, "%s/relu.onnx", dir);
+    write_relu_model(path);
+    write_tensor("good.pb", CV_DTYPE_FP32, (cv_shape_t){2, {3, 4}});
+    write_tensor("wrong_shape.pb", CV_DTYPE_FP32, (cv_shape_t){2, {3, 5}});
+    write_tensor("wrong_dtype.pb", CV_DTYPE_INT64, (cv_shape_t){2, {3, 4}});
+    snprintf(path, sizeof path, "%s/corrupt.onnx", dir);
+    FILE *f = fopen(path, "wb");
+    fputs("\x0a\xff\xff\xff this is not a protobuf", f);
+    fclose(f);
+    return 0;
+}
+
+/* Runs the command (arguments after `caravel`, with %s = the test folder);
+ * returns its exit status and its stderr in err_out. */
+static int run_cli(const char *args, char *err_out, size_t len)
+{
+    char cmd[4096], formatted[1500], errfile[600];
+    snprintf(formatted, sizeof formatted, args, dir, dir, dir);
+    snprintf(errfile, sizeof errfile, "%s/stderr.txt", dir);
+    snprintf(cmd, sizeof cmd, "%s %s >/dev/null 2>%s", CARAVEL_CLI, formatted, errfile);
+    int status = system(cmd);
+    FILE *f = fopen(errfile, "r");
+    assert_non_null(f);
+    size_t n = fread(err_out, 1, len - 1, f);
+    err_out[n] = '\0';
+    fclose(f);
+    assert_true(WIFEXITED(status)); /* never a signal (a crash) */
+    return WEXITSTATUS(status);
+}
+
+static int count_lines(const char *s)
+{
+    int n = 0;
+    for (; *s; s++) n += *s == '\n';
+    return n;
+}
+
+static void expect_error(const char *args, int rc, const char *needle1, const char *needle2)
+{
+    char err[4096];
+    int got = run_cli(args, err, sizeof err);
+    if (got != rc || count_lines(err) != 1 || !strstr(err, needle1) || (needle2 && !strstr(err, needle2)))
+        fail_msg("caravel %s: exit %d (wanted %d), stderr: %s", args, got, rc, err);
+}
+
+static void test_good_input_runs(void **state)
+{
+    char err[4096];
+    assert_int_equal(run_cli("run --model %s/relu.onnx --input %s/good.pb", err, sizeof err), 0);
+    assert_string_equal(err, "");
+}
+
+static void test_wrong_shape(void **state)
+{
+    expect_error("run --model %s/relu.onnx --input %s/wrong_shape.pb", 1, "input 'x'", "[3,5]");
+}
+
+static void test_wrong_dtype(void **state)
+{
+    expect_error("run --model %s/relu.onnx --input %s/wrong_dtype.pb", 1, "INT64", "FP32");
+}
+
+static void test_missing_input_file(void **state)
+{
+    expect_error("run --model %s/relu.onnx --input %s/absent.pb", 1, "absent.pb", NULL);
+}
+
+static void test_corrupt_model(void **state)
+{
+    expect_error("run --model %s/corrupt.onnx --input %s/good.pb", 1, "corrupt.onnx", NULL);
+}
+
+static void test_wrong_input_count(void **state)
+{
+    expect_error("run --model %s/relu.onnx --input %s/good.pb --input %s/good.pb", 1, "has 1 inputs", NULL);
+}
+
+static void test_bad_options(void **state)
+{
+    expect_error("run --input x.pb", 2, "--model is required", NULL);
+    expect_error("run --model m.onnx --repeat zero", 2, "--repeat", NULL);
+    expect_error("check --rtol -1 x", 2, "--rtol", NULL);
+    expect_error("frobnicate", 2, "unknown command", NULL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_good_input_runs),   cmocka_unit_test(test_wrong_shape),
+        cmocka_unit_test(test_wrong_dtype),       cmocka_unit_test(test_missing_input_file),
+        cmocka_unit_test(test_corrupt_model),     cmocka_unit_test(test_wrong_input_count),
+        cmocka_unit_test(test_bad_options),
+    };
+    return cmocka_run_group_tests(tests, setup, NULL);
+}
