@@ -5,10 +5,14 @@
 #ifndef CV_BACKEND_CPU_H
 #define CV_BACKEND_CPU_H
 
+#include "core/threads.h"
 #include "ir/graph.h"
 
 typedef struct cv_cpu_ctx {
     int threads;         /* kernels may split work over this many threads */
+    cv_pool_t *pool;     /* those threads, or NULL: kernels then run inline
+                            (constant folding, tests); owned by whoever
+                            made the context */
     void *scratch;       /* grows on demand, reused between steps */
     size_t scratch_bytes;
 } cv_cpu_ctx_t;

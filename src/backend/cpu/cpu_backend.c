@@ -2,6 +2,8 @@
  * cpu_backend.c: the CPU backend. Memory is host memory; a step runs its
  * op's CPU kernel once for the whole wave, or once per slice (on that
  * slice's rows, with its tenant's weights) when the step reads weights.
+ * The backend owns the thread pool its kernels split their work over
+ * (src/core/threads.h); OpenBLAS itself runs on one thread.
  */
 #include "backend/backend.h"
 
@@ -13,15 +15,29 @@ typedef struct cpu_backend {
     cv_cpu_ctx_t ctx;
 } cpu_backend_t;
 
+/* Buffers start on a cache line (the plan places values at multiples of
+ * 64 bytes in them), so that blocks of a tensor that kernels split over
+ * threads at 64-byte multiples share no line. The pointer cv_malloc
+ * returned sits just before the aligned one. */
+#define CPU_ALIGN 64
+
 static cv_status cpu_alloc(cv_backend_t *b, size_t bytes, void **out, cv_err_t *err)
 {
-    *out = cv_malloc(bytes ? bytes : 1);
-    if (!*out)
+    char *raw = cv_malloc(bytes + CPU_ALIGN + sizeof(void *));
+    if (!raw) {
+        *out = NULL;
         return cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of host memory (%zu bytes)", bytes);
+    }
+    uintptr_t at = ((uintptr_t)raw + sizeof(void *) + CPU_ALIGN - 1) & ~(uintptr_t)(CPU_ALIGN - 1);
+    ((void **)at)[-1] = raw;
+    *out = (void *)at;
     return CV_STATUS_OK;
 }
 
-static void cpu_free(cv_backend_t *b, void *ptr) { cv_free(ptr); }
+static void cpu_free(cv_backend_t *b, void *ptr)
+{
+    if (ptr) cv_free(((void **)ptr)[-1]);
+}
 
 static cv_status cpu_copy(cv_backend_t *b, void *dst, const void *src, size_t bytes, cv_err_t *err)
 {
@@ -107,6 +123,7 @@ static void cpu_destroy(cv_backend_t *b)
 {
     cpu_backend_t *cpu = (cpu_backend_t *)b;
     cv_cpu_ctx_release(&cpu->ctx);
+    cv_pool_destroy(cpu->ctx.pool);
     cv_free(cpu);
 }
 
@@ -134,7 +151,18 @@ cv_status cv_backend_cpu_create(int threads, cv_backend_t **out, cv_err_t *err)
     cpu->base.iface = &cpu_iface;
     cpu->base.context = cpu;
     cpu->ctx.threads = threads > 0 ? threads : openblas_get_num_procs();
-    if (threads > 0) openblas_set_num_threads(threads);
+    if (cpu->ctx.threads < 1) cpu->ctx.threads = 1;
+    /* Kernels split their GEMMs over the pool into single-threaded OpenBLAS
+     * calls: at these sizes that scales better than OpenBLAS's own threads,
+     * whose spinning also collapses when another process holds a core. */
+    openblas_set_num_threads(1);
+    if (cpu->ctx.threads > 1) {
+        cv_status st = cv_pool_create(cpu->ctx.threads, &cpu->ctx.pool, err);
+        if (st != CV_STATUS_OK) {
+            cv_free(cpu);
+            return st;
+        }
+    }
     *out = &cpu->base;
     return CV_STATUS_OK;
 }

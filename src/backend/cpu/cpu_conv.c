@@ -7,18 +7,20 @@
  * OW]; 1-D and 2-D convolutions are 3-D ones with leading extents of 1.
  *
  * FP32 is where inference time goes, so it has three paths:
- *   pointwise  1x1 kernel, stride 1, no padding: Y_g = W_g * X_g is one
- *              cblas_sgemm straight on the input, no copy;
+ *   pointwise  1x1 kernel, stride 1, no padding: Y_g = W_g * X_g is a GEMM
+ *              straight on the input, no copy;
  *   depthwise  G == C == M, 2-D: a direct loop over a zero-padded copy of
  *              each input plane (so that no tap needs a bounds check),
  *              specialised for 3x3 at stride 1 and 2, with AVX2+FMA when the
  *              CPU has them;
- *   general    im2col of a band of output rows into scratch, then
- *              cblas_sgemm per group per batch row.
- * The GEMM paths accumulate onto Y pre-filled with the bias, and apply the
- * activation in one pass over each output block while it is in cache; the
- * depthwise loop applies both as it writes. FP64 takes a naive direct loop: it is for
- * constant folding and exactness, not speed.
+ *   general    im2col into scratch (by bands of output rows, or the whole
+ *              matrix), then a GEMM per group per batch row.
+ * Each path splits its work over the CPU context's thread pool (see
+ * "splitting over the pool" below); a GEMM is a set of blocks, each one
+ * single-threaded cblas_sgemm (OpenBLAS runs on one thread). A block's bias
+ * and activation are applied in one pass right after its GEMM, while it is
+ * in cache; the depthwise loop applies both as it writes. FP64 takes a
+ * naive direct loop: it is for constant folding and exactness, not speed.
  *
  * AVX2+FMA versions are chosen at run time (the build targets x86-64-v2);
  * defining CARAVEL_NO_SIMD at build time keeps only the portable loops, so
@@ -35,8 +37,11 @@
 #define CONV_X86 1
 #endif
 
-/* The im2col band is cut so that it holds at most this many floats. */
+/* The whole im2col matrix is built at once when it holds at most
+ * CONV_COL_BUDGET floats; a band (one per thread at a time) holds at most
+ * CONV_BAND_BUDGET. */
 #define CONV_COL_BUDGET (1 << 20)
+#define CONV_BAND_BUDGET (1 << 18)
 
 /* ---- geometry ------------------------------------------------------------ */
 
@@ -124,55 +129,178 @@ static bool have_avx2(void)
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 }
 
-__attribute__((target("avx2,fma"))) static void fill_avx2(float *y, int64_t n, float v)
+/* y = clamp(y + bias) over n floats. */
+__attribute__((target("avx2,fma"))) static void bias_clamp_avx2(float *y, int64_t n, float bias,
+                                                                const clamp_t *c)
 {
-    __m256 vv = _mm256_set1_ps(v);
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, vv);
-    for (; i < n; i++) y[i] = v;
-}
-
-__attribute__((target("avx2,fma"))) static void clamp_avx2(float *y, int64_t n, const clamp_t *c)
-{
-    __m256 lo = _mm256_set1_ps(c->lo), hi = _mm256_set1_ps(c->hi);
+    __m256 vb = _mm256_set1_ps(bias), lo = _mm256_set1_ps(c->lo), hi = _mm256_set1_ps(c->hi);
     int64_t i = 0;
     /* max/min return their second operand when either is NaN. */
-    for (; i + 8 <= n; i += 8)
-        _mm256_storeu_ps(y + i, _mm256_min_ps(hi, _mm256_max_ps(lo, _mm256_loadu_ps(y + i))));
-    for (; i < n; i++) y[i] = clamp_f32(y[i], c);
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_add_ps(_mm256_loadu_ps(y + i), vb);
+        _mm256_storeu_ps(y + i, _mm256_min_ps(hi, _mm256_max_ps(lo, v)));
+    }
+    for (; i < n; i++) y[i] = clamp_f32(y[i] + bias, c);
 }
 #endif
 
-/* Sets `rows` channel blocks of `n` floats, `ld` apart, to their bias: the
- * GEMM then accumulates onto it (beta = 1), which saves the pass that
- * OpenBLAS makes to clear C when beta = 0. */
-static void fill_bias_f32(float *y, int64_t rows, int64_t n, int64_t ld, const float *bias)
+/* Adds each channel's bias (when there is one) and applies the activation
+ * (when there is one) in one pass over `rows` channel blocks of `n` floats,
+ * `ld` apart, while the GEMM's output block is still in cache. */
+static void bias_clamp_rows_f32(float *y, int64_t rows, int64_t n, int64_t ld, const float *bias,
+                                const clamp_t *c)
 {
+    if (!bias && !c->active) return;
     for (int64_t r = 0; r < rows; r++) {
+        float b = bias ? bias[r] : 0.0f, *yr = y + r * ld;
 #ifdef CONV_X86
         if (have_avx2()) {
-            fill_avx2(y + r * ld, n, bias[r]);
+            bias_clamp_avx2(yr, n, b, c);
             continue;
         }
 #endif
-        for (int64_t i = 0; i < n; i++) y[r * ld + i] = bias[r];
+        for (int64_t i = 0; i < n; i++) yr[i] = clamp_f32(yr[i] + b, c);
     }
 }
 
-/* The fused activation over `rows` channel blocks of `n` floats, `ld`
- * apart, while the GEMM's output block is still in cache. */
-static void clamp_rows_f32(float *y, int64_t rows, int64_t n, int64_t ld, const clamp_t *c)
+/* ---- splitting over the pool ------------------------------------------------
+ * Every FP32 path splits its work into tasks of the CPU context's pool:
+ * depthwise by channel planes, the GEMM paths by blocks of output columns
+ * or rows, each block one single-threaded OpenBLAS call (at these sizes
+ * that beats OpenBLAS's own threads on every GEMM of MobileNetV2 and
+ * SqueezeNet 1.1, and does not collapse when another process holds a
+ * core). Tasks write disjoint outputs, and how a GEMM is cut depends on
+ * its shape alone, so results are the same bits whatever the number of
+ * threads. */
+
+/* Below this many multiply-adds a conv runs on one thread: handing work to
+ * the pool (a few us) would cost more than it saves. */
+#define CONV_MIN_PARALLEL_MACS (1 << 16)
+/* Tasks per thread where work comes in many equal pieces (planes, bands):
+ * enough that a thread that starts late, or shares its core with another
+ * process, just takes fewer of them. */
+#define CONV_TASKS_PER_THREAD 4
+/* GEMM outputs wider than GEMM_WIDE_COLS are cut into blocks of about
+ * GEMM_BLOCK_COLS columns whatever the thread count: single-threaded
+ * OpenBLAS runs such blocks 10-25% faster than the whole width (measured
+ * on MobileNetV2 and SqueezeNet shapes). */
+#define GEMM_WIDE_COLS 1024
+#define GEMM_BLOCK_COLS 384
+/* Narrower GEMMs are cut into this many blocks (two per thread on two
+ * cores), or fewer where blocks of rows would be thinner than
+ * GEMM_MIN_ROWS; outputs narrower than GEMM_NARROW_COLS (7x7 and smaller
+ * planes) always go by rows. */
+#define GEMM_BLOCKS 4
+#define GEMM_MIN_ROWS 32
+#define GEMM_NARROW_COLS 128
+/* Blocks start at multiples of these (OpenBLAS's register tiles, and whole
+ * cache lines of rows whose length is a multiple of 16). */
+#define GEMM_ROW_ALIGN 16
+#define GEMM_COL_ALIGN 16
+
+static cv_pool_t *conv_pool(const cv_cpu_ctx_t *cpu)
 {
-    if (!c->active) return;
-    for (int64_t r = 0; r < rows; r++) {
-#ifdef CONV_X86
-        if (have_avx2()) {
-            clamp_avx2(y + r * ld, n, c);
-            continue;
-        }
-#endif
-        for (int64_t i = 0; i < n; i++) y[r * ld + i] = clamp_f32(y[r * ld + i], c);
+    return cpu ? cpu->pool : NULL;
+}
+
+/* How many tasks a loop over `pieces` equal pieces of `macs` multiply-adds
+ * in all is cut into. */
+static int64_t conv_tasks(const cv_cpu_ctx_t *cpu, int64_t macs, int64_t pieces)
+{
+    int threads = cv_pool_threads(conv_pool(cpu));
+    if (threads <= 1 || macs < CONV_MIN_PARALLEL_MACS || pieces < 2) return 1;
+    return CV_MIN(pieces, (int64_t)threads * CONV_TASKS_PER_THREAD);
+}
+
+/* How an M x N GEMM output (inner dimension K) is cut: into `ntasks` blocks
+ * of whole rows (by_rows) or of whole columns. Each block's OpenBLAS call
+ * packs the whole of the operand that is not cut (X [K, N] for row blocks,
+ * W [M, K] for column blocks), so the cut runs along the longer of M and
+ * N; wide outputs always go by columns. Chosen from timings of every GEMM
+ * of MobileNetV2 and SqueezeNet 1.1 on two threads against OpenBLAS's own
+ * two threads, which lost on each.
+ *
+ * The cut depends on the shape alone, never on the thread count: OpenBLAS
+ * does not round every element the same way in a block as in the whole
+ * product (its edge tiles and small-matrix kernels sum differently), so
+ * only a fixed cut keeps results identical whatever the thread count. */
+typedef struct gemm_plan {
+    bool by_rows;
+    int64_t ntasks;
+} gemm_plan_t;
+
+static gemm_plan_t gemm_plan(int64_t m, int64_t n, int64_t k)
+{
+    gemm_plan_t p = {false, 1};
+    if (n >= GEMM_WIDE_COLS) {
+        p.ntasks = (n + GEMM_BLOCK_COLS - 1) / GEMM_BLOCK_COLS;
+    } else if (m * n * k < CONV_MIN_PARALLEL_MACS) {
+        p.ntasks = 1;
+    } else if (n < GEMM_NARROW_COLS || m > n) {
+        p.by_rows = true;
+        p.ntasks = CV_MIN(m / GEMM_MIN_ROWS, GEMM_BLOCKS);
+    } else {
+        p.ntasks = CV_MIN(n / GEMM_COL_ALIGN, GEMM_BLOCKS);
     }
+    if (p.ntasks < 1) p.ntasks = 1;
+    return p;
+}
+
+/* One GEMM of a conv: Y = clamp(bias + W X), W [M, K] (row pitch K),
+ * X [K, N] (pitch ldx), Y [M, N] (pitch ldy), bias [M] or NULL. */
+typedef struct conv_gemm {
+    const float *w, *x, *bias;
+    float *y;
+    const clamp_t *c;
+    int64_t m, n, k, ldx, ldy;
+} conv_gemm_t;
+
+/* Rows [m0, m1) x columns [n0, n1) of a conv GEMM, then bias and
+ * activation in one pass while the block is still in cache. A 1-column
+ * product (a 1x1 plane, squeeze-excite blocks) goes to gemv, several times
+ * faster there; gemv may scale y by beta rather than overwrite it, so y is
+ * cleared first. */
+static void conv_gemm_block(const conv_gemm_t *j, int64_t m0, int64_t m1, int64_t n0, int64_t n1)
+{
+    int64_t rows = m1 - m0, cols = n1 - n0;
+    if (rows <= 0 || cols <= 0) return;
+    float *y = j->y + m0 * j->ldy + n0;
+    const float *w = j->w + m0 * j->k, *x = j->x + n0;
+    if (j->n == 1) {
+        for (int64_t r = 0; r < rows; r++) y[r * j->ldy] = 0.0f;
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)rows, (int)j->k, 1.0f, w, (int)j->k, x,
+                    (int)j->ldx, 1.0f, y, (int)j->ldy);
+    } else {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)cols, (int)j->k,
+                    1.0f, w, (int)j->k, x, (int)j->ldx, 0.0f, y, (int)j->ldy);
+    }
+    bias_clamp_rows_f32(y, rows, cols, j->ldy, j->bias ? j->bias + m0 : NULL, j->c);
+}
+
+typedef struct conv_gemm_job {
+    const conv_gemm_t *gemm;
+    gemm_plan_t plan;
+} conv_gemm_job_t;
+
+static void conv_gemm_task(void *ctx, int64_t t, int thread)
+{
+    const conv_gemm_job_t *job = ctx;
+    const conv_gemm_t *j = job->gemm;
+    int64_t b, e;
+    if (job->plan.by_rows) {
+        cv_pool_range(j->m, job->plan.ntasks, GEMM_ROW_ALIGN, t, &b, &e);
+        conv_gemm_block(j, b, e, 0, j->n);
+    } else {
+        cv_pool_range(j->n, job->plan.ntasks, GEMM_COL_ALIGN, t, &b, &e);
+        conv_gemm_block(j, 0, j->m, b, e);
+    }
+}
+
+/* Runs a conv GEMM over the pool. */
+static void conv_gemm_run(const cv_op_args_t *args, const conv_gemm_t *j)
+{
+    conv_gemm_job_t job = {.gemm = j, .plan = gemm_plan(j->m, j->n, j->k)};
+    cv_pool_run(conv_pool(args->cpu), job.plan.ntasks, conv_gemm_task, &job);
 }
 
 /* ---- depthwise ----------------------------------------------------------- */
@@ -351,48 +479,77 @@ __attribute__((target("avx2,fma"))) static void dw3x3_plane_avx2(float *y, const
 }
 #endif
 
+/* Planes [p0, p1) of the depthwise conv, one task of the pool; each thread
+ * has its own padded plane. */
+typedef struct dw_job {
+    const conv_geom_t *g;
+    const float *x, *w, *b;
+    float *y;
+    const clamp_t *c;
+    float *bufs;      /* one padded plane per thread, buf_floats apart */
+    int64_t buf_floats;
+    int64_t rows, cols; /* of a padded plane */
+    int64_t ntasks;
+    bool k3, avx2;
+} dw_job_t;
+
+static void dw_task(void *ctx, int64_t t, int thread)
+{
+    const dw_job_t *j = ctx;
+    const conv_geom_t *g = j->g;
+    padded_plane_t pp = {.buf = j->bufs + thread * j->buf_floats,
+                         .rows = j->rows,
+                         .cols = j->cols,
+                         .top = g->p[1],
+                         .left = g->p[2]};
+    int64_t p0, p1;
+    cv_pool_range(g->n * g->c, j->ntasks, 1, t, &p0, &p1);
+    int64_t in_plane = g->in[1] * g->in[2], out_plane = g->out[1] * g->out[2];
+    int64_t kk = g->k[1] * g->k[2];
+    for (int64_t i = p0; i < p1; i++) {
+        int64_t ch = i % g->c;
+        const float *xp = j->x + i * in_plane, *wk = j->w + ch * kk;
+        float *yp = j->y + i * out_plane, bias = j->b ? j->b[ch] : 0.0f;
+#ifdef CONV_X86
+        if (j->avx2 && j->k3) {
+            padded_plane_fill_avx2(&pp, xp, g->in[1], g->in[2]);
+            /* Planes of a task are written in order, so a plane may spill
+             * into the next one of the same task, never past the task's
+             * last plane (another thread's). */
+            int64_t room = (p1 - i) * out_plane;
+            dw3x3_plane_avx2(yp, &pp, wk, g, bias, j->c, room);
+            continue;
+        }
+#endif
+        padded_plane_fill(&pp, xp, g->in[1], g->in[2]);
+        if (j->k3)
+            dw3x3_plane_scalar(yp, &pp, wk, g, bias, j->c);
+        else
+            dw_plane_generic(yp, &pp, wk, g, bias, j->c);
+    }
+}
+
 static cv_status conv_depthwise_f32(const cv_op_args_t *args, const conv_geom_t *g, const float *x,
                                     const float *w, const float *b, float *y, const clamp_t *c,
                                     cv_err_t *err)
 {
-    padded_plane_t pp;
-    padded_plane_size(g, &pp.rows, &pp.cols);
-    pp.top = g->p[1];
-    pp.left = g->p[2];
-    size_t bytes = sizeof(float) * (size_t)(pp.rows * pp.cols);
-    pp.buf = cv_cpu_scratch(args->cpu, bytes);
-    if (!pp.buf) return cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of memory for Conv scratch");
-    memset(pp.buf, 0, bytes);
-    bool k3 = g->k[1] == 3 && g->k[2] == 3 && g->d[1] == 1 && g->d[2] == 1 && g->s[1] == g->s[2] &&
-              (g->s[1] == 1 || g->s[1] == 2);
-    bool avx2 = false;
+    dw_job_t j = {.g = g, .x = x, .w = w, .b = b, .y = y, .c = c};
+    padded_plane_size(g, &j.rows, &j.cols);
+    /* Whole cache lines per thread, so that threads never share one. */
+    j.buf_floats = (j.rows * j.cols + 15) / 16 * 16;
+    int64_t planes = g->n * g->c;
+    j.ntasks = conv_tasks(args->cpu, planes * g->out[1] * g->out[2] * g->k[1] * g->k[2], planes);
+    int threads = j.ntasks > 1 ? cv_pool_threads(conv_pool(args->cpu)) : 1;
+    size_t bytes = sizeof(float) * (size_t)(j.buf_floats * threads);
+    j.bufs = cv_cpu_scratch(args->cpu, bytes);
+    if (!j.bufs) return cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of memory for Conv scratch");
+    memset(j.bufs, 0, bytes);
+    j.k3 = g->k[1] == 3 && g->k[2] == 3 && g->d[1] == 1 && g->d[2] == 1 && g->s[1] == g->s[2] &&
+           (g->s[1] == 1 || g->s[1] == 2);
 #ifdef CONV_X86
-    avx2 = have_avx2();
+    j.avx2 = have_avx2();
 #endif
-    int64_t in_plane = g->in[1] * g->in[2], out_plane = g->out[1] * g->out[2];
-    int64_t kk = g->k[1] * g->k[2];
-    for (int64_t n = 0; n < g->n; n++)
-        for (int64_t ch = 0; ch < g->c; ch++) {
-            int64_t i = n * g->c + ch;
-            const float *xp = x + i * in_plane, *wk = w + ch * kk;
-            float *yp = y + i * out_plane, bias = b ? b[ch] : 0.0f;
-#ifdef CONV_X86
-            if (avx2 && k3) {
-                padded_plane_fill_avx2(&pp, xp, g->in[1], g->in[2]);
-                /* Planes are written in order, so a plane may spill into
-                 * those after it. */
-                int64_t room = (g->n * g->c - i) * out_plane;
-                dw3x3_plane_avx2(yp, &pp, wk, g, bias, c, room);
-                continue;
-            }
-#endif
-            padded_plane_fill(&pp, xp, g->in[1], g->in[2]);
-            if (k3)
-                dw3x3_plane_scalar(yp, &pp, wk, g, bias, c);
-            else
-                dw_plane_generic(yp, &pp, wk, g, bias, c);
-        }
-    (void)avx2;
+    cv_pool_run(conv_pool(args->cpu), j.ntasks, dw_task, &j);
     return CV_STATUS_OK;
 }
 
@@ -414,32 +571,71 @@ __attribute__((target("avx2,fma"))) static void gather_s2_avx2(float *o, const f
 }
 #endif
 
-/* Columns [row0*OW, (row0+nrows)*OW) of the im2col matrix of one group's
- * Cg channels (x points at the group's first channel). Rows of the matrix
+/* One matrix row of im2col_f32 where the output rows are as wide as the
+ * input rows and both strides are 1 ("same" convolutions of 2-D planes):
+ * the taps of consecutive output rows are then consecutive input rows, so
+ * the whole stretch of in-bounds rows is one copy of the plane, shifted by
+ * `shift`; only the columns outside [lo, hi) (which wrap into the
+ * neighbouring input row) and the out-of-bounds rows are then zeroed. */
+static void im2col_rows_contiguous(const float *xc, const conv_geom_t *g, int64_t kd, int64_t kh,
+                                   int64_t shift, int64_t lo, int64_t hi, int64_t row0,
+                                   int64_t nrows, float *dst)
+{
+    int64_t ih_n = g->in[1], w = g->out[2];
+    (void)kd;
+    /* Output rows whose tap row lands inside the input. */
+    int64_t off = kh * g->d[1] - g->p[1];
+    int64_t v0 = CV_MAX(row0, -off), v1 = CV_MIN(row0 + nrows, ih_n - off);
+    if (v1 < v0) v1 = v0;
+    if (v0 > row0) memset(dst, 0, sizeof(float) * (size_t)((v0 - row0) * w));
+    if (v1 < row0 + nrows)
+        memset(dst + (v1 - row0) * w, 0, sizeof(float) * (size_t)((row0 + nrows - v1) * w));
+    if (v1 == v0) return;
+    /* dst[j] = base[j + shift] over the in-bounds rows, reading only inside
+     * them: the elements a negative or positive shift would read past the
+     * ends are columns outside [lo, hi), zeroed below. */
+    const float *base = xc + (v0 + off) * w;
+    float *out = dst + (v0 - row0) * w;
+    int64_t n = (v1 - v0) * w, j0 = shift < 0 ? -shift : 0, j1 = shift > 0 ? n - shift : n;
+    if (j1 > j0) memcpy(out + j0, base + j0 + shift, sizeof(float) * (size_t)(j1 - j0));
+    for (int64_t r = 0; r < v1 - v0; r++) {
+        float *o = out + r * w;
+        for (int64_t ox = 0; ox < lo; ox++) o[ox] = 0.0f;
+        for (int64_t ox = hi; ox < w; ox++) o[ox] = 0.0f;
+    }
+}
+
+/* Columns [row0*OW, (row0+nrows)*OW) of the rows of channels [c0, c1) of
+ * the im2col matrix of one group (x points at the group's first channel),
+ * written `ld` floats apart per matrix row from col on. Rows of the matrix
  * run over (c, kd, kh, kw); an output "row" is one (od, oh) pair. */
-static void im2col_f32(const float *x, const conv_geom_t *g, int64_t row0, int64_t nrows,
-                       float *col)
+static void im2col_f32(const float *x, const conv_geom_t *g, int64_t c0, int64_t c1, int64_t row0,
+                       int64_t nrows, float *col, int64_t ld)
 {
     int64_t id_n = g->in[0], ih_n = g->in[1], iw_n = g->in[2];
     int64_t oh_n = g->out[1], ow_n = g->out[2];
-    int64_t ncols = nrows * ow_n;
     float *dst = col;
     bool avx2 = false;
 #ifdef CONV_X86
     avx2 = have_avx2();
 #endif
     (void)avx2;
-    for (int64_t c = 0; c < g->cg; c++) {
+    bool contiguous = id_n == 1 && g->out[0] == 1 && g->s[1] == 1 && g->s[2] == 1 && ow_n == iw_n;
+    for (int64_t c = c0; c < c1; c++) {
         const float *xc = x + c * id_n * ih_n * iw_n;
         for (int64_t kd = 0; kd < g->k[0]; kd++)
             for (int64_t kh = 0; kh < g->k[1]; kh++)
-                for (int64_t kw = 0; kw < g->k[2]; kw++, dst += ncols) {
+                for (int64_t kw = 0; kw < g->k[2]; kw++, dst += ld) {
                     /* Output columns whose tap lands inside the row. */
                     int64_t shift = kw * g->d[2] - g->p[2], sw = g->s[2];
                     int64_t lo = shift >= 0 ? 0 : (-shift + sw - 1) / sw;
                     int64_t hi = iw_n - shift <= 0 ? 0 : (iw_n - shift + sw - 1) / sw;
                     if (hi > ow_n) hi = ow_n;
                     if (lo > hi) lo = hi;
+                    if (contiguous) {
+                        im2col_rows_contiguous(xc, g, kd, kh, shift, lo, hi, row0, nrows, dst);
+                        continue;
+                    }
                     for (int64_t r = 0; r < nrows; r++) {
                         int64_t od = (row0 + r) / oh_n, oh = (row0 + r) % oh_n;
                         int64_t id = od * g->s[0] + kd * g->d[0] - g->p[0];
@@ -467,6 +663,52 @@ static void im2col_f32(const float *x, const conv_geom_t *g, int64_t row0, int64
     }
 }
 
+/* The im2col path of one group of one batch row. Two ways to split it:
+ *   bands   each task builds the im2col matrix of a band of output rows in
+ *           its thread's buffer and multiplies it at once (a column split
+ *           of the GEMM, the band still in cache);
+ *   rows    the tasks first build the whole matrix, band by band, then
+ *           split the GEMM by output channels (gemm_plan's choice for
+ *           narrow outputs with many channels), when the matrix fits the
+ *           scratch budget. */
+typedef struct im2col_job {
+    const conv_geom_t *g;
+    const float *x;    /* the group's first input channel */
+    conv_gemm_t gemm;  /* the group's whole GEMM */
+    float *col;        /* thread buffers (bands) or the whole matrix (rows) */
+    int64_t col_floats; /* per thread buffer (bands) */
+    int64_t band, ntasks;
+} im2col_job_t;
+
+static void im2col_band_task(void *ctx, int64_t t, int thread)
+{
+    const im2col_job_t *j = ctx;
+    int64_t ow = j->g->out[2], rows = j->g->out[0] * j->g->out[1];
+    int64_t r0 = t * j->band;
+    int64_t nr = CV_MIN(j->band, rows - r0), ncols = nr * ow;
+    float *col = j->col + thread * j->col_floats;
+    im2col_f32(j->x, j->g, 0, j->g->cg, r0, nr, col, ncols);
+    conv_gemm_t band = j->gemm;
+    band.x = col;
+    band.ldx = ncols;
+    band.y = j->gemm.y + r0 * ow;
+    conv_gemm_block(&band, 0, band.m, 0, ncols);
+}
+
+/* Channels [c0, c1) of the whole matrix: a task writes whole matrix rows,
+ * one stretch of memory, sharing no cache line with another task but at
+ * its two ends. */
+static void im2col_fill_task(void *ctx, int64_t t, int thread)
+{
+    const im2col_job_t *j = ctx;
+    const conv_geom_t *g = j->g;
+    int64_t cols = g->out[0] * g->out[1] * g->out[2], kk = g->k[0] * g->k[1] * g->k[2];
+    int64_t c0, c1;
+    cv_pool_range(g->cg, j->ntasks, 1, t, &c0, &c1);
+    if (c1 > c0)
+        im2col_f32(j->x, g, c0, c1, 0, g->out[0] * g->out[1], j->col + c0 * kk * cols, cols);
+}
+
 static cv_status conv_im2col_f32(const cv_op_args_t *args, const conv_geom_t *g, const float *x,
                                  const float *w, const float *b, float *y, const clamp_t *c,
                                  cv_err_t *err)
@@ -474,57 +716,66 @@ static cv_status conv_im2col_f32(const cv_op_args_t *args, const conv_geom_t *g,
     int64_t kdim = g->cg * g->k[0] * g->k[1] * g->k[2];
     int64_t rows = g->out[0] * g->out[1], ow = g->out[2], out_plane = rows * ow;
     int64_t in_plane = g->in[0] * g->in[1] * g->in[2];
-    int64_t band = CONV_COL_BUDGET / (kdim * ow);
-    if (band < 1) band = 1;
-    if (band > rows) band = rows;
-    float *col = cv_cpu_scratch(args->cpu, sizeof(float) * (size_t)(kdim * band * ow));
-    if (!col) return cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of memory for Conv scratch");
+    cv_pool_t *pool = conv_pool(args->cpu);
+    int threads = cv_pool_threads(pool);
+    gemm_plan_t plan = gemm_plan(g->mg, out_plane, kdim);
+    bool by_rows = plan.by_rows && kdim * out_plane <= CONV_COL_BUDGET;
+    im2col_job_t j = {.g = g};
+    size_t floats;
+    if (by_rows) {
+        floats = (size_t)(kdim * out_plane);
+        j.ntasks = conv_tasks(args->cpu, kdim * out_plane, g->cg);
+    } else {
+        j.band = (rows + plan.ntasks - 1) / plan.ntasks;
+        j.band = CV_MAX(1, CV_MIN(j.band, CONV_BAND_BUDGET / (kdim * ow)));
+        j.ntasks = (rows + j.band - 1) / j.band;
+        /* Whole cache lines per thread, so that threads never share one. */
+        j.col_floats = (kdim * j.band * ow + 15) / 16 * 16;
+        floats = (size_t)(j.col_floats * (j.ntasks > 1 ? threads : 1));
+    }
+    j.col = cv_cpu_scratch(args->cpu, sizeof(float) * floats);
+    if (!j.col) return cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of memory for Conv scratch");
     for (int64_t n = 0; n < g->n; n++)
         for (int64_t gi = 0; gi < g->group; gi++) {
-            const float *xg = x + (n * g->c + gi * g->cg) * in_plane;
-            const float *wg = w + gi * g->mg * kdim;
-            float *yg = y + (n * g->m + gi * g->mg) * out_plane;
-            const float *bg = b ? b + gi * g->mg : NULL;
-            for (int64_t r0 = 0; r0 < rows; r0 += band) {
-                int64_t nr = CV_MIN(band, rows - r0), ncols = nr * ow;
-                im2col_f32(xg, g, r0, nr, col);
-                if (bg) fill_bias_f32(yg + r0 * ow, g->mg, ncols, out_plane, bg);
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)g->mg, (int)ncols,
-                            (int)kdim, 1.0f, wg, (int)kdim, col, (int)ncols, bg ? 1.0f : 0.0f,
-                            yg + r0 * ow, (int)out_plane);
-                clamp_rows_f32(yg + r0 * ow, g->mg, ncols, out_plane, c);
+            j.x = x + (n * g->c + gi * g->cg) * in_plane;
+            j.gemm = (conv_gemm_t){.w = w + gi * g->mg * kdim,
+                                   .bias = b ? b + gi * g->mg : NULL,
+                                   .y = y + (n * g->m + gi * g->mg) * out_plane,
+                                   .c = c,
+                                   .m = g->mg,
+                                   .n = out_plane,
+                                   .k = kdim,
+                                   .ldy = out_plane};
+            if (by_rows) {
+                cv_pool_run(pool, j.ntasks, im2col_fill_task, &j);
+                j.gemm.x = j.col;
+                j.gemm.ldx = out_plane;
+                conv_gemm_run(args, &j.gemm);
+            } else {
+                cv_pool_run(pool, j.ntasks, im2col_band_task, &j);
             }
         }
     return CV_STATUS_OK;
 }
 
 /* 1x1 kernel, stride 1, no padding: X_g is already the im2col matrix. */
-static void conv_pointwise_f32(const conv_geom_t *g, const float *x, const float *w, const float *b,
-                               float *y, const clamp_t *c)
+static void conv_pointwise_f32(const cv_op_args_t *args, const conv_geom_t *g, const float *x,
+                               const float *w, const float *b, float *y, const clamp_t *c)
 {
     int64_t plane = g->in[0] * g->in[1] * g->in[2];
     for (int64_t n = 0; n < g->n; n++)
         for (int64_t gi = 0; gi < g->group; gi++) {
-            const float *xg = x + (n * g->c + gi * g->cg) * plane;
-            float *yg = y + (n * g->m + gi * g->mg) * plane;
-            const float *wg = w + gi * g->mg * g->cg, *bg = b ? b + gi * g->mg : NULL;
-            /* The GEMM accumulates onto the bias; without one, y starts at
-             * zero (cleared here too for gemv, which may scale y by beta = 0
-             * rather than overwrite it). */
-            if (bg)
-                fill_bias_f32(yg, g->mg, plane, plane, bg);
-            else if (plane == 1)
-                memset(yg, 0, sizeof(float) * (size_t)g->mg);
-            /* A 1x1 plane (squeeze-excite blocks) is a matrix-vector product,
-             * which gemv does several times faster than gemm. */
-            if (plane == 1)
-                cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)g->mg, (int)g->cg, 1.0f, wg,
-                            (int)g->cg, xg, 1, 1.0f, yg, 1);
-            else
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)g->mg, (int)plane,
-                            (int)g->cg, 1.0f, wg, (int)g->cg, xg, (int)plane, bg ? 1.0f : 0.0f, yg,
-                            (int)plane);
-            clamp_rows_f32(yg, g->mg, plane, plane, c);
+            conv_gemm_t j = {.w = w + gi * g->mg * g->cg,
+                             .x = x + (n * g->c + gi * g->cg) * plane,
+                             .bias = b ? b + gi * g->mg : NULL,
+                             .y = y + (n * g->m + gi * g->mg) * plane,
+                             .c = c,
+                             .m = g->mg,
+                             .n = plane,
+                             .k = g->cg,
+                             .ldx = plane,
+                             .ldy = plane};
+            conv_gemm_run(args, &j);
         }
 }
 
@@ -595,7 +846,7 @@ cv_status cv_cpu_conv(const cv_op_args_t *args, cv_err_t *err)
     for (int i = 0; i < 3; i++)
         pointwise = pointwise && g.k[i] == 1 && g.s[i] == 1 && g.p[i] == 0 && g.out[i] == g.in[i];
     if (pointwise) {
-        conv_pointwise_f32(&g, xf, wf, bf, yf, &c);
+        conv_pointwise_f32(args, &g, xf, wf, bf, yf, &c);
         return CV_STATUS_OK;
     }
     bool depthwise = g.group == g.c && g.m == g.c && g.in[0] == 1 && g.k[0] == 1 && g.out[0] == 1;

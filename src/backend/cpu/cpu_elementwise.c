@@ -17,9 +17,11 @@
  * x / 0 reads 0 instead of trapping. Pow with mixed dtypes and Cast go
  * through a slower per-element path that keeps 64-bit integers exact.
  *
- * Not here: multithreading (elementwise steps are memory bound), and the
- * dtypes shape inference refuses (src/ir/infer_elementwise.c keeps the two
- * in step).
+ * Ops of more than ELEMENTWISE_MIN_PARALLEL elements are cut into ranges
+ * of output elements over the CPU context's thread pool.
+ *
+ * Not here: the dtypes shape inference refuses (src/ir/infer_elementwise.c
+ * keeps the two in step).
  */
 #include "backend/cpu/cpu.h"
 #include "ir/infer.h"
@@ -86,27 +88,35 @@ static void bcast_init(bcast_t *bc, const cv_tensor_t *const *ins, int nin, cons
     }
 }
 
-/* Calls fn on every innermost run of `out`, walking the outer dims with an
- * odometer. Operand k has element size esize[k]. */
+/* Calls fn on every innermost run of `out` that overlaps the output
+ * elements [e0, e1) (cut to them), walking the outer dims with an odometer.
+ * Operand k has element size esize[k]. */
 static void bcast_run(const bcast_t *bc, cv_tensor_t *out, const void *const *in,
-                      const size_t *esize, row_fn fn, const void *ctx)
+                      const size_t *esize, row_fn fn, const void *ctx, int64_t e0, int64_t e1)
 {
-    int64_t total = cv_shape_numel(&out->shape);
-    if (total == 0) return;
+    if (e1 <= e0) return;
     int nd = bc->ndim;
     int64_t inner = bc->dims[nd - 1];
-    int64_t outer = total / inner;
-    size_t out_row = (size_t)inner * cv_dtype_size(out->dtype);
+    size_t out_size = cv_dtype_size(out->dtype);
     int64_t idx[CV_MAX_DIMS] = {0};
     int64_t off[MAX_OPERANDS] = {0};
     int64_t step[MAX_OPERANDS];
     for (int k = 0; k < bc->nin; k++) step[k] = bc->strides[k][nd - 1];
-    char *o = out->data;
-    for (int64_t r = 0; r < outer; r++) {
+    /* The odometer at the run holding e0. */
+    int64_t rest = e0 / inner, col = e0 % inner;
+    for (int d = nd - 2; d >= 0; d--) {
+        idx[d] = rest % bc->dims[d];
+        rest /= bc->dims[d];
+        for (int k = 0; k < bc->nin; k++) off[k] += idx[d] * bc->strides[k][d];
+    }
+    for (int64_t e = e0; e < e1;) {
+        int64_t len = CV_MIN(inner - col, e1 - e);
         const char *p[MAX_OPERANDS];
-        for (int k = 0; k < bc->nin; k++) p[k] = (const char *)in[k] + off[k] * (int64_t)esize[k];
-        fn(o, p, step, inner, ctx);
-        o += out_row;
+        for (int k = 0; k < bc->nin; k++)
+            p[k] = (const char *)in[k] + (off[k] + col * step[k]) * (int64_t)esize[k];
+        fn((char *)out->data + (size_t)e * out_size, p, step, len, ctx);
+        e += len;
+        col = 0;
         for (int d = nd - 2; d >= 0; d--) {
             for (int k = 0; k < bc->nin; k++) off[k] += bc->strides[k][d];
             if (++idx[d] < bc->dims[d]) break;
@@ -116,9 +126,50 @@ static void bcast_run(const bcast_t *bc, cv_tensor_t *out, const void *const *in
     }
 }
 
+/* ---- splitting over the pool ---------------------------------------------
+ * Large ops are cut into ranges of output elements, one task each; every
+ * element is computed as it would be in one pass, so results do not depend
+ * on the split. Below ELEMENTWISE_MIN_PARALLEL elements one thread is
+ * faster than the hand-off. */
+#define ELEMENTWISE_MIN_PARALLEL (1 << 16)
+#define ELEMENTWISE_TASKS_PER_THREAD 2
+/* Ranges start at multiples of this many elements (whole cache lines for
+ * every dtype). */
+#define ELEMENTWISE_ALIGN 64
+
+static cv_pool_t *elementwise_pool(const cv_op_args_t *args)
+{
+    return args->cpu ? args->cpu->pool : NULL;
+}
+
+static int64_t elementwise_tasks(cv_pool_t *pool, int64_t n)
+{
+    int threads = cv_pool_threads(pool);
+    if (threads <= 1 || n < ELEMENTWISE_MIN_PARALLEL) return 1;
+    return (int64_t)threads * ELEMENTWISE_TASKS_PER_THREAD;
+}
+
+typedef struct bcast_job {
+    const bcast_t *bc;
+    cv_tensor_t *out;
+    const void *const *in;
+    const size_t *esize;
+    row_fn fn;
+    const void *ctx;
+    int64_t total, ntasks;
+} bcast_job_t;
+
+static void bcast_task(void *ctx, int64_t t, int thread)
+{
+    const bcast_job_t *j = ctx;
+    int64_t e0, e1;
+    cv_pool_range(j->total, j->ntasks, ELEMENTWISE_ALIGN, t, &e0, &e1);
+    bcast_run(j->bc, j->out, j->in, j->esize, j->fn, j->ctx, e0, e1);
+}
+
 /* Runs fn over `out` with operands ins[0..nin) broadcast to its shape. */
-static void bcast_apply(cv_tensor_t *out, const cv_tensor_t *const *ins, int nin, row_fn fn,
-                        const void *ctx)
+static void bcast_apply(cv_pool_t *pool, cv_tensor_t *out, const cv_tensor_t *const *ins, int nin,
+                        row_fn fn, const void *ctx)
 {
     bcast_t bc;
     bcast_init(&bc, ins, nin, &out->shape);
@@ -128,7 +179,10 @@ static void bcast_apply(cv_tensor_t *out, const cv_tensor_t *const *ins, int nin
         data[k] = ins[k]->data;
         esize[k] = cv_dtype_size(ins[k]->dtype);
     }
-    bcast_run(&bc, out, data, esize, fn, ctx);
+    int64_t total = cv_shape_numel(&out->shape);
+    bcast_job_t j = {.bc = &bc, .out = out, .in = data, .esize = esize, .fn = fn, .ctx = ctx,
+                     .total = total, .ntasks = elementwise_tasks(pool, total)};
+    cv_pool_run(pool, j.ntasks, bcast_task, &j);
 }
 
 static const char *op_name(const cv_op_args_t *args)
@@ -348,7 +402,7 @@ static cv_status run_binary(const cv_op_args_t *args, const row_fn *table, cv_er
     row_fn fn = row_for(table, ins[0]->dtype);
     if (!fn) return unsupported(args, ins[0]->dtype, err);
     CV_ASSERT(ins[1]->dtype == ins[0]->dtype);
-    bcast_apply(args->outputs[0], ins, 2, fn, NULL);
+    bcast_apply(elementwise_pool(args), args->outputs[0], ins, 2, fn, NULL);
     return CV_STATUS_OK;
 }
 
@@ -368,12 +422,12 @@ static cv_status run_variadic(const cv_op_args_t *args, const row_fn *table, cv_
         return CV_STATUS_OK;
     }
     const cv_tensor_t *ins[2] = {first, args->inputs[1]};
-    bcast_apply(out, ins, 2, fn, NULL);
+    bcast_apply(elementwise_pool(args), out, ins, 2, fn, NULL);
     cv_tensor_t acc = *out;
     for (int k = 2; k < args->ninputs; k++) {
         CV_ASSERT(args->inputs[k]->dtype == first->dtype);
         const cv_tensor_t *pair[2] = {&acc, args->inputs[k]};
-        bcast_apply(out, pair, 2, fn, NULL);
+        bcast_apply(elementwise_pool(args), out, pair, 2, fn, NULL);
     }
     return CV_STATUS_OK;
 }
@@ -607,6 +661,31 @@ static void unary_half(unary_fn f32, bool bf16, const uint16_t *in, uint16_t *ou
     }
 }
 
+typedef struct unary_job {
+    unary_fn fn;  /* the FP32 row for FP16/BF16 */
+    cv_dtype_t dtype;
+    const char *x;
+    char *y;
+    const unary_params_t *p;
+    int64_t n, ntasks;
+} unary_job_t;
+
+static void unary_task(void *ctx, int64_t t, int thread)
+{
+    const unary_job_t *j = ctx;
+    int64_t e0, e1;
+    cv_pool_range(j->n, j->ntasks, ELEMENTWISE_ALIGN, t, &e0, &e1);
+    if (e1 <= e0) return;
+    size_t es = cv_dtype_size(j->dtype);
+    const char *x = j->x + (size_t)e0 * es;
+    char *y = j->y + (size_t)e0 * es;
+    if (j->dtype == CV_DTYPE_FP16 || j->dtype == CV_DTYPE_BF16)
+        unary_half(j->fn, j->dtype == CV_DTYPE_BF16, (const uint16_t *)x, (uint16_t *)y, e1 - e0,
+                   j->p);
+    else
+        j->fn(x, y, e1 - e0, j->p);
+}
+
 static cv_status run_unary(const cv_op_args_t *args, const unary_fn *table,
                            const unary_params_t *p, cv_err_t *err)
 {
@@ -615,13 +694,14 @@ static cv_status run_unary(const cv_op_args_t *args, const unary_fn *table,
     cv_tensor_t *y = args->outputs[0];
     int64_t n = cv_shape_numel(&x->shape);
     CV_ASSERT(cv_shape_numel(&y->shape) == n && y->dtype == x->dtype);
-    if (x->dtype == CV_DTYPE_FP16 || x->dtype == CV_DTYPE_BF16) {
-        unary_half(table[CV_DTYPE_FP32], x->dtype == CV_DTYPE_BF16, x->data, y->data, n, p);
-        return CV_STATUS_OK;
-    }
-    unary_fn fn = (x->dtype > 0 && x->dtype < DTYPE_SLOTS) ? table[x->dtype] : NULL;
+    bool half = x->dtype == CV_DTYPE_FP16 || x->dtype == CV_DTYPE_BF16;
+    cv_dtype_t row_dtype = half ? CV_DTYPE_FP32 : x->dtype;
+    unary_fn fn = (row_dtype > 0 && row_dtype < DTYPE_SLOTS) ? table[row_dtype] : NULL;
     if (!fn) return unsupported(args, x->dtype, err);
-    fn(x->data, y->data, n, p);
+    cv_pool_t *pool = elementwise_pool(args);
+    unary_job_t j = {.fn = fn, .dtype = x->dtype, .x = x->data, .y = y->data, .p = p, .n = n,
+                     .ntasks = elementwise_tasks(pool, n)};
+    cv_pool_run(pool, j.ntasks, unary_task, &j);
     return CV_STATUS_OK;
 }
 
@@ -1016,11 +1096,11 @@ cv_status cv_cpu_pow(const cv_op_args_t *args, cv_err_t *err)
         return CV_STATUS_OK;
     }
     if (x->dtype == y->dtype && cv_dtype_is_float(x->dtype)) {
-        bcast_apply(z, ins, 2, row_for(pow_rows, x->dtype), NULL);
+        bcast_apply(elementwise_pool(args), z, ins, 2, row_for(pow_rows, x->dtype), NULL);
         return CV_STATUS_OK;
     }
     pow_ctx_t pc = {x->dtype, y->dtype};
-    bcast_apply(z, ins, 2, pow_mixed_row, &pc);
+    bcast_apply(elementwise_pool(args), z, ins, 2, pow_mixed_row, &pc);
     return CV_STATUS_OK;
 }
 
@@ -1063,7 +1143,7 @@ cv_status cv_cpu_where(const cv_op_args_t *args, cv_err_t *err)
     case 8: fn = where_64; break;
     default: return unsupported(args, ins[1]->dtype, err);
     }
-    bcast_apply(args->outputs[0], ins, 3, fn, NULL);
+    bcast_apply(elementwise_pool(args), args->outputs[0], ins, 3, fn, NULL);
     return CV_STATUS_OK;
 }
 

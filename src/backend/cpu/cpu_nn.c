@@ -9,6 +9,11 @@
  * cblas_dgemm). Pools see X as [N*C planes, D, H, W], 1-D and 2-D pools being
  * 3-D ones with leading extents of 1.
  *
+ * Pools (split by planes) and Gemm/MatMul (split into blocks of the
+ * output, each a single-threaded BLAS call) run over the CPU context's
+ * thread pool when they are large enough; the other ops here run on the
+ * calling thread.
+ *
  * The hot loops of pooling have AVX2 versions chosen at run time when the
  * CPU has AVX2 and FMA; defining CARAVEL_NO_SIMD at build time keeps only
  * the portable loops (so that they can be tested on any machine).
@@ -47,6 +52,31 @@ static int64_t dims_product(const cv_shape_t *s, int from, int to)
     int64_t p = 1;
     for (int i = from; i < to; i++) p *= s->dims[i];
     return p;
+}
+
+/* ---- splitting over the pool ---------------------------------------------
+ * Pools split by planes, Gemm and MatMul by blocks of output columns or
+ * rows; no split changes how any output element is computed. */
+
+/* Below this much work (elements touched, or multiply-adds) a kernel runs on
+ * one thread: handing work to the pool (a few us) would cost more. */
+#define NN_MIN_PARALLEL_WORK (1 << 16)
+/* Tasks per thread for loops over many equal pieces: a thread that starts
+ * late, or shares its core with another process, just takes fewer. */
+#define NN_TASKS_PER_THREAD 4
+
+static cv_pool_t *nn_pool(const cv_op_args_t *args)
+{
+    return args->cpu ? args->cpu->pool : NULL;
+}
+
+/* How many tasks a loop over `pieces` equal pieces of `work` in all is cut
+ * into. */
+static int64_t nn_tasks(const cv_op_args_t *args, int64_t work, int64_t pieces)
+{
+    int threads = cv_pool_threads(nn_pool(args));
+    if (threads <= 1 || work < NN_MIN_PARALLEL_WORK || pieces < 2) return 1;
+    return CV_MIN(pieces, (int64_t)threads * NN_TASKS_PER_THREAD);
 }
 
 /* The fused activation of Gemm (and MatMul, should a pass fold one there). */
@@ -179,6 +209,53 @@ static void gemm_any(cv_dtype_t dt, bool ta, bool tb, int64_t m, int64_t n, int6
                     (int)ldb, beta, c, (int)ldc);
 }
 
+/* gemm_any over the pool: C is cut into blocks of whole rows or whole
+ * columns (along the longer side), each one gemm_any call. The cut depends
+ * on the shape alone, never on the thread count, so that results do not
+ * either (OpenBLAS may round a block differently from the whole). */
+#define NN_GEMM_BLOCKS 4
+#define NN_GEMM_ALIGN 16 /* blocks start at multiples of this (register tiles) */
+
+typedef struct gemm_job {
+    cv_dtype_t dt;
+    bool ta, tb, by_rows;
+    int64_t m, n, k, lda, ldb, ldc, ntasks;
+    double alpha, beta;
+    const char *a, *b;
+    char *c;
+} gemm_job_t;
+
+static void gemm_task(void *ctx, int64_t t, int thread)
+{
+    const gemm_job_t *j = ctx;
+    size_t es = cv_dtype_size(j->dt);
+    int64_t lo, hi;
+    cv_pool_range(j->by_rows ? j->m : j->n, j->ntasks, NN_GEMM_ALIGN, t, &lo, &hi);
+    if (hi <= lo) return;
+    if (j->by_rows) {
+        const char *a = j->a + (size_t)(j->ta ? lo : lo * j->lda) * es;
+        gemm_any(j->dt, j->ta, j->tb, hi - lo, j->n, j->k, j->alpha, a, j->lda, j->b, j->ldb,
+                 j->beta, j->c + (size_t)(lo * j->ldc) * es, j->ldc);
+    } else {
+        const char *b = j->b + (size_t)(j->tb ? lo * j->ldb : lo) * es;
+        gemm_any(j->dt, j->ta, j->tb, j->m, hi - lo, j->k, j->alpha, j->a, j->lda, b, j->ldb,
+                 j->beta, j->c + (size_t)lo * es, j->ldc);
+    }
+}
+
+static void gemm_par(const cv_op_args_t *args, cv_dtype_t dt, bool ta, bool tb, int64_t m,
+                     int64_t n, int64_t k, double alpha, const void *a, int64_t lda, const void *b,
+                     int64_t ldb, double beta, void *c, int64_t ldc)
+{
+    gemm_job_t j = {.dt = dt, .ta = ta, .tb = tb, .m = m, .n = n, .k = k, .lda = lda,
+                    .ldb = ldb, .ldc = ldc, .alpha = alpha, .beta = beta, .a = a, .b = b,
+                    .c = c, .ntasks = 1};
+    j.by_rows = m > n;
+    if (m * n * k >= 4 * NN_MIN_PARALLEL_WORK)
+        j.ntasks = CV_MAX(1, CV_MIN((j.by_rows ? m : n) / NN_GEMM_ALIGN, NN_GEMM_BLOCKS));
+    cv_pool_run(nn_pool(args), j.ntasks, gemm_task, &j);
+}
+
 /* Y[M,N] = beta * C broadcast to [M,N] (C of rank <= 2). */
 static void fill_broadcast_c(const cv_tensor_t *c, double beta, cv_tensor_t *y, int64_t m,
                              int64_t n)
@@ -214,8 +291,8 @@ cv_status cv_cpu_gemm(const cv_op_args_t *args, cv_err_t *err)
     bool use_c = c && beta != 0.0 && cv_shape_numel(&c->shape) > 0;
     if (m == 0 || n == 0) return CV_STATUS_OK;
     if (use_c) fill_broadcast_c(c, beta, y, m, n);
-    gemm_any(y->dtype, ta, tb, m, n, k, alpha, a->data, a->shape.dims[1], b->data, b->shape.dims[1],
-             use_c ? 1.0 : 0.0, y->data, n);
+    gemm_par(args, y->dtype, ta, tb, m, n, k, alpha, a->data, a->shape.dims[1], b->data,
+             b->shape.dims[1], use_c ? 1.0 : 0.0, y->data, n);
     if (y->dtype == CV_DTYPE_FP32)
         apply_activation_f32(args->node, y->data, m * n);
     else
@@ -226,10 +303,10 @@ cv_status cv_cpu_gemm(const cv_op_args_t *args, cv_err_t *err)
 /* ---- MatMul ---------------------------------------------------------------- */
 
 /* One [m,k] x [k,n] product into y (row-major, contiguous). */
-static void matmul_one(cv_dtype_t dt, const void *a, const void *b, void *y, int64_t m, int64_t n,
-                       int64_t k)
+static void matmul_one(const cv_op_args_t *args, cv_dtype_t dt, const void *a, const void *b,
+                       void *y, int64_t m, int64_t n, int64_t k)
 {
-    gemm_any(dt, false, false, m, n, k, 1.0, a, k, b, n, 0.0, y, n);
+    gemm_par(args, dt, false, false, m, n, k, 1.0, a, k, b, n, 0.0, y, n);
 }
 
 cv_status cv_cpu_matmul(const cv_op_args_t *args, cv_err_t *err)
@@ -260,7 +337,7 @@ cv_status cv_cpu_matmul(const cv_op_args_t *args, cv_err_t *err)
     if (m * n == 0 || nbatch == 0) return CV_STATUS_OK;
     if (numel_b == 1) {
         /* B is shared by every batch: stack A's batches into one tall GEMM. */
-        matmul_one(dt, pa, pb, py, nbatch * m, n, k);
+        matmul_one(args, dt, pa, pb, py, nbatch * m, n, k);
     } else {
         int64_t sa[CV_MAX_DIMS], sb[CV_MAX_DIMS];
         cv_broadcast_strides(&ba, &batch, sa);
@@ -272,7 +349,7 @@ cv_status cv_cpu_matmul(const cv_op_args_t *args, cv_err_t *err)
                 oa += idx[i] * sa[i];
                 ob += idx[i] * sb[i];
             }
-            matmul_one(dt, pa + (size_t)(oa * m * k) * es, pb + (size_t)(ob * k * n) * es,
+            matmul_one(args, dt, pa + (size_t)(oa * m * k) * es, pb + (size_t)(ob * k * n) * es,
                        py + (size_t)(t * m * n) * es, m, n, k);
             for (int i = nb - 1; i >= 0; i--) {
                 if (++idx[i] < batch.dims[i]) break;
@@ -363,15 +440,19 @@ static int64_t pool_divisor(const pool_span_t *sp, bool include_pad)
     return include_pad ? sp->padded_count : sp->khi - sp->klo;
 }
 
-/* Direct pooling: any rank, and the only path that computes Indices
- * (flattened over the whole input; column-major spatial index when
- * col_major, as storage_order=1 asks). */
+/* Direct pooling of planes [p0, p1): any rank, and the only path that
+ * computes Indices (flattened over the whole input; column-major spatial
+ * index when col_major, as storage_order=1 asks). */
 static void pool_direct(const pool_geom_t *g, const pool_span_t *spans, const float *xs, float *ys,
-                        int64_t *is, bool is_max, bool include_pad, bool col_major)
+                        int64_t *is, bool is_max, bool include_pad, bool col_major, int64_t p0,
+                        int64_t p1)
 {
     const pool_span_t *sd = spans, *sh = sd + g->out[0], *sw = sh + g->out[1];
     int64_t in_plane = g->in[0] * g->in[1] * g->in[2];
-    for (int64_t p = 0; p < g->planes; p++) {
+    int64_t out_plane = g->out[0] * g->out[1] * g->out[2];
+    ys += p0 * out_plane;
+    if (is) is += p0 * out_plane;
+    for (int64_t p = p0; p < p1; p++) {
         const float *xp = xs + p * in_plane;
         for (int64_t od = 0; od < g->out[0]; od++)
             for (int64_t oh = 0; oh < g->out[1]; oh++) {
@@ -555,10 +636,11 @@ pool_row_avx2(float *out, float *rb, int64_t left, const float *const *rows, int
 }
 #endif
 
-/* 1-D and 2-D pooling without Indices, plane by plane. `work` holds
- * pool_rows_cols(g) + out[2] floats. */
+/* 1-D and 2-D pooling without Indices, planes [p0, p1) one by one. `work`
+ * holds pool_rows_cols(g) + out[2] floats. */
 static void pool_separable(const pool_geom_t *g, const pool_span_t *spans, const float *xs,
-                           float *ys, bool is_max, bool include_pad, float *work)
+                           float *ys, bool is_max, bool include_pad, float *work, int64_t p0,
+                           int64_t p1)
 {
     const pool_span_t *sh = spans + g->out[0], *sw = sh + g->out[1];
     pool_rows_t rb = {.buf = work,
@@ -576,8 +658,10 @@ static void pool_separable(const pool_geom_t *g, const pool_span_t *spans, const
     avx2 = have_avx2() && (g->s[2] == 1 || g->s[2] == 2);
 #endif
     int64_t in_plane = g->in[1] * g->in[2], out_plane = g->out[1] * g->out[2];
-    float *end = ys + g->planes * out_plane;
-    for (int64_t p = 0; p < g->planes; p++) {
+    /* Rows may spill into the rows after them up to the last plane of this
+     * call, never further (the next planes may be another thread's). */
+    float *end = ys + p1 * out_plane;
+    for (int64_t p = p0; p < p1; p++) {
         const float *xp = xs + p * in_plane;
         for (int64_t oy = 0; oy < g->out[1]; oy++) {
             const pool_span_t *b = &sh[oy];
@@ -604,6 +688,30 @@ static void pool_separable(const pool_geom_t *g, const pool_span_t *spans, const
     (void)end;
 }
 
+typedef struct pool_job {
+    const pool_geom_t *g;
+    const pool_span_t *spans;
+    const float *x;
+    float *y;
+    int64_t *ind;
+    bool is_max, include_pad, col_major, separable;
+    float *work; /* per thread, work_floats apart (separable) */
+    int64_t work_floats, ntasks;
+} pool_job_t;
+
+static void pool_task(void *ctx, int64_t t, int thread)
+{
+    const pool_job_t *j = ctx;
+    int64_t p0, p1;
+    cv_pool_range(j->g->planes, j->ntasks, 1, t, &p0, &p1);
+    if (j->separable)
+        pool_separable(j->g, j->spans, j->x, j->y, j->is_max, j->include_pad,
+                       j->work + thread * j->work_floats, p0, p1);
+    else
+        pool_direct(j->g, j->spans, j->x, j->y, j->ind, j->is_max, j->include_pad, j->col_major,
+                    p0, p1);
+}
+
 static cv_status pool_kernel(const cv_op_args_t *args, bool is_max, cv_err_t *err)
 {
     const cv_tensor_t *x = args->inputs[0];
@@ -612,24 +720,29 @@ static cv_status pool_kernel(const cv_op_args_t *args, bool is_max, cv_err_t *er
     pool_geom_t g;
     pool_geometry(args->node, x, y, &g);
     if (cv_shape_numel(&y->shape) == 0) return CV_STATUS_OK;
-    bool include_pad = !is_max && cv_node_attr_int(args->node, "count_include_pad", 0) == 1;
-    bool col_major = is_max && cv_node_attr_int(args->node, "storage_order", 0) == 1;
+    pool_job_t j = {.g = &g, .x = x->data, .y = y->data, .ind = ind ? ind->data : NULL,
+                    .is_max = is_max};
+    j.include_pad = !is_max && cv_node_attr_int(args->node, "count_include_pad", 0) == 1;
+    j.col_major = is_max && cv_node_attr_int(args->node, "storage_order", 0) == 1;
     /* The separable path keeps up to 64 window rows at once. */
-    bool separable = !ind && g.in[0] == 1 && g.k[0] == 1 && g.k[1] <= 64;
+    j.separable = !ind && g.in[0] == 1 && g.k[0] == 1 && g.k[1] <= 64;
     int64_t nspans = g.out[0] + g.out[1] + g.out[2];
-    int64_t nspan_floats = (nspans * (int64_t)sizeof(pool_span_t) + 3) / 4;
-    int64_t work = separable ? pool_rows_cols(&g) + g.out[2] : 0;
-    float *scratch = cv_cpu_scratch(args->cpu, sizeof(float) * (size_t)(nspan_floats + work));
+    /* Spans, then each thread's work buffer, on whole cache lines. */
+    int64_t nspan_floats = ((nspans * (int64_t)sizeof(pool_span_t) + 3) / 4 + 15) / 16 * 16;
+    j.work_floats = j.separable ? (pool_rows_cols(&g) + g.out[2] + 15) / 16 * 16 : 0;
+    int64_t window = g.k[0] * g.k[1] * g.k[2];
+    j.ntasks = nn_tasks(args, cv_shape_numel(&y->shape) * window, g.planes);
+    int threads = j.ntasks > 1 ? cv_pool_threads(nn_pool(args)) : 1;
+    size_t floats = (size_t)(nspan_floats + threads * j.work_floats);
+    float *scratch = cv_cpu_scratch(args->cpu, sizeof(float) * floats);
     if (!scratch)
         return cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of memory for pooling tables");
     pool_span_t *spans = (pool_span_t *)scratch, *sp = spans;
     for (int i = 0; i < 3; i++)
         for (int64_t o = 0; o < g.out[i]; o++) *sp++ = pool_span(&g, i, o);
-    if (separable)
-        pool_separable(&g, spans, x->data, y->data, is_max, include_pad, scratch + nspan_floats);
-    else
-        pool_direct(&g, spans, x->data, y->data, ind ? ind->data : NULL, is_max, include_pad,
-                    col_major);
+    j.spans = spans;
+    j.work = scratch + nspan_floats;
+    cv_pool_run(nn_pool(args), j.ntasks, pool_task, &j);
     return CV_STATUS_OK;
 }
 
@@ -682,18 +795,33 @@ static float plane_reduce(const float *x, int64_t n, bool is_max)
     return v;
 }
 
+typedef struct global_pool_job {
+    const float *x;
+    float *y;
+    int64_t planes, plane, ntasks;
+    bool is_max;
+} global_pool_job_t;
+
+static void global_pool_task(void *ctx, int64_t t, int thread)
+{
+    const global_pool_job_t *j = ctx;
+    int64_t p0, p1;
+    cv_pool_range(j->planes, j->ntasks, 1, t, &p0, &p1);
+    for (int64_t p = p0; p < p1; p++) {
+        float v = plane_reduce(j->x + p * j->plane, j->plane, j->is_max);
+        j->y[p] = j->is_max ? v : (j->plane > 0 ? v / (float)j->plane : 0.0f);
+    }
+}
+
 static cv_status global_pool(const cv_op_args_t *args, bool is_max, cv_err_t *err)
 {
     const cv_tensor_t *x = args->inputs[0];
     if (x->dtype != CV_DTYPE_FP32) return unsupported_dtype(args, x->dtype, err);
-    int64_t planes = x->shape.dims[0] * x->shape.dims[1];
-    int64_t plane = dims_product(&x->shape, 2, x->shape.ndim);
-    const float *xs = x->data;
-    float *ys = args->outputs[0]->data;
-    for (int64_t p = 0; p < planes; p++) {
-        float v = plane_reduce(xs + p * plane, plane, is_max);
-        ys[p] = is_max ? v : (plane > 0 ? v / (float)plane : 0.0f);
-    }
+    global_pool_job_t j = {.x = x->data, .y = args->outputs[0]->data, .is_max = is_max};
+    j.planes = x->shape.dims[0] * x->shape.dims[1];
+    j.plane = dims_product(&x->shape, 2, x->shape.ndim);
+    j.ntasks = nn_tasks(args, j.planes * j.plane, j.planes);
+    cv_pool_run(nn_pool(args), j.ntasks, global_pool_task, &j);
     return CV_STATUS_OK;
 }
 
