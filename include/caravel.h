@@ -139,8 +139,10 @@ cv_dtype_t cv_tenant_input_dtype(const cv_tenant_t *tenant, int i);
 cv_dtype_t cv_tenant_output_dtype(const cv_tenant_t *tenant, int i);
 cv_shape_t cv_tenant_input_shape(const cv_tenant_t *tenant, int i);
 cv_shape_t cv_tenant_output_shape(const cv_tenant_t *tenant, int i);
-/* Bytes this tenant holds (weights, its share of plans), for accounting. */
+/* Host bytes this tenant holds (its graph and weights), for accounting. */
 size_t cv_tenant_bytes(const cv_tenant_t *tenant);
+/* Device bytes its weights take on a device backend (0 on the CPU). */
+size_t cv_tenant_device_bytes(const cv_tenant_t *tenant);
 
 /* One tenant's part of a wave: its inputs (one tensor per model input, in
  * model order, host memory) and the outputs it receives. Outputs are

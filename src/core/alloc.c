@@ -25,11 +25,23 @@ static atomic_long failures;
 
 cv_account_t *cv_account_default(void) { return &default_account; }
 
+static cv_account_t *charged_account(void)
+{
+    return current_account ? current_account : &default_account;
+}
+
 cv_account_t *cv_account_use(cv_account_t *account)
 {
     cv_account_t *previous = current_account;
     current_account = account;
     return previous;
+}
+
+void cv_account_charge_device(long long delta)
+{
+    cv_account_t *account = charged_account();
+    CV_ASSERT(delta >= 0 || account->device_bytes >= (size_t)-delta);
+    account->device_bytes = (size_t)((long long)account->device_bytes + delta);
 }
 
 size_t cv_alloc_live_bytes(void) { return atomic_load(&live_total); }
@@ -54,10 +66,6 @@ static bool injected_failure(void)
     return false;
 }
 
-static cv_account_t *charged_account(void)
-{
-    return current_account ? current_account : &default_account;
-}
 
 static void *finish(block_header_t *h, size_t bytes, cv_account_t *account)
 {

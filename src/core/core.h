@@ -47,6 +47,7 @@ typedef struct cv_account {
     size_t live_bytes;
     size_t peak_bytes;
     size_t limit_bytes; /* 0 = no limit; an allocation past it fails */
+    size_t device_bytes; /* device memory backends charged to it */
 } cv_account_t;
 
 void *cv_malloc(size_t bytes);
@@ -58,6 +59,8 @@ char *cv_strdup(const char *s);
 /* Makes `account` the one charged by this thread's allocations; returns the
  * previous one, to be restored. NULL selects the default account. */
 cv_account_t *cv_account_use(cv_account_t *account);
+/* Charges (delta > 0) or credits device memory to this thread's account. */
+void cv_account_charge_device(long long delta);
 /* Bytes live across all accounts, and the default account itself. */
 size_t cv_alloc_live_bytes(void);
 cv_account_t *cv_account_default(void);

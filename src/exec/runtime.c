@@ -133,9 +133,9 @@ cv_status cv_tenant_load(cv_runtime_t *rt, const char *name, const char *onnx_pa
     if (st == CV_STATUS_OK) st = rt->backend->iface->tenant_upload(rt->backend, t->graph, precision,
                                                                          &t->constants, err);
     if (st == CV_STATUS_OK) st = join_family(rt, t, err);
+    if (st != CV_STATUS_OK && t->constants) rt->backend->iface->tenant_release(rt->backend, t->graph, t->constants);
     cv_account_use(previous);
     if (st != CV_STATUS_OK) {
-        if (t->constants) rt->backend->iface->tenant_release(rt->backend, t->graph, t->constants);
         cv_graph_destroy(t->graph);
         cv_free(t->name);
         cv_free(t);
@@ -174,7 +174,10 @@ void cv_tenant_unload(cv_runtime_t *rt, cv_tenant_t *t)
         family_drop_plans(f);
         cv_free(f);
     }
+    /* Released under the tenant's account, which the backend credits. */
+    cv_account_t *previous = cv_account_use(&t->account);
     rt->backend->iface->tenant_release(rt->backend, t->graph, t->constants);
+    cv_account_use(previous);
     cv_graph_destroy(t->graph);
     cv_free(t->name);
     cv_free(t);
@@ -185,6 +188,7 @@ uint64_t cv_tenant_family_hash(const cv_tenant_t *t) { return t->family->hash; }
 int cv_tenant_num_inputs(const cv_tenant_t *t) { return t->graph->ninputs; }
 int cv_tenant_num_outputs(const cv_tenant_t *t) { return t->graph->noutputs; }
 size_t cv_tenant_bytes(const cv_tenant_t *t) { return t->account.live_bytes; }
+size_t cv_tenant_device_bytes(const cv_tenant_t *t) { return t->account.device_bytes; }
 
 const char *cv_tenant_input_name(const cv_tenant_t *t, int i)
 {

@@ -348,6 +348,9 @@ static void test_shared_squeezenet_family(void **state)
     snprintf(path, sizeof path, "%s/squeezenet1_1-seed2/model.onnx", dir);
     if (cv_tenant_load(rt, "b", path, CV_PRECISION_FP32, &b, &err) != CV_STATUS_OK) fail_msg("%s", err.msg);
     assert_true(cv_tenant_family_hash(a) == cv_tenant_family_hash(b));
+    /* Each tenant is charged its own weights (SqueezeNet 1.1: ~4.7 MB). */
+    assert_true(cv_tenant_bytes(a) > 4000000 && cv_tenant_bytes(b) > 4000000);
+    assert_int_equal(cv_tenant_device_bytes(a), 0);
 
     cv_tensor_t in_a, in_b, ref_a, ref_b;
     snprintf(path, sizeof path, "%s/squeezenet1_1-seed1/test_data_set_0/input_0.pb", dir);

@@ -206,7 +206,10 @@ static void cuda_tenant_release(cv_backend_t *b, const cv_graph_t *g, void **con
 {
     if (!constants) return;
     cv_cuda_graph_forget((cv_cuda_t *)b, constants);
-    if (constants[2 * g->nvalues]) cudaFree(constants[2 * g->nvalues]);
+    if (constants[2 * g->nvalues]) {
+        cudaFree(constants[2 * g->nvalues]);
+        cv_account_charge_device(-(long long)(uintptr_t)constants[2 * g->nvalues + 1]);
+    }
     cv_free(constants);
 }
 
@@ -215,7 +218,9 @@ static cv_status cuda_tenant_upload(cv_backend_t *b, const cv_graph_t *g, cv_pre
 {
     int nv = g->nvalues;
     bool want_half = precision == CV_PRECISION_FP16 || precision == CV_PRECISION_BF16;
-    void **table = (void **)cv_calloc(2 * (size_t)nv + 1, sizeof(void *));
+    /* [0, nv): FP32 copies; [nv, 2nv): half copies; 2nv: the block; 2nv+1:
+     * its size, charged to the loading tenant's account. */
+    void **table = (void **)cv_calloc(2 * (size_t)nv + 2, sizeof(void *));
     bool *needs_half = (bool *)cv_calloc((size_t)nv + 1, sizeof(bool));
     size_t *at = (size_t *)cv_calloc(2 * (size_t)nv + 1, sizeof(size_t));
     uint16_t *scratch = NULL;
@@ -252,6 +257,7 @@ static cv_status cuda_tenant_upload(cv_backend_t *b, const cv_graph_t *g, cv_pre
             }
         }
         table[2 * nv] = block;
+        table[2 * nv + 1] = (void *)(uintptr_t)total;
         if (largest_half) {
             scratch = (uint16_t *)cv_malloc(largest_half);
             if (!scratch) {
@@ -270,10 +276,16 @@ static cv_status cuda_tenant_upload(cv_backend_t *b, const cv_graph_t *g, cv_pre
             for (int64_t i = 0; i < n; i++)
                 scratch[i] = precision == CV_PRECISION_FP16 ? cv_fp32_to_fp16(f[i]) : cv_fp32_to_bf16(f[i]);
             table[nv + v] = block + at[nv + v];
-            st = cuda_upload(b, table[nv + v], scratch, (size_t)n * 2, err); /* synchronous: scratch is reused */
+            /* A copy from pageable memory has read it when the call returns,
+             * so scratch can be refilled for the next weight. */
+            st = cuda_upload(b, table[nv + v], scratch, (size_t)n * 2, err);
         }
     }
 done:
+    if (st == CV_STATUS_OK) {
+        cudaError_t e = cudaStreamSynchronize(((cv_cuda_t *)b)->stream);
+        if (e != cudaSuccess) st = cv_cuda_status(e, "cudaStreamSynchronize (constants)", __FILE__, __LINE__, err);
+    }
     cv_free(scratch);
     cv_free(needs_half);
     cv_free(at);
@@ -282,6 +294,7 @@ done:
         cv_free(table);
         return st;
     }
+    cv_account_charge_device((long long)(uintptr_t)table[2 * nv + 1]);
     *constants = table;
     return CV_STATUS_OK;
 }
