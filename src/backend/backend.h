@@ -100,6 +100,19 @@ struct cv_backend {
     void *context;
 };
 
+/* ---- helpers for running a weighted step one slice at a time ---------- */
+
+/* Rows [row0, row0 + rows) of a tensor stacked along dim 0 of a wave of
+ * `total` rows (dim 0 holds total * k entries; the view holds rows * k). */
+cv_tensor_t cv_row_view(const cv_tensor_t *t, int64_t row0, int64_t rows, int64_t total);
+/* The wave's rows: the plan's, or the slices' extent when there is no plan. */
+int64_t cv_step_total_rows(const cv_step_run_t *run);
+/* The step as slice s alone sees it: in_ptrs/out_ptrs point at the slice's
+ * rows of every batched input and output and at its tenant's weights (the
+ * views live in in_views/out_views, arrays of ninputs/noutputs). */
+void cv_step_slice_views(const cv_step_run_t *run, int s, cv_tensor_t *in_views,
+                         const cv_tensor_t **in_ptrs, cv_tensor_t *out_views, cv_tensor_t **out_ptrs);
+
 /* The CPU backend: kernels of src/backend/cpu, GEMM through OpenBLAS. */
 cv_status cv_backend_cpu_create(int threads, cv_backend_t **out, cv_err_t *err);
 /* The CPU backend's kernel context (for constant folding at load). */

@@ -62,18 +62,6 @@ static void cpu_tenant_release(cv_backend_t *b, const cv_graph_t *g, void **cons
     cv_free(constants);
 }
 
-/* A view of rows [row0, row0 + rows) of a tensor stacked along dim 0 of a
- * wave of `total` rows. */
-static cv_tensor_t row_view(const cv_tensor_t *t, int64_t row0, int64_t rows, int64_t total)
-{
-    cv_tensor_t v = *t;
-    int64_t per_row = t->shape.dims[0] / total;
-    int64_t row_elems = cv_shape_numel(&t->shape) / (t->shape.dims[0] ? t->shape.dims[0] : 1);
-    v.shape.dims[0] = per_row * rows;
-    v.data = (char *)t->data + (size_t)(row0 * per_row * row_elems) * cv_dtype_size(t->dtype);
-    return v;
-}
-
 static cv_status cpu_step_run(cv_backend_t *b, const cv_step_run_t *run, cv_err_t *err)
 {
     cpu_backend_t *cpu = (cpu_backend_t *)b;
@@ -87,30 +75,9 @@ static cv_status cpu_step_run(cv_backend_t *b, const cv_step_run_t *run, cv_err_
     cv_tensor_t in_views[32], out_views[16];
     const cv_tensor_t *in_ptrs[32];
     cv_tensor_t *out_ptrs[16];
-    int64_t total = run->plan->rows;
-    const cv_graph_t *g = run->graph;
+    CV_ASSERT(run->ninputs <= 32 && run->noutputs <= 16);
     for (int s = 0; s < run->nslices; s++) {
-        const cv_wave_slice_t *slice = &run->slices[s];
-        for (int i = 0; i < run->ninputs; i++) {
-            const cv_tensor_t *t = run->inputs[i];
-            int v = run->node->inputs[i];
-            in_ptrs[i] = t;
-            if (!t) continue;
-            if (g->values[v].constant && g->values[v].is_weight) {
-                in_views[i] = *t;
-                in_views[i].data = slice->constants[v];
-                in_ptrs[i] = &in_views[i];
-            } else if (run->batched[i]) {
-                in_views[i] = row_view(t, slice->row0, slice->rows, total);
-                in_ptrs[i] = &in_views[i];
-            }
-        }
-        for (int o = 0; o < run->noutputs; o++) {
-            out_ptrs[o] = run->outputs[o];
-            if (!run->outputs[o] || !run->out_batched[o]) continue;
-            out_views[o] = row_view(run->outputs[o], slice->row0, slice->rows, total);
-            out_ptrs[o] = &out_views[o];
-        }
+        cv_step_slice_views(run, s, in_views, in_ptrs, out_views, out_ptrs);
         args.inputs = in_ptrs;
         args.outputs = out_ptrs;
         cv_status st = def->cpu(&args, err);

@@ -303,15 +303,6 @@ done:
 
 /* Rows [row0, row0 + rows) of a tensor stacked along dim 0 of a wave of
  * `total` rows (as the CPU backend cuts slices). */
-static cv_tensor_t row_view(const cv_tensor_t *t, int64_t row0, int64_t rows, int64_t total)
-{
-    cv_tensor_t v = *t;
-    int64_t per_row = t->shape.dims[0] / total;
-    int64_t row_elems = cv_shape_numel(&t->shape) / (t->shape.dims[0] ? t->shape.dims[0] : 1);
-    v.shape.dims[0] = per_row * rows;
-    v.data = (char *)t->data + (size_t)(row0 * per_row * row_elems) * cv_dtype_size(t->dtype);
-    return v;
-}
 
 extern "C" cv_status cv_cuda_run_on_host(cv_cuda_t *cuda, const cv_step_run_t *run, cv_err_t *err)
 {
@@ -372,14 +363,14 @@ extern "C" cv_status cv_cuda_run_on_host(cv_cuda_t *cuda, const cv_step_run_t *r
                 st = cuda_download(&cuda->base, hin[i].data, slice->constants[v], cv_tensor_nbytes(&hin[i]), err);
                 sin[i] = &hin[i];
             } else if (run->batched[i]) {
-                in_views[i] = row_view(&hin[i], slice->row0, slice->rows, total);
+                in_views[i] = cv_row_view(&hin[i], slice->row0, slice->rows, total);
                 sin[i] = &in_views[i];
             }
         }
         for (int o = 0; o < run->noutputs; o++) {
             sout[o] = out_ptrs[o];
             if (!out_ptrs[o] || !run->out_batched[o]) continue;
-            out_views[o] = row_view(&hout[o], slice->row0, slice->rows, total);
+            out_views[o] = cv_row_view(&hout[o], slice->row0, slice->rows, total);
             sout[o] = &out_views[o];
         }
         args.inputs = sin;

@@ -151,14 +151,7 @@ static inline bool cv_cuda_need_table(const cv_step_run_t *run)
 }
 
 /* Rows of the whole wave. */
-static inline int64_t cv_cuda_total_rows(const cv_step_run_t *run)
-{
-    if (run->plan) return run->plan->rows;
-    int64_t total = 0;
-    for (int s = 0; s < run->nslices; s++)
-        total = CV_MAX(total, run->slices[s].row0 + run->slices[s].rows);
-    return total;
-}
+static inline int64_t cv_cuda_total_rows(const cv_step_run_t *run) { return cv_step_total_rows(run); }
 
 /* Whether one launch can serve every slice, output 0 counting `units`
  * units: the output is stacked by rows and whole rows are whole units. */
@@ -224,18 +217,6 @@ static inline cv_status cv_cuda_with_table(const cv_step_run_t *run, int64_t uni
     return launch(t, n);
 }
 
-/* Rows [row0, row0 + rows) of a tensor stacked along dim 0 of `total` rows
- * (the CPU backend's row_view, on device pointers). */
-static inline cv_tensor_t cv_cuda_row_view(const cv_tensor_t *t, int64_t row0, int64_t rows,
-                                           int64_t total)
-{
-    cv_tensor_t v = *t;
-    int64_t per_row = t->shape.dims[0] / total;
-    int64_t row_elems = cv_shape_numel(&t->shape) / (t->shape.dims[0] ? t->shape.dims[0] : 1);
-    v.shape.dims[0] = per_row * rows;
-    v.data = (char *)t->data + (size_t)(row0 * per_row * row_elems) * cv_dtype_size(t->dtype);
-    return v;
-}
 
 /* Runs fn once per slice, on that slice's rows of stacked tensors and with
  * its tenant's weights: the path for weighted steps that one launch cannot
@@ -248,29 +229,9 @@ static inline cv_status cv_cuda_per_slice(cv_cuda_t *cuda, const cv_step_run_t *
     cv_tensor_t in_views[MAX_IN], out_views[MAX_OUT];
     const cv_tensor_t *in_ptrs[MAX_IN];
     cv_tensor_t *out_ptrs[MAX_OUT];
-    int64_t total = cv_cuda_total_rows(run);
     for (int s = 0; s < run->nslices; s++) {
         const cv_wave_slice_t *slice = &run->slices[s];
-        for (int i = 0; i < run->ninputs; i++) {
-            const cv_tensor_t *t = run->inputs[i];
-            int v = cv_cuda_value(run, i);
-            in_ptrs[i] = t;
-            if (!t) continue;
-            if (cv_cuda_value_is_weight(run, v)) {
-                in_views[i] = *t;
-                in_views[i].data = slice->constants[v];
-                in_ptrs[i] = &in_views[i];
-            } else if (run->batched[i]) {
-                in_views[i] = cv_cuda_row_view(t, slice->row0, slice->rows, total);
-                in_ptrs[i] = &in_views[i];
-            }
-        }
-        for (int o = 0; o < run->noutputs; o++) {
-            out_ptrs[o] = run->outputs[o];
-            if (!run->outputs[o] || !run->out_batched[o]) continue;
-            out_views[o] = cv_cuda_row_view(run->outputs[o], slice->row0, slice->rows, total);
-            out_ptrs[o] = &out_views[o];
-        }
+        cv_step_slice_views(run, s, in_views, in_ptrs, out_views, out_ptrs);
         cv_step_run_t one = *run;
         one.inputs = in_ptrs;
         one.outputs = out_ptrs;
