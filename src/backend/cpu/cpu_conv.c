@@ -26,6 +26,7 @@
  * defining CARAVEL_NO_SIMD at build time keeps only the portable loops, so
  * that they can be tested on any machine.
  */
+#include "backend/conv_geometry.h"
 #include "backend/cpu/cpu.h"
 
 #include <cblas.h>
@@ -45,52 +46,12 @@
 
 /* ---- geometry ------------------------------------------------------------ */
 
-typedef struct conv_geom {
-    int64_t n, c, m, group, cg, mg;
-    int64_t in[3];                  /* D, H, W of X; 1 where the conv has fewer dims */
-    int64_t out[3];                 /* OD, OH, OW */
-    int64_t k[3], s[3], d[3], p[3]; /* kernel, stride, dilation, begin pad */
-} conv_geom_t;
+typedef cv_conv_geometry_t conv_geom_t;
 
-/* Reads the geometry from shapes (validated by cv_infer_conv) and
- * attributes. With SAME_* the begin pads follow from the output size. */
 static void conv_geometry(const cv_node_t *node, const cv_tensor_t *x, const cv_tensor_t *w,
                           const cv_tensor_t *y, conv_geom_t *g)
 {
-    int nd = x->shape.ndim - 2, off = 3 - nd;
-    CV_ASSERT(nd >= 1 && nd <= 3 && w->shape.ndim == x->shape.ndim);
-    g->n = x->shape.dims[0];
-    g->c = x->shape.dims[1];
-    g->m = w->shape.dims[0];
-    g->group = cv_node_attr_int(node, "group", 1);
-    g->cg = g->c / g->group;
-    g->mg = g->m / g->group;
-    int nstr, ndil, npad;
-    const int64_t *str = cv_node_attr_ints(node, "strides", &nstr);
-    const int64_t *dil = cv_node_attr_ints(node, "dilations", &ndil);
-    const int64_t *pads = cv_node_attr_ints(node, "pads", &npad);
-    const char *auto_pad = cv_node_attr_string(node, "auto_pad", "NOTSET");
-    bool same = strncmp(auto_pad, "SAME_", 5) == 0, upper = strcmp(auto_pad, "SAME_UPPER") == 0;
-    bool explicit_pads = !same && strcmp(auto_pad, "VALID") != 0 && pads;
-    for (int i = 0; i < 3; i++) {
-        g->in[i] = g->out[i] = g->k[i] = g->s[i] = g->d[i] = 1;
-        g->p[i] = 0;
-    }
-    for (int i = 0; i < nd; i++) {
-        int j = off + i;
-        g->in[j] = x->shape.dims[2 + i];
-        g->out[j] = y->shape.dims[2 + i];
-        g->k[j] = w->shape.dims[2 + i];
-        g->s[j] = str && nstr == nd ? str[i] : 1;
-        g->d[j] = dil && ndil == nd ? dil[i] : 1;
-        if (same) {
-            int64_t total = (g->out[j] - 1) * g->s[j] + (g->k[j] - 1) * g->d[j] + 1 - g->in[j];
-            if (total < 0) total = 0;
-            g->p[j] = upper ? total / 2 : total - total / 2;
-        } else if (explicit_pads && npad == 2 * nd) {
-            g->p[j] = pads[i];
-        }
-    }
+    cv_conv_geometry(node, &x->shape, &w->shape, &y->shape, g);
 }
 
 /* ---- bias and activation ------------------------------------------------- */

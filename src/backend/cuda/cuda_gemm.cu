@@ -39,6 +39,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/conv_geometry.h"
+
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
@@ -140,9 +142,7 @@ static bool step_weighted(const cv_step_run_t *run) { return run->plan->steps[ru
 
 /* ---- kernels -------------------------------------------------------------- */
 
-typedef struct conv_dims {
-    int64_t in[3], out[3], k[3], s[3], d[3], p[3];
-} conv_dims_t;
+typedef cv_window_dims_t conv_dims_t;
 
 /* Columns of `rows` rows: col[((n*C + c)*KK + tap)*P + pixel], so that the
  * K x P matrix of (row n, group g) starts at ((n*C + g*C/G)*KK)*P. One
@@ -278,51 +278,12 @@ static cv_status launch_epilogue(cv_cuda_t *cuda, float *y, int64_t rows, int64_
 
 /* ---- Conv ----------------------------------------------------------------- */
 
-typedef struct conv_geom {
-    int64_t n, c, m, group, cg, mg;
-    conv_dims_t dims;
-} conv_geom_t;
+typedef cv_conv_geometry_t conv_geom_t;
 
-/* Geometry from shapes (validated by cv_infer_conv) and attributes, as
- * src/backend/cpu/cpu_conv.c reads it; SAME_* begin pads follow from the
- * output size. */
 static void conv_geometry(const cv_node_t *node, const cv_tensor_t *x, const cv_tensor_t *w,
                           const cv_tensor_t *y, conv_geom_t *g)
 {
-    int nd = x->shape.ndim - 2, off = 3 - nd;
-    g->n = x->shape.dims[0];
-    g->c = x->shape.dims[1];
-    g->m = w->shape.dims[0];
-    g->group = cv_node_attr_int(node, "group", 1);
-    g->cg = g->c / g->group;
-    g->mg = g->m / g->group;
-    int nstr, ndil, npad;
-    const int64_t *str = cv_node_attr_ints(node, "strides", &nstr);
-    const int64_t *dil = cv_node_attr_ints(node, "dilations", &ndil);
-    const int64_t *pads = cv_node_attr_ints(node, "pads", &npad);
-    const char *auto_pad = cv_node_attr_string(node, "auto_pad", "NOTSET");
-    bool same = strncmp(auto_pad, "SAME_", 5) == 0, upper = strcmp(auto_pad, "SAME_UPPER") == 0;
-    bool explicit_pads = !same && strcmp(auto_pad, "VALID") != 0 && pads;
-    conv_dims_t *d = &g->dims;
-    for (int i = 0; i < 3; i++) {
-        d->in[i] = d->out[i] = d->k[i] = d->s[i] = d->d[i] = 1;
-        d->p[i] = 0;
-    }
-    for (int i = 0; i < nd; i++) {
-        int j = off + i;
-        d->in[j] = x->shape.dims[2 + i];
-        d->out[j] = y->shape.dims[2 + i];
-        d->k[j] = w->shape.dims[2 + i];
-        d->s[j] = str && nstr == nd ? str[i] : 1;
-        d->d[j] = dil && ndil == nd ? dil[i] : 1;
-        if (same) {
-            int64_t total = (d->out[j] - 1) * d->s[j] + (d->k[j] - 1) * d->d[j] + 1 - d->in[j];
-            if (total < 0) total = 0;
-            d->p[j] = upper ? total / 2 : total - total / 2;
-        } else if (explicit_pads && npad == 2 * nd) {
-            d->p[j] = pads[i];
-        }
-    }
+    cv_conv_geometry(node, &x->shape, &w->shape, &y->shape, g);
 }
 
 /* Slice of every row of a tensor of `rows` rows (dim 0) in a wave of
