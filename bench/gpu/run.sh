@@ -45,10 +45,14 @@ tests)
   ;;
 sanitize)
   {
-    for tool in memcheck racecheck; do
-      timeout 240 compute-sanitizer --tool $tool $W/bin/test_gpu_wave > "$out/$tool.log" 2>&1
-      echo "$tool test_gpu_wave rc=$? $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$out/$tool.log" | tail -n1)"
+    # --report-api-errors no: test_gpu_wave's out-of-memory case makes a
+    # cudaMalloc fail on purpose; memory-access errors are still reported.
+    for t in test_gpu_wave test_gpu_graph test_gpu_kernels; do
+      timeout 200 compute-sanitizer --tool memcheck --report-api-errors no $W/bin/$t > "$out/memcheck_$t.log" 2>&1
+      echo "memcheck $t rc=$? $(grep -E 'ERROR SUMMARY' "$out/memcheck_$t.log" | tail -n1)"
     done
+    timeout 240 compute-sanitizer --tool racecheck $W/bin/test_gpu_wave > "$out/racecheck.log" 2>&1
+    echo "racecheck test_gpu_wave rc=$? $(grep -E 'RACECHECK SUMMARY|ERROR SUMMARY' "$out/racecheck.log" | tail -n1)"
   } 2>&1 | tee "$log"
   ;;
 bench)
