@@ -26,7 +26,7 @@
  * defining CARAVEL_NO_SIMD at build time keeps only the portable loops, so
  * that they can be tested on any machine.
  */
-#include "backend/conv_geometry.h"
+#include "backend/window.h"
 #include "backend/cpu/cpu.h"
 
 #include <cblas.h>

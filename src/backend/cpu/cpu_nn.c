@@ -19,6 +19,7 @@
  * the portable loops (so that they can be tested on any machine).
  */
 #include "backend/cpu/cpu.h"
+#include "backend/window.h"
 
 #include <cblas.h>
 #include <float.h>
@@ -366,50 +367,15 @@ cv_status cv_cpu_matmul(const cv_op_args_t *args, cv_err_t *err)
 
 /* ---- MaxPool, AveragePool -------------------------------------------------- */
 
-typedef struct pool_geom {
-    int64_t planes;                         /* N*C */
-    int64_t in[3], out[3];                  /* D, H, W; 1 where absent */
-    int64_t k[3], s[3], d[3], pb[3], pe[3]; /* kernel, stride, dilation, pads */
-} pool_geom_t;
+typedef cv_pool_geometry_t pool_geom_t;
 
-/* Geometry from shapes (validated by infer_pool) and attributes; SAME_*
- * pads follow from the output size. */
+/* Geometry from shapes validated by inference, so it cannot fail here. */
 static void pool_geometry(const cv_node_t *node, const cv_tensor_t *x, const cv_tensor_t *y,
                           pool_geom_t *g)
 {
-    int nd = x->shape.ndim - 2, off = 3 - nd;
-    CV_ASSERT(nd >= 1 && nd <= 3);
-    g->planes = x->shape.dims[0] * x->shape.dims[1];
-    int nk, nstr, ndil, npad;
-    const int64_t *ks = cv_node_attr_ints(node, "kernel_shape", &nk);
-    const int64_t *str = cv_node_attr_ints(node, "strides", &nstr);
-    const int64_t *dil = cv_node_attr_ints(node, "dilations", &ndil);
-    const int64_t *pads = cv_node_attr_ints(node, "pads", &npad);
-    CV_ASSERT(ks && nk == nd);
-    const char *auto_pad = cv_node_attr_string(node, "auto_pad", "NOTSET");
-    bool same = strncmp(auto_pad, "SAME_", 5) == 0, upper = strcmp(auto_pad, "SAME_UPPER") == 0;
-    bool explicit_pads = !same && strcmp(auto_pad, "VALID") != 0 && pads && npad == 2 * nd;
-    for (int i = 0; i < 3; i++) {
-        g->in[i] = g->out[i] = g->k[i] = g->s[i] = g->d[i] = 1;
-        g->pb[i] = g->pe[i] = 0;
-    }
-    for (int i = 0; i < nd; i++) {
-        int j = off + i;
-        g->in[j] = x->shape.dims[2 + i];
-        g->out[j] = y->shape.dims[2 + i];
-        g->k[j] = ks[i];
-        g->s[j] = str && nstr == nd ? str[i] : 1;
-        g->d[j] = dil && ndil == nd ? dil[i] : 1;
-        if (same) {
-            int64_t total = (g->out[j] - 1) * g->s[j] + (g->k[j] - 1) * g->d[j] + 1 - g->in[j];
-            if (total < 0) total = 0;
-            g->pb[j] = upper ? total / 2 : total - total / 2;
-            g->pe[j] = total - g->pb[j];
-        } else if (explicit_pads) {
-            g->pb[j] = pads[i];
-            g->pe[j] = pads[nd + i];
-        }
-    }
+    cv_err_t err;
+    cv_status st = cv_pool_geometry(node, &x->shape, &y->shape, g, &err);
+    CV_ASSERT(st == CV_STATUS_OK);
 }
 
 /* For output index o along dim i: the first input coordinate of its

@@ -39,7 +39,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "backend/conv_geometry.h"
+#include "backend/window.h"
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>

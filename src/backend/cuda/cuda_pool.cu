@@ -15,62 +15,18 @@
  * FP32 only. Pools read no weights, so they never need slice tables.
  */
 #include "backend/cuda/cuda_ops.cuh"
+#include "backend/window.h"
 
 #include <math.h>
 
 /* ---- geometry (the CPU's pool_geometry) ------------------------------------ */
 
-typedef struct pool_geom {
-    int64_t planes;                         /* N*C */
-    int64_t in[3], out[3];                  /* D, H, W; 1 where absent */
-    int64_t k[3], s[3], d[3], pb[3], pe[3]; /* kernel, stride, dilation, pads */
-} pool_geom_t;
+typedef cv_pool_geometry_t pool_geom_t;
 
-/* From shapes (validated by infer_pool) and attributes; SAME_* pads follow
- * from the output size. */
 static cv_status pool_geometry(const cv_step_run_t *run, const cv_tensor_t *x,
                                const cv_tensor_t *y, pool_geom_t *g, cv_err_t *err)
 {
-    const cv_node_t *node = run->node;
-    int nd = x->shape.ndim - 2, off = 3 - nd;
-    if (nd < 1 || nd > 3)
-        return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT,
-                         "X has rank %d; %s needs 1 to 3 spatial dims", x->shape.ndim,
-                         cv_op_name(node->op));
-    g->planes = x->shape.dims[0] * x->shape.dims[1];
-    int nk, nstr, ndil, npad;
-    const int64_t *ks = cv_node_attr_ints(node, "kernel_shape", &nk);
-    const int64_t *str = cv_node_attr_ints(node, "strides", &nstr);
-    const int64_t *dil = cv_node_attr_ints(node, "dilations", &ndil);
-    const int64_t *pads = cv_node_attr_ints(node, "pads", &npad);
-    if (!ks || nk != nd)
-        return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT,
-                         "kernel_shape must have %d entries, one per spatial dim", nd);
-    const char *auto_pad = cv_node_attr_string(node, "auto_pad", "NOTSET");
-    bool same = strncmp(auto_pad, "SAME_", 5) == 0, upper = strcmp(auto_pad, "SAME_UPPER") == 0;
-    bool explicit_pads = !same && strcmp(auto_pad, "VALID") != 0 && pads && npad == 2 * nd;
-    for (int i = 0; i < 3; i++) {
-        g->in[i] = g->out[i] = g->k[i] = g->s[i] = g->d[i] = 1;
-        g->pb[i] = g->pe[i] = 0;
-    }
-    for (int i = 0; i < nd; i++) {
-        int j = off + i;
-        g->in[j] = x->shape.dims[2 + i];
-        g->out[j] = y->shape.dims[2 + i];
-        g->k[j] = ks[i];
-        g->s[j] = str && nstr == nd ? str[i] : 1;
-        g->d[j] = dil && ndil == nd ? dil[i] : 1;
-        if (same) {
-            int64_t total = (g->out[j] - 1) * g->s[j] + (g->k[j] - 1) * g->d[j] + 1 - g->in[j];
-            if (total < 0) total = 0;
-            g->pb[j] = upper ? total / 2 : total - total / 2;
-            g->pe[j] = total - g->pb[j];
-        } else if (explicit_pads) {
-            g->pb[j] = pads[i];
-            g->pe[j] = pads[nd + i];
-        }
-    }
-    return CV_STATUS_OK;
+    return cv_pool_geometry(run->node, &x->shape, &y->shape, g, err);
 }
 
 /* For output index o along dim i: the first input coordinate of its
