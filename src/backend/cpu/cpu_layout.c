@@ -15,14 +15,12 @@
  * one (double or int64 accumulators) for the other numeric dtypes.
  */
 #include "backend/cpu/cpu.h"
+#include "backend/strided.h"
 #include "ir/infer.h"
 
 #include <math.h>
 #include <string.h>
 
-/* Tile views each axis as (repeat, extent), so walks have up to twice the
- * rank of a tensor. */
-#define WALK_MAX (2 * CV_MAX_DIMS)
 #define TILE 32
 
 /* ---- helpers ------------------------------------------------------------ */
@@ -74,41 +72,10 @@ static void fill_elems(void *dst, size_t es, int64_t count, const void *value)
 
 /* ---- the strided copy --------------------------------------------------- */
 
-typedef struct walk {
-    int n;
-    int64_t dims[WALK_MAX];
-    int64_t ds[WALK_MAX]; /* destination strides, in elements */
-    int64_t ss[WALK_MAX]; /* source strides, in elements (may be 0 or negative) */
-} walk_t;
-
-/* Drops extent-1 axes and merges each axis into its outer neighbour when
- * both strides are contiguous across them. False when the region is empty. */
-static bool walk_simplify(walk_t *w, int ndim, const int64_t *dims, const int64_t *ds,
-                          const int64_t *ss)
-{
-    w->n = 0;
-    for (int i = 0; i < ndim; i++)
-        if (dims[i] == 0) return false;
-    for (int i = 0; i < ndim; i++) {
-        if (dims[i] == 1) continue;
-        int k = w->n - 1;
-        if (k >= 0 && w->ds[k] == ds[i] * dims[i] && w->ss[k] == ss[i] * dims[i]) {
-            w->dims[k] *= dims[i];
-            w->ds[k] = ds[i];
-            w->ss[k] = ss[i];
-            continue;
-        }
-        w->dims[w->n] = dims[i];
-        w->ds[w->n] = ds[i];
-        w->ss[w->n] = ss[i];
-        w->n++;
-    }
-    return true;
-}
 
 /* Steps the counter idx over axes [0, n) of w except `skip`, moving both
  * offsets; false once every position was visited. */
-static bool walk_next(const walk_t *w, int n, int skip, int64_t *idx, int64_t *doff,
+static bool walk_next(const cv_walk_t *w, int n, int skip, int64_t *idx, int64_t *doff,
                       int64_t *soff)
 {
     for (int a = n - 1; a >= 0; a--) {
@@ -148,8 +115,8 @@ static bool walk_next(const walk_t *w, int n, int skip, int64_t *idx, int64_t *d
 static void strided_copy(size_t es, int ndim, const int64_t *dims, void *dst, const int64_t *ds,
                          const void *src, const int64_t *ss)
 {
-    walk_t w;
-    if (!walk_simplify(&w, ndim, dims, ds, ss)) return;
+    cv_walk_t w;
+    if (!cv_walk_simplify(&w, ndim, dims, ds, ss)) return;
     char *d = dst;
     const char *s = src;
     if (w.n == 0) {
@@ -157,7 +124,7 @@ static void strided_copy(size_t es, int ndim, const int64_t *dims, void *dst, co
         return;
     }
     int last = w.n - 1;
-    int64_t idx[WALK_MAX] = {0}, doff = 0, soff = 0;
+    int64_t idx[CV_WALK_MAX] = {0}, doff = 0, soff = 0;
     if (w.ds[last] == 1 && w.ss[last] == 1) {
         size_t run = (size_t)w.dims[last] * es;
         do {
@@ -364,7 +331,7 @@ cv_status cv_cpu_tile(const cv_op_args_t *args, cv_err_t *err)
     cv_tensor_t *y = args->outputs[0];
     int r = x->shape.ndim;
     int64_t xs[CV_MAX_DIMS], ys[CV_MAX_DIMS];
-    int64_t dims[WALK_MAX], ds[WALK_MAX], ss[WALK_MAX];
+    int64_t dims[CV_WALK_MAX], ds[CV_WALK_MAX], ss[CV_WALK_MAX];
     cv_shape_strides(&x->shape, xs);
     cv_shape_strides(&y->shape, ys);
     /* Output axis a, of extent reps*d, walked as (repeat, position). */

@@ -9,7 +9,7 @@
  * Concat, Split, Slice, Expand and Tile are one strided copy each (per
  * input or output for Concat and Split): an output region walked with
  * source strides, after merging axes that are contiguous on both sides as
- * the CPU's walk_simplify does; a region contiguous on both sides becomes
+ * cv_walk_simplify (backend/strided.c) does; a region contiguous on both sides becomes
  * one cudaMemcpyAsync. Pad (every mode) and Gather are gathers over the
  * output.
  *
@@ -24,10 +24,7 @@
  * does; run-time ones out of range give zeros.
  */
 #include "backend/cuda/cuda_ops.cuh"
-
-/* Tile views each axis as (repeat, extent), so walks have up to twice the
- * rank of a tensor. */
-#define WALK_MAX (2 * CV_MAX_DIMS)
+#include "backend/strided.h"
 
 /* ---- helpers ---------------------------------------------------------------- */
 
@@ -73,42 +70,10 @@ static bool element_size_ok(size_t es) { return es == 1 || es == 2 || es == 4 ||
 
 /* ---- the strided copy ---------------------------------------------------------- */
 
-typedef struct walk {
-    int n;
-    int64_t dims[WALK_MAX];
-    int64_t ds[WALK_MAX]; /* destination strides, in elements */
-    int64_t ss[WALK_MAX]; /* source strides, in elements (may be 0 or negative) */
-} walk_t;
-
-/* Drops extent-1 axes and merges each axis into its outer neighbour when
- * both strides are contiguous across them. False when the region is empty. */
-static bool walk_simplify(walk_t *w, int ndim, const int64_t *dims, const int64_t *ds,
-                          const int64_t *ss)
-{
-    CV_ASSERT(ndim <= WALK_MAX);
-    w->n = 0;
-    for (int i = 0; i < ndim; i++)
-        if (dims[i] == 0) return false;
-    for (int i = 0; i < ndim; i++) {
-        if (dims[i] == 1) continue;
-        int k = w->n - 1;
-        if (k >= 0 && w->ds[k] == ds[i] * dims[i] && w->ss[k] == ss[i] * dims[i]) {
-            w->dims[k] *= dims[i];
-            w->ds[k] = ds[i];
-            w->ss[k] = ss[i];
-            continue;
-        }
-        w->dims[w->n] = dims[i];
-        w->ds[w->n] = ds[i];
-        w->ss[w->n] = ss[i];
-        w->n++;
-    }
-    return true;
-}
 
 template <class I> struct walk_dev {
     int n;
-    I dims[WALK_MAX], ds[WALK_MAX], ss[WALK_MAX];
+    I dims[CV_WALK_MAX], ds[CV_WALK_MAX], ss[CV_WALK_MAX];
 };
 
 /* Element i of the region (row-major over dims) goes from src + soff to
@@ -131,7 +96,7 @@ __global__ void strided_copy_kernel(E *__restrict__ dst, const E *__restrict__ s
 }
 
 template <class E, class I>
-static void strided_copy_go(cudaStream_t stream, const walk_t *w, void *dst, const void *src,
+static void strided_copy_go(cudaStream_t stream, const cv_walk_t *w, void *dst, const void *src,
                             int64_t total)
 {
     walk_dev<I> d;
@@ -153,8 +118,8 @@ static cv_status strided_copy(cudaStream_t stream, size_t es, int ndim, const in
                               void *dst, const int64_t *ds, const void *src, const int64_t *ss,
                               int64_t extent, cv_err_t *err)
 {
-    walk_t w;
-    if (!walk_simplify(&w, ndim, dims, ds, ss)) return CV_STATUS_OK;
+    cv_walk_t w;
+    if (!cv_walk_simplify(&w, ndim, dims, ds, ss)) return CV_STATUS_OK;
     int64_t total = 1;
     for (int a = 0; a < w.n; a++) total *= w.dims[a];
     if (w.n == 0 || (w.n == 1 && w.ds[0] == 1 && w.ss[0] == 1)) {
@@ -444,7 +409,7 @@ extern "C" cv_status cv_cuda_tile(cv_cuda_t *cuda, const cv_step_run_t *run, cv_
     cv_tensor_t *y = run->outputs[0];
     int r = x->shape.ndim;
     int64_t xs[CV_MAX_DIMS], ys[CV_MAX_DIMS];
-    int64_t dims[WALK_MAX], ds[WALK_MAX], ss[WALK_MAX];
+    int64_t dims[CV_WALK_MAX], ds[CV_WALK_MAX], ss[CV_WALK_MAX];
     cv_shape_strides(&x->shape, xs);
     cv_shape_strides(&y->shape, ys);
     /* Output axis a, of extent reps*d, walked as (repeat, position). */
