@@ -24,30 +24,49 @@ int64_t cv_step_total_rows(const cv_step_run_t *run)
     return total;
 }
 
-void cv_step_slice_views(const cv_step_run_t *run, int s, cv_tensor_t *in_views,
-                         const cv_tensor_t **in_ptrs, cv_tensor_t *out_views, cv_tensor_t **out_ptrs)
+cv_status cv_step_views_init(cv_step_views_t *v, const cv_step_run_t *run, cv_err_t *err)
+{
+    size_t nin = (size_t)run->ninputs, nout = (size_t)run->noutputs;
+    v->in_views = cv_calloc(nin + 1, sizeof(cv_tensor_t));
+    v->out_views = cv_calloc(nout + 1, sizeof(cv_tensor_t));
+    v->in_ptrs = cv_calloc(nin + 1, sizeof(cv_tensor_t *));
+    v->out_ptrs = cv_calloc(nout + 1, sizeof(cv_tensor_t *));
+    if (v->in_views && v->out_views && v->in_ptrs && v->out_ptrs) return CV_STATUS_OK;
+    return cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of memory for the views of a step's slices");
+}
+
+void cv_step_views_free(cv_step_views_t *v)
+{
+    cv_free(v->in_views);
+    cv_free(v->out_views);
+    cv_free(v->in_ptrs);
+    cv_free(v->out_ptrs);
+    *v = (cv_step_views_t){0};
+}
+
+void cv_step_slice_views(const cv_step_run_t *run, int s, cv_step_views_t *v)
 {
     const cv_wave_slice_t *slice = &run->slices[s];
     const cv_graph_t *g = run->graph;
     int64_t total = cv_step_total_rows(run);
     for (int i = 0; i < run->ninputs; i++) {
         const cv_tensor_t *t = run->inputs[i];
-        int v = run->node->inputs[i];
-        in_ptrs[i] = t;
+        int value = run->node->inputs[i];
+        v->in_ptrs[i] = t;
         if (!t) continue;
-        if (g->values[v].constant && g->values[v].is_weight) {
-            in_views[i] = *t;
-            in_views[i].data = slice->constants[v];
-            in_ptrs[i] = &in_views[i];
+        if (g->values[value].constant && g->values[value].is_weight) {
+            v->in_views[i] = *t;
+            v->in_views[i].data = slice->constants[value];
+            v->in_ptrs[i] = &v->in_views[i];
         } else if (run->batched[i]) {
-            in_views[i] = cv_row_view(t, slice->row0, slice->rows, total);
-            in_ptrs[i] = &in_views[i];
+            v->in_views[i] = cv_row_view(t, slice->row0, slice->rows, total);
+            v->in_ptrs[i] = &v->in_views[i];
         }
     }
     for (int o = 0; o < run->noutputs; o++) {
-        out_ptrs[o] = run->outputs[o];
+        v->out_ptrs[o] = run->outputs[o];
         if (!run->outputs[o] || !run->out_batched[o]) continue;
-        out_views[o] = cv_row_view(run->outputs[o], slice->row0, slice->rows, total);
-        out_ptrs[o] = &out_views[o];
+        v->out_views[o] = cv_row_view(run->outputs[o], slice->row0, slice->rows, total);
+        v->out_ptrs[o] = &v->out_views[o];
     }
 }

@@ -107,11 +107,23 @@ struct cv_backend {
 cv_tensor_t cv_row_view(const cv_tensor_t *t, int64_t row0, int64_t rows, int64_t total);
 /* The wave's rows: the plan's, or the slices' extent when there is no plan. */
 int64_t cv_step_total_rows(const cv_step_run_t *run);
-/* The step as slice s alone sees it: in_ptrs/out_ptrs point at the slice's
- * rows of every batched input and output and at its tenant's weights (the
- * views live in in_views/out_views, arrays of ninputs/noutputs). */
-void cv_step_slice_views(const cv_step_run_t *run, int s, cv_tensor_t *in_views,
-                         const cv_tensor_t **in_ptrs, cv_tensor_t *out_views, cv_tensor_t **out_ptrs);
+/* Room for the views of one step's slices, sized for the step's arity (a
+ * node may have any number of inputs and outputs: Concat of 49 tensors,
+ * Split into 20). */
+typedef struct cv_step_views {
+    cv_tensor_t *in_views, *out_views;
+    const cv_tensor_t **in_ptrs;
+    cv_tensor_t **out_ptrs;
+} cv_step_views_t;
+
+/* Allocates views for `run`'s arity; OUT_OF_MEMORY with a message when the
+ * allocation fails. Freed by cv_step_views_free (also after a failure). */
+cv_status cv_step_views_init(cv_step_views_t *v, const cv_step_run_t *run, cv_err_t *err);
+void cv_step_views_free(cv_step_views_t *v);
+/* The step as slice s alone sees it: v->in_ptrs/out_ptrs point at the
+ * slice's rows of every batched input and output and at its tenant's
+ * weights (v->in_views/out_views hold the views). */
+void cv_step_slice_views(const cv_step_run_t *run, int s, cv_step_views_t *v);
 
 /* The CPU backend: kernels of src/backend/cpu, GEMM through OpenBLAS. */
 cv_status cv_backend_cpu_create(int threads, cv_backend_t **out, cv_err_t *err);

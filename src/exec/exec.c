@@ -12,12 +12,27 @@
 
 #define REGION_ALIGN 256
 
+/* One step's tensors as the backend receives them, in one block sized for
+ * the widest step run so far (a node may have any number of inputs and
+ * outputs: Concat of 49 tensors, Split into 20). */
+typedef struct step_io {
+    cv_tensor_t *in, *out;
+    const cv_tensor_t **in_ptrs;
+    cv_tensor_t **out_ptrs;
+    bool *batched, *out_batched;
+    void *block;
+    int nin, nout; /* room for this many */
+} step_io_t;
+
 struct cv_executor {
     cv_backend_t *backend;
     void *buffer;
     size_t buffer_bytes;
     void **plan_consts; /* per value, where plan-time constants are this wave */
     int plan_consts_cap;
+    void **input_ptrs; /* per graph input, where the wave's input is */
+    int input_ptrs_cap;
+    step_io_t io;
 };
 
 cv_status cv_exec_create(cv_backend_t *backend, cv_executor_t **out, cv_err_t *err)
@@ -34,6 +49,8 @@ void cv_exec_destroy(cv_executor_t *ex)
     if (!ex) return;
     if (ex->buffer) ex->backend->iface->free(ex->backend, ex->buffer);
     cv_free(ex->plan_consts);
+    cv_free(ex->input_ptrs);
+    cv_free(ex->io.block);
     cv_free(ex);
 }
 
@@ -166,13 +183,48 @@ static cv_status deliver_outputs(cv_executor_t *ex, const placement_t *p, const 
     return CV_STATUS_OK;
 }
 
-static cv_status grow_plan_consts(cv_executor_t *ex, int nvalues, cv_err_t *err)
+/* Grows *arr (of *cap elements of `elem` bytes) to at least n elements. */
+static bool grow_to(void **arr, int *cap, int n, size_t elem)
 {
-    if (nvalues <= ex->plan_consts_cap) return CV_STATUS_OK;
-    void **fresh = cv_realloc(ex->plan_consts, sizeof(void *) * (size_t)nvalues);
-    if (!fresh) return cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of memory running a wave");
-    ex->plan_consts = fresh;
-    ex->plan_consts_cap = nvalues;
+    if (n <= *cap) return true;
+    void *fresh = cv_realloc(*arr, elem * (size_t)n);
+    if (!fresh) return false;
+    *arr = fresh;
+    *cap = n;
+    return true;
+}
+
+static cv_status step_io_reserve(step_io_t *io, int nin, int nout)
+{
+    if (nin <= io->nin && nout <= io->nout) return CV_STATUS_OK;
+    nin = CV_MAX(nin, io->nin);
+    nout = CV_MAX(nout, io->nout);
+    /* Tensors, then pointers, then flags: each part stays aligned. */
+    size_t tensors = sizeof(cv_tensor_t) * (size_t)(nin + nout);
+    size_t ptrs = sizeof(void *) * (size_t)(nin + nout);
+    char *block = cv_malloc(tensors + ptrs + sizeof(bool) * (size_t)(nin + nout));
+    if (!block) return CV_STATUS_OUT_OF_MEMORY;
+    cv_free(io->block);
+    io->block = block;
+    io->in = (cv_tensor_t *)block;
+    io->out = io->in + nin;
+    io->in_ptrs = (const cv_tensor_t **)(block + tensors);
+    io->out_ptrs = (cv_tensor_t **)(io->in_ptrs + nin);
+    io->batched = (bool *)(block + tensors + ptrs);
+    io->out_batched = io->batched + nin;
+    io->nin = nin;
+    io->nout = nout;
+    return CV_STATUS_OK;
+}
+
+/* Makes room for this plan's per-value table, inputs and widest step. */
+static cv_status grow_tables(cv_executor_t *ex, const cv_plan_t *plan, cv_err_t *err)
+{
+    const cv_graph_t *g = plan->graph;
+    if (!grow_to((void **)&ex->plan_consts, &ex->plan_consts_cap, g->nvalues + 1, sizeof(void *)) ||
+        !grow_to((void **)&ex->input_ptrs, &ex->input_ptrs_cap, g->ninputs + 1, sizeof(void *)) ||
+        step_io_reserve(&ex->io, plan->max_step_inputs, plan->max_step_outputs) != CV_STATUS_OK)
+        return cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of memory running a wave");
     return CV_STATUS_OK;
 }
 
@@ -184,11 +236,9 @@ cv_status cv_exec_wave(cv_executor_t *ex, const cv_plan_t *plan, const cv_wave_s
     const cv_backend_i *be = ex->backend->iface;
     CV_ASSERT(nslices >= 1);
     CV_ASSERT(nslices == 1 || plan->stackable);
-    void *input_ptrs[32];
-    CV_ASSERT(g->ninputs <= 32);
-    cv_status st = grow_plan_consts(ex, g->nvalues + 1, err);
+    cv_status st = grow_tables(ex, plan, err);
     if (st != CV_STATUS_OK) return st;
-    placement_t p = {.inputs = input_ptrs, .plan_consts = ex->plan_consts, .slice0 = &slices[0]};
+    placement_t p = {.inputs = ex->input_ptrs, .plan_consts = ex->plan_consts, .slice0 = &slices[0]};
     st = place(ex, plan, slice_inputs, nslices, &p, err);
 
     bool replayed = false, began = false;
@@ -196,13 +246,13 @@ cv_status cv_exec_wave(cv_executor_t *ex, const cv_plan_t *plan, const cv_wave_s
         st = be->wave_begin(ex->backend, plan, slices, nslices, precision, ex->buffer, &replayed, err);
         began = st == CV_STATUS_OK;
     }
-    cv_tensor_t in_tensors[32], out_tensors[16];
-    const cv_tensor_t *in_ptrs[32];
-    cv_tensor_t *out_ptrs[16];
-    bool batched[32], out_batched[16];
+    cv_tensor_t *in_tensors = ex->io.in, *out_tensors = ex->io.out;
+    const cv_tensor_t **in_ptrs = ex->io.in_ptrs;
+    cv_tensor_t **out_ptrs = ex->io.out_ptrs;
+    bool *batched = ex->io.batched, *out_batched = ex->io.out_batched;
     for (int s = 0; s < plan->nsteps && st == CV_STATUS_OK && !replayed; s++) {
         const cv_node_t *n = &g->nodes[plan->steps[s].node];
-        CV_ASSERT(n->ninputs <= 32 && n->noutputs <= 16);
+        CV_ASSERT(n->ninputs <= plan->max_step_inputs && n->noutputs <= plan->max_step_outputs);
         for (int i = 0; i < n->ninputs; i++) {
             int v = n->inputs[i];
             in_ptrs[i] = NULL;

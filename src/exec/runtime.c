@@ -285,12 +285,14 @@ static cv_status check_slice_inputs(const cv_tenant_t *t, const cv_tensor_t *inp
     return CV_STATUS_OK;
 }
 
-cv_status cv_wave_run(cv_runtime_t *rt, cv_slice_io_t *slices, int nslices, cv_err_t *err)
+/* Checks that the slices can form one wave (one family, inputs as the
+ * model declares, equal beyond the batch axis) and counts its rows. */
+static cv_status check_wave(const cv_slice_io_t *slices, int nslices, int64_t *total_rows, cv_err_t *err)
 {
     if (nslices < 1) return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT, "a wave needs at least one slice");
     cv_family_t *f = slices[0].tenant->family;
     const cv_graph_t *g = f->representative;
-    int64_t total_rows = 0;
+    *total_rows = 0;
     for (int s = 0; s < nslices; s++) {
         cv_tenant_t *t = slices[s].tenant;
         if (t->family != f)
@@ -299,75 +301,97 @@ cv_status cv_wave_run(cv_runtime_t *rt, cv_slice_io_t *slices, int nslices, cv_e
                              slices[0].tenant->name, t->name);
         cv_status st = check_slice_inputs(t, slices[s].inputs, err);
         if (st != CV_STATUS_OK) return st;
-        if (s > 0) {
-            for (int i = 0; i < g->ninputs; i++) {
-                cv_shape_t a = slices[0].inputs[i].shape, b = slices[s].inputs[i].shape;
-                a.dims[0] = b.dims[0] = 0;
-                if (!cv_shape_equal(&a, &b))
-                    return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT,
-                                     "slices 0 and %d of the wave differ in the shape of input '%s' beyond the batch axis",
-                                     s, g->values[g->inputs[i]].name);
-            }
+        for (int i = 0; s > 0 && i < g->ninputs; i++) {
+            cv_shape_t a = slices[0].inputs[i].shape, b = slices[s].inputs[i].shape;
+            a.dims[0] = b.dims[0] = 0;
+            if (!cv_shape_equal(&a, &b))
+                return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT,
+                                 "slices 0 and %d of the wave differ in the shape of input '%s' beyond the batch axis",
+                                 s, g->values[g->inputs[i]].name);
         }
-        total_rows += g->batched && g->ninputs ? slices[s].inputs[0].shape.dims[0] : 1;
+        *total_rows += g->batched && g->ninputs ? slices[s].inputs[0].shape.dims[0] : 1;
     }
     if (nslices > 1 && !g->batched)
         return cv_errorf(err, CV_STATUS_UNSUPPORTED,
                          "tenant '%s': the model's inputs have no batch axis, so its waves hold one slice",
                          slices[0].tenant->name);
+    return CV_STATUS_OK;
+}
 
-    cv_status st = CV_STATUS_OK;
-    cv_shape_t shapes[32];
-    CV_ASSERT(g->ninputs <= 32);
+/* The family's plan for a wave of `total_rows` shaped like slice 0. */
+static cv_status wave_plan(cv_runtime_t *rt, const cv_slice_io_t *slices, int nslices, int64_t total_rows,
+                           cv_plan_t **plan, cv_err_t *err)
+{
+    cv_family_t *f = slices[0].tenant->family;
+    const cv_graph_t *g = f->representative;
+    cv_shape_t *shapes = cv_malloc(sizeof(cv_shape_t) * (size_t)(g->ninputs + 1));
+    if (!shapes) return cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of memory planning a wave");
     for (int i = 0; i < g->ninputs; i++) {
         shapes[i] = slices[0].inputs[i].shape;
         if (g->batched) shapes[i].dims[0] = total_rows;
     }
-    cv_plan_t *plan;
-    st = family_plan(rt, f, shapes, nslices == 1 ? slices[0].inputs : NULL, &plan, err);
-    if (st != CV_STATUS_OK) return st;
-    if (nslices > 1 && !plan->stackable)
-        return cv_errorf(err, CV_STATUS_UNSUPPORTED, "%s: waves of several tenants are not possible: %s",
-                         g->path, plan->not_stackable_why);
+    cv_status st = family_plan(rt, f, shapes, nslices == 1 ? slices[0].inputs : NULL, plan, err);
+    cv_free(shapes);
+    if (st == CV_STATUS_OK && nslices > 1 && !(*plan)->stackable)
+        st = cv_errorf(err, CV_STATUS_UNSUPPORTED, "%s: waves of several tenants are not possible: %s",
+                       g->path, (*plan)->not_stackable_why);
+    return st;
+}
 
-    cv_wave_slice_t wave[nslices];
+/* Allocates each slice's outputs: its rows of a batched output, the whole
+ * tensor of one that does not grow with the rows. On failure nothing is
+ * left allocated. */
+static cv_status alloc_outputs(const cv_plan_t *plan, const cv_wave_slice_t *wave, cv_slice_io_t *slices,
+                               int nslices, cv_err_t *err)
+{
+    const cv_graph_t *g = plan->graph;
+    for (int s = 0; s < nslices; s++) {
+        for (int o = 0; o < g->noutputs; o++) {
+            const cv_plan_value_t *pv = &plan->values[g->outputs[o]];
+            cv_shape_t shape = pv->shape;
+            if (pv->batched) shape.dims[0] = shape.dims[0] / plan->rows * wave[s].rows;
+            if (cv_tensor_alloc(&slices[s].outputs[o], pv->dtype, &shape) == CV_STATUS_OK) continue;
+            for (int k = 0; k < o; k++) cv_tensor_free(&slices[s].outputs[k]);
+            for (int r = 0; r < s; r++)
+                for (int k = 0; k < g->noutputs; k++) cv_tensor_free(&slices[r].outputs[k]);
+            return cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of memory for the wave's outputs");
+        }
+    }
+    return CV_STATUS_OK;
+}
+
+cv_status cv_wave_run(cv_runtime_t *rt, cv_slice_io_t *slices, int nslices, cv_err_t *err)
+{
+    int64_t total_rows = 0;
+    cv_status st = check_wave(slices, nslices, &total_rows, err);
+    cv_plan_t *plan = NULL;
+    if (st == CV_STATUS_OK) st = wave_plan(rt, slices, nslices, total_rows, &plan, err);
+    if (st != CV_STATUS_OK) return st;
+    const cv_graph_t *g = plan->graph;
+
+    /* The wave's slice table and each slice's tensors, in one block. */
+    size_t bytes = (sizeof(cv_wave_slice_t) + 2 * sizeof(void *)) * (size_t)nslices;
+    cv_wave_slice_t *wave = cv_malloc(bytes);
+    if (!wave) return cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of memory forming a wave");
+    const cv_tensor_t **ins = (const cv_tensor_t **)(wave + nslices);
+    cv_tensor_t **outs = (cv_tensor_t **)(ins + nslices);
     int64_t row = 0;
     for (int s = 0; s < nslices; s++) {
         int64_t rows = g->batched && g->ninputs ? slices[s].inputs[0].shape.dims[0] : 1;
         wave[s] = (cv_wave_slice_t){.row0 = row, .rows = rows, .constants = slices[s].tenant->constants};
+        ins[s] = slices[s].inputs;
+        outs[s] = slices[s].outputs;
         row += rows;
     }
-
-    /* Each slice receives its rows of a batched output, the whole tensor of
-     * one that does not grow with the rows. */
-    const cv_tensor_t *ins[nslices];
-    cv_tensor_t *outs[nslices];
-    int ready = 0; /* slices whose outputs are all allocated */
-    CV_ASSERT(g->noutputs <= 16);
-    for (; ready < nslices; ready++) {
-        ins[ready] = slices[ready].inputs;
-        outs[ready] = slices[ready].outputs;
-        int o = 0;
-        for (; o < g->noutputs; o++) {
-            const cv_plan_value_t *pv = &plan->values[g->outputs[o]];
-            cv_shape_t shape = pv->shape;
-            if (pv->batched) shape.dims[0] = shape.dims[0] / total_rows * wave[ready].rows;
-            if (cv_tensor_alloc(&outs[ready][o], pv->dtype, &shape) != CV_STATUS_OK) break;
-        }
-        if (o < g->noutputs) {
-            for (int k = 0; k < o; k++) cv_tensor_free(&outs[ready][k]);
-            st = cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of memory for the wave's outputs");
-            break;
-        }
-    }
-    if (st == CV_STATUS_OK)
-        st = cv_exec_wave(rt->exec, plan, wave, nslices, slices[0].tenant->precision, ins, outs, err);
+    st = alloc_outputs(plan, wave, slices, nslices, err);
     if (st == CV_STATUS_OK) {
-        rt->waves++;
-        return CV_STATUS_OK;
+        st = cv_exec_wave(rt->exec, plan, wave, nslices, slices[0].tenant->precision, ins, outs, err);
+        if (st == CV_STATUS_OK) rt->waves++;
+        else
+            for (int s = 0; s < nslices; s++)
+                for (int o = 0; o < g->noutputs; o++) cv_tensor_free(&slices[s].outputs[o]);
     }
-    for (int s = 0; s < ready; s++)
-        for (int o = 0; o < g->noutputs; o++) cv_tensor_free(&outs[s][o]);
+    cv_free(wave);
     return st;
 }
 

@@ -120,6 +120,15 @@ cv_status cv_node_add_attr(cv_node_t *node, const cv_attr_t *attr)
     return CV_STATUS_OK;
 }
 
+void cv_graph_max_arity(const cv_graph_t *g, int *max_inputs, int *max_outputs)
+{
+    *max_inputs = *max_outputs = 0;
+    for (int n = 0; n < g->nnodes; n++) {
+        *max_inputs = CV_MAX(*max_inputs, g->nodes[n].ninputs);
+        *max_outputs = CV_MAX(*max_outputs, g->nodes[n].noutputs);
+    }
+}
+
 const char *cv_node_label(const cv_graph_t *g, int node, char *buf, size_t len)
 {
     const cv_node_t *n = &g->nodes[node];

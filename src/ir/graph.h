@@ -103,6 +103,9 @@ cv_status cv_node_add_attr(cv_node_t *node, const cv_attr_t *attr);
 /* Adds a constant value holding `t` (ownership taken); returns its index or -1. */
 int cv_graph_add_constant(cv_graph_t *g, const char *name, cv_tensor_t *t, bool is_weight);
 
+/* The most inputs and the most outputs any node of g has (0 when none). */
+void cv_graph_max_arity(const cv_graph_t *g, int *max_inputs, int *max_outputs);
+
 /* "Conv 'conv1' (node 3)" for messages; writes into buf. */
 const char *cv_node_label(const cv_graph_t *g, int node, char *buf, size_t len);
 

@@ -52,10 +52,13 @@ cv_status cv_ir_eval_node(const cv_graph_t *g, int node, const cv_tensor_t *cons
     if (!def->infer || !def->cpu)
         return cv_errorf(err, CV_STATUS_UNSUPPORTED, "%s: %s: operator %s has no CPU kernel",
                          g->path, label, def->onnx_name);
-    CV_ASSERT(n->noutputs <= 16);
-    cv_tensor_t shells[16];
-    cv_tensor_t *out_ptrs[16];
-    memset(shells, 0, sizeof shells);
+    cv_tensor_t *shells = cv_calloc((size_t)n->noutputs + 1, sizeof(cv_tensor_t));
+    cv_tensor_t **out_ptrs = cv_calloc((size_t)n->noutputs + 1, sizeof(cv_tensor_t *));
+    if (!shells || !out_ptrs) {
+        cv_free(shells);
+        cv_free(out_ptrs);
+        return cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "%s: %s: out of memory", g->path, label);
+    }
     for (int i = 0; i < n->noutputs; i++) {
         outputs[i] = NULL;
         out_ptrs[i] = n->outputs[i] >= 0 ? &shells[i] : NULL;
@@ -65,7 +68,7 @@ cv_status cv_ir_eval_node(const cv_graph_t *g, int node, const cv_tensor_t *cons
     cv_status st = def->infer(&args, err);
     if (st != CV_STATUS_OK) {
         cv_err_prefix(err, "%s: %s", g->path, label);
-        return st;
+        goto fail;
     }
     for (int i = 0; i < n->noutputs; i++) {
         if (!out_ptrs[i]) continue;
@@ -82,12 +85,16 @@ cv_status cv_ir_eval_node(const cv_graph_t *g, int node, const cv_tensor_t *cons
         cv_err_prefix(err, "%s: %s", g->path, label);
         goto fail;
     }
+    cv_free(shells);
+    cv_free(out_ptrs);
     return CV_STATUS_OK;
 fail:
     for (int i = 0; i < n->noutputs; i++) {
         cv_tensor_destroy(outputs[i]);
         outputs[i] = NULL;
     }
+    cv_free(shells);
+    cv_free(out_ptrs);
     return st;
 }
 
@@ -101,13 +108,22 @@ cv_status cv_ir_fold_constants(cv_graph_t *g, cv_cpu_ctx_t *cpu, cv_err_t *err)
             if (n->inputs[i] >= 0 && !g->values[n->inputs[i]].constant) all_constant = false;
         if (!all_constant) continue;
 
-        const cv_tensor_t *inputs[32];
-        CV_ASSERT(n->ninputs <= 32);
-        for (int i = 0; i < n->ninputs; i++)
+        const cv_tensor_t **inputs = cv_calloc((size_t)n->ninputs + 1, sizeof(cv_tensor_t *));
+        cv_tensor_t **outputs = cv_calloc((size_t)n->noutputs + 1, sizeof(cv_tensor_t *));
+        cv_status st = CV_STATUS_OK;
+        if (!inputs || !outputs) {
+            char label[160];
+            st = cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "%s: %s: out of memory folding constants", g->path,
+                           cv_node_label(g, ni, label, sizeof label));
+        }
+        for (int i = 0; i < n->ninputs && st == CV_STATUS_OK; i++)
             inputs[i] = n->inputs[i] >= 0 ? g->values[n->inputs[i]].constant : NULL;
-        cv_tensor_t *outputs[16];
-        cv_status st = cv_ir_eval_node(g, ni, inputs, outputs, cpu, err);
-        if (st != CV_STATUS_OK) return st;
+        if (st == CV_STATUS_OK) st = cv_ir_eval_node(g, ni, inputs, outputs, cpu, err);
+        cv_free(inputs);
+        if (st != CV_STATUS_OK) {
+            cv_free(outputs);
+            return st;
+        }
         for (int i = 0; i < n->noutputs; i++) {
             if (n->outputs[i] < 0) continue;
             cv_value_t *v = &g->values[n->outputs[i]];
@@ -119,6 +135,7 @@ cv_status cv_ir_fold_constants(cv_graph_t *g, cv_cpu_ctx_t *cpu, cv_err_t *err)
             v->is_weight = cv_dtype_is_float(v->dtype);
             v->producer = -1;
         }
+        cv_free(outputs);
         n->dead = true;
     }
     return CV_STATUS_OK;

@@ -41,52 +41,49 @@ static cv_status fold_shape(const cv_node_t *n, const cv_shape_t *in, cv_tensor_
     return CV_STATUS_OK;
 }
 
-/* Fills dtype/shape/storage of every value for these input shapes, folding
- * what becomes constant. Marks steps in `folded[node]`. */
-static cv_status infer_values(const cv_graph_t *g, const cv_shape_t *input_shapes,
-                              cv_tensor_t *const *input_values, cv_cpu_ctx_t *cpu,
-                              cv_plan_value_t *values, bool *folded, cv_err_t *err)
-{
-    for (int v = 0; v < g->nvalues; v++) {
-        values[v].alias_of = -1;
-        values[v].input_index = -1;
-        if (g->values[v].constant) {
-            values[v].storage = CV_STORAGE_CONSTANT;
-            values[v].dtype = g->values[v].constant->dtype;
-            values[v].shape = g->values[v].constant->shape;
-        }
-    }
-    for (int i = 0; i < g->ninputs; i++) {
-        int v = g->inputs[i];
-        const cv_value_t *decl = &g->values[v];
-        const cv_shape_t *s = &input_shapes[i];
-        char got[128], want[128];
-        if (decl->shape.ndim != s->ndim && decl->shape.ndim > 0)
-            return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT,
-                             "input '%s' has shape %s but the model declares %s", decl->name,
-                             cv_shape_str(s, got, sizeof got), cv_shape_str(&decl->shape, want, sizeof want));
-        for (int d = 0; d < decl->shape.ndim; d++)
-            if (decl->shape.dims[d] > 0 && decl->shape.dims[d] != s->dims[d])
-                return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT,
-                                 "input '%s' has shape %s but the model declares %s (dim %d)",
-                                 decl->name, cv_shape_str(s, got, sizeof got),
-                                 cv_shape_str(&decl->shape, want, sizeof want), d);
-        values[v].storage = CV_STORAGE_INPUT;
-        values[v].dtype = decl->dtype;
-        values[v].shape = *s;
-        values[v].input_index = i;
-        values[v].known_data = input_values && input_values[i] ? input_values[i]->data : NULL;
-    }
+/* What shape inference and folding see of one node's inputs and outputs,
+ * sized for the graph's widest node. */
+typedef struct node_io {
+    cv_tensor_t *shells, *out_shells;
+    const cv_tensor_t **in_ptrs;
+    cv_tensor_t **out_ptrs, **outs;
+} node_io_t;
 
+static void node_io_free(node_io_t *io)
+{
+    cv_free(io->shells);
+    cv_free(io->out_shells);
+    cv_free(io->in_ptrs);
+    cv_free(io->out_ptrs);
+    cv_free(io->outs);
+}
+
+static bool node_io_init(node_io_t *io, const cv_graph_t *g)
+{
+    int nin = 0, nout = 0;
+    cv_graph_max_arity(g, &nin, &nout);
+    *io = (node_io_t){
+        .shells = cv_calloc((size_t)nin + 1, sizeof(cv_tensor_t)),
+        .out_shells = cv_calloc((size_t)nout + 1, sizeof(cv_tensor_t)),
+        .in_ptrs = cv_calloc((size_t)nin + 1, sizeof(cv_tensor_t *)),
+        .out_ptrs = cv_calloc((size_t)nout + 1, sizeof(cv_tensor_t *)),
+        .outs = cv_calloc((size_t)nout + 1, sizeof(cv_tensor_t *)),
+    };
+    return io->shells && io->out_shells && io->in_ptrs && io->out_ptrs && io->outs;
+}
+
+/* Infers (or folds) every node in order, given the graph inputs' values. */
+static cv_status infer_nodes(const cv_graph_t *g, cv_cpu_ctx_t *cpu, cv_plan_value_t *values,
+                             bool *folded, node_io_t *io, cv_err_t *err)
+{
     for (int ni = 0; ni < g->nnodes; ni++) {
         const cv_node_t *n = &g->nodes[ni];
         folded[ni] = false;
         if (n->dead) continue;
         char label[160];
-        cv_tensor_t shells[32];
-        const cv_tensor_t *in_ptrs[32];
+        cv_tensor_t *shells = io->shells;
+        const cv_tensor_t **in_ptrs = io->in_ptrs;
         bool all_constant = true, reads_weight = false;
-        CV_ASSERT(n->ninputs <= 32 && n->noutputs <= 16);
         for (int i = 0; i < n->ninputs; i++) {
             int v = n->inputs[i];
             if (v < 0) {
@@ -125,7 +122,7 @@ static cv_status infer_values(const cv_graph_t *g, const cv_shape_t *input_shape
         /* Folding a node that reads a weight would make a per-tenant value
          * out of a family-wide plan: such a node runs as a step instead. */
         if (all_constant && !reads_weight) {
-            cv_tensor_t *outs[16];
+            cv_tensor_t **outs = io->outs;
             cv_status st = cv_ir_eval_node(g, ni, in_ptrs, outs, cpu, err);
             if (st != CV_STATUS_OK) return st;
             for (int o = 0; o < n->noutputs; o++) {
@@ -144,9 +141,9 @@ static cv_status infer_values(const cv_graph_t *g, const cv_shape_t *input_shape
         if (!def->infer || !def->cpu)
             return cv_errorf(err, CV_STATUS_UNSUPPORTED, "%s: %s: operator %s has no CPU kernel",
                              g->path, cv_node_label(g, ni, label, sizeof label), def->onnx_name);
-        cv_tensor_t out_shells[16];
-        cv_tensor_t *out_ptrs[16];
-        memset(out_shells, 0, sizeof out_shells);
+        cv_tensor_t *out_shells = io->out_shells;
+        cv_tensor_t **out_ptrs = io->out_ptrs;
+        memset(out_shells, 0, sizeof(cv_tensor_t) * (size_t)n->noutputs);
         for (int o = 0; o < n->noutputs; o++) out_ptrs[o] = n->outputs[o] >= 0 ? &out_shells[o] : NULL;
         cv_op_args_t args = {.node = n, .inputs = in_ptrs, .ninputs = n->ninputs,
                              .outputs = out_ptrs, .noutputs = n->noutputs, .cpu = cpu};
@@ -161,8 +158,14 @@ static cv_status infer_values(const cv_graph_t *g, const cv_shape_t *input_shape
             pv->dtype = out_shells[o].dtype;
             pv->shape = out_shells[o].shape;
             pv->storage = CV_STORAGE_ARENA;
-            for (int d = 0; d < pv->shape.ndim; d++)
-                CV_ASSERT(pv->shape.dims[d] >= 0);
+            for (int d = 0; d < pv->shape.ndim; d++) {
+                if (pv->shape.dims[d] >= 0) continue;
+                char shape[96];
+                return cv_errorf(err, CV_STATUS_UNSUPPORTED,
+                                 "%s: %s: the shape of output '%s' is not known at plan time (%s)", g->path,
+                                 cv_node_label(g, ni, label, sizeof label), g->values[n->outputs[o]].name,
+                                 cv_shape_str(&pv->shape, shape, sizeof shape));
+            }
         }
         if (cv_plan_is_view_op(n->op) && n->outputs[0] >= 0) {
             cv_storage_t src = values[n->inputs[0]].storage;
@@ -174,6 +177,51 @@ static cv_status infer_values(const cv_graph_t *g, const cv_shape_t *input_shape
         }
     }
     return CV_STATUS_OK;
+}
+
+/* Fills dtype/shape/storage of every value for these input shapes, folding
+ * what becomes constant. Marks steps in `folded[node]`. */
+static cv_status infer_values(const cv_graph_t *g, const cv_shape_t *input_shapes,
+                              cv_tensor_t *const *input_values, cv_cpu_ctx_t *cpu,
+                              cv_plan_value_t *values, bool *folded, cv_err_t *err)
+{
+    for (int v = 0; v < g->nvalues; v++) {
+        values[v].alias_of = -1;
+        values[v].input_index = -1;
+        if (g->values[v].constant) {
+            values[v].storage = CV_STORAGE_CONSTANT;
+            values[v].dtype = g->values[v].constant->dtype;
+            values[v].shape = g->values[v].constant->shape;
+        }
+    }
+    for (int i = 0; i < g->ninputs; i++) {
+        int v = g->inputs[i];
+        const cv_value_t *decl = &g->values[v];
+        const cv_shape_t *s = &input_shapes[i];
+        char got[128], want[128];
+        if (decl->shape.ndim != s->ndim && decl->shape.ndim > 0)
+            return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT,
+                             "input '%s' has shape %s but the model declares %s", decl->name,
+                             cv_shape_str(s, got, sizeof got), cv_shape_str(&decl->shape, want, sizeof want));
+        for (int d = 0; d < decl->shape.ndim; d++)
+            if (decl->shape.dims[d] > 0 && decl->shape.dims[d] != s->dims[d])
+                return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT,
+                                 "input '%s' has shape %s but the model declares %s (dim %d)",
+                                 decl->name, cv_shape_str(s, got, sizeof got),
+                                 cv_shape_str(&decl->shape, want, sizeof want), d);
+        values[v].storage = CV_STORAGE_INPUT;
+        values[v].dtype = decl->dtype;
+        values[v].shape = *s;
+        values[v].input_index = i;
+        values[v].known_data = input_values && input_values[i] ? input_values[i]->data : NULL;
+    }
+
+    node_io_t io;
+    cv_status st;
+    if (node_io_init(&io, g)) st = infer_nodes(g, cpu, values, folded, &io, err);
+    else st = cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "%s: out of memory building a plan", g->path);
+    node_io_free(&io);
+    return st;
 }
 
 static bool is_activation(const cv_plan_value_t *v)
@@ -445,6 +493,8 @@ cv_status cv_plan_build(const cv_graph_t *g, const cv_shape_t *input_shapes,
         if (n->dead || folded[ni]) continue;
         cv_plan_step_t *step = &plan->steps[plan->nsteps++];
         step->node = ni;
+        plan->max_step_inputs = CV_MAX(plan->max_step_inputs, n->ninputs);
+        plan->max_step_outputs = CV_MAX(plan->max_step_outputs, n->noutputs);
         for (int i = 0; i < n->ninputs; i++)
             if (n->inputs[i] >= 0 && g->values[n->inputs[i]].constant && g->values[n->inputs[i]].is_weight)
                 step->weighted = true;

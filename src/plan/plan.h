@@ -55,6 +55,7 @@ typedef struct cv_plan {
     cv_plan_value_t *values; /* one per graph value */
     cv_plan_step_t *steps;
     int nsteps;
+    int max_step_inputs, max_step_outputs; /* the widest step's arity */
     size_t arena_bytes;
     /* Whether a wave may hold several slices; when false, why not. */
     bool stackable;

@@ -72,18 +72,16 @@ static cv_status cpu_step_run(cv_backend_t *b, const cv_step_run_t *run, cv_err_
     if (!weighted || run->nslices == 1) return def->cpu(&args, err);
 
     /* Weighted step of a multi-slice wave: one kernel call per slice. */
-    cv_tensor_t in_views[32], out_views[16];
-    const cv_tensor_t *in_ptrs[32];
-    cv_tensor_t *out_ptrs[16];
-    CV_ASSERT(run->ninputs <= 32 && run->noutputs <= 16);
-    for (int s = 0; s < run->nslices; s++) {
-        cv_step_slice_views(run, s, in_views, in_ptrs, out_views, out_ptrs);
-        args.inputs = in_ptrs;
-        args.outputs = out_ptrs;
-        cv_status st = def->cpu(&args, err);
-        if (st != CV_STATUS_OK) return st;
+    cv_step_views_t views;
+    cv_status st = cv_step_views_init(&views, run, err);
+    for (int s = 0; s < run->nslices && st == CV_STATUS_OK; s++) {
+        cv_step_slice_views(run, s, &views);
+        args.inputs = views.in_ptrs;
+        args.outputs = views.out_ptrs;
+        st = def->cpu(&args, err);
     }
-    return CV_STATUS_OK;
+    cv_step_views_free(&views);
+    return st;
 }
 
 static void cpu_destroy(cv_backend_t *b)

@@ -301,9 +301,6 @@ done:
 
 /* ---- host fallback -------------------------------------------------------- */
 
-/* Rows [row0, row0 + rows) of a tensor stacked along dim 0 of a wave of
- * `total` rows (as the CPU backend cuts slices). */
-
 extern "C" cv_status cv_cuda_run_on_host(cv_cuda_t *cuda, const cv_step_run_t *run, cv_err_t *err)
 {
     cuda_backend_t *be = (cuda_backend_t *)cuda;
@@ -316,74 +313,68 @@ extern "C" cv_status cv_cuda_run_on_host(cv_cuda_t *cuda, const cv_step_run_t *r
     if (cuda->fallbacks[node->op]++ == 0)
         cv_log(CV_LOG_INFO, "cuda: %s steps run on the host (no CUDA kernel for this case); counted from now on",
                cv_op_name(node->op));
-    CV_ASSERT(run->ninputs <= 32 && run->noutputs <= 16);
 
-    cv_tensor_t hin[32], hout[16], in_views[32], out_views[16];
-    const cv_tensor_t *in_ptrs[32];
-    cv_tensor_t *out_ptrs[16];
+    /* The step's tensors in host memory: hin/hout hold the copies, and
+     * `host` is the same step over them. */
+    int nin = run->ninputs, nout = run->noutputs;
+    cv_tensor_t *hin = (cv_tensor_t *)cv_calloc((size_t)nin + 1, sizeof(cv_tensor_t));
+    cv_tensor_t *hout = (cv_tensor_t *)cv_calloc((size_t)nout + 1, sizeof(cv_tensor_t));
+    const cv_tensor_t **in_ptrs = (const cv_tensor_t **)cv_calloc((size_t)nin + 1, sizeof(cv_tensor_t *));
+    cv_tensor_t **out_ptrs = (cv_tensor_t **)cv_calloc((size_t)nout + 1, sizeof(cv_tensor_t *));
+    cv_step_views_t views = {};
     cv_status st = CV_STATUS_OK;
-    int nin = 0, nout = 0;
+    if (!hin || !hout || !in_ptrs || !out_ptrs)
+        st = cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of host memory for a fallback step");
+    for (int i = 0; i < nin && st == CV_STATUS_OK; i++) {
+        const cv_tensor_t *t = run->inputs[i];
+        if (!t) continue;
+        hin[i] = *t;
+        hin[i].data = cv_malloc(cv_tensor_nbytes(t) + 1);
+        in_ptrs[i] = &hin[i];
+        if (!hin[i].data) st = cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of host memory for a fallback step");
+        else st = cuda_download(&cuda->base, hin[i].data, t->data, cv_tensor_nbytes(t), err);
+    }
+    for (int o = 0; o < nout && st == CV_STATUS_OK; o++) {
+        const cv_tensor_t *t = run->outputs[o];
+        if (!t) continue;
+        hout[o] = *t;
+        hout[o].data = cv_calloc(1, cv_tensor_nbytes(t) + 1);
+        out_ptrs[o] = &hout[o];
+        if (!hout[o].data) st = cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of host memory for a fallback step");
+    }
+    cv_op_args_t args = {node, in_ptrs, nin, out_ptrs, nout, &be->cpu};
     bool weighted = run->plan->steps[run->step].weighted && run->nslices > 1;
-    const cv_graph_t *g = run->graph;
-    for (; nin < run->ninputs && st == CV_STATUS_OK; nin++) {
-        const cv_tensor_t *t = run->inputs[nin];
-        in_ptrs[nin] = NULL;
-        hin[nin].data = NULL;
-        if (!t) continue;
-        hin[nin] = *t;
-        hin[nin].data = cv_malloc(cv_tensor_nbytes(t) + 1);
-        if (!hin[nin].data) st = cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of host memory for a fallback step");
-        else st = cuda_download(&cuda->base, hin[nin].data, t->data, cv_tensor_nbytes(t), err);
-        in_ptrs[nin] = &hin[nin];
-    }
-    for (; nout < run->noutputs && st == CV_STATUS_OK; nout++) {
-        const cv_tensor_t *t = run->outputs[nout];
-        out_ptrs[nout] = NULL;
-        hout[nout].data = NULL;
-        if (!t) continue;
-        hout[nout] = *t;
-        hout[nout].data = cv_calloc(1, cv_tensor_nbytes(t) + 1);
-        if (!hout[nout].data) st = cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of host memory for a fallback step");
-        out_ptrs[nout] = &hout[nout];
-    }
-    cv_op_args_t args = {node, in_ptrs, run->ninputs, out_ptrs, run->noutputs, &be->cpu};
     if (st == CV_STATUS_OK && !weighted) st = def->cpu(&args, err);
     /* A weighted step of several slices: one kernel call per slice, on its
-     * rows, with its tenant's weights. */
+     * rows, with its tenant's weights (downloaded into the host copy of
+     * slice 0's). */
+    cv_step_run_t host = *run;
+    host.inputs = in_ptrs;
+    host.outputs = out_ptrs;
+    if (st == CV_STATUS_OK && weighted) st = cv_step_views_init(&views, &host, err);
     for (int s = 0; s < run->nslices && weighted && st == CV_STATUS_OK; s++) {
-        const cv_wave_slice_t *slice = &run->slices[s];
-        const cv_tensor_t *sin[32];
-        cv_tensor_t *sout[16];
-        int64_t total = run->plan->rows;
-        for (int i = 0; i < run->ninputs && st == CV_STATUS_OK; i++) {
+        cv_step_slice_views(&host, s, &views);
+        for (int i = 0; i < nin && st == CV_STATUS_OK; i++) {
             int v = node->inputs[i];
-            sin[i] = in_ptrs[i];
-            if (!in_ptrs[i]) continue;
-            if (g->values[v].constant && g->values[v].is_weight) {
-                st = cuda_download(&cuda->base, hin[i].data, slice->constants[v], cv_tensor_nbytes(&hin[i]), err);
-                sin[i] = &hin[i];
-            } else if (run->batched[i]) {
-                in_views[i] = cv_row_view(&hin[i], slice->row0, slice->rows, total);
-                sin[i] = &in_views[i];
-            }
+            if (!in_ptrs[i] || !(run->graph->values[v].constant && run->graph->values[v].is_weight)) continue;
+            st = cuda_download(&cuda->base, hin[i].data, run->slices[s].constants[v], cv_tensor_nbytes(&hin[i]), err);
+            views.in_ptrs[i] = &hin[i];
         }
-        for (int o = 0; o < run->noutputs; o++) {
-            sout[o] = out_ptrs[o];
-            if (!out_ptrs[o] || !run->out_batched[o]) continue;
-            out_views[o] = cv_row_view(&hout[o], slice->row0, slice->rows, total);
-            sout[o] = &out_views[o];
-        }
-        args.inputs = sin;
-        args.outputs = sout;
+        args.inputs = views.in_ptrs;
+        args.outputs = views.out_ptrs;
         if (st == CV_STATUS_OK) st = def->cpu(&args, err);
     }
     for (int o = 0; o < nout && st == CV_STATUS_OK; o++)
-        if (out_ptrs[o])
-            st = cuda_upload(&cuda->base, run->outputs[o]->data, hout[o].data, cv_tensor_nbytes(&hout[o]), err);
-    for (int i = 0; i < nin; i++)
-        if (in_ptrs[i]) cv_free(hin[i].data);
-    for (int o = 0; o < nout; o++)
-        if (out_ptrs[o]) cv_free(hout[o].data);
+        if (out_ptrs[o]) st = cuda_upload(&cuda->base, run->outputs[o]->data, hout[o].data, cv_tensor_nbytes(&hout[o]), err);
+    /* The host copies are pageable memory: a download has completed when
+     * it returns, and an upload has been staged, so they may go now. */
+    cv_step_views_free(&views);
+    for (int i = 0; hin && i < nin; i++) cv_free(hin[i].data);
+    for (int o = 0; hout && o < nout; o++) cv_free(hout[o].data);
+    cv_free(hin);
+    cv_free(hout);
+    cv_free(in_ptrs);
+    cv_free(out_ptrs);
     return st;
 }
 

@@ -224,23 +224,19 @@ static inline cv_status cv_cuda_with_table(const cv_step_run_t *run, int64_t uni
 static inline cv_status cv_cuda_per_slice(cv_cuda_t *cuda, const cv_step_run_t *run,
                                           cv_cuda_op_fn fn, cv_err_t *err)
 {
-    enum { MAX_IN = 32, MAX_OUT = 16 };
-    CV_ASSERT(run->ninputs <= MAX_IN && run->noutputs <= MAX_OUT);
-    cv_tensor_t in_views[MAX_IN], out_views[MAX_OUT];
-    const cv_tensor_t *in_ptrs[MAX_IN];
-    cv_tensor_t *out_ptrs[MAX_OUT];
-    for (int s = 0; s < run->nslices; s++) {
-        const cv_wave_slice_t *slice = &run->slices[s];
-        cv_step_slice_views(run, s, in_views, in_ptrs, out_views, out_ptrs);
+    cv_step_views_t views;
+    cv_status st = cv_step_views_init(&views, run, err);
+    for (int s = 0; s < run->nslices && st == CV_STATUS_OK; s++) {
+        cv_step_slice_views(run, s, &views);
         cv_step_run_t one = *run;
-        one.inputs = in_ptrs;
-        one.outputs = out_ptrs;
-        one.slices = slice;
+        one.inputs = views.in_ptrs;
+        one.outputs = views.out_ptrs;
+        one.slices = &run->slices[s];
         one.nslices = 1;
-        cv_status st = fn(cuda, &one, err);
-        if (st != CV_STATUS_OK) return st;
+        st = fn(cuda, &one, err);
     }
-    return CV_STATUS_OK;
+    cv_step_views_free(&views);
+    return st;
 }
 
 /* The start every op entry shares: sends a weighted multi-slice step that
