@@ -20,6 +20,7 @@
 
 #include "core/core.h"
 #include "ir/op.h"
+#include "ir/tensor.h"
 
 typedef enum cv_attr_type {
     CV_ATTR_INT,
@@ -119,20 +120,5 @@ const int64_t *cv_node_attr_ints(const cv_node_t *node, const char *name, int *n
 const float *cv_node_attr_floats(const cv_node_t *node, const char *name, int *n);
 
 void cv_attr_free(cv_attr_t *attr);
-
-/* ---- tensor helpers used by passes and kernels -------------------------- */
-cv_tensor_t *cv_tensor_new(cv_dtype_t dtype, const cv_shape_t *shape); /* NULL on OOM */
-cv_tensor_t *cv_tensor_clone(const cv_tensor_t *t);                     /* NULL on OOM */
-void cv_tensor_destroy(cv_tensor_t *t); /* frees data and the struct */
-/* Reads element i of any numeric tensor as double / int64. */
-double cv_tensor_get_f64(const cv_tensor_t *t, int64_t i);
-int64_t cv_tensor_get_i64(const cv_tensor_t *t, int64_t i);
-void cv_tensor_set_f64(cv_tensor_t *t, int64_t i, double v);
-void cv_tensor_set_i64(cv_tensor_t *t, int64_t i, int64_t v);
-/* Half-precision conversions (round to nearest even). */
-float cv_fp16_to_fp32(uint16_t h);
-uint16_t cv_fp32_to_fp16(float f);
-float cv_bf16_to_fp32(uint16_t h);
-uint16_t cv_fp32_to_bf16(float f);
 
 #endif /* CV_IR_GRAPH_H */

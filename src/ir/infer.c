@@ -54,18 +54,6 @@ cv_status cv_const_ints(const cv_tensor_t *t, const char *what, int64_t *out, in
     return CV_STATUS_OK;
 }
 
-bool cv_dtype_is_float(cv_dtype_t dtype)
-{
-    return dtype == CV_DTYPE_FP32 || dtype == CV_DTYPE_FP16 || dtype == CV_DTYPE_BF16 ||
-           dtype == CV_DTYPE_FP64;
-}
-
-bool cv_dtype_is_numeric(cv_dtype_t dtype)
-{
-    return dtype != CV_DTYPE_BOOL && dtype != CV_DTYPE_STRING && dtype != CV_DTYPE_UNDEFINED &&
-           cv_dtype_size(dtype) > 0;
-}
-
 cv_status cv_infer_require_inputs(const cv_op_args_t *args, int min, cv_err_t *err)
 {
     if (args->ninputs < min)

@@ -17,10 +17,6 @@ cv_status cv_normalize_axis(int64_t axis, int ndim, int *out, cv_err_t *err);
  * (not a constant: `what` names it in the message) or is too long. */
 cv_status cv_const_ints(const cv_tensor_t *t, const char *what, int64_t *out, int max, int *n,
                         cv_err_t *err);
-/* True for FP32, FP16, BF16, FP64. */
-bool cv_dtype_is_float(cv_dtype_t dtype);
-/* True for every numeric dtype (integers, floats), false for BOOL/STRING. */
-bool cv_dtype_is_numeric(cv_dtype_t dtype);
 /* Checks args->ninputs >= min and that inputs[0..min) are present. */
 cv_status cv_infer_require_inputs(const cv_op_args_t *args, int min, cv_err_t *err);
 

@@ -22,8 +22,10 @@
 #ifndef CV_IR_PASSES_H
 #define CV_IR_PASSES_H
 
-#include "backend/cpu/cpu.h"
 #include "ir/graph.h"
+
+/* Constant folding runs CPU kernels in this context (backend/cpu/cpu.h). */
+typedef struct cv_cpu_ctx cv_cpu_ctx_t;
 
 /* Runs every pass above, in order. Messages name the file and node. */
 cv_status cv_ir_prepare(cv_graph_t *g, cv_cpu_ctx_t *cpu, cv_err_t *err);

@@ -1,7 +1,8 @@
 /*
- * tensor.c: element types, shapes and host tensors.
+ * tensor.c: element types, shapes, host tensors and strides (see tensor.h
+ * and the tensor part of caravel.h).
  */
-#include "ir/graph.h"
+#include "ir/tensor.h"
 
 #include <math.h>
 #include <string.h>
@@ -255,5 +256,37 @@ void cv_tensor_set_i64(cv_tensor_t *t, int64_t i, int64_t v)
     case CV_DTYPE_UINT8: ((uint8_t *)d)[i] = (uint8_t)v; break;
     case CV_DTYPE_BOOL: ((uint8_t *)d)[i] = v != 0; break;
     default: cv_tensor_set_f64(t, i, (double)v); break;
+    }
+}
+
+bool cv_dtype_is_float(cv_dtype_t dtype)
+{
+    return dtype == CV_DTYPE_FP32 || dtype == CV_DTYPE_FP16 || dtype == CV_DTYPE_BF16 ||
+           dtype == CV_DTYPE_FP64;
+}
+
+bool cv_dtype_is_numeric(cv_dtype_t dtype)
+{
+    return dtype != CV_DTYPE_BOOL && dtype != CV_DTYPE_STRING && dtype != CV_DTYPE_UNDEFINED &&
+           cv_dtype_size(dtype) > 0;
+}
+
+void cv_shape_strides(const cv_shape_t *shape, int64_t *strides)
+{
+    int64_t s = 1;
+    for (int i = shape->ndim - 1; i >= 0; i--) {
+        strides[i] = s;
+        s *= shape->dims[i];
+    }
+}
+
+void cv_broadcast_strides(const cv_shape_t *in, const cv_shape_t *out, int64_t *strides)
+{
+    int64_t own[CV_MAX_DIMS];
+    cv_shape_strides(in, own);
+    int pad = out->ndim - in->ndim;
+    for (int i = 0; i < out->ndim; i++) {
+        int j = i - pad;
+        strides[i] = (j < 0 || in->dims[j] == 1) ? 0 : own[j];
     }
 }

@@ -39,7 +39,7 @@
  * what is known, and a rewrite that needs an unknown rank is refused
  * (UNSUPPORTED) rather than guessed.
  */
-#include "onnx/onnx_loader.h"
+#include "onnx/onnx_internal.h"
 
 #include "ir/infer.h"
 

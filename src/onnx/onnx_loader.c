@@ -12,7 +12,7 @@
  * Names are looked up through a hash map rather than cv_graph_find_value,
  * whose linear scan would make hostile files with many nodes quadratic.
  */
-#include "onnx/onnx_loader.h"
+#include "onnx/onnx_internal.h"
 
 #include "ir/infer.h"
 #include "onnx.pb-c.h"

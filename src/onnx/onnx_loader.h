@@ -17,8 +17,6 @@
 
 #include "ir/graph.h"
 
-#include <protobuf-c/protobuf-c.h>
-
 /* The oldest default-domain opset the loader reads. Opset 6's differences
  * from opset 7 (legacy broadcasting of Add/Sub/Mul/Div/Pow/Equal through the
  * `broadcast` and `axis` attributes, Gemm's `broadcast`, per-channel PRelu
@@ -64,106 +62,5 @@ cv_status cv_onnx_load(const char *path, cv_graph_t **out, cv_err_t *err);
  * (NULL: a model with external data is refused). `data` is not kept. */
 cv_status cv_onnx_load_buffer(const void *data, size_t len, const char *path, const char *base_dir,
                               cv_graph_t **out, cv_err_t *err);
-
-/* ---- shared inside src/onnx/ --------------------------------------------- */
-
-struct Onnx__TensorProto;
-
-/* A protobuf-c allocator over cv_malloc/cv_free. protobuf-c reports both bad
- * bytes and a failed allocation as a NULL message; `failed` tells them apart. */
-typedef struct cv_onnx_allocator {
-    ProtobufCAllocator base; /* pass &base to protobuf-c */
-    bool failed;             /* an allocation failed since init */
-} cv_onnx_allocator_t;
-
-void cv_onnx_allocator_init(cv_onnx_allocator_t *alloc);
-
-/* protobuf-c unpacks nested messages by recursion without a limit, so a
- * small hostile file that nests graphs 100000 deep overflows the stack.
- * This walks the tags and lengths only (the generated descriptor of `desc`
- * says which fields are messages) and refuses nesting deeper than
- * CV_ONNX_MAX_NESTING before protobuf-c sees the bytes: INVALID_ARGUMENT,
- * "<path>: messages nest more than 64 deep", or, when the wire format is
- * broken, "<path>: not an ONNX model (protobuf parse failed)". */
-#define CV_ONNX_MAX_NESTING 64
-cv_status cv_onnx_check_nesting(const ProtobufCMessageDescriptor *desc, const void *data,
-                                size_t len, const char *path, cv_err_t *err);
-
-/* Reads the whole of `path` into cv_malloc'd memory (*data, *len; the
- * caller frees *data). NOT_FOUND when it cannot be opened, INVALID_ARGUMENT
- * when it is not a regular file or is empty; messages start with the path. */
-cv_status cv_onnx_read_file(const char *path, void **data, size_t *len, cv_err_t *err);
-
-/* The folder of `path` ("." when it has none; "/" for "/x"), cv_malloc'd;
- * NULL out of memory. External data is read relative to it. */
-char *cv_onnx_dir_of(const char *path);
-
-/* The Caravel dtype of ONNX element type `onnx_type`. UNSUPPORTED for STRING,
- * complex, 8-bit and 4-bit floats and other types Caravel does not store
- * ("dtype STRING of <what> is not supported"); INVALID_ARGUMENT for
- * UNDEFINED ("<what> has no element type"). */
-cv_status cv_onnx_dtype(int32_t onnx_type, const char *what, cv_dtype_t *out, cv_err_t *err);
-
-/* Converts a TensorProto into a host tensor allocated like cv_tensor_alloc
- * (free with cv_tensor_free). `what` names it in messages ("initializer
- * 'w'", "tensor 'x'"). Data comes from raw_data (little-endian), the typed
- * field of its dtype, or an external file below `base_dir` (NULL refuses
- * external data). The element count must match the dims exactly.
- * INVALID_ARGUMENT / UNSUPPORTED / NOT_FOUND / OUT_OF_MEMORY with a message
- * that names `what` (and is not prefixed by any file). */
-cv_status cv_onnx_tensor_from_pb(const struct Onnx__TensorProto *pb, const char *what,
-                                 const char *base_dir, cv_tensor_t *out, cv_err_t *err);
-
-/* Names of one graph -> an index (value or node), hashed: the loader looks up
- * every name, and a linear scan would make hostile files quadratic. Keys are
- * borrowed and must outlive the map. */
-typedef struct cv_onnx_names {
-    const char **keys;
-    int *vals;
-    size_t cap; /* a power of two, or 0 */
-    size_t count;
-} cv_onnx_names_t;
-
-/* The index stored for `name`, or -1. */
-int cv_onnx_names_find(const cv_onnx_names_t *names, const char *name);
-/* Adds a name that is not in the map yet; OUT_OF_MEMORY leaves it unchanged. */
-cv_status cv_onnx_names_put(cv_onnx_names_t *names, const char *name, int index);
-void cv_onnx_names_free(cv_onnx_names_t *names);
-
-/* What canonicalisation keeps while it walks the nodes of one graph in
- * topological order. Opset 6's broadcasting rules depend on the ranks of the
- * operands, which the loader knows before any shape inference only for some
- * values: constants, graph inputs, values whose type the file declares
- * (value_info, graph outputs), and the outputs of nodes canonicalised so far
- * whose rank follows from their inputs' ranks and constant attributes. */
-typedef struct cv_onnx_canon {
-    cv_onnx_names_t *values; /* name -> value index of g; new values are added */
-    int *ranks;              /* per value index below nranks: rank, or -1 unknown */
-    int nranks, ranks_cap;
-} cv_onnx_canon_t;
-
-/* Records that value v of g has `rank` (grows the table; values it did not
- * cover yet read -1). OUT_OF_MEMORY when it cannot grow. */
-cv_status cv_onnx_canon_set_rank(cv_onnx_canon_t *c, int v, int rank);
-/* Frees the rank table (not `values`, which the caller owns). */
-void cv_onnx_canon_free(cv_onnx_canon_t *c);
-
-/* Rewrites node `node` of g into canonical form for its opset: attributes
- * that later opsets made inputs become constant inputs named
- * "<output 0>__<attribute>" (made unique; each is added to c->values),
- * attributes that no longer mean anything at inference are dropped, and
- * opset-6 broadcasting is turned into numpy broadcasting (see onnx_canon.c).
- * Nodes must be canonicalised in topological order, each once: the ranks
- * the node's outputs are known to have are recorded in c for the nodes
- * after it. The rewrite may append nodes to g (an Unsqueeze) that read only
- * values available to `node` and must run before it: the caller moves them
- * there (values' `producer` then needs updating). The message names the
- * attribute or input at fault; the caller prefixes the node and the file. */
-cv_status cv_onnx_canonicalize_node(cv_graph_t *g, int node, cv_onnx_canon_t *c, cv_err_t *err);
-
-/* True when output `index` of `op` only matters for training (the running
- * statistics of BatchNormalization, Dropout's mask): the loader omits it
- * when no node and no graph output reads it. */
-bool cv_onnx_output_is_training_only(cv_op_t op, int index);
 
 #endif /* CV_ONNX_LOADER_H */

@@ -7,7 +7,7 @@
  * Little-endian hosts only: raw_data is little-endian by the ONNX spec and
  * is copied as is.
  */
-#include "onnx/onnx_loader.h"
+#include "onnx/onnx_internal.h"
 
 #include "onnx.pb-c.h"
 

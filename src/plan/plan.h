@@ -16,8 +16,10 @@
 #ifndef CV_PLAN_H
 #define CV_PLAN_H
 
-#include "backend/cpu/cpu.h"
 #include "ir/graph.h"
+
+/* Constant folding runs CPU kernels in this context (backend/cpu/cpu.h). */
+typedef struct cv_cpu_ctx cv_cpu_ctx_t;
 
 typedef enum cv_storage {
     CV_STORAGE_NONE = 0,  /* not used by this plan */

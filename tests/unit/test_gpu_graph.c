@@ -31,6 +31,7 @@
 #include "testutil.h"
 
 #include "backend/backend.h"
+#include "backend/cpu/cpu.h"
 #include "exec/exec.h"
 #include "ir/passes.h"
 

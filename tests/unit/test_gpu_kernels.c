@@ -24,6 +24,7 @@
 #include "testutil.h"
 
 #include "backend/backend.h"
+#include "backend/cpu/cpu.h"
 
 #include <math.h>
 #include <stdio.h>

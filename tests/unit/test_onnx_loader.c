@@ -17,6 +17,7 @@
  */
 #include "testutil.h"
 
+#include "backend/cpu/cpu.h"
 #include "ir/passes.h"
 #include "onnx.pb-c.h"
 #include "onnx/onnx_loader.h"

@@ -13,6 +13,7 @@
 #include "testutil.h"
 
 #include "backend/backend.h"
+#include "backend/cpu/cpu.h"
 #include "core/threads.h"
 
 #include <math.h>

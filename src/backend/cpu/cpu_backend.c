@@ -6,6 +6,7 @@
  * (src/core/threads.h); OpenBLAS itself runs on one thread.
  */
 #include "backend/backend.h"
+#include "backend/cpu/cpu.h"
 
 #include <cblas.h>
 #include <string.h>

@@ -29,6 +29,10 @@
 
 #include "backend/cuda/cuda_internal.h"
 
+extern "C" {
+#include "backend/cpu/cpu.h"
+}
+
 #define PINNED_INITIAL ((size_t)1 << 20)
 /* cuBLAS's own workspace: the size NVIDIA recommends for Hopper. */
 #define CUBLAS_WORKSPACE ((size_t)32 << 20)
