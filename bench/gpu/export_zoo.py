@@ -24,6 +24,7 @@ DEFAULT = [
     "resnet18:classic:17", "mobilenet_v3_small:classic:17", "efficientnet_b0:classic:18",
     "shufflenet_v2_x0_5:classic:19", "densenet121:classic:20", "googlenet:classic:17",
     "regnet_y_400mf:classic:18", "mnasnet0_5:classic:20", "convnext_tiny:classic:17",
+    "densenet201:classic:17",  # Concat of up to 49 tensors in one node
     "resnet18:dynamo:18", "mobilenet_v3_small:dynamo:20", "efficientnet_b0:dynamo:18",
     "convnext_tiny:dynamo:20", "shufflenet_v2_x0_5:dynamo:18",
 ]

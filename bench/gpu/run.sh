@@ -32,10 +32,14 @@ nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=c
 case $stage in
 tests)
   {
+    # test_gpu_oom's models: the demo repository, made by this machine's Python.
+    python3 tools/make_demo_repo.py /tmp/demo-repo > /dev/null && export CARAVEL_DEMO_REPO=/tmp/demo-repo
     for t in $W/bin/test_gpu_*; do timeout 200 "$t" > "$out/$(basename "$t").log" 2>&1; echo "$(basename "$t") rc=$?"; done
     for p in fp32:1e-4 tf32:1e-2 fp16:2e-2 bf16:5e-2; do
       timeout 120 $cv check --device cuda --precision "${p%%:*}" --rtol "${p##*:}" $W/data/models/* | tail -n 4 | sed "s/^/${p%%:*} /"
     done
+    timeout 120 tests/models/run_wide.sh $cv python3 /tmp/wide-models --device cuda > "$out/wide_cuda.log" 2>&1
+    echo "wide-node models on cuda: rc=$? $(grep -c '^PASS\|^MATCH' "$out/wide_cuda.log") PASS/MATCH lines"
     timeout 200 $cv check --device cuda $W/data/conformance/onnx/node/* $W/data/conformance/onnx/light/* > "$out/check_conformance_cuda.log" 2>&1
     echo "conformance cuda: $(tail -n 1 "$out/check_conformance_cuda.log")"
     for m in mobilenet_v2-seed1 squeezenet1_1-seed1; do

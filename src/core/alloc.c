@@ -20,8 +20,14 @@ _Static_assert(sizeof(block_header_t) <= HEADER_BYTES, "header fits its slot");
 static cv_account_t default_account = {.name = "default"};
 static _Thread_local cv_account_t *current_account;
 static atomic_size_t live_total;
-static atomic_long fail_countdown; /* > 0: allocations left before failing */
-static atomic_long failures;
+/* Fault injection, for host and for device allocations: a countdown
+ * (> 0: allocations left before failing; it stays at 1 once reached, so
+ * every later one fails too) and the failures made since it was set. */
+typedef struct fault {
+    atomic_long countdown;
+    atomic_long failures;
+} fault_t;
+static fault_t host_fault, device_fault;
 
 cv_account_t *cv_account_default(void) { return &default_account; }
 
@@ -46,26 +52,29 @@ void cv_account_charge_device(long long delta)
 
 size_t cv_alloc_live_bytes(void) { return atomic_load(&live_total); }
 
-void cv_alloc_fail_after(long n)
+static void fault_set(fault_t *f, long n)
 {
-    atomic_store(&fail_countdown, n);
-    atomic_store(&failures, 0);
+    atomic_store(&f->countdown, n);
+    atomic_store(&f->failures, 0);
 }
 
-long cv_alloc_failures(void) { return atomic_load(&failures); }
-
-static bool injected_failure(void)
+static bool fault_hit(fault_t *f)
 {
-    long left = atomic_load(&fail_countdown);
+    long left = atomic_load(&f->countdown);
     if (left <= 0) return false;
-    if (left == 1) { /* stay at 1: every allocation from now on fails */
-        atomic_fetch_add(&failures, 1);
+    if (left == 1) {
+        atomic_fetch_add(&f->failures, 1);
         return true;
     }
-    atomic_fetch_sub(&fail_countdown, 1);
+    atomic_fetch_sub(&f->countdown, 1);
     return false;
 }
 
+void cv_alloc_fail_after(long n) { fault_set(&host_fault, n); }
+long cv_alloc_failures(void) { return atomic_load(&host_fault.failures); }
+void cv_alloc_device_fail_after(long n) { fault_set(&device_fault, n); }
+long cv_alloc_device_failures(void) { return atomic_load(&device_fault.failures); }
+bool cv_alloc_device_injected_failure(void) { return fault_hit(&device_fault); }
 
 static void *finish(block_header_t *h, size_t bytes, cv_account_t *account)
 {
@@ -82,7 +91,7 @@ static void *finish(block_header_t *h, size_t bytes, cv_account_t *account)
 void *cv_malloc(size_t bytes)
 {
     cv_account_t *account = charged_account();
-    if (injected_failure()) return NULL;
+    if (fault_hit(&host_fault)) return NULL;
     if (account->limit_bytes && account->live_bytes + bytes > account->limit_bytes) return NULL;
     if (bytes > SIZE_MAX - HEADER_BYTES) return NULL;
     block_header_t *h = malloc(HEADER_BYTES + bytes);

@@ -70,6 +70,12 @@ cv_account_t *cv_account_default(void);
 void cv_alloc_fail_after(long n);
 /* Allocations that were made to fail since the last cv_alloc_fail_after. */
 long cv_alloc_failures(void);
+/* The same for device memory (and pinned host memory), which backends
+ * allocate themselves: each asks cv_alloc_device_injected_failure() first
+ * and fails that allocation, as if the driver had, when it returns true. */
+void cv_alloc_device_fail_after(long n);
+long cv_alloc_device_failures(void);
+bool cv_alloc_device_injected_failure(void);
 
 /* Growable array helper: makes room for one more element in *arr. */
 #define CV_GROW(arr, count, cap)                                                         \

@@ -103,7 +103,7 @@ extern "C" void *cv_cuda_workspace(cv_cuda_t *cuda, size_t bytes)
     cuda->workspace = NULL;
     cuda->workspace_bytes = 0;
     size_t want = (bytes + ((size_t)1 << 20) - 1) & ~(((size_t)1 << 20) - 1);
-    if (cudaMalloc(&cuda->workspace, want) != cudaSuccess) {
+    if (cv_cuda_malloc((void **)&cuda->workspace, want) != cudaSuccess) {
         cudaGetLastError();
         cuda->workspace = NULL;
         return NULL;
@@ -128,8 +128,8 @@ extern "C" cv_status cv_cuda_stage(cv_cuda_t *cuda, size_t bytes, void **host, v
             cudaFree(cuda->pinned_device);
             cuda->pinned = cuda->pinned_device = NULL;
             cuda->pinned_bytes = 0;
-            CV_CUDA_CHECK(cudaMallocHost(&cuda->pinned, grown), err);
-            cudaError_t e = cudaMalloc(&cuda->pinned_device, grown);
+            CV_CUDA_CHECK(cv_cuda_malloc_host((void **)&cuda->pinned, grown), err);
+            cudaError_t e = cv_cuda_malloc((void **)&cuda->pinned_device, grown);
             if (e != cudaSuccess) {
                 cudaFreeHost(cuda->pinned);
                 cuda->pinned = NULL;
@@ -149,7 +149,7 @@ extern "C" cv_status cv_cuda_stage(cv_cuda_t *cuda, size_t bytes, void **host, v
 static cv_status cuda_alloc(cv_backend_t *b, size_t bytes, void **out, cv_err_t *err)
 {
     cv_cuda_t *cuda = (cv_cuda_t *)b;
-    cudaError_t e = cudaMalloc(out, bytes ? bytes : 1);
+    cudaError_t e = cv_cuda_malloc(out, bytes ? bytes : 1);
     if (e != cudaSuccess) {
         cudaGetLastError();
         *out = NULL;
@@ -250,7 +250,7 @@ static cv_status cuda_tenant_upload(cv_backend_t *b, const cv_graph_t *g, cv_pre
             }
         }
         if (total) {
-            cudaError_t e = cudaMalloc((void **)&block, total);
+            cudaError_t e = cv_cuda_malloc((void **)&block, total);
             if (e != cudaSuccess) {
                 cudaGetLastError();
                 block = NULL;
@@ -481,13 +481,13 @@ extern "C" cv_status cv_backend_cuda_create(int device, cv_backend_t **out, cv_e
     }
     /* After cublasSetStream, which resets it: cuBLAS must not allocate
      * while a wave is captured. */
-    if ((e = cudaMalloc(&be->cublas_workspace, CUBLAS_WORKSPACE)) != cudaSuccess) goto cuda_fail;
+    if ((e = cv_cuda_malloc((void **)&be->cublas_workspace, CUBLAS_WORKSPACE)) != cudaSuccess) goto cuda_fail;
     if ((cs = cublasSetWorkspace(cuda->cublas, be->cublas_workspace, CUBLAS_WORKSPACE)) != CUBLAS_STATUS_SUCCESS) {
         st = cv_cublas_status(cs, "cublasSetWorkspace", __FILE__, __LINE__, err);
         goto fail;
     }
-    if ((e = cudaMallocHost(&cuda->pinned, PINNED_INITIAL)) != cudaSuccess) goto cuda_fail;
-    if ((e = cudaMalloc(&cuda->pinned_device, PINNED_INITIAL)) != cudaSuccess) goto cuda_fail;
+    if ((e = cv_cuda_malloc_host((void **)&cuda->pinned, PINNED_INITIAL)) != cudaSuccess) goto cuda_fail;
+    if ((e = cv_cuda_malloc((void **)&cuda->pinned_device, PINNED_INITIAL)) != cudaSuccess) goto cuda_fail;
     cuda->pinned_bytes = PINNED_INITIAL;
     if ((st = cv_cuda_graphs_create(cuda, err)) != CV_STATUS_OK) goto fail;
     *out = &cuda->base;

@@ -242,12 +242,12 @@ static bool ensure_region(graph_entry_t *e, size_t need)
     if (e->pinned_bytes >= need) return true;
     drop_exec(e);
     drop_region(e);
-    if (cudaMallocHost((void **)&e->pinned, need) != cudaSuccess) {
+    if (cv_cuda_malloc_host((void **)&e->pinned, need) != cudaSuccess) {
         cudaGetLastError();
         e->pinned = NULL;
         return false;
     }
-    if (cudaMalloc((void **)&e->pinned_device, need) != cudaSuccess) {
+    if (cv_cuda_malloc((void **)&e->pinned_device, need) != cudaSuccess) {
         cudaGetLastError();
         e->pinned_device = NULL;
         drop_region(e);

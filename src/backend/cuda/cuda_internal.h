@@ -131,6 +131,20 @@ cv_status cv_cublas_status(cublasStatus_t s, const char *what, const char *file,
         if (cv_s_ != CUBLAS_STATUS_SUCCESS)                                              \
             return cv_cublas_status(cv_s_, #call, __FILE__, __LINE__, err);              \
     } while (0)
+/* Every device and pinned host allocation of this backend goes through
+ * these: cudaMalloc and cudaMallocHost behind the fault injection of core.h
+ * (cv_alloc_device_fail_after), which fails them as the driver would. */
+static inline cudaError_t cv_cuda_malloc(void **ptr, size_t bytes)
+{
+    if (cv_alloc_device_injected_failure()) return cudaErrorMemoryAllocation;
+    return cudaMalloc(ptr, bytes);
+}
+static inline cudaError_t cv_cuda_malloc_host(void **ptr, size_t bytes)
+{
+    if (cv_alloc_device_injected_failure()) return cudaErrorMemoryAllocation;
+    return cudaMallocHost(ptr, bytes);
+}
+
 /* After every launch: catches launch-configuration errors at once. */
 #define CV_CUDA_CHECK_LAUNCH(err) CV_CUDA_CHECK(cudaGetLastError(), err)
 
