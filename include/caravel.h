@@ -112,20 +112,85 @@ typedef enum cv_precision {
 typedef struct cv_runtime cv_runtime_t;
 typedef struct cv_tenant cv_tenant_t;
 
+/* How requests of many tenants share the device (DESIGN.md, "One plan, four
+ * policies"). Every policy runs the same plans with the same kernels; a
+ * policy only decides which requests form a wave and where it runs. */
+typedef enum cv_policy {
+    /* Waves across the tenants of one family (fused: one launch per step for
+     * all of them); their width and members chosen from deadlines, fair
+     * shares and the latency model; several waves of a family in flight,
+     * families side by side. The default. */
+    CV_POLICY_SPACETIME = 0,
+    /* One wave at a time, of one tenant: its queued requests batched
+     * (dynamic batching); tenants served oldest request first. */
+    CV_POLICY_EXCLUSIVE,
+    /* One wave at a time, of one request: earliest deadline first, round
+     * robin among tenants with equal deadlines (time multiplexing). */
+    CV_POLICY_TIME,
+    /* A stream and a worker per tenant: each tenant's queued requests
+     * batched into its own waves, which overlap on the device (explicit
+     * space multiplexing). */
+    CV_POLICY_SPACE,
+} cv_policy_t;
+
+const char *cv_policy_name(cv_policy_t policy);
+/* Parses "spacetime", "exclusive", "time" or "space"; false otherwise. */
+bool cv_policy_parse(const char *name, cv_policy_t *out);
+
 typedef struct cv_runtime_config {
     cv_device_t device;
-    int threads; /* CPU threads for kernels; 0 = all cores */
+    int threads;          /* CPU threads for kernels; 0 = all cores */
+    int device_index;     /* the GPU (cuda:N) for CV_DEVICE_CUDA */
+    cv_policy_t policy;
+    int max_wave_rows;    /* rows of the widest wave the scheduler forms; 0 = 64 */
+    int waves_in_flight;  /* spacetime: waves of one family at once; 0 = 2 on
+                             CUDA (one uploads while one computes), 1 on the CPU */
+    double straggler_factor; /* a wave slower than this times its prediction
+                                is counted and logged as a straggler; 0 = 3 */
+    bool no_profile;      /* skip profiling wave times at load (tests, tools
+                             that only run cv_wave_run); the latency model then
+                             learns from the first waves */
 } cv_runtime_config_t;
 
 cv_status cv_runtime_create(const cv_runtime_config_t *config, cv_runtime_t **out,
                             cv_err_t *err);
+/* Stops taking requests, answers every queued one (CV_STATUS_UNAVAILABLE,
+ * outcome CV_OUTCOME_SHUTDOWN), lets the waves in flight finish (their
+ * requests complete normally), then frees everything. Not from a callback. */
 void cv_runtime_destroy(cv_runtime_t *rt);
+/* Waits until no request is queued or in flight, or `timeout_ms` passes
+ * (< 0: no limit); true when drained. Requests submitted meanwhile count. */
+bool cv_runtime_drain(cv_runtime_t *rt, double timeout_ms);
 
-/* Loads an ONNX file as a tenant named `name`. Tenants whose graphs are
- * identical up to weight values join one family and can share waves. */
+/* What a tenant is served with. Zero means the default. */
+typedef struct cv_tenant_config {
+    cv_precision_t precision;
+    double slo_ms;       /* latency objective: a request's deadline is its
+                            arrival plus this (or its shorter timeout); 0 = none */
+    int64_t max_rows;    /* the largest request, in rows; 0 = the runtime's
+                            max_wave_rows */
+    double share;        /* weight in the fair share of each wave; 0 = 1 */
+    int priority;        /* default priority of its requests (higher first) */
+    int queue_bound;     /* requests queued at most; more are rejected; 0 = 1024 */
+} cv_tenant_config_t;
+
+/* Loads an ONNX file as a tenant named `name` (unique in the runtime).
+ * Tenants whose graphs are identical up to weight values (and of one
+ * precision) join one family and can share waves. The first tenant of a
+ * family profiles its wave times (see cv_runtime_config.no_profile).
+ * Thread-safe; the tenant serves requests once this returns. */
+cv_status cv_tenant_load_config(cv_runtime_t *rt, const char *name, const char *onnx_path,
+                                const cv_tenant_config_t *config, cv_tenant_t **out, cv_err_t *err);
+/* cv_tenant_load_config with defaults but the precision. */
 cv_status cv_tenant_load(cv_runtime_t *rt, const char *name, const char *onnx_path,
                          cv_precision_t precision, cv_tenant_t **out, cv_err_t *err);
+/* Answers the tenant's queued requests (CV_STATUS_UNAVAILABLE, outcome
+ * CV_OUTCOME_UNLOADED), waits for its waves in flight, and frees it.
+ * Requests of it not yet submitted must be destroyed before or after, and
+ * none submitted meanwhile. Not from a callback. */
 void cv_tenant_unload(cv_runtime_t *rt, cv_tenant_t *tenant);
+/* The loaded tenant named `name`, or NULL. */
+cv_tenant_t *cv_tenant_find(cv_runtime_t *rt, const char *name);
 
 const char *cv_tenant_name(const cv_tenant_t *tenant);
 /* Structural hash of the tenant's family (equal for tenants of one family). */
@@ -143,6 +208,7 @@ cv_shape_t cv_tenant_output_shape(const cv_tenant_t *tenant, int i);
 size_t cv_tenant_bytes(const cv_tenant_t *tenant);
 /* Device bytes its weights take on a device backend (0 on the CPU). */
 size_t cv_tenant_device_bytes(const cv_tenant_t *tenant);
+const cv_tenant_config_t *cv_tenant_config(const cv_tenant_t *tenant);
 
 /* One tenant's part of a wave: its inputs (one tensor per model input, in
  * model order, host memory) and the outputs it receives. Outputs are
@@ -163,14 +229,119 @@ cv_status cv_wave_run(cv_runtime_t *rt, cv_slice_io_t *slices, int nslices, cv_e
 cv_status cv_infer(cv_runtime_t *rt, cv_tenant_t *tenant, const cv_tensor_t *inputs,
                    cv_tensor_t *outputs, cv_err_t *err);
 
+/* ---- requests: the asynchronous API ---------------------------------------
+ * A request is one inference call: a tenant, its inputs of n >= 1 rows, and
+ * a deadline. The runtime hands out request buffers (pinned host memory on
+ * CUDA): the caller writes each input once, submits, and reads the outputs
+ * from the same request when it is answered. Every call here is
+ * thread-safe; a request is used by one caller at a time. */
+
+typedef struct cv_request cv_request_t;
+
+/* How a request ended. */
+typedef enum cv_outcome {
+    CV_OUTCOME_PENDING = 0,       /* not answered yet */
+    CV_OUTCOME_COMPLETED,         /* ran; outputs are there */
+    CV_OUTCOME_FAILED,            /* its wave failed (status and message say why) */
+    CV_OUTCOME_QUEUE_FULL,        /* rejected at submit: the tenant's queue is full */
+    CV_OUTCOME_INFEASIBLE,        /* rejected at submit: its deadline cannot be met */
+    CV_OUTCOME_EXPIRED,           /* its deadline passed in the queue; never ran */
+    CV_OUTCOME_CANCELLED,         /* cancelled while queued; never ran */
+    CV_OUTCOME_UNLOADED,          /* its tenant was unloaded while it was queued */
+    CV_OUTCOME_SHUTDOWN,          /* the runtime stopped while it was queued */
+} cv_outcome_t;
+#define CV_OUTCOME_COUNT (CV_OUTCOME_SHUTDOWN + 1)
+const char *cv_outcome_name(cv_outcome_t outcome);
+
+/* A request of tenant t with `rows` rows: its inputs (the model's inputs,
+ * dim 0 = rows, other dims as declared) are allocated and zeroed, ready to
+ * be written through cv_request_input; its outputs are allocated too.
+ * INVALID_ARGUMENT when rows < 1 or above the tenant's max_rows (or above 1
+ * for a model without a batch axis), UNSUPPORTED for inputs with symbolic
+ * dims beyond the batch axis, OUT_OF_MEMORY. */
+cv_status cv_request_create(cv_runtime_t *rt, cv_tenant_t *t, int64_t rows, cv_request_t **out,
+                            cv_err_t *err);
+/* Frees (or recycles) a request that is not pending. */
+void cv_request_destroy(cv_request_t *req);
+cv_tenant_t *cv_request_tenant(const cv_request_t *req);
+int64_t cv_request_rows(const cv_request_t *req);
+/* Input i (model order), to be written before cv_submit. */
+cv_tensor_t *cv_request_input(cv_request_t *req, int i);
+/* Output i once the request completed. */
+const cv_tensor_t *cv_request_output(const cv_request_t *req, int i);
+/* A deadline shorter than the tenant's SLO: arrival + timeout_ms (<= 0: none). */
+void cv_request_set_timeout(cv_request_t *req, double timeout_ms);
+/* Orders requests within the tenant: higher first (default: the tenant's). */
+void cv_request_set_priority(cv_request_t *req, int priority);
+
+/* Called once per submitted request, from a runtime thread, when it is
+ * answered (completed, failed, expired, cancelled, unloaded, shut down).
+ * It may read the request and destroy it (then must not touch it again),
+ * submit other requests, but must not unload tenants or destroy the runtime. */
+typedef void (*cv_request_done_fn)(cv_request_t *req, void *user);
+
+/* Submits a request. OK: the runtime owns it until `done` (may be NULL) is
+ * called exactly once; cv_request_wait also tells when. Any other status:
+ * rejected at once, `done` is never called and the request is the caller's
+ * again: UNAVAILABLE with outcome QUEUE_FULL or INFEASIBLE (a deadline the
+ * queue and the latency model say cannot be met), INVALID_ARGUMENT for a
+ * request already pending or of another runtime. Fills err with one line. */
+cv_status cv_submit(cv_runtime_t *rt, cv_request_t *req, cv_request_done_fn done, void *user,
+                    cv_err_t *err);
+/* Cancels a queued request: it is answered (UNAVAILABLE, CANCELLED) and
+ * never runs. False when it is already in a wave or answered. */
+bool cv_request_cancel(cv_runtime_t *rt, cv_request_t *req);
+/* Blocks until the request is answered (returns at once when it is); then
+ * as cv_request_status. Not for a request whose `done` destroys it. */
+cv_status cv_request_wait(cv_request_t *req, cv_err_t *err);
+/* The answer: OK when completed; otherwise the status, with the message in
+ * err. PENDING requests read UNAVAILABLE ("not answered yet"). */
+cv_status cv_request_status(const cv_request_t *req, cv_err_t *err);
+cv_outcome_t cv_request_outcome(const cv_request_t *req);
+/* True when it completed within its deadline (always, without one). */
+bool cv_request_slo_met(const cv_request_t *req);
+
+/* Where a request's time went, in milliseconds. */
+typedef struct cv_request_timings {
+    double queued_ms;   /* submitted -> chosen for a wave */
+    double waved_ms;    /* chosen -> its wave launched (tables, inputs) */
+    double computed_ms; /* launched -> its wave done, outputs delivered */
+    double total_ms;    /* submitted -> answered */
+} cv_request_timings_t;
+cv_request_timings_t cv_request_timings(const cv_request_t *req);
+
+/* ---- counters --------------------------------------------------------- */
+
+#define CV_WAVE_HISTOGRAM 8 /* wave widths (tenants): 1, 2, 3-4, 5-8, 9-16, 17-32, 33-64, 65+ */
+
+/* Counters of requests since load (a tenant) or since the family formed. */
+typedef struct cv_request_stats {
+    long submitted;          /* accepted by cv_submit */
+    long outcomes[CV_OUTCOME_COUNT]; /* answered, by outcome (rejections at
+                                        submit included, PENDING unused) */
+    long fused;              /* completed in a wave of more than one tenant */
+    long slo_met;            /* completed within their deadline */
+    long waves;              /* waves that served them */
+    long wave_widths[CV_WAVE_HISTOGRAM]; /* those waves by number of tenants */
+    double queued_ms_sum;    /* sums over completed requests */
+    double computed_ms_sum;
+    double total_ms_sum;
+} cv_request_stats_t;
+
+cv_status cv_tenant_stats(cv_runtime_t *rt, const cv_tenant_t *tenant, cv_request_stats_t *out);
+/* The same counters for the tenant's whole family. */
+cv_status cv_family_stats(cv_runtime_t *rt, const cv_tenant_t *tenant, cv_request_stats_t *out);
+
 /* Counters of a runtime since it was created. */
 typedef struct cv_runtime_stats {
-    long waves;           /* waves run to completion (cv_wave_run, cv_infer) */
+    long waves;           /* waves run to completion (scheduled, cv_wave_run, cv_infer) */
     long fallback_steps;  /* steps a device backend ran on the host for want of a kernel */
     long graph_hits;      /* waves replayed from the CUDA-graph (super-kernel) cache */
     long graph_refreshes; /* cached wave shapes re-captured for other tenants */
     long graph_misses;    /* wave shapes captured anew */
     double last_wave_device_ms; /* device time of the last wave (CUDA events), or 0 */
+    long stragglers;      /* scheduled waves slower than straggler_factor x predicted */
+    long lanes;           /* execution lanes (stream + executor) made so far */
 } cv_runtime_stats_t;
 
 cv_status cv_runtime_stats(cv_runtime_t *rt, cv_runtime_stats_t *out);

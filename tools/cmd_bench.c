@@ -128,7 +128,7 @@ int cv_cmd_bench(int argc, char **argv)
     }
     /* The CUDA backend reads it when the runtime makes it. */
     if (!graphs) setenv("CARAVEL_CUDA_GRAPHS", "0", 1);
-    cv_runtime_config_t config = {.device = device, .threads = (int)threads};
+    cv_runtime_config_t config = {.device = device, .threads = (int)threads, .no_profile = true};
     if (cv_runtime_create(&config, &rt, &err) != CV_STATUS_OK) goto fail;
     for (; loaded < tenants; loaded++) {
         char name[32];

@@ -307,7 +307,7 @@ int cv_cmd_check(int argc, char **argv)
     }
     cv_runtime_t *rt;
     cv_err_t err = {{0}};
-    cv_runtime_config_t config = {.device = device, .threads = (int)threads};
+    cv_runtime_config_t config = {.device = device, .threads = (int)threads, .no_profile = true};
     if (cv_runtime_create(&config, &rt, &err) != CV_STATUS_OK) {
         fprintf(stderr, "caravel check: %s\n", err.msg);
         return 1;

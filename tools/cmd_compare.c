@@ -67,7 +67,7 @@ int cv_cmd_compare(int argc, char **argv)
     cv_tenant_t *ref, *low;
     cv_tensor_t in = {0}, out_ref[16], out_low[16];
     bool have_ref = false, have_low = false;
-    cv_runtime_config_t config = {.device = device, .threads = (int)threads};
+    cv_runtime_config_t config = {.device = device, .threads = (int)threads, .no_profile = true};
     if (cv_runtime_create(&config, &rt, &err) != CV_STATUS_OK) goto fail;
     if (cv_tenant_load(rt, "fp32", model, CV_PRECISION_FP32, &ref, &err) != CV_STATUS_OK) goto fail;
     if (cv_tenant_load(rt, "low", model, precision, &low, &err) != CV_STATUS_OK) goto fail;

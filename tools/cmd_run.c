@@ -83,7 +83,7 @@ int cv_cmd_run(int argc, char **argv)
     cv_tensor_t in[32] = {{0}}, out[16] = {{0}};
     int nread = 0, nout = 0;
     double *times = NULL;
-    cv_runtime_config_t config = {.device = device, .threads = (int)threads};
+    cv_runtime_config_t config = {.device = device, .threads = (int)threads, .no_profile = true};
     if (cv_runtime_create(&config, &rt, &err) != CV_STATUS_OK) goto fail;
     if (cv_tenant_load(rt, "model", model, CV_PRECISION_FP32, &tenant, &err) != CV_STATUS_OK) goto fail;
     if (ninputs != cv_tenant_num_inputs(tenant)) {

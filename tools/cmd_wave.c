@@ -101,7 +101,7 @@ int cv_cmd_wave(int argc, char **argv)
     int nloaded = 0, ninputs_done = 0, nsolo = 0;
     bool waved_done = false;
     memset(inputs, 0, sizeof inputs);
-    cv_runtime_config_t config = {.device = device, .threads = (int)threads};
+    cv_runtime_config_t config = {.device = device, .threads = (int)threads, .no_profile = true};
     if (cv_runtime_create(&config, &rt, &err) != CV_STATUS_OK) goto fail;
     for (; nloaded < nmodels; nloaded++) {
         char name[32];

@@ -63,6 +63,10 @@ typedef struct cv_backend_i {
     /* Device memory. alloc returns CV_STATUS_OUT_OF_MEMORY on failure. */
     cv_status (*alloc)(cv_backend_t *b, size_t bytes, void **out, cv_err_t *err);
     void (*free)(cv_backend_t *b, void *ptr);
+    /* Optional: host memory that uploads and downloads read and write at
+     * full speed (pinned on CUDA), for request buffers; NULL: cv_malloc. */
+    cv_status (*host_alloc)(cv_backend_t *b, size_t bytes, void **out, cv_err_t *err);
+    void (*host_free)(cv_backend_t *b, void *ptr);
     /* Host <-> device copies (the CPU backend: memcpy). They may return
      * before the copy is done: the host memory must stay valid, and a
      * download's result is there, only after `synchronize`. */
@@ -90,6 +94,9 @@ typedef struct cv_backend_i {
                             int nslices, cv_precision_t precision, const void *buffer,
                             bool *replayed, cv_err_t *err);
     cv_status (*wave_end)(cv_backend_t *b, cv_status steps, cv_err_t *err);
+    /* Optional: makes the calling thread use this backend's device (CUDA
+     * keeps a current device per thread, and waves run on several). */
+    cv_status (*bind)(cv_backend_t *b, cv_err_t *err);
     /* Optional: counters. */
     void (*stats)(cv_backend_t *b, cv_backend_stats_t *out);
     void (*destroy)(cv_backend_t *b);

@@ -236,7 +236,8 @@ cv_status cv_exec_wave(cv_executor_t *ex, const cv_plan_t *plan, const cv_wave_s
     const cv_backend_i *be = ex->backend->iface;
     CV_ASSERT(nslices >= 1);
     CV_ASSERT(nslices == 1 || plan->stackable);
-    cv_status st = grow_tables(ex, plan, err);
+    cv_status st = be->bind ? be->bind(ex->backend, err) : CV_STATUS_OK;
+    if (st == CV_STATUS_OK) st = grow_tables(ex, plan, err);
     if (st != CV_STATUS_OK) return st;
     placement_t p = {.inputs = ex->input_ptrs, .plan_consts = ex->plan_consts, .slice0 = &slices[0]};
     st = place(ex, plan, slice_inputs, nslices, &p, err);

@@ -1,55 +1,183 @@
 /*
  * runtime_internal.h: what the files of src/runtime share: the runtime, its
- * tenants and their families. The public API (include/caravel.h) sees only
- * opaque handles; this is the one place their insides are defined.
+ * tenants and families, requests and lanes. The public API (caravel.h) sees
+ * only opaque handles; this is the one place their insides are defined.
  *
- * Not thread-safe yet: one caller at a time per runtime.
+ * Threads (DESIGN.md "Threads"): callers of the API (any thread) submit
+ * under the runtime's lock; one scheduler thread polls the scheduler
+ * (src/sched) and hands each wave to its lane; each lane has a worker that
+ * runs its waves (on CUDA, on its own stream) and answers their requests; an
+ * answer thread calls back requests answered in the queue (expired,
+ * cancelled, unloaded). No lock is held while a wave runs or a callback is
+ * called. Lock order: rt->mu, then a family's mu.
  */
 #ifndef CV_RUNTIME_INTERNAL_H
 #define CV_RUNTIME_INTERNAL_H
 
 #include "backend/cpu/cpu.h"
 #include "exec/exec.h"
+#include "sched/sched.h"
 
-#define PLAN_CACHE_SIZE 16
+#include <pthread.h>
+#include <stdatomic.h>
+
+/* Plans kept per family: one per wave width the scheduler forms (up to
+ * max_wave_rows) plus a few shapes cv_wave_run asks for. */
+#define PLAN_CACHE_SIZE 80
 
 typedef struct plan_entry {
     cv_plan_t *plan;
     uint64_t last_used;
+    int users; /* waves running it now: never evicted while > 0 */
 } plan_entry_t;
 
 /* Tenants whose graphs are identical up to weight values (and precision):
  * they share plans and can share waves. */
 typedef struct cv_family {
     uint64_t hash;
-    const cv_graph_t *representative; /* one member's graph: plans read its structure */
+    pthread_mutex_t mu;             /* the plan cache and the representative */
+    /* One member's graph: plans read its structure. When that member is
+     * unloaded while others stay, the family keeps it (a reference to the
+     * tenant) until no plan is in use, then plans anew from another. */
+    cv_tenant_t *representative;
+    cv_tenant_t *next_representative;
+    bool change_representative;
     int ntenants;
     plan_entry_t plans[PLAN_CACHE_SIZE];
     uint64_t clock;
+    cv_sched_group_t *group;
+    bool profiled;                  /* its latency model has been measured */
     struct cv_family *next;
 } cv_family_t;
 
 struct cv_tenant {
     char *name;
+    cv_runtime_t *rt;
     cv_graph_t *graph;
     cv_family_t *family;
     void **constants; /* backend pointers, per value */
-    cv_precision_t precision;
+    cv_tenant_config_t config;
     cv_account_t account;
+    cv_sched_tenant_t *sched;
+    /* Input shapes beyond the batch axis fixed, so that requests can be
+     * made by rows (cv_request_create). */
+    bool by_rows;
+    /* References: the runtime's list while loaded, each request, and the
+     * family while it plans from this tenant's graph. */
+    atomic_int refs;
+    bool unloaded;
+    /* Requests destroyed, kept for reuse (their buffers are pinned memory
+     * on CUDA, slow to allocate); under rt->mu. */
+    cv_request_t *pool;
+    int pooled;
+    atomic_size_t request_bytes; /* request buffers held, pooled or not */
     cv_tenant_t *next;
+};
+
+/* The runtime's part of a lane (sched.h): where its waves run. */
+typedef struct cv_lane {
+    cv_runtime_t *rt;
+    cv_sched_lane_t *sched;
+    cv_backend_t *backend;  /* its own: on CUDA, its own stream */
+    cv_executor_t *exec;
+    pthread_t worker;
+    bool started;
+    pthread_cond_t go;      /* under rt->mu: a wave for it, or stop */
+    bool has_wave, stop;
+} cv_lane_t;
+
+struct cv_request {
+    cv_sched_req_t sched;   /* the scheduler's part */
+    cv_runtime_t *rt;
+    cv_tenant_t *tenant;
+    int64_t rows;
+    cv_tensor_t *inputs;    /* graph inputs, then graph outputs, in `block` */
+    cv_tensor_t *outputs;
+    int ninputs, noutputs;
+    void *block;            /* the request buffer (pinned on CUDA) */
+    size_t block_bytes;
+    double timeout_ms;
+    int priority;
+    bool priority_set;
+    cv_request_done_fn done;
+    void *user;
+    /* The answer. */
+    cv_status status;
+    cv_err_t err;
+    atomic_bool answered;
+    int wave_tenants;
+    uint64_t launched_ns, answered_ns;
+    cv_request_t *pool_next;
 };
 
 struct cv_runtime {
     cv_runtime_config_t config;
-    cv_backend_t *backend;
-    cv_executor_t *exec;
-    cv_cpu_ctx_t fold_cpu; /* constant folding runs on the CPU whatever the device */
+    cv_backend_t *backend;    /* uploads tenants' constants; runs cv_wave_run */
+    cv_executor_t *exec;      /* cv_wave_run's and the profiler's */
+    pthread_mutex_t exec_mu;  /* one wave at a time on `exec` */
+    cv_cpu_ctx_t fold_cpu;    /* constant folding runs on the CPU whatever the device */
+    pthread_mutex_t load_mu;  /* loads and unloads, one at a time */
+
+    pthread_mutex_t mu;       /* everything below, and the scheduler */
+    pthread_cond_t wake;      /* the scheduler thread: something happened */
+    pthread_cond_t answered;  /* waiters: a request was answered, or a wave ended */
+    pthread_cond_t answer_cv; /* the answer thread: requests to call back */
+    cv_sched_t *sched;
     cv_family_t *families;
     cv_tenant_t *tenants;
-    long waves;
+    bool dirty;               /* an event since the scheduler's last poll */
+    bool lanes_pending;       /* lanes without backends: made at the next submit */
+    bool stopping;
+    cv_sched_list_t to_answer; /* answered in the queue, to call back */
+    int answering;            /* callbacks being called by the answer thread */
+    pthread_t sched_thread, answer_thread;
+    bool threads_started;
+    atomic_long waves;
+    long lanes_made;
 };
 
-/* Drops the family's cached plans (they read its representative's graph). */
+/* ---- wave.c --------------------------------------------------------------- */
+
+/* The family's plan for these input shapes (built on first use), held for
+ * a wave until cv_family_plan_release. `inputs` as for cv_plan_build. */
+cv_status cv_family_plan_acquire(cv_runtime_t *rt, cv_family_t *f, const cv_shape_t *shapes,
+                                 const cv_tensor_t *inputs, cv_plan_t **out, cv_err_t *err);
+void cv_family_plan_release(cv_family_t *f, cv_plan_t *plan);
+/* Drops every cached plan; none may be in use. */
 void cv_family_drop_plans(cv_family_t *f);
+
+/* ---- tenant.c ------------------------------------------------------------- */
+
+void cv_tenant_ref(cv_tenant_t *t);
+void cv_tenant_unref(cv_tenant_t *t);
+
+/* ---- request.c ------------------------------------------------------------ */
+
+/* Records the answer of a request that never ran (rejected, expired,
+ * cancelled, unloaded, shut down) from its scheduler outcome. */
+void cv_request_answer_unrun(cv_request_t *req, uint64_t now);
+/* Calls the request back, or wakes its waiter. No lock held. */
+void cv_request_deliver(cv_request_t *req);
+/* Frees the pooled requests of a tenant (its buffers). */
+void cv_request_pool_free(cv_tenant_t *t);
+
+/* ---- driver.c ------------------------------------------------------------- */
+
+/* Starts the scheduler and answer threads. */
+cv_status cv_driver_start(cv_runtime_t *rt, cv_err_t *err);
+/* Stops them, after answering everything queued (SHUTDOWN) and waiting
+ * for the waves in flight. */
+void cv_driver_stop(cv_runtime_t *rt);
+/* Gives every lane of the scheduler without a runtime part one (backend,
+ * executor, worker). Under rt->mu. */
+cv_status cv_driver_attach_lanes(cv_runtime_t *rt, cv_err_t *err);
+/* Stops and frees the runtime part of these lanes (idle); then the
+ * scheduler may free them. Called without rt->mu. */
+void cv_driver_detach_lanes(cv_runtime_t *rt, cv_sched_lane_t *const *lanes, int n);
+/* Hands requests answered in the queue to the answer thread. Under rt->mu. */
+void cv_driver_answer(cv_runtime_t *rt, cv_sched_list_t *answered);
+/* Measures the family's wave times at widths 1, 2, 4, ... (the latency
+ * model's first data), with tenant t, on the runtime's own executor. */
+cv_status cv_driver_profile(cv_runtime_t *rt, cv_tenant_t *t, cv_err_t *err);
 
 #endif /* CV_RUNTIME_INTERNAL_H */

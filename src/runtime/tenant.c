@@ -1,114 +1,313 @@
 /*
  * tenant.c: loading a tenant (ONNX -> IR -> load-time passes -> its
- * constants on the backend), grouping tenants into families by structural
- * hash, unloading, and what the API tells of a tenant.
+ * constants on the backend -> its family and the scheduler, and a new
+ * family's profile), unloading (its queued requests answered, its waves
+ * finished), and what the API tells of a tenant.
  */
 #include "ir/passes.h"
 #include "onnx/onnx_loader.h"
 #include "runtime/runtime_internal.h"
 
-void cv_family_drop_plans(cv_family_t *f)
+#include <string.h>
+
+void cv_tenant_ref(cv_tenant_t *t) { atomic_fetch_add(&t->refs, 1); }
+
+void cv_tenant_unref(cv_tenant_t *t)
 {
-    for (int i = 0; i < PLAN_CACHE_SIZE; i++) {
-        cv_plan_destroy(f->plans[i].plan);
-        f->plans[i].plan = NULL;
+    if (atomic_fetch_sub(&t->refs, 1) != 1) return;
+    cv_graph_destroy(t->graph);
+    cv_free(t->name);
+    cv_free(t);
+}
+
+/* Whether requests can be made by rows: every input's dims are fixed but
+ * the batch axis (all of them, without one). */
+static bool fixed_beyond_rows(const cv_graph_t *g)
+{
+    for (int i = 0; i < g->ninputs; i++) {
+        const cv_shape_t *s = &g->values[g->inputs[i]].shape;
+        for (int d = g->batched ? 1 : 0; d < s->ndim; d++)
+            if (s->dims[d] < 0) return false;
+    }
+    return true;
+}
+
+/* The defaults of a tenant's config, checked. */
+static cv_status settle_config(cv_runtime_t *rt, const char *name, const cv_graph_t *g, cv_tenant_config_t *c,
+                               cv_err_t *err)
+{
+    if (c->precision != CV_PRECISION_FP32 && rt->config.device == CV_DEVICE_CPU)
+        return cv_errorf(err, CV_STATUS_UNSUPPORTED,
+                         "tenant '%s': the CPU backend runs FP32 only (TF32, FP16, BF16 need CUDA)", name);
+    if (c->slo_ms < 0 || c->share < 0 || c->max_rows < 0 || c->queue_bound < 0)
+        return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT,
+                         "tenant '%s': slo_ms, share, max_rows and queue_bound must not be negative", name);
+    int64_t widest = rt->config.max_wave_rows;
+    if (c->max_rows > widest)
+        return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT,
+                         "tenant '%s': max_rows %lld is more than the runtime's widest wave (%lld rows)", name,
+                         (long long)c->max_rows, (long long)widest);
+    if (!c->max_rows) c->max_rows = widest;
+    if (!g->batched) c->max_rows = 1; /* no batch axis: one whole input per request */
+    return CV_STATUS_OK;
+}
+
+/* Puts t in its family (a new one for a new structural hash, with its
+ * scheduling group and, under spacetime, its lanes) and in the scheduler.
+ * Under rt->mu. *fresh tells whether the family is new. */
+static cv_status join_family(cv_runtime_t *rt, cv_tenant_t *t, bool *fresh, cv_err_t *err)
+{
+    /* Precision is part of the family: one wave runs one precision. */
+    uint64_t hash = cv_ir_family_hash(t->graph) ^ ((uint64_t)t->config.precision * 0x9E3779B97F4A7C15ull);
+    cv_family_t *f = rt->families;
+    while (f && f->hash != hash) f = f->next;
+    *fresh = !f;
+    if (!f) {
+        f = cv_calloc(1, sizeof(*f));
+        if (!f) return cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of memory for a family");
+        pthread_mutex_init(&f->mu, NULL);
+        f->hash = hash;
+        f->representative = t;
+        cv_tenant_ref(t);
+        cv_status st = cv_sched_group_add(rt->sched, f, &f->group, err);
+        if (st != CV_STATUS_OK) {
+            cv_tenant_unref(t);
+            pthread_mutex_destroy(&f->mu);
+            cv_free(f);
+            return st;
+        }
+        f->next = rt->families;
+        rt->families = f;
+    }
+    t->family = f;
+    f->ntenants++;
+    rt->lanes_pending = true; /* the family's or the tenant's, if the policy makes any */
+    return cv_sched_tenant_add(rt->sched, f->group, &t->config, t->config.max_rows, t, &t->sched, err);
+}
+
+static void free_family(cv_runtime_t *rt, cv_family_t *f)
+{
+    cv_family_t **link = &rt->families;
+    while (*link != f) link = &(*link)->next;
+    *link = f->next;
+    cv_family_drop_plans(f);
+    cv_sched_group_remove(rt->sched, f->group);
+    if (f->next_representative) cv_tenant_unref(f->next_representative);
+    cv_tenant_unref(f->representative);
+    pthread_mutex_destroy(&f->mu);
+    cv_free(f);
+}
+
+/* The lanes that go with t: its own under space, its family's under
+ * spacetime when it is the last member. Under rt->mu. */
+static int lanes_of(const cv_tenant_t *t, cv_sched_lane_t **out)
+{
+    int n = 0;
+    if (t->sched->lane) out[n++] = t->sched->lane;
+    if (t->family->ntenants == 1)
+        for (int i = 0; i < t->family->group->nlanes; i++) out[n++] = t->family->group->lanes[i];
+    return n;
+}
+
+/* Takes t out of the scheduler and its family; the family goes with its
+ * last member. Under rt->mu, with t's lanes detached and nothing of t in
+ * flight. */
+static void leave_family(cv_runtime_t *rt, cv_tenant_t *t)
+{
+    cv_family_t *f = t->family;
+    cv_sched_list_t answered = {0};
+    if (t->sched) cv_sched_tenant_remove(rt->sched, t->sched, &answered);
+    cv_driver_answer(rt, &answered);
+    t->sched = NULL;
+    if (--f->ntenants == 0) {
+        free_family(rt, f);
+        return;
+    }
+    if (f->representative == t && !f->next_representative) {
+        /* Plans read this graph: the family keeps it until none is in use
+         * (cv_family_plan_acquire), then plans from another member. */
+        for (cv_tenant_t *o = rt->tenants; o; o = o->next)
+            if (o->family == f && o != t && !o->unloaded) {
+                f->next_representative = o;
+                cv_tenant_ref(o);
+                break;
+            }
+        f->change_representative = f->next_representative != NULL;
     }
 }
 
-static cv_status join_family(cv_runtime_t *rt, cv_tenant_t *t, cv_err_t *err)
+/* Releases what t holds on the device and, unless its family still plans
+ * from it, its graph. */
+static void release_model(cv_runtime_t *rt, cv_tenant_t *t, bool keep_graph)
 {
-    /* Precision is part of the family: one wave runs one precision. */
-    uint64_t hash = cv_ir_family_hash(t->graph) ^ ((uint64_t)t->precision * 0x9E3779B97F4A7C15ull);
-    for (cv_family_t *f = rt->families; f; f = f->next) {
-        if (f->hash == hash) {
-            t->family = f;
-            f->ntenants++;
-            return CV_STATUS_OK;
-        }
+    if (t->constants) {
+        /* Released under the tenant's account, which the backend credits. */
+        cv_account_t *previous = cv_account_use(&t->account);
+        rt->backend->iface->tenant_release(rt->backend, t->graph, t->constants);
+        cv_account_use(previous);
+        t->constants = NULL;
     }
-    cv_family_t *f = cv_calloc(1, sizeof(*f));
-    if (!f) return cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of memory for a family");
-    f->hash = hash;
-    f->representative = t->graph;
-    f->ntenants = 1;
-    f->next = rt->families;
-    rt->families = f;
-    t->family = f;
+    if (!keep_graph) {
+        cv_graph_destroy(t->graph);
+        t->graph = NULL;
+    }
+}
+
+cv_status cv_tenant_load_config(cv_runtime_t *rt, const char *name, const char *onnx_path,
+                                const cv_tenant_config_t *config, cv_tenant_t **out, cv_err_t *err)
+{
+    if (!name || !name[0]) return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT, "a tenant needs a name");
+    pthread_mutex_lock(&rt->load_mu);
+    if (cv_tenant_find(rt, name)) {
+        pthread_mutex_unlock(&rt->load_mu);
+        return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT, "a tenant named '%s' is loaded already", name);
+    }
+    cv_tenant_t *t = cv_calloc(1, sizeof(*t));
+    if (!t) {
+        pthread_mutex_unlock(&rt->load_mu);
+        return cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of memory loading tenant '%s'", name);
+    }
+    atomic_init(&t->refs, 1);
+    atomic_init(&t->request_bytes, 0);
+    t->rt = rt;
+    t->config = *config;
+    t->account.name = t->name = cv_strdup(name);
+    cv_account_t *previous = cv_account_use(&t->account);
+    cv_status st = t->name ? CV_STATUS_OK : cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of memory");
+    if (st == CV_STATUS_OK) st = cv_onnx_load(onnx_path, &t->graph, err);
+    if (st == CV_STATUS_OK) st = settle_config(rt, name, t->graph, &t->config, err);
+    if (st == CV_STATUS_OK) st = cv_ir_prepare(t->graph, &rt->fold_cpu, err);
+    if (st == CV_STATUS_OK)
+        st = rt->backend->iface->tenant_upload(rt->backend, t->graph, t->config.precision, &t->constants, err);
+    cv_account_use(previous);
+    if (st == CV_STATUS_OK) t->by_rows = fixed_beyond_rows(t->graph);
+
+    bool fresh = false;
+    if (st == CV_STATUS_OK) {
+        pthread_mutex_lock(&rt->mu);
+        st = join_family(rt, t, &fresh, err);
+        pthread_mutex_unlock(&rt->mu);
+    }
+    if (st == CV_STATUS_OK && fresh) {
+        /* Whether the family's waves may hold several requests, from its
+         * plan for two rows; then, unless told not to, its wave times. */
+        cv_shape_t shapes[t->graph->ninputs + 1];
+        for (int i = 0; i < t->graph->ninputs; i++) {
+            shapes[i] = t->graph->values[t->graph->inputs[i]].shape;
+            if (t->graph->batched) shapes[i].dims[0] = 2;
+        }
+        cv_plan_t *plan;
+        if (t->by_rows && t->graph->batched &&
+            cv_family_plan_acquire(rt, t->family, shapes, NULL, &plan, err) == CV_STATUS_OK) {
+            t->family->group->single = !plan->stackable;
+            cv_family_plan_release(t->family, plan);
+        } else {
+            t->family->group->single = true;
+        }
+        /* Only batched graphs: the plan of one without a batch axis may
+         * depend on its inputs' values, which a profile does not have. */
+        if (t->by_rows && t->graph->batched && !rt->config.no_profile) st = cv_driver_profile(rt, t, err);
+    }
+    if (st != CV_STATUS_OK) {
+        if (t->family) {
+            pthread_mutex_lock(&rt->mu);
+            int n = 0;
+            cv_sched_lane_t *lanes[rt->config.waves_in_flight + 2];
+            if (t->sched) n = lanes_of(t, lanes);
+            pthread_mutex_unlock(&rt->mu);
+            cv_driver_detach_lanes(rt, lanes, n);
+            pthread_mutex_lock(&rt->mu);
+            t->unloaded = true;
+            leave_family(rt, t);
+            pthread_mutex_unlock(&rt->mu);
+        }
+        /* A failed tenant is nobody's representative but a family's of its
+         * own, which went with it. */
+        release_model(rt, t, false);
+        pthread_mutex_unlock(&rt->load_mu);
+        cv_tenant_unref(t);
+        return st;
+    }
+    pthread_mutex_lock(&rt->mu);
+    t->next = rt->tenants;
+    rt->tenants = t;
+    pthread_mutex_unlock(&rt->mu);
+    pthread_mutex_unlock(&rt->load_mu);
+    *out = t;
     return CV_STATUS_OK;
 }
 
 cv_status cv_tenant_load(cv_runtime_t *rt, const char *name, const char *onnx_path,
                          cv_precision_t precision, cv_tenant_t **out, cv_err_t *err)
 {
-    if (precision != CV_PRECISION_FP32 && rt->config.device == CV_DEVICE_CPU)
-        return cv_errorf(err, CV_STATUS_UNSUPPORTED,
-                         "tenant '%s': the CPU backend runs FP32 only (TF32, FP16, BF16 need CUDA)", name);
-    cv_tenant_t *t = cv_calloc(1, sizeof(*t));
-    if (!t) return cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of memory loading tenant '%s'", name);
-    t->account.name = t->name = cv_strdup(name);
-    t->precision = precision;
-    cv_account_t *previous = cv_account_use(&t->account);
-    cv_status st = t->name ? CV_STATUS_OK : cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of memory");
-    if (st == CV_STATUS_OK) st = cv_onnx_load(onnx_path, &t->graph, err);
-    if (st == CV_STATUS_OK) st = cv_ir_prepare(t->graph, &rt->fold_cpu, err);
-    if (st == CV_STATUS_OK) st = rt->backend->iface->tenant_upload(rt->backend, t->graph, precision,
-                                                                         &t->constants, err);
-    if (st == CV_STATUS_OK) st = join_family(rt, t, err);
-    if (st != CV_STATUS_OK && t->constants) rt->backend->iface->tenant_release(rt->backend, t->graph, t->constants);
-    cv_account_use(previous);
-    if (st != CV_STATUS_OK) {
-        cv_graph_destroy(t->graph);
-        cv_free(t->name);
-        cv_free(t);
-        return st;
-    }
-    t->next = rt->tenants;
-    rt->tenants = t;
-    *out = t;
-    return CV_STATUS_OK;
+    cv_tenant_config_t config = {.precision = precision};
+    return cv_tenant_load_config(rt, name, onnx_path, &config, out, err);
 }
 
 void cv_tenant_unload(cv_runtime_t *rt, cv_tenant_t *t)
 {
+    pthread_mutex_lock(&rt->load_mu);
+    pthread_mutex_lock(&rt->mu);
     cv_tenant_t **link = &rt->tenants;
     while (*link && *link != t) link = &(*link)->next;
     CV_ASSERT(*link == t);
     *link = t->next;
-
+    t->unloaded = true;
+    /* Its queued requests are answered; its waves in flight finish. */
+    cv_sched_list_t answered = {0};
+    cv_sched_tenant_drain(rt->sched, t->sched, CV_OUTCOME_UNLOADED, &answered);
+    cv_driver_answer(rt, &answered);
+    while (t->sched->in_flight > 0) pthread_cond_wait(&rt->answered, &rt->mu);
+    cv_sched_lane_t *lanes[rt->config.waves_in_flight + 2];
+    int n = lanes_of(t, lanes);
+    pthread_mutex_unlock(&rt->mu);
+    cv_driver_detach_lanes(rt, lanes, n);
+    pthread_mutex_lock(&rt->mu);
     cv_family_t *f = t->family;
-    f->ntenants--;
-    if (f->representative == t->graph) {
-        /* Plans read the representative's structure: rebuild from another
-         * member when needed. */
-        cv_family_drop_plans(f);
-        f->representative = NULL;
-        for (cv_tenant_t *o = rt->tenants; o; o = o->next)
-            if (o->family == f) {
-                f->representative = o->graph;
-                break;
-            }
-    }
-    if (f->ntenants == 0) {
-        cv_family_t **fl = &rt->families;
-        while (*fl != f) fl = &(*fl)->next;
-        *fl = f->next;
-        cv_family_drop_plans(f);
-        cv_free(f);
-    }
-    /* Released under the tenant's account, which the backend credits. */
-    cv_account_t *previous = cv_account_use(&t->account);
-    rt->backend->iface->tenant_release(rt->backend, t->graph, t->constants);
-    cv_account_use(previous);
-    cv_graph_destroy(t->graph);
-    cv_free(t->name);
-    cv_free(t);
+    bool last = f->ntenants == 1;
+    leave_family(rt, t);
+    bool keep_graph = !last && (f->representative == t);
+    pthread_mutex_unlock(&rt->mu);
+    release_model(rt, t, keep_graph);
+    cv_request_pool_free(t);
+    pthread_mutex_unlock(&rt->load_mu);
+    cv_tenant_unref(t);
+}
+
+cv_tenant_t *cv_tenant_find(cv_runtime_t *rt, const char *name)
+{
+    pthread_mutex_lock(&rt->mu);
+    cv_tenant_t *t = rt->tenants;
+    while (t && strcmp(t->name, name) != 0) t = t->next;
+    pthread_mutex_unlock(&rt->mu);
+    return t;
+}
+
+const cv_tenant_config_t *cv_tenant_config(const cv_tenant_t *t) { return &t->config; }
+
+static cv_status copy_stats(cv_runtime_t *rt, const cv_request_stats_t *from, cv_request_stats_t *out)
+{
+    pthread_mutex_lock(&rt->mu);
+    *out = *from;
+    pthread_mutex_unlock(&rt->mu);
+    return CV_STATUS_OK;
+}
+
+cv_status cv_tenant_stats(cv_runtime_t *rt, const cv_tenant_t *t, cv_request_stats_t *out)
+{
+    return copy_stats(rt, &t->sched->stats, out);
+}
+
+cv_status cv_family_stats(cv_runtime_t *rt, const cv_tenant_t *t, cv_request_stats_t *out)
+{
+    return copy_stats(rt, &t->family->group->stats, out);
 }
 
 const char *cv_tenant_name(const cv_tenant_t *t) { return t->name; }
 uint64_t cv_tenant_family_hash(const cv_tenant_t *t) { return t->family->hash; }
 int cv_tenant_num_inputs(const cv_tenant_t *t) { return t->graph->ninputs; }
 int cv_tenant_num_outputs(const cv_tenant_t *t) { return t->graph->noutputs; }
-size_t cv_tenant_bytes(const cv_tenant_t *t) { return t->account.live_bytes; }
+size_t cv_tenant_bytes(const cv_tenant_t *t) { return t->account.live_bytes + atomic_load(&t->request_bytes); }
 size_t cv_tenant_device_bytes(const cv_tenant_t *t) { return t->account.device_bytes; }
 
 const char *cv_tenant_input_name(const cv_tenant_t *t, int i)

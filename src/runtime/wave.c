@@ -1,40 +1,87 @@
 /*
- * wave.c: running a wave of tenants of one family (cv_wave_run, cv_infer):
- * checking the slices' inputs, the family's plan for the wave's rows (an LRU
- * cache per family), the slices' outputs, and the executor.
+ * wave.c: the family's plans (an LRU cache per family, shared by every
+ * lane), and running a wave that the caller forms itself (cv_wave_run,
+ * cv_infer: checking the slices' inputs, their outputs, the runtime's own
+ * executor). Scheduled waves run in driver.c.
  */
 #include "runtime/runtime_internal.h"
 
 #include <string.h>
 
-/* The family's plan for these input shapes, built on first use; the least
- * recently used plan makes room when the cache is full. */
-static cv_status family_plan(cv_runtime_t *rt, cv_family_t *f, const cv_shape_t *shapes,
-                             const cv_tensor_t *inputs, cv_plan_t **out, cv_err_t *err)
+void cv_family_drop_plans(cv_family_t *f)
 {
-    const cv_graph_t *g = f->representative;
-    int victim = 0;
     for (int i = 0; i < PLAN_CACHE_SIZE; i++) {
-        cv_plan_t *p = f->plans[i].plan;
-        if (!p) {
+        CV_ASSERT(f->plans[i].users == 0);
+        cv_plan_destroy(f->plans[i].plan);
+        f->plans[i].plan = NULL;
+    }
+}
+
+/* Plans read the representative's graph: once none is in use, the family
+ * plans from the member chosen when the representative was unloaded. */
+static void change_representative(cv_family_t *f, cv_tenant_t **release)
+{
+    for (int i = 0; i < PLAN_CACHE_SIZE; i++)
+        if (f->plans[i].users) return;
+    cv_family_drop_plans(f);
+    *release = f->representative;
+    f->representative = f->next_representative;
+    f->next_representative = NULL;
+    f->change_representative = false;
+}
+
+cv_status cv_family_plan_acquire(cv_runtime_t *rt, cv_family_t *f, const cv_shape_t *shapes,
+                                 const cv_tensor_t *inputs, cv_plan_t **out, cv_err_t *err)
+{
+    cv_tenant_t *released = NULL;
+    pthread_mutex_lock(&f->mu);
+    if (f->change_representative) change_representative(f, &released);
+    const cv_graph_t *g = f->representative->graph;
+    int victim = -1;
+    cv_status st = CV_STATUS_OK;
+    for (int i = 0; i < PLAN_CACHE_SIZE; i++) {
+        plan_entry_t *e = &f->plans[i];
+        if (e->plan && cv_plan_matches(e->plan, shapes, inputs)) {
+            e->last_used = ++f->clock;
+            e->users++;
+            *out = e->plan;
+            goto done;
+        }
+        /* The least recently used plan that no wave runs makes room. */
+        if (e->users) continue;
+        if (victim < 0 || !e->plan || (f->plans[victim].plan && e->last_used < f->plans[victim].last_used))
             victim = i;
-            continue;
-        }
-        if (cv_plan_matches(p, shapes, inputs)) {
-            f->plans[i].last_used = ++f->clock;
-            *out = p;
-            return CV_STATUS_OK;
-        }
-        if (f->plans[victim].plan && f->plans[i].last_used < f->plans[victim].last_used) victim = i;
+    }
+    if (victim < 0) {
+        st = cv_errorf(err, CV_STATUS_UNAVAILABLE, "%s: every cached plan of the family is in use", g->path);
+        goto done;
     }
     cv_plan_t *plan;
-    cv_status st = cv_plan_build(g, shapes, inputs, &rt->fold_cpu, &plan, err);
-    if (st != CV_STATUS_OK) return st;
+    /* Plans are built under the family's lock: a second wave of the same
+     * shape waits for this one instead of building it again. Folding runs
+     * on a context of its own, for it may run beside another family's. */
+    cv_cpu_ctx_t fold = {.threads = 1};
+    st = cv_plan_build(g, shapes, inputs, &fold, &plan, err);
+    cv_cpu_ctx_release(&fold);
+    if (st != CV_STATUS_OK) goto done;
     cv_plan_destroy(f->plans[victim].plan);
-    f->plans[victim].plan = plan;
-    f->plans[victim].last_used = ++f->clock;
+    f->plans[victim] = (plan_entry_t){.plan = plan, .last_used = ++f->clock, .users = 1};
     *out = plan;
-    return CV_STATUS_OK;
+done:
+    pthread_mutex_unlock(&f->mu);
+    if (released) cv_tenant_unref(released);
+    return st;
+}
+
+void cv_family_plan_release(cv_family_t *f, cv_plan_t *plan)
+{
+    pthread_mutex_lock(&f->mu);
+    for (int i = 0; i < PLAN_CACHE_SIZE; i++)
+        if (f->plans[i].plan == plan) {
+            CV_ASSERT(f->plans[i].users > 0);
+            f->plans[i].users--;
+        }
+    pthread_mutex_unlock(&f->mu);
 }
 
 /* Checks one slice's inputs against its tenant's declared inputs. */
@@ -70,7 +117,7 @@ static cv_status check_wave(const cv_slice_io_t *slices, int nslices, int64_t *t
 {
     if (nslices < 1) return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT, "a wave needs at least one slice");
     cv_family_t *f = slices[0].tenant->family;
-    const cv_graph_t *g = f->representative;
+    const cv_graph_t *g = slices[0].tenant->graph;
     *total_rows = 0;
     for (int s = 0; s < nslices; s++) {
         cv_tenant_t *t = slices[s].tenant;
@@ -102,18 +149,20 @@ static cv_status wave_plan(cv_runtime_t *rt, const cv_slice_io_t *slices, int ns
                            cv_plan_t **plan, cv_err_t *err)
 {
     cv_family_t *f = slices[0].tenant->family;
-    const cv_graph_t *g = f->representative;
+    const cv_graph_t *g = slices[0].tenant->graph;
     cv_shape_t *shapes = cv_malloc(sizeof(cv_shape_t) * (size_t)(g->ninputs + 1));
     if (!shapes) return cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of memory planning a wave");
     for (int i = 0; i < g->ninputs; i++) {
         shapes[i] = slices[0].inputs[i].shape;
         if (g->batched) shapes[i].dims[0] = total_rows;
     }
-    cv_status st = family_plan(rt, f, shapes, nslices == 1 ? slices[0].inputs : NULL, plan, err);
+    cv_status st = cv_family_plan_acquire(rt, f, shapes, nslices == 1 ? slices[0].inputs : NULL, plan, err);
     cv_free(shapes);
-    if (st == CV_STATUS_OK && nslices > 1 && !(*plan)->stackable)
+    if (st == CV_STATUS_OK && nslices > 1 && !(*plan)->stackable) {
         st = cv_errorf(err, CV_STATUS_UNSUPPORTED, "%s: waves of several tenants are not possible: %s",
                        g->path, (*plan)->not_stackable_why);
+        cv_family_plan_release(f, *plan);
+    }
     return st;
 }
 
@@ -147,11 +196,15 @@ cv_status cv_wave_run(cv_runtime_t *rt, cv_slice_io_t *slices, int nslices, cv_e
     if (st == CV_STATUS_OK) st = wave_plan(rt, slices, nslices, total_rows, &plan, err);
     if (st != CV_STATUS_OK) return st;
     const cv_graph_t *g = plan->graph;
+    cv_family_t *f = slices[0].tenant->family;
 
     /* The wave's slice table and each slice's tensors, in one block. */
     size_t bytes = (sizeof(cv_wave_slice_t) + 2 * sizeof(void *)) * (size_t)nslices;
     cv_wave_slice_t *wave = cv_malloc(bytes);
-    if (!wave) return cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of memory forming a wave");
+    if (!wave) {
+        cv_family_plan_release(f, plan);
+        return cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of memory forming a wave");
+    }
     const cv_tensor_t **ins = (const cv_tensor_t **)(wave + nslices);
     cv_tensor_t **outs = (cv_tensor_t **)(ins + nslices);
     int64_t row = 0;
@@ -164,12 +217,15 @@ cv_status cv_wave_run(cv_runtime_t *rt, cv_slice_io_t *slices, int nslices, cv_e
     }
     st = alloc_outputs(plan, wave, slices, nslices, err);
     if (st == CV_STATUS_OK) {
-        st = cv_exec_wave(rt->exec, plan, wave, nslices, slices[0].tenant->precision, ins, outs, err);
+        pthread_mutex_lock(&rt->exec_mu);
+        st = cv_exec_wave(rt->exec, plan, wave, nslices, slices[0].tenant->config.precision, ins, outs, err);
         if (st == CV_STATUS_OK) rt->waves++;
-        else
+        pthread_mutex_unlock(&rt->exec_mu);
+        if (st != CV_STATUS_OK)
             for (int s = 0; s < nslices; s++)
                 for (int o = 0; o < g->noutputs; o++) cv_tensor_free(&slices[s].outputs[o]);
     }
+    cv_family_plan_release(f, plan);
     cv_free(wave);
     return st;
 }

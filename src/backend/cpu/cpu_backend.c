@@ -98,6 +98,8 @@ static const cv_backend_i cpu_iface = {
     /* .host_memory    = */ true,
     /* .alloc          = */ cpu_alloc,
     /* .free           = */ cpu_free,
+    /* .host_alloc     = */ NULL,
+    /* .host_free      = */ NULL,
     /* .upload         = */ cpu_copy,
     /* .download       = */ cpu_copy,
     /* .tenant_upload  = */ cpu_tenant_upload,
@@ -106,6 +108,7 @@ static const cv_backend_i cpu_iface = {
     /* .synchronize    = */ NULL,
     /* .wave_begin     = */ NULL,
     /* .wave_end       = */ NULL,
+    /* .bind           = */ NULL,
     /* .stats          = */ NULL,
     /* .destroy        = */ cpu_destroy,
 };

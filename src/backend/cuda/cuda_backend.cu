@@ -171,6 +171,34 @@ static void cuda_free(cv_backend_t *b, void *ptr)
     cudaFree(ptr);
 }
 
+/* Request buffers: pinned, so that their uploads and downloads run
+ * asynchronously at full speed, and mapped (portable, every device sees
+ * them at the same address). */
+static cv_status cuda_bind(cv_backend_t *b, cv_err_t *err)
+{
+    CV_CUDA_CHECK(cudaSetDevice(((cv_cuda_t *)b)->device), err);
+    return CV_STATUS_OK;
+}
+
+static cv_status cuda_host_alloc(cv_backend_t *b, size_t bytes, void **out, cv_err_t *err)
+{
+    cv_status st = cuda_bind(b, err);
+    if (st != CV_STATUS_OK) return st;
+    cudaError_t e = cv_alloc_device_injected_failure()
+                        ? cudaErrorMemoryAllocation
+                        : cudaHostAlloc(out, bytes ? bytes : 1, cudaHostAllocPortable | cudaHostAllocMapped);
+    if (e == cudaSuccess) return CV_STATUS_OK;
+    cudaGetLastError();
+    *out = NULL;
+    return cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of pinned host memory: %zu bytes for a request buffer (%s)",
+                     bytes, cudaGetErrorString(e));
+}
+
+static void cuda_host_free(cv_backend_t *b, void *ptr)
+{
+    if (ptr) cudaFreeHost(ptr);
+}
+
 static cv_status cuda_upload(cv_backend_t *b, void *dst, const void *src, size_t bytes, cv_err_t *err)
 {
     cv_cuda_t *cuda = (cv_cuda_t *)b;
@@ -220,6 +248,8 @@ static void cuda_tenant_release(cv_backend_t *b, const cv_graph_t *g, void **con
 static cv_status cuda_tenant_upload(cv_backend_t *b, const cv_graph_t *g, cv_precision_t precision,
                                     void ***constants, cv_err_t *err)
 {
+    cv_status bound = cuda_bind(b, err);
+    if (bound != CV_STATUS_OK) return bound;
     int nv = g->nvalues;
     bool want_half = precision == CV_PRECISION_FP16 || precision == CV_PRECISION_BF16;
     /* [0, nv): FP32 copies; [nv, 2nv): half copies; 2nv: the block; 2nv+1:
@@ -435,6 +465,8 @@ static const cv_backend_i cuda_iface = {
     /* .host_memory    = */ false,
     /* .alloc          = */ cuda_alloc,
     /* .free           = */ cuda_free,
+    /* .host_alloc     = */ cuda_host_alloc,
+    /* .host_free      = */ cuda_host_free,
     /* .upload         = */ cuda_upload,
     /* .download       = */ cuda_download,
     /* .tenant_upload  = */ cuda_tenant_upload,
@@ -443,6 +475,7 @@ static const cv_backend_i cuda_iface = {
     /* .synchronize    = */ cuda_synchronize,
     /* .wave_begin     = */ cv_cuda_wave_begin,
     /* .wave_end       = */ cv_cuda_wave_end,
+    /* .bind           = */ cuda_bind,
     /* .stats          = */ cv_cuda_stats,
     /* .destroy        = */ cuda_destroy,
 };

@@ -1,0 +1,345 @@
+/*
+ * driver.c: the threads that drive the scheduler (see runtime_internal.h):
+ *
+ *   scheduler  polls the scheduler whenever something happens (a submission,
+ *              a wave done, a cancellation) or its next wake-up time comes,
+ *              and hands each wave it forms to that wave's lane;
+ *   lanes      one worker per lane runs the lane's waves on its own backend
+ *              (on CUDA its own stream, so that waves of several lanes
+ *              overlap: the next wave uploads while another computes) and
+ *              answers the wave's requests;
+ *   answer     calls back requests answered in the queue (expired,
+ *              cancelled, unloaded, shut down), so that no callback runs on
+ *              the scheduler thread.
+ *
+ * Also here: the profile of a new family's wave times, the latency model's
+ * first data.
+ */
+#include "runtime/runtime_internal.h"
+
+#include <string.h>
+#include <time.h>
+
+/* Lanes started per poll at most; the scheduler polls again at once when
+ * it started that many. */
+#define LAUNCH_BATCH 64
+
+static void wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, uint64_t when_ns)
+{
+    if (when_ns == UINT64_MAX) {
+        pthread_cond_wait(cv, mu);
+        return;
+    }
+    struct timespec ts = {.tv_sec = (time_t)(when_ns / 1000000000ull), .tv_nsec = (long)(when_ns % 1000000000ull)};
+    pthread_cond_timedwait(cv, mu, &ts);
+}
+
+/* ---- the scheduler thread ---------------------------------------------------- */
+
+void cv_driver_answer(cv_runtime_t *rt, cv_sched_list_t *answered)
+{
+    if (!answered->count) return;
+    uint64_t now = cv_clock_ns();
+    cv_sched_req_t *r;
+    while ((r = cv_sched_list_pop(answered))) {
+        cv_request_answer_unrun((cv_request_t *)r, now);
+        cv_sched_list_push(&rt->to_answer, r);
+    }
+    pthread_cond_signal(&rt->answer_cv);
+    pthread_cond_broadcast(&rt->answered);
+}
+
+static void *scheduler_main(void *arg)
+{
+    cv_runtime_t *rt = arg;
+    cv_sched_lane_t *launch[LAUNCH_BATCH];
+    pthread_mutex_lock(&rt->mu);
+    while (!rt->stopping) {
+        rt->dirty = false;
+        cv_sched_list_t answered = {0};
+        int n = 0;
+        uint64_t wake;
+        cv_sched_poll(rt->sched, cv_clock_ns(), &answered, launch, LAUNCH_BATCH, &n, &wake);
+        cv_driver_answer(rt, &answered);
+        for (int i = 0; i < n; i++) {
+            cv_lane_t *lane = launch[i]->impl;
+            lane->has_wave = true;
+            pthread_cond_signal(&lane->go);
+        }
+        if (n == LAUNCH_BATCH || rt->dirty) continue;
+        wait_until(&rt->wake, &rt->mu, wake);
+    }
+    pthread_mutex_unlock(&rt->mu);
+    return NULL;
+}
+
+static void *answer_main(void *arg)
+{
+    cv_runtime_t *rt = arg;
+    pthread_mutex_lock(&rt->mu);
+    for (;;) {
+        cv_sched_req_t *r = cv_sched_list_pop(&rt->to_answer);
+        if (!r) {
+            if (rt->stopping && !rt->threads_started) break;
+            pthread_cond_wait(&rt->answer_cv, &rt->mu);
+            continue;
+        }
+        rt->answering++;
+        pthread_mutex_unlock(&rt->mu);
+        cv_request_deliver((cv_request_t *)r);
+        pthread_mutex_lock(&rt->mu);
+        rt->answering--;
+        pthread_cond_broadcast(&rt->answered);
+    }
+    pthread_mutex_unlock(&rt->mu);
+    return NULL;
+}
+
+/* ---- lanes ------------------------------------------------------------------------ */
+
+/* Runs one formed wave on the lane: the family's plan for its rows, each
+ * request a slice (its rows, its tenant's constants, its buffers). */
+static cv_status run_wave(cv_runtime_t *rt, cv_lane_t *lane, cv_request_t *const *reqs, int n,
+                          cv_wave_slice_t *slices, const cv_tensor_t **ins, cv_tensor_t **outs, cv_err_t *err)
+{
+    cv_tenant_t *t0 = reqs[0]->tenant;
+    cv_family_t *f = t0->family;
+    const cv_graph_t *g = t0->graph;
+    int64_t row = 0;
+    for (int i = 0; i < n; i++) {
+        slices[i] = (cv_wave_slice_t){.row0 = row, .rows = reqs[i]->rows, .constants = reqs[i]->tenant->constants};
+        ins[i] = reqs[i]->inputs;
+        outs[i] = reqs[i]->outputs;
+        row += reqs[i]->rows;
+    }
+    cv_shape_t shapes[g->ninputs + 1];
+    for (int i = 0; i < g->ninputs; i++) {
+        shapes[i] = reqs[0]->inputs[i].shape;
+        if (g->batched) shapes[i].dims[0] = row;
+    }
+    cv_plan_t *plan;
+    cv_status st = cv_family_plan_acquire(rt, f, shapes, n == 1 ? reqs[0]->inputs : NULL, &plan, err);
+    if (st != CV_STATUS_OK) return st;
+    st = cv_exec_wave(lane->exec, plan, slices, n, t0->config.precision, ins, outs, err);
+    cv_family_plan_release(f, plan);
+    return st;
+}
+
+static void *lane_main(void *arg)
+{
+    cv_lane_t *lane = arg;
+    cv_runtime_t *rt = lane->rt;
+    int max = rt->config.max_wave_rows;
+    cv_request_t **reqs = cv_calloc((size_t)max, sizeof(*reqs));
+    cv_wave_slice_t *slices = cv_calloc((size_t)max, sizeof(*slices));
+    const cv_tensor_t **ins = cv_calloc((size_t)max, sizeof(*ins));
+    cv_tensor_t **outs = cv_calloc((size_t)max, sizeof(*outs));
+    bool ready = reqs && slices && ins && outs;
+    pthread_mutex_lock(&rt->mu);
+    for (;;) {
+        while (!lane->has_wave && !lane->stop) pthread_cond_wait(&lane->go, &rt->mu);
+        if (lane->stop) break;
+        const cv_sched_wave_t *w = &lane->sched->wave;
+        int n = w->nreqs, ntenants = w->ntenants;
+        for (int i = 0; i < n; i++) reqs[i] = (cv_request_t *)w->reqs[i];
+        pthread_mutex_unlock(&rt->mu);
+
+        cv_err_t err = {{0}};
+        uint64_t start = cv_clock_ns();
+        cv_status st = ready ? run_wave(rt, lane, reqs, n, slices, ins, outs, &err)
+                             : cv_errorf(&err, CV_STATUS_OUT_OF_MEMORY, "out of memory for a lane's tables");
+        uint64_t end = cv_clock_ns();
+        pthread_mutex_lock(&rt->mu);
+        for (int i = 0; i < n; i++) {
+            cv_request_t *r = reqs[i];
+            r->launched_ns = start;
+            r->answered_ns = end;
+            r->wave_tenants = ntenants;
+            r->status = st;
+            if (st != CV_STATUS_OK) r->err = err;
+            r->sched.outcome = st == CV_STATUS_OK ? CV_OUTCOME_COMPLETED : CV_OUTCOME_FAILED;
+            bool met = st == CV_STATUS_OK && end <= r->sched.deadline_ns;
+            cv_sched_count(&r->sched, r->sched.outcome, met, ntenants, (double)(r->sched.waved_ns - r->sched.arrival_ns) / 1e6,
+                           (double)(end - start) / 1e6, (double)(end - r->sched.arrival_ns) / 1e6);
+            atomic_store(&r->answered, true);
+        }
+        if (st != CV_STATUS_OK) cv_log(CV_LOG_WARN, "a wave of %d requests failed: %s", n, err.msg);
+        cv_sched_wave_done(rt->sched, lane->sched, end, st == CV_STATUS_OK ? (double)(end - start) : 0);
+        lane->has_wave = false;
+        atomic_fetch_add(&rt->waves, 1);
+        rt->dirty = true;
+        pthread_cond_signal(&rt->wake);
+        pthread_cond_broadcast(&rt->answered);
+        pthread_mutex_unlock(&rt->mu);
+        /* Callbacks run here, on the lane's worker, with no lock held. */
+        for (int i = 0; i < n; i++) cv_request_deliver(reqs[i]);
+        pthread_mutex_lock(&rt->mu);
+    }
+    pthread_mutex_unlock(&rt->mu);
+    cv_free(reqs);
+    cv_free(slices);
+    cv_free(ins);
+    cv_free(outs);
+    return NULL;
+}
+
+/* CPU threads of a lane's backend: the whole budget where one wave runs at
+ * a time, one thread per lane under space (a worker per tenant). */
+static int lane_threads(const cv_runtime_t *rt)
+{
+    return rt->config.policy == CV_POLICY_SPACE ? 1 : rt->config.threads;
+}
+
+static void lane_free(cv_lane_t *lane)
+{
+    cv_exec_destroy(lane->exec);
+    if (lane->backend) lane->backend->iface->destroy(lane->backend);
+    pthread_cond_destroy(&lane->go);
+    cv_free(lane);
+}
+
+static cv_status lane_new(cv_runtime_t *rt, cv_sched_lane_t *slane, cv_err_t *err)
+{
+    cv_lane_t *lane = cv_calloc(1, sizeof(*lane));
+    if (!lane) return cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of memory for a lane");
+    lane->rt = rt;
+    lane->sched = slane;
+    pthread_cond_init(&lane->go, NULL);
+    cv_status st;
+    if (rt->config.device == CV_DEVICE_CPU) {
+        st = cv_backend_cpu_create(lane_threads(rt), &lane->backend, err);
+    } else {
+#ifdef CARAVEL_WITH_CUDA
+        st = cv_backend_cuda_create(rt->config.device_index, &lane->backend, err);
+#else
+        st = cv_errorf(err, CV_STATUS_UNAVAILABLE, "the CUDA backend is not part of this build");
+#endif
+    }
+    if (st == CV_STATUS_OK) st = cv_exec_create(lane->backend, &lane->exec, err);
+    if (st == CV_STATUS_OK && pthread_create(&lane->worker, NULL, lane_main, lane) != 0)
+        st = cv_errorf(err, CV_STATUS_INTERNAL, "cannot start a lane's worker thread");
+    if (st != CV_STATUS_OK) {
+        lane_free(lane);
+        return st;
+    }
+    lane->started = true;
+    slane->impl = lane;
+    rt->lanes_made++;
+    return CV_STATUS_OK;
+}
+
+cv_status cv_driver_attach_lanes(cv_runtime_t *rt, cv_err_t *err)
+{
+    for (cv_sched_lane_t *l = rt->sched->lanes; l; l = l->next) {
+        if (l->impl) continue;
+        cv_status st = lane_new(rt, l, err);
+        if (st != CV_STATUS_OK) return st;
+    }
+    return CV_STATUS_OK;
+}
+
+void cv_driver_detach_lanes(cv_runtime_t *rt, cv_sched_lane_t *const *lanes, int n)
+{
+    pthread_mutex_lock(&rt->mu);
+    for (int i = 0; i < n; i++) {
+        cv_lane_t *lane = lanes[i]->impl;
+        if (!lane) continue;
+        CV_ASSERT(!lane->has_wave);
+        lane->stop = true;
+        pthread_cond_signal(&lane->go);
+    }
+    pthread_mutex_unlock(&rt->mu);
+    for (int i = 0; i < n; i++) {
+        cv_lane_t *lane = lanes[i]->impl;
+        if (!lane) continue;
+        pthread_join(lane->worker, NULL);
+        lanes[i]->impl = NULL;
+        lane_free(lane);
+    }
+}
+
+/* ---- start and stop ------------------------------------------------------------- */
+
+cv_status cv_driver_start(cv_runtime_t *rt, cv_err_t *err)
+{
+    if (pthread_create(&rt->answer_thread, NULL, answer_main, rt) != 0)
+        return cv_errorf(err, CV_STATUS_INTERNAL, "cannot start the runtime's answer thread");
+    if (pthread_create(&rt->sched_thread, NULL, scheduler_main, rt) != 0) {
+        pthread_mutex_lock(&rt->mu);
+        rt->stopping = true;
+        pthread_cond_signal(&rt->answer_cv);
+        pthread_mutex_unlock(&rt->mu);
+        pthread_join(rt->answer_thread, NULL);
+        return cv_errorf(err, CV_STATUS_INTERNAL, "cannot start the runtime's scheduler thread");
+    }
+    rt->threads_started = true;
+    return CV_STATUS_OK;
+}
+
+void cv_driver_stop(cv_runtime_t *rt)
+{
+    if (!rt->threads_started) return;
+    pthread_mutex_lock(&rt->mu);
+    rt->stopping = true;
+    cv_sched_list_t answered = {0};
+    cv_sched_flush(rt->sched, CV_OUTCOME_SHUTDOWN, &answered);
+    cv_driver_answer(rt, &answered);
+    pthread_cond_signal(&rt->wake);
+    while (rt->sched->in_flight > 0) pthread_cond_wait(&rt->answered, &rt->mu);
+    pthread_mutex_unlock(&rt->mu);
+    pthread_join(rt->sched_thread, NULL);
+    /* The answer thread calls back what is left, then ends. */
+    pthread_mutex_lock(&rt->mu);
+    rt->threads_started = false;
+    pthread_cond_signal(&rt->answer_cv);
+    pthread_mutex_unlock(&rt->mu);
+    pthread_join(rt->answer_thread, NULL);
+}
+
+/* ---- the profile of a new family ------------------------------------------------ */
+
+cv_status cv_driver_profile(cv_runtime_t *rt, cv_tenant_t *t, cv_err_t *err)
+{
+    const cv_graph_t *g = t->graph;
+    bool cpu = rt->config.device == CV_DEVICE_CPU;
+    /* On the CPU a wave's time grows with its rows from the first: a few
+     * widths are enough, the model extrapolates. */
+    int64_t widest = t->family->group->single ? 1 : t->config.max_rows;
+    if (cpu && widest > 4) widest = 4;
+    int runs = cpu ? 1 : 3;
+    cv_tensor_t *inputs = cv_calloc((size_t)g->ninputs + 1, sizeof(cv_tensor_t));
+    cv_slice_io_t *slices = cv_calloc((size_t)widest, sizeof(cv_slice_io_t));
+    cv_tensor_t *outputs = cv_calloc((size_t)(widest * (g->noutputs + 1)), sizeof(cv_tensor_t));
+    cv_status st = inputs && slices && outputs ? CV_STATUS_OK
+                                               : cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of memory profiling");
+    for (int i = 0; i < g->ninputs && st == CV_STATUS_OK; i++) {
+        cv_shape_t s = g->values[g->inputs[i]].shape;
+        if (g->batched) s.dims[0] = 1;
+        if (cv_tensor_alloc(&inputs[i], g->values[g->inputs[i]].dtype, &s) != CV_STATUS_OK)
+            st = cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of memory for its inputs");
+    }
+    /* A warm-up first: the first wave of a family pays for its plan. */
+    for (int64_t w = 1; w <= widest && st == CV_STATUS_OK; w = w * 2 > widest && w < widest ? widest : w * 2) {
+        for (int64_t s = 0; s < w; s++)
+            slices[s] = (cv_slice_io_t){.tenant = t, .inputs = inputs, .outputs = outputs + s * (g->noutputs + 1)};
+        double best = 0;
+        for (int r = 0; r < runs + (w == 1) && st == CV_STATUS_OK; r++) {
+            uint64_t start = cv_clock_ns();
+            st = cv_wave_run(rt, slices, (int)w, err);
+            double ns = (double)(cv_clock_ns() - start);
+            for (int64_t s = 0; s < w && st == CV_STATUS_OK; s++)
+                for (int o = 0; o < g->noutputs; o++) cv_tensor_free(&slices[s].outputs[o]);
+            if (st == CV_STATUS_OK && (best == 0 || ns < best)) best = ns;
+        }
+        if (st != CV_STATUS_OK) break;
+        pthread_mutex_lock(&rt->mu);
+        cv_latency_observe(&t->family->group->latency, w, best);
+        pthread_mutex_unlock(&rt->mu);
+    }
+    if (st != CV_STATUS_OK) cv_err_prefix(err, "tenant '%s': profiling its wave times", t->name);
+    for (int i = 0; inputs && i < g->ninputs; i++) cv_tensor_free(&inputs[i]);
+    cv_free(inputs);
+    cv_free(slices);
+    cv_free(outputs);
+    return st;
+}

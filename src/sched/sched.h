@@ -1,0 +1,254 @@
+/*
+ * sched.h: the scheduler: per-tenant queues, deadlines, admission, fair
+ * shares, the latency model, lanes, and the four policies that form waves
+ * (DESIGN.md "One plan, four policies", "Deadlines and the latency model",
+ * "Isolation").
+ *
+ * The scheduler is a state machine with no threads, no clock and no device
+ * of its own: every call takes `now` (nanoseconds on whatever clock the
+ * caller keeps) and the caller serialises calls (the runtime holds its lock
+ * around them). That is what lets the tests drive it with a fake clock and
+ * simulated wave times, and the runtime drive it with the monotonic clock,
+ * a scheduler thread and real lanes, through the same code.
+ *
+ * Words:
+ *   group   the scheduler's view of a family: its tenants, its latency model
+ *           (wave time by rows), its counters, and its lanes under spacetime
+ *   lane    where one wave at a time runs: on a device, a stream and an
+ *           executor (the runtime attaches those through `impl`). Lanes per
+ *           policy: exclusive and time one for the runtime, space one per
+ *           tenant, spacetime `waves_in_flight` per group
+ *   wave    requests of one group chosen for one lane; the runtime runs it
+ *           and reports its time (cv_sched_wave_done)
+ *
+ * A request's life: submit (admitted, or rejected at once: queue full or
+ * infeasible) -> queued -> either chosen for a wave -> done, or answered in
+ * the queue (expired, cancelled, unloaded, shutdown). Every request leaves
+ * the scheduler exactly once, through cv_sched_poll's `answered` list, a
+ * wave, or the list cv_sched_remove_tenant / cv_sched_flush returns.
+ */
+#ifndef CV_SCHED_H
+#define CV_SCHED_H
+
+#include "core/core.h"
+
+#include <stdint.h>
+
+#define CV_SCHED_NO_DEADLINE UINT64_MAX
+
+typedef struct cv_sched cv_sched_t;
+typedef struct cv_sched_group cv_sched_group_t;
+typedef struct cv_sched_tenant cv_sched_tenant_t;
+typedef struct cv_sched_lane cv_sched_lane_t;
+
+typedef enum cv_sched_state {
+    CV_SCHED_NEW = 0,  /* not submitted (or answered and not resubmitted) */
+    CV_SCHED_QUEUED,
+    CV_SCHED_IN_WAVE,
+    CV_SCHED_ANSWERED, /* answered by the scheduler, or its wave done */
+} cv_sched_state_t;
+
+/* The scheduler's part of a request; the runtime's cv_request embeds it. */
+typedef struct cv_sched_req {
+    cv_sched_tenant_t *tenant;
+    int64_t rows;
+    int priority;
+    uint64_t arrival_ns;
+    uint64_t deadline_ns;  /* CV_SCHED_NO_DEADLINE when none */
+    uint64_t seq;          /* submission order */
+    cv_sched_state_t state;
+    cv_outcome_t outcome;  /* set when answered in the queue or rejected */
+    uint64_t waved_ns;     /* when chosen for a wave */
+    struct cv_sched_req *prev, *next; /* the tenant's queue, or an answered list */
+} cv_sched_req_t;
+
+/* A list of requests linked through next (answered requests). */
+typedef struct cv_sched_list {
+    cv_sched_req_t *head, *tail;
+    int count;
+} cv_sched_list_t;
+
+void cv_sched_list_push(cv_sched_list_t *list, cv_sched_req_t *req);
+cv_sched_req_t *cv_sched_list_pop(cv_sched_list_t *list);
+
+/* A wave: requests of one group for one lane, in slice order. */
+typedef struct cv_sched_wave {
+    cv_sched_group_t *group;
+    cv_sched_req_t **reqs;
+    int nreqs;
+    int ntenants;          /* distinct tenants (wave width, for counters) */
+    int64_t rows;
+    uint64_t formed_ns;
+    uint64_t predicted_ns; /* the latency model's time for it (0: unknown) */
+} cv_sched_wave_t;
+
+struct cv_sched_lane {
+    int id;
+    cv_sched_group_t *group;   /* spacetime: the group it serves */
+    cv_sched_tenant_t *tenant; /* space: the tenant it serves */
+    bool busy;
+    uint64_t busy_until_ns;    /* predicted end of its wave */
+    cv_sched_wave_t wave;      /* while busy */
+    int slow_streak;           /* consecutive stragglers */
+    bool replace;              /* space: persistently slow, to be replaced */
+    void *impl;                /* the runtime's: executor, stream, worker */
+    cv_sched_lane_t *next;
+};
+
+/* The latency model: a wave's time by its rows, profiled at load and
+ * refined online (exponentially weighted). Between measured widths it
+ * interpolates; past the widest measured it extrapolates by the time per
+ * row of the two widest. 0 means nothing is known yet. */
+typedef struct cv_latency {
+    int max_rows;
+    double *ns;     /* [max_rows + 1]; 0 = not measured */
+} cv_latency_t;
+
+cv_status cv_latency_init(cv_latency_t *m, int max_rows);
+void cv_latency_free(cv_latency_t *m);
+void cv_latency_observe(cv_latency_t *m, int64_t rows, double ns);
+double cv_latency_predict(const cv_latency_t *m, int64_t rows);
+
+typedef struct cv_sched_config {
+    cv_policy_t policy;
+    int max_wave_rows;
+    int waves_in_flight;      /* spacetime lanes per group */
+    double straggler_factor;
+} cv_sched_config_t;
+
+struct cv_sched_group {
+    cv_sched_t *sched;
+    cv_sched_tenant_t **tenants;
+    int ntenants, tenants_cap;
+    cv_latency_t latency;
+    cv_request_stats_t stats;
+    cv_sched_lane_t **lanes;   /* spacetime */
+    int nlanes;
+    int rr;                    /* round-robin cursor among tenants */
+    bool single;               /* its waves hold one request: the plan
+                                  cannot stack rows of several */
+    void *impl;                /* the runtime's family */
+    cv_sched_group_t *next;
+};
+
+struct cv_sched_tenant {
+    cv_sched_group_t *group;
+    double share;
+    int queue_bound;
+    int64_t max_rows;
+    /* The queue, ordered by priority (higher first), then deadline, then
+     * submission order. */
+    cv_sched_req_t *head, *tail;
+    int queued;
+    int64_t queued_rows;
+    cv_sched_lane_t *lane;     /* space */
+    int in_flight;             /* requests of it in waves now */
+    cv_request_stats_t stats;
+    void *impl;                /* the runtime's tenant */
+};
+
+struct cv_sched {
+    cv_sched_config_t config;
+    const struct cv_policy_i *policy;
+    cv_sched_group_t *groups;
+    cv_sched_lane_t *lanes;    /* every lane, newest first */
+    cv_sched_lane_t *global_lane; /* exclusive, time */
+    int nlanes;
+    uint64_t seq;
+    int queued;                /* requests queued, all tenants */
+    int in_flight;             /* requests in waves */
+    int tenant_rr;             /* time: round robin among equal deadlines */
+    long stragglers;
+};
+
+/* ---- the scheduler ------------------------------------------------------ */
+
+cv_status cv_sched_create(const cv_sched_config_t *config, cv_sched_t **out, cv_err_t *err);
+/* Every tenant must have been removed, no lane busy. */
+void cv_sched_destroy(cv_sched_t *s);
+
+/* A group (family) with no tenants yet; under spacetime it gets its lanes.
+ * Its latency model spans 1..max_wave_rows rows. */
+cv_status cv_sched_group_add(cv_sched_t *s, void *impl, cv_sched_group_t **out, cv_err_t *err);
+/* A group without tenants and busy lanes goes. */
+void cv_sched_group_remove(cv_sched_t *s, cv_sched_group_t *g);
+
+/* A tenant of group g (under space it gets its lane). */
+cv_status cv_sched_tenant_add(cv_sched_t *s, cv_sched_group_t *g, const cv_tenant_config_t *config,
+                              int64_t max_rows, void *impl, cv_sched_tenant_t **out, cv_err_t *err);
+/* Answers the tenant's queued requests (outcome `why`, to `answered`). */
+void cv_sched_tenant_drain(cv_sched_t *s, cv_sched_tenant_t *t, cv_outcome_t why, cv_sched_list_t *answered);
+/* Takes the tenant out: its queued requests go to `answered` with outcome
+ * UNLOADED. Its waves in flight must have finished (t->in_flight == 0). */
+void cv_sched_tenant_remove(cv_sched_t *s, cv_sched_tenant_t *t, cv_sched_list_t *answered);
+
+/* Admits a request (req->tenant, rows, priority, deadline set; arrival is
+ * now): OK, queued; or UNAVAILABLE with req->outcome QUEUE_FULL or
+ * INFEASIBLE and a message, and it is the caller's again. */
+cv_status cv_sched_submit(cv_sched_t *s, cv_sched_req_t *req, uint64_t now, cv_err_t *err);
+/* Takes a queued request out (CANCELLED, to `answered`); false otherwise. */
+bool cv_sched_cancel(cv_sched_t *s, cv_sched_req_t *req, cv_sched_list_t *answered);
+
+/* One round at time `now`: requests that can no longer meet their deadline
+ * leave the queues (EXPIRED, to `answered`); then each free lane gets a
+ * wave where the policy forms one (the lanes are appended to `launch`, at
+ * most `max_launch`; each busy from now with lane->wave set). *wake is when
+ * to poll again with nothing else happening (UINT64_MAX: not before an
+ * event: a submission, a wave done). */
+void cv_sched_poll(cv_sched_t *s, uint64_t now, cv_sched_list_t *answered, cv_sched_lane_t **launch,
+                   int max_launch, int *nlaunch, uint64_t *wake);
+
+/* The lane's wave finished after `elapsed_ns` (launch to done): its requests
+ * leave the scheduler (the caller answers them), the latency model learns,
+ * stragglers are counted. The lane is free again. */
+void cv_sched_wave_done(cv_sched_t *s, cv_sched_lane_t *lane, uint64_t now, double elapsed_ns);
+
+/* Answers every queued request (outcome `why`, to `answered`): shutdown. */
+void cv_sched_flush(cv_sched_t *s, cv_outcome_t why, cv_sched_list_t *answered);
+
+/* Counts an answered request in its tenant's and group's counters: its
+ * outcome; for a completed one also whether it met its deadline, its times
+ * and whether its wave held other tenants (`wave_tenants` > 1: fused). */
+void cv_sched_count(cv_sched_req_t *req, cv_outcome_t outcome, bool slo_met, int wave_tenants,
+                    double queued_ms, double computed_ms, double total_ms);
+
+/* ---- policies (src/sched/policy_*.c) ------------------------------------
+ * A policy forms waves for free lanes and estimates, for admission, when a
+ * new request would finish. Both read the scheduler's state and change
+ * nothing but the wave they fill (cv_sched_take moves requests in). */
+typedef struct cv_policy_i {
+    const char *name;
+    /* Fills lane->wave (through cv_sched_take) and returns true to launch
+     * it now; or returns false, lowering *wake to when it should be asked
+     * again (leave it for "on the next event"). */
+    bool (*form)(cv_sched_t *s, cv_sched_lane_t *lane, uint64_t now, uint64_t *wake);
+    /* When a request of t with `rows` rows, this priority and deadline,
+     * submitted now, would finish (estimated; now when nothing is known). */
+    uint64_t (*estimate)(cv_sched_t *s, cv_sched_tenant_t *t, int64_t rows, int priority,
+                         uint64_t deadline, uint64_t now);
+} cv_policy_i;
+
+extern const cv_policy_i cv_policy_spacetime;
+extern const cv_policy_i cv_policy_exclusive;
+extern const cv_policy_i cv_policy_time;
+extern const cv_policy_i cv_policy_space;
+
+/* ---- helpers the policies share ----------------------------------------- */
+
+/* Whether the lane's wave can take this request: it fits in max_wave_rows
+ * and the group does not hold its waves to one request. */
+bool cv_sched_fits(const cv_sched_t *s, const cv_sched_lane_t *lane, const cv_sched_req_t *req);
+/* Moves a queued request into the lane's wave (in slice order). */
+void cv_sched_take(cv_sched_t *s, cv_sched_lane_t *lane, cv_sched_req_t *req, uint64_t now);
+/* The latency model's time for a wave of `rows` rows of group g (ns). */
+double cv_sched_predict(const cv_sched_group_t *g, int64_t rows);
+/* When the lane could start a new wave: now when free, else its predicted end. */
+uint64_t cv_sched_lane_free_at(const cv_sched_lane_t *lane, uint64_t now);
+/* Batches t's queued requests, in queue order, into the lane's wave while
+ * they fit in max_wave_rows (dynamic batching of one tenant). */
+void cv_sched_take_batch(cv_sched_t *s, cv_sched_lane_t *lane, cv_sched_tenant_t *t, uint64_t now);
+/* Time for t's queued rows ahead of a request of this priority, plus
+ * `rows`, served in waves of up to max_wave_rows rows of t alone. */
+double cv_sched_batched_ns(const cv_sched_t *s, const cv_sched_tenant_t *t, int64_t rows, int priority);
+
+#endif /* CV_SCHED_H */
