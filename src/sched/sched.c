@@ -278,18 +278,19 @@ double cv_sched_predict(const cv_sched_group_t *g, int64_t rows) { return cv_lat
 
 /* Requests that cannot finish by their deadline even if they ran alone now
  * leave the queue: they are answered EXPIRED and never run. Within one
- * priority the queue is in deadline order, so each run of equal priority
- * is checked only up to its first request that still can make it. */
+ * priority the queue is in deadline order, so the rest of a run of equal
+ * priority is skipped once a request's deadline leaves room for the
+ * tenant's largest request. */
 static void expire(cv_sched_t *s, cv_sched_tenant_t *t, uint64_t now, cv_sched_list_t *answered)
 {
+    double widest = (double)now + cv_sched_predict(t->group, t->max_rows);
     cv_sched_req_t *req = t->head;
     while (req) {
         cv_sched_req_t *next = req->next;
-        if (req->deadline_ns == CV_SCHED_NO_DEADLINE) {
-            while (next && next->priority == req->priority) next = next->next;
-        } else if ((double)now + cv_sched_predict(t->group, req->rows) > (double)req->deadline_ns) {
+        if (req->deadline_ns != CV_SCHED_NO_DEADLINE &&
+            (double)now + cv_sched_predict(t->group, req->rows) > (double)req->deadline_ns) {
             answer_queued(s, req, CV_OUTCOME_EXPIRED, answered);
-        } else {
+        } else if (req->deadline_ns == CV_SCHED_NO_DEADLINE || widest <= (double)req->deadline_ns) {
             while (next && next->priority == req->priority) next = next->next;
         }
         req = next;
@@ -371,12 +372,10 @@ void cv_sched_poll(cv_sched_t *s, uint64_t now, cv_sched_list_t *answered, cv_sc
         lane_launch(lane, now);
         launch[(*nlaunch)++] = lane;
     }
-    /* What is still queued: poll again when the first of it would expire
-     * (within a run of one priority the first has the earliest deadline). */
+    /* What is still queued: poll again when the first of it would expire. */
     for (cv_sched_group_t *g = s->groups; g; g = g->next)
         for (int i = 0; i < g->ntenants; i++)
             for (cv_sched_req_t *r = g->tenants[i]->head; r; r = r->next) {
-                if (r->prev && r->prev->priority == r->priority) continue;
                 if (r->deadline_ns == CV_SCHED_NO_DEADLINE) continue;
                 double at = (double)r->deadline_ns - cv_sched_predict(g, r->rows);
                 uint64_t when = at <= (double)now ? now + 1 : (uint64_t)at + 1;

@@ -1,0 +1,531 @@
+/*
+ * test_sched.c: the scheduler (src/sched) under a fake clock. A discrete-
+ * event simulation drives it as the runtime would: requests arrive at
+ * random (Poisson per tenant), some are cancelled, tenants are unloaded,
+ * each wave the scheduler forms runs for a simulated time (a fixed cost
+ * plus a cost per row, with jitter) on its lane, and the clock jumps from
+ * event to event. Over many seeds and every policy it checks:
+ *
+ *   - every request is answered exactly once (completed in a wave, or
+ *     answered in the queue, or refused at submit and never seen again);
+ *   - no request runs after its deadline could be met (expired ones never
+ *     run), and requests that cannot be met are refused at once;
+ *   - time: each wave takes the queued request with the earliest deadline;
+ *   - spacetime: waves fuse tenants, and a tenant flooding the runtime
+ *     does not push the others past their SLO;
+ *   - unloading a tenant answers its queued requests.
+ *
+ * Label `sched`; no device, no threads, no data.
+ */
+#include "testutil.h"
+
+#include "sched/sched.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#define MS 1000000ull
+
+/* ---- the latency model ------------------------------------------------------- */
+
+static void test_latency_model(void **state)
+{
+    cv_latency_t m;
+    assert_int_equal(cv_latency_init(&m, 64), CV_STATUS_OK);
+    assert_true(cv_latency_predict(&m, 8) == 0); /* nothing known */
+    cv_latency_observe(&m, 1, 1000);
+    cv_latency_observe(&m, 4, 1600);
+    cv_latency_observe(&m, 8, 2400);
+    assert_true(fabs(cv_latency_predict(&m, 1) - 1000) < 1e-9);
+    assert_true(fabs(cv_latency_predict(&m, 2) - 1200) < 1e-9);   /* between 1 and 4 */
+    assert_true(fabs(cv_latency_predict(&m, 6) - 2000) < 1e-9);   /* between 4 and 8 */
+    assert_true(fabs(cv_latency_predict(&m, 16) - 4000) < 1e-9);  /* 200 per row past 8 */
+    assert_true(fabs(cv_latency_predict(&m, 100) - 20800) < 1e-9); /* past the model's width too */
+    /* Waves refine their width, weighted towards the recent. */
+    for (int i = 0; i < 100; i++) cv_latency_observe(&m, 4, 3200);
+    assert_true(fabs(cv_latency_predict(&m, 4) - 3200) < 1);
+    cv_latency_free(&m);
+
+    assert_int_equal(cv_latency_init(&m, 8), CV_STATUS_OK);
+    cv_latency_observe(&m, 4, 4000);
+    assert_true(fabs(cv_latency_predict(&m, 1) - 4000) < 1e-9); /* nothing narrower is faster */
+    assert_true(fabs(cv_latency_predict(&m, 8) - 8000) < 1e-9); /* per row of the one width */
+    cv_latency_free(&m);
+}
+
+/* ---- the simulation ------------------------------------------------------------ */
+
+#define MAX_TENANTS 16
+#define MAX_REQUESTS 20000
+
+typedef struct sim_request {
+    cv_sched_req_t s; /* first: the scheduler's pointers are ours */
+    int id;
+    int answers;       /* how many times it was answered */
+    bool refused;      /* refused at submit */
+    bool ran;
+    uint64_t done_ns;
+    cv_outcome_t outcome;
+} sim_request_t;
+
+typedef struct sim_tenant {
+    cv_sched_tenant_t *t;
+    cv_sched_group_t *g;
+    double rate_per_ms; /* Poisson arrivals */
+    double slo_ms;
+    uint64_t next_arrival;
+    bool unloaded;
+    int submitted, completed, slo_met;
+} sim_tenant_t;
+
+typedef struct sim {
+    cv_sched_t *s;
+    cv_policy_t policy;
+    uint64_t now, seed;
+    sim_tenant_t tenants[MAX_TENANTS];
+    int ntenants;
+    sim_request_t *reqs;
+    int nreqs;
+    cv_sched_group_t *groups[4];
+    int ngroups;
+    /* a simulated wave per lane: its end */
+    cv_sched_lane_t *running[256];
+    uint64_t ends[256];
+    int nrunning;
+    double fixed_ms, per_row_ms, jitter;
+    int waves, fused_waves;
+    long edf_violations, late_starts;
+} sim_t;
+
+static double rnd(sim_t *m)
+{
+    m->seed = m->seed * 6364136223846793005ull + 1442695040888963407ull;
+    return (double)(m->seed >> 11) / (double)(1ull << 53);
+}
+
+static uint64_t exp_gap(sim_t *m, double rate_per_ms)
+{
+    double u = rnd(m);
+    if (u < 1e-12) u = 1e-12;
+    return (uint64_t)(-log(u) / rate_per_ms * (double)MS);
+}
+
+static double wave_ms(const sim_t *m, int64_t rows) { return m->fixed_ms + m->per_row_ms * (double)rows; }
+
+static void sim_init(sim_t *m, cv_policy_t policy, uint64_t seed, int groups)
+{
+    memset(m, 0, sizeof(*m));
+    m->policy = policy;
+    m->seed = seed;
+    m->now = 1000 * MS;
+    m->fixed_ms = 2.0;
+    m->per_row_ms = 0.25;
+    m->jitter = 0.1;
+    cv_sched_config_t c = {.policy = policy, .max_wave_rows = 32, .waves_in_flight = 2, .straggler_factor = 3};
+    cv_err_t err;
+    assert_int_equal(cv_sched_create(&c, &m->s, &err), CV_STATUS_OK);
+    m->reqs = calloc(MAX_REQUESTS, sizeof(sim_request_t));
+    assert_non_null(m->reqs);
+    for (int i = 0; i < groups; i++) {
+        assert_int_equal(cv_sched_group_add(m->s, NULL, &m->groups[i], &err), CV_STATUS_OK);
+        /* The model knows the cost (as a profile at load would tell it). */
+        for (int r = 1; r <= 32; r *= 2) cv_latency_observe(&m->groups[i]->latency, r, wave_ms(m, r) * MS);
+    }
+    m->ngroups = groups;
+}
+
+static sim_tenant_t *sim_tenant(sim_t *m, int group, double rate_per_ms, double slo_ms, double share,
+                                int queue_bound)
+{
+    sim_tenant_t *st = &m->tenants[m->ntenants++];
+    cv_tenant_config_t c = {.slo_ms = slo_ms, .share = share, .queue_bound = queue_bound};
+    cv_err_t err;
+    assert_int_equal(cv_sched_tenant_add(m->s, m->groups[group], &c, 4, st, &st->t, &err), CV_STATUS_OK);
+    st->g = m->groups[group];
+    st->rate_per_ms = rate_per_ms;
+    st->slo_ms = slo_ms;
+    st->next_arrival = m->now + exp_gap(m, rate_per_ms);
+    return st;
+}
+
+static void answer(sim_t *m, sim_request_t *r, cv_outcome_t outcome)
+{
+    r->answers++;
+    r->outcome = outcome;
+    r->done_ns = m->now;
+    sim_tenant_t *st = (sim_tenant_t *)r->s.tenant->impl;
+    if (outcome == CV_OUTCOME_COMPLETED) {
+        st->completed++;
+        if (r->s.deadline_ns == CV_SCHED_NO_DEADLINE || m->now <= r->s.deadline_ns) st->slo_met++;
+    }
+}
+
+static void drain_answered(sim_t *m, cv_sched_list_t *answered)
+{
+    cv_sched_req_t *r;
+    while ((r = cv_sched_list_pop(answered))) {
+        sim_request_t *sr = (sim_request_t *)r;
+        assert_int_not_equal(r->outcome, CV_OUTCOME_COMPLETED);
+        assert_false(sr->ran);
+        answer(m, sr, r->outcome);
+    }
+}
+
+/* Checks a launched wave, then lets it run for its simulated time. */
+static void launch(sim_t *m, cv_sched_lane_t *lane)
+{
+    cv_sched_wave_t *w = &lane->wave;
+    assert_true(w->nreqs > 0 && w->rows <= m->s->config.max_wave_rows);
+    for (int i = 0; i < w->nreqs; i++) {
+        sim_request_t *r = (sim_request_t *)w->reqs[i];
+        assert_int_equal(r->answers, 0);
+        assert_false(r->ran);
+        assert_ptr_equal(w->reqs[i]->tenant->group, w->group);
+        r->ran = true;
+        /* Nothing starts that can no longer finish by its deadline. */
+        if (r->s.deadline_ns != CV_SCHED_NO_DEADLINE &&
+            (double)m->now + cv_sched_predict(w->group, r->s.rows) > (double)r->s.deadline_ns)
+            m->late_starts++;
+    }
+    if (m->policy == CV_POLICY_TIME) {
+        /* Earliest deadline first: nothing queued has an earlier one. */
+        assert_int_equal(w->nreqs, 1);
+        uint64_t d = w->reqs[0]->deadline_ns;
+        for (int k = 0; k < m->ntenants; k++)
+            for (cv_sched_req_t *q = m->tenants[k].unloaded ? NULL : m->tenants[k].t->head; q; q = q->next)
+                if (q->deadline_ns < d) m->edf_violations++;
+    }
+    if (m->policy == CV_POLICY_EXCLUSIVE || m->policy == CV_POLICY_SPACE)
+        for (int i = 1; i < w->nreqs; i++) assert_ptr_equal(w->reqs[i]->tenant, w->reqs[0]->tenant);
+    m->waves++;
+    m->fused_waves += w->ntenants > 1;
+    double ms = wave_ms(m, w->rows) * (1.0 + m->jitter * (rnd(m) - 0.5));
+    m->running[m->nrunning] = lane;
+    m->ends[m->nrunning++] = m->now + (uint64_t)(ms * (double)MS);
+}
+
+static void poll(sim_t *m, uint64_t *wake)
+{
+    cv_sched_list_t answered = {0};
+    cv_sched_lane_t *lanes[64];
+    int n;
+    cv_sched_poll(m->s, m->now, &answered, lanes, 64, &n, wake);
+    drain_answered(m, &answered);
+    for (int i = 0; i < n; i++) launch(m, lanes[i]);
+}
+
+static void finish_waves(sim_t *m)
+{
+    for (int i = 0; i < m->nrunning;) {
+        if (m->ends[i] > m->now) {
+            i++;
+            continue;
+        }
+        cv_sched_lane_t *lane = m->running[i];
+        cv_sched_wave_t *w = &lane->wave;
+        for (int k = 0; k < w->nreqs; k++) answer(m, (sim_request_t *)w->reqs[k], CV_OUTCOME_COMPLETED);
+        uint64_t started = w->formed_ns;
+        cv_sched_wave_done(m->s, lane, m->now, (double)(m->now - started));
+        m->running[i] = m->running[m->nrunning - 1];
+        m->ends[i] = m->ends[m->nrunning - 1];
+        m->nrunning--;
+    }
+}
+
+static void submit(sim_t *m, sim_tenant_t *st)
+{
+    assert_true(m->nreqs < MAX_REQUESTS);
+    sim_request_t *r = &m->reqs[m->nreqs];
+    r->id = m->nreqs++;
+    r->s.tenant = st->t;
+    r->s.rows = 1 + (rnd(m) < 0.1); /* mostly one row, some two */
+    r->s.priority = 0;
+    r->s.deadline_ns = st->slo_ms > 0 ? m->now + (uint64_t)(st->slo_ms * (double)MS) : CV_SCHED_NO_DEADLINE;
+    cv_err_t err;
+    cv_status s = cv_sched_submit(m->s, &r->s, m->now, &err);
+    st->submitted++;
+    if (s != CV_STATUS_OK) {
+        assert_int_equal(s, CV_STATUS_UNAVAILABLE);
+        assert_true(r->s.outcome == CV_OUTCOME_QUEUE_FULL || r->s.outcome == CV_OUTCOME_INFEASIBLE);
+        assert_true(strlen(err.msg) > 0);
+        r->refused = true;
+        r->outcome = r->s.outcome;
+    }
+}
+
+/* Runs until `until`: arrivals, cancellations (probability per arrival),
+ * and the waves the scheduler forms. */
+static void run(sim_t *m, uint64_t until, double cancel_p)
+{
+    uint64_t wake = 0;
+    while (m->now < until) {
+        finish_waves(m);
+        for (int k = 0; k < m->ntenants; k++) {
+            sim_tenant_t *st = &m->tenants[k];
+            while (!st->unloaded && st->rate_per_ms > 0 && st->next_arrival <= m->now) {
+                submit(m, st);
+                st->next_arrival += exp_gap(m, st->rate_per_ms);
+                if (rnd(m) < cancel_p && m->nreqs > 1) {
+                    sim_request_t *victim = &m->reqs[(int)(rnd(m) * (m->nreqs - 1))];
+                    cv_sched_list_t answered = {0};
+                    bool was_queued = victim->s.state == CV_SCHED_QUEUED;
+                    assert_int_equal(cv_sched_cancel(m->s, &victim->s, &answered), was_queued);
+                    drain_answered(m, &answered);
+                }
+            }
+        }
+        poll(m, &wake);
+        /* Next event: an arrival, a wave's end, or the scheduler's wake. */
+        uint64_t next = until;
+        for (int k = 0; k < m->ntenants; k++)
+            if (!m->tenants[k].unloaded && m->tenants[k].rate_per_ms > 0 && m->tenants[k].next_arrival < next)
+                next = m->tenants[k].next_arrival;
+        for (int i = 0; i < m->nrunning; i++)
+            if (m->ends[i] < next) next = m->ends[i];
+        if (wake < next) next = wake;
+        m->now = next > m->now ? next : m->now + 1;
+    }
+}
+
+/* Stops arrivals and lets everything finish. */
+static void settle(sim_t *m)
+{
+    for (int k = 0; k < m->ntenants; k++) m->tenants[k].rate_per_ms = 0;
+    for (int guard = 0; (m->s->queued > 0 || m->nrunning > 0) && guard < 1000000; guard++) run(m, m->now + MS, 0);
+    assert_int_equal(m->s->queued, 0);
+    assert_int_equal(m->nrunning, 0);
+}
+
+static void unload(sim_t *m, sim_tenant_t *st)
+{
+    /* As the runtime does: answer the queue, let its waves finish, remove. */
+    cv_sched_list_t answered = {0};
+    cv_sched_tenant_drain(m->s, st->t, CV_OUTCOME_UNLOADED, &answered);
+    int queued = answered.count;
+    drain_answered(m, &answered);
+    for (int guard = 0; st->t->in_flight > 0 && guard < 100000; guard++) {
+        uint64_t next = UINT64_MAX;
+        for (int i = 0; i < m->nrunning; i++)
+            if (m->ends[i] < next) next = m->ends[i];
+        m->now = next;
+        finish_waves(m);
+        uint64_t wake;
+        poll(m, &wake);
+    }
+    assert_int_equal(st->t->in_flight, 0);
+    cv_sched_tenant_remove(m->s, st->t, &answered);
+    assert_int_equal(answered.count, 0); /* drained before */
+    st->unloaded = true;
+    (void)queued;
+}
+
+static void check_exactly_once(const sim_t *m)
+{
+    for (int i = 0; i < m->nreqs; i++) {
+        const sim_request_t *r = &m->reqs[i];
+        if (r->refused) {
+            assert_int_equal(r->answers, 0);
+            assert_false(r->ran);
+        } else {
+            if (r->answers != 1) fail_msg("request %d answered %d times (outcome %s)", i, r->answers, cv_outcome_name(r->outcome));
+            assert_int_equal(r->ran, r->outcome == CV_OUTCOME_COMPLETED);
+        }
+    }
+}
+
+static void sim_free(sim_t *m)
+{
+    for (int k = 0; k < m->ntenants; k++)
+        if (!m->tenants[k].unloaded) {
+            cv_sched_list_t answered = {0};
+            cv_sched_tenant_remove(m->s, m->tenants[k].t, &answered);
+            assert_int_equal(answered.count, 0);
+        }
+    for (int i = 0; i < m->ngroups; i++) cv_sched_group_remove(m->s, m->groups[i]);
+    cv_sched_destroy(m->s);
+    free(m->reqs);
+}
+
+static const cv_policy_t POLICIES[] = {CV_POLICY_SPACETIME, CV_POLICY_EXCLUSIVE, CV_POLICY_TIME, CV_POLICY_SPACE};
+
+/* Random arrivals, cancellations and unloads over many seeds: every
+ * request answered exactly once, none run past hope, EDF under time. */
+static void test_invariants_random(void **state)
+{
+    for (size_t p = 0; p < CV_ARRAY_LEN(POLICIES); p++) {
+        for (uint64_t seed = 1; seed <= 40; seed++) {
+            sim_t m;
+            sim_init(&m, POLICIES[p], seed, 2);
+            sim_tenant_t *ts[8];
+            for (int k = 0; k < 8; k++)
+                ts[k] = sim_tenant(&m, k % 2, 0.05 + 0.5 * rnd(&m), k == 7 ? 0 : 20 + 80 * rnd(&m), 1 + (k % 3),
+                                   4 + (int)(60 * rnd(&m)));
+            run(&m, m.now + 300 * MS, 0.05);
+            unload(&m, ts[(int)(rnd(&m) * 8)]);
+            run(&m, m.now + 200 * MS, 0.05);
+            settle(&m);
+            check_exactly_once(&m);
+            assert_int_equal(m.late_starts, 0);
+            assert_int_equal(m.edf_violations, 0);
+            assert_true(m.waves > 0);
+            sim_free(&m);
+        }
+    }
+}
+
+/* A deadline shorter than the model's time for one request alone is
+ * refused at submit, under every policy; with no deadline nothing is. */
+static void test_infeasible_refused(void **state)
+{
+    for (size_t p = 0; p < CV_ARRAY_LEN(POLICIES); p++) {
+        sim_t m;
+        sim_init(&m, POLICIES[p], 7, 1);
+        sim_tenant_t *tight = sim_tenant(&m, 0, 0.2, 1.0, 1, 1000);  /* a wave takes >= 2.25 ms */
+        sim_tenant_t *loose = sim_tenant(&m, 0, 0.2, 0, 1, 1000);
+        run(&m, m.now + 100 * MS, 0);
+        settle(&m);
+        check_exactly_once(&m);
+        int refused = 0;
+        for (int i = 0; i < m.nreqs; i++) {
+            sim_request_t *r = &m.reqs[i];
+            if (r->s.tenant == tight->t) {
+                assert_true(r->refused);
+                assert_int_equal(r->outcome, CV_OUTCOME_INFEASIBLE);
+                refused++;
+            } else {
+                assert_false(r->refused);
+                assert_int_equal(r->outcome, CV_OUTCOME_COMPLETED);
+            }
+        }
+        assert_int_equal(refused, tight->submitted);
+        assert_true(loose->completed == loose->submitted && loose->completed > 0);
+        sim_free(&m);
+    }
+}
+
+/* Overload: requests that wait past hope leave the queue (EXPIRED) and
+ * never run; what runs, runs in time. */
+static void test_expired_never_run(void **state)
+{
+    for (size_t p = 0; p < CV_ARRAY_LEN(POLICIES); p++) {
+        sim_t m;
+        sim_init(&m, POLICIES[p], 11, 1);
+        for (int k = 0; k < 6; k++) sim_tenant(&m, 0, 3.0, 15, 1, 1000);
+        run(&m, m.now + 200 * MS, 0);
+        settle(&m);
+        check_exactly_once(&m);
+        if (m.late_starts) fail_msg("%s: %ld requests started too late", cv_policy_name(POLICIES[p]), m.late_starts);
+        int expired = 0;
+        for (int i = 0; i < m.nreqs; i++) {
+            expired += m.reqs[i].outcome == CV_OUTCOME_EXPIRED;
+            if (m.reqs[i].outcome == CV_OUTCOME_EXPIRED) assert_false(m.reqs[i].ran);
+        }
+        /* 18 requests per ms against at most ~10 per ms of capacity. */
+        assert_true(expired + m.reqs[0].refused > 0 || POLICIES[p] == CV_POLICY_SPACETIME);
+        sim_free(&m);
+    }
+}
+
+/* A full queue refuses at once. */
+static void test_queue_bound(void **state)
+{
+    sim_t m;
+    sim_init(&m, CV_POLICY_EXCLUSIVE, 3, 1);
+    sim_tenant_t *st = sim_tenant(&m, 0, 0, 0, 1, 3);
+    for (int i = 0; i < 6; i++) submit(&m, st);
+    int full = 0;
+    for (int i = 0; i < m.nreqs; i++) full += m.reqs[i].outcome == CV_OUTCOME_QUEUE_FULL;
+    assert_int_equal(full, 3);
+    settle(&m);
+    check_exactly_once(&m);
+    sim_free(&m);
+}
+
+/* Priorities order a tenant's queue: higher first, then deadline. */
+static void test_priority_order(void **state)
+{
+    sim_t m;
+    sim_init(&m, CV_POLICY_TIME, 5, 1);
+    sim_tenant_t *st = sim_tenant(&m, 0, 0, 0, 1, 100);
+    int prio[] = {0, 5, 1, 5, 0};
+    cv_err_t err;
+    for (int i = 0; i < 5; i++) {
+        sim_request_t *r = &m.reqs[m.nreqs++];
+        r->id = i;
+        r->s = (cv_sched_req_t){.tenant = st->t, .rows = 1, .priority = prio[i], .deadline_ns = CV_SCHED_NO_DEADLINE};
+        assert_int_equal(cv_sched_submit(m.s, &r->s, m.now, &err), CV_STATUS_OK);
+    }
+    int order[5], n = 0;
+    for (cv_sched_req_t *q = st->t->head; q; q = q->next) order[n++] = ((sim_request_t *)q)->id;
+    int want[] = {1, 3, 2, 0, 4};
+    assert_int_equal(n, 5);
+    assert_memory_equal(order, want, sizeof want);
+    settle(&m);
+    check_exactly_once(&m);
+    sim_free(&m);
+}
+
+/* Spacetime fuses: under load, waves hold several tenants; one tenant
+ * sending far past its share does not push the others past their SLO. */
+static void test_flooding_tenant_isolated(void **state)
+{
+    for (uint64_t seed = 1; seed <= 10; seed++) {
+        sim_t m;
+        sim_init(&m, CV_POLICY_SPACETIME, seed, 1);
+        sim_tenant_t *normal[8];
+        for (int k = 0; k < 8; k++) normal[k] = sim_tenant(&m, 0, 0.4, 30, 1, 64);
+        sim_tenant_t *flood = sim_tenant(&m, 0, 10.0, 30, 1, 64); /* ~3x the others together */
+        run(&m, m.now + 500 * MS, 0);
+        settle(&m);
+        check_exactly_once(&m);
+        int submitted = 0, met = 0;
+        for (int k = 0; k < 8; k++) {
+            submitted += normal[k]->submitted;
+            met += normal[k]->slo_met;
+        }
+        double attainment = (double)met / submitted;
+        if (attainment < 0.99)
+            fail_msg("seed %llu: the others met their SLO for %.4f of %d requests (flooder %d of %d)",
+                     (unsigned long long)seed, attainment, submitted, flood->slo_met, flood->submitted);
+        assert_true(flood->submitted > 2 * submitted);
+        assert_true(m.fused_waves > m.waves / 2);
+        sim_free(&m);
+    }
+}
+
+/* Unloading a tenant answers every request it has queued. */
+static void test_unload_answers_queue(void **state)
+{
+    sim_t m;
+    sim_init(&m, CV_POLICY_SPACETIME, 9, 1);
+    sim_tenant_t *a = sim_tenant(&m, 0, 0, 0, 1, 100);
+    sim_tenant_t *b = sim_tenant(&m, 0, 0, 0, 1, 100);
+    for (int i = 0; i < 40; i++) submit(&m, i % 2 ? a : b);
+    uint64_t wake;
+    poll(&m, &wake); /* one wave goes, the rest waits */
+    int queued_a = a->t->queued;
+    assert_true(queued_a > 0);
+    unload(&m, a);
+    int unloaded = 0;
+    for (int i = 0; i < m.nreqs; i++) unloaded += m.reqs[i].outcome == CV_OUTCOME_UNLOADED;
+    assert_int_equal(unloaded, queued_a);
+    settle(&m);
+    check_exactly_once(&m);
+    sim_free(&m);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_latency_model),
+        cmocka_unit_test(test_invariants_random),
+        cmocka_unit_test(test_infeasible_refused),
+        cmocka_unit_test(test_expired_never_run),
+        cmocka_unit_test(test_queue_bound),
+        cmocka_unit_test(test_priority_order),
+        cmocka_unit_test(test_flooding_tenant_isolated),
+        cmocka_unit_test(test_unload_answers_queue),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
