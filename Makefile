@@ -5,7 +5,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all setup build test test-gpu demo bench asan clean
+.PHONY: all setup build test test-gpu demo bench asan tsan clean
 
 all: build
 
@@ -37,5 +37,11 @@ asan: setup
 	cmake --build build-asan -j $(JOBS) -- --no-print-directory
 	cd build-asan && ctest --output-on-failure -j $(JOBS) -LE gpu
 
+# The scheduler's tests (label sched) under ThreadSanitizer, CPU only.
+tsan: setup
+	cmake -S . -B build-tsan -DCARAVEL_TSAN=ON -DCARAVEL_CUDA=OFF -DCMAKE_BUILD_TYPE=Debug >/dev/null
+	cmake --build build-tsan -j $(JOBS) -- --no-print-directory
+	cd build-tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" ctest --output-on-failure -L sched
+
 clean:
-	rm -rf $(BUILD) build-asan
+	rm -rf $(BUILD) build-asan build-tsan

@@ -46,9 +46,12 @@ cv_account_t *cv_account_use(cv_account_t *account)
 void cv_account_charge_device(long long delta)
 {
     cv_account_t *account = charged_account();
-    CV_ASSERT(delta >= 0 || account->device_bytes >= (size_t)-delta);
-    account->device_bytes = (size_t)((long long)account->device_bytes + delta);
+    size_t was = __atomic_fetch_add(&account->device_bytes, (size_t)delta, __ATOMIC_RELAXED);
+    CV_ASSERT(delta >= 0 || was >= (size_t)-delta);
 }
+
+size_t cv_account_live_bytes(const cv_account_t *a) { return __atomic_load_n(&a->live_bytes, __ATOMIC_RELAXED); }
+size_t cv_account_device_bytes(const cv_account_t *a) { return __atomic_load_n(&a->device_bytes, __ATOMIC_RELAXED); }
 
 size_t cv_alloc_live_bytes(void) { return atomic_load(&live_total); }
 
@@ -80,10 +83,14 @@ static void *finish(block_header_t *h, size_t bytes, cv_account_t *account)
 {
     h->bytes = bytes;
     h->account = account;
-    /* Accounts are updated without a lock: counts are for reporting and
-     * limits, and a tenant's allocations come from its own thread. */
-    account->live_bytes += bytes;
-    if (account->live_bytes > account->peak_bytes) account->peak_bytes = account->live_bytes;
+    /* Several threads share an account (the default one, a tenant's while
+     * its waves run on lanes): relaxed atomics, counts for reporting and
+     * limits. */
+    size_t live = __atomic_add_fetch(&account->live_bytes, bytes, __ATOMIC_RELAXED);
+    size_t peak = __atomic_load_n(&account->peak_bytes, __ATOMIC_RELAXED);
+    while (live > peak &&
+           !__atomic_compare_exchange_n(&account->peak_bytes, &peak, live, true, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+        ;
     atomic_fetch_add(&live_total, bytes);
     return (char *)h + HEADER_BYTES;
 }
@@ -92,7 +99,9 @@ void *cv_malloc(size_t bytes)
 {
     cv_account_t *account = charged_account();
     if (fault_hit(&host_fault)) return NULL;
-    if (account->limit_bytes && account->live_bytes + bytes > account->limit_bytes) return NULL;
+    if (account->limit_bytes &&
+        __atomic_load_n(&account->live_bytes, __ATOMIC_RELAXED) + bytes > account->limit_bytes)
+        return NULL;
     if (bytes > SIZE_MAX - HEADER_BYTES) return NULL;
     block_header_t *h = malloc(HEADER_BYTES + bytes);
     if (!h) return NULL;
@@ -111,7 +120,7 @@ void cv_free(void *ptr)
 {
     if (!ptr) return;
     block_header_t *h = (block_header_t *)((char *)ptr - HEADER_BYTES);
-    h->account->live_bytes -= h->bytes;
+    __atomic_sub_fetch(&h->account->live_bytes, h->bytes, __ATOMIC_RELAXED);
     atomic_fetch_sub(&live_total, h->bytes);
     free(h);
 }

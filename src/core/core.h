@@ -42,6 +42,8 @@ void cv_err_prefix(cv_err_t *err, const char *fmt, ...) __attribute__((format(pr
  * is set), so that a tenant's memory can be reported and bounded. A test can
  * make the Nth allocation from now fail, to exercise every failure path. */
 
+/* The counts are updated with atomic builtins (several threads may share
+ * an account); read them with cv_account_live_bytes and friends. */
 typedef struct cv_account {
     const char *name;
     size_t live_bytes;
@@ -59,6 +61,8 @@ char *cv_strdup(const char *s);
 /* Makes `account` the one charged by this thread's allocations; returns the
  * previous one, to be restored. NULL selects the default account. */
 cv_account_t *cv_account_use(cv_account_t *account);
+size_t cv_account_live_bytes(const cv_account_t *account);
+size_t cv_account_device_bytes(const cv_account_t *account);
 /* Charges (delta > 0) or credits device memory to this thread's account. */
 void cv_account_charge_device(long long delta);
 /* Bytes live across all accounts, and the default account itself. */

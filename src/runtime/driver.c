@@ -168,12 +168,14 @@ static void *lane_main(void *arg)
         lane->has_wave = false;
         atomic_fetch_add(&rt->waves, 1);
         rt->dirty = true;
+        rt->answering++; /* drained only once these are called back too */
         pthread_cond_signal(&rt->wake);
-        pthread_cond_broadcast(&rt->answered);
         pthread_mutex_unlock(&rt->mu);
         /* Callbacks run here, on the lane's worker, with no lock held. */
         for (int i = 0; i < n; i++) cv_request_deliver(reqs[i]);
         pthread_mutex_lock(&rt->mu);
+        rt->answering--;
+        pthread_cond_broadcast(&rt->answered);
     }
     pthread_mutex_unlock(&rt->mu);
     cv_free(reqs);

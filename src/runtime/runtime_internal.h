@@ -129,7 +129,7 @@ struct cv_runtime {
     bool lanes_pending;       /* lanes without backends: made at the next submit */
     bool stopping;
     cv_sched_list_t to_answer; /* answered in the queue, to call back */
-    int answering;            /* callbacks being called by the answer thread */
+    int answering;            /* threads calling requests back (answer thread, lanes) */
     pthread_t sched_thread, answer_thread;
     bool threads_started;
     atomic_long waves;

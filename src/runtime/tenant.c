@@ -307,8 +307,11 @@ const char *cv_tenant_name(const cv_tenant_t *t) { return t->name; }
 uint64_t cv_tenant_family_hash(const cv_tenant_t *t) { return t->family->hash; }
 int cv_tenant_num_inputs(const cv_tenant_t *t) { return t->graph->ninputs; }
 int cv_tenant_num_outputs(const cv_tenant_t *t) { return t->graph->noutputs; }
-size_t cv_tenant_bytes(const cv_tenant_t *t) { return t->account.live_bytes + atomic_load(&t->request_bytes); }
-size_t cv_tenant_device_bytes(const cv_tenant_t *t) { return t->account.device_bytes; }
+size_t cv_tenant_bytes(const cv_tenant_t *t)
+{
+    return cv_account_live_bytes(&t->account) + atomic_load(&t->request_bytes);
+}
+size_t cv_tenant_device_bytes(const cv_tenant_t *t) { return cv_account_device_bytes(&t->account); }
 
 const char *cv_tenant_input_name(const cv_tenant_t *t, int i)
 {

@@ -8,6 +8,8 @@
 #include <string.h>
 
 #define DEFAULT_QUEUE_BOUND 1024
+/* A straggler is late by at least this much too (1 ms). */
+#define STRAGGLER_MIN_NS 1e6
 
 void cv_sched_list_push(cv_sched_list_t *list, cv_sched_req_t *req)
 {
@@ -392,13 +394,13 @@ void cv_sched_wave_done(cv_sched_t *s, cv_sched_lane_t *lane, uint64_t now, doub
         w->reqs[i]->tenant->in_flight--;
     }
     s->in_flight -= w->nreqs;
-    /* Stragglers: far slower than predicted, from a model that had data. */
-    bool slow = w->predicted_ns > 0 && elapsed_ns > s->config.straggler_factor * (double)w->predicted_ns;
-    if (slow) {
-        s->stragglers++;
-        cv_log(CV_LOG_WARN, "sched: a wave of %lld rows took %.3f ms, predicted %.3f ms (straggler, lane %d)",
-               (long long)w->rows, elapsed_ns / 1e6, (double)w->predicted_ns / 1e6, lane->id);
-    }
+    /* Stragglers: far slower than predicted, from a model that had data,
+     * and by more than the jitter of sub-millisecond waves. */
+    bool slow = w->predicted_ns > 0 && elapsed_ns > s->config.straggler_factor * (double)w->predicted_ns &&
+                elapsed_ns - (double)w->predicted_ns > STRAGGLER_MIN_NS;
+    if (slow && s->stragglers++ % 100 == 0)
+        cv_log(CV_LOG_WARN, "sched: a wave of %lld rows took %.3f ms, predicted %.3f ms (straggler %ld, lane %d)",
+               (long long)w->rows, elapsed_ns / 1e6, (double)w->predicted_ns / 1e6, s->stragglers, lane->id);
     lane->slow_streak = slow ? lane->slow_streak + 1 : 0;
     if (lane->slow_streak >= 3 && s->config.policy == CV_POLICY_SPACE) lane->replace = true;
     if (elapsed_ns > 0) cv_latency_observe(&w->group->latency, w->rows, elapsed_ns);

@@ -5,10 +5,10 @@
  * and a solo run. Needs a GPU: exits 77 (skipped) with the reason when there
  * is none or the build has no CUDA backend.
  */
+#ifdef CARAVEL_WITH_CUDA
 #define OOM_ON_CUDA
 #include "test_oom.c"
 
-#ifdef CARAVEL_WITH_CUDA
 #include "backend/backend.h"
 
 static void test_host_oom_loop_cuda(void **state)
@@ -40,10 +40,12 @@ int main(void)
         cmocka_unit_test(test_host_oom_loop_cuda),
         cmocka_unit_test(test_device_oom_loop_cuda),
     };
-    return cmocka_run_group_tests(tests, make_repo, NULL);
+    return cmocka_run_group_tests(tests, find_repo, NULL);
 }
 
 #else /* !CARAVEL_WITH_CUDA */
+
+#include <stdio.h>
 
 int main(void)
 {

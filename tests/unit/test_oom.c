@@ -41,30 +41,15 @@ typedef struct oom_fixture {
     char model_a[600], model_b[600];
 } oom_fixture_t;
 
-static char repo[512];
+static const char *repo;
 
-static int make_repo(void **state)
+static int find_repo(void **state)
 {
-    const char *given = getenv("CARAVEL_DEMO_REPO");
-    if (given && given[0]) {
-        snprintf(repo, sizeof repo, "%s", given);
-        return 0;
-    }
-    char cmd[2048];
-    snprintf(cmd, sizeof cmd, "'%s' -c 'import onnx, onnxruntime' 2>/dev/null", CARAVEL_PYTHON);
-    if (system(cmd) != 0) return 0; /* each test skips with the reason */
-    snprintf(repo, sizeof repo, "%s/demo-repo", cv_test_tmpdir());
-    snprintf(cmd, sizeof cmd, "'%s' '%s/tools/make_demo_repo.py' '%s' >/dev/null", CARAVEL_PYTHON,
-             CARAVEL_SOURCE_DIR, repo);
-    return system(cmd) == 0 ? 0 : -1;
+    repo = cv_test_demo_repo();
+    return 0; /* each test skips with the reason when there is none */
 }
 
-static bool have_repo(void)
-{
-    if (repo[0]) return true;
-    printf("SKIP: %s cannot import onnx and onnxruntime (scripts/setup.sh makes .venv)\n", CARAVEL_PYTHON);
-    return false;
-}
+static bool have_repo(void) { return repo != NULL; }
 
 static cv_tensor_t input_of(cv_tenant_t *t, int64_t rows, uint64_t seed)
 {
@@ -229,6 +214,6 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_host_oom_loop_cpu),
     };
-    return cmocka_run_group_tests(tests, make_repo, NULL);
+    return cmocka_run_group_tests(tests, find_repo, NULL);
 }
 #endif

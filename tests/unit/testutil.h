@@ -22,4 +22,11 @@ void cv_test_fill_random(cv_tensor_t *t, uint64_t seed);
 /* Max |a-b| over two FP32 tensors of equal shape. */
 double cv_test_max_abs_diff(const cv_tensor_t *a, const cv_tensor_t *b);
 
+/* The demo model repository (tools/make_demo_repo.py: cnn-a/b/c, one
+ * family of small CNNs, and mlp-a/b, one of MLPs), from $CARAVEL_DEMO_REPO
+ * when set, else made once into this test's scratch folder with the
+ * project's Python. NULL when that Python lacks onnx and onnxruntime (the
+ * caller skips, and this has printed why). */
+const char *cv_test_demo_repo(void);
+
 #endif
