@@ -342,6 +342,11 @@ typedef struct cv_runtime_stats {
     double last_wave_device_ms; /* device time of the last wave (CUDA events), or 0 */
     long stragglers;      /* scheduled waves slower than straggler_factor x predicted */
     long lanes;           /* execution lanes (stream + executor) made so far */
+    long lanes_replaced;  /* lanes given a new stream for straggling (space) */
+    /* Host time per scheduled wave, medians over the last 1024 (us): the
+     * scheduler's decision (a poll that formed waves), and a lane's launch
+     * of a wave (inputs, tables, the graph or the steps, until it waits). */
+    double form_us_median, launch_us_median;
 } cv_runtime_stats_t;
 
 cv_status cv_runtime_stats(cv_runtime_t *rt, cv_runtime_stats_t *out);

@@ -33,7 +33,10 @@ struct cv_executor {
     void **input_ptrs; /* per graph input, where the wave's input is */
     int input_ptrs_cap;
     step_io_t io;
+    uint64_t last_launch_ns;
 };
+
+uint64_t cv_exec_last_launch_ns(const cv_executor_t *ex) { return ex->last_launch_ns; }
 
 cv_status cv_exec_create(cv_backend_t *backend, cv_executor_t **out, cv_err_t *err)
 {
@@ -234,6 +237,7 @@ cv_status cv_exec_wave(cv_executor_t *ex, const cv_plan_t *plan, const cv_wave_s
 {
     const cv_graph_t *g = plan->graph;
     const cv_backend_i *be = ex->backend->iface;
+    uint64_t start = cv_clock_ns();
     CV_ASSERT(nslices >= 1);
     CV_ASSERT(nslices == 1 || plan->stackable);
     cv_status st = be->bind ? be->bind(ex->backend, err) : CV_STATUS_OK;
@@ -287,6 +291,7 @@ cv_status cv_exec_wave(cv_executor_t *ex, const cv_plan_t *plan, const cv_wave_s
         cv_status end = be->wave_end(ex->backend, st, err);
         if (st == CV_STATUS_OK) st = end;
     }
+    ex->last_launch_ns = cv_clock_ns() - start;
     if (st == CV_STATUS_OK && be->synchronize) st = be->synchronize(ex->backend, err);
     if (st == CV_STATUS_OK) st = deliver_outputs(ex, &p, slices, nslices, slice_outputs, err);
     if (st == CV_STATUS_OK && be->synchronize) st = be->synchronize(ex->backend, err);

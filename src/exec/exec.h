@@ -24,4 +24,9 @@ cv_status cv_exec_wave(cv_executor_t *ex, const cv_plan_t *plan, const cv_wave_s
                        int nslices, cv_precision_t precision, const cv_tensor_t *const *slice_inputs,
                        cv_tensor_t *const *slice_outputs, cv_err_t *err);
 
+/* Host time of the last wave until all its work was launched (uploads,
+ * tables, steps or the replayed graph, downloads queued), in ns: what a
+ * wave costs the host before it waits for the device. */
+uint64_t cv_exec_last_launch_ns(const cv_executor_t *ex);
+
 #endif /* CV_EXEC_H */

@@ -58,14 +58,15 @@ static void *scheduler_main(void *arg)
         rt->dirty = false;
         cv_sched_list_t answered = {0};
         int n = 0;
-        uint64_t wake;
-        cv_sched_poll(rt->sched, cv_clock_ns(), &answered, launch, LAUNCH_BATCH, &n, &wake);
+        uint64_t wake, start = cv_clock_ns();
+        cv_sched_poll(rt->sched, start, &answered, launch, LAUNCH_BATCH, &n, &wake);
         cv_driver_answer(rt, &answered);
         for (int i = 0; i < n; i++) {
             cv_lane_t *lane = launch[i]->impl;
             lane->has_wave = true;
             pthread_cond_signal(&lane->go);
         }
+        if (n) rt->form_us[rt->nform++ % HOST_SAMPLES] = (double)(cv_clock_ns() - start) / 1e3;
         if (n == LAUNCH_BATCH || rt->dirty) continue;
         wait_until(&rt->wake, &rt->mu, wake);
     }
@@ -125,6 +126,8 @@ static cv_status run_wave(cv_runtime_t *rt, cv_lane_t *lane, cv_request_t *const
     return st;
 }
 
+static void renew(cv_lane_t *lane);
+
 static void *lane_main(void *arg)
 {
     cv_lane_t *lane = arg;
@@ -164,6 +167,7 @@ static void *lane_main(void *arg)
             atomic_store(&r->answered, true);
         }
         if (st != CV_STATUS_OK) cv_log(CV_LOG_WARN, "a wave of %d requests failed: %s", n, err.msg);
+        else rt->launch_us[rt->nlaunch++ % HOST_SAMPLES] = (double)cv_exec_last_launch_ns(lane->exec) / 1e3;
         cv_sched_wave_done(rt->sched, lane->sched, end, st == CV_STATUS_OK ? (double)(end - start) : 0);
         lane->has_wave = false;
         atomic_fetch_add(&rt->waves, 1);
@@ -176,6 +180,7 @@ static void *lane_main(void *arg)
         pthread_mutex_lock(&rt->mu);
         rt->answering--;
         pthread_cond_broadcast(&rt->answered);
+        if (lane->sched->replace) renew(lane);
     }
     pthread_mutex_unlock(&rt->mu);
     cv_free(reqs);
@@ -183,6 +188,33 @@ static void *lane_main(void *arg)
     cv_free(ins);
     cv_free(outs);
     return NULL;
+}
+
+static cv_status lane_backend(cv_runtime_t *rt, cv_backend_t **backend, cv_executor_t **exec, cv_err_t *err);
+
+/* A lane whose waves keep straggling (space): a fresh backend, on CUDA a
+ * fresh stream, replaces its own. Under rt->mu, between its waves (the
+ * scheduler gives it none while it is busy, and it is busy until this
+ * returns: has_wave is false but `replace` keeps it out of new waves). */
+static void renew(cv_lane_t *lane)
+{
+    cv_runtime_t *rt = lane->rt;
+    cv_backend_t *backend;
+    cv_executor_t *exec;
+    cv_err_t err;
+    if (lane_backend(rt, &backend, &exec, &err) != CV_STATUS_OK) {
+        cv_log(CV_LOG_WARN, "sched: lane %d keeps straggling, and its replacement failed: %s", lane->sched->id,
+               err.msg);
+    } else {
+        cv_exec_destroy(lane->exec);
+        lane->backend->iface->destroy(lane->backend);
+        lane->backend = backend;
+        lane->exec = exec;
+        rt->lanes_replaced++;
+        cv_log(CV_LOG_WARN, "sched: lane %d kept straggling; it runs on a new stream from now", lane->sched->id);
+    }
+    lane->sched->replace = false;
+    lane->sched->slow_streak = 0;
 }
 
 /* CPU threads of a lane's backend: the whole budget where one wave runs at
@@ -200,6 +232,28 @@ static void lane_free(cv_lane_t *lane)
     cv_free(lane);
 }
 
+static cv_status lane_backend(cv_runtime_t *rt, cv_backend_t **backend, cv_executor_t **exec, cv_err_t *err)
+{
+    cv_status st;
+    *backend = NULL;
+    *exec = NULL;
+    if (rt->config.device == CV_DEVICE_CPU) {
+        st = cv_backend_cpu_create(lane_threads(rt), backend, err);
+    } else {
+#ifdef CARAVEL_WITH_CUDA
+        st = cv_backend_cuda_create(rt->config.device_index, backend, err);
+#else
+        st = cv_errorf(err, CV_STATUS_UNAVAILABLE, "the CUDA backend is not part of this build");
+#endif
+    }
+    if (st == CV_STATUS_OK) st = cv_exec_create(*backend, exec, err);
+    if (st != CV_STATUS_OK && *backend) {
+        (*backend)->iface->destroy(*backend);
+        *backend = NULL;
+    }
+    return st;
+}
+
 static cv_status lane_new(cv_runtime_t *rt, cv_sched_lane_t *slane, cv_err_t *err)
 {
     cv_lane_t *lane = cv_calloc(1, sizeof(*lane));
@@ -207,17 +261,7 @@ static cv_status lane_new(cv_runtime_t *rt, cv_sched_lane_t *slane, cv_err_t *er
     lane->rt = rt;
     lane->sched = slane;
     pthread_cond_init(&lane->go, NULL);
-    cv_status st;
-    if (rt->config.device == CV_DEVICE_CPU) {
-        st = cv_backend_cpu_create(lane_threads(rt), &lane->backend, err);
-    } else {
-#ifdef CARAVEL_WITH_CUDA
-        st = cv_backend_cuda_create(rt->config.device_index, &lane->backend, err);
-#else
-        st = cv_errorf(err, CV_STATUS_UNAVAILABLE, "the CUDA backend is not part of this build");
-#endif
-    }
-    if (st == CV_STATUS_OK) st = cv_exec_create(lane->backend, &lane->exec, err);
+    cv_status st = lane_backend(rt, &lane->backend, &lane->exec, err);
     if (st == CV_STATUS_OK && pthread_create(&lane->worker, NULL, lane_main, lane) != 0)
         st = cv_errorf(err, CV_STATUS_INTERNAL, "cannot start a lane's worker thread");
     if (st != CV_STATUS_OK) {

@@ -5,6 +5,7 @@
  */
 #include "runtime/runtime_internal.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #define DEFAULT_MAX_WAVE_ROWS 64
@@ -150,6 +151,23 @@ bool cv_runtime_drain(cv_runtime_t *rt, double timeout_ms)
     return drained;
 }
 
+static int compare_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* The median of the last min(n, HOST_SAMPLES) samples of a ring. */
+static double median(const double *ring, long n)
+{
+    long k = n < HOST_SAMPLES ? n : HOST_SAMPLES;
+    if (!k) return 0;
+    double sorted[HOST_SAMPLES];
+    memcpy(sorted, ring, sizeof(double) * (size_t)k);
+    qsort(sorted, (size_t)k, sizeof(double), compare_double);
+    return k % 2 ? sorted[k / 2] : (sorted[k / 2 - 1] + sorted[k / 2]) / 2;
+}
+
 cv_status cv_runtime_stats(cv_runtime_t *rt, cv_runtime_stats_t *out)
 {
     memset(out, 0, sizeof(*out));
@@ -166,6 +184,20 @@ cv_status cv_runtime_stats(cv_runtime_t *rt, cv_runtime_stats_t *out)
     pthread_mutex_lock(&rt->mu);
     out->stragglers = rt->sched->stragglers;
     out->lanes = rt->lanes_made;
+    out->lanes_replaced = rt->lanes_replaced;
+    out->form_us_median = median(rt->form_us, rt->nform);
+    out->launch_us_median = median(rt->launch_us, rt->nlaunch);
+    /* The lanes' backends run the scheduled waves: their counters too. */
+    for (cv_sched_lane_t *l = rt->sched->lanes; l; l = l->next) {
+        cv_lane_t *lane = l->impl;
+        if (!lane || !lane->backend->iface->stats) continue;
+        cv_backend_stats_t b = {0};
+        lane->backend->iface->stats(lane->backend, &b);
+        out->fallback_steps += b.fallback_steps;
+        out->graph_hits += b.graph_hits;
+        out->graph_refreshes += b.graph_refreshes;
+        out->graph_misses += b.graph_misses;
+    }
     pthread_mutex_unlock(&rt->mu);
     return CV_STATUS_OK;
 }

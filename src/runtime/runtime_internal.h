@@ -24,6 +24,7 @@
 /* Plans kept per family: one per wave width the scheduler forms (up to
  * max_wave_rows) plus a few shapes cv_wave_run asks for. */
 #define PLAN_CACHE_SIZE 80
+#define HOST_SAMPLES 1024
 
 typedef struct plan_entry {
     cv_plan_t *plan;
@@ -134,6 +135,11 @@ struct cv_runtime {
     bool threads_started;
     atomic_long waves;
     long lanes_made;
+    long lanes_replaced;
+    /* Host time per wave, the last HOST_SAMPLES of each (us): the
+     * scheduler's poll that formed waves, and a lane's launch of one. */
+    double form_us[HOST_SAMPLES], launch_us[HOST_SAMPLES];
+    long nform, nlaunch;
 };
 
 /* ---- wave.c --------------------------------------------------------------- */

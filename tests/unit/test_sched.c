@@ -515,6 +515,39 @@ static void test_unload_answers_queue(void **state)
     sim_free(&m);
 }
 
+/* Waves far slower than predicted are stragglers; under space a lane
+ * that keeps straggling is marked for a new stream. */
+static void test_stragglers(void **state)
+{
+    sim_t m;
+    sim_init(&m, CV_POLICY_SPACE, 13, 1);
+    sim_tenant_t *st = sim_tenant(&m, 0, 0, 0, 1, 100);
+    cv_sched_lane_t *lane = st->t->lane;
+    for (int k = 0; k < 3; k++) {
+        submit(&m, st);
+        cv_sched_list_t answered = {0};
+        cv_sched_lane_t *lanes[4];
+        int n;
+        uint64_t wake;
+        cv_sched_poll(m.s, m.now, &answered, lanes, 4, &n, &wake);
+        assert_int_equal(n, 1);
+        assert_ptr_equal(lanes[0], lane);
+        assert_false(lane->replace);
+        double predicted = (double)lane->wave.predicted_ns;
+        assert_true(predicted > 0);
+        m.now += (uint64_t)(10 * predicted);
+        for (int i = 0; i < lane->wave.nreqs; i++) {
+            ((sim_request_t *)lane->wave.reqs[i])->ran = true;
+            answer(&m, (sim_request_t *)lane->wave.reqs[i], CV_OUTCOME_COMPLETED);
+        }
+        cv_sched_wave_done(m.s, lane, m.now, 10 * predicted);
+    }
+    assert_int_equal(m.s->stragglers, 3);
+    assert_true(lane->replace);
+    check_exactly_once(&m);
+    sim_free(&m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -526,6 +559,7 @@ int main(void)
         cmocka_unit_test(test_priority_order),
         cmocka_unit_test(test_flooding_tenant_isolated),
         cmocka_unit_test(test_unload_answers_queue),
+        cmocka_unit_test(test_stragglers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
