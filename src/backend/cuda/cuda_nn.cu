@@ -308,8 +308,8 @@ extern "C" cv_status cv_cuda_layer_normalization(cv_cuda_t *cuda, const cv_step_
      * scalar or a per-channel run; other broadcasts go to the host. */
     cv_operand_map<int64_t> ms, mb = {CV_MAP_SCALAR, 1, 1};
     const cv_shape_t *shapes[2] = {&sc->shape, bt ? &bt->shape : &sc->shape};
-    cv_bcast_t bc;
-    cv_bcast_collapse(shapes, 2, &norm, &bc);
+    cv_broadcast_t bc;
+    cv_broadcast_collapse(shapes, 2, &norm, &bc);
     if (!cv_operand_simple(&bc, 0, &ms) || (bt && !cv_operand_simple(&bc, 1, &mb)))
         return cv_errorf(err, CV_STATUS_UNSUPPORTED,
                          "LayerNormalization on CUDA needs Scale and B to be whole, scalar or "

@@ -20,14 +20,16 @@
  * slices than a table holds, an op without a sliced kernel) run once per
  * slice on row views, as the CPU backend does (cv_cuda_per_slice).
  *
- * Also here: numpy broadcasting reduced to a few index forms (elementwise
- * ops, LayerNormalization's Scale and B), and warp and block reductions.
+ * Also here: numpy broadcasting (collapsed by src/backend/broadcast.c, as
+ * on the CPU) reduced to a few index forms (elementwise ops,
+ * LayerNormalization's Scale and B), and warp and block reductions.
  *
  * Not here: synchronisation of any kind. Every launch goes to cuda->stream.
  */
 #ifndef CV_CUDA_OPS_CUH
 #define CV_CUDA_OPS_CUH
 
+#include "backend/broadcast.h"
 #include "backend/cuda/cuda_internal.h"
 
 #include <stdint.h>
@@ -267,48 +269,6 @@ static inline cv_status cv_cuda_copy(cv_cuda_t *cuda, void *dst, const void *src
 
 /* ---- numpy broadcasting ------------------------------------------------------ */
 
-#define CV_BCAST_OPERANDS 3
-
-typedef struct cv_bcast {
-    int ndim, nin;
-    int64_t dims[CV_MAX_DIMS];
-    int64_t strides[CV_BCAST_OPERANDS][CV_MAX_DIMS];
-} cv_bcast_t;
-
-/* Collapses the output's dims wherever every operand stays contiguous (or
- * stays broadcast) across neighbours; extent-1 dims vanish. */
-static inline void cv_bcast_collapse(const cv_shape_t *const *ins, int nin,
-                                     const cv_shape_t *out, cv_bcast_t *bc)
-{
-    CV_ASSERT(nin >= 1 && nin <= CV_BCAST_OPERANDS);
-    int64_t full[CV_BCAST_OPERANDS][CV_MAX_DIMS];
-    for (int k = 0; k < nin; k++) cv_broadcast_strides(ins[k], out, full[k]);
-    bc->nin = nin;
-    bc->ndim = 0;
-    for (int d = 0; d < out->ndim; d++) {
-        if (out->dims[d] == 1) continue;
-        if (bc->ndim > 0) {
-            int last = bc->ndim - 1;
-            bool mergeable = true;
-            for (int k = 0; k < nin; k++)
-                if (bc->strides[k][last] != full[k][d] * out->dims[d]) mergeable = false;
-            if (mergeable) {
-                bc->dims[last] *= out->dims[d];
-                for (int k = 0; k < nin; k++) bc->strides[k][last] = full[k][d];
-                continue;
-            }
-        }
-        bc->dims[bc->ndim] = out->dims[d];
-        for (int k = 0; k < nin; k++) bc->strides[k][bc->ndim] = full[k][d];
-        bc->ndim++;
-    }
-    if (bc->ndim == 0) {
-        bc->ndim = 1;
-        bc->dims[0] = 1;
-        for (int k = 0; k < nin; k++) bc->strides[k][0] = 0;
-    }
-}
-
 enum { CV_MAP_SCALAR, CV_MAP_SAME, CV_MAP_CHANNEL };
 
 /* Operand index of output element i in the three simple forms. */
@@ -324,7 +284,7 @@ template <class I> struct cv_operand_map {
 /* Operand k in a simple form, or false when its non-broadcast dims are not
  * one contiguous run of the output's. */
 template <class I>
-static inline bool cv_operand_simple(const cv_bcast_t *bc, int k, cv_operand_map<I> *m)
+static inline bool cv_operand_simple(const cv_broadcast_t *bc, int k, cv_operand_map<I> *m)
 {
     int first = -1, last = -1;
     for (int d = 0; d < bc->ndim; d++)
