@@ -131,6 +131,21 @@ static inline cv_status cv_cuda_const_ints(const cv_step_run_t *run, int i, cons
     return CV_STATUS_OK;
 }
 
+/* Input i as a geometry function of src/backend reads it (host data): NULL
+ * when omitted; UNSUPPORTED naming `what` when it is present but not a
+ * structural constant, so that the step runs on the host. */
+static inline cv_status cv_cuda_host_input(const cv_step_run_t *run, int i, const char *what,
+                                           const cv_tensor_t **t, cv_err_t *err)
+{
+    *t = NULL;
+    if (!cv_cuda_in(run, i)) return CV_STATUS_OK;
+    *t = cv_cuda_host_constant(run, i);
+    if (!*t)
+        return cv_errorf(err, CV_STATUS_UNSUPPORTED, "%s on CUDA needs %s to be a constant",
+                         cv_op_name(run->node->op), what);
+    return CV_STATUS_OK;
+}
+
 static inline cv_status cv_cuda_unsupported(const cv_step_run_t *run, cv_dtype_t dtype,
                                             cv_err_t *err)
 {
