@@ -39,6 +39,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/nn_geometry.h"
 #include "backend/window.h"
 
 #include <cuda_bf16.h>
@@ -76,33 +77,9 @@ static unsigned grid_for(int64_t n)
 
 static size_t align_up(size_t n) { return (n + 255) / 256 * 256; }
 
-/* The fused activation as a clamp to [lo, hi]. */
-typedef struct clamp {
-    bool active;
-    float lo, hi;
-} clamp_t;
-
-static clamp_t node_clamp(const cv_node_t *node)
-{
-    clamp_t c = {false, -INFINITY, INFINITY};
-    if (node->activation == CV_ACTIVATION_RELU) {
-        c.active = true;
-        c.lo = 0.0f;
-    } else if (node->activation == CV_ACTIVATION_CLIP) {
-        c.active = true;
-        c.lo = node->clip_min;
-        c.hi = node->clip_max;
-    }
-    return c;
-}
-
-/* Written as the CPU kernels do, so that NaN passes through. */
-static __device__ __forceinline__ float clamp_value(float v, float lo, float hi)
-{
-    if (v < lo) v = lo;
-    if (v > hi) v = hi;
-    return v;
-}
+/* The fused activation as a clamp to [lo, hi] (src/backend/nn_geometry.c,
+ * as the CPU kernels read it). */
+typedef cv_clamp_t clamp_t;
 
 template <typename T> static __device__ __forceinline__ T from_float(float v);
 template <> __device__ __forceinline__ float from_float<float>(float v) { return v; }
@@ -214,7 +191,7 @@ static __global__ void depthwise_kernel(const float *__restrict__ x, const float
             }
         }
         if (btab) acc += btab[n][c];
-        if (clamp) acc = clamp_value(acc, lo, hi);
+        if (clamp) acc = cv_clamp_f32(acc, lo, hi);
         y[idx] = acc;
     }
 }
@@ -236,7 +213,7 @@ static __global__ void epilogue_kernel(float *__restrict__ y, int64_t rows, int6
             int64_t p = rem / inner, i = rem - p * inner;
             v += beta * tab[r][p * sp + i * si];
         }
-        if (clamp) v = clamp_value(v, lo, hi);
+        if (clamp) v = cv_clamp_f32(v, lo, hi);
         y[idx] = v;
     }
 }
@@ -330,7 +307,7 @@ extern "C" cv_status cv_cuda_conv(cv_cuda_t *cuda, const cv_step_run_t *run, cv_
         return cv_cuda_run_on_host(cuda, run, err);
     conv_geom_t g;
     conv_geometry(run->node, x, w, y, &g);
-    clamp_t c = node_clamp(run->node);
+    clamp_t c = cv_activation_clamp(run->node);
     if (cv_shape_numel(&y->shape) == 0) return CV_STATUS_OK;
     const conv_dims_t *d = &g.dims;
     int64_t kk = d->k[0] * d->k[1] * d->k[2], k = g.cg * kk;
@@ -656,7 +633,7 @@ extern "C" cv_status cv_cuda_gemm(cv_cuda_t *cuda, const cv_step_run_t *run, cv_
     const float *const *dev_c = NULL;
     cv_status st = run_weighted_rows(cuda, run, &sh, m, multi, &ec, &dev_c, err);
     if (st != CV_STATUS_OK) return st;
-    clamp_t cl = node_clamp(run->node);
+    clamp_t cl = cv_activation_clamp(run->node);
     return launch_epilogue(cuda, (float *)y->data, m, n, 1, dev_c, ec.cn == 1 ? 0 : 1, 0, beta, &cl, err);
 }
 
@@ -751,6 +728,6 @@ extern "C" cv_status cv_cuda_matmul(cv_cuda_t *cuda, const cv_step_run_t *run, c
         st = matmul_broadcast(cuda, run, &ba, &bb, &batch, m, n, k, err);
     }
     if (st != CV_STATUS_OK) return st;
-    clamp_t cl = node_clamp(run->node);
+    clamp_t cl = cv_activation_clamp(run->node);
     return launch_epilogue(cuda, (float *)y->data, nbatch * m, n, 1, NULL, 0, 0, 1.0f, &cl, err);
 }

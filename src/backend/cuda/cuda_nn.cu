@@ -5,7 +5,8 @@
  *
  * Shape legend: BatchNormalization and LRN see X as [N, C, plane];
  * Softmax as [outer, len, inner] (opset < 13: [outer, len] with len the
- * product of the dims from `axis`, the "coerce to 2-D" semantics);
+ * product of the dims from `axis`, the "coerce to 2-D" semantics; read by
+ * src/backend/nn_geometry.c, as on the CPU);
  * LayerNormalization as [outer rows, inner] with inner the dims from axis.
  *
  * Row-wise reductions (Softmax, LayerNormalization, ReduceMean/Sum over
@@ -20,6 +21,7 @@
  * FP32 only.
  */
 #include "backend/cuda/cuda_ops.cuh"
+#include "backend/nn_geometry.h"
 
 #include <math.h>
 
@@ -197,20 +199,9 @@ static cv_status softmax_entry(cv_cuda_t *cuda, const cv_step_run_t *run, cv_cud
     if (done) return st;
     const cv_tensor_t *x = run->inputs[0];
     if (x->dtype != CV_DTYPE_FP32) return cv_cuda_unsupported(run, x->dtype, err);
-    int r = x->shape.ndim;
-    bool legacy = run->node->opset < 13;
-    int64_t a = cv_node_attr_int(run->node, "axis", legacy ? 1 : -1);
-    int axis = (int)(a < 0 ? a + r : a);
-    CV_ASSERT(axis >= 0 && axis < r);
-    int64_t outer = 1, len = 1, inner = 1;
-    for (int i = 0; i < axis; i++) outer *= x->shape.dims[i];
-    if (legacy) {
-        /* Coerced to 2-D [outer, rest]: one softmax over all of `rest`. */
-        for (int i = axis; i < r; i++) len *= x->shape.dims[i];
-    } else {
-        len = x->shape.dims[axis];
-        for (int i = axis + 1; i < r; i++) inner *= x->shape.dims[i];
-    }
+    cv_softmax_geometry_t g;
+    if ((st = cv_softmax_geometry(run->node, &x->shape, &g, err)) != CV_STATUS_OK) return st;
+    const int64_t outer = g.outer, len = g.len, inner = g.inner;
     if (outer * len * inner == 0) return CV_STATUS_OK;
     const float *xs = (const float *)x->data;
     float *ys = (float *)run->outputs[0]->data;
