@@ -31,6 +31,72 @@ static cv_status read_axes(const cv_tensor_t *t, const char *what, int rank, int
     return CV_STATUS_OK;
 }
 
+/* A copy over the whole of `dims` (rank n), Y's strides row-major. */
+static void region_over(const cv_shape_t *dims, cv_copy_region_t *r)
+{
+    memset(r, 0, sizeof *r);
+    r->n = dims->ndim;
+    memcpy(r->dims, dims->dims, sizeof(int64_t) * (size_t)dims->ndim);
+    cv_shape_strides(dims, r->ds);
+}
+
+/* ---- Transpose -------------------------------------------------------- */
+
+cv_status cv_transpose_geometry(const cv_node_t *node, const cv_shape_t *x,
+                                cv_transpose_geometry_t *g, cv_err_t *err)
+{
+    int r = x->ndim, n;
+    const int64_t *perm = cv_node_attr_ints(node, "perm", &n);
+    if (perm && n != r)
+        return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT,
+                         "Transpose's perm has %d entries for an input of rank %d", n, r);
+    int64_t xs[CV_MAX_DIMS];
+    bool seen[CV_MAX_DIMS] = {false};
+    cv_shape_strides(x, xs);
+    memset(g, 0, sizeof *g);
+    g->out.ndim = r;
+    for (int i = 0; i < r; i++) {
+        int64_t p = perm ? perm[i] : r - 1 - i;
+        if (p < 0 || p >= r || seen[p])
+            return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT,
+                             "Transpose's perm entry %d is %lld; perm must hold each of 0..%d "
+                             "once",
+                             i, (long long)p, r - 1);
+        seen[p] = true;
+        g->out.dims[i] = x->dims[p];
+    }
+    region_over(&g->out, &g->copy);
+    for (int i = 0; i < r; i++) g->copy.ss[i] = xs[perm ? perm[i] : r - 1 - i];
+    return CV_STATUS_OK;
+}
+
+/* ---- Concat ----------------------------------------------------------- */
+
+cv_status cv_concat_geometry(const cv_node_t *node, const cv_shape_t *y, cv_concat_geometry_t *g,
+                             cv_err_t *err)
+{
+    int64_t axis = cv_node_attr_int(node, "axis", 0);
+    if (axis < -y->ndim || axis >= y->ndim)
+        return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT,
+                         "Concat's axis %lld is out of range for rank %d", (long long)axis,
+                         y->ndim);
+    memset(g, 0, sizeof *g);
+    g->out = *y;
+    g->axis = (int)(axis < 0 ? axis + y->ndim : axis);
+    cv_shape_strides(y, g->ys);
+    return CV_STATUS_OK;
+}
+
+void cv_concat_next(cv_concat_geometry_t *g, const cv_shape_t *x, cv_copy_region_t *copy)
+{
+    CV_ASSERT(x->ndim == g->out.ndim && g->at + x->dims[g->axis] <= g->out.dims[g->axis]);
+    region_over(x, copy);
+    memcpy(copy->ss, copy->ds, sizeof copy->ss);
+    memcpy(copy->ds, g->ys, sizeof(int64_t) * (size_t)x->ndim);
+    copy->dst_at = g->at * g->ys[g->axis];
+    g->at += x->dims[g->axis];
+}
+
 /* ---- Slice ------------------------------------------------------------ */
 
 /* Clamps start s and end e of one axis of extent d by ONNX's rules and
@@ -104,12 +170,13 @@ cv_status cv_slice_geometry(const cv_shape_t *x, const cv_tensor_t *starts_t,
     }
     int64_t xs[CV_MAX_DIMS];
     cv_shape_strides(x, xs);
+    region_over(&g->out, &g->copy);
     bool empty = cv_shape_numel(&g->out) == 0;
     for (int a = 0; a < r; a++) {
-        if (!empty) g->offset += g->start[a] * xs[a];
+        if (!empty) g->copy.src_at += g->start[a] * xs[a];
         /* A step is only walked when more than one element is taken; a huge
          * step of a single-element slice must not overflow the stride. */
-        g->strides[a] = g->out.dims[a] > 1 ? xs[a] * g->step[a] : xs[a];
+        g->copy.ss[a] = g->out.dims[a] > 1 ? xs[a] * g->step[a] : xs[a];
     }
     return CV_STATUS_OK;
 }
@@ -160,6 +227,7 @@ cv_status cv_split_geometry(const cv_node_t *node, const cv_shape_t *x, const cv
     memset(g, 0, sizeof *g);
     g->axis = (int)(axis < 0 ? axis + x->ndim : axis);
     g->noutputs = noutputs;
+    g->x = *x;
     g->dim = x->dims[g->axis];
     const cv_attr_t *num = cv_node_attr(node, "num_outputs");
     if (split && num)
@@ -195,6 +263,26 @@ int64_t cv_split_size(const cv_split_geometry_t *g, int i)
     return CV_MAX(0, CV_MIN(g->chunk, g->dim - g->chunk * i));
 }
 
+bool cv_split_next(cv_split_geometry_t *g, const cv_shape_t *y, cv_copy_region_t *copy)
+{
+    int64_t size = cv_split_size(g, g->next++), at = g->at;
+    g->at += size;
+    if (!y) return false;
+    CV_ASSERT(y->ndim == g->x.ndim && y->dims[g->axis] == size);
+    region_over(y, copy);
+    cv_shape_strides(&g->x, copy->ss);
+    copy->src_at = at * copy->ss[g->axis];
+    return true;
+}
+
+/* ---- Expand ----------------------------------------------------------- */
+
+void cv_expand_copy(const cv_shape_t *x, const cv_shape_t *y, cv_copy_region_t *copy)
+{
+    region_over(y, copy);
+    cv_broadcast_strides(x, y, copy->ss);
+}
+
 /* ---- Tile ------------------------------------------------------------- */
 
 cv_status cv_tile_geometry(const cv_shape_t *x, const cv_tensor_t *repeats, cv_tile_geometry_t *g,
@@ -220,14 +308,49 @@ cv_status cv_tile_geometry(const cv_shape_t *x, const cv_tensor_t *repeats, cv_t
     int64_t xs[CV_MAX_DIMS], ys[CV_MAX_DIMS];
     cv_shape_strides(x, xs);
     cv_shape_strides(&g->out, ys);
-    g->n = 2 * r;
+    cv_copy_region_t *c = &g->copy;
+    c->n = 2 * r;
     for (int a = 0; a < r; a++) {
-        g->dims[2 * a] = reps[a];
-        g->ds[2 * a] = x->dims[a] * ys[a];
-        g->ss[2 * a] = 0;
-        g->dims[2 * a + 1] = x->dims[a];
-        g->ds[2 * a + 1] = ys[a];
-        g->ss[2 * a + 1] = xs[a];
+        c->dims[2 * a] = reps[a];
+        c->ds[2 * a] = x->dims[a] * ys[a];
+        c->ss[2 * a] = 0;
+        c->dims[2 * a + 1] = x->dims[a];
+        c->ds[2 * a + 1] = ys[a];
+        c->ss[2 * a + 1] = xs[a];
+    }
+    return CV_STATUS_OK;
+}
+
+/* ---- Gather ----------------------------------------------------------- */
+
+cv_status cv_gather_geometry(const cv_node_t *node, const cv_shape_t *x, const cv_tensor_t *indices,
+                             const cv_tensor_t *values, cv_gather_geometry_t *g, cv_err_t *err)
+{
+    int r = x->ndim;
+    int64_t axis = cv_node_attr_int(node, "axis", 0);
+    if (r < 1)
+        return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT,
+                         "Gather's data is a scalar; it needs rank >= 1");
+    if (axis < -r || axis >= r)
+        return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT,
+                         "Gather's axis %lld is out of range for data of rank %d",
+                         (long long)axis, r);
+    if (indices->dtype != CV_DTYPE_INT64 && indices->dtype != CV_DTYPE_INT32)
+        return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT,
+                         "Gather's indices must be INT64 or INT32, not %s",
+                         cv_dtype_name(indices->dtype));
+    g->axis = (int)(axis < 0 ? axis + r : axis);
+    g->outer = g->inner = 1;
+    g->d = x->dims[g->axis];
+    g->nidx = cv_shape_numel(&indices->shape);
+    for (int i = 0; i < g->axis; i++) g->outer *= x->dims[i];
+    for (int i = g->axis + 1; i < r; i++) g->inner *= x->dims[i];
+    for (int64_t k = 0; values && k < g->nidx; k++) {
+        int64_t v = cv_tensor_get_i64(values, k);
+        if (v < -g->d || v >= g->d)
+            return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT,
+                             "Gather index %lld is out of range for dim %d of size %lld",
+                             (long long)v, g->axis, (long long)g->d);
     }
     return CV_STATUS_OK;
 }

@@ -1,12 +1,14 @@
 /*
- * layout_geometry.h: the geometry of the layout ops whose work is shaped by
- * constant inputs and attributes (Slice, Split, Tile, Pad), read once per
- * step on the host, with ONNX's rules and argument checks, for the CPU
- * kernels (src/backend/cpu/cpu_layout.c) and the CUDA kernels
+ * layout_geometry.h: the geometry of the layout ops that copy elements
+ * around (Transpose, Concat, Split, Slice, Expand, Tile, Pad), read once
+ * per step on the host from shapes, attributes and constant inputs, with
+ * ONNX's rules and argument checks, for the CPU kernels
+ * (src/backend/cpu/cpu_layout.c) and the CUDA kernels
  * (src/backend/cuda/cuda_layout.cu) alike. Each result is a small plain
- * struct: extents and element strides that a strided copy
- * (src/backend/strided.h) or a gather walks, so that a kernel never reads
- * starts, pads or repeats itself.
+ * struct: the copy regions (extents, element strides and offsets) that a
+ * strided copy (src/backend/strided.h) walks, and for Pad the per-axis
+ * runs its gather reads, so that a kernel never reads perm, starts, pads
+ * or repeats itself.
  *
  * Inputs that shape the work (Slice's starts/ends/axes/steps, Split's
  * split, Tile's repeats, Pad's pads/axes) are passed as host tensors of
@@ -29,14 +31,53 @@ extern "C" {
 #include "backend/strided.h"
 #include "ir/graph.h"
 
+/* One strided copy from a source tensor into a destination tensor: n axes
+ * of extent dims, walked with destination strides ds and source strides ss
+ * (in elements; a source stride may be 0 or negative), starting at element
+ * dst_at of the destination and src_at of the source. */
+typedef struct cv_copy_region {
+    int n;
+    int64_t dims[CV_WALK_MAX], ds[CV_WALK_MAX], ss[CV_WALK_MAX];
+    int64_t dst_at, src_at;
+} cv_copy_region_t;
+
+/* ---- Transpose -------------------------------------------------------- */
+
+typedef struct cv_transpose_geometry {
+    cv_shape_t out;        /* Y's shape */
+    cv_copy_region_t copy; /* X into Y */
+} cv_transpose_geometry_t;
+
+/* Transpose of X (shape x) by the node's perm (default: the axes
+ * reversed). INVALID_ARGUMENT when perm is not a permutation of X's axes. */
+cv_status cv_transpose_geometry(const cv_node_t *node, const cv_shape_t *x,
+                                cv_transpose_geometry_t *g, cv_err_t *err);
+
+/* ---- Concat ------------------------------------------------------------- */
+
+typedef struct cv_concat_geometry {
+    cv_shape_t out;            /* Y's shape, from inference */
+    int axis;                  /* normalized */
+    int64_t at;                /* where the next input goes along the axis */
+    int64_t ys[CV_MAX_DIMS];   /* Y's strides */
+} cv_concat_geometry_t;
+
+/* Concat into Y (shape y) along the node's axis. INVALID_ARGUMENT when
+ * the axis is out of range for Y. */
+cv_status cv_concat_geometry(const cv_node_t *node, const cv_shape_t *y, cv_concat_geometry_t *g,
+                             cv_err_t *err);
+
+/* The copy of the next input (shape x: Y's but along the axis) into Y, in
+ * input order. */
+void cv_concat_next(cv_concat_geometry_t *g, const cv_shape_t *x, cv_copy_region_t *copy);
+
 /* ---- Slice ------------------------------------------------------------ */
 
 typedef struct cv_slice_geometry {
-    cv_shape_t out;                /* Y's shape: elements taken per axis */
-    int64_t start[CV_MAX_DIMS];    /* per axis of X, first index taken (0 where not sliced) */
-    int64_t step[CV_MAX_DIMS];     /* per axis of X (1 where not sliced) */
-    int64_t offset;                /* X's element of Y's first, in elements (0 when Y is empty) */
-    int64_t strides[CV_MAX_DIMS];  /* X's element stride along each axis of Y */
+    cv_shape_t out;             /* Y's shape: elements taken per axis */
+    int64_t start[CV_MAX_DIMS]; /* per axis of X, first index taken (0 where not sliced) */
+    int64_t step[CV_MAX_DIMS];  /* per axis of X (1 where not sliced) */
+    cv_copy_region_t copy;      /* X into Y (src_at 0 when Y is empty) */
 } cv_slice_geometry_t;
 
 /* Slice of X (shape x) by starts and ends (required), axes and steps
@@ -60,6 +101,9 @@ typedef struct cv_split_geometry {
     int64_t dim;              /* X's extent along the axis */
     int64_t chunk;            /* each output's extent without `split` (the last ones cut to dim) */
     const cv_tensor_t *split; /* the split input, or NULL; the caller keeps it alive */
+    cv_shape_t x;             /* X's shape */
+    int next;                 /* the output cv_split_next describes next */
+    int64_t at;               /* where it starts along the axis */
 } cv_split_geometry_t;
 
 /* Split of X (shape x) into `noutputs` parts along the node's axis: by the
@@ -76,15 +120,24 @@ cv_status cv_split_geometry(const cv_node_t *node, const cv_shape_t *x, const cv
  * ones end (an omitted output still takes its part). */
 int64_t cv_split_size(const cv_split_geometry_t *g, int i);
 
+/* The copy of X into the next output, in output order, whose shape is y
+ * (NULL for an omitted output: it still takes its part, and there is
+ * nothing to copy). Returns whether *copy was filled. */
+bool cv_split_next(cv_split_geometry_t *g, const cv_shape_t *y, cv_copy_region_t *copy);
+
+/* ---- Expand ----------------------------------------------------------- */
+
+/* The copy of X (shape x) into Y (shape y, X broadcast to it by
+ * inference). */
+void cv_expand_copy(const cv_shape_t *x, const cv_shape_t *y, cv_copy_region_t *copy);
+
 /* ---- Tile ------------------------------------------------------------- */
 
 typedef struct cv_tile_geometry {
     cv_shape_t out; /* Y's shape */
-    /* The copy from X to Y: axis a of Y walked as (repeat, position), so
-     * 2 * rank walk axes with Y strides ds and X strides ss (0 along a
-     * repeat). */
-    int n;
-    int64_t dims[CV_WALK_MAX], ds[CV_WALK_MAX], ss[CV_WALK_MAX];
+    /* X into Y: axis a of Y walked as (repeat, position), so 2 * rank
+     * axes, X's stride 0 along a repeat. */
+    cv_copy_region_t copy;
 } cv_tile_geometry_t;
 
 /* Tile of X (shape x) by `repeats` (required, one entry >= 0 per axis).
@@ -92,6 +145,22 @@ typedef struct cv_tile_geometry {
  * or the output would be too large. */
 cv_status cv_tile_geometry(const cv_shape_t *x, const cv_tensor_t *repeats, cv_tile_geometry_t *g,
                            cv_err_t *err);
+
+/* ---- Gather ----------------------------------------------------------- */
+
+/* X as [outer, d, inner] around the axis; Y as [outer, nidx, inner]. */
+typedef struct cv_gather_geometry {
+    int axis; /* normalized */
+    int64_t outer, d, inner, nidx;
+} cv_gather_geometry_t;
+
+/* Gather of X (shape x) along the node's axis by `indices` (its shape and
+ * dtype only) whose values are in `values` on the host, or NULL when they
+ * are only on the device (computed at run time). INVALID_ARGUMENT when X
+ * is a scalar, the axis is out of range, the indices are not INT64 or
+ * INT32, or a host value is outside [-d, d - 1]. */
+cv_status cv_gather_geometry(const cv_node_t *node, const cv_shape_t *x, const cv_tensor_t *indices,
+                             const cv_tensor_t *values, cv_gather_geometry_t *g, cv_err_t *err);
 
 /* ---- Pad -------------------------------------------------------------- */
 

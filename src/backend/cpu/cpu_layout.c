@@ -144,25 +144,13 @@ static void strided_copy(size_t es, int ndim, const int64_t *dims, void *dst, co
         int64_t ni = w.dims[k], nj = w.dims[last];
         int64_t dsi = w.ds[k], dsj = w.ds[last], ssi = w.ss[k], ssj = w.ss[last];
         do {
-            switch (es) {
-            case 1: TILE_COPY(uint8_t); break;
-            case 2: TILE_COPY(uint16_t); break;
-            case 4: TILE_COPY(uint32_t); break;
-            case 8: TILE_COPY(uint64_t); break;
-            default: CV_ASSERT(!"element size");
-            }
+            CV_FOR_ELEMENT_SIZE(es, TILE_COPY);
         } while (walk_next(&w, last, k, idx, &doff, &soff));
         return;
     }
     int64_t len = w.dims[last], dsl = w.ds[last], ssl = w.ss[last];
     do {
-        switch (es) {
-        case 1: ROW_COPY(uint8_t); break;
-        case 2: ROW_COPY(uint16_t); break;
-        case 4: ROW_COPY(uint32_t); break;
-        case 8: ROW_COPY(uint64_t); break;
-        default: CV_ASSERT(!"element size");
-        }
+        CV_FOR_ELEMENT_SIZE(es, ROW_COPY);
     } while (walk_next(&w, last, -1, idx, &doff, &soff));
 }
 
@@ -215,34 +203,35 @@ cv_status cv_cpu_dropout(const cv_op_args_t *args, cv_err_t *err)
 
 /* ---- Transpose, Concat, Split, Slice, Expand, Tile ---------------------- */
 
+/* Runs one copy region from src into dst. */
+static void copy_region(size_t es, const cv_copy_region_t *r, void *dst, const void *src)
+{
+    strided_copy(es, r->n, r->dims, (char *)dst + r->dst_at * (int64_t)es, r->ds,
+                 (const char *)src + r->src_at * (int64_t)es, r->ss);
+}
+
 cv_status cv_cpu_transpose(const cv_op_args_t *args, cv_err_t *err)
 {
     const cv_tensor_t *x = args->inputs[0];
     cv_tensor_t *y = args->outputs[0];
-    int r = x->shape.ndim, n;
-    const int64_t *perm = cv_node_attr_ints(args->node, "perm", &n);
-    int64_t xs[CV_MAX_DIMS], ys[CV_MAX_DIMS], ss[CV_MAX_DIMS];
-    cv_shape_strides(&x->shape, xs);
-    cv_shape_strides(&y->shape, ys);
-    for (int i = 0; i < r; i++) ss[i] = xs[perm ? perm[i] : r - 1 - i];
-    strided_copy(cv_dtype_size(x->dtype), r, y->shape.dims, y->data, ys, x->data, ss);
+    cv_transpose_geometry_t g;
+    cv_status st = cv_transpose_geometry(args->node, &x->shape, &g, err);
+    if (st != CV_STATUS_OK) return st;
+    CV_ASSERT(cv_shape_equal(&g.out, &y->shape));
+    copy_region(cv_dtype_size(x->dtype), &g.copy, y->data, x->data);
     return CV_STATUS_OK;
 }
 
 cv_status cv_cpu_concat(const cv_op_args_t *args, cv_err_t *err)
 {
     cv_tensor_t *y = args->outputs[0];
-    int r = y->shape.ndim, axis = (int)cv_node_attr_int(args->node, "axis", 0);
-    if (axis < 0) axis += r;
-    size_t es = cv_dtype_size(y->dtype);
-    int64_t ys[CV_MAX_DIMS], xs[CV_MAX_DIMS], at = 0;
-    cv_shape_strides(&y->shape, ys);
+    cv_concat_geometry_t g;
+    cv_status st = cv_concat_geometry(args->node, &y->shape, &g, err);
+    if (st != CV_STATUS_OK) return st;
+    cv_copy_region_t copy;
     for (int i = 0; i < args->ninputs; i++) {
-        const cv_tensor_t *x = args->inputs[i];
-        cv_shape_strides(&x->shape, xs);
-        strided_copy(es, r, x->shape.dims, (char *)y->data + at * ys[axis] * (int64_t)es, ys,
-                     x->data, xs);
-        at += x->shape.dims[axis];
+        cv_concat_next(&g, &args->inputs[i]->shape, &copy);
+        copy_region(cv_dtype_size(y->dtype), &copy, y->data, args->inputs[i]->data);
     }
     return CV_STATUS_OK;
 }
@@ -254,20 +243,11 @@ cv_status cv_cpu_split(const cv_op_args_t *args, cv_err_t *err)
     cv_status st =
         cv_split_geometry(args->node, &x->shape, in_at(args, 1), args->noutputs, &g, err);
     if (st != CV_STATUS_OK) return st;
-    int r = x->shape.ndim;
-    size_t es = cv_dtype_size(x->dtype);
-    int64_t xs[CV_MAX_DIMS], ys[CV_MAX_DIMS], at = 0;
-    cv_shape_strides(&x->shape, xs);
+    cv_copy_region_t copy;
     for (int i = 0; i < args->noutputs; i++) {
         cv_tensor_t *y = args->outputs[i];
-        int64_t size = cv_split_size(&g, i);
-        if (y) {
-            CV_ASSERT(y->shape.ndim == r && y->shape.dims[g.axis] == size);
-            cv_shape_strides(&y->shape, ys);
-            strided_copy(es, r, y->shape.dims, y->data, ys,
-                         (const char *)x->data + at * xs[g.axis] * (int64_t)es, xs);
-        }
-        at += size;
+        if (cv_split_next(&g, y ? &y->shape : NULL, &copy))
+            copy_region(cv_dtype_size(x->dtype), &copy, y->data, x->data);
     }
     return CV_STATUS_OK;
 }
@@ -281,11 +261,7 @@ cv_status cv_cpu_slice(const cv_op_args_t *args, cv_err_t *err)
                                      in_at(args, 4), &g, err);
     if (st != CV_STATUS_OK) return st;
     CV_ASSERT(cv_shape_equal(&g.out, &y->shape));
-    int64_t ys[CV_MAX_DIMS];
-    cv_shape_strides(&y->shape, ys);
-    size_t es = cv_dtype_size(x->dtype);
-    strided_copy(es, y->shape.ndim, y->shape.dims, y->data, ys,
-                 (const char *)x->data + g.offset * (int64_t)es, g.strides);
+    copy_region(cv_dtype_size(x->dtype), &g.copy, y->data, x->data);
     return CV_STATUS_OK;
 }
 
@@ -293,11 +269,9 @@ cv_status cv_cpu_expand(const cv_op_args_t *args, cv_err_t *err)
 {
     const cv_tensor_t *x = args->inputs[0];
     cv_tensor_t *y = args->outputs[0];
-    int64_t ys[CV_MAX_DIMS], ss[CV_MAX_DIMS];
-    cv_shape_strides(&y->shape, ys);
-    cv_broadcast_strides(&x->shape, &y->shape, ss);
-    strided_copy(cv_dtype_size(x->dtype), y->shape.ndim, y->shape.dims, y->data, ys, x->data,
-                 ss);
+    cv_copy_region_t copy;
+    cv_expand_copy(&x->shape, &y->shape, &copy);
+    copy_region(cv_dtype_size(x->dtype), &copy, y->data, x->data);
     return CV_STATUS_OK;
 }
 
@@ -309,7 +283,7 @@ cv_status cv_cpu_tile(const cv_op_args_t *args, cv_err_t *err)
     cv_status st = cv_tile_geometry(&x->shape, in_at(args, 1), &g, err);
     if (st != CV_STATUS_OK) return st;
     CV_ASSERT(cv_shape_equal(&g.out, &y->shape));
-    strided_copy(cv_dtype_size(x->dtype), g.n, g.dims, y->data, g.ds, x->data, g.ss);
+    copy_region(cv_dtype_size(x->dtype), &g.copy, y->data, x->data);
     return CV_STATUS_OK;
 }
 
@@ -319,19 +293,10 @@ cv_status cv_cpu_gather(const cv_op_args_t *args, cv_err_t *err)
 {
     const cv_tensor_t *x = args->inputs[0], *idx = args->inputs[1];
     cv_tensor_t *y = args->outputs[0];
-    int r = x->shape.ndim, axis = (int)cv_node_attr_int(args->node, "axis", 0);
-    if (axis < 0) axis += r;
-    int64_t outer = 1, inner = 1, d = x->shape.dims[axis];
-    for (int i = 0; i < axis; i++) outer *= x->shape.dims[i];
-    for (int i = axis + 1; i < r; i++) inner *= x->shape.dims[i];
-    int64_t nidx = cv_shape_numel(&idx->shape);
-    for (int64_t k = 0; k < nidx; k++) {
-        int64_t v = cv_tensor_get_i64(idx, k);
-        if (v < -d || v >= d)
-            return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT,
-                             "Gather index %lld is out of range for dim %d of size %lld",
-                             (long long)v, axis, (long long)d);
-    }
+    cv_gather_geometry_t g;
+    cv_status st = cv_gather_geometry(args->node, &x->shape, idx, idx, &g, err);
+    if (st != CV_STATUS_OK) return st;
+    int64_t outer = g.outer, inner = g.inner, d = g.d, nidx = g.nidx;
     size_t es = cv_dtype_size(x->dtype), run = (size_t)inner * es;
     char *dst = y->data;
     const char *src = x->data;
@@ -441,13 +406,7 @@ static void pad_gather_row(size_t es, char *dst, const char *src, const int64_t 
 {
 #define GATHER(T)                                                                        \
     for (int64_t j = 0; j < len; j++) ((T *)dst)[j] = ((const T *)src)[tl[j]]
-    switch (es) {
-    case 1: GATHER(uint8_t); break;
-    case 2: GATHER(uint16_t); break;
-    case 4: GATHER(uint32_t); break;
-    case 8: GATHER(uint64_t); break;
-    default: CV_ASSERT(!"element size");
-    }
+    CV_FOR_ELEMENT_SIZE(es, GATHER);
 #undef GATHER
 }
 

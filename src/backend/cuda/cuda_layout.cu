@@ -133,13 +133,7 @@ static cv_status strided_copy(cudaStream_t stream, size_t es, int ndim, const in
 #define GO(E)                                                                            \
     (small ? strided_copy_go<E, int32_t>(stream, &w, dst, src, total)                    \
            : strided_copy_go<E, int64_t>(stream, &w, dst, src, total))
-    switch (es) {
-    case 1: GO(uint8_t); break;
-    case 2: GO(uint16_t); break;
-    case 4: GO(uint32_t); break;
-    case 8: GO(uint64_t); break;
-    default: CV_ASSERT(!"element size");
-    }
+    CV_FOR_ELEMENT_SIZE(es, GO);
 #undef GO
     CV_CUDA_CHECK_LAUNCH(err);
     return CV_STATUS_OK;
@@ -228,6 +222,15 @@ extern "C" cv_status cv_cuda_dropout(cv_cuda_t *cuda, const cv_step_run_t *run, 
 
 /* ---- Transpose, Concat, Split, Slice, Expand, Tile ------------------------------ */
 
+/* Runs one copy region from src into dst; `extent` bounds every offset
+ * (the larger tensor's element count). */
+static cv_status copy_region(cudaStream_t stream, size_t es, const cv_copy_region_t *r, void *dst,
+                             const void *src, int64_t extent, cv_err_t *err)
+{
+    return strided_copy(stream, es, r->n, r->dims, (char *)dst + r->dst_at * (int64_t)es, r->ds,
+                        (const char *)src + r->src_at * (int64_t)es, r->ss, extent, err);
+}
+
 extern "C" cv_status cv_cuda_transpose(cv_cuda_t *cuda, const cv_step_run_t *run, cv_err_t *err)
 {
     bool done;
@@ -235,20 +238,11 @@ extern "C" cv_status cv_cuda_transpose(cv_cuda_t *cuda, const cv_step_run_t *run
     if (done) return st;
     const cv_tensor_t *x = run->inputs[0];
     cv_tensor_t *y = run->outputs[0];
-    int r = x->shape.ndim, n;
-    const int64_t *perm = cv_node_attr_ints(run->node, "perm", &n);
-    if (perm && n != r)
-        return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT, "perm has %d entries for rank %d", n, r);
-    int64_t xs[CV_MAX_DIMS], ys[CV_MAX_DIMS], ss[CV_MAX_DIMS];
-    cv_shape_strides(&x->shape, xs);
-    cv_shape_strides(&y->shape, ys);
-    for (int i = 0; i < r; i++) {
-        int64_t p = perm ? perm[i] : r - 1 - i;
-        CV_ASSERT(p >= 0 && p < r);
-        ss[i] = xs[p];
-    }
-    return strided_copy(cuda->stream, cv_dtype_size(x->dtype), r, y->shape.dims, y->data, ys,
-                        x->data, ss, max_numel(x, y), err);
+    cv_transpose_geometry_t g;
+    if ((st = cv_transpose_geometry(run->node, &x->shape, &g, err)) != CV_STATUS_OK) return st;
+    CV_ASSERT(cv_shape_equal(&g.out, &y->shape));
+    return copy_region(cuda->stream, cv_dtype_size(x->dtype), &g.copy, y->data, x->data,
+                       max_numel(x, y), err);
 }
 
 extern "C" cv_status cv_cuda_concat(cv_cuda_t *cuda, const cv_step_run_t *run, cv_err_t *err)
@@ -257,23 +251,17 @@ extern "C" cv_status cv_cuda_concat(cv_cuda_t *cuda, const cv_step_run_t *run, c
     cv_status st = layout_enter(cuda, run, cv_cuda_concat, &done, err);
     if (done) return st;
     cv_tensor_t *y = run->outputs[0];
-    int r = y->shape.ndim, axis = (int)cv_node_attr_int(run->node, "axis", 0);
-    if (axis < 0) axis += r;
-    CV_ASSERT(axis >= 0 && axis < r);
-    size_t es = cv_dtype_size(y->dtype);
-    int64_t ys[CV_MAX_DIMS], xs[CV_MAX_DIMS], at = 0;
-    cv_shape_strides(&y->shape, ys);
-    for (int i = 0; i < run->ninputs; i++) {
+    cv_concat_geometry_t g;
+    if ((st = cv_concat_geometry(run->node, &y->shape, &g, err)) != CV_STATUS_OK) return st;
+    cv_copy_region_t copy;
+    for (int i = 0; i < run->ninputs && st == CV_STATUS_OK; i++) {
         const cv_tensor_t *x = run->inputs[i];
         CV_ASSERT(x && x->dtype == y->dtype);
-        cv_shape_strides(&x->shape, xs);
-        st = strided_copy(cuda->stream, es, r, x->shape.dims,
-                          (char *)y->data + at * ys[axis] * (int64_t)es, ys, x->data, xs,
-                          max_numel(x, y), err);
-        if (st != CV_STATUS_OK) return st;
-        at += x->shape.dims[axis];
+        cv_concat_next(&g, &x->shape, &copy);
+        st = copy_region(cuda->stream, cv_dtype_size(y->dtype), &copy, y->data, x->data,
+                         max_numel(x, y), err);
     }
-    return CV_STATUS_OK;
+    return st;
 }
 
 extern "C" cv_status cv_cuda_split(cv_cuda_t *cuda, const cv_step_run_t *run, cv_err_t *err)
@@ -289,24 +277,14 @@ extern "C" cv_status cv_cuda_split(cv_cuda_t *cuda, const cv_step_run_t *run, cv
         (st = cv_split_geometry(run->node, &x->shape, split, run->noutputs, &g, err)) !=
             CV_STATUS_OK)
         return st;
-    int r = x->shape.ndim;
-    size_t es = cv_dtype_size(x->dtype);
-    int64_t xs[CV_MAX_DIMS], ys[CV_MAX_DIMS], at = 0;
-    cv_shape_strides(&x->shape, xs);
-    for (int i = 0; i < run->noutputs; i++) {
+    cv_copy_region_t copy;
+    for (int i = 0; i < run->noutputs && st == CV_STATUS_OK; i++) {
         cv_tensor_t *y = run->outputs[i];
-        int64_t size = cv_split_size(&g, i);
-        if (y) {
-            CV_ASSERT(y->shape.ndim == r && y->shape.dims[g.axis] == size);
-            cv_shape_strides(&y->shape, ys);
-            st = strided_copy(cuda->stream, es, r, y->shape.dims, y->data, ys,
-                              (const char *)x->data + at * xs[g.axis] * (int64_t)es, xs,
-                              max_numel(x, y), err);
-            if (st != CV_STATUS_OK) return st;
-        }
-        at += size;
+        if (cv_split_next(&g, y ? &y->shape : NULL, &copy))
+            st = copy_region(cuda->stream, cv_dtype_size(x->dtype), &copy, y->data, x->data,
+                             max_numel(x, y), err);
     }
-    return CV_STATUS_OK;
+    return st;
 }
 
 extern "C" cv_status cv_cuda_slice(cv_cuda_t *cuda, const cv_step_run_t *run, cv_err_t *err)
@@ -324,12 +302,8 @@ extern "C" cv_status cv_cuda_slice(cv_cuda_t *cuda, const cv_step_run_t *run, cv
     if ((st = cv_slice_geometry(&x->shape, arg[0], arg[1], arg[2], arg[3], &g, err)) != CV_STATUS_OK)
         return st;
     CV_ASSERT(cv_shape_equal(&g.out, &y->shape));
-    int64_t ys[CV_MAX_DIMS];
-    cv_shape_strides(&y->shape, ys);
-    size_t es = cv_dtype_size(x->dtype);
-    return strided_copy(cuda->stream, es, y->shape.ndim, y->shape.dims, y->data, ys,
-                        (const char *)x->data + g.offset * (int64_t)es, g.strides, max_numel(x, y),
-                        err);
+    return copy_region(cuda->stream, cv_dtype_size(x->dtype), &g.copy, y->data, x->data,
+                       max_numel(x, y), err);
 }
 
 extern "C" cv_status cv_cuda_expand(cv_cuda_t *cuda, const cv_step_run_t *run, cv_err_t *err)
@@ -339,11 +313,10 @@ extern "C" cv_status cv_cuda_expand(cv_cuda_t *cuda, const cv_step_run_t *run, c
     if (done) return st;
     const cv_tensor_t *x = run->inputs[0];
     cv_tensor_t *y = run->outputs[0];
-    int64_t ys[CV_MAX_DIMS], ss[CV_MAX_DIMS];
-    cv_shape_strides(&y->shape, ys);
-    cv_broadcast_strides(&x->shape, &y->shape, ss);
-    return strided_copy(cuda->stream, cv_dtype_size(x->dtype), y->shape.ndim, y->shape.dims,
-                        y->data, ys, x->data, ss, max_numel(x, y), err);
+    cv_copy_region_t copy;
+    cv_expand_copy(&x->shape, &y->shape, &copy);
+    return copy_region(cuda->stream, cv_dtype_size(x->dtype), &copy, y->data, x->data,
+                       max_numel(x, y), err);
 }
 
 extern "C" cv_status cv_cuda_tile(cv_cuda_t *cuda, const cv_step_run_t *run, cv_err_t *err)
@@ -358,8 +331,8 @@ extern "C" cv_status cv_cuda_tile(cv_cuda_t *cuda, const cv_step_run_t *run, cv_
         (st = cv_tile_geometry(&x->shape, repeats, &g, err)) != CV_STATUS_OK)
         return st;
     CV_ASSERT(cv_shape_equal(&g.out, &y->shape));
-    return strided_copy(cuda->stream, cv_dtype_size(x->dtype), g.n, g.dims, y->data, g.ds, x->data,
-                        g.ss, max_numel(x, y), err);
+    return copy_region(cuda->stream, cv_dtype_size(x->dtype), &g.copy, y->data, x->data,
+                       max_numel(x, y), err);
 }
 
 /* ---- Gather ------------------------------------------------------------------------ */
@@ -411,23 +384,13 @@ extern "C" cv_status cv_cuda_gather(cv_cuda_t *cuda, const cv_step_run_t *run, c
     const cv_tensor_t *x = run->inputs[0], *idx = run->inputs[1];
     size_t es = cv_dtype_size(x->dtype);
     if (!element_size_ok(es)) return cv_cuda_unsupported(run, x->dtype, err);
-    if (idx->dtype != CV_DTYPE_INT64 && idx->dtype != CV_DTYPE_INT32)
-        return cv_cuda_unsupported(run, idx->dtype, err);
-    int r = x->shape.ndim, axis = (int)cv_node_attr_int(run->node, "axis", 0);
-    if (axis < 0) axis += r;
-    CV_ASSERT(axis >= 0 && axis < r);
-    int64_t inner = 1, d = x->shape.dims[axis], nidx = cv_shape_numel(&idx->shape);
-    for (int i = axis + 1; i < r; i++) inner *= x->shape.dims[i];
-    const cv_tensor_t *host_idx = cv_cuda_host_constant(run, 1);
-    if (host_idx) {
-        for (int64_t k = 0; k < nidx; k++) {
-            int64_t v = cv_tensor_get_i64(host_idx, k);
-            if (v < -d || v >= d)
-                return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT,
-                                 "Gather index %lld is out of range for dim %d of size %lld",
-                                 (long long)v, axis, (long long)d);
-        }
-    }
+    /* Run-time indices out of range give zeros on the device; constant
+     * ones are checked here, as on the CPU. */
+    cv_gather_geometry_t g;
+    if ((st = cv_gather_geometry(run->node, &x->shape, idx, cv_cuda_host_constant(run, 1), &g,
+                                 err)) != CV_STATUS_OK)
+        return st;
+    const int64_t inner = g.inner, d = g.d, nidx = g.nidx;
     if (total == 0) return CV_STATUS_OK;
     const int values[2] = {cv_cuda_value(run, 0), cv_cuda_value(run, 1)};
     const void *bases[2] = {x->data, idx->data};
