@@ -125,11 +125,10 @@ static cv_status unary_entry(cv_cuda_t *cuda, const cv_step_run_t *run, unary_pa
                              cv_cuda_op_fn self, cv_err_t *err)
 {
     bool done;
-    cv_status st = cv_cuda_enter(cuda, run, -1, self, &done, err);
+    cv_status st = cv_cuda_enter_f32(cuda, run, self, &done, err);
     if (done) return st;
     const cv_tensor_t *x = run->inputs[0];
     cv_tensor_t *y = run->outputs[0];
-    if (x->dtype != CV_DTYPE_FP32) return cv_cuda_unsupported(run, x->dtype, err);
     CV_ASSERT(y->dtype == CV_DTYPE_FP32 && cv_shape_numel(&y->shape) == cv_shape_numel(&x->shape));
     return unary_launch<OP>(cuda->stream, (const float *)x->data, (float *)y->data,
                             cv_shape_numel(&x->shape), p, err);

@@ -195,10 +195,9 @@ static cv_status softmax_entry(cv_cuda_t *cuda, const cv_step_run_t *run, cv_cud
                                cv_err_t *err)
 {
     bool done;
-    cv_status st = cv_cuda_enter(cuda, run, -1, self, &done, err);
+    cv_status st = cv_cuda_enter_f32(cuda, run, self, &done, err);
     if (done) return st;
     const cv_tensor_t *x = run->inputs[0];
-    if (x->dtype != CV_DTYPE_FP32) return cv_cuda_unsupported(run, x->dtype, err);
     cv_softmax_geometry_t g;
     if ((st = cv_softmax_geometry(run->node, &x->shape, &g, err)) != CV_STATUS_OK) return st;
     const int64_t outer = g.outer, len = g.len, inner = g.inner;
@@ -357,10 +356,9 @@ __global__ void lrn_kernel(const float *__restrict__ x, float *__restrict__ y, i
 extern "C" cv_status cv_cuda_lrn(cv_cuda_t *cuda, const cv_step_run_t *run, cv_err_t *err)
 {
     bool done;
-    cv_status st = cv_cuda_enter(cuda, run, -1, cv_cuda_lrn, &done, err);
+    cv_status st = cv_cuda_enter_f32(cuda, run, cv_cuda_lrn, &done, err);
     if (done) return st;
     const cv_tensor_t *x = run->inputs[0];
-    if (x->dtype != CV_DTYPE_FP32) return cv_cuda_unsupported(run, x->dtype, err);
     CV_ASSERT(x->shape.ndim >= 2);
     int64_t size = cv_node_attr_int(run->node, "size", 1);
     float alpha = cv_node_attr_float(run->node, "alpha", 1e-4f);
@@ -510,11 +508,10 @@ static cv_status reduce_entry(cv_cuda_t *cuda, const cv_step_run_t *run, bool me
                               cv_cuda_op_fn self, cv_err_t *err)
 {
     bool done;
-    cv_status st = cv_cuda_enter(cuda, run, -1, self, &done, err);
+    cv_status st = cv_cuda_enter_f32(cuda, run, self, &done, err);
     if (done) return st;
     const cv_tensor_t *x = run->inputs[0];
     cv_tensor_t *y = run->outputs[0];
-    if (x->dtype != CV_DTYPE_FP32) return cv_cuda_unsupported(run, x->dtype, err);
     int r = x->shape.ndim, n = 0;
     int64_t axes[CV_MAX_DIMS];
     if (cv_cuda_in(run, 1) &&

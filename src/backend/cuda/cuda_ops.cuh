@@ -272,6 +272,19 @@ static inline cv_status cv_cuda_enter(cv_cuda_t *cuda, const cv_step_run_t *run,
     return *done ? cv_cuda_per_slice(cuda, run, self, err) : CV_STATUS_OK;
 }
 
+/* cv_cuda_enter for an op without a sliced kernel that reads FP32 input 0
+ * only: another dtype answers UNSUPPORTED (and sets *done), so that the
+ * step runs on the host. */
+static inline cv_status cv_cuda_enter_f32(cv_cuda_t *cuda, const cv_step_run_t *run,
+                                          cv_cuda_op_fn self, bool *done, cv_err_t *err)
+{
+    cv_status st = cv_cuda_enter(cuda, run, -1, self, done, err);
+    if (*done) return st;
+    cv_dtype_t dtype = run->inputs[0]->dtype;
+    *done = dtype != CV_DTYPE_FP32;
+    return *done ? cv_cuda_unsupported(run, dtype, err) : CV_STATUS_OK;
+}
+
 /* A copy on the stream, skipped when the bytes are already in place (view
  * ops whose output shares the input's storage). */
 static inline cv_status cv_cuda_copy(cv_cuda_t *cuda, void *dst, const void *src, size_t bytes,

@@ -97,11 +97,10 @@ static cv_status pool_entry(cv_cuda_t *cuda, const cv_step_run_t *run, cv_cuda_o
                             cv_err_t *err)
 {
     bool done;
-    cv_status st = cv_cuda_enter(cuda, run, -1, self, &done, err);
+    cv_status st = cv_cuda_enter_f32(cuda, run, self, &done, err);
     if (done) return st;
     const cv_tensor_t *x = run->inputs[0];
     cv_tensor_t *y = run->outputs[0];
-    if (x->dtype != CV_DTYPE_FP32) return cv_cuda_unsupported(run, x->dtype, err);
     if (IS_MAX && cv_cuda_out(run, 1))
         return cv_errorf(err, CV_STATUS_UNSUPPORTED,
                          "MaxPool with the Indices output is not supported on CUDA");
@@ -160,10 +159,9 @@ static cv_status global_pool_entry(cv_cuda_t *cuda, const cv_step_run_t *run,
                                    cv_cuda_op_fn self, cv_err_t *err)
 {
     bool done;
-    cv_status st = cv_cuda_enter(cuda, run, -1, self, &done, err);
+    cv_status st = cv_cuda_enter_f32(cuda, run, self, &done, err);
     if (done) return st;
     const cv_tensor_t *x = run->inputs[0];
-    if (x->dtype != CV_DTYPE_FP32) return cv_cuda_unsupported(run, x->dtype, err);
     CV_ASSERT(x->shape.ndim >= 2);
     int64_t planes = x->shape.dims[0] * x->shape.dims[1];
     int64_t plane = 1;
