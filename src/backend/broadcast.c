@@ -3,27 +3,7 @@
  */
 #include "backend/broadcast.h"
 
-void cv_shape_strides(const cv_shape_t *shape, int64_t *strides)
-{
-    int64_t s = 1;
-    for (int i = shape->ndim - 1; i >= 0; i--) {
-        strides[i] = s;
-        s *= shape->dims[i];
-    }
-}
-
-void cv_broadcast_strides(const cv_shape_t *in, const cv_shape_t *out, int64_t *strides)
-{
-    int64_t own[CV_MAX_DIMS];
-    cv_shape_strides(in, own);
-    int pad = out->ndim - in->ndim;
-    CV_ASSERT(pad >= 0);
-    for (int i = 0; i < out->ndim; i++) {
-        int j = i - pad;
-        CV_ASSERT(j < 0 || in->dims[j] == 1 || in->dims[j] == out->dims[i]);
-        strides[i] = (j < 0 || in->dims[j] == 1) ? 0 : own[j];
-    }
-}
+#include "backend/cpu/cpu.h" /* cv_broadcast_strides */
 
 void cv_broadcast_collapse(const cv_shape_t *const *ins, int nin, const cv_shape_t *out,
                            cv_broadcast_t *bc)

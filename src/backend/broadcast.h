@@ -9,7 +9,8 @@
  *
  * Computed once per step on the host; the CPU loops over it directly, CUDA
  * kernels receive it (or a simpler index form derived from it) by value.
- * Not here: checking that shapes broadcast (shape inference did).
+ * Not here: checking that shapes broadcast (shape inference did), the
+ * per-dim strides it starts from (cv_broadcast_strides).
  */
 #ifndef CV_BACKEND_BROADCAST_H
 #define CV_BACKEND_BROADCAST_H
@@ -18,7 +19,7 @@
 extern "C" {
 #endif
 
-#include "core/core.h"
+#include "ir/graph.h"
 
 /* Operands of the widest broadcasting op (Where). */
 #define CV_BROADCAST_OPERANDS 3
@@ -29,21 +30,13 @@ typedef struct cv_broadcast {
     int64_t strides[CV_BROADCAST_OPERANDS][CV_MAX_DIMS]; /* per operand, in elements */
 } cv_broadcast_t;
 
-/* Row-major strides of `shape`, in elements. */
-void cv_shape_strides(const cv_shape_t *shape, int64_t *strides);
-
-/* Strides (in elements) of `in` read as `out`'s shape, `in` left-padded with
- * 1s to out's rank: 0 where `in` has extent 1. `in` must broadcast to `out`
- * (a bug otherwise: inference checked it). */
-void cv_broadcast_strides(const cv_shape_t *in, const cv_shape_t *out, int64_t *strides);
-
 /* Collapses the output's dims for operands ins[0..nin) (1 to
- * CV_BROADCAST_OPERANDS shapes that broadcast to `out`): extent-1 dims
- * vanish, and a dim merges into its outer neighbour when every operand's
- * stride stays continuous across them (contiguous, or 0 on both). A scalar
- * output (or one of only 1s) becomes one dim of extent 1 with stride 0 for
- * every operand, so bc->ndim >= 1 always. A zero extent is kept (the
- * output is empty). */
+ * CV_BROADCAST_OPERANDS shapes that broadcast to `out`, as inference
+ * checked): extent-1 dims vanish, and a dim merges into its outer
+ * neighbour when every operand's stride stays continuous across them
+ * (contiguous, or 0 on both). A scalar output (or one of only 1s) becomes
+ * one dim of extent 1 with stride 0 for every operand, so bc->ndim >= 1
+ * always. A zero extent is kept (the output is empty). */
 void cv_broadcast_collapse(const cv_shape_t *const *ins, int nin, const cv_shape_t *out,
                            cv_broadcast_t *bc);
 

@@ -3,7 +3,7 @@
  */
 #include "backend/layout_geometry.h"
 
-#include "backend/broadcast.h"
+#include "backend/cpu/cpu.h" /* cv_shape_strides, cv_broadcast_strides */
 #include "ir/infer.h"
 
 #include <string.h>

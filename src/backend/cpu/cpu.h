@@ -5,7 +5,6 @@
 #ifndef CV_BACKEND_CPU_H
 #define CV_BACKEND_CPU_H
 
-#include "backend/broadcast.h" /* cv_shape_strides, cv_broadcast_strides */
 #include "core/threads.h"
 #include "ir/graph.h"
 
@@ -22,5 +21,11 @@ typedef struct cv_cpu_ctx {
  * the allocation fails (the kernel then returns CV_STATUS_OUT_OF_MEMORY). */
 void *cv_cpu_scratch(cv_cpu_ctx_t *ctx, size_t bytes);
 void cv_cpu_ctx_release(cv_cpu_ctx_t *ctx);
+
+/* Row-major strides of `shape` in elements. */
+void cv_shape_strides(const cv_shape_t *shape, int64_t *strides);
+/* Strides of `in` broadcast against `out` (same rank after left-padding
+ * with 1s): 0 where `in` has extent 1. */
+void cv_broadcast_strides(const cv_shape_t *in, const cv_shape_t *out, int64_t *strides);
 
 #endif /* CV_BACKEND_CPU_H */

@@ -17,8 +17,9 @@
  * Pad's pads/axes, Split's split, Tile's repeats) are read on the host from
  * the plan or the graph, into the geometry that the CPU kernels use too
  * (src/backend/layout_geometry.c); when one is computed at run time the op
- * answers UNSUPPORTED and the step runs on the host. Pad's constant_value and Gather's data are
- * read on the device, so a tenant's own (a weight) serves its slice.
+ * answers UNSUPPORTED and the step runs on the host. Pad's constant_value
+ * and Gather's data are read on the device, so a tenant's own (a weight)
+ * serves its slice.
  *
  * Gather indices out of range cannot be reported from the device without a
  * synchronisation: constant indices are checked on the host like the CPU
