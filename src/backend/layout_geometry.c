@@ -6,6 +6,7 @@
 #include "backend/cpu/cpu.h" /* cv_shape_strides, cv_broadcast_strides */
 #include "ir/infer.h"
 
+#include <stdio.h>
 #include <string.h>
 
 /* Reads the axes input (at most CV_MAX_DIMS entries) against `rank`:
@@ -352,6 +353,22 @@ cv_status cv_gather_geometry(const cv_node_t *node, const cv_shape_t *x, const c
                              "Gather index %lld is out of range for dim %d of size %lld",
                              (long long)v, g->axis, (long long)g->d);
     }
+    return CV_STATUS_OK;
+}
+
+/* ---- ReduceMean, ReduceSum ------------------------------------------- */
+
+cv_status cv_reduce_axes(const cv_node_t *node, const cv_shape_t *x, const cv_tensor_t *axes_t,
+                         bool *reduced, bool *noop, cv_err_t *err)
+{
+    int r = x->ndim, axes[CV_MAX_DIMS], n = 0;
+    char what[64];
+    snprintf(what, sizeof what, "%s's axes", cv_op_name(node->op));
+    cv_status st = axes_t ? read_axes(axes_t, what, r, axes, &n, err) : CV_STATUS_OK;
+    if (st != CV_STATUS_OK) return st;
+    *noop = n == 0 && cv_node_attr_int(node, "noop_with_empty_axes", 0) != 0;
+    for (int a = 0; a < r; a++) reduced[a] = n == 0 && !*noop;
+    for (int i = 0; i < n; i++) reduced[axes[i]] = true;
     return CV_STATUS_OK;
 }
 

@@ -10,8 +10,12 @@
  * runs its gather reads, so that a kernel never reads perm, starts, pads
  * or repeats itself.
  *
+ * Also the axes a ReduceMean or ReduceSum reduces (the reductions are
+ * with the layout ops on the CPU, src/backend/cpu/cpu_layout.c; on CUDA
+ * they are in cuda_nn.cu).
+ *
  * Inputs that shape the work (Slice's starts/ends/axes/steps, Split's
- * split, Tile's repeats, Pad's pads/axes) are passed as host tensors of
+ * split, Tile's repeats, Pad's pads/axes, the reductions' axes) are passed as host tensors of
  * INT64 or INT32, NULL where the node omits them; the CUDA backend passes
  * the plan's or graph's host copy and runs the step on the host when there
  * is none. Arguments a model can get wrong come back as
@@ -161,6 +165,15 @@ typedef struct cv_gather_geometry {
  * INT32, or a host value is outside [-d, d - 1]. */
 cv_status cv_gather_geometry(const cv_node_t *node, const cv_shape_t *x, const cv_tensor_t *indices,
                              const cv_tensor_t *values, cv_gather_geometry_t *g, cv_err_t *err);
+
+/* ---- ReduceMean, ReduceSum ------------------------------------------- */
+
+/* Which axes of X (shape x) the node reduces: reduced[a] for each of X's
+ * axes, from `axes` (host INT64/INT32; NULL or empty: every axis, or none
+ * when the attribute noop_with_empty_axes is set, and then *noop: Y is X).
+ * INVALID_ARGUMENT when an axis is out of range or repeated. */
+cv_status cv_reduce_axes(const cv_node_t *node, const cv_shape_t *x, const cv_tensor_t *axes,
+                         bool *reduced, bool *noop, cv_err_t *err);
 
 /* ---- Pad -------------------------------------------------------------- */
 

@@ -500,6 +500,35 @@ static void test_gather(void **state)
                    "Gather's axis 3 is out of range");
 }
 
+/* ---- ReduceMean, ReduceSum --------------------------------------------------- */
+
+static void test_reduce_axes(void **state)
+{
+    (void)state;
+    test_node_t t;
+    cv_err_t err = {{0}};
+    bool reduced[CV_MAX_DIMS], noop;
+    cv_shape_t x = SHAPE(2, 3, 4);
+    node_init(&t, CV_OP_REDUCE_SUM, 18);
+    int64_t nothing[1] = {0};
+    cv_tensor_t axes = I64S(-1, 0), none = i64s(nothing, 0);
+    assert_int_equal(cv_reduce_axes(&t.node, &x, &axes, reduced, &noop, &err), CV_STATUS_OK);
+    assert_false(noop);
+    assert_true(reduced[0] && !reduced[1] && reduced[2]);
+    /* No axes: every axis, unless noop_with_empty_axes. */
+    assert_int_equal(cv_reduce_axes(&t.node, &x, &none, reduced, &noop, &err), CV_STATUS_OK);
+    assert_true(reduced[0] && reduced[1] && reduced[2] && !noop);
+    attr_int(&t, "noop_with_empty_axes", 1);
+    assert_int_equal(cv_reduce_axes(&t.node, &x, NULL, reduced, &noop, &err), CV_STATUS_OK);
+    assert_true(noop && !reduced[0] && !reduced[1] && !reduced[2]);
+    cv_tensor_t far = I64S(3), twice = I64S(1, -2);
+    expect_invalid(cv_reduce_axes(&t.node, &x, &far, reduced, &noop, &err), &err,
+                   "ReduceSum's axes entry 0 is 3, outside -3..2");
+    node_init(&t, CV_OP_REDUCE_MEAN, 18);
+    expect_invalid(cv_reduce_axes(&t.node, &x, &twice, reduced, &noop, &err), &err,
+                   "ReduceMean's axes names axis 1 twice");
+}
+
 /* ---- Pad ------------------------------------------------------------------- */
 
 static cv_tensor_t fp32_data(int64_t n)
@@ -723,6 +752,7 @@ int main(void)
         cmocka_unit_test(test_concat_expand),
         cmocka_unit_test(test_tile),
         cmocka_unit_test(test_gather),
+        cmocka_unit_test(test_reduce_axes),
         cmocka_unit_test(test_pad_negative_and_axes),
         cmocka_unit_test(test_pad_fold),
         cmocka_unit_test(test_pad_errors),

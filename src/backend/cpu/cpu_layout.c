@@ -38,15 +38,6 @@ static cv_tensor_t *out_at(const cv_op_args_t *args, int i)
     return i < args->noutputs ? args->outputs[i] : NULL;
 }
 
-/* Reads up to `max` ints of an INT32/INT64 tensor; returns the count. */
-static int read_ints(const cv_tensor_t *t, int64_t *out, int max)
-{
-    int64_t n = cv_shape_numel(&t->shape);
-    CV_ASSERT(n <= max);
-    for (int64_t i = 0; i < n; i++) out[i] = cv_tensor_get_i64(t, i);
-    return (int)n;
-}
-
 static void copy_view(const cv_tensor_t *in, cv_tensor_t *out)
 {
     CV_ASSERT(cv_tensor_nbytes(in) == cv_tensor_nbytes(out));
@@ -482,20 +473,14 @@ typedef struct reduce_plan {
     int64_t count; /* input elements per output element */
 } reduce_plan_t;
 
-static void reduce_plan_make(const cv_op_args_t *args, reduce_plan_t *p)
+/* From X's shape and which of its axes are reduced (cv_reduce_axes). */
+static void reduce_plan_make(const cv_shape_t *x, const bool *reduced, reduce_plan_t *p)
 {
-    const cv_tensor_t *x = args->inputs[0];
-    int r = x->shape.ndim;
-    bool reduced[CV_MAX_DIMS];
-    int64_t axes[CV_MAX_DIMS];
-    const cv_tensor_t *axes_t = in_at(args, 1);
-    int n = axes_t ? read_ints(axes_t, axes, CV_MAX_DIMS) : 0;
-    for (int a = 0; a < r; a++) reduced[a] = n == 0;
-    for (int i = 0; i < n; i++) reduced[axes[i] < 0 ? axes[i] + r : axes[i]] = true;
+    int r = x->ndim;
     p->n = 0;
     p->count = 1;
     for (int a = 0; a < r; a++) {
-        int64_t d = x->shape.dims[a];
+        int64_t d = x->dims[a];
         if (reduced[a]) p->count *= d;
         if (d == 1) continue;
         if (p->n > 0 && p->reduced[p->n - 1] == reduced[a]) {
@@ -601,14 +586,15 @@ static cv_status cpu_reduce(const cv_op_args_t *args, bool mean, cv_err_t *err)
 {
     const cv_tensor_t *x = args->inputs[0];
     cv_tensor_t *y = args->outputs[0];
-    const cv_tensor_t *axes_t = in_at(args, 1);
-    bool no_axes = !axes_t || cv_shape_numel(&axes_t->shape) == 0;
-    if (no_axes && cv_node_attr_int(args->node, "noop_with_empty_axes", 0)) {
+    bool reduced[CV_MAX_DIMS], noop;
+    cv_status st = cv_reduce_axes(args->node, &x->shape, in_at(args, 1), reduced, &noop, err);
+    if (st != CV_STATUS_OK) return st;
+    if (noop) {
         copy_view(x, y);
         return CV_STATUS_OK;
     }
     reduce_plan_t p;
-    reduce_plan_make(args, &p);
+    reduce_plan_make(&x->shape, reduced, &p);
     if (x->dtype == CV_DTYPE_FP32) {
         reduce_f32(&p, x->data, cv_shape_numel(&x->shape), y->data, cv_shape_numel(&y->shape),
                    mean);

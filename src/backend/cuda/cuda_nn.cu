@@ -21,6 +21,7 @@
  * FP32 only.
  */
 #include "backend/cuda/cuda_ops.cuh"
+#include "backend/layout_geometry.h"
 #include "backend/nn_geometry.h"
 
 #include <math.h>
@@ -512,23 +513,12 @@ static cv_status reduce_entry(cv_cuda_t *cuda, const cv_step_run_t *run, bool me
     if (done) return st;
     const cv_tensor_t *x = run->inputs[0];
     cv_tensor_t *y = run->outputs[0];
-    int r = x->shape.ndim, n = 0;
-    int64_t axes[CV_MAX_DIMS];
-    if (cv_cuda_in(run, 1) &&
-        (st = cv_cuda_const_ints(run, 1, "axes", axes, CV_MAX_DIMS, &n, err)) != CV_STATUS_OK)
+    const cv_tensor_t *axes;
+    bool reduced[CV_MAX_DIMS], noop;
+    if ((st = cv_cuda_host_input(run, 1, "axes", &axes, err)) != CV_STATUS_OK ||
+        (st = cv_reduce_axes(run->node, &x->shape, axes, reduced, &noop, err)) != CV_STATUS_OK)
         return st;
-    if (n == 0 && cv_node_attr_int(run->node, "noop_with_empty_axes", 0))
-        return cv_cuda_copy(cuda, y->data, x->data, cv_tensor_nbytes(x), err);
-    bool reduced[CV_MAX_DIMS];
-    for (int a = 0; a < r; a++) reduced[a] = n == 0;
-    for (int i = 0; i < n; i++) {
-        int64_t a = axes[i] < 0 ? axes[i] + r : axes[i];
-        if (a < 0 || a >= r)
-            return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT,
-                             "%s's axis %lld is out of range for rank %d",
-                             cv_op_name(run->node->op), (long long)axes[i], r);
-        reduced[a] = true;
-    }
+    if (noop) return cv_cuda_copy(cuda, y->data, x->data, cv_tensor_nbytes(x), err);
     reduce_geom_t g;
     reduce_geometry(&x->shape, reduced, &g);
     int64_t ny = cv_shape_numel(&y->shape);

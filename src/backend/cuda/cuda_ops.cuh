@@ -111,26 +111,6 @@ static inline const cv_tensor_t *cv_cuda_host_constant(const cv_step_run_t *run,
     return val->constant && !val->is_weight ? val->constant : NULL;
 }
 
-/* Reads an INT64/INT32 host constant into out[] (at most max entries);
- * UNSUPPORTED naming `what` when input i is not a structural constant. */
-static inline cv_status cv_cuda_const_ints(const cv_step_run_t *run, int i, const char *what,
-                                           int64_t *out, int max, int *n, cv_err_t *err)
-{
-    const cv_tensor_t *t = cv_cuda_host_constant(run, i);
-    *n = 0;
-    if (!t)
-        return cv_errorf(err, CV_STATUS_UNSUPPORTED, "%s on CUDA needs %s to be a constant",
-                         cv_op_name(run->node->op), what);
-    int64_t count = cv_shape_numel(&t->shape);
-    if ((t->dtype != CV_DTYPE_INT64 && t->dtype != CV_DTYPE_INT32) || count > max)
-        return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT,
-                         "%s's %s must be at most %d INT64 or INT32 values",
-                         cv_op_name(run->node->op), what, max);
-    for (int64_t k = 0; k < count; k++) out[k] = cv_tensor_get_i64(t, k);
-    *n = (int)count;
-    return CV_STATUS_OK;
-}
-
 /* Input i as a geometry function of src/backend reads it (host data): NULL
  * when omitted; UNSUPPORTED naming `what` when it is present but not a
  * structural constant, so that the step runs on the host. */
