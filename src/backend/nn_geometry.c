@@ -4,6 +4,7 @@
 #include "backend/nn_geometry.h"
 
 #include <math.h>
+#include <string.h>
 
 cv_status cv_softmax_geometry(const cv_node_t *node, const cv_shape_t *x, cv_softmax_geometry_t *g,
                               cv_err_t *err)
@@ -28,6 +29,28 @@ cv_status cv_softmax_geometry(const cv_node_t *node, const cv_shape_t *x, cv_sof
         g->len = x->dims[axis];
         for (int i = axis + 1; i < r; i++) g->inner *= x->dims[i];
     }
+    return CV_STATUS_OK;
+}
+
+cv_status cv_layer_norm_geometry(const cv_node_t *node, const cv_shape_t *x,
+                                 cv_layer_norm_geometry_t *g, cv_err_t *err)
+{
+    int r = x->ndim;
+    if (r < 1)
+        return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT,
+                         "LayerNormalization's X is a scalar; it needs rank >= 1");
+    int64_t a = cv_node_attr_int(node, "axis", -1);
+    if (a < -r || a >= r)
+        return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT,
+                         "LayerNormalization's axis %lld is outside -%d..%d for X of rank %d",
+                         (long long)a, r, r - 1, r);
+    memset(g, 0, sizeof *g);
+    g->axis = (int)(a < 0 ? a + r : a);
+    g->norm.ndim = r - g->axis;
+    memcpy(g->norm.dims, x->dims + g->axis, sizeof(int64_t) * (size_t)g->norm.ndim);
+    g->inner = cv_shape_numel(&g->norm);
+    g->outer = 1;
+    for (int i = 0; i < g->axis; i++) g->outer *= x->dims[i];
     return CV_STATUS_OK;
 }
 

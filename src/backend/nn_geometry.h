@@ -1,8 +1,9 @@
 /*
  * nn_geometry.h: what the CPU and CUDA kernels of the neural-network ops
  * read from a node in the same way, computed once per step on the host:
- * the extents Softmax and LogSoftmax normalize over, and the activation the
- * IR folded into a Conv, Gemm or MatMul (node->activation) as one clamp.
+ * the extents Softmax, LogSoftmax and LayerNormalization normalize over,
+ * and the activation the IR folded into a Conv, Gemm or MatMul
+ * (node->activation) as one clamp.
  * (Conv and pooling windows: window.h.)
  */
 #ifndef CV_BACKEND_NN_GEOMETRY_H
@@ -29,6 +30,21 @@ typedef struct cv_softmax_geometry {
  * outside [-rank, rank - 1]. */
 cv_status cv_softmax_geometry(const cv_node_t *node, const cv_shape_t *x, cv_softmax_geometry_t *g,
                               cv_err_t *err);
+
+/* ---- LayerNormalization --------------------------------------------------- */
+
+/* X as [outer, inner]: each of outer rows of inner elements (the dims from
+ * the axis on, whose shape is `norm`) is normalized on its own. */
+typedef struct cv_layer_norm_geometry {
+    int axis; /* normalized */
+    int64_t outer, inner;
+    cv_shape_t norm; /* the normalized dims, which Scale and B broadcast to */
+} cv_layer_norm_geometry_t;
+
+/* From X's shape and the node's axis (default -1). INVALID_ARGUMENT when X
+ * is a scalar or the axis is outside [-rank, rank - 1]. */
+cv_status cv_layer_norm_geometry(const cv_node_t *node, const cv_shape_t *x,
+                                 cv_layer_norm_geometry_t *g, cv_err_t *err);
 
 /* ---- the fused activation ------------------------------------------------ */
 

@@ -678,6 +678,32 @@ static void test_softmax_axis(void **state)
                    "Softmax's input is a scalar");
 }
 
+static void test_layer_norm_axis(void **state)
+{
+    (void)state;
+    test_node_t t;
+    cv_layer_norm_geometry_t g;
+    cv_err_t err = {{0}};
+    cv_shape_t x = SHAPE(2, 3, 4), scalar = {.ndim = 0};
+    node_init(&t, CV_OP_LAYER_NORMALIZATION, 17);
+    assert_int_equal(cv_layer_norm_geometry(&t.node, &x, &g, &err), CV_STATUS_OK);
+    assert_int_equal(g.outer, 6);
+    assert_int_equal(g.inner, 4);
+    expect_dims(&g.norm, 1, (int64_t[]){4});
+    node_init(&t, CV_OP_LAYER_NORMALIZATION, 17);
+    attr_int(&t, "axis", 1);
+    assert_int_equal(cv_layer_norm_geometry(&t.node, &x, &g, &err), CV_STATUS_OK);
+    assert_int_equal(g.outer, 2);
+    assert_int_equal(g.inner, 12);
+    expect_dims(&g.norm, 2, (int64_t[]){3, 4});
+    node_init(&t, CV_OP_LAYER_NORMALIZATION, 17);
+    attr_int(&t, "axis", -4);
+    expect_invalid(cv_layer_norm_geometry(&t.node, &x, &g, &err), &err,
+                   "LayerNormalization's axis -4 is outside -3..2");
+    expect_invalid(cv_layer_norm_geometry(&t.node, &scalar, &g, &err), &err,
+                   "LayerNormalization's X is a scalar");
+}
+
 static void test_activation_clamp(void **state)
 {
     (void)state;
@@ -757,6 +783,7 @@ int main(void)
         cmocka_unit_test(test_pad_fold),
         cmocka_unit_test(test_pad_errors),
         cmocka_unit_test(test_softmax_axis),
+        cmocka_unit_test(test_layer_norm_axis),
         cmocka_unit_test(test_activation_clamp),
         cmocka_unit_test(test_cpu_kernels_check),
     };

@@ -859,14 +859,12 @@ cv_status cv_cpu_layer_normalization(const cv_op_args_t *args, cv_err_t *err)
     const cv_tensor_t *x = args->inputs[0], *sc = args->inputs[1], *bt = opt_input(args, 2);
     if (x->dtype != CV_DTYPE_FP32) return unsupported_dtype(args, x->dtype, err);
     cv_tensor_t *mean_out = opt_output(args, 1), *inv_out = opt_output(args, 2);
-    int r = x->shape.ndim;
-    int64_t a = cv_node_attr_int(args->node, "axis", -1);
-    int axis = (int)(a < 0 ? a + r : a);
-    CV_ASSERT(axis >= 0 && axis < r);
+    cv_layer_norm_geometry_t g;
+    cv_status st = cv_layer_norm_geometry(args->node, &x->shape, &g, err);
+    if (st != CV_STATUS_OK) return st;
     float eps = cv_node_attr_float(args->node, "epsilon", 1e-5f);
-    cv_shape_t norm = {.ndim = r - axis};
-    memcpy(norm.dims, x->shape.dims + axis, sizeof(int64_t) * (size_t)norm.ndim);
-    int64_t inner = cv_shape_numel(&norm), outer = dims_product(&x->shape, 0, axis);
+    const cv_shape_t norm = g.norm;
+    int64_t inner = g.inner, outer = g.outer;
     float *tmp = cv_cpu_scratch(args->cpu, sizeof(float) * (size_t)CV_MAX(2 * inner, 1));
     if (!tmp)
         return cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of memory for LayerNormalization");

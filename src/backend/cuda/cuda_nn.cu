@@ -279,18 +279,13 @@ extern "C" cv_status cv_cuda_layer_normalization(cv_cuda_t *cuda, const cv_step_
 {
     CV_ASSERT(run->ninputs >= 2);
     const cv_tensor_t *x = run->inputs[0], *sc = run->inputs[1], *bt = cv_cuda_in(run, 2);
-    int r = x->shape.ndim;
-    int64_t a = cv_node_attr_int(run->node, "axis", -1);
-    int axis = (int)(a < 0 ? a + r : a);
-    CV_ASSERT(axis >= 0 && axis < r);
-    cv_shape_t norm;
-    memset(&norm, 0, sizeof norm);
-    norm.ndim = r - axis;
-    memcpy(norm.dims, x->shape.dims + axis, sizeof(int64_t) * (size_t)norm.ndim);
-    int64_t inner = cv_shape_numel(&norm), outer = 1;
-    for (int i = 0; i < axis; i++) outer *= x->shape.dims[i];
+    cv_layer_norm_geometry_t g;
+    cv_status st = cv_layer_norm_geometry(run->node, &x->shape, &g, err);
+    if (st != CV_STATUS_OK) return st;
+    const cv_shape_t norm = g.norm;
+    const int64_t inner = g.inner, outer = g.outer;
     bool done;
-    cv_status st = cv_cuda_enter(cuda, run, outer, cv_cuda_layer_normalization, &done, err);
+    st = cv_cuda_enter(cuda, run, outer, cv_cuda_layer_normalization, &done, err);
     if (done) return st;
     if (x->dtype != CV_DTYPE_FP32) return cv_cuda_unsupported(run, x->dtype, err);
     if (sc->dtype != CV_DTYPE_FP32 || (bt && bt->dtype != CV_DTYPE_FP32))
