@@ -124,9 +124,7 @@ template <int OP>
 static cv_status unary_entry(cv_cuda_t *cuda, const cv_step_run_t *run, unary_params_t p,
                              cv_cuda_op_fn self, cv_err_t *err)
 {
-    bool done;
-    cv_status st = cv_cuda_enter_f32(cuda, run, self, &done, err);
-    if (done) return st;
+    CV_CUDA_ENTER_F32(cuda, run, self, err);
     const cv_tensor_t *x = run->inputs[0];
     cv_tensor_t *y = run->outputs[0];
     CV_ASSERT(y->dtype == CV_DTYPE_FP32 && cv_shape_numel(&y->shape) == cv_shape_numel(&x->shape));

@@ -195,12 +195,11 @@ template <bool LOG>
 static cv_status softmax_entry(cv_cuda_t *cuda, const cv_step_run_t *run, cv_cuda_op_fn self,
                                cv_err_t *err)
 {
-    bool done;
-    cv_status st = cv_cuda_enter_f32(cuda, run, self, &done, err);
-    if (done) return st;
+    CV_CUDA_ENTER_F32(cuda, run, self, err);
     const cv_tensor_t *x = run->inputs[0];
     cv_softmax_geometry_t g;
-    if ((st = cv_softmax_geometry(run->node, &x->shape, &g, err)) != CV_STATUS_OK) return st;
+    cv_status st = cv_softmax_geometry(run->node, &x->shape, &g, err);
+    if (st != CV_STATUS_OK) return st;
     const int64_t outer = g.outer, len = g.len, inner = g.inner;
     if (outer * len * inner == 0) return CV_STATUS_OK;
     const float *xs = (const float *)x->data;
@@ -351,9 +350,7 @@ __global__ void lrn_kernel(const float *__restrict__ x, float *__restrict__ y, i
 
 extern "C" cv_status cv_cuda_lrn(cv_cuda_t *cuda, const cv_step_run_t *run, cv_err_t *err)
 {
-    bool done;
-    cv_status st = cv_cuda_enter_f32(cuda, run, cv_cuda_lrn, &done, err);
-    if (done) return st;
+    CV_CUDA_ENTER_F32(cuda, run, cv_cuda_lrn, err);
     const cv_tensor_t *x = run->inputs[0];
     CV_ASSERT(x->shape.ndim >= 2);
     int64_t size = cv_node_attr_int(run->node, "size", 1);
@@ -503,13 +500,12 @@ static void reduce_geometry(const cv_shape_t *shape, const bool *reduced, reduce
 static cv_status reduce_entry(cv_cuda_t *cuda, const cv_step_run_t *run, bool mean,
                               cv_cuda_op_fn self, cv_err_t *err)
 {
-    bool done;
-    cv_status st = cv_cuda_enter_f32(cuda, run, self, &done, err);
-    if (done) return st;
+    CV_CUDA_ENTER_F32(cuda, run, self, err);
     const cv_tensor_t *x = run->inputs[0];
     cv_tensor_t *y = run->outputs[0];
     const cv_tensor_t *axes;
     bool reduced[CV_MAX_DIMS], noop;
+    cv_status st;
     if ((st = cv_cuda_host_input(run, 1, "axes", &axes, err)) != CV_STATUS_OK ||
         (st = cv_reduce_axes(run->node, &x->shape, axes, reduced, &noop, err)) != CV_STATUS_OK)
         return st;

@@ -265,6 +265,15 @@ static inline cv_status cv_cuda_enter_f32(cv_cuda_t *cuda, const cv_step_run_t *
     return *done ? cv_cuda_unsupported(run, dtype, err) : CV_STATUS_OK;
 }
 
+/* cv_cuda_enter_f32 as a statement (as CV_CUDA_CHECK): returns its status
+ * from the enclosing op entry when it served or refused the step. */
+#define CV_CUDA_ENTER_F32(cuda, run, self, err)                                          \
+    do {                                                                                 \
+        bool cv_done_;                                                                   \
+        cv_status cv_st_ = cv_cuda_enter_f32(cuda, run, self, &cv_done_, err);           \
+        if (cv_done_) return cv_st_;                                                     \
+    } while (0)
+
 /* A copy on the stream, skipped when the bytes are already in place (view
  * ops whose output shares the input's storage). */
 static inline cv_status cv_cuda_copy(cv_cuda_t *cuda, void *dst, const void *src, size_t bytes,
