@@ -18,6 +18,20 @@ extern "C" {
  * rank of a tensor. */
 #define CV_WALK_MAX (2 * CV_MAX_DIMS)
 
+/* Runs the statement EACH(T) with T the unsigned integer type of `es`
+ * bytes (1, 2, 4 or 8): the one dispatch every element-moving loop makes
+ * (they move bytes, whatever the dtype); another size is a bug. */
+#define CV_FOR_ELEMENT_SIZE(es, EACH)                                                    \
+    do {                                                                                 \
+        switch (es) {                                                                    \
+        case 1: EACH(uint8_t); break;                                                    \
+        case 2: EACH(uint16_t); break;                                                   \
+        case 4: EACH(uint32_t); break;                                                   \
+        case 8: EACH(uint64_t); break;                                                   \
+        default: CV_ASSERT(!"element size");                                             \
+        }                                                                                \
+    } while (0)
+
 typedef struct cv_walk {
     int n;
     int64_t dims[CV_WALK_MAX];

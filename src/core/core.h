@@ -32,6 +32,15 @@ cv_status cv_errorf(cv_err_t *err, cv_status status, const char *fmt, ...)
 /* Prefixes an existing message: "<prefix>: <old message>". */
 void cv_err_prefix(cv_err_t *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Marks the few small functions of src/backend's geometry headers that both
+ * the CPU kernels and CUDA kernels call (nvcc compiles them for the device
+ * too; a C compiler ignores the mark). */
+#ifdef __CUDACC__
+#define CV_HOST_DEVICE __host__ __device__
+#else
+#define CV_HOST_DEVICE
+#endif
+
 #define CV_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define CV_MAX(a, b) ((a) > (b) ? (a) : (b))
 #define CV_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))

@@ -26,6 +26,7 @@
  * defining CARAVEL_NO_SIMD at build time keeps only the portable loops, so
  * that they can be tested on any machine.
  */
+#include "backend/nn_geometry.h"
 #include "backend/window.h"
 #include "backend/cpu/cpu.h"
 
@@ -56,32 +57,13 @@ static void conv_geometry(const cv_node_t *node, const cv_tensor_t *x, const cv_
 
 /* ---- bias and activation ------------------------------------------------- */
 
-/* The fused activation as a clamp to [lo, hi] (+-inf when open). */
-typedef struct clamp {
-    bool active;
-    float lo, hi;
-} clamp_t;
+/* The fused activation as a clamp to [lo, hi] (src/backend/nn_geometry.c,
+ * as the CUDA kernels read it). */
+typedef cv_clamp_t clamp_t;
 
-static clamp_t node_clamp(const cv_node_t *node)
-{
-    clamp_t c = {false, -INFINITY, INFINITY};
-    if (node->activation == CV_ACTIVATION_RELU) {
-        c.active = true;
-        c.lo = 0.0f;
-    } else if (node->activation == CV_ACTIVATION_CLIP) {
-        c.active = true;
-        c.lo = node->clip_min;
-        c.hi = node->clip_max;
-    }
-    return c;
-}
-
-/* Written so that NaN passes through, as it does through Relu and Clip. */
 static inline float clamp_f32(float v, const clamp_t *c)
 {
-    if (v < c->lo) v = c->lo;
-    if (v > c->hi) v = c->hi;
-    return v;
+    return cv_clamp_f32(v, c->lo, c->hi);
 }
 
 #ifdef CONV_X86
@@ -791,7 +773,7 @@ cv_status cv_cpu_conv(const cv_op_args_t *args, cv_err_t *err)
     cv_tensor_t *y = args->outputs[0];
     conv_geom_t g;
     conv_geometry(args->node, x, w, y, &g);
-    clamp_t c = node_clamp(args->node);
+    clamp_t c = cv_activation_clamp(args->node);
     if (cv_shape_numel(&y->shape) == 0) return CV_STATUS_OK;
 
     if (x->dtype == CV_DTYPE_FP64) {

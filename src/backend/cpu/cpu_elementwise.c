@@ -2,13 +2,13 @@
  * cpu_elementwise.c: CPU kernels of the elementwise ops (activations, unary
  * math, broadcasting arithmetic, Min/Max/Sum/Mean, Equal, Where, Cast).
  *
- * Broadcasting goes through one iterator (bcast_t): the output's dims are
- * collapsed wherever every operand stays contiguous (or stays broadcast)
- * across neighbouring dims, so that the innermost run of each operand has a
- * step of 1 or 0. A row function then handles one run with plain loops, which
- * is what makes the common FP32 cases fast: same shapes become one run over
- * the whole tensor, [N,C,H,W] with [C,1,1] becomes N*C runs of H*W against a
- * scalar, [.., W] with [W] becomes runs of W against a vector.
+ * Broadcasting goes through one iterator over the collapsed output that
+ * src/backend/broadcast.c computes for both backends (the innermost run of
+ * each operand has a step of 1 or 0). A row function then handles one run
+ * with plain loops, which is what makes the common FP32 cases fast: same
+ * shapes become one run over the whole tensor, [N,C,H,W] with [C,1,1]
+ * becomes N*C runs of H*W against a scalar, [.., W] with [W] becomes runs
+ * of W against a vector.
  *
  * Every op has row functions per dtype, generated from one expression per
  * op and dtype family. FP16 and BF16 compute in float. Integer arithmetic
@@ -23,6 +23,7 @@
  * Not here: the dtypes shape inference refuses (src/ir/infer_elementwise.c
  * keeps the two in step).
  */
+#include "backend/broadcast.h"
 #include "backend/cpu/cpu.h"
 #include "ir/infer.h"
 
@@ -41,57 +42,17 @@
 
 /* ---- broadcast iteration ------------------------------------------------ */
 
-#define MAX_OPERANDS 3
-
-/* The output's dims after collapsing, with each operand's element stride
- * per dim (0 where it is broadcast). */
-typedef struct bcast {
-    int ndim;
-    int nin;
-    int64_t dims[CV_MAX_DIMS];
-    int64_t strides[MAX_OPERANDS][CV_MAX_DIMS];
-} bcast_t;
+#define MAX_OPERANDS CV_BROADCAST_OPERANDS
 
 /* Handles one run of n output elements: in[k] points at operand k's first
  * element and advances by step[k] (0 or 1) elements per output element. */
 typedef void (*row_fn)(void *out, const char *const *in, const int64_t *step, int64_t n,
                        const void *ctx);
 
-static void bcast_init(bcast_t *bc, const cv_tensor_t *const *ins, int nin, const cv_shape_t *out)
-{
-    CV_ASSERT(nin >= 1 && nin <= MAX_OPERANDS);
-    int64_t full[MAX_OPERANDS][CV_MAX_DIMS];
-    for (int k = 0; k < nin; k++) cv_broadcast_strides(&ins[k]->shape, out, full[k]);
-    bc->nin = nin;
-    bc->ndim = 0;
-    for (int d = 0; d < out->ndim; d++) {
-        if (out->dims[d] == 1) continue;
-        if (bc->ndim > 0) {
-            int last = bc->ndim - 1;
-            bool mergeable = true;
-            for (int k = 0; k < nin; k++)
-                if (bc->strides[k][last] != full[k][d] * out->dims[d]) mergeable = false;
-            if (mergeable) {
-                bc->dims[last] *= out->dims[d];
-                for (int k = 0; k < nin; k++) bc->strides[k][last] = full[k][d];
-                continue;
-            }
-        }
-        bc->dims[bc->ndim] = out->dims[d];
-        for (int k = 0; k < nin; k++) bc->strides[k][bc->ndim] = full[k][d];
-        bc->ndim++;
-    }
-    if (bc->ndim == 0) {
-        bc->ndim = 1;
-        bc->dims[0] = 1;
-        for (int k = 0; k < nin; k++) bc->strides[k][0] = 0;
-    }
-}
-
 /* Calls fn on every innermost run of `out` that overlaps the output
  * elements [e0, e1) (cut to them), walking the outer dims with an odometer.
  * Operand k has element size esize[k]. */
-static void bcast_run(const bcast_t *bc, cv_tensor_t *out, const void *const *in,
+static void bcast_run(const cv_broadcast_t *bc, cv_tensor_t *out, const void *const *in,
                       const size_t *esize, row_fn fn, const void *ctx, int64_t e0, int64_t e1)
 {
     if (e1 <= e0) return;
@@ -150,7 +111,7 @@ static int64_t elementwise_tasks(cv_pool_t *pool, int64_t n)
 }
 
 typedef struct bcast_job {
-    const bcast_t *bc;
+    const cv_broadcast_t *bc;
     cv_tensor_t *out;
     const void *const *in;
     const size_t *esize;
@@ -171,14 +132,17 @@ static void bcast_task(void *ctx, int64_t t, int thread)
 static void bcast_apply(cv_pool_t *pool, cv_tensor_t *out, const cv_tensor_t *const *ins, int nin,
                         row_fn fn, const void *ctx)
 {
-    bcast_t bc;
-    bcast_init(&bc, ins, nin, &out->shape);
+    CV_ASSERT(nin >= 1 && nin <= MAX_OPERANDS);
+    const cv_shape_t *shapes[MAX_OPERANDS];
     const void *data[MAX_OPERANDS];
     size_t esize[MAX_OPERANDS];
     for (int k = 0; k < nin; k++) {
+        shapes[k] = &ins[k]->shape;
         data[k] = ins[k]->data;
         esize[k] = cv_dtype_size(ins[k]->dtype);
     }
+    cv_broadcast_t bc;
+    cv_broadcast_collapse(shapes, nin, &out->shape, &bc);
     int64_t total = cv_shape_numel(&out->shape);
     bcast_job_t j = {.bc = &bc, .out = out, .in = data, .esize = esize, .fn = fn, .ctx = ctx,
                      .total = total, .ntasks = elementwise_tasks(pool, total)};

@@ -9,12 +9,15 @@
  * strided copy (strided_copy): an output region walked with source strides.
  * It first merges axes that are contiguous in both source and destination,
  * so most real cases become a few long memcpy runs; a transposition of the
- * two innermost axes is copied in cache-sized tiles.
+ * two innermost axes is copied in cache-sized tiles. What Slice, Split, Tile
+ * and Pad take from their constant inputs and attributes is read by
+ * src/backend/layout_geometry.c, for the CUDA kernels too.
  *
  * The reductions have a FP32 path with contiguous inner loops and a generic
  * one (double or int64 accumulators) for the other numeric dtypes.
  */
 #include "backend/cpu/cpu.h"
+#include "backend/layout_geometry.h"
 #include "backend/strided.h"
 #include "ir/infer.h"
 
@@ -33,15 +36,6 @@ static const cv_tensor_t *in_at(const cv_op_args_t *args, int i)
 static cv_tensor_t *out_at(const cv_op_args_t *args, int i)
 {
     return i < args->noutputs ? args->outputs[i] : NULL;
-}
-
-/* Reads up to `max` ints of an INT32/INT64 tensor; returns the count. */
-static int read_ints(const cv_tensor_t *t, int64_t *out, int max)
-{
-    int64_t n = cv_shape_numel(&t->shape);
-    CV_ASSERT(n <= max);
-    for (int64_t i = 0; i < n; i++) out[i] = cv_tensor_get_i64(t, i);
-    return (int)n;
 }
 
 static void copy_view(const cv_tensor_t *in, cv_tensor_t *out)
@@ -141,25 +135,13 @@ static void strided_copy(size_t es, int ndim, const int64_t *dims, void *dst, co
         int64_t ni = w.dims[k], nj = w.dims[last];
         int64_t dsi = w.ds[k], dsj = w.ds[last], ssi = w.ss[k], ssj = w.ss[last];
         do {
-            switch (es) {
-            case 1: TILE_COPY(uint8_t); break;
-            case 2: TILE_COPY(uint16_t); break;
-            case 4: TILE_COPY(uint32_t); break;
-            case 8: TILE_COPY(uint64_t); break;
-            default: CV_ASSERT(!"element size");
-            }
+            CV_FOR_ELEMENT_SIZE(es, TILE_COPY);
         } while (walk_next(&w, last, k, idx, &doff, &soff));
         return;
     }
     int64_t len = w.dims[last], dsl = w.ds[last], ssl = w.ss[last];
     do {
-        switch (es) {
-        case 1: ROW_COPY(uint8_t); break;
-        case 2: ROW_COPY(uint16_t); break;
-        case 4: ROW_COPY(uint32_t); break;
-        case 8: ROW_COPY(uint64_t); break;
-        default: CV_ASSERT(!"element size");
-        }
+        CV_FOR_ELEMENT_SIZE(es, ROW_COPY);
     } while (walk_next(&w, last, -1, idx, &doff, &soff));
 }
 
@@ -212,68 +194,51 @@ cv_status cv_cpu_dropout(const cv_op_args_t *args, cv_err_t *err)
 
 /* ---- Transpose, Concat, Split, Slice, Expand, Tile ---------------------- */
 
+/* Runs one copy region from src into dst. */
+static void copy_region(size_t es, const cv_copy_region_t *r, void *dst, const void *src)
+{
+    strided_copy(es, r->n, r->dims, (char *)dst + r->dst_at * (int64_t)es, r->ds,
+                 (const char *)src + r->src_at * (int64_t)es, r->ss);
+}
+
 cv_status cv_cpu_transpose(const cv_op_args_t *args, cv_err_t *err)
 {
     const cv_tensor_t *x = args->inputs[0];
     cv_tensor_t *y = args->outputs[0];
-    int r = x->shape.ndim, n;
-    const int64_t *perm = cv_node_attr_ints(args->node, "perm", &n);
-    int64_t xs[CV_MAX_DIMS], ys[CV_MAX_DIMS], ss[CV_MAX_DIMS];
-    cv_shape_strides(&x->shape, xs);
-    cv_shape_strides(&y->shape, ys);
-    for (int i = 0; i < r; i++) ss[i] = xs[perm ? perm[i] : r - 1 - i];
-    strided_copy(cv_dtype_size(x->dtype), r, y->shape.dims, y->data, ys, x->data, ss);
+    cv_transpose_geometry_t g;
+    cv_status st = cv_transpose_geometry(args->node, &x->shape, &g, err);
+    if (st != CV_STATUS_OK) return st;
+    CV_ASSERT(cv_shape_equal(&g.out, &y->shape));
+    copy_region(cv_dtype_size(x->dtype), &g.copy, y->data, x->data);
     return CV_STATUS_OK;
 }
 
 cv_status cv_cpu_concat(const cv_op_args_t *args, cv_err_t *err)
 {
     cv_tensor_t *y = args->outputs[0];
-    int r = y->shape.ndim, axis = (int)cv_node_attr_int(args->node, "axis", 0);
-    if (axis < 0) axis += r;
-    size_t es = cv_dtype_size(y->dtype);
-    int64_t ys[CV_MAX_DIMS], xs[CV_MAX_DIMS], at = 0;
-    cv_shape_strides(&y->shape, ys);
+    cv_concat_geometry_t g;
+    cv_status st = cv_concat_geometry(args->node, &y->shape, &g, err);
+    if (st != CV_STATUS_OK) return st;
+    cv_copy_region_t copy;
     for (int i = 0; i < args->ninputs; i++) {
-        const cv_tensor_t *x = args->inputs[i];
-        cv_shape_strides(&x->shape, xs);
-        strided_copy(es, r, x->shape.dims, (char *)y->data + at * ys[axis] * (int64_t)es, ys,
-                     x->data, xs);
-        at += x->shape.dims[axis];
+        cv_concat_next(&g, &args->inputs[i]->shape, &copy);
+        copy_region(cv_dtype_size(y->dtype), &copy, y->data, args->inputs[i]->data);
     }
     return CV_STATUS_OK;
-}
-
-/* Extent of Split output i along the axis, as inference computed it; an
- * omitted output (NULL) still takes its part of the input. */
-static int64_t split_size(const cv_op_args_t *args, int i, int64_t dim)
-{
-    const cv_tensor_t *split = in_at(args, 1);
-    int nout = args->noutputs;
-    if (split) return cv_tensor_get_i64(split, i);
-    if (cv_node_attr_int(args->node, "num_outputs", 0) > 0) {
-        int64_t chunk = (dim + nout - 1) / nout;
-        return CV_MAX(0, CV_MIN(chunk, dim - chunk * i));
-    }
-    return dim / nout;
 }
 
 cv_status cv_cpu_split(const cv_op_args_t *args, cv_err_t *err)
 {
     const cv_tensor_t *x = args->inputs[0];
-    int r = x->shape.ndim, axis = (int)cv_node_attr_int(args->node, "axis", 0);
-    if (axis < 0) axis += r;
-    size_t es = cv_dtype_size(x->dtype);
-    int64_t xs[CV_MAX_DIMS], ys[CV_MAX_DIMS], at = 0;
-    cv_shape_strides(&x->shape, xs);
+    cv_split_geometry_t g;
+    cv_status st =
+        cv_split_geometry(args->node, &x->shape, in_at(args, 1), args->noutputs, &g, err);
+    if (st != CV_STATUS_OK) return st;
+    cv_copy_region_t copy;
     for (int i = 0; i < args->noutputs; i++) {
         cv_tensor_t *y = args->outputs[i];
-        if (y) {
-            cv_shape_strides(&y->shape, ys);
-            strided_copy(es, r, y->shape.dims, y->data, ys,
-                         (const char *)x->data + at * xs[axis] * (int64_t)es, xs);
-        }
-        at += y ? y->shape.dims[axis] : split_size(args, i, x->shape.dims[axis]);
+        if (cv_split_next(&g, y ? &y->shape : NULL, &copy))
+            copy_region(cv_dtype_size(x->dtype), &copy, y->data, x->data);
     }
     return CV_STATUS_OK;
 }
@@ -282,34 +247,12 @@ cv_status cv_cpu_slice(const cv_op_args_t *args, cv_err_t *err)
 {
     const cv_tensor_t *x = args->inputs[0];
     cv_tensor_t *y = args->outputs[0];
-    int r = x->shape.ndim;
-    int64_t starts[CV_MAX_DIMS], ends[CV_MAX_DIMS], axes[CV_MAX_DIMS], steps[CV_MAX_DIMS];
-    int n = read_ints(args->inputs[1], starts, CV_MAX_DIMS);
-    read_ints(args->inputs[2], ends, CV_MAX_DIMS);
-    const cv_tensor_t *axes_t = in_at(args, 3), *steps_t = in_at(args, 4);
-    for (int i = 0; i < n; i++) {
-        axes[i] = i;
-        steps[i] = 1;
-    }
-    if (axes_t) read_ints(axes_t, axes, CV_MAX_DIMS);
-    if (steps_t) read_ints(steps_t, steps, CV_MAX_DIMS);
-    int64_t xs[CV_MAX_DIMS], ys[CV_MAX_DIMS], ss[CV_MAX_DIMS], first = 0;
-    cv_shape_strides(&x->shape, xs);
-    cv_shape_strides(&y->shape, ys);
-    memcpy(ss, xs, sizeof(int64_t) * (size_t)r);
-    for (int i = 0; i < n; i++) {
-        int a = (int)(axes[i] < 0 ? axes[i] + r : axes[i]);
-        int64_t d = x->shape.dims[a], s = starts[i], step = steps[i];
-        if (s < 0) s += d;
-        s = step > 0 ? CV_MAX(0, CV_MIN(s, d)) : CV_MAX(-1, CV_MIN(s, d - 1));
-        if (y->shape.dims[a] == 0) return CV_STATUS_OK;
-        first += s * xs[a];
-        /* A step is only walked when more than one element is taken; a huge
-         * step of a single-element slice must not overflow the stride. */
-        ss[a] = y->shape.dims[a] > 1 ? xs[a] * step : xs[a];
-    }
-    strided_copy(cv_dtype_size(x->dtype), r, y->shape.dims, y->data, ys,
-                 (const char *)x->data + first * (int64_t)cv_dtype_size(x->dtype), ss);
+    cv_slice_geometry_t g;
+    cv_status st = cv_slice_geometry(&x->shape, in_at(args, 1), in_at(args, 2), in_at(args, 3),
+                                     in_at(args, 4), &g, err);
+    if (st != CV_STATUS_OK) return st;
+    CV_ASSERT(cv_shape_equal(&g.out, &y->shape));
+    copy_region(cv_dtype_size(x->dtype), &g.copy, y->data, x->data);
     return CV_STATUS_OK;
 }
 
@@ -317,11 +260,9 @@ cv_status cv_cpu_expand(const cv_op_args_t *args, cv_err_t *err)
 {
     const cv_tensor_t *x = args->inputs[0];
     cv_tensor_t *y = args->outputs[0];
-    int64_t ys[CV_MAX_DIMS], ss[CV_MAX_DIMS];
-    cv_shape_strides(&y->shape, ys);
-    cv_broadcast_strides(&x->shape, &y->shape, ss);
-    strided_copy(cv_dtype_size(x->dtype), y->shape.ndim, y->shape.dims, y->data, ys, x->data,
-                 ss);
+    cv_copy_region_t copy;
+    cv_expand_copy(&x->shape, &y->shape, &copy);
+    copy_region(cv_dtype_size(x->dtype), &copy, y->data, x->data);
     return CV_STATUS_OK;
 }
 
@@ -329,22 +270,11 @@ cv_status cv_cpu_tile(const cv_op_args_t *args, cv_err_t *err)
 {
     const cv_tensor_t *x = args->inputs[0];
     cv_tensor_t *y = args->outputs[0];
-    int r = x->shape.ndim;
-    int64_t xs[CV_MAX_DIMS], ys[CV_MAX_DIMS];
-    int64_t dims[CV_WALK_MAX], ds[CV_WALK_MAX], ss[CV_WALK_MAX];
-    cv_shape_strides(&x->shape, xs);
-    cv_shape_strides(&y->shape, ys);
-    /* Output axis a, of extent reps*d, walked as (repeat, position). */
-    for (int a = 0; a < r; a++) {
-        int64_t d = x->shape.dims[a];
-        dims[2 * a] = d ? y->shape.dims[a] / d : 0;
-        ds[2 * a] = d * ys[a];
-        ss[2 * a] = 0;
-        dims[2 * a + 1] = d;
-        ds[2 * a + 1] = ys[a];
-        ss[2 * a + 1] = xs[a];
-    }
-    strided_copy(cv_dtype_size(x->dtype), 2 * r, dims, y->data, ds, x->data, ss);
+    cv_tile_geometry_t g;
+    cv_status st = cv_tile_geometry(&x->shape, in_at(args, 1), &g, err);
+    if (st != CV_STATUS_OK) return st;
+    CV_ASSERT(cv_shape_equal(&g.out, &y->shape));
+    copy_region(cv_dtype_size(x->dtype), &g.copy, y->data, x->data);
     return CV_STATUS_OK;
 }
 
@@ -354,19 +284,10 @@ cv_status cv_cpu_gather(const cv_op_args_t *args, cv_err_t *err)
 {
     const cv_tensor_t *x = args->inputs[0], *idx = args->inputs[1];
     cv_tensor_t *y = args->outputs[0];
-    int r = x->shape.ndim, axis = (int)cv_node_attr_int(args->node, "axis", 0);
-    if (axis < 0) axis += r;
-    int64_t outer = 1, inner = 1, d = x->shape.dims[axis];
-    for (int i = 0; i < axis; i++) outer *= x->shape.dims[i];
-    for (int i = axis + 1; i < r; i++) inner *= x->shape.dims[i];
-    int64_t nidx = cv_shape_numel(&idx->shape);
-    for (int64_t k = 0; k < nidx; k++) {
-        int64_t v = cv_tensor_get_i64(idx, k);
-        if (v < -d || v >= d)
-            return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT,
-                             "Gather index %lld is out of range for dim %d of size %lld",
-                             (long long)v, axis, (long long)d);
-    }
+    cv_gather_geometry_t g;
+    cv_status st = cv_gather_geometry(args->node, &x->shape, idx, idx, &g, err);
+    if (st != CV_STATUS_OK) return st;
+    int64_t outer = g.outer, inner = g.inner, d = g.d, nidx = g.nidx;
     size_t es = cv_dtype_size(x->dtype), run = (size_t)inner * es;
     char *dst = y->data;
     const char *src = x->data;
@@ -451,132 +372,92 @@ cv_status cv_cpu_range(const cv_op_args_t *args, cv_err_t *err)
 
 /* ---- Pad ---------------------------------------------------------------- */
 
-/* Index of the source element that output position o of one axis takes,
- * in a source of extent d whose first `lo` elements were cropped away
- * (negative pads crop before positive pads pad). */
-static int64_t pad_source(const char *mode, int64_t o, int64_t pad_begin, int64_t lo, int64_t d)
+/* Constant mode (and any mode once an axis keeps nothing): the fill
+ * everywhere, then the kept region of X copied into place. */
+static void pad_constant(const cv_pad_geometry_t *g, const cv_tensor_t *x, const cv_tensor_t *value,
+                         cv_tensor_t *y)
 {
-    int64_t j = o - pad_begin;
-    if (j >= 0 && j < d) return lo + j;
-    if (mode[0] == 'e') { /* edge */
-        j = j < 0 ? 0 : d - 1;
-    } else if (mode[0] == 'w') { /* wrap */
-        j %= d;
-        if (j < 0) j += d;
-    } else if (d == 1) { /* reflect of one element */
-        j = 0;
-    } else {
-        int64_t period = 2 * (d - 1);
-        j %= period;
-        if (j < 0) j += period;
-        if (j >= d) j = period - j;
+    size_t es = cv_dtype_size(x->dtype);
+    uint64_t zero = 0;
+    fill_elems(y->data, es, cv_shape_numel(&y->shape), g->has_value ? value->data : &zero);
+    if (g->empty) return;
+    int64_t ys[CV_MAX_DIMS], dst_at = 0, src_at = 0;
+    cv_shape_strides(&y->shape, ys);
+    for (int a = 0; a < g->ndim; a++) {
+        dst_at += g->pb[a] * ys[a];
+        src_at += g->lo[a] * g->xs[a];
     }
-    return lo + j;
+    strided_copy(es, g->ndim, g->kept, (char *)y->data + dst_at * (int64_t)es, ys,
+                 (const char *)x->data + src_at * (int64_t)es, g->xs);
 }
 
-cv_status cv_cpu_pad(const cv_op_args_t *args, cv_err_t *err)
+/* One row of Y along the last axis: element j of dst reads src at element
+ * offset tl[j]. */
+static void pad_gather_row(size_t es, char *dst, const char *src, const int64_t *tl, int64_t len)
 {
-    const cv_tensor_t *x = args->inputs[0];
-    cv_tensor_t *y = args->outputs[0];
-    const char *mode = cv_node_attr_string(args->node, "mode", "constant");
-    int r = x->shape.ndim;
-    size_t es = cv_dtype_size(x->dtype);
-    int64_t pads[2 * CV_MAX_DIMS], axes[CV_MAX_DIMS];
-    int np = read_ints(args->inputs[1], pads, 2 * CV_MAX_DIMS), na = np / 2;
-    const cv_tensor_t *value = in_at(args, 2), *axes_t = in_at(args, 3);
-    if (axes_t)
-        read_ints(axes_t, axes, CV_MAX_DIMS);
-    else
-        for (int i = 0; i < na; i++) axes[i] = i;
-    int64_t pb[CV_MAX_DIMS] = {0}, lo[CV_MAX_DIMS], kept[CV_MAX_DIMS];
-    int64_t pe[CV_MAX_DIMS] = {0};
-    for (int i = 0; i < na; i++) {
-        int a = (int)(axes[i] < 0 ? axes[i] + r : axes[i]);
-        pb[a] = pads[i];
-        pe[a] = pads[na + i];
-    }
-    bool empty = false;
-    for (int a = 0; a < r; a++) {
-        lo[a] = CV_MAX(0, -pb[a]);
-        kept[a] = x->shape.dims[a] - lo[a] - CV_MAX(0, -pe[a]);
-        if (kept[a] <= 0) empty = true;
-    }
-    int64_t xs[CV_MAX_DIMS], ys[CV_MAX_DIMS];
-    cv_shape_strides(&x->shape, xs);
-    cv_shape_strides(&y->shape, ys);
-    int64_t ny = cv_shape_numel(&y->shape);
-    if (ny == 0) return CV_STATUS_OK;
+#define GATHER(T)                                                                        \
+    for (int64_t j = 0; j < len; j++) ((T *)dst)[j] = ((const T *)src)[tl[j]]
+    CV_FOR_ELEMENT_SIZE(es, GATHER);
+#undef GATHER
+}
 
-    if (strcmp(mode, "constant") == 0 || empty) {
-        uint64_t zero = 0;
-        const void *fill = value && cv_shape_numel(&value->shape) == 1 ? value->data : &zero;
-        fill_elems(y->data, es, ny, fill);
-        if (empty) return CV_STATUS_OK;
-        int64_t dst_at = 0, src_at = 0;
-        for (int a = 0; a < r; a++) {
-            dst_at += CV_MAX(0, pb[a]) * ys[a];
-            src_at += lo[a] * xs[a];
-        }
-        strided_copy(es, r, kept, (char *)y->data + dst_at * (int64_t)es, ys,
-                     (const char *)x->data + src_at * (int64_t)es, xs);
+/* Reflect, edge, wrap: per axis, the source offset of each output
+ * position, then one gather over the output. */
+static cv_status pad_gather(const cv_pad_geometry_t *g, const cv_tensor_t *x, cv_tensor_t *y,
+                            cv_err_t *err)
+{
+    size_t es = cv_dtype_size(x->dtype);
+    int r = g->ndim;
+    if (r == 0) {
+        memcpy(y->data, x->data, es);
         return CV_STATUS_OK;
     }
-
-    /* reflect, edge, wrap: per axis, the source offset of each output
-     * position, then one gather over the output. */
     int64_t total = 0;
-    for (int a = 0; a < r; a++) total += y->shape.dims[a];
+    for (int a = 0; a < r; a++) total += g->out[a];
     int64_t *offs = cv_malloc(sizeof(int64_t) * (size_t)CV_MAX(total, 1));
-    if (!offs) return CV_STATUS_OUT_OF_MEMORY;
+    if (!offs)
+        return cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of memory for Pad's gather tables");
     int64_t *table[CV_MAX_DIMS];
     int64_t *next = offs;
     for (int a = 0; a < r; a++) {
         table[a] = next;
-        for (int64_t o = 0; o < y->shape.dims[a]; o++)
-            table[a][o] = pad_source(mode, o, CV_MAX(0, pb[a]), lo[a], kept[a]) * xs[a];
-        next += y->shape.dims[a];
-    }
-    int64_t idx[CV_MAX_DIMS] = {0};
-    char *dst = y->data;
-    const char *src = x->data;
-    if (r == 0) {
-        memcpy(dst, src, es);
-        cv_free(offs);
-        return CV_STATUS_OK;
+        for (int64_t o = 0; o < g->out[a]; o++) {
+            int64_t j = o - g->pb[a];
+            if (j < 0 || j >= g->kept[a]) j = cv_pad_fold(g->mode, j, g->kept[a]);
+            table[a][o] = (g->lo[a] + j) * g->xs[a];
+        }
+        next += g->out[a];
     }
     int last = r - 1;
-    int64_t len = y->shape.dims[last];
-    const int64_t *tl = table[last];
-    for (int64_t row = 0; row < ny / len; row++) {
+    int64_t len = g->out[last], rows = cv_shape_numel(&y->shape) / len, idx[CV_MAX_DIMS] = {0};
+    for (int64_t row = 0; row < rows; row++) {
         int64_t base = 0;
         for (int a = 0; a < last; a++) base += table[a][idx[a]];
-        char *dp = dst + row * len * (int64_t)es;
-        const char *sp = src + base * (int64_t)es;
-        switch (es) {
-        case 1:
-            for (int64_t j = 0; j < len; j++) ((uint8_t *)dp)[j] = ((const uint8_t *)sp)[tl[j]];
-            break;
-        case 2:
-            for (int64_t j = 0; j < len; j++)
-                ((uint16_t *)dp)[j] = ((const uint16_t *)sp)[tl[j]];
-            break;
-        case 4:
-            for (int64_t j = 0; j < len; j++)
-                ((uint32_t *)dp)[j] = ((const uint32_t *)sp)[tl[j]];
-            break;
-        case 8:
-            for (int64_t j = 0; j < len; j++)
-                ((uint64_t *)dp)[j] = ((const uint64_t *)sp)[tl[j]];
-            break;
-        default: CV_ASSERT(!"element size");
-        }
+        pad_gather_row(es, (char *)y->data + row * len * (int64_t)es,
+                       (const char *)x->data + base * (int64_t)es, table[last], len);
         for (int a = last - 1; a >= 0; a--) {
-            if (++idx[a] < y->shape.dims[a]) break;
+            if (++idx[a] < g->out[a]) break;
             idx[a] = 0;
         }
     }
     cv_free(offs);
     return CV_STATUS_OK;
+}
+
+cv_status cv_cpu_pad(const cv_op_args_t *args, cv_err_t *err)
+{
+    const cv_tensor_t *x = args->inputs[0], *value = in_at(args, 2);
+    cv_tensor_t *y = args->outputs[0];
+    cv_pad_geometry_t g;
+    cv_status st = cv_pad_geometry(args->node, x, in_at(args, 1), value, in_at(args, 3), &g, err);
+    if (st != CV_STATUS_OK) return st;
+    for (int a = 0; a < g.ndim; a++) CV_ASSERT(g.out[a] == y->shape.dims[a]);
+    if (cv_shape_numel(&y->shape) == 0) return CV_STATUS_OK;
+    if (g.mode == CV_PAD_MODE_CONSTANT || g.empty) {
+        pad_constant(&g, x, value, y);
+        return CV_STATUS_OK;
+    }
+    return pad_gather(&g, x, y, err);
 }
 
 /* ---- ReduceMean, ReduceSum ---------------------------------------------- */
@@ -592,20 +473,14 @@ typedef struct reduce_plan {
     int64_t count; /* input elements per output element */
 } reduce_plan_t;
 
-static void reduce_plan_make(const cv_op_args_t *args, reduce_plan_t *p)
+/* From X's shape and which of its axes are reduced (cv_reduce_axes). */
+static void reduce_plan_make(const cv_shape_t *x, const bool *reduced, reduce_plan_t *p)
 {
-    const cv_tensor_t *x = args->inputs[0];
-    int r = x->shape.ndim;
-    bool reduced[CV_MAX_DIMS];
-    int64_t axes[CV_MAX_DIMS];
-    const cv_tensor_t *axes_t = in_at(args, 1);
-    int n = axes_t ? read_ints(axes_t, axes, CV_MAX_DIMS) : 0;
-    for (int a = 0; a < r; a++) reduced[a] = n == 0;
-    for (int i = 0; i < n; i++) reduced[axes[i] < 0 ? axes[i] + r : axes[i]] = true;
+    int r = x->ndim;
     p->n = 0;
     p->count = 1;
     for (int a = 0; a < r; a++) {
-        int64_t d = x->shape.dims[a];
+        int64_t d = x->dims[a];
         if (reduced[a]) p->count *= d;
         if (d == 1) continue;
         if (p->n > 0 && p->reduced[p->n - 1] == reduced[a]) {
@@ -711,14 +586,15 @@ static cv_status cpu_reduce(const cv_op_args_t *args, bool mean, cv_err_t *err)
 {
     const cv_tensor_t *x = args->inputs[0];
     cv_tensor_t *y = args->outputs[0];
-    const cv_tensor_t *axes_t = in_at(args, 1);
-    bool no_axes = !axes_t || cv_shape_numel(&axes_t->shape) == 0;
-    if (no_axes && cv_node_attr_int(args->node, "noop_with_empty_axes", 0)) {
+    bool reduced[CV_MAX_DIMS], noop;
+    cv_status st = cv_reduce_axes(args->node, &x->shape, in_at(args, 1), reduced, &noop, err);
+    if (st != CV_STATUS_OK) return st;
+    if (noop) {
         copy_view(x, y);
         return CV_STATUS_OK;
     }
     reduce_plan_t p;
-    reduce_plan_make(args, &p);
+    reduce_plan_make(&x->shape, reduced, &p);
     if (x->dtype == CV_DTYPE_FP32) {
         reduce_f32(&p, x->data, cv_shape_numel(&x->shape), y->data, cv_shape_numel(&y->shape),
                    mean);

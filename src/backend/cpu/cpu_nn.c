@@ -19,6 +19,7 @@
  * the portable loops (so that they can be tested on any machine).
  */
 #include "backend/cpu/cpu.h"
+#include "backend/nn_geometry.h"
 #include "backend/window.h"
 
 #include <cblas.h>
@@ -83,32 +84,16 @@ static int64_t nn_tasks(const cv_op_args_t *args, int64_t work, int64_t pieces)
 /* The fused activation of Gemm (and MatMul, should a pass fold one there). */
 static void apply_activation_f32(const cv_node_t *node, float *y, int64_t n)
 {
-    float lo = -INFINITY, hi = INFINITY;
-    if (node->activation == CV_ACTIVATION_NONE) return;
-    if (node->activation == CV_ACTIVATION_RELU)
-        lo = 0.0f;
-    else if (node->activation == CV_ACTIVATION_CLIP) {
-        lo = node->clip_min;
-        hi = node->clip_max;
-    }
-    for (int64_t i = 0; i < n; i++) {
-        float v = y[i];
-        if (v < lo) v = lo;
-        if (v > hi) v = hi;
-        y[i] = v;
-    }
+    cv_clamp_t c = cv_activation_clamp(node);
+    if (!c.active) return;
+    for (int64_t i = 0; i < n; i++) y[i] = cv_clamp_f32(y[i], c.lo, c.hi);
 }
 
 static void apply_activation_f64(const cv_node_t *node, double *y, int64_t n)
 {
-    double lo = -INFINITY, hi = INFINITY;
-    if (node->activation == CV_ACTIVATION_NONE) return;
-    if (node->activation == CV_ACTIVATION_RELU)
-        lo = 0.0;
-    else if (node->activation == CV_ACTIVATION_CLIP) {
-        lo = node->clip_min;
-        hi = node->clip_max;
-    }
+    cv_clamp_t c = cv_activation_clamp(node);
+    if (!c.active) return;
+    double lo = c.lo, hi = c.hi;
     for (int64_t i = 0; i < n; i++) {
         double v = y[i];
         if (v < lo) v = lo;
@@ -874,14 +859,12 @@ cv_status cv_cpu_layer_normalization(const cv_op_args_t *args, cv_err_t *err)
     const cv_tensor_t *x = args->inputs[0], *sc = args->inputs[1], *bt = opt_input(args, 2);
     if (x->dtype != CV_DTYPE_FP32) return unsupported_dtype(args, x->dtype, err);
     cv_tensor_t *mean_out = opt_output(args, 1), *inv_out = opt_output(args, 2);
-    int r = x->shape.ndim;
-    int64_t a = cv_node_attr_int(args->node, "axis", -1);
-    int axis = (int)(a < 0 ? a + r : a);
-    CV_ASSERT(axis >= 0 && axis < r);
+    cv_layer_norm_geometry_t g;
+    cv_status st = cv_layer_norm_geometry(args->node, &x->shape, &g, err);
+    if (st != CV_STATUS_OK) return st;
     float eps = cv_node_attr_float(args->node, "epsilon", 1e-5f);
-    cv_shape_t norm = {.ndim = r - axis};
-    memcpy(norm.dims, x->shape.dims + axis, sizeof(int64_t) * (size_t)norm.ndim);
-    int64_t inner = cv_shape_numel(&norm), outer = dims_product(&x->shape, 0, axis);
+    const cv_shape_t norm = g.norm;
+    int64_t inner = g.inner, outer = g.outer;
     float *tmp = cv_cpu_scratch(args->cpu, sizeof(float) * (size_t)CV_MAX(2 * inner, 1));
     if (!tmp)
         return cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of memory for LayerNormalization");
@@ -953,24 +936,13 @@ static cv_status softmax_kernel(const cv_op_args_t *args, bool log_out, cv_err_t
 {
     const cv_tensor_t *x = args->inputs[0];
     if (x->dtype != CV_DTYPE_FP32) return unsupported_dtype(args, x->dtype, err);
-    int r = x->shape.ndim;
-    bool legacy = args->node->opset < 13;
-    int64_t a = cv_node_attr_int(args->node, "axis", legacy ? 1 : -1);
-    int axis = (int)(a < 0 ? a + r : a);
-    CV_ASSERT(axis >= 0 && axis < r);
-    int64_t outer = dims_product(&x->shape, 0, axis), len, inner;
-    if (legacy) {
-        /* Coerced to 2-D [outer, rest]: one softmax over all of `rest`. */
-        len = dims_product(&x->shape, axis, r);
-        inner = 1;
-    } else {
-        len = x->shape.dims[axis];
-        inner = dims_product(&x->shape, axis + 1, r);
-    }
-    if (outer * len * inner == 0) return CV_STATUS_OK;
-    float *acc = cv_cpu_scratch(args->cpu, sizeof(float) * (size_t)(2 * inner));
+    cv_softmax_geometry_t g;
+    cv_status st = cv_softmax_geometry(args->node, &x->shape, &g, err);
+    if (st != CV_STATUS_OK) return st;
+    if (g.outer * g.len * g.inner == 0) return CV_STATUS_OK;
+    float *acc = cv_cpu_scratch(args->cpu, sizeof(float) * (size_t)(2 * g.inner));
     if (!acc) return cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of memory for softmax scratch");
-    softmax_f32(x->data, args->outputs[0]->data, outer, len, inner, log_out, acc);
+    softmax_f32(x->data, args->outputs[0]->data, g.outer, g.len, g.inner, log_out, acc);
     return CV_STATUS_OK;
 }
 

@@ -245,6 +245,61 @@ static void cuda_tenant_release(cv_backend_t *b, const cv_graph_t *g, void **con
     cv_free(constants);
 }
 
+/* Where each constant of g goes in the tenant's device block, every copy
+ * 256-byte aligned: at[v] for v's own, at[nv + v] for its half copy where
+ * needs_half[v]. Returns the block's size; *largest_half receives the
+ * bytes of the largest half copy (the host scratch converting them). */
+static size_t constants_layout(const cv_graph_t *g, const bool *needs_half, size_t *at, size_t *largest_half)
+{
+    int nv = g->nvalues;
+    size_t total = 0;
+    *largest_half = 0;
+    for (int v = 0; v < nv; v++) {
+        const cv_tensor_t *c = g->values[v].constant;
+        if (!c) continue;
+        at[v] = total;
+        total += align_up(cv_tensor_nbytes(c) + 1);
+        if (needs_half[v]) {
+            size_t hb = (size_t)cv_shape_numel(&c->shape) * 2;
+            at[nv + v] = total;
+            total += align_up(hb + 1);
+            if (hb > *largest_half) *largest_half = hb;
+        }
+    }
+    return total;
+}
+
+/* Copies every constant of g into `block` at its place, setting table[v]
+ * (and table[nv + v] for a half copy, converted to `precision` through a
+ * host scratch of `largest_half` bytes). Copies may still be in flight. */
+static cv_status constants_copy(cv_backend_t *b, const cv_graph_t *g, cv_precision_t precision,
+                                const bool *needs_half, const size_t *at, size_t largest_half, char *block,
+                                void **table, cv_err_t *err)
+{
+    int nv = g->nvalues;
+    uint16_t *scratch = NULL;
+    if (largest_half && !(scratch = (uint16_t *)cv_malloc(largest_half)))
+        return cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of memory converting the weights of %s", g->path);
+    cv_status st = CV_STATUS_OK;
+    for (int v = 0; v < nv && st == CV_STATUS_OK; v++) {
+        const cv_tensor_t *c = g->values[v].constant;
+        if (!c) continue;
+        table[v] = block + at[v];
+        st = cuda_upload(b, table[v], c->data, cv_tensor_nbytes(c), err);
+        if (st != CV_STATUS_OK || !needs_half[v]) continue;
+        int64_t n = cv_shape_numel(&c->shape);
+        const float *f = (const float *)c->data;
+        for (int64_t i = 0; i < n; i++)
+            scratch[i] = precision == CV_PRECISION_FP16 ? cv_fp32_to_fp16(f[i]) : cv_fp32_to_bf16(f[i]);
+        table[nv + v] = block + at[nv + v];
+        /* A copy from pageable memory has read it when the call returns,
+         * so scratch can be refilled for the next weight. */
+        st = cuda_upload(b, table[nv + v], scratch, (size_t)n * 2, err);
+    }
+    cv_free(scratch);
+    return st;
+}
+
 static cv_status cuda_tenant_upload(cv_backend_t *b, const cv_graph_t *g, cv_precision_t precision,
                                     void ***constants, cv_err_t *err)
 {
@@ -257,70 +312,33 @@ static cv_status cuda_tenant_upload(cv_backend_t *b, const cv_graph_t *g, cv_pre
     void **table = (void **)cv_calloc(2 * (size_t)nv + 2, sizeof(void *));
     bool *needs_half = (bool *)cv_calloc((size_t)nv + 1, sizeof(bool));
     size_t *at = (size_t *)cv_calloc(2 * (size_t)nv + 1, sizeof(size_t));
-    uint16_t *scratch = NULL;
     char *block = NULL;
+    size_t total = 0, largest_half = 0;
     cv_status st = CV_STATUS_OK;
     if (!table || !needs_half || !at) {
         st = cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of memory for the constants of %s", g->path);
         goto done;
     }
     if (want_half) mark_gemm_weights(g, needs_half);
-    {
-        size_t total = 0, largest_half = 0;
-        for (int v = 0; v < nv; v++) {
-            const cv_tensor_t *c = g->values[v].constant;
-            if (!c) continue;
-            at[v] = total;
-            total += align_up(cv_tensor_nbytes(c) + 1);
-            if (needs_half[v]) {
-                size_t hb = (size_t)cv_shape_numel(&c->shape) * 2;
-                at[nv + v] = total;
-                total += align_up(hb + 1);
-                if (hb > largest_half) largest_half = hb;
-            }
-        }
-        if (total) {
-            cudaError_t e = cv_cuda_malloc((void **)&block, total);
-            if (e != cudaSuccess) {
-                cudaGetLastError();
-                block = NULL;
-                st = cv_errorf(err, CV_STATUS_OUT_OF_MEMORY,
-                               "out of GPU memory for the constants of %s (%zu bytes): %s", g->path, total,
-                               cudaGetErrorString(e));
-                goto done;
-            }
-        }
-        table[2 * nv] = block;
-        table[2 * nv + 1] = (void *)(uintptr_t)total;
-        if (largest_half) {
-            scratch = (uint16_t *)cv_malloc(largest_half);
-            if (!scratch) {
-                st = cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of memory converting the weights of %s", g->path);
-                goto done;
-            }
-        }
-        for (int v = 0; v < nv && st == CV_STATUS_OK; v++) {
-            const cv_tensor_t *c = g->values[v].constant;
-            if (!c) continue;
-            table[v] = block + at[v];
-            st = cuda_upload(b, table[v], c->data, cv_tensor_nbytes(c), err);
-            if (st != CV_STATUS_OK || !needs_half[v]) continue;
-            int64_t n = cv_shape_numel(&c->shape);
-            const float *f = (const float *)c->data;
-            for (int64_t i = 0; i < n; i++)
-                scratch[i] = precision == CV_PRECISION_FP16 ? cv_fp32_to_fp16(f[i]) : cv_fp32_to_bf16(f[i]);
-            table[nv + v] = block + at[nv + v];
-            /* A copy from pageable memory has read it when the call returns,
-             * so scratch can be refilled for the next weight. */
-            st = cuda_upload(b, table[nv + v], scratch, (size_t)n * 2, err);
+    total = constants_layout(g, needs_half, at, &largest_half);
+    if (total) {
+        cudaError_t e = cv_cuda_malloc((void **)&block, total);
+        if (e != cudaSuccess) {
+            cudaGetLastError();
+            block = NULL;
+            st = cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of GPU memory for the constants of %s (%zu bytes): %s",
+                           g->path, total, cudaGetErrorString(e));
+            goto done;
         }
     }
-done:
+    table[2 * nv] = block;
+    table[2 * nv + 1] = (void *)(uintptr_t)total;
+    st = constants_copy(b, g, precision, needs_half, at, largest_half, block, table, err);
     if (st == CV_STATUS_OK) {
         cudaError_t e = cudaStreamSynchronize(((cv_cuda_t *)b)->stream);
         if (e != cudaSuccess) st = cv_cuda_status(e, "cudaStreamSynchronize (constants)", __FILE__, __LINE__, err);
     }
-    cv_free(scratch);
+done:
     cv_free(needs_half);
     cv_free(at);
     if (st != CV_STATUS_OK) {

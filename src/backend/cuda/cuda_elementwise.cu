@@ -6,11 +6,11 @@
  * sum divided by the count, Cast saturating like the CPU's).
  *
  * Broadcasting: the output's dims are collapsed where every operand stays
- * contiguous or broadcast (as the CPU's bcast_init does). Then each operand
- * is either a scalar, the output's own index (same shape) or a per-channel
- * run `(i / inner) % count` ([N,C,H,W] with [C,1,1], [..,W] with [W]); only
- * operands that fit none of these take the general kernel, which walks up
- * to CV_MAX_DIMS strides passed by value.
+ * contiguous or broadcast (src/backend/broadcast.c, shared with the CPU
+ * kernels). Then each operand is either a scalar, the output's own index
+ * (same shape) or a per-channel run `(i / inner) % count` ([N,C,H,W] with
+ * [C,1,1], [..,W] with [W]); only operands that fit none of these take the
+ * general kernel, which walks up to CV_MAX_DIMS strides passed by value.
  *
  * Weighted steps (a bias, a scale, a PRelu slope or a Clip bound that is a
  * tenant's weight) run every slice in one launch through a slice table
@@ -31,10 +31,10 @@
 template <class I> struct bcast_dev {
     int ndim;
     I dims[CV_MAX_DIMS];
-    I strides[CV_BCAST_OPERANDS][CV_MAX_DIMS];
+    I strides[CV_BROADCAST_OPERANDS][CV_MAX_DIMS];
 };
 
-template <class I> static bcast_dev<I> bcast_to_dev(const cv_bcast_t *bc)
+template <class I> static bcast_dev<I> bcast_to_dev(const cv_broadcast_t *bc)
 {
     bcast_dev<I> d;
     memset(&d, 0, sizeof d);
@@ -124,12 +124,9 @@ template <int OP>
 static cv_status unary_entry(cv_cuda_t *cuda, const cv_step_run_t *run, unary_params_t p,
                              cv_cuda_op_fn self, cv_err_t *err)
 {
-    bool done;
-    cv_status st = cv_cuda_enter(cuda, run, -1, self, &done, err);
-    if (done) return st;
+    CV_CUDA_ENTER_F32(cuda, run, self, err);
     const cv_tensor_t *x = run->inputs[0];
     cv_tensor_t *y = run->outputs[0];
-    if (x->dtype != CV_DTYPE_FP32) return cv_cuda_unsupported(run, x->dtype, err);
     CV_ASSERT(y->dtype == CV_DTYPE_FP32 && cv_shape_numel(&y->shape) == cv_shape_numel(&x->shape));
     return unary_launch<OP>(cuda->stream, (const float *)x->data, (float *)y->data,
                             cv_shape_numel(&x->shape), p, err);
@@ -269,7 +266,7 @@ __global__ void binary_general_kernel(TO *out, const __grid_constant__ cv_slice_
 }
 
 template <int OP, class T, class TO, class I, int N>
-static cv_status binary_go(cudaStream_t stream, const cv_bcast_t *bc,
+static cv_status binary_go(cudaStream_t stream, const cv_broadcast_t *bc,
                            const cv_slice_table<N> &t, int ns, TO *out, cv_err_t *err)
 {
     dim3 grid(cv_cuda_blocks(cv_cuda_table_span(t, ns)), ns);
@@ -295,8 +292,8 @@ static cv_status binary_launch(cv_cuda_t *cuda, const cv_step_run_t *run, const 
     int64_t n = cv_shape_numel(&out->shape);
     if (n == 0) return CV_STATUS_OK;
     const cv_shape_t *shapes[2] = {sa, sb};
-    cv_bcast_t bc;
-    cv_bcast_collapse(shapes, 2, &out->shape, &bc);
+    cv_broadcast_t bc;
+    cv_broadcast_collapse(shapes, 2, &out->shape, &bc);
     const int values[2] = {va, vb};
     const void *bases[2] = {a, b};
     TO *o = (TO *)out->data;
@@ -486,7 +483,7 @@ __global__ void where_general_kernel(E *out, const __grid_constant__ cv_slice_ta
 }
 
 template <class E, class I, int N>
-static cv_status where_go(cudaStream_t stream, const cv_bcast_t *bc, const cv_slice_table<N> &t,
+static cv_status where_go(cudaStream_t stream, const cv_broadcast_t *bc, const cv_slice_table<N> &t,
                           int ns, void *out, cv_err_t *err)
 {
     dim3 grid(cv_cuda_blocks(cv_cuda_table_span(t, ns)), ns);
@@ -504,7 +501,7 @@ static cv_status where_go(cudaStream_t stream, const cv_bcast_t *bc, const cv_sl
 }
 
 template <class E, int N>
-static cv_status where_sized(cudaStream_t stream, int64_t n, const cv_bcast_t *bc,
+static cv_status where_sized(cudaStream_t stream, int64_t n, const cv_broadcast_t *bc,
                              const cv_slice_table<N> &t, int ns, void *out, cv_err_t *err)
 {
     if (n < CV_CUDA_SMALL_INDEX) return where_go<E, int32_t>(stream, bc, t, ns, out, err);
@@ -526,8 +523,8 @@ extern "C" cv_status cv_cuda_where(cv_cuda_t *cuda, const cv_step_run_t *run, cv
     if (es != 1 && es != 2 && es != 4 && es != 8) return cv_cuda_unsupported(run, x->dtype, err);
     if (n == 0) return CV_STATUS_OK;
     const cv_shape_t *shapes[3] = {&c->shape, &x->shape, &y->shape};
-    cv_bcast_t bc;
-    cv_bcast_collapse(shapes, 3, &out->shape, &bc);
+    cv_broadcast_t bc;
+    cv_broadcast_collapse(shapes, 3, &out->shape, &bc);
     const int values[3] = {cv_cuda_value(run, 0), cv_cuda_value(run, 1), cv_cuda_value(run, 2)};
     const void *bases[3] = {c->data, x->data, y->data};
     cudaStream_t stream = cuda->stream;

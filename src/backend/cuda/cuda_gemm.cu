@@ -39,6 +39,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/nn_geometry.h"
 #include "backend/window.h"
 
 #include <cuda_bf16.h>
@@ -76,33 +77,9 @@ static unsigned grid_for(int64_t n)
 
 static size_t align_up(size_t n) { return (n + 255) / 256 * 256; }
 
-/* The fused activation as a clamp to [lo, hi]. */
-typedef struct clamp {
-    bool active;
-    float lo, hi;
-} clamp_t;
-
-static clamp_t node_clamp(const cv_node_t *node)
-{
-    clamp_t c = {false, -INFINITY, INFINITY};
-    if (node->activation == CV_ACTIVATION_RELU) {
-        c.active = true;
-        c.lo = 0.0f;
-    } else if (node->activation == CV_ACTIVATION_CLIP) {
-        c.active = true;
-        c.lo = node->clip_min;
-        c.hi = node->clip_max;
-    }
-    return c;
-}
-
-/* Written as the CPU kernels do, so that NaN passes through. */
-static __device__ __forceinline__ float clamp_value(float v, float lo, float hi)
-{
-    if (v < lo) v = lo;
-    if (v > hi) v = hi;
-    return v;
-}
+/* The fused activation as a clamp to [lo, hi] (src/backend/nn_geometry.c,
+ * as the CPU kernels read it). */
+typedef cv_clamp_t clamp_t;
 
 template <typename T> static __device__ __forceinline__ T from_float(float v);
 template <> __device__ __forceinline__ float from_float<float>(float v) { return v; }
@@ -214,7 +191,7 @@ static __global__ void depthwise_kernel(const float *__restrict__ x, const float
             }
         }
         if (btab) acc += btab[n][c];
-        if (clamp) acc = clamp_value(acc, lo, hi);
+        if (clamp) acc = cv_clamp_f32(acc, lo, hi);
         y[idx] = acc;
     }
 }
@@ -236,7 +213,7 @@ static __global__ void epilogue_kernel(float *__restrict__ y, int64_t rows, int6
             int64_t p = rem / inner, i = rem - p * inner;
             v += beta * tab[r][p * sp + i * si];
         }
-        if (clamp) v = clamp_value(v, lo, hi);
+        if (clamp) v = cv_clamp_f32(v, lo, hi);
         y[idx] = v;
     }
 }
@@ -319,140 +296,195 @@ static cv_status conv_depthwise(cv_cuda_t *cuda, const cv_step_run_t *run, const
     return CV_STATUS_OK;
 }
 
-extern "C" cv_status cv_cuda_conv(cv_cuda_t *cuda, const cv_step_run_t *run, cv_err_t *err)
+/* How a Conv step runs, decided from its geometry and the wave before
+ * anything is allocated or launched. */
+typedef struct conv_plan {
+    conv_geom_t g;
+    clamp_t c;
+    cv_precision_t prec;
+    size_t es;                       /* bytes of one GEMM operand element */
+    int64_t kk, k, pixels, in_plane; /* taps, GEMM inner dim (K), output pixels (P), input plane */
+    bool has_bias;
+    bool depthwise; /* G == C == M, 2-D: the direct kernel, no GEMM */
+    bool direct;    /* 1x1, stride 1, unpadded, FP32/TF32: X is the column matrix itself */
+    bool convert_w; /* FP16/BF16 with a W that is no tenant constant: converted into the workspace */
+    bool strided;   /* every row has the same weights and G = 1: one strided-batched GEMM */
+    const char *w0; /* slice 0's weights as the GEMM reads them (unless convert_w) */
+    int64_t chunk;  /* rows whose columns fit CONV_COL_BUDGET */
+    size_t col_row_bytes, w_bytes; /* columns of one row; converted W */
+} conv_plan_t;
+
+/* Fills *p for a step whose X and W are FP32 with 1 to 3 spatial dims.
+ * False when cuBLAS's int arguments cannot hold the GEMM's extents (the
+ * step then runs on the host). */
+static bool conv_plan_make(const cv_step_run_t *run, bool multi, conv_plan_t *p)
 {
     const cv_tensor_t *x = run->inputs[0], *w = run->inputs[1];
     const cv_tensor_t *b = run->ninputs > 2 ? run->inputs[2] : NULL;
-    const cv_tensor_t *y = run->outputs[0];
-    bool multi = step_weighted(run) && run->nslices > 1;
-    if (x->dtype != CV_DTYPE_FP32 || w->dtype != CV_DTYPE_FP32 || x->shape.ndim < 3 || x->shape.ndim > 5 ||
-        (multi && !run->batched[0]))
-        return cv_cuda_run_on_host(cuda, run, err);
-    conv_geom_t g;
-    conv_geometry(run->node, x, w, y, &g);
-    clamp_t c = node_clamp(run->node);
-    if (cv_shape_numel(&y->shape) == 0) return CV_STATUS_OK;
-    const conv_dims_t *d = &g.dims;
-    int64_t kk = d->k[0] * d->k[1] * d->k[2], k = g.cg * kk;
-    int64_t pixels = d->out[0] * d->out[1] * d->out[2], in_plane = d->in[0] * d->in[1] * d->in[2];
-    if (k > INT32_MAX || pixels > INT32_MAX || g.n * g.group > INT32_MAX) return cv_cuda_run_on_host(cuda, run, err);
+    memset(p, 0, sizeof *p);
+    conv_geometry(run->node, x, w, run->outputs[0], &p->g);
+    p->c = cv_activation_clamp(run->node);
+    const conv_geom_t *g = &p->g;
+    const conv_dims_t *d = &g->dims;
+    p->kk = d->k[0] * d->k[1] * d->k[2];
+    p->k = g->cg * p->kk;
+    p->pixels = d->out[0] * d->out[1] * d->out[2];
+    p->in_plane = d->in[0] * d->in[1] * d->in[2];
+    if (p->k > INT32_MAX || p->pixels > INT32_MAX || g->n * g->group > INT32_MAX) return false;
+    p->has_bias = b && cv_shape_numel(&b->shape) > 0;
+    p->depthwise = g->group == g->c && g->m == g->c && d->in[0] == 1 && d->k[0] == 1 && d->out[0] == 1;
 
-    int *slice_of_row = (int *)cv_calloc((size_t)g.n + 1, sizeof(int));
-    if (!slice_of_row) return cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of memory for a Conv row table");
-    if (multi) rows_to_slices(run, g.n, slice_of_row);
-    cv_status st = CV_STATUS_OK;
-    bool has_bias = b && cv_shape_numel(&b->shape) > 0;
-
-    bool depthwise = g.group == g.c && g.m == g.c && d->in[0] == 1 && d->k[0] == 1 && d->out[0] == 1;
-    if (depthwise) {
-        st = conv_depthwise(cuda, run, &g, slice_of_row, has_bias, &c, err);
-        cv_free(slice_of_row);
-        return st;
-    }
-
-    cv_precision_t prec = run->precision;
-    size_t es = operand_size(prec);
+    p->prec = run->precision;
+    p->es = operand_size(p->prec);
     bool pointwise = true;
     for (int i = 0; i < 3; i++)
         pointwise = pointwise && d->k[i] == 1 && d->s[i] == 1 && d->p[i] == 0 && d->out[i] == d->in[i];
     /* FP16/BF16 need the activations converted: im2col with 1 tap does it. */
-    bool direct = pointwise && !is_half(prec);
+    p->direct = pointwise && !is_half(p->prec);
 
     /* Weights as the GEMM reads them: slice s's own, half where asked. */
-    bool uniform = true;
-    const char *w0 = is_half(prec) ? slice_half_input(run, 1, 0) : slice_input(run, 1, 0);
-    bool convert_w = is_half(prec) && !w0; /* W is no tenant constant */
+    bool half = is_half(p->prec), uniform = true;
+    p->w0 = half ? slice_half_input(run, 1, 0) : slice_input(run, 1, 0);
+    p->convert_w = half && !p->w0; /* W is no tenant constant */
     for (int s = 1; s < run->nslices && multi; s++)
-        uniform = uniform && (is_half(prec) ? slice_half_input(run, 1, s) : slice_input(run, 1, s)) == w0;
+        uniform = uniform && (half ? slice_half_input(run, 1, s) : slice_input(run, 1, s)) == p->w0;
+    p->strided = uniform && g->group == 1;
 
-    size_t col_row_bytes = (size_t)(g.c * kk * pixels) * es;
-    int64_t chunk = direct ? g.n : (int64_t)(CONV_COL_BUDGET / (col_row_bytes ? col_row_bytes : 1));
-    chunk = CV_MAX(1, CV_MIN(chunk, g.n));
-    size_t w_bytes = convert_w ? align_up((size_t)cv_shape_numel(&w->shape) * es) : 0;
-    size_t ws_bytes = w_bytes + (direct ? 0 : (size_t)chunk * col_row_bytes);
-    char *ws = NULL;
-    if (ws_bytes) {
-        ws = (char *)cv_cuda_workspace(cuda, ws_bytes);
-        if (!ws) {
-            cv_free(slice_of_row);
-            return cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of GPU memory for Conv columns (%zu bytes)",
-                             ws_bytes);
-        }
-    }
-    char *col = ws + w_bytes;
-    if (convert_w) w0 = ws; /* filled below, before the GEMMs read it */
+    p->col_row_bytes = (size_t)(g->c * p->kk * p->pixels) * p->es;
+    int64_t chunk = p->direct ? g->n : (int64_t)(CONV_COL_BUDGET / (p->col_row_bytes ? p->col_row_bytes : 1));
+    p->chunk = CV_MAX(1, CV_MIN(chunk, g->n));
+    p->w_bytes = p->convert_w ? align_up((size_t)cv_shape_numel(&w->shape) * p->es) : 0;
+    return true;
+}
 
-    /* One staging block: GEMM pointer tables (unless strided), bias table. */
-    bool strided = uniform && g.group == 1;
-    int64_t problems = g.n * g.group;
-    size_t table_bytes = strided ? 0 : 3 * sizeof(void *) * (size_t)problems;
-    size_t bias_bytes = has_bias ? sizeof(void *) * (size_t)g.n : 0;
-    void *host = NULL, *dev = NULL;
-    if (table_bytes + bias_bytes) st = cv_cuda_stage(cuda, table_bytes + bias_bytes, &host, &dev, err);
-    if (st != CV_STATUS_OK) {
-        cv_free(slice_of_row);
-        return st;
-    }
-    const char *xd = (const char *)x->data;
-    char *yd = (char *)y->data;
-    const void **ta = (const void **)host, **tb = ta + (strided ? 0 : problems);
-    void **tc = (void **)(tb + (strided ? 0 : problems));
-    const void **tbias = (const void **)host + (strided ? 0 : 3 * problems);
-    for (int64_t n = 0; n < g.n && !strided; n++) {
-        const char *wn = convert_w ? w0
-                         : is_half(prec) ? slice_half_input(run, 1, slice_of_row[n])
-                                         : slice_input(run, 1, slice_of_row[n]);
-        for (int64_t gi = 0; gi < g.group; gi++) {
-            int64_t p = n * g.group + gi;
-            if (direct)
-                ta[p] = xd + (size_t)((n * g.c + gi * g.cg) * in_plane) * es;
+/* Stages and sends the pointer tables of the GEMMs (A, B, C per (row,
+ * group) problem, unless strided) and of the bias (per row), in that
+ * order; *dev receives their device address (NULL when there are none). */
+static cv_status conv_tables(cv_cuda_t *cuda, const cv_step_run_t *run, const conv_plan_t *p,
+                             const int *slice_of_row, const char *col, const char *w0, void **dev,
+                             cv_err_t *err)
+{
+    const conv_geom_t *g = &p->g;
+    int64_t problems = g->n * g->group;
+    size_t table_bytes = p->strided ? 0 : 3 * sizeof(void *) * (size_t)problems;
+    size_t bias_bytes = p->has_bias ? sizeof(void *) * (size_t)g->n : 0;
+    void *host = NULL;
+    *dev = NULL;
+    if (table_bytes + bias_bytes == 0) return CV_STATUS_OK;
+    cv_status st = cv_cuda_stage(cuda, table_bytes + bias_bytes, &host, dev, err);
+    if (st != CV_STATUS_OK) return st;
+    const char *xd = (const char *)run->inputs[0]->data;
+    char *yd = (char *)run->outputs[0]->data;
+    size_t es = p->es;
+    const void **ta = (const void **)host, **tb = ta + (p->strided ? 0 : problems);
+    void **tc = (void **)(tb + (p->strided ? 0 : problems));
+    const void **tbias = (const void **)host + (p->strided ? 0 : 3 * problems);
+    for (int64_t n = 0; n < g->n && !p->strided; n++) {
+        const char *wn = p->convert_w      ? w0
+                         : is_half(p->prec) ? slice_half_input(run, 1, slice_of_row[n])
+                                            : slice_input(run, 1, slice_of_row[n]);
+        for (int64_t gi = 0; gi < g->group; gi++) {
+            int64_t q = n * g->group + gi;
+            if (p->direct)
+                ta[q] = xd + (size_t)((n * g->c + gi * g->cg) * p->in_plane) * es;
             else
-                ta[p] = col + (size_t)(((n % chunk) * g.c + gi * g.cg) * kk * pixels) * es;
-            tb[p] = wn + (size_t)(gi * g.mg * k) * es;
-            tc[p] = yd + sizeof(float) * (size_t)((n * g.m + gi * g.mg) * pixels);
+                ta[q] = col + (size_t)(((n % p->chunk) * g->c + gi * g->cg) * p->kk * p->pixels) * es;
+            tb[q] = wn + (size_t)(gi * g->mg * p->k) * es;
+            tc[q] = yd + sizeof(float) * (size_t)((n * g->m + gi * g->mg) * p->pixels);
         }
     }
-    for (int64_t n = 0; n < g.n && has_bias; n++) tbias[n] = slice_input(run, 2, slice_of_row[n]);
-    cv_free(slice_of_row);
-    if (convert_w) {
-        launch_convert(cuda->stream, prec, (const float *)w->data, ws, cv_shape_numel(&w->shape));
-        CV_CUDA_CHECK_LAUNCH(err);
-    }
-    if (host) CV_CUDA_CHECK(cudaMemcpyAsync(dev, host, table_bytes + bias_bytes, cudaMemcpyHostToDevice, cuda->stream), err);
+    for (int64_t n = 0; n < g->n && p->has_bias; n++) tbias[n] = slice_input(run, 2, slice_of_row[n]);
+    CV_CUDA_CHECK(cudaMemcpyAsync(*dev, host, table_bytes + bias_bytes, cudaMemcpyHostToDevice, cuda->stream),
+                  err);
+    return CV_STATUS_OK;
+}
 
-    /* Y^T (P x Mg, column-major) = col^T (P x K) * W_g^T (K x Mg). */
-    cudaDataType type = operand_type(prec);
-    cublasComputeType_t compute = compute_type(prec);
+/* im2col (unless direct) and the GEMMs, chunk by chunk of rows:
+ * Y^T (P x Mg, column-major) = col^T (P x K) * W_g^T (K x Mg). `dev`
+ * holds conv_tables' GEMM tables unless strided. */
+static cv_status conv_gemms(cv_cuda_t *cuda, const cv_step_run_t *run, const conv_plan_t *p, char *col,
+                            const char *w0, const void *const *dev, cv_err_t *err)
+{
+    const conv_geom_t *g = &p->g;
+    const char *xd = (const char *)run->inputs[0]->data;
+    char *yd = (char *)run->outputs[0]->data;
+    cudaDataType type = operand_type(p->prec);
+    cublasComputeType_t compute = compute_type(p->prec);
     const float one = 1.0f, zero = 0.0f;
-    const void *const *dev_a = (const void *const *)dev;
-    for (int64_t n0 = 0; n0 < g.n; n0 += chunk) {
-        int64_t rows = CV_MIN(chunk, g.n - n0);
-        if (!direct) {
-            launch_im2col(cuda->stream, prec, (const float *)xd + n0 * g.c * in_plane, col, rows, g.c, d);
+    int64_t problems = g->n * g->group, k = p->k, pixels = p->pixels, in_plane = p->in_plane;
+    for (int64_t n0 = 0; n0 < g->n; n0 += p->chunk) {
+        int64_t rows = CV_MIN(p->chunk, g->n - n0);
+        if (!p->direct) {
+            launch_im2col(cuda->stream, p->prec, (const float *)xd + n0 * g->c * in_plane, col, rows, g->c,
+                          &g->dims);
             CV_CUDA_CHECK_LAUNCH(err);
         }
-        if (strided) {
-            const void *a = direct ? (const void *)(xd + sizeof(float) * (size_t)(n0 * g.c * in_plane)) : col;
-            long long stride_a = direct ? (long long)(g.c * in_plane) : (long long)(k * pixels);
+        if (p->strided) {
+            const void *a = p->direct ? (const void *)(xd + sizeof(float) * (size_t)(n0 * g->c * in_plane)) : col;
+            long long stride_a = p->direct ? (long long)(g->c * in_plane) : (long long)(k * pixels);
             CV_CUBLAS_CHECK(cublasGemmStridedBatchedEx(
-                                cuda->cublas, CUBLAS_OP_N, CUBLAS_OP_N, (int)pixels, (int)g.m, (int)k, &one, a, type,
-                                (int)pixels, stride_a, w0, type, (int)k, 0, &zero,
-                                yd + sizeof(float) * (size_t)(n0 * g.m * pixels), CUDA_R_32F, (int)pixels,
-                                (long long)(g.m * pixels), (int)rows, compute, CUBLAS_GEMM_DEFAULT),
+                                cuda->cublas, CUBLAS_OP_N, CUBLAS_OP_N, (int)pixels, (int)g->m, (int)k, &one, a,
+                                type, (int)pixels, stride_a, w0, type, (int)k, 0, &zero,
+                                yd + sizeof(float) * (size_t)(n0 * g->m * pixels), CUDA_R_32F, (int)pixels,
+                                (long long)(g->m * pixels), (int)rows, compute, CUBLAS_GEMM_DEFAULT),
                             err);
         } else {
-            int64_t p0 = n0 * g.group, count = rows * g.group;
-            CV_CUBLAS_CHECK(cublasGemmBatchedEx(cuda->cublas, CUBLAS_OP_N, CUBLAS_OP_N, (int)pixels, (int)g.mg,
-                                                (int)k, &one, dev_a + p0, type, (int)pixels,
-                                                dev_a + problems + p0, type, (int)k, &zero,
-                                                (void *const *)(dev_a + 2 * problems + p0), CUDA_R_32F,
-                                                (int)pixels, (int)count, compute, CUBLAS_GEMM_DEFAULT),
+            int64_t p0 = n0 * g->group, count = rows * g->group;
+            CV_CUBLAS_CHECK(cublasGemmBatchedEx(cuda->cublas, CUBLAS_OP_N, CUBLAS_OP_N, (int)pixels, (int)g->mg,
+                                                (int)k, &one, dev + p0, type, (int)pixels, dev + problems + p0,
+                                                type, (int)k, &zero, (void *const *)(dev + 2 * problems + p0),
+                                                CUDA_R_32F, (int)pixels, (int)count, compute,
+                                                CUBLAS_GEMM_DEFAULT),
                             err);
         }
     }
+    return CV_STATUS_OK;
+}
+
+/* The GEMM path: workspace (columns, converted W), tables, W conversion,
+ * GEMMs, then one epilogue for bias and activation. */
+static cv_status conv_gemm(cv_cuda_t *cuda, const cv_step_run_t *run, const conv_plan_t *p,
+                           const int *slice_of_row, cv_err_t *err)
+{
+    size_t ws_bytes = p->w_bytes + (p->direct ? 0 : (size_t)p->chunk * p->col_row_bytes);
+    char *ws = NULL;
+    if (ws_bytes && !(ws = (char *)cv_cuda_workspace(cuda, ws_bytes)))
+        return cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of GPU memory for Conv columns (%zu bytes)", ws_bytes);
+    char *col = ws + p->w_bytes;
+    const char *w0 = p->convert_w ? ws : p->w0; /* filled below, before the GEMMs read it */
+    void *dev;
+    cv_status st = conv_tables(cuda, run, p, slice_of_row, col, w0, &dev, err);
+    if (st != CV_STATUS_OK) return st;
+    if (p->convert_w) {
+        const cv_tensor_t *w = run->inputs[1];
+        launch_convert(cuda->stream, p->prec, (const float *)w->data, ws, cv_shape_numel(&w->shape));
+        CV_CUDA_CHECK_LAUNCH(err);
+    }
+    if ((st = conv_gemms(cuda, run, p, col, w0, (const void *const *)dev, err)) != CV_STATUS_OK) return st;
+    const conv_geom_t *g = &p->g;
     const float *const *dev_bias =
-        has_bias ? (const float *const *)dev + (strided ? 0 : 3 * problems) : NULL;
-    return launch_epilogue(cuda, (float *)yd, g.n, g.m, pixels, dev_bias, 1, 0, 1.0f, &c, err);
+        p->has_bias ? (const float *const *)dev + (p->strided ? 0 : 3 * g->n * g->group) : NULL;
+    return launch_epilogue(cuda, (float *)run->outputs[0]->data, g->n, g->m, p->pixels, dev_bias, 1, 0, 1.0f,
+                           &p->c, err);
+}
+
+extern "C" cv_status cv_cuda_conv(cv_cuda_t *cuda, const cv_step_run_t *run, cv_err_t *err)
+{
+    const cv_tensor_t *x = run->inputs[0], *w = run->inputs[1];
+    bool multi = step_weighted(run) && run->nslices > 1;
+    if (x->dtype != CV_DTYPE_FP32 || w->dtype != CV_DTYPE_FP32 || x->shape.ndim < 3 || x->shape.ndim > 5 ||
+        (multi && !run->batched[0]))
+        return cv_cuda_run_on_host(cuda, run, err);
+    if (cv_shape_numel(&run->outputs[0]->shape) == 0) return CV_STATUS_OK;
+    conv_plan_t p;
+    if (!conv_plan_make(run, multi, &p)) return cv_cuda_run_on_host(cuda, run, err);
+    int *slice_of_row = (int *)cv_calloc((size_t)p.g.n + 1, sizeof(int));
+    if (!slice_of_row) return cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of memory for a Conv row table");
+    if (multi) rows_to_slices(run, p.g.n, slice_of_row);
+    cv_status st = p.depthwise ? conv_depthwise(cuda, run, &p.g, slice_of_row, p.has_bias, &p.c, err)
+                               : conv_gemm(cuda, run, &p, slice_of_row, err);
+    cv_free(slice_of_row);
+    return st;
 }
 
 /* ---- Gemm, MatMul: problems of rows ---------------------------------------- */
@@ -656,7 +688,7 @@ extern "C" cv_status cv_cuda_gemm(cv_cuda_t *cuda, const cv_step_run_t *run, cv_
     const float *const *dev_c = NULL;
     cv_status st = run_weighted_rows(cuda, run, &sh, m, multi, &ec, &dev_c, err);
     if (st != CV_STATUS_OK) return st;
-    clamp_t cl = node_clamp(run->node);
+    clamp_t cl = cv_activation_clamp(run->node);
     return launch_epilogue(cuda, (float *)y->data, m, n, 1, dev_c, ec.cn == 1 ? 0 : 1, 0, beta, &cl, err);
 }
 
@@ -751,6 +783,6 @@ extern "C" cv_status cv_cuda_matmul(cv_cuda_t *cuda, const cv_step_run_t *run, c
         st = matmul_broadcast(cuda, run, &ba, &bb, &batch, m, n, k, err);
     }
     if (st != CV_STATUS_OK) return st;
-    clamp_t cl = node_clamp(run->node);
+    clamp_t cl = cv_activation_clamp(run->node);
     return launch_epilogue(cuda, (float *)y->data, nbatch * m, n, 1, NULL, 0, 0, 1.0f, &cl, err);
 }

@@ -14,16 +14,19 @@
  * output.
  *
  * Constant inputs that shape the work (Slice's starts/ends/axes/steps,
- * Pad's pads/axes, Split's split) are read on the host from the plan or the
- * graph; when one is computed at run time the op answers UNSUPPORTED and
- * the step runs on the host. Pad's constant_value and Gather's data are
- * read on the device, so a tenant's own (a weight) serves its slice.
+ * Pad's pads/axes, Split's split, Tile's repeats) are read on the host from
+ * the plan or the graph, into the geometry that the CPU kernels use too
+ * (src/backend/layout_geometry.c); when one is computed at run time the op
+ * answers UNSUPPORTED and the step runs on the host. Pad's constant_value
+ * and Gather's data are read on the device, so a tenant's own (a weight)
+ * serves its slice.
  *
  * Gather indices out of range cannot be reported from the device without a
  * synchronisation: constant indices are checked on the host like the CPU
  * does; run-time ones out of range give zeros.
  */
 #include "backend/cuda/cuda_ops.cuh"
+#include "backend/layout_geometry.h"
 #include "backend/strided.h"
 
 /* ---- helpers ---------------------------------------------------------------- */
@@ -131,13 +134,7 @@ static cv_status strided_copy(cudaStream_t stream, size_t es, int ndim, const in
 #define GO(E)                                                                            \
     (small ? strided_copy_go<E, int32_t>(stream, &w, dst, src, total)                    \
            : strided_copy_go<E, int64_t>(stream, &w, dst, src, total))
-    switch (es) {
-    case 1: GO(uint8_t); break;
-    case 2: GO(uint16_t); break;
-    case 4: GO(uint32_t); break;
-    case 8: GO(uint64_t); break;
-    default: CV_ASSERT(!"element size");
-    }
+    CV_FOR_ELEMENT_SIZE(es, GO);
 #undef GO
     CV_CUDA_CHECK_LAUNCH(err);
     return CV_STATUS_OK;
@@ -226,6 +223,15 @@ extern "C" cv_status cv_cuda_dropout(cv_cuda_t *cuda, const cv_step_run_t *run, 
 
 /* ---- Transpose, Concat, Split, Slice, Expand, Tile ------------------------------ */
 
+/* Runs one copy region from src into dst; `extent` bounds every offset
+ * (the larger tensor's element count). */
+static cv_status copy_region(cudaStream_t stream, size_t es, const cv_copy_region_t *r, void *dst,
+                             const void *src, int64_t extent, cv_err_t *err)
+{
+    return strided_copy(stream, es, r->n, r->dims, (char *)dst + r->dst_at * (int64_t)es, r->ds,
+                        (const char *)src + r->src_at * (int64_t)es, r->ss, extent, err);
+}
+
 extern "C" cv_status cv_cuda_transpose(cv_cuda_t *cuda, const cv_step_run_t *run, cv_err_t *err)
 {
     bool done;
@@ -233,20 +239,11 @@ extern "C" cv_status cv_cuda_transpose(cv_cuda_t *cuda, const cv_step_run_t *run
     if (done) return st;
     const cv_tensor_t *x = run->inputs[0];
     cv_tensor_t *y = run->outputs[0];
-    int r = x->shape.ndim, n;
-    const int64_t *perm = cv_node_attr_ints(run->node, "perm", &n);
-    if (perm && n != r)
-        return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT, "perm has %d entries for rank %d", n, r);
-    int64_t xs[CV_MAX_DIMS], ys[CV_MAX_DIMS], ss[CV_MAX_DIMS];
-    cv_shape_strides(&x->shape, xs);
-    cv_shape_strides(&y->shape, ys);
-    for (int i = 0; i < r; i++) {
-        int64_t p = perm ? perm[i] : r - 1 - i;
-        CV_ASSERT(p >= 0 && p < r);
-        ss[i] = xs[p];
-    }
-    return strided_copy(cuda->stream, cv_dtype_size(x->dtype), r, y->shape.dims, y->data, ys,
-                        x->data, ss, max_numel(x, y), err);
+    cv_transpose_geometry_t g;
+    if ((st = cv_transpose_geometry(run->node, &x->shape, &g, err)) != CV_STATUS_OK) return st;
+    CV_ASSERT(cv_shape_equal(&g.out, &y->shape));
+    return copy_region(cuda->stream, cv_dtype_size(x->dtype), &g.copy, y->data, x->data,
+                       max_numel(x, y), err);
 }
 
 extern "C" cv_status cv_cuda_concat(cv_cuda_t *cuda, const cv_step_run_t *run, cv_err_t *err)
@@ -255,51 +252,17 @@ extern "C" cv_status cv_cuda_concat(cv_cuda_t *cuda, const cv_step_run_t *run, c
     cv_status st = layout_enter(cuda, run, cv_cuda_concat, &done, err);
     if (done) return st;
     cv_tensor_t *y = run->outputs[0];
-    int r = y->shape.ndim, axis = (int)cv_node_attr_int(run->node, "axis", 0);
-    if (axis < 0) axis += r;
-    CV_ASSERT(axis >= 0 && axis < r);
-    size_t es = cv_dtype_size(y->dtype);
-    int64_t ys[CV_MAX_DIMS], xs[CV_MAX_DIMS], at = 0;
-    cv_shape_strides(&y->shape, ys);
-    for (int i = 0; i < run->ninputs; i++) {
+    cv_concat_geometry_t g;
+    if ((st = cv_concat_geometry(run->node, &y->shape, &g, err)) != CV_STATUS_OK) return st;
+    cv_copy_region_t copy;
+    for (int i = 0; i < run->ninputs && st == CV_STATUS_OK; i++) {
         const cv_tensor_t *x = run->inputs[i];
         CV_ASSERT(x && x->dtype == y->dtype);
-        cv_shape_strides(&x->shape, xs);
-        st = strided_copy(cuda->stream, es, r, x->shape.dims,
-                          (char *)y->data + at * ys[axis] * (int64_t)es, ys, x->data, xs,
-                          max_numel(x, y), err);
-        if (st != CV_STATUS_OK) return st;
-        at += x->shape.dims[axis];
+        cv_concat_next(&g, &x->shape, &copy);
+        st = copy_region(cuda->stream, cv_dtype_size(y->dtype), &copy, y->data, x->data,
+                         max_numel(x, y), err);
     }
-    return CV_STATUS_OK;
-}
-
-/* Extent of Split output i along the axis, as inference computed it (the
- * output's own dim when present); an omitted output still takes its part. */
-static cv_status split_size(const cv_step_run_t *run, int i, int64_t dim, int64_t *size,
-                            cv_err_t *err)
-{
-    const cv_tensor_t *y = run->outputs[i];
-    int axis = (int)cv_node_attr_int(run->node, "axis", 0);
-    if (y) {
-        *size = y->shape.dims[axis < 0 ? axis + y->shape.ndim : axis];
-        return CV_STATUS_OK;
-    }
-    int nout = run->noutputs;
-    if (cv_cuda_in(run, 1)) {
-        int64_t sizes[64];
-        int n;
-        cv_status st = cv_cuda_const_ints(run, 1, "split", sizes, 64, &n, err);
-        if (st != CV_STATUS_OK) return st;
-        CV_ASSERT(i < n);
-        *size = sizes[i];
-    } else if (cv_node_attr_int(run->node, "num_outputs", 0) > 0) {
-        int64_t chunk = (dim + nout - 1) / nout;
-        *size = CV_MAX(0, CV_MIN(chunk, dim - chunk * i));
-    } else {
-        *size = dim / nout;
-    }
-    return CV_STATUS_OK;
+    return st;
 }
 
 extern "C" cv_status cv_cuda_split(cv_cuda_t *cuda, const cv_step_run_t *run, cv_err_t *err)
@@ -307,35 +270,22 @@ extern "C" cv_status cv_cuda_split(cv_cuda_t *cuda, const cv_step_run_t *run, cv
     bool done;
     cv_status st = layout_enter(cuda, run, cv_cuda_split, &done, err);
     if (done) return st;
-    const cv_tensor_t *x = run->inputs[0];
-    int r = x->shape.ndim, axis = (int)cv_node_attr_int(run->node, "axis", 0);
-    if (axis < 0) axis += r;
-    CV_ASSERT(axis >= 0 && axis < r);
-    size_t es = cv_dtype_size(x->dtype);
-    /* Where each output starts, found before anything is launched (an
-     * UNSUPPORTED answer must come first). */
-    int64_t starts[64], at = 0;
-    if (run->noutputs > 64)
-        return cv_errorf(err, CV_STATUS_UNSUPPORTED,
-                         "Split into %d outputs is not supported on CUDA", run->noutputs);
-    for (int i = 0; i < run->noutputs; i++) {
-        int64_t size;
-        if ((st = split_size(run, i, x->shape.dims[axis], &size, err)) != CV_STATUS_OK) return st;
-        starts[i] = at;
-        at += size;
-    }
-    int64_t xs[CV_MAX_DIMS], ys[CV_MAX_DIMS];
-    cv_shape_strides(&x->shape, xs);
-    for (int i = 0; i < run->noutputs; i++) {
+    const cv_tensor_t *x = run->inputs[0], *split;
+    /* The whole geometry before anything is launched: an UNSUPPORTED
+     * answer must come first. */
+    cv_split_geometry_t g;
+    if ((st = cv_cuda_host_input(run, 1, "split", &split, err)) != CV_STATUS_OK ||
+        (st = cv_split_geometry(run->node, &x->shape, split, run->noutputs, &g, err)) !=
+            CV_STATUS_OK)
+        return st;
+    cv_copy_region_t copy;
+    for (int i = 0; i < run->noutputs && st == CV_STATUS_OK; i++) {
         cv_tensor_t *y = run->outputs[i];
-        if (!y) continue;
-        cv_shape_strides(&y->shape, ys);
-        st = strided_copy(cuda->stream, es, r, y->shape.dims, y->data, ys,
-                          (const char *)x->data + starts[i] * xs[axis] * (int64_t)es, xs,
-                          max_numel(x, y), err);
-        if (st != CV_STATUS_OK) return st;
+        if (cv_split_next(&g, y ? &y->shape : NULL, &copy))
+            st = copy_region(cuda->stream, cv_dtype_size(x->dtype), &copy, y->data, x->data,
+                             max_numel(x, y), err);
     }
-    return CV_STATUS_OK;
+    return st;
 }
 
 extern "C" cv_status cv_cuda_slice(cv_cuda_t *cuda, const cv_step_run_t *run, cv_err_t *err)
@@ -343,47 +293,18 @@ extern "C" cv_status cv_cuda_slice(cv_cuda_t *cuda, const cv_step_run_t *run, cv
     bool done;
     cv_status st = layout_enter(cuda, run, cv_cuda_slice, &done, err);
     if (done) return st;
-    const cv_tensor_t *x = run->inputs[0];
+    const cv_tensor_t *x = run->inputs[0], *arg[4];
     cv_tensor_t *y = run->outputs[0];
-    int r = x->shape.ndim;
-    int64_t starts[CV_MAX_DIMS], ends[CV_MAX_DIMS], axes[CV_MAX_DIMS], steps[CV_MAX_DIMS];
-    int n = 0, ne = 0;
-    if ((st = cv_cuda_const_ints(run, 1, "starts", starts, CV_MAX_DIMS, &n, err)) != CV_STATUS_OK ||
-        (st = cv_cuda_const_ints(run, 2, "ends", ends, CV_MAX_DIMS, &ne, err)) != CV_STATUS_OK)
+    static const char *const names[4] = {"starts", "ends", "axes", "steps"};
+    for (int i = 0; i < 4; i++)
+        if ((st = cv_cuda_host_input(run, 1 + i, names[i], &arg[i], err)) != CV_STATUS_OK)
+            return st;
+    cv_slice_geometry_t g;
+    if ((st = cv_slice_geometry(&x->shape, arg[0], arg[1], arg[2], arg[3], &g, err)) != CV_STATUS_OK)
         return st;
-    for (int i = 0; i < n; i++) {
-        axes[i] = i;
-        steps[i] = 1;
-    }
-    int na = n, ns = n;
-    if (cv_cuda_in(run, 3) &&
-        (st = cv_cuda_const_ints(run, 3, "axes", axes, CV_MAX_DIMS, &na, err)) != CV_STATUS_OK)
-        return st;
-    if (cv_cuda_in(run, 4) &&
-        (st = cv_cuda_const_ints(run, 4, "steps", steps, CV_MAX_DIMS, &ns, err)) != CV_STATUS_OK)
-        return st;
-    if (ne != n || na != n || ns != n)
-        return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT,
-                         "Slice's starts, ends, axes and steps differ in length");
-    if (cv_shape_numel(&y->shape) == 0) return CV_STATUS_OK;
-    int64_t xs[CV_MAX_DIMS], ys[CV_MAX_DIMS], ss[CV_MAX_DIMS], first = 0;
-    cv_shape_strides(&x->shape, xs);
-    cv_shape_strides(&y->shape, ys);
-    memcpy(ss, xs, sizeof(int64_t) * (size_t)r);
-    for (int i = 0; i < n; i++) {
-        int a = (int)(axes[i] < 0 ? axes[i] + r : axes[i]);
-        CV_ASSERT(a >= 0 && a < r);
-        int64_t d = x->shape.dims[a], s = starts[i], step = steps[i];
-        if (s < 0) s += d;
-        s = step > 0 ? CV_MAX(0, CV_MIN(s, d)) : CV_MAX(-1, CV_MIN(s, d - 1));
-        first += s * xs[a];
-        /* A step is only walked when more than one element is taken; a huge
-         * step of a single-element slice must not overflow the stride. */
-        ss[a] = y->shape.dims[a] > 1 ? xs[a] * step : xs[a];
-    }
-    size_t es = cv_dtype_size(x->dtype);
-    return strided_copy(cuda->stream, es, r, y->shape.dims, y->data, ys,
-                        (const char *)x->data + first * (int64_t)es, ss, max_numel(x, y), err);
+    CV_ASSERT(cv_shape_equal(&g.out, &y->shape));
+    return copy_region(cuda->stream, cv_dtype_size(x->dtype), &g.copy, y->data, x->data,
+                       max_numel(x, y), err);
 }
 
 extern "C" cv_status cv_cuda_expand(cv_cuda_t *cuda, const cv_step_run_t *run, cv_err_t *err)
@@ -393,11 +314,10 @@ extern "C" cv_status cv_cuda_expand(cv_cuda_t *cuda, const cv_step_run_t *run, c
     if (done) return st;
     const cv_tensor_t *x = run->inputs[0];
     cv_tensor_t *y = run->outputs[0];
-    int64_t ys[CV_MAX_DIMS], ss[CV_MAX_DIMS];
-    cv_shape_strides(&y->shape, ys);
-    cv_broadcast_strides(&x->shape, &y->shape, ss);
-    return strided_copy(cuda->stream, cv_dtype_size(x->dtype), y->shape.ndim, y->shape.dims,
-                        y->data, ys, x->data, ss, max_numel(x, y), err);
+    cv_copy_region_t copy;
+    cv_expand_copy(&x->shape, &y->shape, &copy);
+    return copy_region(cuda->stream, cv_dtype_size(x->dtype), &copy, y->data, x->data,
+                       max_numel(x, y), err);
 }
 
 extern "C" cv_status cv_cuda_tile(cv_cuda_t *cuda, const cv_step_run_t *run, cv_err_t *err)
@@ -405,25 +325,15 @@ extern "C" cv_status cv_cuda_tile(cv_cuda_t *cuda, const cv_step_run_t *run, cv_
     bool done;
     cv_status st = layout_enter(cuda, run, cv_cuda_tile, &done, err);
     if (done) return st;
-    const cv_tensor_t *x = run->inputs[0];
+    const cv_tensor_t *x = run->inputs[0], *repeats;
     cv_tensor_t *y = run->outputs[0];
-    int r = x->shape.ndim;
-    int64_t xs[CV_MAX_DIMS], ys[CV_MAX_DIMS];
-    int64_t dims[CV_WALK_MAX], ds[CV_WALK_MAX], ss[CV_WALK_MAX];
-    cv_shape_strides(&x->shape, xs);
-    cv_shape_strides(&y->shape, ys);
-    /* Output axis a, of extent reps*d, walked as (repeat, position). */
-    for (int a = 0; a < r; a++) {
-        int64_t d = x->shape.dims[a];
-        dims[2 * a] = d ? y->shape.dims[a] / d : 0;
-        ds[2 * a] = d * ys[a];
-        ss[2 * a] = 0;
-        dims[2 * a + 1] = d;
-        ds[2 * a + 1] = ys[a];
-        ss[2 * a + 1] = xs[a];
-    }
-    return strided_copy(cuda->stream, cv_dtype_size(x->dtype), 2 * r, dims, y->data, ds, x->data,
-                        ss, max_numel(x, y), err);
+    cv_tile_geometry_t g;
+    if ((st = cv_cuda_host_input(run, 1, "repeats", &repeats, err)) != CV_STATUS_OK ||
+        (st = cv_tile_geometry(&x->shape, repeats, &g, err)) != CV_STATUS_OK)
+        return st;
+    CV_ASSERT(cv_shape_equal(&g.out, &y->shape));
+    return copy_region(cuda->stream, cv_dtype_size(x->dtype), &g.copy, y->data, x->data,
+                       max_numel(x, y), err);
 }
 
 /* ---- Gather ------------------------------------------------------------------------ */
@@ -475,23 +385,13 @@ extern "C" cv_status cv_cuda_gather(cv_cuda_t *cuda, const cv_step_run_t *run, c
     const cv_tensor_t *x = run->inputs[0], *idx = run->inputs[1];
     size_t es = cv_dtype_size(x->dtype);
     if (!element_size_ok(es)) return cv_cuda_unsupported(run, x->dtype, err);
-    if (idx->dtype != CV_DTYPE_INT64 && idx->dtype != CV_DTYPE_INT32)
-        return cv_cuda_unsupported(run, idx->dtype, err);
-    int r = x->shape.ndim, axis = (int)cv_node_attr_int(run->node, "axis", 0);
-    if (axis < 0) axis += r;
-    CV_ASSERT(axis >= 0 && axis < r);
-    int64_t inner = 1, d = x->shape.dims[axis], nidx = cv_shape_numel(&idx->shape);
-    for (int i = axis + 1; i < r; i++) inner *= x->shape.dims[i];
-    const cv_tensor_t *host_idx = cv_cuda_host_constant(run, 1);
-    if (host_idx) {
-        for (int64_t k = 0; k < nidx; k++) {
-            int64_t v = cv_tensor_get_i64(host_idx, k);
-            if (v < -d || v >= d)
-                return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT,
-                                 "Gather index %lld is out of range for dim %d of size %lld",
-                                 (long long)v, axis, (long long)d);
-        }
-    }
+    /* Run-time indices out of range give zeros on the device; constant
+     * ones are checked here, as on the CPU. */
+    cv_gather_geometry_t g;
+    if ((st = cv_gather_geometry(run->node, &x->shape, idx, cv_cuda_host_constant(run, 1), &g,
+                                 err)) != CV_STATUS_OK)
+        return st;
+    const int64_t inner = g.inner, d = g.d, nidx = g.nidx;
     if (total == 0) return CV_STATUS_OK;
     const int values[2] = {cv_cuda_value(run, 0), cv_cuda_value(run, 1)};
     const void *bases[2] = {x->data, idx->data};
@@ -511,38 +411,10 @@ extern "C" cv_status cv_cuda_gather(cv_cuda_t *cuda, const cv_step_run_t *run, c
 
 /* ---- Pad ---------------------------------------------------------------------------- */
 
-enum { PAD_CONSTANT, PAD_REFLECT, PAD_EDGE, PAD_WRAP };
-
-/* Per axis: output extent, where the kept source run starts in the output
- * (pb), its first source index (lo, after negative pads crop) and length
- * (kept), and the source stride. */
-typedef struct pad_geom {
-    int ndim, mode;
-    bool empty; /* some axis keeps nothing: every element is the fill value */
-    int64_t out[CV_MAX_DIMS], pb[CV_MAX_DIMS], lo[CV_MAX_DIMS], kept[CV_MAX_DIMS];
-    int64_t xs[CV_MAX_DIMS];
-} pad_geom_t;
-
-/* Index in [0, kept) that output position j (relative to the kept run)
- * takes in the reflect, edge and wrap modes (the CPU's pad_source). */
-__device__ __forceinline__ int64_t pad_fold(int mode, int64_t j, int64_t d)
-{
-    if (mode == PAD_EDGE) return j < 0 ? 0 : d - 1;
-    if (mode == PAD_WRAP) {
-        j %= d;
-        return j < 0 ? j + d : j;
-    }
-    if (d == 1) return 0;
-    int64_t period = 2 * (d - 1);
-    j %= period;
-    if (j < 0) j += period;
-    return j >= d ? period - j : j;
-}
-
 /* Slots: data, constant_value (NULL: zero). */
 template <class E, int N>
 __global__ void pad_kernel(E *__restrict__ y, const __grid_constant__ cv_slice_table<N> t,
-                           const __grid_constant__ pad_geom_t g)
+                           const __grid_constant__ cv_pad_geometry_t g)
 {
     const int s = blockIdx.y;
     const E *x = (const E *)t.ptr[s][0];
@@ -557,11 +429,11 @@ __global__ void pad_kernel(E *__restrict__ y, const __grid_constant__ cv_slice_t
             rem /= g.out[a];
             int64_t j = o - g.pb[a];
             if (j < 0 || j >= g.kept[a]) {
-                if (g.mode == PAD_CONSTANT) {
+                if (g.mode == CV_PAD_MODE_CONSTANT) {
                     outside = true;
                     break;
                 }
-                j = pad_fold(g.mode, j, g.kept[a]);
+                j = cv_pad_fold(g.mode, j, g.kept[a]);
             }
             src += (g.lo[a] + j) * g.xs[a];
         }
@@ -571,7 +443,7 @@ __global__ void pad_kernel(E *__restrict__ y, const __grid_constant__ cv_slice_t
 
 template <class E, int N>
 static cv_status pad_go(cudaStream_t stream, void *y, const cv_slice_table<N> &t, int ns,
-                        const pad_geom_t *g, cv_err_t *err)
+                        const cv_pad_geometry_t *g, cv_err_t *err)
 {
     dim3 grid(cv_cuda_blocks(cv_cuda_table_span(t, ns)), ns);
     pad_kernel<E, N><<<grid, CV_CUDA_THREADS, 0, stream>>>((E *)y, t, *g);
@@ -589,54 +461,16 @@ extern "C" cv_status cv_cuda_pad(cv_cuda_t *cuda, const cv_step_run_t *run, cv_e
     const cv_tensor_t *x = run->inputs[0];
     size_t es = cv_dtype_size(x->dtype);
     if (!element_size_ok(es)) return cv_cuda_unsupported(run, x->dtype, err);
-    const char *mode = cv_node_attr_string(run->node, "mode", "constant");
-    pad_geom_t g;
-    memset(&g, 0, sizeof g);
-    if (strcmp(mode, "constant") == 0) g.mode = PAD_CONSTANT;
-    else if (strcmp(mode, "reflect") == 0) g.mode = PAD_REFLECT;
-    else if (strcmp(mode, "edge") == 0) g.mode = PAD_EDGE;
-    else if (strcmp(mode, "wrap") == 0) g.mode = PAD_WRAP;
-    else
-        return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT,
-                         "Pad mode '%s' is not one of constant, reflect, edge, wrap", mode);
-    int r = x->shape.ndim;
-    int64_t pads[2 * CV_MAX_DIMS], axes[CV_MAX_DIMS];
-    int np = 0, na;
-    if ((st = cv_cuda_const_ints(run, 1, "pads", pads, 2 * CV_MAX_DIMS, &np, err)) != CV_STATUS_OK)
+    const cv_tensor_t *pads, *axes, *value = cv_cuda_in(run, 2);
+    cv_pad_geometry_t g;
+    if ((st = cv_cuda_host_input(run, 1, "pads", &pads, err)) != CV_STATUS_OK ||
+        (st = cv_cuda_host_input(run, 3, "axes", &axes, err)) != CV_STATUS_OK ||
+        (st = cv_pad_geometry(run->node, x, pads, value, axes, &g, err)) != CV_STATUS_OK)
         return st;
-    na = np / 2;
-    if (cv_cuda_in(run, 3)) {
-        int n = 0;
-        if ((st = cv_cuda_const_ints(run, 3, "axes", axes, CV_MAX_DIMS, &n, err)) != CV_STATUS_OK)
-            return st;
-        if (n != na)
-            return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT,
-                             "Pad's pads has %d entries, expected %d (2 per axis)", np, 2 * n);
-    } else {
-        for (int i = 0; i < na; i++) axes[i] = i;
-    }
-    const cv_tensor_t *value = cv_cuda_in(run, 2);
-    if (value && cv_shape_numel(&value->shape) != 1) value = NULL;
-    if (value && value->dtype != x->dtype)
-        return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT,
-                         "Pad's constant_value is %s but the data is %s",
-                         cv_dtype_name(value->dtype), cv_dtype_name(x->dtype));
-    int64_t pb[CV_MAX_DIMS] = {0}, pe[CV_MAX_DIMS] = {0};
-    for (int i = 0; i < na; i++) {
-        int a = (int)(axes[i] < 0 ? axes[i] + r : axes[i]);
-        CV_ASSERT(a >= 0 && a < r);
-        pb[a] = pads[i];
-        pe[a] = pads[na + i];
-    }
-    g.ndim = r;
-    cv_shape_strides(&x->shape, g.xs);
-    for (int a = 0; a < r; a++) {
-        g.out[a] = y->shape.dims[a];
-        g.pb[a] = CV_MAX(0, pb[a]);
-        g.lo[a] = CV_MAX(0, -pb[a]);
-        g.kept[a] = x->shape.dims[a] - g.lo[a] - CV_MAX(0, -pe[a]);
-        if (g.kept[a] <= 0) g.empty = true;
-    }
+    for (int a = 0; a < g.ndim; a++) CV_ASSERT(g.out[a] == y->shape.dims[a]);
+    /* The value is read on the device, so that a tenant's own serves its
+     * slice. */
+    if (!g.has_value) value = NULL;
     if (ny == 0) return CV_STATUS_OK;
     const int values[2] = {cv_cuda_value(run, 0), value ? cv_cuda_value(run, 2) : -1};
     const void *bases[2] = {x->data, value ? value->data : NULL};

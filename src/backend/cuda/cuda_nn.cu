@@ -5,7 +5,8 @@
  *
  * Shape legend: BatchNormalization and LRN see X as [N, C, plane];
  * Softmax as [outer, len, inner] (opset < 13: [outer, len] with len the
- * product of the dims from `axis`, the "coerce to 2-D" semantics);
+ * product of the dims from `axis`, the "coerce to 2-D" semantics; read by
+ * src/backend/nn_geometry.c, as on the CPU);
  * LayerNormalization as [outer rows, inner] with inner the dims from axis.
  *
  * Row-wise reductions (Softmax, LayerNormalization, ReduceMean/Sum over
@@ -20,6 +21,8 @@
  * FP32 only.
  */
 #include "backend/cuda/cuda_ops.cuh"
+#include "backend/layout_geometry.h"
+#include "backend/nn_geometry.h"
 
 #include <math.h>
 
@@ -192,25 +195,12 @@ template <bool LOG>
 static cv_status softmax_entry(cv_cuda_t *cuda, const cv_step_run_t *run, cv_cuda_op_fn self,
                                cv_err_t *err)
 {
-    bool done;
-    cv_status st = cv_cuda_enter(cuda, run, -1, self, &done, err);
-    if (done) return st;
+    CV_CUDA_ENTER_F32(cuda, run, self, err);
     const cv_tensor_t *x = run->inputs[0];
-    if (x->dtype != CV_DTYPE_FP32) return cv_cuda_unsupported(run, x->dtype, err);
-    int r = x->shape.ndim;
-    bool legacy = run->node->opset < 13;
-    int64_t a = cv_node_attr_int(run->node, "axis", legacy ? 1 : -1);
-    int axis = (int)(a < 0 ? a + r : a);
-    CV_ASSERT(axis >= 0 && axis < r);
-    int64_t outer = 1, len = 1, inner = 1;
-    for (int i = 0; i < axis; i++) outer *= x->shape.dims[i];
-    if (legacy) {
-        /* Coerced to 2-D [outer, rest]: one softmax over all of `rest`. */
-        for (int i = axis; i < r; i++) len *= x->shape.dims[i];
-    } else {
-        len = x->shape.dims[axis];
-        for (int i = axis + 1; i < r; i++) inner *= x->shape.dims[i];
-    }
+    cv_softmax_geometry_t g;
+    cv_status st = cv_softmax_geometry(run->node, &x->shape, &g, err);
+    if (st != CV_STATUS_OK) return st;
+    const int64_t outer = g.outer, len = g.len, inner = g.inner;
     if (outer * len * inner == 0) return CV_STATUS_OK;
     const float *xs = (const float *)x->data;
     float *ys = (float *)run->outputs[0]->data;
@@ -288,18 +278,13 @@ extern "C" cv_status cv_cuda_layer_normalization(cv_cuda_t *cuda, const cv_step_
 {
     CV_ASSERT(run->ninputs >= 2);
     const cv_tensor_t *x = run->inputs[0], *sc = run->inputs[1], *bt = cv_cuda_in(run, 2);
-    int r = x->shape.ndim;
-    int64_t a = cv_node_attr_int(run->node, "axis", -1);
-    int axis = (int)(a < 0 ? a + r : a);
-    CV_ASSERT(axis >= 0 && axis < r);
-    cv_shape_t norm;
-    memset(&norm, 0, sizeof norm);
-    norm.ndim = r - axis;
-    memcpy(norm.dims, x->shape.dims + axis, sizeof(int64_t) * (size_t)norm.ndim);
-    int64_t inner = cv_shape_numel(&norm), outer = 1;
-    for (int i = 0; i < axis; i++) outer *= x->shape.dims[i];
+    cv_layer_norm_geometry_t g;
+    cv_status st = cv_layer_norm_geometry(run->node, &x->shape, &g, err);
+    if (st != CV_STATUS_OK) return st;
+    const cv_shape_t norm = g.norm;
+    const int64_t inner = g.inner, outer = g.outer;
     bool done;
-    cv_status st = cv_cuda_enter(cuda, run, outer, cv_cuda_layer_normalization, &done, err);
+    st = cv_cuda_enter(cuda, run, outer, cv_cuda_layer_normalization, &done, err);
     if (done) return st;
     if (x->dtype != CV_DTYPE_FP32) return cv_cuda_unsupported(run, x->dtype, err);
     if (sc->dtype != CV_DTYPE_FP32 || (bt && bt->dtype != CV_DTYPE_FP32))
@@ -308,8 +293,8 @@ extern "C" cv_status cv_cuda_layer_normalization(cv_cuda_t *cuda, const cv_step_
      * scalar or a per-channel run; other broadcasts go to the host. */
     cv_operand_map<int64_t> ms, mb = {CV_MAP_SCALAR, 1, 1};
     const cv_shape_t *shapes[2] = {&sc->shape, bt ? &bt->shape : &sc->shape};
-    cv_bcast_t bc;
-    cv_bcast_collapse(shapes, 2, &norm, &bc);
+    cv_broadcast_t bc;
+    cv_broadcast_collapse(shapes, 2, &norm, &bc);
     if (!cv_operand_simple(&bc, 0, &ms) || (bt && !cv_operand_simple(&bc, 1, &mb)))
         return cv_errorf(err, CV_STATUS_UNSUPPORTED,
                          "LayerNormalization on CUDA needs Scale and B to be whole, scalar or "
@@ -365,11 +350,8 @@ __global__ void lrn_kernel(const float *__restrict__ x, float *__restrict__ y, i
 
 extern "C" cv_status cv_cuda_lrn(cv_cuda_t *cuda, const cv_step_run_t *run, cv_err_t *err)
 {
-    bool done;
-    cv_status st = cv_cuda_enter(cuda, run, -1, cv_cuda_lrn, &done, err);
-    if (done) return st;
+    CV_CUDA_ENTER_F32(cuda, run, cv_cuda_lrn, err);
     const cv_tensor_t *x = run->inputs[0];
-    if (x->dtype != CV_DTYPE_FP32) return cv_cuda_unsupported(run, x->dtype, err);
     CV_ASSERT(x->shape.ndim >= 2);
     int64_t size = cv_node_attr_int(run->node, "size", 1);
     float alpha = cv_node_attr_float(run->node, "alpha", 1e-4f);
@@ -518,29 +500,16 @@ static void reduce_geometry(const cv_shape_t *shape, const bool *reduced, reduce
 static cv_status reduce_entry(cv_cuda_t *cuda, const cv_step_run_t *run, bool mean,
                               cv_cuda_op_fn self, cv_err_t *err)
 {
-    bool done;
-    cv_status st = cv_cuda_enter(cuda, run, -1, self, &done, err);
-    if (done) return st;
+    CV_CUDA_ENTER_F32(cuda, run, self, err);
     const cv_tensor_t *x = run->inputs[0];
     cv_tensor_t *y = run->outputs[0];
-    if (x->dtype != CV_DTYPE_FP32) return cv_cuda_unsupported(run, x->dtype, err);
-    int r = x->shape.ndim, n = 0;
-    int64_t axes[CV_MAX_DIMS];
-    if (cv_cuda_in(run, 1) &&
-        (st = cv_cuda_const_ints(run, 1, "axes", axes, CV_MAX_DIMS, &n, err)) != CV_STATUS_OK)
+    const cv_tensor_t *axes;
+    bool reduced[CV_MAX_DIMS], noop;
+    cv_status st;
+    if ((st = cv_cuda_host_input(run, 1, "axes", &axes, err)) != CV_STATUS_OK ||
+        (st = cv_reduce_axes(run->node, &x->shape, axes, reduced, &noop, err)) != CV_STATUS_OK)
         return st;
-    if (n == 0 && cv_node_attr_int(run->node, "noop_with_empty_axes", 0))
-        return cv_cuda_copy(cuda, y->data, x->data, cv_tensor_nbytes(x), err);
-    bool reduced[CV_MAX_DIMS];
-    for (int a = 0; a < r; a++) reduced[a] = n == 0;
-    for (int i = 0; i < n; i++) {
-        int64_t a = axes[i] < 0 ? axes[i] + r : axes[i];
-        if (a < 0 || a >= r)
-            return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT,
-                             "%s's axis %lld is out of range for rank %d",
-                             cv_op_name(run->node->op), (long long)axes[i], r);
-        reduced[a] = true;
-    }
+    if (noop) return cv_cuda_copy(cuda, y->data, x->data, cv_tensor_nbytes(x), err);
     reduce_geom_t g;
     reduce_geometry(&x->shape, reduced, &g);
     int64_t ny = cv_shape_numel(&y->shape);

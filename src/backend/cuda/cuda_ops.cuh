@@ -20,14 +20,16 @@
  * slices than a table holds, an op without a sliced kernel) run once per
  * slice on row views, as the CPU backend does (cv_cuda_per_slice).
  *
- * Also here: numpy broadcasting reduced to a few index forms (elementwise
- * ops, LayerNormalization's Scale and B), and warp and block reductions.
+ * Also here: numpy broadcasting (collapsed by src/backend/broadcast.c, as
+ * on the CPU) reduced to a few index forms (elementwise ops,
+ * LayerNormalization's Scale and B), and warp and block reductions.
  *
  * Not here: synchronisation of any kind. Every launch goes to cuda->stream.
  */
 #ifndef CV_CUDA_OPS_CUH
 #define CV_CUDA_OPS_CUH
 
+#include "backend/broadcast.h"
 #include "backend/cuda/cuda_internal.h"
 
 #include <stdint.h>
@@ -109,23 +111,18 @@ static inline const cv_tensor_t *cv_cuda_host_constant(const cv_step_run_t *run,
     return val->constant && !val->is_weight ? val->constant : NULL;
 }
 
-/* Reads an INT64/INT32 host constant into out[] (at most max entries);
- * UNSUPPORTED naming `what` when input i is not a structural constant. */
-static inline cv_status cv_cuda_const_ints(const cv_step_run_t *run, int i, const char *what,
-                                           int64_t *out, int max, int *n, cv_err_t *err)
+/* Input i as a geometry function of src/backend reads it (host data): NULL
+ * when omitted; UNSUPPORTED naming `what` when it is present but not a
+ * structural constant, so that the step runs on the host. */
+static inline cv_status cv_cuda_host_input(const cv_step_run_t *run, int i, const char *what,
+                                           const cv_tensor_t **t, cv_err_t *err)
 {
-    const cv_tensor_t *t = cv_cuda_host_constant(run, i);
-    *n = 0;
-    if (!t)
+    *t = NULL;
+    if (!cv_cuda_in(run, i)) return CV_STATUS_OK;
+    *t = cv_cuda_host_constant(run, i);
+    if (!*t)
         return cv_errorf(err, CV_STATUS_UNSUPPORTED, "%s on CUDA needs %s to be a constant",
                          cv_op_name(run->node->op), what);
-    int64_t count = cv_shape_numel(&t->shape);
-    if ((t->dtype != CV_DTYPE_INT64 && t->dtype != CV_DTYPE_INT32) || count > max)
-        return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT,
-                         "%s's %s must be at most %d INT64 or INT32 values",
-                         cv_op_name(run->node->op), what, max);
-    for (int64_t k = 0; k < count; k++) out[k] = cv_tensor_get_i64(t, k);
-    *n = (int)count;
     return CV_STATUS_OK;
 }
 
@@ -251,6 +248,28 @@ static inline cv_status cv_cuda_enter(cv_cuda_t *cuda, const cv_step_run_t *run,
     return *done ? cv_cuda_per_slice(cuda, run, self, err) : CV_STATUS_OK;
 }
 
+/* cv_cuda_enter for an op without a sliced kernel that reads FP32 input 0
+ * only: another dtype answers UNSUPPORTED (and sets *done), so that the
+ * step runs on the host. */
+static inline cv_status cv_cuda_enter_f32(cv_cuda_t *cuda, const cv_step_run_t *run,
+                                          cv_cuda_op_fn self, bool *done, cv_err_t *err)
+{
+    cv_status st = cv_cuda_enter(cuda, run, -1, self, done, err);
+    if (*done) return st;
+    cv_dtype_t dtype = run->inputs[0]->dtype;
+    *done = dtype != CV_DTYPE_FP32;
+    return *done ? cv_cuda_unsupported(run, dtype, err) : CV_STATUS_OK;
+}
+
+/* cv_cuda_enter_f32 as a statement (as CV_CUDA_CHECK): returns its status
+ * from the enclosing op entry when it served or refused the step. */
+#define CV_CUDA_ENTER_F32(cuda, run, self, err)                                          \
+    do {                                                                                 \
+        bool cv_done_;                                                                   \
+        cv_status cv_st_ = cv_cuda_enter_f32(cuda, run, self, &cv_done_, err);           \
+        if (cv_done_) return cv_st_;                                                     \
+    } while (0)
+
 /* A copy on the stream, skipped when the bytes are already in place (view
  * ops whose output shares the input's storage). */
 static inline cv_status cv_cuda_copy(cv_cuda_t *cuda, void *dst, const void *src, size_t bytes,
@@ -262,48 +281,6 @@ static inline cv_status cv_cuda_copy(cv_cuda_t *cuda, void *dst, const void *src
 }
 
 /* ---- numpy broadcasting ------------------------------------------------------ */
-
-#define CV_BCAST_OPERANDS 3
-
-typedef struct cv_bcast {
-    int ndim, nin;
-    int64_t dims[CV_MAX_DIMS];
-    int64_t strides[CV_BCAST_OPERANDS][CV_MAX_DIMS];
-} cv_bcast_t;
-
-/* Collapses the output's dims wherever every operand stays contiguous (or
- * stays broadcast) across neighbours; extent-1 dims vanish. */
-static inline void cv_bcast_collapse(const cv_shape_t *const *ins, int nin,
-                                     const cv_shape_t *out, cv_bcast_t *bc)
-{
-    CV_ASSERT(nin >= 1 && nin <= CV_BCAST_OPERANDS);
-    int64_t full[CV_BCAST_OPERANDS][CV_MAX_DIMS];
-    for (int k = 0; k < nin; k++) cv_broadcast_strides(ins[k], out, full[k]);
-    bc->nin = nin;
-    bc->ndim = 0;
-    for (int d = 0; d < out->ndim; d++) {
-        if (out->dims[d] == 1) continue;
-        if (bc->ndim > 0) {
-            int last = bc->ndim - 1;
-            bool mergeable = true;
-            for (int k = 0; k < nin; k++)
-                if (bc->strides[k][last] != full[k][d] * out->dims[d]) mergeable = false;
-            if (mergeable) {
-                bc->dims[last] *= out->dims[d];
-                for (int k = 0; k < nin; k++) bc->strides[k][last] = full[k][d];
-                continue;
-            }
-        }
-        bc->dims[bc->ndim] = out->dims[d];
-        for (int k = 0; k < nin; k++) bc->strides[k][bc->ndim] = full[k][d];
-        bc->ndim++;
-    }
-    if (bc->ndim == 0) {
-        bc->ndim = 1;
-        bc->dims[0] = 1;
-        for (int k = 0; k < nin; k++) bc->strides[k][0] = 0;
-    }
-}
 
 enum { CV_MAP_SCALAR, CV_MAP_SAME, CV_MAP_CHANNEL };
 
@@ -320,7 +297,7 @@ template <class I> struct cv_operand_map {
 /* Operand k in a simple form, or false when its non-broadcast dims are not
  * one contiguous run of the output's. */
 template <class I>
-static inline bool cv_operand_simple(const cv_bcast_t *bc, int k, cv_operand_map<I> *m)
+static inline bool cv_operand_simple(const cv_broadcast_t *bc, int k, cv_operand_map<I> *m)
 {
     int first = -1, last = -1;
     for (int d = 0; d < bc->ndim; d++)

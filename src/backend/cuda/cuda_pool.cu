@@ -96,17 +96,15 @@ template <bool IS_MAX>
 static cv_status pool_entry(cv_cuda_t *cuda, const cv_step_run_t *run, cv_cuda_op_fn self,
                             cv_err_t *err)
 {
-    bool done;
-    cv_status st = cv_cuda_enter(cuda, run, -1, self, &done, err);
-    if (done) return st;
+    CV_CUDA_ENTER_F32(cuda, run, self, err);
     const cv_tensor_t *x = run->inputs[0];
     cv_tensor_t *y = run->outputs[0];
-    if (x->dtype != CV_DTYPE_FP32) return cv_cuda_unsupported(run, x->dtype, err);
     if (IS_MAX && cv_cuda_out(run, 1))
         return cv_errorf(err, CV_STATUS_UNSUPPORTED,
                          "MaxPool with the Indices output is not supported on CUDA");
     pool_geom_t g;
-    if ((st = pool_geometry(run, x, y, &g, err)) != CV_STATUS_OK) return st;
+    cv_status st = pool_geometry(run, x, y, &g, err);
+    if (st != CV_STATUS_OK) return st;
     int64_t total = cv_shape_numel(&y->shape);
     if (total == 0) return CV_STATUS_OK;
     bool include_pad = cv_node_attr_int(run->node, "count_include_pad", 0) == 1;
@@ -159,11 +157,8 @@ template <bool IS_MAX>
 static cv_status global_pool_entry(cv_cuda_t *cuda, const cv_step_run_t *run,
                                    cv_cuda_op_fn self, cv_err_t *err)
 {
-    bool done;
-    cv_status st = cv_cuda_enter(cuda, run, -1, self, &done, err);
-    if (done) return st;
+    CV_CUDA_ENTER_F32(cuda, run, self, err);
     const cv_tensor_t *x = run->inputs[0];
-    if (x->dtype != CV_DTYPE_FP32) return cv_cuda_unsupported(run, x->dtype, err);
     CV_ASSERT(x->shape.ndim >= 2);
     int64_t planes = x->shape.dims[0] * x->shape.dims[1];
     int64_t plane = 1;
