@@ -16,6 +16,7 @@
 #include "testutil.h"
 
 #include "backend/backend.h"
+#include "backend/cpu/cpu.h"
 #include "exec/exec.h"
 
 /* An empty graph read from `path` (for messages) at `opset`; when

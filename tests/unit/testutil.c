@@ -54,6 +54,24 @@ int cv_test_have_shared(void)
     return stat(path, &st) == 0;
 }
 
+const char *cv_test_model_path(const char *model)
+{
+    static char paths[8][1024];
+    static int next;
+    char *p = paths[next++ % 8];
+    snprintf(p, 1024, "%s/models/%s/model.onnx", cv_test_shared_dir(), model);
+    return p;
+}
+
+cv_tenant_t *cv_test_load_model(cv_runtime_t *rt, const char *name, const char *model, cv_precision_t precision)
+{
+    cv_tenant_t *t;
+    cv_err_t err;
+    if (cv_tenant_load(rt, name, cv_test_model_path(model), precision, &t, &err) != CV_STATUS_OK)
+        fail_msg("%s", err.msg);
+    return t;
+}
+
 cv_tensor_t cv_test_read_model_pb(const char *model, int set, const char *file)
 {
     char path[1024];

@@ -46,6 +46,11 @@ void cv_test_write_file(const char *path, const void *bytes, size_t len);
 const char *cv_test_shared_dir(void);
 /* True when the shared data folder holds models/. */
 int cv_test_have_shared(void);
+/* The shared folder's models/<model>/model.onnx (valid for the next 7 calls). */
+const char *cv_test_model_path(const char *model);
+/* Loads that model into rt as a tenant called `name`; fails the test when
+ * it cannot. */
+cv_tenant_t *cv_test_load_model(cv_runtime_t *rt, const char *name, const char *model, cv_precision_t precision);
 /* Reads models/<model>/test_data_set_<set>/<file> of the shared folder;
  * fails the test when it cannot. The caller frees it (cv_tensor_free). */
 cv_tensor_t cv_test_read_model_pb(const char *model, int set, const char *file);
