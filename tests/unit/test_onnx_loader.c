@@ -166,7 +166,7 @@ static void test_initializers(void **state)
     assert_int_equal(shape->dtype, CV_DTYPE_INT64);
     assert_int_equal(((int64_t *)shape->constant->data)[0], 3);
     assert_int_equal(((int64_t *)shape->constant->data)[1], -1);
-    assert_int_equal(value(g, "s")->shape.dims[0], 2);          /* from cv_test_onnx_value_info */
+    assert_int_equal(value(g, "s")->shape.dims[0], 2);          /* from value_info */
     assert_int_equal(value(g, "t")->dtype, CV_DTYPE_UNDEFINED); /* nothing declared */
     assert_int_equal(g->nodes[2].inputs[1], cv_graph_find_value(g, "shape"));
     cv_graph_destroy(g);

@@ -235,10 +235,8 @@ static void test_shared_squeezenet_family(void **state)
         printf("skipped: %s/models is absent\n", cv_test_shared_dir());
         skip();
     }
-    cv_runtime_t *rt;
+    cv_runtime_t *rt = cv_test_runtime_create(CV_DEVICE_CPU, 2);
     cv_err_t err;
-    cv_runtime_config_t config = {.device = CV_DEVICE_CPU, .threads = 2};
-    assert_int_equal(cv_runtime_create(&config, &rt, &err), CV_STATUS_OK);
     cv_tenant_t *a = cv_test_load_model(rt, "a", "squeezenet1_1-seed1", CV_PRECISION_FP32);
     cv_tenant_t *b = cv_test_load_model(rt, "b", "squeezenet1_1-seed2", CV_PRECISION_FP32);
     assert_true(cv_tenant_family_hash(a) == cv_tenant_family_hash(b));

@@ -63,6 +63,24 @@ const char *cv_test_model_path(const char *model)
     return p;
 }
 
+void cv_test_require_model(const char *model)
+{
+    const char *path = cv_test_model_path(model);
+    struct stat st;
+    if (stat(path, &st) == 0) return;
+    printf("skipped: %s is absent\n", path);
+    skip();
+}
+
+cv_runtime_t *cv_test_runtime_create(cv_device_t device, int threads)
+{
+    cv_runtime_t *rt;
+    cv_err_t err;
+    cv_runtime_config_t config = {.device = device, .threads = threads};
+    if (cv_runtime_create(&config, &rt, &err) != CV_STATUS_OK) fail_msg("%s", err.msg);
+    return rt;
+}
+
 cv_tenant_t *cv_test_load_model(cv_runtime_t *rt, const char *name, const char *model, cv_precision_t precision)
 {
     cv_tenant_t *t;
@@ -251,4 +269,12 @@ bool cv_test_cuda_available(cv_err_t *why)
     snprintf(why->msg, sizeof why->msg, "this build has no CUDA backend (nvcc was not found)");
     return false;
 #endif
+}
+
+int cv_test_gpu_skip(void)
+{
+    cv_err_t why;
+    if (cv_test_cuda_available(&why)) return 0;
+    printf("skipped: %s\n", why.msg);
+    return 77;
 }

@@ -48,6 +48,11 @@ const char *cv_test_shared_dir(void);
 int cv_test_have_shared(void);
 /* The shared folder's models/<model>/model.onnx (valid for the next 7 calls). */
 const char *cv_test_model_path(const char *model);
+/* Skips the running test, saying so, when that model is absent. */
+void cv_test_require_model(const char *model);
+/* A runtime on `device` with `threads` CPU threads; fails the test when it
+ * cannot be made. */
+cv_runtime_t *cv_test_runtime_create(cv_device_t device, int threads);
 /* Loads that model into rt as a tenant called `name`; fails the test when
  * it cannot. */
 cv_tenant_t *cv_test_load_model(cv_runtime_t *rt, const char *name, const char *model, cv_precision_t precision);
@@ -98,6 +103,9 @@ void cv_test_compare(const char *what, const cv_tensor_t *got, const cv_tensor_t
 /* Whether this build has the CUDA backend and a GPU it can use; when not,
  * why holds the reason (for a test's "skipped: ..." line). */
 bool cv_test_cuda_available(cv_err_t *why);
+/* For a GPU test's main: 0 when the CUDA backend can run; otherwise prints
+ * "skipped: <why>" and returns 77, the exit status CTest reads as skipped. */
+int cv_test_gpu_skip(void);
 
 /* The demo model repository (tools/make_demo_repo.py: cnn-a/b/c, one
  * family of small CNNs, and mlp-a/b, one of MLPs), from $CARAVEL_DEMO_REPO
