@@ -132,6 +132,79 @@ void cv_test_graph_attr_tensor(cv_graph_t *g, int n, const char *name, const cv_
     add_attr(g, n, &a);
 }
 
+/* ---- tenants of one family ------------------------------------------------------- */
+
+static void *copy_bytes(const void *src, size_t bytes)
+{
+    void *dst = cv_malloc(bytes ? bytes : 1);
+    assert_non_null(dst);
+    if (bytes) memcpy(dst, src, bytes);
+    return dst;
+}
+
+static cv_attr_t attr_copy(const cv_attr_t *a)
+{
+    cv_attr_t c = *a;
+    c.name = copy_bytes(a->name, strlen(a->name) + 1);
+    if (a->s) c.s = copy_bytes(a->s, strlen(a->s) + 1);
+    if (a->ints) c.ints = copy_bytes(a->ints, sizeof(int64_t) * (size_t)a->n);
+    if (a->floats) c.floats = copy_bytes(a->floats, sizeof(float) * (size_t)a->n);
+    if (a->tensor) {
+        c.tensor = cv_tensor_clone(a->tensor);
+        assert_non_null(c.tensor);
+    }
+    return c;
+}
+
+cv_graph_t *cv_test_graph_clone(const cv_graph_t *g)
+{
+    cv_graph_t *c = cv_test_graph_new(g->path, g->opset, g->batched);
+    for (int v = 0; v < g->nvalues; v++) {
+        const cv_value_t *src = &g->values[v];
+        int copy;
+        if (src->constant) {
+            cv_tensor_t *t = cv_tensor_clone(src->constant);
+            assert_non_null(t);
+            copy = cv_test_graph_const(c, src->name, t, src->is_weight);
+        } else {
+            copy = cv_graph_add_value(c, src->name);
+        }
+        assert_int_equal(copy, v);
+        c->values[v].dtype = src->dtype;
+        c->values[v].shape = src->shape;
+    }
+    for (int n = 0; n < g->nnodes; n++) {
+        const cv_node_t *src = &g->nodes[n];
+        assert_int_equal(cv_graph_add_node(c, src->name, src->op, src->inputs, src->ninputs, src->outputs,
+                                           src->noutputs), n);
+        cv_node_t *dst = &c->nodes[n];
+        dst->opset = src->opset;
+        dst->activation = src->activation;
+        dst->clip_min = src->clip_min;
+        dst->clip_max = src->clip_max;
+        dst->dead = src->dead;
+        for (int a = 0; a < src->nattrs; a++) {
+            cv_attr_t copy = attr_copy(&src->attrs[a]);
+            assert_int_equal(cv_node_add_attr(dst, &copy), CV_STATUS_OK);
+        }
+    }
+    for (int v = 0; v < g->nvalues; v++) c->values[v].producer = g->values[v].producer;
+    for (int i = 0; i < g->ninputs; i++) append(&c->inputs, &c->ninputs, g->inputs[i]);
+    for (int o = 0; o < g->noutputs; o++) append(&c->outputs, &c->noutputs, g->outputs[o]);
+    return c;
+}
+
+void cv_test_graph_vary_weights(cv_graph_t *g, int t)
+{
+    for (int v = 0; v < g->nvalues; v++) {
+        cv_tensor_t *w = g->values[v].constant;
+        if (!w || !g->values[v].is_weight) continue;
+        if (w->dtype != CV_DTYPE_FP32 && w->dtype != CV_DTYPE_FP64) continue;
+        for (int64_t i = 0; i < cv_shape_numel(&w->shape); i++)
+            cv_tensor_set_f64(w, i, cv_tensor_get_f64(w, i) * (1.0 + 0.5 * t) + 0.125 * t);
+    }
+}
+
 /* ---- preparing, planning, running ----------------------------------------------- */
 
 void cv_test_graph_prepare(cv_graph_t *g, cv_cpu_ctx_t *cpu)

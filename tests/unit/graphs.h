@@ -54,6 +54,15 @@ void cv_test_graph_attr_string(cv_graph_t *g, int n, const char *name, const cha
 /* A copy of t (taken by the attribute). */
 void cv_test_graph_attr_tensor(cv_graph_t *g, int n, const char *name, const cv_tensor_t *t);
 
+/* ---- tenants of one family ------------------------------------------------- */
+/* A deep copy of g (values, constants, nodes, attributes, inputs, outputs). */
+cv_graph_t *cv_test_graph_clone(const cv_graph_t *g);
+/* Makes g another tenant of its family: every floating-point weight w
+ * becomes w * (1 + t / 2) + t / 8, a change that keeps positive weights
+ * (variances, divisors) positive and bounds in their order. Integer
+ * weights stay: they may be shapes or indices. */
+void cv_test_graph_vary_weights(cv_graph_t *g, int t);
+
 /* ---- preparing, planning, running ------------------------------------------- */
 /* cv_ir_prepare (inference, folding, Conv+BN+activation fusion). */
 void cv_test_graph_prepare(cv_graph_t *g, cv_cpu_ctx_t *cpu);

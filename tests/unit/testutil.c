@@ -232,30 +232,44 @@ static double elem_f64(const cv_tensor_t *t, int64_t i)
     return cv_tensor_get_f64(t, i);
 }
 
-void cv_test_compare(const char *what, const cv_tensor_t *got, const cv_tensor_t *ref, double rel,
-                     double abs_tol)
+bool cv_test_agree(const char *what, const cv_tensor_t *got, const cv_tensor_t *ref, double rel, double abs_tol,
+                   char *why, size_t why_len)
 {
     char sg[96], sr[96];
-    if (got->dtype != ref->dtype || !cv_shape_equal(&got->shape, &ref->shape))
-        fail_msg("%s: output is %s %s, the reference %s %s", what, cv_dtype_name(got->dtype),
+    if (got->dtype != ref->dtype || !cv_shape_equal(&got->shape, &ref->shape)) {
+        snprintf(why, why_len, "%s: output is %s %s, the reference %s %s", what, cv_dtype_name(got->dtype),
                  cv_shape_str(&got->shape, sg, sizeof sg), cv_dtype_name(ref->dtype),
                  cv_shape_str(&ref->shape, sr, sizeof sr));
+        return false;
+    }
     int64_t n = cv_shape_numel(&ref->shape);
     size_t es = cv_dtype_size(ref->dtype);
     for (int64_t i = 0; i < n; i++) {
         if (!is_float(ref->dtype)) {
-            if (memcmp((const char *)got->data + i * (int64_t)es, (const char *)ref->data + i * (int64_t)es, es))
-                fail_msg("%s: element %lld: got %lld, reference %lld", what, (long long)i,
+            if (memcmp((const char *)got->data + i * (int64_t)es, (const char *)ref->data + i * (int64_t)es, es)) {
+                snprintf(why, why_len, "%s: element %lld: got %lld, reference %lld", what, (long long)i,
                          (long long)cv_tensor_get_i64(got, i), (long long)cv_tensor_get_i64(ref, i));
+                return false;
+            }
             continue;
         }
         double a = elem_f64(got, i), b = elem_f64(ref, i);
         if (isnan(a) && isnan(b)) continue;
         bool ok = isinf(b) || isinf(a) ? a == b : fabs(a - b) <= abs_tol + rel * fabs(b);
-        if (!ok)
-            fail_msg("%s: element %lld of %lld: got %.9g, reference %.9g (diff %.3g)", what, (long long)i,
-                     (long long)n, a, b, fabs(a - b));
+        if (!ok) {
+            snprintf(why, why_len, "%s: element %lld of %lld: got %.9g, reference %.9g (diff %.3g)", what,
+                     (long long)i, (long long)n, a, b, fabs(a - b));
+            return false;
+        }
     }
+    return true;
+}
+
+void cv_test_compare(const char *what, const cv_tensor_t *got, const cv_tensor_t *ref, double rel,
+                     double abs_tol)
+{
+    char why[1024];
+    if (!cv_test_agree(what, got, ref, rel, abs_tol, why, sizeof why)) fail_msg("%s", why);
 }
 
 bool cv_test_cuda_available(cv_err_t *why)

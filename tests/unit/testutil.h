@@ -99,6 +99,10 @@ double cv_test_rel_diff(const cv_tensor_t *a, const cv_tensor_t *ref);
  * both values. */
 void cv_test_compare(const char *what, const cv_tensor_t *got, const cv_tensor_t *ref, double rel,
                      double abs_tol);
+/* The same check without failing: false, with the first difference in
+ * why (as cv_test_compare words it, after `what`), when they disagree. */
+bool cv_test_agree(const char *what, const cv_tensor_t *got, const cv_tensor_t *ref, double rel, double abs_tol,
+                   char *why, size_t why_len);
 
 /* Whether this build has the CUDA backend and a GPU it can use; when not,
  * why holds the reason (for a test's "skipped: ..." line). */
