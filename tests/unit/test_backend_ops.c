@@ -122,8 +122,8 @@ static tolerance_t tolerance_of(cv_op_t op)
 static bool counting;
 static int cases_of[CV_OP_COUNT], ran_of[CV_OP_COUNT], waves_of[CV_OP_COUNT], direct_of[CV_OP_COUNT];
 
-/* A case whose tenants' weights need not change its result (Equal against
- * a weight of whole numbers, which the other tenants' weights are not):
+/* A case whose result need not show a change of weights (Equal against a
+ * weight: rows that equal neither tenant's values give false for both):
  * the check that another tenant's weights give another result is left out. */
 #define SAME_RESULT_OK 1u
 /* A case kept without a batch axis even where its inputs share a dim 0
@@ -170,8 +170,9 @@ static int runtime_inputs(const cv_test_node_t *nc, cv_tensor_t *out)
     return n;
 }
 
-/* Wave input k: slice s holds rows[s] rows, its row j being row
- * (s + j) % N of the case's input, so that slices see different data. */
+/* A wave's input made from the case's input x of N rows: slice s holds
+ * rows[s] rows, its row j being row (s + j) % N of x, so that slices see
+ * different data. */
 static cv_tensor_t stack_rows(const cv_tensor_t *x, const int64_t *rows, int nslices)
 {
     int64_t total = 0, n = x->shape.dims[0];
