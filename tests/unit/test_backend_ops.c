@@ -56,14 +56,21 @@ static cv_backend_t *backend;
 static cv_executor_t *executor;
 static cv_cpu_ctx_t fold_ctx = {.threads = 1}; /* plan-time folding */
 
+static cv_status backend_create(cv_backend_t **out, cv_err_t *err)
+{
+#if defined(CV_TEST_BACKEND_CUDA) && defined(CARAVEL_WITH_CUDA)
+    return cv_backend_cuda_create(0, out, err);
+#elif defined(CV_TEST_BACKEND_CUDA)
+    return cv_errorf(err, CV_STATUS_UNAVAILABLE, "this build has no CUDA backend");
+#else
+    return cv_backend_cpu_create(2, out, err);
+#endif
+}
+
 static int setup(void **state)
 {
     cv_err_t err;
-#ifdef CV_TEST_BACKEND_CUDA
-    cv_status st = cv_backend_cuda_create(0, &backend, &err);
-#else
-    cv_status st = cv_backend_cpu_create(2, &backend, &err);
-#endif
+    cv_status st = backend_create(&backend, &err);
     if (st != CV_STATUS_OK) {
         fprintf(stderr, "%s backend: %s\n", BACKEND_NAME, err.msg);
         return -1;
