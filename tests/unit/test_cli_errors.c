@@ -4,9 +4,7 @@
  * input shape or dtype at run time, missing or corrupt files, bad options.
  * (Under `make asan` the command itself runs with AddressSanitizer.)
  */
-#include "testutil.h"
-
-#include "onnx.pb-c.h"
+#include "onnxmodel.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,73 +13,20 @@
 
 static char dir[512];
 
-/* Writes a model: y = Relu(x), x and y FP32 [N,4] with a symbolic N. */
-static void write_relu_model(const char *path)
+/* Writes relu.onnx: y = Relu(x), x and y FP32 [N,4] with a symbolic N. */
+static void write_relu_model(void)
 {
-    Onnx__TensorShapeProto__Dimension d0 = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__INIT, d1 = d0;
-    d0.value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM;
-    d0.dim_param = "N";
-    d1.value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE;
-    d1.dim_value = 4;
-    Onnx__TensorShapeProto__Dimension *dims[] = {&d0, &d1};
-    Onnx__TensorShapeProto shape = ONNX__TENSOR_SHAPE_PROTO__INIT;
-    shape.n_dim = 2;
-    shape.dim = dims;
-    Onnx__TypeProto__Tensor tt = ONNX__TYPE_PROTO__TENSOR__INIT;
-    tt.has_elem_type = 1;
-    tt.elem_type = ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT;
-    tt.shape = &shape;
-    Onnx__TypeProto type = ONNX__TYPE_PROTO__INIT;
-    type.value_case = ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE;
-    type.tensor_type = &tt;
-    Onnx__ValueInfoProto x = ONNX__VALUE_INFO_PROTO__INIT, y = ONNX__VALUE_INFO_PROTO__INIT;
-    x.name = "x";
-    x.type = &type;
-    y.name = "y";
-    y.type = &type;
-    char *in[] = {"x"}, *out[] = {"y"};
-    Onnx__NodeProto relu = ONNX__NODE_PROTO__INIT;
-    relu.op_type = "Relu";
-    relu.n_input = 1;
-    relu.input = in;
-    relu.n_output = 1;
-    relu.output = out;
-    Onnx__NodeProto *nodes[] = {&relu};
-    Onnx__ValueInfoProto *ins[] = {&x}, *outs[] = {&y};
-    Onnx__GraphProto graph = ONNX__GRAPH_PROTO__INIT;
-    graph.name = "relu";
-    graph.n_node = 1;
-    graph.node = nodes;
-    graph.n_input = 1;
-    graph.input = ins;
-    graph.n_output = 1;
-    graph.output = outs;
-    Onnx__OperatorSetIdProto opset = ONNX__OPERATOR_SET_ID_PROTO__INIT;
-    opset.domain = "";
-    opset.has_version = 1;
-    opset.version = 17;
-    Onnx__OperatorSetIdProto *opsets[] = {&opset};
-    Onnx__ModelProto model = ONNX__MODEL_PROTO__INIT;
-    model.has_ir_version = 1;
-    model.ir_version = 8;
-    model.n_opset_import = 1;
-    model.opset_import = opsets;
-    model.graph = &graph;
-    size_t len = onnx__model_proto__get_packed_size(&model);
-    uint8_t *buf = malloc(len);
-    assert_non_null(buf);
-    onnx__model_proto__pack(&model, buf);
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(buf, 1, len, f), len);
-    fclose(f);
-    free(buf);
+    Onnx__ModelProto *m = cv_test_onnx_model(17);
+    cv_test_onnx_input(m, "x", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 2, CV_TEST_DIMS(-1, 4));
+    cv_test_onnx_node(m, "Relu", "", CV_TEST_NAMES("x"), CV_TEST_NAMES("y"));
+    cv_test_onnx_output(m, "y", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 2, CV_TEST_DIMS(-1, 4));
+    cv_test_onnx_write(m, "relu.onnx");
+    cv_test_onnx_teardown(NULL);
 }
 
 static void write_tensor(const char *name, cv_dtype_t dtype, cv_shape_t shape)
 {
-    char path[600];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
+    const char *path = cv_test_tmp_path(name);
     cv_tensor_t t;
     assert_int_equal(cv_tensor_alloc(&t, dtype, &shape), CV_STATUS_OK);
     cv_err_t err;
@@ -92,16 +37,12 @@ static void write_tensor(const char *name, cv_dtype_t dtype, cv_shape_t shape)
 static int setup(void **state)
 {
     snprintf(dir, sizeof dir, "%s", cv_test_tmpdir());
-    char path[600];
-    snprintf(path, sizeof path, "%s/relu.onnx", dir);
-    write_relu_model(path);
+    write_relu_model();
     write_tensor("good.pb", CV_DTYPE_FP32, (cv_shape_t){2, {3, 4}});
     write_tensor("wrong_shape.pb", CV_DTYPE_FP32, (cv_shape_t){2, {3, 5}});
     write_tensor("wrong_dtype.pb", CV_DTYPE_INT64, (cv_shape_t){2, {3, 4}});
-    snprintf(path, sizeof path, "%s/corrupt.onnx", dir);
-    FILE *f = fopen(path, "wb");
-    fputs("\x0a\xff\xff\xff this is not a protobuf", f);
-    fclose(f);
+    static const char corrupt[] = "\x0a\xff\xff\xff this is not a protobuf";
+    cv_test_write_file(cv_test_tmp_path("corrupt.onnx"), corrupt, sizeof corrupt - 1);
     return 0;
 }
 

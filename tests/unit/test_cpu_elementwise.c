@@ -6,9 +6,8 @@
  * values where exactness is the point (integer division, uint64 beyond
  * 2^53, Cast rounding).
  */
-#include "testutil.h"
+#include "opcase.h"
 
-#include "backend/cpu/cpu.h"
 #include "ir/infer.h"
 
 #include <math.h>
@@ -16,39 +15,9 @@
 
 /* ---- helpers ---------------------------------------------------------------- */
 
-#define SHAPE(...) ((cv_shape_t){.ndim = CV_ARRAY_LEN(((int64_t[]){__VA_ARGS__})), .dims = {__VA_ARGS__}})
-#define SCALAR ((cv_shape_t){.ndim = 0})
-
-static cv_tensor_t *mk(cv_dtype_t dtype, cv_shape_t shape, const void *values)
-{
-    cv_tensor_t *t = cv_tensor_new(dtype, &shape);
-    assert_non_null(t);
-    if (values) memcpy(t->data, values, cv_tensor_nbytes(t));
-    return t;
-}
-
-/* Runs infer then the kernel of `op`; *out receives the allocated result
- * (freed by the caller with cv_tensor_free) when infer succeeds. */
-static cv_status run_op(cv_op_t op, const cv_attr_t *attrs, int nattrs,
-                        const cv_tensor_t *const *ins, int nin, cv_tensor_t *out, cv_err_t *err)
-{
-    cv_node_t node = {.name = (char *)"", .op = op, .opset = 22, .attrs = (cv_attr_t *)attrs,
-                      .nattrs = nattrs};
-    memset(out, 0, sizeof *out);
-    cv_tensor_t *outs[1] = {out};
-    cv_op_args_t args = {.node = &node, .inputs = ins, .ninputs = nin, .outputs = outs,
-                         .noutputs = 1};
-    err->msg[0] = 0;
-    cv_status st = cv_op_def(op)->infer(&args, err);
-    if (st != CV_STATUS_OK) return st;
-    cv_shape_t shape = out->shape;
-    assert_int_equal(cv_tensor_alloc(out, out->dtype, &shape), CV_STATUS_OK);
-    cv_cpu_ctx_t ctx = {.threads = 1};
-    args.cpu = &ctx;
-    st = cv_op_def(op)->cpu(&args, err);
-    cv_cpu_ctx_release(&ctx);
-    return st;
-}
+/* The opset every case here runs at: one where all of these ops exist
+ * (Gelu came in 20). */
+#define OPSET 22
 
 /* Expects success; returns the output. */
 static cv_tensor_t run_ok(cv_op_t op, const cv_attr_t *attrs, int nattrs,
@@ -56,7 +25,7 @@ static cv_tensor_t run_ok(cv_op_t op, const cv_attr_t *attrs, int nattrs,
 {
     cv_tensor_t out;
     cv_err_t err;
-    cv_status st = run_op(op, attrs, nattrs, ins, nin, &out, &err);
+    cv_status st = cv_test_op_run(op, OPSET, attrs, nattrs, ins, nin, &out, &err);
     if (st != CV_STATUS_OK) fail_msg("%s failed: %s", cv_op_name(op), err.msg);
     return out;
 }
@@ -69,7 +38,7 @@ static void expect_error(cv_op_t op, const cv_attr_t *attrs, int nattrs,
 {
     cv_tensor_t out;
     cv_err_t err;
-    cv_status st = run_op(op, attrs, nattrs, ins, nin, &out, &err);
+    cv_status st = cv_test_op_run(op, OPSET, attrs, nattrs, ins, nin, &out, &err);
     cv_tensor_free(&out);
     assert_int_equal(st, status);
     if (frag1 && !strstr(err.msg, frag1)) fail_msg("'%s' lacks '%s'", err.msg, frag1);
@@ -199,7 +168,7 @@ static double ref_abs(double x, const double *p) { return fabs(x); }
 static void check_unary(cv_op_t op, cv_dtype_t dtype, const cv_attr_t *attrs, int nattrs,
                         ref_fn ref, const double *params, bool positive, double rtol)
 {
-    cv_tensor_t *x = mk(dtype, SHAPE(2, NSAMPLE / 2), NULL);
+    cv_tensor_t *x = cv_test_tensor(dtype, CV_TEST_SHAPE(2, NSAMPLE / 2), NULL);
     for (int64_t i = 0; i < NSAMPLE; i++) {
         double v = positive ? fabs(sample[i]) + 0.125 : sample[i];
         cv_tensor_set_f64(x, i, v);
@@ -273,7 +242,7 @@ static void test_unary_extremes(void **state)
 {
     (void)state;
     float xs[4] = {-100.0f, -30.0f, 30.0f, 100.0f};
-    cv_tensor_t *x = mk(CV_DTYPE_FP32, SHAPE(4), xs);
+    cv_tensor_t *x = cv_test_tensor(CV_DTYPE_FP32, CV_TEST_SHAPE(4), xs);
     const cv_tensor_t *ins[1] = {x};
     cv_tensor_t y = run_ok(CV_OP_SOFTPLUS, NULL, 0, ins, 1);
     const float *sp = y.data;
@@ -293,7 +262,7 @@ static void test_unary_int(void **state)
 {
     (void)state;
     int32_t xi[5] = {-7, -1, 0, 3, INT32_MIN};
-    cv_tensor_t *x = mk(CV_DTYPE_INT32, SHAPE(5), xi);
+    cv_tensor_t *x = cv_test_tensor(CV_DTYPE_INT32, CV_TEST_SHAPE(5), xi);
     const cv_tensor_t *ins[1] = {x};
     cv_tensor_t y = run_ok(CV_OP_RELU, NULL, 0, ins, 1);
     int32_t relu_want[5] = {0, 0, 0, 3, 0};
@@ -306,7 +275,7 @@ static void test_unary_int(void **state)
     cv_tensor_destroy(x);
 
     int8_t xb[4] = {-128, -5, 0, 127};
-    x = mk(CV_DTYPE_INT8, SHAPE(4), xb);
+    x = cv_test_tensor(CV_DTYPE_INT8, CV_TEST_SHAPE(4), xb);
     ins[0] = x;
     y = run_ok(CV_OP_ABS, NULL, 0, ins, 1);
     int8_t abs_want[4] = {-128, 5, 0, 127};
@@ -315,7 +284,7 @@ static void test_unary_int(void **state)
     cv_tensor_destroy(x);
 
     uint64_t xu[2] = {UINT64_MAX, 5};
-    x = mk(CV_DTYPE_UINT64, SHAPE(2), xu);
+    x = cv_test_tensor(CV_DTYPE_UINT64, CV_TEST_SHAPE(2), xu);
     ins[0] = x;
     y = run_ok(CV_OP_ABS, NULL, 0, ins, 1);
     assert_memory_equal(y.data, xu, sizeof xu);
@@ -331,11 +300,11 @@ static void test_clip(void **state)
 {
     (void)state;
     float xs[6] = {-3.0f, -1.0f, 0.0f, 0.5f, 2.0f, NAN};
-    cv_tensor_t *x = mk(CV_DTYPE_FP32, SHAPE(2, 3), xs);
+    cv_tensor_t *x = cv_test_tensor(CV_DTYPE_FP32, CV_TEST_SHAPE(2, 3), xs);
     float lo_v = -1.5f, hi_v = 1.0f, big = 2.0f;
-    cv_tensor_t *lo = mk(CV_DTYPE_FP32, SCALAR, &lo_v);
-    cv_tensor_t *hi = mk(CV_DTYPE_FP32, SCALAR, &hi_v);
-    cv_tensor_t *lo_big = mk(CV_DTYPE_FP32, SHAPE(1), &big);
+    cv_tensor_t *lo = cv_test_tensor(CV_DTYPE_FP32, CV_TEST_SCALAR, &lo_v);
+    cv_tensor_t *hi = cv_test_tensor(CV_DTYPE_FP32, CV_TEST_SCALAR, &hi_v);
+    cv_tensor_t *lo_big = cv_test_tensor(CV_DTYPE_FP32, CV_TEST_SHAPE(1), &big);
 
     const cv_tensor_t *both[3] = {x, lo, hi};
     cv_tensor_t y = run_ok(CV_OP_CLIP, NULL, 0, both, 3);
@@ -372,9 +341,9 @@ static void test_clip(void **state)
     cv_tensor_free(&y);
 
     int32_t xi[4] = {-9, 0, 4, 100}, lo_i = -2, hi_i = 5;
-    cv_tensor_t *x32 = mk(CV_DTYPE_INT32, SHAPE(4), xi);
-    cv_tensor_t *lo32 = mk(CV_DTYPE_INT32, SCALAR, &lo_i);
-    cv_tensor_t *hi32 = mk(CV_DTYPE_INT32, SCALAR, &hi_i);
+    cv_tensor_t *x32 = cv_test_tensor(CV_DTYPE_INT32, CV_TEST_SHAPE(4), xi);
+    cv_tensor_t *lo32 = cv_test_tensor(CV_DTYPE_INT32, CV_TEST_SCALAR, &lo_i);
+    cv_tensor_t *hi32 = cv_test_tensor(CV_DTYPE_INT32, CV_TEST_SCALAR, &hi_i);
     const cv_tensor_t *ints[3] = {x32, lo32, hi32};
     y = run_ok(CV_OP_CLIP, NULL, 0, ints, 3);
     int32_t want_i[4] = {-2, 0, 4, 5};
@@ -390,7 +359,7 @@ static void test_clip(void **state)
     const cv_tensor_t *mixed[3] = {x32, lo, NULL};
     expect_error(CV_OP_CLIP, NULL, 0, mixed, 2, CV_STATUS_INVALID_ARGUMENT, "min is FP32",
                  "INT32");
-    cv_tensor_t *vec = mk(CV_DTYPE_FP32, SHAPE(2), NULL);
+    cv_tensor_t *vec = cv_test_tensor(CV_DTYPE_FP32, CV_TEST_SHAPE(2), NULL);
     const cv_tensor_t *not_scalar[3] = {x, NULL, vec};
     expect_error(CV_OP_CLIP, NULL, 0, not_scalar, 3, CV_STATUS_INVALID_ARGUMENT, "max",
                  "scalar");
@@ -427,7 +396,7 @@ static double ref_binary(cv_op_t op, double a, double b)
 static void check_binary(cv_op_t op, cv_dtype_t dtype, cv_shape_t sa, cv_shape_t sb,
                          cv_shape_t want_shape, double rtol)
 {
-    cv_tensor_t *a = mk(dtype, sa, NULL), *b = mk(dtype, sb, NULL);
+    cv_tensor_t *a = cv_test_tensor(dtype, sa, NULL), *b = cv_test_tensor(dtype, sb, NULL);
     bool positive = op == CV_OP_POW;
     fill_values(a, 1, positive ? 0.5 : -3.0, 3.0);
     fill_values(b, 2, positive ? -2.0 : 0.5, 2.5);
@@ -452,43 +421,43 @@ static void test_binary_broadcast_fp32(void **state)
     const cv_op_t ops[] = {CV_OP_ADD, CV_OP_SUB, CV_OP_MUL, CV_OP_DIV, CV_OP_POW};
     for (size_t k = 0; k < CV_ARRAY_LEN(ops); k++) {
         double r = 1e-6;
-        check_binary(ops[k], CV_DTYPE_FP32, SHAPE(2, 3, 4), SHAPE(2, 3, 4), SHAPE(2, 3, 4), r);
-        check_binary(ops[k], CV_DTYPE_FP32, SHAPE(2, 3, 4), SHAPE(4), SHAPE(2, 3, 4), r);
-        check_binary(ops[k], CV_DTYPE_FP32, SHAPE(2, 3, 4), SHAPE(3, 1), SHAPE(2, 3, 4), r);
-        check_binary(ops[k], CV_DTYPE_FP32, SHAPE(2, 3, 4), SCALAR, SHAPE(2, 3, 4), r);
-        check_binary(ops[k], CV_DTYPE_FP32, SCALAR, SHAPE(2, 3, 4), SHAPE(2, 3, 4), r);
-        check_binary(ops[k], CV_DTYPE_FP32, SHAPE(2, 1, 4), SHAPE(3, 1), SHAPE(2, 3, 4), r);
+        check_binary(ops[k], CV_DTYPE_FP32, CV_TEST_SHAPE(2, 3, 4), CV_TEST_SHAPE(2, 3, 4), CV_TEST_SHAPE(2, 3, 4), r);
+        check_binary(ops[k], CV_DTYPE_FP32, CV_TEST_SHAPE(2, 3, 4), CV_TEST_SHAPE(4), CV_TEST_SHAPE(2, 3, 4), r);
+        check_binary(ops[k], CV_DTYPE_FP32, CV_TEST_SHAPE(2, 3, 4), CV_TEST_SHAPE(3, 1), CV_TEST_SHAPE(2, 3, 4), r);
+        check_binary(ops[k], CV_DTYPE_FP32, CV_TEST_SHAPE(2, 3, 4), CV_TEST_SCALAR, CV_TEST_SHAPE(2, 3, 4), r);
+        check_binary(ops[k], CV_DTYPE_FP32, CV_TEST_SCALAR, CV_TEST_SHAPE(2, 3, 4), CV_TEST_SHAPE(2, 3, 4), r);
+        check_binary(ops[k], CV_DTYPE_FP32, CV_TEST_SHAPE(2, 1, 4), CV_TEST_SHAPE(3, 1), CV_TEST_SHAPE(2, 3, 4), r);
         /* Channel broadcast of a conv output, and a pattern that keeps 4 dims. */
-        check_binary(ops[k], CV_DTYPE_FP32, SHAPE(2, 3, 4, 5), SHAPE(3, 1, 1), SHAPE(2, 3, 4, 5), r);
-        check_binary(ops[k], CV_DTYPE_FP32, SHAPE(1, 3, 1, 5), SHAPE(2, 1, 4, 1), SHAPE(2, 3, 4, 5),
+        check_binary(ops[k], CV_DTYPE_FP32, CV_TEST_SHAPE(2, 3, 4, 5), CV_TEST_SHAPE(3, 1, 1), CV_TEST_SHAPE(2, 3, 4, 5), r);
+        check_binary(ops[k], CV_DTYPE_FP32, CV_TEST_SHAPE(1, 3, 1, 5), CV_TEST_SHAPE(2, 1, 4, 1), CV_TEST_SHAPE(2, 3, 4, 5),
                      r);
-        check_binary(ops[k], CV_DTYPE_FP32, SHAPE(2, 0, 4), SHAPE(4), SHAPE(2, 0, 4), r);
-        check_binary(ops[k], CV_DTYPE_FP32, SCALAR, SCALAR, SCALAR, r);
-        check_binary(ops[k], CV_DTYPE_FP32, SHAPE(1, 1), SHAPE(1), SHAPE(1, 1), r);
+        check_binary(ops[k], CV_DTYPE_FP32, CV_TEST_SHAPE(2, 0, 4), CV_TEST_SHAPE(4), CV_TEST_SHAPE(2, 0, 4), r);
+        check_binary(ops[k], CV_DTYPE_FP32, CV_TEST_SCALAR, CV_TEST_SCALAR, CV_TEST_SCALAR, r);
+        check_binary(ops[k], CV_DTYPE_FP32, CV_TEST_SHAPE(1, 1), CV_TEST_SHAPE(1), CV_TEST_SHAPE(1, 1), r);
     }
 }
 
 static void test_binary_other_floats(void **state)
 {
     (void)state;
-    check_binary(CV_OP_ADD, CV_DTYPE_FP64, SHAPE(2, 3, 4), SHAPE(3, 1), SHAPE(2, 3, 4), 1e-15);
-    check_binary(CV_OP_DIV, CV_DTYPE_FP64, SHAPE(2, 1, 4), SHAPE(3, 1), SHAPE(2, 3, 4), 1e-15);
-    check_binary(CV_OP_POW, CV_DTYPE_FP64, SHAPE(4), SHAPE(3, 4), SHAPE(3, 4), 1e-15);
+    check_binary(CV_OP_ADD, CV_DTYPE_FP64, CV_TEST_SHAPE(2, 3, 4), CV_TEST_SHAPE(3, 1), CV_TEST_SHAPE(2, 3, 4), 1e-15);
+    check_binary(CV_OP_DIV, CV_DTYPE_FP64, CV_TEST_SHAPE(2, 1, 4), CV_TEST_SHAPE(3, 1), CV_TEST_SHAPE(2, 3, 4), 1e-15);
+    check_binary(CV_OP_POW, CV_DTYPE_FP64, CV_TEST_SHAPE(4), CV_TEST_SHAPE(3, 4), CV_TEST_SHAPE(3, 4), 1e-15);
     /* FP16/BF16 compute in float and round once: inputs are exact in the
      * dtype, so half an ulp of the result bounds the error. */
-    check_binary(CV_OP_MUL, CV_DTYPE_FP16, SHAPE(2, 3, 4), SHAPE(4), SHAPE(2, 3, 4), 1e-3);
-    check_binary(CV_OP_SUB, CV_DTYPE_BF16, SHAPE(2, 3, 4), SCALAR, SHAPE(2, 3, 4), 8e-3);
+    check_binary(CV_OP_MUL, CV_DTYPE_FP16, CV_TEST_SHAPE(2, 3, 4), CV_TEST_SHAPE(4), CV_TEST_SHAPE(2, 3, 4), 1e-3);
+    check_binary(CV_OP_SUB, CV_DTYPE_BF16, CV_TEST_SHAPE(2, 3, 4), CV_TEST_SCALAR, CV_TEST_SHAPE(2, 3, 4), 8e-3);
 }
 
 static void test_prelu(void **state)
 {
     (void)state;
-    check_binary(CV_OP_PRELU, CV_DTYPE_FP32, SHAPE(2, 3, 2, 2), SHAPE(3, 1, 1), SHAPE(2, 3, 2, 2),
+    check_binary(CV_OP_PRELU, CV_DTYPE_FP32, CV_TEST_SHAPE(2, 3, 2, 2), CV_TEST_SHAPE(3, 1, 1), CV_TEST_SHAPE(2, 3, 2, 2),
                  1e-6);
-    check_binary(CV_OP_PRELU, CV_DTYPE_FP32, SHAPE(3, 4, 5), SHAPE(5), SHAPE(3, 4, 5), 1e-6);
-    check_binary(CV_OP_PRELU, CV_DTYPE_FP16, SHAPE(3, 4), SHAPE(3, 4), SHAPE(3, 4), 1e-3);
+    check_binary(CV_OP_PRELU, CV_DTYPE_FP32, CV_TEST_SHAPE(3, 4, 5), CV_TEST_SHAPE(5), CV_TEST_SHAPE(3, 4, 5), 1e-6);
+    check_binary(CV_OP_PRELU, CV_DTYPE_FP16, CV_TEST_SHAPE(3, 4), CV_TEST_SHAPE(3, 4), CV_TEST_SHAPE(3, 4), 1e-3);
     /* The slope must broadcast to X, not X to the slope. */
-    cv_tensor_t *x = mk(CV_DTYPE_FP32, SHAPE(3, 4), NULL), *s = mk(CV_DTYPE_FP32, SHAPE(2, 3, 4), NULL);
+    cv_tensor_t *x = cv_test_tensor(CV_DTYPE_FP32, CV_TEST_SHAPE(3, 4), NULL), *s = cv_test_tensor(CV_DTYPE_FP32, CV_TEST_SHAPE(2, 3, 4), NULL);
     const cv_tensor_t *ins[2] = {x, s};
     expect_error(CV_OP_PRELU, NULL, 0, ins, 2, CV_STATUS_INVALID_ARGUMENT, "[2,3,4]", "[3,4]");
     cv_tensor_destroy(x);
@@ -501,7 +470,7 @@ static void test_int_division(void **state)
 {
     (void)state;
     int32_t a[6] = {-3, 3, -3, 3, 7, INT32_MIN}, b[6] = {2, 2, -2, -2, 0, -1};
-    cv_tensor_t *ta = mk(CV_DTYPE_INT32, SHAPE(6), a), *tb = mk(CV_DTYPE_INT32, SHAPE(6), b);
+    cv_tensor_t *ta = cv_test_tensor(CV_DTYPE_INT32, CV_TEST_SHAPE(6), a), *tb = cv_test_tensor(CV_DTYPE_INT32, CV_TEST_SHAPE(6), b);
     const cv_tensor_t *ins[2] = {ta, tb};
     cv_tensor_t c = run_ok(CV_OP_DIV, NULL, 0, ins, 2);
     /* toward zero; x / 0 reads 0 and INT32_MIN / -1 wraps instead of trapping */
@@ -512,8 +481,8 @@ static void test_int_division(void **state)
     cv_tensor_destroy(tb);
 
     int16_t a16[3] = {-7, 100, 32767}, b16 = 3;
-    ta = mk(CV_DTYPE_INT16, SHAPE(3), a16);
-    tb = mk(CV_DTYPE_INT16, SCALAR, &b16);
+    ta = cv_test_tensor(CV_DTYPE_INT16, CV_TEST_SHAPE(3), a16);
+    tb = cv_test_tensor(CV_DTYPE_INT16, CV_TEST_SCALAR, &b16);
     ins[0] = ta, ins[1] = tb;
     c = run_ok(CV_OP_DIV, NULL, 0, ins, 2);
     int16_t want16[3] = {-2, 33, 10922};
@@ -529,7 +498,7 @@ static void test_uint64_exact(void **state)
     const uint64_t p53 = 1ull << 53;
     uint64_t a[4] = {p53 + 1, UINT64_MAX - 1, (1ull << 32) + 1, UINT64_MAX};
     uint64_t b[4] = {2, 1, (1ull << 32) - 1, 3};
-    cv_tensor_t *ta = mk(CV_DTYPE_UINT64, SHAPE(4), a), *tb = mk(CV_DTYPE_UINT64, SHAPE(4), b);
+    cv_tensor_t *ta = cv_test_tensor(CV_DTYPE_UINT64, CV_TEST_SHAPE(4), a), *tb = cv_test_tensor(CV_DTYPE_UINT64, CV_TEST_SHAPE(4), b);
     const cv_tensor_t *ins[2] = {ta, tb};
 
     cv_tensor_t c = run_ok(CV_OP_ADD, NULL, 0, ins, 2);
@@ -554,7 +523,7 @@ static void test_uint64_exact(void **state)
 
     /* Through double, UINT64_MAX - 1 and UINT64_MAX would compare equal. */
     uint64_t m[4] = {UINT64_MAX - 1, UINT64_MAX, p53 + 1, UINT64_MAX};
-    cv_tensor_t *tm = mk(CV_DTYPE_UINT64, SHAPE(4), m);
+    cv_tensor_t *tm = cv_test_tensor(CV_DTYPE_UINT64, CV_TEST_SHAPE(4), m);
     const cv_tensor_t *mins[2] = {ta, tm};
     c = run_ok(CV_OP_MAX, NULL, 0, mins, 2);
     uint64_t max_want[4] = {UINT64_MAX - 1, UINT64_MAX, p53 + 1, UINT64_MAX};
@@ -578,7 +547,7 @@ static void test_int_wrap_and_broadcast(void **state)
 {
     (void)state;
     int8_t a[6] = {100, -100, 5, 127, -128, 0}, b[3] = {100, 2, -1};
-    cv_tensor_t *ta = mk(CV_DTYPE_INT8, SHAPE(2, 3), a), *tb = mk(CV_DTYPE_INT8, SHAPE(3), b);
+    cv_tensor_t *ta = cv_test_tensor(CV_DTYPE_INT8, CV_TEST_SHAPE(2, 3), a), *tb = cv_test_tensor(CV_DTYPE_INT8, CV_TEST_SHAPE(3), b);
     const cv_tensor_t *ins[2] = {ta, tb};
     cv_tensor_t c = run_ok(CV_OP_ADD, NULL, 0, ins, 2);
     int8_t add_want[6] = {-56, -98, 4, -29, -126, -1};
@@ -592,8 +561,8 @@ static void test_int_wrap_and_broadcast(void **state)
     cv_tensor_destroy(tb);
 
     uint16_t u[2] = {65535, 3}, v[2] = {65535, 65535};
-    ta = mk(CV_DTYPE_UINT16, SHAPE(2), u);
-    tb = mk(CV_DTYPE_UINT16, SHAPE(2), v);
+    ta = cv_test_tensor(CV_DTYPE_UINT16, CV_TEST_SHAPE(2), u);
+    tb = cv_test_tensor(CV_DTYPE_UINT16, CV_TEST_SHAPE(2), v);
     ins[0] = ta, ins[1] = tb;
     c = run_ok(CV_OP_MUL, NULL, 0, ins, 2);
     uint16_t umul_want[2] = {1, 65533};
@@ -607,8 +576,8 @@ static void test_int_wrap_and_broadcast(void **state)
     cv_tensor_destroy(tb);
 
     int64_t big[2] = {(1ll << 53) + 1, -((1ll << 60) + 7)}, one = 1;
-    ta = mk(CV_DTYPE_INT64, SHAPE(2), big);
-    tb = mk(CV_DTYPE_INT64, SCALAR, &one);
+    ta = cv_test_tensor(CV_DTYPE_INT64, CV_TEST_SHAPE(2), big);
+    tb = cv_test_tensor(CV_DTYPE_INT64, CV_TEST_SCALAR, &one);
     ins[0] = ta, ins[1] = tb;
     c = run_ok(CV_OP_SUB, NULL, 0, ins, 2);
     int64_t sub_want[2] = {(1ll << 53), -((1ll << 60) + 8)};
@@ -624,7 +593,7 @@ static void test_pow_types(void **state)
 {
     (void)state;
     int32_t xi[6] = {2, -3, 2, 1, -1, 0}, yi[6] = {10, 3, -1, -5, -3, 0};
-    cv_tensor_t *x = mk(CV_DTYPE_INT32, SHAPE(6), xi), *y = mk(CV_DTYPE_INT32, SHAPE(6), yi);
+    cv_tensor_t *x = cv_test_tensor(CV_DTYPE_INT32, CV_TEST_SHAPE(6), xi), *y = cv_test_tensor(CV_DTYPE_INT32, CV_TEST_SHAPE(6), yi);
     const cv_tensor_t *ins[2] = {x, y};
     cv_tensor_t z = run_ok(CV_OP_POW, NULL, 0, ins, 2);
     assert_int_equal(z.dtype, CV_DTYPE_INT32);
@@ -637,8 +606,8 @@ static void test_pow_types(void **state)
     /* int64 base, float exponent: integral exponents stay exact past 2^53. */
     int64_t xl[4] = {1, 2, 3, 3};
     float yf[4] = {4.0f, 5.0f, 6.0f, 39.0f};
-    x = mk(CV_DTYPE_INT64, SHAPE(4), xl);
-    y = mk(CV_DTYPE_FP32, SHAPE(4), yf);
+    x = cv_test_tensor(CV_DTYPE_INT64, CV_TEST_SHAPE(4), xl);
+    y = cv_test_tensor(CV_DTYPE_FP32, CV_TEST_SHAPE(4), yf);
     ins[0] = x, ins[1] = y;
     z = run_ok(CV_OP_POW, NULL, 0, ins, 2);
     assert_int_equal(z.dtype, CV_DTYPE_INT64);
@@ -651,8 +620,8 @@ static void test_pow_types(void **state)
     /* float base, uint64 exponent: the output keeps X's dtype. */
     float xf[3] = {1.0f, 2.0f, -3.0f};
     uint64_t yu = 3;
-    x = mk(CV_DTYPE_FP32, SHAPE(3), xf);
-    y = mk(CV_DTYPE_UINT64, SCALAR, &yu);
+    x = cv_test_tensor(CV_DTYPE_FP32, CV_TEST_SHAPE(3), xf);
+    y = cv_test_tensor(CV_DTYPE_UINT64, CV_TEST_SCALAR, &yu);
     ins[0] = x, ins[1] = y;
     z = run_ok(CV_OP_POW, NULL, 0, ins, 2);
     assert_int_equal(z.dtype, CV_DTYPE_FP32);
@@ -663,10 +632,10 @@ static void test_pow_types(void **state)
 
     /* FP32 squared through the scalar fast path. */
     float two = 2.0f;
-    y = mk(CV_DTYPE_FP32, SHAPE(1, 1), &two);
+    y = cv_test_tensor(CV_DTYPE_FP32, CV_TEST_SHAPE(1, 1), &two);
     ins[1] = y;
     z = run_ok(CV_OP_POW, NULL, 0, ins, 2);
-    assert_shape(&z, SHAPE(1, 3));
+    assert_shape(&z, CV_TEST_SHAPE(1, 3));
     float want_sq[3] = {1.0f, 4.0f, 9.0f};
     assert_memory_equal(z.data, want_sq, sizeof want_sq);
     cv_tensor_free(&z);
@@ -680,14 +649,14 @@ static void test_variadic(void **state)
 {
     (void)state;
     float a[3] = {1.0f, -2.0f, 3.0f}, b[2] = {0.5f, 4.0f}, c = -1.0f;
-    cv_tensor_t *ta = mk(CV_DTYPE_FP32, SHAPE(3), a);
-    cv_tensor_t *tb = mk(CV_DTYPE_FP32, SHAPE(2, 1), b);
-    cv_tensor_t *tc = mk(CV_DTYPE_FP32, SCALAR, &c);
+    cv_tensor_t *ta = cv_test_tensor(CV_DTYPE_FP32, CV_TEST_SHAPE(3), a);
+    cv_tensor_t *tb = cv_test_tensor(CV_DTYPE_FP32, CV_TEST_SHAPE(2, 1), b);
+    cv_tensor_t *tc = cv_test_tensor(CV_DTYPE_FP32, CV_TEST_SCALAR, &c);
     const cv_tensor_t *three[3] = {ta, tb, tc};
     const cv_op_t ops[4] = {CV_OP_SUM, CV_OP_MEAN, CV_OP_MIN, CV_OP_MAX};
     for (int k = 0; k < 4; k++) {
         cv_tensor_t out = run_ok(ops[k], NULL, 0, three, 3);
-        assert_shape(&out, SHAPE(2, 3));
+        assert_shape(&out, CV_TEST_SHAPE(2, 3));
         const float *p = out.data;
         for (int i = 0; i < 2; i++)
             for (int j = 0; j < 3; j++) {
@@ -704,22 +673,22 @@ static void test_variadic(void **state)
 
         const cv_tensor_t *one[1] = {ta};
         out = run_ok(ops[k], NULL, 0, one, 1);
-        assert_shape(&out, SHAPE(3));
+        assert_shape(&out, CV_TEST_SHAPE(3));
         assert_memory_equal(out.data, a, sizeof a);
         cv_tensor_free(&out);
     }
 
     /* Max and Min propagate NaN from either side. */
     float n1[2] = {NAN, 1.0f}, n2[2] = {2.0f, NAN};
-    cv_tensor_t *tn1 = mk(CV_DTYPE_FP32, SHAPE(2), n1), *tn2 = mk(CV_DTYPE_FP32, SHAPE(2), n2);
+    cv_tensor_t *tn1 = cv_test_tensor(CV_DTYPE_FP32, CV_TEST_SHAPE(2), n1), *tn2 = cv_test_tensor(CV_DTYPE_FP32, CV_TEST_SHAPE(2), n2);
     const cv_tensor_t *nan_ins[2] = {tn1, tn2};
     cv_tensor_t out = run_ok(CV_OP_MAX, NULL, 0, nan_ins, 2);
     assert_true(isnan(((float *)out.data)[0]) && isnan(((float *)out.data)[1]));
     cv_tensor_free(&out);
 
     int32_t i1[3] = {5, -7, 0}, i2[3] = {4, 9, -1}, i3[3] = {6, 1, 2};
-    cv_tensor_t *t1 = mk(CV_DTYPE_INT32, SHAPE(3), i1), *t2 = mk(CV_DTYPE_INT32, SHAPE(3), i2),
-                *t3 = mk(CV_DTYPE_INT32, SHAPE(3), i3);
+    cv_tensor_t *t1 = cv_test_tensor(CV_DTYPE_INT32, CV_TEST_SHAPE(3), i1), *t2 = cv_test_tensor(CV_DTYPE_INT32, CV_TEST_SHAPE(3), i2),
+                *t3 = cv_test_tensor(CV_DTYPE_INT32, CV_TEST_SHAPE(3), i3);
     const cv_tensor_t *ints[3] = {t1, t2, t3};
     out = run_ok(CV_OP_MAX, NULL, 0, ints, 3);
     int32_t max_want[3] = {6, 9, 2};
@@ -750,7 +719,7 @@ static void test_equal(void **state)
 {
     (void)state;
     int32_t a[6] = {1, 2, 3, 4, 5, 6}, b[3] = {1, 5, 6};
-    cv_tensor_t *ta = mk(CV_DTYPE_INT32, SHAPE(2, 3), a), *tb = mk(CV_DTYPE_INT32, SHAPE(3), b);
+    cv_tensor_t *ta = cv_test_tensor(CV_DTYPE_INT32, CV_TEST_SHAPE(2, 3), a), *tb = cv_test_tensor(CV_DTYPE_INT32, CV_TEST_SHAPE(3), b);
     const cv_tensor_t *ins[2] = {ta, tb};
     cv_tensor_t c = run_ok(CV_OP_EQUAL, NULL, 0, ins, 2);
     assert_int_equal(c.dtype, CV_DTYPE_BOOL);
@@ -761,8 +730,8 @@ static void test_equal(void **state)
     cv_tensor_destroy(tb);
 
     float fa[3] = {0.0f, NAN, 1.5f}, fb[3] = {-0.0f, NAN, 1.5f};
-    ta = mk(CV_DTYPE_FP32, SHAPE(3), fa);
-    tb = mk(CV_DTYPE_FP32, SHAPE(3), fb);
+    ta = cv_test_tensor(CV_DTYPE_FP32, CV_TEST_SHAPE(3), fa);
+    tb = cv_test_tensor(CV_DTYPE_FP32, CV_TEST_SHAPE(3), fb);
     ins[0] = ta, ins[1] = tb;
     c = run_ok(CV_OP_EQUAL, NULL, 0, ins, 2);
     uint8_t fwant[3] = {1, 0, 1};
@@ -772,8 +741,8 @@ static void test_equal(void **state)
     cv_tensor_destroy(tb);
 
     uint8_t ba[4] = {0, 0, 1, 1}, bb[4] = {0, 1, 0, 1};
-    ta = mk(CV_DTYPE_BOOL, SHAPE(4), ba);
-    tb = mk(CV_DTYPE_BOOL, SHAPE(4), bb);
+    ta = cv_test_tensor(CV_DTYPE_BOOL, CV_TEST_SHAPE(4), ba);
+    tb = cv_test_tensor(CV_DTYPE_BOOL, CV_TEST_SHAPE(4), bb);
     ins[0] = ta, ins[1] = tb;
     c = run_ok(CV_OP_EQUAL, NULL, 0, ins, 2);
     uint8_t bwant[4] = {1, 0, 0, 1};
@@ -788,20 +757,20 @@ static void test_where(void **state)
     (void)state;
     uint8_t cond[2] = {1, 0};
     float x[3] = {1.0f, 2.0f, 3.0f}, y = -1.0f;
-    cv_tensor_t *tc = mk(CV_DTYPE_BOOL, SHAPE(2, 1), cond);
-    cv_tensor_t *tx = mk(CV_DTYPE_FP32, SHAPE(1, 3), x);
-    cv_tensor_t *ty = mk(CV_DTYPE_FP32, SCALAR, &y);
+    cv_tensor_t *tc = cv_test_tensor(CV_DTYPE_BOOL, CV_TEST_SHAPE(2, 1), cond);
+    cv_tensor_t *tx = cv_test_tensor(CV_DTYPE_FP32, CV_TEST_SHAPE(1, 3), x);
+    cv_tensor_t *ty = cv_test_tensor(CV_DTYPE_FP32, CV_TEST_SCALAR, &y);
     const cv_tensor_t *ins[3] = {tc, tx, ty};
     cv_tensor_t z = run_ok(CV_OP_WHERE, NULL, 0, ins, 3);
-    assert_shape(&z, SHAPE(2, 3));
+    assert_shape(&z, CV_TEST_SHAPE(2, 3));
     float want[6] = {1.0f, 2.0f, 3.0f, -1.0f, -1.0f, -1.0f};
     assert_memory_equal(z.data, want, sizeof want);
     cv_tensor_free(&z);
 
     uint8_t c4[4] = {1, 0, 0, 1};
     int64_t a4[4] = {(1ll << 62) + 1, 2, 3, 4}, b4[4] = {9, 8, 7, -6};
-    cv_tensor_t *c = mk(CV_DTYPE_BOOL, SHAPE(2, 2), c4);
-    cv_tensor_t *a = mk(CV_DTYPE_INT64, SHAPE(2, 2), a4), *b = mk(CV_DTYPE_INT64, SHAPE(2, 2), b4);
+    cv_tensor_t *c = cv_test_tensor(CV_DTYPE_BOOL, CV_TEST_SHAPE(2, 2), c4);
+    cv_tensor_t *a = cv_test_tensor(CV_DTYPE_INT64, CV_TEST_SHAPE(2, 2), a4), *b = cv_test_tensor(CV_DTYPE_INT64, CV_TEST_SHAPE(2, 2), b4);
     const cv_tensor_t *lins[3] = {c, a, b};
     z = run_ok(CV_OP_WHERE, NULL, 0, lins, 3);
     int64_t lwant[4] = {(1ll << 62) + 1, 8, 7, 4};
@@ -839,7 +808,7 @@ static void test_cast_floats(void **state)
     (void)state;
     /* FP32 -> BF16 rounds to nearest even (the values of test_cast_FLOAT_to_BFLOAT16). */
     float xs[6] = {0.47892547f, 0.81910545f, 1.0f + 0x1p-8f, 1.0f + 3 * 0x1p-8f, NAN, -INFINITY};
-    cv_tensor_t *x = mk(CV_DTYPE_FP32, SHAPE(6), xs);
+    cv_tensor_t *x = cv_test_tensor(CV_DTYPE_FP32, CV_TEST_SHAPE(6), xs);
     cv_tensor_t b = cast_to(x, CV_DTYPE_BF16);
     uint16_t bwant[6] = {0x3ef5, 0x3f52, 0x3f80, 0x3f82, 0x7fc0, 0xff80};
     assert_memory_equal(b.data, bwant, sizeof bwant);
@@ -851,7 +820,7 @@ static void test_cast_floats(void **state)
 
     /* FP32 -> FP16 -> FP32 is exact for values FP16 holds. */
     float exact[5] = {0.5f, -1024.0f, 65504.0f, 0x1p-24f, -0.0f};
-    cv_tensor_t *e = mk(CV_DTYPE_FP32, SHAPE(5), exact);
+    cv_tensor_t *e = cv_test_tensor(CV_DTYPE_FP32, CV_TEST_SHAPE(5), exact);
     cv_tensor_t h = cast_to(e, CV_DTYPE_FP16);
     uint16_t hwant[5] = {0x3800, 0xe400, 0x7bff, 0x0001, 0x8000};
     assert_memory_equal(h.data, hwant, sizeof hwant);
@@ -866,7 +835,7 @@ static void test_cast_floats(void **state)
     /* FP64 -> FP16 rounds once: 1 + 2^-11 + 2^-40 lies above the midpoint
      * between 1 and 1 + 2^-10, though through float it would be a tie. */
     double d[2] = {1.0 + 0x1p-11 + 0x1p-40, 1.0 + 0x1p-11};
-    cv_tensor_t *td = mk(CV_DTYPE_FP64, SHAPE(2), d);
+    cv_tensor_t *td = cv_test_tensor(CV_DTYPE_FP64, CV_TEST_SHAPE(2), d);
     h = cast_to(td, CV_DTYPE_FP16);
     uint16_t dwant[2] = {0x3c01, 0x3c00};
     assert_memory_equal(h.data, dwant, sizeof dwant);
@@ -881,7 +850,7 @@ static void test_cast_ints(void **state)
     (void)state;
     /* float -> int truncates toward zero */
     float f[5] = {-2.7f, 2.7f, -0.5f, 1e3f, -1.0f};
-    cv_tensor_t *tf = mk(CV_DTYPE_FP32, SHAPE(5), f);
+    cv_tensor_t *tf = cv_test_tensor(CV_DTYPE_FP32, CV_TEST_SHAPE(5), f);
     cv_tensor_t i32 = cast_to(tf, CV_DTYPE_INT32);
     int32_t iwant[5] = {-2, 2, 0, 1000, -1};
     assert_memory_equal(i32.data, iwant, sizeof iwant);
@@ -898,7 +867,7 @@ static void test_cast_ints(void **state)
 
     /* int64 -> uint64 -> int64 round trip, exact past 2^53 */
     int64_t l[4] = {(1ll << 53) + 1, -1, INT64_MAX, INT64_MIN};
-    cv_tensor_t *tl = mk(CV_DTYPE_INT64, SHAPE(4), l);
+    cv_tensor_t *tl = cv_test_tensor(CV_DTYPE_INT64, CV_TEST_SHAPE(4), l);
     cv_tensor_t u = cast_to(tl, CV_DTYPE_UINT64);
     uint64_t uwant[4] = {(1ull << 53) + 1, UINT64_MAX, (uint64_t)INT64_MAX, 1ull << 63};
     assert_memory_equal(u.data, uwant, sizeof uwant);
@@ -919,7 +888,7 @@ static void test_cast_ints(void **state)
 
     /* uint8 -> int8 wraps; bool -> float reads 0/1; int16 -> bool */
     uint8_t ub[3] = {200, 0, 127};
-    cv_tensor_t *tub = mk(CV_DTYPE_UINT8, SHAPE(3), ub);
+    cv_tensor_t *tub = cv_test_tensor(CV_DTYPE_UINT8, CV_TEST_SHAPE(3), ub);
     cv_tensor_t s8 = cast_to(tub, CV_DTYPE_INT8);
     int8_t s8want[3] = {-56, 0, 127};
     assert_memory_equal(s8.data, s8want, sizeof s8want);
@@ -938,7 +907,7 @@ static void test_cast_ints(void **state)
 static void test_cast_errors(void **state)
 {
     (void)state;
-    cv_tensor_t *x = mk(CV_DTYPE_FP32, SHAPE(2), NULL);
+    cv_tensor_t *x = cv_test_tensor(CV_DTYPE_FP32, CV_TEST_SHAPE(2), NULL);
     const cv_tensor_t *ins[1] = {x};
     expect_error(CV_OP_CAST, NULL, 0, ins, 1, CV_STATUS_INVALID_ARGUMENT, "attribute to",
                  "required");
@@ -954,9 +923,9 @@ static void test_cast_errors(void **state)
 static void test_infer_errors(void **state)
 {
     (void)state;
-    cv_tensor_t *f = mk(CV_DTYPE_FP32, SHAPE(2, 3), NULL);
-    cv_tensor_t *l = mk(CV_DTYPE_INT64, SHAPE(2, 3), NULL);
-    cv_tensor_t *f4 = mk(CV_DTYPE_FP32, SHAPE(4), NULL);
+    cv_tensor_t *f = cv_test_tensor(CV_DTYPE_FP32, CV_TEST_SHAPE(2, 3), NULL);
+    cv_tensor_t *l = cv_test_tensor(CV_DTYPE_INT64, CV_TEST_SHAPE(2, 3), NULL);
+    cv_tensor_t *f4 = cv_test_tensor(CV_DTYPE_FP32, CV_TEST_SHAPE(4), NULL);
     const cv_tensor_t *mixed[2] = {f, l};
     expect_error(CV_OP_ADD, NULL, 0, mixed, 2, CV_STATUS_INVALID_ARGUMENT, "FP32", "INT64");
     expect_error(CV_OP_EQUAL, NULL, 0, mixed, 2, CV_STATUS_INVALID_ARGUMENT, "FP32", "INT64");
@@ -981,7 +950,7 @@ static void test_no_leaks(void **state)
 {
     (void)state;
     size_t before = cv_alloc_live_bytes();
-    check_binary(CV_OP_ADD, CV_DTYPE_FP16, SHAPE(2, 1, 4), SHAPE(3, 1), SHAPE(2, 3, 4), 1e-3);
+    check_binary(CV_OP_ADD, CV_DTYPE_FP16, CV_TEST_SHAPE(2, 1, 4), CV_TEST_SHAPE(3, 1), CV_TEST_SHAPE(2, 3, 4), 1e-3);
     check_unary(CV_OP_EXP, CV_DTYPE_BF16, NULL, 0, ref_exp, NULL, false, 8e-3);
     assert_int_equal(cv_alloc_live_bytes(), before);
 }

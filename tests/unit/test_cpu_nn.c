@@ -7,189 +7,15 @@
  * with hand-computed values; bad inputs must fail with a status and a
  * message that names what is wrong.
  */
-#include "testutil.h"
+#include "opcase.h"
 
-#include "backend/cpu/cpu.h"
 #include "ir/infer.h"
 
 #include <float.h>
 #include <math.h>
 #include <string.h>
 
-/* ---- harness ------------------------------------------------------------ */
-
-#define MAX_IO 8
-
-typedef struct op_case {
-    cv_node_t node;
-    cv_attr_t attrs[12];
-    cv_tensor_t in[MAX_IO];
-    bool present[MAX_IO];
-    int nin;
-    cv_tensor_t out[MAX_IO];
-    bool out_present[MAX_IO];
-    int nout;
-    cv_cpu_ctx_t cpu;
-    cv_err_t err;
-} op_case_t;
-
-static void case_init(op_case_t *c, cv_op_t op, int nout)
-{
-    memset(c, 0, sizeof(*c));
-    c->node.op = op;
-    c->node.opset = 18;
-    c->node.name = (char *)"";
-    c->node.attrs = c->attrs;
-    c->nout = nout;
-    for (int i = 0; i < nout; i++) c->out_present[i] = true;
-    c->cpu.threads = 1;
-}
-
-static cv_attr_t *add_attr(op_case_t *c, const char *name, cv_attr_type_t type)
-{
-    assert_true(c->node.nattrs < (int)CV_ARRAY_LEN(c->attrs));
-    cv_attr_t *a = &c->attrs[c->node.nattrs++];
-    memset(a, 0, sizeof(*a));
-    a->name = (char *)name;
-    a->type = type;
-    return a;
-}
-
-static void attr_int(op_case_t *c, const char *name, int64_t v)
-{
-    add_attr(c, name, CV_ATTR_INT)->i = v;
-}
-
-static void attr_float(op_case_t *c, const char *name, float v)
-{
-    add_attr(c, name, CV_ATTR_FLOAT)->f = v;
-}
-
-static void attr_ints(op_case_t *c, const char *name, const int64_t *v, int n)
-{
-    cv_attr_t *a = add_attr(c, name, CV_ATTR_INTS);
-    a->ints = (int64_t *)v;
-    a->n = n;
-}
-
-static void attr_string(op_case_t *c, const char *name, const char *s)
-{
-    add_attr(c, name, CV_ATTR_STRING)->s = (char *)s;
-}
-
-/* Appends input i of dtype x dims, filled with pseudo-random values in
- * [-1, 1) from `seed` (FP32 and FP64 only; others are zeroed). */
-static cv_tensor_t *add_input(op_case_t *c, cv_dtype_t dtype, int ndim, const int64_t *dims,
-                              uint64_t seed)
-{
-    int i = c->nin++;
-    cv_shape_t s = {.ndim = ndim};
-    for (int d = 0; d < ndim; d++) s.dims[d] = dims[d];
-    assert_int_equal(cv_tensor_alloc(&c->in[i], dtype, &s), CV_STATUS_OK);
-    c->present[i] = true;
-    if (dtype == CV_DTYPE_FP32) {
-        cv_test_fill_random(&c->in[i], seed);
-    } else if (dtype == CV_DTYPE_FP64) {
-        cv_tensor_t tmp;
-        assert_int_equal(cv_tensor_alloc(&tmp, CV_DTYPE_FP32, &s), CV_STATUS_OK);
-        cv_test_fill_random(&tmp, seed);
-        for (int64_t k = 0; k < cv_shape_numel(&s); k++)
-            ((double *)c->in[i].data)[k] = ((float *)tmp.data)[k];
-        cv_tensor_free(&tmp);
-    }
-    return &c->in[i];
-}
-
-static cv_tensor_t *add_f32(op_case_t *c, int ndim, const int64_t *dims, uint64_t seed)
-{
-    return add_input(c, CV_DTYPE_FP32, ndim, dims, seed);
-}
-
-static cv_tensor_t *add_values(op_case_t *c, int ndim, const int64_t *dims, const float *v)
-{
-    cv_tensor_t *t = add_f32(c, ndim, dims, 0);
-    memcpy(t->data, v, cv_tensor_nbytes(t));
-    return t;
-}
-
-static void add_absent(op_case_t *c) { c->present[c->nin++] = false; }
-
-static cv_status run_infer(op_case_t *c)
-{
-    const cv_tensor_t *ins[MAX_IO];
-    cv_tensor_t *outs[MAX_IO];
-    for (int i = 0; i < c->nin; i++) ins[i] = c->present[i] ? &c->in[i] : NULL;
-    for (int i = 0; i < c->nout; i++) outs[i] = c->out_present[i] ? &c->out[i] : NULL;
-    cv_op_args_t args = {&c->node, ins, c->nin, outs, c->nout, NULL};
-    return cv_op_def(c->node.op)->infer(&args, &c->err);
-}
-
-static cv_status run_kernel(op_case_t *c)
-{
-    const cv_tensor_t *ins[MAX_IO];
-    cv_tensor_t *outs[MAX_IO];
-    for (int i = 0; i < c->nin; i++) ins[i] = c->present[i] ? &c->in[i] : NULL;
-    for (int i = 0; i < c->nout; i++) outs[i] = c->out_present[i] ? &c->out[i] : NULL;
-    cv_op_args_t args = {&c->node, ins, c->nin, outs, c->nout, &c->cpu};
-    return cv_op_def(c->node.op)->cpu(&args, &c->err);
-}
-
-/* Infers, allocates the outputs (filled with NaN, so that an element the
- * kernel forgets shows), runs the kernel. */
-static cv_status run(op_case_t *c)
-{
-    cv_status st = run_infer(c);
-    if (st != CV_STATUS_OK) return st;
-    for (int i = 0; i < c->nout; i++) {
-        if (!c->out_present[i]) continue;
-        cv_shape_t s = c->out[i].shape;
-        assert_int_equal(cv_tensor_alloc(&c->out[i], c->out[i].dtype, &s), CV_STATUS_OK);
-        if (c->out[i].dtype == CV_DTYPE_FP32 || c->out[i].dtype == CV_DTYPE_FP64)
-            memset(c->out[i].data, 0xff, cv_tensor_nbytes(&c->out[i]));
-    }
-    return run_kernel(c);
-}
-
-static void run_ok(op_case_t *c)
-{
-    cv_status st = run(c);
-    if (st != CV_STATUS_OK) fail_msg("%s: %s", cv_status_str(st), c->err.msg);
-}
-
-static void case_free(op_case_t *c)
-{
-    for (int i = 0; i < c->nin; i++)
-        if (c->present[i]) cv_tensor_free(&c->in[i]);
-    for (int i = 0; i < c->nout; i++) cv_tensor_free(&c->out[i]);
-    cv_cpu_ctx_release(&c->cpu);
-}
-
-static void expect_shape(const cv_tensor_t *t, int ndim, const int64_t *dims)
-{
-    assert_int_equal(t->shape.ndim, ndim);
-    for (int i = 0; i < ndim; i++) assert_int_equal(t->shape.dims[i], dims[i]);
-}
-
-/* got (FP32 or FP64) against a double reference, relative tolerance `rel`
- * (absolute below magnitude 1). */
-static void expect_close(const cv_tensor_t *got, const double *want, int64_t n, double rel)
-{
-    assert_int_equal(cv_shape_numel(&got->shape), n);
-    for (int64_t i = 0; i < n; i++) {
-        double g = cv_tensor_get_f64(got, i), w = want[i];
-        double tol = rel * fmax(1.0, fabs(w));
-        if (!(fabs(g - w) <= tol))
-            fail_msg("element %lld: got %.9g, want %.9g (tolerance %.3g)", (long long)i, g, w, tol);
-    }
-}
-
-static void expect_error(op_case_t *c, cv_status want_status, const char *want_msg)
-{
-    cv_status st = run_infer(c);
-    if (st != want_status || !strstr(c->err.msg, want_msg))
-        fail_msg("expected %s '%s', got %s '%s'", cv_status_str(want_status), want_msg,
-                 cv_status_str(st), c->err.msg);
-}
+/* ---- references ------------------------------------------------------- */
 
 static double *ref_alloc(int64_t n)
 {
@@ -274,8 +100,8 @@ static void check_conv(conv_spec_t sp)
 {
     if (!sp.dtype) sp.dtype = CV_DTYPE_FP32;
     if (!sp.tol) sp.tol = 1e-5;
-    op_case_t c;
-    case_init(&c, CV_OP_CONV, 1);
+    cv_test_case_t c;
+    cv_test_case_init(&c, CV_OP_CONV, 1);
     int64_t xd[5] = {sp.n, sp.c}, wd[5] = {sp.m, sp.c / sp.group}, bd[1] = {sp.m};
     conv_ref_t r = {.nd = sp.nd,
                     .n = sp.n,
@@ -306,35 +132,35 @@ static void check_conv(conv_spec_t sp)
             r.pb[i] = sp.pads[i];
         }
     }
-    add_input(&c, sp.dtype, 2 + sp.nd, xd, 11);
-    add_input(&c, sp.dtype, 2 + sp.nd, wd, 22);
+    cv_test_add_random(&c, sp.dtype, 2 + sp.nd, xd, 11);
+    cv_test_add_random(&c, sp.dtype, 2 + sp.nd, wd, 22);
     if (sp.bias)
-        add_input(&c, sp.dtype, 1, bd, 33);
+        cv_test_add_random(&c, sp.dtype, 1, bd, 33);
     else if (sp.absent_bias)
-        add_absent(&c);
-    attr_ints(&c, "strides", strides, sp.nd);
-    attr_ints(&c, "dilations", dils, sp.nd);
-    if (sp.group != 1) attr_int(&c, "group", sp.group);
-    if (sp.set_kernel_shape) attr_ints(&c, "kernel_shape", ks, sp.nd);
+        cv_test_add_absent(&c);
+    cv_test_attr_ints(&c, "strides", strides, sp.nd);
+    cv_test_attr_ints(&c, "dilations", dils, sp.nd);
+    if (sp.group != 1) cv_test_attr_int(&c, "group", sp.group);
+    if (sp.set_kernel_shape) cv_test_attr_ints(&c, "kernel_shape", ks, sp.nd);
     if (sp.auto_pad)
-        attr_string(&c, "auto_pad", sp.auto_pad);
+        cv_test_attr_string(&c, "auto_pad", sp.auto_pad);
     else
-        attr_ints(&c, "pads", sp.pads, 2 * sp.nd);
+        cv_test_attr_ints(&c, "pads", sp.pads, 2 * sp.nd);
     if (sp.act == 1) c.node.activation = CV_ACTIVATION_RELU;
     if (sp.act == 2) {
         c.node.activation = CV_ACTIVATION_CLIP;
         c.node.clip_min = sp.lo;
         c.node.clip_max = sp.hi;
     }
-    run_ok(&c);
+    cv_test_run_ok(&c);
     int64_t yd[5] = {sp.n, sp.m};
     for (int i = 0; i < sp.nd; i++) yd[2 + i] = r.out[i];
-    expect_shape(&c.out[0], 2 + sp.nd, yd);
+    cv_test_expect_shape(&c.out[0], 2 + sp.nd, yd);
     assert_int_equal(c.out[0].dtype, sp.dtype);
     double *want = ref_conv(&r, &c.in[0], &c.in[1], sp.bias ? &c.in[2] : NULL);
-    expect_close(&c.out[0], want, cv_shape_numel(&c.out[0].shape), sp.tol);
+    cv_test_expect_close(&c.out[0], want, cv_shape_numel(&c.out[0].shape), sp.tol);
     free(want);
-    case_free(&c);
+    cv_test_case_free(&c);
 }
 
 static void test_conv_general(void **state)
@@ -678,112 +504,112 @@ static void test_conv_fp64(void **state)
 static void test_conv_errors(void **state)
 {
     (void)state;
-    op_case_t c;
+    cv_test_case_t c;
     const int64_t x4[] = {1, 3, 8, 8}, w16[] = {4, 16, 3, 3}, w3[] = {4, 3, 3, 3};
     const int64_t w5d[] = {4, 3, 3, 3, 3}, x2[] = {3, 8};
 
-    case_init(&c, CV_OP_CONV, 1);
-    add_f32(&c, 4, x4, 1);
-    add_f32(&c, 4, w16, 2);
-    expect_error(&c, CV_STATUS_INVALID_ARGUMENT, "W has 16 input channels but X has 3 channels");
-    case_free(&c);
+    cv_test_case_init(&c, CV_OP_CONV, 1);
+    cv_test_add_random(&c, CV_DTYPE_FP32, 4, x4, 1);
+    cv_test_add_random(&c, CV_DTYPE_FP32, 4, w16, 2);
+    cv_test_expect_infer_error(&c, CV_STATUS_INVALID_ARGUMENT, "W has 16 input channels but X has 3 channels");
+    cv_test_case_free(&c);
 
-    case_init(&c, CV_OP_CONV, 1);
-    add_f32(&c, 4, x4, 1);
-    add_f32(&c, 4, w16, 2);
-    attr_int(&c, "group", 3);
-    expect_error(&c, CV_STATUS_INVALID_ARGUMENT,
+    cv_test_case_init(&c, CV_OP_CONV, 1);
+    cv_test_add_random(&c, CV_DTYPE_FP32, 4, x4, 1);
+    cv_test_add_random(&c, CV_DTYPE_FP32, 4, w16, 2);
+    cv_test_attr_int(&c, "group", 3);
+    cv_test_expect_infer_error(&c, CV_STATUS_INVALID_ARGUMENT,
                  "W has 16 input channels per group but X has 3 channels");
-    case_free(&c);
+    cv_test_case_free(&c);
 
-    case_init(&c, CV_OP_CONV, 1);
-    add_f32(&c, 4, x4, 1);
-    add_f32(&c, 5, w5d, 2);
-    expect_error(&c, CV_STATUS_INVALID_ARGUMENT, "W must have rank 4");
-    case_free(&c);
+    cv_test_case_init(&c, CV_OP_CONV, 1);
+    cv_test_add_random(&c, CV_DTYPE_FP32, 4, x4, 1);
+    cv_test_add_random(&c, CV_DTYPE_FP32, 5, w5d, 2);
+    cv_test_expect_infer_error(&c, CV_STATUS_INVALID_ARGUMENT, "W must have rank 4");
+    cv_test_case_free(&c);
 
-    case_init(&c, CV_OP_CONV, 1);
-    add_f32(&c, 2, x2, 1);
-    add_f32(&c, 2, x2, 2);
-    expect_error(&c, CV_STATUS_INVALID_ARGUMENT, "X has rank 2");
-    case_free(&c);
+    cv_test_case_init(&c, CV_OP_CONV, 1);
+    cv_test_add_random(&c, CV_DTYPE_FP32, 2, x2, 1);
+    cv_test_add_random(&c, CV_DTYPE_FP32, 2, x2, 2);
+    cv_test_expect_infer_error(&c, CV_STATUS_INVALID_ARGUMENT, "X has rank 2");
+    cv_test_case_free(&c);
 
-    case_init(&c, CV_OP_CONV, 1);
-    add_f32(&c, 4, x4, 1);
-    add_f32(&c, 4, w3, 2);
-    attr_string(&c, "auto_pad", "SAME");
-    expect_error(&c, CV_STATUS_INVALID_ARGUMENT,
+    cv_test_case_init(&c, CV_OP_CONV, 1);
+    cv_test_add_random(&c, CV_DTYPE_FP32, 4, x4, 1);
+    cv_test_add_random(&c, CV_DTYPE_FP32, 4, w3, 2);
+    cv_test_attr_string(&c, "auto_pad", "SAME");
+    cv_test_expect_infer_error(&c, CV_STATUS_INVALID_ARGUMENT,
                  "auto_pad 'SAME' is not one of NOTSET, SAME_UPPER, SAME_LOWER, VALID");
-    case_free(&c);
+    cv_test_case_free(&c);
 
-    case_init(&c, CV_OP_CONV, 1);
-    add_f32(&c, 4, x4, 1);
-    add_f32(&c, 4, w3, 2);
+    cv_test_case_init(&c, CV_OP_CONV, 1);
+    cv_test_add_random(&c, CV_DTYPE_FP32, 4, x4, 1);
+    cv_test_add_random(&c, CV_DTYPE_FP32, 4, w3, 2);
     const int64_t ks[] = {5, 5};
-    attr_ints(&c, "kernel_shape", ks, 2);
-    expect_error(&c, CV_STATUS_INVALID_ARGUMENT, "kernel_shape[0] is 5 but W has shape [4,3,3,3]");
-    case_free(&c);
+    cv_test_attr_ints(&c, "kernel_shape", ks, 2);
+    cv_test_expect_infer_error(&c, CV_STATUS_INVALID_ARGUMENT, "kernel_shape[0] is 5 but W has shape [4,3,3,3]");
+    cv_test_case_free(&c);
 
-    case_init(&c, CV_OP_CONV, 1);
-    add_f32(&c, 4, x4, 1);
-    add_f32(&c, 4, w3, 2);
+    cv_test_case_init(&c, CV_OP_CONV, 1);
+    cv_test_add_random(&c, CV_DTYPE_FP32, 4, x4, 1);
+    cv_test_add_random(&c, CV_DTYPE_FP32, 4, w3, 2);
     const int64_t st3[] = {1, 1, 1};
-    attr_ints(&c, "strides", st3, 3);
-    expect_error(&c, CV_STATUS_INVALID_ARGUMENT, "strides has 3 entries but 2 are expected");
-    case_free(&c);
+    cv_test_attr_ints(&c, "strides", st3, 3);
+    cv_test_expect_infer_error(&c, CV_STATUS_INVALID_ARGUMENT, "strides has 3 entries but 2 are expected");
+    cv_test_case_free(&c);
 
-    case_init(&c, CV_OP_CONV, 1);
-    add_f32(&c, 4, x4, 1);
-    add_f32(&c, 4, w3, 2);
+    cv_test_case_init(&c, CV_OP_CONV, 1);
+    cv_test_add_random(&c, CV_DTYPE_FP32, 4, x4, 1);
+    cv_test_add_random(&c, CV_DTYPE_FP32, 4, w3, 2);
     const int64_t st0[] = {1, 0};
-    attr_ints(&c, "strides", st0, 2);
-    expect_error(&c, CV_STATUS_INVALID_ARGUMENT, "strides[1] is 0, must be >= 1");
-    case_free(&c);
+    cv_test_attr_ints(&c, "strides", st0, 2);
+    cv_test_expect_infer_error(&c, CV_STATUS_INVALID_ARGUMENT, "strides[1] is 0, must be >= 1");
+    cv_test_case_free(&c);
 
-    case_init(&c, CV_OP_CONV, 1);
-    add_f32(&c, 4, x4, 1);
-    add_f32(&c, 4, w3, 2);
+    cv_test_case_init(&c, CV_OP_CONV, 1);
+    cv_test_add_random(&c, CV_DTYPE_FP32, 4, x4, 1);
+    cv_test_add_random(&c, CV_DTYPE_FP32, 4, w3, 2);
     const int64_t bd[] = {5};
-    add_f32(&c, 1, bd, 3);
-    expect_error(&c, CV_STATUS_INVALID_ARGUMENT, "B has shape [5] but W has 4 output channels");
-    case_free(&c);
+    cv_test_add_random(&c, CV_DTYPE_FP32, 1, bd, 3);
+    cv_test_expect_infer_error(&c, CV_STATUS_INVALID_ARGUMENT, "B has shape [5] but W has 4 output channels");
+    cv_test_case_free(&c);
 
     /* kernel larger than the padded input */
     const int64_t xs[] = {1, 3, 2, 2};
-    case_init(&c, CV_OP_CONV, 1);
-    add_f32(&c, 4, xs, 1);
-    add_f32(&c, 4, w3, 2);
-    expect_error(&c, CV_STATUS_INVALID_ARGUMENT, "smaller than the dilated kernel (3)");
-    case_free(&c);
+    cv_test_case_init(&c, CV_OP_CONV, 1);
+    cv_test_add_random(&c, CV_DTYPE_FP32, 4, xs, 1);
+    cv_test_add_random(&c, CV_DTYPE_FP32, 4, w3, 2);
+    cv_test_expect_infer_error(&c, CV_STATUS_INVALID_ARGUMENT, "smaller than the dilated kernel (3)");
+    cv_test_case_free(&c);
 
-    case_init(&c, CV_OP_CONV, 1);
-    add_input(&c, CV_DTYPE_INT8, 4, x4, 0);
-    add_input(&c, CV_DTYPE_INT8, 4, w3, 0);
-    expect_error(&c, CV_STATUS_UNSUPPORTED, "Conv on INT8 (X) is not supported");
-    case_free(&c);
+    cv_test_case_init(&c, CV_OP_CONV, 1);
+    cv_test_add_random(&c, CV_DTYPE_INT8, 4, x4, 0);
+    cv_test_add_random(&c, CV_DTYPE_INT8, 4, w3, 0);
+    cv_test_expect_infer_error(&c, CV_STATUS_UNSUPPORTED, "Conv on INT8 (X) is not supported");
+    cv_test_case_free(&c);
 
-    case_init(&c, CV_OP_CONV, 1);
-    add_f32(&c, 4, x4, 1);
-    add_input(&c, CV_DTYPE_FP64, 4, w3, 2);
-    expect_error(&c, CV_STATUS_INVALID_ARGUMENT, "W is FP64 but input 0 is FP32");
-    case_free(&c);
+    cv_test_case_init(&c, CV_OP_CONV, 1);
+    cv_test_add_random(&c, CV_DTYPE_FP32, 4, x4, 1);
+    cv_test_add_random(&c, CV_DTYPE_FP64, 4, w3, 2);
+    cv_test_expect_infer_error(&c, CV_STATUS_INVALID_ARGUMENT, "W is FP64 but input 0 is FP32");
+    cv_test_case_free(&c);
 }
 
 /* Scratch that cannot be allocated is reported, not a crash: each kernel
  * that takes scratch, with the allocation failing. */
-static void expect_kernel_oom(op_case_t *c)
+static void expect_kernel_oom(cv_test_case_t *c)
 {
-    assert_int_equal(run_infer(c), CV_STATUS_OK);
+    assert_int_equal(cv_test_run_infer(c), CV_STATUS_OK);
     for (int i = 0; i < c->nout; i++) {
         cv_shape_t s = c->out[i].shape;
         assert_int_equal(cv_tensor_alloc(&c->out[i], c->out[i].dtype, &s), CV_STATUS_OK);
     }
     cv_alloc_fail_after(1);
-    cv_status st = run_kernel(c);
+    cv_status st = cv_test_run_kernel(c);
     cv_alloc_fail_after(0);
     assert_int_equal(st, CV_STATUS_OUT_OF_MEMORY);
     assert_non_null(strstr(c->err.msg, "out of memory"));
-    case_free(c);
+    cv_test_case_free(c);
 }
 
 static void test_out_of_memory(void **state)
@@ -791,30 +617,30 @@ static void test_out_of_memory(void **state)
     (void)state;
     const int64_t xd[] = {1, 4, 9, 9}, wd[] = {4, 4, 3, 3}, dwd[] = {4, 1, 3, 3};
     const int64_t k2[] = {2, 2}, sd[] = {2, 3, 4};
-    op_case_t c;
+    cv_test_case_t c;
     for (int depthwise = 0; depthwise < 2; depthwise++) {
-        case_init(&c, CV_OP_CONV, 1);
-        add_f32(&c, 4, xd, 1);
-        add_f32(&c, 4, depthwise ? dwd : wd, 2);
-        if (depthwise) attr_int(&c, "group", 4);
+        cv_test_case_init(&c, CV_OP_CONV, 1);
+        cv_test_add_random(&c, CV_DTYPE_FP32, 4, xd, 1);
+        cv_test_add_random(&c, CV_DTYPE_FP32, 4, depthwise ? dwd : wd, 2);
+        if (depthwise) cv_test_attr_int(&c, "group", 4);
         expect_kernel_oom(&c);
     }
     for (int is_max = 0; is_max < 2; is_max++) {
-        case_init(&c, is_max ? CV_OP_MAX_POOL : CV_OP_AVERAGE_POOL, 1);
-        add_f32(&c, 4, xd, 1);
-        attr_ints(&c, "kernel_shape", k2, 2);
+        cv_test_case_init(&c, is_max ? CV_OP_MAX_POOL : CV_OP_AVERAGE_POOL, 1);
+        cv_test_add_random(&c, CV_DTYPE_FP32, 4, xd, 1);
+        cv_test_attr_ints(&c, "kernel_shape", k2, 2);
         expect_kernel_oom(&c);
     }
-    case_init(&c, CV_OP_SOFTMAX, 1);
-    add_f32(&c, 3, sd, 1);
+    cv_test_case_init(&c, CV_OP_SOFTMAX, 1);
+    cv_test_add_random(&c, CV_DTYPE_FP32, 3, sd, 1);
     expect_kernel_oom(&c);
-    case_init(&c, CV_OP_LRN, 1);
-    add_f32(&c, 4, xd, 1);
-    attr_int(&c, "size", 3);
+    cv_test_case_init(&c, CV_OP_LRN, 1);
+    cv_test_add_random(&c, CV_DTYPE_FP32, 4, xd, 1);
+    cv_test_attr_int(&c, "size", 3);
     expect_kernel_oom(&c);
-    case_init(&c, CV_OP_LAYER_NORMALIZATION, 1);
-    add_f32(&c, 3, sd, 1);
-    add_f32(&c, 1, (const int64_t[]){4}, 2);
+    cv_test_case_init(&c, CV_OP_LAYER_NORMALIZATION, 1);
+    cv_test_add_random(&c, CV_DTYPE_FP32, 3, sd, 1);
+    cv_test_add_random(&c, CV_DTYPE_FP32, 1, (const int64_t[]){4}, 2);
     expect_kernel_oom(&c);
 }
 
@@ -835,27 +661,27 @@ typedef struct pool_spec {
  * outside the input; count_include_pad counts taps inside input+pads. */
 static void check_pool(pool_spec_t sp)
 {
-    op_case_t c;
+    cv_test_case_t c;
     bool is_max = sp.op == CV_OP_MAX_POOL;
-    case_init(&c, sp.op, is_max && sp.indices ? 2 : 1);
+    cv_test_case_init(&c, sp.op, is_max && sp.indices ? 2 : 1);
     int64_t xd[5] = {sp.n, sp.c}, strides[3], dils[3];
     for (int i = 0; i < sp.nd; i++) {
         xd[2 + i] = sp.in[i];
         strides[i] = sp.s[i] ? sp.s[i] : 1;
         dils[i] = sp.d[i] ? sp.d[i] : 1;
     }
-    add_f32(&c, 2 + sp.nd, xd, 44);
-    attr_ints(&c, "kernel_shape", sp.k, sp.nd);
-    attr_ints(&c, "strides", strides, sp.nd);
-    if (sp.set_dilations) attr_ints(&c, "dilations", dils, sp.nd);
+    cv_test_add_random(&c, CV_DTYPE_FP32, 2 + sp.nd, xd, 44);
+    cv_test_attr_ints(&c, "kernel_shape", sp.k, sp.nd);
+    cv_test_attr_ints(&c, "strides", strides, sp.nd);
+    if (sp.set_dilations) cv_test_attr_ints(&c, "dilations", dils, sp.nd);
     if (sp.auto_pad)
-        attr_string(&c, "auto_pad", sp.auto_pad);
+        cv_test_attr_string(&c, "auto_pad", sp.auto_pad);
     else
-        attr_ints(&c, "pads", sp.pads, 2 * sp.nd);
-    if (sp.ceil_mode) attr_int(&c, "ceil_mode", 1);
-    if (sp.count_include_pad) attr_int(&c, "count_include_pad", 1);
-    if (sp.col_major) attr_int(&c, "storage_order", 1);
-    run_ok(&c);
+        cv_test_attr_ints(&c, "pads", sp.pads, 2 * sp.nd);
+    if (sp.ceil_mode) cv_test_attr_int(&c, "ceil_mode", 1);
+    if (sp.count_include_pad) cv_test_attr_int(&c, "count_include_pad", 1);
+    if (sp.col_major) cv_test_attr_int(&c, "storage_order", 1);
+    cv_test_run_ok(&c);
 
     /* Output size and pads, by the ONNX formulas. */
     int64_t out[3] = {1, 1, 1}, in[3] = {1, 1, 1}, k[3] = {1, 1, 1}, s[3] = {1, 1, 1};
@@ -879,7 +705,7 @@ static void check_pool(pool_spec_t sp)
     }
     int64_t yd[5] = {sp.n, sp.c};
     for (int i = 0; i < sp.nd; i++) yd[2 + i] = out[3 - sp.nd + i];
-    expect_shape(&c.out[0], 2 + sp.nd, yd);
+    cv_test_expect_shape(&c.out[0], 2 + sp.nd, yd);
 
     int64_t planes = sp.n * sp.c, isz = in[0] * in[1] * in[2], osz = out[0] * out[1] * out[2];
     double *want = ref_alloc(planes * osz);
@@ -915,16 +741,16 @@ static void check_pool(pool_spec_t sp)
                 want[p * osz + o] = sum / (double)(sp.count_include_pad ? padded : count);
             want_idx[p * osz + o] = p * isz + at;
         }
-    expect_close(&c.out[0], want, planes * osz, 1e-5);
+    cv_test_expect_close(&c.out[0], want, planes * osz, 1e-5);
     if (is_max && sp.indices) {
         assert_int_equal(c.out[1].dtype, CV_DTYPE_INT64);
-        expect_shape(&c.out[1], 2 + sp.nd, yd);
+        cv_test_expect_shape(&c.out[1], 2 + sp.nd, yd);
         for (int64_t i = 0; i < planes * osz; i++)
             assert_int_equal(((int64_t *)c.out[1].data)[i], want_idx[i]);
     }
     free(want);
     free(want_idx);
-    case_free(&c);
+    cv_test_case_free(&c);
 }
 
 static void test_max_pool(void **state)
@@ -1145,20 +971,20 @@ static void test_average_pool(void **state)
                              .ceil_mode = true,
                              .count_include_pad = true,
                              .want_out = o1});
-    op_case_t c;
+    cv_test_case_t c;
     const int64_t xd[] = {1, 1, 2, 2};
     const float xv[] = {1, 2, 3, 4};
-    case_init(&c, CV_OP_AVERAGE_POOL, 1);
-    add_values(&c, 4, xd, xv);
+    cv_test_case_init(&c, CV_OP_AVERAGE_POOL, 1);
+    cv_test_add_f32(&c, 4, xd, xv);
     const int64_t k3[] = {3, 3}, p1[] = {1, 1, 1, 1};
-    attr_ints(&c, "kernel_shape", k3, 2);
-    attr_ints(&c, "strides", k3, 2);
-    attr_ints(&c, "pads", p1, 4);
-    attr_int(&c, "ceil_mode", 1);
-    attr_int(&c, "count_include_pad", 1);
-    run_ok(&c);
+    cv_test_attr_ints(&c, "kernel_shape", k3, 2);
+    cv_test_attr_ints(&c, "strides", k3, 2);
+    cv_test_attr_ints(&c, "pads", p1, 4);
+    cv_test_attr_int(&c, "ceil_mode", 1);
+    cv_test_attr_int(&c, "count_include_pad", 1);
+    cv_test_run_ok(&c);
     assert_float_equal(((float *)c.out[0].data)[0], 10.0f / 9.0f, 1e-6);
-    case_free(&c);
+    cv_test_case_free(&c);
 }
 
 static void test_global_pools(void **state)
@@ -1166,11 +992,11 @@ static void test_global_pools(void **state)
     (void)state;
     const int64_t xd[] = {2, 3, 4, 5}, yd[] = {2, 3, 1, 1};
     for (int is_max = 0; is_max < 2; is_max++) {
-        op_case_t c;
-        case_init(&c, is_max ? CV_OP_GLOBAL_MAX_POOL : CV_OP_GLOBAL_AVERAGE_POOL, 1);
-        add_f32(&c, 4, xd, 5);
-        run_ok(&c);
-        expect_shape(&c.out[0], 4, yd);
+        cv_test_case_t c;
+        cv_test_case_init(&c, is_max ? CV_OP_GLOBAL_MAX_POOL : CV_OP_GLOBAL_AVERAGE_POOL, 1);
+        cv_test_add_random(&c, CV_DTYPE_FP32, 4, xd, 5);
+        cv_test_run_ok(&c);
+        cv_test_expect_shape(&c.out[0], 4, yd);
         double want[6];
         const float *x = c.in[0].data;
         for (int p = 0; p < 6; p++) {
@@ -1179,67 +1005,67 @@ static void test_global_pools(void **state)
                 acc = is_max ? fmax(acc, x[p * 20 + i]) : acc + x[p * 20 + i];
             want[p] = is_max ? acc : acc / 20.0;
         }
-        expect_close(&c.out[0], want, 6, 1e-6);
-        case_free(&c);
+        cv_test_expect_close(&c.out[0], want, 6, 1e-6);
+        cv_test_case_free(&c);
     }
     /* 1-D and 3-D spatial */
     const int64_t x3[] = {1, 2, 7}, x5[] = {1, 2, 2, 3, 2}, y5[] = {1, 2, 1, 1, 1};
-    op_case_t c;
-    case_init(&c, CV_OP_GLOBAL_AVERAGE_POOL, 1);
-    add_f32(&c, 5, x5, 6);
-    run_ok(&c);
-    expect_shape(&c.out[0], 5, y5);
-    case_free(&c);
-    case_init(&c, CV_OP_GLOBAL_MAX_POOL, 1);
-    add_f32(&c, 3, x3, 6);
-    run_ok(&c);
+    cv_test_case_t c;
+    cv_test_case_init(&c, CV_OP_GLOBAL_AVERAGE_POOL, 1);
+    cv_test_add_random(&c, CV_DTYPE_FP32, 5, x5, 6);
+    cv_test_run_ok(&c);
+    cv_test_expect_shape(&c.out[0], 5, y5);
+    cv_test_case_free(&c);
+    cv_test_case_init(&c, CV_OP_GLOBAL_MAX_POOL, 1);
+    cv_test_add_random(&c, CV_DTYPE_FP32, 3, x3, 6);
+    cv_test_run_ok(&c);
     assert_int_equal(c.out[0].shape.dims[2], 1);
-    case_free(&c);
+    cv_test_case_free(&c);
 }
 
 static void test_pool_errors(void **state)
 {
     (void)state;
-    op_case_t c;
+    cv_test_case_t c;
     const int64_t xd[] = {1, 2, 6, 6}, k2[] = {2, 2}, k3[] = {3, 3, 3}, big[] = {2, 2, 2, 2};
 
-    case_init(&c, CV_OP_MAX_POOL, 1);
-    add_f32(&c, 4, xd, 1);
-    expect_error(&c, CV_STATUS_INVALID_ARGUMENT, "kernel_shape is required");
-    case_free(&c);
+    cv_test_case_init(&c, CV_OP_MAX_POOL, 1);
+    cv_test_add_random(&c, CV_DTYPE_FP32, 4, xd, 1);
+    cv_test_expect_infer_error(&c, CV_STATUS_INVALID_ARGUMENT, "kernel_shape is required");
+    cv_test_case_free(&c);
 
-    case_init(&c, CV_OP_MAX_POOL, 1);
-    add_f32(&c, 4, xd, 1);
-    attr_ints(&c, "kernel_shape", k3, 3);
-    expect_error(&c, CV_STATUS_INVALID_ARGUMENT,
+    cv_test_case_init(&c, CV_OP_MAX_POOL, 1);
+    cv_test_add_random(&c, CV_DTYPE_FP32, 4, xd, 1);
+    cv_test_attr_ints(&c, "kernel_shape", k3, 3);
+    cv_test_expect_infer_error(&c, CV_STATUS_INVALID_ARGUMENT,
                  "kernel_shape has 3 entries but X has 2 spatial dims");
-    case_free(&c);
+    cv_test_case_free(&c);
 
-    case_init(&c, CV_OP_AVERAGE_POOL, 1);
-    add_f32(&c, 4, xd, 1);
-    attr_ints(&c, "kernel_shape", k2, 2);
-    attr_string(&c, "auto_pad", "same_upper");
-    expect_error(&c, CV_STATUS_INVALID_ARGUMENT, "auto_pad 'same_upper' is not one of");
-    case_free(&c);
+    cv_test_case_init(&c, CV_OP_AVERAGE_POOL, 1);
+    cv_test_add_random(&c, CV_DTYPE_FP32, 4, xd, 1);
+    cv_test_attr_ints(&c, "kernel_shape", k2, 2);
+    cv_test_attr_string(&c, "auto_pad", "same_upper");
+    cv_test_expect_infer_error(&c, CV_STATUS_INVALID_ARGUMENT, "auto_pad 'same_upper' is not one of");
+    cv_test_case_free(&c);
 
-    case_init(&c, CV_OP_AVERAGE_POOL, 1);
-    add_f32(&c, 4, xd, 1);
-    attr_ints(&c, "kernel_shape", k2, 2);
-    attr_ints(&c, "pads", big, 4);
-    expect_error(&c, CV_STATUS_INVALID_ARGUMENT, "must be smaller than the dilated kernel");
-    case_free(&c);
+    cv_test_case_init(&c, CV_OP_AVERAGE_POOL, 1);
+    cv_test_add_random(&c, CV_DTYPE_FP32, 4, xd, 1);
+    cv_test_attr_ints(&c, "kernel_shape", k2, 2);
+    cv_test_attr_ints(&c, "pads", big, 4);
+    cv_test_expect_infer_error(&c, CV_STATUS_INVALID_ARGUMENT, "must be smaller than the dilated kernel");
+    cv_test_case_free(&c);
 
-    case_init(&c, CV_OP_MAX_POOL, 1);
-    add_input(&c, CV_DTYPE_INT8, 4, xd, 0);
-    attr_ints(&c, "kernel_shape", k2, 2);
-    expect_error(&c, CV_STATUS_UNSUPPORTED, "MaxPool on INT8 (X) is not supported");
-    case_free(&c);
+    cv_test_case_init(&c, CV_OP_MAX_POOL, 1);
+    cv_test_add_random(&c, CV_DTYPE_INT8, 4, xd, 0);
+    cv_test_attr_ints(&c, "kernel_shape", k2, 2);
+    cv_test_expect_infer_error(&c, CV_STATUS_UNSUPPORTED, "MaxPool on INT8 (X) is not supported");
+    cv_test_case_free(&c);
 
     const int64_t x2[] = {2, 6};
-    case_init(&c, CV_OP_GLOBAL_AVERAGE_POOL, 1);
-    add_f32(&c, 2, x2, 1);
-    expect_error(&c, CV_STATUS_INVALID_ARGUMENT, "X has rank 2");
-    case_free(&c);
+    cv_test_case_init(&c, CV_OP_GLOBAL_AVERAGE_POOL, 1);
+    cv_test_add_random(&c, CV_DTYPE_FP32, 2, x2, 1);
+    cv_test_expect_infer_error(&c, CV_STATUS_INVALID_ARGUMENT, "X has rank 2");
+    cv_test_case_free(&c);
 }
 
 /* ---- Gemm, MatMul ----------------------------------------------------------- */
@@ -1247,20 +1073,20 @@ static void test_pool_errors(void **state)
 static void check_gemm(int64_t m, int64_t n, int64_t k, bool ta, bool tb, int c_ndim,
                        const int64_t *c_dims, float alpha, float beta, int act)
 {
-    op_case_t c;
-    case_init(&c, CV_OP_GEMM, 1);
+    cv_test_case_t c;
+    cv_test_case_init(&c, CV_OP_GEMM, 1);
     int64_t ad[2] = {ta ? k : m, ta ? m : k}, bd[2] = {tb ? n : k, tb ? k : n};
-    add_f32(&c, 2, ad, 7);
-    add_f32(&c, 2, bd, 8);
-    if (c_ndim >= 0) add_f32(&c, c_ndim, c_dims, 9);
-    if (ta) attr_int(&c, "transA", 1);
-    if (tb) attr_int(&c, "transB", 1);
-    if (alpha != 1.0f) attr_float(&c, "alpha", alpha);
-    if (beta != 1.0f) attr_float(&c, "beta", beta);
+    cv_test_add_random(&c, CV_DTYPE_FP32, 2, ad, 7);
+    cv_test_add_random(&c, CV_DTYPE_FP32, 2, bd, 8);
+    if (c_ndim >= 0) cv_test_add_random(&c, CV_DTYPE_FP32, c_ndim, c_dims, 9);
+    if (ta) cv_test_attr_int(&c, "transA", 1);
+    if (tb) cv_test_attr_int(&c, "transB", 1);
+    if (alpha != 1.0f) cv_test_attr_float(&c, "alpha", alpha);
+    if (beta != 1.0f) cv_test_attr_float(&c, "beta", beta);
     if (act) c.node.activation = CV_ACTIVATION_RELU;
-    run_ok(&c);
+    cv_test_run_ok(&c);
     const int64_t yd[] = {m, n};
-    expect_shape(&c.out[0], 2, yd);
+    cv_test_expect_shape(&c.out[0], 2, yd);
     double *want = ref_alloc(m * n);
     const float *a = c.in[0].data, *b = c.in[1].data;
     for (int64_t i = 0; i < m; i++)
@@ -1278,9 +1104,9 @@ static void check_gemm(int64_t m, int64_t n, int64_t k, bool ta, bool tb, int c_
             if (act) acc = fmax(acc, 0.0);
             want[i * n + j] = acc;
         }
-    expect_close(&c.out[0], want, m * n, 1e-5);
+    cv_test_expect_close(&c.out[0], want, m * n, 1e-5);
     free(want);
-    case_free(&c);
+    cv_test_case_free(&c);
 }
 
 static void test_gemm(void **state)
@@ -1312,40 +1138,40 @@ static void test_gemm(void **state)
 static void test_gemm_errors(void **state)
 {
     (void)state;
-    op_case_t c;
+    cv_test_case_t c;
     const int64_t a[] = {3, 4}, b[] = {5, 6}, b3[] = {2, 4, 5}, cbad[] = {4};
-    case_init(&c, CV_OP_GEMM, 1);
-    add_f32(&c, 2, a, 1);
-    add_f32(&c, 2, b, 2);
-    expect_error(&c, CV_STATUS_INVALID_ARGUMENT, "inner dims 4 and 5 differ");
-    case_free(&c);
+    cv_test_case_init(&c, CV_OP_GEMM, 1);
+    cv_test_add_random(&c, CV_DTYPE_FP32, 2, a, 1);
+    cv_test_add_random(&c, CV_DTYPE_FP32, 2, b, 2);
+    cv_test_expect_infer_error(&c, CV_STATUS_INVALID_ARGUMENT, "inner dims 4 and 5 differ");
+    cv_test_case_free(&c);
 
-    case_init(&c, CV_OP_GEMM, 1);
-    add_f32(&c, 2, a, 1);
-    add_f32(&c, 3, b3, 2);
-    expect_error(&c, CV_STATUS_INVALID_ARGUMENT, "B has shape [2,4,5]; Gemm needs a matrix");
-    case_free(&c);
+    cv_test_case_init(&c, CV_OP_GEMM, 1);
+    cv_test_add_random(&c, CV_DTYPE_FP32, 2, a, 1);
+    cv_test_add_random(&c, CV_DTYPE_FP32, 3, b3, 2);
+    cv_test_expect_infer_error(&c, CV_STATUS_INVALID_ARGUMENT, "B has shape [2,4,5]; Gemm needs a matrix");
+    cv_test_case_free(&c);
 
     const int64_t b45[] = {4, 5};
-    case_init(&c, CV_OP_GEMM, 1);
-    add_f32(&c, 2, a, 1);
-    add_f32(&c, 2, b45, 2);
-    add_f32(&c, 1, cbad, 3);
-    expect_error(&c, CV_STATUS_INVALID_ARGUMENT,
+    cv_test_case_init(&c, CV_OP_GEMM, 1);
+    cv_test_add_random(&c, CV_DTYPE_FP32, 2, a, 1);
+    cv_test_add_random(&c, CV_DTYPE_FP32, 2, b45, 2);
+    cv_test_add_random(&c, CV_DTYPE_FP32, 1, cbad, 3);
+    cv_test_expect_infer_error(&c, CV_STATUS_INVALID_ARGUMENT,
                  "C has shape [4], which does not broadcast to [3,5]");
-    case_free(&c);
+    cv_test_case_free(&c);
 }
 
 /* MatMul against a numpy-semantics reference; dims as numpy gives them. */
 static void check_matmul(int ra, const int64_t *ad, int rb, const int64_t *bd, int ry,
                          const int64_t *yd, cv_dtype_t dt)
 {
-    op_case_t c;
-    case_init(&c, CV_OP_MATMUL, 1);
-    add_input(&c, dt, ra, ad, 3);
-    add_input(&c, dt, rb, bd, 4);
-    run_ok(&c);
-    expect_shape(&c.out[0], ry, yd);
+    cv_test_case_t c;
+    cv_test_case_init(&c, CV_OP_MATMUL, 1);
+    cv_test_add_random(&c, dt, ra, ad, 3);
+    cv_test_add_random(&c, dt, rb, bd, 4);
+    cv_test_run_ok(&c);
+    cv_test_expect_shape(&c.out[0], ry, yd);
     /* Promote to >= 2-D and left-pad batch dims to a common rank. */
     int64_t a2[CV_MAX_DIMS], b2[CV_MAX_DIMS];
     int na = ra == 1 ? 2 : ra, nb = rb == 1 ? 2 : rb;
@@ -1387,9 +1213,9 @@ static void check_matmul(int ra, const int64_t *ad, int rb, const int64_t *bd, i
                 want[(t * m + i) * n + j] = acc;
             }
     }
-    expect_close(&c.out[0], want, total * m * n, dt == CV_DTYPE_FP64 ? 1e-12 : 1e-5);
+    cv_test_expect_close(&c.out[0], want, total * m * n, dt == CV_DTYPE_FP64 ? 1e-12 : 1e-5);
     free(want);
-    case_free(&c);
+    cv_test_case_free(&c);
 }
 
 static void test_matmul(void **state)
@@ -1420,24 +1246,24 @@ static void test_matmul(void **state)
 static void test_matmul_errors(void **state)
 {
     (void)state;
-    op_case_t c;
-    case_init(&c, CV_OP_MATMUL, 1);
-    add_f32(&c, 2, (const int64_t[]){3, 4}, 1);
-    add_f32(&c, 2, (const int64_t[]){3, 4}, 2);
-    expect_error(&c, CV_STATUS_INVALID_ARGUMENT, "A's 4 columns do not match B's 3 rows");
-    case_free(&c);
+    cv_test_case_t c;
+    cv_test_case_init(&c, CV_OP_MATMUL, 1);
+    cv_test_add_random(&c, CV_DTYPE_FP32, 2, (const int64_t[]){3, 4}, 1);
+    cv_test_add_random(&c, CV_DTYPE_FP32, 2, (const int64_t[]){3, 4}, 2);
+    cv_test_expect_infer_error(&c, CV_STATUS_INVALID_ARGUMENT, "A's 4 columns do not match B's 3 rows");
+    cv_test_case_free(&c);
 
-    case_init(&c, CV_OP_MATMUL, 1);
-    add_f32(&c, 3, (const int64_t[]){2, 3, 4}, 1);
-    add_f32(&c, 3, (const int64_t[]){3, 4, 3}, 2);
-    expect_error(&c, CV_STATUS_INVALID_ARGUMENT, "batch dims do not broadcast");
-    case_free(&c);
+    cv_test_case_init(&c, CV_OP_MATMUL, 1);
+    cv_test_add_random(&c, CV_DTYPE_FP32, 3, (const int64_t[]){2, 3, 4}, 1);
+    cv_test_add_random(&c, CV_DTYPE_FP32, 3, (const int64_t[]){3, 4, 3}, 2);
+    cv_test_expect_infer_error(&c, CV_STATUS_INVALID_ARGUMENT, "batch dims do not broadcast");
+    cv_test_case_free(&c);
 
-    case_init(&c, CV_OP_MATMUL, 1);
-    add_input(&c, CV_DTYPE_INT32, 2, (const int64_t[]){3, 4}, 1);
-    add_input(&c, CV_DTYPE_INT32, 2, (const int64_t[]){4, 3}, 2);
-    expect_error(&c, CV_STATUS_UNSUPPORTED, "MatMul on INT32 (A) is not supported");
-    case_free(&c);
+    cv_test_case_init(&c, CV_OP_MATMUL, 1);
+    cv_test_add_random(&c, CV_DTYPE_INT32, 2, (const int64_t[]){3, 4}, 1);
+    cv_test_add_random(&c, CV_DTYPE_INT32, 2, (const int64_t[]){4, 3}, 2);
+    cv_test_expect_infer_error(&c, CV_STATUS_UNSUPPORTED, "MatMul on INT32 (A) is not supported");
+    cv_test_case_free(&c);
 }
 
 /* ---- BatchNormalization, LRN, LayerNormalization ----------------------------- */
@@ -1445,20 +1271,20 @@ static void test_matmul_errors(void **state)
 static void test_batch_normalization(void **state)
 {
     (void)state;
-    op_case_t c;
+    cv_test_case_t c;
     const int64_t xd[] = {2, 3, 4, 5}, cd[] = {3};
-    case_init(&c, CV_OP_BATCH_NORMALIZATION, 3);
-    add_f32(&c, 4, xd, 1);
-    add_f32(&c, 1, cd, 2);
-    add_f32(&c, 1, cd, 3);
-    add_f32(&c, 1, cd, 4);
-    cv_tensor_t *var = add_f32(&c, 1, cd, 5);
+    cv_test_case_init(&c, CV_OP_BATCH_NORMALIZATION, 3);
+    cv_test_add_random(&c, CV_DTYPE_FP32, 4, xd, 1);
+    cv_test_add_random(&c, CV_DTYPE_FP32, 1, cd, 2);
+    cv_test_add_random(&c, CV_DTYPE_FP32, 1, cd, 3);
+    cv_test_add_random(&c, CV_DTYPE_FP32, 1, cd, 4);
+    cv_tensor_t *var = cv_test_add_random(&c, CV_DTYPE_FP32, 1, cd, 5);
     for (int i = 0; i < 3; i++) ((float *)var->data)[i] = fabsf(((float *)var->data)[i]) + 0.1f;
-    attr_float(&c, "epsilon", 0.01f);
-    run_ok(&c);
-    expect_shape(&c.out[0], 4, xd);
-    expect_shape(&c.out[1], 1, cd);
-    expect_shape(&c.out[2], 1, cd);
+    cv_test_attr_float(&c, "epsilon", 0.01f);
+    cv_test_run_ok(&c);
+    cv_test_expect_shape(&c.out[0], 4, xd);
+    cv_test_expect_shape(&c.out[1], 1, cd);
+    cv_test_expect_shape(&c.out[2], 1, cd);
     double want[120];
     const float *x = c.in[0].data, *sc = c.in[1].data, *b = c.in[2].data, *mean = c.in[3].data;
     const float *v = c.in[4].data;
@@ -1466,43 +1292,43 @@ static void test_batch_normalization(void **state)
         int ch = i / 20 % 3;
         want[i] = sc[ch] * (x[i] - mean[ch]) / sqrt(v[ch] + (double)0.01f) + b[ch];
     }
-    expect_close(&c.out[0], want, 120, 1e-5);
+    cv_test_expect_close(&c.out[0], want, 120, 1e-5);
     for (int i = 0; i < 3; i++) {
         assert_float_equal(((float *)c.out[1].data)[i], mean[i], 0);
         assert_float_equal(((float *)c.out[2].data)[i], v[i], 0);
     }
-    case_free(&c);
+    cv_test_case_free(&c);
 
     /* opset 7 spatial=0: statistics per element of [C, H] */
     const int64_t x3[] = {2, 3, 4}, ch[] = {3, 4};
-    case_init(&c, CV_OP_BATCH_NORMALIZATION, 1);
+    cv_test_case_init(&c, CV_OP_BATCH_NORMALIZATION, 1);
     c.node.opset = 7;
-    add_f32(&c, 3, x3, 1);
-    for (int i = 0; i < 4; i++) add_f32(&c, 2, ch, 10 + i);
+    cv_test_add_random(&c, CV_DTYPE_FP32, 3, x3, 1);
+    for (int i = 0; i < 4; i++) cv_test_add_random(&c, CV_DTYPE_FP32, 2, ch, 10 + i);
     for (int i = 0; i < 12; i++) ((float *)c.in[4].data)[i] = 1.0f + (float)i;
-    attr_int(&c, "spatial", 0);
-    run_ok(&c);
+    cv_test_attr_int(&c, "spatial", 0);
+    cv_test_run_ok(&c);
     double want3[24];
     x = c.in[0].data, sc = c.in[1].data, b = c.in[2].data, mean = c.in[3].data, v = c.in[4].data;
     for (int i = 0; i < 24; i++) {
         int e = i % 12;
         want3[i] = sc[e] * (x[i] - mean[e]) / sqrt(v[e] + 1e-5) + b[e];
     }
-    expect_close(&c.out[0], want3, 24, 1e-5);
-    case_free(&c);
+    cv_test_expect_close(&c.out[0], want3, 24, 1e-5);
+    cv_test_case_free(&c);
 
-    case_init(&c, CV_OP_BATCH_NORMALIZATION, 1);
-    add_f32(&c, 4, xd, 1);
-    for (int i = 0; i < 4; i++) add_f32(&c, 1, i == 2 ? (const int64_t[]){4} : cd, 2);
-    expect_error(&c, CV_STATUS_INVALID_ARGUMENT, "input_mean has shape [4] but X has 3 channels");
-    case_free(&c);
+    cv_test_case_init(&c, CV_OP_BATCH_NORMALIZATION, 1);
+    cv_test_add_random(&c, CV_DTYPE_FP32, 4, xd, 1);
+    for (int i = 0; i < 4; i++) cv_test_add_random(&c, CV_DTYPE_FP32, 1, i == 2 ? (const int64_t[]){4} : cd, 2);
+    cv_test_expect_infer_error(&c, CV_STATUS_INVALID_ARGUMENT, "input_mean has shape [4] but X has 3 channels");
+    cv_test_case_free(&c);
 
-    case_init(&c, CV_OP_BATCH_NORMALIZATION, 1);
-    add_f32(&c, 4, xd, 1);
-    for (int i = 0; i < 4; i++) add_f32(&c, 1, cd, 2);
-    attr_int(&c, "training_mode", 1);
-    expect_error(&c, CV_STATUS_UNSUPPORTED, "training_mode=1 is not supported");
-    case_free(&c);
+    cv_test_case_init(&c, CV_OP_BATCH_NORMALIZATION, 1);
+    cv_test_add_random(&c, CV_DTYPE_FP32, 4, xd, 1);
+    for (int i = 0; i < 4; i++) cv_test_add_random(&c, CV_DTYPE_FP32, 1, cd, 2);
+    cv_test_attr_int(&c, "training_mode", 1);
+    cv_test_expect_infer_error(&c, CV_STATUS_UNSUPPORTED, "training_mode=1 is not supported");
+    cv_test_case_free(&c);
 }
 
 static void test_lrn(void **state)
@@ -1513,15 +1339,15 @@ static void test_lrn(void **state)
     for (size_t si = 0; si < CV_ARRAY_LEN(sizes); si++) {
         int64_t size = sizes[si];
         float beta = betas[si];
-        op_case_t c;
+        cv_test_case_t c;
         const int64_t xd[] = {2, 6, 3, 4};
-        case_init(&c, CV_OP_LRN, 1);
-        add_f32(&c, 4, xd, 3);
-        attr_int(&c, "size", size);
-        attr_float(&c, "alpha", 0.02f);
-        attr_float(&c, "beta", beta);
-        attr_float(&c, "bias", 1.5f);
-        run_ok(&c);
+        cv_test_case_init(&c, CV_OP_LRN, 1);
+        cv_test_add_random(&c, CV_DTYPE_FP32, 4, xd, 3);
+        cv_test_attr_int(&c, "size", size);
+        cv_test_attr_float(&c, "alpha", 0.02f);
+        cv_test_attr_float(&c, "beta", beta);
+        cv_test_attr_float(&c, "bias", 1.5f);
+        cv_test_run_ok(&c);
         double want[144];
         const float *x = c.in[0].data;
         for (int i = 0; i < 144; i++) {
@@ -1534,27 +1360,27 @@ static void test_lrn(void **state)
             }
             want[i] = x[i] / pow(1.5 + 0.02 / (double)size * sq, beta);
         }
-        expect_close(&c.out[0], want, 144, 1e-5);
-        case_free(&c);
+        cv_test_expect_close(&c.out[0], want, 144, 1e-5);
+        cv_test_case_free(&c);
     }
-    op_case_t c;
-    case_init(&c, CV_OP_LRN, 1);
-    add_f32(&c, 4, (const int64_t[]){1, 2, 2, 2}, 1);
-    expect_error(&c, CV_STATUS_INVALID_ARGUMENT, "size is required");
-    case_free(&c);
+    cv_test_case_t c;
+    cv_test_case_init(&c, CV_OP_LRN, 1);
+    cv_test_add_random(&c, CV_DTYPE_FP32, 4, (const int64_t[]){1, 2, 2, 2}, 1);
+    cv_test_expect_infer_error(&c, CV_STATUS_INVALID_ARGUMENT, "size is required");
+    cv_test_case_free(&c);
 }
 
 static void check_layer_norm(int r, const int64_t *xd, int64_t axis, int rs, const int64_t *sd,
                              bool bias)
 {
-    op_case_t c;
-    case_init(&c, CV_OP_LAYER_NORMALIZATION, 3);
-    add_f32(&c, r, xd, 1);
-    add_f32(&c, rs, sd, 2);
-    if (bias) add_f32(&c, rs, sd, 3);
-    attr_int(&c, "axis", axis);
-    attr_float(&c, "epsilon", 0.05f);
-    run_ok(&c);
+    cv_test_case_t c;
+    cv_test_case_init(&c, CV_OP_LAYER_NORMALIZATION, 3);
+    cv_test_add_random(&c, CV_DTYPE_FP32, r, xd, 1);
+    cv_test_add_random(&c, CV_DTYPE_FP32, rs, sd, 2);
+    if (bias) cv_test_add_random(&c, CV_DTYPE_FP32, rs, sd, 3);
+    cv_test_attr_int(&c, "axis", axis);
+    cv_test_attr_float(&c, "epsilon", 0.05f);
+    cv_test_run_ok(&c);
     int ax = (int)(axis < 0 ? axis + r : axis);
     int64_t outer = 1, inner = 1, rd[CV_MAX_DIMS];
     for (int i = 0; i < r; i++) {
@@ -1564,9 +1390,9 @@ static void check_layer_norm(int r, const int64_t *xd, int64_t axis, int rs, con
             inner *= xd[i];
         rd[i] = i < ax ? xd[i] : 1;
     }
-    expect_shape(&c.out[0], r, xd);
-    expect_shape(&c.out[1], r, rd);
-    expect_shape(&c.out[2], r, rd);
+    cv_test_expect_shape(&c.out[0], r, xd);
+    cv_test_expect_shape(&c.out[1], r, rd);
+    cv_test_expect_shape(&c.out[2], r, rd);
     /* Scale/B index for element j of the normalized part, by broadcasting. */
     int64_t ns = inner, nsd = r - ax;
     double *want = ref_alloc(outer * inner), *wm = ref_alloc(outer), *wi = ref_alloc(outer);
@@ -1594,13 +1420,13 @@ static void check_layer_norm(int r, const int64_t *xd, int64_t axis, int rs, con
             want[o * ns + j] = (x[o * ns + j] - mean) * inv * sc[si] + (b ? b[si] : 0.0);
         }
     }
-    expect_close(&c.out[0], want, outer * inner, 1e-5);
-    expect_close(&c.out[1], wm, outer, 1e-5);
-    expect_close(&c.out[2], wi, outer, 1e-5);
+    cv_test_expect_close(&c.out[0], want, outer * inner, 1e-5);
+    cv_test_expect_close(&c.out[1], wm, outer, 1e-5);
+    cv_test_expect_close(&c.out[2], wi, outer, 1e-5);
     free(want);
     free(wm);
     free(wi);
-    case_free(&c);
+    cv_test_case_free(&c);
 }
 
 static void test_layer_normalization(void **state)
@@ -1614,20 +1440,20 @@ static void test_layer_normalization(void **state)
     check_layer_norm(4, xd, -3, 2, (const int64_t[]){1, 5}, true); /* broadcast scale */
     check_layer_norm(2, (const int64_t[]){7, 33}, 1, 1, (const int64_t[]){33}, true);
 
-    op_case_t c;
-    case_init(&c, CV_OP_LAYER_NORMALIZATION, 1);
-    add_f32(&c, 4, xd, 1);
-    add_f32(&c, 1, (const int64_t[]){4}, 2);
-    expect_error(&c, CV_STATUS_INVALID_ARGUMENT,
+    cv_test_case_t c;
+    cv_test_case_init(&c, CV_OP_LAYER_NORMALIZATION, 1);
+    cv_test_add_random(&c, CV_DTYPE_FP32, 4, xd, 1);
+    cv_test_add_random(&c, CV_DTYPE_FP32, 1, (const int64_t[]){4}, 2);
+    cv_test_expect_infer_error(&c, CV_STATUS_INVALID_ARGUMENT,
                  "Scale has shape [4], which does not broadcast to the normalized shape [5]");
-    case_free(&c);
+    cv_test_case_free(&c);
 
-    case_init(&c, CV_OP_LAYER_NORMALIZATION, 1);
-    add_f32(&c, 4, xd, 1);
-    add_f32(&c, 1, (const int64_t[]){5}, 2);
-    attr_int(&c, "axis", 4);
-    expect_error(&c, CV_STATUS_INVALID_ARGUMENT, "axis 4 is out of range for rank 4");
-    case_free(&c);
+    cv_test_case_init(&c, CV_OP_LAYER_NORMALIZATION, 1);
+    cv_test_add_random(&c, CV_DTYPE_FP32, 4, xd, 1);
+    cv_test_add_random(&c, CV_DTYPE_FP32, 1, (const int64_t[]){5}, 2);
+    cv_test_attr_int(&c, "axis", 4);
+    cv_test_expect_infer_error(&c, CV_STATUS_INVALID_ARGUMENT, "axis 4 is out of range for rank 4");
+    cv_test_case_free(&c);
 }
 
 /* ---- Softmax, LogSoftmax ----------------------------------------------------- */
@@ -1636,16 +1462,16 @@ static void test_layer_normalization(void **state)
 static void check_softmax(cv_op_t op, int opset, int r, const int64_t *xd, bool has_axis,
                           int64_t axis, int64_t len, int64_t inner, float scale)
 {
-    op_case_t c;
-    case_init(&c, op, 1);
+    cv_test_case_t c;
+    cv_test_case_init(&c, op, 1);
     c.node.opset = opset;
-    cv_tensor_t *x = add_f32(&c, r, xd, 17);
+    cv_tensor_t *x = cv_test_add_random(&c, CV_DTYPE_FP32, r, xd, 17);
     float *xv = x->data;
     int64_t total = cv_shape_numel(&x->shape);
     for (int64_t i = 0; i < total; i++) xv[i] *= scale;
-    if (has_axis) attr_int(&c, "axis", axis);
-    run_ok(&c);
-    expect_shape(&c.out[0], r, xd);
+    if (has_axis) cv_test_attr_int(&c, "axis", axis);
+    cv_test_run_ok(&c);
+    cv_test_expect_shape(&c.out[0], r, xd);
     double *want = ref_alloc(total);
     for (int64_t o = 0; o < total / (len * inner); o++)
         for (int64_t i = 0; i < inner; i++) {
@@ -1659,9 +1485,9 @@ static void check_softmax(cv_op_t op, int opset, int r, const int64_t *xd, bool 
                     op == CV_OP_LOG_SOFTMAX ? v - log(sum) : exp(v) / sum;
             }
         }
-    expect_close(&c.out[0], want, total, 1e-5);
+    cv_test_expect_close(&c.out[0], want, total, 1e-5);
     free(want);
-    case_free(&c);
+    cv_test_case_free(&c);
 }
 
 static void test_softmax(void **state)
@@ -1685,17 +1511,17 @@ static void test_softmax(void **state)
         check_softmax(op, 13, 3, xd, false, 0, 4, 1, 3000.0f);
         check_softmax(op, 13, 2, (const int64_t[]){1, 1000}, false, 0, 1000, 1, 10.0f);
     }
-    op_case_t c;
-    case_init(&c, CV_OP_SOFTMAX, 1);
-    add_f32(&c, 3, xd, 1);
-    attr_int(&c, "axis", 3);
-    expect_error(&c, CV_STATUS_INVALID_ARGUMENT, "axis 3 is out of range for rank 3");
-    case_free(&c);
+    cv_test_case_t c;
+    cv_test_case_init(&c, CV_OP_SOFTMAX, 1);
+    cv_test_add_random(&c, CV_DTYPE_FP32, 3, xd, 1);
+    cv_test_attr_int(&c, "axis", 3);
+    cv_test_expect_infer_error(&c, CV_STATUS_INVALID_ARGUMENT, "axis 3 is out of range for rank 3");
+    cv_test_case_free(&c);
 
-    case_init(&c, CV_OP_LOG_SOFTMAX, 1);
-    add_input(&c, CV_DTYPE_INT64, 3, xd, 1);
-    expect_error(&c, CV_STATUS_UNSUPPORTED, "LogSoftmax on INT64 (input) is not supported");
-    case_free(&c);
+    cv_test_case_init(&c, CV_OP_LOG_SOFTMAX, 1);
+    cv_test_add_random(&c, CV_DTYPE_INT64, 3, xd, 1);
+    cv_test_expect_infer_error(&c, CV_STATUS_UNSUPPORTED, "LogSoftmax on INT64 (input) is not supported");
+    cv_test_case_free(&c);
 }
 
 int main(void)

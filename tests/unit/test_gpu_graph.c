@@ -28,11 +28,8 @@
  * Needs a GPU: exits 77 (skipped) with the reason when there is none or
  * when the build has no CUDA backend.
  */
-#include "testutil.h"
+#include "graphs.h"
 
-#include "backend/backend.h"
-#include "backend/cpu/cpu.h"
-#include "exec/exec.h"
 #include "ir/passes.h"
 
 #include <math.h>
@@ -93,67 +90,13 @@ static cv_backend_stats_t stats(void)
 
 /* ---- graphs ---------------------------------------------------------------- */
 
-#define SHAPE(...) ((cv_shape_t){.ndim = (int)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)), .dims = {__VA_ARGS__}})
-
-static int g_weight(cv_graph_t *g, const char *name, cv_shape_t shape, uint64_t seed)
-{
-    cv_tensor_t *t = cv_tensor_new(CV_DTYPE_FP32, &shape);
-    assert_non_null(t);
-    cv_test_fill_random(t, seed);
-    int v = cv_graph_add_constant(g, name, t, true);
-    assert_true(v >= 0);
-    return v;
-}
-
-static int g_scalar(cv_graph_t *g, const char *name, float value)
-{
-    cv_shape_t s = {.ndim = 0};
-    cv_tensor_t *t = cv_tensor_new(CV_DTYPE_FP32, &s);
-    assert_non_null(t);
-    *(float *)t->data = value;
-    int v = cv_graph_add_constant(g, name, t, false);
-    assert_true(v >= 0);
-    return v;
-}
-
-static int g_input(cv_graph_t *g, const char *name, cv_shape_t shape)
-{
-    int v = cv_graph_add_value(g, name);
-    assert_true(v >= 0);
-    g->values[v].dtype = CV_DTYPE_FP32;
-    shape.dims[0] = -1;
-    g->values[v].shape = shape;
-    int *inputs = cv_realloc(g->inputs, sizeof(int) * (size_t)(g->ninputs + 1));
-    assert_non_null(inputs);
-    g->inputs = inputs;
-    g->inputs[g->ninputs++] = v;
-    return v;
-}
-
-/* Adds a one-output node; returns its output value. */
+/* Adds a one-output node; returns its output value (and the node in
+ * *node_out when asked). */
 static int g_node(cv_graph_t *g, cv_op_t op, const int *in, int nin, const char *name, int *node_out)
 {
-    int out = cv_graph_add_value(g, name);
-    int n = cv_graph_add_node(g, name, op, in, nin, &out, 1);
-    assert_true(n >= 0);
+    int n = cv_test_graph_node(g, op, in, nin, name);
     if (node_out) *node_out = n;
-    return out;
-}
-
-static void g_int(cv_graph_t *g, int n, const char *name, int64_t v)
-{
-    cv_attr_t a = {.name = cv_strdup(name), .type = CV_ATTR_INT, .i = v};
-    assert_int_equal(cv_node_add_attr(&g->nodes[n], &a), CV_STATUS_OK);
-}
-
-static void g_ints(cv_graph_t *g, int n, const char *name, int64_t a0, int64_t a1, int64_t a2, int64_t a3, int count)
-{
-    cv_attr_t a = {.name = cv_strdup(name), .type = CV_ATTR_INTS, .n = count};
-    a.ints = cv_malloc(sizeof(int64_t) * 4);
-    assert_non_null(a.ints);
-    int64_t v[4] = {a0, a1, a2, a3};
-    memcpy(a.ints, v, sizeof v);
-    assert_int_equal(cv_node_add_attr(&g->nodes[n], &a), CV_STATUS_OK);
+    return cv_test_graph_out(g, n);
 }
 
 /* A conv; pads of 1 on every side when `pad`, stride 2 when `stride2`. */
@@ -162,22 +105,16 @@ static int g_conv(cv_graph_t *g, int x, int w, int b, int group, bool pad, bool 
     int n;
     int in[3] = {x, w, b};
     int y = g_node(g, CV_OP_CONV, in, b >= 0 ? 3 : 2, name, &n);
-    if (group != 1) g_int(g, n, "group", group);
-    if (pad) g_ints(g, n, "pads", 1, 1, 1, 1, 4);
-    if (stride2) g_ints(g, n, "strides", 2, 2, 0, 0, 2);
+    if (group != 1) cv_test_graph_attr_int(g, n, "group", group);
+    if (pad) cv_test_graph_attr_ints(g, n, "pads", (int64_t[]){1, 1, 1, 1}, 4);
+    if (stride2) cv_test_graph_attr_ints(g, n, "strides", (int64_t[]){2, 2}, 2);
     return y;
 }
 
 static void g_finish(cv_graph_t *g, int out)
 {
-    g->outputs = cv_malloc(sizeof(int));
-    assert_non_null(g->outputs);
-    g->outputs[0] = out;
-    g->noutputs = 1;
-    g->batched = true;
-    g->opset = 17;
-    cv_err_t err;
-    if (cv_ir_prepare(g, cv_backend_cpu_ctx(cpu), &err) != CV_STATUS_OK) fail_msg("prepare: %s", err.msg);
+    cv_test_graph_output(g, out);
+    cv_test_graph_prepare(g, cv_backend_cpu_ctx(cpu));
 }
 
 /* x[N,3,8,8] -> Conv 3x3 pad 1 + bias + Relu -> depthwise 3x3 stride 2 +
@@ -185,22 +122,26 @@ static void g_finish(cv_graph_t *g, int out)
  * Flatten -> Gemm (transB, bias) -> y[N,5]. */
 static cv_graph_t *small_cnn(uint64_t seed)
 {
-    cv_graph_t *g = cv_graph_create("graph-cnn");
-    assert_non_null(g);
-    int x = g_input(g, "x", SHAPE(1, 3, 8, 8));
-    int c1 = g_conv(g, x, g_weight(g, "w1", SHAPE(8, 3, 3, 3), seed + 1), g_weight(g, "b1", SHAPE(8), seed + 2), 1,
-                    true, false, "c1");
+    cv_graph_t *g = cv_test_graph_new("graph-cnn", 17, true);
+    int x = cv_test_graph_input(g, "x", CV_DTYPE_FP32, CV_TEST_SHAPE(1, 3, 8, 8));
+    int w1 = cv_test_graph_weight(g, "w1", CV_TEST_SHAPE(8, 3, 3, 3), seed + 1);
+    int b1 = cv_test_graph_weight(g, "b1", CV_TEST_SHAPE(8), seed + 2);
+    int c1 = g_conv(g, x, w1, b1, 1, true, false, "c1");
     int r1 = g_node(g, CV_OP_RELU, (int[]){c1}, 1, "r1", NULL);
-    int dw = g_conv(g, r1, g_weight(g, "w2", SHAPE(8, 1, 3, 3), seed + 3), g_weight(g, "b2", SHAPE(8), seed + 4), 8,
-                    true, true, "dw");
-    int clip = g_node(g, CV_OP_CLIP, (int[]){dw, g_scalar(g, "lo", 0.0f), g_scalar(g, "hi", 6.0f)}, 3, "clip", NULL);
-    int pw = g_conv(g, clip, g_weight(g, "w3", SHAPE(6, 8, 1, 1), seed + 5), -1, 1, false, false, "pw");
+    int w2 = cv_test_graph_weight(g, "w2", CV_TEST_SHAPE(8, 1, 3, 3), seed + 3);
+    int b2 = cv_test_graph_weight(g, "b2", CV_TEST_SHAPE(8), seed + 4);
+    int dw = g_conv(g, r1, w2, b2, 8, true, true, "dw");
+    int lo = cv_test_graph_const_scalar(g, "lo", 0.0f), hi = cv_test_graph_const_scalar(g, "hi", 6.0f);
+    int clip = g_node(g, CV_OP_CLIP, (int[]){dw, lo, hi}, 3, "clip", NULL);
+    int w3 = cv_test_graph_weight(g, "w3", CV_TEST_SHAPE(6, 8, 1, 1), seed + 5);
+    int pw = g_conv(g, clip, w3, -1, 1, false, false, "pw");
     int pool = g_node(g, CV_OP_GLOBAL_AVERAGE_POOL, (int[]){pw}, 1, "pool", NULL);
     int flat = g_node(g, CV_OP_FLATTEN, (int[]){pool}, 1, "flat", NULL);
+    int w4 = cv_test_graph_weight(g, "w4", CV_TEST_SHAPE(5, 6), seed + 6);
+    int b4 = cv_test_graph_weight(g, "b4", CV_TEST_SHAPE(5), seed + 7);
     int fc_node;
-    int fc = g_node(g, CV_OP_GEMM, (int[]){flat, g_weight(g, "w4", SHAPE(5, 6), seed + 6), g_weight(g, "b4", SHAPE(5), seed + 7)},
-                    3, "fc", &fc_node);
-    g_int(g, fc_node, "transB", 1);
+    int fc = g_node(g, CV_OP_GEMM, (int[]){flat, w4, b4}, 3, "fc", &fc_node);
+    cv_test_graph_attr_int(g, fc_node, "transB", 1);
     g_finish(g, fc);
     return g;
 }
@@ -211,28 +152,32 @@ static cv_graph_t *small_cnn(uint64_t seed)
  * Flatten -> Gemm (transB) -> y[N,4]. */
 static cv_graph_t *mobilenet_block(uint64_t seed)
 {
-    cv_graph_t *g = cv_graph_create("graph-mnv2");
-    assert_non_null(g);
-    int x = g_input(g, "x", SHAPE(1, 8, 8, 8));
-    int lo = g_scalar(g, "lo", 0.0f), hi = g_scalar(g, "hi", 6.0f);
-    int e = g_conv(g, x, g_weight(g, "we", SHAPE(32, 8, 1, 1), seed + 1), g_weight(g, "be", SHAPE(32), seed + 2), 1,
-                   false, false, "expand");
+    cv_graph_t *g = cv_test_graph_new("graph-mnv2", 17, true);
+    int x = cv_test_graph_input(g, "x", CV_DTYPE_FP32, CV_TEST_SHAPE(1, 8, 8, 8));
+    int lo = cv_test_graph_const_scalar(g, "lo", 0.0f), hi = cv_test_graph_const_scalar(g, "hi", 6.0f);
+    int we = cv_test_graph_weight(g, "we", CV_TEST_SHAPE(32, 8, 1, 1), seed + 1);
+    int be = cv_test_graph_weight(g, "be", CV_TEST_SHAPE(32), seed + 2);
+    int e = g_conv(g, x, we, be, 1, false, false, "expand");
     e = g_node(g, CV_OP_CLIP, (int[]){e, lo, hi}, 3, "expand6", NULL);
-    int d = g_conv(g, e, g_weight(g, "wd", SHAPE(32, 1, 3, 3), seed + 3), g_weight(g, "bd", SHAPE(32), seed + 4), 32,
-                   true, false, "dw");
+    int wd = cv_test_graph_weight(g, "wd", CV_TEST_SHAPE(32, 1, 3, 3), seed + 3);
+    int bd = cv_test_graph_weight(g, "bd", CV_TEST_SHAPE(32), seed + 4);
+    int d = g_conv(g, e, wd, bd, 32, true, false, "dw");
     d = g_node(g, CV_OP_CLIP, (int[]){d, lo, hi}, 3, "dw6", NULL);
-    int p = g_conv(g, d, g_weight(g, "wp", SHAPE(8, 32, 1, 1), seed + 5), g_weight(g, "bp", SHAPE(8), seed + 6), 1,
-                   false, false, "project");
+    int wp = cv_test_graph_weight(g, "wp", CV_TEST_SHAPE(8, 32, 1, 1), seed + 5);
+    int bp = cv_test_graph_weight(g, "bp", CV_TEST_SHAPE(8), seed + 6);
+    int p = g_conv(g, d, wp, bp, 1, false, false, "project");
     int sum = g_node(g, CV_OP_ADD, (int[]){p, x}, 2, "residual", NULL);
-    int h = g_conv(g, sum, g_weight(g, "wh", SHAPE(16, 8, 1, 1), seed + 7), g_weight(g, "bh", SHAPE(16), seed + 8), 1,
-                   false, false, "head");
+    int wh = cv_test_graph_weight(g, "wh", CV_TEST_SHAPE(16, 8, 1, 1), seed + 7);
+    int bh = cv_test_graph_weight(g, "bh", CV_TEST_SHAPE(16), seed + 8);
+    int h = g_conv(g, sum, wh, bh, 1, false, false, "head");
     h = g_node(g, CV_OP_CLIP, (int[]){h, lo, hi}, 3, "head6", NULL);
     int pool = g_node(g, CV_OP_GLOBAL_AVERAGE_POOL, (int[]){h}, 1, "pool", NULL);
     int flat = g_node(g, CV_OP_FLATTEN, (int[]){pool}, 1, "flat", NULL);
+    int wf = cv_test_graph_weight(g, "wf", CV_TEST_SHAPE(4, 16), seed + 9);
+    int bf = cv_test_graph_weight(g, "bf", CV_TEST_SHAPE(4), seed + 10);
     int fc_node;
-    int fc = g_node(g, CV_OP_GEMM, (int[]){flat, g_weight(g, "wf", SHAPE(4, 16), seed + 9), g_weight(g, "bf", SHAPE(4), seed + 10)},
-                    3, "fc", &fc_node);
-    g_int(g, fc_node, "transB", 1);
+    int fc = g_node(g, CV_OP_GEMM, (int[]){flat, wf, bf}, 3, "fc", &fc_node);
+    cv_test_graph_attr_int(g, fc_node, "transB", 1);
     g_finish(g, fc);
     return g;
 }
@@ -241,10 +186,10 @@ static cv_graph_t *mobilenet_block(uint64_t seed)
  * tenants, so it runs on the host. */
 static cv_graph_t *host_matmul(uint64_t seed)
 {
-    cv_graph_t *g = cv_graph_create("graph-host");
-    assert_non_null(g);
-    int x = g_input(g, "x", SHAPE(1, 2, 3, 4));
-    int y = g_node(g, CV_OP_MATMUL, (int[]){x, g_weight(g, "w", SHAPE(2, 4, 5), seed)}, 2, "y", NULL);
+    cv_graph_t *g = cv_test_graph_new("graph-host", 17, true);
+    int x = cv_test_graph_input(g, "x", CV_DTYPE_FP32, CV_TEST_SHAPE(1, 2, 3, 4));
+    int w = cv_test_graph_weight(g, "w", CV_TEST_SHAPE(2, 4, 5), seed);
+    int y = g_node(g, CV_OP_MATMUL, (int[]){x, w}, 2, "y", NULL);
     g_finish(g, y);
     return g;
 }
@@ -259,10 +204,8 @@ typedef struct tenant {
 static tenant_t tenant_load(cv_graph_t *(*build)(uint64_t), uint64_t seed)
 {
     tenant_t t = {.graph = build(seed)};
-    cv_err_t err;
-    if (gpu->iface->tenant_upload(gpu, t.graph, CV_PRECISION_FP32, &t.gpu_table, &err) != CV_STATUS_OK)
-        fail_msg("upload: %s", err.msg);
-    assert_int_equal(cpu->iface->tenant_upload(cpu, t.graph, CV_PRECISION_FP32, &t.cpu_table, &err), CV_STATUS_OK);
+    t.gpu_table = cv_test_tenant_upload(gpu, t.graph, CV_PRECISION_FP32);
+    t.cpu_table = cv_test_tenant_upload(cpu, t.graph, CV_PRECISION_FP32);
     return t;
 }
 
@@ -276,12 +219,7 @@ static void tenant_free(tenant_t *t)
 
 static cv_plan_t *plan_for(const cv_graph_t *g, int64_t rows)
 {
-    cv_shape_t s = g->values[g->inputs[0]].shape;
-    s.dims[0] = rows;
-    cv_plan_t *plan;
-    cv_err_t err;
-    if (cv_plan_build(g, &s, NULL, cv_backend_cpu_ctx(cpu), &plan, &err) != CV_STATUS_OK) fail_msg("plan: %s", err.msg);
-    return plan;
+    return cv_test_plan_rows(g, rows, cv_backend_cpu_ctx(cpu));
 }
 
 /* Input of `rows` rows for graph g (seeded). */
@@ -333,15 +271,6 @@ static cv_tensor_t solo(tenant_t *t, const cv_tensor_t *x)
     return out;
 }
 
-/* max |a - ref| / max |ref|. */
-static double rel_diff(const cv_tensor_t *a, const cv_tensor_t *ref)
-{
-    assert_true(cv_shape_equal(&a->shape, &ref->shape));
-    double scale = 0;
-    for (int64_t i = 0; i < cv_shape_numel(&ref->shape); i++) scale = fmax(scale, fabs(((const float *)ref->data)[i]));
-    return cv_test_max_abs_diff(a, ref) / (scale > 0 ? scale : 1);
-}
-
 static void free_all(cv_tensor_t *ts, int n)
 {
     for (int i = 0; i < n; i++) cv_tensor_free(&ts[i]);
@@ -358,7 +287,7 @@ static double gpu_wave_checked(const cv_plan_t *plan, tenant_t *const *ts, const
     double worst = 0;
     for (int s = 0; s < nslices; s++) {
         cv_tensor_t ref = solo(ts[s], &xs[s]);
-        double d = rel_diff(&outs[s], &ref);
+        double d = cv_test_rel_diff(&outs[s], &ref);
         worst = fmax(worst, d);
         if (!(d <= 1e-5)) fail_msg("slice %d differs from its tenant alone: rel diff %g", s, d);
         cv_tensor_free(&ref);
@@ -408,7 +337,7 @@ static void test_replay_and_refresh(void **state)
     for (int run = 2; run <= 4; run++) {
         gpu_wave_checked(plan, ta, xs, R, again);
         for (int s = 0; s < R; s++) {
-            double d = rel_diff(&again[s], &first[s]);
+            double d = cv_test_rel_diff(&again[s], &first[s]);
             if (!(d <= 1e-6)) fail_msg("run %d, slice %d: differs from the eager wave by %g", run, s, d);
             bitwise = bitwise && bitwise_equal(&again[s], &first[s]);
         }
@@ -424,7 +353,7 @@ static void test_replay_and_refresh(void **state)
     cv_tensor_t other[R];
     gpu_wave_checked(plan, tb, xs, R, other);
     expect_counts(1, 2, 1);
-    for (int s = 0; s < R; s++) assert_true(rel_diff(&other[s], &first[s]) > 1e-3);
+    for (int s = 0; s < R; s++) assert_true(cv_test_rel_diff(&other[s], &first[s]) > 1e-3);
     free_all(other, R);
     gpu_wave_checked(plan, tb, xs, R, NULL);
     expect_counts(1, 3, 1);
@@ -434,7 +363,7 @@ static void test_replay_and_refresh(void **state)
     expect_counts(1, 3, 2);
     gpu_wave_checked(plan, ta, xs, R, again);
     expect_counts(1, 3, 3);
-    for (int s = 0; s < R; s++) assert_true(rel_diff(&again[s], &first[s]) <= 1e-6);
+    for (int s = 0; s < R; s++) assert_true(cv_test_rel_diff(&again[s], &first[s]) <= 1e-6);
     free_all(again, R);
 
     /* The same plan cut into other slices (2+2+2 rows) is another shape:
@@ -497,7 +426,7 @@ static void test_capture_given_up(void **state)
     assert_int_equal(cv_cuda_graph_aborts((cv_cuda_t *)gpu), aborts + 1);
     expect_counts(1, 0, 0);
     cv_tensor_t a_on_1 = solo(&a, &xs[1]);
-    assert_true(rel_diff(&outs[1], &a_on_1) > 1e-3);
+    assert_true(cv_test_rel_diff(&outs[1], &a_on_1) > 1e-3);
     cv_tensor_free(&a_on_1);
     free_all(outs, 2);
     /* Next time the region fits: captured anew, then replayed. */
@@ -600,7 +529,7 @@ static void test_mobilenet_block_8x1(void **state)
     double d_replay = 0;
     for (int run = 2; run <= 4; run++) {
         d_replay = fmax(d_replay, gpu_wave_checked(plan, ts, xs, R, again));
-        for (int s = 0; s < R; s++) assert_true(rel_diff(&again[s], &first[s]) <= 1e-6);
+        for (int s = 0; s < R; s++) assert_true(cv_test_rel_diff(&again[s], &first[s]) <= 1e-6);
         free_all(again, R);
     }
     expect_counts(1, 2, 0);
@@ -609,7 +538,7 @@ static void test_mobilenet_block_8x1(void **state)
     /* The tenants in reverse order: each slice gets its new tenant's. */
     gpu_wave_checked(plan, reversed, xs, R, again);
     expect_counts(1, 2, 1);
-    assert_true(rel_diff(&again[0], &first[0]) > 1e-3);
+    assert_true(cv_test_rel_diff(&again[0], &first[0]) > 1e-3);
     free_all(again, R);
     printf("  8 x 1 row: eager vs CPU %.2e, replays vs CPU %.2e, replay %.3f ms on the device\n", d_first, d_replay, ms);
     free_all(first, R);
@@ -620,20 +549,9 @@ static void test_mobilenet_block_8x1(void **state)
 
 /* ---- (f) MobileNetV2 through the public API ------------------------------------ */
 
-static const char *shared_dir(void)
-{
-    const char *e = getenv("CARAVEL_SHARED_DIR");
-    return e && *e ? e : CARAVEL_SHARED_DIR;
-}
-
 static cv_tensor_t read_ref(int set, const char *file)
 {
-    char path[1024];
-    snprintf(path, sizeof path, "%s/models/mobilenet_v2-seed1/test_data_set_%d/%s", shared_dir(), set, file);
-    cv_tensor_t t;
-    cv_err_t err;
-    if (cv_tensor_read_pb(path, &t, &err) != CV_STATUS_OK) fail_msg("%s", err.msg);
-    return t;
+    return cv_test_read_model_pb("mobilenet_v2-seed1", set, file);
 }
 
 static cv_runtime_stats_t runtime_stats(cv_runtime_t *rt)
@@ -647,23 +565,14 @@ static cv_runtime_stats_t runtime_stats(cv_runtime_t *rt)
  * replayed from the cache match the reference outputs. */
 static void test_runtime_mobilenet(void **state)
 {
-    char model[1024];
-    snprintf(model, sizeof model, "%s/models/mobilenet_v2-seed1/model.onnx", shared_dir());
-    FILE *f = fopen(model, "rb");
-    if (!f) {
-        printf("skipped: %s is absent\n", model);
-        skip();
-    }
-    fclose(f);
-    cv_runtime_t *rt;
+    cv_test_require_model("mobilenet_v2-seed1");
+    cv_runtime_t *rt = cv_test_runtime_create(CV_DEVICE_CUDA, 1);
     cv_err_t err;
-    cv_runtime_config_t config = {.device = CV_DEVICE_CUDA, .threads = 1};
-    if (cv_runtime_create(&config, &rt, &err) != CV_STATUS_OK) fail_msg("%s", err.msg);
     cv_tenant_t *m[3];
     for (int i = 0; i < 3; i++) {
         char name[16];
         snprintf(name, sizeof name, "m%d", i);
-        if (cv_tenant_load(rt, name, model, CV_PRECISION_FP32, &m[i], &err) != CV_STATUS_OK) fail_msg("%s", err.msg);
+        m[i] = cv_test_load_model(rt, name, "mobilenet_v2-seed1", CV_PRECISION_FP32);
     }
     cv_tensor_t in1 = read_ref(0, "input_0.pb"), ref1 = read_ref(0, "output_0.pb");
     cv_tensor_t in3 = read_ref(1, "input_0.pb"), ref3 = read_ref(1, "output_0.pb");
@@ -674,7 +583,7 @@ static void test_runtime_mobilenet(void **state)
         cv_tensor_t outs[3];
         cv_slice_io_t slices[3] = {{m[0], &in3, &outs[0]}, {m[1], &in1, &outs[1]}, {m[2], &in1, &outs[2]}};
         if (cv_wave_run(rt, slices, 3, &err) != CV_STATUS_OK) fail_msg("%s", err.msg);
-        worst = fmax(worst, fmax(rel_diff(&outs[0], &ref3), fmax(rel_diff(&outs[1], &ref1), rel_diff(&outs[2], &ref1))));
+        worst = fmax(worst, fmax(cv_test_rel_diff(&outs[0], &ref3), fmax(cv_test_rel_diff(&outs[1], &ref1), cv_test_rel_diff(&outs[2], &ref1))));
         free_all(outs, 3);
     }
     cv_runtime_stats_t s = runtime_stats(rt);
@@ -683,11 +592,11 @@ static void test_runtime_mobilenet(void **state)
     printf("  mobilenet_v2 3 tenants, 5 rows: replayed %.3f ms on the device\n", s.last_wave_device_ms);
     cv_tensor_t first, out;
     assert_int_equal(cv_infer(rt, m[0], &in1, &first, &err), CV_STATUS_OK);
-    worst = fmax(worst, rel_diff(&first, &ref1));
+    worst = fmax(worst, cv_test_rel_diff(&first, &ref1));
     for (int run = 2; run <= 4; run++) {
         assert_int_equal(cv_infer(rt, m[0], &in1, &out, &err), CV_STATUS_OK);
-        worst = fmax(worst, rel_diff(&out, &ref1));
-        assert_true(rel_diff(&out, &first) <= 1e-6);
+        worst = fmax(worst, cv_test_rel_diff(&out, &ref1));
+        assert_true(cv_test_rel_diff(&out, &first) <= 1e-6);
         cv_tensor_free(&out);
     }
     s = runtime_stats(rt);
@@ -697,7 +606,7 @@ static void test_runtime_mobilenet(void **state)
     printf("  mobilenet_v2 batch 1: replayed %.3f ms on the device\n", s.last_wave_device_ms);
     /* Another tenant in the batch-1 shape: a refresh. */
     assert_int_equal(cv_infer(rt, m[1], &in1, &out, &err), CV_STATUS_OK);
-    worst = fmax(worst, rel_diff(&out, &ref1));
+    worst = fmax(worst, cv_test_rel_diff(&out, &ref1));
     cv_tensor_free(&out);
     s = runtime_stats(rt);
     assert_int_equal(s.graph_refreshes, 1);
@@ -710,13 +619,8 @@ static void test_runtime_mobilenet(void **state)
 
 int main(void)
 {
-    cv_err_t err;
-    cv_backend_t *probe;
-    if (cv_backend_cuda_create(0, &probe, &err) != CV_STATUS_OK) {
-        printf("skipped: no GPU for the CUDA backend: %s\n", err.msg);
-        return 77;
-    }
-    probe->iface->destroy(probe);
+    int rc = cv_test_gpu_skip();
+    if (rc) return rc;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_replay_and_refresh, setup_gpu, teardown_gpu),
         cmocka_unit_test_setup_teardown(test_capture_given_up, setup_gpu, teardown_gpu),
@@ -730,10 +634,6 @@ int main(void)
 
 #else /* !CARAVEL_WITH_CUDA */
 
-int main(void)
-{
-    printf("skipped: this build has no CUDA backend (nvcc was not found)\n");
-    return 77;
-}
+int main(void) { return cv_test_gpu_skip(); }
 
 #endif

@@ -19,11 +19,8 @@
  * Needs a GPU: exits 77 (skipped) with the reason when there is none or
  * when the build has no CUDA backend.
  */
-#include "testutil.h"
+#include "graphs.h"
 
-#include "backend/backend.h"
-#include "backend/cpu/cpu.h"
-#include "exec/exec.h"
 #include "ir/passes.h"
 
 #include <math.h>
@@ -65,150 +62,21 @@ static int teardown(void **state)
     return 0;
 }
 
-/* ---- building graphs ------------------------------------------------------ */
-
-static int weight(cv_graph_t *g, const char *name, cv_shape_t shape, uint64_t seed)
-{
-    cv_tensor_t *t = cv_tensor_new(CV_DTYPE_FP32, &shape);
-    assert_non_null(t);
-    cv_test_fill_random(t, seed);
-    int v = cv_graph_add_constant(g, name, t, true);
-    assert_true(v >= 0);
-    return v;
-}
-
-static int const_floats(cv_graph_t *g, const char *name, float value)
-{
-    cv_shape_t s = {.ndim = 0};
-    cv_tensor_t *t = cv_tensor_new(CV_DTYPE_FP32, &s);
-    assert_non_null(t);
-    ((float *)t->data)[0] = value;
-    return cv_graph_add_constant(g, name, t, false);
-}
-
-static int input(cv_graph_t *g, const char *name, cv_shape_t shape)
-{
-    int v = cv_graph_add_value(g, name);
-    assert_true(v >= 0);
-    g->values[v].dtype = CV_DTYPE_FP32;
-    shape.dims[0] = -1;
-    g->values[v].shape = shape;
-    g->inputs = cv_realloc(g->inputs, sizeof(int) * (size_t)(g->ninputs + 1));
-    assert_non_null(g->inputs);
-    g->inputs[g->ninputs++] = v;
-    return v;
-}
-
-static int node(cv_graph_t *g, cv_op_t op, const int *in, int nin, const char *out_name)
-{
-    int out = cv_graph_add_value(g, out_name);
-    int n = cv_graph_add_node(g, out_name, op, in, nin, &out, 1);
-    assert_true(n >= 0);
-    return n;
-}
-
-static int out_of(const cv_graph_t *g, int n) { return g->nodes[n].outputs[0]; }
-
-static void set_int(cv_graph_t *g, int n, const char *name, int64_t v)
-{
-    cv_attr_t a = {.name = cv_strdup(name), .type = CV_ATTR_INT, .i = v};
-    assert_int_equal(cv_node_add_attr(&g->nodes[n], &a), CV_STATUS_OK);
-}
-
-static void set_float(cv_graph_t *g, int n, const char *name, float v)
-{
-    cv_attr_t a = {.name = cv_strdup(name), .type = CV_ATTR_FLOAT, .f = v};
-    assert_int_equal(cv_node_add_attr(&g->nodes[n], &a), CV_STATUS_OK);
-}
-
-static void set_ints(cv_graph_t *g, int n, const char *name, const int64_t *v, int count)
-{
-    if (count == 0) return;
-    cv_attr_t a = {.name = cv_strdup(name), .type = CV_ATTR_INTS, .n = count};
-    a.ints = cv_malloc(sizeof(int64_t) * (size_t)count);
-    memcpy(a.ints, v, sizeof(int64_t) * (size_t)count);
-    assert_int_equal(cv_node_add_attr(&g->nodes[n], &a), CV_STATUS_OK);
-}
-
-static void set_string(cv_graph_t *g, int n, const char *name, const char *s)
-{
-    cv_attr_t a = {.name = cv_strdup(name), .type = CV_ATTR_STRING, .s = cv_strdup(s)};
-    assert_int_equal(cv_node_add_attr(&g->nodes[n], &a), CV_STATUS_OK);
-}
-
-static void finish(cv_graph_t *g, int out_value)
-{
-    g->outputs = cv_malloc(sizeof(int));
-    g->outputs[0] = out_value;
-    g->noutputs = 1;
-    g->batched = true;
-    g->opset = 17;
-}
-
 /* ---- running one graph on both backends ----------------------------------- */
 
 static cv_plan_t *plan_of(const cv_graph_t *g, const cv_shape_t *shapes)
 {
-    cv_plan_t *plan;
-    cv_err_t err;
-    if (cv_plan_build(g, shapes, NULL, cv_backend_cpu_ctx(B.cpu), &plan, &err) != CV_STATUS_OK)
-        fail_msg("plan: %s", err.msg);
-    return plan;
+    return cv_test_plan(g, shapes, cv_backend_cpu_ctx(B.cpu));
 }
 
-/* Runs `plan` over slices (tenant tables per slice) on a backend; returns
- * output 0 (host, allocated). */
-static cv_tensor_t run_plan(cv_backend_t *be, cv_executor_t *ex, const cv_plan_t *plan, void ***tables,
-                            const int64_t *rows, int nslices, cv_precision_t prec, const cv_tensor_t *inputs)
+/* Runs `plan` over slices (tenant tables per slice) on an executor;
+ * returns output 0 (host, allocated). */
+static cv_tensor_t run_plan(cv_executor_t *ex, const cv_plan_t *plan, void ***tables, const int64_t *rows,
+                            int nslices, cv_precision_t prec, const cv_tensor_t *inputs)
 {
-    cv_wave_slice_t slices[128];
-    assert_true(nslices <= 128);
-    int64_t row = 0;
-    for (int s = 0; s < nslices; s++) {
-        slices[s] = (cv_wave_slice_t){.row0 = row, .rows = rows[s], .constants = tables[s]};
-        row += rows[s];
-    }
-    const cv_plan_value_t *pv = &plan->values[plan->graph->outputs[0]];
     cv_tensor_t out;
-    assert_int_equal(cv_tensor_alloc(&out, pv->dtype, &pv->shape), CV_STATUS_OK);
-    /* Per-slice views of the stacked inputs and output. */
-    const cv_graph_t *g = plan->graph;
-    CV_ASSERT(g->ninputs <= 4);
-    cv_tensor_t in_views[128][4], out_views[128];
-    const cv_tensor_t *ins[128];
-    cv_tensor_t *outs[128];
-    for (int s = 0; s < nslices; s++) {
-        for (int i = 0; i < g->ninputs; i++) {
-            const cv_tensor_t *t = &inputs[i];
-            size_t row_bytes = cv_tensor_nbytes(t) / (size_t)t->shape.dims[0];
-            in_views[s][i] = *t;
-            in_views[s][i].shape.dims[0] = rows[s];
-            in_views[s][i].data = (char *)t->data + row_bytes * (size_t)slices[s].row0;
-        }
-        out_views[s] = out;
-        if (nslices > 1) { /* waves stack rows: each slice's share of dim 0 */
-            size_t out_row = cv_tensor_nbytes(&out) / (size_t)out.shape.dims[0];
-            out_views[s].shape.dims[0] = out.shape.dims[0] / row * rows[s];
-            out_views[s].data = (char *)out.data + out_row * (size_t)(out.shape.dims[0] / row * slices[s].row0);
-        }
-        ins[s] = in_views[s];
-        outs[s] = &out_views[s];
-    }
-    cv_err_t err;
-    cv_status st = cv_exec_wave(ex, plan, slices, nslices, prec, ins, outs, &err);
-    if (st != CV_STATUS_OK) fail_msg("%s wave: %s", be->iface->name, err.msg);
-    (void)be;
+    cv_test_wave_run(ex, plan, tables, rows, nslices, prec, inputs, &out);
     return out;
-}
-
-/* max |a - ref| / max |ref| over two FP32 tensors. */
-static double rel_diff(const cv_tensor_t *a, const cv_tensor_t *ref)
-{
-    assert_true(cv_shape_equal(&a->shape, &ref->shape));
-    double scale = 0;
-    int64_t n = cv_shape_numel(&ref->shape);
-    for (int64_t i = 0; i < n; i++) scale = fmax(scale, fabs(((const float *)ref->data)[i]));
-    return cv_test_max_abs_diff(a, ref) / (scale > 0 ? scale : 1);
 }
 
 static const char *precision_name(cv_precision_t p)
@@ -244,75 +112,71 @@ typedef struct op_case {
 
 static cv_graph_t *build_case(const op_case_t *k, uint64_t seed)
 {
-    cv_graph_t *g = cv_graph_create(k->name);
-    assert_non_null(g);
-    int x = input(g, "x", k->x);
-    int w = k->w_input ? input(g, "w", k->w) : weight(g, "w", k->w, seed + 1);
+    cv_graph_t *g = cv_test_graph_new(k->name, 17, true);
+    int x = cv_test_graph_input(g, "x", CV_DTYPE_FP32, k->x);
+    int w = k->w_input ? cv_test_graph_input(g, "w", CV_DTYPE_FP32, k->w) : cv_test_graph_weight(g, "w", k->w, seed + 1);
     int in[3] = {x, w, -1};
     int nin = 2;
-    if (k->c.ndim > 0) in[nin++] = weight(g, "c", k->c, seed + 2);
-    int n = node(g, k->op, in, nin, "y");
+    if (k->c.ndim > 0) in[nin++] = cv_test_graph_weight(g, "c", k->c, seed + 2);
+    int n = cv_test_graph_node(g, k->op, in, nin, "y");
     if (k->op == CV_OP_CONV) {
-        if (k->group != 1) set_int(g, n, "group", k->group);
-        set_ints(g, n, "strides", k->strides, k->nspatial);
-        set_ints(g, n, "dilations", k->dilations, k->nspatial);
-        if (k->set_pads) set_ints(g, n, "pads", k->pads, 2 * k->nspatial);
-        if (k->auto_pad) set_string(g, n, "auto_pad", k->auto_pad);
+        if (k->group != 1) cv_test_graph_attr_int(g, n, "group", k->group);
+        cv_test_graph_attr_ints(g, n, "strides", k->strides, k->nspatial);
+        cv_test_graph_attr_ints(g, n, "dilations", k->dilations, k->nspatial);
+        if (k->set_pads) cv_test_graph_attr_ints(g, n, "pads", k->pads, 2 * k->nspatial);
+        if (k->auto_pad) cv_test_graph_attr_string(g, n, "auto_pad", k->auto_pad);
     } else if (k->op == CV_OP_GEMM) {
-        if (k->trans_a) set_int(g, n, "transA", 1);
-        if (k->trans_b) set_int(g, n, "transB", 1);
-        set_float(g, n, "alpha", k->alpha);
-        set_float(g, n, "beta", k->beta);
+        if (k->trans_a) cv_test_graph_attr_int(g, n, "transA", 1);
+        if (k->trans_b) cv_test_graph_attr_int(g, n, "transB", 1);
+        cv_test_graph_attr_float(g, n, "alpha", k->alpha);
+        cv_test_graph_attr_float(g, n, "beta", k->beta);
     }
     g->nodes[n].activation = k->act;
     g->nodes[n].clip_min = k->lo;
     g->nodes[n].clip_max = k->hi;
-    finish(g, out_of(g, n));
-    cv_err_t err;
-    if (cv_ir_prepare(g, cv_backend_cpu_ctx(B.cpu), &err) != CV_STATUS_OK) fail_msg("prepare: %s", err.msg);
+    cv_test_graph_output(g, cv_test_graph_out(g, n));
+    cv_test_graph_prepare(g, cv_backend_cpu_ctx(B.cpu));
     return g;
 }
 
-#define S(...) {.ndim = (int)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)), .dims = {__VA_ARGS__}}
-
 static const op_case_t CASES[] = {
-    {"conv 3x3 pad 1 bias relu", CV_OP_CONV, S(2, 3, 9, 9), S(8, 3, 3, 3), false, S(8), 1, {1, 1}, {1, 1},
+    {"conv 3x3 pad 1 bias relu", CV_OP_CONV, CV_TEST_SHAPE(2, 3, 9, 9), CV_TEST_SHAPE(8, 3, 3, 3), false, CV_TEST_SHAPE(8), 1, {1, 1}, {1, 1},
      {1, 1, 1, 1}, 2, true, NULL, 0, 0, 1, 1, CV_ACTIVATION_RELU, 0, 0},
-    {"conv groups 4 stride 2 clip", CV_OP_CONV, S(3, 8, 10, 10), S(12, 2, 3, 3), false, S(12), 4, {2, 2},
+    {"conv groups 4 stride 2 clip", CV_OP_CONV, CV_TEST_SHAPE(3, 8, 10, 10), CV_TEST_SHAPE(12, 2, 3, 3), false, CV_TEST_SHAPE(12), 4, {2, 2},
      {1, 1}, {1, 1, 1, 1}, 2, true, NULL, 0, 0, 1, 1, CV_ACTIVATION_CLIP, -0.2f, 0.3f},
-    {"depthwise 3x3 stride 1 bias relu", CV_OP_CONV, S(2, 16, 7, 7), S(16, 1, 3, 3), false, S(16), 16,
+    {"depthwise 3x3 stride 1 bias relu", CV_OP_CONV, CV_TEST_SHAPE(2, 16, 7, 7), CV_TEST_SHAPE(16, 1, 3, 3), false, CV_TEST_SHAPE(16), 16,
      {1, 1}, {1, 1}, {1, 1, 1, 1}, 2, true, NULL, 0, 0, 1, 1, CV_ACTIVATION_RELU, 0, 0},
-    {"depthwise 3x3 stride 2 no bias", CV_OP_CONV, S(2, 16, 9, 8), S(16, 1, 3, 3), false, {0}, 16, {2, 2},
+    {"depthwise 3x3 stride 2 no bias", CV_OP_CONV, CV_TEST_SHAPE(2, 16, 9, 8), CV_TEST_SHAPE(16, 1, 3, 3), false, {0}, 16, {2, 2},
      {1, 1}, {1, 1, 1, 1}, 2, true, NULL, 0, 0, 1, 1, CV_ACTIVATION_NONE, 0, 0},
-    {"depthwise multiplier 2", CV_OP_CONV, S(2, 4, 6, 6), S(8, 1, 3, 3), false, S(8), 4, {1, 1}, {1, 1},
+    {"depthwise multiplier 2", CV_OP_CONV, CV_TEST_SHAPE(2, 4, 6, 6), CV_TEST_SHAPE(8, 1, 3, 3), false, CV_TEST_SHAPE(8), 4, {1, 1}, {1, 1},
      {0, 0, 0, 0}, 2, true, NULL, 0, 0, 1, 1, CV_ACTIVATION_NONE, 0, 0},
-    {"conv 1x1 bias", CV_OP_CONV, S(3, 16, 5, 5), S(24, 16, 1, 1), false, S(24), 1, {1, 1}, {1, 1},
+    {"conv 1x1 bias", CV_OP_CONV, CV_TEST_SHAPE(3, 16, 5, 5), CV_TEST_SHAPE(24, 16, 1, 1), false, CV_TEST_SHAPE(24), 1, {1, 1}, {1, 1},
      {0, 0, 0, 0}, 2, false, NULL, 0, 0, 1, 1, CV_ACTIVATION_NONE, 0, 0},
-    {"conv 1x1 groups 2 relu", CV_OP_CONV, S(2, 8, 4, 6), S(6, 4, 1, 1), false, S(6), 2, {1, 1}, {1, 1},
+    {"conv 1x1 groups 2 relu", CV_OP_CONV, CV_TEST_SHAPE(2, 8, 4, 6), CV_TEST_SHAPE(6, 4, 1, 1), false, CV_TEST_SHAPE(6), 2, {1, 1}, {1, 1},
      {0, 0, 0, 0}, 2, false, NULL, 0, 0, 1, 1, CV_ACTIVATION_RELU, 0, 0},
-    {"conv 1x1 stride 2", CV_OP_CONV, S(2, 8, 7, 7), S(5, 8, 1, 1), false, {0}, 1, {2, 2}, {1, 1},
+    {"conv 1x1 stride 2", CV_OP_CONV, CV_TEST_SHAPE(2, 8, 7, 7), CV_TEST_SHAPE(5, 8, 1, 1), false, {0}, 1, {2, 2}, {1, 1},
      {0, 0, 0, 0}, 2, false, NULL, 0, 0, 1, 1, CV_ACTIVATION_NONE, 0, 0},
-    {"conv 3x2 dilation 2 asymmetric pads", CV_OP_CONV, S(2, 5, 11, 9), S(7, 5, 3, 2), false, {0}, 1,
+    {"conv 3x2 dilation 2 asymmetric pads", CV_OP_CONV, CV_TEST_SHAPE(2, 5, 11, 9), CV_TEST_SHAPE(7, 5, 3, 2), false, {0}, 1,
      {2, 1}, {2, 2}, {0, 1, 2, 1}, 2, true, NULL, 0, 0, 1, 1, CV_ACTIVATION_NONE, 0, 0},
-    {"conv 1-D", CV_OP_CONV, S(2, 4, 17), S(6, 4, 5), false, S(6), 1, {2}, {1}, {2, 1}, 1, true, NULL, 0, 0, 1,
+    {"conv 1-D", CV_OP_CONV, CV_TEST_SHAPE(2, 4, 17), CV_TEST_SHAPE(6, 4, 5), false, CV_TEST_SHAPE(6), 1, {2}, {1}, {2, 1}, 1, true, NULL, 0, 0, 1,
      1, CV_ACTIVATION_RELU, 0, 0},
-    {"conv SAME_UPPER stride 2", CV_OP_CONV, S(2, 3, 8, 7), S(4, 3, 3, 3), false, S(4), 1, {2, 2}, {1, 1},
+    {"conv SAME_UPPER stride 2", CV_OP_CONV, CV_TEST_SHAPE(2, 3, 8, 7), CV_TEST_SHAPE(4, 3, 3, 3), false, CV_TEST_SHAPE(4), 1, {2, 2}, {1, 1},
      {0}, 2, false, "SAME_UPPER", 0, 0, 1, 1, CV_ACTIVATION_NONE, 0, 0},
-    {"conv 3-D", CV_OP_CONV, S(1, 2, 4, 5, 5), S(3, 2, 2, 3, 3), false, S(3), 1, {1, 1, 1}, {1, 1, 1},
+    {"conv 3-D", CV_OP_CONV, CV_TEST_SHAPE(1, 2, 4, 5, 5), CV_TEST_SHAPE(3, 2, 2, 3, 3), false, CV_TEST_SHAPE(3), 1, {1, 1, 1}, {1, 1, 1},
      {0, 1, 1, 1, 1, 1}, 3, true, NULL, 0, 0, 1, 1, CV_ACTIVATION_NONE, 0, 0},
-    {"gemm transB bias", CV_OP_GEMM, S(4, 33), S(17, 33), false, S(17), 1, {0}, {0}, {0}, 0, false, NULL, 0, 1,
+    {"gemm transB bias", CV_OP_GEMM, CV_TEST_SHAPE(4, 33), CV_TEST_SHAPE(17, 33), false, CV_TEST_SHAPE(17), 1, {0}, {0}, {0}, 0, false, NULL, 0, 1,
      1.0f, 1.0f, CV_ACTIVATION_NONE, 0, 0},
-    {"gemm alpha beta C[1,N] relu", CV_OP_GEMM, S(5, 20), S(20, 9), false, S(1, 9), 1, {0}, {0}, {0}, 0, false,
+    {"gemm alpha beta C[1,N] relu", CV_OP_GEMM, CV_TEST_SHAPE(5, 20), CV_TEST_SHAPE(20, 9), false, CV_TEST_SHAPE(1, 9), 1, {0}, {0}, {0}, 0, false,
      NULL, 0, 0, 0.5f, 2.0f, CV_ACTIVATION_RELU, 0, 0},
-    {"gemm C[M,1] transA", CV_OP_GEMM, S(6, 4), S(7, 6), false, S(4, 1), 1, {0}, {0}, {0}, 0, false, NULL, 1, 1,
+    {"gemm C[M,1] transA", CV_OP_GEMM, CV_TEST_SHAPE(6, 4), CV_TEST_SHAPE(7, 6), false, CV_TEST_SHAPE(4, 1), 1, {0}, {0}, {0}, 0, false, NULL, 1, 1,
      1.0f, 1.0f, CV_ACTIVATION_NONE, 0, 0},
-    {"gemm no C", CV_OP_GEMM, S(3, 64), S(64, 40), false, {0}, 1, {0}, {0}, {0}, 0, false, NULL, 0, 0, 1.0f,
+    {"gemm no C", CV_OP_GEMM, CV_TEST_SHAPE(3, 64), CV_TEST_SHAPE(64, 40), false, {0}, 1, {0}, {0}, {0}, 0, false, NULL, 0, 0, 1.0f,
      1.0f, CV_ACTIVATION_NONE, 0, 0},
-    {"matmul weight", CV_OP_MATMUL, S(4, 24), S(24, 10), false, {0}, 1, {0}, {0}, {0}, 0, false, NULL, 0, 0, 1,
+    {"matmul cv_test_graph_weight", CV_OP_MATMUL, CV_TEST_SHAPE(4, 24), CV_TEST_SHAPE(24, 10), false, {0}, 1, {0}, {0}, {0}, 0, false, NULL, 0, 0, 1,
      1, CV_ACTIVATION_NONE, 0, 0},
-    {"matmul tall weight", CV_OP_MATMUL, S(2, 5, 24), S(24, 7), false, {0}, 1, {0}, {0}, {0}, 0, false, NULL,
+    {"matmul tall cv_test_graph_weight", CV_OP_MATMUL, CV_TEST_SHAPE(2, 5, 24), CV_TEST_SHAPE(24, 7), false, {0}, 1, {0}, {0}, {0}, 0, false, NULL,
      0, 0, 1, 1, CV_ACTIVATION_NONE, 0, 0},
-    {"matmul two activations", CV_OP_MATMUL, S(2, 3, 4, 5), S(2, 3, 5, 6), true, {0}, 1, {0}, {0}, {0}, 0,
+    {"matmul two activations", CV_OP_MATMUL, CV_TEST_SHAPE(2, 3, 4, 5), CV_TEST_SHAPE(2, 3, 5, 6), true, {0}, 1, {0}, {0}, {0}, 0,
      false, NULL, 0, 0, 1, 1, CV_ACTIVATION_NONE, 0, 0},
 };
 
@@ -332,9 +196,9 @@ static void run_case(const op_case_t *k, cv_precision_t prec, uint64_t seed)
     if (B.cuda->iface->tenant_upload(B.cuda, g, prec, &cuda_table, &err) != CV_STATUS_OK)
         fail_msg("upload: %s", err.msg);
     int64_t rows = plan->rows;
-    cv_tensor_t ref = run_plan(B.cpu, B.cpu_exec, plan, &cpu_table, &rows, 1, CV_PRECISION_FP32, inputs);
-    cv_tensor_t got = run_plan(B.cuda, B.cuda_exec, plan, &cuda_table, &rows, 1, prec, inputs);
-    double d = rel_diff(&got, &ref);
+    cv_tensor_t ref = run_plan(B.cpu_exec, plan, &cpu_table, &rows, 1, CV_PRECISION_FP32, inputs);
+    cv_tensor_t got = run_plan(B.cuda_exec, plan, &cuda_table, &rows, 1, prec, inputs);
+    double d = cv_test_rel_diff(&got, &ref);
     printf("  %-40s %s: rel diff %.2e (tolerance %.0e)\n", k->name, precision_name(prec), d, tolerance(prec));
     if (!(d <= tolerance(prec))) fail_msg("%s in %s: rel diff %g", k->name, precision_name(prec), d);
     /* The comparison can fail: a changed weight shows. */
@@ -342,8 +206,8 @@ static void run_case(const op_case_t *k, cv_precision_t prec, uint64_t seed)
         cv_test_fill_random(g->values[g->nodes[0].inputs[1]].constant, seed + 99);
         void **other;
         assert_int_equal(B.cuda->iface->tenant_upload(B.cuda, g, prec, &other, &err), CV_STATUS_OK);
-        cv_tensor_t changed = run_plan(B.cuda, B.cuda_exec, plan, &other, &rows, 1, prec, inputs);
-        assert_true(rel_diff(&changed, &ref) > 1e-3);
+        cv_tensor_t changed = run_plan(B.cuda_exec, plan, &other, &rows, 1, prec, inputs);
+        assert_true(cv_test_rel_diff(&changed, &ref) > 1e-3);
         cv_tensor_free(&changed);
         B.cuda->iface->tenant_release(B.cuda, g, other);
     }
@@ -384,43 +248,41 @@ static void test_ops_bf16(void **state)
  * -> Softmax: every GEMM-like path with per-tenant weights. */
 static cv_graph_t *build_cnn(uint64_t seed)
 {
-    cv_graph_t *g = cv_graph_create("gpu-cnn");
-    assert_non_null(g);
-    int x = input(g, "x", (cv_shape_t)S(1, 3, 8, 8));
-    int w1 = weight(g, "w1", (cv_shape_t)S(8, 3, 3, 3), seed + 1);
-    int b1 = weight(g, "b1", (cv_shape_t)S(8), seed + 2);
-    int conv1 = node(g, CV_OP_CONV, (int[]){x, w1, b1}, 3, "conv1");
-    set_ints(g, conv1, "pads", (int64_t[]){1, 1, 1, 1}, 4);
-    int bn_in[5] = {out_of(g, conv1)};
+    cv_graph_t *g = cv_test_graph_new("gpu-cnn", 17, true);
+    int x = cv_test_graph_input(g, "x", CV_DTYPE_FP32, CV_TEST_SHAPE(1, 3, 8, 8));
+    int w1 = cv_test_graph_weight(g, "w1", CV_TEST_SHAPE(8, 3, 3, 3), seed + 1);
+    int b1 = cv_test_graph_weight(g, "b1", CV_TEST_SHAPE(8), seed + 2);
+    int conv1 = cv_test_graph_node(g, CV_OP_CONV, (int[]){x, w1, b1}, 3, "conv1");
+    cv_test_graph_attr_ints(g, conv1, "pads", (int64_t[]){1, 1, 1, 1}, 4);
+    int bn_in[5] = {cv_test_graph_out(g, conv1)};
     const char *bn_names[4] = {"bn_s", "bn_b", "bn_m", "bn_v"};
-    for (int i = 0; i < 4; i++) bn_in[1 + i] = weight(g, bn_names[i], (cv_shape_t)S(8), seed + 3 + (uint64_t)i);
+    for (int i = 0; i < 4; i++) bn_in[1 + i] = cv_test_graph_weight(g, bn_names[i], CV_TEST_SHAPE(8), seed + 3 + (uint64_t)i);
     float *var = g->values[bn_in[4]].constant->data;
     for (int i = 0; i < 8; i++) var[i] = fabsf(var[i]) + 0.5f;
-    int bn = node(g, CV_OP_BATCH_NORMALIZATION, bn_in, 5, "bn");
-    int relu = node(g, CV_OP_RELU, (int[]){out_of(g, bn)}, 1, "relu");
-    int w2 = weight(g, "w2", (cv_shape_t)S(8, 1, 3, 3), seed + 7);
-    int b2 = weight(g, "b2", (cv_shape_t)S(8), seed + 8);
-    int dw = node(g, CV_OP_CONV, (int[]){out_of(g, relu), w2, b2}, 3, "dw");
-    set_int(g, dw, "group", 8);
-    set_ints(g, dw, "strides", (int64_t[]){2, 2}, 2);
-    set_ints(g, dw, "pads", (int64_t[]){1, 1, 1, 1}, 4);
-    int lo = const_floats(g, "lo", 0.0f), hi = const_floats(g, "hi", 6.0f);
-    int clip = node(g, CV_OP_CLIP, (int[]){out_of(g, dw), lo, hi}, 3, "clip");
-    int w3 = weight(g, "w3", (cv_shape_t)S(6, 4, 1, 1), seed + 9);
-    int pw = node(g, CV_OP_CONV, (int[]){out_of(g, clip), w3}, 2, "pw");
-    set_int(g, pw, "group", 2);
-    int pool = node(g, CV_OP_GLOBAL_AVERAGE_POOL, (int[]){out_of(g, pw)}, 1, "pool");
-    int flat = node(g, CV_OP_FLATTEN, (int[]){out_of(g, pool)}, 1, "flat");
-    int w4 = weight(g, "w4", (cv_shape_t)S(5, 6), seed + 10);
-    int b4 = weight(g, "b4", (cv_shape_t)S(5), seed + 11);
-    int fc = node(g, CV_OP_GEMM, (int[]){out_of(g, flat), w4, b4}, 3, "fc");
-    set_int(g, fc, "transB", 1);
-    int w5 = weight(g, "w5", (cv_shape_t)S(5, 4), seed + 12);
-    int mm = node(g, CV_OP_MATMUL, (int[]){out_of(g, fc), w5}, 2, "mm");
-    int sm = node(g, CV_OP_SOFTMAX, (int[]){out_of(g, mm)}, 1, "prob");
-    finish(g, out_of(g, sm));
-    cv_err_t err;
-    if (cv_ir_prepare(g, cv_backend_cpu_ctx(B.cpu), &err) != CV_STATUS_OK) fail_msg("prepare: %s", err.msg);
+    int bn = cv_test_graph_node(g, CV_OP_BATCH_NORMALIZATION, bn_in, 5, "bn");
+    int relu = cv_test_graph_node(g, CV_OP_RELU, (int[]){cv_test_graph_out(g, bn)}, 1, "relu");
+    int w2 = cv_test_graph_weight(g, "w2", CV_TEST_SHAPE(8, 1, 3, 3), seed + 7);
+    int b2 = cv_test_graph_weight(g, "b2", CV_TEST_SHAPE(8), seed + 8);
+    int dw = cv_test_graph_node(g, CV_OP_CONV, (int[]){cv_test_graph_out(g, relu), w2, b2}, 3, "dw");
+    cv_test_graph_attr_int(g, dw, "group", 8);
+    cv_test_graph_attr_ints(g, dw, "strides", (int64_t[]){2, 2}, 2);
+    cv_test_graph_attr_ints(g, dw, "pads", (int64_t[]){1, 1, 1, 1}, 4);
+    int lo = cv_test_graph_const_scalar(g, "lo", 0.0f), hi = cv_test_graph_const_scalar(g, "hi", 6.0f);
+    int clip = cv_test_graph_node(g, CV_OP_CLIP, (int[]){cv_test_graph_out(g, dw), lo, hi}, 3, "clip");
+    int w3 = cv_test_graph_weight(g, "w3", CV_TEST_SHAPE(6, 4, 1, 1), seed + 9);
+    int pw = cv_test_graph_node(g, CV_OP_CONV, (int[]){cv_test_graph_out(g, clip), w3}, 2, "pw");
+    cv_test_graph_attr_int(g, pw, "group", 2);
+    int pool = cv_test_graph_node(g, CV_OP_GLOBAL_AVERAGE_POOL, (int[]){cv_test_graph_out(g, pw)}, 1, "pool");
+    int flat = cv_test_graph_node(g, CV_OP_FLATTEN, (int[]){cv_test_graph_out(g, pool)}, 1, "flat");
+    int w4 = cv_test_graph_weight(g, "w4", CV_TEST_SHAPE(5, 6), seed + 10);
+    int b4 = cv_test_graph_weight(g, "b4", CV_TEST_SHAPE(5), seed + 11);
+    int fc = cv_test_graph_node(g, CV_OP_GEMM, (int[]){cv_test_graph_out(g, flat), w4, b4}, 3, "fc");
+    cv_test_graph_attr_int(g, fc, "transB", 1);
+    int w5 = cv_test_graph_weight(g, "w5", CV_TEST_SHAPE(5, 4), seed + 12);
+    int mm = cv_test_graph_node(g, CV_OP_MATMUL, (int[]){cv_test_graph_out(g, fc), w5}, 2, "mm");
+    int sm = cv_test_graph_node(g, CV_OP_SOFTMAX, (int[]){cv_test_graph_out(g, mm)}, 1, "prob");
+    cv_test_graph_output(g, cv_test_graph_out(g, sm));
+    cv_test_graph_prepare(g, cv_backend_cpu_ctx(B.cpu));
     return g;
 }
 
@@ -459,17 +321,6 @@ static void tenants_free(tenants_t *t)
     cv_free(t->cuda_tables);
 }
 
-static cv_tensor_t rows_of(const cv_tensor_t *t, int64_t row0, int64_t rows)
-{
-    cv_tensor_t r;
-    cv_shape_t s = t->shape;
-    int64_t per_row = cv_shape_numel(&s) / s.dims[0];
-    s.dims[0] = rows;
-    assert_int_equal(cv_tensor_alloc(&r, CV_DTYPE_FP32, &s), CV_STATUS_OK);
-    memcpy(r.data, (const float *)t->data + row0 * per_row, sizeof(float) * (size_t)(rows * per_row));
-    return r;
-}
-
 /* A wave of `r` tenants (slice s: tenant s, 1 + s % 3 rows): each slice
  * equals its tenant alone on CUDA and the CPU backend's wave; in FP32 a
  * swap of the first two tenants' weights is caught. */
@@ -479,16 +330,16 @@ static void check_wave(int r, cv_precision_t prec)
     tenants_load(&t, r, prec);
     int64_t rows[128], total = 0;
     for (int s = 0; s < r; s++) total += rows[s] = 1 + s % 3;
-    cv_shape_t xs = S(total, 3, 8, 8);
+    cv_shape_t xs = CV_TEST_SHAPE(total, 3, 8, 8);
     cv_tensor_t x;
     assert_int_equal(cv_tensor_alloc(&x, CV_DTYPE_FP32, &xs), CV_STATUS_OK);
     cv_test_fill_random(&x, 7 + (uint64_t)r);
     cv_plan_t *plan = plan_of(t.graphs[0], &xs);
     assert_true(plan->stackable);
 
-    cv_tensor_t gpu = run_plan(B.cuda, B.cuda_exec, plan, t.cuda_tables, rows, r, prec, &x);
-    cv_tensor_t cpu = run_plan(B.cpu, B.cpu_exec, plan, t.cpu_tables, rows, r, CV_PRECISION_FP32, &x);
-    double d_cpu = rel_diff(&gpu, &cpu), worst_solo = 0;
+    cv_tensor_t gpu = run_plan(B.cuda_exec, plan, t.cuda_tables, rows, r, prec, &x);
+    cv_tensor_t cpu = run_plan(B.cpu_exec, plan, t.cpu_tables, rows, r, CV_PRECISION_FP32, &x);
+    double d_cpu = cv_test_rel_diff(&gpu, &cpu), worst_solo = 0;
     if (!(d_cpu <= tolerance(prec))) fail_msg("R=%d %s: CUDA wave vs CPU wave: rel diff %g", r, precision_name(prec), d_cpu);
 
     void **swapped_tables[128];
@@ -497,24 +348,24 @@ static void check_wave(int r, cv_precision_t prec)
         swapped_tables[0] = t.cuda_tables[1];
         swapped_tables[1] = t.cuda_tables[0];
     }
-    cv_tensor_t swapped = run_plan(B.cuda, B.cuda_exec, plan, swapped_tables, rows, r, prec, &x);
+    cv_tensor_t swapped = run_plan(B.cuda_exec, plan, swapped_tables, rows, r, prec, &x);
     int64_t row0 = 0;
     for (int s = 0; s < r; s++) {
-        cv_tensor_t xin = rows_of(&x, row0, rows[s]);
+        cv_tensor_t xin = cv_test_rows_copy(&x, row0, rows[s]);
         cv_shape_t ss = xin.shape;
         cv_plan_t *solo_plan = plan_of(t.graphs[s], &ss);
-        cv_tensor_t solo = run_plan(B.cuda, B.cuda_exec, solo_plan, &t.cuda_tables[s], &rows[s], 1, prec, &xin);
-        cv_tensor_t mine = rows_of(&gpu, row0, rows[s]);
-        cv_tensor_t other = rows_of(&swapped, row0, rows[s]);
-        double d = rel_diff(&mine, &solo);
+        cv_tensor_t solo = run_plan(B.cuda_exec, solo_plan, &t.cuda_tables[s], &rows[s], 1, prec, &xin);
+        cv_tensor_t mine = cv_test_rows_copy(&gpu, row0, rows[s]);
+        cv_tensor_t other = cv_test_rows_copy(&swapped, row0, rows[s]);
+        double d = cv_test_rel_diff(&mine, &solo);
         worst_solo = fmax(worst_solo, d);
         /* Wave and solo run other GEMM kernels (batched vs plain): in FP32
          * only the order of accumulation differs; in TF32 cuBLAS may pick
          * a TF32 kernel for one and a full-FP32 one for the other. */
         double solo_tol = prec == CV_PRECISION_FP32 ? 1e-5 : tolerance(prec);
         if (!(d <= solo_tol)) fail_msg("R=%d %s: slice %d differs from its tenant alone: %g", r, precision_name(prec), s, d);
-        if (r >= 2 && s < 2 && prec == CV_PRECISION_FP32) assert_true(rel_diff(&other, &solo) > 1e-3);
-        if (s >= 2) assert_true(rel_diff(&other, &solo) <= solo_tol);
+        if (r >= 2 && s < 2 && prec == CV_PRECISION_FP32) assert_true(cv_test_rel_diff(&other, &solo) > 1e-3);
+        if (s >= 2) assert_true(cv_test_rel_diff(&other, &solo) <= solo_tol);
         cv_tensor_free(&xin);
         cv_tensor_free(&solo);
         cv_tensor_free(&mine);
@@ -573,18 +424,18 @@ static void test_host_fallback(void **state)
     void **cpu_tables[3], **cuda_tables[3];
     cv_err_t err;
     for (int i = 0; i < 3; i++) {
-        cv_graph_t *g = graphs[i] = cv_graph_create("fallback");
-        int x = input(g, "x", (cv_shape_t)S(1, 2, 3, 4));
-        int w = weight(g, "w", (cv_shape_t)S(2, 4, 5), 50 + (uint64_t)i);
-        int n = node(g, CV_OP_MATMUL, (int[]){x, w}, 2, "y");
-        finish(g, out_of(g, n));
+        cv_graph_t *g = graphs[i] = cv_test_graph_new("fallback", 17, true);
+        int x = cv_test_graph_input(g, "x", CV_DTYPE_FP32, CV_TEST_SHAPE(1, 2, 3, 4));
+        int w = cv_test_graph_weight(g, "w", CV_TEST_SHAPE(2, 4, 5), 50 + (uint64_t)i);
+        int n = cv_test_graph_node(g, CV_OP_MATMUL, (int[]){x, w}, 2, "y");
+        cv_test_graph_output(g, cv_test_graph_out(g, n));
         assert_int_equal(cv_ir_prepare(g, cv_backend_cpu_ctx(B.cpu), &err), CV_STATUS_OK);
         assert_int_equal(B.cpu->iface->tenant_upload(B.cpu, g, CV_PRECISION_FP32, &cpu_tables[i], &err), CV_STATUS_OK);
         assert_int_equal(B.cuda->iface->tenant_upload(B.cuda, g, CV_PRECISION_FP32, &cuda_tables[i], &err),
                          CV_STATUS_OK);
     }
     int64_t rows[3] = {2, 1, 3};
-    cv_shape_t xs = S(6, 2, 3, 4);
+    cv_shape_t xs = CV_TEST_SHAPE(6, 2, 3, 4);
     cv_tensor_t x;
     assert_int_equal(cv_tensor_alloc(&x, CV_DTYPE_FP32, &xs), CV_STATUS_OK);
     cv_test_fill_random(&x, 5);
@@ -592,14 +443,14 @@ static void test_host_fallback(void **state)
     assert_true(plan->stackable);
     const cv_cuda_t *cuda = (const cv_cuda_t *)B.cuda;
     long before = cuda->fallbacks[CV_OP_MATMUL];
-    cv_tensor_t gpu = run_plan(B.cuda, B.cuda_exec, plan, cuda_tables, rows, 3, CV_PRECISION_FP32, &x);
-    cv_tensor_t cpu = run_plan(B.cpu, B.cpu_exec, plan, cpu_tables, rows, 3, CV_PRECISION_FP32, &x);
+    cv_tensor_t gpu = run_plan(B.cuda_exec, plan, cuda_tables, rows, 3, CV_PRECISION_FP32, &x);
+    cv_tensor_t cpu = run_plan(B.cpu_exec, plan, cpu_tables, rows, 3, CV_PRECISION_FP32, &x);
     assert_int_equal(cuda->fallbacks[CV_OP_MATMUL], before + 1);
-    assert_true(rel_diff(&gpu, &cpu) <= 1e-6);
+    assert_true(cv_test_rel_diff(&gpu, &cpu) <= 1e-6);
     /* Slices kept their own weights: tenant 1's rows differ from tenant 0's. */
-    cv_tensor_t alone = run_plan(B.cpu, B.cpu_exec, plan, (void **[]){cpu_tables[0], cpu_tables[0], cpu_tables[0]},
+    cv_tensor_t alone = run_plan(B.cpu_exec, plan, (void **[]){cpu_tables[0], cpu_tables[0], cpu_tables[0]},
                                  rows, 3, CV_PRECISION_FP32, &x);
-    assert_true(rel_diff(&gpu, &alone) > 1e-3);
+    assert_true(cv_test_rel_diff(&gpu, &alone) > 1e-3);
     cv_tensor_free(&alone);
     cv_tensor_free(&gpu);
     cv_tensor_free(&cpu);
@@ -614,68 +465,31 @@ static void test_host_fallback(void **state)
 
 /* ---- the public API on real models ------------------------------------- */
 
-/* The shared data folder: $CARAVEL_SHARED_DIR when set (the GPU machine
- * gets a copy elsewhere), else the one beside the checkout. */
-static const char *shared_dir(void)
-{
-    const char *e = getenv("CARAVEL_SHARED_DIR");
-    return e && *e ? e : CARAVEL_SHARED_DIR;
-}
-
-static cv_tensor_t read_pb(const char *model, int set, const char *file)
-{
-    char path[1024];
-    snprintf(path, sizeof path, "%s/models/%s/test_data_set_%d/%s", shared_dir(), model, set, file);
-    cv_tensor_t t;
-    cv_err_t err;
-    if (cv_tensor_read_pb(path, &t, &err) != CV_STATUS_OK) fail_msg("%s", err.msg);
-    return t;
-}
-
-static cv_tenant_t *load(cv_runtime_t *rt, const char *name, const char *model, cv_precision_t prec)
-{
-    char path[1024];
-    snprintf(path, sizeof path, "%s/models/%s/model.onnx", shared_dir(), model);
-    cv_tenant_t *t;
-    cv_err_t err;
-    if (cv_tenant_load(rt, name, path, prec, &t, &err) != CV_STATUS_OK) fail_msg("%s", err.msg);
-    return t;
-}
-
 /* SqueezeNet seeds 1 and 2 through cv_runtime on CUDA: a wave of both
  * equals each alone and the references; the runtime counts its waves;
  * TF32 and FP16 tenants of seed 1 stay within their tolerances. */
 static void test_runtime_squeezenet(void **state)
 {
-    char probe[1024];
-    snprintf(probe, sizeof probe, "%s/models/squeezenet1_1-seed1/model.onnx", shared_dir());
-    FILE *f = fopen(probe, "rb");
-    if (!f) {
-        printf("skipped: %s is absent\n", probe);
-        skip();
-    }
-    fclose(f);
-    cv_runtime_t *rt;
+    cv_test_require_model("squeezenet1_1-seed1");
+    cv_runtime_t *rt = cv_test_runtime_create(CV_DEVICE_CUDA, 1);
     cv_err_t err;
-    cv_runtime_config_t config = {.device = CV_DEVICE_CUDA, .threads = 1};
-    if (cv_runtime_create(&config, &rt, &err) != CV_STATUS_OK) fail_msg("%s", err.msg);
-    cv_tenant_t *a = load(rt, "a", "squeezenet1_1-seed1", CV_PRECISION_FP32);
-    cv_tenant_t *b = load(rt, "b", "squeezenet1_1-seed2", CV_PRECISION_FP32);
-    cv_tensor_t in_a = read_pb("squeezenet1_1-seed1", 0, "input_0.pb");
-    cv_tensor_t ref_a = read_pb("squeezenet1_1-seed1", 0, "output_0.pb");
-    cv_tensor_t in_b = read_pb("squeezenet1_1-seed2", 1, "input_0.pb");
-    cv_tensor_t ref_b = read_pb("squeezenet1_1-seed2", 1, "output_0.pb");
+    cv_tenant_t *a = cv_test_load_model(rt, "a", "squeezenet1_1-seed1", CV_PRECISION_FP32);
+    cv_tenant_t *b = cv_test_load_model(rt, "b", "squeezenet1_1-seed2", CV_PRECISION_FP32);
+    cv_tensor_t in_a = cv_test_read_model_pb("squeezenet1_1-seed1", 0, "input_0.pb");
+    cv_tensor_t ref_a = cv_test_read_model_pb("squeezenet1_1-seed1", 0, "output_0.pb");
+    cv_tensor_t in_b = cv_test_read_model_pb("squeezenet1_1-seed2", 1, "input_0.pb");
+    cv_tensor_t ref_b = cv_test_read_model_pb("squeezenet1_1-seed2", 1, "output_0.pb");
     cv_tensor_t solo_a, solo_b, wave_a, wave_b;
     assert_int_equal(cv_infer(rt, a, &in_a, &solo_a, &err), CV_STATUS_OK);
     assert_int_equal(cv_infer(rt, b, &in_b, &solo_b, &err), CV_STATUS_OK);
     cv_slice_io_t slices[2] = {{a, &in_a, &wave_a}, {b, &in_b, &wave_b}};
     if (cv_wave_run(rt, slices, 2, &err) != CV_STATUS_OK) fail_msg("%s", err.msg);
-    printf("  squeezenet: solo vs reference %.2e %.2e, wave vs solo %.2e %.2e\n", rel_diff(&solo_a, &ref_a),
-           rel_diff(&solo_b, &ref_b), rel_diff(&wave_a, &solo_a), rel_diff(&wave_b, &solo_b));
-    assert_true(rel_diff(&solo_a, &ref_a) <= 1e-4);
-    assert_true(rel_diff(&solo_b, &ref_b) <= 1e-4);
-    assert_true(rel_diff(&wave_a, &solo_a) <= 1e-5);
-    assert_true(rel_diff(&wave_b, &solo_b) <= 1e-5);
+    printf("  squeezenet: solo vs reference %.2e %.2e, wave vs solo %.2e %.2e\n", cv_test_rel_diff(&solo_a, &ref_a),
+           cv_test_rel_diff(&solo_b, &ref_b), cv_test_rel_diff(&wave_a, &solo_a), cv_test_rel_diff(&wave_b, &solo_b));
+    assert_true(cv_test_rel_diff(&solo_a, &ref_a) <= 1e-4);
+    assert_true(cv_test_rel_diff(&solo_b, &ref_b) <= 1e-4);
+    assert_true(cv_test_rel_diff(&wave_a, &solo_a) <= 1e-5);
+    assert_true(cv_test_rel_diff(&wave_b, &solo_b) <= 1e-5);
     cv_runtime_stats_t stats;
     assert_int_equal(cv_runtime_stats(rt, &stats), CV_STATUS_OK);
     printf("  runtime stats: %ld waves, %ld fallback steps\n", stats.waves, stats.fallback_steps);
@@ -683,16 +497,16 @@ static void test_runtime_squeezenet(void **state)
     /* The tenants really differ, so a swap of weights would not pass. */
     cv_tensor_t b_on_a;
     assert_int_equal(cv_infer(rt, b, &in_a, &b_on_a, &err), CV_STATUS_OK);
-    assert_true(rel_diff(&b_on_a, &solo_a) > 1e-3);
+    assert_true(cv_test_rel_diff(&b_on_a, &solo_a) > 1e-3);
     cv_tensor_free(&b_on_a);
 
     cv_precision_t reduced[2] = {CV_PRECISION_TF32, CV_PRECISION_FP16};
     for (int i = 0; i < 2; i++) {
-        cv_tenant_t *t = load(rt, precision_name(reduced[i]), "squeezenet1_1-seed1", reduced[i]);
+        cv_tenant_t *t = cv_test_load_model(rt, precision_name(reduced[i]), "squeezenet1_1-seed1", reduced[i]);
         assert_true(cv_tenant_family_hash(t) != cv_tenant_family_hash(a));
         cv_tensor_t out;
         assert_int_equal(cv_infer(rt, t, &in_a, &out, &err), CV_STATUS_OK);
-        double d = rel_diff(&out, &ref_a);
+        double d = cv_test_rel_diff(&out, &ref_a);
         printf("  squeezenet %s vs reference: %.2e\n", precision_name(reduced[i]), d);
         assert_true(d <= (reduced[i] == CV_PRECISION_TF32 ? 1e-2 : 5e-2));
         cv_tensor_free(&out);
@@ -705,14 +519,8 @@ static void test_runtime_squeezenet(void **state)
 
 int main(void)
 {
-    cv_err_t err;
-    cv_backend_t *probe;
-    cv_status st = cv_backend_cuda_create(0, &probe, &err);
-    if (st != CV_STATUS_OK) {
-        printf("skipped: no GPU for the CUDA backend: %s\n", err.msg);
-        return 77;
-    }
-    probe->iface->destroy(probe);
+    int rc = cv_test_gpu_skip();
+    if (rc) return rc;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ops_fp32),
         cmocka_unit_test(test_ops_tf32),
@@ -732,10 +540,6 @@ int main(void)
 
 #else /* !CARAVEL_WITH_CUDA */
 
-int main(void)
-{
-    printf("skipped: this build has no CUDA backend (nvcc was not found)\n");
-    return 77;
-}
+int main(void) { return cv_test_gpu_skip(); }
 
 #endif

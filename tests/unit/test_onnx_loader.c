@@ -1,9 +1,9 @@
 /*
  * test_onnx_loader.c: the ONNX loader and the TensorProto files.
  *
- * Models are built here, in C, with the structs protobuf-c generates, packed
- * with onnx__model_proto__pack and written to this test's scratch folder, so
- * every case (valid, canonicalised, malformed) is explicit and needs no data.
+ * Models are built here, in C, with the test kit's ONNX builders
+ * (onnxmodel.h) and written to this test's scratch folder, so every case
+ * (valid, canonicalised, malformed) is explicit and needs no data.
  * Each refusal checks the status and that the message names what is at
  * fault. An out-of-memory loop fails the Nth allocation for N = 1, 2, ...
  * and checks that every attempt fails cleanly and leaks nothing. Opset 6's
@@ -12,14 +12,13 @@
  * ../shared/models when they are there.
  *
  * The builders allocate with the C library (not cv_malloc), from an arena
- * freed after each test, so that cv_alloc_live_bytes() counts only what the
- * loader holds.
+ * freed after each test (cv_test_onnx_teardown), so that
+ * cv_alloc_live_bytes() counts only what the loader holds.
  */
-#include "testutil.h"
+#include "onnxmodel.h"
 
 #include "backend/cpu/cpu.h"
 #include "ir/passes.h"
-#include "onnx.pb-c.h"
 #include "onnx/onnx_loader.h"
 
 #include <glob.h>
@@ -28,260 +27,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- arena for the builders --------------------------------------------- */
-
-#define ARENA_MAX 4096
-static void *arena[ARENA_MAX];
-static int arena_count;
-
-static void *arena_alloc(size_t bytes)
-{
-    assert_true(arena_count < ARENA_MAX);
-    void *p = calloc(1, bytes ? bytes : 1);
-    assert_non_null(p);
-    arena[arena_count++] = p;
-    return p;
-}
-
-static char *arena_str(const char *s)
-{
-    char *p = arena_alloc(strlen(s) + 1);
-    strcpy(p, s);
-    return p;
-}
-
-static int arena_teardown(void **state)
-{
-    for (int i = 0; i < arena_count; i++) free(arena[i]);
-    arena_count = 0;
-    return 0;
-}
-
-/* ---- model builders -------------------------------------------------------- */
-
-#define CAP 32 /* room in every repeated field the builders fill */
-
-static Onnx__ModelProto *model_new(int64_t opset)
-{
-    Onnx__ModelProto *m = arena_alloc(sizeof(*m));
-    onnx__model_proto__init(m);
-    m->has_ir_version = 1;
-    m->ir_version = 8;
-    Onnx__OperatorSetIdProto *o = arena_alloc(sizeof(*o));
-    onnx__operator_set_id_proto__init(o);
-    o->domain = arena_str("");
-    o->has_version = 1;
-    o->version = opset;
-    m->opset_import = arena_alloc(sizeof(void *) * CAP);
-    m->opset_import[m->n_opset_import++] = o;
-    Onnx__GraphProto *g = arena_alloc(sizeof(*g));
-    onnx__graph_proto__init(g);
-    g->name = arena_str("test");
-    g->node = arena_alloc(sizeof(void *) * CAP);
-    g->initializer = arena_alloc(sizeof(void *) * CAP);
-    g->input = arena_alloc(sizeof(void *) * CAP);
-    g->output = arena_alloc(sizeof(void *) * CAP);
-    g->value_info = arena_alloc(sizeof(void *) * CAP);
-    m->graph = g;
-    return m;
-}
-
-/* A tensor type; dims < 0 become the symbolic dim "N". */
-static Onnx__ValueInfoProto *value_info(const char *name, int32_t elem, int ndim,
-                                        const int64_t *dims)
-{
-    Onnx__ValueInfoProto *vi = arena_alloc(sizeof(*vi));
-    onnx__value_info_proto__init(vi);
-    vi->name = arena_str(name);
-    Onnx__TypeProto *tp = arena_alloc(sizeof(*tp));
-    onnx__type_proto__init(tp);
-    Onnx__TypeProto__Tensor *tt = arena_alloc(sizeof(*tt));
-    onnx__type_proto__tensor__init(tt);
-    tt->has_elem_type = 1;
-    tt->elem_type = elem;
-    Onnx__TensorShapeProto *sp = arena_alloc(sizeof(*sp));
-    onnx__tensor_shape_proto__init(sp);
-    sp->dim = arena_alloc(sizeof(void *) * (size_t)(ndim + 1));
-    for (int i = 0; i < ndim; i++) {
-        Onnx__TensorShapeProto__Dimension *d = arena_alloc(sizeof(*d));
-        onnx__tensor_shape_proto__dimension__init(d);
-        if (dims[i] >= 0) {
-            d->value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE;
-            d->dim_value = dims[i];
-        } else {
-            d->value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM;
-            d->dim_param = arena_str("N");
-        }
-        sp->dim[sp->n_dim++] = d;
-    }
-    tt->shape = sp;
-    tp->value_case = ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE;
-    tp->tensor_type = tt;
-    vi->type = tp;
-    return vi;
-}
-
-static void add_input(Onnx__ModelProto *m, const char *name, int32_t elem, int ndim,
-                      const int64_t *dims)
-{
-    m->graph->input[m->graph->n_input++] = value_info(name, elem, ndim, dims);
-}
-
-static void add_output(Onnx__ModelProto *m, const char *name, int32_t elem, int ndim,
-                       const int64_t *dims)
-{
-    m->graph->output[m->graph->n_output++] = value_info(name, elem, ndim, dims);
-}
-
-/* inputs and outputs: NULL-terminated lists of names ("" = omitted). */
-static Onnx__NodeProto *add_node(Onnx__ModelProto *m, const char *op, const char *name,
-                                 const char *const *inputs, const char *const *outputs)
-{
-    Onnx__NodeProto *n = arena_alloc(sizeof(*n));
-    onnx__node_proto__init(n);
-    n->op_type = arena_str(op);
-    n->name = arena_str(name);
-    n->input = arena_alloc(sizeof(char *) * CAP);
-    n->output = arena_alloc(sizeof(char *) * CAP);
-    n->attribute = arena_alloc(sizeof(void *) * CAP);
-    for (; *inputs; inputs++) n->input[n->n_input++] = arena_str(*inputs);
-    for (; *outputs; outputs++) n->output[n->n_output++] = arena_str(*outputs);
-    m->graph->node[m->graph->n_node++] = n;
-    return n;
-}
-
-static Onnx__AttributeProto *add_attr(Onnx__NodeProto *n, const char *name,
-                                      Onnx__AttributeProto__AttributeType type)
-{
-    Onnx__AttributeProto *a = arena_alloc(sizeof(*a));
-    onnx__attribute_proto__init(a);
-    a->name = arena_str(name);
-    a->has_type = 1;
-    a->type = type;
-    n->attribute[n->n_attribute++] = a;
-    return a;
-}
-
-static void attr_ints(Onnx__NodeProto *n, const char *name, const int64_t *v, size_t count)
-{
-    Onnx__AttributeProto *a = add_attr(n, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS);
-    a->ints = arena_alloc(sizeof(int64_t) * (count + 1));
-    memcpy(a->ints, v, sizeof(int64_t) * count);
-    a->n_ints = count;
-}
-
-static void attr_int(Onnx__NodeProto *n, const char *name, int64_t v)
-{
-    Onnx__AttributeProto *a = add_attr(n, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT);
-    a->has_i = 1;
-    a->i = v;
-}
-
-static void attr_float(Onnx__NodeProto *n, const char *name, float v)
-{
-    Onnx__AttributeProto *a = add_attr(n, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOAT);
-    a->has_f = 1;
-    a->f = v;
-}
-
-static Onnx__TensorProto *tensor_new(const char *name, int32_t dtype, int ndim, const int64_t *dims)
-{
-    Onnx__TensorProto *t = arena_alloc(sizeof(*t));
-    onnx__tensor_proto__init(t);
-    t->name = arena_str(name);
-    t->has_data_type = 1;
-    t->data_type = dtype;
-    t->dims = arena_alloc(sizeof(int64_t) * (size_t)(ndim + 1));
-    if (ndim) memcpy(t->dims, dims, sizeof(int64_t) * (size_t)ndim);
-    t->n_dims = (size_t)ndim;
-    return t;
-}
-
-static void tensor_raw(Onnx__TensorProto *t, const void *bytes, size_t len)
-{
-    t->has_raw_data = 1;
-    t->raw_data.data = arena_alloc(len);
-    memcpy(t->raw_data.data, bytes, len);
-    t->raw_data.len = len;
-}
-
-/* An FP32 tensor of `count` values 0.5 * (i + 1) - 2, in raw_data or float_data. */
-static Onnx__TensorProto *tensor_f32(const char *name, int ndim, const int64_t *dims, size_t count,
-                                     bool raw)
-{
-    Onnx__TensorProto *t = tensor_new(name, ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, ndim, dims);
-    float *v = arena_alloc(sizeof(float) * (count + 1));
-    for (size_t i = 0; i < count; i++) v[i] = 0.5f * (float)(i + 1) - 2.0f;
-    if (raw) {
-        tensor_raw(t, v, sizeof(float) * count);
-    } else {
-        t->float_data = v;
-        t->n_float_data = count;
-    }
-    return t;
-}
-
-static Onnx__TensorProto *tensor_i64(const char *name, int ndim, const int64_t *dims,
-                                     const int64_t *vals, size_t count)
-{
-    Onnx__TensorProto *t = tensor_new(name, ONNX__TENSOR_PROTO__DATA_TYPE__INT64, ndim, dims);
-    t->int64_data = arena_alloc(sizeof(int64_t) * (count + 1));
-    memcpy(t->int64_data, vals, sizeof(int64_t) * count);
-    t->n_int64_data = count;
-    return t;
-}
-
-static void add_init(Onnx__ModelProto *m, Onnx__TensorProto *t)
-{
-    m->graph->initializer[m->graph->n_initializer++] = t;
-}
-
-/* Packs the model (its bytes live in the arena). */
-static uint8_t *pack(const Onnx__ModelProto *m, size_t *len)
-{
-    *len = onnx__model_proto__get_packed_size(m);
-    uint8_t *buf = arena_alloc(*len);
-    assert_int_equal(onnx__model_proto__pack(m, buf), *len);
-    return buf;
-}
-
-static const char *tmp_path(const char *file)
-{
-    static char paths[8][512];
-    static int next;
-    char *p = paths[next++ % 8];
-    snprintf(p, 512, "%s/%s", cv_test_tmpdir(), file);
-    return p;
-}
-
-static void write_bytes(const char *path, const void *bytes, size_t len)
-{
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(bytes, 1, len, f), len);
-    assert_int_equal(fclose(f), 0);
-}
-
-static const char *write_model(const Onnx__ModelProto *m, const char *file)
-{
-    size_t len;
-    uint8_t *buf = pack(m, &len);
-    const char *path = tmp_path(file);
-    write_bytes(path, buf, len);
-    return path;
-}
-
-#define L(...) ((const char *const[]){__VA_ARGS__, NULL})
-#define DIMS(...) ((const int64_t[]){__VA_ARGS__})
-#define NDIMS(...) ((int)(sizeof((const int64_t[]){__VA_ARGS__}) / sizeof(int64_t)))
+/* ---- models ----------------------------------------------------------------- */
 
 /* x[N,3] -> Relu -> y[N,3] */
 static Onnx__ModelProto *relu_model(int64_t opset)
 {
-    Onnx__ModelProto *m = model_new(opset);
-    add_input(m, "x", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 2, DIMS(-1, 3));
-    add_node(m, "Relu", "relu1", L("x"), L("y"));
-    add_output(m, "y", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 2, DIMS(-1, 3));
+    Onnx__ModelProto *m = cv_test_onnx_model(opset);
+    cv_test_onnx_input(m, "x", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 2, CV_TEST_DIMS(-1, 3));
+    cv_test_onnx_node(m, "Relu", "relu1", CV_TEST_NAMES("x"), CV_TEST_NAMES("y"));
+    cv_test_onnx_output(m, "y", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 2, CV_TEST_DIMS(-1, 3));
     return m;
 }
 
@@ -290,7 +44,7 @@ static Onnx__ModelProto *relu_model(int64_t opset)
 static void expect_refusal(const Onnx__ModelProto *m, const char *file, cv_status want,
                            const char *const *needles)
 {
-    const char *path = write_model(m, file);
+    const char *path = cv_test_onnx_write(m, file);
     size_t live = cv_alloc_live_bytes();
     cv_graph_t *g = (cv_graph_t *)&g;
     cv_err_t err = {{0}};
@@ -308,7 +62,7 @@ static void expect_refusal(const Onnx__ModelProto *m, const char *file, cv_statu
 
 static cv_graph_t *load_ok(const Onnx__ModelProto *m, const char *file)
 {
-    const char *path = write_model(m, file);
+    const char *path = cv_test_onnx_write(m, file);
     cv_graph_t *g = NULL;
     cv_err_t err = {{0}};
     cv_status status = cv_onnx_load(path, &g, &err);
@@ -356,17 +110,17 @@ static void test_relu_model(void **state)
     assert_int_equal(n->noutputs, 1);
     assert_int_equal(n->outputs[0], g->outputs[0]);
     assert_int_equal(y->producer, 0);
-    assert_string_equal(g->path, tmp_path("relu.onnx"));
+    assert_string_equal(g->path, cv_test_tmp_path("relu.onnx"));
     cv_graph_destroy(g);
     assert_int_equal(cv_alloc_live_bytes(), live);
 
     /* a fixed dim 0 is no batch axis; "ai.onnx" names the default domain */
-    Onnx__ModelProto *m = model_new(17);
-    m->opset_import[0]->domain = arena_str("ai.onnx");
-    add_input(m, "x", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 2, DIMS(2, 3));
-    add_input(m, "z", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 1, DIMS(0));
-    add_node(m, "Relu", "", L("x"), L("y"));
-    add_output(m, "y", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 2, DIMS(2, 3));
+    Onnx__ModelProto *m = cv_test_onnx_model(17);
+    m->opset_import[0]->domain = cv_test_onnx_str("ai.onnx");
+    cv_test_onnx_input(m, "x", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 2, CV_TEST_DIMS(2, 3));
+    cv_test_onnx_input(m, "z", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 1, CV_TEST_DIMS(0));
+    cv_test_onnx_node(m, "Relu", "", CV_TEST_NAMES("x"), CV_TEST_NAMES("y"));
+    cv_test_onnx_output(m, "y", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 2, CV_TEST_DIMS(2, 3));
     g = load_ok(m, "fixed.onnx");
     assert_int_equal(g->opset, 17);
     assert_false(g->batched);
@@ -381,18 +135,18 @@ static void test_relu_model(void **state)
 static void test_initializers(void **state)
 {
     size_t live = cv_alloc_live_bytes();
-    Onnx__ModelProto *m = model_new(13);
-    add_input(m, "x", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 2, DIMS(-1, 3));
-    add_input(m, "w", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 2, DIMS(2, 3));
-    add_init(m, tensor_f32("w", 2, DIMS(2, 3), 6, true));
-    add_init(m, tensor_f32("b", 1, DIMS(3), 3, false));
-    add_init(m, tensor_i64("shape", 1, DIMS(2), DIMS(3, -1), 2));
-    add_node(m, "Add", "add", L("x", "w"), L("s"));
-    add_node(m, "Add", "add2", L("s", "b"), L("t"));
-    add_node(m, "Reshape", "reshape", L("t", "shape"), L("y"));
+    Onnx__ModelProto *m = cv_test_onnx_model(13);
+    cv_test_onnx_input(m, "x", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 2, CV_TEST_DIMS(-1, 3));
+    cv_test_onnx_input(m, "w", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 2, CV_TEST_DIMS(2, 3));
+    cv_test_onnx_initializer(m, cv_test_onnx_tensor_f32("w", 2, CV_TEST_DIMS(2, 3), 6, true));
+    cv_test_onnx_initializer(m, cv_test_onnx_tensor_f32("b", 1, CV_TEST_DIMS(3), 3, false));
+    cv_test_onnx_initializer(m, cv_test_onnx_tensor_i64("shape", 1, CV_TEST_DIMS(2), CV_TEST_DIMS(3, -1), 2));
+    cv_test_onnx_node(m, "Add", "add", CV_TEST_NAMES("x", "w"), CV_TEST_NAMES("s"));
+    cv_test_onnx_node(m, "Add", "add2", CV_TEST_NAMES("s", "b"), CV_TEST_NAMES("t"));
+    cv_test_onnx_node(m, "Reshape", "reshape", CV_TEST_NAMES("t", "shape"), CV_TEST_NAMES("y"));
     m->graph->value_info[m->graph->n_value_info++] =
-        value_info("s", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 2, DIMS(2, 3));
-    add_output(m, "y", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 2, DIMS(3, -1));
+        cv_test_onnx_value_info("s", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 2, CV_TEST_DIMS(2, 3));
+    cv_test_onnx_output(m, "y", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 2, CV_TEST_DIMS(3, -1));
     cv_graph_t *g = load_ok(m, "inits.onnx");
 
     assert_int_equal(g->ninputs, 1); /* w is a constant, not a runtime input */
@@ -423,10 +177,10 @@ static void test_initializers(void **state)
 static void test_initializer_dtypes(void **state)
 {
     size_t live = cv_alloc_live_bytes();
-    Onnx__ModelProto *m = model_new(13);
-    add_input(m, "x", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 1, DIMS(2));
-    add_node(m, "Relu", "", L("x"), L("y"));
-    add_output(m, "y", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 1, DIMS(2));
+    Onnx__ModelProto *m = cv_test_onnx_model(13);
+    cv_test_onnx_input(m, "x", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 1, CV_TEST_DIMS(2));
+    cv_test_onnx_node(m, "Relu", "", CV_TEST_NAMES("x"), CV_TEST_NAMES("y"));
+    cv_test_onnx_output(m, "y", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 1, CV_TEST_DIMS(2));
     static const int32_t via_int32[] = {
         ONNX__TENSOR_PROTO__DATA_TYPE__INT32,   ONNX__TENSOR_PROTO__DATA_TYPE__INT16,
         ONNX__TENSOR_PROTO__DATA_TYPE__INT8,    ONNX__TENSOR_PROTO__DATA_TYPE__UINT8,
@@ -435,8 +189,8 @@ static void test_initializer_dtypes(void **state)
     char name[32];
     for (size_t i = 0; i < CV_ARRAY_LEN(via_int32); i++) {
         snprintf(name, sizeof name, "i32_%d", via_int32[i]);
-        Onnx__TensorProto *t = tensor_new(name, via_int32[i], 1, DIMS(2));
-        t->int32_data = arena_alloc(2 * sizeof(int32_t));
+        Onnx__TensorProto *t = cv_test_onnx_tensor(name, via_int32[i], 1, CV_TEST_DIMS(2));
+        t->int32_data = cv_test_onnx_alloc(2 * sizeof(int32_t));
         bool half = via_int32[i] == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT16 ||
                     via_int32[i] == ONNX__TENSOR_PROTO__DATA_TYPE__BFLOAT16;
         t->int32_data[0] = half ? 0x3c00 : -3; /* fp16 1.0 */
@@ -446,27 +200,27 @@ static void test_initializer_dtypes(void **state)
             t->int32_data[1] = 0xc000; /* bf16 -2.0 */
         }
         t->n_int32_data = 2;
-        add_init(m, t);
+        cv_test_onnx_initializer(m, t);
     }
-    Onnx__TensorProto *u32 = tensor_new("u32", ONNX__TENSOR_PROTO__DATA_TYPE__UINT32, 1, DIMS(2));
-    Onnx__TensorProto *u64 = tensor_new("u64", ONNX__TENSOR_PROTO__DATA_TYPE__UINT64, 1, DIMS(2));
+    Onnx__TensorProto *u32 = cv_test_onnx_tensor("u32", ONNX__TENSOR_PROTO__DATA_TYPE__UINT32, 1, CV_TEST_DIMS(2));
+    Onnx__TensorProto *u64 = cv_test_onnx_tensor("u64", ONNX__TENSOR_PROTO__DATA_TYPE__UINT64, 1, CV_TEST_DIMS(2));
     static uint64_t uvals[2] = {4000000000u, 18000000000000000000u};
     u32->uint64_data = u64->uint64_data = uvals;
     u32->n_uint64_data = u64->n_uint64_data = 2;
-    add_init(m, u32);
-    add_init(m, u64);
-    Onnx__TensorProto *f64 = tensor_new("f64", ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE, 1, DIMS(2));
+    cv_test_onnx_initializer(m, u32);
+    cv_test_onnx_initializer(m, u64);
+    Onnx__TensorProto *f64 = cv_test_onnx_tensor("f64", ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE, 1, CV_TEST_DIMS(2));
     static double dvals[2] = {0.25, -1e300};
     f64->double_data = dvals;
     f64->n_double_data = 2;
-    add_init(m, f64);
+    cv_test_onnx_initializer(m, f64);
     Onnx__TensorProto *rawb =
-        tensor_new("raw_bool", ONNX__TENSOR_PROTO__DATA_TYPE__BOOL, 1, DIMS(3));
-    tensor_raw(rawb, "\x00\x01\x05", 3);
-    add_init(m, rawb);
-    Onnx__TensorProto *raw16 = tensor_new("raw_i16", ONNX__TENSOR_PROTO__DATA_TYPE__INT16, 0, NULL);
-    tensor_raw(raw16, "\xfe\xff", 2); /* a scalar, little-endian -2 */
-    add_init(m, raw16);
+        cv_test_onnx_tensor("raw_bool", ONNX__TENSOR_PROTO__DATA_TYPE__BOOL, 1, CV_TEST_DIMS(3));
+    cv_test_onnx_tensor_raw(rawb, "\x00\x01\x05", 3);
+    cv_test_onnx_initializer(m, rawb);
+    Onnx__TensorProto *raw16 = cv_test_onnx_tensor("raw_i16", ONNX__TENSOR_PROTO__DATA_TYPE__INT16, 0, NULL);
+    cv_test_onnx_tensor_raw(raw16, "\xfe\xff", 2); /* a scalar, little-endian -2 */
+    cv_test_onnx_initializer(m, raw16);
 
     cv_graph_t *g = load_ok(m, "dtypes.onnx");
     const cv_value_t *v = value(g, "i32_6");
@@ -509,27 +263,27 @@ static void test_initializer_dtypes(void **state)
 static void test_attributes_and_order(void **state)
 {
     size_t live = cv_alloc_live_bytes();
-    Onnx__ModelProto *m = model_new(13);
-    add_input(m, "x", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 4, DIMS(-1, 1, 4, 4));
-    Onnx__NodeProto *relu = add_node(m, "Relu", "late", L("c"), L("y"));
-    Onnx__NodeProto *conv = add_node(m, "Conv", "conv", L("x", "k"), L("c"));
-    attr_ints(conv, "pads", DIMS(1, 1, 1, 1), 4);
-    attr_int(conv, "group", 1);
+    Onnx__ModelProto *m = cv_test_onnx_model(13);
+    cv_test_onnx_input(m, "x", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 4, CV_TEST_DIMS(-1, 1, 4, 4));
+    Onnx__NodeProto *relu = cv_test_onnx_node(m, "Relu", "late", CV_TEST_NAMES("c"), CV_TEST_NAMES("y"));
+    Onnx__NodeProto *conv = cv_test_onnx_node(m, "Conv", "conv", CV_TEST_NAMES("x", "k"), CV_TEST_NAMES("c"));
+    cv_test_onnx_attr_ints(conv, "pads", CV_TEST_DIMS(1, 1, 1, 1), 4);
+    cv_test_onnx_attr_int(conv, "group", 1);
     Onnx__AttributeProto *s =
-        add_attr(conv, "auto_pad", ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING);
+        cv_test_onnx_attr(conv, "auto_pad", ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING);
     s->has_s = 1;
-    s->s.data = (uint8_t *)arena_str("NOTSET");
+    s->s.data = (uint8_t *)cv_test_onnx_str("NOTSET");
     s->s.len = 6;
-    Onnx__NodeProto *k = add_node(m, "Constant", "kconst", L(NULL), L("k"));
-    Onnx__AttributeProto *t = add_attr(k, "value", ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TENSOR);
-    t->t = tensor_f32("", 4, DIMS(1, 1, 3, 3), 9, true);
+    Onnx__NodeProto *k = cv_test_onnx_node(m, "Constant", "kconst", CV_TEST_NAMES(NULL), CV_TEST_NAMES("k"));
+    Onnx__AttributeProto *t = cv_test_onnx_attr(k, "value", ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TENSOR);
+    t->t = cv_test_onnx_tensor_f32("", 4, CV_TEST_DIMS(1, 1, 3, 3), 9, true);
     Onnx__AttributeProto *fl =
-        add_attr(relu, "floats", ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOATS);
+        cv_test_onnx_attr(relu, "floats", ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOATS);
     static float fv[2] = {1.5f, -2.5f};
     fl->floats = fv;
     fl->n_floats = 2;
-    attr_float(relu, "alpha", 0.25f);
-    add_output(m, "y", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 4, DIMS(-1, 1, 4, 4));
+    cv_test_onnx_attr_float(relu, "alpha", 0.25f);
+    cv_test_onnx_output(m, "y", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 4, CV_TEST_DIMS(-1, 1, 4, 4));
     cv_graph_t *g = load_ok(m, "attrs.onnx");
 
     assert_int_equal(g->nnodes, 3);
@@ -586,46 +340,46 @@ static float const_scalar(const cv_graph_t *g, int v)
 static void test_canonical_form(void **state)
 {
     size_t live = cv_alloc_live_bytes();
-    Onnx__ModelProto *m = model_new(9);
-    add_input(m, "x", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 3, DIMS(-1, 4, 6));
-    Onnx__NodeProto *n = add_node(m, "Slice", "slice", L("x"), L("s"));
-    attr_ints(n, "starts", DIMS(1, 0), 2);
-    attr_ints(n, "ends", DIMS(3, 4), 2);
-    attr_ints(n, "axes", DIMS(1, 2), 2);
-    n = add_node(m, "Split", "split", L("s"), L("p0", "p1"));
-    attr_int(n, "axis", 2);
-    attr_ints(n, "split", DIMS(1, 3), 2);
-    n = add_node(m, "Unsqueeze", "unsq", L("p1"), L("u"));
-    attr_ints(n, "axes", DIMS(0), 1);
-    n = add_node(m, "Squeeze", "sq", L("u"), L("q"));
-    attr_ints(n, "axes", DIMS(0), 1);
-    n = add_node(m, "ReduceSum", "rsum", L("q"), L("r"));
-    attr_ints(n, "axes", DIMS(-1), 1);
-    attr_int(n, "keepdims", 1);
-    n = add_node(m, "ReduceMean", "rmean", L("r"), L("rm"));
-    n = add_node(m, "Clip", "clip", L("rm"), L("cl"));
-    attr_float(n, "min", 0.5f);
-    n = add_node(m, "Pad", "pad", L("cl"), L("pd"));
-    attr_ints(n, "pads", DIMS(0, 1, 0, 0, 1, 0), 6);
-    attr_float(n, "value", 2.0f);
-    Onnx__AttributeProto *mode = add_attr(n, "mode", ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING);
+    Onnx__ModelProto *m = cv_test_onnx_model(9);
+    cv_test_onnx_input(m, "x", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 3, CV_TEST_DIMS(-1, 4, 6));
+    Onnx__NodeProto *n = cv_test_onnx_node(m, "Slice", "slice", CV_TEST_NAMES("x"), CV_TEST_NAMES("s"));
+    cv_test_onnx_attr_ints(n, "starts", CV_TEST_DIMS(1, 0), 2);
+    cv_test_onnx_attr_ints(n, "ends", CV_TEST_DIMS(3, 4), 2);
+    cv_test_onnx_attr_ints(n, "axes", CV_TEST_DIMS(1, 2), 2);
+    n = cv_test_onnx_node(m, "Split", "split", CV_TEST_NAMES("s"), CV_TEST_NAMES("p0", "p1"));
+    cv_test_onnx_attr_int(n, "axis", 2);
+    cv_test_onnx_attr_ints(n, "split", CV_TEST_DIMS(1, 3), 2);
+    n = cv_test_onnx_node(m, "Unsqueeze", "unsq", CV_TEST_NAMES("p1"), CV_TEST_NAMES("u"));
+    cv_test_onnx_attr_ints(n, "axes", CV_TEST_DIMS(0), 1);
+    n = cv_test_onnx_node(m, "Squeeze", "sq", CV_TEST_NAMES("u"), CV_TEST_NAMES("q"));
+    cv_test_onnx_attr_ints(n, "axes", CV_TEST_DIMS(0), 1);
+    n = cv_test_onnx_node(m, "ReduceSum", "rsum", CV_TEST_NAMES("q"), CV_TEST_NAMES("r"));
+    cv_test_onnx_attr_ints(n, "axes", CV_TEST_DIMS(-1), 1);
+    cv_test_onnx_attr_int(n, "keepdims", 1);
+    n = cv_test_onnx_node(m, "ReduceMean", "rmean", CV_TEST_NAMES("r"), CV_TEST_NAMES("rm"));
+    n = cv_test_onnx_node(m, "Clip", "clip", CV_TEST_NAMES("rm"), CV_TEST_NAMES("cl"));
+    cv_test_onnx_attr_float(n, "min", 0.5f);
+    n = cv_test_onnx_node(m, "Pad", "pad", CV_TEST_NAMES("cl"), CV_TEST_NAMES("pd"));
+    cv_test_onnx_attr_ints(n, "pads", CV_TEST_DIMS(0, 1, 0, 0, 1, 0), 6);
+    cv_test_onnx_attr_float(n, "value", 2.0f);
+    Onnx__AttributeProto *mode = cv_test_onnx_attr(n, "mode", ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING);
     mode->has_s = 1;
-    mode->s.data = (uint8_t *)arena_str("constant");
+    mode->s.data = (uint8_t *)cv_test_onnx_str("constant");
     mode->s.len = 8;
-    n = add_node(m, "Dropout", "drop", L("pd"), L("d", "mask"));
-    attr_float(n, "ratio", 0.3f);
-    add_init(m, tensor_f32("scale", 1, DIMS(2), 2, true));
-    add_init(m, tensor_f32("bias", 1, DIMS(2), 2, true));
-    add_init(m, tensor_f32("mean", 1, DIMS(2), 2, true));
-    add_init(m, tensor_f32("var", 1, DIMS(2), 2, true));
-    n = add_node(m, "BatchNormalization", "bn", L("d", "scale", "bias", "mean", "var"),
-                 L("bnout", "run_mean", "run_var"));
-    attr_int(n, "spatial", 1);
-    attr_float(n, "epsilon", 1e-3f);
-    n = add_node(m, "Clip", "clip2", L("bnout"), L("y"));
-    add_output(m, "y", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 3, DIMS(-1, 3, 3));
+    n = cv_test_onnx_node(m, "Dropout", "drop", CV_TEST_NAMES("pd"), CV_TEST_NAMES("d", "mask"));
+    cv_test_onnx_attr_float(n, "ratio", 0.3f);
+    cv_test_onnx_initializer(m, cv_test_onnx_tensor_f32("scale", 1, CV_TEST_DIMS(2), 2, true));
+    cv_test_onnx_initializer(m, cv_test_onnx_tensor_f32("bias", 1, CV_TEST_DIMS(2), 2, true));
+    cv_test_onnx_initializer(m, cv_test_onnx_tensor_f32("mean", 1, CV_TEST_DIMS(2), 2, true));
+    cv_test_onnx_initializer(m, cv_test_onnx_tensor_f32("var", 1, CV_TEST_DIMS(2), 2, true));
+    n = cv_test_onnx_node(m, "BatchNormalization", "bn", CV_TEST_NAMES("d", "scale", "bias", "mean", "var"),
+                 CV_TEST_NAMES("bnout", "run_mean", "run_var"));
+    cv_test_onnx_attr_int(n, "spatial", 1);
+    cv_test_onnx_attr_float(n, "epsilon", 1e-3f);
+    n = cv_test_onnx_node(m, "Clip", "clip2", CV_TEST_NAMES("bnout"), CV_TEST_NAMES("y"));
+    cv_test_onnx_output(m, "y", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 3, CV_TEST_DIMS(-1, 3, 3));
     /* a value whose name the generated ones must avoid */
-    add_init(m, tensor_i64("s__starts", 1, DIMS(1), DIMS(0), 1));
+    cv_test_onnx_initializer(m, cv_test_onnx_tensor_i64("s__starts", 1, CV_TEST_DIMS(1), CV_TEST_DIMS(0), 1));
     cv_graph_t *g = load_ok(m, "canon.onnx");
 
     const cv_node_t *slice = &g->nodes[0];
@@ -684,17 +438,17 @@ static void test_canonical_form(void **state)
     cv_graph_destroy(g);
 
     /* at the newest opsets nothing changes */
-    m = model_new(18);
-    add_input(m, "x", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 1, DIMS(4));
-    add_node(m, "Clip", "clip", L("x"), L("y"));
-    add_node(m, "Dropout", "drop", L("y"), L("z", "mask"));
-    add_output(m, "z", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 1, DIMS(4));
-    add_output(m, "mask", ONNX__TENSOR_PROTO__DATA_TYPE__BOOL, 1, DIMS(4));
-    add_init(m, tensor_f32("scale", 1, DIMS(4), 4, true));
-    add_node(m, "BatchNormalization", "bn", L("z", "scale", "scale", "scale", "scale"),
-             L("bn", "", "var_out"));
-    add_node(m, "Relu", "reads_var", L("var_out"), L("r"));
-    add_output(m, "r", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 1, DIMS(4));
+    m = cv_test_onnx_model(18);
+    cv_test_onnx_input(m, "x", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 1, CV_TEST_DIMS(4));
+    cv_test_onnx_node(m, "Clip", "clip", CV_TEST_NAMES("x"), CV_TEST_NAMES("y"));
+    cv_test_onnx_node(m, "Dropout", "drop", CV_TEST_NAMES("y"), CV_TEST_NAMES("z", "mask"));
+    cv_test_onnx_output(m, "z", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 1, CV_TEST_DIMS(4));
+    cv_test_onnx_output(m, "mask", ONNX__TENSOR_PROTO__DATA_TYPE__BOOL, 1, CV_TEST_DIMS(4));
+    cv_test_onnx_initializer(m, cv_test_onnx_tensor_f32("scale", 1, CV_TEST_DIMS(4), 4, true));
+    cv_test_onnx_node(m, "BatchNormalization", "bn", CV_TEST_NAMES("z", "scale", "scale", "scale", "scale"),
+             CV_TEST_NAMES("bn", "", "var_out"));
+    cv_test_onnx_node(m, "Relu", "reads_var", CV_TEST_NAMES("var_out"), CV_TEST_NAMES("r"));
+    cv_test_onnx_output(m, "r", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 1, CV_TEST_DIMS(4));
     g = load_ok(m, "canon18.onnx");
     assert_int_equal(g->nodes[0].ninputs, 1);
     assert_int_equal(g->nodes[1].noutputs, 2); /* the mask is a graph output */
@@ -742,25 +496,25 @@ static cv_graph_t *load_under_oom(const char *path, const char *file, int *failu
  * the per-channel slope b, then ops whose legacy attributes change nothing. */
 static Onnx__ModelProto *legacy_model(void)
 {
-    Onnx__ModelProto *m = model_new(6);
-    add_input(m, "a", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 4, DIMS(-1, 3, 4, 5));
-    add_input(m, "bx", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 2, DIMS(3, 4));
-    add_init(m, tensor_f32("b", 1, DIMS(3), 3, true));
-    add_init(m, tensor_f32("d", 1, DIMS(5), 5, false));
-    add_node(m, "Relu", "relu", L("bx"), L("rb"));
-    Onnx__NodeProto *n = add_node(m, "Add", "add", L("a", "b"), L("s"));
-    attr_int(n, "broadcast", 1);
-    attr_int(n, "axis", 1);
-    n = add_node(m, "Mul", "mul", L("s", "rb"), L("m"));
-    attr_int(n, "broadcast", 1);
-    attr_int(n, "axis", 1);
-    add_node(m, "PRelu", "prelu", L("m", "b"), L("p"));
-    n = add_node(m, "Sub", "sub", L("p", "d"), L("q")); /* suffix alignment */
-    attr_int(n, "broadcast", 1);
-    n = add_node(m, "Pow", "pow", L("q", "d"), L("y")); /* -1: suffix, as Caffe2 reads it */
-    attr_int(n, "broadcast", 1);
-    attr_int(n, "axis", -1);
-    add_output(m, "y", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 4, DIMS(-1, 3, 4, 5));
+    Onnx__ModelProto *m = cv_test_onnx_model(6);
+    cv_test_onnx_input(m, "a", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 4, CV_TEST_DIMS(-1, 3, 4, 5));
+    cv_test_onnx_input(m, "bx", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 2, CV_TEST_DIMS(3, 4));
+    cv_test_onnx_initializer(m, cv_test_onnx_tensor_f32("b", 1, CV_TEST_DIMS(3), 3, true));
+    cv_test_onnx_initializer(m, cv_test_onnx_tensor_f32("d", 1, CV_TEST_DIMS(5), 5, false));
+    cv_test_onnx_node(m, "Relu", "relu", CV_TEST_NAMES("bx"), CV_TEST_NAMES("rb"));
+    Onnx__NodeProto *n = cv_test_onnx_node(m, "Add", "add", CV_TEST_NAMES("a", "b"), CV_TEST_NAMES("s"));
+    cv_test_onnx_attr_int(n, "broadcast", 1);
+    cv_test_onnx_attr_int(n, "axis", 1);
+    n = cv_test_onnx_node(m, "Mul", "mul", CV_TEST_NAMES("s", "rb"), CV_TEST_NAMES("m"));
+    cv_test_onnx_attr_int(n, "broadcast", 1);
+    cv_test_onnx_attr_int(n, "axis", 1);
+    cv_test_onnx_node(m, "PRelu", "prelu", CV_TEST_NAMES("m", "b"), CV_TEST_NAMES("p"));
+    n = cv_test_onnx_node(m, "Sub", "sub", CV_TEST_NAMES("p", "d"), CV_TEST_NAMES("q")); /* suffix alignment */
+    cv_test_onnx_attr_int(n, "broadcast", 1);
+    n = cv_test_onnx_node(m, "Pow", "pow", CV_TEST_NAMES("q", "d"), CV_TEST_NAMES("y")); /* -1: suffix, as Caffe2 reads it */
+    cv_test_onnx_attr_int(n, "broadcast", 1);
+    cv_test_onnx_attr_int(n, "axis", -1);
+    cv_test_onnx_output(m, "y", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 4, CV_TEST_DIMS(-1, 3, 4, 5));
     return m;
 }
 
@@ -835,33 +589,33 @@ static void test_opset6(void **state)
 
     /* Gemm's broadcast and is_test are dropped; a one-element B and a
      * shared slope need no alignment; broadcast = 0 ignores axis */
-    Onnx__ModelProto *m = model_new(6);
-    add_input(m, "x", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 2, DIMS(-1, 3));
-    add_init(m, tensor_f32("w", 2, DIMS(3, 4), 12, true));
-    add_init(m, tensor_f32("c", 1, DIMS(4), 4, true));
-    add_init(m, tensor_f32("one", 2, DIMS(1, 1), 1, true));
-    add_init(m, tensor_f32("slope", 1, DIMS(1), 1, true));
-    Onnx__NodeProto *n = add_node(m, "Gemm", "gemm", L("x", "w", "c"), L("gm"));
-    attr_int(n, "broadcast", 1);
-    attr_int(n, "transB", 0);
-    n = add_node(m, "Dropout", "drop", L("gm"), L("dr"));
-    attr_int(n, "is_test", 1);
-    n = add_node(m, "Mul", "scale", L("dr", "one"), L("sc"));
-    attr_int(n, "broadcast", 1);
-    attr_int(n, "axis", 0);
-    n = add_node(m, "Add", "same", L("sc", "sc"), L("sm"));
-    attr_int(n, "broadcast", 0);
-    attr_int(n, "axis", 0);
-    add_node(m, "Unsqueeze", "unsq", L("sm"), L("u"));
-    attr_ints(m->graph->node[m->graph->n_node - 1], "axes", DIMS(2, 3), 2);
-    add_node(m, "PRelu", "prelu", L("u", "slope"), L("pr"));
-    add_init(m, tensor_f32("scale", 1, DIMS(4), 4, true));
-    add_init(m, tensor_f32("bias", 1, DIMS(4), 4, true));
-    n = add_node(m, "BatchNormalization", "bn", L("pr", "scale", "bias", "scale", "scale"),
-                 L("y"));
-    attr_int(n, "is_test", 1);
-    attr_float(n, "momentum", 0.9f);
-    add_output(m, "y", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 4, DIMS(-1, 4, 1, 1));
+    Onnx__ModelProto *m = cv_test_onnx_model(6);
+    cv_test_onnx_input(m, "x", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 2, CV_TEST_DIMS(-1, 3));
+    cv_test_onnx_initializer(m, cv_test_onnx_tensor_f32("w", 2, CV_TEST_DIMS(3, 4), 12, true));
+    cv_test_onnx_initializer(m, cv_test_onnx_tensor_f32("c", 1, CV_TEST_DIMS(4), 4, true));
+    cv_test_onnx_initializer(m, cv_test_onnx_tensor_f32("one", 2, CV_TEST_DIMS(1, 1), 1, true));
+    cv_test_onnx_initializer(m, cv_test_onnx_tensor_f32("slope", 1, CV_TEST_DIMS(1), 1, true));
+    Onnx__NodeProto *n = cv_test_onnx_node(m, "Gemm", "gemm", CV_TEST_NAMES("x", "w", "c"), CV_TEST_NAMES("gm"));
+    cv_test_onnx_attr_int(n, "broadcast", 1);
+    cv_test_onnx_attr_int(n, "transB", 0);
+    n = cv_test_onnx_node(m, "Dropout", "drop", CV_TEST_NAMES("gm"), CV_TEST_NAMES("dr"));
+    cv_test_onnx_attr_int(n, "is_test", 1);
+    n = cv_test_onnx_node(m, "Mul", "scale", CV_TEST_NAMES("dr", "one"), CV_TEST_NAMES("sc"));
+    cv_test_onnx_attr_int(n, "broadcast", 1);
+    cv_test_onnx_attr_int(n, "axis", 0);
+    n = cv_test_onnx_node(m, "Add", "same", CV_TEST_NAMES("sc", "sc"), CV_TEST_NAMES("sm"));
+    cv_test_onnx_attr_int(n, "broadcast", 0);
+    cv_test_onnx_attr_int(n, "axis", 0);
+    cv_test_onnx_node(m, "Unsqueeze", "unsq", CV_TEST_NAMES("sm"), CV_TEST_NAMES("u"));
+    cv_test_onnx_attr_ints(m->graph->node[m->graph->n_node - 1], "axes", CV_TEST_DIMS(2, 3), 2);
+    cv_test_onnx_node(m, "PRelu", "prelu", CV_TEST_NAMES("u", "slope"), CV_TEST_NAMES("pr"));
+    cv_test_onnx_initializer(m, cv_test_onnx_tensor_f32("scale", 1, CV_TEST_DIMS(4), 4, true));
+    cv_test_onnx_initializer(m, cv_test_onnx_tensor_f32("bias", 1, CV_TEST_DIMS(4), 4, true));
+    n = cv_test_onnx_node(m, "BatchNormalization", "bn", CV_TEST_NAMES("pr", "scale", "bias", "scale", "scale"),
+                 CV_TEST_NAMES("y"));
+    cv_test_onnx_attr_int(n, "is_test", 1);
+    cv_test_onnx_attr_float(n, "momentum", 0.9f);
+    cv_test_onnx_output(m, "y", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 4, CV_TEST_DIMS(-1, 4, 1, 1));
     g = load_ok(m, "legacy_attrs.onnx");
     assert_int_equal(g->nnodes, 7);
     const cv_node_t *gemm = &g->nodes[0];
@@ -878,39 +632,39 @@ static void test_opset6(void **state)
     cv_graph_destroy(g);
 
     /* ranks the file does not state are not guessed */
-    m = model_new(6);
-    add_input(m, "x", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 2, DIMS(2, 12));
-    add_input(m, "like", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 3, DIMS(2, 3, 4));
-    add_init(m, tensor_f32("b", 1, DIMS(3), 3, true));
-    add_node(m, "Shape", "shape", L("like"), L("sh"));
-    add_node(m, "Reshape", "reshape", L("x", "sh"), L("r"));
-    n = add_node(m, "Add", "add", L("r", "b"), L("y"));
-    attr_int(n, "broadcast", 1);
-    attr_int(n, "axis", 1);
-    add_output(m, "y", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 3, DIMS(2, 3, 4));
+    m = cv_test_onnx_model(6);
+    cv_test_onnx_input(m, "x", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 2, CV_TEST_DIMS(2, 12));
+    cv_test_onnx_input(m, "like", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 3, CV_TEST_DIMS(2, 3, 4));
+    cv_test_onnx_initializer(m, cv_test_onnx_tensor_f32("b", 1, CV_TEST_DIMS(3), 3, true));
+    cv_test_onnx_node(m, "Shape", "shape", CV_TEST_NAMES("like"), CV_TEST_NAMES("sh"));
+    cv_test_onnx_node(m, "Reshape", "reshape", CV_TEST_NAMES("x", "sh"), CV_TEST_NAMES("r"));
+    n = cv_test_onnx_node(m, "Add", "add", CV_TEST_NAMES("r", "b"), CV_TEST_NAMES("y"));
+    cv_test_onnx_attr_int(n, "broadcast", 1);
+    cv_test_onnx_attr_int(n, "axis", 1);
+    cv_test_onnx_output(m, "y", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 3, CV_TEST_DIMS(2, 3, 4));
     expect_refusal(m, "unknown_rank.onnx", CV_STATUS_UNSUPPORTED,
-                   L("node 'add' (Add, node 2)",
+                   CV_TEST_NAMES("node 'add' (Add, node 2)",
                      "attribute 'axis' = 1 (opset 6 broadcasting) needs the rank of input A "
                      "'r', which the model does not declare"));
-    m->graph->node[2]->op_type = arena_str("PRelu");
-    m->graph->node[2]->name = arena_str("prelu");
+    m->graph->node[2]->op_type = cv_test_onnx_str("PRelu");
+    m->graph->node[2]->name = cv_test_onnx_str("prelu");
     m->graph->node[2]->n_attribute = 0;
     expect_refusal(m, "prelu_rank.onnx", CV_STATUS_UNSUPPORTED,
-                   L("node 'prelu' (PRelu, node 2)", "input X 'r' has no declared rank"));
+                   CV_TEST_NAMES("node 'prelu' (PRelu, node 2)", "input X 'r' has no declared rank"));
 
-    m = model_new(6);
-    add_input(m, "x", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 3, DIMS(2, 3, 4));
-    add_init(m, tensor_f32("b", 2, DIMS(4, 2), 8, true));
-    n = add_node(m, "Div", "div", L("x", "b"), L("y"));
-    attr_int(n, "broadcast", 1);
-    attr_int(n, "axis", 2);
-    add_output(m, "y", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 3, DIMS(2, 3, 4));
+    m = cv_test_onnx_model(6);
+    cv_test_onnx_input(m, "x", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 3, CV_TEST_DIMS(2, 3, 4));
+    cv_test_onnx_initializer(m, cv_test_onnx_tensor_f32("b", 2, CV_TEST_DIMS(4, 2), 8, true));
+    n = cv_test_onnx_node(m, "Div", "div", CV_TEST_NAMES("x", "b"), CV_TEST_NAMES("y"));
+    cv_test_onnx_attr_int(n, "broadcast", 1);
+    cv_test_onnx_attr_int(n, "axis", 2);
+    cv_test_onnx_output(m, "y", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 3, CV_TEST_DIMS(2, 3, 4));
     expect_refusal(m, "bad_axis.onnx", CV_STATUS_INVALID_ARGUMENT,
-                   L("node 'div' (Div, node 0)", "attribute 'axis' = 2 does not place input B "
+                   CV_TEST_NAMES("node 'div' (Div, node 0)", "attribute 'axis' = 2 does not place input B "
                                                  "(rank 2) inside input A (rank 3)"));
 
     /* every allocation of the rewrites can fail cleanly */
-    const char *path = write_model(legacy_model(), "legacy_oom.onnx");
+    const char *path = cv_test_onnx_write(legacy_model(), "legacy_oom.onnx");
     int failures;
     g = load_under_oom(path, "legacy_oom.onnx", &failures);
     assert_int_equal(g->nnodes, 7);
@@ -925,8 +679,8 @@ static void test_opset6(void **state)
 static void expect_file_refusal(const char *file, const void *bytes, size_t len, cv_status want,
                                 const char *needle)
 {
-    const char *path = tmp_path(file);
-    write_bytes(path, bytes, len);
+    const char *path = cv_test_tmp_path(file);
+    cv_test_write_file(path, bytes, len);
     size_t live = cv_alloc_live_bytes();
     cv_graph_t *g = NULL;
     cv_err_t err = {{0}};
@@ -944,22 +698,22 @@ static void test_bad_files(void **state)
 
     cv_graph_t *g = NULL;
     cv_err_t err = {{0}};
-    assert_int_equal(cv_onnx_load(tmp_path("absent.onnx"), &g, &err), CV_STATUS_NOT_FOUND);
+    assert_int_equal(cv_onnx_load(cv_test_tmp_path("absent.onnx"), &g, &err), CV_STATUS_NOT_FOUND);
     assert_non_null(strstr(err.msg, "absent.onnx"));
     assert_int_equal(cv_onnx_load(cv_test_tmpdir(), &g, &err), CV_STATUS_INVALID_ARGUMENT);
     assert_non_null(strstr(err.msg, "not a regular file"));
 
     /* a model with 4 KB of weights, cut in half: the cut falls in raw_data */
     Onnx__ModelProto *m = relu_model(13);
-    add_init(m, tensor_f32("w", 1, DIMS(1024), 1024, true));
+    cv_test_onnx_initializer(m, cv_test_onnx_tensor_f32("w", 1, CV_TEST_DIMS(1024), 1024, true));
     size_t len;
-    uint8_t *buf = pack(m, &len);
+    uint8_t *buf = cv_test_onnx_pack(m, &len);
     expect_file_refusal("truncated.onnx", buf, len / 2, CV_STATUS_INVALID_ARGUMENT,
                         "not an ONNX model (protobuf parse failed)");
 
     /* every shorter prefix is refused too, without a leak */
     Onnx__ModelProto *small = relu_model(13);
-    uint8_t *sbuf = pack(small, &len);
+    uint8_t *sbuf = cv_test_onnx_pack(small, &len);
     for (size_t cut = 0; cut < len; cut++) {
         size_t live = cv_alloc_live_bytes();
         assert_int_not_equal(cv_onnx_load_buffer(sbuf, cut, "prefix.onnx", NULL, &g, &err),
@@ -979,16 +733,16 @@ static void test_bad_files(void **state)
                         "not an ONNX model");
 
     /* a TensorProto is not a model */
-    Onnx__TensorProto *t = tensor_f32("t", 1, DIMS(4), 4, true);
+    Onnx__TensorProto *t = cv_test_onnx_tensor_f32("t", 1, CV_TEST_DIMS(4), 4, true);
     size_t tlen = onnx__tensor_proto__get_packed_size(t);
-    uint8_t *tbuf = arena_alloc(tlen);
+    uint8_t *tbuf = cv_test_onnx_alloc(tlen);
     onnx__tensor_proto__pack(t, tbuf);
     expect_file_refusal("tensor.onnx", tbuf, tlen, CV_STATUS_INVALID_ARGUMENT, "not an ONNX model");
 
     /* a model without a graph */
     Onnx__ModelProto *nograph = relu_model(13);
     nograph->graph = NULL;
-    buf = pack(nograph, &len);
+    buf = cv_test_onnx_pack(nograph, &len);
     expect_file_refusal("nograph.onnx", buf, len, CV_STATUS_INVALID_ARGUMENT, "no graph");
 }
 
@@ -1021,9 +775,9 @@ static void test_deep_nesting(void **state)
 {
     enum { DEPTH = 100000 };
     /* sizes, innermost first: graph{node{attribute{g: graph}}} */
-    uint64_t *graph = arena_alloc(sizeof(uint64_t) * (DEPTH + 1));
-    uint64_t *node = arena_alloc(sizeof(uint64_t) * (DEPTH + 1));
-    uint64_t *attr = arena_alloc(sizeof(uint64_t) * (DEPTH + 1));
+    uint64_t *graph = cv_test_onnx_alloc(sizeof(uint64_t) * (DEPTH + 1));
+    uint64_t *node = cv_test_onnx_alloc(sizeof(uint64_t) * (DEPTH + 1));
+    uint64_t *attr = cv_test_onnx_alloc(sizeof(uint64_t) * (DEPTH + 1));
     graph[0] = 0;
     for (int i = 1; i <= DEPTH; i++) {
         attr[i] = 1 + varint_size(graph[i - 1]) + graph[i - 1];
@@ -1031,7 +785,7 @@ static void test_deep_nesting(void **state)
         graph[i] = 1 + varint_size(node[i]) + node[i];
     }
     size_t len = 1 + varint_size(graph[DEPTH]) + graph[DEPTH];
-    uint8_t *buf = arena_alloc(len), *p = buf;
+    uint8_t *buf = cv_test_onnx_alloc(len), *p = buf;
     p = put_header(p, 7, graph[DEPTH]); /* ModelProto.graph */
     for (int i = DEPTH; i >= 1; i--) {
         p = put_header(p, 1, node[i]);      /* GraphProto.node */
@@ -1053,13 +807,13 @@ static void test_deep_nesting(void **state)
 static void test_mutated_models(void **state)
 {
     Onnx__ModelProto *m = relu_model(11);
-    add_init(m, tensor_i64("axes", 1, DIMS(1), DIMS(0), 1));
-    Onnx__NodeProto *n = add_node(m, "Slice", "sl", L("y"), L("z"));
-    attr_ints(n, "starts", DIMS(0), 1);
-    add_output(m, "z", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 2, DIMS(-1, 3));
+    cv_test_onnx_initializer(m, cv_test_onnx_tensor_i64("axes", 1, CV_TEST_DIMS(1), CV_TEST_DIMS(0), 1));
+    Onnx__NodeProto *n = cv_test_onnx_node(m, "Slice", "sl", CV_TEST_NAMES("y"), CV_TEST_NAMES("z"));
+    cv_test_onnx_attr_ints(n, "starts", CV_TEST_DIMS(0), 1);
+    cv_test_onnx_output(m, "z", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 2, CV_TEST_DIMS(-1, 3));
     size_t len;
-    uint8_t *orig = pack(m, &len);
-    uint8_t *buf = arena_alloc(len);
+    uint8_t *orig = cv_test_onnx_pack(m, &len);
+    uint8_t *buf = cv_test_onnx_alloc(len);
     uint64_t s = 7;
     int loaded = 0;
     for (int trial = 0; trial < 3000; trial++) {
@@ -1088,110 +842,110 @@ static void test_mutated_models(void **state)
 static void test_bad_graphs(void **state)
 {
     Onnx__ModelProto *m = relu_model(13);
-    m->graph->node[0]->op_type = arena_str("Foo");
+    m->graph->node[0]->op_type = cv_test_onnx_str("Foo");
     expect_refusal(m, "unknown_op.onnx", CV_STATUS_UNSUPPORTED,
-                   L("operator Foo is not supported", "node 'relu1' (Foo, node 0)"));
+                   CV_TEST_NAMES("operator Foo is not supported", "node 'relu1' (Foo, node 0)"));
 
     m = relu_model(13);
-    m->graph->node[0]->domain = arena_str("com.microsoft");
-    expect_refusal(m, "domain.onnx", CV_STATUS_UNSUPPORTED, L("com.microsoft", "Relu"));
+    m->graph->node[0]->domain = cv_test_onnx_str("com.microsoft");
+    expect_refusal(m, "domain.onnx", CV_STATUS_UNSUPPORTED, CV_TEST_NAMES("com.microsoft", "Relu"));
 
     m = relu_model(13);
     Onnx__AttributeProto *a =
-        add_attr(m->graph->node[0], "body", ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__GRAPH);
-    a->g = arena_alloc(sizeof(Onnx__GraphProto));
+        cv_test_onnx_attr(m->graph->node[0], "body", ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__GRAPH);
+    a->g = cv_test_onnx_alloc(sizeof(Onnx__GraphProto));
     onnx__graph_proto__init(a->g);
     expect_refusal(m, "graph_attr.onnx", CV_STATUS_UNSUPPORTED,
-                   L("attribute 'body'", "GRAPH", "relu1"));
+                   CV_TEST_NAMES("attribute 'body'", "GRAPH", "relu1"));
 
     m = relu_model(13);
-    attr_int(m->graph->node[0], "alpha", 1);
-    attr_int(m->graph->node[0], "alpha", 2);
+    cv_test_onnx_attr_int(m->graph->node[0], "alpha", 1);
+    cv_test_onnx_attr_int(m->graph->node[0], "alpha", 2);
     expect_refusal(m, "dup_attr.onnx", CV_STATUS_INVALID_ARGUMENT,
-                   L("attribute 'alpha' appears twice"));
+                   CV_TEST_NAMES("attribute 'alpha' appears twice"));
 
     m = relu_model(13);
-    Onnx__TensorProto *str = tensor_new("names", ONNX__TENSOR_PROTO__DATA_TYPE__STRING, 1, DIMS(1));
-    add_init(m, str);
+    Onnx__TensorProto *str = cv_test_onnx_tensor("names", ONNX__TENSOR_PROTO__DATA_TYPE__STRING, 1, CV_TEST_DIMS(1));
+    cv_test_onnx_initializer(m, str);
     expect_refusal(m, "string.onnx", CV_STATUS_UNSUPPORTED,
-                   L("dtype STRING of initializer 'names' is not supported"));
+                   CV_TEST_NAMES("dtype STRING of initializer 'names' is not supported"));
 
     m = relu_model(13);
-    add_init(m, tensor_new("c64", 14, 1, DIMS(1)));
-    expect_refusal(m, "complex.onnx", CV_STATUS_UNSUPPORTED, L("COMPLEX64", "'c64'"));
+    cv_test_onnx_initializer(m, cv_test_onnx_tensor("c64", 14, 1, CV_TEST_DIMS(1)));
+    expect_refusal(m, "complex.onnx", CV_STATUS_UNSUPPORTED, CV_TEST_NAMES("COMPLEX64", "'c64'"));
 
     m = relu_model(13);
-    add_init(m, tensor_f32("w", 2, DIMS(3, 4), 10, false));
+    cv_test_onnx_initializer(m, cv_test_onnx_tensor_f32("w", 2, CV_TEST_DIMS(3, 4), 10, false));
     expect_refusal(m, "count.onnx", CV_STATUS_INVALID_ARGUMENT,
-                   L("initializer 'w' has 10 values but its dims [3,4] need 12"));
+                   CV_TEST_NAMES("initializer 'w' has 10 values but its dims [3,4] need 12"));
 
     m = relu_model(13);
-    add_init(m, tensor_f32("w", 2, DIMS(3, 4), 10, true));
+    cv_test_onnx_initializer(m, cv_test_onnx_tensor_f32("w", 2, CV_TEST_DIMS(3, 4), 10, true));
     expect_refusal(m, "rawcount.onnx", CV_STATUS_INVALID_ARGUMENT,
-                   L("initializer 'w' has 10 values but its dims [3,4] need 12"));
+                   CV_TEST_NAMES("initializer 'w' has 10 values but its dims [3,4] need 12"));
 
     m = relu_model(13);
-    add_init(m, tensor_f32("huge", 3, DIMS(1 << 30, 1 << 30, 1 << 30), 1, true));
-    expect_refusal(m, "huge.onnx", CV_STATUS_INVALID_ARGUMENT, L("'huge'"));
+    cv_test_onnx_initializer(m, cv_test_onnx_tensor_f32("huge", 3, CV_TEST_DIMS(1 << 30, 1 << 30, 1 << 30), 1, true));
+    expect_refusal(m, "huge.onnx", CV_STATUS_INVALID_ARGUMENT, CV_TEST_NAMES("'huge'"));
 
     m = relu_model(13);
-    add_node(m, "Add", "add", L("y", "ghost"), L("z"));
+    cv_test_onnx_node(m, "Add", "add", CV_TEST_NAMES("y", "ghost"), CV_TEST_NAMES("z"));
     expect_refusal(m, "dangling.onnx", CV_STATUS_INVALID_ARGUMENT,
-                   L("node 'add' (Add, node 1)",
+                   CV_TEST_NAMES("node 'add' (Add, node 1)",
                      "input 'ghost' is not produced by any node, input or initializer"));
 
     m = relu_model(13);
-    add_output(m, "z", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 0, NULL);
+    cv_test_onnx_output(m, "z", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 0, NULL);
     expect_refusal(m, "no_output.onnx", CV_STATUS_INVALID_ARGUMENT,
-                   L("graph output 'z' is not produced by any node, input or initializer"));
+                   CV_TEST_NAMES("graph output 'z' is not produced by any node, input or initializer"));
 
     m = relu_model(13);
-    add_node(m, "Relu", "again", L("x"), L("y"));
+    cv_test_onnx_node(m, "Relu", "again", CV_TEST_NAMES("x"), CV_TEST_NAMES("y"));
     expect_refusal(m, "twice.onnx", CV_STATUS_INVALID_ARGUMENT,
-                   L("output 'y' is also produced", "again"));
+                   CV_TEST_NAMES("output 'y' is also produced", "again"));
 
     m = relu_model(13);
-    add_init(m, tensor_f32("y", 1, DIMS(1), 1, true));
+    cv_test_onnx_initializer(m, cv_test_onnx_tensor_f32("y", 1, CV_TEST_DIMS(1), 1, true));
     expect_refusal(m, "shadow.onnx", CV_STATUS_INVALID_ARGUMENT,
-                   L("output 'y' is also an initializer"));
+                   CV_TEST_NAMES("output 'y' is also an initializer"));
 
     m = relu_model(13);
-    add_node(m, "Relu", "loop_a", L("b"), L("a"));
-    add_node(m, "Relu", "loop_b", L("a"), L("b"));
-    expect_refusal(m, "cycle.onnx", CV_STATUS_INVALID_ARGUMENT, L("cycle"));
+    cv_test_onnx_node(m, "Relu", "loop_a", CV_TEST_NAMES("b"), CV_TEST_NAMES("a"));
+    cv_test_onnx_node(m, "Relu", "loop_b", CV_TEST_NAMES("a"), CV_TEST_NAMES("b"));
+    expect_refusal(m, "cycle.onnx", CV_STATUS_INVALID_ARGUMENT, CV_TEST_NAMES("cycle"));
 
     expect_refusal(relu_model(5), "opset5.onnx", CV_STATUS_UNSUPPORTED,
-                   L("opset 5 is older than 6, the oldest Caravel reads"));
+                   CV_TEST_NAMES("opset 5 is older than 6, the oldest Caravel reads"));
 
     m = relu_model(13);
-    m->opset_import[0]->domain = arena_str("ai.onnx.ml");
-    expect_refusal(m, "no_opset.onnx", CV_STATUS_INVALID_ARGUMENT, L("no opset"));
+    m->opset_import[0]->domain = cv_test_onnx_str("ai.onnx.ml");
+    expect_refusal(m, "no_opset.onnx", CV_STATUS_INVALID_ARGUMENT, CV_TEST_NAMES("no opset"));
 
     m = relu_model(9);
-    Onnx__NodeProto *n = add_node(m, "Slice", "sl", L("y"), L("z"));
-    attr_ints(n, "ends", DIMS(1), 1);
-    add_output(m, "z", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 0, NULL);
+    Onnx__NodeProto *n = cv_test_onnx_node(m, "Slice", "sl", CV_TEST_NAMES("y"), CV_TEST_NAMES("z"));
+    cv_test_onnx_attr_ints(n, "ends", CV_TEST_DIMS(1), 1);
+    cv_test_onnx_output(m, "z", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 0, NULL);
     expect_refusal(
         m, "slice_attrs.onnx", CV_STATUS_INVALID_ARGUMENT,
-        L("node 'sl' (Slice, node 1)", "attribute 'starts' is required before opset 10"));
+        CV_TEST_NAMES("node 'sl' (Slice, node 1)", "attribute 'starts' is required before opset 10"));
 
     m = relu_model(13);
-    Onnx__TypeProto *seq = arena_alloc(sizeof(*seq));
+    Onnx__TypeProto *seq = cv_test_onnx_alloc(sizeof(*seq));
     onnx__type_proto__init(seq);
     seq->value_case = ONNX__TYPE_PROTO__VALUE_SEQUENCE_TYPE;
-    seq->sequence_type = arena_alloc(sizeof(Onnx__TypeProto__Sequence));
+    seq->sequence_type = cv_test_onnx_alloc(sizeof(Onnx__TypeProto__Sequence));
     onnx__type_proto__sequence__init(seq->sequence_type);
     m->graph->input[0]->type = seq;
-    expect_refusal(m, "sequence.onnx", CV_STATUS_UNSUPPORTED, L("input 'x' is a sequence"));
+    expect_refusal(m, "sequence.onnx", CV_STATUS_UNSUPPORTED, CV_TEST_NAMES("input 'x' is a sequence"));
 
     m = relu_model(13);
     m->graph->input[0]->type->tensor_type->shape = NULL;
-    expect_refusal(m, "no_shape.onnx", CV_STATUS_UNSUPPORTED, L("input 'x' declares no shape"));
+    expect_refusal(m, "no_shape.onnx", CV_STATUS_UNSUPPORTED, CV_TEST_NAMES("input 'x' declares no shape"));
 
     /* names from the file cannot break the one-line message */
     m = relu_model(13);
-    m->graph->node[0]->op_type = arena_str("Bad\nOp");
-    expect_refusal(m, "newline.onnx", CV_STATUS_UNSUPPORTED, L("Bad Op"));
+    m->graph->node[0]->op_type = cv_test_onnx_str("Bad\nOp");
+    expect_refusal(m, "newline.onnx", CV_STATUS_UNSUPPORTED, CV_TEST_NAMES("Bad Op"));
 }
 
 /* ---- external data ------------------------------------------------------------ */
@@ -1200,13 +954,13 @@ static void set_external(Onnx__TensorProto *t, const char *location, const char 
 {
     t->has_data_location = 1;
     t->data_location = ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL;
-    t->external_data = arena_alloc(sizeof(void *) * 3);
+    t->external_data = cv_test_onnx_alloc(sizeof(void *) * 3);
     const char *keys[2] = {"location", "offset"}, *vals[2] = {location, offset};
     for (int i = 0; i < 2 && vals[i]; i++) {
-        Onnx__StringStringEntryProto *e = arena_alloc(sizeof(*e));
+        Onnx__StringStringEntryProto *e = cv_test_onnx_alloc(sizeof(*e));
         onnx__string_string_entry_proto__init(e);
-        e->key = arena_str(keys[i]);
-        e->value = arena_str(vals[i]);
+        e->key = cv_test_onnx_str(keys[i]);
+        e->value = cv_test_onnx_str(vals[i]);
         t->external_data[t->n_external_data++] = e;
     }
 }
@@ -1214,9 +968,9 @@ static void set_external(Onnx__TensorProto *t, const char *location, const char 
 static Onnx__ModelProto *external_model(const char *location, const char *offset)
 {
     Onnx__ModelProto *m = relu_model(13);
-    Onnx__TensorProto *w = tensor_new("w", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 2, DIMS(2, 3));
+    Onnx__TensorProto *w = cv_test_onnx_tensor("w", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 2, CV_TEST_DIMS(2, 3));
     set_external(w, location, offset);
-    add_init(m, w);
+    cv_test_onnx_initializer(m, w);
     return m;
 }
 
@@ -1225,7 +979,7 @@ static void test_external_data(void **state)
     size_t live = cv_alloc_live_bytes();
     /* 8 bytes of padding, then the 6 floats */
     float blob[8] = {0, 0, 1, 2, 3, 4, 5, 6};
-    write_bytes(tmp_path("weights.bin"), blob, sizeof blob);
+    cv_test_write_file(cv_test_tmp_path("weights.bin"), blob, sizeof blob);
     cv_graph_t *g = load_ok(external_model("weights.bin", "8"), "external.onnx");
     const cv_value_t *w = value(g, "w");
     assert_true(w->is_weight);
@@ -1235,19 +989,19 @@ static void test_external_data(void **state)
     assert_int_equal(cv_alloc_live_bytes(), live);
 
     expect_refusal(external_model("../weights.bin", NULL), "ext_dotdot.onnx",
-                   CV_STATUS_INVALID_ARGUMENT, L("'../weights.bin'", "relative"));
+                   CV_STATUS_INVALID_ARGUMENT, CV_TEST_NAMES("'../weights.bin'", "relative"));
     expect_refusal(external_model("/etc/passwd", NULL), "ext_abs.onnx", CV_STATUS_INVALID_ARGUMENT,
-                   L("'/etc/passwd'", "relative"));
+                   CV_TEST_NAMES("'/etc/passwd'", "relative"));
     expect_refusal(external_model("missing.bin", NULL), "ext_missing.onnx", CV_STATUS_NOT_FOUND,
-                   L("initializer 'w'", "missing.bin"));
+                   CV_TEST_NAMES("initializer 'w'", "missing.bin"));
     expect_refusal(external_model("weights.bin", "16"), "ext_short.onnx",
-                   CV_STATUS_INVALID_ARGUMENT, L("initializer 'w'", "too short"));
+                   CV_STATUS_INVALID_ARGUMENT, CV_TEST_NAMES("initializer 'w'", "too short"));
     expect_refusal(external_model("weights.bin", "x1"), "ext_offset.onnx",
-                   CV_STATUS_INVALID_ARGUMENT, L("offset 'x1'"));
+                   CV_STATUS_INVALID_ARGUMENT, CV_TEST_NAMES("offset 'x1'"));
 
     /* from memory with no folder, external data cannot be read */
     size_t len;
-    uint8_t *buf = pack(external_model("weights.bin", NULL), &len);
+    uint8_t *buf = cv_test_onnx_pack(external_model("weights.bin", NULL), &len);
     cv_err_t err = {{0}};
     assert_int_equal(cv_onnx_load_buffer(buf, len, NULL, NULL, &g, &err),
                      CV_STATUS_INVALID_ARGUMENT);
@@ -1260,30 +1014,30 @@ static void test_external_data(void **state)
 
 static Onnx__ModelProto *rich_model(void)
 {
-    Onnx__ModelProto *m = model_new(9);
-    add_input(m, "x", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 4, DIMS(-1, 1, 4, 4));
-    add_init(m, tensor_f32("k", 4, DIMS(2, 1, 3, 3), 18, true));
-    add_init(m, tensor_i64("shape", 1, DIMS(2), DIMS(0, -1), 2));
-    Onnx__NodeProto *n = add_node(m, "Conv", "conv", L("x", "k"), L("c"));
-    attr_ints(n, "pads", DIMS(1, 1, 1, 1), 4);
-    n = add_node(m, "Clip", "clip", L("c"), L("r"));
-    attr_float(n, "max", 6.0f);
-    n = add_node(m, "Slice", "slice", L("r"), L("s"));
-    attr_ints(n, "starts", DIMS(1), 1);
-    attr_ints(n, "ends", DIMS(3), 1);
-    attr_ints(n, "axes", DIMS(2), 1);
-    n = add_node(m, "Constant", "one", L(NULL), L("one"));
-    add_attr(n, "value", ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TENSOR)->t =
-        tensor_f32("", 0, NULL, 1, false);
-    add_node(m, "Add", "add", L("s", "one"), L("a"));
-    add_node(m, "Reshape", "flat", L("a", "shape"), L("y"));
-    add_output(m, "y", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 2, DIMS(-1, 16));
+    Onnx__ModelProto *m = cv_test_onnx_model(9);
+    cv_test_onnx_input(m, "x", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 4, CV_TEST_DIMS(-1, 1, 4, 4));
+    cv_test_onnx_initializer(m, cv_test_onnx_tensor_f32("k", 4, CV_TEST_DIMS(2, 1, 3, 3), 18, true));
+    cv_test_onnx_initializer(m, cv_test_onnx_tensor_i64("shape", 1, CV_TEST_DIMS(2), CV_TEST_DIMS(0, -1), 2));
+    Onnx__NodeProto *n = cv_test_onnx_node(m, "Conv", "conv", CV_TEST_NAMES("x", "k"), CV_TEST_NAMES("c"));
+    cv_test_onnx_attr_ints(n, "pads", CV_TEST_DIMS(1, 1, 1, 1), 4);
+    n = cv_test_onnx_node(m, "Clip", "clip", CV_TEST_NAMES("c"), CV_TEST_NAMES("r"));
+    cv_test_onnx_attr_float(n, "max", 6.0f);
+    n = cv_test_onnx_node(m, "Slice", "slice", CV_TEST_NAMES("r"), CV_TEST_NAMES("s"));
+    cv_test_onnx_attr_ints(n, "starts", CV_TEST_DIMS(1), 1);
+    cv_test_onnx_attr_ints(n, "ends", CV_TEST_DIMS(3), 1);
+    cv_test_onnx_attr_ints(n, "axes", CV_TEST_DIMS(2), 1);
+    n = cv_test_onnx_node(m, "Constant", "one", CV_TEST_NAMES(NULL), CV_TEST_NAMES("one"));
+    cv_test_onnx_attr(n, "value", ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TENSOR)->t =
+        cv_test_onnx_tensor_f32("", 0, NULL, 1, false);
+    cv_test_onnx_node(m, "Add", "add", CV_TEST_NAMES("s", "one"), CV_TEST_NAMES("a"));
+    cv_test_onnx_node(m, "Reshape", "flat", CV_TEST_NAMES("a", "shape"), CV_TEST_NAMES("y"));
+    cv_test_onnx_output(m, "y", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 2, CV_TEST_DIMS(-1, 16));
     return m;
 }
 
 static void test_out_of_memory(void **state)
 {
-    const char *path = write_model(rich_model(), "oom.onnx");
+    const char *path = cv_test_onnx_write(rich_model(), "oom.onnx");
     size_t live = cv_alloc_live_bytes();
     int failures;
     cv_graph_t *g = load_under_oom(path, "oom.onnx", &failures);
@@ -1298,7 +1052,7 @@ static void test_out_of_memory(void **state)
     cv_err_t err;
     float v[3] = {1, 2, 3};
     cv_tensor_t src = {.dtype = CV_DTYPE_FP32, .shape = {.ndim = 1, .dims = {3}}, .data = v};
-    const char *pb = tmp_path("oom.pb");
+    const char *pb = cv_test_tmp_path("oom.pb");
     assert_int_equal(cv_tensor_write_pb(pb, "v", &src, &err), CV_STATUS_OK);
     for (long n = 1;; n++) {
         cv_alloc_fail_after(n);
@@ -1324,7 +1078,7 @@ static void round_trip(cv_dtype_t dtype, const void *data, int ndim, const int64
     for (int i = 0; i < ndim; i++) t.shape.dims[i] = dims[i];
     char file[64];
     snprintf(file, sizeof file, "rt_%s.pb", cv_dtype_name(dtype));
-    const char *path = tmp_path(file);
+    const char *path = cv_test_tmp_path(file);
     cv_err_t err = {{0}};
     size_t live = cv_alloc_live_bytes();
     assert_int_equal(cv_tensor_write_pb(path, "input_0", &t, &err), CV_STATUS_OK);
@@ -1340,8 +1094,8 @@ static void round_trip(cv_dtype_t dtype, const void *data, int ndim, const int64
 static void expect_pb_refusal(const char *file, const void *bytes, size_t len, cv_status want,
                               const char *needle)
 {
-    const char *path = tmp_path(file);
-    if (bytes) write_bytes(path, bytes, len);
+    const char *path = cv_test_tmp_path(file);
+    if (bytes) cv_test_write_file(path, bytes, len);
     cv_tensor_t t;
     cv_err_t err = {{0}};
     size_t live = cv_alloc_live_bytes();
@@ -1356,7 +1110,7 @@ static void expect_pb_refusal(const char *file, const void *bytes, size_t len, c
 static uint8_t *pack_tensor(const Onnx__TensorProto *t, size_t *len)
 {
     *len = onnx__tensor_proto__get_packed_size(t);
-    uint8_t *buf = arena_alloc(*len);
+    uint8_t *buf = cv_test_onnx_alloc(*len);
     onnx__tensor_proto__pack(t, buf);
     return buf;
 }
@@ -1364,26 +1118,26 @@ static uint8_t *pack_tensor(const Onnx__TensorProto *t, size_t *len)
 static void test_tensor_files(void **state)
 {
     float f32[6] = {1.5f, -2.0f, 0.0f, 3.25f, -1e30f, 7.0f};
-    round_trip(CV_DTYPE_FP32, f32, 2, DIMS(2, 3));
+    round_trip(CV_DTYPE_FP32, f32, 2, CV_TEST_DIMS(2, 3));
     int64_t i64[3] = {INT64_MIN, -1, INT64_MAX};
-    round_trip(CV_DTYPE_INT64, i64, 1, DIMS(3));
+    round_trip(CV_DTYPE_INT64, i64, 1, CV_TEST_DIMS(3));
     uint16_t f16[4] = {cv_fp32_to_fp16(1.0f), cv_fp32_to_fp16(-0.5f), 0x7c00, 0x0001};
-    round_trip(CV_DTYPE_FP16, f16, 3, DIMS(2, 1, 2));
+    round_trip(CV_DTYPE_FP16, f16, 3, CV_TEST_DIMS(2, 1, 2));
     uint8_t b[5] = {1, 0, 0, 1, 1};
-    round_trip(CV_DTYPE_BOOL, b, 1, DIMS(5));
+    round_trip(CV_DTYPE_BOOL, b, 1, CV_TEST_DIMS(5));
     double f64 = -0.125;
     round_trip(CV_DTYPE_FP64, &f64, 0, NULL);     /* a scalar */
-    round_trip(CV_DTYPE_UINT8, b, 2, DIMS(5, 0)); /* no elements */
+    round_trip(CV_DTYPE_UINT8, b, 2, CV_TEST_DIMS(5, 0)); /* no elements */
 
     /* typed fields as the ONNX test data writes them */
-    Onnx__TensorProto *t = tensor_new("typed", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT16, 1, DIMS(2));
+    Onnx__TensorProto *t = cv_test_onnx_tensor("typed", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT16, 1, CV_TEST_DIMS(2));
     static int32_t halves[2] = {0x3c00, 0xbc00};
     t->int32_data = halves;
     t->n_int32_data = 2;
     size_t len;
     uint8_t *buf = pack_tensor(t, &len);
-    const char *path = tmp_path("typed.pb");
-    write_bytes(path, buf, len);
+    const char *path = cv_test_tmp_path("typed.pb");
+    cv_test_write_file(path, buf, len);
     cv_tensor_t back;
     cv_err_t err = {{0}};
     assert_int_equal(cv_tensor_read_pb(path, &back, &err), CV_STATUS_OK);
@@ -1395,19 +1149,19 @@ static void test_tensor_files(void **state)
     expect_pb_refusal("empty.pb", "", 0, CV_STATUS_INVALID_ARGUMENT, "file is empty");
     expect_pb_refusal("corrupt.pb", "\x0a\xff\xff\xff", 4, CV_STATUS_INVALID_ARGUMENT,
                       "not a serialized TensorProto");
-    buf = pack_tensor(tensor_new("s", ONNX__TENSOR_PROTO__DATA_TYPE__STRING, 1, DIMS(1)), &len);
+    buf = pack_tensor(cv_test_onnx_tensor("s", ONNX__TENSOR_PROTO__DATA_TYPE__STRING, 1, CV_TEST_DIMS(1)), &len);
     expect_pb_refusal("string.pb", buf, len, CV_STATUS_UNSUPPORTED,
                       "dtype STRING of tensor 's' is not supported");
-    buf = pack_tensor(tensor_f32("c", 2, DIMS(2, 2), 3, false), &len);
+    buf = pack_tensor(cv_test_onnx_tensor_f32("c", 2, CV_TEST_DIMS(2, 2), 3, false), &len);
     expect_pb_refusal("count.pb", buf, len, CV_STATUS_INVALID_ARGUMENT,
                       "tensor 'c' has 3 values but its dims [2,2] need 4");
     /* a model is not a tensor */
-    buf = pack(relu_model(13), &len);
+    buf = cv_test_onnx_pack(relu_model(13), &len);
     expect_pb_refusal("model.pb", buf, len, CV_STATUS_INVALID_ARGUMENT,
                       "not a serialized TensorProto");
 
     cv_tensor_t s = {.dtype = CV_DTYPE_STRING, .shape = {.ndim = 1, .dims = {1}}, .data = b};
-    assert_int_equal(cv_tensor_write_pb(tmp_path("s.pb"), "s", &s, &err), CV_STATUS_UNSUPPORTED);
+    assert_int_equal(cv_tensor_write_pb(cv_test_tmp_path("s.pb"), "s", &s, &err), CV_STATUS_UNSUPPORTED);
     assert_non_null(strstr(err.msg, "STRING"));
     cv_tensor_t ok = {.dtype = CV_DTYPE_FP32, .shape = {.ndim = 1, .dims = {1}}, .data = f32};
     assert_int_equal(cv_tensor_write_pb("/nonexistent-dir/x.pb", "x", &ok, &err),
@@ -1452,20 +1206,20 @@ static void test_shared_models(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_teardown(test_relu_model, arena_teardown),
-        cmocka_unit_test_teardown(test_initializers, arena_teardown),
-        cmocka_unit_test_teardown(test_initializer_dtypes, arena_teardown),
-        cmocka_unit_test_teardown(test_attributes_and_order, arena_teardown),
-        cmocka_unit_test_teardown(test_canonical_form, arena_teardown),
-        cmocka_unit_test_teardown(test_opset6, arena_teardown),
-        cmocka_unit_test_teardown(test_bad_files, arena_teardown),
-        cmocka_unit_test_teardown(test_deep_nesting, arena_teardown),
-        cmocka_unit_test_teardown(test_mutated_models, arena_teardown),
-        cmocka_unit_test_teardown(test_bad_graphs, arena_teardown),
-        cmocka_unit_test_teardown(test_external_data, arena_teardown),
-        cmocka_unit_test_teardown(test_out_of_memory, arena_teardown),
-        cmocka_unit_test_teardown(test_tensor_files, arena_teardown),
-        cmocka_unit_test_teardown(test_shared_models, arena_teardown),
+        cmocka_unit_test_teardown(test_relu_model, cv_test_onnx_teardown),
+        cmocka_unit_test_teardown(test_initializers, cv_test_onnx_teardown),
+        cmocka_unit_test_teardown(test_initializer_dtypes, cv_test_onnx_teardown),
+        cmocka_unit_test_teardown(test_attributes_and_order, cv_test_onnx_teardown),
+        cmocka_unit_test_teardown(test_canonical_form, cv_test_onnx_teardown),
+        cmocka_unit_test_teardown(test_opset6, cv_test_onnx_teardown),
+        cmocka_unit_test_teardown(test_bad_files, cv_test_onnx_teardown),
+        cmocka_unit_test_teardown(test_deep_nesting, cv_test_onnx_teardown),
+        cmocka_unit_test_teardown(test_mutated_models, cv_test_onnx_teardown),
+        cmocka_unit_test_teardown(test_bad_graphs, cv_test_onnx_teardown),
+        cmocka_unit_test_teardown(test_external_data, cv_test_onnx_teardown),
+        cmocka_unit_test_teardown(test_out_of_memory, cv_test_onnx_teardown),
+        cmocka_unit_test_teardown(test_tensor_files, cv_test_onnx_teardown),
+        cmocka_unit_test_teardown(test_shared_models, cv_test_onnx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

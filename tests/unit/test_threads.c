@@ -10,7 +10,7 @@
  * elementwise loops give bit-identical results with 1, 2, 3 and 4 threads,
  * and match naive reference loops written here.
  */
-#include "testutil.h"
+#include "opcase.h"
 
 #include "backend/backend.h"
 #include "backend/cpu/cpu.h"
@@ -200,61 +200,13 @@ static void test_pool_create_out_of_memory(void **state)
 
 /* ---- kernels: same bits with 1..4 threads ------------------------------- */
 
-#define MAX_IO 4
-
-typedef struct op_case {
-    cv_node_t node;
-    cv_attr_t attrs[8];
-    cv_tensor_t in[MAX_IO];
-    int nin;
-    cv_tensor_t out[MAX_IO];
-    int nout;
-} op_case_t;
-
-static void case_init(op_case_t *c, cv_op_t op, int nout)
-{
-    memset(c, 0, sizeof(*c));
-    c->node.op = op;
-    c->node.opset = 18;
-    c->node.name = (char *)"";
-    c->node.attrs = c->attrs;
-    c->nout = nout;
-}
-
-static void attr_int(op_case_t *c, const char *name, int64_t v)
-{
-    cv_attr_t *a = &c->attrs[c->node.nattrs++];
-    a->name = (char *)name;
-    a->type = CV_ATTR_INT;
-    a->i = v;
-}
-
-static void attr_ints(op_case_t *c, const char *name, const int64_t *v, int n)
-{
-    cv_attr_t *a = &c->attrs[c->node.nattrs++];
-    a->name = (char *)name;
-    a->type = CV_ATTR_INTS;
-    a->ints = (int64_t *)v;
-    a->n = n;
-}
-
-static cv_tensor_t *add_input(op_case_t *c, int ndim, const int64_t *dims, uint64_t seed)
-{
-    cv_tensor_t *t = &c->in[c->nin++];
-    cv_shape_t s = {.ndim = ndim};
-    memcpy(s.dims, dims, sizeof(int64_t) * (size_t)ndim);
-    assert_int_equal(cv_tensor_alloc(t, CV_DTYPE_FP32, &s), CV_STATUS_OK);
-    cv_test_fill_random(t, seed);
-    return t;
-}
-
 /* Runs shape inference, then the kernel in the context of a CPU backend of
  * `threads` threads (1: no pool), into outputs filled with NaN so that an
  * element no task writes shows. */
-static void run_with_threads(op_case_t *c, int threads, cv_tensor_t *outs)
+static void run_with_threads(cv_test_case_t *c, int threads, cv_tensor_t *outs)
 {
-    const cv_tensor_t *ins[MAX_IO];
-    cv_tensor_t *out_ptrs[MAX_IO];
+    const cv_tensor_t *ins[CV_TEST_MAX_IO];
+    cv_tensor_t *out_ptrs[CV_TEST_MAX_IO];
     for (int i = 0; i < c->nin; i++) ins[i] = &c->in[i];
     for (int i = 0; i < c->nout; i++) out_ptrs[i] = &outs[i];
     cv_err_t err = {{0}};
@@ -280,11 +232,11 @@ static void run_with_threads(op_case_t *c, int threads, cv_tensor_t *outs)
 
 /* Runs the case with 1 thread into c->out, then with 2, 3 and 4 threads,
  * each of which must give the same bits. */
-static void run_all_thread_counts(op_case_t *c)
+static void run_all_thread_counts(cv_test_case_t *c)
 {
     run_with_threads(c, 1, c->out);
     for (int threads = 2; threads <= MAX_THREADS; threads++) {
-        cv_tensor_t outs[MAX_IO];
+        cv_tensor_t outs[CV_TEST_MAX_IO];
         memset(outs, 0, sizeof(outs));
         run_with_threads(c, threads, outs);
         for (int i = 0; i < c->nout; i++) {
@@ -299,23 +251,6 @@ static void run_all_thread_counts(op_case_t *c)
             }
             cv_tensor_free(&outs[i]);
         }
-    }
-}
-
-static void case_free(op_case_t *c)
-{
-    for (int i = 0; i < c->nin; i++) cv_tensor_free(&c->in[i]);
-    for (int i = 0; i < c->nout; i++) cv_tensor_free(&c->out[i]);
-}
-
-static void expect_close(const cv_tensor_t *got, const double *want, int64_t n, double rel)
-{
-    assert_int_equal(cv_shape_numel(&got->shape), n);
-    const float *g = got->data;
-    for (int64_t i = 0; i < n; i++) {
-        double tol = rel * fmax(1.0, fabs(want[i]));
-        if (!(fabs(g[i] - want[i]) <= tol))
-            fail_msg("element %lld: got %.9g, want %.9g", (long long)i, g[i], want[i]);
     }
 }
 
@@ -358,19 +293,19 @@ static double *conv_reference(const conv_spec_t *s, const float *x, const float 
 
 static void check_conv(const conv_spec_t *s)
 {
-    op_case_t c;
-    case_init(&c, CV_OP_CONV, 1);
+    cv_test_case_t c;
+    cv_test_case_init(&c, CV_OP_CONV, 1);
     int64_t xd[4] = {s->n, s->c, s->h, s->w}, wd[4] = {s->m, s->c / s->group, s->k, s->k};
     int64_t bd[1] = {s->m};
     int64_t strides[2] = {s->stride, s->stride}, pads[4] = {s->pad, s->pad, s->pad, s->pad};
     int64_t ks[2] = {s->k, s->k};
-    add_input(&c, 4, xd, 11);
-    add_input(&c, 4, wd, 12);
-    if (s->bias) add_input(&c, 1, bd, 13);
-    attr_ints(&c, "kernel_shape", ks, 2);
-    attr_ints(&c, "strides", strides, 2);
-    attr_ints(&c, "pads", pads, 4);
-    attr_int(&c, "group", s->group);
+    cv_test_add_random(&c, CV_DTYPE_FP32, 4, xd, 11);
+    cv_test_add_random(&c, CV_DTYPE_FP32, 4, wd, 12);
+    if (s->bias) cv_test_add_random(&c, CV_DTYPE_FP32, 1, bd, 13);
+    cv_test_attr_ints(&c, "kernel_shape", ks, 2);
+    cv_test_attr_ints(&c, "strides", strides, 2);
+    cv_test_attr_ints(&c, "pads", pads, 4);
+    cv_test_attr_int(&c, "group", s->group);
     c.node.activation = s->act;
     c.node.clip_min = 0.0f;
     c.node.clip_max = 6.0f;
@@ -378,9 +313,9 @@ static void check_conv(const conv_spec_t *s)
     int64_t oh = c.out[0].shape.dims[2], ow = c.out[0].shape.dims[3];
     double *want = conv_reference(s, c.in[0].data, c.in[1].data, s->bias ? c.in[2].data : NULL,
                                   oh, ow);
-    expect_close(&c.out[0], want, s->n * s->m * oh * ow, 1e-4);
+    cv_test_expect_close(&c.out[0], want, s->n * s->m * oh * ow, 1e-4);
     free(want);
-    case_free(&c);
+    cv_test_case_free(&c);
 }
 
 static void test_conv_same_bits_any_threads(void **state)
@@ -415,12 +350,12 @@ static void test_pools_same_bits_any_threads(void **state)
     const int64_t p1[4] = {1, 1, 1, 1};
 
     /* MaxPool 3x3 stride 2 (separable), checked against a direct max */
-    op_case_t c;
-    case_init(&c, CV_OP_MAX_POOL, 1);
+    cv_test_case_t c;
+    cv_test_case_init(&c, CV_OP_MAX_POOL, 1);
     int64_t xd[4] = {1, 64, 55, 55};
-    add_input(&c, 4, xd, 21);
-    attr_ints(&c, "kernel_shape", k3, 2);
-    attr_ints(&c, "strides", s2, 2);
+    cv_test_add_random(&c, CV_DTYPE_FP32, 4, xd, 21);
+    cv_test_attr_ints(&c, "kernel_shape", k3, 2);
+    cv_test_attr_ints(&c, "strides", s2, 2);
     run_all_thread_counts(&c);
     {
         const float *x = c.in[0].data;
@@ -436,34 +371,34 @@ static void test_pools_same_bits_any_threads(void **state)
                             v = fmax(v, x[(p * 55 + 2 * i + a) * 55 + 2 * j + b]);
                     want[(p * oh + i) * ow + j] = v;
                 }
-        expect_close(&c.out[0], want, 64 * oh * ow, 0.0);
+        cv_test_expect_close(&c.out[0], want, 64 * oh * ow, 0.0);
         free(want);
     }
-    case_free(&c);
+    cv_test_case_free(&c);
 
     /* AveragePool 3x3 stride 1 with padding, pads not counted */
-    case_init(&c, CV_OP_AVERAGE_POOL, 1);
+    cv_test_case_init(&c, CV_OP_AVERAGE_POOL, 1);
     int64_t ad[4] = {1, 32, 30, 30};
-    add_input(&c, 4, ad, 22);
-    attr_ints(&c, "kernel_shape", k3, 2);
-    attr_ints(&c, "strides", s1, 2);
-    attr_ints(&c, "pads", p1, 4);
+    cv_test_add_random(&c, CV_DTYPE_FP32, 4, ad, 22);
+    cv_test_attr_ints(&c, "kernel_shape", k3, 2);
+    cv_test_attr_ints(&c, "strides", s1, 2);
+    cv_test_attr_ints(&c, "pads", p1, 4);
     run_all_thread_counts(&c);
-    case_free(&c);
+    cv_test_case_free(&c);
 
     /* MaxPool with Indices (the direct path) */
-    case_init(&c, CV_OP_MAX_POOL, 2);
+    cv_test_case_init(&c, CV_OP_MAX_POOL, 2);
     int64_t md[4] = {2, 16, 32, 32};
-    add_input(&c, 4, md, 23);
-    attr_ints(&c, "kernel_shape", k2, 2);
-    attr_ints(&c, "strides", s2, 2);
+    cv_test_add_random(&c, CV_DTYPE_FP32, 4, md, 23);
+    cv_test_attr_ints(&c, "kernel_shape", k2, 2);
+    cv_test_attr_ints(&c, "strides", s2, 2);
     run_all_thread_counts(&c);
-    case_free(&c);
+    cv_test_case_free(&c);
 
     /* GlobalAveragePool */
-    case_init(&c, CV_OP_GLOBAL_AVERAGE_POOL, 1);
+    cv_test_case_init(&c, CV_OP_GLOBAL_AVERAGE_POOL, 1);
     int64_t gd[4] = {1, 256, 17, 17};
-    add_input(&c, 4, gd, 24);
+    cv_test_add_random(&c, CV_DTYPE_FP32, 4, gd, 24);
     run_all_thread_counts(&c);
     {
         const float *x = c.in[0].data;
@@ -473,9 +408,9 @@ static void test_pools_same_bits_any_threads(void **state)
             for (int i = 0; i < 17 * 17; i++) sum += x[p * 17 * 17 + i];
             want[p] = sum / (17 * 17);
         }
-        expect_close(&c.out[0], want, 256, 1e-5);
+        cv_test_expect_close(&c.out[0], want, 256, 1e-5);
     }
-    case_free(&c);
+    cv_test_case_free(&c);
 }
 
 /* ---- Gemm and elementwise ---------------------------------------------------- */
@@ -483,13 +418,13 @@ static void test_pools_same_bits_any_threads(void **state)
 static void test_gemm_same_bits_any_threads(void **state)
 {
     /* A batch-1 classifier: gemv over blocks of B's rows. */
-    op_case_t c;
-    case_init(&c, CV_OP_GEMM, 1);
+    cv_test_case_t c;
+    cv_test_case_init(&c, CV_OP_GEMM, 1);
     int64_t ad[2] = {1, 512}, bd[2] = {1000, 512}, cd[1] = {1000};
-    add_input(&c, 2, ad, 31);
-    add_input(&c, 2, bd, 32);
-    add_input(&c, 1, cd, 33);
-    attr_int(&c, "transB", 1);
+    cv_test_add_random(&c, CV_DTYPE_FP32, 2, ad, 31);
+    cv_test_add_random(&c, CV_DTYPE_FP32, 2, bd, 32);
+    cv_test_add_random(&c, CV_DTYPE_FP32, 1, cd, 33);
+    cv_test_attr_int(&c, "transB", 1);
     run_all_thread_counts(&c);
     {
         const float *a = c.in[0].data, *b = c.in[1].data, *bias = c.in[2].data;
@@ -499,44 +434,44 @@ static void test_gemm_same_bits_any_threads(void **state)
             for (int k = 0; k < 512; k++) acc += (double)a[k] * b[j * 512 + k];
             want[j] = acc;
         }
-        expect_close(&c.out[0], want, 1000, 1e-4);
+        cv_test_expect_close(&c.out[0], want, 1000, 1e-4);
     }
-    case_free(&c);
+    cv_test_case_free(&c);
 
     /* A real GEMM, cut by rows. */
-    case_init(&c, CV_OP_GEMM, 1);
+    cv_test_case_init(&c, CV_OP_GEMM, 1);
     int64_t a2[2] = {300, 128}, b2[2] = {128, 200};
-    add_input(&c, 2, a2, 34);
-    add_input(&c, 2, b2, 35);
+    cv_test_add_random(&c, CV_DTYPE_FP32, 2, a2, 34);
+    cv_test_add_random(&c, CV_DTYPE_FP32, 2, b2, 35);
     run_all_thread_counts(&c);
-    case_free(&c);
+    cv_test_case_free(&c);
 }
 
 static void test_elementwise_same_bits_any_threads(void **state)
 {
     /* Add with a per-channel operand: ranges cut runs in the middle. */
-    op_case_t c;
-    case_init(&c, CV_OP_ADD, 1);
+    cv_test_case_t c;
+    cv_test_case_init(&c, CV_OP_ADD, 1);
     int64_t xd[4] = {1, 64, 41, 39}, bd[4] = {1, 64, 1, 1};
-    add_input(&c, 4, xd, 41);
-    add_input(&c, 4, bd, 42);
+    cv_test_add_random(&c, CV_DTYPE_FP32, 4, xd, 41);
+    cv_test_add_random(&c, CV_DTYPE_FP32, 4, bd, 42);
     run_all_thread_counts(&c);
     {
         const float *x = c.in[0].data, *b = c.in[1].data, *y = c.out[0].data;
         for (int64_t i = 0; i < 64 * 41 * 39; i++) assert_true(y[i] == x[i] + b[i / (41 * 39)]);
     }
-    case_free(&c);
+    cv_test_case_free(&c);
 
     /* Relu over a long run. */
-    case_init(&c, CV_OP_RELU, 1);
+    cv_test_case_init(&c, CV_OP_RELU, 1);
     int64_t rd[2] = {3, 40001};
-    add_input(&c, 2, rd, 43);
+    cv_test_add_random(&c, CV_DTYPE_FP32, 2, rd, 43);
     run_all_thread_counts(&c);
     {
         const float *x = c.in[0].data, *y = c.out[0].data;
         for (int64_t i = 0; i < 3 * 40001; i++) assert_true(y[i] == (x[i] < 0 ? 0.0f : x[i]));
     }
-    case_free(&c);
+    cv_test_case_free(&c);
 }
 
 int main(void)

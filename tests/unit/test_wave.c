@@ -6,11 +6,8 @@
  * data; the last test uses the SqueezeNet family of ../shared/models when
  * it is there.
  */
-#include "testutil.h"
+#include "graphs.h"
 
-#include "backend/backend.h"
-#include "backend/cpu/cpu.h"
-#include "exec/exec.h"
 #include "ir/passes.h"
 
 #include <math.h>
@@ -18,106 +15,58 @@
 
 /* ---- building graphs ---------------------------------------------------- */
 
-static int add_weight(cv_graph_t *g, const char *name, cv_shape_t shape, uint64_t seed)
-{
-    cv_tensor_t *t = cv_tensor_new(CV_DTYPE_FP32, &shape);
-    assert_non_null(t);
-    cv_test_fill_random(t, seed);
-    return cv_graph_add_constant(g, name, t, true);
-}
-
-static int add_ints(cv_graph_t *g, const char *name, const int64_t *v, int n)
-{
-    cv_shape_t s = {.ndim = 1, .dims = {n}};
-    cv_tensor_t *t = cv_tensor_new(CV_DTYPE_INT64, &s);
-    assert_non_null(t);
-    memcpy(t->data, v, sizeof(int64_t) * (size_t)n);
-    return cv_graph_add_constant(g, name, t, false);
-}
-
-static void attr_int(cv_graph_t *g, int node, const char *name, int64_t v)
-{
-    cv_attr_t a = {.name = cv_strdup(name), .type = CV_ATTR_INT, .i = v};
-    assert_int_equal(cv_node_add_attr(&g->nodes[node], &a), CV_STATUS_OK);
-}
-
-static void attr_ints(cv_graph_t *g, int node, const char *name, const int64_t *v, int n)
-{
-    cv_attr_t a = {.name = cv_strdup(name), .type = CV_ATTR_INTS, .n = n};
-    a.ints = cv_malloc(sizeof(int64_t) * (size_t)n);
-    memcpy(a.ints, v, sizeof(int64_t) * (size_t)n);
-    assert_int_equal(cv_node_add_attr(&g->nodes[node], &a), CV_STATUS_OK);
-}
-
-static int add_node(cv_graph_t *g, cv_op_t op, const int *in, int nin, const char *out_name)
-{
-    int out = cv_graph_add_value(g, out_name);
-    int n = cv_graph_add_node(g, out_name, op, in, nin, &out, 1);
-    assert_true(n >= 0);
-    return n;
-}
-
-static int out_of(const cv_graph_t *g, int node) { return g->nodes[node].outputs[0]; }
-
 /* x[N,3,6,6] -> Conv 3x3 pad 1 -> BatchNorm -> Relu -> Conv 1x1 -> Add x-skip
  * -> GlobalAveragePool -> Reshape to [N,-1] through Shape/Gather/Unsqueeze/
  * Concat (as exporters write it) -> Gemm -> Softmax. `softmax_axis` lets a
  * test build the variant that normalises across the batch. */
 static cv_graph_t *build_cnn(uint64_t seed, int64_t softmax_axis)
 {
-    cv_graph_t *g = cv_graph_create("test-cnn");
-    assert_non_null(g);
-    g->opset = 17;
-    int x = cv_graph_add_value(g, "x");
-    g->values[x].dtype = CV_DTYPE_FP32;
-    g->values[x].shape = (cv_shape_t){.ndim = 4, .dims = {-1, 3, 6, 6}};
-    g->inputs = cv_malloc(sizeof(int));
-    g->inputs[0] = x;
-    g->ninputs = 1;
-    g->batched = true;
+    cv_graph_t *g = cv_test_graph_new("test-cnn", 17, true);
+    int x = cv_test_graph_input(g, "x", CV_DTYPE_FP32, CV_TEST_SHAPE(1, 3, 6, 6));
 
-    int w1 = add_weight(g, "w1", (cv_shape_t){4, {3, 3, 3, 3}}, seed + 1);
-    int b1 = add_weight(g, "b1", (cv_shape_t){1, {3}}, seed + 2);
-    int conv1 = add_node(g, CV_OP_CONV, (int[]){x, w1, b1}, 3, "conv1");
-    attr_ints(g, conv1, "pads", (int64_t[]){1, 1, 1, 1}, 4);
-    int bn_s = add_weight(g, "bn_s", (cv_shape_t){1, {3}}, seed + 3);
-    int bn_b = add_weight(g, "bn_b", (cv_shape_t){1, {3}}, seed + 4);
-    int bn_m = add_weight(g, "bn_m", (cv_shape_t){1, {3}}, seed + 5);
-    int bn_v = add_weight(g, "bn_v", (cv_shape_t){1, {3}}, seed + 6);
+    int w1 = cv_test_graph_weight(g, "w1", CV_TEST_SHAPE(3, 3, 3, 3), seed + 1);
+    int b1 = cv_test_graph_weight(g, "b1", CV_TEST_SHAPE(3), seed + 2);
+    int conv1 = cv_test_graph_node(g, CV_OP_CONV, (int[]){x, w1, b1}, 3, "conv1");
+    cv_test_graph_attr_ints(g, conv1, "pads", (int64_t[]){1, 1, 1, 1}, 4);
+    int bn_s = cv_test_graph_weight(g, "bn_s", CV_TEST_SHAPE(3), seed + 3);
+    int bn_b = cv_test_graph_weight(g, "bn_b", CV_TEST_SHAPE(3), seed + 4);
+    int bn_m = cv_test_graph_weight(g, "bn_m", CV_TEST_SHAPE(3), seed + 5);
+    int bn_v = cv_test_graph_weight(g, "bn_v", CV_TEST_SHAPE(3), seed + 6);
     float *var = g->values[bn_v].constant->data;
     for (int i = 0; i < 3; i++) var[i] = fabsf(var[i]) + 0.5f;
-    int bn = add_node(g, CV_OP_BATCH_NORMALIZATION, (int[]){out_of(g, conv1), bn_s, bn_b, bn_m, bn_v}, 5, "bn");
-    int relu = add_node(g, CV_OP_RELU, (int[]){out_of(g, bn)}, 1, "relu");
-    int w2 = add_weight(g, "w2", (cv_shape_t){4, {3, 3, 1, 1}}, seed + 7);
-    int conv2 = add_node(g, CV_OP_CONV, (int[]){out_of(g, relu), w2}, 2, "conv2");
-    int add = add_node(g, CV_OP_ADD, (int[]){out_of(g, conv2), x}, 2, "skip");
-    int pool = add_node(g, CV_OP_GLOBAL_AVERAGE_POOL, (int[]){out_of(g, add)}, 1, "pool");
+    int bn = cv_test_graph_node(g, CV_OP_BATCH_NORMALIZATION,
+                                (int[]){cv_test_graph_out(g, conv1), bn_s, bn_b, bn_m, bn_v}, 5, "bn");
+    int relu = cv_test_graph_node(g, CV_OP_RELU, (int[]){cv_test_graph_out(g, bn)}, 1, "relu");
+    int w2 = cv_test_graph_weight(g, "w2", CV_TEST_SHAPE(3, 3, 1, 1), seed + 7);
+    int conv2 = cv_test_graph_node(g, CV_OP_CONV, (int[]){cv_test_graph_out(g, relu), w2}, 2, "conv2");
+    int add = cv_test_graph_node(g, CV_OP_ADD, (int[]){cv_test_graph_out(g, conv2), x}, 2, "skip");
+    int pool = cv_test_graph_node(g, CV_OP_GLOBAL_AVERAGE_POOL, (int[]){cv_test_graph_out(g, add)}, 1, "pool");
 
-    int shape = add_node(g, CV_OP_SHAPE, (int[]){out_of(g, pool)}, 1, "shape");
-    int zero = add_ints(g, "zero", (int64_t[]){0}, 1);
+    int shape = cv_test_graph_node(g, CV_OP_SHAPE, (int[]){cv_test_graph_out(g, pool)}, 1, "shape");
+    int zero = cv_test_graph_const_ints(g, "zero", (int64_t[]){0}, 1);
     /* Gather with a scalar index gives a scalar, as exporters do. */
     g->values[zero].constant->shape.ndim = 0;
     g->values[zero].shape.ndim = 0;
-    int gather = add_node(g, CV_OP_GATHER, (int[]){out_of(g, shape), zero}, 2, "batch");
-    int axes0 = add_ints(g, "axes0", (int64_t[]){0}, 1);
-    int unsq = add_node(g, CV_OP_UNSQUEEZE, (int[]){out_of(g, gather), axes0}, 2, "batch1");
-    int minus1 = add_ints(g, "minus1", (int64_t[]){-1}, 1);
-    int concat = add_node(g, CV_OP_CONCAT, (int[]){out_of(g, unsq), minus1}, 2, "target");
-    attr_int(g, concat, "axis", 0);
-    int reshape = add_node(g, CV_OP_RESHAPE, (int[]){out_of(g, pool), out_of(g, concat)}, 2, "flat");
+    int gather = cv_test_graph_node(g, CV_OP_GATHER, (int[]){cv_test_graph_out(g, shape), zero}, 2, "batch");
+    int axes0 = cv_test_graph_const_ints(g, "axes0", (int64_t[]){0}, 1);
+    int unsq = cv_test_graph_node(g, CV_OP_UNSQUEEZE, (int[]){cv_test_graph_out(g, gather), axes0}, 2, "batch1");
+    int minus1 = cv_test_graph_const_ints(g, "minus1", (int64_t[]){-1}, 1);
+    int concat = cv_test_graph_node(g, CV_OP_CONCAT, (int[]){cv_test_graph_out(g, unsq), minus1}, 2, "target");
+    cv_test_graph_attr_int(g, concat, "axis", 0);
+    int reshape = cv_test_graph_node(g, CV_OP_RESHAPE,
+                                     (int[]){cv_test_graph_out(g, pool), cv_test_graph_out(g, concat)}, 2, "flat");
 
-    int w3 = add_weight(g, "w3", (cv_shape_t){2, {5, 3}}, seed + 8);
-    int b3 = add_weight(g, "b3", (cv_shape_t){1, {5}}, seed + 9);
-    int gemm = add_node(g, CV_OP_GEMM, (int[]){out_of(g, reshape), w3, b3}, 3, "fc");
-    attr_int(g, gemm, "transB", 1);
-    int softmax = add_node(g, CV_OP_SOFTMAX, (int[]){out_of(g, gemm)}, 1, "prob");
-    attr_int(g, softmax, "axis", softmax_axis);
+    int w3 = cv_test_graph_weight(g, "w3", CV_TEST_SHAPE(5, 3), seed + 8);
+    int b3 = cv_test_graph_weight(g, "b3", CV_TEST_SHAPE(5), seed + 9);
+    int gemm = cv_test_graph_node(g, CV_OP_GEMM, (int[]){cv_test_graph_out(g, reshape), w3, b3}, 3, "fc");
+    cv_test_graph_attr_int(g, gemm, "transB", 1);
+    int softmax = cv_test_graph_node(g, CV_OP_SOFTMAX, (int[]){cv_test_graph_out(g, gemm)}, 1, "prob");
+    cv_test_graph_attr_int(g, softmax, "axis", softmax_axis);
 
-    g->outputs = cv_malloc(sizeof(int));
-    g->outputs[0] = out_of(g, softmax);
-    g->noutputs = 1;
-    g->values[g->outputs[0]].dtype = CV_DTYPE_FP32;
-    g->values[g->outputs[0]].shape = (cv_shape_t){.ndim = 2, .dims = {-1, 5}};
+    int y = cv_test_graph_out(g, softmax);
+    cv_test_graph_output(g, y);
+    g->values[y].dtype = CV_DTYPE_FP32;
+    g->values[y].shape = (cv_shape_t){.ndim = 2, .dims = {-1, 5}};
     return g;
 }
 
@@ -140,17 +89,15 @@ static void fixture_init(fixture_t *f, int ntenants, int64_t softmax_axis)
     f->ntenants = ntenants;
     for (int t = 0; t < ntenants; t++) {
         f->graphs[t] = build_cnn(100 * (uint64_t)(t + 1), softmax_axis);
-        cv_status st = cv_ir_prepare(f->graphs[t], cv_backend_cpu_ctx(f->backend), &err);
-        if (st != CV_STATUS_OK) fail_msg("prepare: %s", err.msg);
-        assert_int_equal(f->backend->iface->tenant_upload(f->backend, f->graphs[t], CV_PRECISION_FP32, &f->constants[t], &err),
-                         CV_STATUS_OK);
+        cv_test_graph_prepare(f->graphs[t], cv_backend_cpu_ctx(f->backend));
+        f->constants[t] = cv_test_tenant_upload(f->backend, f->graphs[t], CV_PRECISION_FP32);
     }
 }
 
 static void fixture_free(fixture_t *f)
 {
     for (int t = 0; t < f->ntenants; t++) {
-        f->backend->iface->tenant_release(f->backend, f->graphs[t], f->constants[t]);
+        cv_test_tenant_release(f->backend, f->graphs[t], f->constants[t]);
         cv_graph_destroy(f->graphs[t]);
     }
     cv_exec_destroy(f->exec);
@@ -159,22 +106,7 @@ static void fixture_free(fixture_t *f)
 
 static cv_plan_t *plan_for(fixture_t *f, int64_t rows)
 {
-    cv_plan_t *plan;
-    cv_err_t err;
-    cv_shape_t s = {.ndim = 4, .dims = {rows, 3, 6, 6}};
-    cv_status st = cv_plan_build(f->graphs[0], &s, NULL, cv_backend_cpu_ctx(f->backend), &plan, &err);
-    if (st != CV_STATUS_OK) fail_msg("plan: %s", err.msg);
-    return plan;
-}
-
-/* Rows [row0, row0+rows) of a stacked FP32 tensor, as a view. */
-static cv_tensor_t rows_view(const cv_tensor_t *t, int64_t row0, int64_t rows)
-{
-    cv_tensor_t v = *t;
-    int64_t per_row = cv_shape_numel(&t->shape) / t->shape.dims[0];
-    v.shape.dims[0] = rows;
-    v.data = (float *)t->data + row0 * per_row;
-    return v;
+    return cv_test_plan_rows(f->graphs[0], rows, cv_backend_cpu_ctx(f->backend));
 }
 
 /* Runs a wave whose slice s uses tenant_of[s]'s constants on rows[s] rows
@@ -183,51 +115,17 @@ static cv_tensor_t run_wave(fixture_t *f, const int *tenant_of, const int64_t *r
                             const cv_tensor_t *input)
 {
     int64_t total = 0;
-    cv_wave_slice_t slices[4];
+    void **tables[4];
     for (int s = 0; s < nslices; s++) {
-        slices[s] = (cv_wave_slice_t){.row0 = total, .rows = rows[s], .constants = f->constants[tenant_of[s]]};
+        tables[s] = f->constants[tenant_of[s]];
         total += rows[s];
     }
     cv_plan_t *plan = plan_for(f, total);
     assert_true(plan->stackable);
     cv_tensor_t out;
-    cv_shape_t os = {.ndim = 2, .dims = {total, 5}};
-    assert_int_equal(cv_tensor_alloc(&out, CV_DTYPE_FP32, &os), CV_STATUS_OK);
-    /* Per-slice views of the stacked input and output. */
-    cv_tensor_t in_views[4], out_views[4];
-    const cv_tensor_t *ins[4];
-    cv_tensor_t *outs[4];
-    for (int s = 0; s < nslices; s++) {
-        in_views[s] = rows_view(input, slices[s].row0, rows[s]);
-        out_views[s] = rows_view(&out, slices[s].row0, rows[s]);
-        ins[s] = &in_views[s];
-        outs[s] = &out_views[s];
-    }
-    cv_err_t err;
-    cv_status st = cv_exec_wave(f->exec, plan, slices, nslices, CV_PRECISION_FP32, ins, outs, &err);
-    if (st != CV_STATUS_OK) fail_msg("wave: %s", err.msg);
+    cv_test_wave_run(f->exec, plan, tables, rows, nslices, CV_PRECISION_FP32, input, &out);
     cv_plan_destroy(plan);
     return out;
-}
-
-/* Rows [row0, row0+rows) of a stacked [N, ...] FP32 tensor, as a copy. */
-static cv_tensor_t rows_of(const cv_tensor_t *t, int64_t row0, int64_t rows)
-{
-    cv_tensor_t r;
-    cv_shape_t s = t->shape;
-    int64_t per_row = cv_shape_numel(&s) / s.dims[0];
-    s.dims[0] = rows;
-    assert_int_equal(cv_tensor_alloc(&r, CV_DTYPE_FP32, &s), CV_STATUS_OK);
-    memcpy(r.data, (float *)t->data + row0 * per_row, sizeof(float) * (size_t)(rows * per_row));
-    return r;
-}
-
-static double max_rel_diff(const cv_tensor_t *a, const cv_tensor_t *b)
-{
-    double scale = 0;
-    int64_t n = cv_shape_numel(&b->shape);
-    for (int64_t i = 0; i < n; i++) scale = fmax(scale, fabs(((float *)b->data)[i]));
-    return cv_test_max_abs_diff(a, b) / (scale > 0 ? scale : 1);
 }
 
 /* Three tenants with 1, 3 and 2 rows in one wave: each slice equals that
@@ -246,15 +144,15 @@ static void test_wave_equals_solo(void **state)
     cv_tensor_t swapped = run_wave(&f, (int[]){1, 0, 2}, rows, 3, &input);
     int64_t row0 = 0;
     for (int t = 0; t < 3; t++) {
-        cv_tensor_t in_t = rows_of(&input, row0, rows[t]);
+        cv_tensor_t in_t = cv_test_rows_copy(&input, row0, rows[t]);
         cv_tensor_t solo = run_wave(&f, (int[]){t}, &rows[t], 1, &in_t);
-        cv_tensor_t from_wave = rows_of(&wave, row0, rows[t]);
-        cv_tensor_t from_swapped = rows_of(&swapped, row0, rows[t]);
-        assert_true(max_rel_diff(&from_wave, &solo) <= 1e-5);
+        cv_tensor_t from_wave = cv_test_rows_copy(&wave, row0, rows[t]);
+        cv_tensor_t from_swapped = cv_test_rows_copy(&swapped, row0, rows[t]);
+        assert_true(cv_test_rel_diff(&from_wave, &solo) <= 1e-5);
         if (t < 2) /* slices 0 and 1 ran with each other's weights */
-            assert_true(max_rel_diff(&from_swapped, &solo) > 1e-3);
+            assert_true(cv_test_rel_diff(&from_swapped, &solo) > 1e-3);
         else
-            assert_true(max_rel_diff(&from_swapped, &solo) <= 1e-5);
+            assert_true(cv_test_rel_diff(&from_swapped, &solo) <= 1e-5);
         cv_tensor_free(&in_t);
         cv_tensor_free(&solo);
         cv_tensor_free(&from_wave);
@@ -334,34 +232,22 @@ static void test_not_stackable(void **state)
 static void test_shared_squeezenet_family(void **state)
 {
     if (!cv_test_have_shared()) {
-        printf("skipped: %s/models is absent\n", CARAVEL_SHARED_DIR);
+        printf("skipped: %s/models is absent\n", cv_test_shared_dir());
         skip();
     }
-    cv_runtime_t *rt;
+    cv_runtime_t *rt = cv_test_runtime_create(CV_DEVICE_CPU, 2);
     cv_err_t err;
-    cv_runtime_config_t config = {.device = CV_DEVICE_CPU, .threads = 2};
-    assert_int_equal(cv_runtime_create(&config, &rt, &err), CV_STATUS_OK);
-    cv_tenant_t *a, *b;
-    const char *dir = CARAVEL_SHARED_DIR "/models";
-    char path[512];
-    snprintf(path, sizeof path, "%s/squeezenet1_1-seed1/model.onnx", dir);
-    if (cv_tenant_load(rt, "a", path, CV_PRECISION_FP32, &a, &err) != CV_STATUS_OK) fail_msg("%s", err.msg);
-    snprintf(path, sizeof path, "%s/squeezenet1_1-seed2/model.onnx", dir);
-    if (cv_tenant_load(rt, "b", path, CV_PRECISION_FP32, &b, &err) != CV_STATUS_OK) fail_msg("%s", err.msg);
+    cv_tenant_t *a = cv_test_load_model(rt, "a", "squeezenet1_1-seed1", CV_PRECISION_FP32);
+    cv_tenant_t *b = cv_test_load_model(rt, "b", "squeezenet1_1-seed2", CV_PRECISION_FP32);
     assert_true(cv_tenant_family_hash(a) == cv_tenant_family_hash(b));
     /* Each tenant is charged its own weights (SqueezeNet 1.1: ~4.7 MB). */
     assert_true(cv_tenant_bytes(a) > 4000000 && cv_tenant_bytes(b) > 4000000);
     assert_int_equal(cv_tenant_device_bytes(a), 0);
 
-    cv_tensor_t in_a, in_b, ref_a, ref_b;
-    snprintf(path, sizeof path, "%s/squeezenet1_1-seed1/test_data_set_0/input_0.pb", dir);
-    assert_int_equal(cv_tensor_read_pb(path, &in_a, &err), CV_STATUS_OK);
-    snprintf(path, sizeof path, "%s/squeezenet1_1-seed2/test_data_set_1/input_0.pb", dir);
-    assert_int_equal(cv_tensor_read_pb(path, &in_b, &err), CV_STATUS_OK);
-    snprintf(path, sizeof path, "%s/squeezenet1_1-seed1/test_data_set_0/output_0.pb", dir);
-    assert_int_equal(cv_tensor_read_pb(path, &ref_a, &err), CV_STATUS_OK);
-    snprintf(path, sizeof path, "%s/squeezenet1_1-seed2/test_data_set_1/output_0.pb", dir);
-    assert_int_equal(cv_tensor_read_pb(path, &ref_b, &err), CV_STATUS_OK);
+    cv_tensor_t in_a = cv_test_read_model_pb("squeezenet1_1-seed1", 0, "input_0.pb");
+    cv_tensor_t in_b = cv_test_read_model_pb("squeezenet1_1-seed2", 1, "input_0.pb");
+    cv_tensor_t ref_a = cv_test_read_model_pb("squeezenet1_1-seed1", 0, "output_0.pb");
+    cv_tensor_t ref_b = cv_test_read_model_pb("squeezenet1_1-seed2", 1, "output_0.pb");
     assert_int_equal(in_b.shape.dims[0], 3);
 
     cv_tensor_t solo_a, solo_b, wave_a, wave_b;
@@ -369,15 +255,15 @@ static void test_shared_squeezenet_family(void **state)
     assert_int_equal(cv_infer(rt, b, &in_b, &solo_b, &err), CV_STATUS_OK);
     cv_slice_io_t slices[2] = {{a, &in_a, &wave_a}, {b, &in_b, &wave_b}};
     if (cv_wave_run(rt, slices, 2, &err) != CV_STATUS_OK) fail_msg("%s", err.msg);
-    assert_true(max_rel_diff(&wave_a, &solo_a) <= 1e-5);
-    assert_true(max_rel_diff(&wave_b, &solo_b) <= 1e-5);
+    assert_true(cv_test_rel_diff(&wave_a, &solo_a) <= 1e-5);
+    assert_true(cv_test_rel_diff(&wave_b, &solo_b) <= 1e-5);
     /* The tenants really differ, so a swap of weights would not pass. */
     cv_tensor_t b_on_a;
     assert_int_equal(cv_infer(rt, b, &in_a, &b_on_a, &err), CV_STATUS_OK);
-    assert_true(max_rel_diff(&b_on_a, &solo_a) > 1e-3);
+    assert_true(cv_test_rel_diff(&b_on_a, &solo_a) > 1e-3);
     cv_tensor_free(&b_on_a);
-    assert_true(max_rel_diff(&solo_a, &ref_a) <= 1e-4);
-    assert_true(max_rel_diff(&wave_b, &ref_b) <= 1e-4);
+    assert_true(cv_test_rel_diff(&solo_a, &ref_a) <= 1e-4);
+    assert_true(cv_test_rel_diff(&wave_b, &ref_b) <= 1e-4);
 
     cv_tensor_t *all[] = {&in_a, &in_b, &ref_a, &ref_b, &solo_a, &solo_b, &wave_a, &wave_b};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) cv_tensor_free(all[i]);
