@@ -259,6 +259,16 @@ static const char *mixes_rows(const cv_graph_t *g, const cv_plan_value_t *values
         if (t && cv_tensor_get_i64(t, 0) != 1) return "repeats the batch axis";
         return NULL;
     }
+    case CV_OP_MAX_POOL:
+        /* Indices count positions in the whole input, the batch axis too:
+         * a slice's would depend on the rows before it. */
+        if (n->noutputs > 1 && n->outputs[1] >= 0) return "returns indices that count across the batch axis";
+        return NULL;
+    case CV_OP_SQUEEZE:
+        /* Without axes every axis of extent 1 goes, the batch axis of a
+         * one-row slice too: alone it would lose an axis it keeps in a wave. */
+        if (n->ninputs < 2 || n->inputs[1] < 0) return "squeezes every axis of extent 1, the batch axis of a one-row slice too";
+        return NULL;
     case CV_OP_TRANSPOSE: {
         int np;
         const int64_t *perm = cv_node_attr_ints(n, "perm", &np);
