@@ -1,0 +1,37 @@
+/*
+ * test_gpu_sched_runtime.c: the asynchronous runtime's tests of
+ * test_sched_runtime.c on the CUDA backend: every policy matches each
+ * tenant alone, exactly-once answers under cancellations, unloads and
+ * shutdown, refusals at once, waits. Needs a GPU: exits 77 (skipped) with
+ * the reason when there is none or the build has no CUDA backend.
+ */
+#ifdef CARAVEL_WITH_CUDA
+#define SCHED_ON_CUDA
+#include "test_sched_runtime.c"
+
+int main(void)
+{
+    if (cv_test_gpu_skip()) return 77;
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_spacetime_matches_alone),
+        cmocka_unit_test(test_exclusive_matches_alone),
+        cmocka_unit_test(test_time_matches_alone),
+        cmocka_unit_test(test_space_matches_alone),
+        cmocka_unit_test(test_exactly_once_stress),
+        cmocka_unit_test(test_shutdown_answers_all),
+        cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_wait),
+    };
+    return cmocka_run_group_tests(tests, find_repo, NULL);
+}
+
+#else /* !CARAVEL_WITH_CUDA */
+
+#include <stdio.h>
+
+int main(void)
+{
+    printf("skipped: this build has no CUDA backend (nvcc was not found)\n");
+    return 77;
+}
+#endif
