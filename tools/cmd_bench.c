@@ -35,7 +35,10 @@ static void usage(FILE *f)
             "and minimum wave time and the implied inferences per second; on CUDA\n"
             "also the median device time of a wave and the CUDA-graph cache counters.\n"
             "\n"
-            "  --tenants R      tenants in the wave (default: the number of --model)\n"
+            "  --tenants R      tenants loaded (default: the number of --model)\n"
+            "  --members M      tenants per wave, drawn at random among the R for every\n"
+            "                   wave (default: all R, the same every wave): how waves of\n"
+            "                   other members fare against the super-kernel cache\n"
             "  --rows N         rows per tenant per wave (default 1)\n"
             "  --waves W        timed waves (default 20)\n"
             "  --warmup K       warm-up waves (default 3)\n"
@@ -57,7 +60,7 @@ int cv_cmd_bench(int argc, char **argv)
 {
     const char *models[MAX_MODELS];
     int nmodels = 0;
-    long tenants = 0, rows = 1, waves = 20, warmup = 3, threads = 0;
+    long tenants = 0, members = 0, rows = 1, waves = 20, warmup = 3, threads = 0;
     cv_precision_t precision = CV_PRECISION_FP32;
     cv_device_t device = CV_DEVICE_CPU;
     const char *csv = NULL;
@@ -81,6 +84,8 @@ int cv_cmd_bench(int argc, char **argv)
             models[nmodels++] = v;
         } else if (!strcmp(a, "--tenants")) {
             if (!cv_cli_parse_int("--tenants", v, 1, &tenants)) return 2;
+        } else if (!strcmp(a, "--members")) {
+            if (!cv_cli_parse_int("--members", v, 1, &members)) return 2;
         } else if (!strcmp(a, "--rows")) {
             if (!cv_cli_parse_int("--rows", v, 1, &rows)) return 2;
         } else if (!strcmp(a, "--waves")) {
@@ -111,6 +116,11 @@ int cv_cmd_bench(int argc, char **argv)
         return 2;
     }
     if (tenants == 0) tenants = nmodels;
+    if (members == 0) members = tenants;
+    if (members > tenants) {
+        fprintf(stderr, "caravel bench: --members %ld is more than the %ld tenants\n", members, tenants);
+        return 2;
+    }
 
     int rc = 1;
     cv_err_t err = {{0}};
@@ -119,10 +129,11 @@ int cv_cmd_bench(int argc, char **argv)
     cv_tensor_t *inputs = cv_calloc((size_t)tenants * INPUT_SETS, sizeof(cv_tensor_t));
     cv_tensor_t *outputs = cv_calloc((size_t)tenants * 16, sizeof(cv_tensor_t));
     cv_slice_io_t *slices = cv_calloc((size_t)tenants, sizeof(*slices));
+    long *order = cv_calloc((size_t)tenants, sizeof(*order));
     double *times = cv_calloc((size_t)waves, sizeof(double));
     double *device_times = cv_calloc((size_t)waves, sizeof(double));
     long loaded = 0;
-    if (!ts || !inputs || !outputs || !slices || !times || !device_times) {
+    if (!ts || !inputs || !outputs || !slices || !order || !times || !device_times) {
         fprintf(stderr, "caravel bench: out of memory\n");
         goto done;
     }
@@ -163,32 +174,44 @@ int cv_cmd_bench(int argc, char **argv)
         fprintf(stderr, "caravel bench: note: %d model files for %ld tenants: tenants reuse files in turn\n",
                 nmodels, tenants);
 
+    uint64_t draw = 0x9E3779B97F4A7C15ull;
     for (long w = -warmup; w < waves; w++) {
         int set = (int)((w + warmup) % INPUT_SETS);
-        for (long t = 0; t < tenants; t++)
-            slices[t] = (cv_slice_io_t){.tenant = ts[t], .inputs = &inputs[t * INPUT_SETS + set],
-                                        .outputs = &outputs[t * 16]};
+        for (long t = 0; t < tenants; t++) order[t] = t;
+        /* A fresh draw of members for every wave (a partial shuffle). */
+        for (long t = 0; members < tenants && t < members; t++) {
+            draw = draw * 6364136223846793005ull + 1442695040888963407ull;
+            long pick = t + (long)((draw >> 33) % (uint64_t)(tenants - t)), keep = order[t];
+            order[t] = order[pick];
+            order[pick] = keep;
+        }
+        for (long m = 0; m < members; m++) {
+            long t = order[m];
+            slices[m] = (cv_slice_io_t){.tenant = ts[t], .inputs = &inputs[t * INPUT_SETS + set],
+                                        .outputs = &outputs[m * 16]};
+        }
         uint64_t t0 = cv_clock_ns();
-        if (cv_wave_run(rt, slices, (int)tenants, &err) != CV_STATUS_OK) goto fail;
+        if (cv_wave_run(rt, slices, (int)members, &err) != CV_STATUS_OK) goto fail;
         uint64_t t1 = cv_clock_ns();
         if (w >= 0) {
             cv_runtime_stats_t st;
             times[w] = (double)(t1 - t0) / 1e6;
             device_times[w] = cv_runtime_stats(rt, &st) == CV_STATUS_OK ? st.last_wave_device_ms : 0;
         }
-        for (long t = 0; t < tenants; t++)
-            for (int o = 0; o < cv_tenant_num_outputs(ts[t]); o++) cv_tensor_free(&outputs[t * 16 + o]);
+        for (long m = 0; m < members; m++)
+            for (int o = 0; o < cv_tenant_num_outputs(slices[m].tenant); o++) cv_tensor_free(&outputs[m * 16 + o]);
     }
     qsort(times, (size_t)waves, sizeof(double), compare_double);
     qsort(device_times, (size_t)waves, sizeof(double), compare_double);
     double median = times[waves / 2], best = times[0];
-    double per_s = (double)(tenants * rows) / (median / 1e3);
+    double per_s = (double)(members * rows) / (median / 1e3);
     double device_median = device_times[waves / 2];
-    double device_per_s = device_median > 0 ? (double)(tenants * rows) / (device_median / 1e3) : 0;
+    double device_per_s = device_median > 0 ? (double)(members * rows) / (device_median / 1e3) : 0;
     cv_runtime_stats_t st;
     cv_runtime_stats(rt, &st);
-    printf("bench: %ld tenants x %ld rows, %s, %s: wave median %.3f ms, min %.3f ms over %ld waves, %.1f inferences/s\n",
-           tenants, rows, device == CV_DEVICE_CUDA ? "cuda" : "cpu",
+    printf("bench: %ld tenants%s x %ld rows, %s, %s: wave median %.3f ms, min %.3f ms over %ld waves, "
+           "%.1f inferences/s\n",
+           members, members < tenants ? " (drawn at random for each wave)" : "", rows, device == CV_DEVICE_CUDA ? "cuda" : "cpu",
            precision == CV_PRECISION_FP32 ? "fp32" : precision == CV_PRECISION_TF32 ? "tf32"
            : precision == CV_PRECISION_FP16 ? "fp16" : "bf16",
            median, best, waves, per_s);
@@ -198,7 +221,7 @@ int cv_cmd_bench(int argc, char **argv)
                device_median, device_per_s, graphs ? "on" : "off", st.graph_hits, st.graph_refreshes,
                st.graph_misses, st.fallback_steps);
     if (csv)
-        printf("%s,%ld,%ld,%.4f,%.4f,%.1f,%.4f,%.1f\n", csv, tenants, rows, median, best, per_s, device_median,
+        printf("%s,%ld,%ld,%.4f,%.4f,%.1f,%.4f,%.1f\n", csv, members, rows, median, best, per_s, device_median,
                device_per_s);
     rc = 0;
     goto done;
@@ -212,6 +235,7 @@ done:
     cv_free(inputs);
     cv_free(outputs);
     cv_free(slices);
+    cv_free(order);
     cv_free(times);
     cv_free(device_times);
     return rc;

@@ -8,6 +8,9 @@
 #           times waves of R = 1, 8, 32, 64 tenants in FP32 and TF32
 #   sanitize  compute-sanitizer memcheck and racecheck on the wave tests
 #   peers   PyTorch peers (../shared/anchors/peers_torch.py), same R
+#   members waves of 32 tenants drawn at random out of 64 for every wave,
+#           against waves of 32 fixed tenants (the super-kernel cache with
+#           changing members), ResNet-50 and MobileNetV2, FP32
 #   zoo     torchvision classifiers from the classic and dynamo exporters
 #           (opsets 17-20) checked against float64 PyTorch, CPU and CUDA
 set -u
@@ -15,7 +18,7 @@ if [ $# -gt 1 ]; then # several stages, in order
   for s in "$@"; do "$0" "$s"; done
   exit 0
 fi
-stage=${1:?usage: run.sh tests|sanitize|bench|peers|zoo ...}
+stage=${1:?usage: run.sh tests|sanitize|bench|peers|members|zoo ...}
 out=${OUT:-/tmp/caravel-out}
 mkdir -p "$out"
 W=/tmp/cv
@@ -81,6 +84,18 @@ peers)
   {
     for prec in fp32 tf32; do
       CUDA_DEVICE_MAX_CONNECTIONS=32 timeout 280 python3 $W/data/anchors/peers_torch.py $prec resnet50,mobilenet_v2 1,8,32,64
+    done
+  } 2>&1 | tee "$log"
+  ;;
+members)
+  {
+    for arch in resnet50 mobilenet_v2; do
+      [ -f /tmp/tenants/$arch/tenant_063.onnx ] || python3 bench/gpu/export_tenants.py $arch 64 /tmp/tenants/$arch
+      models=$(for r in $(seq 0 63); do printf -- "--model /tmp/tenants/%s/tenant_%03d.onnx " $arch $r; done)
+      # shellcheck disable=SC2086
+      timeout 150 $cv bench --device cuda --tenants 32 --waves 30 --warmup 5 --csv "$arch,fixed32" $models
+      # shellcheck disable=SC2086
+      timeout 150 $cv bench --device cuda --tenants 64 --members 32 --waves 30 --warmup 5 --csv "$arch,random32of64" $models
     done
   } 2>&1 | tee "$log"
   ;;
