@@ -150,6 +150,9 @@ typedef struct cv_runtime_config {
     bool no_profile;      /* skip profiling wave times at load (tests, tools
                              that only run cv_wave_run); the latency model then
                              learns from the first waves */
+    bool step_profile;    /* cv_wave_run and cv_infer run their steps one by
+                             one (no CUDA graph) and keep each step's device
+                             time: cv_runtime_step_profile */
 } cv_runtime_config_t;
 
 cv_status cv_runtime_create(const cv_runtime_config_t *config, cv_runtime_t **out,
@@ -228,6 +231,32 @@ cv_status cv_wave_run(cv_runtime_t *rt, cv_slice_io_t *slices, int nslices, cv_e
 /* Convenience: a wave of one slice. */
 cv_status cv_infer(cv_runtime_t *rt, cv_tenant_t *tenant, const cv_tensor_t *inputs,
                    cv_tensor_t *outputs, cv_err_t *err);
+
+/* What a step of a plan does, for the step profile. */
+typedef enum cv_step_kind {
+    CV_STEP_CONV_SPATIAL = 0, /* a convolution with a k x k (k > 1) kernel, not depthwise */
+    CV_STEP_CONV_POINTWISE,   /* a 1x1 convolution */
+    CV_STEP_CONV_DEPTHWISE,   /* a convolution with one group per channel */
+    CV_STEP_GEMM,             /* Gemm, MatMul */
+    CV_STEP_LAYOUT,           /* reshapes, copies, concatenation, slices, casts, padding */
+    CV_STEP_ELEMENTWISE,      /* arithmetic and activations */
+    CV_STEP_POOLING,
+    CV_STEP_REDUCTION,        /* reductions, softmax, normalisation */
+} cv_step_kind_t;
+#define CV_STEP_KIND_COUNT (CV_STEP_REDUCTION + 1)
+const char *cv_step_kind_name(cv_step_kind_t kind);
+
+typedef struct cv_step_profile {
+    cv_step_kind_t kind;
+    const char *op;     /* ONNX op_type */
+    char node[64];      /* the node's name (cut to fit), or its op and index */
+    double ms;          /* device time (CUDA events; host time on the CPU) */
+} cv_step_profile_t;
+
+/* The steps of the last wave cv_wave_run or cv_infer ran with step_profile
+ * on: writes up to `max` into out and returns how many the wave had (0
+ * when none was profiled). */
+int cv_runtime_step_profile(cv_runtime_t *rt, cv_step_profile_t *out, int max);
 
 /* ---- requests: the asynchronous API ---------------------------------------
  * A request is one inference call: a tenant, its inputs of n >= 1 rows, and

@@ -46,7 +46,13 @@ static void usage(FILE *f)
             "  --graphs on|off  CUDA: the super-kernel (CUDA-graph) cache, on by default\n"
             "                   (the same as CARAVEL_CUDA_GRAPHS=0 in the environment)\n"
             "  --csv LABEL      also print one CSV line: LABEL,R,N,median_ms,min_ms,inf_per_s,\n"
-            "                   device_median_ms,device_inf_per_s (device: 0 on the CPU)\n",
+            "                   device_median_ms,device_inf_per_s (device: 0 on the CPU)\n"
+            "  --profile        run each wave's steps one by one (no CUDA graph) and print\n"
+            "                   the median time of each kind of step (conv kxk, conv 1x1,\n"
+            "                   depthwise, gemm, layout, elementwise, pooling, reductions)\n"
+            "                   and of the slowest steps; with --csv, CSV lines too\n"
+            "                   (LABEL,profile,kind,ms,share)\n"
+            "  --top K          steps listed by --profile (default 12)\n",
             INPUT_SETS);
 }
 
@@ -54,6 +60,75 @@ static int compare_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
+}
+
+/* The step profiles of the timed waves: steps[] of the first, and each
+ * step's time in every wave (ms[step * waves + wave]). */
+typedef struct profile {
+    cv_step_profile_t *steps;
+    int nsteps;
+    double *ms;
+} profile_t;
+
+static bool keep_steps(cv_runtime_t *rt, profile_t *p, long wave, long waves)
+{
+    int n = cv_runtime_step_profile(rt, NULL, 0);
+    if (!p->steps) {
+        p->steps = cv_calloc((size_t)n + 1, sizeof(*p->steps));
+        p->ms = cv_calloc((size_t)(n * waves) + 1, sizeof(double));
+        if (!p->steps || !p->ms) return false;
+        p->nsteps = cv_runtime_step_profile(rt, p->steps, n);
+    }
+    cv_step_profile_t one[n + 1];
+    cv_runtime_step_profile(rt, one, n);
+    for (int s = 0; s < n && s < p->nsteps; s++) p->ms[s * waves + wave] = one[s].ms;
+    return true;
+}
+
+static double median_of(double *v, long n)
+{
+    qsort(v, (size_t)n, sizeof(double), compare_double);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+typedef struct step_rank {
+    int step;
+    double ms;
+} step_rank_t;
+
+static int slower_first(const void *a, const void *b)
+{
+    double x = ((const step_rank_t *)a)->ms, y = ((const step_rank_t *)b)->ms;
+    return (x < y) - (x > y);
+}
+
+/* Medians per step over the waves, summed by kind; then the slowest steps. */
+static void print_profile(profile_t *p, long waves, long top, const char *csv)
+{
+    double by_kind[CV_STEP_KIND_COUNT] = {0}, total = 0;
+    int count[CV_STEP_KIND_COUNT] = {0};
+    step_rank_t rank[p->nsteps + 1];
+    for (int s = 0; s < p->nsteps; s++) {
+        double m = median_of(&p->ms[s * waves], waves);
+        by_kind[p->steps[s].kind] += m;
+        count[p->steps[s].kind]++;
+        total += m;
+        rank[s] = (step_rank_t){s, m};
+    }
+    printf("profile: %d steps, %.3f ms a wave (medians over %ld waves, steps one by one)\n", p->nsteps, total, waves);
+    printf("  %-20s %6s %10s %7s\n", "kind", "steps", "ms", "share");
+    for (int k = 0; k < CV_STEP_KIND_COUNT; k++) {
+        if (!count[k]) continue;
+        double share = total > 0 ? 100 * by_kind[k] / total : 0;
+        printf("  %-20s %6d %10.3f %6.1f%%\n", cv_step_kind_name((cv_step_kind_t)k), count[k], by_kind[k], share);
+        if (csv) printf("%s,profile,%s,%.4f,%.4f\n", csv, cv_step_kind_name((cv_step_kind_t)k), by_kind[k], share);
+    }
+    qsort(rank, (size_t)p->nsteps, sizeof(*rank), slower_first);
+    printf("  slowest steps:\n");
+    for (int i = 0; i < p->nsteps && i < top; i++) {
+        const cv_step_profile_t *st = &p->steps[rank[i].step];
+        printf("  %10.3f ms  %-20s %s\n", rank[i].ms, cv_step_kind_name(st->kind), st->node);
+    }
 }
 
 int cv_cmd_bench(int argc, char **argv)
@@ -64,12 +139,17 @@ int cv_cmd_bench(int argc, char **argv)
     cv_precision_t precision = CV_PRECISION_FP32;
     cv_device_t device = CV_DEVICE_CPU;
     const char *csv = NULL;
-    bool graphs = true;
+    bool graphs = true, profile = false;
+    long top = 12;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             usage(stdout);
             return 0;
+        }
+        if (!strcmp(a, "--profile")) {
+            profile = true;
+            continue;
         }
         if (i + 1 >= argc) {
             fprintf(stderr, "caravel bench: %s needs a value (see --help)\n", a);
@@ -84,6 +164,8 @@ int cv_cmd_bench(int argc, char **argv)
             models[nmodels++] = v;
         } else if (!strcmp(a, "--tenants")) {
             if (!cv_cli_parse_int("--tenants", v, 1, &tenants)) return 2;
+        } else if (!strcmp(a, "--top")) {
+            if (!cv_cli_parse_int("--top", v, 1, &top)) return 2;
         } else if (!strcmp(a, "--members")) {
             if (!cv_cli_parse_int("--members", v, 1, &members)) return 2;
         } else if (!strcmp(a, "--rows")) {
@@ -125,6 +207,7 @@ int cv_cmd_bench(int argc, char **argv)
     int rc = 1;
     cv_err_t err = {{0}};
     cv_runtime_t *rt = NULL;
+    profile_t prof = {0};
     cv_tenant_t **ts = cv_calloc((size_t)tenants, sizeof(*ts));
     cv_tensor_t *inputs = cv_calloc((size_t)tenants * INPUT_SETS, sizeof(cv_tensor_t));
     cv_tensor_t *outputs = cv_calloc((size_t)tenants * 16, sizeof(cv_tensor_t));
@@ -139,7 +222,8 @@ int cv_cmd_bench(int argc, char **argv)
     }
     /* The CUDA backend reads it when the runtime makes it. */
     if (!graphs) setenv("CARAVEL_CUDA_GRAPHS", "0", 1);
-    cv_runtime_config_t config = {.device = device, .threads = (int)threads, .no_profile = true};
+    cv_runtime_config_t config = {.device = device, .threads = (int)threads, .no_profile = true,
+                                  .step_profile = profile};
     if (cv_runtime_create(&config, &rt, &err) != CV_STATUS_OK) goto fail;
     for (; loaded < tenants; loaded++) {
         char name[32];
@@ -197,6 +281,10 @@ int cv_cmd_bench(int argc, char **argv)
             cv_runtime_stats_t st;
             times[w] = (double)(t1 - t0) / 1e6;
             device_times[w] = cv_runtime_stats(rt, &st) == CV_STATUS_OK ? st.last_wave_device_ms : 0;
+            if (profile && !keep_steps(rt, &prof, w, waves)) {
+                fprintf(stderr, "caravel bench: out of memory for the profile\n");
+                goto done;
+            }
         }
         for (long m = 0; m < members; m++)
             for (int o = 0; o < cv_tenant_num_outputs(slices[m].tenant); o++) cv_tensor_free(&outputs[m * 16 + o]);
@@ -223,6 +311,7 @@ int cv_cmd_bench(int argc, char **argv)
     if (csv)
         printf("%s,%ld,%ld,%.4f,%.4f,%.1f,%.4f,%.1f\n", csv, members, rows, median, best, per_s, device_median,
                device_per_s);
+    if (profile) print_profile(&prof, waves, top, csv);
     rc = 0;
     goto done;
 fail:
@@ -238,5 +327,7 @@ done:
     cv_free(order);
     cv_free(times);
     cv_free(device_times);
+    cv_free(prof.steps);
+    cv_free(prof.ms);
     return rc;
 }

@@ -8,6 +8,8 @@
 #           times waves of R = 1, 8, 32, 64 tenants in FP32 and TF32
 #   sanitize  compute-sanitizer memcheck and racecheck on the wave tests
 #   peers   PyTorch peers (../shared/anchors/peers_torch.py), same R
+#   profile device time per kind of step (caravel bench --profile) for
+#           ResNet-50 and MobileNetV2 waves of R = 1, 8, 64 tenants, FP32
 #   members waves of 32 tenants drawn at random out of 64 for every wave,
 #           against waves of 32 fixed tenants (the super-kernel cache with
 #           changing members), ResNet-50 and MobileNetV2, FP32
@@ -18,7 +20,7 @@ if [ $# -gt 1 ]; then # several stages, in order
   for s in "$@"; do "$0" "$s"; done
   exit 0
 fi
-stage=${1:?usage: run.sh tests|sanitize|bench|peers|members|zoo ...}
+stage=${1:?usage: run.sh tests|sanitize|bench|peers|profile|members|zoo ...}
 out=${OUT:-/tmp/caravel-out}
 mkdir -p "$out"
 W=/tmp/cv
@@ -84,6 +86,18 @@ peers)
   {
     for prec in fp32 tf32; do
       CUDA_DEVICE_MAX_CONNECTIONS=32 timeout 280 python3 $W/data/anchors/peers_torch.py $prec resnet50,mobilenet_v2 1,8,32,64
+    done
+  } 2>&1 | tee "$log"
+  ;;
+profile)
+  {
+    for arch in resnet50 mobilenet_v2; do
+      [ -f /tmp/tenants/$arch/tenant_063.onnx ] || python3 bench/gpu/export_tenants.py $arch 64 /tmp/tenants/$arch
+      for R in 1 8 64; do
+        models=$(for r in $(seq 0 $((R - 1))); do printf -- "--model /tmp/tenants/%s/tenant_%03d.onnx " $arch $r; done)
+        # shellcheck disable=SC2086
+        timeout 120 $cv bench --device cuda --tenants $R --waves 7 --warmup 2 --profile --top 8 --csv "$arch,$R" $models
+      done
     done
   } 2>&1 | tee "$log"
   ;;

@@ -97,6 +97,14 @@ typedef struct cv_backend_i {
     /* Optional: makes the calling thread use this backend's device (CUDA
      * keeps a current device per thread, and waves run on several). */
     cv_status (*bind)(cv_backend_t *b, cv_err_t *err);
+    /* Optional: the step profile. step_mark(b, k) marks the device's
+     * progress on the wave's work (k = 0 before the first step, k = s + 1
+     * after step s), asynchronously where the device is; step_times, once
+     * the backend has synchronised, writes the time between marks k and
+     * k + 1 into ms[k] for k < n. NULL: the executor times steps on the host
+     * (correct for backends whose steps run synchronously). */
+    cv_status (*step_mark)(cv_backend_t *b, int k, cv_err_t *err);
+    cv_status (*step_times)(cv_backend_t *b, double *ms, int n, cv_err_t *err);
     /* Optional: counters. */
     void (*stats)(cv_backend_t *b, cv_backend_stats_t *out);
     void (*destroy)(cv_backend_t *b);

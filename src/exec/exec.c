@@ -34,7 +34,41 @@ struct cv_executor {
     int input_ptrs_cap;
     step_io_t io;
     uint64_t last_launch_ns;
+    bool profile;
+    double *profile_ms;      /* per step of the last profiled wave */
+    uint64_t *profile_ns;    /* host marks, for backends without step_mark */
+    int profile_cap, profile_steps;
 };
+
+void cv_exec_set_profile(cv_executor_t *ex, bool on) { ex->profile = on; }
+
+const double *cv_exec_step_profile(const cv_executor_t *ex, int *n)
+{
+    *n = ex->profile_steps;
+    return ex->profile_steps ? ex->profile_ms : NULL;
+}
+
+/* Room for a profile of n steps. */
+static cv_status profile_reserve(cv_executor_t *ex, int n, cv_err_t *err)
+{
+    if (n + 1 <= ex->profile_cap) return CV_STATUS_OK;
+    double *ms = cv_realloc(ex->profile_ms, sizeof(double) * (size_t)(n + 1));
+    if (ms) ex->profile_ms = ms;
+    uint64_t *ns = ms ? cv_realloc(ex->profile_ns, sizeof(uint64_t) * (size_t)(n + 1)) : NULL;
+    if (!ns) return cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of memory for the step profile");
+    ex->profile_ns = ns;
+    ex->profile_cap = n + 1;
+    return CV_STATUS_OK;
+}
+
+/* Marks the wave's progress before step 0 (k = 0) and after each step. */
+static cv_status profile_mark(cv_executor_t *ex, int k, cv_err_t *err)
+{
+    const cv_backend_i *be = ex->backend->iface;
+    if (be->step_mark) return be->step_mark(ex->backend, k, err);
+    ex->profile_ns[k] = cv_clock_ns();
+    return CV_STATUS_OK;
+}
 
 uint64_t cv_exec_last_launch_ns(const cv_executor_t *ex) { return ex->last_launch_ns; }
 
@@ -54,6 +88,8 @@ void cv_exec_destroy(cv_executor_t *ex)
     cv_free(ex->plan_consts);
     cv_free(ex->input_ptrs);
     cv_free(ex->io.block);
+    cv_free(ex->profile_ms);
+    cv_free(ex->profile_ns);
     cv_free(ex);
 }
 
@@ -246,8 +282,12 @@ cv_status cv_exec_wave(cv_executor_t *ex, const cv_plan_t *plan, const cv_wave_s
     placement_t p = {.inputs = ex->input_ptrs, .plan_consts = ex->plan_consts, .slice0 = &slices[0]};
     st = place(ex, plan, slice_inputs, nslices, &p, err);
 
-    bool replayed = false, began = false;
-    if (st == CV_STATUS_OK && be->wave_begin) {
+    bool replayed = false, began = false, profiling = ex->profile;
+    ex->profile_steps = 0;
+    if (st == CV_STATUS_OK && profiling) st = profile_reserve(ex, plan->nsteps, err);
+    if (st == CV_STATUS_OK && profiling) st = profile_mark(ex, 0, err);
+    /* A profiled wave runs its steps one by one: no graph to replay. */
+    if (st == CV_STATUS_OK && be->wave_begin && !profiling) {
         st = be->wave_begin(ex->backend, plan, slices, nslices, precision, ex->buffer, &replayed, err);
         began = st == CV_STATUS_OK;
     }
@@ -286,6 +326,7 @@ cv_status cv_exec_wave(cv_executor_t *ex, const cv_plan_t *plan, const cv_wave_s
             char label[160];
             cv_err_prefix(err, "%s: %s", g->path, cv_node_label(g, plan->steps[s].node, label, sizeof label));
         }
+        if (st == CV_STATUS_OK && profiling) st = profile_mark(ex, s + 1, err);
     }
     if (began && !replayed) {
         cv_status end = be->wave_end(ex->backend, st, err);
@@ -293,6 +334,15 @@ cv_status cv_exec_wave(cv_executor_t *ex, const cv_plan_t *plan, const cv_wave_s
     }
     ex->last_launch_ns = cv_clock_ns() - start;
     if (st == CV_STATUS_OK && be->synchronize) st = be->synchronize(ex->backend, err);
+    if (st == CV_STATUS_OK && profiling) {
+        if (be->step_times) {
+            st = be->step_times(ex->backend, ex->profile_ms, plan->nsteps, err);
+        } else {
+            for (int k = 0; k < plan->nsteps; k++)
+                ex->profile_ms[k] = (double)(ex->profile_ns[k + 1] - ex->profile_ns[k]) / 1e6;
+        }
+        if (st == CV_STATUS_OK) ex->profile_steps = plan->nsteps;
+    }
     if (st == CV_STATUS_OK) st = deliver_outputs(ex, &p, slices, nslices, slice_outputs, err);
     if (st == CV_STATUS_OK && be->synchronize) st = be->synchronize(ex->backend, err);
     return st;

@@ -24,6 +24,13 @@ cv_status cv_exec_wave(cv_executor_t *ex, const cv_plan_t *plan, const cv_wave_s
                        int nslices, cv_precision_t precision, const cv_tensor_t *const *slice_inputs,
                        cv_tensor_t *const *slice_outputs, cv_err_t *err);
 
+/* The step profile: while on, waves run their steps eagerly (never a
+ * replayed graph) and the time of each step is kept. cv_exec_step_profile
+ * gives the last wave's (ms per step of its plan, *n steps; NULL before a
+ * profiled wave). */
+void cv_exec_set_profile(cv_executor_t *ex, bool on);
+const double *cv_exec_step_profile(const cv_executor_t *ex, int *n);
+
 /* Host time of the last wave until all its work was launched (uploads,
  * tables, steps or the replayed graph, downloads queued), in ns: what a
  * wave costs the host before it waits for the device. */

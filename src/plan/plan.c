@@ -17,6 +17,54 @@ bool cv_plan_is_view_op(cv_op_t op)
            op == CV_OP_UNSQUEEZE || op == CV_OP_IDENTITY || op == CV_OP_DROPOUT;
 }
 
+const char *cv_step_kind_name(cv_step_kind_t kind)
+{
+    switch (kind) {
+    case CV_STEP_CONV_SPATIAL: return "conv kxk";
+    case CV_STEP_CONV_POINTWISE: return "conv 1x1";
+    case CV_STEP_CONV_DEPTHWISE: return "conv depthwise";
+    case CV_STEP_GEMM: return "gemm";
+    case CV_STEP_LAYOUT: return "layout and copies";
+    case CV_STEP_ELEMENTWISE: return "elementwise";
+    case CV_STEP_POOLING: return "pooling";
+    case CV_STEP_REDUCTION: return "reduction and norm";
+    }
+    return "unknown";
+}
+
+cv_step_kind_t cv_plan_step_kind(const cv_plan_t *plan, int s)
+{
+    const cv_node_t *n = &plan->graph->nodes[plan->steps[s].node];
+    switch (n->op) {
+    case CV_OP_CONV: {
+        const cv_shape_t *w = n->ninputs > 1 && n->inputs[1] >= 0 ? &plan->values[n->inputs[1]].shape : NULL;
+        int64_t group = cv_node_attr_int(n, "group", 1), taps = 1;
+        for (int d = 2; w && d < w->ndim; d++) taps *= w->dims[d];
+        if (group > 1 && w && w->dims[1] == 1 && w->dims[0] == group) return CV_STEP_CONV_DEPTHWISE;
+        return taps == 1 ? CV_STEP_CONV_POINTWISE : CV_STEP_CONV_SPATIAL;
+    }
+    case CV_OP_GEMM:
+    case CV_OP_MATMUL: return CV_STEP_GEMM;
+    case CV_OP_MAX_POOL:
+    case CV_OP_AVERAGE_POOL:
+    case CV_OP_GLOBAL_AVERAGE_POOL:
+    case CV_OP_GLOBAL_MAX_POOL: return CV_STEP_POOLING;
+    case CV_OP_BATCH_NORMALIZATION:
+    case CV_OP_LRN:
+    case CV_OP_LAYER_NORMALIZATION:
+    case CV_OP_SOFTMAX:
+    case CV_OP_LOG_SOFTMAX:
+    case CV_OP_REDUCE_MEAN:
+    case CV_OP_REDUCE_SUM: return CV_STEP_REDUCTION;
+    case CV_OP_RESHAPE: case CV_OP_FLATTEN: case CV_OP_TRANSPOSE: case CV_OP_CONCAT: case CV_OP_SPLIT:
+    case CV_OP_SLICE: case CV_OP_SQUEEZE: case CV_OP_UNSQUEEZE: case CV_OP_GATHER: case CV_OP_SHAPE:
+    case CV_OP_CONSTANT: case CV_OP_CONSTANT_OF_SHAPE: case CV_OP_IDENTITY: case CV_OP_DROPOUT:
+    case CV_OP_EXPAND: case CV_OP_TILE: case CV_OP_RANGE: case CV_OP_PAD: case CV_OP_CAST:
+        return CV_STEP_LAYOUT;
+    default: return CV_STEP_ELEMENTWISE;
+    }
+}
+
 static void free_plan_constants(cv_plan_value_t *values, int n)
 {
     for (int i = 0; i < n; i++) {

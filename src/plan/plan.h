@@ -79,6 +79,9 @@ bool cv_plan_matches(const cv_plan_t *plan, const cv_shape_t *input_shapes,
                      const cv_tensor_t *inputs);
 void cv_plan_destroy(cv_plan_t *plan);
 
+/* What step s does (for the step profile), from its op and geometry. */
+cv_step_kind_t cv_plan_step_kind(const cv_plan_t *plan, int s);
+
 /* True for ops whose output 0 can share input 0's bytes (Reshape, ...). */
 bool cv_plan_is_view_op(cv_op_t op);
 

@@ -85,6 +85,7 @@ cv_status cv_runtime_create(const cv_runtime_config_t *config, cv_runtime_t **ou
         }
     }
     if (st == CV_STATUS_OK) st = cv_exec_create(rt->backend, &rt->exec, err);
+    if (st == CV_STATUS_OK) cv_exec_set_profile(rt->exec, rt->config.step_profile);
     cv_sched_config_t sc = {.policy = rt->config.policy,
                             .max_wave_rows = rt->config.max_wave_rows,
                             .waves_in_flight = rt->config.waves_in_flight,
@@ -116,6 +117,7 @@ void cv_runtime_destroy(cv_runtime_t *rt)
     cv_exec_destroy(rt->exec);
     if (rt->backend) rt->backend->iface->destroy(rt->backend);
     cv_cpu_ctx_release(&rt->fold_cpu);
+    cv_free(rt->profile);
     pthread_cond_destroy(&rt->wake);
     pthread_cond_destroy(&rt->answered);
     pthread_cond_destroy(&rt->answer_cv);
@@ -149,6 +151,15 @@ bool cv_runtime_drain(cv_runtime_t *rt, double timeout_ms)
     }
     pthread_mutex_unlock(&rt->mu);
     return drained;
+}
+
+int cv_runtime_step_profile(cv_runtime_t *rt, cv_step_profile_t *out, int max)
+{
+    pthread_mutex_lock(&rt->exec_mu);
+    int n = rt->profile_steps;
+    if (out) memcpy(out, rt->profile, sizeof(*out) * (size_t)(n < max ? n : max));
+    pthread_mutex_unlock(&rt->exec_mu);
+    return n;
 }
 
 static int compare_double(const void *a, const void *b)

@@ -140,6 +140,9 @@ struct cv_runtime {
      * scheduler's poll that formed waves, and a lane's launch of one. */
     double form_us[HOST_SAMPLES], launch_us[HOST_SAMPLES];
     long nform, nlaunch;
+    /* The step profile of the last profiled cv_wave_run (under exec_mu). */
+    cv_step_profile_t *profile;
+    int profile_steps, profile_cap;
 };
 
 /* ---- wave.c --------------------------------------------------------------- */

@@ -188,6 +188,30 @@ static cv_status alloc_outputs(const cv_plan_t *plan, const cv_wave_slice_t *wav
     return CV_STATUS_OK;
 }
 
+/* Keeps the executor's step profile of the wave just run, with what each
+ * step is. Under exec_mu. */
+static cv_status keep_profile(cv_runtime_t *rt, const cv_plan_t *plan, cv_err_t *err)
+{
+    int n;
+    const double *ms = cv_exec_step_profile(rt->exec, &n);
+    if (n > rt->profile_cap) {
+        cv_step_profile_t *grown = cv_realloc(rt->profile, sizeof(*grown) * (size_t)n);
+        if (!grown) return cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of memory for the step profile");
+        rt->profile = grown;
+        rt->profile_cap = n;
+    }
+    for (int s = 0; s < n; s++) {
+        cv_step_profile_t *p = &rt->profile[s];
+        const cv_node_t *node = &plan->graph->nodes[plan->steps[s].node];
+        p->kind = cv_plan_step_kind(plan, s);
+        p->op = cv_op_name(node->op);
+        cv_node_label(plan->graph, plan->steps[s].node, p->node, sizeof p->node);
+        p->ms = ms[s];
+    }
+    rt->profile_steps = n;
+    return CV_STATUS_OK;
+}
+
 cv_status cv_wave_run(cv_runtime_t *rt, cv_slice_io_t *slices, int nslices, cv_err_t *err)
 {
     int64_t total_rows = 0;
@@ -220,6 +244,7 @@ cv_status cv_wave_run(cv_runtime_t *rt, cv_slice_io_t *slices, int nslices, cv_e
         pthread_mutex_lock(&rt->exec_mu);
         st = cv_exec_wave(rt->exec, plan, wave, nslices, slices[0].tenant->config.precision, ins, outs, err);
         if (st == CV_STATUS_OK) rt->waves++;
+        if (st == CV_STATUS_OK && rt->config.step_profile) st = keep_profile(rt, plan, err);
         pthread_mutex_unlock(&rt->exec_mu);
         if (st != CV_STATUS_OK)
             for (int s = 0; s < nslices; s++)

@@ -109,6 +109,8 @@ static const cv_backend_i cpu_iface = {
     /* .wave_begin     = */ NULL,
     /* .wave_end       = */ NULL,
     /* .bind           = */ NULL,
+    /* .step_mark      = */ NULL,
+    /* .step_times     = */ NULL,
     /* .stats          = */ NULL,
     /* .destroy        = */ cpu_destroy,
 };

@@ -494,6 +494,8 @@ static const cv_backend_i cuda_iface = {
     /* .wave_begin     = */ cv_cuda_wave_begin,
     /* .wave_end       = */ cv_cuda_wave_end,
     /* .bind           = */ cuda_bind,
+    /* .step_mark      = */ cv_cuda_step_mark,
+    /* .step_times     = */ cv_cuda_step_times,
     /* .stats          = */ cv_cuda_stats,
     /* .destroy        = */ cuda_destroy,
 };

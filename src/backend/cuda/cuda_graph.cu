@@ -114,6 +114,9 @@ struct cv_cuda_graphs {
     /* device time */
     cudaEvent_t start, stop;
     bool timed;
+    /* the step profile: an event per mark, made as needed */
+    cudaEvent_t *marks;
+    int nmarks;
     double last_ms;
     long hits, refreshes, misses, aborts;
 };
@@ -623,6 +626,36 @@ extern "C" cv_status cv_cuda_wave_end(cv_backend_t *b, cv_status steps, cv_err_t
     return CV_STATUS_OK;
 }
 
+extern "C" cv_status cv_cuda_step_mark(cv_backend_t *b, int k, cv_err_t *err)
+{
+    cv_cuda_t *cuda = (cv_cuda_t *)b;
+    graphs_t *G = cuda->graphs;
+    if (k >= G->nmarks) {
+        int n = CV_MAX(k + 1, 2 * G->nmarks);
+        cudaEvent_t *grown = (cudaEvent_t *)cv_realloc(G->marks, sizeof(cudaEvent_t) * (size_t)n);
+        if (!grown) return cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of memory for the step profile's events");
+        G->marks = grown;
+        for (; G->nmarks < n; G->nmarks++) {
+            cudaError_t e = cudaEventCreate(&G->marks[G->nmarks]);
+            if (e != cudaSuccess) return cv_cuda_status(e, "cudaEventCreate (step profile)", __FILE__, __LINE__, err);
+        }
+    }
+    CV_CUDA_CHECK(cudaEventRecord(G->marks[k], cuda->stream), err);
+    return CV_STATUS_OK;
+}
+
+extern "C" cv_status cv_cuda_step_times(cv_backend_t *b, double *ms, int n, cv_err_t *err)
+{
+    graphs_t *G = ((cv_cuda_t *)b)->graphs;
+    if (n + 1 > G->nmarks) return cv_errorf(err, CV_STATUS_INTERNAL, "the step profile has %d marks, not %d", G->nmarks, n + 1);
+    for (int k = 0; k < n; k++) {
+        float t = 0;
+        CV_CUDA_CHECK(cudaEventElapsedTime(&t, G->marks[k], G->marks[k + 1]), err);
+        ms[k] = t;
+    }
+    return CV_STATUS_OK;
+}
+
 extern "C" void cv_cuda_stats(cv_backend_t *b, cv_backend_stats_t *out)
 {
     cv_cuda_t *cuda = (cv_cuda_t *)b;
@@ -665,6 +698,8 @@ extern "C" void cv_cuda_graphs_destroy(cv_cuda_t *cuda)
         if (G->entries[i].used) evict(&G->entries[i]);
     cudaEventDestroy(G->start);
     cudaEventDestroy(G->stop);
+    for (int i = 0; i < G->nmarks; i++) cudaEventDestroy(G->marks[i]);
+    cv_free(G->marks);
     cudaGetLastError();
     cv_free(G->steps);
     cv_free(G->tensors);

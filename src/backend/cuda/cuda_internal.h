@@ -89,6 +89,9 @@ cv_status cv_cuda_wave_begin(cv_backend_t *b, const cv_plan_t *plan, const cv_wa
                              cv_err_t *err);
 cv_status cv_cuda_wave_end(cv_backend_t *b, cv_status steps, cv_err_t *err);
 void cv_cuda_stats(cv_backend_t *b, cv_backend_stats_t *out);
+/* The backend's step_mark / step_times (backend.h): an event per mark. */
+cv_status cv_cuda_step_mark(cv_backend_t *b, int k, cv_err_t *err);
+cv_status cv_cuda_step_times(cv_backend_t *b, double *ms, int n, cv_err_t *err);
 /* True while cuda->stream is capturing a wave for the cache. */
 bool cv_cuda_graph_capturing(const cv_cuda_t *cuda);
 /* Runs a step while capturing: `dispatch` launches it; when the capture
