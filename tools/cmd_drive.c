@@ -63,6 +63,7 @@ typedef struct drive_opts {
     double weights[MAX_WEIGHTS];
     int nweights;
     double duration_s, warmup_s, drain_s;
+    double sweep_stop; /* skip a policy's higher loads once attainment is below it (0: never) */
     long max_wave_rows, waves_in_flight, queue_bound, max_outstanding;
     const char *csv, *label;
     bool quiet;
@@ -180,6 +181,9 @@ static void usage(FILE *f)
             "  --weights W1,..   relative arrival rates of the tenants, reused in turn\n"
             "                    (default: uniform)\n"
             "  --rows N          rows per request (default 1)\n"
+            "  --sweep-stop A    in a sweep, once a policy's SLO attainment falls below A\n"
+            "                    (a fraction, such as 0.5), skip its higher loads: they\n"
+            "                    would only miss more (default: run every load)\n"
             "  --seed N          arrival sequence seed (default 1)\n"
             "  --device D        cpu (default) or cuda; --threads T: CPU threads\n"
             "  --precision P     fp32 (default), tf32, fp16 or bf16\n"
@@ -347,6 +351,12 @@ static int parse_options(int argc, char **argv, drive_opts_t *o, bool *help)
             if (!ok || sum <= 0) {
                 fprintf(stderr, "caravel drive: --weights needs a comma list of numbers >= 0, not all 0, "
                                 "not '%s'\n", v);
+                return 2;
+            }
+        } else if (!strcmp(a, "--sweep-stop")) {
+            int n;
+            if (!cv_drive_parse_list(v, 0, false, &o->sweep_stop, 1, &n) || o->sweep_stop > 1) {
+                fprintf(stderr, "caravel drive: --sweep-stop needs an attainment in (0, 1], not '%s'\n", v);
                 return 2;
             }
         } else if (!strcmp(a, "--duration")) {
@@ -1044,8 +1054,9 @@ static FILE *csv_open(const char *path)
     return f;
 }
 
-/* Per policy, the highest load of the sweep meeting 99% and 99.9%. */
-static void print_sweep(const drive_opts_t *o, const cv_drive_point_t *points)
+/* Per policy, the highest load of the sweep meeting 99% and 99.9%
+ * (npoints[p] points of policy p at points + p * nloads). */
+static void print_sweep(const drive_opts_t *o, const cv_drive_point_t *points, const int *npoints)
 {
     const char *unit = o->mode == DRIVE_POISSON ? "/s" : " outstanding";
     printf("sweep: highest %s with SLO attainment >= 99%% and >= 99.9%% (at it and every lower one):\n",
@@ -1055,7 +1066,7 @@ static void print_sweep(const drive_opts_t *o, const cv_drive_point_t *points)
         printf("  %-10s", cv_policy_name(o->policies[p]));
         static const double targets[] = {0.99, 0.999};
         for (size_t k = 0; k < CV_ARRAY_LEN(targets); k++) {
-            int i = cv_drive_highest_meeting(pts, o->nloads, targets[k]);
+            int i = cv_drive_highest_meeting(pts, npoints[p], targets[k]);
             if (i < 0) printf("  %5.1f%%: none", 100 * targets[k]);
             else printf("  %5.1f%%: %g%s", 100 * targets[k], pts[i].load, unit);
         }
@@ -1083,9 +1094,12 @@ int cv_cmd_drive(int argc, char **argv)
         return 1;
     }
     cv_drive_point_t *points = cv_calloc((size_t)(o->npolicies * o->nloads), sizeof(*points));
-    if (!points) {
+    int *npoints = cv_calloc((size_t)o->npolicies, sizeof(*npoints));
+    if (!points || !npoints) {
         fprintf(stderr, "caravel drive: out of memory\n");
         if (csv) fclose(csv);
+        cv_free(points);
+        cv_free(npoints);
         cv_free(o);
         return 1;
     }
@@ -1102,13 +1116,27 @@ int cv_cmd_drive(int argc, char **argv)
     for (int p = 0; p < o->npolicies && !rc; p++) {
         drive_ctx_t c;
         cv_status st = ctx_create(&c, o, o->policies[p], &err);
+        bool stopped = false;
+        double stopped_at = 0;
         for (int l = 0; l < o->nloads && st == CV_STATUS_OK; l++) {
+            char what[64];
+            load_label(o, o->loads[l], what, sizeof what);
+            if (stopped && o->loads[l] >= stopped_at) {
+                printf("%s, %s: skipped (attainment fell below %g at %g)\n", cv_policy_name(c.policy), what,
+                       o->sweep_stop, stopped_at);
+                continue;
+            }
             drive_result_t res;
             st = run_load(&c, o->loads[l], &res, &err);
             if (st != CV_STATUS_OK) break;
             print_result(&c, o->loads[l], &res);
             if (csv) csv_row(csv, &c, o->loads[l], &res);
-            points[p * o->nloads + l] = (cv_drive_point_t){o->loads[l], res.attainment};
+            points[p * o->nloads + npoints[p]++] = (cv_drive_point_t){o->loads[l], res.attainment};
+            /* NaN (nothing measured) does not stop a sweep: it says nothing. */
+            if (o->sweep_stop > 0 && res.attainment < o->sweep_stop && (!stopped || o->loads[l] < stopped_at)) {
+                stopped = true;
+                stopped_at = o->loads[l];
+            }
         }
         if (st != CV_STATUS_OK) {
             fprintf(stderr, "caravel drive: %s: %s\n", cv_policy_name(o->policies[p]), err.msg);
@@ -1116,9 +1144,10 @@ int cv_cmd_drive(int argc, char **argv)
         }
         ctx_destroy(&c);
     }
-    if (!rc && o->nloads > 1) print_sweep(o, points);
+    if (!rc && o->nloads > 1) print_sweep(o, points, npoints);
     if (csv) fclose(csv);
     cv_free(points);
+    cv_free(npoints);
     cv_free(o);
     return rc;
 }
