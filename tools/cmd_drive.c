@@ -577,8 +577,10 @@ static void on_answer(cv_request_t *req, void *user)
             r->met += met;
         }
     }
-    push_free(c, s);
+    /* The next one first, so that it is never this very request: the API
+     * lets a callback submit other requests, not its own again. */
     if (r && c->o->mode == DRIVE_CLOSED && !r->stop) closed_submit(r);
+    push_free(c, s);
     pthread_mutex_unlock(&c->mu);
 }
 
