@@ -15,12 +15,19 @@
 #           changing members), ResNet-50 and MobileNetV2, FP32
 #   zoo     torchvision classifiers from the classic and dynamo exporters
 #           (opsets 17-20) checked against float64 PyTorch, CPU and CUDA
+#   sched   the asynchronous API under load (caravel drive): 32 ResNet-50
+#           tenants, spacetime's closed-loop saturation, then every policy
+#           swept over Poisson rates (70% of that saturation among them) with
+#           a 50 ms SLO; saturated cv_submit throughput beside waves mode's
+#           device throughput at R = 8 and 64; 64 MobileNetV2 tenants if time
+#           is left. Ends within ~8 minutes (each step is bounded by what is
+#           left). sched.csv, sched_saturation.csv, sched_compare.csv
 set -u
 if [ $# -gt 1 ]; then # several stages, in order
   for s in "$@"; do "$0" "$s"; done
   exit 0
 fi
-stage=${1:?usage: run.sh tests|sanitize|bench|peers|profile|members|zoo ...}
+stage=${1:?usage: run.sh tests|sanitize|bench|peers|profile|members|zoo|sched ...}
 out=${OUT:-/tmp/caravel-out}
 mkdir -p "$out"
 W=/tmp/cv
@@ -120,6 +127,80 @@ zoo)
     python3 bench/gpu/export_zoo.py /tmp/zoo ${ZOO:-}
     timeout 240 $cv check --device cpu /tmp/zoo/* > "$out/zoo_cpu.log" 2>&1; echo "zoo cpu: rc=$?"; cat "$out/zoo_cpu.log"
     timeout 120 $cv check --device cuda /tmp/zoo/* > "$out/zoo_cuda.log" 2>&1; echo "zoo cuda: rc=$?"; cat "$out/zoo_cuda.log"
+  } 2>&1 | tee "$log"
+  ;;
+sched)
+  {
+    # The stage's clock: every step's timeout is what it may take or what is
+    # left before the end, whichever is less; a step that cannot fit is
+    # skipped and says so.
+    end=$((SECONDS + 470))
+    limit() { local l=$((end - SECONDS - 5)); [ "$l" -lt "$1" ] && echo "$l" || echo "$1"; }
+    fits() { [ $((end - SECONDS)) -ge "$1" ] || { echo "sched: skipped for time: $2"; false; }; }
+    models() { for r in $(seq 0 $(($2 - 1))); do printf -- "--model /tmp/tenants/%s/tenant_%03d.onnx " "$1" "$r"; done; }
+    exported() { [ -f "/tmp/tenants/$1/tenant_$(printf %03d $(($2 - 1))).onnx" ]; }
+    export_tenants() { exported "$1" "$2" || timeout "$(limit 150)" python3 bench/gpu/export_tenants.py "$1" "$2" "/tmp/tenants/$1"; }
+    # Progress lines (one a second) go to their own log, results here.
+    drive() { timeout "$1" $cv drive --device cuda "${@:2}" 2>> "$out/sched_progress.log"; echo "drive rc=$?"; }
+    col() { awk -F, -v l="$2" -v p="$3" -v c="$4" '$1 == l && $2 == p {v = $c} END {print v}' "$1"; }
+
+    echo "sched: exporting ResNet-50 tenants ($(date +%T))"
+    export_tenants resnet50 32
+    exported resnet50 32 || { echo "sched: no ResNet-50 tenants, stopping"; exit 1; }
+    r50=$(models resnet50 32)
+    # 1. spacetime's saturation: closed loop, no SLO, three waves' worth of
+    #    requests outstanding (two in flight, one forming).
+    # shellcheck disable=SC2086
+    drive "$(limit 100)" --label resnet50-sat $r50 --policy spacetime --concurrency 192 --warmup 2 --duration 5 \
+      --csv "$out/sched_saturation.csv"
+    sat=$(col "$out/sched_saturation.csv" resnet50-sat spacetime 15)
+    echo "sched: spacetime saturates at ${sat:-?} requests/s (32 ResNet-50 tenants, closed loop)"
+    # 2. every policy over Poisson rates from 2% to 100% of that, 70% among
+    #    them, SLO 50 ms; a policy's sweep stops once it meets under half.
+    if [ -n "$sat" ] && fits 120 "the policy sweep"; then
+      rates=$(awk -v s="$sat" 'BEGIN {n = split("0.02 0.05 0.1 0.2 0.35 0.5 0.7 0.85 1.0", f, " ");
+                                      for (i = 1; i <= n; i++) printf "%s%d", (i > 1 ? "," : ""), f[i] * s + 0.5}')
+      echo "sched: rates $rates (70%: $(awk -v s="$sat" 'BEGIN {printf "%d", 0.7 * s + 0.5}')/s)"
+      # shellcheck disable=SC2086
+      drive "$(limit 330)" --label resnet50 $r50 --policy all --slo 50 --rates "$rates" --warmup 1 --duration 5 \
+        --drain 2 --sweep-stop 0.5 --csv "$out/sched.csv"
+    fi
+    # 3. saturated throughput through cv_submit beside waves mode's device
+    #    time at the same wave width R (R tenants, waves of up to R rows).
+    echo "model,R,waves_wall_inf_per_s,waves_device_inf_per_s,submit_inf_per_s,submit_over_device" > "$out/sched_compare.csv"
+    # The costliest (64 ResNet-50 exports and loads) last.
+    for pair in resnet50:8 mobilenet_v2:8 mobilenet_v2:64 resnet50:64; do
+        arch=${pair%%:*} R=${pair##*:}
+        fits 60 "$arch R=$R throughput comparison" || continue
+        export_tenants "$arch" "$R"
+        exported "$arch" "$R" || continue
+        m=$(models "$arch" "$R")
+        # shellcheck disable=SC2086
+        w=$(timeout "$(limit 90)" $cv bench --device cuda --tenants "$R" --waves 20 --warmup 5 --csv "$arch" $m | grep "^$arch,")
+        # shellcheck disable=SC2086
+        drive "$(limit 90)" --label "$arch-R$R" $m --policy spacetime --max-wave-rows "$R" --concurrency $((3 * R)) \
+          --warmup 2 --duration 5 --csv "$out/sched_saturation.csv"
+        d=$(col "$out/sched_saturation.csv" "$arch-R$R" spacetime 15)
+        echo "$w" | awk -F, -v a="$arch" -v r="$R" -v d="${d:-0}" 'NF >= 8 {printf "%s,%s,%s,%s,%s,%.3f\n", a, r, $6, $8, d, ($8 > 0 ? d / $8 : 0)}' >> "$out/sched_compare.csv"
+    done
+    echo "sched: saturated throughput, waves mode vs cv_submit:"
+    column -t -s, "$out/sched_compare.csv" 2>/dev/null || cat "$out/sched_compare.csv"
+    # 4. if time is left: 64 MobileNetV2 tenants, every policy, the same way.
+    if fits 150 "64 MobileNetV2 tenants" && exported mobilenet_v2 64; then
+      mb=$(models mobilenet_v2 64)
+      # shellcheck disable=SC2086
+      drive "$(limit 60)" --label mobilenet_v2-sat $mb --policy spacetime --concurrency 192 --warmup 2 --duration 4 \
+        --csv "$out/sched_saturation.csv"
+      msat=$(col "$out/sched_saturation.csv" mobilenet_v2-sat spacetime 15)
+      if [ -n "$msat" ] && fits 60 "the MobileNetV2 sweep"; then
+        rates=$(awk -v s="$msat" 'BEGIN {n = split("0.05 0.2 0.5 0.7 0.85", f, " ");
+                                        for (i = 1; i <= n; i++) printf "%s%d", (i > 1 ? "," : ""), f[i] * s + 0.5}')
+        # shellcheck disable=SC2086
+        drive "$(limit 200)" --label mobilenet_v2 $mb --policy all --slo 50 --rates "$rates" --warmup 1 --duration 4 \
+          --drain 2 --sweep-stop 0.5 --csv "$out/sched.csv"
+      fi
+    fi
+    echo "sched: done in ${SECONDS}s ($(date +%T))"
   } 2>&1 | tee "$log"
   ;;
 *) echo "run.sh: unknown stage '$stage'" >&2; exit 2 ;;

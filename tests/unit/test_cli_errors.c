@@ -119,13 +119,70 @@ static void test_bad_options(void **state)
     expect_error("frobnicate", 2, "unknown command", NULL);
 }
 
+static void test_drive_bad_options(void **state)
+{
+    expect_error("drive --rate 10", 2, "--model", NULL);
+    expect_error("drive --model m.onnx", 2, "--rate", "--concurrency");
+    expect_error("drive --model m.onnx --rate -3", 2, "--rate", "-3");
+    expect_error("drive --model m.onnx --rates 10,,20", 2, "--rates", NULL);
+    expect_error("drive --model m.onnx --rate 10 --concurrency 4", 2, "--concurrency", "exclude");
+    expect_error("drive --model m.onnx --concurrency 2.5", 2, "--concurrency", "2.5");
+    expect_error("drive --model m.onnx --rate 10 --policy fastest", 2, "--policy", "fastest");
+    expect_error("drive --model m.onnx --rate 10 --policy time,", 2, "--policy", NULL);
+    expect_error("drive --model m.onnx --rate 10 --duration 0", 2, "--duration", NULL);
+    expect_error("drive --model m.onnx --rate 10 --slo soon", 2, "--slo", NULL);
+    expect_error("drive --model m.onnx --rate 10 --weights 0,0", 2, "--weights", NULL);
+    expect_error("drive --model m.onnx --rate 10 --weights 0,1", 2, "--weights", "weight 0"); /* 1 tenant */
+    expect_error("drive --model m.onnx --rate 10 --rows 9 --max-wave-rows 8", 2, "--rows", NULL);
+    expect_error("drive --model m.onnx --rate 10 --frobnicate 1", 2, "--frobnicate", NULL);
+    expect_error("drive --model m.onnx --rate", 2, "--rate needs a value", NULL);
+    /* A library error: its message, exit 1. */
+    expect_error("drive --model %s/corrupt.onnx --rate 10 --duration 0.1", 1, "corrupt.onnx", NULL);
+}
+
+/* Short runs of each kind, every policy, append rows under one header;
+ * every measured arrival is accounted for (the command checks and fails
+ * otherwise). */
+static void test_drive_runs(void **state)
+{
+    char err[4096], path[600];
+    snprintf(path, sizeof path, "%s/drive.csv", dir);
+    remove(path);
+    int rc = run_cli("drive --model %s/relu.onnx --tenants 3 --concurrency 4 --duration 0.3 --warmup 0.1 "
+                     "--policy all --quiet --csv %s/drive.csv", err, sizeof err);
+    if (rc != 0) fail_msg("closed loop: exit %d: %s", rc, err);
+    rc = run_cli("drive --model %s/relu.onnx --tenants 2 --weights 3,1 --rates 100,300 --slo 200 --duration 0.3 "
+                 "--warmup 0 --policy spacetime,space --quiet --csv %s/drive.csv", err, sizeof err);
+    if (rc != 0) fail_msg("open loop: exit %d: %s", rc, err);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    char line[1024];
+    int rows = 0, headers = 0;
+    while (fgets(line, sizeof line, f)) {
+        int commas = 0;
+        for (const char *p = line; *p; p++) commas += *p == ',';
+        assert_int_equal(commas, 30);
+        if (!strncmp(line, "label,policy,", 13)) {
+            headers++;
+            continue;
+        }
+        rows++;
+        /* Open-loop rows carry a rate, closed-loop ones a concurrency. */
+        assert_true(strstr(line, ",poisson,100,,") || strstr(line, ",poisson,300,,") || strstr(line, ",closed,,4,"));
+    }
+    fclose(f);
+    assert_int_equal(headers, 1);
+    assert_int_equal(rows, 4 + 4);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_good_input_runs),   cmocka_unit_test(test_wrong_shape),
         cmocka_unit_test(test_wrong_dtype),       cmocka_unit_test(test_missing_input_file),
         cmocka_unit_test(test_corrupt_model),     cmocka_unit_test(test_wrong_input_count),
-        cmocka_unit_test(test_bad_options),
+        cmocka_unit_test(test_bad_options),       cmocka_unit_test(test_drive_bad_options),
+        cmocka_unit_test(test_drive_runs),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
