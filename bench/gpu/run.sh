@@ -46,7 +46,11 @@ tests)
   {
     # test_gpu_oom's models: the demo repository, made by this machine's Python.
     python3 tools/make_demo_repo.py /tmp/demo-repo > /dev/null && export CARAVEL_DEMO_REPO=/tmp/demo-repo
-    for t in $W/bin/test_gpu_*; do timeout 200 "$t" > "$out/$(basename "$t").log" 2>&1; echo "$(basename "$t") rc=$?"; done
+    for t in $W/bin/test_gpu_*; do
+      timeout 200 "$t" > "$out/$(basename "$t").log" 2>&1
+      rc=$? # before any command substitution resets $?
+      echo "$(basename "$t") rc=$rc $(grep -E '^\[  (PASSED|FAILED)  \]' "$out/$(basename "$t").log" | tr '\n' ' ')"
+    done
     for p in fp32:1e-4 tf32:1e-2 fp16:2e-2 bf16:5e-2; do
       timeout 120 $cv check --device cuda --precision "${p%%:*}" --rtol "${p##*:}" $W/data/models/* | tail -n 4 | sed "s/^/${p%%:*} /"
     done

@@ -94,6 +94,11 @@ typedef struct cv_backend_i {
                             int nslices, cv_precision_t precision, const void *buffer,
                             bool *replayed, cv_err_t *err);
     cv_status (*wave_end)(cv_backend_t *b, cv_status steps, cv_err_t *err);
+    /* Optional: memory or a plan (any pointer the backend may have kept as
+     * a key) is about to be freed: drop what the backend holds with it (the
+     * super-kernel cache's graphs and their regions). Not while a wave of
+     * this backend is in progress. */
+    void (*forget)(cv_backend_t *b, const void *ptr);
     /* Optional: makes the calling thread use this backend's device (CUDA
      * keeps a current device per thread, and waves run on several). */
     cv_status (*bind)(cv_backend_t *b, cv_err_t *err);

@@ -153,7 +153,7 @@ cv_status cv_family_plan_acquire(cv_runtime_t *rt, cv_family_t *f, const cv_shap
                                  const cv_tensor_t *inputs, cv_plan_t **out, cv_err_t *err);
 void cv_family_plan_release(cv_family_t *f, cv_plan_t *plan);
 /* Drops every cached plan; none may be in use. */
-void cv_family_drop_plans(cv_family_t *f);
+void cv_family_drop_plans(cv_runtime_t *rt, cv_family_t *f);
 
 /* ---- tenant.c ------------------------------------------------------------- */
 

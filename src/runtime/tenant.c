@@ -90,7 +90,7 @@ static void free_family(cv_runtime_t *rt, cv_family_t *f)
     cv_family_t **link = &rt->families;
     while (*link != f) link = &(*link)->next;
     *link = f->next;
-    cv_family_drop_plans(f);
+    cv_family_drop_plans(rt, f);
     cv_sched_group_remove(rt->sched, f->group);
     if (f->next_representative) cv_tenant_unref(f->next_representative);
     cv_tenant_unref(f->representative);

@@ -8,22 +8,36 @@
 
 #include <string.h>
 
-void cv_family_drop_plans(cv_family_t *f)
+/* Destroys a plan nobody runs, after the runtime's own backend has let go
+ * of what it keyed on it (captured graphs). Lanes' backends keep at most
+ * their cache's bound of such entries; their families' lanes go with them. */
+static void destroy_plan(cv_runtime_t *rt, cv_plan_t *plan)
+{
+    if (!plan) return;
+    if (rt->backend->iface->forget) {
+        pthread_mutex_lock(&rt->exec_mu);
+        rt->backend->iface->forget(rt->backend, plan);
+        pthread_mutex_unlock(&rt->exec_mu);
+    }
+    cv_plan_destroy(plan);
+}
+
+void cv_family_drop_plans(cv_runtime_t *rt, cv_family_t *f)
 {
     for (int i = 0; i < PLAN_CACHE_SIZE; i++) {
         CV_ASSERT(f->plans[i].users == 0);
-        cv_plan_destroy(f->plans[i].plan);
+        destroy_plan(rt, f->plans[i].plan);
         f->plans[i].plan = NULL;
     }
 }
 
 /* Plans read the representative's graph: once none is in use, the family
  * plans from the member chosen when the representative was unloaded. */
-static void change_representative(cv_family_t *f, cv_tenant_t **release)
+static void change_representative(cv_runtime_t *rt, cv_family_t *f, cv_tenant_t **release)
 {
     for (int i = 0; i < PLAN_CACHE_SIZE; i++)
         if (f->plans[i].users) return;
-    cv_family_drop_plans(f);
+    cv_family_drop_plans(rt, f);
     *release = f->representative;
     f->representative = f->next_representative;
     f->next_representative = NULL;
@@ -35,7 +49,7 @@ cv_status cv_family_plan_acquire(cv_runtime_t *rt, cv_family_t *f, const cv_shap
 {
     cv_tenant_t *released = NULL;
     pthread_mutex_lock(&f->mu);
-    if (f->change_representative) change_representative(f, &released);
+    if (f->change_representative) change_representative(rt, f, &released);
     const cv_graph_t *g = f->representative->graph;
     int victim = -1;
     cv_status st = CV_STATUS_OK;
@@ -64,7 +78,7 @@ cv_status cv_family_plan_acquire(cv_runtime_t *rt, cv_family_t *f, const cv_shap
     st = cv_plan_build(g, shapes, inputs, &fold, &plan, err);
     cv_cpu_ctx_release(&fold);
     if (st != CV_STATUS_OK) goto done;
-    cv_plan_destroy(f->plans[victim].plan);
+    destroy_plan(rt, f->plans[victim].plan);
     f->plans[victim] = (plan_entry_t){.plan = plan, .last_used = ++f->clock, .users = 1};
     *out = plan;
 done:

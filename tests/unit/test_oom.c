@@ -102,12 +102,19 @@ static void fixture_init(oom_fixture_t *f, cv_device_t device)
     char keeper[600];
     snprintf(keeper, sizeof keeper, "%s/mlp-a/1/model.onnx", repo);
     cv_err_t err;
-    cv_runtime_config_t config = {.device = device, .threads = 2};
+    /* On the CPU a new family's profile at load is part of the loop; on
+     * CUDA it would run dozens of waves in every iteration. */
+    cv_runtime_config_t config = {.device = device, .threads = 2, .no_profile = device != CV_DEVICE_CPU};
     assert_int_equal(cv_runtime_create(&config, &f->rt, &err), CV_STATUS_OK);
     if (cv_tenant_load(f->rt, "keeper", keeper, CV_PRECISION_FP32, &f->keeper, &err) != CV_STATUS_OK)
         fail_msg("%s", err.msg);
     f->keeper_in[0] = input_of(f->keeper, 2, 7);
-    assert_int_equal(cv_infer(f->rt, f->keeper, f->keeper_in, f->keeper_out, &err), CV_STATUS_OK);
+    /* Three runs: on CUDA a wave shape runs eagerly, is captured, then
+     * replays; only then are the caches at their steady size. */
+    for (int run = 0; run < 3; run++) {
+        if (run) cv_tensor_free(&f->keeper_out[0]);
+        assert_int_equal(cv_infer(f->rt, f->keeper, f->keeper_in, f->keeper_out, &err), CV_STATUS_OK);
+    }
 
     /* The scenario without failures: its outputs, and every cache and
      * scratch buffer grown to what the scenario needs, so that any bytes
@@ -118,10 +125,12 @@ static void fixture_init(oom_fixture_t *f, cv_device_t device)
     f->in[1] = input_of(probe, 2, 12);
     cv_tenant_unload(f->rt, probe);
     if (scenario(f, f->want, &err) != CV_STATUS_OK) fail_msg("%s", err.msg);
-    cv_tensor_t again[3];
-    if (scenario(f, again, &err) != CV_STATUS_OK) fail_msg("%s", err.msg);
-    for (int i = 0; i < 3; i++) expect_equal(&again[i], &f->want[i]);
-    free_outputs(again, 3);
+    for (int run = 0; run < 2; run++) {
+        cv_tensor_t again[3];
+        if (scenario(f, again, &err) != CV_STATUS_OK) fail_msg("%s", err.msg);
+        for (int i = 0; i < 3; i++) expect_equal(&again[i], &f->want[i]);
+        free_outputs(again, 3);
+    }
 }
 
 static void fixture_free(oom_fixture_t *f)

@@ -76,7 +76,8 @@ cv_runtime_t *cv_test_runtime_create(cv_device_t device, int threads)
 {
     cv_runtime_t *rt;
     cv_err_t err;
-    cv_runtime_config_t config = {.device = device, .threads = threads};
+    /* No profile at load: the tests count waves and graph captures. */
+    cv_runtime_config_t config = {.device = device, .threads = threads, .no_profile = true};
     if (cv_runtime_create(&config, &rt, &err) != CV_STATUS_OK) fail_msg("%s", err.msg);
     return rt;
 }

@@ -108,6 +108,7 @@ static const cv_backend_i cpu_iface = {
     /* .synchronize    = */ NULL,
     /* .wave_begin     = */ NULL,
     /* .wave_end       = */ NULL,
+    /* .forget         = */ NULL,
     /* .bind           = */ NULL,
     /* .step_mark      = */ NULL,
     /* .step_times     = */ NULL,

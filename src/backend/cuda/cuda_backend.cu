@@ -174,6 +174,8 @@ static void cuda_free(cv_backend_t *b, void *ptr)
 /* Request buffers: pinned, so that their uploads and downloads run
  * asynchronously at full speed, and mapped (portable, every device sees
  * them at the same address). */
+static void cuda_forget(cv_backend_t *b, const void *ptr) { cv_cuda_graph_forget((cv_cuda_t *)b, ptr); }
+
 static cv_status cuda_bind(cv_backend_t *b, cv_err_t *err)
 {
     CV_CUDA_CHECK(cudaSetDevice(((cv_cuda_t *)b)->device), err);
@@ -493,6 +495,7 @@ static const cv_backend_i cuda_iface = {
     /* .synchronize    = */ cuda_synchronize,
     /* .wave_begin     = */ cv_cuda_wave_begin,
     /* .wave_end       = */ cv_cuda_wave_end,
+    /* .forget         = */ cuda_forget,
     /* .bind           = */ cuda_bind,
     /* .step_mark      = */ cv_cuda_step_mark,
     /* .step_times     = */ cv_cuda_step_times,

@@ -401,7 +401,7 @@ extern "C" void cv_cuda_graph_forget(cv_cuda_t *cuda, const void *ptr)
     for (int i = 0; i < GRAPH_CACHE_SIZE; i++) {
         graph_entry_t *e = &G->entries[i];
         if (!e->used) continue;
-        if (e->buffer == ptr) {
+        if (e->buffer == ptr || (const void *)e->plan == ptr) {
             CV_ASSERT(e != G->cur);
             evict(e);
             continue;

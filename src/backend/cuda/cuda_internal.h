@@ -110,8 +110,9 @@ cv_status cv_cuda_graph_stage(cv_cuda_t *cuda, size_t bytes, void **host, void *
 /* What the wave in progress asked of the staging allocator and the
  * workspace (eager runs size a captured wave's region from it). */
 void cv_cuda_graph_note(cv_cuda_t *cuda, size_t stage_bytes, size_t workspace_bytes);
-/* Device memory or a tenant's constants table about to be freed: graphs
- * captured with it are dropped, never replayed. */
+/* Device memory, a tenant's constants table or a plan about to be freed:
+ * graphs captured with it are dropped, never replayed (a plan's shapes go
+ * altogether). */
 void cv_cuda_graph_forget(cv_cuda_t *cuda, const void *ptr);
 /* Called once the stream has synchronised: reads the wave's device time. */
 void cv_cuda_graph_synchronized(cv_cuda_t *cuda);
