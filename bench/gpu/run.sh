@@ -138,7 +138,7 @@ sched)
     # The stage's clock: every step's timeout is what it may take or what is
     # left before the end, whichever is less; a step that cannot fit is
     # skipped and says so.
-    end=$((SECONDS + 470))
+    end=$((SECONDS + ${SCHED_SECONDS:-470}))
     limit() { local l=$((end - SECONDS - 5)); [ "$l" -lt "$1" ] && echo "$l" || echo "$1"; }
     fits() { [ $((end - SECONDS)) -ge "$1" ] || { echo "sched: skipped for time: $2"; false; }; }
     models() { for r in $(seq 0 $(($2 - 1))); do printf -- "--model /tmp/tenants/%s/tenant_%03d.onnx " "$1" "$r"; done; }
