@@ -164,7 +164,6 @@ static void *lane_main(void *arg)
             bool met = st == CV_STATUS_OK && end <= r->sched.deadline_ns;
             cv_sched_count(&r->sched, r->sched.outcome, met, ntenants, (double)(r->sched.waved_ns - r->sched.arrival_ns) / 1e6,
                            (double)(end - start) / 1e6, (double)(end - r->sched.arrival_ns) / 1e6);
-            atomic_store(&r->answered, true);
         }
         if (st != CV_STATUS_OK) cv_log(CV_LOG_WARN, "a wave of %d requests failed: %s", n, err.msg);
         else rt->launch_us[rt->nlaunch++ % HOST_SAMPLES] = (double)cv_exec_last_launch_ns(lane->exec) / 1e3;

@@ -302,17 +302,20 @@ void cv_request_answer_unrun(cv_request_t *req, uint64_t now)
     cv_errorf(&req->err, CV_STATUS_UNAVAILABLE, "tenant '%s': %s", req->tenant->name, outcome_message(outcome));
     req->answered_ns = now;
     cv_sched_count(&req->sched, outcome, false, 0, 0, 0, (double)(now - req->sched.arrival_ns) / 1e6);
-    atomic_store(&req->answered, true);
 }
 
 void cv_request_deliver(cv_request_t *req)
 {
+    /* Answered only here, at the very end: a waiter may destroy the
+     * request as soon as it sees it answered, and a callback may too. */
     if (req->done) {
+        atomic_store(&req->answered, true);
         req->done(req, req->user);
         return;
     }
     cv_runtime_t *rt = req->rt;
     pthread_mutex_lock(&rt->mu);
+    atomic_store(&req->answered, true);
     pthread_cond_broadcast(&rt->answered);
     pthread_mutex_unlock(&rt->mu);
 }

@@ -165,7 +165,9 @@ void cv_tenant_unref(cv_tenant_t *t);
 /* Records the answer of a request that never ran (rejected, expired,
  * cancelled, unloaded, shut down) from its scheduler outcome. */
 void cv_request_answer_unrun(cv_request_t *req, uint64_t now);
-/* Calls the request back, or wakes its waiter. No lock held. */
+/* Marks the request answered and calls it back, or wakes its waiter: the
+ * last the runtime does with it (the caller may destroy it from then on).
+ * No lock held. */
 void cv_request_deliver(cv_request_t *req);
 /* Frees the pooled requests of a tenant (its buffers). */
 void cv_request_pool_free(cv_tenant_t *t);
