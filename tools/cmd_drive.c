@@ -20,7 +20,9 @@
  *
  * Each policy runs in a fresh runtime with the tenants loaded anew; the
  * loads of a sweep (--rates) run one after another in that runtime, each
- * with its own warm-up, measured window and drain.
+ * with its own warm-up, measured window and drain (loading many large
+ * tenants per load would cost more than the runs), or each in its own
+ * runtime too with --fresh.
  *
  * What it does not do: HTTP (it drives the library directly), check outputs
  * (`caravel wave` and the tests do), or time the device (`caravel bench`).
@@ -67,6 +69,7 @@ typedef struct drive_opts {
     long max_wave_rows, waves_in_flight, queue_bound, max_outstanding;
     const char *csv, *label;
     bool quiet;
+    bool fresh; /* a fresh runtime for every load, not only every policy */
 } drive_opts_t;
 
 /* One reusable request object. */
@@ -184,6 +187,10 @@ static void usage(FILE *f)
             "  --sweep-stop A    in a sweep, once a policy's SLO attainment falls below A\n"
             "                    (a fraction, such as 0.5), skip its higher loads: they\n"
             "                    would only miss more (default: run every load)\n"
+            "  --fresh           a fresh runtime (tenants loaded anew) for every load of a\n"
+            "                    sweep too, so that the aftermath of one load (queues, a\n"
+            "                    latency model taught by overload) cannot touch the next;\n"
+            "                    by default a policy's loads share its runtime\n"
             "  --seed N          arrival sequence seed (default 1)\n"
             "  --device D        cpu (default) or cuda; --threads T: CPU threads\n"
             "  --precision P     fp32 (default), tf32, fp16 or bf16\n"
@@ -282,8 +289,9 @@ static int parse_options(int argc, char **argv, drive_opts_t *o, bool *help)
             *help = true;
             return 0;
         }
-        if (!strcmp(a, "--quiet")) {
-            o->quiet = true;
+        if (!strcmp(a, "--quiet") || !strcmp(a, "--fresh")) {
+            if (a[2] == 'q') o->quiet = true;
+            else o->fresh = true;
             continue;
         }
         if (i + 1 >= argc) {
@@ -1127,6 +1135,11 @@ int cv_cmd_drive(int argc, char **argv)
                 printf("%s, %s: skipped (attainment fell below %g at %g)\n", cv_policy_name(c.policy), what,
                        o->sweep_stop, stopped_at);
                 continue;
+            }
+            if (o->fresh && npoints[p] > 0) {
+                ctx_destroy(&c);
+                st = ctx_create(&c, o, o->policies[p], &err);
+                if (st != CV_STATUS_OK) break;
             }
             drive_result_t res;
             st = run_load(&c, o->loads[l], &res, &err);
