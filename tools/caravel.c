@@ -19,6 +19,7 @@ static void usage(FILE *f)
             "          with the same tenant run alone\n"
             "  bench   time waves of R tenants of one family (throughput)\n"
             "  compare how far TF32, FP16 or BF16 move a model's outputs from FP32\n"
+            "  serve   serve a model repository over the KServe v2 HTTP protocol\n"
             "\n"
             "`caravel COMMAND --help` describes each command.\n");
 }
@@ -39,6 +40,7 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "wave")) return cv_cmd_wave(argc - 1, argv + 1);
     if (!strcmp(cmd, "bench")) return cv_cmd_bench(argc - 1, argv + 1);
     if (!strcmp(cmd, "compare")) return cv_cmd_compare(argc - 1, argv + 1);
+    if (!strcmp(cmd, "serve")) return cv_cmd_serve(argc - 1, argv + 1);
     fprintf(stderr, "caravel: unknown command '%s' (try caravel --help)\n", cmd);
     return 2;
 }
