@@ -278,6 +278,46 @@ static cv_status load_version(cv_registry_t *reg, cv_served_t *s, const cv_tenan
     return CV_STATUS_OK;
 }
 
+static void record_failure_versions(cv_registry_t *reg, const char *model, const int64_t *versions, int n,
+                                    const char *reason)
+{
+    for (int i = 0; i < n; i++) {
+        cv_served_t *s = record_new(reg, model, versions[i]);
+        if (!s) return; /* the index then lists it "not loaded" */
+        s->state = CV_SERVED_UNAVAILABLE;
+        snprintf(s->reason, sizeof s->reason, "%s", reason);
+        pthread_mutex_lock(&reg->mu);
+        s->next = reg->records;
+        reg->records = s;
+        pthread_mutex_unlock(&reg->mu);
+    }
+}
+
+/* A model whose config is refused: unless a version of it serves, each
+ * version on disk reads UNAVAILABLE with the reason in the index. Under
+ * load_mu. */
+static void record_failure(cv_registry_t *reg, const char *model, const int64_t *versions, int nversions,
+                           const char *reason)
+{
+    bool serving = false;
+    pthread_mutex_lock(&reg->mu);
+    for (cv_served_t *s = reg->records; s; s = s->next) serving |= !strcmp(s->model, model) && s->state == CV_SERVED_READY;
+    cv_served_t *old = serving ? NULL : detach_model(reg, model);
+    pthread_mutex_unlock(&reg->mu);
+    release_list(old);
+    if (serving) return;
+    if (!versions) {
+        /* The config failed before the versions were listed. */
+        int64_t *listed = NULL;
+        int n = 0;
+        if (cv_repo_list_versions(reg->repo, model, &listed, &n, NULL) == CV_STATUS_OK)
+            record_failure_versions(reg, model, listed, n, reason);
+        cv_free(listed);
+        return;
+    }
+    record_failure_versions(reg, model, versions, nversions, reason);
+}
+
 cv_status cv_registry_load(cv_registry_t *reg, const char *model, cv_err_t *err)
 {
     if (!cv_repo_name_valid(model))
@@ -294,6 +334,7 @@ cv_status cv_registry_load(cv_registry_t *reg, const char *model, cv_err_t *err)
     if (st != CV_STATUS_OK) {
         /* What is loaded now stays loaded: a broken config or an emptied
          * folder does not take a serving model down. */
+        if (st != CV_STATUS_NOT_FOUND) record_failure(reg, model, versions, nversions, err ? err->msg : "");
         pthread_mutex_unlock(&reg->load_mu);
         cv_free(versions);
         return st;

@@ -14,6 +14,7 @@
 #include "core/core.h"
 #include "ir/tensor.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <string.h>
@@ -411,6 +412,51 @@ static cv_status decode_outputs(const json_t *outputs, const cv_model_sig_t *sig
     return CV_STATUS_OK;
 }
 
+/* jansson's integers are int64: a UINT64 value above 2^63-1 would fail
+ * the whole request. Such literals are rewritten as strings marked with
+ * BIG_INTEGER (which put_value reads back for UINT64 inputs; anywhere else
+ * a string is refused as it would be), and the text parsed again. Only
+ * done after a parse failed on one, so ordinary requests pay nothing. */
+#define BIG_INTEGER "\x01u64:"
+static json_t *load_with_big_integers(const char *json, size_t len, json_error_t *jerr)
+{
+    cv_sbuf_t b = {0};
+    size_t i = 0, run = 0;
+    while (i < len) {
+        char ch = json[i];
+        if (ch == '"') { /* skip a string, escapes included */
+            for (i++; i < len && json[i] != '"'; i++)
+                if (json[i] == '\\') i++;
+            i++;
+            continue;
+        }
+        bool starts = (ch >= '0' && ch <= '9') && (i == 0 || !strchr("0123456789.eE+-", json[i - 1]));
+        if (!starts) {
+            i++;
+            continue;
+        }
+        size_t end = i;
+        while (end < len && json[end] >= '0' && json[end] <= '9') end++;
+        bool integer = end == len || !strchr(".eE", json[end]);
+        bool big = integer && (end - i > 19 || (end - i == 19 && memcmp(json + i, "9223372036854775807", 19) > 0));
+        if (big && end - i <= 20) {
+            cv_sbuf_append(&b, json + run, i - run);
+            cv_sbuf_puts(&b, "\"\\u0001u64:");
+            cv_sbuf_append(&b, json + i, end - i);
+            cv_sbuf_puts(&b, "\"");
+            run = end;
+        }
+        i = end;
+    }
+    cv_sbuf_append(&b, json + run, len - run);
+    size_t n = 0;
+    char *text = cv_sbuf_take(&b, &n);
+    if (!text) return NULL;
+    json_t *root = json_loadb(text, n, JSON_REJECT_DUPLICATES, jerr);
+    cv_free(text);
+    return root;
+}
+
 cv_status cv_infer_header_decode(const char *json, size_t len, const cv_model_sig_t *sig, bool binary_follows,
                                  cv_infer_header_t *out, cv_err_t *err)
 {
@@ -421,6 +467,7 @@ cv_status cv_infer_header_decode(const char *json, size_t len, const cv_model_si
                          "make requests of");
     json_error_t jerr;
     out->root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!out->root && strstr(jerr.text, "too big integer")) out->root = load_with_big_integers(json, len, &jerr);
     if (!out->root)
         return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT, "malformed JSON in the request (line %d, column %d: %s)",
                          jerr.line, jerr.column, jerr.text);
@@ -503,6 +550,16 @@ static cv_status put_value(fill_t *f, const json_t *v)
             return cv_errorf(f->err, CV_STATUS_INVALID_ARGUMENT, "input '%s': value %zu is not true or false", f->name,
                              f->at);
         *(uint8_t *)p = json_is_true(v) ? 1 : 0;
+    } else if (dt == CV_DTYPE_UINT64 && json_is_string(v) &&
+               !strncmp(json_string_value(v), BIG_INTEGER, strlen(BIG_INTEGER))) {
+        const char *digits = json_string_value(v) + strlen(BIG_INTEGER);
+        char *end;
+        errno = 0;
+        unsigned long long u = strtoull(digits, &end, 10);
+        if (errno || *end || !*digits)
+            return cv_errorf(f->err, CV_STATUS_INVALID_ARGUMENT, "input '%s': value %zu is out of UINT64's range",
+                             f->name, f->at);
+        *(uint64_t *)p = u;
     } else {
         if (!json_is_integer(v))
             return cv_errorf(f->err, CV_STATUS_INVALID_ARGUMENT, "input '%s': value %zu is not an integer", f->name,
