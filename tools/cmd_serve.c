@@ -12,7 +12,7 @@
 #include "server/server.h"
 
 #include <errno.h>
-#include <pthread.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,6 +70,15 @@ static bool parse_device(const char *s, cv_device_t *device, int *index)
     }
     fprintf(stderr, "caravel serve: --device must be cpu, cuda or cuda:N, not '%s'\n", s);
     return false;
+}
+
+static sem_t stop_sem;
+static volatile sig_atomic_t stop_signal;
+
+static void on_stop_signal(int sig)
+{
+    if (!stop_signal) stop_signal = sig;
+    sem_post(&stop_sem);
 }
 
 static bool is_loopback(const char *bind)
@@ -153,13 +162,19 @@ int cv_cmd_serve(int argc, char **argv)
                         "it can load and unload models\n", bind);
     cv_log_set_level(level);
 
-    /* Every thread made from here on (the runtime's, the server's)
-     * inherits this mask, so the signals reach only sigwait below. */
-    sigset_t stop_signals;
-    sigemptyset(&stop_signals);
-    sigaddset(&stop_signals, SIGINT);
-    sigaddset(&stop_signals, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
+    /* SIGINT and SIGTERM post a semaphore (all a handler may safely do)
+     * that this thread waits on. A handler rather than a blocked mask and
+     * sigwait: threads that libraries start before main (OpenBLAS's) do
+     * not block the signals, and one of them would take the default
+     * action, killing the process. A second signal while stopping is
+     * only noted. */
+    sem_init(&stop_sem, 0, 0);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
     int rc = 1;
@@ -210,9 +225,8 @@ int cv_cmd_serve(int argc, char **argv)
                cv_server_metrics_port(srv));
     fflush(stdout);
 
-    int sig = 0;
-    while (sigwait(&stop_signals, &sig) != 0) continue;
-    printf("caravel serve: %s: finishing the requests in flight\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    while (sem_wait(&stop_sem) != 0) continue; /* EINTR */
+    printf("caravel serve: %s: finishing the requests in flight\n", stop_signal == SIGINT ? "SIGINT" : "SIGTERM");
     fflush(stdout);
     cv_server_stop(srv);
     srv = NULL;

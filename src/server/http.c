@@ -837,7 +837,10 @@ static enum MHD_Result respond(cv_call_t *call)
     case ROUTE_UNLOAD: return respond_control(call);
     case ROUTE_METRICS: {
         cv_sbuf_t b = {0};
-        cv_metrics_render(&b, srv->rt, srv->reg);
+        pthread_mutex_lock(&srv->mu);
+        cv_server_gauges_t gauges = {.calls = srv->active, .pending = srv->pending};
+        pthread_mutex_unlock(&srv->mu);
+        cv_metrics_render(&b, srv->rt, srv->reg, &gauges);
         return send_sbuf(call, MHD_HTTP_OK, &b, "text/plain; version=0.0.4; charset=utf-8");
     }
     case ROUTE_NONE: break;
@@ -946,7 +949,11 @@ static struct MHD_Daemon *start_daemon(cv_server_t *srv, int port, int threads, 
     cv_status st = parse_bind(srv->bind, port, &addr, &ipv6, err);
     if (st != CV_STATUS_OK) return NULL;
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
-    if (MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES) flags |= MHD_USE_EPOLL;
+    /* poll, not epoll: with epoll, libmicrohttpd 0.9.75 can miss that a
+     * client closed its socket right after sending part of a body (the
+     * connection then lingers until its timeout); with poll it is closed
+     * at once. */
+    flags |= MHD_USE_POLL;
     if (ipv6) flags |= MHD_USE_IPv6;
     struct MHD_OptionItem options[] = {
         {MHD_OPTION_SOCK_ADDR, 0, &addr.sa},

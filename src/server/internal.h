@@ -29,8 +29,14 @@ void cv_doc_repository_index(cv_sbuf_t *b, const cv_registry_row_t *rows, int n)
  * so a request with one runs before the model's requests without one. */
 int cv_server_priority(int64_t p);
 
+/* What the server itself counts, for the metrics. */
+typedef struct cv_server_gauges {
+    long calls;   /* HTTP requests in progress (both ports, this scrape included) */
+    long pending; /* inference requests with the runtime, not answered yet */
+} cv_server_gauges_t;
+
 /* The Prometheus text exposition (version 0.0.4) of the runtime's and
- * every READY model's counters. */
-void cv_metrics_render(cv_sbuf_t *b, cv_runtime_t *rt, cv_registry_t *reg);
+ * every READY model's counters, and the server's gauges. */
+void cv_metrics_render(cv_sbuf_t *b, cv_runtime_t *rt, cv_registry_t *reg, const cv_server_gauges_t *g);
 
 #endif /* CV_SERVER_INTERNAL_H */

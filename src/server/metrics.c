@@ -164,7 +164,7 @@ static void render_runtime(cv_sbuf_t *b, cv_runtime_t *rt)
     }
 }
 
-void cv_metrics_render(cv_sbuf_t *b, cv_runtime_t *rt, cv_registry_t *reg)
+void cv_metrics_render(cv_sbuf_t *b, cv_runtime_t *rt, cv_registry_t *reg, const cv_server_gauges_t *g)
 {
     cv_served_t **list = NULL;
     int n = 0;
@@ -184,6 +184,12 @@ void cv_metrics_render(cv_sbuf_t *b, cv_runtime_t *rt, cv_registry_t *reg)
         }
         render_models(b, xs, k);
         render_runtime(b, rt);
+        family(b, "caravel_http_requests_in_progress", "gauge",
+               "HTTP requests being read, waiting for the runtime or being answered (this scrape included)");
+        cv_sbuf_printf(b, "caravel_http_requests_in_progress %ld\n", g->calls);
+        family(b, "caravel_http_requests_waiting", "gauge",
+               "Inference requests submitted to the runtime and not answered yet (their connections suspended)");
+        cv_sbuf_printf(b, "caravel_http_requests_waiting %ld\n", g->pending);
     }
     cv_free(xs);
     for (int i = 0; i < n; i++) cv_served_release(list[i]);
