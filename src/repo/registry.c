@@ -39,15 +39,6 @@ const char *cv_served_state_name(cv_served_state_t state)
 
 /* ---- signatures ---------------------------------------------------------- */
 
-void cv_model_sig_free(cv_model_sig_t *sig)
-{
-    for (int i = 0; i < sig->ninputs; i++) cv_free(sig->inputs[i].name);
-    for (int o = 0; o < sig->noutputs; o++) cv_free(sig->outputs[o].name);
-    cv_free(sig->inputs);
-    cv_free(sig->outputs);
-    memset(sig, 0, sizeof(*sig));
-}
-
 /* A shape with every variable dim written -1 (the runtime may use other
  * negative values for symbolic dims). */
 static cv_shape_t normalized(cv_shape_t s)
@@ -89,20 +80,6 @@ cv_status cv_model_sig_from_tenant(const cv_tenant_t *t, cv_model_sig_t *out, cv
 oom:
     cv_model_sig_free(out);
     return cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of memory for tenant '%s'", cv_tenant_name(t));
-}
-
-int cv_model_sig_input(const cv_model_sig_t *sig, const char *name)
-{
-    for (int i = 0; i < sig->ninputs; i++)
-        if (!strcmp(sig->inputs[i].name, name)) return i;
-    return -1;
-}
-
-int cv_model_sig_output(const cv_model_sig_t *sig, const char *name)
-{
-    for (int o = 0; o < sig->noutputs; o++)
-        if (!strcmp(sig->outputs[o].name, name)) return o;
-    return -1;
 }
 
 /* ---- records -------------------------------------------------------------- */
