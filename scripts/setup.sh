@@ -3,7 +3,8 @@
 # Caravel: Debian packages (compiler tools, OpenBLAS, protobuf-c with the
 # system onnx.proto, cmocka, libmicrohttpd, jansson, gnuplot) and a Python
 # virtual environment (.venv) with pinned onnx, onnxruntime and numpy, used
-# only by tests and tools that make reference data.
+# only by tests and tools that make reference data, and tritonclient[http],
+# the real client the server's tests (tests/server) talk to.
 # Idempotent: quiet and quick when everything is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
