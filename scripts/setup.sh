@@ -29,8 +29,14 @@ fi
 requirements=scripts/requirements.txt
 stamp=.venv/.requirements-installed
 if [ ! -x .venv/bin/python3 ] || ! cmp -s "$requirements" "$stamp"; then
-  echo "setup: creating the Python environment in .venv"
-  python3 -m venv .venv
+  # An existing environment is updated in place (it may be a link to
+  # another checkout's, which `python3 -m venv` refuses to touch).
+  if [ -x .venv/bin/python3 ]; then
+    echo "setup: updating the Python environment in .venv ($requirements changed)"
+  else
+    echo "setup: creating the Python environment in .venv"
+    python3 -m venv .venv
+  fi
   .venv/bin/python3 -m pip install -q --disable-pip-version-check -r "$requirements"
   cp "$requirements" "$stamp"
 fi
