@@ -142,6 +142,7 @@ static void test_registry(void **state)
     assert_true(s->sig.batched && s->sig.by_rows && s->sig.max_rows == 4);
     assert_int_equal(s->sig.ninputs, 1);
     assert_int_equal(s->sig.inputs[0].shape.dims[0], -1);
+    cv_served_release(s);
     cv_served_t *one;
     assert_int_equal(cv_registry_acquire(reg, "m", 1, &one, &err), CV_STATUS_OK);
     assert_int_equal(one->version, 1);
@@ -189,11 +190,31 @@ typedef struct churn {
     atomic_long completed, refused, unexpected;
 } churn_t;
 
+/* A request's answer, signalled from its callback. (Not cv_request_wait:
+ * it can return while a request answered unrun is still on the runtime's
+ * answer list, so destroying it then is a use after free; see the
+ * server's report.) */
+typedef struct answer {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool done;
+} answer_t;
+
+static void on_done(cv_request_t *req, void *user)
+{
+    answer_t *a = user;
+    pthread_mutex_lock(&a->mu);
+    a->done = true;
+    pthread_cond_signal(&a->cv);
+    pthread_mutex_unlock(&a->mu);
+}
+
 /* Acquire, make, write, submit, wait: what an HTTP call does, in a loop,
  * while the main thread unloads and reloads the model. */
 static void *client_main(void *arg)
 {
     churn_t *c = arg;
+    answer_t a = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false};
     while (!atomic_load(&c->stop)) {
         cv_served_t *s;
         cv_err_t err;
@@ -206,8 +227,14 @@ static void *client_main(void *arg)
         if (st == CV_STATUS_OK) {
             cv_tensor_t *in = cv_request_input(req, 0);
             memset(in->data, 0, cv_tensor_nbytes(in));
-            st = cv_served_submit(s, req, NULL, NULL, &err);
-            if (st == CV_STATUS_OK) st = cv_request_wait(req, &err);
+            a.done = false;
+            st = cv_served_submit(s, req, on_done, &a, &err);
+            if (st == CV_STATUS_OK) {
+                pthread_mutex_lock(&a.mu);
+                while (!a.done) pthread_cond_wait(&a.cv, &a.mu);
+                pthread_mutex_unlock(&a.mu);
+                st = cv_request_status(req, &err);
+            }
             cv_request_destroy(req);
         }
         if (st == CV_STATUS_OK) atomic_fetch_add(&c->completed, 1);
