@@ -72,6 +72,16 @@ static bool parse_device(const char *s, cv_device_t *device, int *index)
     return false;
 }
 
+/* An integer option in [min, max]; prints one line and returns false
+ * otherwise. */
+static bool parse_bounded(const char *option, const char *s, long min, long max, long *out)
+{
+    if (!cv_cli_parse_int(option, s, min, out)) return false;
+    if (*out <= max) return true;
+    fprintf(stderr, "caravel serve: %s must be at most %ld, not '%s'\n", option, max, s);
+    return false;
+}
+
 static sem_t stop_sem;
 static volatile sig_atomic_t stop_signal;
 
@@ -128,10 +138,10 @@ int cv_cmd_serve(int argc, char **argv)
         } else if (!strcmp(a, "--device")) ok = parse_device(v, &device, &device_index);
         else if (!strcmp(a, "--threads")) ok = cv_cli_parse_int(a, v, 1, &threads);
         else if (!strcmp(a, "--max-wave-rows")) ok = cv_cli_parse_int(a, v, 1, &max_wave_rows);
-        else if (!strcmp(a, "--http-port")) ok = cv_cli_parse_int(a, v, 0, &http_port) && http_port <= 65535;
-        else if (!strcmp(a, "--metrics-port")) ok = cv_cli_parse_int(a, v, -1, &metrics_port) && metrics_port <= 65535;
+        else if (!strcmp(a, "--http-port")) ok = parse_bounded(a, v, 0, 65535, &http_port);
+        else if (!strcmp(a, "--metrics-port")) ok = parse_bounded(a, v, -1, 65535, &metrics_port);
         else if (!strcmp(a, "--bind")) bind = v;
-        else if (!strcmp(a, "--http-threads")) ok = cv_cli_parse_int(a, v, 1, &http_threads) && http_threads <= 256;
+        else if (!strcmp(a, "--http-threads")) ok = parse_bounded(a, v, 1, 256, &http_threads);
         else if (!strcmp(a, "--control-token")) token = v;
         else if (!strcmp(a, "--max-body-bytes")) ok = cv_cli_parse_int(a, v, 1, &max_body);
         else if (!strcmp(a, "--log-level")) {
@@ -147,11 +157,7 @@ int cv_cmd_serve(int argc, char **argv)
             fprintf(stderr, "caravel serve: unknown option '%s' (see --help)\n", a);
             return 2;
         }
-        if (!ok) {
-            if (strcmp(a, "--device") && strcmp(a, "--log-level"))
-                fprintf(stderr, "caravel serve: bad value '%s' for %s (see --help)\n", v, a);
-            return 2;
-        }
+        if (!ok) return 2; /* the parser said why */
     }
     if (!repo) {
         fprintf(stderr, "caravel serve: --model-repository is required (see --help)\n");
