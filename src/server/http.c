@@ -796,13 +796,14 @@ static enum MHD_Result respond_control(cv_call_t *call)
         if (srv->jobs_tail) srv->jobs_tail->next_job = call;
         else srv->jobs = call;
         srv->jobs_tail = call;
-        /* Parked before the control thread can see it: it waits for mu. */
-        call_park(call);
         pthread_cond_signal(&srv->control_cv);
     }
     pthread_mutex_unlock(&srv->mu);
     if (refused) return send_error(call, MHD_HTTP_SERVICE_UNAVAILABLE, "the server is shutting down");
-    return MHD_YES;
+    /* Suspended outside srv->mu (libmicrohttpd takes its own locks); a job
+     * done already is answered at once, as an inference is. */
+    if (call_park(call)) return MHD_YES;
+    return respond_control(call);
 }
 
 /* Answers a call whose body has been read. */
@@ -956,11 +957,12 @@ static struct MHD_Daemon *start_daemon(cv_server_t *srv, int port, int threads, 
     flags |= MHD_USE_POLL;
     if (ipv6) flags |= MHD_USE_IPv6;
     struct MHD_OptionItem options[] = {
+        /* First, so that libmicrohttpd's messages about the others come here too. */
+        {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, srv},
         {MHD_OPTION_SOCK_ADDR, 0, &addr.sa},
         {MHD_OPTION_CONNECTION_MEMORY_LIMIT, CONNECTION_MEMORY, NULL},
         {MHD_OPTION_CONNECTION_TIMEOUT, srv->opt.connection_timeout_s, NULL},
         {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, srv},
-        {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, srv},
         {MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, NULL},
         /* Last, so that a single thread leaves it out. */
         {threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, threads, NULL},
