@@ -26,7 +26,13 @@
  * Built like the other targets (tests/fuzz/CMakeLists.txt on the fuzz
  * branch): with replay.c for `make test` (which replays
  * tests/fuzz/corpus/infer_request/ and tests/fuzz/crashes/infer_request/),
- * and with libFuzzer by `make fuzz`. It links caravel_server.
+ * and with libFuzzer by `make fuzz`. It links caravel_server. By hand,
+ * before that branch is merged (the codec needs nothing of the runtime):
+ *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Isrc \
+ *     tests/fuzz/fuzz_infer_request.c src/server/codec.c src/repo/signature.c \
+ *     src/core/alloc.c src/core/status.c src/core/log.c src/ir/tensor.c \
+ *     -ljansson -lm -lpthread -o fuzz_infer_request
+ *   ./fuzz_infer_request -dict=tests/fuzz/infer_request.dict CORPUS_DIR
  */
 #include "core/core.h"
 #include "server/codec.h"
