@@ -3,7 +3,8 @@
 # Caravel: Debian packages (compiler tools, OpenBLAS, protobuf-c with the
 # system onnx.proto, cmocka, libmicrohttpd, jansson, gnuplot) and a Python
 # virtual environment (.venv) with pinned onnx, onnxruntime and numpy, used
-# only by tests and tools that make reference data.
+# only by tests and tools that make reference data, and tritonclient[http],
+# the real client the server's tests (tests/server) talk to.
 # Idempotent: quiet and quick when everything is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,8 +29,14 @@ fi
 requirements=scripts/requirements.txt
 stamp=.venv/.requirements-installed
 if [ ! -x .venv/bin/python3 ] || ! cmp -s "$requirements" "$stamp"; then
-  echo "setup: creating the Python environment in .venv"
-  python3 -m venv .venv
+  # An existing environment is updated in place (it may be a link to
+  # another checkout's, which `python3 -m venv` refuses to touch).
+  if [ -x .venv/bin/python3 ]; then
+    echo "setup: updating the Python environment in .venv ($requirements changed)"
+  else
+    echo "setup: creating the Python environment in .venv"
+    python3 -m venv .venv
+  fi
   .venv/bin/python3 -m pip install -q --disable-pip-version-check -r "$requirements"
   cp "$requirements" "$stamp"
 fi

@@ -21,6 +21,7 @@ static void usage(FILE *f)
             "  compare how far TF32, FP16 or BF16 move a model's outputs from FP32\n"
             "  drive   load the asynchronous API (open-loop Poisson or closed-loop) and\n"
             "          report per policy throughput, latency, SLO attainment, fusion\n"
+            "  serve   serve a model repository over the KServe v2 HTTP protocol\n"
             "\n"
             "`caravel COMMAND --help` describes each command.\n");
 }
@@ -42,6 +43,7 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "bench")) return cv_cmd_bench(argc - 1, argv + 1);
     if (!strcmp(cmd, "compare")) return cv_cmd_compare(argc - 1, argv + 1);
     if (!strcmp(cmd, "drive")) return cv_cmd_drive(argc - 1, argv + 1);
+    if (!strcmp(cmd, "serve")) return cv_cmd_serve(argc - 1, argv + 1);
     fprintf(stderr, "caravel: unknown command '%s' (try caravel --help)\n", cmd);
     return 2;
 }

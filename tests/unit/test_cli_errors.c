@@ -175,6 +175,20 @@ static void test_drive_runs(void **state)
     assert_int_equal(rows, 4 + 4);
 }
 
+/* `caravel serve` refuses bad options and repositories before it listens. */
+static void test_serve_bad_options(void **state)
+{
+    expect_error("serve", 2, "--model-repository is required", NULL);
+    expect_error("serve --model-repository %s --device tpu", 2, "--device", "tpu");
+    expect_error("serve --model-repository %s --http-port 70000", 2, "--http-port", "70000");
+    expect_error("serve --model-repository %s --threads many", 2, "--threads", NULL);
+    expect_error("serve --model-repository %s --policy fastest", 2, "--policy", NULL);
+    expect_error("serve --model-repository %s --load-model ../etc", 2, "--load-model", "not a model name");
+    expect_error("serve --model-repository %s --load-model absent", 2, "absent", "no such model");
+    expect_error("serve --model-repository %s/no-such-folder", 1, "no-such-folder", NULL);
+    expect_error("serve --model-repository %s --frobnicate 1", 2, "unknown option", NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -182,7 +196,7 @@ int main(void)
         cmocka_unit_test(test_wrong_dtype),       cmocka_unit_test(test_missing_input_file),
         cmocka_unit_test(test_corrupt_model),     cmocka_unit_test(test_wrong_input_count),
         cmocka_unit_test(test_bad_options),       cmocka_unit_test(test_drive_bad_options),
-        cmocka_unit_test(test_drive_runs),
+        cmocka_unit_test(test_drive_runs),        cmocka_unit_test(test_serve_bad_options),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

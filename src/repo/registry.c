@@ -1,0 +1,554 @@
+/*
+ * registry.c: the (model, version) records of a server and their tenants:
+ * loading a model's versions from the repository, unloading them, finding
+ * the one a request names, and the index of what the repository holds.
+ * registry.h explains why records exist and how they are locked.
+ *
+ * Locks: reg->mu guards the list and every record's state, tenant and
+ * reason; a state change also holds the record's write lock, so that
+ * whoever holds its read lock (making or submitting a request) sees a
+ * stable state. reg->load_mu serialises loads and unloads, which run
+ * without reg->mu held (they take long).
+ */
+#include "repo/registry.h"
+
+#include "core/core.h"
+#include "repo/repo.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct cv_registry {
+    cv_runtime_t *rt;
+    char *repo;
+    pthread_mutex_t mu;
+    pthread_mutex_t load_mu;
+    cv_served_t *records; /* every record, any state */
+};
+
+const char *cv_served_state_name(cv_served_state_t state)
+{
+    switch (state) {
+    case CV_SERVED_LOADING: return "LOADING";
+    case CV_SERVED_READY: return "READY";
+    case CV_SERVED_UNLOADING: return "UNLOADING";
+    case CV_SERVED_UNAVAILABLE: return "UNAVAILABLE";
+    }
+    return "UNAVAILABLE";
+}
+
+/* ---- signatures ---------------------------------------------------------- */
+
+/* A shape with every variable dim written -1 (the runtime may use other
+ * negative values for symbolic dims). */
+static cv_shape_t normalized(cv_shape_t s)
+{
+    for (int d = 0; d < s.ndim; d++)
+        if (s.dims[d] < 0) s.dims[d] = -1;
+    return s;
+}
+
+cv_status cv_model_sig_from_tenant(const cv_tenant_t *t, cv_model_sig_t *out, cv_err_t *err)
+{
+    memset(out, 0, sizeof(*out));
+    int nin = cv_tenant_num_inputs(t), nout = cv_tenant_num_outputs(t);
+    out->inputs = cv_calloc((size_t)nin + 1, sizeof(cv_io_desc_t));
+    out->outputs = cv_calloc((size_t)nout + 1, sizeof(cv_io_desc_t));
+    if (!out->inputs || !out->outputs) goto oom;
+    out->batched = nin > 0;
+    out->by_rows = true;
+    for (int i = 0; i < nin; i++, out->ninputs++) {
+        cv_io_desc_t *d = &out->inputs[i];
+        d->dtype = cv_tenant_input_dtype(t, i);
+        d->shape = normalized(cv_tenant_input_shape(t, i));
+        if (!(d->name = cv_strdup(cv_tenant_input_name(t, i)))) goto oom;
+        if (d->shape.ndim < 1 || d->shape.dims[0] >= 0) out->batched = false;
+    }
+    /* The runtime's rule (cv_request_create): requests go by rows only
+     * when every dim but the batch axis is fixed. */
+    for (int i = 0; i < nin; i++)
+        for (int d = out->batched ? 1 : 0; d < out->inputs[i].shape.ndim; d++)
+            if (out->inputs[i].shape.dims[d] < 0) out->by_rows = false;
+    for (int o = 0; o < nout; o++, out->noutputs++) {
+        cv_io_desc_t *d = &out->outputs[o];
+        d->dtype = cv_tenant_output_dtype(t, o);
+        d->shape = normalized(cv_tenant_output_shape(t, o));
+        if (!(d->name = cv_strdup(cv_tenant_output_name(t, o)))) goto oom;
+    }
+    out->max_rows = out->batched ? cv_tenant_config(t)->max_rows : 1;
+    return CV_STATUS_OK;
+oom:
+    cv_model_sig_free(out);
+    return cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of memory for tenant '%s'", cv_tenant_name(t));
+}
+
+/* ---- records -------------------------------------------------------------- */
+
+static cv_served_t *record_new(cv_registry_t *reg, const char *model, int64_t version)
+{
+    cv_served_t *s = cv_calloc(1, sizeof(*s));
+    if (!s) return NULL;
+    s->model = cv_strdup(model);
+    size_t len = strlen(model) + 24;
+    s->tenant_name = cv_malloc(len);
+    if (!s->model || !s->tenant_name) {
+        cv_free(s->model);
+        cv_free(s->tenant_name);
+        cv_free(s);
+        return NULL;
+    }
+    s->version = version;
+    snprintf(s->version_str, sizeof s->version_str, "%lld", (long long)version);
+    snprintf(s->tenant_name, len, "%s/%lld", model, (long long)version);
+    s->state = CV_SERVED_LOADING;
+    s->registry = reg;
+    pthread_rwlock_init(&s->lock, NULL);
+    atomic_init(&s->refs, 1);
+    atomic_init(&s->rows, 0);
+    atomic_init(&s->last_inference_ms, 0);
+    atomic_init(&s->invalid, 0);
+    return s;
+}
+
+void cv_served_release(cv_served_t *s)
+{
+    if (!s || atomic_fetch_sub(&s->refs, 1) != 1) return;
+    cv_model_sig_free(&s->sig);
+    pthread_rwlock_destroy(&s->lock);
+    cv_free(s->model);
+    cv_free(s->tenant_name);
+    cv_free(s);
+}
+
+/* Sets a record's state (and reason) under reg->mu and its write lock. */
+static void set_state(cv_registry_t *reg, cv_served_t *s, cv_served_state_t state, const char *reason)
+{
+    pthread_mutex_lock(&reg->mu);
+    pthread_rwlock_wrlock(&s->lock);
+    s->state = state;
+    snprintf(s->reason, sizeof s->reason, "%s", reason ? reason : "");
+    if (state != CV_SERVED_READY && state != CV_SERVED_UNLOADING) s->tenant = NULL;
+    pthread_rwlock_unlock(&s->lock);
+    pthread_mutex_unlock(&reg->mu);
+}
+
+/* Takes every record of `model` out of the list (under reg->mu). */
+static cv_served_t *detach_model(cv_registry_t *reg, const char *model)
+{
+    cv_served_t *taken = NULL, **link = &reg->records;
+    while (*link) {
+        cv_served_t *s = *link;
+        if (!strcmp(s->model, model)) {
+            *link = s->next;
+            s->next = taken;
+            taken = s;
+        } else {
+            link = &s->next;
+        }
+    }
+    return taken;
+}
+
+/* Unloads the tenants of the READY records of `model` (every model when
+ * NULL) and returns how many. Under load_mu, which every change to the
+ * list holds, so the list is walked without reg->mu. The records stay in
+ * the list, UNAVAILABLE ("unloaded"). */
+static int unload_model(cv_registry_t *reg, const char *model)
+{
+    int n = 0;
+    for (cv_served_t *s = reg->records; s; s = s->next) {
+        if (model && strcmp(s->model, model) != 0) continue;
+        pthread_mutex_lock(&reg->mu);
+        pthread_rwlock_wrlock(&s->lock);
+        cv_tenant_t *t = s->state == CV_SERVED_READY ? s->tenant : NULL;
+        if (t) s->state = CV_SERVED_UNLOADING;
+        pthread_rwlock_unlock(&s->lock);
+        pthread_mutex_unlock(&reg->mu);
+        if (!t) continue;
+        /* No request of it is made or submitted from here on (both check
+         * the state under the read lock), as cv_tenant_unload asks. */
+        cv_tenant_unload(reg->rt, t);
+        set_state(reg, s, CV_SERVED_UNAVAILABLE, "unloaded");
+        cv_log(CV_LOG_INFO, "unloaded %s", s->tenant_name);
+        n++;
+    }
+    return n;
+}
+
+static void release_list(cv_served_t *list)
+{
+    while (list) {
+        cv_served_t *next = list->next;
+        list->next = NULL;
+        cv_served_release(list);
+        list = next;
+    }
+}
+
+/* ---- the registry ------------------------------------------------------- */
+
+cv_status cv_registry_create(cv_runtime_t *rt, const char *repo, cv_registry_t **out, cv_err_t *err)
+{
+    cv_registry_t *reg = cv_calloc(1, sizeof(*reg));
+    if (!reg || !(reg->repo = cv_strdup(repo))) {
+        cv_free(reg);
+        return cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of memory for the model registry");
+    }
+    reg->rt = rt;
+    pthread_mutex_init(&reg->mu, NULL);
+    pthread_mutex_init(&reg->load_mu, NULL);
+    *out = reg;
+    return CV_STATUS_OK;
+}
+
+void cv_registry_destroy(cv_registry_t *reg)
+{
+    if (!reg) return;
+    pthread_mutex_lock(&reg->load_mu);
+    unload_model(reg, NULL);
+    pthread_mutex_lock(&reg->mu);
+    cv_served_t *all = reg->records;
+    reg->records = NULL;
+    pthread_mutex_unlock(&reg->mu);
+    release_list(all);
+    pthread_mutex_unlock(&reg->load_mu);
+    pthread_mutex_destroy(&reg->mu);
+    pthread_mutex_destroy(&reg->load_mu);
+    cv_free(reg->repo);
+    cv_free(reg);
+}
+
+const char *cv_registry_repo(const cv_registry_t *reg) { return reg->repo; }
+cv_runtime_t *cv_registry_runtime(const cv_registry_t *reg) { return reg->rt; }
+
+/* Loads one version into a LOADING record; the record ends READY or
+ * UNAVAILABLE with the reason. */
+static cv_status load_version(cv_registry_t *reg, cv_served_t *s, const cv_tenant_config_t *config, cv_err_t *err)
+{
+    char path[4096];
+    cv_tenant_t *t = NULL;
+    cv_status st = cv_repo_model_path(reg->repo, s->model, s->version, path, sizeof path, err);
+    if (st == CV_STATUS_OK) st = cv_tenant_load_config(reg->rt, s->tenant_name, path, config, &t, err);
+    if (st == CV_STATUS_OK) {
+        st = cv_model_sig_from_tenant(t, &s->sig, err);
+        if (st != CV_STATUS_OK) {
+            cv_tenant_unload(reg->rt, t);
+            t = NULL;
+        }
+    }
+    if (st != CV_STATUS_OK) {
+        cv_err_prefix(err, "model '%s' version %lld", s->model, (long long)s->version);
+        set_state(reg, s, CV_SERVED_UNAVAILABLE, err->msg);
+        cv_log(CV_LOG_ERROR, "%s", err->msg);
+        return st;
+    }
+    s->config = *cv_tenant_config(t);
+    s->family_hash = cv_tenant_family_hash(t);
+    pthread_mutex_lock(&reg->mu);
+    pthread_rwlock_wrlock(&s->lock);
+    s->tenant = t;
+    s->state = CV_SERVED_READY;
+    s->reason[0] = 0;
+    pthread_rwlock_unlock(&s->lock);
+    pthread_mutex_unlock(&reg->mu);
+    cv_log(CV_LOG_INFO, "loaded %s (%s)", s->tenant_name, path);
+    return CV_STATUS_OK;
+}
+
+static void record_failure_versions(cv_registry_t *reg, const char *model, const int64_t *versions, int n,
+                                    const char *reason)
+{
+    for (int i = 0; i < n; i++) {
+        cv_served_t *s = record_new(reg, model, versions[i]);
+        if (!s) return; /* the index then lists it "not loaded" */
+        s->state = CV_SERVED_UNAVAILABLE;
+        snprintf(s->reason, sizeof s->reason, "%s", reason);
+        pthread_mutex_lock(&reg->mu);
+        s->next = reg->records;
+        reg->records = s;
+        pthread_mutex_unlock(&reg->mu);
+    }
+}
+
+/* A model whose config is refused: unless a version of it serves, each
+ * version on disk reads UNAVAILABLE with the reason in the index. Under
+ * load_mu. */
+static void record_failure(cv_registry_t *reg, const char *model, const int64_t *versions, int nversions,
+                           const char *reason)
+{
+    bool serving = false;
+    pthread_mutex_lock(&reg->mu);
+    for (cv_served_t *s = reg->records; s; s = s->next) serving |= !strcmp(s->model, model) && s->state == CV_SERVED_READY;
+    cv_served_t *old = serving ? NULL : detach_model(reg, model);
+    pthread_mutex_unlock(&reg->mu);
+    release_list(old);
+    if (serving) return;
+    if (!versions) {
+        /* The config failed before the versions were listed. */
+        int64_t *listed = NULL;
+        int n = 0;
+        if (cv_repo_list_versions(reg->repo, model, &listed, &n, NULL) == CV_STATUS_OK)
+            record_failure_versions(reg, model, listed, n, reason);
+        cv_free(listed);
+        return;
+    }
+    record_failure_versions(reg, model, versions, nversions, reason);
+}
+
+cv_status cv_registry_load(cv_registry_t *reg, const char *model, cv_err_t *err)
+{
+    if (!cv_repo_name_valid(model))
+        return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT,
+                         "invalid model name: one path segment of letters, digits, '_', '.', '-' is expected");
+    pthread_mutex_lock(&reg->load_mu);
+    cv_tenant_config_t config;
+    int64_t *versions = NULL;
+    int nversions = 0;
+    cv_status st = cv_repo_config_read(reg->repo, model, &config, err);
+    if (st == CV_STATUS_OK) st = cv_repo_list_versions(reg->repo, model, &versions, &nversions, err);
+    if (st == CV_STATUS_OK && nversions == 0)
+        st = cv_errorf(err, CV_STATUS_NOT_FOUND, "model '%s' has no version folder with a model.onnx", model);
+    if (st != CV_STATUS_OK) {
+        /* What is loaded now stays loaded: a broken config or an emptied
+         * folder does not take a serving model down. */
+        if (st != CV_STATUS_NOT_FOUND) record_failure(reg, model, versions, nversions, err ? err->msg : "");
+        pthread_mutex_unlock(&reg->load_mu);
+        cv_free(versions);
+        return st;
+    }
+    /* A reload: the versions loaded now go first (tenant names are unique). */
+    unload_model(reg, model);
+    pthread_mutex_lock(&reg->mu);
+    cv_served_t *old = detach_model(reg, model);
+    pthread_mutex_unlock(&reg->mu);
+    release_list(old);
+
+    cv_served_t **fresh = cv_calloc((size_t)nversions, sizeof(*fresh));
+    for (int i = 0; fresh && i < nversions; i++)
+        if (!(fresh[i] = record_new(reg, model, versions[i]))) break;
+    bool made = fresh && fresh[nversions - 1];
+    cv_free(versions);
+    if (!made) {
+        for (int i = 0; fresh && i < nversions; i++) cv_served_release(fresh[i]);
+        cv_free(fresh);
+        pthread_mutex_unlock(&reg->load_mu);
+        return cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of memory loading model '%s'", model);
+    }
+    /* In the list while LOADING, for the index. */
+    pthread_mutex_lock(&reg->mu);
+    for (int i = 0; i < nversions; i++) {
+        fresh[i]->next = reg->records;
+        reg->records = fresh[i];
+    }
+    pthread_mutex_unlock(&reg->mu);
+    cv_err_t one;
+    for (int i = 0; i < nversions; i++) {
+        cv_status version_st = load_version(reg, fresh[i], &config, &one);
+        if (version_st != CV_STATUS_OK && st == CV_STATUS_OK) {
+            st = version_st;
+            if (err) *err = one;
+        }
+    }
+    cv_free(fresh);
+    pthread_mutex_unlock(&reg->load_mu);
+    return st;
+}
+
+cv_status cv_registry_load_all(cv_registry_t *reg, cv_err_t *err)
+{
+    cv_repo_names_t models;
+    cv_status st = cv_repo_list_models(reg->repo, &models, err);
+    if (st != CV_STATUS_OK) return st;
+    cv_err_t one;
+    for (int i = 0; i < models.count; i++) {
+        cv_status model_st = cv_registry_load(reg, models.names[i], &one);
+        if (model_st != CV_STATUS_OK && st == CV_STATUS_OK) {
+            st = model_st;
+            if (err) *err = one;
+        }
+    }
+    cv_repo_names_free(&models);
+    return st;
+}
+
+cv_status cv_registry_unload(cv_registry_t *reg, const char *model, cv_err_t *err)
+{
+    if (!cv_repo_name_valid(model))
+        return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT,
+                         "invalid model name: one path segment of letters, digits, '_', '.', '-' is expected");
+    pthread_mutex_lock(&reg->load_mu);
+    bool known = false;
+    pthread_mutex_lock(&reg->mu);
+    for (cv_served_t *s = reg->records; s; s = s->next) known |= !strcmp(s->model, model);
+    pthread_mutex_unlock(&reg->mu);
+    cv_status st = CV_STATUS_OK;
+    if (!known) {
+        int64_t *versions = NULL;
+        int n = 0;
+        st = cv_repo_list_versions(reg->repo, model, &versions, &n, err);
+        cv_free(versions);
+        if (st == CV_STATUS_NOT_FOUND)
+            st = cv_errorf(err, CV_STATUS_NOT_FOUND, "no model '%s' is loaded or in the repository", model);
+    }
+    unload_model(reg, model);
+    pthread_mutex_unlock(&reg->load_mu);
+    return st;
+}
+
+cv_status cv_registry_acquire(cv_registry_t *reg, const char *model, int64_t version, cv_served_t **out,
+                              cv_err_t *err)
+{
+    *out = NULL;
+    pthread_mutex_lock(&reg->mu);
+    cv_served_t *best = NULL;
+    bool known = false;
+    for (cv_served_t *s = reg->records; s; s = s->next) {
+        if (strcmp(s->model, model) != 0) continue;
+        known = true;
+        if (s->state != CV_SERVED_READY) continue;
+        if (version >= 0 ? s->version == version : (!best || s->version > best->version)) best = s;
+    }
+    if (best) atomic_fetch_add(&best->refs, 1);
+    pthread_mutex_unlock(&reg->mu);
+    if (best) {
+        *out = best;
+        return CV_STATUS_OK;
+    }
+    if (version >= 0)
+        return cv_errorf(err, CV_STATUS_NOT_FOUND, "model '%s' version %lld is not %s", model, (long long)version,
+                         known ? "ready" : "known (see the repository index)");
+    return cv_errorf(err, CV_STATUS_NOT_FOUND, "model '%s' is not %s", model,
+                     known ? "ready" : "known (see the repository index)");
+}
+
+static int compare_records(const void *a, const void *b)
+{
+    const cv_served_t *x = *(cv_served_t *const *)a, *y = *(cv_served_t *const *)b;
+    int c = strcmp(x->model, y->model);
+    return c ? c : (x->version > y->version) - (x->version < y->version);
+}
+
+cv_status cv_registry_ready(cv_registry_t *reg, const char *model, cv_served_t ***out, int *count, cv_err_t *err)
+{
+    *out = NULL;
+    *count = 0;
+    pthread_mutex_lock(&reg->mu);
+    int n = 0;
+    for (cv_served_t *s = reg->records; s; s = s->next)
+        n += s->state == CV_SERVED_READY && (!model || !strcmp(s->model, model));
+    cv_served_t **list = cv_calloc((size_t)n + 1, sizeof(*list));
+    if (!list) {
+        pthread_mutex_unlock(&reg->mu);
+        return cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of memory listing models");
+    }
+    int k = 0;
+    for (cv_served_t *s = reg->records; s; s = s->next)
+        if (s->state == CV_SERVED_READY && (!model || !strcmp(s->model, model))) {
+            atomic_fetch_add(&s->refs, 1);
+            list[k++] = s;
+        }
+    pthread_mutex_unlock(&reg->mu);
+    if (k) qsort(list, (size_t)k, sizeof(*list), compare_records);
+    *out = list;
+    *count = k;
+    return CV_STATUS_OK;
+}
+
+static int compare_rows(const void *a, const void *b)
+{
+    const cv_registry_row_t *x = a, *y = b;
+    int c = strcmp(x->model, y->model);
+    return c ? c : (x->version > y->version) - (x->version < y->version);
+}
+
+/* Appends a row unless (model, version) is there already. */
+static cv_status add_row(cv_registry_row_t **rows, int *n, int *cap, const char *model, int64_t version,
+                         cv_served_state_t state, const char *reason)
+{
+    for (int i = 0; i < *n; i++)
+        if ((*rows)[i].version == version && !strcmp((*rows)[i].model, model)) return CV_STATUS_OK;
+    if (cv_grow((void **)rows, sizeof(**rows), *n, cap) != CV_STATUS_OK) return CV_STATUS_OUT_OF_MEMORY;
+    cv_registry_row_t *r = &(*rows)[(*n)++];
+    snprintf(r->model, sizeof r->model, "%s", model);
+    r->version = version;
+    r->state = state;
+    snprintf(r->reason, sizeof r->reason, "%s", reason);
+    return CV_STATUS_OK;
+}
+
+cv_status cv_registry_index(cv_registry_t *reg, bool ready_only, cv_registry_row_t **out, int *count, cv_err_t *err)
+{
+    *out = NULL;
+    *count = 0;
+    cv_registry_row_t *rows = NULL;
+    int n = 0, cap = 0;
+    cv_status st = CV_STATUS_OK;
+    pthread_mutex_lock(&reg->mu);
+    for (cv_served_t *s = reg->records; s && st == CV_STATUS_OK; s = s->next)
+        if (!ready_only || s->state == CV_SERVED_READY)
+            st = add_row(&rows, &n, &cap, s->model, s->version, s->state, s->reason);
+    pthread_mutex_unlock(&reg->mu);
+    if (st == CV_STATUS_OK && !ready_only) {
+        /* Versions on disk the registry has never loaded. A repository
+         * that cannot be read lists what is loaded only. */
+        cv_repo_names_t models;
+        if (cv_repo_list_models(reg->repo, &models, NULL) == CV_STATUS_OK) {
+            for (int m = 0; m < models.count && st == CV_STATUS_OK; m++) {
+                int64_t *versions = NULL;
+                int nv = 0;
+                if (cv_repo_list_versions(reg->repo, models.names[m], &versions, &nv, NULL) != CV_STATUS_OK) continue;
+                for (int v = 0; v < nv && st == CV_STATUS_OK; v++)
+                    st = add_row(&rows, &n, &cap, models.names[m], versions[v], CV_SERVED_UNAVAILABLE, "not loaded");
+                cv_free(versions);
+            }
+            cv_repo_names_free(&models);
+        }
+    }
+    if (st != CV_STATUS_OK) {
+        cv_free(rows);
+        return cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of memory for the repository index");
+    }
+    if (n) qsort(rows, (size_t)n, sizeof(*rows), compare_rows);
+    *out = rows;
+    *count = n;
+    return CV_STATUS_OK;
+}
+
+/* ---- requests through a record ---------------------------------------- */
+
+static cv_status not_ready(const cv_served_t *s, cv_err_t *err)
+{
+    return cv_errorf(err, CV_STATUS_UNAVAILABLE, "model '%s' version %s is %s", s->model, s->version_str,
+                     s->state == CV_SERVED_UNLOADING ? "being unloaded" : "not loaded any more");
+}
+
+cv_status cv_served_request_create(cv_served_t *s, int64_t rows, cv_request_t **out, cv_err_t *err)
+{
+    pthread_rwlock_rdlock(&s->lock);
+    cv_status st = s->state == CV_SERVED_READY
+                       ? cv_request_create(s->registry->rt, s->tenant, rows, out, err)
+                       : not_ready(s, err);
+    pthread_rwlock_unlock(&s->lock);
+    return st;
+}
+
+cv_status cv_served_submit(cv_served_t *s, cv_request_t *req, cv_request_done_fn done, void *user, cv_err_t *err)
+{
+    pthread_rwlock_rdlock(&s->lock);
+    cv_status st = s->state == CV_SERVED_READY ? cv_submit(s->registry->rt, req, done, user, err) : not_ready(s, err);
+    pthread_rwlock_unlock(&s->lock);
+    return st;
+}
+
+bool cv_served_stats(cv_served_t *s, cv_request_stats_t *stats, size_t *host_bytes, size_t *device_bytes)
+{
+    pthread_rwlock_rdlock(&s->lock);
+    bool ready = s->state == CV_SERVED_READY;
+    if (ready) {
+        cv_tenant_stats(s->registry->rt, s->tenant, stats);
+        if (host_bytes) *host_bytes = cv_tenant_bytes(s->tenant);
+        if (device_bytes) *device_bytes = cv_tenant_device_bytes(s->tenant);
+    }
+    pthread_rwlock_unlock(&s->lock);
+    return ready;
+}

@@ -1,0 +1,152 @@
+/*
+ * registry.h: what a server has loaded from its model repository. Each
+ * (model, version) is one tenant of the runtime, named "<model>/<version>"
+ * (a stable name: logs, the runtime's messages and stats all use it), and
+ * one record here: its state (LOADING, READY, UNLOADING, UNAVAILABLE with a
+ * reason), its signature as clients see it, and the counters the server
+ * keeps beside the runtime's.
+ *
+ * Why records and not just cv_tenant_find: a tenant's graph, names and
+ * shapes are freed when it is unloaded, while an HTTP request that looked
+ * it up may still be decoding its body or sending its answer. A record is
+ * reference-counted and keeps its own copy of the signature, so a request
+ * holding one never touches a freed tenant; and the runtime's rule that no
+ * request of a tenant is made or submitted while it is being unloaded is
+ * kept here, with a reader-writer lock per record (cv_served_request_create
+ * and cv_served_submit read-lock it; unloading write-locks it to leave
+ * READY, then unloads outside the lock).
+ *
+ * Loading and unloading block (ONNX parsing, profiling wave times, waiting
+ * for waves in flight): callers run them on a thread of their own, never on
+ * an HTTP thread or in a request's callback.
+ */
+#ifndef CV_REPO_REGISTRY_H
+#define CV_REPO_REGISTRY_H
+
+#include "caravel.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+/* An input or output as clients see it. */
+typedef struct cv_io_desc {
+    char *name;
+    cv_dtype_t dtype;
+    cv_shape_t shape; /* -1 for the batch axis and any other variable dim */
+} cv_io_desc_t;
+
+/* A served model's inputs and outputs, copied from its tenant at load. */
+typedef struct cv_model_sig {
+    int ninputs, noutputs;
+    cv_io_desc_t *inputs, *outputs;
+    bool batched;     /* dim 0 of every input is the batch (rows) axis */
+    bool by_rows;     /* requests can be made: every other input dim is fixed */
+    int64_t max_rows; /* largest request in rows (1 without a batch axis) */
+} cv_model_sig_t;
+
+/* Copies t's signature (names, dtypes, shapes, its config's max_rows). */
+cv_status cv_model_sig_from_tenant(const cv_tenant_t *t, cv_model_sig_t *out, cv_err_t *err);
+void cv_model_sig_free(cv_model_sig_t *sig);
+/* The index of the input / output named `name`, or -1. */
+int cv_model_sig_input(const cv_model_sig_t *sig, const char *name);
+int cv_model_sig_output(const cv_model_sig_t *sig, const char *name);
+
+typedef enum cv_served_state {
+    CV_SERVED_LOADING = 0,
+    CV_SERVED_READY,
+    CV_SERVED_UNLOADING,
+    CV_SERVED_UNAVAILABLE, /* failed to load, or unloaded; `reason` says which */
+} cv_served_state_t;
+/* "LOADING", "READY", "UNLOADING", "UNAVAILABLE": the repository index's words. */
+const char *cv_served_state_name(cv_served_state_t state);
+
+typedef struct cv_registry cv_registry_t;
+
+/* One (model, version). Fields above `state` are fixed once the record is
+ * READY and may be read by whoever holds a reference; `state`, `tenant`
+ * and `reason` belong to the registry. */
+typedef struct cv_served {
+    char *model;
+    int64_t version;
+    char version_str[24];
+    char *tenant_name;         /* "<model>/<version>" */
+    cv_model_sig_t sig;        /* filled when it becomes READY */
+    cv_tenant_config_t config; /* as the runtime settled it */
+    uint64_t family_hash;
+    /* Counters the runtime does not keep: rows of completed requests (the
+     * protocol's inference_count), the wall-clock time of the last one (ms
+     * since the epoch), and requests refused before reaching the runtime
+     * (bad input for this model). */
+    atomic_llong rows, last_inference_ms, invalid;
+
+    /* the registry's */
+    cv_served_state_t state;
+    char reason[CV_ERR_LEN];
+    cv_tenant_t *tenant;
+    pthread_rwlock_t lock;
+    atomic_int refs;
+    cv_registry_t *registry;
+    struct cv_served *next;
+} cv_served_t;
+
+/* A registry over the repository folder `repo` and the runtime rt (which
+ * outlives it). OUT_OF_MEMORY only. */
+cv_status cv_registry_create(cv_runtime_t *rt, const char *repo, cv_registry_t **out, cv_err_t *err);
+/* Unloads every loaded model and frees the registry. Records still held
+ * (cv_served_release) stay valid until released. Not while loads run. */
+void cv_registry_destroy(cv_registry_t *reg);
+const char *cv_registry_repo(const cv_registry_t *reg);
+cv_runtime_t *cv_registry_runtime(const cv_registry_t *reg);
+
+/* Loads every version of `model` found on disk, with its config.json,
+ * after unloading the versions loaded now (a reload). Blocks. OK when
+ * every version loaded; otherwise the first failure (the others still
+ * load; each failed version is UNAVAILABLE with its reason).
+ * INVALID_ARGUMENT for a bad name or config, NOT_FOUND for a model the
+ * repository lacks or without versions. */
+cv_status cv_registry_load(cv_registry_t *reg, const char *model, cv_err_t *err);
+/* cv_registry_load for every model of the repository; the first failure
+ * is returned, every model is tried. */
+cv_status cv_registry_load_all(cv_registry_t *reg, cv_err_t *err);
+/* Unloads every loaded version of `model` (their queued requests are
+ * answered UNLOADED, waves in flight finish). Blocks. OK also when nothing
+ * was loaded; NOT_FOUND when the model is neither loaded nor on disk. */
+cv_status cv_registry_unload(cv_registry_t *reg, const char *model, cv_err_t *err);
+
+/* The READY record of (model, version), version < 0 meaning the highest
+ * READY version, with a reference the caller releases. NOT_FOUND (with a
+ * message for the client) when there is none. */
+cv_status cv_registry_acquire(cv_registry_t *reg, const char *model, int64_t version, cv_served_t **out,
+                              cv_err_t *err);
+void cv_served_release(cv_served_t *s);
+
+/* Every READY record (of `model` only, when not NULL), sorted by model and
+ * version, each acquired: release each, then cv_free the array. */
+cv_status cv_registry_ready(cv_registry_t *reg, const char *model, cv_served_t ***out, int *count, cv_err_t *err);
+
+/* One row of the repository index. */
+typedef struct cv_registry_row {
+    char model[CV_ERR_LEN / 2];
+    int64_t version;
+    cv_served_state_t state;
+    char reason[CV_ERR_LEN];
+} cv_registry_row_t;
+/* The repository index: every version on disk or known to the registry,
+ * sorted by model and version (versions on disk never loaded read
+ * UNAVAILABLE, "not loaded"); only READY ones when ready_only. The array
+ * is the caller's (cv_free). */
+cv_status cv_registry_index(cv_registry_t *reg, bool ready_only, cv_registry_row_t **out, int *count,
+                            cv_err_t *err);
+
+/* cv_request_create for a READY record; UNAVAILABLE once it is being
+ * unloaded. The request may be written, destroyed, and (if the record is
+ * still READY) submitted afterwards. */
+cv_status cv_served_request_create(cv_served_t *s, int64_t rows, cv_request_t **out, cv_err_t *err);
+/* cv_submit for a READY record; UNAVAILABLE (done never called) once it
+ * is being unloaded. */
+cv_status cv_served_submit(cv_served_t *s, cv_request_t *req, cv_request_done_fn done, void *user, cv_err_t *err);
+/* cv_tenant_stats and the tenant's memory, for a READY record; false
+ * when it is not READY (nothing written). */
+bool cv_served_stats(cv_served_t *s, cv_request_stats_t *stats, size_t *host_bytes, size_t *device_bytes);
+
+#endif /* CV_REPO_REGISTRY_H */
