@@ -27,7 +27,10 @@ void cv_latency_observe(cv_latency_t *m, int64_t rows, double ns)
     if (rows < 1 || ns <= 0) return;
     if (rows > m->max_rows) rows = m->max_rows; /* a wave is never wider; be safe */
     double *at = &m->ns[rows];
-    *at = *at > 0 ? *at + LATENCY_ALPHA * (ns - *at) : ns;
+    /* A wave far faster than the model says ends an overload the model
+     * learned from: it catches up fast rather than over many waves. */
+    double alpha = ns < *at / 2 ? 0.5 : LATENCY_ALPHA;
+    *at = *at > 0 ? *at + alpha * (ns - *at) : ns;
 }
 
 double cv_latency_predict(const cv_latency_t *m, int64_t rows)

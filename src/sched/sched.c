@@ -8,6 +8,9 @@
 #include <string.h>
 
 #define DEFAULT_QUEUE_BOUND 1024
+/* A family idle this long after its last wave admits a request its model
+ * would refuse, as a probe (1 s). */
+#define PROBE_STALE_NS 1000000000ull
 /* A straggler is late by at least this much too (1 ms). */
 #define STRAGGLER_MIN_NS 1e6
 
@@ -238,6 +241,14 @@ static void enqueue(cv_sched_t *s, cv_sched_req_t *req)
     req->state = CV_SCHED_QUEUED;
 }
 
+/* Nothing of the group queued or in a wave. */
+static bool group_idle(const cv_sched_group_t *g)
+{
+    for (int i = 0; i < g->ntenants; i++)
+        if (g->tenants[i]->queued || g->tenants[i]->in_flight) return false;
+    return true;
+}
+
 cv_status cv_sched_submit(cv_sched_t *s, cv_sched_req_t *req, uint64_t now, cv_err_t *err)
 {
     cv_sched_tenant_t *t = req->tenant;
@@ -249,7 +260,16 @@ cv_status cv_sched_submit(cv_sched_t *s, cv_sched_req_t *req, uint64_t now, cv_e
         req->outcome = CV_OUTCOME_QUEUE_FULL;
         return cv_errorf(err, CV_STATUS_UNAVAILABLE, "the queue is full (%d requests queued)", t->queued);
     }
-    if (req->deadline_ns != CV_SCHED_NO_DEADLINE) {
+    /* Where nothing of the tenant's family is queued or running and no wave
+     * of it has finished for a while, the only ground for a refusal is the
+     * latency model itself, which learns only from waves: one that grew
+     * during an overload would refuse everything from then on and never
+     * learn otherwise. Such a request goes in as a probe, and its wave tells
+     * the model what a wave takes now. (A model with only its profile from
+     * load, no wave yet, is trusted.) */
+    bool idle = group_idle(t->group) && t->group->observed_ns &&
+                now - t->group->observed_ns > PROBE_STALE_NS;
+    if (req->deadline_ns != CV_SCHED_NO_DEADLINE && !idle) {
         uint64_t finish = s->policy->estimate(s, t, req->rows, req->priority, req->deadline_ns, now);
         if (finish > req->deadline_ns) {
             req->outcome = CV_OUTCOME_INFEASIBLE;
@@ -258,6 +278,7 @@ cv_status cv_sched_submit(cv_sched_t *s, cv_sched_req_t *req, uint64_t now, cv_e
                              (double)(req->deadline_ns - now) / 1e6, (double)(finish - now) / 1e6);
         }
     }
+    req->probe = idle;
     enqueue(s, req);
     return CV_STATUS_OK;
 }
@@ -289,8 +310,8 @@ static void expire(cv_sched_t *s, cv_sched_tenant_t *t, uint64_t now, cv_sched_l
     cv_sched_req_t *req = t->head;
     while (req) {
         cv_sched_req_t *next = req->next;
-        if (req->deadline_ns != CV_SCHED_NO_DEADLINE &&
-            (double)now + cv_sched_predict(t->group, req->rows) > (double)req->deadline_ns) {
+        double need = req->probe ? 0 : cv_sched_predict(t->group, req->rows);
+        if (req->deadline_ns != CV_SCHED_NO_DEADLINE && (double)now + need > (double)req->deadline_ns) {
             answer_queued(s, req, CV_OUTCOME_EXPIRED, answered);
         } else if (req->deadline_ns == CV_SCHED_NO_DEADLINE || widest <= (double)req->deadline_ns) {
             while (next && next->priority == req->priority) next = next->next;
@@ -404,6 +425,7 @@ void cv_sched_wave_done(cv_sched_t *s, cv_sched_lane_t *lane, uint64_t now, doub
     lane->slow_streak = slow ? lane->slow_streak + 1 : 0;
     if (lane->slow_streak >= 3 && s->config.policy == CV_POLICY_SPACE) lane->replace = true;
     if (elapsed_ns > 0) cv_latency_observe(&w->group->latency, w->rows, elapsed_ns);
+    w->group->observed_ns = now;
     lane->busy = false;
     lane->busy_until_ns = now;
 }

@@ -59,6 +59,9 @@ typedef struct cv_sched_req {
     cv_sched_state_t state;
     cv_outcome_t outcome;  /* set when answered in the queue or rejected */
     uint64_t waved_ns;     /* when chosen for a wave */
+    bool probe;            /* admitted into an idle family without the latency
+                              model's say: expires only once its deadline has
+                              passed (see cv_sched_submit) */
     struct cv_sched_req *prev, *next; /* the tenant's queue, or an answered list */
 } cv_sched_req_t;
 
@@ -125,6 +128,7 @@ struct cv_sched_group {
     cv_sched_lane_t **lanes;   /* spacetime */
     int nlanes;
     int rr;                    /* round-robin cursor among tenants */
+    uint64_t observed_ns;      /* when its last wave finished (0: none yet) */
     bool single;               /* its waves hold one request: the plan
                                   cannot stack rows of several */
     void *impl;                /* the runtime's family */

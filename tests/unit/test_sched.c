@@ -183,8 +183,9 @@ static void launch(sim_t *m, cv_sched_lane_t *lane)
         assert_false(r->ran);
         assert_ptr_equal(w->reqs[i]->tenant->group, w->group);
         r->ran = true;
-        /* Nothing starts that can no longer finish by its deadline. */
-        if (r->s.deadline_ns != CV_SCHED_NO_DEADLINE &&
+        /* Nothing starts that can no longer finish by its deadline (but a
+         * probe, which runs to correct the model). */
+        if (r->s.deadline_ns != CV_SCHED_NO_DEADLINE && !r->s.probe &&
             (double)m->now + cv_sched_predict(w->group, r->s.rows) > (double)r->s.deadline_ns)
             m->late_starts++;
     }
@@ -548,6 +549,35 @@ static void test_stragglers(void **state)
     sim_free(&m);
 }
 
+/* A model that grew during an overload would refuse everything once the
+ * family is idle and never learn otherwise: after a second without waves a
+ * request goes in as a probe, and its wave brings the model back. */
+static void test_probe_after_overload(void **state)
+{
+    sim_t m;
+    sim_init(&m, CV_POLICY_SPACETIME, 17, 1);
+    sim_tenant_t *st = sim_tenant(&m, 0, 0, 0, 1, 100);
+    st->slo_ms = 10; /* a wave of 1 row takes 2.25 ms */
+    submit(&m, st);
+    settle(&m); /* one real wave: the model has seen one */
+    /* An overload made every width look 100 ms long. */
+    for (int k = 0; k < 50; k++)
+        for (int r = 1; r <= 32; r++) cv_latency_observe(&m.groups[0]->latency, r, 100.0 * MS);
+    submit(&m, st);
+    assert_true(m.reqs[m.nreqs - 1].refused); /* just after its last wave: trusted, refused */
+    m.now += 2000 * MS;                       /* idle for two seconds */
+    submit(&m, st);
+    sim_request_t *probe = &m.reqs[m.nreqs - 1];
+    assert_false(probe->refused);
+    assert_true(probe->s.probe);
+    settle(&m);
+    assert_int_equal(probe->outcome, CV_OUTCOME_COMPLETED);
+    /* The probe's wave pulled the model down for width 1. */
+    assert_true(cv_sched_predict(m.groups[0], 1) < 100.0 * MS);
+    check_exactly_once(&m);
+    sim_free(&m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -560,6 +590,7 @@ int main(void)
         cmocka_unit_test(test_flooding_tenant_isolated),
         cmocka_unit_test(test_unload_answers_queue),
         cmocka_unit_test(test_stragglers),
+        cmocka_unit_test(test_probe_after_overload),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
