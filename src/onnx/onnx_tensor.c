@@ -485,18 +485,18 @@ char *cv_onnx_dir_of(const char *path)
     return dir;
 }
 
-cv_status cv_tensor_read_pb(const char *path, cv_tensor_t *out, cv_err_t *err)
+cv_status cv_tensor_read_pb_buffer(const void *data, size_t len, const char *path,
+                                  const char *base_dir, cv_tensor_t *out, cv_err_t *err)
 {
     memset(out, 0, sizeof(*out));
-    void *data = NULL;
-    size_t len = 0;
-    char *dir = NULL, *what = NULL;
+    CV_ASSERT(data || len == 0);
+    if (!path) path = "<buffer>";
+    char *what = NULL;
     Onnx__TensorProto *pb = NULL;
     cv_onnx_allocator_t alloc;
     cv_onnx_allocator_init(&alloc);
+    cv_status status = CV_STATUS_OK;
 
-    cv_status status = cv_onnx_read_file(path, &data, &len, err);
-    if (status != CV_STATUS_OK) goto done;
     pb = onnx__tensor_proto__unpack(&alloc.base, len, data);
     if (!pb) {
         status = alloc.failed
@@ -513,19 +513,36 @@ cv_status cv_tensor_read_pb(const char *path, cv_tensor_t *out, cv_err_t *err)
     const char *name = pb->name ? pb->name : "";
     size_t wlen = strlen(name) + 16;
     what = cv_malloc(wlen);
-    dir = cv_onnx_dir_of(path);
-    if (!what || !dir) {
+    if (!what) {
         status = cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "%s: out of memory", path);
         goto done;
     }
     snprintf(what, wlen, "tensor '%s'", name);
-    status = cv_onnx_tensor_from_pb(pb, what, dir, out, err);
+    status = cv_onnx_tensor_from_pb(pb, what, base_dir, out, err);
     if (status != CV_STATUS_OK) cv_err_prefix(err, "%s", path);
 done:
     if (pb) onnx__tensor_proto__free_unpacked(pb, &alloc.base);
+    cv_free(what);
+    return status;
+}
+
+cv_status cv_tensor_read_pb(const char *path, cv_tensor_t *out, cv_err_t *err)
+{
+    memset(out, 0, sizeof(*out));
+    void *data = NULL;
+    size_t len = 0;
+    char *dir = NULL;
+    cv_status status = cv_onnx_read_file(path, &data, &len, err);
+    if (status != CV_STATUS_OK) goto done;
+    dir = cv_onnx_dir_of(path);
+    if (!dir) {
+        status = cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "%s: out of memory", path);
+        goto done;
+    }
+    status = cv_tensor_read_pb_buffer(data, len, path, dir, out, err);
+done:
     cv_free(data);
     cv_free(dir);
-    cv_free(what);
     return status;
 }
 
