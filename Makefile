@@ -4,8 +4,9 @@
 BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
+FUZZ_SECONDS ?= 60
 
-.PHONY: all setup build test test-gpu demo bench asan clean
+.PHONY: all setup build test test-gpu demo bench asan fuzz clean
 
 all: build
 
@@ -37,5 +38,12 @@ asan: setup
 	cmake --build build-asan -j $(JOBS) -- --no-print-directory
 	cd build-asan && ctest --output-on-failure -j $(JOBS) -LE gpu
 
+# The libFuzzer targets (tests/fuzz/), built with clang, AddressSanitizer and
+# UBSan in build-fuzz/, each run FUZZ_SECONDS from the seeds in ../shared and
+# the committed corpus, one after the other; a crash is written to
+# build-fuzz/crashes/<target>/ and named on the way out (scripts/fuzz.sh).
+fuzz: setup
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) JOBS=$(JOBS) scripts/fuzz.sh run
+
 clean:
-	rm -rf $(BUILD) build-asan
+	rm -rf $(BUILD) build-asan build-fuzz
