@@ -30,6 +30,8 @@ SHARED=${CARAVEL_SHARED_DIR:-../shared}
 ALL_TARGETS=(onnx_model tensor_pb)
 # Per-input limits: an input slower than TIMEOUT seconds is reported as a
 # timeout; the harnesses cap their own memory well below RSS_MB.
+# Stack traces for UBSan reports too (ASan prints them anyway).
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1}
 TIMEOUT=${FUZZ_TIMEOUT:-20}
 RSS_MB=${FUZZ_RSS_MB:-2048}
 
