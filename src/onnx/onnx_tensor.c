@@ -459,7 +459,8 @@ cv_status cv_onnx_tensor_from_pb(const Onnx__TensorProto *pb, const char *what,
                          nbytes);
     }
     if (!pb->has_raw_data) {
-        copy_typed(pb, out, numel);
+        /* an empty tensor's typed field is NULL, which memcpy may not see */
+        if (numel > 0) copy_typed(pb, out, numel);
     } else if (nbytes > 0) {
         memcpy(out->data, pb->raw_data.data, nbytes);
         if (dtype == CV_DTYPE_BOOL) /* any non-zero byte is true; store 0/1 */
