@@ -226,8 +226,14 @@ cv_status cv_infer_conv(const cv_op_args_t *args, cv_err_t *err)
     if (group < 1)
         return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT, "group is %lld, must be >= 1",
                          (long long)group);
-    int64_t c = x->shape.dims[1], m = w->shape.dims[0], cg = w->shape.dims[1];
-    if (c >= 0 && cg >= 0 && cg * group != c) {
+    int64_t c = x->shape.dims[1], m = w->shape.dims[0], cg = w->shape.dims[1], need = 0;
+    /* a hostile group (2^62) must not overflow the product */
+    if (c >= 0 && cg >= 0 && __builtin_mul_overflow(cg, group, &need))
+        return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT,
+                         "group is %lld; W's %lld input channels per group times it cannot be "
+                         "X's %lld channels",
+                         (long long)group, (long long)cg, (long long)c);
+    if (c >= 0 && cg >= 0 && need != c) {
         if (group == 1)
             return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT,
                              "W has %lld input channels but X has %lld channels", (long long)cg,
@@ -235,7 +241,7 @@ cv_status cv_infer_conv(const cv_op_args_t *args, cv_err_t *err)
         return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT,
                          "W has %lld input channels per group but X has %lld channels "
                          "(group %lld needs %lld)",
-                         (long long)cg, (long long)c, (long long)group, (long long)(cg * group));
+                         (long long)cg, (long long)c, (long long)group, (long long)need);
     }
     if (m >= 0 && m % group != 0)
         return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT,
