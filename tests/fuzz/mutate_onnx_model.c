@@ -169,10 +169,62 @@ static const char *some_name(rng_t *r, const Onnx__GraphProto *gp)
     return np->n_output ? np->output[pick(r, np->n_output)] : NULL;
 }
 
+/* Appends an attribute the node may not have: a name ops read, as an int
+ * or a list of ints (the types most attributes have). */
+static void add_attribute(rng_t *r, Onnx__NodeProto *np)
+{
+    static const char *const names[] = {
+        "axis", "axes", "perm", "pads", "strides", "kernel_shape", "dilations", "group",
+        "keepdims", "transA", "transB", "auto_pad", "ceil_mode", "count_include_pad", "start",
+        "end", "split", "num_outputs", "size", "to", "storage_order", "noop_with_empty_axes",
+        "allowzero", "broadcast", "epsilon", "alpha", "beta", "value", "mode", "approximate"};
+    Onnx__AttributeProto **grown =
+        realloc(np->attribute, sizeof(*grown) * (np->n_attribute + 1));
+    if (!grown) return;
+    np->attribute = grown;
+    Onnx__AttributeProto *a = malloc(sizeof(*a));
+    if (!a) return;
+    onnx__attribute_proto__init(a);
+    a->name = strdup(names[pick(r, CV_ARRAY_LEN(names))]);
+    if (!a->name) {
+        free(a);
+        return;
+    }
+    a->has_type = 1;
+    if (next(r) & 1) {
+        a->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT;
+        a->has_i = 1;
+        a->i = interesting_int(r);
+    } else {
+        a->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS;
+        a->n_ints = 1 + pick(r, 4);
+        a->ints = malloc(sizeof(int64_t) * a->n_ints);
+        if (!a->ints) a->n_ints = 0;
+        for (size_t i = 0; i < a->n_ints; i++) a->ints[i] = interesting_int(r);
+    }
+    grown[np->n_attribute++] = a;
+}
+
+/* Appends an input (a variadic op's operand, an optional input given). */
+static void add_input(rng_t *r, const Onnx__GraphProto *gp, Onnx__NodeProto *np)
+{
+    const char *name = some_name(r, gp);
+    char *copy = name ? strdup(name) : NULL;
+    char **grown = copy ? realloc(np->input, sizeof(*grown) * (np->n_input + 1)) : NULL;
+    if (!grown) {
+        free(copy);
+        return;
+    }
+    np->input = grown;
+    grown[np->n_input++] = copy;
+}
+
 static void mutate_node(rng_t *r, Onnx__GraphProto *gp, Onnx__NodeProto *np)
 {
     const char *name;
-    switch (pick(r, 6)) {
+    switch (pick(r, 8)) {
+    case 6: add_attribute(r, np); return;
+    case 7: add_input(r, gp, np); return;
     case 0: /* another operator, attributes and inputs as they are */
         set_string(&np->op_type, cv_op_name((cv_op_t)pick(r, CV_OP_COUNT)));
         return;
