@@ -163,26 +163,38 @@ static cv_status window_out_dim(const window_t *w, int i, int64_t in, int64_t *o
         *out = -1;
         return CV_STATUS_OK;
     }
-    int64_t span = (w->kernel[i] - 1) * w->dilation[i] + 1, s = w->stride[i];
+    /* Attributes are the file's: a dilation or pad near 2^63 must not
+     * overflow the arithmetic (kernel, stride, dilation >= 1, pads >= 0). */
+    int64_t span, s = w->stride[i];
+    if (__builtin_mul_overflow(w->kernel[i] - 1, w->dilation[i], &span) ||
+        __builtin_add_overflow(span, 1, &span))
+        return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT,
+                         "kernel %lld with dilation %lld along spatial dim %d is too large",
+                         (long long)w->kernel[i], (long long)w->dilation[i], i);
     int64_t o;
     if (w->auto_pad == AUTO_PAD_SAME_UPPER || w->auto_pad == AUTO_PAD_SAME_LOWER) {
-        o = (in + s - 1) / s;
+        o = in / s + (in % s != 0);
     } else {
-        int64_t pb = 0, pe = 0;
+        int64_t pb = 0, pe = 0, padded;
         if (w->auto_pad == AUTO_PAD_NOTSET) {
             pb = w->pads[i];
             pe = w->pads[w->nd + i];
         }
-        int64_t room = in + pb + pe - span;
+        if (__builtin_add_overflow(in, pb, &padded) || __builtin_add_overflow(padded, pe, &padded))
+            return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT,
+                             "pads %lld and %lld of spatial dim %d (size %lld) are too large",
+                             (long long)pb, (long long)pe, i, (long long)in);
+        int64_t room = padded - span;
         if (room < 0)
             return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT,
                              "spatial dim %d has size %lld (%lld with padding), smaller than the "
                              "dilated kernel (%lld)",
-                             i, (long long)in, (long long)(in + pb + pe), (long long)span);
+                             i, (long long)in, (long long)padded, (long long)span);
         o = room / s + 1;
+        int64_t start;
         if (w->ceil_mode && room % s != 0) {
             o++;
-            if ((o - 1) * s >= in + pb) o--;
+            if (__builtin_mul_overflow(o - 1, s, &start) || start >= in + pb) o--;
         }
     }
     *out = o;
