@@ -3,6 +3,32 @@
  */
 #include "ir/infer.h"
 
+/* Elements past which a shape cannot be a tensor (see cv_infer_node). */
+#define INFER_MAX_ELEMS (INT64_MAX / 16)
+
+cv_status cv_infer_node(const cv_op_args_t *args, cv_err_t *err)
+{
+    cv_status st = cv_op_def(args->node->op)->infer(args, err);
+    if (st != CV_STATUS_OK) return st;
+    for (int o = 0; o < args->noutputs; o++) {
+        const cv_tensor_t *t = args->outputs[o];
+        if (!t) continue;
+        /* zero dims are skipped: an empty tensor must not hide huge dims */
+        int64_t elems = 1;
+        for (int d = 0; d < t->shape.ndim; d++) {
+            if (t->shape.dims[d] <= 0) continue;
+            if (__builtin_mul_overflow(elems, t->shape.dims[d], &elems) || elems > INFER_MAX_ELEMS) {
+                char s[160];
+                return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT,
+                                 "output %d would have shape %s, too large for a tensor (its dims "
+                                 "multiply past 2^59)",
+                                 o, cv_shape_str(&t->shape, s, sizeof s));
+            }
+        }
+    }
+    return CV_STATUS_OK;
+}
+
 cv_status cv_broadcast_shapes(const cv_shape_t *a, const cv_shape_t *b, cv_shape_t *out,
                               cv_err_t *err)
 {
