@@ -108,6 +108,36 @@ static double step_work(const cv_plan_t *plan, const cv_node_t *n)
     return work;
 }
 
+/* The plan's own invariants, checked before any run (a run would only
+ * find a violation by corrupting memory): every activation lies inside the
+ * arena, and a view never holds more bytes than the value it views. */
+static void check_plan(const cv_plan_t *plan)
+{
+    const cv_graph_t *g = plan->graph;
+    for (int v = 0; v < g->nvalues; v++) {
+        const cv_plan_value_t *pv = &plan->values[v];
+        size_t bytes = shape_bytes(pv->dtype, &pv->shape);
+        if (pv->alias_of >= 0) {
+            const cv_plan_value_t *root = &plan->values[pv->alias_of];
+            if (bytes > shape_bytes(root->dtype, &root->shape)) {
+                fprintf(stderr, "fuzz_onnx_model: plan: view '%s' is larger than '%s'\n",
+                        g->values[v].name, g->values[pv->alias_of].name);
+                abort();
+            }
+            continue;
+        }
+        if (pv->storage != CV_STORAGE_ARENA) continue;
+        if (bytes == SIZE_MAX || pv->offset > plan->arena_bytes ||
+            bytes > plan->arena_bytes - pv->offset) {
+            fprintf(stderr,
+                    "fuzz_onnx_model: plan: '%s' (%zu bytes at %zu) is not inside the arena of "
+                    "%zu bytes\n",
+                    g->values[v].name, bytes, pv->offset, plan->arena_bytes);
+            abort();
+        }
+    }
+}
+
 /* Whether running `plan` stays within the caps. */
 static bool small_enough_to_run(const cv_plan_t *plan)
 {
@@ -232,6 +262,7 @@ static void plan_and_run(const cv_graph_t *g, int64_t rows, cv_cpu_ctx_t *cpu)
     cv_status st = cv_plan_build(g, shapes, rows == 1 && have_inputs ? inputs : NULL, cpu, &plan, &err);
     trace(rows == 1 ? "plan at one row" : "plan at two rows", st, &err);
     if (st != CV_STATUS_OK) goto done;
+    check_plan(plan);
     int nslices = rows == 1 ? 1 : plan->stackable ? 2 : 0;
     if (!have_inputs || nslices == 0 || !small_enough_to_run(plan)) {
         trace("run skipped (too big, or not stackable)", CV_STATUS_OK, NULL);
