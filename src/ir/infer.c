@@ -13,6 +13,11 @@ cv_status cv_infer_node(const cv_op_args_t *args, cv_err_t *err)
     for (int o = 0; o < args->noutputs; o++) {
         const cv_tensor_t *t = args->outputs[o];
         if (!t) continue;
+        /* an output the op does not define (Sqrt given three) gets no type */
+        if (t->dtype == CV_DTYPE_UNDEFINED)
+            return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT,
+                             "output %d is not one %s defines (the node lists %d)", o,
+                             cv_op_name(args->node->op), args->noutputs);
         /* zero dims are skipped: an empty tensor must not hide huge dims */
         int64_t elems = 1;
         for (int d = 0; d < t->shape.ndim; d++) {

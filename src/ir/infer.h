@@ -6,10 +6,11 @@
 
 #include "ir/graph.h"
 
-/* Runs the shape inference of args->node's op, then the check every op
- * shares: an output whose known non-zero dims multiply past 2^59 elements
- * (2^62 bytes at 8 an element) is refused with INVALID_ARGUMENT naming the
- * output and its shape. Any op can be driven there by a model (Conv pads of
+/* Runs the shape inference of args->node's op, then the checks every op
+ * shares, each an INVALID_ARGUMENT naming the output: every output the node
+ * lists must be one the op defines (inference gave it a dtype), and no
+ * output may have known non-zero dims that multiply past 2^59 elements
+ * (2^62 bytes at 8 an element). Any op can be driven there by a model (Conv pads of
  * 2^60, broadcasting [2^40,1] with [1,2^40]), and the byte counts made from
  * such a shape later (cv_shape_numel, the plan's arena) would overflow.
  * Constant folding and plans call this rather than cv_op_def(op)->infer. */
