@@ -14,9 +14,12 @@
  * tests/fuzz/corpus/onnx_model/ and every input in tests/fuzz/crashes/onnx_model/.
  *
  * An input fails when a sanitizer reports, when it trips a CV_ASSERT (those
- * guard the project's own invariants; no model may reach one), or when it
- * leaks: everything runs under its own allocation account, which must be
- * back to zero at the end.
+ * guard the project's own invariants; no model may reach one), when the
+ * plan breaks its own invariants (check_plan), or when it leaks: everything
+ * runs under its own allocation account, which must be back to zero at the
+ * end. A quarter of the inputs (chosen by a hash, so replays agree) run a
+ * second time with an allocation failing part way (cv_alloc_fail_after),
+ * which reaches the out-of-memory paths of every stage.
  *
  * What it deliberately does not do: make the library safe. The caps below
  * (nodes, memory, work of a run) only keep one input from taking seconds,
@@ -286,7 +289,9 @@ done:
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+/* One pass of the input through the whole path, under its own account;
+ * `pass` names it in the leak report. */
+static void one_pass(const uint8_t *data, size_t size, const char *pass)
 {
     cv_account_t account = {.name = "fuzz", .limit_bytes = FUZZ_MEMORY_BYTES};
     cv_account_t *previous = cv_account_use(&account);
@@ -311,9 +316,34 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cv_cpu_ctx_release(&cpu);
     cv_account_use(previous);
     if (account.live_bytes != 0) {
-        fprintf(stderr, "fuzz_onnx_model: leak: %zu bytes still allocated after the input\n",
-                account.live_bytes);
+        fprintf(stderr, "fuzz_onnx_model: leak: %zu bytes still allocated after the %s pass\n",
+                account.live_bytes, pass);
         abort();
+    }
+}
+
+/* FNV-1a: decides, the same way in every replay, which inputs also take
+ * an out-of-memory pass and where it fails. */
+static uint64_t input_hash(const uint8_t *data, size_t size)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < size; i++) h = (h ^ data[i]) * 1099511628211ull;
+    return h;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    one_pass(data, size, "normal");
+    /* A quarter of the inputs again with the n-th allocation failing, and
+     * every one after it: each failure path must return a status and free
+     * what it made (n log-uniform in [1, 4096]: parsing alone takes
+     * hundreds). */
+    uint64_t h = input_hash(data, size);
+    if (h % 4 == 0) {
+        long n = 1 + (long)((h >> 8) % ((uint64_t)1 << (1 + (h >> 40) % 12)));
+        cv_alloc_fail_after(n);
+        one_pass(data, size, "out-of-memory");
+        cv_alloc_fail_after(0);
     }
     return 0;
 }
