@@ -154,6 +154,19 @@ static cv_status read_window(const cv_node_t *node, bool pool, window_t *w, cv_e
     return CV_STATUS_OK;
 }
 
+/* The dilated kernel along spatial dim i, (kernel - 1) x dilation + 1.
+ * Attributes are the file's: a dilation near 2^63 must not overflow it
+ * (kernel and dilation are >= 1 by now). */
+static cv_status window_span(const window_t *w, int i, int64_t *span, cv_err_t *err)
+{
+    if (__builtin_mul_overflow(w->kernel[i] - 1, w->dilation[i], span) ||
+        __builtin_add_overflow(*span, 1, span))
+        return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT,
+                         "kernel %lld with dilation %lld along spatial dim %d is too large",
+                         (long long)w->kernel[i], (long long)w->dilation[i], i);
+    return CV_STATUS_OK;
+}
+
 /* Output size along spatial dim i for input size `in` (< 0: unknown). The
  * ceil_mode rule is ONNX's (and PyTorch's): a last window that would start
  * in the end padding is dropped. */
@@ -163,14 +176,11 @@ static cv_status window_out_dim(const window_t *w, int i, int64_t in, int64_t *o
         *out = -1;
         return CV_STATUS_OK;
     }
-    /* Attributes are the file's: a dilation or pad near 2^63 must not
-     * overflow the arithmetic (kernel, stride, dilation >= 1, pads >= 0). */
+    /* Attributes are the file's: a pad or stride near 2^63 must not
+     * overflow the arithmetic (stride >= 1, pads >= 0). */
     int64_t span, s = w->stride[i];
-    if (__builtin_mul_overflow(w->kernel[i] - 1, w->dilation[i], &span) ||
-        __builtin_add_overflow(span, 1, &span))
-        return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT,
-                         "kernel %lld with dilation %lld along spatial dim %d is too large",
-                         (long long)w->kernel[i], (long long)w->dilation[i], i);
+    cv_status st = window_span(w, i, &span, err);
+    if (st != CV_STATUS_OK) return st;
     int64_t o;
     if (w->auto_pad == AUTO_PAD_SAME_UPPER || w->auto_pad == AUTO_PAD_SAME_LOWER) {
         o = in / s + (in % s != 0);
@@ -333,7 +343,8 @@ static cv_status infer_pool(const cv_op_args_t *args, bool is_max, cv_err_t *err
                              "count_include_pad is %lld, must be 0 or 1", (long long)cip);
     }
     for (int i = 0; i < nd; i++) {
-        int64_t span = (win.kernel[i] - 1) * win.dilation[i] + 1;
+        int64_t span;
+        if ((st = window_span(&win, i, &span, err)) != CV_STATUS_OK) return st;
         if (win.auto_pad == AUTO_PAD_NOTSET && (win.pads[i] >= span || win.pads[nd + i] >= span))
             return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT,
                              "pads along spatial dim %d (%lld, %lld) must be smaller than the "
