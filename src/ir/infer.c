@@ -8,6 +8,11 @@
 
 cv_status cv_infer_node(const cv_op_args_t *args, cv_err_t *err)
 {
+    /* Output 0 is required by every op Caravel has, and kernels write it. */
+    if (args->noutputs < 1 || !args->outputs[0])
+        return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT,
+                         "the node has no output 0, which %s always produces",
+                         cv_op_name(args->node->op));
     cv_status st = cv_op_def(args->node->op)->infer(args, err);
     if (st != CV_STATUS_OK) return st;
     for (int o = 0; o < args->noutputs; o++) {

@@ -6,8 +6,9 @@
 
 #include "ir/graph.h"
 
-/* Runs the shape inference of args->node's op, then the checks every op
- * shares, each an INVALID_ARGUMENT naming the output: every output the node
+/* Runs the shape inference of args->node's op, with the checks every op
+ * shares, each an INVALID_ARGUMENT naming the output: output 0 must be
+ * there (no op has it optional; kernels write it), every output the node
  * lists must be one the op defines (inference gave it a dtype), and no
  * output may have known non-zero dims that multiply past 2^59 elements
  * (2^62 bytes at 8 an element). Any op can be driven there by a model (Conv pads of
