@@ -5,10 +5,10 @@
 #   scripts/fuzz.sh [run] [SECONDS] [TARGET...]   fuzz each target (all by default:
 #                                                 onnx_model tensor_pb) for SECONDS
 #                                                 (default $FUZZ_SECONDS or 60)
-#   scripts/fuzz.sh merge TARGET...               what the runs found that adds
-#                                                 coverage beyond the seeds and the
-#                                                 committed corpus, minimized, into
-#                                                 tests/fuzz/corpus/TARGET/
+#   scripts/fuzz.sh merge TARGET...               what the runs found (inputs under
+#                                                 4 KB) that adds coverage beyond the
+#                                                 seeds and the committed corpus,
+#                                                 minimized, into tests/fuzz/corpus/TARGET/
 #
 # Each run starts from the seeds in ../shared (the globs of
 # tests/fuzz/seeds/TARGET.txt, linked from build-fuzz/seeds/TARGET/, never
@@ -34,6 +34,8 @@ ALL_TARGETS=(onnx_model tensor_pb)
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1}
 TIMEOUT=${FUZZ_TIMEOUT:-20}
 RSS_MB=${FUZZ_RSS_MB:-2048}
+# merge: finds of this size or more are not considered for the corpus.
+MERGE_MAX_BYTES=${FUZZ_MERGE_MAX_BYTES:-4096}
 
 build() {
   CC=clang cmake -S . -B "$BUILD" -DCARAVEL_FUZZ=ON -DCARAVEL_CUDA=OFF \
@@ -87,13 +89,15 @@ merge_target() {
   local target=$1 scratch=$BUILD/merge/$target
   link_seeds "$target"
   rm -rf "$scratch"
-  mkdir -p "$scratch/known" "$scratch/new" "tests/fuzz/corpus/$target"
+  mkdir -p "$scratch/known" "$scratch/candidates" "tests/fuzz/corpus/$target"
   # What is already covered: the seeds and the committed corpus.
   cp -L "$BUILD/seeds/$target"/* "$scratch/known/" 2>/dev/null || true
   cp "tests/fuzz/corpus/$target"/* "$scratch/known/" 2>/dev/null || true
   ls "$scratch/known" | sort >"$scratch/before"
+  # Only small finds are candidates: the committed corpus stays small.
+  find "$BUILD/corpus/$target" -type f -size -"$MERGE_MAX_BYTES"c -exec cp {} "$scratch/candidates/" \;
   "$BUILD/tests/fuzz/fuzz_$target" -merge=1 -timeout="$TIMEOUT" -rss_limit_mb="$RSS_MB" \
-    "$scratch/known" "$BUILD/corpus/$target" >"$scratch/log" 2>&1
+    "$scratch/known" "$scratch/candidates" >"$scratch/log" 2>&1
   local added=0 f
   for f in $(ls "$scratch/known" | sort | comm -13 "$scratch/before" -); do
     cp "$scratch/known/$f" "tests/fuzz/corpus/$target/$f"
