@@ -1,8 +1,9 @@
 /*
  * fuzz_onnx_model.c: the fuzz target of the model path. One input is the
  * bytes of an ONNX file; it goes the way a tenant's model goes:
- * cv_onnx_load_buffer -> cv_ir_prepare (constant and BatchNorm folding) ->
- * cv_plan_build at one row and, for a batched graph, at two (shape
+ * cv_onnx_load_buffer (external data read from cv_fuzz_data_dir) ->
+ * cv_ir_prepare (constant and BatchNorm folding) -> cv_plan_build at one
+ * row and, for a batched graph, at two (shape
  * inference, plan-time folding, stacking) -> when the model is small, one
  * run of each plan on the CPU backend (the two-row plan as a wave of two
  * slices when it is stackable), with deterministic input values.
@@ -31,6 +32,8 @@
 #include "exec/exec.h"
 #include "ir/passes.h"
 #include "onnx/onnx_loader.h"
+
+#include "fuzz_data_dir.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -298,7 +301,7 @@ static void one_pass(const uint8_t *data, size_t size, const char *pass)
     cv_cpu_ctx_t cpu = {.threads = 1};
     cv_graph_t *g = NULL;
     cv_err_t err;
-    cv_status st = cv_onnx_load_buffer(data, size, "fuzz.onnx", NULL, &g, &err);
+    cv_status st = cv_onnx_load_buffer(data, size, "fuzz.onnx", cv_fuzz_data_dir(), &g, &err);
     trace("load", st, &err);
     if (st == CV_STATUS_OK && g->nnodes > FUZZ_MAX_NODES) {
         trace("too many nodes to go on", CV_STATUS_OK, NULL);

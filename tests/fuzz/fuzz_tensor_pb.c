@@ -9,11 +9,15 @@
  * replays the .pb files of ../shared (tests/fuzz/seeds/tensor_pb.txt),
  * tests/fuzz/corpus/tensor_pb/ and tests/fuzz/crashes/tensor_pb/.
  *
- * An input fails on a sanitizer report, a CV_ASSERT, a leak (its allocation
- * account is not back to zero), or a tensor that is not what the contract
- * says: storable dtype, known dims, and every byte of its data readable.
+ * External data is read from cv_fuzz_data_dir. An input fails on a
+ * sanitizer report, a CV_ASSERT, a leak (its allocation account is not back
+ * to zero), or a tensor that is not what the contract says: storable dtype,
+ * known dims, and every byte of its data readable. A quarter of the inputs
+ * are read again with an allocation failing part way.
  */
 #include "onnx/onnx_loader.h"
+
+#include "fuzz_data_dir.h"
 
 #include <string.h>
 
@@ -24,13 +28,16 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+/* One read of the input under its own account; `pass` names it in the
+ * leak report. */
+static void one_pass(const uint8_t *data, size_t size, const char *pass)
 {
     cv_account_t account = {.name = "fuzz", .limit_bytes = FUZZ_MEMORY_BYTES};
     cv_account_t *previous = cv_account_use(&account);
     cv_tensor_t t;
     cv_err_t err;
-    if (cv_tensor_read_pb_buffer(data, size, "fuzz.pb", NULL, &t, &err) == CV_STATUS_OK) {
+    if (cv_tensor_read_pb_buffer(data, size, "fuzz.pb", cv_fuzz_data_dir(), &t, &err) ==
+        CV_STATUS_OK) {
         CV_ASSERT(cv_dtype_size(t.dtype) > 0 && t.dtype != CV_DTYPE_STRING);
         CV_ASSERT(t.shape.ndim >= 0 && t.shape.ndim <= CV_MAX_DIMS);
         for (int d = 0; d < t.shape.ndim; d++) CV_ASSERT(t.shape.dims[d] >= 0);
@@ -47,9 +54,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     cv_account_use(previous);
     if (account.live_bytes != 0) {
-        fprintf(stderr, "fuzz_tensor_pb: leak: %zu bytes still allocated after the input\n",
-                account.live_bytes);
+        fprintf(stderr, "fuzz_tensor_pb: leak: %zu bytes still allocated after the %s pass\n",
+                account.live_bytes, pass);
         abort();
+    }
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    one_pass(data, size, "normal");
+    /* A quarter of the inputs again with the n-th allocation failing (n in
+     * [1, 8]: a read makes few), chosen by an FNV-1a hash so replays agree. */
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < size; i++) h = (h ^ data[i]) * 1099511628211ull;
+    if (h % 4 == 0) {
+        cv_alloc_fail_after(1 + (long)((h >> 8) % 8));
+        one_pass(data, size, "out-of-memory");
+        cv_alloc_fail_after(0);
     }
     return 0;
 }
