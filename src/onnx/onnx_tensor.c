@@ -406,6 +406,15 @@ static void copy_typed(const Onnx__TensorProto *pb, cv_tensor_t *t, int64_t nume
     }
 }
 
+/* BOOL bytes as read (raw or external data): any non-zero byte is true;
+ * Caravel stores 0/1, which kernels (Cast, Equal) rely on. */
+static void store_bools(cv_tensor_t *t)
+{
+    uint8_t *p = t->data;
+    int64_t numel = cv_shape_numel(&t->shape);
+    for (int64_t i = 0; i < numel; i++) p[i] = p[i] != 0;
+}
+
 cv_status cv_onnx_tensor_from_pb(const Onnx__TensorProto *pb, const char *what,
                                  const char *base_dir, cv_tensor_t *out, cv_err_t *err)
 {
@@ -437,7 +446,11 @@ cv_status cv_onnx_tensor_from_pb(const Onnx__TensorProto *pb, const char *what,
     bool external =
         pb->has_data_location && pb->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL;
 
-    if (external) return read_external(pb, what, base_dir, dtype, &shape, nbytes, out, err);
+    if (external) {
+        cv_status st = read_external(pb, what, base_dir, dtype, &shape, nbytes, out, err);
+        if (st == CV_STATUS_OK && dtype == CV_DTYPE_BOOL) store_bools(out);
+        return st;
+    }
 
     /* Count the values before allocating, so that dims that claim more than
      * the file holds fail without trying to allocate it. */
@@ -463,11 +476,7 @@ cv_status cv_onnx_tensor_from_pb(const Onnx__TensorProto *pb, const char *what,
         if (numel > 0) copy_typed(pb, out, numel);
     } else if (nbytes > 0) {
         memcpy(out->data, pb->raw_data.data, nbytes);
-        if (dtype == CV_DTYPE_BOOL) /* any non-zero byte is true; store 0/1 */
-            for (int64_t i = 0; i < numel; i++) {
-                uint8_t *p = out->data;
-                p[i] = p[i] != 0;
-            }
+        if (dtype == CV_DTYPE_BOOL) store_bools(out);
     }
     return CV_STATUS_OK;
 }
