@@ -4,8 +4,9 @@
 BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
+FUZZ_SECONDS ?= 60
 
-.PHONY: all setup build test test-gpu demo bench asan tsan clean
+.PHONY: all setup build test test-gpu demo bench asan tsan fuzz clean
 
 all: build
 
@@ -43,5 +44,12 @@ tsan: setup
 	cmake --build build-tsan -j $(JOBS) -- --no-print-directory
 	cd build-tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" ctest --output-on-failure -L sched
 
+# The libFuzzer targets (tests/fuzz/), built with clang, AddressSanitizer and
+# UBSan in build-fuzz/, each run FUZZ_SECONDS from the seeds in ../shared and
+# the committed corpus, one after the other; a crash is written to
+# build-fuzz/crashes/<target>/ and named on the way out (scripts/fuzz.sh).
+fuzz: setup
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) JOBS=$(JOBS) scripts/fuzz.sh run
+
 clean:
-	rm -rf $(BUILD) build-asan build-tsan
+	rm -rf $(BUILD) build-asan build-tsan build-fuzz

@@ -3,6 +3,42 @@
  */
 #include "ir/infer.h"
 
+/* Elements past which a shape cannot be a tensor (see cv_infer_node). */
+#define INFER_MAX_ELEMS (INT64_MAX / 16)
+
+cv_status cv_infer_node(const cv_op_args_t *args, cv_err_t *err)
+{
+    /* Output 0 is required by every op Caravel has, and kernels write it. */
+    if (args->noutputs < 1 || !args->outputs[0])
+        return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT,
+                         "the node has no output 0, which %s always produces",
+                         cv_op_name(args->node->op));
+    cv_status st = cv_op_def(args->node->op)->infer(args, err);
+    if (st != CV_STATUS_OK) return st;
+    for (int o = 0; o < args->noutputs; o++) {
+        const cv_tensor_t *t = args->outputs[o];
+        if (!t) continue;
+        /* an output the op does not define (Sqrt given three) gets no type */
+        if (t->dtype == CV_DTYPE_UNDEFINED)
+            return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT,
+                             "output %d is not one %s defines (the node lists %d)", o,
+                             cv_op_name(args->node->op), args->noutputs);
+        /* zero dims are skipped: an empty tensor must not hide huge dims */
+        int64_t elems = 1;
+        for (int d = 0; d < t->shape.ndim; d++) {
+            if (t->shape.dims[d] <= 0) continue;
+            if (__builtin_mul_overflow(elems, t->shape.dims[d], &elems) || elems > INFER_MAX_ELEMS) {
+                char s[160];
+                return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT,
+                                 "output %d would have shape %s, too large for a tensor (its dims "
+                                 "multiply past 2^59)",
+                                 o, cv_shape_str(&t->shape, s, sizeof s));
+            }
+        }
+    }
+    return CV_STATUS_OK;
+}
+
 cv_status cv_broadcast_shapes(const cv_shape_t *a, const cv_shape_t *b, cv_shape_t *out,
                               cv_err_t *err)
 {

@@ -6,6 +6,17 @@
 
 #include "ir/graph.h"
 
+/* Runs the shape inference of args->node's op, with the checks every op
+ * shares, each an INVALID_ARGUMENT naming the output: output 0 must be
+ * there (no op has it optional; kernels write it), every output the node
+ * lists must be one the op defines (inference gave it a dtype), and no
+ * output may have known non-zero dims that multiply past 2^59 elements
+ * (2^62 bytes at 8 an element). Any op can be driven there by a model (Conv pads of
+ * 2^60, broadcasting [2^40,1] with [1,2^40]), and the byte counts made from
+ * such a shape later (cv_shape_numel, the plan's arena) would overflow.
+ * Constant folding and plans call this rather than cv_op_def(op)->infer. */
+cv_status cv_infer_node(const cv_op_args_t *args, cv_err_t *err);
+
 /* numpy broadcasting of two shapes; INVALID_ARGUMENT with a message naming
  * both shapes when they do not broadcast. */
 cv_status cv_broadcast_shapes(const cv_shape_t *a, const cv_shape_t *b, cv_shape_t *out,

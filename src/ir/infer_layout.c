@@ -58,7 +58,10 @@ static cv_status require_stored(const char *op, const cv_tensor_t *t, cv_err_t *
 }
 
 /* Checks that a shape made from constant data has no negative dims and a
- * sane element count; `what` names it. */
+ * sane element count; `what` names it. The product of the non-zero dims is
+ * bounded too: an empty tensor of [544,136,9851624184872961,0] would still
+ * overflow every count that multiplies its dims left to right
+ * (cv_shape_numel, strides, outer sizes in kernels). */
 static cv_status check_made_shape(const cv_shape_t *s, const char *what, cv_err_t *err)
 {
     int64_t n = 1;
@@ -67,12 +70,13 @@ static cv_status check_made_shape(const cv_shape_t *s, const char *what, cv_err_
         if (s->dims[i] < 0)
             return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT, "%s %s has a negative dim", what,
                              cv_shape_str(s, buf, sizeof buf));
-        if (s->dims[i] == 0) return CV_STATUS_OK;
     }
     for (int i = 0; i < s->ndim; i++) {
+        if (s->dims[i] == 0) continue;
         if (__builtin_mul_overflow(n, s->dims[i], &n) || n > LAYOUT_MAX_ELEMS)
-            return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT, "%s %s has too many elements",
-                             what, cv_shape_str(s, buf, sizeof buf));
+            return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT,
+                             "%s %s is too large (its non-zero dims multiply past 2^59)", what,
+                             cv_shape_str(s, buf, sizeof buf));
     }
     return CV_STATUS_OK;
 }

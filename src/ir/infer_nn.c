@@ -154,6 +154,19 @@ static cv_status read_window(const cv_node_t *node, bool pool, window_t *w, cv_e
     return CV_STATUS_OK;
 }
 
+/* The dilated kernel along spatial dim i, (kernel - 1) x dilation + 1.
+ * Attributes are the file's: a dilation near 2^63 must not overflow it
+ * (kernel and dilation are >= 1 by now). */
+static cv_status window_span(const window_t *w, int i, int64_t *span, cv_err_t *err)
+{
+    if (__builtin_mul_overflow(w->kernel[i] - 1, w->dilation[i], span) ||
+        __builtin_add_overflow(*span, 1, span))
+        return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT,
+                         "kernel %lld with dilation %lld along spatial dim %d is too large",
+                         (long long)w->kernel[i], (long long)w->dilation[i], i);
+    return CV_STATUS_OK;
+}
+
 /* Output size along spatial dim i for input size `in` (< 0: unknown). The
  * ceil_mode rule is ONNX's (and PyTorch's): a last window that would start
  * in the end padding is dropped. */
@@ -163,26 +176,35 @@ static cv_status window_out_dim(const window_t *w, int i, int64_t in, int64_t *o
         *out = -1;
         return CV_STATUS_OK;
     }
-    int64_t span = (w->kernel[i] - 1) * w->dilation[i] + 1, s = w->stride[i];
+    /* Attributes are the file's: a pad or stride near 2^63 must not
+     * overflow the arithmetic (stride >= 1, pads >= 0). */
+    int64_t span, s = w->stride[i];
+    cv_status st = window_span(w, i, &span, err);
+    if (st != CV_STATUS_OK) return st;
     int64_t o;
     if (w->auto_pad == AUTO_PAD_SAME_UPPER || w->auto_pad == AUTO_PAD_SAME_LOWER) {
-        o = (in + s - 1) / s;
+        o = in / s + (in % s != 0);
     } else {
-        int64_t pb = 0, pe = 0;
+        int64_t pb = 0, pe = 0, padded;
         if (w->auto_pad == AUTO_PAD_NOTSET) {
             pb = w->pads[i];
             pe = w->pads[w->nd + i];
         }
-        int64_t room = in + pb + pe - span;
+        if (__builtin_add_overflow(in, pb, &padded) || __builtin_add_overflow(padded, pe, &padded))
+            return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT,
+                             "pads %lld and %lld of spatial dim %d (size %lld) are too large",
+                             (long long)pb, (long long)pe, i, (long long)in);
+        int64_t room = padded - span;
         if (room < 0)
             return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT,
                              "spatial dim %d has size %lld (%lld with padding), smaller than the "
                              "dilated kernel (%lld)",
-                             i, (long long)in, (long long)(in + pb + pe), (long long)span);
+                             i, (long long)in, (long long)padded, (long long)span);
         o = room / s + 1;
+        int64_t start;
         if (w->ceil_mode && room % s != 0) {
             o++;
-            if ((o - 1) * s >= in + pb) o--;
+            if (__builtin_mul_overflow(o - 1, s, &start) || start >= in + pb) o--;
         }
     }
     *out = o;
@@ -226,8 +248,14 @@ cv_status cv_infer_conv(const cv_op_args_t *args, cv_err_t *err)
     if (group < 1)
         return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT, "group is %lld, must be >= 1",
                          (long long)group);
-    int64_t c = x->shape.dims[1], m = w->shape.dims[0], cg = w->shape.dims[1];
-    if (c >= 0 && cg >= 0 && cg * group != c) {
+    int64_t c = x->shape.dims[1], m = w->shape.dims[0], cg = w->shape.dims[1], need = 0;
+    /* a hostile group (2^62) must not overflow the product */
+    if (c >= 0 && cg >= 0 && __builtin_mul_overflow(cg, group, &need))
+        return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT,
+                         "group is %lld; W's %lld input channels per group times it cannot be "
+                         "X's %lld channels",
+                         (long long)group, (long long)cg, (long long)c);
+    if (c >= 0 && cg >= 0 && need != c) {
         if (group == 1)
             return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT,
                              "W has %lld input channels but X has %lld channels", (long long)cg,
@@ -235,7 +263,7 @@ cv_status cv_infer_conv(const cv_op_args_t *args, cv_err_t *err)
         return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT,
                          "W has %lld input channels per group but X has %lld channels "
                          "(group %lld needs %lld)",
-                         (long long)cg, (long long)c, (long long)group, (long long)(cg * group));
+                         (long long)cg, (long long)c, (long long)group, (long long)need);
     }
     if (m >= 0 && m % group != 0)
         return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT,
@@ -315,7 +343,8 @@ static cv_status infer_pool(const cv_op_args_t *args, bool is_max, cv_err_t *err
                              "count_include_pad is %lld, must be 0 or 1", (long long)cip);
     }
     for (int i = 0; i < nd; i++) {
-        int64_t span = (win.kernel[i] - 1) * win.dilation[i] + 1;
+        int64_t span;
+        if ((st = window_span(&win, i, &span, err)) != CV_STATUS_OK) return st;
         if (win.auto_pad == AUTO_PAD_NOTSET && (win.pads[i] >= span || win.pads[nd + i] >= span))
             return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT,
                              "pads along spatial dim %d (%lld, %lld) must be smaller than the "

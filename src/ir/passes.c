@@ -65,7 +65,7 @@ cv_status cv_ir_eval_node(const cv_graph_t *g, int node, const cv_tensor_t *cons
     }
     cv_op_args_t args = {.node = n, .inputs = inputs, .ninputs = n->ninputs,
                          .outputs = out_ptrs, .noutputs = n->noutputs, .cpu = cpu};
-    cv_status st = def->infer(&args, err);
+    cv_status st = cv_infer_node(&args, err);
     if (st != CV_STATUS_OK) {
         cv_err_prefix(err, "%s: %s", g->path, label);
         goto fail;

@@ -548,7 +548,7 @@ static cv_status canon_legacy_broadcast(cv_graph_t *g, int node, cv_onnx_canon_t
                          "attribute 'axis' = %lld (opset 6 broadcasting) needs the rank of input "
                          "%s '%s', which the model does not declare",
                          (long long)axis, ra < 0 ? "A" : "B", g->values[ra < 0 ? a : b].name);
-    if (axis < 0 || axis + rb > ra)
+    if (axis < 0 || axis > ra - rb) /* not axis + rb: the file's axis may be 2^63 - 1 */
         return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT,
                          "attribute 'axis' = %lld does not place input B (rank %d) inside input A "
                          "(rank %d)",

@@ -137,6 +137,13 @@ static const char *type_kind(const Onnx__TypeProto *tp)
     }
 }
 
+/* A declared shape whose known non-zero dims multiply past this many
+ * elements cannot be a tensor (2^62 bytes at 8 bytes an element): refused
+ * here, so that byte counts made from it (the plan's arena, the wave's
+ * inputs) cannot overflow. Shape inference bounds the shapes it makes alike
+ * (infer_layout.c). */
+#define DECLARED_MAX_ELEMS (INT64_MAX / 16)
+
 /* Reads a declared tensor type. *has_shape is false when no shape is given.
  * An element type of 0 reads CV_DTYPE_UNDEFINED (the caller decides). */
 static cv_status declared_type(const Onnx__TypeProto *tp, const char *what, cv_dtype_t *dtype,
@@ -164,6 +171,16 @@ static cv_status declared_type(const Onnx__TypeProto *tp, const char *what, cv_d
         bool known = d->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE &&
                      d->dim_value >= 0;
         shape->dims[i] = known ? d->dim_value : -1;
+    }
+    int64_t elems = 1;
+    for (int i = 0; i < shape->ndim; i++) {
+        if (shape->dims[i] <= 0) continue;
+        if (__builtin_mul_overflow(elems, shape->dims[i], &elems) || elems > DECLARED_MAX_ELEMS) {
+            char dims[160];
+            return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT,
+                             "%s is declared %s, too large for a tensor (its dims multiply past 2^59)",
+                             what, cv_shape_str(shape, dims, sizeof dims));
+        }
     }
     *has_shape = true;
     return CV_STATUS_OK;

@@ -63,4 +63,17 @@ cv_status cv_onnx_load(const char *path, cv_graph_t **out, cv_err_t *err);
 cv_status cv_onnx_load_buffer(const void *data, size_t len, const char *path, const char *base_dir,
                               cv_graph_t **out, cv_err_t *err);
 
+/* Like cv_tensor_read_pb (caravel.h), from one serialized TensorProto in
+ * memory (the fuzzing entry point of the test-data reader; the file version
+ * reads the file and calls this). `path` only names the tensor in messages
+ * (NULL reads "<buffer>"); `base_dir` is the folder external data is read
+ * from (NULL: a tensor with external data is refused). `data` is not kept.
+ * On success *out is a host tensor (cv_tensor_free); on failure *out is
+ * zeroed, nothing is leaked, and err holds one line starting with `path`:
+ * INVALID_ARGUMENT (not a TensorProto, counts that do not match the dims),
+ * UNSUPPORTED (STRING and other dtypes Caravel does not store, rank above
+ * CV_MAX_DIMS, segments), NOT_FOUND (missing external data), OUT_OF_MEMORY. */
+cv_status cv_tensor_read_pb_buffer(const void *data, size_t len, const char *path,
+                                  const char *base_dir, cv_tensor_t *out, cv_err_t *err);
+
 #endif /* CV_ONNX_LOADER_H */

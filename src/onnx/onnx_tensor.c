@@ -406,6 +406,15 @@ static void copy_typed(const Onnx__TensorProto *pb, cv_tensor_t *t, int64_t nume
     }
 }
 
+/* BOOL bytes as read (raw or external data): any non-zero byte is true;
+ * Caravel stores 0/1, which kernels (Cast, Equal) rely on. */
+static void store_bools(cv_tensor_t *t)
+{
+    uint8_t *p = t->data;
+    int64_t numel = cv_shape_numel(&t->shape);
+    for (int64_t i = 0; i < numel; i++) p[i] = p[i] != 0;
+}
+
 cv_status cv_onnx_tensor_from_pb(const Onnx__TensorProto *pb, const char *what,
                                  const char *base_dir, cv_tensor_t *out, cv_err_t *err)
 {
@@ -437,7 +446,11 @@ cv_status cv_onnx_tensor_from_pb(const Onnx__TensorProto *pb, const char *what,
     bool external =
         pb->has_data_location && pb->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL;
 
-    if (external) return read_external(pb, what, base_dir, dtype, &shape, nbytes, out, err);
+    if (external) {
+        cv_status st = read_external(pb, what, base_dir, dtype, &shape, nbytes, out, err);
+        if (st == CV_STATUS_OK && dtype == CV_DTYPE_BOOL) store_bools(out);
+        return st;
+    }
 
     /* Count the values before allocating, so that dims that claim more than
      * the file holds fail without trying to allocate it. */
@@ -459,14 +472,11 @@ cv_status cv_onnx_tensor_from_pb(const Onnx__TensorProto *pb, const char *what,
                          nbytes);
     }
     if (!pb->has_raw_data) {
-        copy_typed(pb, out, numel);
+        /* an empty tensor's typed field is NULL, which memcpy may not see */
+        if (numel > 0) copy_typed(pb, out, numel);
     } else if (nbytes > 0) {
         memcpy(out->data, pb->raw_data.data, nbytes);
-        if (dtype == CV_DTYPE_BOOL) /* any non-zero byte is true; store 0/1 */
-            for (int64_t i = 0; i < numel; i++) {
-                uint8_t *p = out->data;
-                p[i] = p[i] != 0;
-            }
+        if (dtype == CV_DTYPE_BOOL) store_bools(out);
     }
     return CV_STATUS_OK;
 }
@@ -485,18 +495,18 @@ char *cv_onnx_dir_of(const char *path)
     return dir;
 }
 
-cv_status cv_tensor_read_pb(const char *path, cv_tensor_t *out, cv_err_t *err)
+cv_status cv_tensor_read_pb_buffer(const void *data, size_t len, const char *path,
+                                  const char *base_dir, cv_tensor_t *out, cv_err_t *err)
 {
     memset(out, 0, sizeof(*out));
-    void *data = NULL;
-    size_t len = 0;
-    char *dir = NULL, *what = NULL;
+    CV_ASSERT(data || len == 0);
+    if (!path) path = "<buffer>";
+    char *what = NULL;
     Onnx__TensorProto *pb = NULL;
     cv_onnx_allocator_t alloc;
     cv_onnx_allocator_init(&alloc);
+    cv_status status = CV_STATUS_OK;
 
-    cv_status status = cv_onnx_read_file(path, &data, &len, err);
-    if (status != CV_STATUS_OK) goto done;
     pb = onnx__tensor_proto__unpack(&alloc.base, len, data);
     if (!pb) {
         status = alloc.failed
@@ -513,19 +523,36 @@ cv_status cv_tensor_read_pb(const char *path, cv_tensor_t *out, cv_err_t *err)
     const char *name = pb->name ? pb->name : "";
     size_t wlen = strlen(name) + 16;
     what = cv_malloc(wlen);
-    dir = cv_onnx_dir_of(path);
-    if (!what || !dir) {
+    if (!what) {
         status = cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "%s: out of memory", path);
         goto done;
     }
     snprintf(what, wlen, "tensor '%s'", name);
-    status = cv_onnx_tensor_from_pb(pb, what, dir, out, err);
+    status = cv_onnx_tensor_from_pb(pb, what, base_dir, out, err);
     if (status != CV_STATUS_OK) cv_err_prefix(err, "%s", path);
 done:
     if (pb) onnx__tensor_proto__free_unpacked(pb, &alloc.base);
+    cv_free(what);
+    return status;
+}
+
+cv_status cv_tensor_read_pb(const char *path, cv_tensor_t *out, cv_err_t *err)
+{
+    memset(out, 0, sizeof(*out));
+    void *data = NULL;
+    size_t len = 0;
+    char *dir = NULL;
+    cv_status status = cv_onnx_read_file(path, &data, &len, err);
+    if (status != CV_STATUS_OK) goto done;
+    dir = cv_onnx_dir_of(path);
+    if (!dir) {
+        status = cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "%s: out of memory", path);
+        goto done;
+    }
+    status = cv_tensor_read_pb_buffer(data, len, path, dir, out, err);
+done:
     cv_free(data);
     cv_free(dir);
-    cv_free(what);
     return status;
 }
 

@@ -195,7 +195,7 @@ static cv_status infer_nodes(const cv_graph_t *g, cv_cpu_ctx_t *cpu, cv_plan_val
         for (int o = 0; o < n->noutputs; o++) out_ptrs[o] = n->outputs[o] >= 0 ? &out_shells[o] : NULL;
         cv_op_args_t args = {.node = n, .inputs = in_ptrs, .ninputs = n->ninputs,
                              .outputs = out_ptrs, .noutputs = n->noutputs, .cpu = cpu};
-        cv_status st = def->infer(&args, err);
+        cv_status st = cv_infer_node(&args, err);
         if (st != CV_STATUS_OK) {
             cv_err_prefix(err, "%s: %s", g->path, cv_node_label(g, ni, label, sizeof label));
             return st;

@@ -455,12 +455,18 @@ typedef struct pool_rows {
     float neutral;
 } pool_rows_t;
 
+/* Floats of the row buffer, or -1 when the geometry makes it overflow (a
+ * stride of 2^62 over a row of 7): pool_kernel then pools directly. */
 static int64_t pool_rows_cols(const pool_geom_t *g)
 {
     int64_t ow8 = (g->out[2] + 7) / 8 * 8, iw8 = (g->in[2] + 7) / 8 * 8;
-    int64_t span = (g->k[2] - 1) * g->d[2] + 1;
+    int64_t span, reads;
     /* vector reads of 8 outputs at stride s, deinterleaved from 16 floats */
-    return CV_MAX(g->pb[2] + iw8, ow8 * g->s[2] + span + 16);
+    if (__builtin_mul_overflow(g->k[2] - 1, g->d[2], &span) ||
+        __builtin_mul_overflow(ow8, g->s[2], &reads) ||
+        __builtin_add_overflow(reads, span + 1 + 16, &reads))
+        return -1;
+    return CV_MAX(g->pb[2] + iw8, reads);
 }
 
 static void vreduce_scalar(float *dst, const float *const *rows, int nrows, int64_t w, bool is_max,
@@ -677,10 +683,15 @@ static cv_status pool_kernel(const cv_op_args_t *args, bool is_max, cv_err_t *er
     j.col_major = is_max && cv_node_attr_int(args->node, "storage_order", 0) == 1;
     /* The separable path keeps up to 64 window rows at once. */
     j.separable = !ind && g.in[0] == 1 && g.k[0] == 1 && g.k[1] <= 64;
+    /* ...in a row buffer; one far wider than the padded row (a stride much
+     * larger than the row) serves no output, and the direct path, which
+     * reads only the taps inside the input, pools instead. */
+    int64_t cols = j.separable ? pool_rows_cols(&g) : 0;
+    if (cols < 0 || (cols - 64) / 2 > g.pb[2] + g.in[2] + g.pe[2]) j.separable = false;
     int64_t nspans = g.out[0] + g.out[1] + g.out[2];
     /* Spans, then each thread's work buffer, on whole cache lines. */
     int64_t nspan_floats = ((nspans * (int64_t)sizeof(pool_span_t) + 3) / 4 + 15) / 16 * 16;
-    j.work_floats = j.separable ? (pool_rows_cols(&g) + g.out[2] + 15) / 16 * 16 : 0;
+    j.work_floats = j.separable ? (cols + g.out[2] + 15) / 16 * 16 : 0;
     int64_t window = g.k[0] * g.k[1] * g.k[2];
     j.ntasks = nn_tasks(args, cv_shape_numel(&y->shape) * window, g.planes);
     int threads = j.ntasks > 1 ? cv_pool_threads(nn_pool(args)) : 1;

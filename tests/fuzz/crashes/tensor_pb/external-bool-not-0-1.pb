@@ -1,0 +1,4 @@
+	Bwj
+locationweights.binj
+offset16j
+lefgth64p
