@@ -27,7 +27,7 @@ cd "$(dirname "$0")/.."
 
 BUILD=build-fuzz
 SHARED=${CARAVEL_SHARED_DIR:-../shared}
-ALL_TARGETS=(onnx_model tensor_pb)
+ALL_TARGETS=(onnx_model tensor_pb infer_request)
 # Per-input limits: an input slower than TIMEOUT seconds is reported as a
 # timeout; the harnesses cap their own memory well below RSS_MB.
 # Stack traces for UBSan reports too (ASan prints them anyway).
