@@ -662,8 +662,7 @@ static cv_status body_result(cv_infer_body_t *b, cv_err_t *err)
     return b->failed;
 }
 
-/* Parses an Inference-Header-Content-Length value: decimal digits only. */
-static bool parse_length(const char *s, size_t *out)
+bool cv_codec_parse_size(const char *s, size_t *out)
 {
     if (!s || !*s) return false;
     size_t v = 0;
@@ -692,7 +691,7 @@ cv_status cv_infer_body_init(cv_infer_body_t *b, const cv_model_sig_t *sig, cons
                    content_length, max_bytes);
     if (header_length) {
         size_t v;
-        if (!parse_length(header_length, &v) || (content_length != CV_CODEC_UNKNOWN && v > content_length) ||
+        if (!cv_codec_parse_size(header_length, &v) || (content_length != CV_CODEC_UNKNOWN && v > content_length) ||
             v > max_bytes) {
             cv_err_t e;
             cv_errorf(&e, CV_STATUS_INVALID_ARGUMENT,

@@ -184,4 +184,9 @@ cv_status cv_infer_encode(const cv_infer_header_t *h, const cv_model_sig_t *sig,
                           cv_err_t *err);
 void cv_infer_response_free(cv_infer_response_t *r);
 
+/* Parses a byte count from an HTTP header (Content-Length,
+ * Inference-Header-Content-Length): decimal digits only, no sign, no
+ * overflow; false otherwise. */
+bool cv_codec_parse_size(const char *s, size_t *out);
+
 #endif /* CV_SERVER_CODEC_H */

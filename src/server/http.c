@@ -159,19 +159,6 @@ static unsigned http_code_of(cv_status st)
     return MHD_HTTP_INTERNAL_SERVER_ERROR;
 }
 
-static bool parse_size(const char *s, size_t *out)
-{
-    if (!s || !*s) return false;
-    size_t v = 0;
-    for (; *s; s++) {
-        if (*s < '0' || *s > '9') return false;
-        if (v > (SIZE_MAX - 9) / 10) return false;
-        v = v * 10 + (size_t)(*s - '0');
-    }
-    *out = v;
-    return true;
-}
-
 /* Constant-time comparison, so the token is not guessed by timing. */
 static bool same_secret(const char *a, const char *b)
 {
@@ -469,7 +456,7 @@ static void call_begin(cv_call_t *call, const char *url, const char *method)
     call->route = call->metrics_port ? route_metrics(url) : route_protocol(url);
     route_t *r = &call->route;
     const char *cl = MHD_lookup_connection_value(call->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-    if (cl) parse_size(cl, &call->content_length);
+    if (cl) cv_codec_parse_size(cl, &call->content_length);
     if (r->kind == ROUTE_NONE) {
         defer_error(call, MHD_HTTP_NOT_FOUND, "Not Found");
         return;
