@@ -22,13 +22,6 @@ typedef struct cv_cpu_ctx {
 void *cv_cpu_scratch(cv_cpu_ctx_t *ctx, size_t bytes);
 void cv_cpu_ctx_release(cv_cpu_ctx_t *ctx);
 
-/* Runs the CPU kernel of args->node's op. A node whose outputs are all
- * empty has nothing to compute and is skipped: kernels loop over outer
- * dims, which an empty tensor can make huge ([2^40,5,0,4] would spin for
- * hours in LRN). Constant folding and the CPU backend call this rather than
- * cv_op_def(op)->cpu. */
-cv_status cv_cpu_kernel_run(const cv_op_args_t *args, cv_err_t *err);
-
 /* Row-major strides of `shape` in elements. */
 void cv_shape_strides(const cv_shape_t *shape, int64_t *strides);
 /* Strides of `in` broadcast against `out` (same rank after left-padding

@@ -65,10 +65,12 @@ static void cpu_tenant_release(cv_backend_t *b, const cv_graph_t *g, void **cons
 static cv_status cpu_step_run(cv_backend_t *b, const cv_step_run_t *run, cv_err_t *err)
 {
     cpu_backend_t *cpu = (cpu_backend_t *)b;
+    const cv_op_def_t *def = cv_op_def(run->node->op);
     cv_op_args_t args = {.node = run->node, .inputs = run->inputs, .ninputs = run->ninputs,
                          .outputs = run->outputs, .noutputs = run->noutputs, .cpu = &cpu->ctx};
+    if (cv_op_outputs_empty(&args)) return CV_STATUS_OK; /* however large the outer dims */
     bool weighted = run->plan->steps[run->step].weighted;
-    if (!weighted || run->nslices == 1) return cv_cpu_kernel_run(&args, err);
+    if (!weighted || run->nslices == 1) return def->cpu(&args, err);
 
     /* Weighted step of a multi-slice wave: one kernel call per slice. */
     cv_step_views_t views;
@@ -77,7 +79,7 @@ static cv_status cpu_step_run(cv_backend_t *b, const cv_step_run_t *run, cv_err_
         cv_step_slice_views(run, s, &views);
         args.inputs = views.in_ptrs;
         args.outputs = views.out_ptrs;
-        st = cv_cpu_kernel_run(&args, err);
+        st = def->cpu(&args, err);
     }
     cv_step_views_free(&views);
     return st;

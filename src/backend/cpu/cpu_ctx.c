@@ -1,6 +1,5 @@
 /*
- * cpu_ctx.c: scratch memory, stride helpers and the one entry to a CPU
- * kernel (cv_cpu_kernel_run).
+ * cpu_ctx.c: scratch memory and stride helpers for CPU kernels.
  */
 #include "backend/cpu/cpu.h"
 
@@ -20,15 +19,6 @@ void cv_cpu_ctx_release(cv_cpu_ctx_t *ctx)
     cv_free(ctx->scratch);
     ctx->scratch = NULL;
     ctx->scratch_bytes = 0;
-}
-
-cv_status cv_cpu_kernel_run(const cv_op_args_t *args, cv_err_t *err)
-{
-    bool empty = true;
-    for (int o = 0; o < args->noutputs && empty; o++)
-        if (args->outputs[o] && cv_shape_numel(&args->outputs[o]->shape) != 0) empty = false;
-    if (empty) return CV_STATUS_OK;
-    return cv_op_def(args->node->op)->cpu(args, err);
 }
 
 void cv_shape_strides(const cv_shape_t *shape, int64_t *strides)
