@@ -96,7 +96,8 @@ merge_target() {
   ls "$scratch/known" | sort >"$scratch/before"
   # Only small finds are candidates: the committed corpus stays small.
   find "$BUILD/corpus/$target" -type f -size -"$MERGE_MAX_BYTES"c -exec cp {} "$scratch/candidates/" \;
-  "$BUILD/tests/fuzz/fuzz_$target" -merge=1 -timeout="$TIMEOUT" -rss_limit_mb="$RSS_MB" \
+  # Edges only (-use_counters=0): with hit counts nearly every find is "new".
+  "$BUILD/tests/fuzz/fuzz_$target" -merge=1 -use_counters=0 -timeout="$TIMEOUT" -rss_limit_mb="$RSS_MB" \
     "$scratch/known" "$scratch/candidates" >"$scratch/log" 2>&1
   local added=0 f
   for f in $(ls "$scratch/known" | sort | comm -13 "$scratch/before" -); do

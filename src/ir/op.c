@@ -21,6 +21,13 @@ const cv_op_def_t *cv_op_def(cv_op_t op)
 
 const char *cv_op_name(cv_op_t op) { return cv_op_def(op)->onnx_name; }
 
+bool cv_op_outputs_empty(const cv_op_args_t *args)
+{
+    for (int o = 0; o < args->noutputs; o++)
+        if (args->outputs[o] && cv_shape_numel(&args->outputs[o]->shape) != 0) return false;
+    return true;
+}
+
 bool cv_op_from_name(const char *onnx_name, cv_op_t *out)
 {
     for (int i = 0; i < CV_OP_COUNT; i++) {

@@ -122,6 +122,12 @@ typedef struct cv_op_def {
     cv_kernel_fn cpu;
 } cv_op_def_t;
 
+/* True when every output args lists is empty (or absent): a kernel then
+ * has nothing to compute and is not run. Kernels loop over outer dims,
+ * which an empty tensor can make huge ([2^40,5,0,4] would spin for hours
+ * in LRN), so constant folding and the backends check this first. */
+bool cv_op_outputs_empty(const cv_op_args_t *args);
+
 /* The table, indexed by cv_op_t. */
 const cv_op_def_t *cv_op_def(cv_op_t op);
 /* The op with this ONNX op_type (default domain); false when unknown. */

@@ -69,6 +69,7 @@ static cv_status cpu_step_run(cv_backend_t *b, const cv_step_run_t *run, cv_err_
     const cv_op_def_t *def = cv_op_def(run->node->op);
     cv_op_args_t args = {.node = run->node, .inputs = run->inputs, .ninputs = run->ninputs,
                          .outputs = run->outputs, .noutputs = run->noutputs, .cpu = &cpu->ctx};
+    if (cv_op_outputs_empty(&args)) return CV_STATUS_OK; /* however large the outer dims */
     bool weighted = run->plan->steps[run->step].weighted;
     if (!weighted || run->nslices == 1) return def->cpu(&args, err);
 
