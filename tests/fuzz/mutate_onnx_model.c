@@ -15,7 +15,7 @@
  * What it deliberately does not do: keep models valid. Producing what the
  * library must refuse, in every combination, is the point.
  */
-#include "onnx/onnx_loader.h"
+#include "onnx/onnx_internal.h"
 
 #include "onnx.pb-c.h"
 
