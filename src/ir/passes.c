@@ -152,7 +152,10 @@ static bool is_fp32_constant(const cv_graph_t *g, int v)
 static cv_status fold_one_batchnorm(cv_graph_t *g, int conv, int bn, cv_err_t *err)
 {
     cv_node_t *c = &g->nodes[conv], *b = &g->nodes[bn];
-    if (b->ninputs < 5 || b->inputs[0] != c->outputs[0]) return CV_STATUS_OK;
+    /* Outputs a file omits read -1: nothing to fold through. */
+    if (b->ninputs < 5 || c->outputs[0] < 0 || b->noutputs < 1 || b->outputs[0] < 0 ||
+        b->inputs[0] != c->outputs[0])
+        return CV_STATUS_OK;
     for (int i = 1; i < 5; i++)
         if (!is_fp32_constant(g, b->inputs[i])) return CV_STATUS_OK;
     for (int i = 1; i < b->noutputs; i++) /* training outputs in use: leave it */
@@ -228,7 +231,7 @@ cv_status cv_ir_fold_batchnorm(cv_graph_t *g, cv_err_t *err)
     for (int ni = 0; ni < g->nnodes; ni++) {
         if (g->nodes[ni].dead || g->nodes[ni].op != CV_OP_CONV) continue;
         int y = g->nodes[ni].outputs[0];
-        if (cv_ir_is_graph_output(g, y)) continue;
+        if (y < 0 || cv_ir_is_graph_output(g, y)) continue;
         int next = sole_consumer(g, y);
         if (next < 0 || g->nodes[next].op != CV_OP_BATCH_NORMALIZATION) continue;
         cv_status st = fold_one_batchnorm(g, ni, next, err);
@@ -260,12 +263,13 @@ void cv_ir_fold_activations(cv_graph_t *g)
         if (n->dead || (n->op != CV_OP_CONV && n->op != CV_OP_GEMM)) continue;
         if (n->activation != CV_ACTIVATION_NONE) continue;
         int y = n->outputs[0];
+        if (y < 0) continue; /* an omitted output: nothing reads it */
         if (g->values[y].dtype != CV_DTYPE_FP32 && g->values[y].dtype != CV_DTYPE_UNDEFINED) continue;
         if (cv_ir_is_graph_output(g, y)) continue;
         int next = sole_consumer(g, y);
         if (next < 0) continue;
         cv_node_t *a = &g->nodes[next];
-        if (a->inputs[0] != y) continue;
+        if (a->ninputs < 1 || a->inputs[0] != y || a->noutputs < 1 || a->outputs[0] < 0) continue;
         if (a->op == CV_OP_RELU) {
             n->activation = CV_ACTIVATION_RELU;
         } else if (a->op == CV_OP_CLIP) {

@@ -157,7 +157,7 @@ int cv_runtime_step_profile(cv_runtime_t *rt, cv_step_profile_t *out, int max)
 {
     pthread_mutex_lock(&rt->exec_mu);
     int n = rt->profile_steps;
-    if (out) memcpy(out, rt->profile, sizeof(*out) * (size_t)(n < max ? n : max));
+    if (out && n > 0 && max > 0) memcpy(out, rt->profile, sizeof(*out) * (size_t)(n < max ? n : max));
     pthread_mutex_unlock(&rt->exec_mu);
     return n;
 }
