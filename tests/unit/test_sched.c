@@ -56,7 +56,7 @@ static void test_latency_model(void **state)
 
 /* ---- the simulation ------------------------------------------------------------ */
 
-#define MAX_TENANTS 16
+#define MAX_TENANTS 64
 #define MAX_REQUESTS 20000
 
 typedef struct sim_request {
@@ -94,6 +94,12 @@ typedef struct sim {
     uint64_t ends[256];
     int nrunning;
     double fixed_ms, per_row_ms, jitter;
+    /* One device for every lane: waves that overlap share it evenly (each
+     * of k runs at 1/k speed), as a GPU's streams share its SMs; work[] is
+     * each running wave's device time left. Off: lanes run side by side at
+     * full speed, as independent devices. */
+    bool shared_device;
+    double work[256];
     int waves, fused_waves;
     long edf_violations, late_starts;
 } sim_t;
@@ -203,7 +209,20 @@ static void launch(sim_t *m, cv_sched_lane_t *lane)
     m->fused_waves += w->ntenants > 1;
     double ms = wave_ms(m, w->rows) * (1.0 + m->jitter * (rnd(m) - 0.5));
     m->running[m->nrunning] = lane;
+    m->work[m->nrunning] = ms * (double)MS;
     m->ends[m->nrunning++] = m->now + (uint64_t)(ms * (double)MS);
+    if (m->shared_device)
+        for (int i = 0; i < m->nrunning; i++) m->ends[i] = m->now + (uint64_t)(m->work[i] * m->nrunning);
+}
+
+/* Moves the clock to t, the running waves' work with it. */
+static void advance(sim_t *m, uint64_t t)
+{
+    if (m->shared_device && m->nrunning > 0) {
+        double done = (double)(t - m->now) / m->nrunning;
+        for (int i = 0; i < m->nrunning; i++) m->work[i] = m->work[i] > done ? m->work[i] - done : 0;
+    }
+    m->now = t;
 }
 
 static void poll(sim_t *m, uint64_t *wake)
@@ -230,8 +249,11 @@ static void finish_waves(sim_t *m)
         cv_sched_wave_done(m->s, lane, m->now, (double)(m->now - started));
         m->running[i] = m->running[m->nrunning - 1];
         m->ends[i] = m->ends[m->nrunning - 1];
+        m->work[i] = m->work[m->nrunning - 1];
         m->nrunning--;
     }
+    if (m->shared_device)
+        for (int i = 0; i < m->nrunning; i++) m->ends[i] = m->now + (uint64_t)(m->work[i] * m->nrunning);
 }
 
 static void submit(sim_t *m, sim_tenant_t *st)
@@ -285,7 +307,7 @@ static void run(sim_t *m, uint64_t until, double cancel_p)
         for (int i = 0; i < m->nrunning; i++)
             if (m->ends[i] < next) next = m->ends[i];
         if (wake < next) next = wake;
-        m->now = next > m->now ? next : m->now + 1;
+        advance(m, next > m->now ? next : m->now + 1);
     }
 }
 
@@ -309,7 +331,7 @@ static void unload(sim_t *m, sim_tenant_t *st)
         uint64_t next = UINT64_MAX;
         for (int i = 0; i < m->nrunning; i++)
             if (m->ends[i] < next) next = m->ends[i];
-        m->now = next;
+        advance(m, next);
         finish_waves(m);
         uint64_t wake;
         poll(m, &wake);
@@ -549,6 +571,57 @@ static void test_stragglers(void **state)
     sim_free(&m);
 }
 
+/* The issue's acceptance in miniature: 32 tenants of one family on one
+ * device whose wave of w rows takes 1 + 0.4 w ms (about a ResNet-50 on an
+ * H100), waves of up to 64 rows, SLO 50 ms, Poisson arrivals at 70% of the
+ * device's capacity: spacetime meets the SLO for at least 99.9% of all
+ * arrivals (refusals count as misses), and does better than exclusive,
+ * time and space at the same load. */
+static double attainment_at(cv_policy_t policy, double load, uint64_t seed, double *fused)
+{
+    sim_t m;
+    sim_init(&m, policy, seed, 0);
+    cv_sched_destroy(m.s);
+    cv_sched_config_t c = {.policy = policy, .max_wave_rows = 64, .waves_in_flight = 2, .straggler_factor = 3};
+    cv_err_t err;
+    assert_int_equal(cv_sched_create(&c, &m.s, &err), CV_STATUS_OK);
+    m.fixed_ms = 1.0;
+    m.per_row_ms = 0.4;
+    m.shared_device = true;
+    assert_int_equal(cv_sched_group_add(m.s, NULL, &m.groups[0], &err), CV_STATUS_OK);
+    m.ngroups = 1;
+    for (int r = 1; r <= 64; r *= 2) cv_latency_observe(&m.groups[0]->latency, r, wave_ms(&m, r) * MS);
+    double capacity_per_ms = 64.0 / wave_ms(&m, 64);
+    sim_tenant_t *ts[32];
+    for (int k = 0; k < 32; k++) ts[k] = sim_tenant(&m, 0, load * capacity_per_ms / 32, 50, 1, 1024);
+    for (int k = 0; k < 32; k++) ts[k]->t->max_rows = 2;
+    run(&m, m.now + 1000 * MS, 0);
+    settle(&m);
+    check_exactly_once(&m);
+    int submitted = 0, met = 0;
+    for (int k = 0; k < 32; k++) {
+        submitted += ts[k]->submitted;
+        met += ts[k]->slo_met;
+    }
+    *fused = m.waves ? (double)m.fused_waves / m.waves : 0;
+    sim_free(&m);
+    return (double)met / submitted;
+}
+
+static void test_spacetime_at_70_percent(void **state)
+{
+    for (uint64_t seed = 1; seed <= 2; seed++) {
+        double fused, others[3], other_fused;
+        double st = attainment_at(CV_POLICY_SPACETIME, 0.7, seed, &fused);
+        const cv_policy_t rest[] = {CV_POLICY_EXCLUSIVE, CV_POLICY_TIME, CV_POLICY_SPACE};
+        for (int p = 0; p < 3; p++) others[p] = attainment_at(rest[p], 0.7, seed, &other_fused);
+        printf("  seed %llu at 70%%: spacetime %.4f (fused waves %.2f), exclusive %.4f, time %.4f, space %.4f\n",
+               (unsigned long long)seed, st, fused, others[0], others[1], others[2]);
+        if (st < 0.999) fail_msg("spacetime met the SLO for %.4f of arrivals at 70%% load", st);
+        for (int p = 0; p < 3; p++) assert_true(st >= others[p]);
+    }
+}
+
 /* A model that grew during an overload would refuse everything once the
  * family is idle and never learn otherwise: after a second without waves a
  * request goes in as a probe, and its wave brings the model back. */
@@ -591,6 +664,7 @@ int main(void)
         cmocka_unit_test(test_unload_answers_queue),
         cmocka_unit_test(test_stragglers),
         cmocka_unit_test(test_probe_after_overload),
+        cmocka_unit_test(test_spacetime_at_70_percent),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
