@@ -352,6 +352,8 @@ typedef struct cv_request_stats {
     long slo_met;            /* completed within their deadline */
     long waves;              /* waves that served them */
     long wave_widths[CV_WAVE_HISTOGRAM]; /* those waves by number of tenants */
+    long queued;             /* now: requests waiting in the queue(s) */
+    long in_flight;          /* now: requests in waves that run */
     double queued_ms_sum;    /* sums over completed requests */
     double computed_ms_sum;
     double total_ms_sum;

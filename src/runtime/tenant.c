@@ -285,22 +285,28 @@ cv_tenant_t *cv_tenant_find(cv_runtime_t *rt, const char *name)
 
 const cv_tenant_config_t *cv_tenant_config(const cv_tenant_t *t) { return &t->config; }
 
-static cv_status copy_stats(cv_runtime_t *rt, const cv_request_stats_t *from, cv_request_stats_t *out)
+cv_status cv_tenant_stats(cv_runtime_t *rt, const cv_tenant_t *t, cv_request_stats_t *out)
 {
     pthread_mutex_lock(&rt->mu);
-    *out = *from;
+    *out = t->sched->stats;
+    out->queued = t->sched->queued;
+    out->in_flight = t->sched->in_flight;
     pthread_mutex_unlock(&rt->mu);
     return CV_STATUS_OK;
 }
 
-cv_status cv_tenant_stats(cv_runtime_t *rt, const cv_tenant_t *t, cv_request_stats_t *out)
-{
-    return copy_stats(rt, &t->sched->stats, out);
-}
-
 cv_status cv_family_stats(cv_runtime_t *rt, const cv_tenant_t *t, cv_request_stats_t *out)
 {
-    return copy_stats(rt, &t->family->group->stats, out);
+    pthread_mutex_lock(&rt->mu);
+    const cv_sched_group_t *g = t->family->group;
+    *out = g->stats;
+    out->queued = out->in_flight = 0;
+    for (int i = 0; i < g->ntenants; i++) {
+        out->queued += g->tenants[i]->queued;
+        out->in_flight += g->tenants[i]->in_flight;
+    }
+    pthread_mutex_unlock(&rt->mu);
+    return CV_STATUS_OK;
 }
 
 const char *cv_tenant_name(const cv_tenant_t *t) { return t->name; }

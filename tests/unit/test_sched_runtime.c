@@ -159,6 +159,8 @@ static void run_matches_alone(cv_policy_t policy)
         assert_int_equal(cv_tenant_stats(f.rt, f.t[k], &st), CV_STATUS_OK);
         assert_int_equal(st.submitted, st.outcomes[CV_OUTCOME_COMPLETED]);
         assert_int_equal(st.slo_met, st.outcomes[CV_OUTCOME_COMPLETED]); /* no SLO: always met */
+        assert_int_equal(st.queued, 0); /* drained */
+        assert_int_equal(st.in_flight, 0);
         completed += st.outcomes[CV_OUTCOME_COMPLETED];
         fused += st.fused;
         if (policy != CV_POLICY_SPACETIME) assert_int_equal(st.fused, 0);
