@@ -28,7 +28,8 @@ static void usage(FILE *f)
             "<model>/config.json) over the KServe v2 HTTP protocol (Triton's clients\n"
             "and perf_analyzer work), with Prometheus metrics on a second port. Each\n"
             "(model, version) is a tenant named <model>/<version>. Stops on SIGINT or\n"
-            "SIGTERM after answering the requests in flight.\n"
+            "SIGTERM after answering the requests in flight. A live status page is at\n"
+            "http://ADDR:PORT/ (its JSON at /v2/caravel/status).\n"
             "\n"
             "  --model-repository DIR  the repository (required)\n"
             "  --load-model NAME       load only this model at startup (repeatable;\n"
@@ -216,7 +217,12 @@ int cv_cmd_serve(int argc, char **argv)
             if (cv_registry_load(reg, load[i], &err) != CV_STATUS_OK)
                 fprintf(stderr, "caravel serve: %s\n", err.msg);
     }
+    char device_name[32];
+    if (device == CV_DEVICE_CPU) snprintf(device_name, sizeof device_name, "cpu");
+    else snprintf(device_name, sizeof device_name, "cuda:%d", device_index);
     cv_server_options_t options = {.bind = bind,
+                                   .policy = cv_policy_name(policy),
+                                   .device = device_name,
                                    .http_port = (int)http_port,
                                    .metrics_port = (int)metrics_port,
                                    .http_threads = (int)http_threads,

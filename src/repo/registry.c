@@ -15,6 +15,7 @@
 #include "core/core.h"
 #include "repo/repo.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -82,6 +83,54 @@ oom:
     return cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of memory for tenant '%s'", cv_tenant_name(t));
 }
 
+/* ---- latency rings --------------------------------------------------------- */
+
+void cv_latency_ring_init(cv_latency_ring_t *r)
+{
+    pthread_mutex_init(&r->mu, NULL);
+    r->noted = 0;
+}
+
+void cv_latency_ring_destroy(cv_latency_ring_t *r) { pthread_mutex_destroy(&r->mu); }
+
+void cv_latency_ring_note(cv_latency_ring_t *r, double ms)
+{
+    pthread_mutex_lock(&r->mu);
+    r->ms[r->noted % CV_LATENCY_RING] = ms;
+    r->noted++;
+    pthread_mutex_unlock(&r->mu);
+}
+
+static int compare_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+int cv_latency_ring_percentiles(cv_latency_ring_t *r, const double *q, int nq, double *out)
+{
+    /* Copied out under the lock and sorted outside it, so a page refresh
+     * never holds up the requests that note their latencies. */
+    double sorted[CV_LATENCY_RING];
+    pthread_mutex_lock(&r->mu);
+    int n = (int)CV_MIN(r->noted, (long)CV_LATENCY_RING);
+    memcpy(sorted, r->ms, (size_t)n * sizeof(double));
+    pthread_mutex_unlock(&r->mu);
+    qsort(sorted, (size_t)n, sizeof(double), compare_double);
+    for (int i = 0; i < nq; i++) {
+        if (n == 0) {
+            out[i] = 0;
+            continue;
+        }
+        /* Nearest rank, ceil(q n) - 1, with a guard against q n landing a
+         * hair above an integer (0.99 * 100 = 99.00000000000001). */
+        double rank = ceil(q[i] * (double)n - 1e-9);
+        int k = rank < 1 ? 0 : (int)rank - 1;
+        out[i] = sorted[k < n ? k : n - 1];
+    }
+    return n;
+}
+
 /* ---- records -------------------------------------------------------------- */
 
 static cv_served_t *record_new(cv_registry_t *reg, const char *model, int64_t version)
@@ -107,6 +156,7 @@ static cv_served_t *record_new(cv_registry_t *reg, const char *model, int64_t ve
     atomic_init(&s->rows, 0);
     atomic_init(&s->last_inference_ms, 0);
     atomic_init(&s->invalid, 0);
+    cv_latency_ring_init(&s->latency);
     return s;
 }
 
@@ -115,6 +165,7 @@ void cv_served_release(cv_served_t *s)
     if (!s || atomic_fetch_sub(&s->refs, 1) != 1) return;
     cv_model_sig_free(&s->sig);
     pthread_rwlock_destroy(&s->lock);
+    cv_latency_ring_destroy(&s->latency);
     cv_free(s->model);
     cv_free(s->tenant_name);
     cv_free(s);
@@ -549,6 +600,15 @@ bool cv_served_stats(cv_served_t *s, cv_request_stats_t *stats, size_t *host_byt
         if (host_bytes) *host_bytes = cv_tenant_bytes(s->tenant);
         if (device_bytes) *device_bytes = cv_tenant_device_bytes(s->tenant);
     }
+    pthread_rwlock_unlock(&s->lock);
+    return ready;
+}
+
+bool cv_served_family_stats(cv_served_t *s, cv_request_stats_t *stats)
+{
+    pthread_rwlock_rdlock(&s->lock);
+    bool ready = s->state == CV_SERVED_READY;
+    if (ready) cv_family_stats(s->registry->rt, s->tenant, stats);
     pthread_rwlock_unlock(&s->lock);
     return ready;
 }

@@ -62,6 +62,25 @@ const char *cv_served_state_name(cv_served_state_t state);
 
 typedef struct cv_registry cv_registry_t;
 
+/* The total latencies (cv_request_timings().total_ms) of a model's last
+ * CV_LATENCY_RING completed requests, for the status page's percentiles:
+ * the runtime keeps sums only, and a ring is enough for "how is it doing
+ * now" without a histogram's bucket choice. Thread-safe. */
+#define CV_LATENCY_RING 1024
+typedef struct cv_latency_ring {
+    pthread_mutex_t mu;
+    double ms[CV_LATENCY_RING];
+    long noted; /* samples ever noted; the ring holds the last min(noted, CV_LATENCY_RING) */
+} cv_latency_ring_t;
+
+void cv_latency_ring_init(cv_latency_ring_t *r);
+void cv_latency_ring_destroy(cv_latency_ring_t *r);
+void cv_latency_ring_note(cv_latency_ring_t *r, double ms);
+/* Nearest-rank percentiles of the samples held: out[i] for q[i] in [0, 1]
+ * (0.99 is p99). Returns how many samples they are over; with none, every
+ * out[i] is 0. */
+int cv_latency_ring_percentiles(cv_latency_ring_t *r, const double *q, int nq, double *out);
+
 /* One (model, version). Fields above `state` are fixed once the record is
  * READY and may be read by whoever holds a reference; `state`, `tenant`
  * and `reason` belong to the registry. */
@@ -78,6 +97,7 @@ typedef struct cv_served {
      * since the epoch), and requests refused before reaching the runtime
      * (bad input for this model). */
     atomic_llong rows, last_inference_ms, invalid;
+    cv_latency_ring_t latency; /* of its completed requests, noted by the server */
 
     /* the registry's */
     cv_served_state_t state;
@@ -148,5 +168,8 @@ cv_status cv_served_submit(cv_served_t *s, cv_request_t *req, cv_request_done_fn
 /* cv_tenant_stats and the tenant's memory, for a READY record; false
  * when it is not READY (nothing written). */
 bool cv_served_stats(cv_served_t *s, cv_request_stats_t *stats, size_t *host_bytes, size_t *device_bytes);
+/* cv_family_stats of the record's tenant's family, for a READY record;
+ * false when it is not READY (nothing written). */
+bool cv_served_family_stats(cv_served_t *s, cv_request_stats_t *stats);
 
 #endif /* CV_REPO_REGISTRY_H */

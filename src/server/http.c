@@ -69,6 +69,8 @@ typedef enum route_kind {
     ROUTE_LOAD,
     ROUTE_UNLOAD,
     ROUTE_METRICS,
+    ROUTE_PAGE,   /* the status page */
+    ROUTE_STATUS, /* its JSON */
 } route_kind_t;
 
 typedef struct route {
@@ -89,6 +91,8 @@ struct cv_server {
     char *bind;
     struct MHD_Daemon *http, *metrics;
     int http_port, metrics_port;
+    uint64_t started_ns;     /* cv_clock_ns at start, for the uptime */
+    cv_live_server_t live;   /* the status document's server part, but the clocks and gauges */
 
     pthread_mutex_t mu; /* guards what follows */
     pthread_cond_t cv;
@@ -274,9 +278,20 @@ static void set_model(route_t *r, const char *seg)
 static route_t route_protocol(const char *url)
 {
     route_t r = {.kind = ROUTE_NONE, .version = -1};
+    if (!strcmp(url, "/") || !strcmp(url, "/index.html")) {
+        r.kind = ROUTE_PAGE;
+        r.method = MHD_HTTP_METHOD_GET;
+        return r;
+    }
     char segs[8][CV_REPO_NAME_MAX + 2];
     int n = split_path(url, segs, 8);
     if (n < 1 || strcmp(segs[0], "v2") != 0) return r;
+    /* Caravel's own, under a segment no protocol path uses. */
+    if (n == 3 && !strcmp(segs[1], "caravel") && !strcmp(segs[2], "status")) {
+        r.kind = ROUTE_STATUS;
+        r.method = MHD_HTTP_METHOD_GET;
+        return r;
+    }
     if (n == 1 || (n == 2 && !segs[1][0])) {
         r.kind = ROUTE_SERVER_METADATA;
         r.method = MHD_HTTP_METHOD_GET;
@@ -601,6 +616,9 @@ static enum MHD_Result respond_infer_answer(cv_call_t *call)
     if (st != CV_STATUS_OK) return send_error(call, http_code_of(st), err.msg);
     atomic_fetch_add(&s->rows, cv_request_rows(call->req));
     atomic_store(&s->last_inference_ms, now_epoch_ms());
+    /* Here, on an HTTP thread, rather than in on_answered: the runtime's
+     * threads only wake calls. */
+    cv_latency_ring_note(&s->latency, cv_request_timings(call->req).total_ms);
     if (resp.nparts == 0) return send_text(call, MHD_HTTP_OK, resp.json, resp.json_len, "application/json");
 
     /* Binary outputs go from the request's own buffers: the response owns
@@ -793,6 +811,52 @@ static enum MHD_Result respond_control(cv_call_t *call)
     return respond_control(call);
 }
 
+/* The status page: one HTML file with its CSS and script inline, which
+ * the policy below holds to (nothing from elsewhere, fetches to this
+ * server only). */
+static enum MHD_Result respond_page(cv_call_t *call)
+{
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(cv_live_page_len, (void *)cv_live_page, MHD_RESPMEM_PERSISTENT);
+    if (!r) return MHD_NO;
+    MHD_add_response_header(r, "Content-Security-Policy",
+                            "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+                            "connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; "
+                            "frame-ancestors 'none'");
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+    return send_response(call, MHD_HTTP_OK, r, "text/html; charset=utf-8");
+}
+
+/* The status document, read fresh from the counters. */
+static enum MHD_Result respond_status(cv_call_t *call)
+{
+    cv_server_t *srv = call->srv;
+    cv_live_snapshot_t snap;
+    memset(&snap, 0, sizeof snap);
+    snap.server = srv->live;
+    snap.server.uptime_s = (double)(cv_clock_ns() - srv->started_ns) / 1e9;
+    snap.server.time_ms = now_epoch_ms();
+    pthread_mutex_lock(&srv->mu);
+    snap.server.gauges = (cv_server_gauges_t){.calls = srv->active, .pending = srv->pending};
+    pthread_mutex_unlock(&srv->mu);
+    cv_err_t err;
+    if (cv_live_gather(srv->rt, srv->reg, &snap, &err) != CV_STATUS_OK)
+        return send_error(call, MHD_HTTP_SERVICE_UNAVAILABLE, err.msg);
+    size_t len = 0;
+    char *text = cv_live_document_text(&snap, &len);
+    cv_live_release(&snap);
+    if (!text) return send_error(call, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory for the status document");
+    struct MHD_Response *r = MHD_create_response_from_buffer_with_free_callback(len, text, cv_free);
+    if (!r) {
+        cv_free(text);
+        return MHD_NO;
+    }
+    /* A page polls it every second: no cache may answer for the server. */
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    return send_response(call, MHD_HTTP_OK, r, "application/json");
+}
+
 /* Answers a call whose body has been read. */
 static enum MHD_Result respond(cv_call_t *call)
 {
@@ -831,6 +895,8 @@ static enum MHD_Result respond(cv_call_t *call)
         cv_metrics_render(&b, srv->rt, srv->reg, &gauges);
         return send_sbuf(call, MHD_HTTP_OK, &b, "text/plain; version=0.0.4; charset=utf-8");
     }
+    case ROUTE_PAGE: return respond_page(call);
+    case ROUTE_STATUS: return respond_status(call);
     case ROUTE_NONE: break;
     }
     return send_error(call, MHD_HTTP_NOT_FOUND, "Not Found");
@@ -996,6 +1062,9 @@ cv_status cv_server_start(const cv_server_options_t *options, cv_runtime_t *rt, 
     srv->reg = reg;
     srv->opt = *options;
     srv->http_port = srv->metrics_port = -1;
+    srv->started_ns = cv_clock_ns();
+    snprintf(srv->live.policy, sizeof srv->live.policy, "%s", options->policy ? options->policy : "");
+    snprintf(srv->live.device, sizeof srv->live.device, "%s", options->device ? options->device : "");
     if (!srv->opt.max_body_bytes) srv->opt.max_body_bytes = CV_SERVER_DEFAULT_MAX_BODY;
     if (srv->opt.http_threads <= 0) srv->opt.http_threads = 2;
     if (srv->opt.connection_timeout_s <= 0) srv->opt.connection_timeout_s = 300;

@@ -35,8 +35,81 @@ typedef struct cv_server_gauges {
     long pending; /* inference requests with the runtime, not answered yet */
 } cv_server_gauges_t;
 
+/* The wave-width buckets' names ("1", "2", "3-4", ..., "65+"), for the
+ * metrics' labels and the status document. */
+extern const char *const cv_wave_width_labels[CV_WAVE_HISTOGRAM];
+
 /* The Prometheus text exposition (version 0.0.4) of the runtime's and
  * every READY model's counters, and the server's gauges. */
 void cv_metrics_render(cv_sbuf_t *b, cv_runtime_t *rt, cv_registry_t *reg, const cv_server_gauges_t *g);
+
+/* ---- the live view (live.c) ---------------------------------------------- */
+
+/* What the server knows of itself, for the status document. */
+typedef struct cv_live_server {
+    char policy[16];  /* cv_policy_name of the runtime's */
+    char device[32];  /* "cpu", "cuda:0" */
+    double uptime_s;
+    long long time_ms; /* now, ms since the epoch (the page's clock may differ) */
+    cv_server_gauges_t gauges;
+} cv_live_server_t;
+
+/* One (model, version): READY ones with every counter, the others with
+ * their state and reason only. Strings are borrowed from the snapshot's
+ * records and index rows. */
+typedef struct cv_live_tenant {
+    const char *tenant, *model, *version, *state, *reason;
+    int64_t version_num;
+    char version_buf[24];
+    bool ready;
+    uint64_t family;
+    cv_tenant_config_t config;
+    cv_request_stats_t stats;
+    size_t host_bytes, device_bytes;
+    long long rows, invalid, last_inference_ms;
+    int latency_samples; /* completed requests p50_ms and p99_ms are over (the last CV_LATENCY_RING) */
+    double p50_ms, p99_ms;
+} cv_live_tenant_t;
+
+typedef struct cv_live_family {
+    uint64_t hash;
+    bool has_stats; /* false when every member left READY while gathering */
+    cv_request_stats_t stats;
+} cv_live_family_t;
+
+typedef struct cv_live_snapshot {
+    cv_live_server_t server; /* the caller's */
+    bool has_runtime;
+    cv_runtime_stats_t runtime;
+    cv_live_tenant_t *tenants; /* READY ones first, by model and version; then the others */
+    int ntenants;
+    cv_live_family_t *families; /* in the order of their first READY member */
+    int nfamilies;
+    /* what the strings are borrowed from */
+    cv_served_t **ready;
+    int nready;
+    cv_registry_row_t *rows;
+    int nrows;
+} cv_live_snapshot_t;
+
+/* Reads the runtime's and every model's counters into snap, all but
+ * snap->server (the caller's). cv_live_release frees it, also after a
+ * failure. OUT_OF_MEMORY. */
+cv_status cv_live_gather(cv_runtime_t *rt, cv_registry_t *reg, cv_live_snapshot_t *snap, cv_err_t *err);
+void cv_live_release(cv_live_snapshot_t *snap);
+/* The status document of a snapshot (docs/SERVING.md, "The status page"),
+ * or NULL when out of memory. A pure function of snap, for the tests. */
+json_t *cv_live_document(const cv_live_snapshot_t *snap);
+/* The same as compact JSON text (cv_free), or NULL. */
+char *cv_live_document_text(const cv_live_snapshot_t *snap, size_t *len);
+/* The mean width (tenants) of waves from their histogram: bucket 1 and 2
+ * exact, the others at their middle, 65+ at 65; 0 without waves. */
+double cv_live_mean_wave_width(const long widths[CV_WAVE_HISTOGRAM]);
+/* Requests answered, every outcome (rejections at submit included). */
+long cv_live_answered(const cv_request_stats_t *st);
+
+/* The status page (src/server/live.html), embedded at build time. */
+extern const unsigned char cv_live_page[];
+extern const size_t cv_live_page_len;
 
 #endif /* CV_SERVER_INTERNAL_H */

@@ -43,7 +43,7 @@ static long answered_after_submit(const cv_request_stats_t *st)
     return n;
 }
 
-static const char *const width_labels[CV_WAVE_HISTOGRAM] = {"1", "2", "3-4", "5-8", "9-16", "17-32", "33-64", "65+"};
+const char *const cv_wave_width_labels[CV_WAVE_HISTOGRAM] = {"1", "2", "3-4", "5-8", "9-16", "17-32", "33-64", "65+"};
 
 static void render_models(cv_sbuf_t *b, const sample_t *xs, int n)
 {
@@ -99,7 +99,7 @@ static void render_models(cv_sbuf_t *b, const sample_t *xs, int n)
     for (int i = 0; i < n; i++)
         for (int w = 0; w < CV_WAVE_HISTOGRAM; w++) {
             char label[32];
-            snprintf(label, sizeof label, "tenants=\"%s\"", width_labels[w]);
+            snprintf(label, sizeof label, "tenants=\"%s\"", cv_wave_width_labels[w]);
             series(b, "caravel_waves_by_width_total", &xs[i], label, (double)xs[i].st.wave_widths[w]);
         }
 

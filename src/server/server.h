@@ -12,6 +12,8 @@
  *   documents.c  the other JSON bodies: server and model metadata, model
  *                config, statistics, the repository index
  *   metrics.c    the Prometheus text of the metrics port
+ *   live.c       the live view: the status document (/v2/caravel/status)
+ *                and the status page (/, live.html embedded at build time)
  *
  * Threads: libmicrohttpd's pool decodes requests and encodes answers and
  * never waits for the device (a call waiting for its answer is a suspended
@@ -37,6 +39,11 @@ typedef struct cv_server_options {
     const char *control_token; /* when set, load and unload need "Authorization: Bearer <it>" */
     size_t max_body_bytes;  /* largest request body; 0 = CV_SERVER_DEFAULT_MAX_BODY */
     int connection_timeout_s; /* idle keep-alive connections are closed after it; 0 = 300 */
+    /* What the status page says the runtime runs with ("spacetime", "cuda:0"):
+     * the public API does not tell a runtime's configuration, so the caller
+     * that made it does. NULL reads "unknown". */
+    const char *policy;
+    const char *device;
 } cv_server_options_t;
 
 typedef struct cv_server cv_server_t;
