@@ -145,7 +145,7 @@ def run_checks(checks, server):
     expect("dot-dot model name", "POST", "/v2/repository/models/../load", 400,
            headers={"Authorization": "Bearer " + TOKEN})
     expect("unknown path", "GET", "/v2/nothing", 404)
-    expect("unknown path outside v2", "GET", "/", 404)
+    expect("unknown path outside v2", "GET", "/nothing", 404)  # "/" is the status page
     expect("unknown model action", "GET", "/v2/models/mlp-a/explain", 404)
     expect("GET on infer", "GET", infer, 405)
     expect("POST on live", "POST", "/v2/health/live", 405, b"")
