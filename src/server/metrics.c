@@ -112,11 +112,16 @@ static void render_models(cv_sbuf_t *b, const sample_t *xs, int n)
     }
     family(b, "caravel_slo_met_total", "counter", "Requests completed within their deadline");
     for (int i = 0; i < n; i++) series(b, "caravel_slo_met_total", &xs[i], NULL, (double)xs[i].st.slo_met);
+    /* Refusals at submission are misses too, as the status page and
+     * `caravel drive` count them: a policy must not look good by refusing. */
     family(b, "caravel_slo_attainment", "gauge",
-           "Requests completed within their deadline over requests answered after submission (1 before any)");
+           "Requests completed within their deadline over every request answered, refusals at submission "
+           "included (1 before any)");
     for (int i = 0; i < n; i++) {
-        long answered = answered_after_submit(&xs[i].st);
-        series(b, "caravel_slo_attainment", &xs[i], NULL, answered ? (double)xs[i].st.slo_met / (double)answered : 1.0);
+        const cv_request_stats_t *st = &xs[i].st;
+        long answered = answered_after_submit(st) + st->outcomes[CV_OUTCOME_QUEUE_FULL] +
+                        st->outcomes[CV_OUTCOME_INFEASIBLE];
+        series(b, "caravel_slo_attainment", &xs[i], NULL, answered ? (double)st->slo_met / (double)answered : 1.0);
     }
     family(b, "caravel_tenant_host_bytes", "gauge", "Host memory the tenant holds (graph, weights, request buffers)");
     for (int i = 0; i < n; i++) series(b, "caravel_tenant_host_bytes", &xs[i], NULL, (double)xs[i].host_bytes);
