@@ -98,8 +98,7 @@ typedef struct load_model {
 typedef struct load_slot {
     CURL *easy;
     int model;
-    uint64_t arrival_ns; /* when the request arrived (open) or was due (closed) */
-    uint64_t sent_ns;
+    uint64_t arrival_ns; /* when the request arrived (open) or was sent (closed) */
     uint64_t retry_ns;   /* closed loop: send again no earlier (0: not waiting) */
     bool measured;       /* it arrived inside the measured window */
     bool busy;
@@ -704,6 +703,8 @@ static bool record(double **arr, size_t *n, size_t *cap, double v)
     return true;
 }
 
+static void finish_transfer(load_ctx_t *c, load_slot_t *s, CURLcode rc, uint64_t now);
+
 /* Sends model m's request on slot s (idle) for an arrival at `arrival`. */
 static void slot_send(load_ctx_t *c, load_slot_t *s, int m, uint64_t arrival, bool measured, uint64_t now)
 {
@@ -711,7 +712,6 @@ static void slot_send(load_ctx_t *c, load_slot_t *s, int m, uint64_t arrival, bo
     const load_model_t *model = &c->models[m];
     s->model = m;
     s->arrival_ns = arrival;
-    s->sent_ns = now;
     s->measured = measured;
     s->header_len = -1;
     s->len = 0;
@@ -729,7 +729,8 @@ static void slot_send(load_ctx_t *c, load_slot_t *s, int m, uint64_t arrival, bo
         if (!record(&r->lag, &r->nlag, &r->lag_cap, (double)(now - arrival) / 1e6)) r->out_of_memory = true;
         r->last_send_ns = now;
     }
-    curl_multi_add_handle(c->multi, s->easy);
+    /* Refused (out of memory): it ends at once, unanswered. */
+    if (curl_multi_add_handle(c->multi, s->easy) != CURLM_OK) finish_transfer(c, s, CURLE_OUT_OF_MEMORY, now);
 }
 
 /* A slot no longer busy goes back to the idle list. */
@@ -1125,9 +1126,11 @@ static void print_result(const load_ctx_t *c, const load_run_t *r, const load_re
         printf("\n");
     }
     if (r->first_error[0]) printf("  first error: %s\n", r->first_error);
-    printf("  submission lag p50 %.3f ms, p99 %.3f ms, max %.3f ms; %ld arrivals waited for a connection "
-           "(%ld connections)\n",
-           res->lag_p50_ms, res->lag_p99_ms, res->lag_max_ms, r->waited, o->connections);
+    /* A closed loop sends when an answer comes: it cannot be late. */
+    if (o->mode == LOAD_POISSON)
+        printf("  submission lag p50 %.3f ms, p99 %.3f ms, max %.3f ms; %ld arrivals waited for a connection "
+               "(%ld connections)\n",
+               res->lag_p50_ms, res->lag_p99_ms, res->lag_max_ms, r->waited, o->connections);
     printf("  whole run (warm-up and drain included): sent %ld, 200 %ld, 503 %ld, other status %ld, no answer %ld\n",
            r->total_sent, r->total_200, r->total_503, r->total_other, r->total_no_answer);
     if (res->behind)
@@ -1190,13 +1193,13 @@ static FILE *csv_open(const char *path)
 static void print_sweep(const load_opts_t *o, const cv_drive_point_t *points, int n)
 {
     const char *unit = o->mode == LOAD_POISSON ? "/s" : " outstanding";
-    printf("sweep: highest %s with SLO attainment >= 99%% and >= 99.9%% (at it and every lower one):",
+    printf("sweep: highest %s with SLO attainment (at it and every lower one)",
            o->mode == LOAD_POISSON ? "rate" : "concurrency");
     static const double targets[] = {0.99, 0.999};
     for (size_t k = 0; k < CV_ARRAY_LEN(targets); k++) {
         int i = cv_drive_highest_meeting(points, n, targets[k]);
-        if (i < 0) printf("  %.1f%%: none", 100 * targets[k]);
-        else printf("  %.1f%%: %g%s", 100 * targets[k], points[i].load, unit);
+        if (i < 0) printf("%s >= %g%%: none", k ? "," : "", 100 * targets[k]);
+        else printf("%s >= %g%%: %g%s", k ? "," : "", 100 * targets[k], points[i].load, unit);
     }
     printf("\n");
 }
