@@ -22,6 +22,8 @@ static void usage(FILE *f)
             "  drive   load the asynchronous API (open-loop Poisson or closed-loop) and\n"
             "          report per policy throughput, latency, SLO attainment, fusion\n"
             "  serve   serve a model repository over the KServe v2 HTTP protocol\n"
+            "  load    load a KServe v2 server over HTTP (open-loop Poisson or closed-loop)\n"
+            "          and report throughput, latency, SLO attainment, answers by status\n"
             "\n"
             "`caravel COMMAND --help` describes each command.\n");
 }
@@ -44,6 +46,7 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "compare")) return cv_cmd_compare(argc - 1, argv + 1);
     if (!strcmp(cmd, "drive")) return cv_cmd_drive(argc - 1, argv + 1);
     if (!strcmp(cmd, "serve")) return cv_cmd_serve(argc - 1, argv + 1);
+    if (!strcmp(cmd, "load")) return cv_cmd_load(argc - 1, argv + 1);
     fprintf(stderr, "caravel: unknown command '%s' (try caravel --help)\n", cmd);
     return 2;
 }

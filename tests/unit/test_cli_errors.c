@@ -1,7 +1,8 @@
 /*
  * test_cli_errors.c: bad input to the `caravel` command gives one clear line
  * on stderr naming what is wrong and a non-zero exit, never a crash: wrong
- * input shape or dtype at run time, missing or corrupt files, bad options.
+ * input shape or dtype at run time, missing or corrupt files, bad options
+ * (of every command, `caravel load` and `caravel serve` included).
  * (Under `make asan` the command itself runs with AddressSanitizer.)
  */
 #include "onnxmodel.h"
@@ -175,6 +176,30 @@ static void test_drive_runs(void **state)
     assert_int_equal(rows, 4 + 4);
 }
 
+/* `caravel load` refuses bad options before it connects to anything. */
+static void test_load_bad_options(void **state)
+{
+    expect_error("load --rate 10", 2, "--model", "--models-from-server");
+    expect_error("load --model m", 2, "--rate", "--concurrency");
+    expect_error("load --model m --rate 0", 2, "--rate", NULL);
+    expect_error("load --model m --rates 10,x", 2, "--rates", NULL);
+    expect_error("load --model m --rate 10 --concurrency 4", 2, "exclude", NULL);
+    expect_error("load --model m --concurrency 1.5", 2, "--concurrency", "1.5");
+    expect_error("load --model m --concurrency 8 --connections 4", 2, "--connections 4", "--concurrency 8");
+    expect_error("load --model m --models-from-server --rate 1", 2, "exclude", NULL);
+    expect_error("load --model m --rate 1 --url https://127.0.0.1:8000", 2, "--url", "https://");
+    expect_error("load --model m --rate 1 --url http://127.0.0.1:8000/v2", 2, "--url", NULL);
+    expect_error("load --model m --rate 1 --weights 0,1", 2, "--weights", "weight 0"); /* 1 model */
+    expect_error("load --model m --rate 1 --rows 0", 2, "--rows", NULL);
+    expect_error("load --model m --rate 1 --duration -1", 2, "--duration", NULL);
+    expect_error("load --model m --rate 1 --slo x", 2, "--slo", NULL);
+    expect_error("load --model m --rate 1 --frobnicate 1", 2, "--frobnicate", NULL);
+    expect_error("load --model m --rate 1 stray", 2, "stray", NULL);
+    expect_error("load --model m --rate", 2, "--rate needs a value", NULL);
+    /* Nothing listens on port 9 of the loopback (discard): exit 1. */
+    expect_error("load --model m --rate 1 --url http://127.0.0.1:9", 1, "127.0.0.1", NULL);
+}
+
 /* `caravel serve` refuses bad options and repositories before it listens. */
 static void test_serve_bad_options(void **state)
 {
@@ -197,6 +222,7 @@ int main(void)
         cmocka_unit_test(test_corrupt_model),     cmocka_unit_test(test_wrong_input_count),
         cmocka_unit_test(test_bad_options),       cmocka_unit_test(test_drive_bad_options),
         cmocka_unit_test(test_drive_runs),        cmocka_unit_test(test_serve_bad_options),
+        cmocka_unit_test(test_load_bad_options),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
