@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The main job (`make demo`): a demo model repository of five tenants in two
-# families, one inference per tenant with `caravel run`, then every tenant
-# checked against onnxruntime's outputs with `caravel check`.
+# families, one inference per tenant with `caravel run`, every tenant
+# checked against onnxruntime's outputs with `caravel check`, each family
+# as one wave, then the repository served under each scheduling policy and
+# the policies compared (scripts/demo_serve.sh).
 # Usage: scripts/demo.sh BUILD_DIR
 # Exits with `caravel check`'s status (non-zero too if a `caravel run` failed).
 # Needs .venv (scripts/setup.sh) only to (re)generate demo-repo/, which
@@ -72,6 +74,11 @@ heading "Each family as one wave (caravel wave): three CNN tenants, two MLP tena
 "$caravel" wave --rows 1,3,2 --model "$repo/cnn-a/1/model.onnx" \
   --model "$repo/cnn-b/1/model.onnx" --model "$repo/cnn-c/1/model.onnx" || status=1
 "$caravel" wave --rows 2,1 --model "$repo/mlp-a/1/model.onnx" --model "$repo/mlp-b/1/model.onnx" || status=1
+
+# Serving: the same repository behind `caravel serve` under each policy,
+# loaded over HTTP by `caravel load` as Triton's clients would load it.
+heading "Serving the repository under each policy (caravel serve + caravel load, ~1 minute)"
+scripts/demo_serve.sh "$(dirname "$caravel")" "$repo" || status=1
 
 if [ "$status" -eq 0 ] && [ "$run_failed" -ne 0 ]; then
   status=1
