@@ -153,6 +153,9 @@ typedef struct cv_runtime_config {
     bool step_profile;    /* cv_wave_run and cv_infer run their steps one by
                              one (no CUDA graph) and keep each step's device
                              time: cv_runtime_step_profile */
+    bool no_fusion;       /* load tenants without the fusions that need a
+                             plan's shapes (a residual Add folded into the
+                             Conv before it): for A/B measurements and tests */
 } cv_runtime_config_t;
 
 cv_status cv_runtime_create(const cv_runtime_config_t *config, cv_runtime_t **out,

@@ -52,7 +52,10 @@ static void usage(FILE *f)
             "                   depthwise, gemm, layout, elementwise, pooling, reductions)\n"
             "                   and of the slowest steps; with --csv, CSV lines too\n"
             "                   (LABEL,profile,kind,ms,share)\n"
-            "  --top K          steps listed by --profile (default 12)\n",
+            "  --top K          steps listed by --profile (default 12)\n"
+            "  --no-fusion      load the tenants without the fusions decided on a plan (a\n"
+            "                   residual Add folded into the Conv before it), to measure\n"
+            "                   what they gain\n",
             INPUT_SETS);
 }
 
@@ -139,7 +142,7 @@ int cv_cmd_bench(int argc, char **argv)
     cv_precision_t precision = CV_PRECISION_FP32;
     cv_device_t device = CV_DEVICE_CPU;
     const char *csv = NULL;
-    bool graphs = true, profile = false;
+    bool graphs = true, profile = false, no_fusion = false;
     long top = 12;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -149,6 +152,10 @@ int cv_cmd_bench(int argc, char **argv)
         }
         if (!strcmp(a, "--profile")) {
             profile = true;
+            continue;
+        }
+        if (!strcmp(a, "--no-fusion")) {
+            no_fusion = true;
             continue;
         }
         if (i + 1 >= argc) {
@@ -223,7 +230,7 @@ int cv_cmd_bench(int argc, char **argv)
     /* The CUDA backend reads it when the runtime makes it. */
     if (!graphs) setenv("CARAVEL_CUDA_GRAPHS", "0", 1);
     cv_runtime_config_t config = {.device = device, .threads = (int)threads, .no_profile = true,
-                                  .step_profile = profile};
+                                  .step_profile = profile, .no_fusion = no_fusion};
     if (cv_runtime_create(&config, &rt, &err) != CV_STATUS_OK) goto fail;
     for (; loaded < tenants; loaded++) {
         char name[32];

@@ -62,6 +62,10 @@ typedef struct cv_node {
     int nattrs;
     cv_activation_t activation; /* fused activation applied to output 0 */
     float clip_min, clip_max;
+    /* Conv only: inputs[3] (same shape and dtype as output 0) is added to
+     * the convolution and its bias, before the activation; a residual Add
+     * folded in at load (cv_plan_fuse_residuals, src/plan/fuse.c). */
+    bool fused_residual;
     bool dead;      /* removed by a pass; skipped everywhere */
 } cv_node_t;
 

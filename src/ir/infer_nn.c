@@ -304,6 +304,15 @@ cv_status cv_infer_conv(const cv_op_args_t *args, cv_err_t *err)
         st = window_out_dim(&win, i, x->shape.dims[2 + i], &y.dims[2 + i], err);
         if (st != CV_STATUS_OK) return st;
     }
+    if (args->node->fused_residual) {
+        /* Set by cv_plan_fuse_residuals only where its probe plan found the
+         * shapes equal; a plan that disagrees is a fusion bug, reported. */
+        const cv_tensor_t *res = opt_input(args, 3);
+        if (!res || res->dtype != x->dtype || !cv_shape_equal(&res->shape, &y))
+            return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT,
+                             "the residual fused into this Conv does not have its output's shape %s",
+                             shape_str(&y, sx, sizeof sx));
+    }
     return set_output(args, 0, x->dtype, &y, err);
 }
 

@@ -379,6 +379,7 @@ uint64_t cv_ir_family_hash(const cv_graph_t *g)
         hash_i64(&h, ni);
         hash_i64(&h, n->op);
         hash_i64(&h, n->activation);
+        hash_i64(&h, n->fused_residual);
         hash_bytes(&h, &n->clip_min, sizeof n->clip_min);
         hash_bytes(&h, &n->clip_max, sizeof n->clip_max);
         for (int i = 0; i < n->ninputs; i++) hash_i64(&h, n->inputs[i]);

@@ -79,6 +79,13 @@ bool cv_plan_matches(const cv_plan_t *plan, const cv_shape_t *input_shapes,
                      const cv_tensor_t *inputs);
 void cv_plan_destroy(cv_plan_t *plan);
 
+/* Load-time fusions decided on a probe plan (src/plan/fuse.c): a residual
+ * Add after a Conv (and the Relu/Clip after it) folds into the Conv
+ * (node->fused_residual). Leaves the graph as it was wherever the probe
+ * cannot prove the fusion exact; OUT_OF_MEMORY is the only failure. Runs
+ * after cv_ir_prepare, before the graph's family hash is taken. */
+cv_status cv_plan_fuse_residuals(cv_graph_t *g, cv_cpu_ctx_t *cpu, cv_err_t *err);
+
 /* What step s does (for the step profile), from its op and geometry. */
 cv_step_kind_t cv_plan_step_kind(const cv_plan_t *plan, int s);
 

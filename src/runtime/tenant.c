@@ -177,6 +177,7 @@ cv_status cv_tenant_load_config(cv_runtime_t *rt, const char *name, const char *
     if (st == CV_STATUS_OK) st = cv_onnx_load(onnx_path, &t->graph, err);
     if (st == CV_STATUS_OK) st = settle_config(rt, name, t->graph, &t->config, err);
     if (st == CV_STATUS_OK) st = cv_ir_prepare(t->graph, &rt->fold_cpu, err);
+    if (st == CV_STATUS_OK && !rt->config.no_fusion) st = cv_plan_fuse_residuals(t->graph, &rt->fold_cpu, err);
     if (st == CV_STATUS_OK)
         st = rt->backend->iface->tenant_upload(rt->backend, t->graph, t->config.precision, &t->constants, err);
     cv_account_use(previous);

@@ -2,7 +2,8 @@
  * fuzz_onnx_model.c: the fuzz target of the model path. One input is the
  * bytes of an ONNX file; it goes the way a tenant's model goes:
  * cv_onnx_load_buffer (external data read from cv_fuzz_data_dir) ->
- * cv_ir_prepare (constant and BatchNorm folding) -> cv_plan_build at one
+ * cv_ir_prepare (constant and BatchNorm folding) -> cv_plan_fuse_residuals
+ * (a probe plan, residual Adds folded into Convs) -> cv_plan_build at one
  * row and, for a batched graph, at two (shape
  * inference, plan-time folding, stacking) -> when the model is small, one
  * run of each plan on the CPU backend (the two-row plan as a wave of two
@@ -311,6 +312,10 @@ static void one_pass(const uint8_t *data, size_t size, const char *pass)
     if (st == CV_STATUS_OK) {
         st = cv_ir_prepare(g, &cpu, &err);
         trace("prepare", st, &err);
+    }
+    if (st == CV_STATUS_OK) {
+        st = cv_plan_fuse_residuals(g, &cpu, &err);
+        trace("fuse", st, &err);
     }
     if (st == CV_STATUS_OK) {
         plan_and_run(g, 1, &cpu);

@@ -181,6 +181,7 @@ cv_graph_t *cv_test_graph_clone(const cv_graph_t *g)
         dst->opset = src->opset;
         dst->activation = src->activation;
         dst->clip_min = src->clip_min;
+        dst->fused_residual = src->fused_residual;
         dst->clip_max = src->clip_max;
         dst->dead = src->dead;
         for (int a = 0; a < src->nattrs; a++) {

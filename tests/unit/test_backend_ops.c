@@ -472,37 +472,61 @@ typedef struct conv_case {
     const char *auto_pad;
     cv_activation_t act;
     float lo, hi;
+    bool residual; /* a residual Add fused in (node->fused_residual): input 3 */
 } conv_case_t;
+
+/* The output shape of a case with explicit pads (or none) and dilation 1:
+ * the shape its residual input must have. */
+static cv_shape_t conv_case_out_shape(const conv_case_t *c)
+{
+    cv_shape_t y = c->x;
+    y.dims[1] = c->w.dims[0];
+    for (int i = 0; i < c->nd; i++) {
+        int64_t pads = c->set_pads ? c->pads[i] + c->pads[c->nd + i] : 0;
+        y.dims[2 + i] = (c->x.dims[2 + i] + pads - c->w.dims[2 + i]) / c->strides[i] + 1;
+    }
+    return y;
+}
 
 static void conv_cases(void)
 {
     static const conv_case_t cases[] = {
         {"3x3 pad 1 bias", CV_TEST_SHAPE(2, 3, 7, 7), CV_TEST_SHAPE(4, 3, 3, 3), true, false, 1, 2,
-         {1, 1}, {1, 1}, {1, 1, 1, 1}, true, NULL, CV_ACTIVATION_NONE, 0, 0},
+         {1, 1}, {1, 1}, {1, 1, 1, 1}, true, NULL, CV_ACTIVATION_NONE, 0, 0, false},
         {"grouped 2, stride 2", CV_TEST_SHAPE(2, 4, 9, 9), CV_TEST_SHAPE(6, 2, 3, 3), true, false, 2, 2,
-         {2, 2}, {1, 1}, {1, 1, 1, 1}, true, NULL, CV_ACTIVATION_NONE, 0, 0},
+         {2, 2}, {1, 1}, {1, 1, 1, 1}, true, NULL, CV_ACTIVATION_NONE, 0, 0, false},
         {"depthwise 3x3 pad 1", CV_TEST_SHAPE(2, 8, 6, 6), CV_TEST_SHAPE(8, 1, 3, 3), true, false, 8, 2,
-         {1, 1}, {1, 1}, {1, 1, 1, 1}, true, NULL, CV_ACTIVATION_NONE, 0, 0},
+         {1, 1}, {1, 1}, {1, 1, 1, 1}, true, NULL, CV_ACTIVATION_NONE, 0, 0, false},
         {"depthwise x2, stride 2, no bias", CV_TEST_SHAPE(2, 4, 7, 7), CV_TEST_SHAPE(8, 1, 3, 3), false, false,
-         4, 2, {2, 2}, {1, 1}, {0, 0, 0, 0}, true, NULL, CV_ACTIVATION_NONE, 0, 0},
+         4, 2, {2, 2}, {1, 1}, {0, 0, 0, 0}, true, NULL, CV_ACTIVATION_NONE, 0, 0, false},
         {"1x1 pointwise", CV_TEST_SHAPE(3, 16, 4, 4), CV_TEST_SHAPE(8, 16, 1, 1), true, false, 1, 2, {1, 1},
-         {1, 1}, {0}, false, NULL, CV_ACTIVATION_NONE, 0, 0},
+         {1, 1}, {0}, false, NULL, CV_ACTIVATION_NONE, 0, 0, false},
         {"dilated, strided, asymmetric pads", CV_TEST_SHAPE(2, 3, 9, 8), CV_TEST_SHAPE(5, 3, 3, 2), false,
-         false, 1, 2, {2, 1}, {2, 2}, {0, 1, 2, 1}, true, NULL, CV_ACTIVATION_NONE, 0, 0},
+         false, 1, 2, {2, 1}, {2, 2}, {0, 1, 2, 1}, true, NULL, CV_ACTIVATION_NONE, 0, 0, false},
         {"SAME_UPPER stride 2", CV_TEST_SHAPE(2, 3, 8, 7), CV_TEST_SHAPE(4, 3, 3, 3), true, false, 1, 2,
-         {2, 2}, {1, 1}, {0}, false, "SAME_UPPER", CV_ACTIVATION_NONE, 0, 0},
+         {2, 2}, {1, 1}, {0}, false, "SAME_UPPER", CV_ACTIVATION_NONE, 0, 0, false},
         {"SAME_LOWER even kernel", CV_TEST_SHAPE(2, 2, 5, 6), CV_TEST_SHAPE(3, 2, 2, 2), true, false, 1, 2,
-         {1, 1}, {1, 1}, {0}, false, "SAME_LOWER", CV_ACTIVATION_NONE, 0, 0},
+         {1, 1}, {1, 1}, {0}, false, "SAME_LOWER", CV_ACTIVATION_NONE, 0, 0, false},
         {"1-D", CV_TEST_SHAPE(2, 4, 17), CV_TEST_SHAPE(6, 4, 5), true, false, 1, 1, {2}, {1}, {2, 1}, true,
-         NULL, CV_ACTIVATION_NONE, 0, 0},
+         NULL, CV_ACTIVATION_NONE, 0, 0, false},
         {"3-D", CV_TEST_SHAPE(2, 2, 4, 5, 5), CV_TEST_SHAPE(3, 2, 2, 3, 3), true, false, 1, 3, {1, 1, 1},
-         {1, 1, 1}, {0, 1, 1, 1, 1, 1}, true, NULL, CV_ACTIVATION_NONE, 0, 0},
+         {1, 1, 1}, {0, 1, 1, 1, 1, 1}, true, NULL, CV_ACTIVATION_NONE, 0, 0, false},
         {"fused Relu", CV_TEST_SHAPE(2, 3, 6, 6), CV_TEST_SHAPE(4, 3, 3, 3), true, false, 1, 2, {1, 1},
-         {1, 1}, {1, 1, 1, 1}, true, NULL, CV_ACTIVATION_RELU, 0, 0},
+         {1, 1}, {1, 1, 1, 1}, true, NULL, CV_ACTIVATION_RELU, 0, 0, false},
         {"fused Clip, grouped", CV_TEST_SHAPE(2, 4, 6, 6), CV_TEST_SHAPE(4, 2, 3, 3), true, false, 2, 2,
-         {1, 1}, {1, 1}, {1, 1, 1, 1}, true, NULL, CV_ACTIVATION_CLIP, -0.2f, 0.3f},
+         {1, 1}, {1, 1}, {1, 1, 1, 1}, true, NULL, CV_ACTIVATION_CLIP, -0.2f, 0.3f, false},
         {"weights fed at run time", CV_TEST_SHAPE(2, 3, 5, 5), CV_TEST_SHAPE(4, 3, 3, 3), false, true, 1, 2,
-         {1, 1}, {1, 1}, {1, 1, 1, 1}, true, NULL, CV_ACTIVATION_NONE, 0, 0},
+         {1, 1}, {1, 1}, {1, 1, 1, 1}, true, NULL, CV_ACTIVATION_NONE, 0, 0, false},
+        /* The residual Add folded in at load (src/plan/fuse.c), on each
+         * path: the GEMM epilogue (1x1 direct, im2col), the depthwise kernel. */
+        {"1x1 + residual + Relu", CV_TEST_SHAPE(3, 16, 4, 4), CV_TEST_SHAPE(16, 16, 1, 1), true, false, 1, 2,
+         {1, 1}, {1, 1}, {0}, false, NULL, CV_ACTIVATION_RELU, 0, 0, true},
+        {"3x3 + residual, no bias", CV_TEST_SHAPE(2, 4, 6, 6), CV_TEST_SHAPE(4, 4, 3, 3), false, false, 1, 2,
+         {1, 1}, {1, 1}, {1, 1, 1, 1}, true, NULL, CV_ACTIVATION_NONE, 0, 0, true},
+        {"stride 2 + residual + Clip", CV_TEST_SHAPE(2, 3, 8, 8), CV_TEST_SHAPE(5, 3, 3, 3), true, false, 1, 2,
+         {2, 2}, {1, 1}, {1, 1, 1, 1}, true, NULL, CV_ACTIVATION_CLIP, -0.2f, 0.3f, true},
+        {"depthwise + residual + Relu", CV_TEST_SHAPE(2, 8, 6, 6), CV_TEST_SHAPE(8, 1, 3, 3), true, false, 8,
+         2, {1, 1}, {1, 1}, {1, 1, 1, 1}, true, NULL, CV_ACTIVATION_RELU, 0, 0, true},
     };
     for (size_t k = 0; k < CV_ARRAY_LEN(cases); k++) {
         const conv_case_t *c = &cases[k];
@@ -512,6 +536,11 @@ static void conv_cases(void)
         if (c->w_at_run_time) cv_test_node_input(&nc, cv_test_uniform(c->w, 30 + k));
         else cv_test_node_const(&nc, cv_test_uniform(c->w, 30 + k), true);
         if (c->bias) cv_test_node_const(&nc, cv_test_uniform(CV_TEST_SHAPE(c->w.dims[0]), 50 + k), true);
+        if (c->residual) {
+            if (!c->bias) cv_test_node_absent(&nc);
+            cv_shape_t y = conv_case_out_shape(c);
+            cv_test_node_input(&nc, cv_test_uniform(y, 70 + k));
+        }
         cv_test_node_add(&nc, 1);
         if (c->group != 1) cv_test_node_int(&nc, "group", c->group);
         cv_test_node_ints(&nc, "strides", c->strides, c->nd);
@@ -522,6 +551,7 @@ static void conv_cases(void)
         node->activation = c->act;
         node->clip_min = c->lo;
         node->clip_max = c->hi;
+        node->fused_residual = c->residual;
         check(&nc, 0);
     }
 }

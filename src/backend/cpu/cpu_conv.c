@@ -17,9 +17,12 @@
  *              matrix), then a GEMM per group per batch row.
  * Each path splits its work over the CPU context's thread pool (see
  * "splitting over the pool" below); a GEMM is a set of blocks, each one
- * single-threaded cblas_sgemm (OpenBLAS runs on one thread). A block's bias
- * and activation are applied in one pass right after its GEMM, while it is
- * in cache; the depthwise loop applies both as it writes. FP64 takes a
+ * single-threaded cblas_sgemm (OpenBLAS runs on one thread). A block's bias,
+ * fused residual (a residual Add folded into the Conv at load,
+ * src/plan/fuse.c) and activation are applied in one pass right after its
+ * GEMM, while it is in cache; the depthwise loop applies bias and
+ * activation as it writes (with a residual: bias as it writes, then one
+ * pass for residual and activation). FP64 takes a
  * naive direct loop: it is for constant folding and exactness, not speed.
  *
  * AVX2+FMA versions are chosen at run time (the build targets x86-64-v2);
@@ -72,38 +75,50 @@ static bool have_avx2(void)
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 }
 
-/* y = clamp(y + bias) over n floats. */
+/* y = clamp((y + bias) + res) over n floats (res NULL: no residual). */
 __attribute__((target("avx2,fma"))) static void bias_clamp_avx2(float *y, int64_t n, float bias,
-                                                                const clamp_t *c)
+                                                                const float *res, const clamp_t *c)
 {
     __m256 vb = _mm256_set1_ps(bias), lo = _mm256_set1_ps(c->lo), hi = _mm256_set1_ps(c->hi);
     int64_t i = 0;
     /* max/min return their second operand when either is NaN. */
     for (; i + 8 <= n; i += 8) {
         __m256 v = _mm256_add_ps(_mm256_loadu_ps(y + i), vb);
+        if (res) v = _mm256_add_ps(v, _mm256_loadu_ps(res + i));
         _mm256_storeu_ps(y + i, _mm256_min_ps(hi, _mm256_max_ps(lo, v)));
     }
-    for (; i < n; i++) y[i] = clamp_f32(y[i] + bias, c);
+    for (; i < n; i++) y[i] = clamp_f32(res ? (y[i] + bias) + res[i] : y[i] + bias, c);
 }
 #endif
 
-/* Adds each channel's bias (when there is one) and applies the activation
- * (when there is one) in one pass over `rows` channel blocks of `n` floats,
- * `ld` apart, while the GEMM's output block is still in cache. */
+/* Adds each channel's bias (when there is one), then the fused residual
+ * (res, laid out as y; NULL: none), and applies the activation (when there
+ * is one) in one pass over `rows` channel blocks of `n` floats, `ld` apart,
+ * while the GEMM's output block is still in cache. The sums run in the
+ * order the unfused Conv, Add and Relu would take, so results are the same
+ * bits. */
 static void bias_clamp_rows_f32(float *y, int64_t rows, int64_t n, int64_t ld, const float *bias,
-                                const clamp_t *c)
+                                const float *res, const clamp_t *c)
 {
-    if (!bias && !c->active) return;
+    if (!bias && !res && !c->active) return;
     for (int64_t r = 0; r < rows; r++) {
         float b = bias ? bias[r] : 0.0f, *yr = y + r * ld;
+        const float *rr = res ? res + r * ld : NULL;
 #ifdef CONV_X86
         if (have_avx2()) {
-            bias_clamp_avx2(yr, n, b, c);
+            bias_clamp_avx2(yr, n, b, rr, c);
             continue;
         }
 #endif
-        for (int64_t i = 0; i < n; i++) yr[i] = clamp_f32(yr[i] + b, c);
+        for (int64_t i = 0; i < n; i++) yr[i] = clamp_f32(rr ? (yr[i] + b) + rr[i] : yr[i] + b, c);
     }
+}
+
+/* y = clamp(y + res) over n floats: the residual of the paths that apply
+ * bias as they compute (depthwise, FP64), which then run unclamped. */
+static void residual_clamp_f32(float *y, const float *res, int64_t n, const clamp_t *c)
+{
+    for (int64_t i = 0; i < n; i++) y[i] = clamp_f32(y[i] + res[i], c);
 }
 
 /* ---- splitting over the pool ------------------------------------------------
@@ -189,10 +204,11 @@ static gemm_plan_t gemm_plan(int64_t m, int64_t n, int64_t k)
     return p;
 }
 
-/* One GEMM of a conv: Y = clamp(bias + W X), W [M, K] (row pitch K),
- * X [K, N] (pitch ldx), Y [M, N] (pitch ldy), bias [M] or NULL. */
+/* One GEMM of a conv: Y = clamp(bias + W X + res), W [M, K] (row pitch
+ * K), X [K, N] (pitch ldx), Y [M, N] (pitch ldy), bias [M] or NULL, res
+ * laid out as Y or NULL. */
 typedef struct conv_gemm {
-    const float *w, *x, *bias;
+    const float *w, *x, *bias, *res;
     float *y;
     const clamp_t *c;
     int64_t m, n, k, ldx, ldy;
@@ -217,7 +233,8 @@ static void conv_gemm_block(const conv_gemm_t *j, int64_t m0, int64_t m1, int64_
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)cols, (int)j->k,
                     1.0f, w, (int)j->k, x, (int)j->ldx, 0.0f, y, (int)j->ldy);
     }
-    bias_clamp_rows_f32(y, rows, cols, j->ldy, j->bias ? j->bias + m0 : NULL, j->c);
+    bias_clamp_rows_f32(y, rows, cols, j->ldy, j->bias ? j->bias + m0 : NULL,
+                        j->res ? j->res + m0 * j->ldy + n0 : NULL, j->c);
 }
 
 typedef struct conv_gemm_job {
@@ -635,6 +652,7 @@ static void im2col_band_task(void *ctx, int64_t t, int thread)
     band.x = col;
     band.ldx = ncols;
     band.y = j->gemm.y + r0 * ow;
+    band.res = j->gemm.res ? j->gemm.res + r0 * ow : NULL;
     conv_gemm_block(&band, 0, band.m, 0, ncols);
 }
 
@@ -653,8 +671,8 @@ static void im2col_fill_task(void *ctx, int64_t t, int thread)
 }
 
 static cv_status conv_im2col_f32(const cv_op_args_t *args, const conv_geom_t *g, const float *x,
-                                 const float *w, const float *b, float *y, const clamp_t *c,
-                                 cv_err_t *err)
+                                 const float *w, const float *b, const float *res, float *y,
+                                 const clamp_t *c, cv_err_t *err)
 {
     int64_t kdim = g->cg * g->k[0] * g->k[1] * g->k[2];
     int64_t rows = g->out[0] * g->out[1], ow = g->out[2], out_plane = rows * ow;
@@ -683,6 +701,7 @@ static cv_status conv_im2col_f32(const cv_op_args_t *args, const conv_geom_t *g,
             j.x = x + (n * g->c + gi * g->cg) * in_plane;
             j.gemm = (conv_gemm_t){.w = w + gi * g->mg * kdim,
                                    .bias = b ? b + gi * g->mg : NULL,
+                                   .res = res ? res + (n * g->m + gi * g->mg) * out_plane : NULL,
                                    .y = y + (n * g->m + gi * g->mg) * out_plane,
                                    .c = c,
                                    .m = g->mg,
@@ -703,7 +722,8 @@ static cv_status conv_im2col_f32(const cv_op_args_t *args, const conv_geom_t *g,
 
 /* 1x1 kernel, stride 1, no padding: X_g is already the im2col matrix. */
 static void conv_pointwise_f32(const cv_op_args_t *args, const conv_geom_t *g, const float *x,
-                               const float *w, const float *b, float *y, const clamp_t *c)
+                               const float *w, const float *b, const float *res, float *y,
+                               const clamp_t *c)
 {
     int64_t plane = g->in[0] * g->in[1] * g->in[2];
     for (int64_t n = 0; n < g->n; n++)
@@ -711,6 +731,7 @@ static void conv_pointwise_f32(const cv_op_args_t *args, const conv_geom_t *g, c
             conv_gemm_t j = {.w = w + gi * g->mg * g->cg,
                              .x = x + (n * g->c + gi * g->cg) * plane,
                              .bias = b ? b + gi * g->mg : NULL,
+                             .res = res ? res + (n * g->m + gi * g->mg) * plane : NULL,
                              .y = y + (n * g->m + gi * g->mg) * plane,
                              .c = c,
                              .m = g->mg,
@@ -725,7 +746,7 @@ static void conv_pointwise_f32(const cv_op_args_t *args, const conv_geom_t *g, c
 /* ---- FP64: direct loop --------------------------------------------------- */
 
 static void conv_naive_f64(const conv_geom_t *g, const double *x, const double *w, const double *b,
-                           double *y, const clamp_t *c)
+                           const double *res, double *y, const clamp_t *c)
 {
     int64_t in_plane = g->in[0] * g->in[1] * g->in[2];
     int64_t kvol = g->k[0] * g->k[1] * g->k[2];
@@ -755,6 +776,7 @@ static void conv_naive_f64(const conv_geom_t *g, const double *x, const double *
                                 }
                             }
                         }
+                        if (res) acc += *res++;
                         if (c->active) {
                             if (acc < c->lo) acc = c->lo;
                             if (acc > c->hi) acc = c->hi;
@@ -770,6 +792,9 @@ cv_status cv_cpu_conv(const cv_op_args_t *args, cv_err_t *err)
 {
     const cv_tensor_t *x = args->inputs[0], *w = args->inputs[1];
     const cv_tensor_t *b = args->ninputs > 2 ? args->inputs[2] : NULL;
+    /* inputs[3]: the residual Add fused in at load (cv_plan_fuse_residuals);
+     * shape inference checked it has y's shape. */
+    const cv_tensor_t *r = args->node->fused_residual && args->ninputs > 3 ? args->inputs[3] : NULL;
     cv_tensor_t *y = args->outputs[0];
     conv_geom_t g;
     conv_geometry(args->node, x, w, y, &g);
@@ -777,22 +802,29 @@ cv_status cv_cpu_conv(const cv_op_args_t *args, cv_err_t *err)
     if (cv_shape_numel(&y->shape) == 0) return CV_STATUS_OK;
 
     if (x->dtype == CV_DTYPE_FP64) {
-        conv_naive_f64(&g, x->data, w->data, b ? b->data : NULL, y->data, &c);
+        conv_naive_f64(&g, x->data, w->data, b ? b->data : NULL, r ? r->data : NULL, y->data, &c);
         return CV_STATUS_OK;
     }
     if (x->dtype != CV_DTYPE_FP32)
         return cv_errorf(err, CV_STATUS_UNSUPPORTED, "Conv on %s is not supported",
                          cv_dtype_name(x->dtype));
-    const float *xf = x->data, *wf = w->data, *bf = b ? b->data : NULL;
+    const float *xf = x->data, *wf = w->data, *bf = b ? b->data : NULL, *rf = r ? r->data : NULL;
     float *yf = y->data;
     bool pointwise = true;
     for (int i = 0; i < 3; i++)
         pointwise = pointwise && g.k[i] == 1 && g.s[i] == 1 && g.p[i] == 0 && g.out[i] == g.in[i];
     if (pointwise) {
-        conv_pointwise_f32(args, &g, xf, wf, bf, yf, &c);
+        conv_pointwise_f32(args, &g, xf, wf, bf, rf, yf, &c);
         return CV_STATUS_OK;
     }
     bool depthwise = g.group == g.c && g.m == g.c && g.in[0] == 1 && g.k[0] == 1 && g.out[0] == 1;
+    if (depthwise && rf) {
+        /* The residual goes after the bias, before the activation. */
+        clamp_t none = {false, -INFINITY, INFINITY};
+        cv_status st = conv_depthwise_f32(args, &g, xf, wf, bf, yf, &none, err);
+        if (st == CV_STATUS_OK) residual_clamp_f32(yf, rf, cv_shape_numel(&y->shape), &c);
+        return st;
+    }
     if (depthwise) return conv_depthwise_f32(args, &g, xf, wf, bf, yf, &c, err);
-    return conv_im2col_f32(args, &g, xf, wf, bf, yf, &c, err);
+    return conv_im2col_f32(args, &g, xf, wf, bf, rf, yf, &c, err);
 }

@@ -14,9 +14,11 @@
  *      tables (that row's tenant's weights, that row's columns, that row's
  *      output) built in pinned memory and sent in one copy; when every row
  *      has the same weights and G = 1, one strided-batched GEMM instead;
- *   3. ONE epilogue kernel: per-row bias pointer + the fused activation.
+ *   3. ONE epilogue kernel: per-row bias pointer, the fused residual (a
+ *      residual Add folded into the Conv at load, src/plan/fuse.c: the
+ *      wave's tensor laid out as Y) and the fused activation.
  *   Depthwise (G == C == M, 2-D) is a direct kernel reading a per-row
- *   weight-pointer table, with bias and activation fused: no GEMM.
+ *   weight-pointer table, with bias, residual and activation fused: no GEMM.
  *   A wave too large for the column budget runs steps 1-2 per chunk of rows.
  * Gemm and MatMul with a weight operand: one problem per slice (its rows
  * are the problem's M, its tenant's B), one cublasGemmBatchedEx per
@@ -166,9 +168,9 @@ static __global__ void convert_kernel(const float *__restrict__ in, T *__restric
 /* Depthwise 2-D conv (G == C == M): one thread per output element; row n
  * reads its tenant's weights wtab[n] and bias btab[n] (NULL: none). */
 static __global__ void depthwise_kernel(const float *__restrict__ x, const float *const *__restrict__ wtab,
-                                        const float *const *__restrict__ btab, float *__restrict__ y,
-                                        int64_t rows, int64_t channels, conv_dims_t g, bool clamp,
-                                        float lo, float hi)
+                                        const float *const *__restrict__ btab, const float *__restrict__ res,
+                                        float *__restrict__ y, int64_t rows, int64_t channels, conv_dims_t g,
+                                        bool clamp, float lo, float hi)
 {
     int64_t oh_n = g.out[1], ow_n = g.out[2], ih_n = g.in[1], iw_n = g.in[2];
     int64_t kh_n = g.k[1], kw_n = g.k[2];
@@ -191,18 +193,21 @@ static __global__ void depthwise_kernel(const float *__restrict__ x, const float
             }
         }
         if (btab) acc += btab[n][c];
+        if (res) acc += res[idx];
         if (clamp) acc = cv_clamp_f32(acc, lo, hi);
         y[idx] = acc;
     }
 }
 
 /* y viewed as [rows, planes, inner]: y += beta * tab[r][p*sp + i*si]
- * (tab NULL: nothing added), then the clamp. Conv: rows = N, planes = M,
+ * (tab NULL: nothing added), then y += res (laid out as y; NULL: none),
+ * then the clamp: the order of the unfused Conv, Add and Relu. Conv: rows = N, planes = M,
  * tab = per-row bias; Gemm: rows = Y's rows, planes = N, tab = the row of C
  * that broadcasts to that row. */
 static __global__ void epilogue_kernel(float *__restrict__ y, int64_t rows, int64_t planes, int64_t inner,
                                        const float *const *__restrict__ tab, int64_t sp, int64_t si,
-                                       float beta, bool clamp, float lo, float hi)
+                                       float beta, const float *__restrict__ res, bool clamp, float lo,
+                                       float hi)
 {
     int64_t per_row = planes * inner, total = rows * per_row;
     for (int64_t idx = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; idx < total;
@@ -213,6 +218,7 @@ static __global__ void epilogue_kernel(float *__restrict__ y, int64_t rows, int6
             int64_t p = rem / inner, i = rem - p * inner;
             v += beta * tab[r][p * sp + i * si];
         }
+        if (res) v += res[idx];
         if (clamp) v = cv_clamp_f32(v, lo, hi);
         y[idx] = v;
     }
@@ -243,12 +249,12 @@ static void launch_convert(cudaStream_t stream, cv_precision_t prec, const float
 
 static cv_status launch_epilogue(cv_cuda_t *cuda, float *y, int64_t rows, int64_t planes, int64_t inner,
                                  const float *const *tab, int64_t sp, int64_t si, float beta,
-                                 const clamp_t *c, cv_err_t *err)
+                                 const float *res, const clamp_t *c, cv_err_t *err)
 {
     int64_t total = rows * planes * inner;
-    if ((!tab && !c->active) || total == 0) return CV_STATUS_OK;
+    if ((!tab && !res && !c->active) || total == 0) return CV_STATUS_OK;
     epilogue_kernel<<<grid_for(total), THREADS, 0, cuda->stream>>>(y, rows, planes, inner, tab, sp, si, beta,
-                                                                   c->active, c->lo, c->hi);
+                                                                   res, c->active, c->lo, c->hi);
     CV_CUDA_CHECK_LAUNCH(err);
     return CV_STATUS_OK;
 }
@@ -275,7 +281,8 @@ static void rows_to_slices(const cv_step_run_t *run, int64_t rows, int *slice_of
 }
 
 static cv_status conv_depthwise(cv_cuda_t *cuda, const cv_step_run_t *run, const conv_geom_t *g,
-                                const int *slice_of_row, bool has_bias, const clamp_t *c, cv_err_t *err)
+                                const int *slice_of_row, bool has_bias, const float *res, const clamp_t *c,
+                                cv_err_t *err)
 {
     size_t bytes = sizeof(void *) * (size_t)g->n * (has_bias ? 2 : 1);
     void *host, *dev;
@@ -290,7 +297,7 @@ static cv_status conv_depthwise(cv_cuda_t *cuda, const cv_step_run_t *run, const
     const float *const *dw = (const float *const *)dev;
     int64_t total = g->n * g->c * g->dims.out[1] * g->dims.out[2];
     depthwise_kernel<<<grid_for(total), THREADS, 0, cuda->stream>>>(
-        (const float *)run->inputs[0]->data, dw, has_bias ? dw + g->n : NULL, (float *)run->outputs[0]->data,
+        (const float *)run->inputs[0]->data, dw, has_bias ? dw + g->n : NULL, res, (float *)run->outputs[0]->data,
         g->n, g->c, g->dims, c->active, c->lo, c->hi);
     CV_CUDA_CHECK_LAUNCH(err);
     return CV_STATUS_OK;
@@ -305,6 +312,7 @@ typedef struct conv_plan {
     size_t es;                       /* bytes of one GEMM operand element */
     int64_t kk, k, pixels, in_plane; /* taps, GEMM inner dim (K), output pixels (P), input plane */
     bool has_bias;
+    const float *res; /* the fused residual (laid out as Y), or NULL */
     bool depthwise; /* G == C == M, 2-D: the direct kernel, no GEMM */
     bool direct;    /* 1x1, stride 1, unpadded, FP32/TF32: X is the column matrix itself */
     bool convert_w; /* FP16/BF16 with a W that is no tenant constant: converted into the workspace */
@@ -332,6 +340,8 @@ static bool conv_plan_make(const cv_step_run_t *run, bool multi, conv_plan_t *p)
     p->in_plane = d->in[0] * d->in[1] * d->in[2];
     if (p->k > INT32_MAX || p->pixels > INT32_MAX || g->n * g->group > INT32_MAX) return false;
     p->has_bias = b && cv_shape_numel(&b->shape) > 0;
+    const cv_tensor_t *r = run->node->fused_residual && run->ninputs > 3 ? run->inputs[3] : NULL;
+    p->res = r ? (const float *)r->data : NULL;
     p->depthwise = g->group == g->c && g->m == g->c && d->in[0] == 1 && d->k[0] == 1 && d->out[0] == 1;
 
     p->prec = run->precision;
@@ -465,7 +475,7 @@ static cv_status conv_gemm(cv_cuda_t *cuda, const cv_step_run_t *run, const conv
     const float *const *dev_bias =
         p->has_bias ? (const float *const *)dev + (p->strided ? 0 : 3 * g->n * g->group) : NULL;
     return launch_epilogue(cuda, (float *)run->outputs[0]->data, g->n, g->m, p->pixels, dev_bias, 1, 0, 1.0f,
-                           &p->c, err);
+                           p->res, &p->c, err);
 }
 
 extern "C" cv_status cv_cuda_conv(cv_cuda_t *cuda, const cv_step_run_t *run, cv_err_t *err)
@@ -481,7 +491,7 @@ extern "C" cv_status cv_cuda_conv(cv_cuda_t *cuda, const cv_step_run_t *run, cv_
     int *slice_of_row = (int *)cv_calloc((size_t)p.g.n + 1, sizeof(int));
     if (!slice_of_row) return cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of memory for a Conv row table");
     if (multi) rows_to_slices(run, p.g.n, slice_of_row);
-    cv_status st = p.depthwise ? conv_depthwise(cuda, run, &p.g, slice_of_row, p.has_bias, &p.c, err)
+    cv_status st = p.depthwise ? conv_depthwise(cuda, run, &p.g, slice_of_row, p.has_bias, p.res, &p.c, err)
                                : conv_gemm(cuda, run, &p, slice_of_row, err);
     cv_free(slice_of_row);
     return st;
@@ -689,7 +699,7 @@ extern "C" cv_status cv_cuda_gemm(cv_cuda_t *cuda, const cv_step_run_t *run, cv_
     cv_status st = run_weighted_rows(cuda, run, &sh, m, multi, &ec, &dev_c, err);
     if (st != CV_STATUS_OK) return st;
     clamp_t cl = cv_activation_clamp(run->node);
-    return launch_epilogue(cuda, (float *)y->data, m, n, 1, dev_c, ec.cn == 1 ? 0 : 1, 0, beta, &cl, err);
+    return launch_epilogue(cuda, (float *)y->data, m, n, 1, dev_c, ec.cn == 1 ? 0 : 1, 0, beta, NULL, &cl, err);
 }
 
 /* MatMul whose B has batch dims: one batched GEMM over the broadcast batch,
@@ -784,5 +794,5 @@ extern "C" cv_status cv_cuda_matmul(cv_cuda_t *cuda, const cv_step_run_t *run, c
     }
     if (st != CV_STATUS_OK) return st;
     clamp_t cl = cv_activation_clamp(run->node);
-    return launch_epilogue(cuda, (float *)y->data, nbatch * m, n, 1, NULL, 0, 0, 1.0f, &cl, err);
+    return launch_epilogue(cuda, (float *)y->data, nbatch * m, n, 1, NULL, 0, 0, 1.0f, NULL, &cl, err);
 }

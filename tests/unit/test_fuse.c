@@ -1,0 +1,255 @@
+/*
+ * test_fuse.c: the residual Add folded into the Conv before it
+ * (cv_plan_fuse_residuals, src/plan/fuse.c): which Adds it takes and which
+ * it must leave, and that a fused graph computes the same bits as the
+ * unfused one (Conv, Add, Relu as separate steps), alone and as a wave of
+ * tenants with their own weights, on every CPU conv path (im2col, 1x1,
+ * depthwise). The CUDA kernels are held to the CPU's by the backend
+ * harness (test_backend_ops.c, its "+ residual" Conv cases).
+ */
+#include "graphs.h"
+
+#include "ir/passes.h"
+
+#include <string.h>
+
+/* ---- the graph -------------------------------------------------------------- */
+
+/* Node indices of the Convs the test looks at. */
+typedef struct net {
+    cv_graph_t *g;
+    int c_im2col, c_pointwise, c_main, c_shortcut, c_depthwise, c_broadcast, c_output;
+} net_t;
+
+static int conv(cv_graph_t *g, const char *name, int x, int64_t m, int64_t c, int64_t k, int64_t stride,
+                int64_t group, bool bias, uint64_t seed)
+{
+    char wn[64], bn[64];
+    snprintf(wn, sizeof wn, "%s_w", name);
+    snprintf(bn, sizeof bn, "%s_b", name);
+    int w = cv_test_graph_weight(g, wn, CV_TEST_SHAPE(m, c / group, k, k), seed);
+    int in[3] = {x, w, bias ? cv_test_graph_weight(g, bn, CV_TEST_SHAPE(m), seed + 1) : -1};
+    int n = cv_test_graph_node(g, CV_OP_CONV, in, bias ? 3 : 2, name);
+    int64_t p = k / 2;
+    cv_test_graph_attr_ints(g, n, "pads", (int64_t[]){p, p, p, p}, 4);
+    cv_test_graph_attr_ints(g, n, "strides", (int64_t[]){stride, stride}, 2);
+    if (group != 1) cv_test_graph_attr_int(g, n, "group", group);
+    return n;
+}
+
+static int op2(cv_graph_t *g, cv_op_t op, int a, int b, const char *name)
+{
+    return cv_test_graph_node(g, op, (int[]){a, b}, 2, name);
+}
+
+static int relu(cv_graph_t *g, int x, const char *name)
+{
+    return cv_test_graph_out(g, cv_test_graph_node(g, CV_OP_RELU, (int[]){x}, 1, name));
+}
+
+/* x [N,8,6,6]:
+ *   a1 = Relu(Conv3x3(x) + x)                  fused (im2col path, Relu)
+ *   a2 = a1 + Conv1x1(a1), residual first      fused (1x1 path, no bias)
+ *   a3 = Relu(Conv1x1/2(a2) + Conv1x1/2(a2))   fused into the later Conv
+ *   a4 = Clip(DW3x3(a3) + a3, 0, 6)            fused (depthwise path, Clip)
+ *   a5 = Conv1x1(a4) + GAP(a4)                 not fused: [N,16,1,1] broadcasts
+ *   y  = Conv1x1(a5) + a5, Conv1x1(a5)         not fused: the Conv's output is
+ *                                              a graph output too */
+static net_t build(uint64_t seed)
+{
+    net_t n;
+    cv_graph_t *g = n.g = cv_test_graph_new("test-fuse", 17, true);
+    int x = cv_test_graph_input(g, "x", CV_DTYPE_FP32, CV_TEST_SHAPE(1, 8, 6, 6));
+
+    n.c_im2col = conv(g, "c_im2col", x, 8, 8, 3, 1, 1, true, seed + 10);
+    int a1 = relu(g, cv_test_graph_out(g, op2(g, CV_OP_ADD, cv_test_graph_out(g, n.c_im2col), x, "add1")), "r1");
+
+    n.c_pointwise = conv(g, "c_pointwise", a1, 8, 8, 1, 1, 1, false, seed + 20);
+    int a2 = cv_test_graph_out(g, op2(g, CV_OP_ADD, a1, cv_test_graph_out(g, n.c_pointwise), "add2"));
+
+    n.c_main = conv(g, "c_main", a2, 16, 8, 1, 2, 1, true, seed + 30);
+    n.c_shortcut = conv(g, "c_shortcut", a2, 16, 8, 1, 2, 1, true, seed + 40);
+    int a3 = relu(g,
+                  cv_test_graph_out(g, op2(g, CV_OP_ADD, cv_test_graph_out(g, n.c_main),
+                                           cv_test_graph_out(g, n.c_shortcut), "add3")),
+                  "r3");
+
+    n.c_depthwise = conv(g, "c_depthwise", a3, 16, 16, 3, 1, 16, true, seed + 50);
+    int sum4 = cv_test_graph_out(g, op2(g, CV_OP_ADD, cv_test_graph_out(g, n.c_depthwise), a3, "add4"));
+    int lo = cv_test_graph_const_scalar(g, "lo", 0.0f), hi = cv_test_graph_const_scalar(g, "hi", 6.0f);
+    int a4 = cv_test_graph_out(g, cv_test_graph_node(g, CV_OP_CLIP, (int[]){sum4, lo, hi}, 3, "clip4"));
+
+    n.c_broadcast = conv(g, "c_broadcast", a4, 16, 16, 1, 1, 1, true, seed + 60);
+    int gap = cv_test_graph_out(g, cv_test_graph_node(g, CV_OP_GLOBAL_AVERAGE_POOL, (int[]){a4}, 1, "gap"));
+    int a5 = cv_test_graph_out(g, op2(g, CV_OP_ADD, cv_test_graph_out(g, n.c_broadcast), gap, "add5"));
+
+    n.c_output = conv(g, "c_output", a5, 16, 16, 1, 1, 1, true, seed + 70);
+    int y = cv_test_graph_out(g, op2(g, CV_OP_ADD, cv_test_graph_out(g, n.c_output), a5, "add6"));
+    cv_test_graph_output(g, y);
+    cv_test_graph_output(g, cv_test_graph_out(g, n.c_output));
+    return n;
+}
+
+static int live_nodes(const cv_graph_t *g, cv_op_t op)
+{
+    int count = 0;
+    for (int i = 0; i < g->nnodes; i++) count += !g->nodes[i].dead && g->nodes[i].op == op;
+    return count;
+}
+
+static void fuse(cv_graph_t *g, cv_cpu_ctx_t *cpu)
+{
+    cv_err_t err;
+    if (cv_plan_fuse_residuals(g, cpu, &err) != CV_STATUS_OK) fail_msg("fuse: %s", err.msg);
+}
+
+/* ---- tests ------------------------------------------------------------------- */
+
+static cv_backend_t *cpu_backend(void)
+{
+    cv_backend_t *be;
+    cv_err_t err;
+    assert_int_equal(cv_backend_cpu_create(2, &be, &err), CV_STATUS_OK);
+    return be;
+}
+
+/* The Adds it takes, the ones it leaves, and the activations after them. */
+static void test_which_adds(void **state)
+{
+    cv_backend_t *be = cpu_backend();
+    cv_cpu_ctx_t *cpu = cv_backend_cpu_ctx(be);
+    net_t n = build(1);
+    cv_graph_t *g = n.g;
+    cv_test_graph_prepare(g, cpu);
+    uint64_t unfused_hash = cv_ir_family_hash(g);
+    assert_int_equal(live_nodes(g, CV_OP_ADD), 6);
+    fuse(g, cpu);
+
+    assert_true(g->nodes[n.c_im2col].fused_residual);
+    assert_int_equal(g->nodes[n.c_im2col].activation, CV_ACTIVATION_RELU);
+    assert_true(g->nodes[n.c_pointwise].fused_residual);
+    assert_int_equal(g->nodes[n.c_pointwise].inputs[2], -1); /* no bias */
+    assert_int_equal(g->nodes[n.c_pointwise].activation, CV_ACTIVATION_NONE);
+    /* Both operands are Convs: the later one takes the earlier's output. */
+    assert_false(g->nodes[n.c_main].fused_residual);
+    assert_true(g->nodes[n.c_shortcut].fused_residual);
+    assert_int_equal(g->nodes[n.c_shortcut].inputs[3], g->nodes[n.c_main].outputs[0]);
+    assert_true(g->nodes[n.c_depthwise].fused_residual);
+    assert_int_equal(g->nodes[n.c_depthwise].activation, CV_ACTIVATION_CLIP);
+    assert_false(g->nodes[n.c_broadcast].fused_residual);
+    assert_false(g->nodes[n.c_output].fused_residual);
+    assert_int_equal(live_nodes(g, CV_OP_ADD), 2);
+    assert_int_equal(live_nodes(g, CV_OP_RELU), 0);
+    assert_int_equal(live_nodes(g, CV_OP_CLIP), 0);
+    /* A fused tenant is of another family than an unfused one. */
+    assert_true(cv_ir_family_hash(g) != unfused_hash);
+
+    /* Fusing twice changes nothing more. */
+    int steps_before = 0;
+    for (int i = 0; i < g->nnodes; i++) steps_before += !g->nodes[i].dead;
+    fuse(g, cpu);
+    int steps_after = 0;
+    for (int i = 0; i < g->nnodes; i++) steps_after += !g->nodes[i].dead;
+    assert_int_equal(steps_after, steps_before);
+    cv_graph_destroy(g);
+    be->iface->destroy(be);
+}
+
+/* A wave of three tenants (1, 3 and 2 rows, their own weights) of the fused
+ * graph against the same wave unfused: the same bits, both outputs. */
+static void test_fused_equals_unfused(void **state)
+{
+    cv_backend_t *be = cpu_backend();
+    cv_cpu_ctx_t *cpu = cv_backend_cpu_ctx(be);
+    cv_executor_t *ex;
+    cv_err_t err;
+    assert_int_equal(cv_exec_create(be, &ex, &err), CV_STATUS_OK);
+    enum { TENANTS = 3 };
+    const int64_t rows[TENANTS] = {1, 3, 2};
+    cv_graph_t *fused[TENANTS], *plain[TENANTS];
+    void **ftab[TENANTS], **ptab[TENANTS];
+    for (int t = 0; t < TENANTS; t++) {
+        fused[t] = build(1).g;
+        cv_test_graph_vary_weights(fused[t], t);
+        plain[t] = cv_test_graph_clone(fused[t]);
+        cv_test_graph_prepare(fused[t], cpu);
+        cv_test_graph_prepare(plain[t], cpu);
+        fuse(fused[t], cpu);
+        ftab[t] = cv_test_tenant_upload(be, fused[t], CV_PRECISION_FP32);
+        ptab[t] = cv_test_tenant_upload(be, plain[t], CV_PRECISION_FP32);
+    }
+    cv_tensor_t input;
+    cv_shape_t s = CV_TEST_SHAPE(6, 8, 6, 6);
+    assert_int_equal(cv_tensor_alloc(&input, CV_DTYPE_FP32, &s), CV_STATUS_OK);
+    cv_test_fill_random(&input, 5);
+
+    cv_plan_t *fplan = cv_test_plan_rows(fused[0], 6, cpu), *pplan = cv_test_plan_rows(plain[0], 6, cpu);
+    assert_true(fplan->stackable && pplan->stackable);
+    assert_int_equal(fplan->nsteps, pplan->nsteps - 7); /* 4 Adds, 2 Relus, a Clip */
+    cv_tensor_t fout[2], pout[2];
+    cv_test_wave_run(ex, fplan, ftab, rows, TENANTS, CV_PRECISION_FP32, &input, fout);
+    cv_test_wave_run(ex, pplan, ptab, rows, TENANTS, CV_PRECISION_FP32, &input, pout);
+    for (int o = 0; o < 2; o++) {
+        assert_true(cv_shape_equal(&fout[o].shape, &pout[o].shape));
+        assert_memory_equal(fout[o].data, pout[o].data, cv_tensor_nbytes(&pout[o]));
+        cv_tensor_free(&fout[o]);
+        cv_tensor_free(&pout[o]);
+    }
+    /* And a tenant alone gives its rows of the wave (fused both times). */
+    cv_tensor_t mine = cv_test_rows_copy(&input, 1, 3), alone[2], wave[2];
+    cv_plan_t *solo = cv_test_plan_rows(fused[1], 3, cpu);
+    cv_test_wave_run(ex, solo, &ftab[1], &rows[1], 1, CV_PRECISION_FP32, &mine, alone);
+    cv_test_wave_run(ex, fplan, ftab, rows, TENANTS, CV_PRECISION_FP32, &input, wave);
+    cv_tensor_t from_wave = cv_test_rows_copy(&wave[0], 1, 3);
+    assert_memory_equal(from_wave.data, alone[0].data, cv_tensor_nbytes(&alone[0]));
+    cv_tensor_free(&from_wave);
+    for (int o = 0; o < 2; o++) {
+        cv_tensor_free(&alone[o]);
+        cv_tensor_free(&wave[o]);
+    }
+    cv_tensor_free(&mine);
+    cv_plan_destroy(solo);
+    cv_plan_destroy(fplan);
+    cv_plan_destroy(pplan);
+    cv_tensor_free(&input);
+    for (int t = 0; t < TENANTS; t++) {
+        cv_test_tenant_release(be, fused[t], ftab[t]);
+        cv_test_tenant_release(be, plain[t], ptab[t]);
+        cv_graph_destroy(fused[t]);
+        cv_graph_destroy(plain[t]);
+    }
+    cv_exec_destroy(ex);
+    be->iface->destroy(be);
+}
+
+/* Where one probe plan cannot speak for every plan, nothing is fused: an
+ * unbatched graph whose input has a symbolic dim. An unbatched graph of
+ * known shapes is fused. */
+static void test_probe_limits(void **state)
+{
+    cv_backend_t *be = cpu_backend();
+    cv_cpu_ctx_t *cpu = cv_backend_cpu_ctx(be);
+    for (int known = 0; known < 2; known++) {
+        cv_graph_t *g = cv_test_graph_new("test-fuse-unbatched", 17, false);
+        int x = cv_test_graph_input(g, "x", CV_DTYPE_FP32, CV_TEST_SHAPE(1, 4, known ? 5 : -1, 5));
+        int c = conv(g, "c", x, 4, 4, 3, 1, 1, true, 3);
+        int y = cv_test_graph_out(g, op2(g, CV_OP_ADD, x, cv_test_graph_out(g, c), "add"));
+        cv_test_graph_output(g, y);
+        cv_test_graph_prepare(g, cpu);
+        fuse(g, cpu);
+        assert_int_equal(g->nodes[c].fused_residual, known == 1);
+        assert_int_equal(live_nodes(g, CV_OP_ADD), known ? 0 : 1);
+        cv_graph_destroy(g);
+    }
+    be->iface->destroy(be);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_which_adds),
+        cmocka_unit_test(test_fused_equals_unfused),
+        cmocka_unit_test(test_probe_limits),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
