@@ -15,6 +15,10 @@
 #           changing members), ResNet-50 and MobileNetV2, FP32
 #   zoo     torchvision classifiers from the classic and dynamo exporters
 #           (opsets 17-20) checked against float64 PyTorch, CPU and CUDA
+#   fusion  what the fusions decided at load gain (caravel bench against
+#           --no-fusion, same tenants, same call): ResNet-50 and MobileNetV2
+#           waves of R = 1, 8, 64 in FP32 and R = 64 in TF32, then the step
+#           profile of the fused R = 64 waves. fusion.csv
 #   sched   the asynchronous API under load (caravel drive): 32 ResNet-50
 #           tenants, spacetime's closed-loop saturation, then every policy
 #           swept over Poisson rates (70% of that saturation among them) with
@@ -27,7 +31,7 @@ if [ $# -gt 1 ]; then # several stages, in order
   for s in "$@"; do "$0" "$s"; done
   exit 0
 fi
-stage=${1:?usage: run.sh tests|sanitize|bench|peers|profile|members|zoo|sched ...}
+stage=${1:?usage: run.sh tests|sanitize|bench|peers|profile|members|fusion|zoo|sched ...}
 out=${OUT:-/tmp/caravel-out}
 mkdir -p "$out"
 W=/tmp/cv
@@ -121,6 +125,30 @@ members)
       timeout 150 $cv bench --device cuda --tenants 32 --waves 30 --warmup 5 --csv "$arch,fixed32" $models
       # shellcheck disable=SC2086
       timeout 150 $cv bench --device cuda --tenants 64 --members 32 --waves 30 --warmup 5 --csv "$arch,random32of64" $models
+    done
+  } 2>&1 | tee "$log"
+  ;;
+fusion)
+  {
+    for arch in resnet50 mobilenet_v2; do
+      [ -f /tmp/tenants/$arch/tenant_063.onnx ] || python3 bench/gpu/export_tenants.py $arch 64 /tmp/tenants/$arch
+    done
+    for arch in resnet50 mobilenet_v2; do
+      for run in fp32:1 fp32:8 fp32:64 tf32:64; do
+        prec=${run%%:*} R=${run##*:}
+        models=$(for r in $(seq 0 $((R - 1))); do printf -- "--model /tmp/tenants/%s/tenant_%03d.onnx " $arch $r; done)
+        for variant in fused unfused; do
+          flag=; [ $variant = unfused ] && flag=--no-fusion
+          # shellcheck disable=SC2086
+          timeout 120 $cv bench --device cuda --precision $prec --tenants $R --waves 15 --warmup 3 $flag \
+            --csv "$arch,$prec,$variant" $models | grep -E "^$arch,"
+        done
+      done
+    done | tee "$out/fusion.csv"
+    for arch in resnet50 mobilenet_v2; do
+      models=$(for r in $(seq 0 63); do printf -- "--model /tmp/tenants/%s/tenant_%03d.onnx " $arch $r; done)
+      # shellcheck disable=SC2086
+      timeout 120 $cv bench --device cuda --tenants 64 --waves 5 --warmup 2 --profile --top 8 --csv "$arch,64" $models
     done
   } 2>&1 | tee "$log"
   ;;

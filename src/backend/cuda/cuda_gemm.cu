@@ -123,6 +123,27 @@ static bool step_weighted(const cv_step_run_t *run) { return run->plan->steps[ru
 
 typedef cv_window_dims_t conv_dims_t;
 
+/* ---- plane kernels ---------------------------------------------------------
+ * im2col, the depthwise conv and the conv epilogue walk tensors laid out as
+ * [rows, planes, inner] (a plane: one channel of one row). Their grid is
+ * x over a plane's elements, y over planes, z over rows (each loops where
+ * the grid's 65535 limits stop), so that a thread finds its row, channel
+ * and tenant from blockIdx alone: no 64-bit division per element, which
+ * the GPU emulates in dozens of instructions and which made these kernels
+ * compute-bound. Inside a plane, positions are 32-bit (conv_plan_make
+ * keeps planes below 2^31 elements). */
+
+static void plane_launch(int64_t rows, int64_t planes, int64_t inner, dim3 *grid, dim3 *block)
+{
+    /* Small planes (7x7) take one or two warps a block, not eight idle ones. */
+    int64_t threads = inner >= THREADS ? THREADS : (inner + 31) / 32 * 32;
+    if (threads < 32) threads = 32;
+    int64_t gx = (inner + threads - 1) / threads;
+    *block = dim3((unsigned)threads);
+    *grid = dim3((unsigned)CV_MAX(1, CV_MIN(gx, 65535)), (unsigned)CV_MAX(1, CV_MIN(planes, 65535)),
+                 (unsigned)CV_MAX(1, CV_MIN(rows, 65535)));
+}
+
 /* Columns of `rows` rows: col[((n*C + c)*KK + tap)*P + pixel], so that the
  * K x P matrix of (row n, group g) starts at ((n*C + g*C/G)*KK)*P. One
  * thread per (row, channel, pixel), writing that pixel's KK taps. */
@@ -130,32 +151,35 @@ template <typename T>
 static __global__ void im2col_kernel(const float *__restrict__ x, T *__restrict__ col, int64_t rows,
                                      int64_t channels, conv_dims_t g)
 {
-    int64_t pixels = g.out[0] * g.out[1] * g.out[2];
-    int64_t in_plane = g.in[0] * g.in[1] * g.in[2];
-    int64_t kk = g.k[0] * g.k[1] * g.k[2];
-    int64_t total = rows * channels * pixels;
-    for (int64_t idx = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; idx < total;
-         idx += (int64_t)gridDim.x * blockDim.x) {
-        int64_t p = idx % pixels, nc = idx / pixels;
-        int64_t ow = p % g.out[2], t = p / g.out[2];
-        int64_t oh = t % g.out[1], od = t / g.out[1];
-        const float *xc = x + nc * in_plane;
-        T *dst = col + nc * kk * pixels + p;
-        for (int64_t kd = 0; kd < g.k[0]; kd++) {
-            int64_t id = od * g.s[0] + kd * g.d[0] - g.p[0];
-            bool din = id >= 0 && id < g.in[0];
-            for (int64_t kh = 0; kh < g.k[1]; kh++) {
-                int64_t ih = oh * g.s[1] + kh * g.d[1] - g.p[1];
-                bool hin = din && ih >= 0 && ih < g.in[1];
-                for (int64_t kw = 0; kw < g.k[2]; kw++) {
-                    int64_t iw = ow * g.s[2] + kw * g.d[2] - g.p[2];
-                    float v = hin && iw >= 0 && iw < g.in[2] ? xc[(id * g.in[1] + ih) * g.in[2] + iw] : 0.0f;
-                    *dst = from_float<T>(v);
-                    dst += pixels;
+    const int oh_n = (int)g.out[1], ow_n = (int)g.out[2];
+    const int pixels = (int)(g.out[0] * g.out[1] * g.out[2]);
+    const int64_t in_plane = g.in[0] * g.in[1] * g.in[2], kk = g.k[0] * g.k[1] * g.k[2];
+    for (int64_t n = blockIdx.z; n < rows; n += gridDim.z)
+        for (int64_t c = blockIdx.y; c < channels; c += gridDim.y) {
+            int64_t nc = n * channels + c;
+            const float *__restrict__ xc = x + nc * in_plane;
+            T *plane = col + nc * kk * pixels;
+            for (int p = blockIdx.x * blockDim.x + threadIdx.x; p < pixels; p += gridDim.x * blockDim.x) {
+                int t = p / ow_n, ow = p - t * ow_n;
+                int od = t / oh_n, oh = t - od * oh_n;
+                T *dst = plane + p;
+                for (int64_t kd = 0; kd < g.k[0]; kd++) {
+                    int64_t id = od * g.s[0] + kd * g.d[0] - g.p[0];
+                    bool din = id >= 0 && id < g.in[0];
+                    for (int64_t kh = 0; kh < g.k[1]; kh++) {
+                        int64_t ih = oh * g.s[1] + kh * g.d[1] - g.p[1];
+                        bool hin = din && ih >= 0 && ih < g.in[1];
+                        for (int64_t kw = 0; kw < g.k[2]; kw++) {
+                            int64_t iw = ow * g.s[2] + kw * g.d[2] - g.p[2];
+                            float v =
+                                hin && iw >= 0 && iw < g.in[2] ? __ldg(xc + (id * g.in[1] + ih) * g.in[2] + iw) : 0.0f;
+                            *dst = from_float<T>(v);
+                            dst += pixels;
+                        }
+                    }
                 }
             }
         }
-    }
 }
 
 template <typename T>
@@ -166,36 +190,44 @@ static __global__ void convert_kernel(const float *__restrict__ in, T *__restric
 }
 
 /* Depthwise 2-D conv (G == C == M): one thread per output element; row n
- * reads its tenant's weights wtab[n] and bias btab[n] (NULL: none). */
+ * reads its tenant's weights wtab[n] and bias btab[n] (NULL: none), then
+ * adds the fused residual (res, laid out as y; NULL: none). */
 static __global__ void depthwise_kernel(const float *__restrict__ x, const float *const *__restrict__ wtab,
                                         const float *const *__restrict__ btab, const float *__restrict__ res,
                                         float *__restrict__ y, int64_t rows, int64_t channels, conv_dims_t g,
                                         bool clamp, float lo, float hi)
 {
-    int64_t oh_n = g.out[1], ow_n = g.out[2], ih_n = g.in[1], iw_n = g.in[2];
-    int64_t kh_n = g.k[1], kw_n = g.k[2];
-    int64_t total = rows * channels * oh_n * ow_n;
-    for (int64_t idx = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; idx < total;
-         idx += (int64_t)gridDim.x * blockDim.x) {
-        int64_t ow = idx % ow_n, t = idx / ow_n;
-        int64_t oh = t % oh_n, nc = t / oh_n;
-        int64_t c = nc % channels, n = nc / channels;
-        const float *xc = x + nc * ih_n * iw_n;
-        const float *w = wtab[n] + c * kh_n * kw_n;
-        float acc = 0.0f;
-        for (int64_t kh = 0; kh < kh_n; kh++) {
-            int64_t ih = oh * g.s[1] + kh * g.d[1] - g.p[1];
-            if (ih < 0 || ih >= ih_n) continue;
-            for (int64_t kw = 0; kw < kw_n; kw++) {
-                int64_t iw = ow * g.s[2] + kw * g.d[2] - g.p[2];
-                if (iw < 0 || iw >= iw_n) continue;
-                acc += xc[ih * iw_n + iw] * w[kh * kw_n + kw];
+    const int ow_n = (int)g.out[2], ih_n = (int)g.in[1], iw_n = (int)g.in[2];
+    const int kh_n = (int)g.k[1], kw_n = (int)g.k[2];
+    const int sh = (int)g.s[1], sw = (int)g.s[2], dh = (int)g.d[1], dw = (int)g.d[2];
+    const int ph = (int)g.p[1], pw = (int)g.p[2];
+    const int out_plane = (int)(g.out[1] * g.out[2]);
+    for (int64_t n = blockIdx.z; n < rows; n += gridDim.z) {
+        const float *__restrict__ wn = wtab[n];
+        const float *__restrict__ bn = btab ? btab[n] : NULL;
+        for (int64_t c = blockIdx.y; c < channels; c += gridDim.y) {
+            int64_t plane = n * channels + c;
+            const float *__restrict__ xc = x + plane * (int64_t)ih_n * iw_n;
+            const float *__restrict__ w = wn + c * kh_n * kw_n;
+            for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < out_plane; i += gridDim.x * blockDim.x) {
+                int oh = i / ow_n, ow = i - oh * ow_n;
+                float acc = 0.0f;
+                for (int kh = 0; kh < kh_n; kh++) {
+                    int ih = oh * sh + kh * dh - ph;
+                    if (ih < 0 || ih >= ih_n) continue;
+                    for (int kw = 0; kw < kw_n; kw++) {
+                        int iw = ow * sw + kw * dw - pw;
+                        if (iw < 0 || iw >= iw_n) continue;
+                        acc += __ldg(xc + (int64_t)ih * iw_n + iw) * __ldg(w + kh * kw_n + kw);
+                    }
+                }
+                if (bn) acc += __ldg(bn + c);
+                int64_t at = plane * out_plane + i;
+                if (res) acc += res[at];
+                if (clamp) acc = cv_clamp_f32(acc, lo, hi);
+                y[at] = acc;
             }
         }
-        if (btab) acc += btab[n][c];
-        if (res) acc += res[idx];
-        if (clamp) acc = cv_clamp_f32(acc, lo, hi);
-        y[idx] = acc;
     }
 }
 
@@ -224,19 +256,42 @@ static __global__ void epilogue_kernel(float *__restrict__ y, int64_t rows, int6
     }
 }
 
+/* epilogue_kernel on a plane grid (plane_launch), for conv outputs whose
+ * planes are at least a warp wide: row and plane from blockIdx, the
+ * table's row pointer read once per plane. */
+static __global__ void epilogue_planes_kernel(float *__restrict__ y, int64_t rows, int64_t planes, int64_t inner,
+                                              const float *const *__restrict__ tab, int64_t sp, int64_t si,
+                                              float beta, const float *__restrict__ res, bool clamp, float lo,
+                                              float hi)
+{
+    for (int64_t r = blockIdx.z; r < rows; r += gridDim.z)
+        for (int64_t p = blockIdx.y; p < planes; p += gridDim.y) {
+            int64_t base = (r * planes + p) * inner;
+            const float *__restrict__ t = tab ? tab[r] + p * sp : NULL;
+            for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < inner;
+                 i += (int64_t)gridDim.x * blockDim.x) {
+                float v = y[base + i];
+                if (t) v += beta * __ldg(t + i * si);
+                if (res) v += res[base + i];
+                if (clamp) v = cv_clamp_f32(v, lo, hi);
+                y[base + i] = v;
+            }
+        }
+}
+
 /* ---- launchers (explicit stream) ---------------------------------------- */
 
 static void launch_im2col(cudaStream_t stream, cv_precision_t prec, const float *x, void *col, int64_t rows,
                           int64_t channels, const conv_dims_t *g)
 {
-    int64_t total = rows * channels * g->out[0] * g->out[1] * g->out[2];
+    dim3 grid, block;
+    plane_launch(rows, channels, g->out[0] * g->out[1] * g->out[2], &grid, &block);
     if (prec == CV_PRECISION_FP16)
-        im2col_kernel<__half><<<grid_for(total), THREADS, 0, stream>>>(x, (__half *)col, rows, channels, *g);
+        im2col_kernel<__half><<<grid, block, 0, stream>>>(x, (__half *)col, rows, channels, *g);
     else if (prec == CV_PRECISION_BF16)
-        im2col_kernel<__nv_bfloat16>
-            <<<grid_for(total), THREADS, 0, stream>>>(x, (__nv_bfloat16 *)col, rows, channels, *g);
+        im2col_kernel<__nv_bfloat16><<<grid, block, 0, stream>>>(x, (__nv_bfloat16 *)col, rows, channels, *g);
     else
-        im2col_kernel<float><<<grid_for(total), THREADS, 0, stream>>>(x, (float *)col, rows, channels, *g);
+        im2col_kernel<float><<<grid, block, 0, stream>>>(x, (float *)col, rows, channels, *g);
 }
 
 static void launch_convert(cudaStream_t stream, cv_precision_t prec, const float *in, void *out, int64_t n)
@@ -253,8 +308,15 @@ static cv_status launch_epilogue(cv_cuda_t *cuda, float *y, int64_t rows, int64_
 {
     int64_t total = rows * planes * inner;
     if ((!tab && !res && !c->active) || total == 0) return CV_STATUS_OK;
-    epilogue_kernel<<<grid_for(total), THREADS, 0, cuda->stream>>>(y, rows, planes, inner, tab, sp, si, beta,
-                                                                   res, c->active, c->lo, c->hi);
+    if (inner >= 32) {
+        dim3 grid, block;
+        plane_launch(rows, planes, inner, &grid, &block);
+        epilogue_planes_kernel<<<grid, block, 0, cuda->stream>>>(y, rows, planes, inner, tab, sp, si, beta, res,
+                                                                 c->active, c->lo, c->hi);
+    } else {
+        epilogue_kernel<<<grid_for(total), THREADS, 0, cuda->stream>>>(y, rows, planes, inner, tab, sp, si, beta,
+                                                                       res, c->active, c->lo, c->hi);
+    }
     CV_CUDA_CHECK_LAUNCH(err);
     return CV_STATUS_OK;
 }
@@ -295,8 +357,9 @@ static cv_status conv_depthwise(cv_cuda_t *cuda, const cv_step_run_t *run, const
     }
     CV_CUDA_CHECK(cudaMemcpyAsync(dev, host, bytes, cudaMemcpyHostToDevice, cuda->stream), err);
     const float *const *dw = (const float *const *)dev;
-    int64_t total = g->n * g->c * g->dims.out[1] * g->dims.out[2];
-    depthwise_kernel<<<grid_for(total), THREADS, 0, cuda->stream>>>(
+    dim3 grid, block;
+    plane_launch(g->n, g->c, g->dims.out[1] * g->dims.out[2], &grid, &block);
+    depthwise_kernel<<<grid, block, 0, cuda->stream>>>(
         (const float *)run->inputs[0]->data, dw, has_bias ? dw + g->n : NULL, res, (float *)run->outputs[0]->data,
         g->n, g->c, g->dims, c->active, c->lo, c->hi);
     CV_CUDA_CHECK_LAUNCH(err);
@@ -323,8 +386,8 @@ typedef struct conv_plan {
 } conv_plan_t;
 
 /* Fills *p for a step whose X and W are FP32 with 1 to 3 spatial dims.
- * False when cuBLAS's int arguments cannot hold the GEMM's extents (the
- * step then runs on the host). */
+ * False when cuBLAS's int arguments cannot hold the GEMM's extents or a
+ * plane has 2^31 elements or more (the step then runs on the host). */
 static bool conv_plan_make(const cv_step_run_t *run, bool multi, conv_plan_t *p)
 {
     const cv_tensor_t *x = run->inputs[0], *w = run->inputs[1];
@@ -343,6 +406,12 @@ static bool conv_plan_make(const cv_step_run_t *run, bool multi, conv_plan_t *p)
     const cv_tensor_t *r = run->node->fused_residual && run->ninputs > 3 ? run->inputs[3] : NULL;
     p->res = r ? (const float *)r->data : NULL;
     p->depthwise = g->group == g->c && g->m == g->c && d->in[0] == 1 && d->k[0] == 1 && d->out[0] == 1;
+    /* The plane kernels index within a plane in 32 bits; the depthwise
+     * kernel does its window arithmetic in 32 bits too. */
+    if (d->in[0] * d->in[1] * d->in[2] > INT32_MAX) return false;
+    for (int i = 1; i < 3 && p->depthwise; i++)
+        if (d->k[i] > (1 << 20) || d->s[i] > (1 << 20) || d->d[i] > (1 << 20) || d->p[i] > (1 << 20))
+            p->depthwise = false; /* the GEMM path takes it, in 64 bits */
 
     p->prec = run->precision;
     p->es = operand_size(p->prec);
