@@ -21,10 +21,11 @@
  *   weight-pointer table, with bias, residual and activation fused: no GEMM.
  *   A wave too large for the column budget runs steps 1-2 per chunk of rows.
  * Gemm and MatMul with a weight operand: one problem per slice (its rows
- * are the problem's M, its tenant's B), one cublasGemmBatchedEx per
- * distinct slice height (one launch when slices are alike, as in waves of
- * batch-1 tenants), then one epilogue for C (per-slice pointer) and the
- * activation. MatMul of two activations (batch dims) is one batched GEMM
+ * are the problem's M, its tenant's B), one cublasGemmBatchedEx when the
+ * slices are alike (waves of batch-1 tenants), one
+ * cublasGemmGroupedBatchedEx over slices of several heights (a batched
+ * call per height where the grouped one does not support the types), then
+ * one epilogue for C (per-slice pointer) and the activation. MatMul of two activations (batch dims) is one batched GEMM
  * over the broadcast batch.
  *
  * Precision (run->precision): FP32 = CUBLAS_COMPUTE_32F, default math (no
@@ -598,9 +599,60 @@ static void fill_row_tables(const row_gemm_t *probs, int np, const void **host)
     }
 }
 
-/* Launches the problems: one cublasGemmEx for a single problem, else one
- * cublasGemmBatchedEx per distinct m over the device tables. Row-major
- * Y = op(A) op(B) is column-major Y^T = op(B)^T op(A)^T. */
+/* Problems of several heights (slices of different row counts, as the
+ * scheduler forms them) in ONE cublasGemmGroupedBatchedEx: a group per
+ * distinct m, over the same device tables. CUBLAS_STATUS_NOT_SUPPORTED
+ * (a type combination the grouped call lacks) returns false, and the
+ * caller launches a batched call per height instead. */
+#define MAX_GROUPS 64
+
+static cv_status launch_grouped(cv_cuda_t *cuda, const row_gemm_t *probs, int np, const void *const *dev,
+                                const row_gemm_shape_t *sh, cv_precision_t prec, bool *done, cv_err_t *err)
+{
+    cublasOperation_t op_b[MAX_GROUPS], op_a[MAX_GROUPS];
+    int m[MAX_GROUPS], n[MAX_GROUPS], k[MAX_GROUPS], lda[MAX_GROUPS], ldb[MAX_GROUPS], ldc[MAX_GROUPS];
+    int size[MAX_GROUPS];
+    float alpha[MAX_GROUPS], beta[MAX_GROUPS];
+    int first = 0, groups = 0;
+    *done = false;
+    while (first < np && probs[first].m == 0) first++; /* sorted: empty problems lead */
+    for (int p0 = first; p0 < np;) {
+        int p1 = p0 + 1;
+        while (p1 < np && probs[p1].m == probs[p0].m) p1++;
+        if (groups == MAX_GROUPS) return CV_STATUS_OK;
+        op_b[groups] = sh->tb ? CUBLAS_OP_T : CUBLAS_OP_N;
+        op_a[groups] = sh->ta ? CUBLAS_OP_T : CUBLAS_OP_N;
+        m[groups] = (int)sh->n;
+        n[groups] = (int)probs[p0].m;
+        k[groups] = (int)sh->k;
+        lda[groups] = (int)sh->ldb;
+        ldb[groups] = (int)sh->lda;
+        ldc[groups] = (int)sh->n;
+        alpha[groups] = sh->alpha;
+        beta[groups] = 0.0f;
+        size[groups++] = p1 - p0;
+        p0 = p1;
+    }
+    if (groups == 0) {
+        *done = true;
+        return CV_STATUS_OK;
+    }
+    cudaDataType type = operand_type(prec);
+    cublasStatus_t bs = cublasGemmGroupedBatchedEx(cuda->cublas, op_b, op_a, m, n, k, alpha, dev + np + first, type,
+                                                   lda, dev + first, type, ldb, beta,
+                                                   (void *const *)(dev + 2 * np + first), CUDA_R_32F, ldc, groups,
+                                                   size, compute_type(prec));
+    if (bs == CUBLAS_STATUS_NOT_SUPPORTED) return CV_STATUS_OK;
+    CV_CUBLAS_CHECK(bs, err);
+    *done = true;
+    return CV_STATUS_OK;
+}
+
+/* Launches the problems: one cublasGemmEx for a single problem, one
+ * cublasGemmBatchedEx when all have the same m, else one grouped call
+ * (launch_grouped) or, where that is not supported, a batched call per
+ * distinct m, over the device tables. Row-major Y = op(A) op(B) is
+ * column-major Y^T = op(B)^T op(A)^T. */
 static cv_status launch_row_gemms(cv_cuda_t *cuda, const row_gemm_t *probs, int np, const void *const *dev,
                                   const row_gemm_shape_t *sh, cv_precision_t prec, cv_err_t *err)
 {
@@ -614,6 +666,11 @@ static cv_status launch_row_gemms(cv_cuda_t *cuda, const row_gemm_t *probs, int 
                                      probs[0].y, CUDA_R_32F, (int)sh->n, compute, CUBLAS_GEMM_DEFAULT),
                         err);
         return CV_STATUS_OK;
+    }
+    if (probs[0].m != probs[np - 1].m) { /* sorted by m: several heights */
+        bool done;
+        cv_status st = launch_grouped(cuda, probs, np, dev, sh, prec, &done, err);
+        if (st != CV_STATUS_OK || done) return st;
     }
     for (int p0 = 0; p0 < np;) {
         int p1 = p0 + 1;
