@@ -39,7 +39,9 @@ static void usage(FILE *f)
             "  --members M      tenants per wave, drawn at random among the R for every\n"
             "                   wave (default: all R, the same every wave): how waves of\n"
             "                   other members fare against the super-kernel cache\n"
-            "  --rows N         rows per tenant per wave (default 1)\n"
+            "  --rows N[,N2,..] rows per tenant per wave (default 1); a list gives tenant t\n"
+            "                   the (t mod length)-th entry: waves of slices of several\n"
+            "                   heights, as the scheduler forms them (not with --members)\n"
             "  --waves W        timed waves (default 20)\n"
             "  --warmup K       warm-up waves (default 3)\n"
             "  --precision P    fp32 (default), tf32, fp16 or bf16\n"
@@ -57,6 +59,33 @@ static void usage(FILE *f)
             "                   residual Add folded into the Conv before it), to measure\n"
             "                   what they gain\n",
             INPUT_SETS);
+}
+
+#define MAX_ROW_LIST 64
+
+/* --rows: N or a list N1,N2,... of at most MAX_ROW_LIST entries, each >= 1. */
+static bool parse_rows(const char *v, long *list, int *n)
+{
+    char buf[1024];
+    if (strlen(v) >= sizeof buf) {
+        fprintf(stderr, "caravel bench: --rows '%.40s...' is too long\n", v);
+        return false;
+    }
+    snprintf(buf, sizeof buf, "%s", v);
+    *n = 0;
+    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        if (*n == MAX_ROW_LIST) {
+            fprintf(stderr, "caravel bench: --rows has more than %d entries\n", MAX_ROW_LIST);
+            return false;
+        }
+        if (!cv_cli_parse_int("--rows", tok, 1, &list[*n])) return false;
+        (*n)++;
+    }
+    if (*n == 0) {
+        fprintf(stderr, "caravel bench: --rows needs a number or a list of numbers, got '%s'\n", v);
+        return false;
+    }
+    return true;
 }
 
 static int compare_double(const void *a, const void *b)
@@ -138,7 +167,10 @@ int cv_cmd_bench(int argc, char **argv)
 {
     const char *models[MAX_MODELS];
     int nmodels = 0;
-    long tenants = 0, members = 0, rows = 1, waves = 20, warmup = 3, threads = 0;
+    long tenants = 0, members = 0, waves = 20, warmup = 3, threads = 0;
+    long row_list[MAX_ROW_LIST] = {1};
+    int nrows = 1;
+    const char *rows_arg = "1";
     cv_precision_t precision = CV_PRECISION_FP32;
     cv_device_t device = CV_DEVICE_CPU;
     const char *csv = NULL;
@@ -176,7 +208,8 @@ int cv_cmd_bench(int argc, char **argv)
         } else if (!strcmp(a, "--members")) {
             if (!cv_cli_parse_int("--members", v, 1, &members)) return 2;
         } else if (!strcmp(a, "--rows")) {
-            if (!cv_cli_parse_int("--rows", v, 1, &rows)) return 2;
+            if (!parse_rows(v, row_list, &nrows)) return 2;
+            rows_arg = v;
         } else if (!strcmp(a, "--waves")) {
             if (!cv_cli_parse_int("--waves", v, 1, &waves)) return 2;
         } else if (!strcmp(a, "--warmup")) {
@@ -208,6 +241,10 @@ int cv_cmd_bench(int argc, char **argv)
     if (members == 0) members = tenants;
     if (members > tenants) {
         fprintf(stderr, "caravel bench: --members %ld is more than the %ld tenants\n", members, tenants);
+        return 2;
+    }
+    if (nrows > 1 && members < tenants) {
+        fprintf(stderr, "caravel bench: --rows with a list needs every tenant in every wave (no --members)\n");
         return 2;
     }
 
@@ -246,7 +283,7 @@ int cv_cmd_bench(int argc, char **argv)
         }
         cv_shape_t s = cv_tenant_input_shape(ts[loaded], 0);
         for (int d = 0; d < s.ndim; d++)
-            if (s.dims[d] < 0) s.dims[d] = d == 0 ? rows : 1;
+            if (s.dims[d] < 0) s.dims[d] = d == 0 ? row_list[loaded % nrows] : 1;
         for (int k = 0; k < INPUT_SETS; k++) {
             cv_tensor_t *t = &inputs[loaded * INPUT_SETS + k];
             if (cv_tensor_alloc(t, CV_DTYPE_FP32, &s) != CV_STATUS_OK) {
@@ -299,14 +336,17 @@ int cv_cmd_bench(int argc, char **argv)
     qsort(times, (size_t)waves, sizeof(double), compare_double);
     qsort(device_times, (size_t)waves, sizeof(double), compare_double);
     double median = times[waves / 2], best = times[0];
-    double per_s = (double)(members * rows) / (median / 1e3);
+    long wave_rows = 0;
+    for (long t = 0; t < members; t++) wave_rows += row_list[t % nrows];
+    double per_s = (double)wave_rows / (median / 1e3);
     double device_median = device_times[waves / 2];
-    double device_per_s = device_median > 0 ? (double)(members * rows) / (device_median / 1e3) : 0;
+    double device_per_s = device_median > 0 ? (double)wave_rows / (device_median / 1e3) : 0;
     cv_runtime_stats_t st;
     cv_runtime_stats(rt, &st);
-    printf("bench: %ld tenants%s x %ld rows, %s, %s: wave median %.3f ms, min %.3f ms over %ld waves, "
+    printf("bench: %ld tenants%s x %s rows (%ld a wave), %s, %s: wave median %.3f ms, min %.3f ms over %ld waves, "
            "%.1f inferences/s\n",
-           members, members < tenants ? " (drawn at random for each wave)" : "", rows, device == CV_DEVICE_CUDA ? "cuda" : "cpu",
+           members, members < tenants ? " (drawn at random for each wave)" : "", rows_arg, wave_rows,
+           device == CV_DEVICE_CUDA ? "cuda" : "cpu",
            precision == CV_PRECISION_FP32 ? "fp32" : precision == CV_PRECISION_TF32 ? "tf32"
            : precision == CV_PRECISION_FP16 ? "fp16" : "bf16",
            median, best, waves, per_s);
@@ -315,9 +355,15 @@ int cv_cmd_bench(int argc, char **argv)
                "%ld refreshes, %ld misses; %ld steps on the host\n",
                device_median, device_per_s, graphs ? "on" : "off", st.graph_hits, st.graph_refreshes,
                st.graph_misses, st.fallback_steps);
-    if (csv)
-        printf("%s,%ld,%ld,%.4f,%.4f,%.1f,%.4f,%.1f\n", csv, members, rows, median, best, per_s, device_median,
+    if (csv) {
+        /* N: rows per tenant; a list is written with ';' between entries. */
+        char rows_field[128];
+        snprintf(rows_field, sizeof rows_field, "%s", rows_arg);
+        for (char *c = rows_field; *c; c++)
+            if (*c == ',') *c = ';';
+        printf("%s,%ld,%s,%.4f,%.4f,%.1f,%.4f,%.1f\n", csv, members, rows_field, median, best, per_s, device_median,
                device_per_s);
+    }
     if (profile) print_profile(&prof, waves, top, csv);
     rc = 0;
     goto done;

@@ -17,8 +17,10 @@
 #           (opsets 17-20) checked against float64 PyTorch, CPU and CUDA
 #   fusion  what the fusions decided at load gain (caravel bench against
 #           --no-fusion, same tenants, same call): ResNet-50 and MobileNetV2
-#           waves of R = 1, 8, 64 in FP32 and R = 64 in TF32, then the step
-#           profile of the fused R = 64 waves. fusion.csv
+#           waves of R = 1, 8, 64 in FP32 and R = 64 in TF32; 32 tenants of
+#           2 rows against 32 of 1 and 3 rows (mixed heights, 64 rows a wave
+#           either way); then the step profile of the fused R = 64 waves.
+#           fusion.csv
 #   sched   the asynchronous API under load (caravel drive): 32 ResNet-50
 #           tenants, spacetime's closed-loop saturation, then every policy
 #           swept over Poisson rates (70% of that saturation among them) with
@@ -143,6 +145,14 @@ fusion)
           timeout 120 $cv bench --device cuda --precision $prec --tenants $R --waves 15 --warmup 3 $flag \
             --csv "$arch,$prec,$variant" $models | grep -E "^$arch,"
         done
+      done
+      # Item 5: slices of several heights (1 and 3 rows) against uniform
+      # slices (2 rows), 64 rows a wave either way.
+      models=$(for r in $(seq 0 31); do printf -- "--model /tmp/tenants/%s/tenant_%03d.onnx " $arch $r; done)
+      for rows in 2 1,3; do
+        # shellcheck disable=SC2086
+        timeout 120 $cv bench --device cuda --tenants 32 --rows $rows --waves 15 --warmup 3 \
+          --csv "$arch,fp32,rows" $models | grep -E "^$arch,"
       done
     done | tee "$out/fusion.csv"
     for arch in resnet50 mobilenet_v2; do
