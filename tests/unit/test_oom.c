@@ -130,6 +130,14 @@ static void fixture_init(oom_fixture_t *f, cv_device_t device)
         if (scenario(f, again, &err) != CV_STATUS_OK) fail_msg("%s", err.msg);
         for (int i = 0; i < 3; i++) expect_equal(&again[i], &f->want[i]);
         free_outputs(again, 3);
+        /* The loop runs the keeper after every scenario: on CUDA its wave
+         * shape's graph is refreshed after the scenario's waves, which
+         * grows the cache's bookkeeping once. Grown here, not counted as
+         * the next iteration's leak. */
+        cv_tensor_t keeper_again[1];
+        assert_int_equal(cv_infer(f->rt, f->keeper, f->keeper_in, keeper_again, &err), CV_STATUS_OK);
+        expect_equal(&keeper_again[0], &f->keeper_out[0]);
+        free_outputs(keeper_again, 1);
     }
 }
 
