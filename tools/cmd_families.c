@@ -48,9 +48,9 @@ static void usage(FILE *f)
             "                          runs in FP32 only)\n"
             "  --load-model NAME       only this model (repeatable; default: every model)\n"
             "\n"
-            "A model that fails to load is named on stderr and left out of the map\n"
-            "(nginx then hashes its requests by the model name); the exit status is\n"
-            "then 1, so that a script notices.\n");
+            "A model that fails to load is named on stderr with the reason and left out\n"
+            "of the map (nginx then hashes its requests by the model name); the exit\n"
+            "status is then 1, so that a script notices.\n");
 }
 
 #define MAX_MODELS 256
@@ -126,17 +126,13 @@ int cv_cmd_families(int argc, char **argv)
     }
     if (cv_runtime_create(&config, &rt, &err) != CV_STATUS_OK) goto fail;
     if (cv_registry_create(rt, repo, &reg, &err) != CV_STATUS_OK) goto fail;
+    /* A failed load is not fatal here (the servers serve the others), but
+     * it is named: the registry logs each failed version with its reason,
+     * and one line after the map lists the models left out. */
     if (nonly == 0) {
-        if (cv_registry_load_all(reg, &err) != CV_STATUS_OK) {
-            fprintf(stderr, "caravel families: %s\n", err.msg);
-            all_loaded = false;
-        }
+        all_loaded = cv_registry_load_all(reg, &err) == CV_STATUS_OK;
     } else {
-        for (int i = 0; i < nonly; i++)
-            if (cv_registry_load(reg, only[i], &err) != CV_STATUS_OK) {
-                fprintf(stderr, "caravel families: %s\n", err.msg);
-                all_loaded = false;
-            }
+        for (int i = 0; i < nonly; i++) all_loaded &= cv_registry_load(reg, only[i], &err) == CV_STATUS_OK;
     }
     if (cv_registry_ready(reg, NULL, &ready, &nready, &err) != CV_STATUS_OK) goto fail;
 
@@ -154,6 +150,18 @@ int cv_cmd_families(int argc, char **argv)
             printf("%s %016llx;\n", s->model, (unsigned long long)s->family_hash);
         else
             printf("%s\t%s\t%016llx\n", s->model, s->version_str, (unsigned long long)s->family_hash);
+    }
+    fflush(stdout);
+    if (!all_loaded) {
+        /* The models of the request with no READY version: the map lacks them. */
+        fprintf(stderr, "caravel families: left out of the map (they did not load):");
+        for (int m = 0; m < models.count; m++) {
+            bool asked = nonly == 0, mapped = false;
+            for (int i = 0; i < nonly; i++) asked |= !strcmp(only[i], models.names[m]);
+            for (int i = 0; i < nready; i++) mapped |= !strcmp(ready[i]->model, models.names[m]);
+            if (asked && !mapped) fprintf(stderr, " %s", models.names[m]);
+        }
+        fprintf(stderr, "\n");
     }
     rc = all_loaded ? 0 : 1;
     goto done;
