@@ -30,7 +30,9 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # Python for tests and reference-data tools only; versions pinned so that
-# reference outputs are reproducible.
+# reference outputs are reproducible. CARAVEL_SETUP_PYTHON=0 leaves it out
+# (deploy/Dockerfile: the image builds and serves without it).
+[ "${CARAVEL_SETUP_PYTHON:-1}" = 0 ] && exit 0
 requirements=scripts/requirements.txt
 stamp=.venv/.requirements-installed
 if [ ! -x .venv/bin/python3 ] || ! cmp -s "$requirements" "$stamp"; then
