@@ -4,7 +4,8 @@
 # system onnx.proto, cmocka, libmicrohttpd, jansson, gnuplot, clang with its
 # libFuzzer and sanitizer runtimes for `make fuzz`, chromium for the status
 # page's headless-browser test, libcurl for the HTTP load generator
-# `caravel load`) and a Python
+# `caravel load`, nginx for the test of several servers behind it,
+# tests/cluster) and a Python
 # virtual environment (.venv) with pinned onnx, onnxruntime and numpy, used
 # only by tests and tools that make reference data, and tritonclient[http],
 # the real client the server's tests (tests/server) talk to.
@@ -15,7 +16,7 @@ cd "$(dirname "$0")/.."
 packages=(build-essential cmake pkg-config python3 python3-venv
           libopenblas-dev libprotobuf-c-dev protobuf-c-compiler libonnx-dev
           libcmocka-dev libmicrohttpd-dev libjansson-dev gnuplot-nox
-          clang libclang-rt-14-dev chromium libcurl4-openssl-dev)
+          clang libclang-rt-14-dev chromium libcurl4-openssl-dev nginx)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -29,7 +30,9 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # Python for tests and reference-data tools only; versions pinned so that
-# reference outputs are reproducible.
+# reference outputs are reproducible. CARAVEL_SETUP_PYTHON=0 leaves it out
+# (deploy/Dockerfile: the image builds and serves without it).
+[ "${CARAVEL_SETUP_PYTHON:-1}" = 0 ] && exit 0
 requirements=scripts/requirements.txt
 stamp=.venv/.requirements-installed
 if [ ! -x .venv/bin/python3 ] || ! cmp -s "$requirements" "$stamp"; then

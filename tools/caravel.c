@@ -24,6 +24,8 @@ static void usage(FILE *f)
             "  serve   serve a model repository over the KServe v2 HTTP protocol\n"
             "  load    load a KServe v2 server over HTTP (open-loop Poisson or closed-loop)\n"
             "          and report throughput, latency, SLO attainment, answers by status\n"
+            "  families the family of each model of a repository, as an nginx map (to\n"
+            "          route each family to one server of several: docs/DEPLOY.md)\n"
             "\n"
             "`caravel COMMAND --help` describes each command.\n");
 }
@@ -47,6 +49,7 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "drive")) return cv_cmd_drive(argc - 1, argv + 1);
     if (!strcmp(cmd, "serve")) return cv_cmd_serve(argc - 1, argv + 1);
     if (!strcmp(cmd, "load")) return cv_cmd_load(argc - 1, argv + 1);
+    if (!strcmp(cmd, "families")) return cv_cmd_families(argc - 1, argv + 1);
     fprintf(stderr, "caravel: unknown command '%s' (try caravel --help)\n", cmd);
     return 2;
 }

@@ -214,6 +214,29 @@ static void test_serve_bad_options(void **state)
     expect_error("serve --model-repository %s --frobnicate 1", 2, "unknown option", NULL);
 }
 
+/* `caravel families` refuses bad options; a model that does not load is
+ * named, left out, and makes the exit status 1. */
+static void test_families_errors(void **state)
+{
+    expect_error("families", 2, "--model-repository is required", NULL);
+    expect_error("families --model-repository %s --format yaml", 2, "--format", "yaml");
+    expect_error("families --model-repository %s --device tpu", 2, "--device", "tpu");
+    expect_error("families --model-repository %s --load-model ../etc", 2, "--load-model", "not a model name");
+    expect_error("families --model-repository %s --load-model absent", 2, "absent", "no such model");
+    expect_error("families --model-repository %s/no-such-folder", 1, "no-such-folder", NULL);
+    expect_error("families --model-repository %s --frobnicate 1", 2, "unknown option", NULL);
+
+    char cmd[4096], err[4096];
+    snprintf(cmd, sizeof cmd,
+             "mkdir -p %s/families-repo/good/1 %s/families-repo/broken/1 && cp %s/relu.onnx %s/families-repo/good/1/model.onnx"
+             " && cp %s/corrupt.onnx %s/families-repo/broken/1/model.onnx", dir, dir, dir, dir, dir, dir);
+    assert_int_equal(system(cmd), 0);
+    int rc = run_cli("families --model-repository %s/families-repo", err, sizeof err);
+    if (rc != 1 || !strstr(err, "not an ONNX model") || !strstr(err, "left out of the map (they did not load): broken\n"))
+        fail_msg("caravel families over a repository with a broken model: exit %d, stderr: %s", rc, err);
+    (void)state;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -222,7 +245,7 @@ int main(void)
         cmocka_unit_test(test_corrupt_model),     cmocka_unit_test(test_wrong_input_count),
         cmocka_unit_test(test_bad_options),       cmocka_unit_test(test_drive_bad_options),
         cmocka_unit_test(test_drive_runs),        cmocka_unit_test(test_serve_bad_options),
-        cmocka_unit_test(test_load_bad_options),
+        cmocka_unit_test(test_load_bad_options),  cmocka_unit_test(test_families_errors),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
