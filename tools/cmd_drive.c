@@ -144,6 +144,9 @@ typedef struct drive_result {
     long widths[CV_WAVE_HISTOGRAM];
     double lag_p99_ms, lag_max_ms;
     bool behind;
+    /* Host time per scheduled wave, medians over the runtime's last 1024
+     * waves (cv_runtime_stats): the scheduler's decision and a lane's launch. */
+    double form_us, launch_us;
 } drive_result_t;
 
 static void usage(FILE *f)
@@ -219,7 +222,9 @@ static void usage(FILE *f)
             "slo_ms,duration_s,max_wave_rows,waves_in_flight (0: the library's default),\n"
             "offered_per_s,completed_per_s,p50_ms,p99_ms,p999_ms,attainment,fused_share,\n"
             "arrivals,completed,rejected_queue_full,rejected_infeasible,expired,failed,\n"
-            "unfinished,dropped,waves,mean_wave_requests,submit_lag_p99_ms\n");
+            "unfinished,dropped,waves,mean_wave_requests,submit_lag_p99_ms,form_us_median,\n"
+            "launch_us_median (host time per wave: the scheduler's decision and a lane's\n"
+            "launch, medians over the runtime's last 1024 waves)\n");
 }
 
 /* ---- options --------------------------------------------------------------------- */
@@ -820,6 +825,11 @@ static void finish(drive_run_t *r, drive_result_t *res)
      * than a scheduler would notice, or the sending took longer than the
      * window. */
     res->behind = o->mode == DRIVE_POISSON && (res->lag_p99_ms > 2.0 || span > o->duration_s * 1.01);
+    cv_runtime_stats_t rs;
+    if (cv_runtime_stats(r->ctx->rt, &rs) == CV_STATUS_OK) {
+        res->form_us = rs.form_us_median;
+        res->launch_us = rs.launch_us_median;
+    }
 }
 
 /* Runs one load on the context's runtime and fills res. Library errors:
@@ -1006,6 +1016,8 @@ static void print_result(const drive_ctx_t *c, double load, const drive_result_t
            "dropped %ld\n",
            res->queue_full + res->infeasible, res->queue_full, res->infeasible, res->expired, res->failed,
            res->unfinished, res->dropped);
+    printf("  host time per wave (medians over the last 1024): decision %.1f us, launch %.1f us\n", res->form_us,
+           res->launch_us);
     if (res->behind)
         printf("  note: the submitter fell behind: submissions lagged their arrival times by %.2f ms (p99), "
                "%.2f ms at most; offered %.1f/s of %g/s\n",
@@ -1039,11 +1051,12 @@ static void csv_row(FILE *f, const drive_ctx_t *c, double load, const drive_resu
             cv_cli_precision_name(o->precision), o->tenants, o->rows, o->mode == DRIVE_POISSON ? "poisson" : "closed");
     if (o->mode == DRIVE_POISSON) fprintf(f, "%g,,", load);
     else fprintf(f, ",%g,", load);
-    fprintf(f, "%g,%g,%ld,%ld,%.2f,%.2f,%.3f,%.3f,%.3f,%.5f,%.4f,%ld,%ld,%ld,%ld,%ld,%ld,%ld,%ld,%ld,%.3f,%.3f\n",
+    fprintf(f, "%g,%g,%ld,%ld,%.2f,%.2f,%.3f,%.3f,%.3f,%.5f,%.4f,%ld,%ld,%ld,%ld,%ld,%ld,%ld,%ld,%ld,%.3f,%.3f,"
+               "%.2f,%.2f\n",
             o->slo_ms, o->duration_s, o->max_wave_rows, o->waves_in_flight, res->offered_per_s,
             res->completed_per_s, res->p50, res->p99, res->p999, res->attainment, res->fused_share, res->arrivals,
             res->completed, res->queue_full, res->infeasible, res->expired, res->failed, res->unfinished,
-            res->dropped, res->waves, res->mean_wave_requests, res->lag_p99_ms);
+            res->dropped, res->waves, res->mean_wave_requests, res->lag_p99_ms, res->form_us, res->launch_us);
     fflush(f);
 }
 
@@ -1059,7 +1072,7 @@ static FILE *csv_open(const char *path)
         fputs("label,policy,device,precision,tenants,rows,mode,rate,concurrency,slo_ms,duration_s,max_wave_rows,"
               "waves_in_flight,offered_per_s,completed_per_s,p50_ms,p99_ms,p999_ms,attainment,fused_share,arrivals,"
               "completed,rejected_queue_full,rejected_infeasible,expired,failed,unfinished,dropped,waves,"
-              "mean_wave_requests,submit_lag_p99_ms\n",
+              "mean_wave_requests,submit_lag_p99_ms,form_us_median,launch_us_median\n",
               f);
     return f;
 }
