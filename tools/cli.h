@@ -17,6 +17,7 @@ int cv_cmd_drive(int argc, char **argv);
 int cv_cmd_serve(int argc, char **argv);
 int cv_cmd_load(int argc, char **argv);
 int cv_cmd_families(int argc, char **argv);
+int cv_cmd_table1(int argc, char **argv);
 
 /* Parses "cpu" or "cuda"; prints an error and returns false otherwise. */
 bool cv_cli_parse_device(const char *s, cv_device_t *out);

@@ -21,6 +21,10 @@
 #           2 rows against 32 of 1 and 3 rows (mixed heights, 64 rows a wave
 #           either way); then the step profile of the fused R = 64 waves.
 #           fusion.csv
+#   table1  the paper's Table 1 (caravel table1: R independent GEMMs, three
+#           shapes, time-only / space-only / space-time / grouped / TF32) and,
+#           in the same call, ../shared/anchors/table1.cu built with nvcc.
+#           table1.csv
 #   sched   the asynchronous API under load (caravel drive): 32 ResNet-50
 #           tenants, spacetime's closed-loop saturation, then every policy
 #           swept over Poisson rates (70% of that saturation among them) with
@@ -33,7 +37,7 @@ if [ $# -gt 1 ]; then # several stages, in order
   for s in "$@"; do "$0" "$s"; done
   exit 0
 fi
-stage=${1:?usage: run.sh tests|sanitize|bench|peers|profile|members|fusion|zoo|sched ...}
+stage=${1:?usage: run.sh tests|sanitize|bench|peers|profile|members|fusion|table1|zoo|sched ...}
 out=${OUT:-/tmp/caravel-out}
 mkdir -p "$out"
 W=/tmp/cv
@@ -160,6 +164,18 @@ fusion)
       # shellcheck disable=SC2086
       timeout 120 $cv bench --device cuda --tenants 64 --waves 5 --warmup 2 --profile --top 8 --csv "$arch,64" $models
     done
+  } 2>&1 | tee "$log"
+  ;;
+table1)
+  {
+    timeout 300 $cv table1 --csv "$out/table1.csv"
+    echo "table1 rc=$?"
+    if nvcc -O3 -arch=sm_90 -o /tmp/table1_anchor $W/data/anchors/table1.cu -lcublas 2> "$out/anchor_build.log"; then
+      timeout 240 /tmp/table1_anchor
+      echo "anchor rc=$?"
+    else
+      echo "anchor: nvcc failed (anchor_build.log)"
+    fi
   } 2>&1 | tee "$log"
   ;;
 zoo)

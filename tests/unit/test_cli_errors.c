@@ -237,6 +237,17 @@ static void test_families_errors(void **state)
     (void)state;
 }
 
+static void test_table1_errors(void **state)
+{
+    expect_error("table1 --r 0", 2, "--r", NULL);
+    expect_error("table1 --r 2,x", 2, "--r", "x");
+    expect_error("table1 --r 5000", 2, "4096", NULL);
+    expect_error("table1 --shapes foo", 2, "unknown shape 'foo'", NULL);
+    expect_error("table1 --reps", 2, "needs a value", NULL);
+    expect_error("table1 --frobnicate 1", 2, "unknown option", NULL);
+    (void)state;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -246,6 +257,7 @@ int main(void)
         cmocka_unit_test(test_bad_options),       cmocka_unit_test(test_drive_bad_options),
         cmocka_unit_test(test_drive_runs),        cmocka_unit_test(test_serve_bad_options),
         cmocka_unit_test(test_load_bad_options),  cmocka_unit_test(test_families_errors),
+        cmocka_unit_test(test_table1_errors),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
