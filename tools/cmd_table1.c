@@ -8,6 +8,8 @@
  */
 #include "cli.h"
 
+#include "core/core.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
