@@ -5,6 +5,7 @@
 #define CV_CLI_H
 
 #include "caravel.h"
+#include "repo/repo.h"
 
 #include <stdio.h>
 
@@ -26,6 +27,14 @@ bool cv_cli_parse_precision(const char *s, cv_precision_t *out);
 const char *cv_cli_precision_name(cv_precision_t p);
 /* Parses a positive integer option value; prints an error naming the option. */
 bool cv_cli_parse_int(const char *option, const char *s, long min, long *out);
+/* Parses "N" or "N1,N2,..." of integers >= min into out[0..max), *n of
+ * them; prints one error naming the option (and the bad item) otherwise. */
+bool cv_cli_parse_int_list(const char *option, const char *s, long min, long *out, int max, int *n);
+/* Whether every name of --load-model is a model of the repository's
+ * listing; prints "caravel CMD: --load-model 'NAME': no such model in
+ * REPO" for the first that is not. */
+bool cv_cli_models_listed(const char *cmd, const char *repo, const cv_repo_names_t *models,
+                          const char *const *names, int n);
 
 /* Prints "output 'NAME' FP32 [1,10]: v0 v1 ..." (first `count` values). */
 void cv_cli_print_tensor(FILE *f, const char *what, const char *name, const cv_tensor_t *t, int count);

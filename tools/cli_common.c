@@ -53,6 +53,44 @@ bool cv_cli_parse_int(const char *option, const char *s, long min, long *out)
     return true;
 }
 
+bool cv_cli_parse_int_list(const char *option, const char *s, long min, long *out, int max, int *n)
+{
+    char buf[1024];
+    if (strlen(s) >= sizeof buf) {
+        fprintf(stderr, "caravel: %s '%.40s...' is too long\n", option, s);
+        return false;
+    }
+    snprintf(buf, sizeof buf, "%s", s);
+    *n = 0;
+    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        if (*n == max) {
+            fprintf(stderr, "caravel: %s has more than %d entries\n", option, max);
+            return false;
+        }
+        if (!cv_cli_parse_int(option, tok, min, &out[*n])) return false;
+        (*n)++;
+    }
+    if (*n == 0) {
+        fprintf(stderr, "caravel: %s needs a number or a list of numbers, not '%s'\n", option, s);
+        return false;
+    }
+    return true;
+}
+
+bool cv_cli_models_listed(const char *cmd, const char *repo, const cv_repo_names_t *models,
+                          const char *const *names, int n)
+{
+    for (int i = 0; i < n; i++) {
+        bool found = false;
+        for (int m = 0; m < models->count; m++) found |= !strcmp(models->names[m], names[i]);
+        if (!found) {
+            fprintf(stderr, "caravel %s: --load-model '%s': no such model in %s\n", cmd, names[i], repo);
+            return false;
+        }
+    }
+    return true;
+}
+
 void cv_cli_print_tensor(FILE *f, const char *what, const char *name, const cv_tensor_t *t, int count)
 {
     char shape[128];

@@ -63,31 +63,6 @@ static void usage(FILE *f)
 
 #define MAX_ROW_LIST 64
 
-/* --rows: N or a list N1,N2,... of at most MAX_ROW_LIST entries, each >= 1. */
-static bool parse_rows(const char *v, long *list, int *n)
-{
-    char buf[1024];
-    if (strlen(v) >= sizeof buf) {
-        fprintf(stderr, "caravel bench: --rows '%.40s...' is too long\n", v);
-        return false;
-    }
-    snprintf(buf, sizeof buf, "%s", v);
-    *n = 0;
-    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        if (*n == MAX_ROW_LIST) {
-            fprintf(stderr, "caravel bench: --rows has more than %d entries\n", MAX_ROW_LIST);
-            return false;
-        }
-        if (!cv_cli_parse_int("--rows", tok, 1, &list[*n])) return false;
-        (*n)++;
-    }
-    if (*n == 0) {
-        fprintf(stderr, "caravel bench: --rows needs a number or a list of numbers, got '%s'\n", v);
-        return false;
-    }
-    return true;
-}
-
 static int compare_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -208,7 +183,7 @@ int cv_cmd_bench(int argc, char **argv)
         } else if (!strcmp(a, "--members")) {
             if (!cv_cli_parse_int("--members", v, 1, &members)) return 2;
         } else if (!strcmp(a, "--rows")) {
-            if (!parse_rows(v, row_list, &nrows)) return 2;
+            if (!cv_cli_parse_int_list("--rows", v, 1, row_list, MAX_ROW_LIST, &nrows)) return 2;
             rows_arg = v;
         } else if (!strcmp(a, "--waves")) {
             if (!cv_cli_parse_int("--waves", v, 1, &waves)) return 2;

@@ -115,14 +115,9 @@ int cv_cmd_families(int argc, char **argv)
     /* No profiling: nothing runs here, only the families are read. */
     cv_runtime_config_t config = {.device = device, .threads = 1, .no_profile = true};
     if (cv_repo_list_models(repo, &models, &err) != CV_STATUS_OK) goto fail;
-    for (int i = 0; i < nonly; i++) {
-        bool found = false;
-        for (int m = 0; m < models.count; m++) found |= !strcmp(models.names[m], only[i]);
-        if (!found) {
-            fprintf(stderr, "caravel families: --load-model '%s': no such model in %s\n", only[i], repo);
-            rc = 2;
-            goto done;
-        }
+    if (!cv_cli_models_listed("families", repo, &models, only, nonly)) {
+        rc = 2;
+        goto done;
     }
     if (cv_runtime_create(&config, &rt, &err) != CV_STATUS_OK) goto fail;
     if (cv_registry_create(rt, repo, &reg, &err) != CV_STATUS_OK) goto fail;

@@ -196,14 +196,9 @@ int cv_cmd_serve(int argc, char **argv)
                                      .max_wave_rows = (int)max_wave_rows};
     cv_repo_names_t models = {0};
     if (cv_repo_list_models(repo, &models, &err) != CV_STATUS_OK) goto fail;
-    for (int i = 0; i < nload; i++) {
-        bool found = false;
-        for (int m = 0; m < models.count; m++) found |= !strcmp(models.names[m], load[i]);
-        if (!found) {
-            fprintf(stderr, "caravel serve: --load-model '%s': no such model in %s\n", load[i], repo);
-            rc = 2;
-            goto done;
-        }
+    if (!cv_cli_models_listed("serve", repo, &models, load, nload)) {
+        rc = 2;
+        goto done;
     }
     if (cv_runtime_create(&rc_config, &rt, &err) != CV_STATUS_OK) goto fail;
     if (cv_registry_create(rt, repo, &reg, &err) != CV_STATUS_OK) goto fail;

@@ -59,31 +59,6 @@ static void usage(FILE *f)
             "  --csv FILE       append rows: shape,m,n,k,R,way,ms,tflops\n");
 }
 
-/* A comma-separated list of integers >= 1, at most MAX_RS. */
-static bool parse_list(const char *option, const char *v, long *out, int *n)
-{
-    char buf[512];
-    if (strlen(v) >= sizeof buf) {
-        fprintf(stderr, "caravel table1: %s is too long\n", option);
-        return false;
-    }
-    snprintf(buf, sizeof buf, "%s", v);
-    *n = 0;
-    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        if (*n == MAX_RS) {
-            fprintf(stderr, "caravel table1: %s has more than %d entries\n", option, MAX_RS);
-            return false;
-        }
-        if (!cv_cli_parse_int(option, tok, 1, &out[*n])) return false;
-        (*n)++;
-    }
-    if (*n == 0) {
-        fprintf(stderr, "caravel table1: %s needs at least one number\n", option);
-        return false;
-    }
-    return true;
-}
-
 static bool parse_shapes(const char *v, bool *use)
 {
     char buf[256];
@@ -121,7 +96,7 @@ int cv_cmd_table1(int argc, char **argv)
         }
         const char *v = argv[++i];
         if (!strcmp(a, "--r")) {
-            if (!parse_list("--r", v, rs, &nrs)) return 2;
+            if (!cv_cli_parse_int_list("--r", v, 1, rs, MAX_RS, &nrs)) return 2;
         } else if (!strcmp(a, "--shapes")) {
             if (!parse_shapes(v, use)) return 2;
         } else if (!strcmp(a, "--reps")) {
