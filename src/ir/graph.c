@@ -129,6 +129,35 @@ void cv_graph_max_arity(const cv_graph_t *g, int *max_inputs, int *max_outputs)
     }
 }
 
+size_t cv_graph_drop_weight_data(cv_graph_t *g)
+{
+    /* sole[v]: 1 while every reader of v seen is a Conv, Gemm or MatMul
+     * taking it as its weight or bias; 2 once another reader shows up. */
+    unsigned char *sole = cv_calloc((size_t)g->nvalues + 1, 1);
+    if (!sole) return 0; /* nothing dropped: the host copy stays, still correct */
+    for (int ni = 0; ni < g->nnodes; ni++) {
+        const cv_node_t *n = &g->nodes[ni];
+        if (n->dead) continue;
+        bool gemm_like = n->op == CV_OP_CONV || n->op == CV_OP_GEMM || n->op == CV_OP_MATMUL;
+        for (int i = 0; i < n->ninputs; i++) {
+            int v = n->inputs[i];
+            if (v < 0) continue;
+            if (gemm_like && (i == 1 || i == 2) && sole[v] == 0) sole[v] = 1;
+            else if (!gemm_like || (i != 1 && i != 2)) sole[v] = 2;
+        }
+    }
+    for (int o = 0; o < g->noutputs; o++) sole[g->outputs[o]] = 2;
+    size_t dropped = 0;
+    for (int v = 0; v < g->nvalues; v++) {
+        cv_tensor_t *c = g->values[v].constant;
+        if (sole[v] != 1 || !c || !g->values[v].is_weight || !c->data) continue;
+        dropped += cv_tensor_nbytes(c);
+        cv_tensor_free(c);
+    }
+    cv_free(sole);
+    return dropped;
+}
+
 const char *cv_node_label(const cv_graph_t *g, int node, char *buf, size_t len)
 {
     const cv_node_t *n = &g->nodes[node];

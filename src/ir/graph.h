@@ -111,6 +111,15 @@ int cv_graph_add_constant(cv_graph_t *g, const char *name, cv_tensor_t *t, bool 
 /* The most inputs and the most outputs any node of g has (0 when none). */
 void cv_graph_max_arity(const cv_graph_t *g, int *max_inputs, int *max_outputs);
 
+/* Frees the host data of the weights that only Conv, Gemm and MatMul read,
+ * as their weight or bias (inputs 1 and 2), keeping dtype and shape
+ * (constant->data becomes NULL): for a tenant whose backend keeps its own
+ * copy in device memory, so that its weights are not held twice (issue 9,
+ * the memory wall). Planning never reads them (a step that reads a weight
+ * is never folded); everything else a plan reads on the host (shapes,
+ * axes, Clip bounds, Resize scales) is kept. Returns the bytes freed. */
+size_t cv_graph_drop_weight_data(cv_graph_t *g);
+
 /* "Conv 'conv1' (node 3)" for messages; writes into buf. */
 const char *cv_node_label(const cv_graph_t *g, int node, char *buf, size_t len);
 

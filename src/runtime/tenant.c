@@ -180,6 +180,9 @@ cv_status cv_tenant_load_config(cv_runtime_t *rt, const char *name, const char *
     if (st == CV_STATUS_OK && !rt->config.no_fusion) st = cv_plan_fuse_residuals(t->graph, &rt->fold_cpu, err);
     if (st == CV_STATUS_OK)
         st = rt->backend->iface->tenant_upload(rt->backend, t->graph, t->config.precision, &t->constants, err);
+    /* A device holds the weights now; the host copy would only double the
+     * tenant's memory (what remains is what planning reads). */
+    if (st == CV_STATUS_OK && !rt->backend->iface->host_memory) cv_graph_drop_weight_data(t->graph);
     cv_account_use(previous);
     if (st == CV_STATUS_OK) t->by_rows = fixed_beyond_rows(t->graph);
 
