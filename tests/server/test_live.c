@@ -336,7 +336,7 @@ static void test_gather(void **state)
     cv_live_snapshot_t snap;
     memset(&snap, 0, sizeof snap);
     snprintf(snap.server.policy, sizeof snap.server.policy, "time");
-    assert_int_equal(cv_live_gather(rt, reg, &snap, &err), CV_STATUS_OK);
+    assert_int_equal(cv_live_gather(reg, &snap, &err), CV_STATUS_OK);
     assert_string_equal(snap.server.policy, "time"); /* the caller's part is kept */
     assert_true(snap.has_runtime && snap.runtime.waves >= 8);
     assert_int_equal(snap.ntenants, 5);
@@ -367,7 +367,7 @@ static void test_gather(void **state)
 
     /* Unloaded: its record leaves the READY list and shows unloaded. */
     assert_int_equal(cv_registry_unload(reg, "mlp-a", &err), CV_STATUS_OK);
-    assert_int_equal(cv_live_gather(rt, reg, &snap, &err), CV_STATUS_OK);
+    assert_int_equal(cv_live_gather(reg, &snap, &err), CV_STATUS_OK);
     assert_string_equal(find_tenant(&snap, "mlp-a")->reason, "unloaded");
     assert_int_equal(snap.nfamilies, 1);
     cv_live_release(&snap);
