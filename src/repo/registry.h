@@ -96,7 +96,9 @@ typedef struct cv_replica {
     int device;   /* index of the registry's device */
     size_t bytes; /* charged against the device's budget: the tenant's device
                      bytes on a GPU, its weights' bytes (cv_model_probe) on a
-                     CPU device, whose budget is a logical one */
+                     CPU device, whose budget is a logical one; with one
+                     device and no budget (no placement to decide, so no
+                     probe) the model file's size */
 } cv_replica_t;
 
 /* One (model, version). Fields above `state` are fixed once the record is
