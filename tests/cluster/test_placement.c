@@ -428,6 +428,9 @@ static void test_replicas(void **state)
         cv_registry_usage_t u;
         cv_registry_device_usage(f.reg, i, &u);
         assert_true(u.placed == 0 && u.replicas == 0 && u.free == CV_PLACE_UNLIMITED);
+        /* A CPU device: no memory of its own to report. */
+        assert_true(u.has_info && u.info.device == CV_DEVICE_CPU && u.info.total_bytes == 0);
+        assert_string_equal(u.info.name, "cpu");
     }
     fleet_down(&f);
 }
