@@ -164,6 +164,23 @@ cv_status cv_runtime_create(const cv_runtime_config_t *config, cv_runtime_t **ou
  * outcome CV_OUTCOME_SHUTDOWN), lets the waves in flight finish (their
  * requests complete normally), then frees everything. Not from a callback. */
 void cv_runtime_destroy(cv_runtime_t *rt);
+/* What a runtime's device is, and its memory now. */
+typedef struct cv_device_info {
+    cv_device_t device;
+    int index;              /* the GPU (cuda:N); 0 on the CPU */
+    char name[96];          /* "NVIDIA H100 80GB HBM3"; "cpu" */
+    char uuid[48];          /* "GPU-8c1b2f3e-...", as nvidia-smi and Triton's
+                               gpu_uuid label write it; "" on the CPU */
+    size_t free_bytes;      /* device memory free now (cudaMemGetInfo): every
+                               process's use counts; 0 on the CPU */
+    size_t total_bytes;     /* 0 on the CPU, which has no memory of its own */
+} cv_device_info_t;
+/* Fills out; INTERNAL when the driver cannot be asked. */
+cv_status cv_runtime_device_info(cv_runtime_t *rt, cv_device_info_t *out, cv_err_t *err);
+/* The number of CUDA GPUs this process sees: 0 without any, or in a build
+ * without the CUDA backend. */
+int cv_cuda_device_count(void);
+
 /* Waits until no request is queued or in flight, or `timeout_ms` passes
  * (< 0: no limit); true when drained. Requests submitted meanwhile count. */
 bool cv_runtime_drain(cv_runtime_t *rt, double timeout_ms);
@@ -179,6 +196,24 @@ typedef struct cv_tenant_config {
     int priority;        /* default priority of its requests (higher first) */
     int queue_bound;     /* requests queued at most; more are rejected; 0 = 1024 */
 } cv_tenant_config_t;
+
+/* What placing a model on one of several runtimes needs before loading it
+ * (src/repo/placement.h): the family it will join and how many bytes its
+ * weights take. */
+typedef struct cv_model_probe {
+    uint64_t family_hash; /* what cv_tenant_family_hash will read once it is
+                             loaded on rt with this config */
+    size_t weight_bytes;  /* its constants after load-time folding, in the
+                             dtype they are stored in (FP32 weights of an
+                             FP16 or BF16 tenant count twice: CUDA keeps a
+                             half copy beside them, 1.5x, rounded up) */
+} cv_model_probe_t;
+/* Reads the ONNX file and runs the load-time passes on the host, as
+ * cv_tenant_load_config would on rt (whose configuration, no_fusion for
+ * one, changes the family), and loads nothing. Thread-safe; costs a parse
+ * of the file. Errors as cv_tenant_load_config's for a bad file. */
+cv_status cv_model_probe(cv_runtime_t *rt, const char *onnx_path, const cv_tenant_config_t *config,
+                         cv_model_probe_t *out, cv_err_t *err);
 
 /* Loads an ONNX file as a tenant named `name` (unique in the runtime).
  * Tenants whose graphs are identical up to weight values (and of one
@@ -296,6 +331,8 @@ cv_status cv_request_create(cv_runtime_t *rt, cv_tenant_t *t, int64_t rows, cv_r
 /* Frees (or recycles) a request that is not pending. */
 void cv_request_destroy(cv_request_t *req);
 cv_tenant_t *cv_request_tenant(const cv_request_t *req);
+/* The runtime it was made by (the one to submit or cancel it on). */
+cv_runtime_t *cv_request_runtime(const cv_request_t *req);
 int64_t cv_request_rows(const cv_request_t *req);
 /* Input i (model order), to be written before cv_submit. */
 cv_tensor_t *cv_request_input(cv_request_t *req, int i);
@@ -381,6 +418,9 @@ typedef struct cv_runtime_stats {
      * scheduler's decision (a poll that formed waves), and a lane's launch
      * of a wave (inputs, tables, the graph or the steps, until it waits). */
     double form_us_median, launch_us_median;
+    long queued;          /* now: requests waiting in its queues */
+    long in_flight;       /* now: requests in waves that run */
+    int tenants;          /* now: tenants loaded */
 } cv_runtime_stats_t;
 
 cv_status cv_runtime_stats(cv_runtime_t *rt, cv_runtime_stats_t *out);

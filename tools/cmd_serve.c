@@ -2,11 +2,15 @@
  * cmd_serve.c: `caravel serve`: serves a model repository over the KServe
  * v2 / Open Inference Protocol (HTTP) with Prometheus metrics beside it,
  * until SIGINT or SIGTERM, then finishes what is in flight and exits 0.
+ * On one device or several (--device cuda:all, cuda:0,1, or logical CPU
+ * devices cpu:0-3): a runtime, hence a scheduler, per device, and the
+ * registry places each model on one of them (src/repo/placement.h).
  * The server itself is src/server (server.h), the repository src/repo.
  */
 #include "cli.h"
 
 #include "core/core.h"
+#include "repo/placement.h"
 #include "repo/registry.h"
 #include "repo/repo.h"
 #include "server/server.h"
@@ -14,8 +18,10 @@
 #include <errno.h>
 #include <semaphore.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define MAX_LOAD_MODELS 256
 
@@ -35,8 +41,21 @@ static void usage(FILE *f)
             "  --load-model NAME       load only this model at startup (repeatable;\n"
             "                          default: every model of the repository)\n"
             "  --policy P              spacetime (default), exclusive, time or space\n"
-            "  --device D              cpu (default), cuda or cuda:N\n"
-            "  --threads T             CPU threads for kernels (default: all cores)\n"
+            "  --device D              cpu (default), cuda, cuda:N, several GPUs: cuda:all,\n"
+            "                          cuda:0,1 or cuda:0-3; or logical CPU devices,\n"
+            "                          cpu:0,1 or cpu:0-3 (to try placement without GPUs).\n"
+            "                          Several: a scheduler per device; each model goes\n"
+            "                          to its family's device if it fits there, else to\n"
+            "                          the one with the most free memory (config.json\n"
+            "                          \"replicas\": N puts a copy on N devices, requests\n"
+            "                          going to the least loaded); one that fits nowhere\n"
+            "                          fails to load, the others serve\n"
+            "  --device-memory SIZE    what each device's models may take, bytes or with\n"
+            "                          K, M or G (powers of 1024): a budget on a GPU (its\n"
+            "                          free memory limits it anyway), the only limit on\n"
+            "                          a CPU device (default: none)\n"
+            "  --threads T             CPU threads for kernels, per device (default: all\n"
+            "                          cores, shared out between logical CPU devices)\n"
             "  --max-wave-rows R       rows of the widest wave (default 64)\n"
             "  --http-port N           protocol port (default 8000; 0: any free port)\n"
             "  --metrics-port N        metrics port (default 8002; 0: any; -1: none)\n"
@@ -51,26 +70,115 @@ static void usage(FILE *f)
             "once it serves.\n");
 }
 
-/* "cpu", "cuda" or "cuda:N". */
-static bool parse_device(const char *s, cv_device_t *device, int *index)
+/* What --device asks for: a kind and the devices' indices (a GPU's
+ * number; a logical CPU device's name only). */
+typedef struct device_list {
+    cv_device_t kind;
+    bool all;     /* cuda:all: every GPU, counted once the option is read */
+    bool plain;   /* "cpu" alone: one device, named "cpu" as before */
+    int n;
+    int index[CV_PLACE_MAX_DEVICES];
+} device_list_t;
+
+/* Parses LIST of "N", "A-B" items separated by commas, each index in
+ * [0, 63], none twice, at most CV_PLACE_MAX_DEVICES in all. */
+static bool parse_index_list(const char *whole, const char *list, device_list_t *out)
 {
-    *index = 0;
-    if (!strcmp(s, "cpu")) {
-        *device = CV_DEVICE_CPU;
-        return true;
-    }
-    if (!strncmp(s, "cuda", 4) && (s[4] == 0 || s[4] == ':')) {
-        *device = CV_DEVICE_CUDA;
-        if (!s[4]) return true;
-        long n;
-        if (cv_cli_parse_int("--device cuda:N", s + 5, 0, &n) && n <= 64) {
-            *index = (int)n;
-            return true;
-        }
+    char buf[256];
+    if (strlen(list) >= sizeof buf || !list[0]) {
+        fprintf(stderr, "caravel serve: --device '%s': expected a list of device numbers after ':'\n", whole);
         return false;
     }
-    fprintf(stderr, "caravel serve: --device must be cpu, cuda or cuda:N, not '%s'\n", s);
+    snprintf(buf, sizeof buf, "%s", list);
+    for (char *save = NULL, *item = strtok_r(buf, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+        char *end;
+        errno = 0;
+        long lo = strtol(item, &end, 10), hi = lo;
+        bool ok = end != item && !errno && item[0] >= '0' && item[0] <= '9';
+        if (ok && *end == '-') {
+            char *from = end + 1;
+            hi = strtol(from, &end, 10);
+            ok = end != from && !errno && from[0] >= '0' && from[0] <= '9';
+        }
+        if (!ok || *end || lo > hi || hi > 63) {
+            fprintf(stderr, "caravel serve: --device '%s': '%s' is not a device number in [0, 63] nor a range "
+                            "A-B of them\n", whole, item);
+            return false;
+        }
+        for (long i = lo; i <= hi; i++) {
+            for (int k = 0; k < out->n; k++)
+                if (out->index[k] == i) {
+                    fprintf(stderr, "caravel serve: --device '%s' names device %ld twice\n", whole, i);
+                    return false;
+                }
+            if (out->n == CV_PLACE_MAX_DEVICES) {
+                fprintf(stderr, "caravel serve: --device '%s': at most %d devices\n", whole, CV_PLACE_MAX_DEVICES);
+                return false;
+            }
+            out->index[out->n++] = (int)i;
+        }
+    }
+    return true;
+}
+
+/* "cpu", "cpu:LIST", "cuda", "cuda:all" or "cuda:LIST". */
+static bool parse_device(const char *s, device_list_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (!strcmp(s, "cpu")) {
+        out->kind = CV_DEVICE_CPU;
+        out->plain = true;
+        out->n = 1;
+        return true;
+    }
+    if (!strncmp(s, "cpu:", 4)) {
+        out->kind = CV_DEVICE_CPU;
+        return parse_index_list(s, s + 4, out);
+    }
+    if (!strcmp(s, "cuda")) {
+        out->kind = CV_DEVICE_CUDA;
+        out->n = 1;
+        return true;
+    }
+    if (!strcmp(s, "cuda:all")) {
+        out->kind = CV_DEVICE_CUDA;
+        out->all = true;
+        return true;
+    }
+    if (!strncmp(s, "cuda:", 5)) {
+        out->kind = CV_DEVICE_CUDA;
+        return parse_index_list(s, s + 5, out);
+    }
+    fprintf(stderr, "caravel serve: --device must be cpu, cpu:LIST, cuda, cuda:all or cuda:LIST (LIST: 0,1 or "
+                    "0-3), not '%s'\n", s);
     return false;
+}
+
+/* SIZE: bytes, or a number with K, M or G (powers of 1024; "KiB", "MB"
+ * and the like are read the same), above 0. */
+static bool parse_size(const char *option, const char *s, size_t *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    double scale = 1;
+    if (end != s) {
+        switch (*end) {
+        case 'k': case 'K': scale = 1024.0; end++; break;
+        case 'm': case 'M': scale = 1024.0 * 1024; end++; break;
+        case 'g': case 'G': scale = 1024.0 * 1024 * 1024; end++; break;
+        default: break;
+        }
+        if (scale > 1 && *end == 'i') end++;
+        if (scale > 1 && (*end == 'B' || *end == 'b')) end++;
+    }
+    if (end == s || *end || errno || !(v > 0) || v * scale >= 9.0e18 || s[0] < '0' || s[0] > '9') {
+        fprintf(stderr, "caravel serve: %s needs a size above 0 (bytes, or with K, M or G), not '%s'\n", option, s);
+        return false;
+    }
+    *out = (size_t)(v * scale);
+    if (*out == 0) *out = 1;
+    return true;
 }
 
 /* An integer option in [min, max]; prints one line and returns false
@@ -100,12 +208,13 @@ static bool is_loopback(const char *bind)
 int cv_cmd_serve(int argc, char **argv)
 {
     const char *repo = NULL, *bind = "127.0.0.1", *token = NULL;
-    const char *load[MAX_LOAD_MODELS];
-    int nload = 0, device_index = 0;
+    const char *load[MAX_LOAD_MODELS], *device_arg = "cpu";
+    int nload = 0;
     long http_port = 8000, metrics_port = 8002, threads = 0, http_threads = 2, max_wave_rows = 0;
     long max_body = (long)CV_SERVER_DEFAULT_MAX_BODY;
+    size_t device_memory = 0;
     cv_policy_t policy = CV_POLICY_SPACETIME;
-    cv_device_t device = CV_DEVICE_CPU;
+    device_list_t devices = {.kind = CV_DEVICE_CPU, .plain = true, .n = 1};
     cv_log_level_t level = CV_LOG_INFO;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -136,7 +245,10 @@ int cv_cmd_serve(int argc, char **argv)
                 fprintf(stderr, "caravel serve: --policy must be spacetime, exclusive, time or space, not '%s'\n", v);
                 return 2;
             }
-        } else if (!strcmp(a, "--device")) ok = parse_device(v, &device, &device_index);
+        } else if (!strcmp(a, "--device")) {
+            ok = parse_device(v, &devices);
+            device_arg = v;
+        } else if (!strcmp(a, "--device-memory")) ok = parse_size(a, v, &device_memory);
         else if (!strcmp(a, "--threads")) ok = cv_cli_parse_int(a, v, 1, &threads);
         else if (!strcmp(a, "--max-wave-rows")) ok = cv_cli_parse_int(a, v, 1, &max_wave_rows);
         else if (!strcmp(a, "--http-port")) ok = parse_bounded(a, v, 0, 65535, &http_port);
@@ -186,22 +298,50 @@ int cv_cmd_serve(int argc, char **argv)
 
     int rc = 1;
     cv_err_t err = {{0}};
-    cv_runtime_t *rt = NULL;
+    cv_runtime_t *rts[CV_PLACE_MAX_DEVICES] = {0};
+    char names[CV_PLACE_MAX_DEVICES][24];
+    cv_registry_device_t regdevs[CV_PLACE_MAX_DEVICES];
     cv_registry_t *reg = NULL;
     cv_server_t *srv = NULL;
-    cv_runtime_config_t rc_config = {.device = device,
-                                     .device_index = device_index,
-                                     .threads = (int)threads,
-                                     .policy = policy,
-                                     .max_wave_rows = (int)max_wave_rows};
     cv_repo_names_t models = {0};
     if (cv_repo_list_models(repo, &models, &err) != CV_STATUS_OK) goto fail;
     if (!cv_cli_models_listed("serve", repo, &models, load, nload)) {
         rc = 2;
         goto done;
     }
-    if (cv_runtime_create(&rc_config, &rt, &err) != CV_STATUS_OK) goto fail;
-    if (cv_registry_create(rt, repo, &reg, &err) != CV_STATUS_OK) goto fail;
+    if (devices.all) {
+        int count = cv_cuda_device_count();
+        if (count == 0) {
+            cv_errorf(&err, CV_STATUS_UNAVAILABLE,
+                      "--device cuda:all: no CUDA GPU found (none visible, or a build without the CUDA backend)");
+            goto fail;
+        }
+        devices.n = CV_MIN(count, CV_PLACE_MAX_DEVICES);
+        for (int i = 0; i < devices.n; i++) devices.index[i] = i;
+    }
+    /* Logical CPU devices share the cores unless told otherwise, so that
+     * cpu:0-3 does not run four pools of every core against each other. */
+    long per_device_threads = threads;
+    if (devices.kind == CV_DEVICE_CPU && !threads && devices.n > 1) {
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        per_device_threads = CV_MAX(1, (cores > 0 ? cores : 1) / devices.n);
+    }
+    for (int i = 0; i < devices.n; i++) {
+        cv_runtime_config_t rc_config = {.device = devices.kind,
+                                         .device_index = devices.kind == CV_DEVICE_CUDA ? devices.index[i] : 0,
+                                         .threads = (int)per_device_threads,
+                                         .policy = policy,
+                                         .max_wave_rows = (int)max_wave_rows};
+        if (devices.plain) snprintf(names[i], sizeof names[i], "cpu");
+        else snprintf(names[i], sizeof names[i], "%s:%d", devices.kind == CV_DEVICE_CUDA ? "cuda" : "cpu",
+                      devices.index[i]);
+        if (cv_runtime_create(&rc_config, &rts[i], &err) != CV_STATUS_OK) {
+            cv_err_prefix(&err, "device %s", names[i]);
+            goto fail;
+        }
+        regdevs[i] = (cv_registry_device_t){.rt = rts[i], .name = names[i], .budget_bytes = device_memory};
+    }
+    if (cv_registry_create_devices(regdevs, devices.n, repo, &reg, &err) != CV_STATUS_OK) goto fail;
     /* A model that fails to load is reported and left UNAVAILABLE (the
      * repository index says why); the others are served. */
     if (nload == 0) {
@@ -212,21 +352,21 @@ int cv_cmd_serve(int argc, char **argv)
             if (cv_registry_load(reg, load[i], &err) != CV_STATUS_OK)
                 fprintf(stderr, "caravel serve: %s\n", err.msg);
     }
-    char device_name[32];
-    if (device == CV_DEVICE_CPU) snprintf(device_name, sizeof device_name, "cpu");
-    else snprintf(device_name, sizeof device_name, "cuda:%d", device_index);
+    char device_names[CV_PLACE_MAX_DEVICES * 26] = "";
+    for (int i = 0, at = 0; i < devices.n; i++)
+        at += snprintf(device_names + at, sizeof device_names - (size_t)at, "%s%s", i ? "," : "", names[i]);
     cv_server_options_t options = {.bind = bind,
                                    .policy = cv_policy_name(policy),
-                                   .device = device_name,
+                                   .device = devices.n > 1 ? device_arg : names[0],
                                    .http_port = (int)http_port,
                                    .metrics_port = (int)metrics_port,
                                    .http_threads = (int)http_threads,
                                    .control_token = token,
                                    .max_body_bytes = (size_t)max_body};
-    if (cv_server_start(&options, rt, reg, &srv, &err) != CV_STATUS_OK) goto fail;
+    if (cv_server_start(&options, reg, &srv, &err) != CV_STATUS_OK) goto fail;
     const char *open_bracket = strchr(bind, ':') ? "[" : "", *close_bracket = strchr(bind, ':') ? "]" : "";
-    printf("listening on http://%s%s%s:%d (policy %s, device %s)\n", open_bracket, bind, close_bracket,
-           cv_server_http_port(srv), cv_policy_name(policy), device == CV_DEVICE_CPU ? "cpu" : "cuda");
+    printf("listening on http://%s%s%s:%d (policy %s, device%s %s)\n", open_bracket, bind, close_bracket,
+           cv_server_http_port(srv), cv_policy_name(policy), devices.n > 1 ? "s" : "", device_names);
     if (cv_server_metrics_port(srv) >= 0)
         printf("metrics on http://%s%s%s:%d/metrics\n", open_bracket, bind, close_bracket,
                cv_server_metrics_port(srv));
@@ -244,7 +384,7 @@ fail:
 done:
     cv_server_stop(srv);
     cv_registry_destroy(reg);
-    cv_runtime_destroy(rt);
+    for (int i = 0; i < CV_PLACE_MAX_DEVICES; i++) cv_runtime_destroy(rts[i]);
     cv_repo_names_free(&models);
     if (rc == 0) printf("caravel serve: stopped\n");
     return rc;

@@ -112,6 +112,10 @@ typedef struct cv_backend_i {
     cv_status (*step_times)(cv_backend_t *b, double *ms, int n, cv_err_t *err);
     /* Optional: counters. */
     void (*stats)(cv_backend_t *b, cv_backend_stats_t *out);
+    /* Optional: the device's name, UUID and memory now (device, index,
+     * name, uuid, free_bytes, total_bytes of *out); NULL: a host backend
+     * (the runtime says "cpu", without memory of its own). */
+    cv_status (*device_info)(cv_backend_t *b, cv_device_info_t *out, cv_err_t *err);
     void (*destroy)(cv_backend_t *b);
 } cv_backend_i;
 
@@ -154,6 +158,8 @@ cv_cpu_ctx_t *cv_backend_cpu_ctx(cv_backend_t *b);
 /* The CUDA backend on GPU `device` (src/backend/cuda). UNAVAILABLE with a
  * message when there is no usable GPU. */
 cv_status cv_backend_cuda_create(int device, cv_backend_t **out, cv_err_t *err);
+/* GPUs the driver lists (cudaGetDeviceCount); 0 when it lists none or fails. */
+int cv_backend_cuda_device_count(void);
 #endif
 
 #endif /* CV_BACKEND_H */

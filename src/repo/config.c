@@ -1,6 +1,7 @@
 /*
  * config.c: a model's config.json (its tenant config: SLO, precision,
- * largest request, share, priority, queue bound), parsed with jansson and
+ * largest request, share, priority, queue bound; and its replicas on a
+ * server of several devices), parsed with jansson and
  * checked key by key, so that a typo is an error rather than a default.
  * The keys are listed in repo.h (cv_repo_config_parse).
  */
@@ -59,9 +60,11 @@ static bool string_is(const json_t *v, const char *expected)
 }
 
 cv_status cv_repo_config_parse(const char *text, size_t len, const char *model, const char *where,
-                               cv_tenant_config_t *out, cv_err_t *err)
+                               cv_repo_config_t *config, cv_err_t *err)
 {
-    memset(out, 0, sizeof(*out));
+    memset(config, 0, sizeof(*config));
+    config->replicas = 1;
+    cv_tenant_config_t *out = &config->tenant;
     json_error_t jerr;
     json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!root)
@@ -104,6 +107,9 @@ cv_status cv_repo_config_parse(const char *text, size_t len, const char *model, 
         } else if (!strcmp(key, "queue_bound")) {
             if (integer_in(v, 0, 1 << 24, &i)) out->queue_bound = (int)i;
             else expected = "an integer in [0, 16777216]";
+        } else if (!strcmp(key, "replicas")) {
+            if (integer_in(v, 1, 1024, &i)) config->replicas = (int)i;
+            else expected = "an integer in [1, 1024] (devices that each hold a copy)";
         } else if (!strcmp(key, "name")) {
             if (!string_is(v, model)) {
                 st = cv_errorf(err, CV_STATUS_INVALID_ARGUMENT, "%s: \"name\" must be the model's folder name '%s'",
@@ -117,7 +123,7 @@ cv_status cv_repo_config_parse(const char *text, size_t len, const char *model, 
         } else {
             st = cv_errorf(err, CV_STATUS_INVALID_ARGUMENT,
                            "%s: unknown key \"%s\" (known: slo_ms, precision, max_rows, max_batch_size, share, "
-                           "priority, queue_bound, name, platform, backend)",
+                           "priority, queue_bound, replicas, name, platform, backend)",
                            where, key);
             goto done;
         }
@@ -132,9 +138,10 @@ done:
     return st;
 }
 
-cv_status cv_repo_config_read(const char *repo, const char *model, cv_tenant_config_t *out, cv_err_t *err)
+cv_status cv_repo_config_read(const char *repo, const char *model, cv_repo_config_t *out, cv_err_t *err)
 {
     memset(out, 0, sizeof(*out));
+    out->replicas = 1;
     if (!cv_repo_name_valid(model)) return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT, "invalid model name");
     char path[4096];
     if ((size_t)snprintf(path, sizeof path, "%s/%s/config.json", repo, model) >= sizeof path)

@@ -59,7 +59,17 @@ cv_status cv_repo_list_versions(const char *repo, const char *model, int64_t **o
 cv_status cv_repo_model_path(const char *repo, const char *model, int64_t version, char *buf, size_t len,
                              cv_err_t *err);
 
-/* Parses a model's config.json (`text`, `len` bytes) into a tenant config,
+/* A model's configuration: its tenants' config, and how many devices serve
+ * it. */
+typedef struct cv_repo_config {
+    cv_tenant_config_t tenant;
+    /* Replicas: the model loaded on this many devices of a server with
+     * several, requests balanced between them (src/repo/placement.h); 1
+     * by default. More than the server's devices serve on all of them. */
+    int replicas;
+} cv_repo_config_t;
+
+/* Parses a model's config.json (`text`, `len` bytes) into its config,
  * defaults where a key is absent. `where` names the file in messages.
  * Keys (all optional):
  *   slo_ms        number >= 0     latency objective (0: none)
@@ -69,17 +79,18 @@ cv_status cv_repo_model_path(const char *repo, const char *model, int64_t versio
  *   share         number >= 0     weight in the fair share of each wave (0: 1)
  *   priority      integer         default priority of its requests (higher first)
  *   queue_bound   integer >= 0    requests queued at most (0: 1024)
+ *   replicas      integer >= 1    devices that each hold a copy (1)
  *   name          string          must equal the model's folder name
  *   platform      string          must be "onnxruntime_onnx"
  *   backend       string          must be "onnxruntime"
  * Any other key is refused, so that a misspelt one is not silently ignored.
  * INVALID_ARGUMENT with one line naming the file and the key at fault. */
 cv_status cv_repo_config_parse(const char *text, size_t len, const char *model, const char *where,
-                               cv_tenant_config_t *out, cv_err_t *err);
+                               cv_repo_config_t *out, cv_err_t *err);
 
 /* Reads <repo>/<model>/config.json when it exists (defaults when it does
  * not) through cv_repo_config_parse. */
-cv_status cv_repo_config_read(const char *repo, const char *model, cv_tenant_config_t *out, cv_err_t *err);
+cv_status cv_repo_config_read(const char *repo, const char *model, cv_repo_config_t *out, cv_err_t *err);
 
 /* Parses "fp32", "tf32", "fp16" or "bf16"; false otherwise. */
 bool cv_repo_precision_parse(const char *s, cv_precision_t *out);

@@ -182,6 +182,7 @@ void cv_request_destroy(cv_request_t *req)
 }
 
 cv_tenant_t *cv_request_tenant(const cv_request_t *req) { return req->tenant; }
+cv_runtime_t *cv_request_runtime(const cv_request_t *req) { return req->rt; }
 int64_t cv_request_rows(const cv_request_t *req) { return req->rows; }
 
 cv_tensor_t *cv_request_input(cv_request_t *req, int i)

@@ -193,6 +193,9 @@ cv_status cv_runtime_stats(cv_runtime_t *rt, cv_runtime_stats_t *out)
         out->last_wave_device_ms = b.last_wave_device_ms;
     }
     pthread_mutex_lock(&rt->mu);
+    out->queued = rt->sched->queued;
+    out->in_flight = rt->sched->in_flight;
+    for (cv_tenant_t *t = rt->tenants; t; t = t->next) out->tenants++;
     out->stragglers = rt->sched->stragglers;
     out->lanes = rt->lanes_made;
     out->lanes_replaced = rt->lanes_replaced;
@@ -211,4 +214,24 @@ cv_status cv_runtime_stats(cv_runtime_t *rt, cv_runtime_stats_t *out)
     }
     pthread_mutex_unlock(&rt->mu);
     return CV_STATUS_OK;
+}
+
+cv_status cv_runtime_device_info(cv_runtime_t *rt, cv_device_info_t *out, cv_err_t *err)
+{
+    memset(out, 0, sizeof(*out));
+    out->device = rt->config.device;
+    if (!rt->backend->iface->device_info) {
+        snprintf(out->name, sizeof out->name, "cpu");
+        return CV_STATUS_OK;
+    }
+    return rt->backend->iface->device_info(rt->backend, out, err);
+}
+
+int cv_cuda_device_count(void)
+{
+#ifdef CARAVEL_WITH_CUDA
+    return cv_backend_cuda_device_count();
+#else
+    return 0;
+#endif
 }

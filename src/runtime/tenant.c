@@ -52,13 +52,19 @@ static cv_status settle_config(cv_runtime_t *rt, const char *name, const cv_grap
     return CV_STATUS_OK;
 }
 
+/* The family of a prepared graph at a precision: one wave runs one
+ * precision, so precision is part of it. */
+static uint64_t family_hash(const cv_graph_t *g, cv_precision_t precision)
+{
+    return cv_ir_family_hash(g) ^ ((uint64_t)precision * 0x9E3779B97F4A7C15ull);
+}
+
 /* Puts t in its family (a new one for a new structural hash, with its
  * scheduling group and, under spacetime, its lanes) and in the scheduler.
  * Under rt->mu. *fresh tells whether the family is new. */
 static cv_status join_family(cv_runtime_t *rt, cv_tenant_t *t, bool *fresh, cv_err_t *err)
 {
-    /* Precision is part of the family: one wave runs one precision. */
-    uint64_t hash = cv_ir_family_hash(t->graph) ^ ((uint64_t)t->config.precision * 0x9E3779B97F4A7C15ull);
+    uint64_t hash = family_hash(t->graph, t->config.precision);
     cv_family_t *f = rt->families;
     while (f && f->hash != hash) f = f->next;
     *fresh = !f;
@@ -239,6 +245,34 @@ cv_status cv_tenant_load_config(cv_runtime_t *rt, const char *name, const char *
     pthread_mutex_unlock(&rt->load_mu);
     *out = t;
     return CV_STATUS_OK;
+}
+
+cv_status cv_model_probe(cv_runtime_t *rt, const char *onnx_path, const cv_tenant_config_t *config,
+                         cv_model_probe_t *out, cv_err_t *err)
+{
+    memset(out, 0, sizeof(*out));
+    cv_graph_t *g = NULL;
+    /* The same passes as a load, so that the hash is the one the tenant
+     * will have; under load_mu, which guards fold_cpu. */
+    pthread_mutex_lock(&rt->load_mu);
+    cv_status st = cv_onnx_load(onnx_path, &g, err);
+    if (st == CV_STATUS_OK) st = cv_ir_prepare(g, &rt->fold_cpu, err);
+    if (st == CV_STATUS_OK && !rt->config.no_fusion) st = cv_plan_fuse_residuals(g, &rt->fold_cpu, err);
+    pthread_mutex_unlock(&rt->load_mu);
+    if (st == CV_STATUS_OK) {
+        out->family_hash = family_hash(g, config->precision);
+        bool half = config->precision == CV_PRECISION_FP16 || config->precision == CV_PRECISION_BF16;
+        for (int v = 0; v < g->nvalues; v++) {
+            const cv_tensor_t *c = g->values[v].constant;
+            if (!c) continue;
+            size_t bytes = cv_tensor_nbytes(c);
+            out->weight_bytes += bytes;
+            /* The half copy a device keeps of a GEMM-like step's weight. */
+            if (half && g->values[v].is_weight && c->dtype == CV_DTYPE_FP32) out->weight_bytes += (bytes + 1) / 2;
+        }
+    }
+    cv_graph_destroy(g);
+    return st;
 }
 
 cv_status cv_tenant_load(cv_runtime_t *rt, const char *name, const char *onnx_path,

@@ -140,7 +140,7 @@ void cv_doc_model_stats(cv_sbuf_t *b, cv_served_t *const *list, int n)
     cv_sbuf_puts(b, "]}");
 }
 
-void cv_doc_repository_index(cv_sbuf_t *b, const cv_registry_row_t *rows, int n)
+void cv_doc_repository_index(cv_sbuf_t *b, const cv_registry_t *reg, const cv_registry_row_t *rows, int n)
 {
     cv_sbuf_append(b, "[", 1);
     for (int i = 0; i < n; i++) {
@@ -149,6 +149,18 @@ void cv_doc_repository_index(cv_sbuf_t *b, const cv_registry_row_t *rows, int n)
         cv_sbuf_printf(b, ",\"version\":\"%lld\",\"state\":\"%s\",\"reason\":", (long long)rows[i].version,
                        cv_served_state_name(rows[i].state));
         cv_sbuf_json_string(b, rows[i].reason);
+        /* Caravel's addition, which Triton's clients pass through: where
+         * it is placed (its replicas' devices, the first placed first). */
+        if (rows[i].ndevices > 0) {
+            cv_sbuf_puts(b, ",\"device\":");
+            cv_sbuf_json_string(b, cv_registry_device_name(reg, rows[i].devices[0]));
+            cv_sbuf_puts(b, ",\"devices\":[");
+            for (int k = 0; k < rows[i].ndevices; k++) {
+                if (k) cv_sbuf_append(b, ",", 1);
+                cv_sbuf_json_string(b, cv_registry_device_name(reg, rows[i].devices[k]));
+            }
+            cv_sbuf_append(b, "]", 1);
+        }
         cv_sbuf_append(b, "}", 1);
     }
     cv_sbuf_append(b, "]", 1);

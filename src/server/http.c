@@ -84,8 +84,7 @@ typedef struct route {
 } route_t;
 
 struct cv_server {
-    cv_runtime_t *rt;
-    cv_registry_t *reg;
+    cv_registry_t *reg; /* and, through it, the runtime of each device */
     cv_server_options_t opt;
     char *control_token;
     char *bind;
@@ -763,7 +762,7 @@ static enum MHD_Result respond_index(cv_call_t *call)
     if (cv_registry_index(call->srv->reg, ready_only, &rows, &n, &err) != CV_STATUS_OK)
         return send_error(call, MHD_HTTP_SERVICE_UNAVAILABLE, err.msg);
     cv_sbuf_t b = {0};
-    cv_doc_repository_index(&b, rows, n);
+    cv_doc_repository_index(&b, call->srv->reg, rows, n);
     cv_free(rows);
     return send_sbuf(call, MHD_HTTP_OK, &b, "application/json");
 }
@@ -841,7 +840,7 @@ static enum MHD_Result respond_status(cv_call_t *call)
     snap.server.gauges = (cv_server_gauges_t){.calls = srv->active, .pending = srv->pending};
     pthread_mutex_unlock(&srv->mu);
     cv_err_t err;
-    if (cv_live_gather(srv->rt, srv->reg, &snap, &err) != CV_STATUS_OK)
+    if (cv_live_gather(srv->reg, &snap, &err) != CV_STATUS_OK)
         return send_error(call, MHD_HTTP_SERVICE_UNAVAILABLE, err.msg);
     size_t len = 0;
     char *text = cv_live_document_text(&snap, &len);
@@ -892,7 +891,7 @@ static enum MHD_Result respond(cv_call_t *call)
         pthread_mutex_lock(&srv->mu);
         cv_server_gauges_t gauges = {.calls = srv->active, .pending = srv->pending};
         pthread_mutex_unlock(&srv->mu);
-        cv_metrics_render(&b, srv->rt, srv->reg, &gauges);
+        cv_metrics_render(&b, srv->reg, &gauges);
         return send_sbuf(call, MHD_HTTP_OK, &b, "text/plain; version=0.0.4; charset=utf-8");
     }
     case ROUTE_PAGE: return respond_page(call);
@@ -954,7 +953,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         /* Under call->mu, so the callback (which takes it, and which a
          * cancellation only queues for the runtime's answer thread) cannot
          * free the request first. */
-        if (call->submitted) cv_request_cancel(call->srv->rt, call->req);
+        if (call->submitted) cv_request_cancel(cv_request_runtime(call->req), call->req);
     }
     pthread_mutex_unlock(&call->mu);
     if (!waiting) call_free(call);
@@ -1052,13 +1051,11 @@ static void server_free(cv_server_t *srv)
     cv_free(srv);
 }
 
-cv_status cv_server_start(const cv_server_options_t *options, cv_runtime_t *rt, cv_registry_t *reg,
-                          cv_server_t **out, cv_err_t *err)
+cv_status cv_server_start(const cv_server_options_t *options, cv_registry_t *reg, cv_server_t **out, cv_err_t *err)
 {
     *out = NULL;
     cv_server_t *srv = cv_calloc(1, sizeof(*srv));
     if (!srv) return cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of memory starting the server");
-    srv->rt = rt;
     srv->reg = reg;
     srv->opt = *options;
     srv->http_port = srv->metrics_port = -1;
@@ -1137,9 +1134,9 @@ void cv_server_stop(cv_server_t *srv)
      * answered 503. */
     pthread_join(srv->control, NULL);
     srv->control_running = false;
-    /* 3. Every submitted request answered (the runtime runs what is
-     * queued), so no connection stays suspended. */
-    cv_runtime_drain(srv->rt, -1);
+    /* 3. Every submitted request answered (each device's runtime runs
+     * what is queued), so no connection stays suspended. */
+    for (int d = 0; d < cv_registry_devices(srv->reg); d++) cv_runtime_drain(cv_registry_device_runtime(srv->reg, d), -1);
     pthread_mutex_lock(&srv->mu);
     wait_for(srv, nothing_pending, -1);
     /* 4. Their answers sent; a client that does not read its answer, or a

@@ -21,8 +21,10 @@ void cv_doc_model_metadata(cv_sbuf_t *b, const cv_served_t *s, cv_served_t *cons
 void cv_doc_model_config(cv_sbuf_t *b, const cv_served_t *s);
 /* {"model_stats":[...]} of the records, every counter present. */
 void cv_doc_model_stats(cv_sbuf_t *b, cv_served_t *const *list, int n);
-/* The repository index: [{"name","version","state","reason"}, ...]. */
-void cv_doc_repository_index(cv_sbuf_t *b, const cv_registry_row_t *rows, int n);
+/* The repository index: [{"name","version","state","reason"}, ...], and
+ * for a READY (or UNLOADING) one "device" (where it was placed first) and
+ * "devices" (every replica's), with reg's names for them. */
+void cv_doc_repository_index(cv_sbuf_t *b, const cv_registry_t *reg, const cv_registry_row_t *rows, int n);
 
 /* A request's priority parameter p >= 1 (1 first) as the runtime's
  * priority (higher first): above every priority a config.json can give,
@@ -39,9 +41,9 @@ typedef struct cv_server_gauges {
  * metrics' labels and the status document. */
 extern const char *const cv_wave_width_labels[CV_WAVE_HISTOGRAM];
 
-/* The Prometheus text exposition (version 0.0.4) of the runtime's and
- * every READY model's counters, and the server's gauges. */
-void cv_metrics_render(cv_sbuf_t *b, cv_runtime_t *rt, cv_registry_t *reg, const cv_server_gauges_t *g);
+/* The Prometheus text exposition (version 0.0.4) of every READY model's
+ * counters, each device's and its runtime's, and the server's gauges. */
+void cv_metrics_render(cv_sbuf_t *b, cv_registry_t *reg, const cv_server_gauges_t *g);
 
 /* ---- the live view (live.c) ---------------------------------------------- */
 
@@ -54,9 +56,17 @@ typedef struct cv_live_server {
     cv_server_gauges_t gauges;
 } cv_live_server_t;
 
-/* One (model, version): READY ones with every counter, the others with
- * their state and reason only. Strings are borrowed from the snapshot's
- * records and index rows. */
+/* One replica of a READY (model, version): where it is and its share of
+ * the requests. */
+typedef struct cv_live_replica {
+    const char *device; /* the registry's name of its device */
+    size_t bytes;       /* charged against the device's budget */
+    long completed, queued, in_flight;
+} cv_live_replica_t;
+
+/* One (model, version): READY ones with every counter (summed over their
+ * replicas), the others with their state and reason only. Strings are
+ * borrowed from the snapshot's records, index rows and registry. */
 typedef struct cv_live_tenant {
     const char *tenant, *model, *version, *state, *reason;
     int64_t version_num;
@@ -69,18 +79,35 @@ typedef struct cv_live_tenant {
     long long rows, invalid, last_inference_ms;
     int latency_samples; /* completed requests p50_ms and p99_ms are over (the last CV_LATENCY_RING) */
     double p50_ms, p99_ms;
+    int nreplicas; /* READY ones: at least one, the first placed first */
+    cv_live_replica_t replicas[CV_PLACE_MAX_DEVICES];
 } cv_live_tenant_t;
 
+/* A family on one device: tenants share waves only there, so a family
+ * spread over several devices (replicas, or a device that was full) is
+ * one entry per device. */
 typedef struct cv_live_family {
     uint64_t hash;
+    const char *device; /* NULL: not said (its members anywhere) */
     bool has_stats; /* false when every member left READY while gathering */
     cv_request_stats_t stats;
 } cv_live_family_t;
 
+/* One device: what placement sees and its runtime's counters. */
+typedef struct cv_live_device {
+    const char *name;
+    cv_registry_usage_t usage;
+    cv_runtime_stats_t runtime;
+} cv_live_device_t;
+
 typedef struct cv_live_snapshot {
     cv_live_server_t server; /* the caller's */
     bool has_runtime;
-    cv_runtime_stats_t runtime;
+    cv_runtime_stats_t runtime; /* every device's together: counts summed,
+                                   medians and the last wave's time the
+                                   largest of them */
+    cv_live_device_t *devices;
+    int ndevices;
     cv_live_tenant_t *tenants; /* READY ones first, by model and version; then the others */
     int ntenants;
     cv_live_family_t *families; /* in the order of their first READY member */
@@ -92,10 +119,10 @@ typedef struct cv_live_snapshot {
     int nrows;
 } cv_live_snapshot_t;
 
-/* Reads the runtime's and every model's counters into snap, all but
+/* Reads every device's and every model's counters into snap, all but
  * snap->server (the caller's). cv_live_release frees it, also after a
  * failure. OUT_OF_MEMORY. */
-cv_status cv_live_gather(cv_runtime_t *rt, cv_registry_t *reg, cv_live_snapshot_t *snap, cv_err_t *err);
+cv_status cv_live_gather(cv_registry_t *reg, cv_live_snapshot_t *snap, cv_err_t *err);
 void cv_live_release(cv_live_snapshot_t *snap);
 /* The status document of a snapshot (docs/SERVING.md, "The status page"),
  * or NULL when out of memory. A pure function of snap, for the tests. */

@@ -5,8 +5,9 @@
  *
  * Two steps, so the document can be tested without a server: a snapshot
  * (cv_live_gather) reads the public counters once, through the registry
- * (each tenant's and each family's cv_request_stats, memory, the latency
- * ring the server fills) and cv_runtime_stats; the document
+ * (each tenant's replicas and each family's cv_request_stats on each
+ * device, memory, placement, the latency ring the server fills) and each
+ * device's cv_runtime_stats; the document
  * (cv_live_document) is a pure function of the snapshot. Nothing is kept
  * between requests: rates (requests per second) are the page's business,
  * from two documents a second apart.
@@ -46,27 +47,59 @@ long cv_live_answered(const cv_request_stats_t *st)
 
 /* ---- the snapshot ----------------------------------------------------------- */
 
-/* The family's slot in the snapshot, added when new. */
-static int family_slot(cv_live_snapshot_t *snap, uint64_t hash, int *cap)
+/* The slot of the family on a device in the snapshot, added when new. */
+static int family_slot(cv_live_snapshot_t *snap, uint64_t hash, const char *device, int *cap)
 {
     for (int f = 0; f < snap->nfamilies; f++)
-        if (snap->families[f].hash == hash) return f;
+        if (snap->families[f].hash == hash && snap->families[f].device == device) return f;
     if (CV_GROW(snap->families, snap->nfamilies, *cap) != CV_STATUS_OK) return -1;
     cv_live_family_t *fam = &snap->families[snap->nfamilies];
     memset(fam, 0, sizeof(*fam));
     fam->hash = hash;
+    fam->device = device;
     return snap->nfamilies++;
 }
 
-cv_status cv_live_gather(cv_runtime_t *rt, cv_registry_t *reg, cv_live_snapshot_t *snap, cv_err_t *err)
+/* Adds one device's runtime counters to the whole server's. */
+static void runtime_add(cv_runtime_stats_t *all, const cv_runtime_stats_t *r)
+{
+    all->waves += r->waves;
+    all->fallback_steps += r->fallback_steps;
+    all->graph_hits += r->graph_hits;
+    all->graph_refreshes += r->graph_refreshes;
+    all->graph_misses += r->graph_misses;
+    all->stragglers += r->stragglers;
+    all->lanes += r->lanes;
+    all->lanes_replaced += r->lanes_replaced;
+    all->queued += r->queued;
+    all->in_flight += r->in_flight;
+    all->tenants += r->tenants;
+    /* Not additive: the slowest device's, which is what a page watches. */
+    all->last_wave_device_ms = CV_MAX(all->last_wave_device_ms, r->last_wave_device_ms);
+    all->form_us_median = CV_MAX(all->form_us_median, r->form_us_median);
+    all->launch_us_median = CV_MAX(all->launch_us_median, r->launch_us_median);
+}
+
+cv_status cv_live_gather(cv_registry_t *reg, cv_live_snapshot_t *snap, cv_err_t *err)
 {
     cv_live_snapshot_t keep = *snap; /* the caller's server fields */
     memset(snap, 0, sizeof(*snap));
     snap->server = keep.server;
-    snap->has_runtime = cv_runtime_stats(rt, &snap->runtime) == CV_STATUS_OK;
+    cv_status st;
+    int ndevices = cv_registry_devices(reg);
+    snap->devices = cv_calloc((size_t)ndevices + 1, sizeof(*snap->devices));
+    if (!snap->devices) goto oom;
+    snap->has_runtime = true;
+    for (int d = 0; d < ndevices; d++) {
+        cv_live_device_t *dev = &snap->devices[snap->ndevices++];
+        dev->name = cv_registry_device_name(reg, d);
+        cv_registry_device_usage(reg, d, &dev->usage);
+        cv_runtime_stats(cv_registry_device_runtime(reg, d), &dev->runtime);
+        runtime_add(&snap->runtime, &dev->runtime);
+    }
 
-    cv_status st = cv_registry_ready(reg, NULL, &snap->ready, &snap->nready, err);
-    if (st != CV_STATUS_OK) return st;
+    st = cv_registry_ready(reg, NULL, &snap->ready, &snap->nready, err);
+    if (st != CV_STATUS_OK) goto fail;
     st = cv_registry_index(reg, false, &snap->rows, &snap->nrows, err);
     if (st != CV_STATUS_OK) goto fail;
     /* READY records first (sorted by model and version), then the index's
@@ -77,8 +110,21 @@ cv_status cv_live_gather(cv_runtime_t *rt, cv_registry_t *reg, cv_live_snapshot_
     for (int i = 0; i < snap->nready; i++) {
         cv_served_t *s = snap->ready[i];
         cv_live_tenant_t *t = &snap->tenants[snap->ntenants];
+        cv_replica_stats_t reps[CV_PLACE_MAX_DEVICES];
+        int nreps = cv_served_replica_stats(s, reps);
         /* One unloaded since the listing is left to the index rows below. */
-        if (!cv_served_stats(s, &t->stats, &t->host_bytes, &t->device_bytes)) continue;
+        if (nreps == 0) continue;
+        for (int k = 0; k < nreps; k++) {
+            cv_request_stats_add(&t->stats, &reps[k].tenant);
+            t->host_bytes += reps[k].host_bytes;
+            t->device_bytes += reps[k].device_bytes;
+            t->replicas[k] = (cv_live_replica_t){.device = cv_registry_device_name(reg, reps[k].device),
+                                                 .bytes = reps[k].bytes,
+                                                 .completed = reps[k].tenant.outcomes[CV_OUTCOME_COMPLETED],
+                                                 .queued = reps[k].tenant.queued,
+                                                 .in_flight = reps[k].tenant.in_flight};
+        }
+        t->nreplicas = nreps;
         t->model = s->model;
         t->version = s->version_str;
         t->version_num = s->version;
@@ -96,11 +142,17 @@ cv_status cv_live_gather(cv_runtime_t *rt, cv_registry_t *reg, cv_live_snapshot_
         t->p50_ms = p[0];
         t->p99_ms = p[1];
         snap->ntenants++;
-        int f = family_slot(snap, s->family_hash, &family_cap);
-        if (f < 0) goto oom;
-        cv_live_family_t *fam = &snap->families[f];
-        /* The family's counters from its first member still READY. */
-        if (!fam->has_stats) fam->has_stats = cv_served_family_stats(s, &fam->stats);
+        for (int k = 0; k < nreps; k++) {
+            int f = family_slot(snap, s->family_hash, t->replicas[k].device, &family_cap);
+            if (f < 0) goto oom;
+            cv_live_family_t *fam = &snap->families[f];
+            /* The family's counters on that device, from its first member
+             * there still READY. */
+            if (!fam->has_stats) {
+                fam->stats = reps[k].family;
+                fam->has_stats = true;
+            }
+        }
     }
     for (int r = 0; r < snap->nrows; r++) {
         const cv_registry_row_t *row = &snap->rows[r];
@@ -133,6 +185,9 @@ void cv_live_release(cv_live_snapshot_t *snap)
     cv_free(snap->rows);
     cv_free(snap->tenants);
     cv_free(snap->families);
+    cv_free(snap->devices);
+    snap->devices = NULL;
+    snap->ndevices = 0;
     snap->ready = NULL;
     snap->rows = NULL;
     snap->tenants = NULL;
@@ -217,6 +272,19 @@ static json_t *tenant_doc(const cv_live_tenant_t *t, bool *ok)
         return o;
     }
     put(o, "family", family_hex(t->family), ok);
+    if (t->nreplicas > 0) {
+        put(o, "device", json_string(t->replicas[0].device), ok);
+        json_t *reps = json_array();
+        for (int k = 0; reps && k < t->nreplicas; k++) {
+            const cv_live_replica_t *r = &t->replicas[k];
+            append(reps,
+                   json_pack("{s:s,s:I,s:I,s:I,s:I}", "device", r->device, "placed_bytes", (json_int_t)r->bytes,
+                             "completed", (json_int_t)r->completed, "queued", (json_int_t)r->queued, "in_flight",
+                             (json_int_t)r->in_flight),
+                   ok);
+        }
+        put(o, "replicas", reps, ok);
+    }
     const cv_tenant_config_t *c = &t->config;
     put(o, "slo_ms", json_real(c->slo_ms), ok);
     put(o, "precision", json_string(cv_repo_precision_name(c->precision)), ok);
@@ -256,9 +324,14 @@ static json_t *family_doc(const cv_live_snapshot_t *snap, const cv_live_family_t
         return NULL;
     }
     put(o, "family", family_hex(fam->hash), ok);
-    for (int i = 0; i < snap->ntenants; i++)
-        if (snap->tenants[i].ready && snap->tenants[i].family == fam->hash)
-            append(members, json_string(snap->tenants[i].tenant), ok);
+    if (fam->device) put(o, "device", json_string(fam->device), ok);
+    for (int i = 0; i < snap->ntenants; i++) {
+        const cv_live_tenant_t *t = &snap->tenants[i];
+        if (!t->ready || t->family != fam->hash) continue;
+        bool here = !fam->device;
+        for (int k = 0; k < t->nreplicas && !here; k++) here = !strcmp(t->replicas[k].device, fam->device);
+        if (here) append(members, json_string(t->tenant), ok);
+    }
     put(o, "tenants", members, ok);
     cv_request_stats_t none;
     memset(&none, 0, sizeof none);
@@ -287,6 +360,39 @@ static json_t *runtime_doc(const cv_runtime_stats_t *r, bool *ok)
     return o;
 }
 
+/* A size that may be unlimited: null then. */
+static json_t *bytes_or_null(size_t bytes)
+{
+    return bytes == CV_PLACE_UNLIMITED ? json_null() : json_integer((json_int_t)bytes);
+}
+
+static json_t *device_doc(const cv_live_device_t *d, bool *ok)
+{
+    json_t *o = json_object();
+    if (!o) {
+        *ok = false;
+        return NULL;
+    }
+    const cv_registry_usage_t *u = &d->usage;
+    bool gpu = u->has_info && u->info.device == CV_DEVICE_CUDA;
+    put(o, "name", json_string(d->name), ok);
+    put(o, "kind", json_string(gpu ? "cuda" : "cpu"), ok);
+    if (gpu) {
+        put(o, "gpu", json_string(u->info.name), ok);
+        put(o, "uuid", json_string(u->info.uuid), ok);
+        put(o, "memory_total_bytes", json_integer((json_int_t)u->info.total_bytes), ok);
+        put(o, "memory_used_bytes", json_integer((json_int_t)(u->info.total_bytes - u->info.free_bytes)), ok);
+    }
+    put(o, "budget_bytes", bytes_or_null(u->budget), ok);
+    put(o, "placed_bytes", json_integer((json_int_t)u->placed), ok);
+    put(o, "free_bytes", bytes_or_null(u->free), ok);
+    put(o, "tenants", json_integer(u->replicas), ok);
+    put(o, "queued", json_integer(d->runtime.queued), ok);
+    put(o, "in_flight", json_integer(d->runtime.in_flight), ok);
+    put(o, "runtime", runtime_doc(&d->runtime, ok), ok);
+    return o;
+}
+
 json_t *cv_live_document(const cv_live_snapshot_t *snap)
 {
     bool ok = true;
@@ -306,6 +412,9 @@ json_t *cv_live_document(const cv_live_snapshot_t *snap)
     }
     put(doc, "server", server, &ok);
     put(doc, "runtime", snap->has_runtime ? runtime_doc(&snap->runtime, &ok) : json_null(), &ok);
+    json_t *devices = json_array();
+    for (int d = 0; devices && d < snap->ndevices; d++) append(devices, device_doc(&snap->devices[d], &ok), &ok);
+    put(doc, "devices", devices, &ok);
     json_t *labels = json_array();
     for (int w = 0; labels && w < CV_WAVE_HISTOGRAM; w++) append(labels, json_string(cv_wave_width_labels[w]), &ok);
     put(doc, "wave_width_labels", labels, &ok);

@@ -1,10 +1,14 @@
 /*
  * metrics.c: the metrics port's Prometheus text (exposition format 0.0.4):
- * Triton's per-model series under their names (labels model, version), so
- * that dashboards made for Triton work, and Caravel's own under caravel_:
- * outcomes of every request (each cv_outcome_t, rejections included), wave
- * widths, the fused share, SLO attainment, memory per tenant, and the
- * runtime's waves, super-kernel cache and host time per wave.
+ * Triton's per-model series under their names (labels model, version;
+ * summed over a model's replicas), so that dashboards made for Triton work,
+ * and Triton's GPU memory series (label gpu_uuid) for each CUDA device; and
+ * Caravel's own under caravel_: outcomes of every request (each
+ * cv_outcome_t, rejections included), wave widths, the fused share, SLO
+ * attainment, memory per tenant, where each model is placed (label device,
+ * per replica), each device's budget, placed bytes and load, and each
+ * device's runtime: waves, super-kernel cache, host time per wave (label
+ * device).
  *
  * Every value is read from the public counters (cv_tenant_stats through the
  * registry, cv_runtime_stats) at scrape time; nothing is kept here.
@@ -18,8 +22,10 @@
 /* One READY model's numbers, read once per scrape. */
 typedef struct sample {
     const cv_served_t *s;
-    cv_request_stats_t st;
+    cv_request_stats_t st; /* summed over its replicas */
     size_t host_bytes, device_bytes;
+    cv_replica_stats_t replicas[CV_PLACE_MAX_DEVICES];
+    int nreplicas;
 } sample_t;
 
 static void family(cv_sbuf_t *b, const char *name, const char *type, const char *help)
@@ -136,40 +142,141 @@ static void render_models(cv_sbuf_t *b, const sample_t *xs, int n)
     }
 }
 
-static void render_runtime(cv_sbuf_t *b, cv_runtime_t *rt)
+/* Where each model is placed: one series per replica, label device. */
+static void render_replicas(cv_sbuf_t *b, const cv_registry_t *reg, const sample_t *xs, int n)
 {
-    cv_runtime_stats_t r;
-    if (cv_runtime_stats(rt, &r) != CV_STATUS_OK) return;
     struct {
         const char *name, *type, *help;
-        double value;
-    } rows[] = {
-        {"caravel_waves_total", "counter", "Waves run to completion", (double)r.waves},
-        {"caravel_graph_cache_hits_total", "counter", "Waves replayed from the super-kernel (CUDA graph) cache",
-         (double)r.graph_hits},
-        {"caravel_graph_cache_misses_total", "counter", "Wave shapes captured anew", (double)r.graph_misses},
-        {"caravel_graph_cache_refreshes_total", "counter", "Cached wave shapes re-captured for other tenants",
-         (double)r.graph_refreshes},
-        {"caravel_fallback_steps_total", "counter", "Steps a device backend ran on the host for want of a kernel",
-         (double)r.fallback_steps},
-        {"caravel_stragglers_total", "counter", "Waves slower than the straggler factor times their prediction",
-         (double)r.stragglers},
-        {"caravel_lanes", "gauge", "Execution lanes (stream and executor) made so far", (double)r.lanes},
-        {"caravel_lanes_replaced_total", "counter", "Lanes given a new stream for straggling", (double)r.lanes_replaced},
-        {"caravel_wave_form_us_median", "gauge", "Host time of the scheduler's decision per wave, median of the last 1024 (us)",
-         r.form_us_median},
-        {"caravel_wave_launch_us_median", "gauge", "Host time of a lane's launch of a wave, median of the last 1024 (us)",
-         r.launch_us_median},
-        {"caravel_last_wave_device_ms", "gauge", "Device time of the last wave (CUDA events; 0 on the CPU)",
-         r.last_wave_device_ms},
+    } fams[] = {
+        {"caravel_replica_info", "gauge", "1 per replica of a loaded (model, version): the device that holds it"},
+        {"caravel_replica_requests_completed_total", "counter", "Requests the replica completed"},
+        {"caravel_replica_pending_requests", "gauge", "Requests queued or in a wave on the replica now"},
+        {"caravel_replica_placed_bytes", "gauge", "Bytes the replica is charged against its device's budget"},
     };
-    for (size_t i = 0; i < CV_ARRAY_LEN(rows); i++) {
-        family(b, rows[i].name, rows[i].type, rows[i].help);
-        cv_sbuf_printf(b, "%s %.17g\n", rows[i].name, rows[i].value);
+    for (size_t f = 0; f < CV_ARRAY_LEN(fams); f++) {
+        family(b, fams[f].name, fams[f].type, fams[f].help);
+        for (int i = 0; i < n; i++)
+            for (int k = 0; k < xs[i].nreplicas; k++) {
+                const cv_replica_stats_t *r = &xs[i].replicas[k];
+                char label[64];
+                snprintf(label, sizeof label, "device=\"%s\"", cv_registry_device_name(reg, r->device));
+                double v = f == 0   ? 1
+                           : f == 1 ? (double)r->tenant.outcomes[CV_OUTCOME_COMPLETED]
+                           : f == 2 ? (double)(r->tenant.queued + r->tenant.in_flight)
+                                    : (double)r->bytes;
+                series(b, fams[f].name, &xs[i], label, v);
+            }
     }
 }
 
-void cv_metrics_render(cv_sbuf_t *b, cv_runtime_t *rt, cv_registry_t *reg, const cv_server_gauges_t *g)
+/* Each device: what placement sees, its load, and Triton's GPU memory
+ * series for a CUDA device. */
+static void render_devices(cv_sbuf_t *b, cv_registry_t *reg)
+{
+    int n = cv_registry_devices(reg);
+    cv_registry_usage_t use[CV_PLACE_MAX_DEVICES];
+    cv_runtime_stats_t rs[CV_PLACE_MAX_DEVICES];
+    for (int d = 0; d < n; d++) {
+        cv_registry_device_usage(reg, d, &use[d]);
+        cv_runtime_stats(cv_registry_device_runtime(reg, d), &rs[d]);
+    }
+    family(b, "caravel_device_budget_bytes", "gauge",
+           "Bytes the device's tenants may hold (--device-memory; absent without a budget)");
+    for (int d = 0; d < n; d++)
+        if (use[d].budget != CV_PLACE_UNLIMITED)
+            cv_sbuf_printf(b, "caravel_device_budget_bytes{device=\"%s\"} %zu\n", cv_registry_device_name(reg, d),
+                           use[d].budget);
+    family(b, "caravel_device_placed_bytes", "gauge", "Bytes charged for the replicas placed on the device");
+    for (int d = 0; d < n; d++)
+        cv_sbuf_printf(b, "caravel_device_placed_bytes{device=\"%s\"} %zu\n", cv_registry_device_name(reg, d),
+                       use[d].placed);
+    family(b, "caravel_device_free_bytes", "gauge",
+           "Bytes placement can still give the device (absent where nothing limits it)");
+    for (int d = 0; d < n; d++)
+        if (use[d].free != CV_PLACE_UNLIMITED)
+            cv_sbuf_printf(b, "caravel_device_free_bytes{device=\"%s\"} %zu\n", cv_registry_device_name(reg, d),
+                           use[d].free);
+    family(b, "caravel_device_tenants", "gauge", "Tenants (replicas) on the device");
+    for (int d = 0; d < n; d++)
+        cv_sbuf_printf(b, "caravel_device_tenants{device=\"%s\"} %d\n", cv_registry_device_name(reg, d),
+                       use[d].replicas);
+    family(b, "caravel_device_queued_requests", "gauge", "Requests queued on the device's scheduler");
+    for (int d = 0; d < n; d++)
+        cv_sbuf_printf(b, "caravel_device_queued_requests{device=\"%s\"} %ld\n", cv_registry_device_name(reg, d),
+                       rs[d].queued);
+    family(b, "caravel_device_in_flight_requests", "gauge", "Requests in waves running on the device");
+    for (int d = 0; d < n; d++)
+        cv_sbuf_printf(b, "caravel_device_in_flight_requests{device=\"%s\"} %ld\n", cv_registry_device_name(reg, d),
+                       rs[d].in_flight);
+    bool gpus = false;
+    for (int d = 0; d < n; d++) gpus |= use[d].has_info && use[d].info.total_bytes > 0 && use[d].info.uuid[0];
+    if (!gpus) return;
+    /* Triton's, under its names and its label: plain decimals. */
+    family(b, "nv_gpu_memory_total_bytes", "gauge", "GPU total memory, in bytes");
+    for (int d = 0; d < n; d++)
+        if (use[d].has_info && use[d].info.total_bytes > 0 && use[d].info.uuid[0])
+            cv_sbuf_printf(b, "nv_gpu_memory_total_bytes{gpu_uuid=\"%s\"} %zu\n", use[d].info.uuid,
+                           use[d].info.total_bytes);
+    family(b, "nv_gpu_memory_used_bytes", "gauge", "GPU used memory, in bytes (every process's)");
+    for (int d = 0; d < n; d++)
+        if (use[d].has_info && use[d].info.total_bytes > 0 && use[d].info.uuid[0])
+            cv_sbuf_printf(b, "nv_gpu_memory_used_bytes{gpu_uuid=\"%s\"} %zu\n", use[d].info.uuid,
+                           use[d].info.total_bytes - use[d].info.free_bytes);
+}
+
+/* The runtime's series: each device's runtime is one series of each,
+ * label device. */
+static const struct {
+    const char *name, *type, *help;
+} runtime_series[] = {
+    {"caravel_waves_total", "counter", "Waves run to completion"},
+    {"caravel_graph_cache_hits_total", "counter", "Waves replayed from the super-kernel (CUDA graph) cache"},
+    {"caravel_graph_cache_misses_total", "counter", "Wave shapes captured anew"},
+    {"caravel_graph_cache_refreshes_total", "counter", "Cached wave shapes re-captured for other tenants"},
+    {"caravel_fallback_steps_total", "counter", "Steps a device backend ran on the host for want of a kernel"},
+    {"caravel_stragglers_total", "counter", "Waves slower than the straggler factor times their prediction"},
+    {"caravel_lanes", "gauge", "Execution lanes (stream and executor) made so far"},
+    {"caravel_lanes_replaced_total", "counter", "Lanes given a new stream for straggling"},
+    {"caravel_wave_form_us_median", "gauge",
+     "Host time of the scheduler's decision per wave, median of the last 1024 (us)"},
+    {"caravel_wave_launch_us_median", "gauge", "Host time of a lane's launch of a wave, median of the last 1024 (us)"},
+    {"caravel_last_wave_device_ms", "gauge", "Device time of the last wave (CUDA events; 0 on the CPU)"},
+};
+
+/* Series `i` of runtime_series from r. */
+static double runtime_value(const cv_runtime_stats_t *r, size_t i)
+{
+    switch (i) {
+    case 0: return (double)r->waves;
+    case 1: return (double)r->graph_hits;
+    case 2: return (double)r->graph_misses;
+    case 3: return (double)r->graph_refreshes;
+    case 4: return (double)r->fallback_steps;
+    case 5: return (double)r->stragglers;
+    case 6: return (double)r->lanes;
+    case 7: return (double)r->lanes_replaced;
+    case 8: return r->form_us_median;
+    case 9: return r->launch_us_median;
+    case 10: return r->last_wave_device_ms;
+    }
+    CV_ASSERT(!"a runtime series without a value");
+    return 0;
+}
+
+static void render_runtimes(cv_sbuf_t *b, cv_registry_t *reg)
+{
+    int n = cv_registry_devices(reg);
+    cv_runtime_stats_t rs[CV_PLACE_MAX_DEVICES];
+    for (int d = 0; d < n; d++) cv_runtime_stats(cv_registry_device_runtime(reg, d), &rs[d]);
+    for (size_t i = 0; i < CV_ARRAY_LEN(runtime_series); i++) {
+        family(b, runtime_series[i].name, runtime_series[i].type, runtime_series[i].help);
+        for (int d = 0; d < n; d++)
+            cv_sbuf_printf(b, "%s{device=\"%s\"} %.17g\n", runtime_series[i].name, cv_registry_device_name(reg, d),
+                           runtime_value(&rs[d], i));
+    }
+}
+
+void cv_metrics_render(cv_sbuf_t *b, cv_registry_t *reg, const cv_server_gauges_t *g)
 {
     cv_served_t **list = NULL;
     int n = 0;
@@ -183,12 +290,22 @@ void cv_metrics_render(cv_sbuf_t *b, cv_runtime_t *rt, cv_registry_t *reg, const
     } else {
         int k = 0;
         for (int i = 0; i < n; i++) {
-            xs[k].s = list[i];
+            sample_t *x = &xs[k];
+            x->s = list[i];
+            x->nreplicas = cv_served_replica_stats(list[i], x->replicas);
             /* One unloaded since the listing is left out. */
-            if (cv_served_stats(list[i], &xs[k].st, &xs[k].host_bytes, &xs[k].device_bytes)) k++;
+            if (x->nreplicas == 0) continue;
+            for (int r = 0; r < x->nreplicas; r++) {
+                cv_request_stats_add(&x->st, &x->replicas[r].tenant);
+                x->host_bytes += x->replicas[r].host_bytes;
+                x->device_bytes += x->replicas[r].device_bytes;
+            }
+            k++;
         }
         render_models(b, xs, k);
-        render_runtime(b, rt);
+        render_replicas(b, reg, xs, k);
+        render_devices(b, reg);
+        render_runtimes(b, reg);
         family(b, "caravel_http_requests_in_progress", "gauge",
                "HTTP requests being read, waiting for the runtime or being answered (this scrape included)");
         cv_sbuf_printf(b, "caravel_http_requests_in_progress %ld\n", g->calls);

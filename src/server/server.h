@@ -1,7 +1,8 @@
 /*
  * server.h: Caravel's HTTP server: the KServe v2 / Open Inference Protocol
- * on one port and Prometheus metrics on another, in front of a runtime and
- * the registry of what it has loaded from a model repository.
+ * on one port and Prometheus metrics on another, in front of the registry
+ * of what it has loaded from a model repository onto one device's runtime
+ * or several (a request goes to the runtime of its model's replica).
  *
  * The server's files:
  *   http.c       libmicrohttpd glue: daemons, routing, the life of an
@@ -39,19 +40,20 @@ typedef struct cv_server_options {
     const char *control_token; /* when set, load and unload need "Authorization: Bearer <it>" */
     size_t max_body_bytes;  /* largest request body; 0 = CV_SERVER_DEFAULT_MAX_BODY */
     int connection_timeout_s; /* idle keep-alive connections are closed after it; 0 = 300 */
-    /* What the status page says the runtime runs with ("spacetime", "cuda:0"):
-     * the public API does not tell a runtime's configuration, so the caller
-     * that made it does. NULL reads "unknown". */
+    /* What the status page says the runtimes run with ("spacetime", and the
+     * --device given: "cuda:0", "cuda:all", "cpu:0,1"): the public API does
+     * not tell a runtime's configuration, so the caller that made them
+     * does. NULL reads "unknown". */
     const char *policy;
     const char *device;
 } cv_server_options_t;
 
 typedef struct cv_server cv_server_t;
 
-/* Starts listening. rt and reg outlive the server. INVALID_ARGUMENT for a
- * bad address, UNAVAILABLE when a port cannot be bound, INTERNAL. */
-cv_status cv_server_start(const cv_server_options_t *options, cv_runtime_t *rt, cv_registry_t *reg,
-                          cv_server_t **out, cv_err_t *err);
+/* Starts listening. reg (and its devices' runtimes) outlive the server.
+ * INVALID_ARGUMENT for a bad address, UNAVAILABLE when a port cannot be
+ * bound, INTERNAL. */
+cv_status cv_server_start(const cv_server_options_t *options, cv_registry_t *reg, cv_server_t **out, cv_err_t *err);
 /* The ports actually bound (useful with port 0); -1 for none. */
 int cv_server_http_port(const cv_server_t *s);
 int cv_server_metrics_port(const cv_server_t *s);
@@ -59,7 +61,7 @@ int cv_server_metrics_port(const cv_server_t *s);
 /* Stops the server: no new connections; requests that arrive on open
  * connections are answered 503; a load or unload under way finishes and
  * queued ones are answered 503; every submitted request is answered (the
- * runtime is drained) and its answer sent (connections still busy 5 s
+ * runtimes are drained) and its answer sent (connections still busy 5 s
  * later are cut); then the daemons stop and everything is freed. The
  * runtime and registry are left to the caller. */
 void cv_server_stop(cv_server_t *s);

@@ -86,7 +86,11 @@ static void test_mean_wave_width(void **state)
     assert_true(cv_live_mean_wave_width(buckets) == (3.5 * 2 + 65 * 2) / 4);
 }
 
-/* Two families: f1 = {a/1, b/1}, f2 = {c/2}; d/1 failed to load. */
+/* Two devices: cuda:0 (a GPU without a budget) and cuda:1 (a budget). */
+static cv_live_device_t hand_devices[2];
+
+/* Two families: f1 = {a/1, b/1}, f2 = {c/2} on cuda:1; d/1 failed to
+ * load. a/1 has a replica on each device, b/1 is on cuda:0, c/2 on cuda:1. */
 static void hand_snapshot(cv_live_snapshot_t *snap, cv_live_tenant_t *t, cv_live_family_t *f)
 {
     memset(snap, 0, sizeof(*snap));
@@ -141,6 +145,28 @@ static void hand_snapshot(cv_live_snapshot_t *snap, cv_live_tenant_t *t, cv_live
     f[0].stats.outcomes[CV_OUTCOME_COMPLETED] = 20;
     f[0].stats.fused = 15;
     f[1].hash = 0xabcdef0123456789ULL; /* no stats: every member left while gathering */
+    f[1].device = "cuda:1";
+    t[0].nreplicas = 2;
+    t[0].replicas[0] = (cv_live_replica_t){.device = "cuda:0", .bytes = 1000, .completed = 6, .queued = 2};
+    t[0].replicas[1] = (cv_live_replica_t){.device = "cuda:1", .bytes = 1000, .completed = 4, .in_flight = 1};
+    t[1].nreplicas = 1;
+    t[1].replicas[0] = (cv_live_replica_t){.device = "cuda:0", .bytes = 500};
+    t[2].nreplicas = 1;
+    t[2].replicas[0] = (cv_live_replica_t){.device = "cuda:1", .bytes = 700};
+    memset(hand_devices, 0, sizeof hand_devices);
+    cv_live_device_t *g0 = &hand_devices[0], *g1 = &hand_devices[1];
+    g0->name = "cuda:0";
+    g0->usage = (cv_registry_usage_t){.budget = CV_PLACE_UNLIMITED, .placed = 1500, .free = (size_t)60 << 30,
+                                      .replicas = 2, .has_info = true};
+    g0->usage.info = (cv_device_info_t){.device = CV_DEVICE_CUDA, .index = 0, .name = "NVIDIA H100",
+                                        .uuid = "GPU-0000", .free_bytes = (size_t)60 << 30,
+                                        .total_bytes = (size_t)80 << 30};
+    g0->runtime = (cv_runtime_stats_t){.waves = 30, .queued = 2};
+    g1->name = "cuda:1";
+    g1->usage = (cv_registry_usage_t){.budget = 4000, .placed = 1700, .free = 2300, .replicas = 2};
+    g1->runtime = (cv_runtime_stats_t){.waves = 10, .in_flight = 1};
+    snap->devices = hand_devices;
+    snap->ndevices = 2;
     snap->tenants = t;
     snap->ntenants = 4;
     snap->families = f;
@@ -197,7 +223,9 @@ static void test_document(void **state)
     assert_true(fabs(real_of(f1, "mean_wave_width") - 1.25) < 1e-9); /* 6 of 1, 2 of 2 */
     assert_true(real_of(f1, "requests_per_wave") == 2.5);
     assert_int_equal(json_array_size(json_object_get(f1, "wave_widths")), CV_WAVE_HISTOGRAM);
+    assert_null(json_object_get(f1, "device")); /* not said: its members anywhere */
     assert_string_equal(json_string_value(json_object_get(f2, "family")), "abcdef0123456789");
+    assert_string_equal(json_string_value(json_object_get(f2, "device")), "cuda:1");
     assert_true(real_of(f2, "completed") == 0 && real_of(f2, "slo_attainment") == 1);
     assert_int_equal(json_array_size(json_object_get(f2, "tenants")), 1);
 
@@ -221,6 +249,29 @@ static void test_document(void **state)
     json_t *lat = json_object_get(a, "latency_ms");
     assert_true(real_of(lat, "samples") == 10 && real_of(lat, "p50") == 2 && real_of(lat, "p99") == 7.5 &&
                 real_of(lat, "mean") == 2.5);
+    /* Where it is placed: the first replica's device, and each replica. */
+    assert_string_equal(json_string_value(json_object_get(a, "device")), "cuda:0");
+    json_t *reps = json_object_get(a, "replicas");
+    assert_int_equal(json_array_size(reps), 2);
+    json_t *r1 = json_array_get(reps, 1);
+    assert_string_equal(json_string_value(json_object_get(r1, "device")), "cuda:1");
+    assert_true(real_of(r1, "completed") == 4 && real_of(r1, "in_flight") == 1 && real_of(r1, "placed_bytes") == 1000);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(tenants, 2), "device")), "cuda:1");
+    json_t *devices = json_object_get(doc, "devices");
+    assert_int_equal(json_array_size(devices), 2);
+    json_t *d0 = json_array_get(devices, 0), *d1 = json_array_get(devices, 1);
+    assert_string_equal(json_string_value(json_object_get(d0, "name")), "cuda:0");
+    assert_string_equal(json_string_value(json_object_get(d0, "kind")), "cuda");
+    assert_string_equal(json_string_value(json_object_get(d0, "uuid")), "GPU-0000");
+    assert_true(real_of(d0, "memory_total_bytes") == (double)((size_t)80 << 30) &&
+                real_of(d0, "memory_used_bytes") == (double)((size_t)20 << 30));
+    assert_true(json_is_null(json_object_get(d0, "budget_bytes")) && real_of(d0, "tenants") == 2 &&
+                real_of(d0, "queued") == 2);
+    assert_true(real_of(json_object_get(d0, "runtime"), "waves") == 30);
+    assert_string_equal(json_string_value(json_object_get(d1, "kind")), "cpu"); /* no driver's word on it */
+    assert_null(json_object_get(d1, "uuid"));
+    assert_true(real_of(d1, "budget_bytes") == 4000 && real_of(d1, "free_bytes") == 2300 &&
+                real_of(d1, "placed_bytes") == 1700 && real_of(d1, "in_flight") == 1);
     assert_true(real_of(json_array_get(tenants, 1), "share") == 2);
     assert_true(real_of(json_array_get(tenants, 1), "slo_attainment") == 1); /* nothing answered */
     /* The failed model: its state and reason only, the reason replaced as
@@ -336,7 +387,7 @@ static void test_gather(void **state)
     cv_live_snapshot_t snap;
     memset(&snap, 0, sizeof snap);
     snprintf(snap.server.policy, sizeof snap.server.policy, "time");
-    assert_int_equal(cv_live_gather(rt, reg, &snap, &err), CV_STATUS_OK);
+    assert_int_equal(cv_live_gather(reg, &snap, &err), CV_STATUS_OK);
     assert_string_equal(snap.server.policy, "time"); /* the caller's part is kept */
     assert_true(snap.has_runtime && snap.runtime.waves >= 8);
     assert_int_equal(snap.ntenants, 5);
@@ -353,7 +404,17 @@ static void test_gather(void **state)
     assert_string_equal(c->state, "UNAVAILABLE");
     assert_string_equal(c->reason, "not loaded");
     assert_int_equal(snap.nfamilies, 2);
+    /* One device, named after the runtime's: everything is on it. */
+    assert_int_equal(snap.ndevices, 1);
+    assert_string_equal(snap.devices[0].name, "cpu");
+    assert_int_equal(snap.devices[0].usage.replicas, 3);
+    assert_true(snap.devices[0].usage.budget == CV_PLACE_UNLIMITED && snap.devices[0].usage.placed > 0);
+    assert_true(snap.devices[0].runtime.waves == snap.runtime.waves && snap.runtime.tenants == 3);
+    assert_int_equal(a->nreplicas, 1);
+    assert_string_equal(a->replicas[0].device, "cpu");
+    assert_int_equal(a->replicas[0].completed, 5);
     const cv_live_family_t *cnn = snap.families[0].hash == a->family ? &snap.families[0] : &snap.families[1];
+    assert_string_equal(cnn->device, "cpu");
     assert_true(cnn->hash == a->family && cnn->has_stats);
     assert_int_equal(cnn->stats.outcomes[CV_OUTCOME_COMPLETED], 5);
 
@@ -367,7 +428,7 @@ static void test_gather(void **state)
 
     /* Unloaded: its record leaves the READY list and shows unloaded. */
     assert_int_equal(cv_registry_unload(reg, "mlp-a", &err), CV_STATUS_OK);
-    assert_int_equal(cv_live_gather(rt, reg, &snap, &err), CV_STATUS_OK);
+    assert_int_equal(cv_live_gather(reg, &snap, &err), CV_STATUS_OK);
     assert_string_equal(find_tenant(&snap, "mlp-a")->reason, "unloaded");
     assert_int_equal(snap.nfamilies, 1);
     cv_live_release(&snap);

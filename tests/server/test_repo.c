@@ -40,9 +40,13 @@ static void test_names(void **state)
         if (cv_repo_version_parse(bad_versions[i], &v)) fail_msg("version '%s' should be refused", bad_versions[i]);
 }
 
+/* The tenant part of a config.json (the replicas are test_config's). */
 static cv_status parse(const char *text, cv_tenant_config_t *c, cv_err_t *err)
 {
-    return cv_repo_config_parse(text, strlen(text), "m", "m/config.json", c, err);
+    cv_repo_config_t config;
+    cv_status st = cv_repo_config_parse(text, strlen(text), "m", "m/config.json", &config, err);
+    *c = config.tenant;
+    return st;
 }
 
 static void test_config(void **state)
@@ -59,6 +63,11 @@ static void test_config(void **state)
     assert_int_equal(c.max_rows, 4);
     assert_int_equal(parse("{\"max_batch_size\": 4, \"max_rows\": 2}", &c, &err), CV_STATUS_OK);
     assert_int_equal(c.max_rows, 2);
+    cv_repo_config_t rc;
+    assert_int_equal(cv_repo_config_parse("{}", 2, "m", "m/config.json", &rc, &err), CV_STATUS_OK);
+    assert_int_equal(rc.replicas, 1);
+    assert_int_equal(cv_repo_config_parse("{\"replicas\": 3}", 15, "m", "m/config.json", &rc, &err), CV_STATUS_OK);
+    assert_int_equal(rc.replicas, 3);
     assert_int_equal(parse("{}", &c, &err), CV_STATUS_OK);
     assert_true(c.slo_ms == 0 && c.max_rows == 0 && c.precision == CV_PRECISION_FP32);
     struct {
@@ -74,6 +83,8 @@ static void test_config(void **state)
         {"[1]", "a JSON object"},
         {"{\"share\": 1,}", "not valid JSON"},
         {"{\"share\": 1, \"share\": 2}", "not valid JSON"},
+        {"{\"replicas\": 0}", "\"replicas\" must be"},
+        {"{\"replicas\": 1.5}", "\"replicas\" must be"},
     };
     for (size_t i = 0; i < CV_ARRAY_LEN(bad); i++) {
         cv_status st = parse(bad[i].text, &c, &err);

@@ -244,6 +244,15 @@ def check_document(c, server):
     c("status: a tenant's fields", all(k in t for k in keys) and t.get("slo_ms") == 25
       and set(t["outcomes"]) >= {"completed", "queue_full", "infeasible", "expired", "invalid"},
       [k for k in keys if k not in t])
+    # One device: every tenant and family placed on it, and its row.
+    c("status: placement on the one device", all(t.get("device") == "cpu" and [r["device"] for r in t["replicas"]]
+                                                 == ["cpu"] for t in tenants.values())
+      and all(f.get("device") == "cpu" for f in fams), [(t.get("device"), t.get("replicas")) for t in tenants.values()])
+    devices = doc.get("devices", [])
+    c("status: the device's row", len(devices) == 1 and devices[0].get("name") == "cpu"
+      and devices[0].get("kind") == "cpu" and devices[0].get("tenants") == len(DEMO)
+      and devices[0].get("budget_bytes") is None and devices[0].get("free_bytes") is None
+      and devices[0].get("placed_bytes", 0) > 0 and "waves" in devices[0].get("runtime", {}), devices)
 
 
 def check_grafana(c, server):
@@ -290,6 +299,8 @@ def check_browser(c, server, browser, work):
     c("browser: both families on the page", len(before.families) == 2, sorted(before.families))
     c("browser: the server line", "policy spacetime" in before.ids.get("server", "")
       and "device cpu" in before.ids.get("server", ""), before.ids.get("server"))
+    c("browser: each tenant's device", all(row.get("placement") == "cpu" for row in before.tenants.values()),
+      {k: v.get("placement") for k, v in before.tenants.items()})
 
     load = Load(server.port)
     load.start()

@@ -205,6 +205,11 @@ static void test_serve_bad_options(void **state)
 {
     expect_error("serve", 2, "--model-repository is required", NULL);
     expect_error("serve --model-repository %s --device tpu", 2, "--device", "tpu");
+    expect_error("serve --model-repository %s --device cpu:0,0", 2, "--device", "twice");
+    expect_error("serve --model-repository %s --device cuda:1-0", 2, "'1-0'", "not a device number");
+    expect_error("serve --model-repository %s --device cpu:0-99", 2, "'0-99'", "[0, 63]");
+    expect_error("serve --model-repository %s --device-memory 0", 2, "--device-memory", "above 0");
+    expect_error("serve --model-repository %s --device-memory 5X", 2, "--device-memory", "'5X'");
     expect_error("serve --model-repository %s --http-port 70000", 2, "--http-port", "70000");
     expect_error("serve --model-repository %s --threads many", 2, "--threads", NULL);
     expect_error("serve --model-repository %s --policy fastest", 2, "--policy", NULL);

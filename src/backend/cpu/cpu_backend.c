@@ -114,6 +114,7 @@ static const cv_backend_i cpu_iface = {
     /* .step_mark      = */ NULL,
     /* .step_times     = */ NULL,
     /* .stats          = */ NULL,
+    /* .device_info    = */ NULL,
     /* .destroy        = */ cpu_destroy,
 };
 

@@ -60,6 +60,9 @@ typedef struct cuda_backend {
     cv_cpu_ctx_t cpu; /* for host fallbacks */
     size_t pinned_used;
     void *cublas_workspace;
+    /* Read once at creation: they do not change while the process runs. */
+    char name[96];
+    char uuid[48];
 } cuda_backend_t;
 
 static size_t align_up(size_t n) { return (n + TENSOR_ALIGN - 1) / TENSOR_ALIGN * TENSOR_ALIGN; }
@@ -180,6 +183,30 @@ static cv_status cuda_bind(cv_backend_t *b, cv_err_t *err)
 {
     CV_CUDA_CHECK(cudaSetDevice(((cv_cuda_t *)b)->device), err);
     return CV_STATUS_OK;
+}
+
+/* The device's memory now: what placement and the metrics read, on any
+ * thread (bound first, since cudaMemGetInfo asks the current device). */
+static cv_status cuda_device_info(cv_backend_t *b, cv_device_info_t *out, cv_err_t *err)
+{
+    cuda_backend_t *be = (cuda_backend_t *)b;
+    cv_status st = cuda_bind(b, err);
+    if (st != CV_STATUS_OK) return st;
+    out->device = CV_DEVICE_CUDA;
+    out->index = be->cuda.device;
+    snprintf(out->name, sizeof out->name, "%s", be->name);
+    snprintf(out->uuid, sizeof out->uuid, "%s", be->uuid);
+    CV_CUDA_CHECK(cudaMemGetInfo(&out->free_bytes, &out->total_bytes), err);
+    return CV_STATUS_OK;
+}
+
+/* "GPU-xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx": nvidia-smi's spelling, which
+ * Triton's gpu_uuid label uses too. */
+static void format_uuid(const cudaUUID_t *u, char *buf, size_t len)
+{
+    const unsigned char *b = (const unsigned char *)u->bytes;
+    snprintf(buf, len, "GPU-%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2],
+             b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
 }
 
 static cv_status cuda_host_alloc(cv_backend_t *b, size_t bytes, void **out, cv_err_t *err)
@@ -500,8 +527,19 @@ static const cv_backend_i cuda_iface = {
     /* .step_mark      = */ cv_cuda_step_mark,
     /* .step_times     = */ cv_cuda_step_times,
     /* .stats          = */ cv_cuda_stats,
+    /* .device_info    = */ cuda_device_info,
     /* .destroy        = */ cuda_destroy,
 };
+
+extern "C" int cv_backend_cuda_device_count(void)
+{
+    int count = 0;
+    if (cudaGetDeviceCount(&count) != cudaSuccess) {
+        cudaGetLastError();
+        return 0;
+    }
+    return count;
+}
 
 extern "C" cv_status cv_backend_cuda_create(int device, cv_backend_t **out, cv_err_t *err)
 {
@@ -524,6 +562,12 @@ extern "C" cv_status cv_backend_cuda_create(int device, cv_backend_t **out, cv_e
     cv_status st = CV_STATUS_OK;
     cublasStatus_t cs;
     if ((e = cudaSetDevice(device)) != cudaSuccess) goto cuda_fail;
+    {
+        cudaDeviceProp prop;
+        if ((e = cudaGetDeviceProperties(&prop, device)) != cudaSuccess) goto cuda_fail;
+        snprintf(be->name, sizeof be->name, "%.95s", prop.name);
+        format_uuid(&prop.uuid, be->uuid, sizeof be->uuid);
+    }
     if ((e = cudaStreamCreateWithFlags(&cuda->stream, cudaStreamNonBlocking)) != cudaSuccess) goto cuda_fail;
     if ((cs = cublasCreate(&cuda->cublas)) != CUBLAS_STATUS_SUCCESS) {
         cuda->cublas = NULL;
