@@ -147,6 +147,8 @@ static void render_runtime(cv_sbuf_t *b, cv_runtime_t *rt)
         {"caravel_waves_total", "counter", "Waves run to completion", (double)r.waves},
         {"caravel_graph_cache_hits_total", "counter", "Waves replayed from the super-kernel (CUDA graph) cache",
          (double)r.graph_hits},
+        {"caravel_graph_cache_rebinds_total", "counter",
+         "Cache hits with other tenants than the graph's last wave (its tables rewritten)", (double)r.graph_rebinds},
         {"caravel_graph_cache_misses_total", "counter", "Wave shapes captured anew", (double)r.graph_misses},
         {"caravel_graph_cache_refreshes_total", "counter", "Cached wave shapes re-captured for other tenants",
          (double)r.graph_refreshes},
