@@ -222,10 +222,12 @@ static uint64_t fnv(uint64_t h, const void *p, size_t n)
 }
 
 /* What the plan was built for, so that another plan at a freed plan's
- * address (the family's plan cache evicts) never matches an old shape. */
+ * address (the family's plan cache evicts) never matches an old shape: its
+ * serial, where cv_plan_build gave it one. */
 static uint64_t plan_fingerprint(const cv_plan_t *plan)
 {
     uint64_t h = 0xcbf29ce484222325ull;
+    h = fnv(h, &plan->serial, sizeof plan->serial);
     h = fnv(h, &plan->graph, sizeof plan->graph);
     h = fnv(h, &plan->rows, sizeof plan->rows);
     h = fnv(h, &plan->nsteps, sizeof plan->nsteps);
