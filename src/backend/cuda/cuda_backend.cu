@@ -14,7 +14,8 @@
  * Tenants: one device block per tenant holds every constant (one
  * cudaMalloc, so that loading and unloading a tenant cost one call each);
  * FP16/BF16 tenants also keep half copies of the weights that GEMM-like
- * steps read (layout of the table: cuda_internal.h).
+ * steps read; each table carries an upload serial, by which the
+ * super-kernel cache tells tenants apart (layout: cuda_internal.h).
  *
  * Waves go through the super-kernel cache (cuda_graph.cu): this file gives
  * it the hooks it needs while a wave is being captured (no synchronisation,

@@ -25,8 +25,17 @@
  * slices are alike (waves of batch-1 tenants), one
  * cublasGemmGroupedBatchedEx over slices of several heights (a batched
  * call per height where the grouped one does not support the types), then
- * one epilogue for C (per-slice pointer) and the activation. MatMul of two activations (batch dims) is one batched GEMM
- * over the broadcast batch.
+ * one epilogue for C (per-slice pointer) and the activation. MatMul of
+ * two activations (batch dims) is one batched GEMM over the broadcast batch.
+ *
+ * Tenants' weights in a wave the super-kernel cache may capture
+ * (cv_cuda_members_indirect): every pointer into a tenant's constants goes
+ * into a staged table through put_input (cv_cuda_stage_member), so that
+ * the captured graph serves other members once its tables are rewritten.
+ * There, W never becomes a cuBLAS argument: no strided-batched GEMM on a
+ * tenant's W, and a single problem with a tenant's B is a batched GEMM of
+ * one over pointer tables rather than cublasGemmEx. A weight still passed
+ * by value (MatMul's A) binds the graph to its members (cuda_graph.cu).
  *
  * Precision (run->precision): FP32 = CUBLAS_COMPUTE_32F, default math (no
  * TF32); TF32 = CUBLAS_COMPUTE_32F_FAST_TF32; FP16/BF16 = half operands
