@@ -408,7 +408,10 @@ typedef struct cv_runtime_stats {
     long waves;           /* waves run to completion (scheduled, cv_wave_run, cv_infer) */
     long fallback_steps;  /* steps a device backend ran on the host for want of a kernel */
     long graph_hits;      /* waves replayed from the CUDA-graph (super-kernel) cache */
-    long graph_refreshes; /* cached wave shapes re-captured for other tenants */
+    long graph_rebinds;   /* of those, with other tenants than the graph's last wave
+                             (the tables it reads rewritten, nothing captured) */
+    long graph_refreshes; /* cached wave shapes re-captured for other tenants (only
+                             graphs that read a weight other than through tables) */
     long graph_misses;    /* wave shapes captured anew */
     double last_wave_device_ms; /* device time of the last wave (CUDA events), or 0 */
     long stragglers;      /* scheduled waves slower than straggler_factor x predicted */

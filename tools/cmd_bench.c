@@ -326,10 +326,10 @@ int cv_cmd_bench(int argc, char **argv)
            : precision == CV_PRECISION_FP16 ? "fp16" : "bf16",
            median, best, waves, per_s);
     if (device == CV_DEVICE_CUDA && !profile)
-        printf("bench: device time per wave: median %.3f ms (%.1f inferences/s); CUDA graphs %s: %ld hits, "
-               "%ld refreshes, %ld misses; %ld steps on the host\n",
-               device_median, device_per_s, graphs ? "on" : "off", st.graph_hits, st.graph_refreshes,
-               st.graph_misses, st.fallback_steps);
+        printf("bench: device time per wave: median %.3f ms (%.1f inferences/s); CUDA graphs %s: %ld hits "
+               "(%ld with other members), %ld refreshes, %ld misses; %ld steps on the host\n",
+               device_median, device_per_s, graphs ? "on" : "off", st.graph_hits, st.graph_rebinds,
+               st.graph_refreshes, st.graph_misses, st.fallback_steps);
     if (csv) {
         /* N: rows per tenant; a list is written with ';' between entries. */
         char rows_field[128];

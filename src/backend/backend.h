@@ -24,8 +24,9 @@ typedef struct cv_wave_slice {
 /* One step to run: the node, its inputs and outputs for the whole wave
  * (device data), and the slices, for steps that read weights.
  *
- * For an unweighted step, inputs[i] holds the wave's tensor (constants are
- * those of slice 0's tenant, identical for the whole family). For a weighted
+ * For an unweighted step, inputs[i] holds the wave's tensor (a constant
+ * that is no weight is identical for the whole family: on a device backend
+ * the executor's copy, on the host slice 0's tenant's). For a weighted
  * step, inputs[i] for a weight is slice 0's; the backend takes each slice's
  * own from slices[s].constants[node->inputs[i]]. `batched[i]` says whether
  * input i is stacked along dim 0 (so a slice is a run of its rows);
@@ -49,8 +50,11 @@ typedef struct cv_step_run {
 /* Counters a backend keeps (zero where they do not apply). */
 typedef struct cv_backend_stats {
     long fallback_steps;   /* steps run on the host for want of a device kernel */
-    long graph_hits;       /* waves replayed from the super-kernel cache as they were */
-    long graph_refreshes;  /* same wave shape, other tenants: re-captured and updated */
+    long graph_hits;       /* waves replayed from the super-kernel cache, whatever their tenants */
+    long graph_rebinds;    /* of those, with other tenants than the graph's last launch:
+                              only the tables it reads rewritten */
+    long graph_refreshes;  /* same wave shape, other tenants, a graph bound to its
+                              tenants: re-captured and updated */
     long graph_misses;     /* wave shapes captured and instantiated anew */
     double last_wave_device_ms; /* device time of the last wave (event-timed), or 0 */
 } cv_backend_stats_t;
@@ -85,8 +89,8 @@ typedef struct cv_backend_i {
     cv_status (*synchronize)(cv_backend_t *b, cv_err_t *err);
     /* Optional: the super-kernel cache. wave_begin is called once the wave's
      * inputs are in place in `buffer` (the executor's device buffer, which
-     * holds the arena, inputs and plan constants), with everything that
-     * determines the wave's launches. When it replays a cached graph of this
+     * holds the arena, inputs, plan constants and structural constants),
+     * with everything that determines the wave's launches. When it replays a cached graph of this
      * wave it sets *replayed and the executor skips the steps; otherwise the
      * executor runs the steps and then calls wave_end with their status (the
      * backend may capture in between). */

@@ -3,8 +3,15 @@
  *
  * The executor owns one buffer on the backend, grown to the largest wave it
  * has run: the plan's arena, then (on a device backend) room for the wave's
- * inputs and for the plan-time constants that steps read. On a host-memory
- * backend (the CPU) the caller's input tensors are used in place.
+ * inputs and for the constants every tenant of the family shares: the
+ * plan-time constants and the graph's constants that are no weights
+ * (indices, shapes: structure, equal in a family by its hash). Steps read
+ * those from here rather than from slice 0's tenant, so that nothing a
+ * wave reads of a tenant is outside its weights (the super-kernel cache
+ * keys a graph by the wave's shape, never its members). They are uploaded
+ * when a plan is placed in the buffer after another one (or in a new
+ * buffer), not every wave. On a host-memory backend (the CPU) the caller's
+ * input tensors and the constants are used in place.
  */
 #include "exec/exec.h"
 
@@ -28,8 +35,9 @@ struct cv_executor {
     cv_backend_t *backend;
     void *buffer;
     size_t buffer_bytes;
-    void **plan_consts; /* per value, where plan-time constants are this wave */
+    void **plan_consts; /* per value, where shared constants are this wave, or NULL */
     int plan_consts_cap;
+    uint64_t placed;    /* serial of the plan whose shared constants the buffer holds; 0: none */
     void **input_ptrs; /* per graph input, where the wave's input is */
     int input_ptrs_cap;
     step_io_t io;
@@ -99,6 +107,7 @@ static cv_status ensure_buffer(cv_executor_t *ex, size_t bytes, cv_err_t *err)
     if (ex->buffer) ex->backend->iface->free(ex->backend, ex->buffer);
     ex->buffer = NULL;
     ex->buffer_bytes = 0;
+    ex->placed = 0;
     cv_status st = ex->backend->iface->alloc(ex->backend, bytes, &ex->buffer, err);
     if (st != CV_STATUS_OK) return st;
     ex->buffer_bytes = bytes;
@@ -112,7 +121,7 @@ typedef struct placement {
     const cv_plan_t *plan;
     char *arena;
     void **inputs;       /* per graph input */
-    void **plan_consts;  /* per value, device copies of plan-time constants */
+    void **plan_consts;  /* per value, copies of shared constants (NULL: none) */
     const cv_wave_slice_t *slice0;
 } placement_t;
 
@@ -124,7 +133,7 @@ static void *value_data(const placement_t *p, int v)
     switch (rv->storage) {
     case CV_STORAGE_INPUT: return p->inputs[rv->input_index];
     case CV_STORAGE_ARENA: return p->arena + rv->offset;
-    case CV_STORAGE_CONSTANT: return p->slice0->constants[root];
+    case CV_STORAGE_CONSTANT: return p->plan_consts[root] ? p->plan_consts[root] : p->slice0->constants[root];
     case CV_STORAGE_PLAN_CONSTANT: return p->plan_consts[root];
     case CV_STORAGE_NONE: break;
     }
@@ -132,7 +141,20 @@ static void *value_data(const placement_t *p, int v)
     return NULL;
 }
 
-/* Lays out the buffer: arena, inputs, plan constants. On a host-memory
+/* The host tensor of value v when every tenant of the family has the same
+ * (a plan-time constant, or a graph constant that is no weight), else
+ * NULL. Views (alias_of) read their root's. */
+static const cv_tensor_t *shared_constant(const cv_plan_t *plan, int v)
+{
+    const cv_plan_value_t *pv = &plan->values[v];
+    if (pv->storage == CV_STORAGE_PLAN_CONSTANT) return pv->plan_constant;
+    const cv_value_t *val = &plan->graph->values[v];
+    if (pv->storage == CV_STORAGE_CONSTANT && pv->alias_of < 0 && val->constant && !val->is_weight)
+        return val->constant;
+    return NULL;
+}
+
+/* Lays out the buffer: arena, inputs, shared constants. On a host-memory
  * backend running one slice, the caller's input tensors are used in place;
  * otherwise each slice's inputs are copied (uploaded) to their rows of the
  * wave's input region, so no stacked copy is ever made on the host. */
@@ -150,9 +172,10 @@ static cv_status place(cv_executor_t *ex, const cv_plan_t *plan, const cv_tensor
             bytes += align_up(cv_tensor_nbytes(&whole) + 1);
         }
     if (!be->host_memory)
-        for (int v = 0; v < g->nvalues; v++)
-            if (plan->values[v].storage == CV_STORAGE_PLAN_CONSTANT)
-                bytes += align_up(cv_tensor_nbytes(plan->values[v].plan_constant) + 1);
+        for (int v = 0; v < g->nvalues; v++) {
+            const cv_tensor_t *c = shared_constant(plan, v);
+            if (c) bytes += align_up(cv_tensor_nbytes(c) + 1);
+        }
     cv_status st = ensure_buffer(ex, bytes, err);
     if (st != CV_STATUS_OK) return st;
     p->plan = plan;
@@ -176,18 +199,25 @@ static cv_status place(cv_executor_t *ex, const cv_plan_t *plan, const cv_tensor
         CV_ASSERT(done == total);
         at += align_up(total + 1);
     }
+    /* The buffer may hold this plan's shared constants already. A failed
+     * upload leaves it unknown. */
+    bool upload = plan->serial == 0 || ex->placed != plan->serial;
+    ex->placed = 0;
     for (int v = 0; v < g->nvalues; v++) {
-        const cv_tensor_t *c = plan->values[v].plan_constant;
-        if (plan->values[v].storage != CV_STORAGE_PLAN_CONSTANT) continue;
+        const cv_tensor_t *c = shared_constant(plan, v);
+        p->plan_consts[v] = NULL;
+        if (!c) continue;
         if (be->host_memory) {
-            p->plan_consts[v] = c->data;
+            /* Only plan-time ones: a tenant's own are in place already. */
+            if (plan->values[v].storage == CV_STORAGE_PLAN_CONSTANT) p->plan_consts[v] = c->data;
             continue;
         }
         p->plan_consts[v] = (char *)ex->buffer + at;
-        st = be->upload(ex->backend, p->plan_consts[v], c->data, cv_tensor_nbytes(c), err);
+        if (upload) st = be->upload(ex->backend, p->plan_consts[v], c->data, cv_tensor_nbytes(c), err);
         if (st != CV_STATUS_OK) return st;
         at += align_up(cv_tensor_nbytes(c) + 1);
     }
+    ex->placed = plan->serial;
     return CV_STATUS_OK;
 }
 

@@ -7,6 +7,7 @@
 #include "ir/infer.h"
 #include "ir/passes.h"
 
+#include <stdatomic.h>
 #include <string.h>
 
 #define ARENA_ALIGN 64
@@ -519,6 +520,8 @@ bool cv_plan_matches(const cv_plan_t *plan, const cv_shape_t *input_shapes, cons
     return true;
 }
 
+static _Atomic uint64_t plan_serials;
+
 cv_status cv_plan_build(const cv_graph_t *g, const cv_shape_t *input_shapes,
                         const cv_tensor_t *inputs, cv_cpu_ctx_t *cpu, cv_plan_t **out,
                         cv_err_t *err)
@@ -530,6 +533,7 @@ cv_status cv_plan_build(const cv_graph_t *g, const cv_shape_t *input_shapes,
     cv_plan_t *plan = cv_calloc(1, sizeof(*plan));
     if (!plan || !folded) goto oom;
     plan->graph = g;
+    plan->serial = atomic_fetch_add(&plan_serials, 1) + 1;
     plan->ninputs = g->ninputs;
     plan->values = cv_calloc((size_t)g->nvalues + 1, sizeof(cv_plan_value_t));
     plan->steps = cv_calloc((size_t)g->nnodes + 1, sizeof(cv_plan_step_t));

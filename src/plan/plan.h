@@ -10,8 +10,9 @@
  * whether rows of different slices stay apart through every step, which is
  * what lets a wave stack several tenants along the batch axis.
  *
- * A plan reads the graph it was built from only for structure; constants
- * come from each slice's own tenant at run time.
+ * A plan reads the graph it was built from only for structure; weights
+ * come from each slice's own tenant at run time, and constants that are no
+ * weights (structure, equal in a family) from the graph itself.
  */
 #ifndef CV_PLAN_H
 #define CV_PLAN_H
@@ -48,6 +49,9 @@ typedef struct cv_plan_step {
 
 typedef struct cv_plan {
     const cv_graph_t *graph;
+    /* Never reused in the process (0: a plan not made by cv_plan_build):
+     * the executor knows by it whose constants its buffer holds. */
+    uint64_t serial;
     int64_t rows;          /* total rows (dim 0 of the inputs) when batched */
     cv_shape_t *input_shapes; /* the shapes this plan was built for */
     /* Values of small integer inputs of unbatched graphs (shape vectors,

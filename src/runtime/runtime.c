@@ -188,6 +188,7 @@ cv_status cv_runtime_stats(cv_runtime_t *rt, cv_runtime_stats_t *out)
         rt->backend->iface->stats(rt->backend, &b);
         out->fallback_steps = b.fallback_steps;
         out->graph_hits = b.graph_hits;
+        out->graph_rebinds = b.graph_rebinds;
         out->graph_refreshes = b.graph_refreshes;
         out->graph_misses = b.graph_misses;
         out->last_wave_device_ms = b.last_wave_device_ms;
@@ -209,6 +210,7 @@ cv_status cv_runtime_stats(cv_runtime_t *rt, cv_runtime_stats_t *out)
         lane->backend->iface->stats(lane->backend, &b);
         out->fallback_steps += b.fallback_steps;
         out->graph_hits += b.graph_hits;
+        out->graph_rebinds += b.graph_rebinds;
         out->graph_refreshes += b.graph_refreshes;
         out->graph_misses += b.graph_misses;
     }

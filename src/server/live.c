@@ -348,6 +348,7 @@ static json_t *runtime_doc(const cv_runtime_stats_t *r, bool *ok)
     }
     put(o, "waves", json_integer(r->waves), ok);
     put(o, "graph_hits", json_integer(r->graph_hits), ok);
+    put(o, "graph_rebinds", json_integer(r->graph_rebinds), ok);
     put(o, "graph_misses", json_integer(r->graph_misses), ok);
     put(o, "graph_refreshes", json_integer(r->graph_refreshes), ok);
     put(o, "fallback_steps", json_integer(r->fallback_steps), ok);

@@ -231,6 +231,8 @@ static const struct {
 } runtime_series[] = {
     {"caravel_waves_total", "counter", "Waves run to completion"},
     {"caravel_graph_cache_hits_total", "counter", "Waves replayed from the super-kernel (CUDA graph) cache"},
+    {"caravel_graph_cache_rebinds_total", "counter",
+     "Cache hits with other tenants than the graph's last wave (its tables rewritten)"},
     {"caravel_graph_cache_misses_total", "counter", "Wave shapes captured anew"},
     {"caravel_graph_cache_refreshes_total", "counter", "Cached wave shapes re-captured for other tenants"},
     {"caravel_fallback_steps_total", "counter", "Steps a device backend ran on the host for want of a kernel"},
@@ -249,15 +251,16 @@ static double runtime_value(const cv_runtime_stats_t *r, size_t i)
     switch (i) {
     case 0: return (double)r->waves;
     case 1: return (double)r->graph_hits;
-    case 2: return (double)r->graph_misses;
-    case 3: return (double)r->graph_refreshes;
-    case 4: return (double)r->fallback_steps;
-    case 5: return (double)r->stragglers;
-    case 6: return (double)r->lanes;
-    case 7: return (double)r->lanes_replaced;
-    case 8: return r->form_us_median;
-    case 9: return r->launch_us_median;
-    case 10: return r->last_wave_device_ms;
+    case 2: return (double)r->graph_rebinds;
+    case 3: return (double)r->graph_misses;
+    case 4: return (double)r->graph_refreshes;
+    case 5: return (double)r->fallback_steps;
+    case 6: return (double)r->stragglers;
+    case 7: return (double)r->lanes;
+    case 8: return (double)r->lanes_replaced;
+    case 9: return r->form_us_median;
+    case 10: return r->launch_us_median;
+    case 11: return r->last_wave_device_ms;
     }
     CV_ASSERT(!"a runtime series without a value");
     return 0;

@@ -1,29 +1,46 @@
 /*
  * test_gpu_graph.c: the CUDA backend's super-kernel cache (cuda_graph.cu):
  * waves captured as CUDA graphs and replayed must give what eager waves
- * give, and a graph captured for some tenants, buffers or workspace must
- * never serve others.
+ * give, whoever their members are, and a graph captured with some buffers
+ * or workspace must never serve others.
  *
  *   (a) one wave shape run 4 times with the same tenants: eager, then one
- *       miss (captured), then hits, every output equal to the eager one;
- *       the same shape with other tenants refreshes the graph and gives
- *       each new tenant its solo output (not the old tenants'); another
- *       row layout of the same plan is another shape; a released tenant's
- *       graph is never replayed for its successor;
- *   (b) a capture given up half way (the staging a wave of two different
- *       tenants needs is larger than that of the same tenant twice, which
- *       sized the region) still gives the right outputs, and the shape is
- *       captured again next time;
+ *       miss (captured), then hits, every output bitwise equal to the
+ *       eager one; the same shape with other tenants (B, then A again,
+ *       then a mix) is a hit too, with only the graph's tables rewritten
+ *       (a rebind, never a refresh): each slice gets its own tenant's
+ *       output, bitwise equal to an eager run of that very wave (a fresh
+ *       executor's first wave) and within 1e-5 of the tenant alone on the
+ *       CPU; another row layout of the same plan is another shape; the
+ *       successors of released tenants (whose tables often come back at
+ *       the same addresses) get their own outputs;
+ *   (b) a capture given up at any step (cv_cuda_graph_abort_at, as a
+ *       failing step would) runs the wave's journal eagerly, right; the
+ *       shape is captured next time and then serves other members;
  *   (c) a workspace regrown by a larger wave (of another executor) drops
  *       the graphs captured with the old one;
  *   (d) a wave with a step that runs on the host stays eager, and right;
  *   (e) 8 tenants x 1 row of a MobileNetV2-like block (1x1 expand, 3x3
- *       depthwise, 1x1 project, residual Add, ReLU6 folded into the convs);
- *   (f) when ../shared/models (or $CARAVEL_SHARED_DIR) is there, tenants of
+ *       depthwise, 1x1 project, residual Add, ReLU6 folded into the convs),
+ *       then the same tenants in reverse order: a rebind;
+ *   (f) members through every kind of table: a graph with a per-tenant
+ *       PRelu slope and BatchNormalization (the kernels' members arrays), a
+ *       Gather by constant indices (structure: the executor's copy, not a
+ *       tenant's) and a Gemm, in waves of 8 tenants (one launch per step)
+ *       and of 70 (more than a kernel's table holds: a launch per slice);
+ *       the tenant that was slice 0 at capture is then released, and the
+ *       graph still serves the others;
+ *   (g) single inferences (waves of one slice): another tenant is a
+ *       rebind too (GEMMs through pointer tables, not by value);
+ *   (h) a graph bound to its members (a MatMul whose first operand is a
+ *       weight, which cuBLAS takes by value): other tenants re-capture it
+ *       (refreshes), and every output is right;
+ *   (i) when ../shared/models (or $CARAVEL_SHARED_DIR) is there, tenants of
  *       MobileNetV2 through the public API: replayed single inferences and
  *       waves match the reference outputs, counted by cv_runtime_stats.
- * Solo outputs come from the CPU backend (each tenant alone); device time
- * of the last wave is reported by the stats.
+ * Waves of random members in flight on several lanes at once are in
+ * test_gpu_sched_runtime.c. Solo outputs come from the CPU backend (each
+ * tenant alone); device time of the last wave is reported by the stats.
  *
  * Needs a GPU: exits 77 (skipped) with the reason when there is none or
  * when the build has no CUDA backend.
@@ -40,7 +57,7 @@
 #ifdef CARAVEL_WITH_CUDA
 #include "backend/cuda/cuda_internal.h"
 
-#define MAX_SLICES 16
+#define MAX_SLICES 80
 
 /* The CPU backend (references) for the whole run; a fresh CUDA backend per
  * test, so that its counters start at zero. */
@@ -194,6 +211,53 @@ static cv_graph_t *host_matmul(uint64_t seed)
     return g;
 }
 
+/* Per-tenant parameters in every kind of table: x[N,3,8,8] -> Conv 3x3
+ * pad 1 + bias -> PRelu (slope [8,1,1]) -> BatchNormalization (after the
+ * PRelu, so not folded into the Conv) -> GlobalAveragePool -> Flatten ->
+ * Gather axis 1 by constant INT64 indices (structure, the same for every
+ * tenant) -> Gemm (transB, bias) -> y[N,5]. */
+static cv_graph_t *tables_cnn(uint64_t seed)
+{
+    cv_graph_t *g = cv_test_graph_new("graph-tables", 17, true);
+    int x = cv_test_graph_input(g, "x", CV_DTYPE_FP32, CV_TEST_SHAPE(1, 3, 8, 8));
+    int w1 = cv_test_graph_weight(g, "w1", CV_TEST_SHAPE(8, 3, 3, 3), seed + 1);
+    int b1 = cv_test_graph_weight(g, "b1", CV_TEST_SHAPE(8), seed + 2);
+    int c1 = g_conv(g, x, w1, b1, 1, true, false, "c1");
+    int slope = cv_test_graph_weight(g, "slope", CV_TEST_SHAPE(8, 1, 1), seed + 3);
+    int pr = g_node(g, CV_OP_PRELU, (int[]){c1, slope}, 2, "prelu", NULL);
+    int scale = cv_test_graph_weight(g, "scale", CV_TEST_SHAPE(8), seed + 4);
+    int bias = cv_test_graph_weight(g, "bias", CV_TEST_SHAPE(8), seed + 5);
+    int mean = cv_test_graph_weight(g, "mean", CV_TEST_SHAPE(8), seed + 6);
+    int var = cv_test_graph_const(g, "var", cv_test_positive(CV_TEST_SHAPE(8), seed + 7), true);
+    int bn = g_node(g, CV_OP_BATCH_NORMALIZATION, (int[]){pr, scale, bias, mean, var}, 5, "bn", NULL);
+    int pool = g_node(g, CV_OP_GLOBAL_AVERAGE_POOL, (int[]){bn}, 1, "pool", NULL);
+    int flat = g_node(g, CV_OP_FLATTEN, (int[]){pool}, 1, "flat", NULL);
+    int idx = cv_test_graph_const_ints(g, "idx", (const int64_t[]){7, 0, 5, 2, 1, 6, 3, 4}, 8);
+    int gather_node;
+    int gathered = g_node(g, CV_OP_GATHER, (int[]){flat, idx}, 2, "gather", &gather_node);
+    cv_test_graph_attr_int(g, gather_node, "axis", 1);
+    int w4 = cv_test_graph_weight(g, "w4", CV_TEST_SHAPE(5, 8), seed + 8);
+    int b4 = cv_test_graph_weight(g, "b4", CV_TEST_SHAPE(5), seed + 9);
+    int fc_node;
+    int fc = g_node(g, CV_OP_GEMM, (int[]){gathered, w4, b4}, 3, "fc", &fc_node);
+    cv_test_graph_attr_int(g, fc_node, "transB", 1);
+    g_finish(g, fc);
+    return g;
+}
+
+/* y[N,2,4] = W[2,3] x x[N,3,4]: the weight is MatMul's first operand,
+ * which the GEMM of a one-slice wave takes by value, so that a graph of
+ * it is bound to its tenant. */
+static cv_graph_t *weight_first_matmul(uint64_t seed)
+{
+    cv_graph_t *g = cv_test_graph_new("graph-bound", 17, true);
+    int x = cv_test_graph_input(g, "x", CV_DTYPE_FP32, CV_TEST_SHAPE(1, 3, 4));
+    int w = cv_test_graph_weight(g, "w", CV_TEST_SHAPE(2, 3), seed);
+    int y = g_node(g, CV_OP_MATMUL, (int[]){w, x}, 2, "y", NULL);
+    g_finish(g, y);
+    return g;
+}
+
 /* ---- tenants and waves ------------------------------------------------------ */
 
 typedef struct tenant {
@@ -220,6 +284,13 @@ static void tenant_free(tenant_t *t)
 static cv_plan_t *plan_for(const cv_graph_t *g, int64_t rows)
 {
     return cv_test_plan_rows(g, rows, cv_backend_cpu_ctx(cpu));
+}
+
+/* As the runtime frees a plan: the cache lets go of its shapes first. */
+static void plan_free(cv_plan_t *plan)
+{
+    gpu->iface->forget(gpu, plan);
+    cv_plan_destroy(plan);
 }
 
 /* Input of `rows` rows for graph g (seeded). */
@@ -305,14 +376,59 @@ static void expect_counts(long misses, long hits, long refreshes)
                  s.graph_hits, s.graph_refreshes, misses, hits, refreshes);
 }
 
+static void expect_rebinds(long rebinds)
+{
+    cv_backend_stats_t s = stats();
+    if (s.graph_rebinds != rebinds) fail_msg("graph cache: %ld rebinds, expected %ld", s.graph_rebinds, rebinds);
+}
+
 static bool bitwise_equal(const cv_tensor_t *a, const cv_tensor_t *b)
 {
     return cv_tensor_nbytes(a) == cv_tensor_nbytes(b) && memcmp(a->data, b->data, cv_tensor_nbytes(a)) == 0;
 }
 
-/* ---- (a) replay, refresh, other shapes --------------------------------------- */
+/* The same wave as the eager first wave of its shape: on a fresh executor
+ * (its buffer is part of the key), destroyed after, so that the shape goes
+ * with it. The cache's counters do not move. */
+static void eager_wave(const cv_plan_t *plan, tenant_t *const *ts, const cv_tensor_t *xs, int nslices,
+                       cv_tensor_t *outs)
+{
+    cv_backend_stats_t before = stats();
+    cv_executor_t *fresh;
+    cv_err_t err;
+    assert_int_equal(cv_exec_create(gpu, &fresh, &err), CV_STATUS_OK);
+    run_wave(fresh, true, plan, ts, xs, nslices, outs);
+    cv_exec_destroy(fresh);
+    cv_backend_stats_t after = stats();
+    assert_int_equal(after.graph_hits, before.graph_hits);
+    assert_int_equal(after.graph_misses, before.graph_misses);
+    assert_int_equal(after.graph_refreshes, before.graph_refreshes);
+}
 
-static void test_replay_and_refresh(void **state)
+/* A wave on the main executor, checked slice by slice against its tenant
+ * alone on the CPU (gpu_wave_checked) and bitwise against eager_wave of
+ * the same members and inputs. */
+static void members_wave(const cv_plan_t *plan, tenant_t *const *ts, const cv_tensor_t *xs, int nslices,
+                         const char *what)
+{
+    cv_tensor_t *outs = calloc((size_t)nslices, sizeof(cv_tensor_t));
+    cv_tensor_t *eager = calloc((size_t)nslices, sizeof(cv_tensor_t));
+    assert_true(outs && eager);
+    gpu_wave_checked(plan, ts, xs, nslices, outs);
+    eager_wave(plan, ts, xs, nslices, eager);
+    for (int s = 0; s < nslices; s++)
+        if (!bitwise_equal(&outs[s], &eager[s]))
+            fail_msg("%s: slice %d differs from an eager run of the same wave by %g", what, s,
+                     cv_test_rel_diff(&outs[s], &eager[s]));
+    free_all(outs, nslices);
+    free_all(eager, nslices);
+    free(outs);
+    free(eager);
+}
+
+/* ---- (a) replays, other members, other shapes ---------------------------------- */
+
+static void test_replay_and_members(void **state)
 {
     enum { R = 3 };
     tenant_t a[R], b[R];
@@ -328,71 +444,82 @@ static void test_replay_and_refresh(void **state)
     cv_plan_t *plan = plan_for(a[0].graph, 6);
     assert_true(plan->stackable);
 
-    /* The same tenants 4 times: eager, miss, hit, hit; all alike. */
+    /* The same tenants 4 times: eager, miss, hit, hit; all bitwise alike:
+     * the eager wave already reads weights through the tables a capture
+     * reads. */
     cv_tensor_t first[R], again[R];
     gpu_wave_checked(plan, ta, xs, R, first);
     expect_counts(0, 0, 0);
     assert_true(stats().last_wave_device_ms > 0);
-    bool bitwise = true;
     for (int run = 2; run <= 4; run++) {
         gpu_wave_checked(plan, ta, xs, R, again);
-        for (int s = 0; s < R; s++) {
-            double d = cv_test_rel_diff(&again[s], &first[s]);
-            if (!(d <= 1e-6)) fail_msg("run %d, slice %d: differs from the eager wave by %g", run, s, d);
-            bitwise = bitwise && bitwise_equal(&again[s], &first[s]);
-        }
+        for (int s = 0; s < R; s++)
+            if (!bitwise_equal(&again[s], &first[s]))
+                fail_msg("run %d, slice %d: differs from the eager wave by %g", run, s,
+                         cv_test_rel_diff(&again[s], &first[s]));
         free_all(again, R);
         expect_counts(1, run - 2, 0);
         assert_true(stats().last_wave_device_ms > 0);
     }
-    printf("  eager, miss, 2 hits: replays %s the eager wave; last wave %.3f ms on the device\n",
-           bitwise ? "bitwise equal to" : "within 1e-6 of", stats().last_wave_device_ms);
+    expect_rebinds(0);
+    printf("  eager, miss, 2 hits: replays bitwise equal to the eager wave; last wave %.3f ms on the device\n",
+           stats().last_wave_device_ms);
 
-    /* Other tenants, same shape: a refresh, and their own outputs, which
-     * a stale table (the first tenants') would not give. */
+    /* Other tenants, same shape: a hit that rewrites the graph's tables,
+     * and their own outputs, which stale tables (the first tenants') would
+     * not give. Then the first ones back, then a mix: hits again. */
     cv_tensor_t other[R];
     gpu_wave_checked(plan, tb, xs, R, other);
-    expect_counts(1, 2, 1);
+    expect_counts(1, 3, 0);
+    expect_rebinds(1);
     for (int s = 0; s < R; s++) assert_true(cv_test_rel_diff(&other[s], &first[s]) > 1e-3);
     free_all(other, R);
-    gpu_wave_checked(plan, tb, xs, R, NULL);
-    expect_counts(1, 3, 1);
-    /* Mixed tenants, then the first ones back: refreshes again. */
+    members_wave(plan, tb, xs, R, "B again");
+    expect_counts(1, 4, 0);
+    expect_rebinds(1);
+    members_wave(plan, ta, xs, R, "A after B");
+    expect_counts(1, 5, 0);
+    expect_rebinds(2);
     tenant_t *mixed[R] = {&b[0], &a[1], &b[2]};
-    gpu_wave_checked(plan, mixed, xs, R, NULL);
-    expect_counts(1, 3, 2);
+    members_wave(plan, mixed, xs, R, "a mix of A and B");
+    expect_counts(1, 6, 0);
+    expect_rebinds(3);
     gpu_wave_checked(plan, ta, xs, R, again);
-    expect_counts(1, 3, 3);
-    for (int s = 0; s < R; s++) assert_true(cv_test_rel_diff(&again[s], &first[s]) <= 1e-6);
+    expect_counts(1, 7, 0);
+    expect_rebinds(4);
+    for (int s = 0; s < R; s++) assert_true(bitwise_equal(&again[s], &first[s]));
     free_all(again, R);
+    printf("  A, B, B, A, mixed, A: one capture, every later wave a hit, bitwise equal to its eager run\n");
 
     /* The same plan cut into other slices (2+2+2 rows) is another shape:
      * eager, then a miss; per-row tables follow the new cut. */
     cv_tensor_t even[R];
     for (int s = 0; s < R; s++) even[s] = make_input(a[0].graph, 2, 70 + (uint64_t)s);
     gpu_wave_checked(plan, ta, even, R, NULL);
-    expect_counts(1, 3, 3);
+    expect_counts(1, 7, 0);
     gpu_wave_checked(plan, ta, even, R, NULL);
-    expect_counts(2, 3, 3);
-    gpu_wave_checked(plan, ta, even, R, NULL);
-    expect_counts(2, 4, 3);
+    expect_counts(2, 7, 0);
+    members_wave(plan, tb, even, R, "B in the 2+2+2 shape");
+    expect_counts(2, 8, 0);
     /* New inputs into a cached wave: replays read the buffer, not copies. */
     cv_tensor_t fresh[R];
     for (int s = 0; s < R; s++) fresh[s] = make_input(a[0].graph, 2, 90 + (uint64_t)s);
-    gpu_wave_checked(plan, ta, fresh, R, NULL);
-    expect_counts(2, 5, 3);
+    gpu_wave_checked(plan, tb, fresh, R, NULL);
+    expect_counts(2, 9, 0);
 
-    /* Released tenants: their graph goes, whatever address a successor's
-     * table gets (often the same); the successors get their own outputs. */
-    gpu_wave_checked(plan, tb, xs, R, NULL);
-    expect_counts(2, 5, 4);
+    /* Released tenants: their successors' tables often come back at the
+     * same addresses; the serials tell them apart, and the successors get
+     * their own outputs from a rebind. */
+    members_wave(plan, tb, xs, R, "B before its release");
+    long hits = stats().graph_hits, rebinds = stats().graph_rebinds;
     for (int i = 0; i < R; i++) {
         tenant_free(&b[i]);
         b[i] = tenant_load(small_cnn, 9000 + 100 * (uint64_t)(i + 1));
     }
-    long hits = stats().graph_hits;
-    gpu_wave_checked(plan, tb, xs, R, NULL);
-    assert_int_equal(stats().graph_hits, hits);
+    members_wave(plan, tb, xs, R, "successors of released tenants");
+    assert_int_equal(stats().graph_hits, hits + 1);
+    assert_int_equal(stats().graph_rebinds, rebinds + 1);
+    expect_counts(2, hits + 1, 0);
 
     free_all(first, R);
     free_all(xs, R);
@@ -405,39 +532,40 @@ static void test_replay_and_refresh(void **state)
     }
 }
 
-/* ---- (b) a capture given up half way ------------------------------------------ */
+/* ---- (b) a capture given up ------------------------------------------------------ */
 
+/* For every step k of the plan: a capture given up before step k runs
+ * (the journal then runs steps 0..k eagerly and the rest follow eagerly);
+ * the shape is captured at its next wave, and then serves other tenants.
+ * A new plan for each k: a shape given up MAX_ABORTS times stays eager. */
 static void test_capture_given_up(void **state)
 {
     tenant_t a = tenant_load(small_cnn, 300), b = tenant_load(small_cnn, 700);
-    cv_tensor_t xs[2] = {make_input(a.graph, 8, 11), make_input(a.graph, 8, 12)};
-    cv_plan_t *plan = plan_for(a.graph, 16);
-    /* One tenant twice: its convs run as strided GEMMs without pointer
-     * tables, so the shape's staging region is sized small. */
-    tenant_t *same[2] = {&a, &a}, *pair[2] = {&a, &b};
-    gpu_wave_checked(plan, same, xs, 2, NULL);
-    gpu_wave_checked(plan, same, xs, 2, NULL);
-    expect_counts(1, 0, 0);
-    long aborts = cv_cuda_graph_aborts((cv_cuda_t *)gpu);
-    /* Two tenants need per-problem tables: the region overflows under
-     * capture, which is given up; the wave still comes out right. */
-    cv_tensor_t outs[2];
-    gpu_wave_checked(plan, pair, xs, 2, outs);
-    assert_int_equal(cv_cuda_graph_aborts((cv_cuda_t *)gpu), aborts + 1);
-    expect_counts(1, 0, 0);
-    cv_tensor_t a_on_1 = solo(&a, &xs[1]);
-    assert_true(cv_test_rel_diff(&outs[1], &a_on_1) > 1e-3);
-    cv_tensor_free(&a_on_1);
-    free_all(outs, 2);
-    /* Next time the region fits: captured anew, then replayed. */
-    gpu_wave_checked(plan, pair, xs, 2, NULL);
-    expect_counts(2, 0, 0);
-    gpu_wave_checked(plan, pair, xs, 2, NULL);
-    expect_counts(2, 1, 0);
-    assert_int_equal(cv_cuda_graph_aborts((cv_cuda_t *)gpu), aborts + 1);
-    printf("  capture given up once, then captured and replayed\n");
+    cv_tensor_t xs[2] = {make_input(a.graph, 1, 11), make_input(a.graph, 2, 12)};
+    tenant_t *pair[2] = {&a, &b}, *swapped[2] = {&b, &a};
+    cv_plan_t *probe = plan_for(a.graph, 3);
+    int nsteps = probe->nsteps;
+    cv_plan_destroy(probe);
+    assert_true(nsteps >= 3);
+    cv_cuda_t *cuda = (cv_cuda_t *)gpu;
+    for (int k = 0; k < nsteps; k++) {
+        cv_plan_t *plan = plan_for(a.graph, 3);
+        cv_backend_stats_t s0 = stats();
+        long aborts = cv_cuda_graph_aborts(cuda);
+        gpu_wave_checked(plan, pair, xs, 2, NULL); /* eager */
+        cv_cuda_graph_abort_at(cuda, k);
+        members_wave(plan, pair, xs, 2, "a capture given up");
+        assert_int_equal(cv_cuda_graph_aborts(cuda), aborts + 1);
+        expect_counts(s0.graph_misses, s0.graph_hits, 0);
+        gpu_wave_checked(plan, pair, xs, 2, NULL); /* captured */
+        expect_counts(s0.graph_misses + 1, s0.graph_hits, 0);
+        members_wave(plan, swapped, xs, 2, "other members after a capture given up");
+        expect_counts(s0.graph_misses + 1, s0.graph_hits + 1, 0);
+        assert_int_equal(cv_cuda_graph_aborts(cuda), aborts + 1);
+        plan_free(plan);
+    }
+    printf("  captures given up at each of %d steps: eager and right, then captured and replayed\n", nsteps);
     free_all(xs, 2);
-    cv_plan_destroy(plan);
     tenant_free(&a);
     tenant_free(&b);
 }
@@ -535,11 +663,16 @@ static void test_mobilenet_block_8x1(void **state)
     expect_counts(1, 2, 0);
     double ms = stats().last_wave_device_ms;
     assert_true(ms > 0);
-    /* The tenants in reverse order: each slice gets its new tenant's. */
+    /* The tenants in reverse order: a hit, each slice with its new
+     * tenant's weights. */
     gpu_wave_checked(plan, reversed, xs, R, again);
-    expect_counts(1, 2, 1);
+    expect_counts(1, 3, 0);
+    expect_rebinds(1);
     assert_true(cv_test_rel_diff(&again[0], &first[0]) > 1e-3);
     free_all(again, R);
+    members_wave(plan, ts, xs, R, "8 x 1 row, back in order");
+    expect_counts(1, 4, 0);
+    expect_rebinds(2);
     printf("  8 x 1 row: eager vs CPU %.2e, replays vs CPU %.2e, replay %.3f ms on the device\n", d_first, d_replay, ms);
     free_all(first, R);
     free_all(xs, R);
@@ -547,7 +680,119 @@ static void test_mobilenet_block_8x1(void **state)
     for (int i = 0; i < R; i++) tenant_free(&t[i]);
 }
 
-/* ---- (f) MobileNetV2 through the public API ------------------------------------ */
+/* ---- (f) members through every kind of table ------------------------------------ */
+
+/* Waves of R tenants x 1 row of tables_cnn drawn from 2R: A, A, A, B, A,
+ * then a mix; every one right and bitwise equal to its eager run, one
+ * capture for all. Then the tenant that was slice 0 when the graph was
+ * captured is released: the graph read nothing of it but its weights. */
+static void run_members_tables(int R)
+{
+    CV_ASSERT(R <= MAX_SLICES);
+    tenant_t *t = calloc(2 * (size_t)R, sizeof(tenant_t));
+    tenant_t **ta = calloc((size_t)R, sizeof(tenant_t *)), **tb = calloc((size_t)R, sizeof(tenant_t *));
+    tenant_t **mixed = calloc((size_t)R, sizeof(tenant_t *)), **rest = calloc((size_t)R, sizeof(tenant_t *));
+    cv_tensor_t *xs = calloc((size_t)R, sizeof(cv_tensor_t));
+    assert_true(t && ta && tb && mixed && rest && xs);
+    for (int i = 0; i < 2 * R; i++) t[i] = tenant_load(tables_cnn, 10000 + 100 * (uint64_t)i);
+    for (int i = 0; i < R; i++) {
+        ta[i] = &t[i];
+        tb[i] = &t[R + i];
+        mixed[i] = &t[(i * 11 + 3) % (2 * R)]; /* 11 is prime to 16 and 140: all distinct */
+        xs[i] = make_input(t[0].graph, 1, 500 + (uint64_t)i);
+    }
+    cv_plan_t *plan = plan_for(t[0].graph, R);
+    assert_true(plan->stackable);
+    gpu_wave_checked(plan, ta, xs, R, NULL);
+    gpu_wave_checked(plan, ta, xs, R, NULL);
+    expect_counts(1, 0, 0);
+    members_wave(plan, ta, xs, R, "tables, the same members");
+    members_wave(plan, tb, xs, R, "tables, other members");
+    members_wave(plan, ta, xs, R, "tables, the first members again");
+    members_wave(plan, mixed, xs, R, "tables, mixed members");
+    expect_counts(1, 4, 0);
+    expect_rebinds(3);
+    /* Slice 0 at capture was ta[0]: release it, run without it. */
+    tenant_free(&t[0]);
+    for (int i = 0; i < R; i++) rest[i] = &t[1 + i];
+    members_wave(plan, rest, xs, R, "tables, after slice 0's tenant at capture was released");
+    expect_counts(1, 5, 0);
+    expect_rebinds(4);
+    printf("  %d tenants x 1 row through PRelu, BatchNormalization, Gather and Gemm tables: 1 capture, %ld hits "
+           "(%ld with other members)\n", R, stats().graph_hits, stats().graph_rebinds);
+    free_all(xs, R);
+    plan_free(plan);
+    for (int i = 1; i < 2 * R; i++) tenant_free(&t[i]);
+    free(t);
+    free(ta);
+    free(tb);
+    free(mixed);
+    free(rest);
+    free(xs);
+}
+
+/* One launch per step: the kernels' members arrays hold every slice. */
+static void test_members_tables_8(void **state) { run_members_tables(8); }
+/* More slices than a kernel's table holds: PRelu and BatchNormalization
+ * launch once per slice, each with a members array of one. */
+static void test_members_tables_70(void **state) { run_members_tables(70); }
+
+/* ---- (g) single inferences ---------------------------------------------------------- */
+
+static void test_single_slice_members(void **state)
+{
+    tenant_t a = tenant_load(small_cnn, 21), b = tenant_load(small_cnn, 22);
+    cv_tensor_t x = make_input(a.graph, 2, 23);
+    cv_plan_t *plan = plan_for(a.graph, 2);
+    tenant_t *ta[1] = {&a}, *tb[1] = {&b};
+    gpu_wave_checked(plan, ta, &x, 1, NULL);
+    gpu_wave_checked(plan, ta, &x, 1, NULL);
+    members_wave(plan, ta, &x, 1, "one slice, the same tenant");
+    expect_counts(1, 1, 0);
+    members_wave(plan, tb, &x, 1, "one slice, another tenant");
+    members_wave(plan, ta, &x, 1, "one slice, the first tenant again");
+    expect_counts(1, 3, 0);
+    expect_rebinds(2);
+    cv_tensor_free(&x);
+    plan_free(plan);
+    tenant_free(&a);
+    tenant_free(&b);
+}
+
+/* ---- (h) a graph bound to its members -------------------------------------------- */
+
+static void test_bound_graph_refreshes(void **state)
+{
+    tenant_t a = tenant_load(weight_first_matmul, 31), b = tenant_load(weight_first_matmul, 32);
+    cv_tensor_t x = make_input(a.graph, 1, 33);
+    cv_plan_t *plan = plan_for(a.graph, 1);
+    tenant_t *ta[1] = {&a}, *tb[1] = {&b};
+    cv_tensor_t first, out;
+    gpu_wave_checked(plan, ta, &x, 1, &first);
+    gpu_wave_checked(plan, ta, &x, 1, NULL);
+    gpu_wave_checked(plan, ta, &x, 1, NULL);
+    expect_counts(1, 1, 0);
+    /* Another tenant: captured again, its own output. */
+    gpu_wave_checked(plan, tb, &x, 1, &out);
+    expect_counts(1, 1, 1);
+    assert_true(cv_test_rel_diff(&out, &first) > 1e-3);
+    cv_tensor_free(&out);
+    gpu_wave_checked(plan, tb, &x, 1, NULL);
+    expect_counts(1, 2, 1);
+    gpu_wave_checked(plan, ta, &x, 1, &out);
+    expect_counts(1, 2, 2);
+    assert_true(bitwise_equal(&out, &first));
+    expect_rebinds(0);
+    printf("  a weight passed by value binds the graph: other tenants refresh it, right\n");
+    cv_tensor_free(&out);
+    cv_tensor_free(&first);
+    cv_tensor_free(&x);
+    plan_free(plan);
+    tenant_free(&a);
+    tenant_free(&b);
+}
+
+/* ---- (i) MobileNetV2 through the public API ------------------------------------ */
 
 static cv_tensor_t read_ref(int set, const char *file)
 {
@@ -604,12 +849,18 @@ static void test_runtime_mobilenet(void **state)
     assert_int_equal(s.graph_hits, 3);
     assert_true(s.last_wave_device_ms > 0);
     printf("  mobilenet_v2 batch 1: replayed %.3f ms on the device\n", s.last_wave_device_ms);
-    /* Another tenant in the batch-1 shape: a refresh. */
-    assert_int_equal(cv_infer(rt, m[1], &in1, &out, &err), CV_STATUS_OK);
-    worst = fmax(worst, cv_test_rel_diff(&out, &ref1));
-    cv_tensor_free(&out);
+    /* Other tenants in the batch-1 shape: hits with the graph's tables
+     * rewritten, never a re-capture. */
+    for (int i = 1; i <= 2; i++) {
+        assert_int_equal(cv_infer(rt, m[i], &in1, &out, &err), CV_STATUS_OK);
+        worst = fmax(worst, cv_test_rel_diff(&out, &ref1));
+        cv_tensor_free(&out);
+    }
     s = runtime_stats(rt);
-    assert_int_equal(s.graph_refreshes, 1);
+    assert_int_equal(s.graph_misses, 2);
+    assert_int_equal(s.graph_hits, 5);
+    assert_int_equal(s.graph_rebinds, 2);
+    assert_int_equal(s.graph_refreshes, 0);
     printf("  mobilenet_v2: every output vs reference within %.2e; %ld steps on the host\n", worst, s.fallback_steps);
     assert_true(worst <= 1e-4);
     cv_tensor_t *all[] = {&in1, &ref1, &in3, &ref3, &first};
@@ -622,11 +873,15 @@ int main(void)
     int rc = cv_test_gpu_skip();
     if (rc) return rc;
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_replay_and_refresh, setup_gpu, teardown_gpu),
+        cmocka_unit_test_setup_teardown(test_replay_and_members, setup_gpu, teardown_gpu),
         cmocka_unit_test_setup_teardown(test_capture_given_up, setup_gpu, teardown_gpu),
         cmocka_unit_test_setup_teardown(test_workspace_regrowth, setup_gpu, teardown_gpu),
         cmocka_unit_test_setup_teardown(test_host_steps_stay_eager, setup_gpu, teardown_gpu),
         cmocka_unit_test_setup_teardown(test_mobilenet_block_8x1, setup_gpu, teardown_gpu),
+        cmocka_unit_test_setup_teardown(test_members_tables_8, setup_gpu, teardown_gpu),
+        cmocka_unit_test_setup_teardown(test_members_tables_70, setup_gpu, teardown_gpu),
+        cmocka_unit_test_setup_teardown(test_single_slice_members, setup_gpu, teardown_gpu),
+        cmocka_unit_test_setup_teardown(test_bound_graph_refreshes, setup_gpu, teardown_gpu),
         cmocka_unit_test(test_runtime_mobilenet),
     };
     return cmocka_run_group_tests(tests, setup_group, teardown_group);

@@ -2,8 +2,10 @@
  * test_gpu_sched_runtime.c: the asynchronous runtime's tests of
  * test_sched_runtime.c on the CUDA backend: every policy matches each
  * tenant alone, exactly-once answers under cancellations, unloads and
- * shutdown, refusals at once, waits. Needs a GPU: exits 77 (skipped) with
- * the reason when there is none or the build has no CUDA backend.
+ * shutdown, refusals at once, waits, and waves of changing members over
+ * the lanes' super-kernel caches (rebinds, never refreshes). Needs a GPU:
+ * exits 77 (skipped) with the reason when there is none or the build has
+ * no CUDA backend.
  */
 #ifdef CARAVEL_WITH_CUDA
 #define SCHED_ON_CUDA
@@ -21,6 +23,7 @@ int main(void)
         cmocka_unit_test(test_shutdown_answers_all),
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_wait),
+        cmocka_unit_test(test_spacetime_changing_members),
     };
     return cmocka_run_group_tests(tests, find_repo, NULL);
 }

@@ -14,7 +14,8 @@
  * Tenants: one device block per tenant holds every constant (one
  * cudaMalloc, so that loading and unloading a tenant cost one call each);
  * FP16/BF16 tenants also keep half copies of the weights that GEMM-like
- * steps read (layout of the table: cuda_internal.h).
+ * steps read; each table carries an upload serial, by which the
+ * super-kernel cache tells tenants apart (layout: cuda_internal.h).
  *
  * Waves go through the super-kernel cache (cuda_graph.cu): this file gives
  * it the hooks it needs while a wave is being captured (no synchronisation,
@@ -266,7 +267,6 @@ static void mark_gemm_weights(const cv_graph_t *g, bool *needs_half)
 static void cuda_tenant_release(cv_backend_t *b, const cv_graph_t *g, void **constants)
 {
     if (!constants) return;
-    cv_cuda_graph_forget((cv_cuda_t *)b, constants);
     if (constants[2 * g->nvalues]) {
         cudaFree(constants[2 * g->nvalues]);
         cv_account_charge_device(-(long long)(uintptr_t)constants[2 * g->nvalues + 1]);
@@ -329,6 +329,9 @@ static cv_status constants_copy(cv_backend_t *b, const cv_graph_t *g, cv_precisi
     return st;
 }
 
+/* Serials of tenant uploads, over every backend of the process. */
+static uint64_t tenant_serials;
+
 static cv_status cuda_tenant_upload(cv_backend_t *b, const cv_graph_t *g, cv_precision_t precision,
                                     void ***constants, cv_err_t *err)
 {
@@ -337,8 +340,9 @@ static cv_status cuda_tenant_upload(cv_backend_t *b, const cv_graph_t *g, cv_pre
     int nv = g->nvalues;
     bool want_half = precision == CV_PRECISION_FP16 || precision == CV_PRECISION_BF16;
     /* [0, nv): FP32 copies; [nv, 2nv): half copies; 2nv: the block; 2nv+1:
-     * its size, charged to the loading tenant's account. */
-    void **table = (void **)cv_calloc(2 * (size_t)nv + 2, sizeof(void *));
+     * its size, charged to the loading tenant's account; 2nv+2: the serial
+     * (cuda_internal.h). */
+    void **table = (void **)cv_calloc(2 * (size_t)nv + 3, sizeof(void *));
     bool *needs_half = (bool *)cv_calloc((size_t)nv + 1, sizeof(bool));
     size_t *at = (size_t *)cv_calloc(2 * (size_t)nv + 1, sizeof(size_t));
     char *block = NULL;
@@ -362,6 +366,7 @@ static cv_status cuda_tenant_upload(cv_backend_t *b, const cv_graph_t *g, cv_pre
     }
     table[2 * nv] = block;
     table[2 * nv + 1] = (void *)(uintptr_t)total;
+    table[2 * nv + 2] = (void *)(uintptr_t)__atomic_add_fetch(&tenant_serials, 1, __ATOMIC_RELAXED);
     st = constants_copy(b, g, precision, needs_half, at, largest_half, block, table, err);
     if (st == CV_STATUS_OK) {
         cudaError_t e = cudaStreamSynchronize(((cv_cuda_t *)b)->stream);

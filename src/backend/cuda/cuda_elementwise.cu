@@ -178,8 +178,8 @@ template <int N>
 __global__ void clip_kernel(float *__restrict__ y, const __grid_constant__ cv_slice_table<N> t)
 {
     const int s = blockIdx.y;
-    const float *x = (const float *)t.ptr[s][0];
-    const float *plo = (const float *)t.ptr[s][1], *phi = (const float *)t.ptr[s][2];
+    const float *x = (const float *)t.operand(s, 0);
+    const float *plo = (const float *)t.operand(s, 1), *phi = (const float *)t.operand(s, 2);
     const float lo = plo ? *plo : -INFINITY, hi = phi ? *phi : INFINITY;
     CV_CUDA_GRID_LOOP(int64_t, i, t.begin[s], t.end[s])
     {
@@ -215,7 +215,7 @@ extern "C" cv_status cv_cuda_clip(cv_cuda_t *cuda, const cv_step_run_t *run, cv_
         CV_CUDA_CHECK_LAUNCH(err);
         return CV_STATUS_OK;
     };
-    return cv_cuda_with_table(run, n, values, bases, 3, launch);
+    return cv_cuda_with_table(cuda, run, n, values, bases, 3, launch, err);
 }
 
 /* ---- broadcasting binary ops ----------------------------------------------- */
@@ -246,7 +246,7 @@ __global__ void binary_simple_kernel(TO *out, const __grid_constant__ cv_slice_t
                                      const cv_operand_map<I> ma, const cv_operand_map<I> mb)
 {
     const int s = blockIdx.y;
-    const T *a = (const T *)t.ptr[s][0], *b = (const T *)t.ptr[s][1];
+    const T *a = (const T *)t.operand(s, 0), *b = (const T *)t.operand(s, 1);
     CV_CUDA_GRID_LOOP(I, i, t.begin[s], t.end[s])
     out[i] = binary_apply<OP, T, TO>(a[ma.at(i)], b[mb.at(i)]);
 }
@@ -256,7 +256,7 @@ __global__ void binary_general_kernel(TO *out, const __grid_constant__ cv_slice_
                                       const __grid_constant__ bcast_dev<I> bc)
 {
     const int s = blockIdx.y;
-    const T *a = (const T *)t.ptr[s][0], *b = (const T *)t.ptr[s][1];
+    const T *a = (const T *)t.operand(s, 0), *b = (const T *)t.operand(s, 1);
     CV_CUDA_GRID_LOOP(I, i, t.begin[s], t.end[s])
     {
         I off[2];
@@ -303,7 +303,7 @@ static cv_status binary_launch(cv_cuda_t *cuda, const cv_step_run_t *run, const 
             return binary_go<OP, T, TO, int32_t>(stream, &bc, t, ns, o, err);
         return binary_go<OP, T, TO, int64_t>(stream, &bc, t, ns, o, err);
     };
-    return cv_cuda_with_table(run, n, values, bases, 2, launch);
+    return cv_cuda_with_table(cuda, run, n, values, bases, 2, launch, err);
 }
 
 /* The step's inputs 0 and 1 into output 0. */
@@ -461,8 +461,8 @@ __global__ void where_simple_kernel(E *out, const __grid_constant__ cv_slice_tab
                                     const cv_operand_map<I> my)
 {
     const int s = blockIdx.y;
-    const uint8_t *c = (const uint8_t *)t.ptr[s][0];
-    const E *x = (const E *)t.ptr[s][1], *y = (const E *)t.ptr[s][2];
+    const uint8_t *c = (const uint8_t *)t.operand(s, 0);
+    const E *x = (const E *)t.operand(s, 1), *y = (const E *)t.operand(s, 2);
     CV_CUDA_GRID_LOOP(I, i, t.begin[s], t.end[s])
     out[i] = c[mc.at(i)] ? x[mx.at(i)] : y[my.at(i)];
 }
@@ -472,8 +472,8 @@ __global__ void where_general_kernel(E *out, const __grid_constant__ cv_slice_ta
                                      const __grid_constant__ bcast_dev<I> bc)
 {
     const int s = blockIdx.y;
-    const uint8_t *c = (const uint8_t *)t.ptr[s][0];
-    const E *x = (const E *)t.ptr[s][1], *y = (const E *)t.ptr[s][2];
+    const uint8_t *c = (const uint8_t *)t.operand(s, 0);
+    const E *x = (const E *)t.operand(s, 1), *y = (const E *)t.operand(s, 2);
     CV_CUDA_GRID_LOOP(I, i, t.begin[s], t.end[s])
     {
         I off[3];
@@ -537,7 +537,7 @@ extern "C" cv_status cv_cuda_where(cv_cuda_t *cuda, const cv_step_run_t *run, cv
         default: return where_sized<uint64_t>(stream, n, &bc, t, ns, o, err);
         }
     };
-    return cv_cuda_with_table(run, n, values, bases, 3, launch);
+    return cv_cuda_with_table(cuda, run, n, values, bases, 3, launch, err);
 }
 
 /* ---- Cast --------------------------------------------------------------------- */

@@ -25,8 +25,17 @@
  * slices are alike (waves of batch-1 tenants), one
  * cublasGemmGroupedBatchedEx over slices of several heights (a batched
  * call per height where the grouped one does not support the types), then
- * one epilogue for C (per-slice pointer) and the activation. MatMul of two activations (batch dims) is one batched GEMM
- * over the broadcast batch.
+ * one epilogue for C (per-slice pointer) and the activation. MatMul of
+ * two activations (batch dims) is one batched GEMM over the broadcast batch.
+ *
+ * Tenants' weights in a wave the super-kernel cache may capture
+ * (cv_cuda_members_indirect): every pointer into a tenant's constants goes
+ * into a staged table through put_input (cv_cuda_stage_member), so that
+ * the captured graph serves other members once its tables are rewritten.
+ * There, W never becomes a cuBLAS argument: no strided-batched GEMM on a
+ * tenant's W, and a single problem with a tenant's B is a batched GEMM of
+ * one over pointer tables rather than cublasGemmEx. A weight still passed
+ * by value (MatMul's A) binds the graph to its members (cuda_graph.cu).
  *
  * Precision (run->precision): FP32 = CUBLAS_COMPUTE_32F, default math (no
  * TF32); TF32 = CUBLAS_COMPUTE_32F_FAST_TF32; FP16/BF16 = half operands
@@ -119,6 +128,31 @@ static const char *slice_half_input(const cv_step_run_t *run, int i, int s)
 }
 
 static bool step_weighted(const cv_step_run_t *run) { return run->plan->steps[run->step].weighted; }
+
+static bool input_is_weight(const cv_step_run_t *run, int i)
+{
+    int v = i < run->ninputs && run->inputs[i] ? run->node->inputs[i] : -1;
+    return v >= 0 && run->graph->values[v].constant && run->graph->values[v].is_weight;
+}
+
+/* Writes into *slot, a word of a table from cv_cuda_stage, where input i
+ * of slice s is, `offset` bytes in (half: its FP16/BF16 copy). A tenant's
+ * weight goes through cv_cuda_stage_member, so that a cached graph can
+ * serve other members; anything else is the wave's tensor, the same for
+ * every slice. */
+static void put_input(cv_cuda_t *cuda, const cv_step_run_t *run, const void **slot, int i, int s, bool half,
+                      size_t offset)
+{
+    if (input_is_weight(run, i)) {
+        cv_cuda_stage_member(cuda, run, slot, run->nslices > 1 ? s : 0, run->node->inputs[i], half, offset);
+        return;
+    }
+    const char *base = half ? slice_half_input(run, i, s) : (const char *)run->inputs[i]->data;
+    CV_ASSERT(base);
+    /* A half copy of a constant that is no weight is still slice 0's. */
+    if (half) cv_cuda_graph_bind(cuda, "a GEMM reads the half copy of a structural constant");
+    *slot = base + offset;
+}
 
 /* ---- kernels -------------------------------------------------------------- */
 
@@ -353,8 +387,8 @@ static cv_status conv_depthwise(cv_cuda_t *cuda, const cv_step_run_t *run, const
     if (st != CV_STATUS_OK) return st;
     const void **wtab = (const void **)host, **btab = wtab + g->n;
     for (int64_t n = 0; n < g->n; n++) {
-        wtab[n] = slice_input(run, 1, slice_of_row[n]);
-        if (has_bias) btab[n] = slice_input(run, 2, slice_of_row[n]);
+        put_input(cuda, run, &wtab[n], 1, slice_of_row[n], false, 0);
+        if (has_bias) put_input(cuda, run, &btab[n], 2, slice_of_row[n], false, 0);
     }
     CV_CUDA_CHECK(cudaMemcpyAsync(dev, host, bytes, cudaMemcpyHostToDevice, cuda->stream), err);
     const float *const *dw = (const float *const *)dev;
@@ -380,16 +414,18 @@ typedef struct conv_plan {
     bool depthwise; /* G == C == M, 2-D: the direct kernel, no GEMM */
     bool direct;    /* 1x1, stride 1, unpadded, FP32/TF32: X is the column matrix itself */
     bool convert_w; /* FP16/BF16 with a W that is no tenant constant: converted into the workspace */
-    bool strided;   /* every row has the same weights and G = 1: one strided-batched GEMM */
+    bool strided;   /* every row has the same weights and G = 1: one strided-batched GEMM
+                     * (never with a tenant's W in a wave the cache may capture:
+                     * the call would take W's address as an argument) */
     const char *w0; /* slice 0's weights as the GEMM reads them (unless convert_w) */
     int64_t chunk;  /* rows whose columns fit CONV_COL_BUDGET */
     size_t col_row_bytes, w_bytes; /* columns of one row; converted W */
 } conv_plan_t;
 
-/* Fills *p for a step whose X and W are FP32 with 1 to 3 spatial dims.
- * False when cuBLAS's int arguments cannot hold the GEMM's extents or a
+/* Fills *p for a step whose X and W are FP32 with 1 to 3 spatial dims
+ * (indirect: cv_cuda_members_indirect). False when cuBLAS's int arguments cannot hold the GEMM's extents or a
  * plane has 2^31 elements or more (the step then runs on the host). */
-static bool conv_plan_make(const cv_step_run_t *run, bool multi, conv_plan_t *p)
+static bool conv_plan_make(const cv_step_run_t *run, bool multi, bool indirect, conv_plan_t *p)
 {
     const cv_tensor_t *x = run->inputs[0], *w = run->inputs[1];
     const cv_tensor_t *b = run->ninputs > 2 ? run->inputs[2] : NULL;
@@ -428,7 +464,9 @@ static bool conv_plan_make(const cv_step_run_t *run, bool multi, conv_plan_t *p)
     p->convert_w = half && !p->w0; /* W is no tenant constant */
     for (int s = 1; s < run->nslices && multi; s++)
         uniform = uniform && (half ? slice_half_input(run, 1, s) : slice_input(run, 1, s)) == p->w0;
-    p->strided = uniform && g->group == 1;
+    /* Weights, and half copies of any constant, are a tenant's memory. */
+    bool member_w = !p->convert_w && (input_is_weight(run, 1) || (half && is_tenant_constant(run, 1)));
+    p->strided = uniform && g->group == 1 && !(member_w && indirect);
 
     p->col_row_bytes = (size_t)(g->c * p->kk * p->pixels) * p->es;
     int64_t chunk = p->direct ? g->n : (int64_t)(CONV_COL_BUDGET / (p->col_row_bytes ? p->col_row_bytes : 1));
@@ -460,20 +498,19 @@ static cv_status conv_tables(cv_cuda_t *cuda, const cv_step_run_t *run, const co
     void **tc = (void **)(tb + (p->strided ? 0 : problems));
     const void **tbias = (const void **)host + (p->strided ? 0 : 3 * problems);
     for (int64_t n = 0; n < g->n && !p->strided; n++) {
-        const char *wn = p->convert_w      ? w0
-                         : is_half(p->prec) ? slice_half_input(run, 1, slice_of_row[n])
-                                            : slice_input(run, 1, slice_of_row[n]);
         for (int64_t gi = 0; gi < g->group; gi++) {
             int64_t q = n * g->group + gi;
             if (p->direct)
                 ta[q] = xd + (size_t)((n * g->c + gi * g->cg) * p->in_plane) * es;
             else
                 ta[q] = col + (size_t)(((n % p->chunk) * g->c + gi * g->cg) * p->kk * p->pixels) * es;
-            tb[q] = wn + (size_t)(gi * g->mg * p->k) * es;
+            size_t w_at = (size_t)(gi * g->mg * p->k) * es;
+            if (p->convert_w) tb[q] = w0 + w_at;
+            else put_input(cuda, run, &tb[q], 1, slice_of_row[n], is_half(p->prec), w_at);
             tc[q] = yd + sizeof(float) * (size_t)((n * g->m + gi * g->mg) * p->pixels);
         }
     }
-    for (int64_t n = 0; n < g->n && p->has_bias; n++) tbias[n] = slice_input(run, 2, slice_of_row[n]);
+    for (int64_t n = 0; n < g->n && p->has_bias; n++) put_input(cuda, run, &tbias[n], 2, slice_of_row[n], false, 0);
     CV_CUDA_CHECK(cudaMemcpyAsync(*dev, host, table_bytes + bias_bytes, cudaMemcpyHostToDevice, cuda->stream),
                   err);
     return CV_STATUS_OK;
@@ -557,7 +594,7 @@ extern "C" cv_status cv_cuda_conv(cv_cuda_t *cuda, const cv_step_run_t *run, cv_
         return cv_cuda_run_on_host(cuda, run, err);
     if (cv_shape_numel(&run->outputs[0]->shape) == 0) return CV_STATUS_OK;
     conv_plan_t p;
-    if (!conv_plan_make(run, multi, &p)) return cv_cuda_run_on_host(cuda, run, err);
+    if (!conv_plan_make(run, multi, cv_cuda_members_indirect(cuda), &p)) return cv_cuda_run_on_host(cuda, run, err);
     int *slice_of_row = (int *)cv_calloc((size_t)p.g.n + 1, sizeof(int));
     if (!slice_of_row) return cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of memory for a Conv row table");
     if (multi) rows_to_slices(run, p.g.n, slice_of_row);
@@ -569,11 +606,13 @@ extern "C" cv_status cv_cuda_conv(cv_cuda_t *cuda, const cv_step_run_t *run, cv_
 
 /* ---- Gemm, MatMul: problems of rows ---------------------------------------- */
 
-/* One problem: Y_p [m, n] = alpha * op(A_p) op(B_p), row-major. */
+/* One problem: Y_p [m, n] = alpha * op(A_p) op(B_p), row-major; B_p is
+ * slice `slice`'s (its tenant's when B is a weight). */
 typedef struct row_gemm {
     int64_t m;
     const void *a, *b;
     float *y;
+    int slice;
 } row_gemm_t;
 
 typedef struct row_gemm_shape {
@@ -589,12 +628,15 @@ static int compare_m(const void *pa, const void *pb)
 }
 
 /* Writes the pointer tables of problems (sorted by m) into host: A, B and
- * Y pointers, `np` each. */
-static void fill_row_tables(const row_gemm_t *probs, int np, const void **host)
+ * Y pointers, `np` each; a tenant's B (b_member) through put_input, as
+ * input 1 (half: its FP16/BF16 copy). */
+static void fill_row_tables(cv_cuda_t *cuda, const cv_step_run_t *run, const row_gemm_t *probs, int np,
+                            bool b_member, bool half, const void **host)
 {
     for (int p = 0; p < np; p++) {
         host[p] = probs[p].a;
-        host[np + p] = probs[p].b;
+        if (b_member) put_input(cuda, run, &host[np + p], 1, probs[p].slice, half, 0);
+        else host[np + p] = probs[p].b;
         host[2 * np + p] = probs[p].y;
     }
 }
@@ -648,11 +690,11 @@ static cv_status launch_grouped(cv_cuda_t *cuda, const row_gemm_t *probs, int np
     return CV_STATUS_OK;
 }
 
-/* Launches the problems: one cublasGemmEx for a single problem, one
- * cublasGemmBatchedEx when all have the same m, else one grouped call
- * (launch_grouped) or, where that is not supported, a batched call per
- * distinct m, over the device tables. Row-major Y = op(A) op(B) is
- * column-major Y^T = op(B)^T op(A)^T. */
+/* Launches the problems: one cublasGemmEx for a single problem without
+ * device tables (dev NULL), one cublasGemmBatchedEx when all have the same
+ * m, else one grouped call (launch_grouped) or, where that is not
+ * supported, a batched call per distinct m, over the device tables.
+ * Row-major Y = op(A) op(B) is column-major Y^T = op(B)^T op(A)^T. */
 static cv_status launch_row_gemms(cv_cuda_t *cuda, const row_gemm_t *probs, int np, const void *const *dev,
                                   const row_gemm_shape_t *sh, cv_precision_t prec, cv_err_t *err)
 {
@@ -660,7 +702,7 @@ static cv_status launch_row_gemms(cv_cuda_t *cuda, const row_gemm_t *probs, int 
     cublasComputeType_t compute = compute_type(prec);
     cublasOperation_t op_b = sh->tb ? CUBLAS_OP_T : CUBLAS_OP_N, op_a = sh->ta ? CUBLAS_OP_T : CUBLAS_OP_N;
     const float zero = 0.0f;
-    if (np == 1) {
+    if (np == 1 && !dev) {
         CV_CUBLAS_CHECK(cublasGemmEx(cuda->cublas, op_b, op_a, (int)sh->n, (int)probs[0].m, (int)sh->k, &sh->alpha,
                                      probs[0].b, type, (int)sh->ldb, probs[0].a, type, (int)sh->lda, &zero,
                                      probs[0].y, CUDA_R_32F, (int)sh->n, compute, CUBLAS_GEMM_DEFAULT),
@@ -759,35 +801,40 @@ static cv_status run_weighted_rows(cv_cuda_t *cuda, const cv_step_run_t *run, co
         probs[p].a = a_base + (size_t)(r0 * sh->lda) * es;
         probs[p].b = h.b ? h.b : is_half(prec) ? slice_half_input(run, 1, p) : slice_input(run, 1, p);
         probs[p].y = y + r0 * sh->n;
+        probs[p].slice = p;
     }
 
+    /* Device tables of A, B and Y for several problems, and for one whose
+     * B is a tenant's in a wave the cache may capture (cublasGemmEx would
+     * take B's address as an argument). */
+    bool b_member = !h.b && is_tenant_constant(run, 1);
+    bool tables = np > 1 || (b_member && cv_cuda_members_indirect(cuda));
     /* The epilogue's table: for each row of Y, the row of C it adds. */
     size_t c_bytes = ec->c ? sizeof(void *) * (size_t)a_rows : 0;
-    size_t t_bytes = np > 1 ? 3 * sizeof(void *) * (size_t)np : 0;
+    size_t t_bytes = tables ? 3 * sizeof(void *) * (size_t)np : 0;
     void *host = NULL, *dev = NULL;
     if (c_bytes + t_bytes) st = cv_cuda_stage(cuda, c_bytes + t_bytes, &host, &dev, err);
     if (st == CV_STATUS_OK && ec->c) {
-        const float **crow = (const float **)((char *)host + t_bytes);
-        int v = run->node->inputs[2];
-        bool c_per_slice = multi && run->graph->values[v].constant && run->graph->values[v].is_weight;
-        for (int p = 0; p < np; p++) {
-            const float *base = (const float *)slice_input(run, 2, p);
+        const void **crow = (const void **)((char *)host + t_bytes);
+        bool c_per_slice = multi && input_is_weight(run, 2);
+        for (int p = 0; p < np; p++)
             for (int64_t r = 0; r < probs[p].m; r++) {
                 int64_t rc = c_per_slice ? r : starts[p] + r;
-                crow[starts[p] + r] = base + (ec->cm == 1 ? 0 : rc * ec->cn);
+                size_t at = sizeof(float) * (size_t)(ec->cm == 1 ? 0 : rc * ec->cn);
+                put_input(cuda, run, &crow[starts[p] + r], 2, p, false, at);
             }
-        }
         *dev_epilogue = (const float *const *)((char *)dev + t_bytes);
     }
-    if (st == CV_STATUS_OK && np > 1) {
+    if (st == CV_STATUS_OK && tables) {
         qsort(probs, (size_t)np, sizeof(row_gemm_t), compare_m);
-        fill_row_tables(probs, np, (const void **)host);
+        fill_row_tables(cuda, run, probs, np, b_member, is_half(prec), (const void **)host);
     }
     if (st == CV_STATUS_OK && host) {
         cudaError_t e = cudaMemcpyAsync(dev, host, c_bytes + t_bytes, cudaMemcpyHostToDevice, cuda->stream);
         if (e != cudaSuccess) st = cv_cuda_status(e, "cudaMemcpyAsync (GEMM tables)", __FILE__, __LINE__, err);
     }
-    if (st == CV_STATUS_OK) st = launch_row_gemms(cuda, probs, np, (const void *const *)dev, sh, prec, err);
+    if (st == CV_STATUS_OK)
+        st = launch_row_gemms(cuda, probs, np, tables ? (const void *const *)dev : NULL, sh, prec, err);
     if (probs != probs_stack) cv_free(probs);
     if (starts != starts_stack) cv_free(starts);
     return st;
@@ -859,7 +906,8 @@ static cv_status matmul_broadcast(cv_cuda_t *cuda, const cv_step_run_t *run, con
             ob += idx[i] * sb[i];
         }
         tab[t] = pa + (size_t)(oa * m * k) * es;
-        tab[nbatch + t] = pb + (size_t)(ob * k * n) * es;
+        if (h.b) tab[nbatch + t] = pb + (size_t)(ob * k * n) * es;
+        else put_input(cuda, run, &tab[nbatch + t], 1, 0, false, (size_t)(ob * k * n) * es);
         tab[2 * nbatch + t] = py + t * m * n;
         for (int i = nb - 1; i >= 0; i--) {
             if (++idx[i] < batch->dims[i]) break;

@@ -1,33 +1,63 @@
 /*
  * cuda_graph.cu: the super-kernel cache (DESIGN.md): waves replayed as CUDA
- * graphs, and the device time of every wave.
+ * graphs whoever their members are, and the device time of every wave.
  *
  * A wave's shape is its key: the plan (its address and a fingerprint of
  * what it was built for), the precision, the rows of each slice and the
- * executor's buffer. A shape lives through these states:
+ * executor's buffer; never the tenants. A shape lives through these states:
  *   first wave    runs eagerly: it sizes the workspace and shows how much
  *                 staging the wave takes and whether a step runs on the host
  *                 (such a shape is never captured: host steps synchronise);
  *   second wave   is captured (stream capture, thread-local mode) into a
  *                 graph, instantiated and launched: a miss;
- *   same tenants  (the same constants tables per slice): the executable
- *                 graph is launched and the executor skips the steps: a hit;
- *   other tenants are captured again and the executable graph updated in
- *                 place (cudaGraphExecUpdate), or instantiated anew when the
- *                 update is refused: a refresh.
+ *   later waves   launch the executable graph and the executor skips the
+ *                 steps: a hit, whatever the members. With the members of
+ *                 the graph's last launch, nothing else; with other ones
+ *                 (a rebind), the words of the shape's region that point
+ *                 into a tenant's constants are rewritten for the new
+ *                 members, and the region goes to the device in one copy
+ *                 before the launch: no capture, no cudaGraphExecUpdate.
  * At most GRAPH_CACHE_SIZE shapes are kept; the least recently used goes.
+ *
+ * Why a graph does not depend on its members: in a wave of a cacheable
+ * shape (cv_cuda_members_indirect), the eager wave that sizes a capture
+ * and the capture itself alike, every step reads a tenant's weights
+ * through tables staged in the shape's pinned region (cuBLAS pointer
+ * arrays, per-row weight and bias tables, the kernels' members arrays:
+ * cuda_ops.cuh), never as a kernel parameter or a cuBLAS argument, and
+ * writes each such word with cv_cuda_stage_member. Under capture that notes
+ * a patch (region offset, slice, constants entry, byte offset), and a
+ * rebind replays the patches against the new members' tables. Structural
+ * constants (integer tensors, identical in a family) are the executor's
+ * copy in its buffer (exec.c), so nothing else of a tenant is read.
+ * Slices are matched by their constants tables' serials (cuda_internal.h),
+ * never by addresses, which a released tenant's successor may get.
+ *
+ * A step that still passes a tenant's pointer another way (a weight read
+ * by value: a per-slice copy, an op without a members table) is caught:
+ * cv_cuda_graph_step counts the weight inputs each captured step reads
+ * through cv_cuda_stage_member, and a weight read otherwise (or a call of
+ * cv_cuda_graph_bind) binds the graph to its members. A bound graph is
+ * replayed only with the members it was captured with; other members
+ * capture it again and update the executable graph in place
+ * (cudaGraphExecUpdate), or instantiate it anew when the update is
+ * refused: a refresh. Graphs of the models Caravel serves are not bound.
  *
  * What a graph reads must stay where it was while the graph may replay:
  *   - per-step tables staged while capturing go to the shape's own pinned
  *     region, never to the shared staging ring. Their copies are taken out
  *     of the captured graph (DESIGN.md: one copy of the wave's tables comes
  *     first): the region goes to its device twin in one copy before the
- *     launch that follows a capture, and replays of the same tenants find
- *     the tables there;
+ *     launch that follows a capture or a rebind, and replays with the same
+ *     members find the tables there. The host region is rewritten (by a
+ *     capture or a rebind) only once every earlier launch has completed
+ *     (an event after each launch): the executor synchronises every wave,
+ *     so this never waits today, and a caller that pipelines waves on one
+ *     backend stays correct;
  *   - the executor's buffer is part of the key, and freeing it drops the
- *     shape; a regrown workspace or a released tenant drops the graphs
- *     captured with it (cv_cuda_graph_forget); cuBLAS works in a fixed
- *     workspace set at the backend's creation.
+ *     shape; a regrown workspace or a freed plan drops the graphs captured
+ *     with it (cv_cuda_graph_forget); cuBLAS works in a fixed workspace set
+ *     at the backend's creation.
  *
  * Nothing executes while a stream captures, and nothing may synchronise it.
  * The workspace, the staging allocator and the host fallback ask first and
@@ -39,11 +69,14 @@
  *
  * Device time: an event pair around each wave's work on the stream, read
  * when the executor synchronises: around the launch of a captured or
- * replayed graph, around the steps of an eager wave (where it includes the
- * gaps in which the device waits for launches, and any host step).
+ * replayed graph (a rebind's copy included), around the steps of an eager
+ * wave (where it includes the gaps in which the device waits for launches,
+ * and any host step).
  *
- * Not here: several streams, graphs shared between executors or backends.
- * CARAVEL_CUDA_GRAPHS=0 in the environment turns the cache off (events stay).
+ * Not here: several streams, graphs shared between executors or backends,
+ * moving a wave's input and output rows inside the graph (the executor
+ * copies them per slice, outside it). CARAVEL_CUDA_GRAPHS=0 in the
+ * environment turns the cache off (events stay).
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -78,11 +111,23 @@ typedef struct graph_entry {
     bool uncapturable;
     /* the captured wave, when exec is not NULL */
     cudaGraphExec_t exec;
-    void *const **tenants;    /* per slice: the constants table it was captured with */
+    bool bound;               /* replays with the members it was captured with only */
+    uint64_t *members;        /* per slice: the tenant serial the region's words are for; 0: none */
     const void *workspace;    /* cuda->workspace it was captured with */
     char *pinned, *pinned_device;
     size_t pinned_bytes, pinned_used;
+    /* the region's words that point into a tenant's constants */
+    struct member_patch *patches;
+    int npatches, patches_cap;
 } graph_entry_t;
+
+/* A word of a shape's region that holds (char *)constants[index] + offset
+ * of the tenant of slice `slice`. */
+typedef struct member_patch {
+    size_t at;     /* byte offset in the region */
+    size_t offset;
+    int slice, index;
+} member_patch_t;
 
 /* One captured step: the run, its tensors and flags in the pools from
  * slot `at` (inputs, then outputs). */
@@ -99,8 +144,13 @@ struct cv_cuda_graphs {
     wave_mode_t mode;
     graph_entry_t *cur;         /* its shape; NULL when uncached */
     const cv_wave_slice_t *slices;
+    const cv_graph_t *graph;    /* its plan's */
+    bool indirect;              /* cv_cuda_members_indirect */
     bool gave_up;               /* a hook asked to give the capture up */
     const char *why;
+    bool bound;                 /* the capture binds its graph to the members */
+    uint64_t routed;            /* inputs of the captured step read through the tables */
+    int abort_at;               /* cv_cuda_graph_abort_at */
     long fallbacks_at_begin;
     size_t stage_bytes, workspace_bytes;
     cv_cuda_dispatch_fn dispatch;
@@ -114,11 +164,14 @@ struct cv_cuda_graphs {
     /* device time */
     cudaEvent_t start, stop;
     bool timed;
+    /* recorded after every launch of a graph: once it has completed, no
+     * launch reads a region's host words any more */
+    cudaEvent_t launched;
     /* the step profile: an event per mark, made as needed */
     cudaEvent_t *marks;
     int nmarks;
     double last_ms;
-    long hits, refreshes, misses, aborts;
+    long hits, rebinds, refreshes, misses, aborts;
 };
 
 typedef struct cv_cuda_graphs graphs_t;
@@ -157,6 +210,7 @@ static void evict(graph_entry_t *e)
     drop_exec(e);
     drop_region(e);
     cv_free(e->rows);
+    cv_free(e->patches);
     memset(e, 0, sizeof(*e));
 }
 
@@ -168,10 +222,12 @@ static uint64_t fnv(uint64_t h, const void *p, size_t n)
 }
 
 /* What the plan was built for, so that another plan at a freed plan's
- * address (the family's plan cache evicts) never matches an old shape. */
+ * address (the family's plan cache evicts) never matches an old shape: its
+ * serial, where cv_plan_build gave it one. */
 static uint64_t plan_fingerprint(const cv_plan_t *plan)
 {
     uint64_t h = 0xcbf29ce484222325ull;
+    h = fnv(h, &plan->serial, sizeof plan->serial);
     h = fnv(h, &plan->graph, sizeof plan->graph);
     h = fnv(h, &plan->rows, sizeof plan->rows);
     h = fnv(h, &plan->nsteps, sizeof plan->nsteps);
@@ -212,8 +268,8 @@ static graph_entry_t *entry_for(graphs_t *G, const cv_plan_t *plan, cv_precision
         return e;
     }
     evict(victim);
-    /* rows and tenants in one block */
-    char *block = (char *)cv_malloc(((size_t)nslices) * (sizeof(int64_t) + sizeof(void *)));
+    /* rows and members in one block */
+    char *block = (char *)cv_calloc((size_t)nslices, sizeof(int64_t) + sizeof(uint64_t));
     if (!block) return NULL;
     graph_entry_t *e = victim;
     e->used = true;
@@ -222,18 +278,65 @@ static graph_entry_t *entry_for(graphs_t *G, const cv_plan_t *plan, cv_precision
     e->precision = precision;
     e->nslices = nslices;
     e->rows = (int64_t *)block;
-    e->tenants = (void *const **)(block + sizeof(int64_t) * (size_t)nslices);
+    e->members = (uint64_t *)(block + sizeof(int64_t) * (size_t)nslices);
     for (int s = 0; s < nslices; s++) e->rows[s] = slices[s].rows;
     e->buffer = buffer;
     e->last_used = ++G->clock;
     return e;
 }
 
-static bool same_tenants(const graph_entry_t *e, const cv_wave_slice_t *slices)
+/* Whether the region's words point at these slices' tenants. */
+static bool same_members(const graph_entry_t *e, const cv_wave_slice_t *slices, const cv_graph_t *g)
 {
     for (int s = 0; s < e->nslices; s++)
-        if (e->tenants[s] != slices[s].constants) return false;
+        if (e->members[s] != cv_cuda_tenant_serial(slices[s].constants, g)) return false;
     return true;
+}
+
+static void note_members(graph_entry_t *e, const cv_wave_slice_t *slices, const cv_graph_t *g)
+{
+    for (int s = 0; s < e->nslices; s++) e->members[s] = cv_cuda_tenant_serial(slices[s].constants, g);
+}
+
+/* Waits until every launch so far has completed, so that a region's host
+ * words may be rewritten: the copy before a launch reads them, and so
+ * would a copy node that strip_table_copies could not take out. A no-op
+ * once the executor has synchronised, as it does after every wave. */
+static cudaError_t region_writable(graphs_t *G) { return cudaEventSynchronize(G->launched); }
+
+/* Sends the region to its device twin, ahead of the graph on the stream. */
+static cudaError_t region_copy(cv_cuda_t *cuda, graph_entry_t *e)
+{
+    if (!e->pinned_used) return cudaSuccess;
+    return cudaMemcpyAsync(e->pinned_device, e->pinned, e->pinned_used, cudaMemcpyHostToDevice, cuda->stream);
+}
+
+/* Launches a shape's graph on the stream and marks it (G->launched). */
+static cudaError_t launch(cv_cuda_t *cuda, graph_entry_t *e)
+{
+    cudaError_t ce = cudaGraphLaunch(e->exec, cuda->stream);
+    return ce == cudaSuccess ? cudaEventRecord(cuda->graphs->launched, cuda->stream) : ce;
+}
+
+/* Points the region's member words at these slices' tenants and sends it
+ * to the device: what a graph needs to serve other members. */
+static cudaError_t rebind(cv_cuda_t *cuda, graph_entry_t *e, const cv_wave_slice_t *slices, const cv_graph_t *g)
+{
+    cudaError_t ce = region_writable(cuda->graphs);
+    if (ce != cudaSuccess) return ce;
+    /* Unknown until the copy is queued: a failure leaves the next wave
+     * to rebind again. */
+    memset(e->members, 0, sizeof(uint64_t) * (size_t)e->nslices);
+    for (int i = 0; i < e->npatches; i++) {
+        const member_patch_t *p = &e->patches[i];
+        const char *base = (const char *)slices[p->slice].constants[p->index];
+        CV_ASSERT(base);
+        const void *word = base + p->offset;
+        memcpy(e->pinned + p->at, &word, sizeof word);
+    }
+    ce = region_copy(cuda, e);
+    if (ce == cudaSuccess) note_members(e, slices, g);
+    return ce;
 }
 
 /* The shape's own staging of at least `need` bytes; false when it cannot
@@ -353,16 +456,43 @@ extern "C" cv_status cv_cuda_graph_abort(cv_cuda_t *cuda, const char *why, cv_er
     return cv_errorf(err, CV_STATUS_UNAVAILABLE, "CUDA graph capture given up: %s", why);
 }
 
+/* Bit i: input i of the step is a tenant's weight (inputs from 63 on all
+ * set bit 63, which no table routes: such a step binds its graph). */
+static uint64_t weight_inputs(const cv_step_run_t *run)
+{
+    uint64_t m = 0;
+    for (int i = 0; i < run->ninputs; i++) {
+        int v = run->node->inputs[i];
+        if (!run->inputs[i] || v < 0) continue;
+        const cv_value_t *val = &run->graph->values[v];
+        if (val->constant && val->is_weight) m |= i < 63 ? UINT64_C(1) << i : UINT64_C(1) << 63;
+    }
+    return m;
+}
+
 extern "C" cv_status cv_cuda_graph_step(cv_cuda_t *cuda, const cv_step_run_t *run, cv_cuda_dispatch_fn dispatch,
                                         cv_err_t *err)
 {
     graphs_t *G = cuda->graphs;
     G->dispatch = dispatch;
+    G->routed = 0;
     bool journaled = journal_add(G, run) == CV_STATUS_OK;
+    if (journaled && G->abort_at == G->nsteps - 1) {
+        G->abort_at = -1;
+        cv_cuda_graph_abort(cuda, "a test asked for it", NULL);
+    }
     cv_status st = CV_STATUS_OK;
-    if (journaled) {
+    if (journaled && !G->gave_up) {
         st = dispatch(cuda, run, err);
-        if (st == CV_STATUS_OK && !G->gave_up) return CV_STATUS_OK;
+        if (st == CV_STATUS_OK && !G->gave_up) {
+            /* A weight this step read other than through the tables. */
+            if ((weight_inputs(run) & ~G->routed) && !G->bound) {
+                G->bound = true;
+                cv_log(CV_LOG_DEBUG, "cuda: a captured wave is bound to its members (%s reads a tenant's weight "
+                                     "by value)", cv_op_name(run->node->op));
+            }
+            return CV_STATUS_OK;
+        }
     }
     give_up(cuda, !journaled ? "out of memory for the journal"
                   : G->gave_up ? G->why
@@ -406,11 +536,53 @@ extern "C" void cv_cuda_graph_forget(cv_cuda_t *cuda, const void *ptr)
             evict(e);
             continue;
         }
-        if (!e->exec) continue;
-        bool stale = e->workspace == ptr;
-        for (int s = 0; s < e->nslices && !stale; s++) stale = (const void *)e->tenants[s] == ptr;
-        if (stale) drop_exec(e);
+        if (e->exec && e->workspace == ptr) drop_exec(e);
     }
+}
+
+extern "C" bool cv_cuda_members_indirect(const cv_cuda_t *cuda) { return cuda->graphs && cuda->graphs->indirect; }
+
+extern "C" void cv_cuda_stage_member(cv_cuda_t *cuda, const cv_step_run_t *run, const void **slot, int s, int value,
+                                     bool half, size_t offset)
+{
+    CV_ASSERT(s >= 0 && s < run->nslices && value >= 0 && value < run->graph->nvalues);
+    int index = half ? run->graph->nvalues + value : value;
+    const char *base = (const char *)run->slices[s].constants[index];
+    CV_ASSERT(base);
+    *slot = base + offset;
+    graphs_t *G = cuda->graphs;
+    if (!G || G->mode != WAVE_CAPTURE || G->gave_up) return;
+    graph_entry_t *e = G->cur;
+    const char *word = (const char *)slot;
+    CV_ASSERT(e && word >= e->pinned && word + sizeof(void *) <= e->pinned + e->pinned_used);
+    ptrdiff_t slice = &run->slices[s] - G->slices;
+    CV_ASSERT(slice >= 0 && slice < e->nslices);
+    if (e->npatches == e->patches_cap) {
+        int cap = e->patches_cap ? 2 * e->patches_cap : 256;
+        member_patch_t *grown = (member_patch_t *)cv_realloc(e->patches, sizeof(member_patch_t) * (size_t)cap);
+        if (!grown) {
+            cv_cuda_graph_abort(cuda, "out of memory noting the members' words", NULL);
+            return;
+        }
+        e->patches = grown;
+        e->patches_cap = cap;
+    }
+    e->patches[e->npatches++] = (member_patch_t){(size_t)(word - e->pinned), offset, (int)slice, index};
+    for (int i = 0; i < run->ninputs && i < 63; i++)
+        if (run->node->inputs[i] == value) G->routed |= UINT64_C(1) << i;
+}
+
+extern "C" void cv_cuda_graph_bind(cv_cuda_t *cuda, const char *why)
+{
+    graphs_t *G = cuda->graphs;
+    if (!G || G->mode != WAVE_CAPTURE || G->bound) return;
+    G->bound = true;
+    cv_log(CV_LOG_DEBUG, "cuda: a captured wave is bound to its members (%s)", why);
+}
+
+extern "C" void cv_cuda_graph_abort_at(cv_cuda_t *cuda, int step)
+{
+    if (cuda->graphs) cuda->graphs->abort_at = step;
 }
 
 extern "C" void cv_cuda_graph_synchronized(cv_cuda_t *cuda)
@@ -441,8 +613,11 @@ extern "C" cv_status cv_cuda_wave_begin(cv_backend_t *b, const cv_plan_t *plan, 
     G->mode = WAVE_EAGER;
     G->cur = NULL;
     G->slices = slices;
+    G->graph = plan->graph;
+    G->indirect = false;
     G->gave_up = false;
     G->why = NULL;
+    G->bound = false;
     G->nsteps = G->nslots = 0;
     G->stage_bytes = G->workspace_bytes = 0;
     G->fallbacks_at_begin = fallback_total(cuda);
@@ -451,22 +626,37 @@ extern "C" cv_status cv_cuda_wave_begin(cv_backend_t *b, const cv_plan_t *plan, 
     graph_entry_t *e = G->cur = entry_for(G, plan, precision, slices, nslices, buffer);
     if (!e) return CV_STATUS_OK;
     if (e->exec && e->workspace != cuda->workspace) drop_exec(e);
-    if (e->exec && same_tenants(e, slices)) {
-        cudaError_t ce = cudaGraphLaunch(e->exec, cuda->stream);
+    bool members = e->exec && same_members(e, slices, plan->graph);
+    if (e->exec && (members || !e->bound)) {
+        cudaError_t ce = members ? cudaSuccess : rebind(cuda, e, slices, plan->graph);
+        if (ce == cudaSuccess) ce = launch(cuda, e);
         if (ce == cudaSuccess) ce = cudaEventRecord(G->stop, cuda->stream);
         G->mode = WAVE_IDLE;
         G->cur = NULL;
-        if (ce != cudaSuccess) return cv_cuda_status(ce, "cudaGraphLaunch (a cached wave)", __FILE__, __LINE__, err);
+        if (ce != cudaSuccess)
+            return cv_cuda_status(ce, members ? "cudaGraphLaunch (a cached wave)" : "a cached wave with other members",
+                                  __FILE__, __LINE__, err);
         G->hits++;
+        if (!members) G->rebinds++;
         G->timed = true;
         *replayed = true;
         return CV_STATUS_OK;
     }
+    if (e->uncapturable) return CV_STATUS_OK;
+    /* From the wave that sizes the capture on, steps stage what a capture
+     * stages: tenants' weights through tables. */
+    G->indirect = true;
     /* Capture only what an eager wave showed to fit: the workspace it
      * grew, no host steps. */
-    if (e->uncapturable || e->eager_runs == 0 || e->workspace_need > cuda->workspace_bytes) return CV_STATUS_OK;
+    if (e->eager_runs == 0 || e->workspace_need > cuda->workspace_bytes) return CV_STATUS_OK;
     if (!ensure_region(e, e->stage_need)) return CV_STATUS_OK;
+    /* The capture rewrites the region's host words. */
+    if (region_writable(G) != cudaSuccess) {
+        cudaGetLastError();
+        return CV_STATUS_OK;
+    }
     e->pinned_used = 0;
+    e->npatches = 0;
     if (cudaStreamBeginCapture(cuda->stream, cudaStreamCaptureModeThreadLocal) != cudaSuccess) {
         cudaGetLastError();
         return CV_STATUS_OK;
@@ -548,8 +738,9 @@ static cudaError_t strip_table_copies(cudaGraph_t graph, const graph_entry_t *e)
 }
 
 /* Ends a capture whose steps all launched: instantiates (or updates) the
- * graph and launches it. Where that fails, the journal runs eagerly. */
-static cv_status finish_capture(cv_cuda_t *cuda, graph_entry_t *e, cv_err_t *err)
+ * graph and launches it (bound: cv_cuda_graph_bind was called). Where that
+ * fails, the journal runs eagerly. */
+static cv_status finish_capture(cv_cuda_t *cuda, graph_entry_t *e, bool bound, cv_err_t *err)
 {
     graphs_t *G = cuda->graphs;
     cudaGraph_t graph = NULL;
@@ -571,10 +762,8 @@ static cv_status finish_capture(cv_cuda_t *cuda, graph_entry_t *e, cv_err_t *err
     if (graph) cudaGraphDestroy(graph);
     /* The wave's device time starts here: capturing ran nothing. Then the
      * tables the steps staged, in one copy, and the graph. */
-    if (!failed && (cudaEventRecord(G->start, cuda->stream) != cudaSuccess ||
-                    (e->pinned_used && cudaMemcpyAsync(e->pinned_device, e->pinned, e->pinned_used,
-                                                       cudaMemcpyHostToDevice, cuda->stream) != cudaSuccess) ||
-                    cudaGraphLaunch(e->exec, cuda->stream) != cudaSuccess))
+    if (!failed && (cudaEventRecord(G->start, cuda->stream) != cudaSuccess || region_copy(cuda, e) != cudaSuccess ||
+                    launch(cuda, e) != cudaSuccess))
         failed = "cudaGraphLaunch";
     if (failed) {
         cudaGetLastError();
@@ -585,7 +774,8 @@ static cv_status finish_capture(cv_cuda_t *cuda, graph_entry_t *e, cv_err_t *err
                failed);
         return journal_replay(cuda, err);
     }
-    for (int s = 0; s < e->nslices; s++) e->tenants[s] = G->slices[s].constants;
+    note_members(e, G->slices, G->graph);
+    e->bound = bound;
     e->workspace = cuda->workspace;
     if (refresh) G->refreshes++;
     else G->misses++;
@@ -598,8 +788,10 @@ extern "C" cv_status cv_cuda_wave_end(cv_backend_t *b, cv_status steps, cv_err_t
     graphs_t *G = cuda->graphs;
     graph_entry_t *e = G->cur;
     wave_mode_t mode = G->mode;
+    bool bound = G->bound;
     G->mode = WAVE_IDLE;
     G->cur = NULL;
+    G->indirect = false;
     if (mode == WAVE_CAPTURE && steps != CV_STATUS_OK) {
         /* Steps that fail under capture give it up (cv_cuda_graph_step);
          * this is only for a caller that stops on its own. */
@@ -613,7 +805,7 @@ extern "C" cv_status cv_cuda_wave_end(cv_backend_t *b, cv_status steps, cv_err_t
     if (steps != CV_STATUS_OK) return steps;
     cv_status st = CV_STATUS_OK;
     if (mode == WAVE_CAPTURE) {
-        st = finish_capture(cuda, e, err);
+        st = finish_capture(cuda, e, bound, err);
     } else if (e) {
         e->eager_runs++;
         e->stage_need = CV_MAX(e->stage_need, G->stage_bytes);
@@ -664,6 +856,7 @@ extern "C" void cv_cuda_stats(cv_backend_t *b, cv_backend_stats_t *out)
     out->fallback_steps = fallback_total(cuda);
     if (!G) return;
     out->graph_hits = G->hits;
+    out->graph_rebinds = G->rebinds;
     out->graph_refreshes = G->refreshes;
     out->graph_misses = G->misses;
     out->last_wave_device_ms = G->last_ms;
@@ -677,10 +870,18 @@ extern "C" cv_status cv_cuda_graphs_create(cv_cuda_t *cuda, cv_err_t *err)
     if (!G) return cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of memory for the CUDA graph cache");
     const char *env = getenv("CARAVEL_CUDA_GRAPHS");
     G->enabled = !(env && (!strcmp(env, "0") || !strcmp(env, "off")));
+    G->abort_at = -1;
     cudaError_t e = cudaEventCreate(&G->start);
     if (e == cudaSuccess) {
         e = cudaEventCreate(&G->stop);
         if (e != cudaSuccess) cudaEventDestroy(G->start);
+    }
+    if (e == cudaSuccess) {
+        e = cudaEventCreateWithFlags(&G->launched, cudaEventDisableTiming);
+        if (e != cudaSuccess) {
+            cudaEventDestroy(G->start);
+            cudaEventDestroy(G->stop);
+        }
     }
     if (e != cudaSuccess) {
         cv_free(G);
@@ -698,6 +899,7 @@ extern "C" void cv_cuda_graphs_destroy(cv_cuda_t *cuda)
         if (G->entries[i].used) evict(&G->entries[i]);
     cudaEventDestroy(G->start);
     cudaEventDestroy(G->stop);
+    cudaEventDestroy(G->launched);
     for (int i = 0; i < G->nmarks; i++) cudaEventDestroy(G->marks[i]);
     cv_free(G->marks);
     cudaGetLastError();

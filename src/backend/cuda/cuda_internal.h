@@ -61,25 +61,36 @@ cv_status cv_cuda_stage(cv_cuda_t *cuda, size_t bytes, void **host, void **devic
  * for cases an entry does not handle (a dtype, a rank). */
 cv_status cv_cuda_run_on_host(cv_cuda_t *cuda, const cv_step_run_t *run, cv_err_t *err);
 
-/* A tenant's constants table (tenant_upload) holds 2 * nvalues + 1
+/* A tenant's constants table (tenant_upload) holds 2 * nvalues + 3
  * entries: [v] the device copy of constant v in its own dtype (FP32 stays
  * FP32 whatever the precision, so every kernel reads what the plan says);
  * [nvalues + v] for FP16/BF16 tenants, the half copy of a weight that a
  * GEMM-like step reads as its second input (Conv W, Gemm B, MatMul B),
- * else NULL; [2 * nvalues] the device block that holds them all. */
+ * else NULL; [2 * nvalues] the device block that holds them all;
+ * [2 * nvalues + 1] its size; [2 * nvalues + 2] the upload's serial, never
+ * reused in the process: the super-kernel cache tells tenants apart by it,
+ * since a released tenant's table (host) and block (device) addresses may
+ * come back for the next one. */
 static inline const void *cv_cuda_half_constant(void *const *constants, const cv_graph_t *g, int v)
 {
     return constants[g->nvalues + v];
 }
+static inline uint64_t cv_cuda_tenant_serial(void *const *constants, const cv_graph_t *g)
+{
+    return (uint64_t)(uintptr_t)constants[2 * g->nvalues + 2];
+}
 
 /* ---- the super-kernel cache (cuda_graph.cu) -------------------------------
  * Waves of one shape (plan, precision, rows of each slice, executor buffer)
- * are captured as a CUDA graph the second time they run, and replayed while
- * their tenants are the same; other tenants re-capture and update the
- * executable graph. While a wave is being captured nothing may synchronise
- * the stream: the hooks below let the workspace, the staging allocator and
- * the host fallback give the capture up, and the cache then runs the wave's
- * steps so far eagerly, so that no result is lost. */
+ * are captured as a CUDA graph the second time they run, and replayed
+ * whoever their tenants are: every pointer into a tenant's constants that a
+ * captured kernel or cuBLAS call reads lies in a table of the shape's
+ * pinned region (cv_cuda_stage_member), and a wave of other members
+ * rewrites those words, copies the region once and launches the same graph.
+ * While a wave is being captured nothing may synchronise the stream: the
+ * hooks below let the workspace, the staging allocator and the host
+ * fallback give the capture up, and the cache then runs the wave's steps
+ * so far eagerly, so that no result is lost. */
 
 cv_status cv_cuda_graphs_create(cv_cuda_t *cuda, cv_err_t *err);
 void cv_cuda_graphs_destroy(cv_cuda_t *cuda);
@@ -105,15 +116,39 @@ cv_status cv_cuda_graph_step(cv_cuda_t *cuda, const cv_step_run_t *run, cv_cuda_
  * the caller returns from its step (the cache then re-runs it eagerly). */
 cv_status cv_cuda_graph_abort(cv_cuda_t *cuda, const char *why, cv_err_t *err);
 /* Staging while capturing: from the captured wave's own pinned region, so
- * that replays read stable tables. Gives the capture up when it is full. */
+ * that replays read tables that only a change of members rewrites. Gives
+ * the capture up when it is full. */
 cv_status cv_cuda_graph_stage(cv_cuda_t *cuda, size_t bytes, void **host, void **device, cv_err_t *err);
 /* What the wave in progress asked of the staging allocator and the
  * workspace (eager runs size a captured wave's region from it). */
 void cv_cuda_graph_note(cv_cuda_t *cuda, size_t stage_bytes, size_t workspace_bytes);
-/* Device memory, a tenant's constants table or a plan about to be freed:
- * graphs captured with it are dropped, never replayed (a plan's shapes go
- * altogether). */
+/* Device memory or a plan about to be freed: graphs captured with it are
+ * dropped, never replayed (a plan's shapes go altogether). Tenants need no
+ * forgetting: slices are matched by their tables' serials. */
 void cv_cuda_graph_forget(cv_cuda_t *cuda, const void *ptr);
+/* True while the wave in progress may be captured, or is the eager wave
+ * that sizes a capture (its shape is cached and capturable): its steps
+ * then read every tenant's weight through a staged table written by
+ * cv_cuda_stage_member, never as a kernel parameter or a cuBLAS argument,
+ * so that eager and captured waves stage the same bytes and launch the
+ * same kernels. False otherwise: steps may pass weights by value. */
+bool cv_cuda_members_indirect(const cv_cuda_t *cuda);
+/* Writes into *slot, a word of a table from cv_cuda_stage, the address
+ * `offset` bytes into run->slices[s]'s tenant's copy of constant `value`
+ * (its FP16/BF16 copy when `half`). While capturing, the cache notes the
+ * word (slice, constant, offset), so that a replay with other members
+ * rewrites it, and counts `value` as read through the tables in this step:
+ * a captured step that reads a weight any other way binds its graph to
+ * the wave's members (cv_cuda_graph_bind). */
+void cv_cuda_stage_member(cv_cuda_t *cuda, const cv_step_run_t *run, const void **slot, int s, int value,
+                          bool half, size_t offset);
+/* The step being captured passes a tenant's pointer some way that
+ * cv_cuda_stage_member does not see (`why` is logged): its graph replays
+ * only with the same members, and other members capture it again. */
+void cv_cuda_graph_bind(cv_cuda_t *cuda, const char *why);
+/* For tests: the next capture gives up before its step `step` runs, as a
+ * failing step would (the journal then runs the wave eagerly). -1: never. */
+void cv_cuda_graph_abort_at(cv_cuda_t *cuda, int step);
 /* Called once the stream has synchronised: reads the wave's device time. */
 void cv_cuda_graph_synchronized(cv_cuda_t *cuda);
 /* Captures given up since the backend was created (for tests). */

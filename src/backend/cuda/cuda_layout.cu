@@ -345,8 +345,8 @@ __global__ void gather_kernel(E *__restrict__ y, const __grid_constant__ cv_slic
                               int64_t nidx, int64_t inner, int64_t d)
 {
     const int s = blockIdx.y;
-    const E *x = (const E *)t.ptr[s][0];
-    const IDX *idx = (const IDX *)t.ptr[s][1];
+    const E *x = (const E *)t.operand(s, 0);
+    const IDX *idx = (const IDX *)t.operand(s, 1);
     CV_CUDA_GRID_LOOP(int64_t, i, t.begin[s], t.end[s])
     {
         const int64_t j = i % inner, rest = i / inner;
@@ -406,7 +406,7 @@ extern "C" cv_status cv_cuda_gather(cv_cuda_t *cuda, const cv_step_run_t *run, c
         default: return gather_sized<uint64_t>(stream, idx64, out, t, ns, nidx, inner, d, err);
         }
     };
-    return cv_cuda_with_table(run, total, values, bases, 2, launch);
+    return cv_cuda_with_table(cuda, run, total, values, bases, 2, launch, err);
 }
 
 /* ---- Pad ---------------------------------------------------------------------------- */
@@ -417,8 +417,8 @@ __global__ void pad_kernel(E *__restrict__ y, const __grid_constant__ cv_slice_t
                            const __grid_constant__ cv_pad_geometry_t g)
 {
     const int s = blockIdx.y;
-    const E *x = (const E *)t.ptr[s][0];
-    const E *pv = (const E *)t.ptr[s][1];
+    const E *x = (const E *)t.operand(s, 0);
+    const E *pv = (const E *)t.operand(s, 1);
     const E fill = pv ? *pv : (E)0;
     CV_CUDA_GRID_LOOP(int64_t, i, t.begin[s], t.end[s])
     {
@@ -484,5 +484,5 @@ extern "C" cv_status cv_cuda_pad(cv_cuda_t *cuda, const cv_step_run_t *run, cv_e
         default: return pad_go<uint64_t>(stream, out, t, ns, &g, err);
         }
     };
-    return cv_cuda_with_table(run, ny, values, bases, 2, launch);
+    return cv_cuda_with_table(cuda, run, ny, values, bases, 2, launch, err);
 }

@@ -41,8 +41,8 @@ __global__ void batch_norm_elems_kernel(const float *__restrict__ x, float *__re
                                         int64_t inner, int64_t channels, float eps)
 {
     const int s = blockIdx.y;
-    const float *scale = (const float *)t.ptr[s][0], *bias = (const float *)t.ptr[s][1];
-    const float *mean = (const float *)t.ptr[s][2], *var = (const float *)t.ptr[s][3];
+    const float *scale = (const float *)t.operand(s, 0), *bias = (const float *)t.operand(s, 1);
+    const float *mean = (const float *)t.operand(s, 2), *var = (const float *)t.operand(s, 3);
     CV_CUDA_GRID_LOOP(int64_t, i, t.begin[s], t.end[s])
     {
         const int64_t c = (i / inner) % channels;
@@ -58,8 +58,8 @@ __global__ void batch_norm_planes_kernel(const float *__restrict__ x, float *__r
                                          int64_t inner, int64_t channels, float eps)
 {
     const int s = blockIdx.y;
-    const float *scale = (const float *)t.ptr[s][0], *bias = (const float *)t.ptr[s][1];
-    const float *mean = (const float *)t.ptr[s][2], *var = (const float *)t.ptr[s][3];
+    const float *scale = (const float *)t.operand(s, 0), *bias = (const float *)t.operand(s, 1);
+    const float *mean = (const float *)t.operand(s, 2), *var = (const float *)t.operand(s, 3);
     for (int64_t p = t.begin[s] + blockIdx.x; p < t.end[s]; p += gridDim.x) {
         const int64_t c = p % channels;
         const float a = scale[c] / sqrtf(var[c] + eps), b = bias[c] - mean[c] * a;
@@ -113,7 +113,7 @@ extern "C" cv_status cv_cuda_batch_normalization(cv_cuda_t *cuda, const cv_step_
             CV_CUDA_CHECK_LAUNCH(err);
             return CV_STATUS_OK;
         };
-        st = cv_cuda_with_table(run, per_plane ? n * channels : total, values, bases, 4, launch);
+        st = cv_cuda_with_table(cuda, run, per_plane ? n * channels : total, values, bases, 4, launch, err);
         if (st != CV_STATUS_OK) return st;
     }
     /* Training-mode outputs of older models: the running statistics pass
@@ -121,6 +121,9 @@ extern "C" cv_status cv_cuda_batch_normalization(cv_cuda_t *cuda, const cv_step_
     for (int k = 1; k < run->noutputs && k < 5; k++) {
         cv_tensor_t *o = run->outputs[k];
         if (!o) continue;
+        /* A copy from a tenant's statistics takes their address as it is. */
+        if (cv_cuda_value_is_weight(run, cv_cuda_value(run, k % 2 ? 3 : 4)))
+            cv_cuda_graph_bind(cuda, "BatchNormalization copies a tenant's statistics");
         const void *src = run->inputs[k % 2 ? 3 : 4]->data;
         if ((st = cv_cuda_copy(cuda, o->data, src, sizeof(float) * (size_t)channels, err)) !=
             CV_STATUS_OK)
@@ -244,7 +247,7 @@ __global__ void layer_norm_kernel(const float *__restrict__ x, float *__restrict
                                   const cv_operand_map<int64_t> mb)
 {
     const int s = blockIdx.y;
-    const float *scale = (const float *)t.ptr[s][0], *bias = (const float *)t.ptr[s][1];
+    const float *scale = (const float *)t.operand(s, 0), *bias = (const float *)t.operand(s, 1);
     const int per_block = blockDim.x / G, lane = threadIdx.x % G;
     for (int64_t o = t.begin[s] + (int64_t)blockIdx.x * per_block + threadIdx.x / G; o < t.end[s];
          o += (int64_t)gridDim.x * per_block) {
@@ -323,7 +326,7 @@ extern "C" cv_status cv_cuda_layer_normalization(cv_cuda_t *cuda, const cv_step_
         CV_CUDA_CHECK_LAUNCH(err);
         return CV_STATUS_OK;
     };
-    return cv_cuda_with_table(run, outer, values, bases, 2, launch);
+    return cv_cuda_with_table(cuda, run, outer, values, bases, 2, launch, err);
 }
 
 /* ---- LRN -------------------------------------------------------------------------------- */

@@ -20,6 +20,14 @@
  * slices than a table holds, an op without a sliced kernel) run once per
  * slice on row views, as the CPU backend does (cv_cuda_per_slice).
  *
+ * Weights through the members table. In a wave the super-kernel cache may
+ * capture (cv_cuda_members_indirect), a weight's pointer must not be a
+ * kernel parameter: the graph would then serve those tenants only. Its
+ * slots are marked in the table instead, and the kernel reads them from a
+ * small device array (per slice, per slot) staged with cv_cuda_stage and
+ * written by cv_cuda_stage_member, which a replay with other members
+ * rewrites. One table of one entry too, for a wave of one slice.
+ *
  * Also here: numpy broadcasting (collapsed by src/backend/broadcast.c, as
  * on the CPU) reduced to a few index forms (elementwise ops,
  * LayerNormalization's Scale and B), and warp and block reductions.
@@ -49,10 +57,20 @@
 
 typedef cv_status (*cv_cuda_op_fn)(cv_cuda_t *cuda, const cv_step_run_t *run, cv_err_t *err);
 
-/* Units [begin[s], end[s]) of the output and the operands of slice s. */
+/* Units [begin[s], end[s]) of the output and the operands of slice s:
+ * slot k in ptr[s][k], or, where bit k of member_slots is set (a tenant's
+ * weight in a wave that may be captured), in members[s * member_stride + k]
+ * on the device. Kernels read operands through operand(). */
 template <int N> struct cv_slice_table {
     int64_t begin[N], end[N];
     const void *ptr[N][CV_CUDA_SLICE_PTRS];
+    const void *const *members;
+    unsigned member_slots;
+    int member_stride;
+    __device__ __forceinline__ const void *operand(int s, int k) const
+    {
+        return (member_slots >> k) & 1u ? members[s * member_stride + k] : ptr[s][k];
+    }
 };
 
 /* ---- launch geometry ----------------------------------------------------- */
@@ -196,22 +214,55 @@ static inline int cv_cuda_table_fill(const cv_step_run_t *run, int64_t units, co
     }
 }
 
+/* In a wave the cache may capture, moves the weight slots of a filled
+ * table of n entries into a members array on the device (see the top of
+ * this file); a no-op elsewhere, or when no slot holds a weight. */
+template <int N>
+static inline cv_status cv_cuda_table_members(cv_cuda_t *cuda, const cv_step_run_t *run, const int *values,
+                                              int nslots, int n, cv_slice_table<N> *t, cv_err_t *err)
+{
+    if (!cv_cuda_members_indirect(cuda)) return CV_STATUS_OK;
+    unsigned slots = 0;
+    for (int k = 0; k < nslots; k++)
+        if (cv_cuda_value_is_weight(run, values[k])) slots |= 1u << k;
+    if (!slots) return CV_STATUS_OK;
+    size_t bytes = sizeof(void *) * (size_t)n * (size_t)nslots;
+    void *host, *dev;
+    cv_status st = cv_cuda_stage(cuda, bytes, &host, &dev, err);
+    if (st != CV_STATUS_OK) return st;
+    const void **words = (const void **)host;
+    memset(words, 0, bytes);
+    for (int s = 0; s < n; s++)
+        for (int k = 0; k < nslots; k++) {
+            if (!((slots >> k) & 1u)) continue;
+            cv_cuda_stage_member(cuda, run, &words[s * nslots + k], s, values[k], false, 0);
+            t->ptr[s][k] = NULL; /* nothing of a tenant's stays in the parameters */
+        }
+    CV_CUDA_CHECK(cudaMemcpyAsync(dev, host, bytes, cudaMemcpyHostToDevice, cuda->stream), err);
+    t->members = (const void *const *)dev;
+    t->member_slots = slots;
+    t->member_stride = nslots;
+    return CV_STATUS_OK;
+}
+
 /* Calls launch(table, entries) with a one-entry table when slices share
  * the step's parameters and with a per-slice one otherwise. The caller has
  * already sent unfusable steps to cv_cuda_per_slice. */
 template <class Launch>
-static inline cv_status cv_cuda_with_table(const cv_step_run_t *run, int64_t units,
-                                           const int *values, const void *const *bases,
-                                           int nslots, Launch launch)
+static inline cv_status cv_cuda_with_table(cv_cuda_t *cuda, const cv_step_run_t *run, int64_t units,
+                                           const int *values, const void *const *bases, int nslots,
+                                           Launch launch, cv_err_t *err)
 {
     if (!cv_cuda_need_table(run)) {
         cv_slice_table<1> t;
         int n = cv_cuda_table_fill(run, units, values, bases, nslots, &t);
-        return launch(t, n);
+        cv_status st = cv_cuda_table_members(cuda, run, values, nslots, n, &t, err);
+        return st != CV_STATUS_OK ? st : launch(t, n);
     }
     cv_slice_table<CV_CUDA_SLICE_MAX> t;
     int n = cv_cuda_table_fill(run, units, values, bases, nslots, &t);
-    return launch(t, n);
+    cv_status st = cv_cuda_table_members(cuda, run, values, nslots, n, &t, err);
+    return st != CV_STATUS_OK ? st : launch(t, n);
 }
 
 
