@@ -90,7 +90,7 @@ bench)
     for arch in resnet50 mobilenet_v2; do
       python3 bench/gpu/export_tenants.py $arch 64 /tmp/tenants/$arch
     done
-    echo "model,precision,R,rows,wall_median_ms,wall_min_ms,wall_inf_per_s,device_median_ms,device_inf_per_s" > "$out/caravel_bench.csv"
+    echo "model,precision,R,rows,wall_median_ms,wall_min_ms,wall_inf_per_s,device_median_ms,device_inf_per_s,wall_p99_ms,device_p99_ms,gflop_per_wave" > "$out/caravel_bench.csv"
     for arch in resnet50 mobilenet_v2; do
       for prec in fp32 tf32; do
         for R in 1 8 32 64; do
