@@ -41,9 +41,9 @@ csv_distinct() {
 render() {
   local base=$1 w=$2 h=$3 script
   script=$(cat)
-  printf 'set terminal pngcairo size %s,%s font ",10"\nset output "%s.png"\n%s\nunset output\n' "$w" "$h" "$base" "$script" |
+  printf 'set terminal pngcairo noenhanced size %s,%s font ",10"\nset output "%s.png"\n%s\nunset output\n' "$w" "$h" "$base" "$script" |
     gnuplot || return 1
-  printf 'set terminal svg size %s,%s dynamic font ",10"\nset output "%s.svg"\n%s\nunset output\n' "$w" "$h" "$base" "$script" |
+  printf 'set terminal svg noenhanced size %s,%s dynamic font ",10"\nset output "%s.svg"\n%s\nunset output\n' "$w" "$h" "$base" "$script" |
     gnuplot || return 1
   echo "plot: $base.png, $base.svg"
 }

@@ -27,17 +27,17 @@ done
 bars=""
 if [ -f "$wall" ]; then
   # label,policy,device,precision,tenants_loaded,device_bytes,host_bytes,load_s,stopped_by,message
-  awk -F, 'NR > 1 {printf "%d \"%s %s\" %s \"%s\"\n", NR - 1, $2, $4, $5, $9}' "$wall" >"$work/wall.dat"
+  awk -F, 'NR > 1 {printf "%d %s-%s %s %s\n", NR - 1, $2, $4, $5, $9}' "$wall" >"$work/wall.dat"
   bars="set xtics rotate by -30
 set ylabel 'tenants loaded'
 set title 'where loading stopped, and why'
 unset logscale
 set logscale y 2
-set yrange [1:*]
+set yrange [1:$(awk '$3 > m {m = $3} END {print 4 * (m > 0 ? m : 1)}' "$work/wall.dat")]
 set boxwidth 0.6
 set style fill solid 0.6
 set xrange [0.3:$(($(wc -l <"$work/wall.dat") + 1)).7]
-plot '$work/wall.dat' using 1:3:xtic(2) with boxes notitle, '' using 1:3:4 with labels offset 0,1 notitle"
+plot '$work/wall.dat' using 1:3:xtic(2) with boxes notitle, '' using 1:3:(sprintf('%d, %s', \$3, strcol(4))) with labels offset 0,1 notitle"
 fi
 render "$dir/fig5" 1200 520 <<GP
 set multiplot layout 1,$([ -n "$bars" ] && echo 2 || echo 1) title "Figure 5: $model, tenants until the memory wall, $(card_of "$dir")"
