@@ -100,7 +100,7 @@ drive() {
 
 # ---- the MPS control daemon (the process peers) --------------------------------------
 
-mps_running=0
+mps_running=0 peer_pid=""
 mps_start() {
   export CUDA_MPS_PIPE_DIRECTORY=/tmp/caravel-mps/pipe CUDA_MPS_LOG_DIRECTORY=/tmp/caravel-mps/log
   mkdir -p "$CUDA_MPS_PIPE_DIRECTORY" "$CUDA_MPS_LOG_DIRECTORY"
@@ -115,6 +115,11 @@ mps_start() {
 # while it runs every CUDA process here, Caravel's included, would be its
 # client.
 mps_stop() {
+  if [ -n "$peer_pid" ]; then
+    kill -TERM "$peer_pid" 2>/dev/null
+    wait "$peer_pid" 2>/dev/null
+    peer_pid=""
+  fi
   if [ "$mps_running" = 1 ]; then
     echo quit | nvidia-cuda-mps-control
     mps_running=0
@@ -133,13 +138,22 @@ peers() {
     echo "$stage: process peers skipped on the CPU (they need PyTorch on a GPU)"
     return 0
   fi
+  local k=0 share
   for mode in mps timesliced; do
+    # Each mode an equal part of what is left, less 45 s for what follows.
+    share=$(((end - SECONDS - 45) / (2 - k)))
+    k=$((k + 1))
     fits 60 "the $mode peer" || continue
     if [ $mode = mps ]; then mps_start || continue; fi
-    echo "$stage: $mode peer, $arch, processes $counts ($(date +%T))"
-    timeout -k 10 "$(limit 300)" python3 bench/gpu/mps_peer_csv.py "$data/anchors" $mode "$arch" fp32 "$counts" \
-      "$secs" "$out/$4" "$out/$5"
+    echo "$stage: $mode peer, $arch, processes $counts, at most ${share} s ($(date +%T))"
+    # In the background, so that a signal reaches the trap (which ends it
+    # and stops the daemon) at once rather than after it.
+    timeout -k 10 "$(limit "$share")" python3 bench/gpu/mps_peer_csv.py "$data/anchors" $mode "$arch" fp32 \
+      "$counts" "$secs" "$out/$4" "$out/$5" &
+    peer_pid=$!
+    wait "$peer_pid"
     echo "$stage: $mode peer rc=$?"
+    peer_pid=""
     [ $mode = mps ] && mps_stop
   done
 }
@@ -217,20 +231,20 @@ fig3() {
   local arch=${FIG3_MODEL:-resnet50} counts=${FIG3_TENANTS:-$(dflt 1,3 1,2,4,8,16,32,64)}
   local name
   name=$(model_name "$arch")
-  local peer_counts=${FIG3_PEER_TENANTS:-1,2,4,8,16,32} secs=${FIG3_RUN_SECONDS:-$(dflt 0.4 3)}
+  local peer_counts=${FIG3_PEER_TENANTS:-1,2,4,8,16,32} secs=${FIG3_RUN_SECONDS:-$(dflt 0.4 2)}
   local warm drain max first
   warm=$(dflt 0.1 1) drain=$(dflt 1 2) max=${counts##*,}
   model_args "$arch" "$max" || return 1
   first=${margs[1]}
   echo "fig3: $arch, tenants $counts, each policy, one request outstanding per tenant ($(date +%T))"
   fits 60 "Caravel's policies" &&
-    drive "$(limit 330)" --label "$name" "${margs[@]}" --tenants "$counts" --per-tenant --concurrency 1 \
+    drive "$(limit 280)" --label "$name" "${margs[@]}" --tenants "$counts" --per-tenant --concurrency 1 \
       --policy spacetime,space,time,exclusive --warmup "$warm" --duration "$secs" --drain "$drain" \
       --csv "$out/fig3_caravel.csv" --tenant-csv "$out/fig3_tenants.csv"
+  peers "$arch" "$peer_counts" "$secs" fig3_peers.csv fig3_peer_processes.csv
   fits 30 "one model, batched" &&
     drive "$(limit 90)" --label "$name/one-model" --model "$first" --tenants 1 --concurrency "$counts" \
       --policy exclusive --warmup "$warm" --duration "$secs" --drain "$drain" --csv "$out/fig3_caravel.csv"
-  peers "$arch" "$peer_counts" "$(dflt 1 3)" fig3_peers.csv fig3_peer_processes.csv
   # The figure's table: a row per system and tenant count.
   echo "model,system,tenants,throughput_per_s,mean_ms,p99_ms,tenant_spread" >"$out/fig3.csv"
   if [ -f "$out/fig3_caravel.csv" ]; then
@@ -277,15 +291,20 @@ fig4() {
 # fig5: tenants loaded until the memory wall, one precision a call
 # (FIG5_PRECISION), each policy in turn with its share of the time left;
 # latency (one request outstanding per tenant) at each count on the way.
-# Loading is what takes the time: a policy's growth stops at its share
-# (stopped_by load_seconds in fig5_wall.csv) when the wall is further.
+# Loading is what takes the time (on this project's 2-core VM a tenant
+# loads at about 2 ms per MB of ONNX, so some 0.2 s per ResNet-50, about
+# 140 s for 700 of them, before the upload): two policies a call by
+# default (spacetime and space; FIG5_POLICIES="time exclusive" for the
+# others), and a policy's growth stops at its share of the time (stopped_by
+# load_seconds in fig5_wall.csv) when the wall is further.
 fig5() {
   clock_start "${FIG5_SECONDS:-480}"
   local arch=${FIG5_MODEL:-resnet50} prec=${FIG5_PRECISION:-fp32}
   local name
   name=$(model_name "$arch")
   local counts=${FIG5_TENANTS:-$(dflt 1,2,4 8,64,128,256,384,512,768,1024,1536,2048)}
-  local policies=${FIG5_POLICIES:-spacetime space time exclusive} secs=${FIG5_RUN_SECONDS:-$(dflt 0.3 2)}
+  local policies=${FIG5_POLICIES:-$(dflt "spacetime space time exclusive" "spacetime space")}
+  local secs=${FIG5_RUN_SECONDS:-$(dflt 0.3 2)}
   local warm drain n i=0 p
   warm=$(dflt 0.1 0.5) drain=$(dflt 1 2)
   model_args "$arch" 64 || return 1
