@@ -426,7 +426,7 @@ serve() {
 
   # 2. In process, every policy over the rates.
   fits 60 "the in-process sweep" &&
-    drive "$(limit 200)" --label "$name" "${margs[@]}" --policy "$(echo "$policies" | tr ' ' ',')" --rates "$rates" \
+    drive "$(limit 230)" --label "$name" "${margs[@]}" --policy "$(echo "$policies" | tr ' ' ',')" --rates "$rates" \
       --slo "$slo" --warmup "$warm" --duration "$secs" --drain "$drain" --sweep-stop 0.5 --csv "$out/serve_inprocess.csv"
 
   # 3. Through HTTP, a server per policy: the same rates (a policy's sweep
