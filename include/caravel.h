@@ -289,6 +289,9 @@ typedef struct cv_step_profile {
     const char *op;     /* ONNX op_type */
     char node[64];      /* the node's name (cut to fit), or its op and index */
     double ms;          /* device time (CUDA events; host time on the CPU) */
+    double flops;       /* floating-point operations over the wave: 2 per
+                           multiply-add of a Conv, Gemm or MatMul; 0 for
+                           other steps */
 } cv_step_profile_t;
 
 /* The steps of the last wave cv_wave_run or cv_infer ran with step_profile
@@ -414,6 +417,9 @@ typedef struct cv_runtime_stats {
                              graphs that read a weight other than through tables) */
     long graph_misses;    /* wave shapes captured anew */
     double last_wave_device_ms; /* device time of the last wave (CUDA events), or 0 */
+    double last_wave_flops; /* floating-point operations of the last cv_wave_run or
+                               cv_infer wave (2 per multiply-add of its Conv, Gemm
+                               and MatMul steps; scheduled waves not counted), or 0 */
     long stragglers;      /* scheduled waves slower than straggler_factor x predicted */
     long lanes;           /* execution lanes (stream + executor) made so far */
     long lanes_replaced;  /* lanes given a new stream for straggling (space) */

@@ -10,11 +10,15 @@
  * Two times per wave: wall (cv_wave_run as the caller sees it: uploads,
  * launches, downloads) and, on CUDA, device time (events around the wave's
  * launches, from cv_runtime_stats), with the super-kernel cache's counters.
+ * Each as the median and the 99th percentile over the timed waves, with the
+ * wave's floating-point operations (cv_runtime_stats.last_wave_flops) and
+ * the rate they imply.
  */
 #include "cli.h"
 
 #include "core/core.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -48,7 +52,9 @@ static void usage(FILE *f)
             "  --graphs on|off  CUDA: the super-kernel (CUDA-graph) cache, on by default\n"
             "                   (the same as CARAVEL_CUDA_GRAPHS=0 in the environment)\n"
             "  --csv LABEL      also print one CSV line: LABEL,R,N,median_ms,min_ms,inf_per_s,\n"
-            "                   device_median_ms,device_inf_per_s (device: 0 on the CPU)\n"
+            "                   device_median_ms,device_inf_per_s,p99_ms,device_p99_ms,\n"
+            "                   gflop_per_wave (device: 0 on the CPU; p99: nearest rank over\n"
+            "                   the W waves; gflop: 2 per multiply-add of Conv, Gemm, MatMul)\n"
             "  --profile        run each wave's steps one by one (no CUDA graph) and print\n"
             "                   the median time of each kind of step (conv kxk, conv 1x1,\n"
             "                   depthwise, gemm, layout, elementwise, pooling, reductions)\n"
@@ -90,6 +96,13 @@ static bool keep_steps(cv_runtime_t *rt, profile_t *p, long wave, long waves)
     cv_runtime_step_profile(rt, one, n);
     for (int s = 0; s < n && s < p->nsteps; s++) p->ms[s * waves + wave] = one[s].ms;
     return true;
+}
+
+/* The q-quantile by nearest rank of n sorted values. */
+static double quantile_sorted(const double *v, long n, double q)
+{
+    long k = (long)ceil(q * (double)n) - 1;
+    return v[k < 0 ? 0 : k >= n ? n - 1 : k];
 }
 
 static double median_of(double *v, long n)
@@ -316,8 +329,10 @@ int cv_cmd_bench(int argc, char **argv)
     double per_s = (double)wave_rows / (median / 1e3);
     double device_median = device_times[waves / 2];
     double device_per_s = device_median > 0 ? (double)wave_rows / (device_median / 1e3) : 0;
+    double p99 = quantile_sorted(times, waves, 0.99), device_p99 = quantile_sorted(device_times, waves, 0.99);
     cv_runtime_stats_t st;
     cv_runtime_stats(rt, &st);
+    double gflop = st.last_wave_flops / 1e9;
     printf("bench: %ld tenants%s x %s rows (%ld a wave), %s, %s: wave median %.3f ms, min %.3f ms over %ld waves, "
            "%.1f inferences/s\n",
            members, members < tenants ? " (drawn at random for each wave)" : "", rows_arg, wave_rows,
@@ -325,6 +340,11 @@ int cv_cmd_bench(int argc, char **argv)
            precision == CV_PRECISION_FP32 ? "fp32" : precision == CV_PRECISION_TF32 ? "tf32"
            : precision == CV_PRECISION_FP16 ? "fp16" : "bf16",
            median, best, waves, per_s);
+    printf("bench: wave p99 %.3f ms; %.3f GFLOP a wave (Conv, Gemm, MatMul): %.3f TFLOP/s over the median wave\n",
+           p99, gflop, gflop / median);
+    if (device == CV_DEVICE_CUDA && device_median > 0)
+        printf("bench: device p99 %.3f ms; %.2f TFLOP/s at the median device time\n", device_p99,
+               gflop / device_median);
     if (device == CV_DEVICE_CUDA && !profile)
         printf("bench: device time per wave: median %.3f ms (%.1f inferences/s); CUDA graphs %s: %ld hits "
                "(%ld with other members), %ld refreshes, %ld misses; %ld steps on the host\n",
@@ -336,8 +356,8 @@ int cv_cmd_bench(int argc, char **argv)
         snprintf(rows_field, sizeof rows_field, "%s", rows_arg);
         for (char *c = rows_field; *c; c++)
             if (*c == ',') *c = ';';
-        printf("%s,%ld,%s,%.4f,%.4f,%.1f,%.4f,%.1f\n", csv, members, rows_field, median, best, per_s, device_median,
-               device_per_s);
+        printf("%s,%ld,%s,%.4f,%.4f,%.1f,%.4f,%.1f,%.4f,%.4f,%.6f\n", csv, members, rows_field, median, best, per_s,
+               device_median, device_per_s, p99, device_p99, gflop);
     }
     if (profile) print_profile(&prof, waves, top, csv);
     rc = 0;

@@ -24,6 +24,20 @@
  * tenants per load would cost more than the runs), or each in its own
  * runtime too with --fresh.
  *
+ * A list of tenant counts (--tenants 1,2,4,...) grows one runtime per
+ * policy: it loads tenants up to the first count, runs the loads over
+ * them, loads more up to the next count, and so on, so that a sweep over
+ * tenant counts loads each tenant once per policy. With --until-full a
+ * load that runs out of memory (or host memory below a reserve, or a time
+ * limit on loading) ends the growth instead of the command: the tenants
+ * loaded so far run the loads once more, and the point where it stopped is
+ * reported (the memory wall).
+ *
+ * A closed loop keeps C requests outstanding over all tenants, each next
+ * request of a tenant drawn at random, or with --per-tenant C per tenant,
+ * each answer followed by the next request of the same tenant (the paper's
+ * clients: one per tenant, queues kept full).
+ *
  * What it does not do: HTTP (it drives the library directly), check outputs
  * (`caravel wave` and the tests do), or time the device (`caravel bench`).
  */
@@ -42,6 +56,7 @@
 
 #define MAX_MODELS 256
 #define MAX_LOADS 64
+#define MAX_COUNTS 64
 #define MAX_POLICIES 16
 #define MAX_WEIGHTS 256
 
@@ -53,7 +68,10 @@ typedef enum drive_mode {
 typedef struct drive_opts {
     const char *models[MAX_MODELS];
     int nmodels;
-    long tenants, rows, threads, seed;
+    long tenants; /* the most tenants loaded: the last of counts[] */
+    long counts[MAX_COUNTS]; /* tenant counts to run at, ascending */
+    int ncounts;
+    long rows, threads, seed;
     cv_device_t device;
     cv_precision_t precision;
     cv_policy_t policies[MAX_POLICIES];
@@ -67,9 +85,13 @@ typedef struct drive_opts {
     double duration_s, warmup_s, drain_s;
     double sweep_stop; /* skip a policy's higher loads once attainment is below it (0: never) */
     long max_wave_rows, waves_in_flight, queue_bound, max_outstanding;
-    const char *csv, *label;
+    const char *csv, *label, *tenant_csv, *wall_csv;
     bool quiet;
     bool fresh; /* a fresh runtime for every load, not only every policy */
+    bool per_tenant; /* closed loop: the concurrency is per tenant */
+    bool until_full; /* a load out of memory ends the growth (--tenants list) */
+    double load_seconds; /* until_full: stop growing after this much loading (0: no limit) */
+    long host_reserve_mb; /* until_full: stop growing below this much MemAvailable */
 } drive_opts_t;
 
 /* One reusable request object. */
@@ -103,10 +125,12 @@ typedef struct drive_run {
     long dropped;                    /* measured arrivals with no request object free */
     long met;                        /* measured arrivals completed within the deadline */
     long created;                    /* request objects made while it ran */
-    long owed;                       /* closed loop: submissions to retry next tick */
+    long *owed;                      /* closed loop: per tenant, submissions to retry next tick */
     bool stop;                       /* closed loop: submit no more */
     double *latency;                 /* total_ms of measured completions */
+    int *latency_tenant;             /* and whose each was */
     size_t nlatency, latency_cap;
+    long *tenant_arrivals, *tenant_met; /* measured arrivals and those met, per tenant */
     bool out_of_memory;
     bool failed;                     /* a library error stopped it: err */
     cv_err_t err;
@@ -124,6 +148,9 @@ typedef struct drive_ctx {
     cv_policy_t policy;
     cv_runtime_t *rt;
     cv_tenant_t **tenants;
+    long loaded;      /* tenants loaded so far (tenants[0..loaded)) */
+    long active;      /* the first `active` of them take the load */
+    double load_s;    /* seconds spent loading them */
     int *family_reps; /* one tenant per family */
     int nfamilies;
     double *cumulative; /* running sums of the tenants' arrival weights */
@@ -136,9 +163,17 @@ typedef struct drive_ctx {
 } drive_ctx_t;
 
 /* What one run measured. */
+/* One tenant's part of a run. */
+typedef struct drive_tenant_result {
+    long arrivals, completed;
+    double mean, p50, p99, attainment;
+} drive_tenant_result_t;
+
 typedef struct drive_result {
     double offered_per_s, completed_per_s;
-    double p50, p99, p999;
+    double mean, p50, p99, p999;
+    drive_tenant_result_t *tenants; /* per active tenant (cv_free it) */
+    double tenant_spread; /* slowest / fastest tenant mean latency (0: fewer than two measured) */
     double attainment, fused_share, mean_wave_requests;
     long arrivals, completed, queue_full, infeasible, expired, failed, unfinished, dropped, waves;
     long widths[CV_WAVE_HISTOGRAM];
@@ -152,7 +187,7 @@ typedef struct drive_result {
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: caravel drive --model M.onnx [--model M2.onnx ...] [--tenants R]\n"
+            "usage: caravel drive --model M.onnx [--model M2.onnx ...] [--tenants R[,R2,...]]\n"
             "                     (--rate R | --rates R1,R2,... | --concurrency C[,C2,...])\n"
             "                     [--policy P] [--slo MS] [--duration S] [--warmup S]\n"
             "                     [--device cpu|cuda] [--threads T] [--precision P]\n"
@@ -172,6 +207,9 @@ static void usage(FILE *f)
             "                    >= 99%% and >= 99.9%% (at that rate and every lower one)\n"
             "  --concurrency C   closed loop: C requests outstanding; each answer's callback\n"
             "                    submits the next (a list C1,C2,... sweeps)\n"
+            "  --per-tenant      closed loop: C outstanding per tenant, each answer followed\n"
+            "                    by the next request of the same tenant (default: C over all\n"
+            "                    tenants, each next one of a tenant drawn at random)\n"
             "options:\n"
             "  --policy P        spacetime (default), exclusive, time, space, a comma list,\n"
             "                    or all: each in turn, each in a fresh runtime, with the\n"
@@ -183,7 +221,15 @@ static void usage(FILE *f)
             "  --drain S         after the last arrival, wait at most S seconds for answers,\n"
             "                    then cancel what is still queued (default 5; it counts\n"
             "                    as unfinished: a miss)\n"
-            "  --tenants R       tenants (default: the number of --model files)\n"
+            "  --tenants R       tenants (default: the number of --model files); a list\n"
+            "                    R1,R2,... (ascending) runs every load at each count in turn,\n"
+            "                    loading the tenants each count adds into the same runtime\n"
+            "  --until-full      with a --tenants list: a tenant load that runs out of memory\n"
+            "                    (or MemAvailable below --host-reserve-mb, or loading past\n"
+            "                    --load-seconds) ends the growth, not the command: the tenants\n"
+            "                    loaded run the loads once more and the wall is reported\n"
+            "  --host-reserve-mb N  --until-full: host memory to leave (default 4096)\n"
+            "  --load-seconds S  --until-full: loading time per policy at most (default: none)\n"
             "  --weights W1,..   relative arrival rates of the tenants, reused in turn\n"
             "                    (default: uniform)\n"
             "  --rows N          rows per request (default 1)\n"
@@ -205,6 +251,14 @@ static void usage(FILE *f)
             "                    arrival finding none free is dropped (a miss), which says\n"
             "                    the runtime holds more than the test can keep\n"
             "  --csv FILE        append one row per run (with a header when FILE is new)\n"
+            "  --tenant-csv FILE append one row per tenant per run: label,policy,device,\n"
+            "                    precision,tenants,mode,rate,concurrency,per_tenant,tenant,\n"
+            "                    arrivals,completed,mean_ms,p50_ms,p99_ms,attainment\n"
+            "  --wall-csv FILE   append one row per policy on how its tenants' growth ended:\n"
+            "                    label,policy,device,precision,tenants_loaded,device_bytes,\n"
+            "                    host_bytes,load_s,stopped_by (list: the list ran out;\n"
+            "                    out_of_memory: a load failed; host_reserve; load_seconds;\n"
+            "                    run: request objects ran out of memory),message\n"
             "  --label L         the CSV's first column (default: the first model's path)\n"
             "  --quiet           no progress line or notes on stderr\n"
             "\n"
@@ -224,7 +278,9 @@ static void usage(FILE *f)
             "arrivals,completed,rejected_queue_full,rejected_infeasible,expired,failed,\n"
             "unfinished,dropped,waves,mean_wave_requests,submit_lag_p99_ms,form_us_median,\n"
             "launch_us_median (host time per wave: the scheduler's decision and a lane's\n"
-            "launch, medians over the runtime's last 1024 waves)\n");
+            "launch, medians over the runtime's last 1024 waves),mean_ms,per_tenant (1:\n"
+            "--per-tenant),tenant_spread (the slowest tenant's mean latency over the\n"
+            "fastest's; 0 with fewer than two tenants measured)\n");
 }
 
 /* ---- options --------------------------------------------------------------------- */
@@ -286,6 +342,7 @@ static int parse_options(int argc, char **argv, drive_opts_t *o, bool *help)
     o->warmup_s = 2;
     o->drain_s = 5;
     o->max_outstanding = 4096;
+    o->host_reserve_mb = 4096;
     bool have_rate = false, have_concurrency = false;
     *help = false;
     for (int i = 1; i < argc; i++) {
@@ -294,9 +351,12 @@ static int parse_options(int argc, char **argv, drive_opts_t *o, bool *help)
             *help = true;
             return 0;
         }
-        if (!strcmp(a, "--quiet") || !strcmp(a, "--fresh")) {
+        if (!strcmp(a, "--quiet") || !strcmp(a, "--fresh") || !strcmp(a, "--per-tenant") ||
+            !strcmp(a, "--until-full")) {
             if (a[2] == 'q') o->quiet = true;
-            else o->fresh = true;
+            else if (a[2] == 'f') o->fresh = true;
+            else if (a[2] == 'p') o->per_tenant = true;
+            else o->until_full = true;
             continue;
         }
         if (i + 1 >= argc) {
@@ -311,7 +371,16 @@ static int parse_options(int argc, char **argv, drive_opts_t *o, bool *help)
             }
             o->models[o->nmodels++] = v;
         } else if (!strcmp(a, "--tenants")) {
-            if (!cv_cli_parse_int("--tenants", v, 1, &o->tenants)) return 2;
+            if (!cv_cli_parse_int_list("--tenants", v, 1, o->counts, MAX_COUNTS, &o->ncounts)) return 2;
+            for (int k = 1; k < o->ncounts; k++)
+                if (o->counts[k] <= o->counts[k - 1]) {
+                    fprintf(stderr, "caravel drive: --tenants needs ascending counts, not '%s'\n", v);
+                    return 2;
+                }
+        } else if (!strcmp(a, "--host-reserve-mb")) {
+            if (!cv_cli_parse_int("--host-reserve-mb", v, 0, &o->host_reserve_mb)) return 2;
+        } else if (!strcmp(a, "--load-seconds")) {
+            if (!parse_seconds("--load-seconds", v, false, &o->load_seconds)) return 2;
         } else if (!strcmp(a, "--rows")) {
             if (!cv_cli_parse_int("--rows", v, 1, &o->rows)) return 2;
         } else if (!strcmp(a, "--threads")) {
@@ -380,6 +449,10 @@ static int parse_options(int argc, char **argv, drive_opts_t *o, bool *help)
             if (!parse_seconds("--drain", v, true, &o->drain_s)) return 2;
         } else if (!strcmp(a, "--csv")) {
             o->csv = v;
+        } else if (!strcmp(a, "--tenant-csv")) {
+            o->tenant_csv = v;
+        } else if (!strcmp(a, "--wall-csv")) {
+            o->wall_csv = v;
         } else if (!strcmp(a, "--label")) {
             o->label = v;
         } else {
@@ -401,16 +474,30 @@ static int parse_options(int argc, char **argv, drive_opts_t *o, bool *help)
                         "(see --help)\n");
         return 2;
     }
-    if (o->tenants == 0) o->tenants = o->nmodels;
+    if (o->ncounts == 0) o->counts[o->ncounts++] = o->nmodels;
+    o->tenants = o->counts[o->ncounts - 1];
+    if (o->per_tenant && o->mode != DRIVE_CLOSED) {
+        fprintf(stderr, "caravel drive: --per-tenant is for a closed loop (--concurrency)\n");
+        return 2;
+    }
+    if (o->until_full && o->fresh) {
+        fprintf(stderr, "caravel drive: --until-full grows one runtime per policy; --fresh would reload it for "
+                        "every load\n");
+        return 2;
+    }
     if (o->max_wave_rows && o->rows > o->max_wave_rows) {
         fprintf(stderr, "caravel drive: --rows %ld is more than --max-wave-rows %ld\n", o->rows, o->max_wave_rows);
         return 2;
     }
     double sum = 0;
-    for (long t = 0; o->nweights && t < o->tenants; t++) sum += o->weights[t % o->nweights];
-    if (o->nweights && sum <= 0) {
-        fprintf(stderr, "caravel drive: --weights gives every one of the %ld tenants weight 0\n", o->tenants);
-        return 2;
+    for (long t = 0, k = 0; o->nweights && t < o->tenants; t++) {
+        sum += o->weights[t % o->nweights];
+        if (t + 1 < o->counts[k]) continue;
+        if (sum <= 0) {
+            fprintf(stderr, "caravel drive: --weights gives every one of the %ld tenants weight 0\n", t + 1);
+            return 2;
+        }
+        k++;
     }
     if (!o->label) o->label = o->models[0];
     return 0;
@@ -500,18 +587,21 @@ static cv_status slots_prepare(drive_ctx_t *c, int t, int want, cv_err_t *err)
 
 /* ---- answers and submissions ----------------------------------------------------- */
 
-static void record_latency(drive_run_t *r, double ms)
+static void record_latency(drive_run_t *r, double ms, int tenant)
 {
     if (r->nlatency == r->latency_cap) {
         size_t cap = r->latency_cap ? r->latency_cap * 2 : 4096;
         double *grown = cv_realloc(r->latency, cap * sizeof(double));
-        if (!grown) {
+        if (grown) r->latency = grown;
+        int *grown_tenant = grown ? cv_realloc(r->latency_tenant, cap * sizeof(int)) : NULL;
+        if (grown_tenant) r->latency_tenant = grown_tenant;
+        if (!grown || !grown_tenant) {
             r->out_of_memory = true;
             return;
         }
-        r->latency = grown;
         r->latency_cap = cap;
     }
+    r->latency_tenant[r->nlatency] = tenant;
     r->latency[r->nlatency++] = ms;
 }
 
@@ -533,13 +623,14 @@ static void on_refused(drive_run_t *r, drive_slot_t *s, cv_status st, const cv_e
 
 static void on_answer(cv_request_t *req, void *user);
 
-/* Closed loop: submits the next request (mu held); a refusal is owed to
- * the submitter's next tick, so that a runtime refusing everything is not
- * hammered from its own callbacks. */
-static void closed_submit(drive_run_t *r)
+/* Closed loop: submits the next request (mu held), of tenant t, or of one
+ * drawn at random when t < 0; a refusal is owed to the submitter's next
+ * tick, so that a runtime refusing everything is not hammered from its own
+ * callbacks. */
+static void closed_submit(drive_run_t *r, int t)
 {
     drive_ctx_t *c = r->ctx;
-    int t = cv_drive_pick(&r->rng, c->cumulative, (int)c->o->tenants);
+    if (t < 0) t = cv_drive_pick(&r->rng, c->cumulative, (int)c->active);
     drive_slot_t *s = pop_free(c, t);
     if (!s) {
         /* Rare: the objects made ahead are per tenant, the draw is not. */
@@ -560,11 +651,12 @@ static void closed_submit(drive_run_t *r)
     s->measured = now >= r->w0_ns && now < r->w1_ns;
     r->submitted++;
     r->arrivals += s->measured;
+    r->tenant_arrivals[t] += s->measured;
     cv_err_t err;
     cv_status st = cv_submit(c->rt, s->req, on_answer, s, &err);
     if (st != CV_STATUS_OK) {
         on_refused(r, s, st, &err);
-        r->owed++;
+        r->owed[t]++;
     }
 }
 
@@ -586,13 +678,14 @@ static void on_answer(cv_request_t *req, void *user)
         }
         if (s->measured) {
             r->outcomes[outcome]++;
-            if (outcome == CV_OUTCOME_COMPLETED) record_latency(r, total_ms);
+            if (outcome == CV_OUTCOME_COMPLETED) record_latency(r, total_ms, s->tenant);
             r->met += met;
+            r->tenant_met[s->tenant] += met;
         }
     }
     /* The next one first, so that it is never this very request: the API
      * lets a callback submit other requests, not its own again. */
-    if (r && c->o->mode == DRIVE_CLOSED && !r->stop) closed_submit(r);
+    if (r && c->o->mode == DRIVE_CLOSED && !r->stop) closed_submit(r, c->o->per_tenant ? s->tenant : -1);
     push_free(c, s);
     pthread_mutex_unlock(&c->mu);
 }
@@ -625,7 +718,7 @@ static void open_loop(drive_run_t *r)
     double at_s = 0;
     for (;;) {
         at_s += cv_drive_exp_gap(&r->rng, r->load);
-        int t = cv_drive_pick(&r->rng, c->cumulative, (int)o->tenants);
+        int t = cv_drive_pick(&r->rng, c->cumulative, (int)c->active);
         uint64_t at = r->start_ns + (uint64_t)(at_s * 1e9);
         if (at >= r->w1_ns) break;
         pthread_mutex_lock(&c->mu);
@@ -655,6 +748,7 @@ static void open_loop(drive_run_t *r)
         pthread_mutex_lock(&c->mu);
         r->submitted++;
         r->arrivals += measured;
+        r->tenant_arrivals[t] += measured;
         if (!s) r->dropped += measured;
         else s->measured = measured;
         pthread_mutex_unlock(&c->mu);
@@ -673,21 +767,28 @@ static void open_loop(drive_run_t *r)
     }
 }
 
-/* Closed loop: the first C submissions, then every millisecond those owed
- * after refusals, until the window ends. */
+/* Closed loop: the first C submissions (C per tenant with --per-tenant),
+ * then every millisecond those owed after refusals, until the window ends. */
 static void closed_loop(drive_run_t *r)
 {
     drive_ctx_t *c = r->ctx;
+    bool per_tenant = c->o->per_tenant;
     sleep_until(r->start_ns);
     pthread_mutex_lock(&c->mu);
-    for (long i = 0; i < (long)r->load && !r->stop; i++) closed_submit(r);
+    if (per_tenant)
+        for (long i = 0; i < (long)r->load; i++)
+            for (int t = 0; t < (int)c->active && !r->stop; t++) closed_submit(r, t);
+    else
+        for (long i = 0; i < (long)r->load && !r->stop; i++) closed_submit(r, -1);
     pthread_mutex_unlock(&c->mu);
     for (uint64_t tick = r->start_ns + 1000000; tick < r->w1_ns; tick += 1000000) {
         sleep_until(tick);
         pthread_mutex_lock(&c->mu);
-        long owed = r->owed;
-        r->owed = 0;
-        for (long i = 0; i < owed && !r->stop; i++) closed_submit(r);
+        for (int t = 0; t < (int)c->active && !r->stop; t++) {
+            long owed = r->owed[t];
+            r->owed[t] = 0;
+            for (long i = 0; i < owed && !r->stop; i++) closed_submit(r, per_tenant ? t : -1);
+        }
         bool stop = r->stop;
         pthread_mutex_unlock(&c->mu);
         if (stop) break;
@@ -712,7 +813,7 @@ static void *submitter_main(void *arg)
 static void snapshot(drive_ctx_t *c, drive_snapshot_t *out)
 {
     memset(out, 0, sizeof(*out));
-    for (long t = 0; t < c->o->tenants; t++) {
+    for (long t = 0; t < c->loaded; t++) {
         cv_request_stats_t st;
         if (cv_tenant_stats(c->rt, c->tenants[t], &st) != CV_STATUS_OK) continue;
         out->completed += st.outcomes[CV_OUTCOME_COMPLETED];
@@ -785,17 +886,77 @@ static double tenant_weight(const drive_opts_t *o, long t) { return o->nweights 
 static int slots_wanted(const drive_ctx_t *c, double load, long t)
 {
     const drive_opts_t *o = c->o;
-    double share = tenant_weight(o, t) / c->cumulative[o->tenants - 1];
+    double share = tenant_weight(o, t) / c->cumulative[c->active - 1];
     double expected = o->mode == DRIVE_POISSON ? load * share * fmax(o->slo_ms / 1e3, 0.1) : load * share;
     double want = ceil(2 * expected) + 4;
     if (o->mode == DRIVE_CLOSED && want > load) want = load;
+    /* Its C outstanding and the one its callback submits before it frees
+     * the answered one. */
+    if (o->per_tenant) want = load + 1;
     return want > (double)o->max_outstanding ? (int)o->max_outstanding : (int)want;
+}
+
+/* Each active tenant's latency numbers and attainment into res->tenants
+ * (left NULL when out of memory: the run's own numbers do not need it),
+ * and the spread of their means. Before the run's samples are sorted. */
+static void finish_tenants(drive_run_t *r, drive_result_t *res)
+{
+    long n = r->ctx->active;
+    size_t total = r->nlatency;
+    drive_tenant_result_t *tr = cv_calloc((size_t)n, sizeof(*tr));
+    size_t *start = cv_calloc((size_t)n + 1, sizeof(size_t));
+    double *grouped = cv_malloc((total + 1) * sizeof(double));
+    if (!tr || !start || !grouped) {
+        cv_free(tr);
+        cv_free(start);
+        cv_free(grouped);
+        return;
+    }
+    /* A counting sort by tenant, then each tenant's samples sorted. */
+    for (size_t i = 0; i < total; i++) start[r->latency_tenant[i] + 1]++;
+    for (long t = 0; t < n; t++) start[t + 1] += start[t];
+    size_t *fill = cv_calloc((size_t)n + 1, sizeof(size_t));
+    if (!fill) {
+        cv_free(tr);
+        cv_free(start);
+        cv_free(grouped);
+        return;
+    }
+    for (size_t i = 0; i < total; i++) {
+        int t = r->latency_tenant[i];
+        grouped[start[t] + fill[t]++] = r->latency[i];
+    }
+    double slowest = 0, fastest = 0;
+    int measured = 0;
+    for (long t = 0; t < n; t++) {
+        double *v = grouped + start[t];
+        size_t k = start[t + 1] - start[t];
+        double sum = 0;
+        for (size_t i = 0; i < k; i++) sum += v[i];
+        cv_drive_sort(v, k);
+        tr[t] = (drive_tenant_result_t){.arrivals = r->tenant_arrivals[t], .completed = (long)k,
+                                        .mean = k ? sum / (double)k : 0, .p50 = cv_drive_percentile(v, k, 0.50),
+                                        .p99 = cv_drive_percentile(v, k, 0.99),
+                                        .attainment = cv_drive_attainment(r->tenant_met[t], r->tenant_arrivals[t])};
+        if (!k) continue;
+        if (!measured++ || tr[t].mean > slowest) slowest = tr[t].mean;
+        if (measured == 1 || tr[t].mean < fastest) fastest = tr[t].mean;
+    }
+    res->tenants = tr;
+    res->tenant_spread = measured >= 2 && fastest > 0 ? slowest / fastest : 0;
+    cv_free(fill);
+    cv_free(start);
+    cv_free(grouped);
 }
 
 static void finish(drive_run_t *r, drive_result_t *res)
 {
     const drive_opts_t *o = r->ctx->o;
     memset(res, 0, sizeof(*res));
+    finish_tenants(r, res);
+    double sum = 0;
+    for (size_t i = 0; i < r->nlatency; i++) sum += r->latency[i];
+    res->mean = r->nlatency ? sum / (double)r->nlatency : 0;
     res->arrivals = r->arrivals;
     res->completed = r->outcomes[CV_OUTCOME_COMPLETED];
     res->queue_full = r->outcomes[CV_OUTCOME_QUEUE_FULL];
@@ -832,17 +993,38 @@ static void finish(drive_run_t *r, drive_result_t *res)
     }
 }
 
-/* Runs one load on the context's runtime and fills res. Library errors:
- * the status, with the message in err. */
+static void run_free(drive_run_t *r)
+{
+    cv_free(r->latency);
+    cv_free(r->latency_tenant);
+    cv_free(r->lag);
+    cv_free(r->owed);
+    cv_free(r->tenant_arrivals);
+    cv_free(r->tenant_met);
+    cv_free(r);
+}
+
+/* Runs one load on the context's runtime (its active tenants) and fills
+ * res (res->tenants is the caller's to free). Library errors: the status,
+ * with the message in err. */
 static cv_status run_load(drive_ctx_t *c, double load, drive_result_t *res, cv_err_t *err)
 {
     const drive_opts_t *o = c->o;
-    for (long t = 0; t < o->tenants; t++) {
+    memset(res, 0, sizeof(*res));
+    for (long t = 0; t < c->active; t++) {
         cv_status st = slots_prepare(c, (int)t, slots_wanted(c, load, t), err);
         if (st != CV_STATUS_OK) return st;
     }
     drive_run_t *r = cv_calloc(1, sizeof(*r));
-    if (!r) return cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of memory for a run");
+    if (r) {
+        r->owed = cv_calloc((size_t)c->active, sizeof(long));
+        r->tenant_arrivals = cv_calloc((size_t)c->active, sizeof(long));
+        r->tenant_met = cv_calloc((size_t)c->active, sizeof(long));
+    }
+    if (!r || !r->owed || !r->tenant_arrivals || !r->tenant_met) {
+        if (r) run_free(r);
+        return cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of memory for a run");
+    }
     r->ctx = c;
     r->load = load;
     cv_drive_rng_seed(&r->rng, (uint64_t)o->seed);
@@ -850,7 +1032,8 @@ static cv_status run_load(drive_ctx_t *c, double load, drive_result_t *res, cv_e
     if (o->mode == DRIVE_POISSON) {
         size_t expected = (size_t)(load * o->duration_s * 1.2) + 1024;
         r->latency = cv_malloc(expected * sizeof(double));
-        r->latency_cap = r->latency ? expected : 0;
+        r->latency_tenant = r->latency ? cv_malloc(expected * sizeof(int)) : NULL;
+        r->latency_cap = r->latency_tenant ? expected : 0;
     }
     /* A little lead so that the submitter is asleep before the first arrival. */
     r->start_ns = cv_clock_ns() + 20 * 1000000ull;
@@ -869,8 +1052,7 @@ static cv_status run_load(drive_ctx_t *c, double load, drive_result_t *res, cv_e
         pthread_mutex_lock(&c->mu);
         c->run = NULL;
         pthread_mutex_unlock(&c->mu);
-        cv_free(r->latency);
-        cv_free(r);
+        run_free(r);
         return cv_errorf(err, CV_STATUS_INTERNAL, "cannot start the submitter thread");
     }
     double *scratch = NULL;
@@ -924,9 +1106,11 @@ static cv_status run_load(drive_ctx_t *c, double load, drive_result_t *res, cv_e
             fprintf(stderr, "caravel drive: note: %ld request objects were made during the run (more outstanding "
                             "than prepared)\n", r->created);
     }
-    cv_free(r->latency);
-    cv_free(r->lag);
-    cv_free(r);
+    if (st != CV_STATUS_OK) {
+        cv_free(res->tenants);
+        res->tenants = NULL;
+    }
+    run_free(r);
     return st;
 }
 
@@ -950,6 +1134,8 @@ static void ctx_destroy(drive_ctx_t *c)
     cv_free(c->tenant_slots);
 }
 
+/* A policy's runtime, with room for o->tenants tenants and none loaded
+ * yet (ctx_grow loads them). */
 static cv_status ctx_create(drive_ctx_t *c, const drive_opts_t *o, cv_policy_t policy, cv_err_t *err)
 {
     memset(c, 0, sizeof(*c));
@@ -971,25 +1157,102 @@ static cv_status ctx_create(drive_ctx_t *c, const drive_opts_t *o, cv_policy_t p
                                   .policy = policy,
                                   .max_wave_rows = (int)o->max_wave_rows,
                                   .waves_in_flight = (int)o->waves_in_flight};
-    cv_status st = cv_runtime_create(&config, &c->rt, err);
-    if (st != CV_STATUS_OK) return st;
+    return cv_runtime_create(&config, &c->rt, err);
+}
+
+/* Host memory available (MemAvailable of /proc/meminfo) in MB, or -1 when
+ * it cannot be read. */
+static long host_available_mb(void)
+{
+    FILE *f = fopen("/proc/meminfo", "r");
+    if (!f) return -1;
+    char line[256];
+    long kb = -1;
+    while (kb < 0 && fgets(line, sizeof line, f))
+        if (sscanf(line, "MemAvailable: %ld kB", &kb) != 1) kb = -1;
+    fclose(f);
+    return kb < 0 ? -1 : kb / 1024;
+}
+
+static void loaded_bytes(const drive_ctx_t *c, size_t *device, size_t *host)
+{
+    *device = *host = 0;
+    for (long t = 0; t < c->loaded; t++) {
+        *device += cv_tenant_device_bytes(c->tenants[t]);
+        *host += cv_tenant_bytes(c->tenants[t]);
+    }
+}
+
+/* Why a growth stopped short of its count (--until-full), else GROW_OK. */
+typedef enum grow_stop {
+    GROW_OK = 0,
+    GROW_OUT_OF_MEMORY,
+    GROW_HOST_RESERVE,
+    GROW_LOAD_SECONDS,
+} grow_stop_t;
+
+/* Loads tenants until `want` are loaded. A library error: its status, with
+ * the message in err; under --until-full an out-of-memory load, host
+ * memory below the reserve or the loading time spent stop it early with
+ * CV_STATUS_OK and the reason in *stop (the message in err). A progress
+ * line about once a second while it loads. */
+static cv_status ctx_grow(drive_ctx_t *c, long want, grow_stop_t *stop, cv_err_t *err)
+{
+    const drive_opts_t *o = c->o;
     cv_tenant_config_t tc = {.precision = o->precision, .slo_ms = o->slo_ms, .queue_bound = (int)o->queue_bound};
-    uint64_t start = cv_clock_ns();
-    for (size_t t = 0; t < n; t++) {
+    *stop = GROW_OK;
+    uint64_t start = cv_clock_ns(), next_progress = start + 1000000000ull;
+    long first = c->loaded;
+    while (c->loaded < want) {
+        /* The first tenant always loads: a wall before it says nothing. */
+        if (o->until_full && c->loaded > 0) {
+            long available = host_available_mb();
+            if (available >= 0 && available < o->host_reserve_mb) {
+                *stop = GROW_HOST_RESERVE;
+                cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "host memory available %ld MB, below the reserve of %ld MB",
+                          available, o->host_reserve_mb);
+                break;
+            }
+            if (o->load_seconds > 0 && c->load_s + (double)(cv_clock_ns() - start) / 1e9 >= o->load_seconds) {
+                *stop = GROW_LOAD_SECONDS;
+                cv_errorf(err, CV_STATUS_OK, "loading took %.0f s (--load-seconds %g)",
+                          c->load_s + (double)(cv_clock_ns() - start) / 1e9, o->load_seconds);
+                break;
+            }
+        }
+        long t = c->loaded;
         char name[32];
-        snprintf(name, sizeof name, "tenant%zu", t);
-        const char *path = o->models[t % (size_t)o->nmodels];
-        st = cv_tenant_load_config(c->rt, name, path, &tc, &c->tenants[t], err);
-        if (st != CV_STATUS_OK) return st;
+        snprintf(name, sizeof name, "tenant%ld", t);
+        const char *path = o->models[t % o->nmodels];
+        cv_status st = cv_tenant_load_config(c->rt, name, path, &tc, &c->tenants[t], err);
+        if (st == CV_STATUS_OUT_OF_MEMORY && o->until_full && t > 0) {
+            *stop = GROW_OUT_OF_MEMORY;
+            break;
+        }
+        if (st != CV_STATUS_OK) {
+            c->load_s += (double)(cv_clock_ns() - start) / 1e9;
+            return st;
+        }
+        c->loaded++;
         uint64_t hash = cv_tenant_family_hash(c->tenants[t]);
         bool known = false;
         for (int f = 0; f < c->nfamilies && !known; f++) known = cv_tenant_family_hash(c->tenants[c->family_reps[f]]) == hash;
         if (!known) c->family_reps[c->nfamilies++] = (int)t;
+        uint64_t now = cv_clock_ns();
+        if (!o->quiet && now >= next_progress) {
+            size_t device, host;
+            loaded_bytes(c, &device, &host);
+            fprintf(stderr, "drive %s: loading: %ld of %ld tenants, %.2f GB on the device, %.2f GB on the host, "
+                            "%.0f s\n", cv_policy_name(c->policy), c->loaded, want, (double)device / 1e9,
+                    (double)host / 1e9, (double)(now - start) / 1e9);
+            next_progress = now + 1000000000ull;
+        }
     }
-    if (!o->quiet)
-        fprintf(stderr, "caravel drive: %s: loaded %ld tenants (%d %s) in %.1f s\n", cv_policy_name(policy),
-                o->tenants, c->nfamilies, c->nfamilies == 1 ? "family" : "families",
-                (double)(cv_clock_ns() - start) / 1e9);
+    double took = (double)(cv_clock_ns() - start) / 1e9;
+    c->load_s += took;
+    if (!o->quiet && c->loaded > first)
+        fprintf(stderr, "caravel drive: %s: loaded %ld tenants (%d %s) in %.1f s\n", cv_policy_name(c->policy),
+                c->loaded - first, c->nfamilies, c->nfamilies == 1 ? "family" : "families", took);
     return CV_STATUS_OK;
 }
 
@@ -1003,10 +1266,19 @@ static void print_result(const drive_ctx_t *c, double load, const drive_result_t
     /* Without an SLO every completion meets it: attainment is completion. */
     if (o->slo_ms > 0) snprintf(slo, sizeof slo, "SLO %g ms met by", o->slo_ms);
     else snprintf(slo, sizeof slo, "no SLO; completed");
-    printf("%s, %s: offered %.1f/s, completed %.1f/s\n", cv_policy_name(c->policy), what, res->offered_per_s,
-           res->completed_per_s);
-    printf("  latency p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms; %s %.2f%% of %ld arrivals\n", res->p50, res->p99,
-           res->p999, slo, 100 * res->attainment, res->arrivals);
+    printf("%s, %ld tenants, %s: offered %.1f/s, completed %.1f/s\n", cv_policy_name(c->policy), c->active, what,
+           res->offered_per_s, res->completed_per_s);
+    printf("  latency mean %.2f ms, p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms; %s %.2f%% of %ld arrivals\n", res->mean,
+           res->p50, res->p99, res->p999, slo, 100 * res->attainment, res->arrivals);
+    if (res->tenant_spread > 0) {
+        double lo = 0, hi = 0;
+        for (long t = 0, seen = 0; t < c->active; t++) {
+            if (!res->tenants[t].completed) continue;
+            if (!seen++ || res->tenants[t].mean < lo) lo = res->tenants[t].mean;
+            if (seen == 1 || res->tenants[t].mean > hi) hi = res->tenants[t].mean;
+        }
+        printf("  per tenant: mean latency %.2f to %.2f ms (slowest / fastest %.3f)\n", lo, hi, res->tenant_spread);
+    }
     printf("  fused %.1f%% of completed; %ld waves, %.2f requests each; widths (tenants)", 100 * res->fused_share,
            res->waves, res->mean_wave_requests);
     static const char *bins[CV_WAVE_HISTOGRAM] = {"1", "2", "3-4", "5-8", "9-16", "17-32", "33-64", "65+"};
@@ -1048,19 +1320,55 @@ static void csv_row(FILE *f, const drive_ctx_t *c, double load, const drive_resu
     const drive_opts_t *o = c->o;
     csv_field(f, o->label);
     fprintf(f, ",%s,%s,%s,%ld,%ld,%s,", cv_policy_name(c->policy), o->device == CV_DEVICE_CUDA ? "cuda" : "cpu",
-            cv_cli_precision_name(o->precision), o->tenants, o->rows, o->mode == DRIVE_POISSON ? "poisson" : "closed");
+            cv_cli_precision_name(o->precision), c->active, o->rows, o->mode == DRIVE_POISSON ? "poisson" : "closed");
     if (o->mode == DRIVE_POISSON) fprintf(f, "%g,,", load);
     else fprintf(f, ",%g,", load);
     fprintf(f, "%g,%g,%ld,%ld,%.2f,%.2f,%.3f,%.3f,%.3f,%.5f,%.4f,%ld,%ld,%ld,%ld,%ld,%ld,%ld,%ld,%ld,%.3f,%.3f,"
-               "%.2f,%.2f\n",
+               "%.2f,%.2f,%.3f,%d,%.4f\n",
             o->slo_ms, o->duration_s, o->max_wave_rows, o->waves_in_flight, res->offered_per_s,
             res->completed_per_s, res->p50, res->p99, res->p999, res->attainment, res->fused_share, res->arrivals,
             res->completed, res->queue_full, res->infeasible, res->expired, res->failed, res->unfinished,
-            res->dropped, res->waves, res->mean_wave_requests, res->lag_p99_ms, res->form_us, res->launch_us);
+            res->dropped, res->waves, res->mean_wave_requests, res->lag_p99_ms, res->form_us, res->launch_us, res->mean,
+            o->per_tenant, res->tenant_spread);
     fflush(f);
 }
 
-static FILE *csv_open(const char *path)
+/* One row per active tenant of a run (--tenant-csv). */
+static void tenant_csv_rows(FILE *f, const drive_ctx_t *c, double load, const drive_result_t *res)
+{
+    const drive_opts_t *o = c->o;
+    if (!res->tenants) return;
+    for (long t = 0; t < c->active; t++) {
+        const drive_tenant_result_t *tr = &res->tenants[t];
+        csv_field(f, o->label);
+        fprintf(f, ",%s,%s,%s,%ld,%s,", cv_policy_name(c->policy), o->device == CV_DEVICE_CUDA ? "cuda" : "cpu",
+                cv_cli_precision_name(o->precision), c->active, o->mode == DRIVE_POISSON ? "poisson" : "closed");
+        if (o->mode == DRIVE_POISSON) fprintf(f, "%g,,", load);
+        else fprintf(f, ",%g,", load);
+        fprintf(f, "%d,%ld,%ld,%ld,%.3f,%.3f,%.3f,%.5f\n", o->per_tenant, t, tr->arrivals, tr->completed, tr->mean,
+                tr->p50, tr->p99, tr->attainment);
+    }
+    fflush(f);
+}
+
+static const char *const stop_names[] = {"list", "out_of_memory", "host_reserve", "load_seconds", "run"};
+
+/* How a policy's growth ended (--wall-csv): `stop` indexes stop_names. */
+static void wall_csv_row(FILE *f, const drive_ctx_t *c, int stop, const char *message)
+{
+    const drive_opts_t *o = c->o;
+    size_t device, host;
+    loaded_bytes(c, &device, &host);
+    csv_field(f, o->label);
+    fprintf(f, ",%s,%s,%s,%ld,%zu,%zu,%.2f,%s,", cv_policy_name(c->policy), o->device == CV_DEVICE_CUDA ? "cuda" : "cpu",
+            cv_cli_precision_name(o->precision), c->loaded, device, host, c->load_s, stop_names[stop]);
+    csv_field(f, message);
+    fputc('\n', f);
+    fflush(f);
+}
+
+/* Opens path to append rows, writing the header when it is new. */
+static FILE *csv_open(const char *path, const char *header)
 {
     FILE *f = fopen(path, "a");
     if (!f) {
@@ -1068,33 +1376,145 @@ static FILE *csv_open(const char *path)
         return NULL;
     }
     fseek(f, 0, SEEK_END);
-    if (ftell(f) == 0)
-        fputs("label,policy,device,precision,tenants,rows,mode,rate,concurrency,slo_ms,duration_s,max_wave_rows,"
-              "waves_in_flight,offered_per_s,completed_per_s,p50_ms,p99_ms,p999_ms,attainment,fused_share,arrivals,"
-              "completed,rejected_queue_full,rejected_infeasible,expired,failed,unfinished,dropped,waves,"
-              "mean_wave_requests,submit_lag_p99_ms,form_us_median,launch_us_median\n",
-              f);
+    if (ftell(f) == 0) fputs(header, f);
     return f;
 }
 
-/* Per policy, the highest load of the sweep meeting 99% and 99.9%
- * (npoints[p] points of policy p at points + p * nloads). */
-static void print_sweep(const drive_opts_t *o, const cv_drive_point_t *points, const int *npoints)
+static const char run_header[] =
+    "label,policy,device,precision,tenants,rows,mode,rate,concurrency,slo_ms,duration_s,max_wave_rows,"
+    "waves_in_flight,offered_per_s,completed_per_s,p50_ms,p99_ms,p999_ms,attainment,fused_share,arrivals,"
+    "completed,rejected_queue_full,rejected_infeasible,expired,failed,unfinished,dropped,waves,"
+    "mean_wave_requests,submit_lag_p99_ms,form_us_median,launch_us_median,mean_ms,per_tenant,tenant_spread\n";
+static const char tenant_header[] = "label,policy,device,precision,tenants,mode,rate,concurrency,per_tenant,tenant,"
+                                    "arrivals,completed,mean_ms,p50_ms,p99_ms,attainment\n";
+static const char wall_header[] =
+    "label,policy,device,precision,tenants_loaded,device_bytes,host_bytes,load_s,stopped_by,message\n";
+
+/* Per policy, the highest load of the sweep meeting 99% and 99.9%, at
+ * each tenant count (points of count k, policy p: npoints[k * npolicies +
+ * p] at points + (k * npolicies + p) * nloads). */
+static void print_sweep(const drive_opts_t *o, const long *reached, const cv_drive_point_t *points,
+                        const int *npoints)
 {
     const char *unit = o->mode == DRIVE_POISSON ? "/s" : " outstanding";
-    printf("sweep: highest %s with SLO attainment >= 99%% and >= 99.9%% (at it and every lower one):\n",
-           o->mode == DRIVE_POISSON ? "rate" : "concurrency");
-    for (int p = 0; p < o->npolicies; p++) {
-        const cv_drive_point_t *pts = points + (size_t)p * (size_t)o->nloads;
-        printf("  %-10s", cv_policy_name(o->policies[p]));
-        static const double targets[] = {0.99, 0.999};
-        for (size_t k = 0; k < CV_ARRAY_LEN(targets); k++) {
-            int i = cv_drive_highest_meeting(pts, npoints[p], targets[k]);
-            if (i < 0) printf("  %5.1f%%: none", 100 * targets[k]);
-            else printf("  %5.1f%%: %g%s", 100 * targets[k], pts[i].load, unit);
+    for (int k = 0; k < o->ncounts; k++) {
+        printf("sweep: highest %s with SLO attainment >= 99%% and >= 99.9%% (at it and every lower one)",
+               o->mode == DRIVE_POISSON ? "rate" : "concurrency");
+        if (o->ncounts > 1) printf(", %ld tenants", o->counts[k]);
+        printf(":\n");
+        for (int p = 0; p < o->npolicies; p++) {
+            size_t at = (size_t)k * (size_t)o->npolicies + (size_t)p;
+            const cv_drive_point_t *pts = points + at * (size_t)o->nloads;
+            printf("  %-10s", cv_policy_name(o->policies[p]));
+            if (npoints[at] == 0) {
+                printf("  not run (%ld tenants loaded)\n", reached[p]);
+                continue;
+            }
+            static const double targets[] = {0.99, 0.999};
+            for (size_t q = 0; q < CV_ARRAY_LEN(targets); q++) {
+                int i = cv_drive_highest_meeting(pts, npoints[at], targets[q]);
+                if (i < 0) printf("  %5.1f%%: none", 100 * targets[q]);
+                else printf("  %5.1f%%: %g%s", 100 * targets[q], pts[i].load, unit);
+            }
+            printf("\n");
         }
-        printf("\n");
     }
+}
+
+/* The files the command appends to (each NULL when not asked for). */
+typedef struct drive_outputs {
+    FILE *csv, *tenant_csv, *wall_csv;
+} drive_outputs_t;
+
+/* Every load at c's active tenants: results printed and written; the
+ * sweep's points into pts (*npts of them). Library errors: the status with
+ * the message in err. */
+static cv_status run_loads(drive_ctx_t *c, const drive_outputs_t *out, cv_drive_point_t *pts, int *npts,
+                           cv_err_t *err)
+{
+    const drive_opts_t *o = c->o;
+    bool stopped = false;
+    double stopped_at = 0;
+    cv_status st = CV_STATUS_OK;
+    for (int l = 0; l < o->nloads && st == CV_STATUS_OK; l++) {
+        char what[64];
+        load_label(o, o->loads[l], what, sizeof what);
+        if (stopped && o->loads[l] >= stopped_at) {
+            printf("%s, %ld tenants, %s: skipped (attainment fell below %g at %g)\n", cv_policy_name(c->policy),
+                   c->active, what, o->sweep_stop, stopped_at);
+            continue;
+        }
+        if (o->fresh && *npts > 0) {
+            cv_policy_t policy = c->policy;
+            long active = c->active;
+            grow_stop_t stop;
+            ctx_destroy(c);
+            st = ctx_create(c, o, policy, err);
+            if (st == CV_STATUS_OK) st = ctx_grow(c, active, &stop, err);
+            if (st != CV_STATUS_OK) break;
+            c->active = active;
+        }
+        drive_result_t res;
+        st = run_load(c, o->loads[l], &res, err);
+        if (st != CV_STATUS_OK) break;
+        print_result(c, o->loads[l], &res);
+        if (out->csv) csv_row(out->csv, c, o->loads[l], &res);
+        if (out->tenant_csv) tenant_csv_rows(out->tenant_csv, c, o->loads[l], &res);
+        cv_free(res.tenants);
+        pts[(*npts)++] = (cv_drive_point_t){o->loads[l], res.attainment};
+        /* NaN (nothing measured) does not stop a sweep: it says nothing. */
+        if (o->sweep_stop > 0 && res.attainment < o->sweep_stop && (!stopped || o->loads[l] < stopped_at)) {
+            stopped = true;
+            stopped_at = o->loads[l];
+        }
+    }
+    return st;
+}
+
+/* One policy: its runtime grown through the tenant counts, the loads run
+ * at each; *reached: the tenants it had loaded at the end. 0 when it ran,
+ * 1 when a library error stopped it (said on stderr). */
+static int run_policy(const drive_opts_t *o, int p, const drive_outputs_t *out, cv_drive_point_t *points,
+                      int *npoints, long *reached)
+{
+    drive_ctx_t c;
+    cv_err_t err = {{0}};
+    int stop = 0; /* stop_names[] */
+    char message[CV_ERR_LEN] = "";
+    cv_status st = ctx_create(&c, o, o->policies[p], &err);
+    for (int k = 0; k < o->ncounts && st == CV_STATUS_OK && !stop; k++) {
+        grow_stop_t grow;
+        st = ctx_grow(&c, o->counts[k], &grow, &err);
+        if (st != CV_STATUS_OK) break;
+        if (grow != GROW_OK) {
+            stop = (int)grow;
+            snprintf(message, sizeof message, "%s", err.msg);
+            printf("%s: growth stopped at %ld tenants (%s): %s\n", cv_policy_name(c.policy), c.loaded,
+                   stop_names[stop], message);
+            /* The tenants loaded take the loads once more, unless the last
+             * count ran with as many. */
+            if (c.loaded == 0 || (k > 0 && c.loaded == o->counts[k - 1])) break;
+        }
+        c.active = c.loaded;
+        size_t at = (size_t)k * (size_t)o->npolicies + (size_t)p;
+        st = run_loads(&c, out, points + at * (size_t)o->nloads, &npoints[at], &err);
+        if (st == CV_STATUS_OUT_OF_MEMORY && o->until_full) {
+            stop = 4; /* run */
+            snprintf(message, sizeof message, "%s", err.msg);
+            printf("%s: a run at %ld tenants ran out of memory: %s\n", cv_policy_name(c.policy), c.active, message);
+            st = CV_STATUS_OK;
+        }
+    }
+    int rc = 0;
+    if (st != CV_STATUS_OK) {
+        fprintf(stderr, "caravel drive: %s: %s\n", cv_policy_name(o->policies[p]), err.msg);
+        rc = 1;
+    } else if (out->wall_csv) {
+        wall_csv_row(out->wall_csv, &c, stop, message);
+    }
+    *reached = c.loaded;
+    ctx_destroy(&c);
+    return rc;
 }
 
 int cv_cmd_drive(int argc, char **argv)
@@ -1111,71 +1531,43 @@ int cv_cmd_drive(int argc, char **argv)
         cv_free(o);
         return rc;
     }
-    FILE *csv = NULL;
-    if (o->csv && !(csv = csv_open(o->csv))) {
-        cv_free(o);
-        return 1;
-    }
-    cv_drive_point_t *points = cv_calloc((size_t)(o->npolicies * o->nloads), sizeof(*points));
-    int *npoints = cv_calloc((size_t)o->npolicies, sizeof(*npoints));
-    if (!points || !npoints) {
+    drive_outputs_t out = {0};
+    size_t cells = (size_t)o->ncounts * (size_t)o->npolicies;
+    cv_drive_point_t *points = cv_calloc(cells * (size_t)o->nloads, sizeof(*points));
+    int *npoints = cv_calloc(cells, sizeof(*npoints));
+    long *reached = cv_calloc((size_t)o->npolicies, sizeof(*reached));
+    if (!points || !npoints || !reached) {
         fprintf(stderr, "caravel drive: out of memory\n");
-        if (csv) fclose(csv);
-        cv_free(points);
-        cv_free(npoints);
-        cv_free(o);
-        return 1;
+        rc = 1;
+        goto done;
+    }
+    if ((o->csv && !(out.csv = csv_open(o->csv, run_header))) ||
+        (o->tenant_csv && !(out.tenant_csv = csv_open(o->tenant_csv, tenant_header))) ||
+        (o->wall_csv && !(out.wall_csv = csv_open(o->wall_csv, wall_header)))) {
+        rc = 1;
+        goto done;
     }
     if (o->nmodels < o->tenants && !o->quiet)
         fprintf(stderr, "caravel drive: note: %d model files for %ld tenants: tenants reuse files in turn\n",
                 o->nmodels, o->tenants);
-    char slo[32] = "none";
+    char slo[32] = "none", counts[256] = "";
     if (o->slo_ms > 0) snprintf(slo, sizeof slo, "%g ms", o->slo_ms);
-    printf("drive: %ld tenants, %s, %s, %ld row%s per request, SLO %s, %g s measured after %g s warm-up, seed %ld\n",
-           o->tenants, o->device == CV_DEVICE_CUDA ? "cuda" : "cpu", cv_cli_precision_name(o->precision), o->rows,
-           o->rows == 1 ? "" : "s", slo, o->duration_s, o->warmup_s, o->seed);
-    cv_err_t err = {{0}};
-    rc = 0;
-    for (int p = 0; p < o->npolicies && !rc; p++) {
-        drive_ctx_t c;
-        cv_status st = ctx_create(&c, o, o->policies[p], &err);
-        bool stopped = false;
-        double stopped_at = 0;
-        for (int l = 0; l < o->nloads && st == CV_STATUS_OK; l++) {
-            char what[64];
-            load_label(o, o->loads[l], what, sizeof what);
-            if (stopped && o->loads[l] >= stopped_at) {
-                printf("%s, %s: skipped (attainment fell below %g at %g)\n", cv_policy_name(c.policy), what,
-                       o->sweep_stop, stopped_at);
-                continue;
-            }
-            if (o->fresh && npoints[p] > 0) {
-                ctx_destroy(&c);
-                st = ctx_create(&c, o, o->policies[p], &err);
-                if (st != CV_STATUS_OK) break;
-            }
-            drive_result_t res;
-            st = run_load(&c, o->loads[l], &res, &err);
-            if (st != CV_STATUS_OK) break;
-            print_result(&c, o->loads[l], &res);
-            if (csv) csv_row(csv, &c, o->loads[l], &res);
-            points[p * o->nloads + npoints[p]++] = (cv_drive_point_t){o->loads[l], res.attainment};
-            /* NaN (nothing measured) does not stop a sweep: it says nothing. */
-            if (o->sweep_stop > 0 && res.attainment < o->sweep_stop && (!stopped || o->loads[l] < stopped_at)) {
-                stopped = true;
-                stopped_at = o->loads[l];
-            }
-        }
-        if (st != CV_STATUS_OK) {
-            fprintf(stderr, "caravel drive: %s: %s\n", cv_policy_name(o->policies[p]), err.msg);
-            rc = 1;
-        }
-        ctx_destroy(&c);
-    }
-    if (!rc && o->nloads > 1) print_sweep(o, points, npoints);
-    if (csv) fclose(csv);
+    for (int k = 0, used = 0; k < o->ncounts && used < (int)sizeof counts; k++)
+        used += snprintf(counts + used, sizeof counts - (size_t)used, "%s%ld", k ? "," : "", o->counts[k]);
+    printf("drive: %s tenants%s, %s, %s, %ld row%s per request, SLO %s, %g s measured after %g s warm-up, "
+           "seed %ld\n",
+           counts, o->until_full ? " (until memory runs out)" : "", o->device == CV_DEVICE_CUDA ? "cuda" : "cpu",
+           cv_cli_precision_name(o->precision), o->rows, o->rows == 1 ? "" : "s", slo, o->duration_s, o->warmup_s,
+           o->seed);
+    for (int p = 0; p < o->npolicies && !rc; p++) rc = run_policy(o, p, &out, points, npoints, &reached[p]);
+    if (!rc && o->nloads > 1) print_sweep(o, reached, points, npoints);
+done:
+    if (out.csv) fclose(out.csv);
+    if (out.tenant_csv) fclose(out.tenant_csv);
+    if (out.wall_csv) fclose(out.wall_csv);
     cv_free(points);
     cv_free(npoints);
+    cv_free(reached);
     cv_free(o);
     return rc;
 }

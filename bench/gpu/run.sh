@@ -32,14 +32,35 @@
 #           device throughput at R = 8 and 64; 64 MobileNetV2 tenants if time
 #           is left. Ends within ~8 minutes (each step is bounded by what is
 #           left). sched.csv, sched_saturation.csv, sched_compare.csv
+#   fig2 fig3 fig4 fig5 serve
+#           the paper's figures 2-5 and the serving experiment through HTTP
+#           against in-process (bench/gpu/figs.sh; bench/README.md says what
+#           each measures, its settings and CSV columns). Each is bounded to
+#           ~8.5 minutes. With DEVICE=cpu (and CARAVEL=path/to/caravel) they
+#           run on this checkout's build with ../shared's small models
+#           standing in and tiny sweeps: the smoke path of
+#           bench/figs_smoke.sh, which checks the CSVs and plots.
 set -u
 if [ $# -gt 1 ]; then # several stages, in order
   for s in "$@"; do "$0" "$s"; done
   exit 0
 fi
-stage=${1:?usage: run.sh tests|sanitize|bench|peers|profile|members|fusion|table1|zoo|sched ...}
+stage=${1:?usage: run.sh tests|sanitize|bench|peers|profile|members|fusion|table1|zoo|sched|fig2|fig3|fig4|fig5|serve ...}
 out=${OUT:-/tmp/caravel-out}
 mkdir -p "$out"
+device=${DEVICE:-cuda}
+if [ "$device" = cpu ]; then
+  case $stage in
+  fig2 | fig3 | fig4 | fig5 | serve) ;;
+  *) echo "run.sh: DEVICE=cpu runs the figure stages only (fig2 fig3 fig4 fig5 serve), not '$stage'" >&2; exit 2 ;;
+  esac
+  cv=${CARAVEL:?DEVICE=cpu needs CARAVEL=path/to/caravel (a build of this checkout)}
+  data=${CARAVEL_SHARED_DIR:-../shared}
+  # shellcheck source=bench/gpu/figs.sh
+  . "$(dirname "$0")/figs.sh"
+  fig_stage "$stage" 2>&1 | tee "$out/$stage.log"
+  exit "${PIPESTATUS[0]}"
+fi
 W=/tmp/cv
 if [ ! -x $W/bin/caravel ]; then mkdir -p $W && tar -xJf .gpu/bundle.tar.xz -C /tmp; fi
 cublas=$(dirname "$(find /usr/local/cuda* /usr/lib /opt -name 'libcublas.so.13' 2>/dev/null | head -n1)")
@@ -48,6 +69,7 @@ export CARAVEL_SHARED_DIR=$W/data
 # Debian's OpenBLAS 0.3.21 (carried) misbehaves with this host's 16+ threads.
 export OPENBLAS_NUM_THREADS=4
 cv=$W/bin/caravel
+data=$W/data
 log=$out/$stage.log
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv,noheader > "$out/gpu.txt" 2>&1
 
@@ -90,7 +112,7 @@ bench)
     for arch in resnet50 mobilenet_v2; do
       python3 bench/gpu/export_tenants.py $arch 64 /tmp/tenants/$arch
     done
-    echo "model,precision,R,rows,wall_median_ms,wall_min_ms,wall_inf_per_s,device_median_ms,device_inf_per_s" > "$out/caravel_bench.csv"
+    echo "model,precision,R,rows,wall_median_ms,wall_min_ms,wall_inf_per_s,device_median_ms,device_inf_per_s,wall_p99_ms,device_p99_ms,gflop_per_wave" > "$out/caravel_bench.csv"
     for arch in resnet50 mobilenet_v2; do
       for prec in fp32 tf32; do
         for R in 1 8 32 64; do
@@ -260,6 +282,11 @@ sched)
     fi
     echo "sched: done in ${SECONDS}s ($(date +%T))"
   } 2>&1 | tee "$log"
+  ;;
+fig2 | fig3 | fig4 | fig5 | serve)
+  # shellcheck source=bench/gpu/figs.sh
+  . "$(dirname "$0")/figs.sh"
+  fig_stage "$stage" 2>&1 | tee "$log"
   ;;
 *) echo "run.sh: unknown stage '$stage'" >&2; exit 2 ;;
 esac

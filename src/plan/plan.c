@@ -66,6 +66,33 @@ cv_step_kind_t cv_plan_step_kind(const cv_plan_t *plan, int s)
     }
 }
 
+double cv_plan_step_flops(const cv_plan_t *plan, int s)
+{
+    const cv_node_t *n = &plan->graph->nodes[plan->steps[s].node];
+    if (n->ninputs < 2 || n->inputs[0] < 0 || n->inputs[1] < 0 || n->noutputs < 1 || n->outputs[0] < 0) return 0;
+    const cv_shape_t *a = &plan->values[n->inputs[0]].shape, *b = &plan->values[n->inputs[1]].shape;
+    double outputs = (double)cv_shape_numel(&plan->values[n->outputs[0]].shape), inner = 0;
+    switch (n->op) {
+    case CV_OP_CONV: {
+        /* W is [M, C/group, k1, k2, ...]: one output reads C/group x taps. */
+        if (b->ndim < 2) return 0;
+        inner = (double)b->dims[1];
+        for (int d = 2; d < b->ndim; d++) inner *= (double)b->dims[d];
+        break;
+    }
+    case CV_OP_GEMM:
+        if (a->ndim != 2) return 0;
+        inner = (double)a->dims[cv_node_attr_int(n, "transA", 0) ? 0 : 1];
+        break;
+    case CV_OP_MATMUL:
+        if (a->ndim < 1) return 0;
+        inner = (double)a->dims[a->ndim - 1];
+        break;
+    default: return 0;
+    }
+    return 2 * outputs * inner;
+}
+
 static void free_plan_constants(cv_plan_value_t *values, int n)
 {
     for (int i = 0; i < n; i++) {
@@ -587,6 +614,7 @@ cv_status cv_plan_build(const cv_graph_t *g, const cv_shape_t *input_shapes,
 
     st = check_outputs(plan, err);
     if (st != CV_STATUS_OK) goto fail;
+    for (int s = 0; s < plan->nsteps; s++) plan->flops += cv_plan_step_flops(plan, s);
     st = assign_arena(plan, err);
     if (st != CV_STATUS_OK) goto fail;
     if (more) free_plan_constants(more, g->nvalues);

@@ -63,6 +63,8 @@ typedef struct cv_plan {
     int nsteps;
     int max_step_inputs, max_step_outputs; /* the widest step's arity */
     size_t arena_bytes;
+    double flops;          /* the wave's floating-point operations: the sum
+                              of cv_plan_step_flops over its steps */
     /* Whether a wave may hold several slices; when false, why not. */
     bool stackable;
     char not_stackable_why[CV_ERR_LEN + 128];
@@ -92,6 +94,13 @@ cv_status cv_plan_fuse_residuals(cv_graph_t *g, cv_cpu_ctx_t *cpu, cv_err_t *err
 
 /* What step s does (for the step profile), from its op and geometry. */
 cv_step_kind_t cv_plan_step_kind(const cv_plan_t *plan, int s);
+
+/* Floating-point operations of step s over the plan's rows, counted the
+ * usual way for CNNs: 2 per multiply-add of a Conv (input channels per
+ * group x kernel taps per output element), Gemm or MatMul (the inner
+ * dimension per output element); 0 for every other step, whose work is
+ * memory traffic (biases, activations, pooling, layout). */
+double cv_plan_step_flops(const cv_plan_t *plan, int s);
 
 /* True for ops whose output 0 can share input 0's bytes (Reshape, ...). */
 bool cv_plan_is_view_op(cv_op_t op);

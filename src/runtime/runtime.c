@@ -183,6 +183,7 @@ cv_status cv_runtime_stats(cv_runtime_t *rt, cv_runtime_stats_t *out)
 {
     memset(out, 0, sizeof(*out));
     out->waves = atomic_load(&rt->waves);
+    out->last_wave_flops = atomic_load(&rt->last_wave_flops);
     if (rt->backend->iface->stats) {
         cv_backend_stats_t b = {0};
         rt->backend->iface->stats(rt->backend, &b);

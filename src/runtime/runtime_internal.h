@@ -134,6 +134,7 @@ struct cv_runtime {
     pthread_t sched_thread, answer_thread;
     bool threads_started;
     atomic_long waves;
+    _Atomic double last_wave_flops; /* of the last cv_wave_run (plan->flops) */
     long lanes_made;
     long lanes_replaced;
     /* Host time per wave, the last HOST_SAMPLES of each (us): the

@@ -221,6 +221,7 @@ static cv_status keep_profile(cv_runtime_t *rt, const cv_plan_t *plan, cv_err_t 
         p->op = cv_op_name(node->op);
         cv_node_label(plan->graph, plan->steps[s].node, p->node, sizeof p->node);
         p->ms = ms[s];
+        p->flops = cv_plan_step_flops(plan, s);
     }
     rt->profile_steps = n;
     return CV_STATUS_OK;
@@ -257,7 +258,10 @@ cv_status cv_wave_run(cv_runtime_t *rt, cv_slice_io_t *slices, int nslices, cv_e
     if (st == CV_STATUS_OK) {
         pthread_mutex_lock(&rt->exec_mu);
         st = cv_exec_wave(rt->exec, plan, wave, nslices, slices[0].tenant->config.precision, ins, outs, err);
-        if (st == CV_STATUS_OK) rt->waves++;
+        if (st == CV_STATUS_OK) {
+            rt->waves++;
+            atomic_store(&rt->last_wave_flops, plan->flops);
+        }
         if (st == CV_STATUS_OK && rt->config.step_profile) st = keep_profile(rt, plan, err);
         pthread_mutex_unlock(&rt->exec_mu);
         if (st != CV_STATUS_OK)

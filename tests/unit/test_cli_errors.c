@@ -137,6 +137,12 @@ static void test_drive_bad_options(void **state)
     expect_error("drive --model m.onnx --rate 10 --rows 9 --max-wave-rows 8", 2, "--rows", NULL);
     expect_error("drive --model m.onnx --rate 10 --frobnicate 1", 2, "--frobnicate", NULL);
     expect_error("drive --model m.onnx --rate", 2, "--rate needs a value", NULL);
+    expect_error("drive --model m.onnx --rate 10 --tenants 4,2", 2, "--tenants", "ascending");
+    expect_error("drive --model m.onnx --rate 10 --tenants 0,2", 2, "--tenants", NULL);
+    expect_error("drive --model m.onnx --rate 10 --per-tenant", 2, "--per-tenant", "closed loop");
+    expect_error("drive --model m.onnx --concurrency 1 --until-full --fresh", 2, "--until-full", "--fresh");
+    expect_error("drive --model m.onnx --concurrency 1 --load-seconds 0", 2, "--load-seconds", NULL);
+    expect_error("drive --model m.onnx --rate 10 --tenants 1,3 --weights 0,0,1", 2, "--weights", "weight 0");
     /* A library error: its message, exit 1. */
     expect_error("drive --model %s/corrupt.onnx --rate 10 --duration 0.1", 1, "corrupt.onnx", NULL);
 }
@@ -162,7 +168,7 @@ static void test_drive_runs(void **state)
     while (fgets(line, sizeof line, f)) {
         int commas = 0;
         for (const char *p = line; *p; p++) commas += *p == ',';
-        assert_int_equal(commas, 32); /* 33 columns (--help lists them) */
+        assert_int_equal(commas, 35); /* 36 columns (--help lists them) */
         if (!strncmp(line, "label,policy,", 13)) {
             headers++;
             continue;
@@ -174,6 +180,58 @@ static void test_drive_runs(void **state)
     fclose(f);
     assert_int_equal(headers, 1);
     assert_int_equal(rows, 4 + 4);
+}
+
+/* A list of tenant counts grows one runtime per policy; --per-tenant keeps
+ * one request of each tenant outstanding; the per-tenant and wall CSVs get
+ * a row per tenant per run and one per policy. --until-full with a time
+ * limit on loading stops the growth early and says why. */
+static void test_drive_tenant_counts(void **state)
+{
+    char err[4096], path[600];
+    const char *files[] = {"drive_counts.csv", "drive_tenants.csv", "drive_wall.csv"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+        remove(path);
+    }
+    int rc = run_cli("drive --model %s/relu.onnx --tenants 1,3 --per-tenant --concurrency 2 --duration 0.3 "
+                     "--warmup 0.1 --policy spacetime,time --quiet --csv %s/drive_counts.csv "
+                     "--tenant-csv %s/drive_tenants.csv", err, sizeof err);
+    if (rc != 0) fail_msg("tenant counts: exit %d: %s", rc, err);
+    /* A limit no load can meet: growth stops after the first tenant. */
+    rc = run_cli("drive --model %s/relu.onnx --tenants 1,8 --until-full --load-seconds 0.000001 --concurrency 1 "
+                 "--duration 0.2 --warmup 0 --quiet --wall-csv %s/drive_wall.csv", err, sizeof err);
+    if (rc != 0) fail_msg("until full: exit %d: %s", rc, err);
+    char line[1024];
+    int rows = 0, tenant_rows = 0, wall_rows = 0;
+    snprintf(path, sizeof path, "%s/drive_counts.csv", dir);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, "label,", 6)) {
+            rows++;
+            /* tenants 1 or 3, per_tenant 1: ...,<tenants>,1,closed,,2,... and ...,1,<spread>\n */
+            assert_true(strstr(line, ",fp32,1,1,closed,,2,") || strstr(line, ",fp32,3,1,closed,,2,"));
+        }
+    fclose(f);
+    assert_int_equal(rows, 2 * 2);
+    snprintf(path, sizeof path, "%s/drive_tenants.csv", dir);
+    f = fopen(path, "r");
+    assert_non_null(f);
+    while (fgets(line, sizeof line, f)) tenant_rows += strncmp(line, "label,", 6) != 0;
+    fclose(f);
+    assert_int_equal(tenant_rows, 2 * (1 + 3)); /* two policies, a row per tenant at 1 and at 3 */
+    snprintf(path, sizeof path, "%s/drive_wall.csv", dir);
+    f = fopen(path, "r");
+    assert_non_null(f);
+    while (fgets(line, sizeof line, f)) {
+        if (!strncmp(line, "label,", 6)) continue;
+        wall_rows++;
+        assert_non_null(strstr(line, ",spacetime,cpu,fp32,1,0,"));
+        assert_non_null(strstr(line, ",load_seconds,"));
+    }
+    fclose(f);
+    assert_int_equal(wall_rows, 1);
 }
 
 /* `caravel load` refuses bad options before it connects to anything. */
@@ -260,7 +318,7 @@ int main(void)
         cmocka_unit_test(test_wrong_dtype),       cmocka_unit_test(test_missing_input_file),
         cmocka_unit_test(test_corrupt_model),     cmocka_unit_test(test_wrong_input_count),
         cmocka_unit_test(test_bad_options),       cmocka_unit_test(test_drive_bad_options),
-        cmocka_unit_test(test_drive_runs),        cmocka_unit_test(test_serve_bad_options),
+        cmocka_unit_test(test_drive_runs),        cmocka_unit_test(test_drive_tenant_counts),        cmocka_unit_test(test_serve_bad_options),
         cmocka_unit_test(test_load_bad_options),  cmocka_unit_test(test_families_errors),
         cmocka_unit_test(test_table1_errors),
     };
