@@ -24,68 +24,9 @@
 
 # ---- helpers ------------------------------------------------------------------------
 
-# dflt CPU_VALUE CUDA_VALUE: the default of a setting on this device.
-dflt() { if [ "$device" = cpu ]; then echo "$1"; else echo "$2"; fi; }
-
-# The stage's clock: clock_start SECONDS; limit WANTED: a timeout that ends
-# before the stage's end (at least 1); fits NEEDED WHAT: whether that much
-# time is left (else says what is skipped).
-clock_start() { end=$((SECONDS + $1)); }
-limit() {
-  local l=$((end - SECONDS - 5))
-  [ "$l" -lt 1 ] && l=1
-  [ "$l" -lt "$1" ] && echo "$l" || echo "$1"
-}
-fits() { [ $((end - SECONDS)) -ge "$1" ] || { echo "$stage: skipped for time: $2"; false; }; }
-
-# tenant_files ARCH R: the model files of R tenants of ARCH, one a line (at
-# most 64 on CUDA, exported when missing; the stand-ins on the CPU).
-tenant_files() {
-  local arch=$1 r=$2
-  if [ "$device" = cpu ]; then
-    case $arch in
-    resnet50) printf '%s\n' "$data"/models/squeezenet1_1-seed*/model.onnx ;;
-    mobilenet_v2) echo "$data/models/mobilenet_v2-seed1/model.onnx" ;;
-    *) echo "$stage: no CPU stand-in for $arch" >&2; return 1 ;;
-    esac
-    return 0
-  fi
-  local n=$((r < 64 ? r : 64)) i
-  if [ ! -f "/tmp/tenants/$arch/tenant_$(printf %03d $((n - 1))).onnx" ]; then
-    echo "$stage: exporting $n $arch tenants ($(date +%T))" >&2
-    timeout "$(limit 240)" python3 bench/gpu/export_tenants.py "$arch" "$n" "/tmp/tenants/$arch" >&2
-  fi
-  for i in $(seq 0 $((n - 1))); do
-    local f
-    f=/tmp/tenants/$arch/tenant_$(printf %03d "$i").onnx
-    [ -f "$f" ] || { echo "$stage: $f is missing (export failed)" >&2; return 1; }
-    echo "$f"
-  done
-}
-
-# model_name ARCH: what the CSVs call the model: ARCH on CUDA, the stand-in
-# on the CPU (squeezenet1_1-for-resnet50), so that no CPU row passes for
-# the model it stands in for.
-model_name() {
-  if [ "$device" = cpu ]; then
-    case $1 in resnet50) echo squeezenet1_1-for-resnet50 ;; mobilenet_v2) echo mobilenet_v2-seed1 ;; *) echo "$1" ;; esac
-  else
-    echo "$1"
-  fi
-}
-
-# model_args ARCH R: sets the array margs to --model F for R tenants' files.
-model_args() {
-  local files f
-  files=$(tenant_files "$1" "$2") || return 1
-  margs=()
-  for f in $files; do margs+=(--model "$f"); done
-}
-
-# Options every caravel run gets on this device: the CPU smoke path runs
-# kernels on one thread (two shared cores).
-device_args=(--device "$device")
-[ "$device" = cpu ] && device_args+=(--threads 1)
+# The clock, the tenants' files, device_args, the server helpers.
+# shellcheck source=bench/gpu/common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 # drive LIMIT ARGS...: caravel drive; its once-a-second progress lines go
 # to STAGE_progress.log, its results (a paragraph per point) here.
@@ -354,28 +295,12 @@ fig5() {
 # throughput of both paths (closed loop, same outstanding requests) for
 # issue 10's HTTP >= 90% of in-process; and the time HTTP adds to one
 # request at a time (server overhead: HTTP + codec).
-serve_pid=""
-serve_stop() {
-  if [ -n "$serve_pid" ]; then
-    kill -TERM "$serve_pid" 2>/dev/null
-    wait "$serve_pid" 2>/dev/null
-    serve_pid=""
-  fi
-}
+serve_stop() { servers_stop; }
 # serve_start POLICY REPO: a server; sets url (empty when it did not start).
 serve_start() {
-  local s
-  url=""
-  "$cv" serve --model-repository "$2" --policy "$1" "${device_args[@]}" --http-port 0 --metrics-port -1 \
-    --http-threads "$http_threads" --log-level warn >"$out/serve_$1.out" 2>"$out/serve_$1.log" &
-  serve_pid=$!
-  for s in $(seq "$(($(limit 120) * 10))"); do
-    grep -q '^listening on ' "$out/serve_$1.out" 2>/dev/null && break
-    kill -0 "$serve_pid" 2>/dev/null || break
-    [ $((s % 100)) = 0 ] && echo "serve: waiting for the $1 server to load its tenants ($((s / 10)) s)"
-    sleep 0.1
-  done
-  url=$(sed -n 's/^listening on \(http:[^ ]*\).*/\1/p' "$out/serve_$1.out")
+  server_start "serve_$1" --model-repository "$2" --policy "$1" "${device_args[@]}" --http-port 0 \
+    --http-threads "$http_threads"
+  url=$(server_url "serve_$1" "$server_pid" "$(limit 120)")
   [ -n "$url" ] || { echo "serve: caravel serve --policy $1 did not start: $(tail -n 1 "$out/serve_$1.log")"; serve_stop; }
 }
 # load_run LIMIT ARGS...: caravel load against $url.
