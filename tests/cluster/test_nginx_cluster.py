@@ -376,6 +376,11 @@ def main():
                              sum((["--server", a] for a in addresses), []), capture_output=True, text=True)
         if not checks.check("make_nginx_conf.py writes the configuration", gen.returncode == 0, gen.stderr):
             return checks.finish()
+        # The generator's own account of the ring against this test's.
+        with open(os.path.join(nginx.dir, "placement.tsv")) as f:
+            placed = {row["family"]: row["server"] for row in csv.DictReader(f, delimiter="\t")}
+        checks.check("make_nginx_conf.py's placement.tsv agrees with the ring computed here",
+                     placed == {cnn_key: cnn_owner, mlp_key: mlp_owner}, placed)
         nginx.start(nginx_port)
 
         reported = {s.address: s.families() for s in servers}
