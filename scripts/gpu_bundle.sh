@@ -3,7 +3,12 @@
 # folder is git-ignored; the device tool carries it): the caravel command
 # and the GPU tests built here for sm_90, the non-CUDA shared libraries they
 # link (the GPU machine lacks Debian's), and the data they read from
-# ../shared (models, conformance tests, the peers' anchor scripts).
+# ../shared (models, conformance tests, the peers' anchor scripts). Debian's
+# nginx comes too where it is installed here (scripts/setup.sh installs it),
+# for the scale stage's servers behind nginx (the GPU machine has none and
+# no network): cv/nginx/nginx, and in cv/nginx/lib the libraries it links
+# that cv/lib lacks (libpcre2, libcrypt), apart so that nothing else there
+# loads Debian's copies of them; some 0.7 MB of the bundle.
 # Usage: scripts/gpu_bundle.sh [BUILD_DIR]    then, on the GPU machine,
 #        bench/gpu/run.sh tests|bench|peers
 set -euo pipefail
@@ -16,13 +21,27 @@ stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage/cv/bin" "$stage/cv/lib" "$stage/cv/data"
 cp "$build/caravel" "$build"/tests/test_gpu_* "$stage/cv/bin/"
-# Libraries the GPU machine brings itself: libc, the C++ runtime, CUDA.
-for b in "$stage"/cv/bin/*; do ldd "$b"; done | awk '/=> \// {print $3}' | sort -u |
-  grep -vE '/(libc|libm|libpthread|libdl|librt|ld-linux[^/]*|libstdc\+\+|libgcc_s|libcuda|libcudart|libcublas|libcublasLt)\.so' |
-  while read -r lib; do cp -L "$lib" "$stage/cv/lib/"; done
+# The libraries of BINARY... that the GPU machine does not bring itself
+# (libc, the C++ runtime, CUDA).
+libs_to_carry() {
+  for b in "$@"; do ldd "$b"; done | awk '/=> \// {print $3}' | sort -u |
+    grep -vE '/(libc|libm|libpthread|libdl|librt|ld-linux[^/]*|libstdc\+\+|libgcc_s|libcuda|libcudart|libcublas|libcublasLt)\.so'
+}
+libs_to_carry "$stage"/cv/bin/* | while read -r lib; do cp -L "$lib" "$stage/cv/lib/"; done
+nginx=$(command -v nginx 2>/dev/null || true)
+[ -n "$nginx" ] || [ ! -x /usr/sbin/nginx ] || nginx=/usr/sbin/nginx
+if [ -n "$nginx" ]; then
+  mkdir -p "$stage/cv/nginx/lib"
+  cp "$nginx" "$stage/cv/nginx/nginx"
+  libs_to_carry "$nginx" | while read -r lib; do
+    [ -e "$stage/cv/lib/$(basename "$lib")" ] || cp -L "$lib" "$stage/cv/nginx/lib/"
+  done
+else
+  echo "gpu_bundle: no nginx here (scripts/setup.sh installs it): the scale stage's nginx half will be skipped there"
+fi
 for d in models anchors conformance/onnx/node conformance/onnx/light; do
   [ -d "$shared/$d" ] && mkdir -p "$stage/cv/data/$(dirname "$d")" && cp -r "$shared/$d" "$stage/cv/data/$d"
 done
 mkdir -p .gpu
 tar -C "$stage" -cJf .gpu/bundle.tar.xz cv
-echo "gpu_bundle: .gpu/bundle.tar.xz $(du -h .gpu/bundle.tar.xz | cut -f1) ($(ls "$stage/cv/lib" | tr '\n' ' '))"
+echo "gpu_bundle: .gpu/bundle.tar.xz $(du -h .gpu/bundle.tar.xz | cut -f1) ($(cd "$stage/cv/lib" && echo *)${nginx:+; nginx with $(cd "$stage/cv/nginx/lib" && echo *)})"

@@ -40,25 +40,41 @@
 #           run on this checkout's build with ../shared's small models
 #           standing in and tiny sweeps: the smoke path of
 #           bench/figs_smoke.sh, which checks the CSVs and plots.
+#   scale   multi-GPU scaling (bench/gpu/scale.sh): ResNet-50 and
+#           MobileNetV2 tenants in 16 families served on N = 1, 2, 4, 8
+#           GPUs (as many as the machine has, or SCALE_GPUS) by one
+#           `caravel serve --device cuda:0-(N-1)` and by N servers behind
+#           nginx (SCALE_SETUPS="multi nginx"; nginx from the bundle); at
+#           each N the closed-loop saturation through HTTP and the highest
+#           Poisson rate held at 99% SLO attainment (50 ms), and the
+#           scaling efficiency against one GPU. scale.csv, scale_runs.csv.
+#           Bounded by SCALE_SECONDS (480). DEVICE=cpu runs it on logical
+#           CPU devices (bench/scale_smoke.sh).
 set -u
 if [ $# -gt 1 ]; then # several stages, in order
   for s in "$@"; do "$0" "$s"; done
   exit 0
 fi
-stage=${1:?usage: run.sh tests|sanitize|bench|peers|profile|members|fusion|table1|zoo|sched|fig2|fig3|fig4|fig5|serve ...}
+stage=${1:?usage: run.sh tests|sanitize|bench|peers|profile|members|fusion|table1|zoo|sched|fig2|fig3|fig4|fig5|serve|scale ...}
 out=${OUT:-/tmp/caravel-out}
 mkdir -p "$out"
 device=${DEVICE:-cuda}
 if [ "$device" = cpu ]; then
   case $stage in
-  fig2 | fig3 | fig4 | fig5 | serve) ;;
-  *) echo "run.sh: DEVICE=cpu runs the figure stages only (fig2 fig3 fig4 fig5 serve), not '$stage'" >&2; exit 2 ;;
+  fig2 | fig3 | fig4 | fig5 | serve | scale) ;;
+  *) echo "run.sh: DEVICE=cpu runs the figure stages and scale only (fig2 fig3 fig4 fig5 serve scale), not '$stage'" >&2; exit 2 ;;
   esac
   cv=${CARAVEL:?DEVICE=cpu needs CARAVEL=path/to/caravel (a build of this checkout)}
   data=${CARAVEL_SHARED_DIR:-../shared}
-  # shellcheck source=bench/gpu/figs.sh
-  . "$(dirname "$0")/figs.sh"
-  fig_stage "$stage" 2>&1 | tee "$out/$stage.log"
+  if [ "$stage" = scale ]; then
+    # shellcheck source=bench/gpu/scale.sh
+    . "$(dirname "$0")/scale.sh"
+    scale_stage 2>&1 | tee "$out/$stage.log"
+  else
+    # shellcheck source=bench/gpu/figs.sh
+    . "$(dirname "$0")/figs.sh"
+    fig_stage "$stage" 2>&1 | tee "$out/$stage.log"
+  fi
   exit "${PIPESTATUS[0]}"
 fi
 W=/tmp/cv
@@ -287,6 +303,11 @@ fig2 | fig3 | fig4 | fig5 | serve)
   # shellcheck source=bench/gpu/figs.sh
   . "$(dirname "$0")/figs.sh"
   fig_stage "$stage" 2>&1 | tee "$log"
+  ;;
+scale)
+  # shellcheck source=bench/gpu/scale.sh
+  . "$(dirname "$0")/scale.sh"
+  scale_stage 2>&1 | tee "$log"
   ;;
 *) echo "run.sh: unknown stage '$stage'" >&2; exit 2 ;;
 esac
