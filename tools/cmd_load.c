@@ -397,6 +397,14 @@ static int parse_options(int argc, char **argv, load_opts_t *o, bool *help)
     } else if (!o->connections) {
         o->connections = 256;
     }
+    /* Each connection is a descriptor: past the usual soft limit of 1024,
+     * raise it, or say at once that the load cannot be made. */
+    int fit = cv_open_files_for((int)o->connections, 64);
+    if (fit < o->connections) {
+        fprintf(stderr, "caravel load: %ld connections need %ld open files, and the open-file limit (ulimit -n) "
+                        "allows %d: raise it or lower the load\n", o->connections, o->connections + 64, fit + 64);
+        return 2;
+    }
     double sum = 0;
     for (int m = 0; o->nweights && m < o->nmodels; m++) sum += o->weights[m % o->nweights];
     if (o->nweights && o->nmodels && sum <= 0) {

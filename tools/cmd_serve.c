@@ -62,6 +62,8 @@ static void usage(FILE *f)
             "  --bind ADDR             address to listen on (default 127.0.0.1)\n"
             "  --http-threads N        HTTP threads (default 2); requests waiting for\n"
             "                          the device hold none\n"
+            "  --max-connections N     open HTTP connections at most (default 4096; the\n"
+            "                          open-file limit is raised to match where allowed)\n"
             "  --control-token TOKEN   load/unload need 'Authorization: Bearer TOKEN'\n"
             "  --max-body-bytes N      largest request body (default 67108864)\n"
             "  --log-level L           error, warn, info (default) or debug\n"
@@ -211,7 +213,7 @@ int cv_cmd_serve(int argc, char **argv)
     const char *load[MAX_LOAD_MODELS], *device_arg = "cpu";
     int nload = 0;
     long http_port = 8000, metrics_port = 8002, threads = 0, http_threads = 2, max_wave_rows = 0;
-    long max_body = (long)CV_SERVER_DEFAULT_MAX_BODY;
+    long max_body = (long)CV_SERVER_DEFAULT_MAX_BODY, max_connections = CV_SERVER_DEFAULT_MAX_CONNECTIONS;
     size_t device_memory = 0;
     cv_policy_t policy = CV_POLICY_SPACETIME;
     device_list_t devices = {.kind = CV_DEVICE_CPU, .plain = true, .n = 1};
@@ -255,6 +257,7 @@ int cv_cmd_serve(int argc, char **argv)
         else if (!strcmp(a, "--metrics-port")) ok = parse_bounded(a, v, -1, 65535, &metrics_port);
         else if (!strcmp(a, "--bind")) bind = v;
         else if (!strcmp(a, "--http-threads")) ok = parse_bounded(a, v, 1, 256, &http_threads);
+        else if (!strcmp(a, "--max-connections")) ok = parse_bounded(a, v, 16, 1000000, &max_connections);
         else if (!strcmp(a, "--control-token")) token = v;
         else if (!strcmp(a, "--max-body-bytes")) ok = cv_cli_parse_int(a, v, 1, &max_body);
         else if (!strcmp(a, "--log-level")) {
@@ -361,6 +364,7 @@ int cv_cmd_serve(int argc, char **argv)
                                    .http_port = (int)http_port,
                                    .metrics_port = (int)metrics_port,
                                    .http_threads = (int)http_threads,
+                                   .max_connections = (int)max_connections,
                                    .control_token = token,
                                    .max_body_bytes = (size_t)max_body};
     if (cv_server_start(&options, reg, &srv, &err) != CV_STATUS_OK) goto fail;

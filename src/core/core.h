@@ -106,6 +106,12 @@ typedef enum cv_log_level {
 void cv_log_set_level(cv_log_level_t level);
 void cv_log(cv_log_level_t level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* ---- process limits ------------------------------------------------------ */
+/* Raises the soft open-file limit (towards the hard one) so that `wanted`
+ * descriptors fit beside `other_files` the process needs besides; returns
+ * how many of the wanted fit (wanted when all do). */
+int cv_open_files_for(int wanted, int other_files);
+
 /* ---- clock ------------------------------------------------------------- */
 /* Monotonic time in nanoseconds. */
 uint64_t cv_clock_ns(void);

@@ -1014,6 +1014,9 @@ static struct MHD_Daemon *start_daemon(cv_server_t *srv, int port, int threads, 
         {MHD_OPTION_SOCK_ADDR, 0, &addr.sa},
         {MHD_OPTION_CONNECTION_MEMORY_LIMIT, CONNECTION_MEMORY, NULL},
         {MHD_OPTION_CONNECTION_TIMEOUT, srv->opt.connection_timeout_s, NULL},
+        /* libmicrohttpd's own default is FD_SETSIZE - 4 (about 1020), even
+         * with poll. */
+        {MHD_OPTION_CONNECTION_LIMIT, srv->opt.max_connections, NULL},
         {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, srv},
         {MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, NULL},
         /* Last, so that a single thread leaves it out. */
@@ -1065,6 +1068,16 @@ cv_status cv_server_start(const cv_server_options_t *options, cv_registry_t *reg
     if (!srv->opt.max_body_bytes) srv->opt.max_body_bytes = CV_SERVER_DEFAULT_MAX_BODY;
     if (srv->opt.http_threads <= 0) srv->opt.http_threads = 2;
     if (srv->opt.connection_timeout_s <= 0) srv->opt.connection_timeout_s = 300;
+    if (srv->opt.max_connections <= 0) srv->opt.max_connections = CV_SERVER_DEFAULT_MAX_CONNECTIONS;
+    /* Room besides the connections for the process's other files (models,
+     * the metrics port, libraries). */
+    int fit = cv_open_files_for(srv->opt.max_connections, 256);
+    if (fit < 16) fit = 16;
+    if (fit < srv->opt.max_connections) {
+        cv_log(CV_LOG_WARN, "serve: at most %d HTTP connections, not %d: the open-file limit (ulimit -n) allows no "
+                            "more", fit, srv->opt.max_connections);
+        srv->opt.max_connections = fit;
+    }
     pthread_mutex_init(&srv->mu, NULL);
     pthread_cond_init(&srv->cv, NULL);
     pthread_cond_init(&srv->control_cv, NULL);

@@ -31,6 +31,7 @@
 #define CV_SERVER_NAME "caravel"
 #define CV_SERVER_VERSION "0.1.0"
 #define CV_SERVER_DEFAULT_MAX_BODY ((size_t)64 << 20)
+#define CV_SERVER_DEFAULT_MAX_CONNECTIONS 4096
 
 typedef struct cv_server_options {
     const char *bind;       /* address to listen on (IPv4 or IPv6 literal); NULL = 127.0.0.1 */
@@ -40,6 +41,8 @@ typedef struct cv_server_options {
     const char *control_token; /* when set, load and unload need "Authorization: Bearer <it>" */
     size_t max_body_bytes;  /* largest request body; 0 = CV_SERVER_DEFAULT_MAX_BODY */
     int connection_timeout_s; /* idle keep-alive connections are closed after it; 0 = 300 */
+    int max_connections;    /* open HTTP connections at most (more wait in the listen
+                               backlog); 0 = CV_SERVER_DEFAULT_MAX_CONNECTIONS */
     /* What the status page says the runtimes run with ("spacetime", and the
      * --device given: "cuda:0", "cuda:all", "cpu:0,1"): the public API does
      * not tell a runtime's configuration, so the caller that made them

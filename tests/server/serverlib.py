@@ -40,16 +40,28 @@ def make_repo(work):
     return repo
 
 
+def soft_open_files(n):
+    """A preexec_fn that sets the child's soft open-file limit to n."""
+    def apply():
+        import resource
+        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+        resource.setrlimit(resource.RLIMIT_NOFILE, (n, hard))
+    return apply
+
+
 class Server:
     """`caravel serve` on free loopback ports (port 0, the bound ones read
     from its first lines)."""
 
-    def __init__(self, caravel, repo, *args, log=None):
+    def __init__(self, caravel, repo, *args, log=None, open_files=None):
+        """open_files: the server's soft open-file limit (ulimit -n) as it
+        starts, as a user's shell may leave it."""
         self.log_path = log
         self.log = open(log, "w") if log else subprocess.DEVNULL
         cmd = [caravel, "serve", "--model-repository", repo, "--http-port", "0", "--metrics-port", "0",
                "--device", "cpu", "--threads", "1"] + list(args)
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self.log, text=True)
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self.log, text=True,
+                                     preexec_fn=soft_open_files(open_files) if open_files else None)
         self.port = self.metrics_port = None
         self.lines = []
         deadline = time.time() + 120

@@ -50,10 +50,10 @@ def refusing_repo(work, demo):
     return repo
 
 
-def run_load(caravel, url, *args):
+def run_load(caravel, url, *args, open_files=None):
     """(exit status, stdout, stderr) of `caravel load --url URL ARGS`."""
     p = subprocess.run([caravel, "load", "--url", url, "--quiet"] + list(args), capture_output=True, text=True,
-                       timeout=300)
+                       timeout=300, preexec_fn=serverlib.soft_open_files(open_files) if open_files else None)
     return p.returncode, p.stdout, p.stderr
 
 
@@ -105,6 +105,14 @@ def main():
         run_checks(checks, caravel, server, work)
     finally:
         server.kill()
+    if hard_open_files() >= MANY + 512:
+        crowded = serverlib.Server(caravel, demo, log=os.path.join(work, "crowded.log"), open_files=1024)
+        try:
+            run_many_connections(checks, caravel, crowded, work)
+        finally:
+            crowded.kill()
+    else:
+        print("SKIP many connections: the hard open-file limit (%d) is below %d" % (hard_open_files(), MANY + 512))
     refusing = serverlib.Server(caravel, refusing_repo(work, demo), log=os.path.join(work, "refusing.log"))
     try:
         run_refusals(checks, caravel, refusing, work)
@@ -157,6 +165,38 @@ def run_checks(checks, caravel, server, work):
 
     rc = server.stop()
     checks.check("the server exits 0 on SIGTERM", rc == 0, "%s; %s" % (rc, server.stderr_tail()))
+
+
+# More connections at once than the usual soft open-file limit (1024) and
+# libmicrohttpd's default connection limit (FD_SETSIZE - 4) allow.
+MANY = 1200
+
+
+def hard_open_files():
+    import resource
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    return hard if hard != resource.RLIM_INFINITY else 1 << 20
+
+
+def run_many_connections(checks, caravel, server, work):
+    """MANY requests outstanding, each on its own connection, from a load
+    generator and to a server both started with a soft limit of 1024 open
+    files: both raise it, and every request is answered."""
+    path = os.path.join(work, "many.csv")
+    if os.path.exists(path):
+        os.remove(path)
+    rc, out, err = run_load(caravel, "http://" + server.url, "--models-from-server", "--concurrency", str(MANY),
+                            "--duration", "1", "--warmup", "0.5", "--drain", "30", "--csv", path, open_files=1024)
+    checks.check("%d connections: exit 0" % MANY, rc == 0, err + out)
+    _, rows = read_rows(path)
+    row = rows[0] if rows else {}
+    checks.check("%d connections: every request accounted for" % MANY, rows and accounted(row) is None,
+                 rows and accounted(row))
+    checks.check("%d connections: every request answered, none lost" % MANY,
+                 rows and int(row["total_no_answer"]) == 0 and int(row["http_errors"]) == 0
+                 and int(row["unfinished"]) == 0 and int(row["total_200"]) >= MANY, row)
+    rc = server.stop()
+    checks.check("the crowded server exits 0 on SIGTERM", rc == 0, "%s; %s" % (rc, server.stderr_tail()))
 
 
 def run_refusals(checks, caravel, server, work):
