@@ -265,8 +265,11 @@ typedef struct cv_tenant_memory {
     int shared_weights;   /* of those, read by other tenants too */
     size_t shared_tensor_bytes; /* those shared tensors' whole bytes (device's on
                                    a device backend, host's on the CPU) */
-    size_t loaded_bytes;  /* weight bytes its load added (the tensors no loaded
-                             tenant had; device's on a device backend) */
+    size_t loaded_host_bytes;   /* host bytes of the weight tensors its load
+                                   stored (those no loaded tenant had) */
+    size_t loaded_device_bytes; /* device bytes its load took: its own constants
+                                   and the weight tensors no loaded tenant had
+                                   (what placing it on a device costs) */
     double hash_ms;       /* hashing its weights and comparing them with the
                              stored ones at load (0 without sharing) */
 } cv_tenant_memory_t;

@@ -2,22 +2,42 @@
 """export_tenants.py: makes R tenants of one torchvision architecture for the
 GPU benchmarks: exports the model once to ONNX (classic exporter, opset 17,
 dynamic batch axis), then writes R copies whose float weights are
-perturbed with a per-tenant seed, so that every tenant has distinct weights
-(fine-tuned copies of one architecture: one family).
+perturbed with a per-tenant seed (fine-tuned copies of one architecture:
+one family).
+
+--vary says which weights a tenant has of its own; the others stay the
+export's, byte for byte, in every tenant, as a frozen backbone does:
+  all         every float weight (the default): fully distinct tenants
+  head        the classifier only: tenants that share the backbone
+  last-stage  the classifier and the last stage (ResNet-50's layer4,
+              MobileNetV2's last inverted residual block and final 1x1
+              conv): tenants that share all but those
+A weight belongs to a part by the nodes that read it: the classic exporter
+names nodes by module path ("/layer4/layer4.0/conv1/Conv", "/fc/Gemm"),
+and BatchNorm folded into a Conv at export stays with that Conv.
 
 Runs where PyTorch and torchvision are (the GPU machine); a tool that makes
 benchmark data, not shipped code.
 
-Usage: export_tenants.py ARCH R OUT_DIR    (writes OUT_DIR/tenant_000.onnx ...)
+Usage: export_tenants.py ARCH R OUT_DIR [--vary all|head|last-stage]
+       (writes OUT_DIR/tenant_000.onnx ...)
 """
+import argparse
 import os
-import sys
 
 import numpy as np
 import onnx
 import torch
 import torchvision
 from onnx import numpy_helper
+
+# Module-path prefixes of each architecture's parts (node names of the
+# classic exporter).
+PARTS = {
+    "resnet50": {"head": ["/fc/"], "last-stage": ["/fc/", "/layer4/"]},
+    "mobilenet_v2": {"head": ["/classifier/"],
+                     "last-stage": ["/classifier/", "/features/features.17/", "/features/features.18/"]},
+}
 
 
 def export(arch, path):
@@ -29,22 +49,52 @@ def export(arch, path):
                       dynamo=False)
 
 
+def own_weights(model, arch, vary):
+    """Names of the initializers each tenant has of its own."""
+    floats = {t.name for t in model.graph.initializer if t.data_type == onnx.TensorProto.FLOAT}
+    if vary == "all":
+        return floats
+    prefixes = PARTS.get(arch, {}).get(vary)
+    if not prefixes:
+        raise SystemExit("export_tenants: --vary %s: the parts of %s are not known (known: %s)"
+                         % (vary, arch, ", ".join(sorted(PARTS))))
+    own = set()
+    for node in model.graph.node:
+        if any(node.name.startswith(p) for p in prefixes):
+            own.update(i for i in node.input if i in floats)
+    # Every prefix must have found its weights, or the export's naming changed.
+    for p in prefixes:
+        if not any(n.name.startswith(p) and any(i in floats for i in n.input) for n in model.graph.node):
+            raise SystemExit("export_tenants: no weight read by a node under %s in the %s export" % (p, arch))
+    return own
+
+
 def main():
-    arch, tenants, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-    os.makedirs(out, exist_ok=True)
-    base = os.path.join(out, "base.onnx")
-    export(arch, base)
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("arch")
+    ap.add_argument("tenants", type=int)
+    ap.add_argument("out")
+    ap.add_argument("--vary", choices=["all", "head", "last-stage"], default="all")
+    args = ap.parse_args()
+    os.makedirs(args.out, exist_ok=True)
+    base = os.path.join(args.out, "base.onnx")
+    export(args.arch, base)
     model = onnx.load(base)
-    originals = [numpy_helper.to_array(t) for t in model.graph.initializer]
-    for r in range(tenants):
+    own = own_weights(model, args.arch, args.vary)
+    originals = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer if t.name in own}
+    total = sum(int(np.prod(t.dims)) for t in model.graph.initializer if t.data_type == onnx.TensorProto.FLOAT)
+    mine = sum(int(originals[n].size) for n in originals)
+    for r in range(args.tenants):
         rng = np.random.default_rng(1000 + r)
-        for k, init in enumerate(model.graph.initializer):
-            w = originals[k]
-            if w.dtype == np.float32:
-                noisy = w * (1.0 + 0.05 * rng.standard_normal(w.shape).astype(np.float32))
-                init.CopyFrom(numpy_helper.from_array(noisy.astype(np.float32), init.name))
-        onnx.save(model, os.path.join(out, "tenant_%03d.onnx" % r))
-    print("export_tenants: %s x %d tenants in %s" % (arch, tenants, out), flush=True)
+        for init in model.graph.initializer:
+            if init.name not in own:
+                continue
+            w = originals[init.name]
+            noisy = w * (1.0 + 0.05 * rng.standard_normal(w.shape).astype(np.float32))
+            init.CopyFrom(numpy_helper.from_array(noisy.astype(np.float32), init.name))
+        onnx.save(model, os.path.join(args.out, "tenant_%03d.onnx" % r))
+    print("export_tenants: %s x %d tenants in %s, own weights: %s (%d of %d floats, %.1f%%)"
+          % (args.arch, args.tenants, args.out, args.vary, mine, total, 100.0 * mine / max(total, 1)), flush=True)
 
 
 if __name__ == "__main__":

@@ -425,7 +425,8 @@ void cv_tenant_memory(const cv_tenant_t *t, cv_tenant_memory_t *out)
     out->weights = w.weights;
     out->shared_weights = w.shared_weights;
     out->shared_tensor_bytes = t->rt->backend->iface->host_memory ? w.shared_whole_host : w.shared_whole_device;
-    out->loaded_bytes = t->rt->backend->iface->host_memory ? t->weights.loaded_host : t->weights.loaded_device;
+    out->loaded_host_bytes = t->weights.loaded_host;
+    out->loaded_device_bytes = t->weights.loaded_device + cv_account_device_bytes(&t->account);
     out->hash_ms = t->weights.hash_ms;
 }
 
