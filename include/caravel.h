@@ -210,7 +210,9 @@ typedef struct cv_model_probe {
     size_t weight_bytes;  /* its constants after load-time folding, in the
                              dtype they are stored in (FP32 weights of an
                              FP16 or BF16 tenant count twice: CUDA keeps a
-                             half copy beside them, 1.5x, rounded up) */
+                             half copy beside them, 1.5x, rounded up), as if
+                             it shared none with the tenants loaded (a probe
+                             does not look: an upper bound) */
 } cv_model_probe_t;
 /* Reads the ONNX file and runs the load-time passes on the host, as
  * cv_tenant_load_config would on rt (whose configuration, no_fusion for

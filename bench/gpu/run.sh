@@ -108,7 +108,7 @@ sanitize)
   {
     # --report-api-errors no: test_gpu_wave's out-of-memory case makes a
     # cudaMalloc fail on purpose; memory-access errors are still reported.
-    for t in test_gpu_wave test_gpu_graph test_gpu_kernels test_gpu_backend_ops; do
+    for t in test_gpu_wave test_gpu_graph test_gpu_kernels test_gpu_backend_ops test_gpu_shared; do
       timeout 200 compute-sanitizer --tool memcheck --report-api-errors no $W/bin/$t > "$out/memcheck_$t.log" 2>&1
       echo "memcheck $t rc=$? $(grep -E 'ERROR SUMMARY' "$out/memcheck_$t.log" | tail -n1)"
     done

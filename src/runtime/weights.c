@@ -268,7 +268,13 @@ cv_status cv_weights_intern(cv_weight_store_t *s, cv_backend_t *b, cv_graph_t *g
 {
     int nv = g->nvalues;
     bool device = !b->iface->host_memory;
-    cv_status st = tenant_tables(tw, g, err);
+    /* Comparisons download from b's device: this thread must be on it. */
+    cv_status st = b->iface->bind ? b->iface->bind(b, err) : CV_STATUS_OK;
+    if (st != CV_STATUS_OK) {
+        memset(tw, 0, sizeof(*tw));
+        return st;
+    }
+    st = tenant_tables(tw, g, err);
     /* needs_half: the FP16/BF16 copies a device keeps (part of an entry's
      * identity); read: what this graph reads on the host once a device
      * holds its weights. */

@@ -809,7 +809,7 @@ static cv_status run_weighted_rows(cv_cuda_t *cuda, const cv_step_run_t *run, co
      * layer run it as one model at their rows (the weight store gives
      * them one copy, so one address), distinct ones a problem each. Which
      * slices go together is part of a captured wave's key (cuda_graph.cu,
-     * cv_cuda_gemm_groups_slices), so a replay groups alike. */
+     * cv_cuda_step_group_weight), so a replay groups alike. */
     int np = 0;
     for (int s = 0; s < nsl; s++) {
         int64_t r0 = multi ? run->slices[s].row0 * per_wave_row : 0;

@@ -314,7 +314,7 @@ static graph_entry_t *entry_for(graphs_t *G, const cv_plan_t *plan, cv_precision
         while (s < nslices && e->rows[s] == slices[s].rows) s++;
         if (s < nslices) continue;
         if (e->grouping_words != G->grouping_words ||
-            memcmp(e->grouping, G->grouping, sizeof(uint64_t) * (size_t)G->grouping_words) != 0)
+            (G->grouping_words && memcmp(e->grouping, G->grouping, sizeof(uint64_t) * (size_t)G->grouping_words)))
             continue;
         e->last_used = ++G->clock;
         return e;
