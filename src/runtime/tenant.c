@@ -300,9 +300,11 @@ cv_status cv_tenant_load_config(cv_runtime_t *rt, const char *name, const char *
     if (t->weights.nentries) {
         cv_tenant_memory_t m;
         cv_tenant_memory(t, &m);
-        cv_log(CV_LOG_INFO, "tenant '%s': %d weight tensors, %d shared with other tenants (%zu of their %zu device "
-                            "bytes charged to it), hashed in %.1f ms",
-               name, m.weights, m.shared_weights, m.device_shared, m.shared_tensor_bytes, m.hash_ms);
+        bool host = rt->backend->iface->host_memory;
+        cv_log(CV_LOG_INFO, "tenant '%s': %d weight tensors, %d shared with other tenants (%zu of their %zu bytes "
+                            "charged to it), hashed and compared in %.1f ms",
+               name, m.weights, m.shared_weights, host ? m.host_shared : m.device_shared, m.shared_tensor_bytes,
+               m.hash_ms);
     }
     *out = t;
     return CV_STATUS_OK;

@@ -29,9 +29,6 @@
 
 #ifdef CV_TEST_SHARED_CUDA
 #define DEVICE CV_DEVICE_CUDA
-#ifdef CARAVEL_WITH_CUDA
-#include "backend/cuda/cuda_internal.h"
-#endif
 #else
 #define DEVICE CV_DEVICE_CPU
 #endif
