@@ -369,6 +369,44 @@ static void run_waves(cv_precision_t p)
 
 static void test_waves_equal_alone(void **state) { run_waves(CV_PRECISION_FP32); }
 
+/* Scheduled waves (cv_submit, spacetime): requests of tenants that share
+ * a backbone, own stages and nothing, queued together so that waves mix
+ * them, the lanes putting sharers next to each other; every answer is
+ * what its tenant computes alone, and waves fused tenants. */
+static void test_scheduled_waves(void **state)
+{
+    cv_runtime_t *rt = make_runtime(true);
+    enum { N = 48 };
+    const int tenant_kinds[] = {BASE, HEAD1, DISTINCT, HEAD2, STAGE1, COPY};
+    enum { NT = sizeof tenant_kinds / sizeof tenant_kinds[0] };
+    cv_tenant_t *t[NT];
+    for (int k = 0; k < NT; k++) t[k] = load(rt, tenant_kinds[k], kind_names[tenant_kinds[k]], CV_PRECISION_FP32);
+    cv_request_t *req[N];
+    cv_err_t err;
+    for (int i = 0; i < N; i++) {
+        int64_t rows = 1 + (i % 5 == 0);
+        if (cv_request_create(rt, t[i % NT], rows, &req[i], &err) != CV_STATUS_OK) fail_msg("%s", err.msg);
+        cv_test_fill_random(cv_request_input(req[i], 0), 100 + (uint64_t)i);
+    }
+    for (int i = 0; i < N; i++)
+        if (cv_submit(rt, req[i], NULL, NULL, &err) != CV_STATUS_OK) fail_msg("%s", err.msg);
+    for (int i = 0; i < N; i++) {
+        if (cv_request_wait(req[i], &err) != CV_STATUS_OK) fail_msg("request %d: %s", i, err.msg);
+        cv_tensor_t alone;
+        if (cv_infer(rt, t[i % NT], cv_request_input(req[i], 0), &alone, &err) != CV_STATUS_OK)
+            fail_msg("%s", err.msg);
+        char what[64];
+        snprintf(what, sizeof what, "scheduled request %d (%s)", i, cv_tenant_name(t[i % NT]));
+        cv_test_compare(what, cv_request_output(req[i], 0), &alone, 1e-5, 1e-7);
+        cv_tensor_free(&alone);
+        cv_request_destroy(req[i]);
+    }
+    cv_request_stats_t fam;
+    assert_int_equal(cv_family_stats(rt, t[0], &fam), CV_STATUS_OK);
+    assert_true(fam.fused > 0);
+    cv_runtime_destroy(rt);
+}
+
 /* ---- unloading ------------------------------------------------------------------- */
 
 /* The tenant whose load stored the backbone goes: the others keep it and
@@ -623,6 +661,7 @@ int main(void)
         cmocka_unit_test_teardown(test_collision_is_not_sharing, cv_test_onnx_teardown),
         cmocka_unit_test_teardown(test_memory_split_among_tenants, cv_test_onnx_teardown),
         cmocka_unit_test_teardown(test_waves_equal_alone, cv_test_onnx_teardown),
+        cmocka_unit_test_teardown(test_scheduled_waves, cv_test_onnx_teardown),
         cmocka_unit_test_teardown(test_unload_keeps_shared, cv_test_onnx_teardown),
         cmocka_unit_test_teardown(test_failed_load_gives_back, cv_test_onnx_teardown),
 #ifdef CV_TEST_SHARED_CUDA
