@@ -405,12 +405,16 @@ static cudaError_t weight_alloc(cv_cuda_t *cuda, void **block, size_t bytes)
 
 static void weight_free(cv_cuda_t *cuda, void *block)
 {
+    cudaMemPool_t pool;
     if (!cuda->pools) {
         cudaFree(block);
-    } else if (cudaFreeAsync(block, cuda->stream) == cudaSuccess) {
-        /* Back to the pool now, and from it to the device (release
-         * threshold 0), so that the device's free memory shows it. */
-        cudaStreamSynchronize(cuda->stream);
+    } else if (cudaFreeAsync(block, cuda->stream) == cudaSuccess &&
+               cudaStreamSynchronize(cuda->stream) == cudaSuccess &&
+               cudaDeviceGetMemPool(&pool, cuda->device) == cudaSuccess) {
+        /* Back to the pool, and what the pool holds unused back to the
+         * device now, so that the device's free memory (placement, the
+         * memory wall) shows it. */
+        cudaMemPoolTrimTo(pool, 0);
     }
     cudaGetLastError();
 }

@@ -182,7 +182,9 @@ cv_status cv_cublas_status(cublasStatus_t s, const char *what, const char *file,
     } while (0)
 /* Every device and pinned host allocation of this backend goes through
  * these: cudaMalloc and cudaMallocHost behind the fault injection of core.h
- * (cv_alloc_device_fail_after), which fails them as the driver would. */
+ * (cv_alloc_device_fail_after), which fails them as the driver would (the
+ * stored weights' pool allocations, cuda_backend.cu's weight_alloc, ask the
+ * same injection). */
 static inline cudaError_t cv_cuda_malloc(void **ptr, size_t bytes)
 {
     if (cv_alloc_device_injected_failure()) return cudaErrorMemoryAllocation;
