@@ -156,6 +156,10 @@ typedef struct cv_runtime_config {
     bool no_fusion;       /* load tenants without the fusions that need a
                              plan's shapes (a residual Add folded into the
                              Conv before it): for A/B measurements and tests */
+    bool no_weight_sharing; /* every tenant keeps its own copy of every weight
+                             (nothing hashed, nothing shared): for A/B
+                             measurements; by default identical weight tensors
+                             of tenants are stored once (cv_tenant_memory) */
 } cv_runtime_config_t;
 
 cv_status cv_runtime_create(const cv_runtime_config_t *config, cv_runtime_t **out,
@@ -206,7 +210,9 @@ typedef struct cv_model_probe {
     size_t weight_bytes;  /* its constants after load-time folding, in the
                              dtype they are stored in (FP32 weights of an
                              FP16 or BF16 tenant count twice: CUDA keeps a
-                             half copy beside them, 1.5x, rounded up) */
+                             half copy beside them, 1.5x, rounded up), as if
+                             it shared none with the tenants loaded (a probe
+                             does not look: an upper bound) */
 } cv_model_probe_t;
 /* Reads the ONNX file and runs the load-time passes on the host, as
  * cv_tenant_load_config would on rt (whose configuration, no_fusion for
@@ -245,9 +251,36 @@ cv_dtype_t cv_tenant_input_dtype(const cv_tenant_t *tenant, int i);
 cv_dtype_t cv_tenant_output_dtype(const cv_tenant_t *tenant, int i);
 cv_shape_t cv_tenant_input_shape(const cv_tenant_t *tenant, int i);
 cv_shape_t cv_tenant_output_shape(const cv_tenant_t *tenant, int i);
-/* Host bytes this tenant holds (its graph and weights), for accounting. */
+/* A tenant's memory. Weight tensors that several tenants have (identical
+ * after load-time folding and at one precision: a shared backbone) are
+ * stored once, and each of their tenants is charged its part: the
+ * tensor's bytes divided by the number of tenants that have it. So the
+ * tenants' bytes add up to what the runtime holds. */
+typedef struct cv_tenant_memory {
+    size_t host_own;      /* its graph, tables, request buffers, and the weights
+                             only it has (host copies: on a device backend only
+                             those host code reads) */
+    size_t host_shared;   /* its part of the weights it shares with others */
+    size_t device_own;    /* device: its constants and the weights only it has */
+    size_t device_shared; /* its part of the shared weights on the device */
+    int weights;          /* distinct weight tensors it reads */
+    int shared_weights;   /* of those, read by other tenants too */
+    size_t shared_tensor_bytes; /* those shared tensors' whole bytes (device's on
+                                   a device backend, host's on the CPU) */
+    size_t loaded_host_bytes;   /* host bytes of the weight tensors its load
+                                   stored (those no loaded tenant had) */
+    size_t loaded_device_bytes; /* device bytes its load took: its own constants
+                                   and the weight tensors no loaded tenant had
+                                   (what placing it on a device costs) */
+    double hash_ms;       /* hashing its weights and comparing them with the
+                             stored ones at load (0 without sharing) */
+} cv_tenant_memory_t;
+void cv_tenant_memory(const cv_tenant_t *tenant, cv_tenant_memory_t *out);
+/* Host bytes this tenant holds, its shared part included: host_own +
+ * host_shared of cv_tenant_memory. */
 size_t cv_tenant_bytes(const cv_tenant_t *tenant);
-/* Device bytes its weights take on a device backend (0 on the CPU). */
+/* Device bytes on a device backend (0 on the CPU): device_own +
+ * device_shared of cv_tenant_memory. */
 size_t cv_tenant_device_bytes(const cv_tenant_t *tenant);
 const cv_tenant_config_t *cv_tenant_config(const cv_tenant_t *tenant);
 
@@ -430,6 +463,11 @@ typedef struct cv_runtime_stats {
     long queued;          /* now: requests waiting in its queues */
     long in_flight;       /* now: requests in waves that run */
     int tenants;          /* now: tenants loaded */
+    /* Now: the stored weight tensors (each identical tensor once), how many
+     * of them more than one tenant reads, their host and device bytes, and
+     * the bytes that storing them once saves (each further tenant's copy). */
+    long weight_tensors, shared_weight_tensors;
+    size_t weight_host_bytes, weight_device_bytes, weight_saved_bytes;
 } cv_runtime_stats_t;
 
 cv_status cv_runtime_stats(cv_runtime_t *rt, cv_runtime_stats_t *out);

@@ -12,7 +12,10 @@
  * launches, from cv_runtime_stats), with the super-kernel cache's counters.
  * Each as the median and the 99th percentile over the timed waves, with the
  * wave's floating-point operations (cv_runtime_stats.last_wave_flops) and
- * the rate they imply.
+ * the rate they imply. Then the tenants' memory (issue 14: tenants that
+ * share layers store them once): per tenant, own and shared, the weights
+ * the runtime stores, what the device's used memory grew by while loading,
+ * and the load time that hashing the weights took.
  */
 #include "cli.h"
 
@@ -63,7 +66,17 @@ static void usage(FILE *f)
             "  --top K          steps listed by --profile (default 12)\n"
             "  --no-fusion      load the tenants without the fusions decided on a plan (a\n"
             "                   residual Add folded into the Conv before it), to measure\n"
-            "                   what they gain\n",
+            "                   what they gain\n"
+            "  --no-sharing     every tenant keeps its own copy of every weight (by default\n"
+            "                   identical weight tensors of tenants are stored once and the\n"
+            "                   steps that read them run as one batch), to measure what\n"
+            "                   sharing gains\n"
+            "  --memory-csv     with --csv, add to its line: weight_tensors,shared_tensors,\n"
+            "                   device_weight_bytes,device_bytes_per_tenant,\n"
+            "                   device_shared_per_tenant,device_used_growth,host_bytes_per_tenant,\n"
+            "                   hash_ms_per_tenant,load_s (device used: what the device's\n"
+            "                   used memory grew by while the tenants loaded; per tenant:\n"
+            "                   means of cv_tenant_memory)\n",
             INPUT_SETS);
 }
 
@@ -151,6 +164,54 @@ static void print_profile(profile_t *p, long waves, long top, const char *csv)
     }
 }
 
+/* The tenants' memory once loaded (cv_tenant_memory, cv_runtime_stats). */
+typedef struct bench_memory {
+    cv_runtime_stats_t stats;
+    double device_per_tenant, device_shared_per_tenant, host_per_tenant, host_shared_per_tenant;
+    double hash_ms_per_tenant, hash_ms_max, load_s;
+    long long device_growth; /* the device's used memory after loading less before; -1: unknown */
+} bench_memory_t;
+
+static void measure_memory(cv_runtime_t *rt, cv_tenant_t *const *ts, long n, const cv_device_info_t *before,
+                           double load_s, bench_memory_t *m)
+{
+    memset(m, 0, sizeof(*m));
+    cv_runtime_stats(rt, &m->stats);
+    for (long t = 0; t < n; t++) {
+        cv_tenant_memory_t tm;
+        cv_tenant_memory(ts[t], &tm);
+        m->device_per_tenant += (double)(tm.device_own + tm.device_shared) / (double)n;
+        m->device_shared_per_tenant += (double)tm.device_shared / (double)n;
+        m->host_per_tenant += (double)(tm.host_own + tm.host_shared) / (double)n;
+        m->host_shared_per_tenant += (double)tm.host_shared / (double)n;
+        m->hash_ms_per_tenant += tm.hash_ms / (double)n;
+        if (tm.hash_ms > m->hash_ms_max) m->hash_ms_max = tm.hash_ms;
+    }
+    m->load_s = load_s;
+    cv_device_info_t after;
+    m->device_growth = -1;
+    if (before && before->total_bytes && cv_runtime_device_info(rt, &after, NULL) == CV_STATUS_OK)
+        m->device_growth = (long long)(before->free_bytes - after.free_bytes);
+}
+
+static void print_memory(const bench_memory_t *m, long n, bool device)
+{
+    const double mib = 1024.0 * 1024.0;
+    const cv_runtime_stats_t *s = &m->stats;
+    printf("bench: memory: %ld tenants, %ld weight tensors stored (%ld read by several tenants), %.1f MiB on the "
+           "host, %.1f MiB on the device; storing shared tensors once saves %.1f MiB\n",
+           n, s->weight_tensors, s->shared_weight_tensors, (double)s->weight_host_bytes / mib,
+           (double)s->weight_device_bytes / mib, (double)s->weight_saved_bytes / mib);
+    printf("bench: memory per tenant: host %.2f MiB (%.2f MiB its part of shared weights)", m->host_per_tenant / mib,
+           m->host_shared_per_tenant / mib);
+    if (device)
+        printf(", device %.2f MiB (%.2f MiB shared part)", m->device_per_tenant / mib,
+               m->device_shared_per_tenant / mib);
+    if (m->device_growth >= 0) printf("; the device's used memory grew by %.1f MiB", (double)m->device_growth / mib);
+    printf("\nbench: loading took %.2f s; hashing and comparing weights %.2f ms per tenant (at most %.2f ms)\n",
+           m->load_s, m->hash_ms_per_tenant, m->hash_ms_max);
+}
+
 int cv_cmd_bench(int argc, char **argv)
 {
     const char *models[MAX_MODELS];
@@ -162,7 +223,7 @@ int cv_cmd_bench(int argc, char **argv)
     cv_precision_t precision = CV_PRECISION_FP32;
     cv_device_t device = CV_DEVICE_CPU;
     const char *csv = NULL;
-    bool graphs = true, profile = false, no_fusion = false;
+    bool graphs = true, profile = false, no_fusion = false, no_sharing = false, memory_csv = false;
     long top = 12;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -176,6 +237,14 @@ int cv_cmd_bench(int argc, char **argv)
         }
         if (!strcmp(a, "--no-fusion")) {
             no_fusion = true;
+            continue;
+        }
+        if (!strcmp(a, "--no-sharing")) {
+            no_sharing = true;
+            continue;
+        }
+        if (!strcmp(a, "--memory-csv")) {
+            memory_csv = true;
             continue;
         }
         if (i + 1 >= argc) {
@@ -255,8 +324,12 @@ int cv_cmd_bench(int argc, char **argv)
     /* The CUDA backend reads it when the runtime makes it. */
     if (!graphs) setenv("CARAVEL_CUDA_GRAPHS", "0", 1);
     cv_runtime_config_t config = {.device = device, .threads = (int)threads, .no_profile = true,
-                                  .step_profile = profile, .no_fusion = no_fusion};
+                                  .step_profile = profile, .no_fusion = no_fusion,
+                                  .no_weight_sharing = no_sharing};
     if (cv_runtime_create(&config, &rt, &err) != CV_STATUS_OK) goto fail;
+    cv_device_info_t info_before;
+    bool has_before = cv_runtime_device_info(rt, &info_before, NULL) == CV_STATUS_OK;
+    uint64_t load_start = cv_clock_ns();
     for (; loaded < tenants; loaded++) {
         char name[32];
         snprintf(name, sizeof name, "tenant%ld", loaded);
@@ -286,9 +359,12 @@ int cv_cmd_bench(int argc, char **argv)
             }
         }
     }
+    double load_s = (double)(cv_clock_ns() - load_start) / 1e9;
     if (nmodels < tenants)
-        fprintf(stderr, "caravel bench: note: %d model files for %ld tenants: tenants reuse files in turn\n",
-                nmodels, tenants);
+        fprintf(stderr, "caravel bench: note: %d model files for %ld tenants: tenants reuse files in turn%s\n",
+                nmodels, tenants, no_sharing ? "" : " (and share every weight: see --no-sharing)");
+    bench_memory_t mem;
+    measure_memory(rt, ts, tenants, has_before ? &info_before : NULL, load_s, &mem);
 
     uint64_t draw = 0x9E3779B97F4A7C15ull;
     for (long w = -warmup; w < waves; w++) {
@@ -350,14 +426,21 @@ int cv_cmd_bench(int argc, char **argv)
                "(%ld with other members), %ld refreshes, %ld misses; %ld steps on the host\n",
                device_median, device_per_s, graphs ? "on" : "off", st.graph_hits, st.graph_rebinds,
                st.graph_refreshes, st.graph_misses, st.fallback_steps);
+    print_memory(&mem, tenants, device == CV_DEVICE_CUDA);
     if (csv) {
         /* N: rows per tenant; a list is written with ';' between entries. */
         char rows_field[128];
         snprintf(rows_field, sizeof rows_field, "%s", rows_arg);
         for (char *c = rows_field; *c; c++)
             if (*c == ',') *c = ';';
-        printf("%s,%ld,%s,%.4f,%.4f,%.1f,%.4f,%.1f,%.4f,%.4f,%.6f\n", csv, members, rows_field, median, best, per_s,
+        printf("%s,%ld,%s,%.4f,%.4f,%.1f,%.4f,%.1f,%.4f,%.4f,%.6f", csv, members, rows_field, median, best, per_s,
                device_median, device_per_s, p99, device_p99, gflop);
+        if (memory_csv)
+            printf(",%ld,%ld,%zu,%.0f,%.0f,%lld,%.0f,%.3f,%.2f", mem.stats.weight_tensors,
+                   mem.stats.shared_weight_tensors, mem.stats.weight_device_bytes, mem.device_per_tenant,
+                   mem.device_shared_per_tenant, mem.device_growth, mem.host_per_tenant, mem.hash_ms_per_tenant,
+                   mem.load_s);
+        printf("\n");
     }
     if (profile) print_profile(&prof, waves, top, csv);
     rc = 0;

@@ -90,6 +90,7 @@ typedef struct drive_opts {
     bool fresh; /* a fresh runtime for every load, not only every policy */
     bool per_tenant; /* closed loop: the concurrency is per tenant */
     bool until_full; /* a load out of memory ends the growth (--tenants list) */
+    bool no_sharing; /* every tenant its own copy of every weight */
     double load_seconds; /* until_full: stop growing after this much loading (0: no limit) */
     long host_reserve_mb; /* until_full: stop growing below this much MemAvailable */
 } drive_opts_t;
@@ -236,6 +237,9 @@ static void usage(FILE *f)
             "  --sweep-stop A    in a sweep, once a policy's SLO attainment falls below A\n"
             "                    (a fraction, such as 0.5), skip its higher loads: they\n"
             "                    would only miss more (default: run every load)\n"
+            "  --no-sharing      every tenant keeps its own copy of every weight: by default\n"
+            "                    identical weight tensors (tenants loaded from one file, a\n"
+            "                    shared backbone) are stored once\n"
             "  --fresh           a fresh runtime (tenants loaded anew) for every load of a\n"
             "                    sweep too, so that the aftermath of one load (queues, a\n"
             "                    latency model taught by overload) cannot touch the next;\n"
@@ -352,10 +356,11 @@ static int parse_options(int argc, char **argv, drive_opts_t *o, bool *help)
             return 0;
         }
         if (!strcmp(a, "--quiet") || !strcmp(a, "--fresh") || !strcmp(a, "--per-tenant") ||
-            !strcmp(a, "--until-full")) {
+            !strcmp(a, "--until-full") || !strcmp(a, "--no-sharing")) {
             if (a[2] == 'q') o->quiet = true;
             else if (a[2] == 'f') o->fresh = true;
             else if (a[2] == 'p') o->per_tenant = true;
+            else if (a[2] == 'n') o->no_sharing = true;
             else o->until_full = true;
             continue;
         }
@@ -1156,7 +1161,8 @@ static cv_status ctx_create(drive_ctx_t *c, const drive_opts_t *o, cv_policy_t p
                                   .threads = (int)o->threads,
                                   .policy = policy,
                                   .max_wave_rows = (int)o->max_wave_rows,
-                                  .waves_in_flight = (int)o->waves_in_flight};
+                                  .waves_in_flight = (int)o->waves_in_flight,
+                                  .no_weight_sharing = o->no_sharing};
     return cv_runtime_create(&config, &c->rt, err);
 }
 

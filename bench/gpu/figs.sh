@@ -16,9 +16,13 @@
 # Tenants: on CUDA, bench/gpu/export_tenants.py makes R torchvision models
 # (ResNet-50 or MobileNetV2) whose weights are perturbed per tenant (one
 # family, distinct weights), at most 64 files: more tenants reuse them in
-# turn (caravel drive says so; Caravel does not share the weights of
-# tenants loaded from one file, each is uploaded on its own, which the
-# memory columns show). On the CPU, small models of ../shared/models stand
+# turn (caravel drive says so). The paper's tenants have weights of their
+# own, so the figure stages run caravel drive with --no-sharing: tenants
+# loaded from one file keep a copy each, as the memory columns show
+# (Caravel would otherwise store identical weights once; the stage
+# `shared` of run.sh measures that). The serve stage's server shares as
+# it would in production; its 32 tenants are distinct files by default.
+# On the CPU, small models of ../shared/models stand
 # in: squeezenet1_1-seed1/-seed2 for resnet50, mobilenet_v2-seed1 for
 # mobilenet_v2; the CSVs say cpu in their device column.
 
@@ -31,9 +35,10 @@
 # drive LIMIT ARGS...: caravel drive; its once-a-second progress lines go
 # to STAGE_progress.log, its results (a paragraph per point) here.
 drive() {
-  local l=$1
+  local l=$1 own=()
   shift
-  timeout -k 10 "$l" "$cv" drive "${device_args[@]}" "$@" 2>>"$out/${stage}_progress.log"
+  [ "$stage" = serve ] || own=(--no-sharing)
+  timeout -k 10 "$l" "$cv" drive "${device_args[@]}" ${own[@]+"${own[@]}"} "$@" 2>>"$out/${stage}_progress.log"
   local rc=$?
   [ $rc -eq 0 ] || echo "$stage: caravel drive rc=$rc ($(tail -n 1 "$out/${stage}_progress.log"))"
   return $rc

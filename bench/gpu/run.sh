@@ -32,6 +32,15 @@
 #           device throughput at R = 8 and 64; 64 MobileNetV2 tenants if time
 #           is left. Ends within ~8 minutes (each step is bounded by what is
 #           left). sched.csv, sched_saturation.csv, sched_compare.csv
+#   shared  tenants that share layers (issue 14), per SHARED_ARCHS (default
+#           resnet50 mobilenet_v2; one arch per call fits best): one tenant
+#           at batch 64 (the target), then 64 tenants of 1 row a wave that
+#           share the backbone with their own classifier, that also have
+#           their own last stage, and that share nothing (also without
+#           sharing, --no-sharing), FP32: device time, memory per tenant
+#           (own and shared), the device's growth, load and hashing time;
+#           then PyTorch's batch-64 and 64-model peers in the same call.
+#           shared.csv, shared_peers.txt; bounded by SHARED_SECONDS (500)
 #   fig2 fig3 fig4 fig5 serve
 #           the paper's figures 2-5 and the serving experiment through HTTP
 #           against in-process (bench/gpu/figs.sh; bench/README.md says what
@@ -55,7 +64,7 @@ if [ $# -gt 1 ]; then # several stages, in order
   for s in "$@"; do "$0" "$s"; done
   exit 0
 fi
-stage=${1:?usage: run.sh tests|sanitize|bench|peers|profile|members|fusion|table1|zoo|sched|fig2|fig3|fig4|fig5|serve|scale ...}
+stage=${1:?usage: run.sh tests|sanitize|bench|peers|profile|members|fusion|table1|zoo|sched|shared|fig2|fig3|fig4|fig5|serve|scale ...}
 out=${OUT:-/tmp/caravel-out}
 mkdir -p "$out"
 device=${DEVICE:-cuda}
@@ -115,7 +124,7 @@ sanitize)
   {
     # --report-api-errors no: test_gpu_wave's out-of-memory case makes a
     # cudaMalloc fail on purpose; memory-access errors are still reported.
-    for t in test_gpu_wave test_gpu_graph test_gpu_kernels test_gpu_backend_ops; do
+    for t in test_gpu_wave test_gpu_graph test_gpu_kernels test_gpu_backend_ops test_gpu_shared; do
       timeout 200 compute-sanitizer --tool memcheck --report-api-errors no $W/bin/$t > "$out/memcheck_$t.log" 2>&1
       echo "memcheck $t rc=$? $(grep -E 'ERROR SUMMARY' "$out/memcheck_$t.log" | tail -n1)"
     done
@@ -297,6 +306,54 @@ sched)
       fi
     fi
     echo "sched: done in ${SECONDS}s ($(date +%T))"
+  } 2>&1 | tee "$log"
+  ;;
+shared)
+  {
+    # The stage's clock, as sched's: a step that cannot fit is skipped and
+    # says so.
+    end=$((SECONDS + ${SHARED_SECONDS:-500}))
+    limit() { local l=$((end - SECONDS - 5)); [ "$l" -lt "$1" ] && echo "$l" || echo "$1"; }
+    fits() { [ $((end - SECONDS)) -ge "$1" ] || { echo "shared: skipped for time: $2"; false; }; }
+    csv=$out/shared.csv
+    [ -f "$csv" ] || echo "model,set,R,rows,wall_median_ms,wall_min_ms,wall_inf_per_s,device_median_ms,device_inf_per_s,wall_p99_ms,device_p99_ms,gflop_per_wave,weight_tensors,shared_tensors,device_weight_bytes,device_bytes_per_tenant,device_shared_per_tenant,device_used_growth,host_bytes_per_tenant,hash_ms_per_tenant,load_s" > "$csv"
+    archs=${SHARED_ARCHS:-resnet50 mobilenet_v2}
+    for arch in $archs; do
+      # Three sets of 64: own classifier; own last stage too; own everything.
+      for vary in head last-stage all; do
+        dir=/tmp/shared/$arch/$vary
+        [ -f "$dir/tenant_063.onnx" ] && continue
+        fits 60 "exporting $arch ($vary)" &&
+          timeout "$(limit 240)" python3 bench/gpu/export_tenants.py "$arch" 64 "$dir" --vary "$vary"
+      done
+      run() { # set label, then caravel bench's arguments
+        local label=$1
+        shift
+        fits 40 "$arch $label" || return 0
+        timeout "$(limit 150)" $cv bench --device cuda --waves 20 --warmup 5 --memory-csv --csv "$arch,$label" "$@" |
+          tee -a "$out/shared_raw.log" | grep -E "^$arch,$label," >> "$csv"
+      }
+      # The 64 files of a set as --model arguments, when they are all there.
+      set_of() {
+        set_models=()
+        [ -f "/tmp/shared/$arch/$1/tenant_063.onnx" ] || return 1
+        for r in $(seq 0 63); do set_models+=(--model "/tmp/shared/$arch/$1/tenant_$(printf %03d "$r").onnx"); done
+      }
+      set_of head && run one-batch64 --tenants 1 --rows 64 "${set_models[@]:0:2}"
+      set_of head && run shared-backbone --tenants 64 "${set_models[@]}"
+      set_of last-stage && run own-last-stage --tenants 64 "${set_models[@]}"
+      set_of all && run distinct --tenants 64 "${set_models[@]}"
+      set_of all && run distinct-nosharing --tenants 64 --no-sharing "${set_models[@]}"
+    done
+    echo "shared: Caravel (device_inf_per_s: throughput at the median device time; bytes per tenant: means):"
+    column -t -s, "$csv" 2>/dev/null || cat "$csv"
+    # PyTorch in the same call: one model at batch 64 ("batch-R excl") and
+    # the 64-model variants, on this card.
+    if fits 60 "the PyTorch peers"; then
+      CUDA_DEVICE_MAX_CONNECTIONS=32 timeout "$(limit 280)" python3 $W/data/anchors/peers_torch.py fp32 \
+        "$(echo "$archs" | tr ' ' ,)" 64 2>&1 | tee "$out/shared_peers.txt"
+    fi
+    echo "shared: done in ${SECONDS}s ($(date +%T))"
   } 2>&1 | tee "$log"
   ;;
 fig2 | fig3 | fig4 | fig5 | serve)

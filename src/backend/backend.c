@@ -1,7 +1,8 @@
 /*
- * backend.c: what every backend needs to run a weighted step one slice at a
- * time: views of a slice's rows of the wave's stacked tensors, with that
- * slice's tenant's weights in place of slice 0's.
+ * backend.c: what every backend needs to run a weighted step one slice (or
+ * one run of slices that share the step's weights) at a time: views of the
+ * slices' rows of the wave's stacked tensors, with their tenant's weights in
+ * place of slice 0's; and which weights a device keeps half copies of.
  */
 #include "backend/backend.h"
 
@@ -44,9 +45,49 @@ void cv_step_views_free(cv_step_views_t *v)
     *v = (cv_step_views_t){0};
 }
 
-void cv_step_slice_views(const cv_step_run_t *run, int s, cv_step_views_t *v)
+void cv_backend_half_weights(const cv_graph_t *g, bool *needs_half)
 {
-    const cv_wave_slice_t *slice = &run->slices[s];
+    for (int ni = 0; ni < g->nnodes; ni++) {
+        const cv_node_t *n = &g->nodes[ni];
+        if (n->dead || n->ninputs < 2) continue;
+        if (n->op != CV_OP_CONV && n->op != CV_OP_GEMM && n->op != CV_OP_MATMUL) continue;
+        int v = n->inputs[1];
+        if (v >= 0 && g->values[v].constant && g->values[v].constant->dtype == CV_DTYPE_FP32) needs_half[v] = true;
+    }
+}
+
+static bool is_weight_input(const cv_step_run_t *run, int i)
+{
+    int v = run->node->inputs[i];
+    return v >= 0 && run->inputs[i] && run->graph->values[v].constant && run->graph->values[v].is_weight;
+}
+
+bool cv_step_slices_share(const cv_step_run_t *run, int a, int b)
+{
+    void *const *ca = run->slices[a].constants, *const *cb = run->slices[b].constants;
+    if (ca == cb) return true;
+    for (int i = 0; i < run->ninputs; i++) {
+        if (!is_weight_input(run, i)) continue;
+        int v = run->node->inputs[i];
+        if (ca[v] != cb[v]) return false;
+    }
+    return true;
+}
+
+int cv_step_shared_run(const cv_step_run_t *run, int s0)
+{
+    int s1 = s0 + 1;
+    while (s1 < run->nslices && run->slices[s1].row0 == run->slices[s1 - 1].row0 + run->slices[s1 - 1].rows &&
+           cv_step_slices_share(run, s0, s1))
+        s1++;
+    return s1;
+}
+
+void cv_step_run_views(const cv_step_run_t *run, int s0, int s1, cv_step_views_t *v)
+{
+    CV_ASSERT(s0 >= 0 && s0 < s1 && s1 <= run->nslices);
+    const cv_wave_slice_t *first = &run->slices[s0], *last = &run->slices[s1 - 1];
+    int64_t row0 = first->row0, rows = last->row0 + last->rows - first->row0;
     const cv_graph_t *g = run->graph;
     int64_t total = cv_step_total_rows(run);
     for (int i = 0; i < run->ninputs; i++) {
@@ -56,17 +97,19 @@ void cv_step_slice_views(const cv_step_run_t *run, int s, cv_step_views_t *v)
         if (!t) continue;
         if (g->values[value].constant && g->values[value].is_weight) {
             v->in_views[i] = *t;
-            v->in_views[i].data = slice->constants[value];
+            v->in_views[i].data = first->constants[value];
             v->in_ptrs[i] = &v->in_views[i];
         } else if (run->batched[i]) {
-            v->in_views[i] = cv_row_view(t, slice->row0, slice->rows, total);
+            v->in_views[i] = cv_row_view(t, row0, rows, total);
             v->in_ptrs[i] = &v->in_views[i];
         }
     }
     for (int o = 0; o < run->noutputs; o++) {
         v->out_ptrs[o] = run->outputs[o];
         if (!run->outputs[o] || !run->out_batched[o]) continue;
-        v->out_views[o] = cv_row_view(run->outputs[o], slice->row0, slice->rows, total);
+        v->out_views[o] = cv_row_view(run->outputs[o], row0, rows, total);
         v->out_ptrs[o] = &v->out_views[o];
     }
 }
+
+void cv_step_slice_views(const cv_step_run_t *run, int s, cv_step_views_t *v) { cv_step_run_views(run, s, s + 1, v); }

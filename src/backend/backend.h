@@ -79,10 +79,26 @@ typedef struct cv_backend_i {
     /* Makes the device copy of every constant of g; constants[v] receives
      * the device pointer of value v (NULL for non-constants). Weights are
      * converted to `precision` where it is FP16 or BF16. The CPU backend
-     * points at the host data. Freed by tenant_release. */
+     * points at the host data. `stored` (NULL: none) holds 2 * nvalues
+     * entries: where the weight store keeps weight v already ([v], and
+     * [nvalues + v] its half copy, or NULL), shared with other tenants; the
+     * backend points at those and copies only the other constants (whose
+     * host data it then reads: a stored weight's may be gone). Freed by
+     * tenant_release, which leaves the stored copies alone. */
     cv_status (*tenant_upload)(cv_backend_t *b, const cv_graph_t *g, cv_precision_t precision,
-                               void ***constants, cv_err_t *err);
+                               void *const *stored, void ***constants, cv_err_t *err);
     void (*tenant_release)(cv_backend_t *b, const cv_graph_t *g, void **constants);
+    /* Optional (NULL on host-memory backends, whose copy of a weight is the
+     * host data): the device copy of one weight tensor of the weight store,
+     * which tenants that have it share: its bytes and, where `half` is
+     * FP16 or BF16, a copy converted to it (what GEMM-like steps read).
+     * *device and *device_half (NULL without) receive where they are,
+     * *block and *bytes what weight_release frees; the bytes are charged to
+     * the calling thread's account (cv_account_charge_device).
+     * OUT_OF_MEMORY when the device is full. */
+    cv_status (*weight_upload)(cv_backend_t *b, const cv_tensor_t *t, cv_precision_t half, void **block,
+                               void **device, void **device_half, size_t *bytes, cv_err_t *err);
+    void (*weight_release)(cv_backend_t *b, void *block, size_t bytes);
     /* Runs one step of a wave. */
     cv_status (*step_run)(cv_backend_t *b, const cv_step_run_t *run, cv_err_t *err);
     /* Waits for all launched work. Optional: NULL when work is synchronous. */
@@ -128,6 +144,11 @@ struct cv_backend {
     void *context;
 };
 
+/* The weights a device keeps a half copy of for an FP16 or BF16 tenant:
+ * FP32 constants that a GEMM-like step (Conv, Gemm, MatMul) reads as its
+ * second input; marks them in needs_half (nvalues entries). */
+void cv_backend_half_weights(const cv_graph_t *g, bool *needs_half);
+
 /* ---- helpers for running a weighted step one slice at a time ---------- */
 
 /* Rows [row0, row0 + rows) of a tensor stacked along dim 0 of a wave of
@@ -152,6 +173,19 @@ void cv_step_views_free(cv_step_views_t *v);
  * slice's rows of every batched input and output and at its tenant's
  * weights (v->in_views/out_views hold the views). */
 void cv_step_slice_views(const cv_step_run_t *run, int s, cv_step_views_t *v);
+
+/* Shared layers (DESIGN.md): tenants that have a weight tensor in common
+ * hold one copy of it (the runtime's weight store), so slices that read
+ * the same weights read them at the same address. Whether slices a and b
+ * read every weight input of the step at one address. */
+bool cv_step_slices_share(const cv_step_run_t *run, int a, int b);
+/* The end of the run of slices from s0 that run as one: each shares s0's
+ * weights (cv_step_slices_share) and its rows follow the previous one's.
+ * For distinct tenants that is s0 + 1, found with one comparison. */
+int cv_step_shared_run(const cv_step_run_t *run, int s0);
+/* The step as slices [s0, s1) see it as one (cv_step_shared_run): their
+ * rows, s0's weights; as cv_step_slice_views otherwise. */
+void cv_step_run_views(const cv_step_run_t *run, int s0, int s1, cv_step_views_t *v);
 
 /* The CPU backend: kernels of src/backend/cpu, GEMM through OpenBLAS. */
 cv_status cv_backend_cpu_create(int threads, cv_backend_t **out, cv_err_t *err);

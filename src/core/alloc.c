@@ -125,6 +125,21 @@ void cv_free(void *ptr)
     free(h);
 }
 
+void cv_account_transfer(void *ptr, cv_account_t *to)
+{
+    if (!ptr) return;
+    block_header_t *h = (block_header_t *)((char *)ptr - HEADER_BYTES);
+    if (!to) to = &default_account;
+    if (h->account == to) return;
+    __atomic_sub_fetch(&h->account->live_bytes, h->bytes, __ATOMIC_RELAXED);
+    size_t live = __atomic_add_fetch(&to->live_bytes, h->bytes, __ATOMIC_RELAXED);
+    size_t peak = __atomic_load_n(&to->peak_bytes, __ATOMIC_RELAXED);
+    while (live > peak &&
+           !__atomic_compare_exchange_n(&to->peak_bytes, &peak, live, true, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+        ;
+    h->account = to;
+}
+
 void *cv_realloc(void *ptr, size_t bytes)
 {
     if (!ptr) return cv_malloc(bytes);

@@ -74,6 +74,11 @@ size_t cv_account_live_bytes(const cv_account_t *account);
 size_t cv_account_device_bytes(const cv_account_t *account);
 /* Charges (delta > 0) or credits device memory to this thread's account. */
 void cv_account_charge_device(long long delta);
+/* Moves a block of cv_malloc's from the account it was charged to onto
+ * `to`, which its cv_free will then credit: for memory that outlives the
+ * account that allocated it (a tenant's weight that the runtime's store
+ * keeps for every tenant that has it). */
+void cv_account_transfer(void *ptr, cv_account_t *to);
 /* Bytes live across all accounts, and the default account itself. */
 size_t cv_alloc_live_bytes(void);
 cv_account_t *cv_account_default(void);

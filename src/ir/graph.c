@@ -32,6 +32,7 @@ void cv_graph_destroy(cv_graph_t *g)
     if (!g) return;
     for (int i = 0; i < g->nvalues; i++) {
         cv_free(g->values[i].name);
+        if (g->values[i].borrowed && g->values[i].constant) g->values[i].constant->data = NULL;
         cv_tensor_destroy(g->values[i].constant);
     }
     for (int i = 0; i < g->nnodes; i++) {
@@ -129,12 +130,12 @@ void cv_graph_max_arity(const cv_graph_t *g, int *max_inputs, int *max_outputs)
     }
 }
 
-size_t cv_graph_drop_weight_data(cv_graph_t *g)
+cv_status cv_graph_host_read_weights(const cv_graph_t *g, bool *read)
 {
     /* sole[v]: 1 while every reader of v seen is a Conv, Gemm or MatMul
      * taking it as its weight or bias; 2 once another reader shows up. */
     unsigned char *sole = cv_calloc((size_t)g->nvalues + 1, 1);
-    if (!sole) return 0; /* nothing dropped: the host copy stays, still correct */
+    if (!sole) return CV_STATUS_OUT_OF_MEMORY;
     for (int ni = 0; ni < g->nnodes; ni++) {
         const cv_node_t *n = &g->nodes[ni];
         if (n->dead) continue;
@@ -147,15 +148,10 @@ size_t cv_graph_drop_weight_data(cv_graph_t *g)
         }
     }
     for (int o = 0; o < g->noutputs; o++) sole[g->outputs[o]] = 2;
-    size_t dropped = 0;
-    for (int v = 0; v < g->nvalues; v++) {
-        cv_tensor_t *c = g->values[v].constant;
-        if (sole[v] != 1 || !c || !g->values[v].is_weight || !c->data) continue;
-        dropped += cv_tensor_nbytes(c);
-        cv_tensor_free(c);
-    }
+    for (int v = 0; v < g->nvalues; v++)
+        read[v] = g->values[v].constant && g->values[v].is_weight && sole[v] != 1;
     cv_free(sole);
-    return dropped;
+    return CV_STATUS_OK;
 }
 
 const char *cv_node_label(const cv_graph_t *g, int node, char *buf, size_t len)

@@ -76,6 +76,10 @@ typedef struct cv_value {
     cv_tensor_t *constant; /* host data when the value is a constant */
     bool is_weight;       /* a constant that comes from the model's weights:
                              differs between tenants of a family */
+    bool borrowed;        /* constant->data is not the graph's but the
+                             runtime's weight store's (one copy for every
+                             tenant that has this tensor, src/runtime/
+                             weights.c), or NULL: the graph never frees it */
     int producer;         /* node index, or -1 for inputs and constants */
 } cv_value_t;
 
@@ -111,14 +115,16 @@ int cv_graph_add_constant(cv_graph_t *g, const char *name, cv_tensor_t *t, bool 
 /* The most inputs and the most outputs any node of g has (0 when none). */
 void cv_graph_max_arity(const cv_graph_t *g, int *max_inputs, int *max_outputs);
 
-/* Frees the host data of the weights that only Conv, Gemm and MatMul read,
- * as their weight or bias (inputs 1 and 2), keeping dtype and shape
- * (constant->data becomes NULL): for a tenant whose backend keeps its own
- * copy in device memory, so that its weights are not held twice (issue 9,
- * the memory wall). Planning never reads them (a step that reads a weight
- * is never folded); everything else a plan reads on the host (shapes,
- * axes, Clip bounds, Resize scales) is kept. Returns the bytes freed. */
-size_t cv_graph_drop_weight_data(cv_graph_t *g);
+/* Marks in read[v] (nvalues entries) the weights whose host data is read
+ * once a device backend holds its own copy of the tenant's constants:
+ * every weight but those that only Conv, Gemm and MatMul read, as their
+ * weight or bias (inputs 1 and 2), and that are no graph output. Planning
+ * never reads the unmarked ones (a step that reads a weight is never
+ * folded); what it reads on the host (shapes, Clip bounds, Resize scales,
+ * a Mul's factor) is marked. So a tenant on a device keeps only the
+ * marked ones on the host (issue 9, the memory wall). OUT_OF_MEMORY is the
+ * only failure. */
+cv_status cv_graph_host_read_weights(const cv_graph_t *g, bool *read);
 
 /* "Conv 'conv1' (node 3)" for messages; writes into buf. */
 const char *cv_node_label(const cv_graph_t *g, int node, char *buf, size_t len);

@@ -425,7 +425,12 @@ static cv_status place_replica(cv_registry_t *reg, cv_served_t *s, const char *p
         if (st != CV_STATUS_OK) return st; /* the model itself: it fails everywhere alike */
         cv_device_info_t info;
         bool on_gpu = cv_runtime_device_info(d->rt, &info, NULL) == CV_STATUS_OK && info.total_bytes > 0;
-        size_t bytes = on_gpu ? cv_tenant_device_bytes(t) : estimate;
+        /* What the load took on the device: its own constants and the
+         * weight tensors no tenant there had (a tenant that shares a
+         * backbone costs its head), not its share of what it reads. */
+        cv_tenant_memory_t mem;
+        cv_tenant_memory(t, &mem);
+        size_t bytes = on_gpu ? mem.loaded_device_bytes : estimate;
         size_t room = cv_place_free(&devs[i]);
         if (bytes > room) {
             char need[32], have[32];
@@ -862,8 +867,12 @@ int cv_served_replica_stats(cv_served_t *s, cv_replica_stats_t *out)
         cv_replica_stats_t *o = &out[k];
         o->device = r->device;
         o->bytes = r->bytes;
-        o->host_bytes = cv_tenant_bytes(r->tenant);
-        o->device_bytes = cv_tenant_device_bytes(r->tenant);
+        cv_tenant_memory_t mem;
+        cv_tenant_memory(r->tenant, &mem);
+        o->host_bytes = mem.host_own + mem.host_shared;
+        o->device_bytes = mem.device_own + mem.device_shared;
+        o->host_shared_bytes = mem.host_shared;
+        o->device_shared_bytes = mem.device_shared;
         cv_tenant_stats(rt, r->tenant, &o->tenant);
         cv_family_stats(rt, r->tenant, &o->family);
     }

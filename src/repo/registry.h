@@ -237,6 +237,9 @@ typedef struct cv_replica_stats {
     int device;
     size_t bytes;               /* charged against the device's budget */
     size_t host_bytes, device_bytes;
+    /* Of those, its part of the weight tensors it shares with other
+     * tenants (cv_tenant_memory). */
+    size_t host_shared_bytes, device_shared_bytes;
     cv_request_stats_t tenant;  /* cv_tenant_stats */
     cv_request_stats_t family;  /* cv_family_stats: its family on that device */
 } cv_replica_stats_t;

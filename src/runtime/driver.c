@@ -145,6 +145,7 @@ static void *lane_main(void *arg)
         const cv_sched_wave_t *w = &lane->sched->wave;
         int n = w->nreqs, ntenants = w->ntenants;
         for (int i = 0; i < n; i++) reqs[i] = (cv_request_t *)w->reqs[i];
+        if (n > 1) cv_family_order_requests(reqs[0]->tenant->family, reqs, n);
         pthread_mutex_unlock(&rt->mu);
 
         cv_err_t err = {{0}};

@@ -72,6 +72,7 @@ cv_status cv_runtime_create(const cv_runtime_config_t *config, cv_runtime_t **ou
     if (!rt) return cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of memory creating a runtime");
     init_sync(rt);
     cv_status st = settle_config(config, &rt->config, err);
+    cv_weights_init(&rt->weights, !rt->config.no_weight_sharing);
     if (st == CV_STATUS_OK) {
         if (rt->config.device == CV_DEVICE_CPU) {
             st = cv_backend_cpu_create(rt->config.threads, &rt->backend, err);
@@ -115,6 +116,8 @@ void cv_runtime_destroy(cv_runtime_t *rt)
         cv_sched_destroy(rt->sched);
     }
     cv_exec_destroy(rt->exec);
+    /* Every tenant gave its weights back; the backend that held them goes next. */
+    cv_weights_destroy(&rt->weights);
     if (rt->backend) rt->backend->iface->destroy(rt->backend);
     cv_cpu_ctx_release(&rt->fold_cpu);
     cv_free(rt->profile);
@@ -195,6 +198,8 @@ cv_status cv_runtime_stats(cv_runtime_t *rt, cv_runtime_stats_t *out)
         out->last_wave_device_ms = b.last_wave_device_ms;
     }
     pthread_mutex_lock(&rt->mu);
+    cv_weights_totals(&rt->weights, &out->weight_tensors, &out->shared_weight_tensors, &out->weight_host_bytes,
+                      &out->weight_device_bytes, &out->weight_saved_bytes);
     out->queued = rt->sched->queued;
     out->in_flight = rt->sched->in_flight;
     for (cv_tenant_t *t = rt->tenants; t; t = t->next) out->tenants++;

@@ -16,6 +16,7 @@
 
 #include "backend/cpu/cpu.h"
 #include "exec/exec.h"
+#include "runtime/weights.h"
 #include "sched/sched.h"
 
 #include <pthread.h>
@@ -48,6 +49,10 @@ typedef struct cv_family {
     uint64_t clock;
     cv_sched_group_t *group;
     bool profiled;                  /* its latency model has been measured */
+    /* Some of its tenants share weights (the weight store), next to each
+     * other in share_rank order: waves put their slices in that order, so
+     * that slices that share a step are one run. Under rt->mu. */
+    bool shares;
     struct cv_family *next;
 } cv_family_t;
 
@@ -57,6 +62,8 @@ struct cv_tenant {
     cv_graph_t *graph;
     cv_family_t *family;
     void **constants; /* backend pointers, per value */
+    cv_tenant_weights_t weights; /* its entries in the runtime's weight store */
+    int share_rank;   /* its place in its family by what it shares; under rt->mu */
     cv_tenant_config_t config;
     cv_account_t account;
     cv_sched_tenant_t *sched;
@@ -118,6 +125,7 @@ struct cv_runtime {
     pthread_mutex_t exec_mu;  /* one wave at a time on `exec` */
     cv_cpu_ctx_t fold_cpu;    /* constant folding runs on the CPU whatever the device */
     pthread_mutex_t load_mu;  /* loads and unloads, one at a time */
+    cv_weight_store_t weights; /* every tenant's weights, each tensor once */
 
     pthread_mutex_t mu;       /* everything below, and the scheduler */
     pthread_cond_t wake;      /* the scheduler thread: something happened */
@@ -160,6 +168,10 @@ void cv_family_drop_plans(cv_runtime_t *rt, cv_family_t *f);
 
 void cv_tenant_ref(cv_tenant_t *t);
 void cv_tenant_unref(cv_tenant_t *t);
+/* Puts reqs[0..n) (or a wave's slices) in the order of their tenants'
+ * share_rank, stably, when their family shares weights: slices that share
+ * a step then follow each other. Under rt->mu. */
+void cv_family_order_requests(const cv_family_t *f, cv_request_t **reqs, int n);
 
 /* ---- request.c ------------------------------------------------------------ */
 

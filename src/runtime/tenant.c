@@ -1,13 +1,16 @@
 /*
  * tenant.c: loading a tenant (ONNX -> IR -> load-time passes -> its
- * constants on the backend -> its family and the scheduler, and a new
- * family's profile), unloading (its queued requests answered, its waves
- * finished), and what the API tells of a tenant.
+ * weights interned in the runtime's weight store, shared with the tenants
+ * that have the same tensors -> its constants on the backend -> its family
+ * and the scheduler, and a new family's profile), unloading (its queued
+ * requests answered, its waves finished, its weights given back), and what
+ * the API tells of a tenant (its memory: own and shared).
  */
 #include "ir/passes.h"
 #include "onnx/onnx_loader.h"
 #include "runtime/runtime_internal.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 void cv_tenant_ref(cv_tenant_t *t) { atomic_fetch_add(&t->refs, 1); }
@@ -142,17 +145,64 @@ static void leave_family(cv_runtime_t *rt, cv_tenant_t *t)
     }
 }
 
-/* Releases what t holds on the device and, unless its family still plans
- * from it, its graph. */
+static int by_weights(const void *a, const void *b)
+{
+    const cv_tenant_t *x = *(cv_tenant_t *const *)a, *y = *(cv_tenant_t *const *)b;
+    bool share;
+    int order = cv_weights_compare(&x->weights, &y->weights, &share);
+    return order ? order : (x->share_rank > y->share_rank) - (x->share_rank < y->share_rank);
+}
+
+/* Orders the family's loaded tenants by what they share (weights.h,
+ * cv_weights_compare) into share_rank, and notes whether any two next to
+ * each other share a tensor (else waves keep the scheduler's order: the
+ * order would make no run longer). Under rt->mu. */
+static void rank_family(cv_runtime_t *rt, cv_family_t *f)
+{
+    int n = 0;
+    for (cv_tenant_t *t = rt->tenants; t; t = t->next) n += t->family == f;
+    f->shares = false;
+    cv_tenant_t **members = n > 1 ? cv_malloc(sizeof(*members) * (size_t)n) : NULL;
+    if (!members) return; /* one tenant, or no room: waves as formed */
+    n = 0;
+    for (cv_tenant_t *t = rt->tenants; t; t = t->next)
+        if (t->family == f) members[n++] = t;
+    qsort(members, (size_t)n, sizeof(*members), by_weights);
+    for (int i = 0; i < n; i++) {
+        bool share = false;
+        if (i > 0) cv_weights_compare(&members[i - 1]->weights, &members[i]->weights, &share);
+        f->shares = f->shares || share;
+        members[i]->share_rank = i;
+    }
+    cv_free(members);
+}
+
+void cv_family_order_requests(const cv_family_t *f, cv_request_t **reqs, int n)
+{
+    if (!f->shares) return;
+    /* Insertion sort: stable, and waves are a few dozen requests. */
+    for (int i = 1; i < n; i++) {
+        cv_request_t *r = reqs[i];
+        int j = i;
+        while (j > 0 && reqs[j - 1]->tenant->share_rank > r->tenant->share_rank) {
+            reqs[j] = reqs[j - 1];
+            j--;
+        }
+        reqs[j] = r;
+    }
+}
+
+/* Releases what t holds on the device and in the weight store (a tensor
+ * other tenants still have stays) and, unless its family still plans from
+ * it, its graph. */
 static void release_model(cv_runtime_t *rt, cv_tenant_t *t, bool keep_graph)
 {
-    if (t->constants) {
-        /* Released under the tenant's account, which the backend credits. */
-        cv_account_t *previous = cv_account_use(&t->account);
-        rt->backend->iface->tenant_release(rt->backend, t->graph, t->constants);
-        cv_account_use(previous);
-        t->constants = NULL;
-    }
+    /* Under the tenant's account, which the backend credits. */
+    cv_account_t *previous = cv_account_use(&t->account);
+    if (t->constants) rt->backend->iface->tenant_release(rt->backend, t->graph, t->constants);
+    t->constants = NULL;
+    cv_weights_release(&rt->weights, rt->backend, t->graph, &t->weights, keep_graph);
+    cv_account_use(previous);
     if (!keep_graph) {
         cv_graph_destroy(t->graph);
         t->graph = NULL;
@@ -184,11 +234,14 @@ cv_status cv_tenant_load_config(cv_runtime_t *rt, const char *name, const char *
     if (st == CV_STATUS_OK) st = settle_config(rt, name, t->graph, &t->config, err);
     if (st == CV_STATUS_OK) st = cv_ir_prepare(t->graph, &rt->fold_cpu, err);
     if (st == CV_STATUS_OK && !rt->config.no_fusion) st = cv_plan_fuse_residuals(t->graph, &rt->fold_cpu, err);
+    /* Its weights by content: those another tenant has are that tenant's
+     * copy from now on; on a device the host keeps only what host code
+     * reads. Then the constants table, pointing at the stored copies. */
     if (st == CV_STATUS_OK)
-        st = rt->backend->iface->tenant_upload(rt->backend, t->graph, t->config.precision, &t->constants, err);
-    /* A device holds the weights now; the host copy would only double the
-     * tenant's memory (what remains is what planning reads). */
-    if (st == CV_STATUS_OK && !rt->backend->iface->host_memory) cv_graph_drop_weight_data(t->graph);
+        st = cv_weights_intern(&rt->weights, rt->backend, t->graph, t->config.precision, &t->weights, err);
+    if (st == CV_STATUS_OK)
+        st = rt->backend->iface->tenant_upload(rt->backend, t->graph, t->config.precision,
+                                               (void *const *)t->weights.stored, &t->constants, err);
     cv_account_use(previous);
     if (st == CV_STATUS_OK) t->by_rows = fixed_beyond_rows(t->graph);
 
@@ -241,8 +294,18 @@ cv_status cv_tenant_load_config(cv_runtime_t *rt, const char *name, const char *
     pthread_mutex_lock(&rt->mu);
     t->next = rt->tenants;
     rt->tenants = t;
+    rank_family(rt, t->family);
     pthread_mutex_unlock(&rt->mu);
     pthread_mutex_unlock(&rt->load_mu);
+    if (t->weights.nentries) {
+        cv_tenant_memory_t m;
+        cv_tenant_memory(t, &m);
+        bool host = rt->backend->iface->host_memory;
+        cv_log(CV_LOG_INFO, "tenant '%s': %d weight tensors, %d shared with other tenants (%zu of their %zu bytes "
+                            "charged to it), hashed and compared in %.1f ms",
+               name, m.weights, m.shared_weights, host ? m.host_shared : m.device_shared, m.shared_tensor_bytes,
+               m.hash_ms);
+    }
     *out = t;
     return CV_STATUS_OK;
 }
@@ -304,6 +367,7 @@ void cv_tenant_unload(cv_runtime_t *rt, cv_tenant_t *t)
     cv_family_t *f = t->family;
     bool last = f->ntenants == 1;
     leave_family(rt, t);
+    if (!last) rank_family(rt, f);
     bool keep_graph = !last && (f->representative == t);
     pthread_mutex_unlock(&rt->mu);
     release_model(rt, t, keep_graph);
@@ -351,11 +415,36 @@ const char *cv_tenant_name(const cv_tenant_t *t) { return t->name; }
 uint64_t cv_tenant_family_hash(const cv_tenant_t *t) { return t->family->hash; }
 int cv_tenant_num_inputs(const cv_tenant_t *t) { return t->graph->ninputs; }
 int cv_tenant_num_outputs(const cv_tenant_t *t) { return t->graph->noutputs; }
+void cv_tenant_memory(const cv_tenant_t *t, cv_tenant_memory_t *out)
+{
+    cv_weights_memory_t w;
+    cv_weights_memory(&t->rt->weights, &t->weights, &w);
+    memset(out, 0, sizeof(*out));
+    out->host_own = cv_account_live_bytes(&t->account) + atomic_load(&t->request_bytes) + w.host_own;
+    out->host_shared = w.host_shared;
+    out->device_own = cv_account_device_bytes(&t->account) + w.device_own;
+    out->device_shared = w.device_shared;
+    out->weights = w.weights;
+    out->shared_weights = w.shared_weights;
+    out->shared_tensor_bytes = t->rt->backend->iface->host_memory ? w.shared_whole_host : w.shared_whole_device;
+    out->loaded_host_bytes = t->weights.loaded_host;
+    out->loaded_device_bytes = t->weights.loaded_device + cv_account_device_bytes(&t->account);
+    out->hash_ms = t->weights.hash_ms;
+}
+
 size_t cv_tenant_bytes(const cv_tenant_t *t)
 {
-    return cv_account_live_bytes(&t->account) + atomic_load(&t->request_bytes);
+    cv_tenant_memory_t m;
+    cv_tenant_memory(t, &m);
+    return m.host_own + m.host_shared;
 }
-size_t cv_tenant_device_bytes(const cv_tenant_t *t) { return cv_account_device_bytes(&t->account); }
+
+size_t cv_tenant_device_bytes(const cv_tenant_t *t)
+{
+    cv_tenant_memory_t m;
+    cv_tenant_memory(t, &m);
+    return m.device_own + m.device_shared;
+}
 
 const char *cv_tenant_input_name(const cv_tenant_t *t, int i)
 {

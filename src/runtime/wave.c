@@ -227,6 +227,43 @@ static cv_status keep_profile(cv_runtime_t *rt, const cv_plan_t *plan, cv_err_t 
     return CV_STATUS_OK;
 }
 
+/* Puts the wave's slices (their table entries, inputs and outputs alike)
+ * in their tenants' share_rank order when the family shares weights, as
+ * scheduled waves are (cv_family_order_requests): slices that share a step
+ * then run it as one. Rows follow the new order; each slice's outputs stay
+ * the caller's slice's. */
+static void order_wave(cv_runtime_t *rt, const cv_family_t *f, const cv_slice_io_t *slices, cv_wave_slice_t *wave,
+                       const cv_tensor_t **ins, cv_tensor_t **outs, int nslices)
+{
+    int rank[nslices];
+    pthread_mutex_lock(&rt->mu);
+    bool shares = f->shares;
+    for (int s = 0; s < nslices; s++) rank[s] = slices[s].tenant->share_rank;
+    pthread_mutex_unlock(&rt->mu);
+    if (!shares) return;
+    for (int i = 1; i < nslices; i++) { /* insertion sort: stable */
+        cv_wave_slice_t w = wave[i];
+        const cv_tensor_t *in = ins[i];
+        cv_tensor_t *out = outs[i];
+        int r = rank[i], j = i;
+        for (; j > 0 && rank[j - 1] > r; j--) {
+            wave[j] = wave[j - 1];
+            ins[j] = ins[j - 1];
+            outs[j] = outs[j - 1];
+            rank[j] = rank[j - 1];
+        }
+        wave[j] = w;
+        ins[j] = in;
+        outs[j] = out;
+        rank[j] = r;
+    }
+    int64_t row = 0;
+    for (int s = 0; s < nslices; s++) {
+        wave[s].row0 = row;
+        row += wave[s].rows;
+    }
+}
+
 cv_status cv_wave_run(cv_runtime_t *rt, cv_slice_io_t *slices, int nslices, cv_err_t *err)
 {
     int64_t total_rows = 0;
@@ -255,6 +292,7 @@ cv_status cv_wave_run(cv_runtime_t *rt, cv_slice_io_t *slices, int nslices, cv_e
         row += rows;
     }
     st = alloc_outputs(plan, wave, slices, nslices, err);
+    if (st == CV_STATUS_OK && nslices > 1) order_wave(rt, f, slices, wave, ins, outs, nslices);
     if (st == CV_STATUS_OK) {
         pthread_mutex_lock(&rt->exec_mu);
         st = cv_exec_wave(rt->exec, plan, wave, nslices, slices[0].tenant->config.precision, ins, outs, err);

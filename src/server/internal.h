@@ -76,6 +76,7 @@ typedef struct cv_live_tenant {
     cv_tenant_config_t config;
     cv_request_stats_t stats;
     size_t host_bytes, device_bytes;
+    size_t host_shared_bytes, device_shared_bytes; /* of those, its part of shared weights */
     long long rows, invalid, last_inference_ms;
     int latency_samples; /* completed requests p50_ms and p99_ms are over (the last CV_LATENCY_RING) */
     double p50_ms, p99_ms;

@@ -118,6 +118,8 @@ cv_status cv_live_gather(cv_registry_t *reg, cv_live_snapshot_t *snap, cv_err_t 
             cv_request_stats_add(&t->stats, &reps[k].tenant);
             t->host_bytes += reps[k].host_bytes;
             t->device_bytes += reps[k].device_bytes;
+            t->host_shared_bytes += reps[k].host_shared_bytes;
+            t->device_shared_bytes += reps[k].device_shared_bytes;
             t->replicas[k] = (cv_live_replica_t){.device = cv_registry_device_name(reg, reps[k].device),
                                                  .bytes = reps[k].bytes,
                                                  .completed = reps[k].tenant.outcomes[CV_OUTCOME_COMPLETED],
@@ -310,6 +312,8 @@ static json_t *tenant_doc(const cv_live_tenant_t *t, bool *ok)
     put(o, "latency_ms", lat, ok);
     put(o, "host_bytes", json_integer((json_int_t)t->host_bytes), ok);
     put(o, "device_bytes", json_integer((json_int_t)t->device_bytes), ok);
+    put(o, "host_shared_bytes", json_integer((json_int_t)t->host_shared_bytes), ok);
+    put(o, "device_shared_bytes", json_integer((json_int_t)t->device_shared_bytes), ok);
     put(o, "last_inference_ms", json_integer(t->last_inference_ms), ok);
     return o;
 }

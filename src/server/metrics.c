@@ -23,7 +23,7 @@
 typedef struct sample {
     const cv_served_t *s;
     cv_request_stats_t st; /* summed over its replicas */
-    size_t host_bytes, device_bytes;
+    size_t host_bytes, device_bytes, host_shared_bytes, device_shared_bytes;
     cv_replica_stats_t replicas[CV_PLACE_MAX_DEVICES];
     int nreplicas;
 } sample_t;
@@ -133,6 +133,15 @@ static void render_models(cv_sbuf_t *b, const sample_t *xs, int n)
     for (int i = 0; i < n; i++) series(b, "caravel_tenant_host_bytes", &xs[i], NULL, (double)xs[i].host_bytes);
     family(b, "caravel_tenant_device_bytes", "gauge", "Device memory the tenant's weights take (0 on the CPU)");
     for (int i = 0; i < n; i++) series(b, "caravel_tenant_device_bytes", &xs[i], NULL, (double)xs[i].device_bytes);
+    family(b, "caravel_tenant_host_shared_bytes", "gauge",
+           "Of caravel_tenant_host_bytes, the tenant's part of weight tensors it shares with other tenants "
+           "(each stored once, its bytes split among them)");
+    for (int i = 0; i < n; i++)
+        series(b, "caravel_tenant_host_shared_bytes", &xs[i], NULL, (double)xs[i].host_shared_bytes);
+    family(b, "caravel_tenant_device_shared_bytes", "gauge",
+           "Of caravel_tenant_device_bytes, the tenant's part of weight tensors it shares with other tenants");
+    for (int i = 0; i < n; i++)
+        series(b, "caravel_tenant_device_shared_bytes", &xs[i], NULL, (double)xs[i].device_shared_bytes);
     family(b, "caravel_model_info", "gauge", "1 per loaded (model, version): its tenant and family");
     for (int i = 0; i < n; i++) {
         char label[512];
@@ -302,6 +311,8 @@ void cv_metrics_render(cv_sbuf_t *b, cv_registry_t *reg, const cv_server_gauges_
                 cv_request_stats_add(&x->st, &x->replicas[r].tenant);
                 x->host_bytes += x->replicas[r].host_bytes;
                 x->device_bytes += x->replicas[r].device_bytes;
+                x->host_shared_bytes += x->replicas[r].host_shared_bytes;
+                x->device_shared_bytes += x->replicas[r].device_shared_bytes;
             }
             k++;
         }

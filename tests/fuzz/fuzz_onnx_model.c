@@ -279,7 +279,7 @@ static void plan_and_run(const cv_graph_t *g, int64_t rows, cv_cpu_ctx_t *cpu)
     st = cv_backend_cpu_create(1, &backend, &err);
     if (st == CV_STATUS_OK) st = cv_exec_create(backend, &ex, &err);
     if (st == CV_STATUS_OK)
-        st = backend->iface->tenant_upload(backend, g, CV_PRECISION_FP32, &constants, &err);
+        st = backend->iface->tenant_upload(backend, g, CV_PRECISION_FP32, NULL, &constants, &err);
     trace("backend", st, &err);
     if (st == CV_STATUS_OK) run_plan(ex, plan, constants, nslices, inputs);
 done:

@@ -234,7 +234,7 @@ void **cv_test_tenant_upload(cv_backend_t *be, const cv_graph_t *g, cv_precision
 {
     void **table;
     cv_err_t err;
-    if (be->iface->tenant_upload(be, g, precision, &table, &err) != CV_STATUS_OK)
+    if (be->iface->tenant_upload(be, g, precision, NULL, &table, &err) != CV_STATUS_OK)
         fail_msg("%s upload: %s", be->iface->name, err.msg);
     return table;
 }

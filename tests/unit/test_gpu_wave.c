@@ -192,8 +192,8 @@ static void run_case(const op_case_t *k, cv_precision_t prec, uint64_t seed)
     }
     void **cpu_table, **cuda_table;
     cv_err_t err;
-    assert_int_equal(B.cpu->iface->tenant_upload(B.cpu, g, CV_PRECISION_FP32, &cpu_table, &err), CV_STATUS_OK);
-    if (B.cuda->iface->tenant_upload(B.cuda, g, prec, &cuda_table, &err) != CV_STATUS_OK)
+    assert_int_equal(B.cpu->iface->tenant_upload(B.cpu, g, CV_PRECISION_FP32, NULL, &cpu_table, &err), CV_STATUS_OK);
+    if (B.cuda->iface->tenant_upload(B.cuda, g, prec, NULL, &cuda_table, &err) != CV_STATUS_OK)
         fail_msg("upload: %s", err.msg);
     int64_t rows = plan->rows;
     cv_tensor_t ref = run_plan(B.cpu_exec, plan, &cpu_table, &rows, 1, CV_PRECISION_FP32, inputs);
@@ -205,7 +205,7 @@ static void run_case(const op_case_t *k, cv_precision_t prec, uint64_t seed)
     if (prec == CV_PRECISION_FP32 && !k->w_input) {
         cv_test_fill_random(g->values[g->nodes[0].inputs[1]].constant, seed + 99);
         void **other;
-        assert_int_equal(B.cuda->iface->tenant_upload(B.cuda, g, prec, &other, &err), CV_STATUS_OK);
+        assert_int_equal(B.cuda->iface->tenant_upload(B.cuda, g, prec, NULL, &other, &err), CV_STATUS_OK);
         cv_tensor_t changed = run_plan(B.cuda_exec, plan, &other, &rows, 1, prec, inputs);
         assert_true(cv_test_rel_diff(&changed, &ref) > 1e-3);
         cv_tensor_free(&changed);
@@ -301,9 +301,9 @@ static void tenants_load(tenants_t *t, int n, cv_precision_t prec)
     t->cuda_tables = cv_calloc((size_t)n, sizeof(void **));
     for (int i = 0; i < n; i++) {
         t->graphs[i] = build_cnn(100 * (uint64_t)(i + 1));
-        assert_int_equal(B.cpu->iface->tenant_upload(B.cpu, t->graphs[i], CV_PRECISION_FP32, &t->cpu_tables[i], &err),
+        assert_int_equal(B.cpu->iface->tenant_upload(B.cpu, t->graphs[i], CV_PRECISION_FP32, NULL, &t->cpu_tables[i], &err),
                          CV_STATUS_OK);
-        if (B.cuda->iface->tenant_upload(B.cuda, t->graphs[i], prec, &t->cuda_tables[i], &err) != CV_STATUS_OK)
+        if (B.cuda->iface->tenant_upload(B.cuda, t->graphs[i], prec, NULL, &t->cuda_tables[i], &err) != CV_STATUS_OK)
             fail_msg("upload: %s", err.msg);
     }
     assert_true(cv_ir_family_hash(t->graphs[0]) == cv_ir_family_hash(t->graphs[n - 1]));
@@ -430,8 +430,8 @@ static void test_host_fallback(void **state)
         int n = cv_test_graph_node(g, CV_OP_MATMUL, (int[]){x, w}, 2, "y");
         cv_test_graph_output(g, cv_test_graph_out(g, n));
         assert_int_equal(cv_ir_prepare(g, cv_backend_cpu_ctx(B.cpu), &err), CV_STATUS_OK);
-        assert_int_equal(B.cpu->iface->tenant_upload(B.cpu, g, CV_PRECISION_FP32, &cpu_tables[i], &err), CV_STATUS_OK);
-        assert_int_equal(B.cuda->iface->tenant_upload(B.cuda, g, CV_PRECISION_FP32, &cuda_tables[i], &err),
+        assert_int_equal(B.cpu->iface->tenant_upload(B.cpu, g, CV_PRECISION_FP32, NULL, &cpu_tables[i], &err), CV_STATUS_OK);
+        assert_int_equal(B.cuda->iface->tenant_upload(B.cuda, g, CV_PRECISION_FP32, NULL, &cuda_tables[i], &err),
                          CV_STATUS_OK);
     }
     int64_t rows[3] = {2, 1, 3};

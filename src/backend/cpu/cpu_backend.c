@@ -1,7 +1,11 @@
 /*
  * cpu_backend.c: the CPU backend. Memory is host memory; a step runs its
- * op's CPU kernel once for the whole wave, or once per slice (on that
- * slice's rows, with its tenant's weights) when the step reads weights.
+ * op's CPU kernel once for the whole wave, or, when the step reads weights,
+ * once per run of slices that read the same weights (on their rows, with
+ * their weights: tenants that share a layer run it as one model at the
+ * run's rows, one GEMM over all of them; distinct tenants, once per slice).
+ * A tenant's weights are the host data of its graph, which the runtime's
+ * weight store holds once for every tenant that has them.
  * The backend owns the thread pool its kernels split their work over
  * (src/core/threads.h); OpenBLAS itself runs on one thread.
  */
@@ -47,7 +51,7 @@ static cv_status cpu_copy(cv_backend_t *b, void *dst, const void *src, size_t by
 }
 
 static cv_status cpu_tenant_upload(cv_backend_t *b, const cv_graph_t *g, cv_precision_t precision,
-                                   void ***constants, cv_err_t *err)
+                                   void *const *stored, void ***constants, cv_err_t *err)
 {
     CV_ASSERT(precision == CV_PRECISION_FP32);
     void **table = cv_calloc((size_t)g->nvalues + 1, sizeof(void *));
@@ -73,14 +77,23 @@ static cv_status cpu_step_run(cv_backend_t *b, const cv_step_run_t *run, cv_err_
     bool weighted = run->plan->steps[run->step].weighted;
     if (!weighted || run->nslices == 1) return def->cpu(&args, err);
 
-    /* Weighted step of a multi-slice wave: one kernel call per slice. */
+    /* Weighted step of a multi-slice wave: one kernel call per run of
+     * slices with the same weights (the whole wave when they all share). */
+    const cv_wave_slice_t *last = &run->slices[run->nslices - 1];
+    if (run->slices[0].row0 == 0 && last->row0 + last->rows == cv_step_total_rows(run) &&
+        cv_step_shared_run(run, 0) == run->nslices) {
+        args.inputs = run->inputs; /* slice 0's weights, everyone's */
+        return def->cpu(&args, err);
+    }
     cv_step_views_t views;
     cv_status st = cv_step_views_init(&views, run, err);
-    for (int s = 0; s < run->nslices && st == CV_STATUS_OK; s++) {
-        cv_step_slice_views(run, s, &views);
+    for (int s = 0; s < run->nslices && st == CV_STATUS_OK;) {
+        int end = cv_step_shared_run(run, s);
+        cv_step_run_views(run, s, end, &views);
         args.inputs = views.in_ptrs;
         args.outputs = views.out_ptrs;
         st = def->cpu(&args, err);
+        s = end;
     }
     cv_step_views_free(&views);
     return st;
@@ -105,6 +118,8 @@ static const cv_backend_i cpu_iface = {
     /* .download       = */ cpu_copy,
     /* .tenant_upload  = */ cpu_tenant_upload,
     /* .tenant_release = */ cpu_tenant_release,
+    /* .weight_upload  = */ NULL,
+    /* .weight_release = */ NULL,
     /* .step_run       = */ cpu_step_run,
     /* .synchronize    = */ NULL,
     /* .wave_begin     = */ NULL,

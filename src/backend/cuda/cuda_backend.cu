@@ -11,11 +11,16 @@
  * weighted steps, exactly as the CPU backend does), outputs uploaded. Such
  * steps are counted per op; the first of each op is logged.
  *
- * Tenants: one device block per tenant holds every constant (one
- * cudaMalloc, so that loading and unloading a tenant cost one call each);
- * FP16/BF16 tenants also keep half copies of the weights that GEMM-like
- * steps read; each table carries an upload serial, by which the
- * super-kernel cache tells tenants apart (layout: cuda_internal.h).
+ * Tenants: their weights are the runtime's weight store's (shared between
+ * the tenants that have them, src/runtime/weights.c): one device
+ * allocation per stored tensor (weight_upload), with its FP16/BF16 copy
+ * beside it where a GEMM-like step reads it, from the device's
+ * stream-ordered pool, so that a tensor is freed with its last tenant and
+ * small tensors do not each take a page. A tenant's own block (one
+ * cudaMalloc) holds the constants that are no stored weight (structure,
+ * and every constant of a table made without the store, as tests do);
+ * each table carries an upload serial, by which the super-kernel cache
+ * tells tenants apart (layout: cuda_internal.h).
  *
  * Waves go through the super-kernel cache (cuda_graph.cu): this file gives
  * it the hooks it needs while a wave is being captured (no synchronisation,
@@ -251,19 +256,6 @@ static cv_status cuda_download(cv_backend_t *b, void *dst, const void *src, size
 
 /* ---- tenants -------------------------------------------------------------- */
 
-/* Constants that a GEMM-like step reads as its second input get a half
- * copy in FP16/BF16: marks them in `needs_half` (per value). */
-static void mark_gemm_weights(const cv_graph_t *g, bool *needs_half)
-{
-    for (int ni = 0; ni < g->nnodes; ni++) {
-        const cv_node_t *n = &g->nodes[ni];
-        if (n->dead || n->ninputs < 2) continue;
-        if (n->op != CV_OP_CONV && n->op != CV_OP_GEMM && n->op != CV_OP_MATMUL) continue;
-        int v = n->inputs[1];
-        if (v >= 0 && g->values[v].constant && g->values[v].constant->dtype == CV_DTYPE_FP32) needs_half[v] = true;
-    }
-}
-
 static void cuda_tenant_release(cv_backend_t *b, const cv_graph_t *g, void **constants)
 {
     if (!constants) return;
@@ -274,18 +266,21 @@ static void cuda_tenant_release(cv_backend_t *b, const cv_graph_t *g, void **con
     cv_free(constants);
 }
 
-/* Where each constant of g goes in the tenant's device block, every copy
- * 256-byte aligned: at[v] for v's own, at[nv + v] for its half copy where
- * needs_half[v]. Returns the block's size; *largest_half receives the
+/* Where each constant of g that is not stored (the weight store's) goes in
+ * the tenant's device block, every copy 256-byte aligned: at[v] for v's
+ * own, at[nv + v] for its half copy where needs_half[v]. Returns the block's size; *largest_half receives the
  * bytes of the largest half copy (the host scratch converting them). */
-static size_t constants_layout(const cv_graph_t *g, const bool *needs_half, size_t *at, size_t *largest_half)
+static bool is_stored(void *const *stored, int v) { return stored && stored[v]; }
+
+static size_t constants_layout(const cv_graph_t *g, void *const *stored, const bool *needs_half, size_t *at,
+                               size_t *largest_half)
 {
     int nv = g->nvalues;
     size_t total = 0;
     *largest_half = 0;
     for (int v = 0; v < nv; v++) {
         const cv_tensor_t *c = g->values[v].constant;
-        if (!c) continue;
+        if (!c || is_stored(stored, v)) continue;
         at[v] = total;
         total += align_up(cv_tensor_nbytes(c) + 1);
         if (needs_half[v]) {
@@ -301,9 +296,16 @@ static size_t constants_layout(const cv_graph_t *g, const bool *needs_half, size
 /* Copies every constant of g into `block` at its place, setting table[v]
  * (and table[nv + v] for a half copy, converted to `precision` through a
  * host scratch of `largest_half` bytes). Copies may still be in flight. */
+/* Converts n FP32 values to FP16 or BF16 (round to nearest even). */
+static void to_half(const float *f, int64_t n, cv_precision_t precision, uint16_t *out)
+{
+    for (int64_t i = 0; i < n; i++)
+        out[i] = precision == CV_PRECISION_FP16 ? cv_fp32_to_fp16(f[i]) : cv_fp32_to_bf16(f[i]);
+}
+
 static cv_status constants_copy(cv_backend_t *b, const cv_graph_t *g, cv_precision_t precision,
-                                const bool *needs_half, const size_t *at, size_t largest_half, char *block,
-                                void **table, cv_err_t *err)
+                                void *const *stored, const bool *needs_half, const size_t *at, size_t largest_half,
+                                char *block, void **table, cv_err_t *err)
 {
     int nv = g->nvalues;
     uint16_t *scratch = NULL;
@@ -313,13 +315,16 @@ static cv_status constants_copy(cv_backend_t *b, const cv_graph_t *g, cv_precisi
     for (int v = 0; v < nv && st == CV_STATUS_OK; v++) {
         const cv_tensor_t *c = g->values[v].constant;
         if (!c) continue;
+        if (is_stored(stored, v)) {
+            table[v] = stored[v];
+            table[nv + v] = stored[nv + v];
+            continue;
+        }
         table[v] = block + at[v];
         st = cuda_upload(b, table[v], c->data, cv_tensor_nbytes(c), err);
         if (st != CV_STATUS_OK || !needs_half[v]) continue;
         int64_t n = cv_shape_numel(&c->shape);
-        const float *f = (const float *)c->data;
-        for (int64_t i = 0; i < n; i++)
-            scratch[i] = precision == CV_PRECISION_FP16 ? cv_fp32_to_fp16(f[i]) : cv_fp32_to_bf16(f[i]);
+        to_half((const float *)c->data, n, precision, scratch);
         table[nv + v] = block + at[nv + v];
         /* A copy from pageable memory has read it when the call returns,
          * so scratch can be refilled for the next weight. */
@@ -333,7 +338,7 @@ static cv_status constants_copy(cv_backend_t *b, const cv_graph_t *g, cv_precisi
 static uint64_t tenant_serials;
 
 static cv_status cuda_tenant_upload(cv_backend_t *b, const cv_graph_t *g, cv_precision_t precision,
-                                    void ***constants, cv_err_t *err)
+                                    void *const *stored, void ***constants, cv_err_t *err)
 {
     cv_status bound = cuda_bind(b, err);
     if (bound != CV_STATUS_OK) return bound;
@@ -352,8 +357,8 @@ static cv_status cuda_tenant_upload(cv_backend_t *b, const cv_graph_t *g, cv_pre
         st = cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of memory for the constants of %s", g->path);
         goto done;
     }
-    if (want_half) mark_gemm_weights(g, needs_half);
-    total = constants_layout(g, needs_half, at, &largest_half);
+    if (want_half) cv_backend_half_weights(g, needs_half);
+    total = constants_layout(g, stored, needs_half, at, &largest_half);
     if (total) {
         cudaError_t e = cv_cuda_malloc((void **)&block, total);
         if (e != cudaSuccess) {
@@ -367,7 +372,7 @@ static cv_status cuda_tenant_upload(cv_backend_t *b, const cv_graph_t *g, cv_pre
     table[2 * nv] = block;
     table[2 * nv + 1] = (void *)(uintptr_t)total;
     table[2 * nv + 2] = (void *)(uintptr_t)__atomic_add_fetch(&tenant_serials, 1, __ATOMIC_RELAXED);
-    st = constants_copy(b, g, precision, needs_half, at, largest_half, block, table, err);
+    st = constants_copy(b, g, precision, stored, needs_half, at, largest_half, block, table, err);
     if (st == CV_STATUS_OK) {
         cudaError_t e = cudaStreamSynchronize(((cv_cuda_t *)b)->stream);
         if (e != cudaSuccess) st = cv_cuda_status(e, "cudaStreamSynchronize (constants)", __FILE__, __LINE__, err);
@@ -383,6 +388,90 @@ done:
     cv_account_charge_device((long long)(uintptr_t)table[2 * nv + 1]);
     *constants = table;
     return CV_STATUS_OK;
+}
+
+/* A stored weight's allocation: its bytes, then its half copy, each
+ * TENSOR_ALIGN-aligned inside it. From the device's stream-ordered pool
+ * where the device has one: the pool carves tensors out of larger chunks,
+ * so that the hundreds of small tensors of a model (biases) do not each
+ * take a page, and gives freed ones back at the next synchronisation. */
+static cudaError_t weight_alloc(cv_cuda_t *cuda, void **block, size_t bytes)
+{
+    if (cv_alloc_device_injected_failure()) return cudaErrorMemoryAllocation;
+    if (!cuda->pools) return cudaMalloc(block, bytes);
+    cudaError_t e = cudaMallocAsync(block, bytes, cuda->stream);
+    return e == cudaSuccess ? cudaStreamSynchronize(cuda->stream) : e;
+}
+
+static void weight_free(cv_cuda_t *cuda, void *block)
+{
+    cudaMemPool_t pool;
+    if (!cuda->pools) {
+        cudaFree(block);
+    } else if (cudaFreeAsync(block, cuda->stream) == cudaSuccess &&
+               cudaStreamSynchronize(cuda->stream) == cudaSuccess &&
+               cudaDeviceGetMemPool(&pool, cuda->device) == cudaSuccess) {
+        /* Back to the pool, and what the pool holds unused back to the
+         * device now, so that the device's free memory (placement, the
+         * memory wall) shows it. */
+        cudaMemPoolTrimTo(pool, 0);
+    }
+    cudaGetLastError();
+}
+
+static cv_status cuda_weight_upload(cv_backend_t *b, const cv_tensor_t *t, cv_precision_t half, void **block,
+                                    void **device, void **device_half, size_t *bytes, cv_err_t *err)
+{
+    cv_cuda_t *cuda = (cv_cuda_t *)b;
+    cv_status st = cuda_bind(b, err);
+    if (st != CV_STATUS_OK) return st;
+    *block = *device = *device_half = NULL;
+    *bytes = 0;
+    bool want_half = (half == CV_PRECISION_FP16 || half == CV_PRECISION_BF16) && t->dtype == CV_DTYPE_FP32;
+    int64_t n = cv_shape_numel(&t->shape);
+    size_t own = align_up(cv_tensor_nbytes(t) + 1), half_bytes = want_half ? (size_t)n * 2 : 0;
+    /* Slack to align the start where the allocator gives less. */
+    size_t total = own + (want_half ? align_up(half_bytes + 1) : 0) + TENSOR_ALIGN;
+    uint16_t *scratch = NULL;
+    if (want_half && !(scratch = (uint16_t *)cv_malloc(half_bytes + 1)))
+        return cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of memory converting a weight to half precision");
+    void *raw = NULL;
+    cudaError_t e = weight_alloc(cuda, &raw, total);
+    if (e != cudaSuccess) {
+        cudaGetLastError();
+        cv_free(scratch);
+        return cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of GPU memory for a weight (%zu bytes): %s", total,
+                         cudaGetErrorString(e));
+    }
+    char *at = (char *)(((uintptr_t)raw + TENSOR_ALIGN - 1) & ~(uintptr_t)(TENSOR_ALIGN - 1));
+    st = cuda_upload(b, at, t->data, cv_tensor_nbytes(t), err);
+    if (st == CV_STATUS_OK && want_half) {
+        to_half((const float *)t->data, n, half, scratch);
+        st = cuda_upload(b, at + own, scratch, half_bytes, err);
+    }
+    if (st == CV_STATUS_OK) {
+        e = cudaStreamSynchronize(cuda->stream);
+        if (e != cudaSuccess) st = cv_cuda_status(e, "cudaStreamSynchronize (a weight)", __FILE__, __LINE__, err);
+    }
+    cv_free(scratch);
+    if (st != CV_STATUS_OK) {
+        weight_free(cuda, raw);
+        return st;
+    }
+    *block = raw;
+    *device = at;
+    *device_half = want_half ? at + own : NULL;
+    *bytes = total;
+    cv_account_charge_device((long long)total);
+    return CV_STATUS_OK;
+}
+
+static void cuda_weight_release(cv_backend_t *b, void *block, size_t bytes)
+{
+    if (!block) return;
+    if (cuda_bind(b, NULL) != CV_STATUS_OK) return;
+    weight_free((cv_cuda_t *)b, block);
+    cv_account_charge_device(-(long long)bytes);
 }
 
 /* ---- host fallback -------------------------------------------------------- */
@@ -431,15 +520,16 @@ extern "C" cv_status cv_cuda_run_on_host(cv_cuda_t *cuda, const cv_step_run_t *r
     cv_op_args_t args = {node, in_ptrs, nin, out_ptrs, nout, &be->cpu};
     bool weighted = run->plan->steps[run->step].weighted && run->nslices > 1;
     if (st == CV_STATUS_OK && !weighted) st = def->cpu(&args, err);
-    /* A weighted step of several slices: one kernel call per slice, on its
-     * rows, with its tenant's weights (downloaded into the host copy of
-     * slice 0's). */
+    /* A weighted step of several slices: one kernel call per run of slices
+     * with the same weights (cv_step_shared_run), on their rows, with their
+     * weights (downloaded into the host copy of slice 0's). */
     cv_step_run_t host = *run;
     host.inputs = in_ptrs;
     host.outputs = out_ptrs;
     if (st == CV_STATUS_OK && weighted) st = cv_step_views_init(&views, &host, err);
-    for (int s = 0; s < run->nslices && weighted && st == CV_STATUS_OK; s++) {
-        cv_step_slice_views(&host, s, &views);
+    for (int s = 0, end = 0; s < run->nslices && weighted && st == CV_STATUS_OK; s = end) {
+        end = cv_step_shared_run(run, s);
+        cv_step_run_views(&host, s, end, &views);
         for (int i = 0; i < nin && st == CV_STATUS_OK; i++) {
             int v = node->inputs[i];
             if (!in_ptrs[i] || !(run->graph->values[v].constant && run->graph->values[v].is_weight)) continue;
@@ -523,6 +613,8 @@ static const cv_backend_i cuda_iface = {
     /* .download       = */ cuda_download,
     /* .tenant_upload  = */ cuda_tenant_upload,
     /* .tenant_release = */ cuda_tenant_release,
+    /* .weight_upload  = */ cuda_weight_upload,
+    /* .weight_release = */ cuda_weight_release,
     /* .step_run       = */ cuda_step_run,
     /* .synchronize    = */ cuda_synchronize,
     /* .wave_begin     = */ cv_cuda_wave_begin,
@@ -594,6 +686,12 @@ extern "C" cv_status cv_backend_cuda_create(int device, cv_backend_t **out, cv_e
     if ((e = cv_cuda_malloc_host((void **)&cuda->pinned, PINNED_INITIAL)) != cudaSuccess) goto cuda_fail;
     if ((e = cv_cuda_malloc((void **)&cuda->pinned_device, PINNED_INITIAL)) != cudaSuccess) goto cuda_fail;
     cuda->pinned_bytes = PINNED_INITIAL;
+    {
+        int pools = 0;
+        if (cudaDeviceGetAttribute(&pools, cudaDevAttrMemoryPoolsSupported, device) != cudaSuccess) pools = 0;
+        cudaGetLastError();
+        cuda->pools = pools != 0;
+    }
     if ((st = cv_cuda_graphs_create(cuda, err)) != CV_STATUS_OK) goto fail;
     *out = &cuda->base;
     return CV_STATUS_OK;

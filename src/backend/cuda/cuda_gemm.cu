@@ -12,8 +12,13 @@
  *      unpadded FP32/TF32 conv: X is then the column matrix itself);
  *   2. ONE cublasGemmBatchedEx over all (row, group) problems, with pointer
  *      tables (that row's tenant's weights, that row's columns, that row's
- *      output) built in pinned memory and sent in one copy; when every row
- *      has the same weights and G = 1, one strided-batched GEMM instead;
+ *      output) built in pinned memory and sent in one copy: exactly the
+ *      launch of one model at the wave's rows, whose table holds one
+ *      weight pointer for every row; tenants that share the layer (one
+ *      copy in the weight store) fill their rows with that one pointer, so
+ *      a shared step is that launch, whatever the slices; when every row
+ *      has the same weights and G = 1 outside a wave the cache may capture,
+ *      one strided-batched GEMM instead;
  *   3. ONE epilogue kernel: per-row bias pointer, the fused residual (a
  *      residual Add folded into the Conv at load, src/plan/fuse.c: the
  *      wave's tensor laid out as Y) and the fused activation.
@@ -21,8 +26,10 @@
  *   weight-pointer table, with bias, residual and activation fused: no GEMM.
  *   A wave too large for the column budget runs steps 1-2 per chunk of rows.
  * Gemm and MatMul with a weight operand: one problem per slice (its rows
- * are the problem's M, its tenant's B), one cublasGemmBatchedEx when the
- * slices are alike (waves of batch-1 tenants), one
+ * are the problem's M, its tenant's B), or per run of slices whose tenants
+ * share B (one address in the weight store: their rows are one problem, as
+ * one model's batch), one cublasGemmBatchedEx when the problems are alike
+ * (waves of batch-1 tenants), one
  * cublasGemmGroupedBatchedEx over slices of several heights (a batched
  * call per height where the grouped one does not support the types), then
  * one epilogue for C (per-slice pointer) and the activation. MatMul of
@@ -758,9 +765,10 @@ static cv_status convert_operands(cv_cuda_t *cuda, const cv_step_run_t *run, boo
     return CV_STATUS_OK;
 }
 
-/* A weighted Gemm/MatMul over slices: problem s is slice s's rows of A
- * (rows_per_wave_row rows of A per wave row) with slice s's B. c_rows, when
- * not NULL, receives the per-row table for the epilogue (c_base(s) + ...).
+/* A weighted Gemm/MatMul over slices: a problem per run of slices that
+ * read one B, their rows of A (rows_per_wave_row rows of A per wave row)
+ * with that B. c_rows, when not NULL, receives the per-row table for the
+ * epilogue (c_base(s) + ...).
  * Stages, copies and launches; *dev_epilogue points at the epilogue table
  * on the device. */
 typedef struct epilogue_c {
@@ -780,28 +788,41 @@ static cv_status run_weighted_rows(cv_cuda_t *cuda, const cv_step_run_t *run, co
     cv_status st = convert_operands(cuda, run, convert_b, &h, err);
     if (st != CV_STATUS_OK) return st;
 
-    int np = multi ? run->nslices : 1;
+    int nsl = multi ? run->nslices : 1;
     int64_t per_wave_row = a_rows / (run->plan->rows > 0 ? run->plan->rows : 1);
     row_gemm_t probs_stack[64];
-    int64_t starts_stack[64];
-    row_gemm_t *probs = np <= 64 ? probs_stack : (row_gemm_t *)cv_malloc(sizeof(row_gemm_t) * (size_t)np);
-    int64_t *starts = np <= 64 ? starts_stack : (int64_t *)cv_malloc(sizeof(int64_t) * (size_t)np);
+    int64_t starts_stack[64], heights_stack[64];
+    bool heap = nsl > 64;
+    row_gemm_t *probs = heap ? (row_gemm_t *)cv_malloc(sizeof(row_gemm_t) * (size_t)nsl) : probs_stack;
+    int64_t *starts = heap ? (int64_t *)cv_malloc(2 * sizeof(int64_t) * (size_t)nsl) : starts_stack;
+    int64_t *heights = heap ? (starts ? starts + nsl : NULL) : heights_stack;
     if (!probs || !starts) {
-        if (probs != probs_stack) cv_free(probs);
-        if (starts != starts_stack) cv_free(starts);
+        if (heap) {
+            cv_free(probs);
+            cv_free(starts);
+        }
         return cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of memory for GEMM problems");
     }
     const char *a_base = h.a ? h.a : (const char *)run->inputs[0]->data;
     float *y = (float *)run->outputs[0]->data;
-    for (int p = 0; p < np; p++) {
-        int64_t r0 = multi ? run->slices[p].row0 * per_wave_row : 0;
-        int64_t m = multi ? run->slices[p].rows * per_wave_row : a_rows;
-        starts[p] = r0;
-        probs[p].m = m;
-        probs[p].a = a_base + (size_t)(r0 * sh->lda) * es;
-        probs[p].b = h.b ? h.b : is_half(prec) ? slice_half_input(run, 1, p) : slice_input(run, 1, p);
-        probs[p].y = y + r0 * sh->n;
-        probs[p].slice = p;
+    /* A problem per run of slices that read one B: tenants that share the
+     * layer run it as one model at their rows (the weight store gives
+     * them one copy, so one address), distinct ones a problem each. Which
+     * slices go together is part of a captured wave's key (cuda_graph.cu,
+     * cv_cuda_step_group_weight), so a replay groups alike. */
+    int np = 0;
+    for (int s = 0; s < nsl; s++) {
+        int64_t r0 = multi ? run->slices[s].row0 * per_wave_row : 0;
+        int64_t m = multi ? run->slices[s].rows * per_wave_row : a_rows;
+        const void *b = h.b ? h.b : is_half(prec) ? slice_half_input(run, 1, s) : slice_input(run, 1, s);
+        starts[s] = r0;
+        heights[s] = m;
+        row_gemm_t *last = np ? &probs[np - 1] : NULL;
+        if (last && last->b == b && last->y + last->m * sh->n == y + r0 * sh->n) {
+            last->m += m;
+            continue;
+        }
+        probs[np++] = (row_gemm_t){m, a_base + (size_t)(r0 * sh->lda) * es, b, y + r0 * sh->n, s};
     }
 
     /* Device tables of A, B and Y for several problems, and for one whose
@@ -817,11 +838,11 @@ static cv_status run_weighted_rows(cv_cuda_t *cuda, const cv_step_run_t *run, co
     if (st == CV_STATUS_OK && ec->c) {
         const void **crow = (const void **)((char *)host + t_bytes);
         bool c_per_slice = multi && input_is_weight(run, 2);
-        for (int p = 0; p < np; p++)
-            for (int64_t r = 0; r < probs[p].m; r++) {
-                int64_t rc = c_per_slice ? r : starts[p] + r;
+        for (int s = 0; s < nsl; s++)
+            for (int64_t r = 0; r < heights[s]; r++) {
+                int64_t rc = c_per_slice ? r : starts[s] + r;
                 size_t at = sizeof(float) * (size_t)(ec->cm == 1 ? 0 : rc * ec->cn);
-                put_input(cuda, run, &crow[starts[p] + r], 2, p, false, at);
+                put_input(cuda, run, &crow[starts[s] + r], 2, s, false, at);
             }
         *dev_epilogue = (const float *const *)((char *)dev + t_bytes);
     }
@@ -835,9 +856,18 @@ static cv_status run_weighted_rows(cv_cuda_t *cuda, const cv_step_run_t *run, co
     }
     if (st == CV_STATUS_OK)
         st = launch_row_gemms(cuda, probs, np, tables ? (const void *const *)dev : NULL, sh, prec, err);
-    if (probs != probs_stack) cv_free(probs);
-    if (starts != starts_stack) cv_free(starts);
+    if (heap) {
+        cv_free(probs);
+        cv_free(starts);
+    }
     return st;
+}
+
+extern "C" int cv_cuda_step_group_weight(const cv_graph_t *g, const cv_node_t *n)
+{
+    if ((n->op != CV_OP_GEMM && n->op != CV_OP_MATMUL) || n->ninputs < 2) return -1;
+    int v = n->inputs[1];
+    return v >= 0 && g->values[v].constant && g->values[v].is_weight ? v : -1;
 }
 
 extern "C" cv_status cv_cuda_gemm(cv_cuda_t *cuda, const cv_step_run_t *run, cv_err_t *err)

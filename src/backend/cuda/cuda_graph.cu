@@ -3,8 +3,18 @@
  * graphs whoever their members are, and the device time of every wave.
  *
  * A wave's shape is its key: the plan (its address and a fingerprint of
- * what it was built for), the precision, the rows of each slice and the
- * executor's buffer; never the tenants. A shape lives through these states:
+ * what it was built for), the precision, the rows of each slice, the
+ * executor's buffer and the wave's grouping: for each step whose launches
+ * depend on which slices share a weight (a Gemm or MatMul reads one GEMM
+ * problem per run of slices with one B: cv_cuda_step_group_weight), a bit
+ * per slice telling whether it reads the previous slice's copy (shared
+ * layers, DESIGN.md); never the tenants. Tenants that share a layer have
+ * one copy of it (the runtime's weight store), so the bits compare
+ * addresses. Within a shape, which tenants fill it changes the tables
+ * only; a wave whose sharing differs where launches depend on it is
+ * another shape. Every other step reads a weight pointer per row or slice
+ * from a table, so its launches are the same however slices share. A
+ * shape lives through these states:
  *   first wave    runs eagerly: it sizes the workspace and shows how much
  *                 staging the wave takes and whether a step runs on the host
  *                 (such a shape is never captured: host steps synchronise);
@@ -102,6 +112,8 @@ typedef struct graph_entry {
     cv_precision_t precision;
     int nslices;
     int64_t *rows;            /* per slice */
+    uint64_t *grouping;       /* the wave's grouping bits (grouping_of) */
+    int grouping_words;
     const void *buffer;
     uint64_t last_used;
     /* what eager waves of this shape showed */
@@ -154,6 +166,9 @@ struct cv_cuda_graphs {
     long fallbacks_at_begin;
     size_t stage_bytes, workspace_bytes;
     cv_cuda_dispatch_fn dispatch;
+    /* the grouping of the wave in progress (grouping_of) */
+    uint64_t *grouping;
+    int grouping_words, grouping_cap;
     /* the journal */
     journal_step_t *steps;
     int nsteps, steps_cap;
@@ -210,6 +225,7 @@ static void evict(graph_entry_t *e)
     drop_exec(e);
     drop_region(e);
     cv_free(e->rows);
+    cv_free(e->grouping);
     cv_free(e->patches);
     memset(e, 0, sizeof(*e));
 }
@@ -244,8 +260,41 @@ static uint64_t plan_fingerprint(const cv_plan_t *plan)
     return h;
 }
 
-/* The entry of this shape, made (evicting the least recently used) when
- * new; NULL when out of memory: the wave then runs uncached. */
+/* Writes the wave's grouping into G->grouping (G->grouping_words words):
+ * for each step of the plan that groups slices by a weight
+ * (cv_cuda_step_group_weight), in step order, bit s - 1 of its run of
+ * nslices - 1 bits set when slice s reads slice s - 1's copy. Distinct
+ * tenants cost a pointer comparison per slice for each such step (the
+ * classifier of a CNN: one). False when out of memory. */
+static bool grouping_of(graphs_t *G, const cv_plan_t *plan, const cv_wave_slice_t *slices, int nslices)
+{
+    const cv_graph_t *g = plan->graph;
+    G->grouping_words = 0;
+    if (nslices < 2) return true;
+    int64_t bit = 0;
+    for (int k = 0; k < plan->nsteps; k++) {
+        if (!plan->steps[k].weighted) continue;
+        int v = cv_cuda_step_group_weight(g, &g->nodes[plan->steps[k].node]);
+        if (v < 0) continue;
+        int64_t words = (bit + nslices - 1 + 63) / 64;
+        if (words > G->grouping_cap) {
+            int cap = (int)CV_MAX(words, 2 * (int64_t)G->grouping_cap);
+            uint64_t *grown = (uint64_t *)cv_realloc(G->grouping, sizeof(uint64_t) * (size_t)cap);
+            if (!grown) return false;
+            G->grouping = grown;
+            G->grouping_cap = cap;
+        }
+        for (int64_t w = G->grouping_words; w < words; w++) G->grouping[w] = 0;
+        G->grouping_words = (int)words;
+        for (int s = 1; s < nslices; s++, bit++)
+            if (slices[s].constants[v] == slices[s - 1].constants[v]) G->grouping[bit / 64] |= UINT64_C(1) << (bit % 64);
+    }
+    return true;
+}
+
+/* The entry of this shape (G->grouping its grouping), made (evicting the
+ * least recently used) when new; NULL when out of memory: the wave then
+ * runs uncached. */
 static graph_entry_t *entry_for(graphs_t *G, const cv_plan_t *plan, cv_precision_t precision,
                                 const cv_wave_slice_t *slices, int nslices, const void *buffer)
 {
@@ -264,14 +313,26 @@ static graph_entry_t *entry_for(graphs_t *G, const cv_plan_t *plan, cv_precision
         int s = 0;
         while (s < nslices && e->rows[s] == slices[s].rows) s++;
         if (s < nslices) continue;
+        if (e->grouping_words != G->grouping_words ||
+            (G->grouping_words && memcmp(e->grouping, G->grouping, sizeof(uint64_t) * (size_t)G->grouping_words)))
+            continue;
         e->last_used = ++G->clock;
         return e;
     }
     evict(victim);
-    /* rows and members in one block */
+    /* rows and members in one block, the grouping in another */
     char *block = (char *)cv_calloc((size_t)nslices, sizeof(int64_t) + sizeof(uint64_t));
-    if (!block) return NULL;
+    uint64_t *grouping = G->grouping_words ? (uint64_t *)cv_malloc(sizeof(uint64_t) * (size_t)G->grouping_words)
+                                           : NULL;
+    if (!block || (G->grouping_words && !grouping)) {
+        cv_free(block);
+        cv_free(grouping);
+        return NULL;
+    }
+    if (grouping) memcpy(grouping, G->grouping, sizeof(uint64_t) * (size_t)G->grouping_words);
     graph_entry_t *e = victim;
+    e->grouping = grouping;
+    e->grouping_words = G->grouping_words;
     e->used = true;
     e->plan = plan;
     e->fingerprint = fp;
@@ -623,7 +684,9 @@ extern "C" cv_status cv_cuda_wave_begin(cv_backend_t *b, const cv_plan_t *plan, 
     G->fallbacks_at_begin = fallback_total(cuda);
     if (!G->enabled) return CV_STATUS_OK;
 
-    graph_entry_t *e = G->cur = entry_for(G, plan, precision, slices, nslices, buffer);
+    graph_entry_t *e = G->cur = grouping_of(G, plan, slices, nslices)
+                                    ? entry_for(G, plan, precision, slices, nslices, buffer)
+                                    : NULL;
     if (!e) return CV_STATUS_OK;
     if (e->exec && e->workspace != cuda->workspace) drop_exec(e);
     bool members = e->exec && same_members(e, slices, plan->graph);
@@ -903,6 +966,7 @@ extern "C" void cv_cuda_graphs_destroy(cv_cuda_t *cuda)
     for (int i = 0; i < G->nmarks; i++) cudaEventDestroy(G->marks[i]);
     cv_free(G->marks);
     cudaGetLastError();
+    cv_free(G->grouping);
     cv_free(G->steps);
     cv_free(G->tensors);
     cv_free(G->ptrs);

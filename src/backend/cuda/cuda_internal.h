@@ -36,6 +36,9 @@ typedef struct cv_cuda {
     void *pinned;
     void *pinned_device;
     size_t pinned_bytes;
+    /* The device has a stream-ordered memory pool: stored weights come
+     * from it (cuda_backend.cu). */
+    bool pools;
     /* Steps that ran on the host because no CUDA kernel exists, per op. */
     long fallbacks[CV_OP_COUNT];
     /* The super-kernel cache (cuda_graph.cu); NULL until created. */
@@ -154,6 +157,13 @@ void cv_cuda_graph_synchronized(cv_cuda_t *cuda);
 /* Captures given up since the backend was created (for tests). */
 long cv_cuda_graph_aborts(const cv_cuda_t *cuda);
 
+/* A step whose launches depend on which of a wave's slices share a
+ * weight (Gemm, MatMul: a GEMM problem per run of slices that read one B,
+ * cuda_gemm.cu): the value of that weight; -1 for every other step, whose
+ * launches are the same whoever shares what (their tables hold a pointer
+ * per row or slice). The super-kernel cache keys a wave by it. */
+int cv_cuda_step_group_weight(const cv_graph_t *g, const cv_node_t *n);
+
 /* Checks a CUDA runtime call; on failure sets err and returns the status
  * from the enclosing function. cudaErrorMemoryAllocation becomes
  * CV_STATUS_OUT_OF_MEMORY, anything else CV_STATUS_INTERNAL. */
@@ -172,7 +182,9 @@ cv_status cv_cublas_status(cublasStatus_t s, const char *what, const char *file,
     } while (0)
 /* Every device and pinned host allocation of this backend goes through
  * these: cudaMalloc and cudaMallocHost behind the fault injection of core.h
- * (cv_alloc_device_fail_after), which fails them as the driver would. */
+ * (cv_alloc_device_fail_after), which fails them as the driver would (the
+ * stored weights' pool allocations, cuda_backend.cu's weight_alloc, ask the
+ * same injection). */
 static inline cudaError_t cv_cuda_malloc(void **ptr, size_t bytes)
 {
     if (cv_alloc_device_injected_failure()) return cudaErrorMemoryAllocation;
