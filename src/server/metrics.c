@@ -17,6 +17,7 @@
 
 #include "core/core.h"
 
+#include <math.h>
 #include <string.h>
 
 /* One READY model's numbers, read once per scrape. */
@@ -189,34 +190,35 @@ static void render_devices(cv_sbuf_t *b, cv_registry_t *reg)
         cv_registry_device_usage(reg, d, &use[d]);
         cv_runtime_stats(cv_registry_device_runtime(reg, d), &rs[d]);
     }
-    family(b, "caravel_device_budget_bytes", "gauge",
-           "Bytes the device's tenants may hold (--device-memory; absent without a budget)");
-    for (int d = 0; d < n; d++)
-        if (use[d].budget != CV_PLACE_UNLIMITED)
-            cv_sbuf_printf(b, "caravel_device_budget_bytes{device=\"%s\"} %zu\n", cv_registry_device_name(reg, d),
-                           use[d].budget);
-    family(b, "caravel_device_placed_bytes", "gauge", "Bytes charged for the replicas placed on the device");
-    for (int d = 0; d < n; d++)
-        cv_sbuf_printf(b, "caravel_device_placed_bytes{device=\"%s\"} %zu\n", cv_registry_device_name(reg, d),
-                       use[d].placed);
-    family(b, "caravel_device_free_bytes", "gauge",
-           "Bytes placement can still give the device (absent where nothing limits it)");
-    for (int d = 0; d < n; d++)
-        if (use[d].free != CV_PLACE_UNLIMITED)
-            cv_sbuf_printf(b, "caravel_device_free_bytes{device=\"%s\"} %zu\n", cv_registry_device_name(reg, d),
-                           use[d].free);
-    family(b, "caravel_device_tenants", "gauge", "Tenants (replicas) on the device");
-    for (int d = 0; d < n; d++)
-        cv_sbuf_printf(b, "caravel_device_tenants{device=\"%s\"} %d\n", cv_registry_device_name(reg, d),
-                       use[d].replicas);
-    family(b, "caravel_device_queued_requests", "gauge", "Requests queued on the device's scheduler");
-    for (int d = 0; d < n; d++)
-        cv_sbuf_printf(b, "caravel_device_queued_requests{device=\"%s\"} %ld\n", cv_registry_device_name(reg, d),
-                       rs[d].queued);
-    family(b, "caravel_device_in_flight_requests", "gauge", "Requests in waves running on the device");
-    for (int d = 0; d < n; d++)
-        cv_sbuf_printf(b, "caravel_device_in_flight_requests{device=\"%s\"} %ld\n", cv_registry_device_name(reg, d),
-                       rs[d].in_flight);
+    /* One gauge per row, one series per device; NAN: the device has none
+     * (no budget, nothing limiting its free bytes). */
+    static const struct {
+        const char *name, *help;
+    } rows[] = {
+        {"caravel_device_budget_bytes", "Bytes the device's tenants may hold (--device-memory; absent without a budget)"},
+        {"caravel_device_placed_bytes", "Bytes charged for the replicas placed on the device"},
+        {"caravel_device_free_bytes", "Bytes placement can still give the device (absent where nothing limits it)"},
+        {"caravel_device_tenants", "Tenants (replicas) on the device"},
+        {"caravel_device_queued_requests", "Requests queued on the device's scheduler"},
+        {"caravel_device_in_flight_requests", "Requests in waves running on the device"},
+    };
+    double values[CV_PLACE_MAX_DEVICES][CV_ARRAY_LEN(rows)];
+    for (int d = 0; d < n; d++) {
+        double *v = values[d];
+        v[0] = use[d].budget == CV_PLACE_UNLIMITED ? NAN : (double)use[d].budget;
+        v[1] = (double)use[d].placed;
+        v[2] = use[d].free == CV_PLACE_UNLIMITED ? NAN : (double)use[d].free;
+        v[3] = use[d].replicas;
+        v[4] = (double)rs[d].queued;
+        v[5] = (double)rs[d].in_flight;
+    }
+    for (size_t i = 0; i < CV_ARRAY_LEN(rows); i++) {
+        family(b, rows[i].name, "gauge", rows[i].help);
+        for (int d = 0; d < n; d++)
+            if (!isnan(values[d][i]))
+                cv_sbuf_printf(b, "%s{device=\"%s\"} %.17g\n", rows[i].name, cv_registry_device_name(reg, d),
+                               values[d][i]);
+    }
     bool gpus = false;
     for (int d = 0; d < n; d++) gpus |= use[d].has_info && use[d].info.total_bytes > 0 && use[d].info.uuid[0];
     if (!gpus) return;
