@@ -22,33 +22,8 @@ shift 2
 stages=("$@")
 [ ${#stages[@]} -gt 0 ] || stages=(fig2 fig3 fig4 fig5 serve)
 cd "$(dirname "$0")/.." || exit 1
-shared=${CARAVEL_SHARED_DIR:-../shared}
-for m in squeezenet1_1-seed1 squeezenet1_1-seed2 mobilenet_v2-seed1; do
-  if [ ! -f "$shared/models/$m/model.onnx" ]; then
-    echo "SKIP: $shared/models/$m is missing (the CPU stand-ins come from ../shared)"
-    exit 77
-  fi
-done
-rm -rf "$out"
-mkdir -p "$out"
-out=$(cd "$out" && pwd)
-
-failed=0
-fail() { echo "FAIL: $*"; failed=1; }
-
-# check_csv FILE HEADER MIN_ROWS: the header as written, at least MIN_ROWS
-# rows, each with as many fields as the header.
-check_csv() {
-  local file=$1 header=$2 min=$3
-  [ -f "$out/$file" ] || { fail "$file was not written"; return; }
-  [ "$(head -n 1 "$out/$file")" = "$header" ] || fail "$file: header '$(head -n 1 "$out/$file")', expected '$header'"
-  local rows bad
-  rows=$(($(wc -l <"$out/$file") - 1))
-  [ "$rows" -ge "$min" ] || fail "$file: $rows rows, expected at least $min"
-  bad=$(awk -F, -v n="$(echo "$header" | awk -F, '{print NF}')" 'NF != n {c++} END {print c + 0}' "$out/$file")
-  [ "$bad" = 0 ] || fail "$file: $bad rows without $(echo "$header" | awk -F, '{print NF}') fields"
-  echo "ok: $file: $rows rows"
-}
+# shellcheck source=bench/smoke_common.sh
+. bench/smoke_common.sh
 
 echo "figs_smoke: stages ${stages[*]} on the CPU into $out"
 DEVICE=cpu CARAVEL=$caravel CARAVEL_SHARED_DIR=$shared OUT=$out bench/gpu/run.sh "${stages[@]}" >"$out/smoke.log" 2>&1

@@ -23,33 +23,8 @@ fi
 caravel=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 out=$2
 cd "$(dirname "$0")/.." || exit 1
-shared=${CARAVEL_SHARED_DIR:-../shared}
-for m in squeezenet1_1-seed1 squeezenet1_1-seed2 mobilenet_v2-seed1; do
-  if [ ! -f "$shared/models/$m/model.onnx" ]; then
-    echo "SKIP: $shared/models/$m is missing (the CPU stand-ins come from ../shared)"
-    exit 77
-  fi
-done
-rm -rf "$out"
-mkdir -p "$out"
-out=$(cd "$out" && pwd)
-
-failed=0
-fail() { echo "FAIL: $*"; failed=1; }
-
-# check_csv FILE HEADER ROWS: the header as written, exactly ROWS rows, each
-# with as many fields as the header.
-check_csv() {
-  local file=$1 header=$2 want=$3 rows bad n
-  [ -f "$out/$file" ] || { fail "$file was not written"; return; }
-  [ "$(head -n 1 "$out/$file")" = "$header" ] || fail "$file: header '$(head -n 1 "$out/$file")', expected '$header'"
-  rows=$(($(wc -l <"$out/$file") - 1))
-  [ "$rows" = "$want" ] || fail "$file: $rows rows, expected $want"
-  n=$(echo "$header" | awk -F, '{print NF}')
-  bad=$(awk -F, -v n="$n" 'NF != n {c++} END {print c + 0}' "$out/$file")
-  [ "$bad" = 0 ] || fail "$file: $bad rows without $n fields"
-  echo "ok: $file: $rows rows"
-}
+# shellcheck source=bench/smoke_common.sh
+. bench/smoke_common.sh
 
 nginx=""
 for c in "$(command -v nginx 2>/dev/null)" /usr/sbin/nginx; do [ -n "$c" ] && [ -x "$c" ] && { nginx=$c; break; }; done
@@ -62,10 +37,10 @@ DEVICE=cpu CARAVEL=$caravel CARAVEL_SHARED_DIR=$shared OUT=$out SCALE_GPUS="1 2"
 echo "scale_smoke: stage done (exit $?, log: $out/smoke.log)"
 
 points=$(($(echo "$setups" | wc -w) * 2))
-check_csv scale.csv "setup,gpus,card,date,models,precision,families,tenants,slo_ms,target,saturation_per_s,rate_per_s,throughput_per_s,p50_ms,p99_ms,attainment,efficiency,saturation_efficiency,families_per_gpu_min,families_per_gpu_max,split_families,busiest_gpu_share" "$points"
+check_csv scale.csv "setup,gpus,card,date,models,precision,families,tenants,slo_ms,target,saturation_per_s,rate_per_s,throughput_per_s,p50_ms,p99_ms,attainment,efficiency,saturation_efficiency,families_per_gpu_min,families_per_gpu_max,split_families,busiest_gpu_share" "$points" exact
 # Two runs a point: the closed-loop saturation and one Poisson rate (the
 # CPU defaults: SCALE_FRACTIONS=0.5, nothing above it, no bisection).
-check_csv scale_runs.csv "setup,gpus,kind,rate,concurrency,generators,offered_per_s,completed_per_s,p50_ms,p99_ms,attainment,arrivals,rejected_503,errors,unfinished,generators_reporting" $((points * 2))
+check_csv scale_runs.csv "setup,gpus,kind,rate,concurrency,generators,offered_per_s,completed_per_s,p50_ms,p99_ms,attainment,arrivals,rejected_503,errors,unfinished,generators_reporting" $((points * 2)) exact
 if [ -f "$out/scale.csv" ]; then
   for setup in $setups; do
     for n in 1 2; do
