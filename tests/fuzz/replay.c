@@ -162,6 +162,15 @@ static int replay_seeds(const char *shared, const char *list)
         if (!line[0] || line[0] == '#') continue;
         char pattern[2048];
         snprintf(pattern, sizeof pattern, "%s/%s", shared, line);
+        /* A part of the shared data that is not there at all (a partial
+         * copy of ../shared) is skipped like a missing ../shared; a part
+         * that is there but matches nothing is an error. */
+        char top[2048];
+        snprintf(top, sizeof top, "%s/%.*s", shared, (int)strcspn(line, "/"), line);
+        if (stat(top, &st) != 0) {
+            printf("replay: seeds %s skipped: %s is absent\n", line, top);
+            continue;
+        }
         glob_t g;
         if (glob(pattern, 0, NULL, &g) != 0) {
             fprintf(stderr, "replay: %s (from %s) matches nothing\n", pattern, list);
