@@ -25,6 +25,10 @@ bool cv_cli_parse_device(const char *s, cv_device_t *out);
 /* Parses fp32, tf32, fp16 or bf16; prints an error and returns false otherwise. */
 bool cv_cli_parse_precision(const char *s, cv_precision_t *out);
 const char *cv_cli_precision_name(cv_precision_t p);
+/* The value of option argv[*i] (the next argument; *i moves past it), or
+ * NULL after printing "caravel CMD: OPTION needs a value (see --help)"
+ * where there is none. `cmd` is "caravel CMD". */
+const char *cv_cli_option_value(const char *cmd, int argc, char **argv, int *i);
 /* Parses a positive integer option value; prints an error naming the option. */
 bool cv_cli_parse_int(const char *option, const char *s, long min, long *out);
 /* Parses "N" or "N1,N2,..." of integers >= min into out[0..max), *n of

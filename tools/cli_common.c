@@ -40,6 +40,15 @@ const char *cv_cli_precision_name(cv_precision_t p)
     return names[p];
 }
 
+const char *cv_cli_option_value(const char *cmd, int argc, char **argv, int *i)
+{
+    if (*i + 1 >= argc) {
+        fprintf(stderr, "%s: %s needs a value (see --help)\n", cmd, argv[*i]);
+        return NULL;
+    }
+    return argv[++*i];
+}
+
 bool cv_cli_parse_int(const char *option, const char *s, long min, long *out)
 {
     char *end;

@@ -247,11 +247,8 @@ int cv_cmd_bench(int argc, char **argv)
             memory_csv = true;
             continue;
         }
-        if (i + 1 >= argc) {
-            fprintf(stderr, "caravel bench: %s needs a value (see --help)\n", a);
-            return 2;
-        }
-        const char *v = argv[++i];
+        const char *v = cv_cli_option_value("caravel bench", argc, argv, &i);
+        if (!v) return 2;
         if (!strcmp(a, "--model")) {
             if (nmodels == MAX_MODELS) {
                 fprintf(stderr, "caravel bench: at most %d --model files\n", MAX_MODELS);

@@ -276,11 +276,8 @@ int cv_cmd_check(int argc, char **argv)
             first_path = i;
             break;
         }
-        if (i + 1 >= argc) {
-            fprintf(stderr, "caravel check: %s needs a value (see --help)\n", a);
-            return 2;
-        }
-        const char *v = argv[++i];
+        const char *v = cv_cli_option_value("caravel check", argc, argv, &i);
+        if (!v) return 2;
         char *end;
         if (!strcmp(a, "--device")) {
             if (!cv_cli_parse_device(v, &device)) return 2;

@@ -36,11 +36,8 @@ int cv_cmd_compare(int argc, char **argv)
             usage(stdout);
             return 0;
         }
-        if (i + 1 >= argc) {
-            fprintf(stderr, "caravel compare: %s needs a value (see --help)\n", a);
-            return 2;
-        }
-        const char *v = argv[++i];
+        const char *v = cv_cli_option_value("caravel compare", argc, argv, &i);
+        if (!v) return 2;
         if (!strcmp(a, "--model")) model = v;
         else if (!strcmp(a, "--precision")) {
             if (!cv_cli_parse_precision(v, &precision)) return 2;

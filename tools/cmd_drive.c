@@ -364,11 +364,8 @@ static int parse_options(int argc, char **argv, drive_opts_t *o, bool *help)
             else o->until_full = true;
             continue;
         }
-        if (i + 1 >= argc) {
-            fprintf(stderr, "caravel drive: %s needs a value (see --help)\n", a);
-            return 2;
-        }
-        const char *v = argv[++i];
+        const char *v = cv_cli_option_value("caravel drive", argc, argv, &i);
+        if (!v) return 2;
         if (!strcmp(a, "--model")) {
             if (o->nmodels == MAX_MODELS) {
                 fprintf(stderr, "caravel drive: at most %d --model files\n", MAX_MODELS);

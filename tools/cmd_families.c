@@ -67,11 +67,8 @@ int cv_cmd_families(int argc, char **argv)
             usage(stdout);
             return 0;
         }
-        if (i + 1 >= argc) {
-            fprintf(stderr, "caravel families: %s needs a value (see --help)\n", a);
-            return 2;
-        }
-        const char *v = argv[++i];
+        const char *v = cv_cli_option_value("caravel families", argc, argv, &i);
+        if (!v) return 2;
         if (!strcmp(a, "--model-repository")) repo = v;
         else if (!strcmp(a, "--format")) {
             if (strcmp(v, "nginx") != 0 && strcmp(v, "tsv") != 0) {

@@ -281,11 +281,8 @@ static int parse_options(int argc, char **argv, load_opts_t *o, bool *help)
             fprintf(stderr, "caravel load: unexpected argument '%s' (see --help)\n", a);
             return 2;
         }
-        if (i + 1 >= argc) {
-            fprintf(stderr, "caravel load: %s needs a value (see --help)\n", a);
-            return 2;
-        }
-        const char *v = argv[++i];
+        const char *v = cv_cli_option_value("caravel load", argc, argv, &i);
+        if (!v) return 2;
         if (!strcmp(a, "--model")) {
             if (o->nmodels == MAX_MODELS) {
                 fprintf(stderr, "caravel load: at most %d --model names\n", MAX_MODELS);

@@ -47,11 +47,8 @@ int cv_cmd_run(int argc, char **argv)
             usage(stdout);
             return 0;
         }
-        if (i + 1 >= argc) {
-            fprintf(stderr, "caravel run: %s needs a value (see --help)\n", a);
-            return 2;
-        }
-        const char *v = argv[++i];
+        const char *v = cv_cli_option_value("caravel run", argc, argv, &i);
+        if (!v) return 2;
         if (!strcmp(a, "--model")) model = v;
         else if (!strcmp(a, "--input")) {
             if (ninputs == 32) {

@@ -224,11 +224,8 @@ int cv_cmd_serve(int argc, char **argv)
             usage(stdout);
             return 0;
         }
-        if (i + 1 >= argc) {
-            fprintf(stderr, "caravel serve: %s needs a value (see --help)\n", a);
-            return 2;
-        }
-        const char *v = argv[++i];
+        const char *v = cv_cli_option_value("caravel serve", argc, argv, &i);
+        if (!v) return 2;
         bool ok = true;
         if (!strcmp(a, "--model-repository")) repo = v;
         else if (!strcmp(a, "--load-model")) {

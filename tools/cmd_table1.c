@@ -90,11 +90,8 @@ int cv_cmd_table1(int argc, char **argv)
             usage(stdout);
             return 0;
         }
-        if (i + 1 >= argc) {
-            fprintf(stderr, "caravel table1: %s needs a value (see --help)\n", a);
-            return 2;
-        }
-        const char *v = argv[++i];
+        const char *v = cv_cli_option_value("caravel table1", argc, argv, &i);
+        if (!v) return 2;
         if (!strcmp(a, "--r")) {
             if (!cv_cli_parse_int_list("--r", v, 1, rs, MAX_RS, &nrs)) return 2;
         } else if (!strcmp(a, "--shapes")) {

@@ -57,11 +57,8 @@ int cv_cmd_wave(int argc, char **argv)
             usage(stdout);
             return 0;
         }
-        if (i + 1 >= argc) {
-            fprintf(stderr, "caravel wave: %s needs a value (see --help)\n", a);
-            return 2;
-        }
-        const char *v = argv[++i];
+        const char *v = cv_cli_option_value("caravel wave", argc, argv, &i);
+        if (!v) return 2;
         if (!strcmp(a, "--model")) {
             if (nmodels == MAX_TENANTS) {
                 fprintf(stderr, "caravel wave: at most %d tenants\n", MAX_TENANTS);
