@@ -42,6 +42,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, os.path.join(ROOT, "tests", "server"))
 import serverlib  # noqa: E402
+from serverlib import close, read_pb  # noqa: E402
 
 serverlib.require_modules("numpy", "onnx", "onnxruntime", "tritonclient.http")
 
@@ -60,20 +61,6 @@ SOURCE = {m: m for m in DEMO}
 SOURCE["hot"] = "mlp-a"
 
 
-def read_pb(path):
-    with open(path, "rb") as f:
-        t = TensorProto()
-        t.ParseFromString(f.read())
-    return numpy_helper.to_array(t)
-
-
-def close(got, ref, rtol=1e-4, atol=1e-6):
-    """caravel check's rule: max |got - ref| <= rtol * max |ref| + atol."""
-    if got is None or got.shape != ref.shape or got.dtype != ref.dtype:
-        return "got %s, expected %s %s" % (None if got is None else (got.dtype, got.shape), ref.dtype, ref.shape)
-    err = float(np.max(np.abs(got.astype(np.float64) - ref.astype(np.float64))))
-    bound = rtol * float(np.max(np.abs(ref))) + atol
-    return None if err <= bound else "max abs error %g > %g" % (err, bound)
 
 
 def make_repo(work):

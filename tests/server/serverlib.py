@@ -40,6 +40,28 @@ def make_repo(work):
     return repo
 
 
+def read_pb(path):
+    """The tensor of a TensorProto file (a model's test data) as numpy."""
+    from onnx import TensorProto, numpy_helper
+    with open(path, "rb") as f:
+        t = TensorProto()
+        t.ParseFromString(f.read())
+    return numpy_helper.to_array(t)
+
+
+def close(got, ref, rtol=1e-4, atol=1e-6):
+    """caravel check's rule: max |got - ref| <= rtol * max |ref| + atol.
+    None when it holds, else why not (got may be None: no output)."""
+    import numpy as np
+    if got is None or got.shape != ref.shape or got.dtype != ref.dtype:
+        return "got %s, expected %s %s" % (None if got is None else (got.dtype, got.shape), ref.dtype, ref.shape)
+    if not ref.size:
+        return None
+    err = float(np.max(np.abs(got.astype(np.float64) - ref.astype(np.float64))))
+    bound = rtol * float(np.max(np.abs(ref))) + atol
+    return None if err <= bound else "max abs error %g > %g" % (err, bound)
+
+
 def soft_open_files(n):
     """A preexec_fn that sets the child's soft open-file limit to n."""
     def apply():

@@ -23,13 +23,13 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import serverlib  # noqa: E402
+from serverlib import close, read_pb  # noqa: E402
 
 serverlib.require_modules("numpy", "onnx", "onnxruntime", "tritonclient.http", "ml_dtypes")
 
 import ml_dtypes  # noqa: E402
 import numpy as np  # noqa: E402
 import tritonclient.http as httpclient  # noqa: E402
-from onnx import TensorProto, numpy_helper  # noqa: E402
 from tritonclient.utils import InferenceServerException  # noqa: E402
 
 DEMO = ("cnn-a", "cnn-b", "cnn-c", "mlp-a", "mlp-b")
@@ -37,20 +37,6 @@ TYPES = ("BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32"
          "FP64", "BF16")
 
 
-def read_pb(path):
-    with open(path, "rb") as f:
-        t = TensorProto()
-        t.ParseFromString(f.read())
-    return numpy_helper.to_array(t)
-
-
-def close(got, ref, rtol=1e-4, atol=1e-6):
-    """caravel check's rule: max |got - ref| <= rtol * max |ref| + atol."""
-    if got.shape != ref.shape or got.dtype != ref.dtype:
-        return "got %s %s, expected %s %s" % (got.dtype, got.shape, ref.dtype, ref.shape)
-    err = float(np.max(np.abs(got.astype(np.float64) - ref.astype(np.float64)))) if ref.size else 0.0
-    bound = rtol * float(np.max(np.abs(ref))) + atol if ref.size else 0.0
-    return None if err <= bound else "max abs error %g > %g" % (err, bound)
 
 
 def infer(client, model, x, input_binary, output_binary, version="", request_id=""):
