@@ -527,6 +527,17 @@ static void conv_cases(void)
          {2, 2}, {1, 1}, {1, 1, 1, 1}, true, NULL, CV_ACTIVATION_CLIP, -0.2f, 0.3f, true},
         {"depthwise + residual + Relu", CV_TEST_SHAPE(2, 8, 6, 6), CV_TEST_SHAPE(8, 1, 3, 3), true, false, 8,
          2, {1, 1}, {1, 1}, {1, 1, 1, 1}, true, NULL, CV_ACTIVATION_RELU, 0, 0, true},
+        /* The depthwise kernel's tiles (CUDA: about 512 outputs a block):
+         * several tiles down a plane with a residual, strides and
+         * dilations with asymmetric pads, and a plane too wide for one
+         * tile's shared memory (the untiled kernel). */
+        {"depthwise 60x20 in 3 tiles + residual + Clip", CV_TEST_SHAPE(2, 3, 60, 20), CV_TEST_SHAPE(3, 1, 3, 3),
+         true, false, 3, 2, {1, 1}, {1, 1}, {1, 1, 1, 1}, true, NULL, CV_ACTIVATION_CLIP, -0.2f, 0.3f, true},
+        {"depthwise 5x5 stride 2 dilated, asymmetric pads", CV_TEST_SHAPE(2, 4, 45, 33),
+         CV_TEST_SHAPE(4, 1, 5, 5), true, false, 4, 2, {2, 1}, {2, 1}, {1, 3, 2, 0}, true, NULL,
+         CV_ACTIVATION_NONE, 0, 0, false},
+        {"depthwise, a plane 5000 wide", CV_TEST_SHAPE(1, 2, 3, 5000), CV_TEST_SHAPE(2, 1, 3, 3), true, false, 2,
+         2, {1, 1}, {1, 1}, {1, 1, 1, 1}, true, NULL, CV_ACTIVATION_RELU, 0, 0, false},
     };
     for (size_t k = 0; k < CV_ARRAY_LEN(cases); k++) {
         const conv_case_t *c = &cases[k];
