@@ -536,6 +536,13 @@ static void conv_cases(void)
         {"depthwise 5x5 stride 2 dilated, asymmetric pads", CV_TEST_SHAPE(2, 4, 45, 33),
          CV_TEST_SHAPE(4, 1, 5, 5), true, false, 4, 2, {2, 1}, {2, 1}, {1, 3, 2, 0}, true, NULL,
          CV_ACTIVATION_NONE, 0, 0, false},
+        /* 1x1 on CUDA: the fused pointwise kernel up to K = 160 (tiles
+         * of 64 x 64, slabs of 16 deep, here all partial), cuBLAS and the
+         * epilogue pass above. */
+        {"1x1 K 20, partial tiles + residual + Clip", CV_TEST_SHAPE(2, 20, 5, 13), CV_TEST_SHAPE(70, 20, 1, 1), true,
+         false, 1, 2, {1, 1}, {1, 1}, {0}, false, NULL, CV_ACTIVATION_CLIP, -0.2f, 0.3f, true},
+        {"1x1 K 200, the cuBLAS path + residual", CV_TEST_SHAPE(2, 200, 5, 13), CV_TEST_SHAPE(70, 200, 1, 1), true,
+         false, 1, 2, {1, 1}, {1, 1}, {0}, false, NULL, CV_ACTIVATION_RELU, 0, 0, true},
         {"depthwise, a plane 5000 wide", CV_TEST_SHAPE(1, 2, 3, 5000), CV_TEST_SHAPE(2, 1, 3, 3), true, false, 2,
          2, {1, 1}, {1, 1}, {1, 1, 1, 1}, true, NULL, CV_ACTIVATION_RELU, 0, 0, false},
     };

@@ -692,6 +692,17 @@ extern "C" cv_status cv_backend_cuda_create(int device, cv_backend_t **out, cv_e
         cudaGetLastError();
         cuda->pools = pools != 0;
     }
+    {
+        const char *env = getenv("CARAVEL_POINTWISE");
+        if (!env || !*env || !strcmp(env, "auto")) cuda->pointwise_own_max_k = CV_CUDA_POINTWISE_OWN_MAX_K;
+        else if (!strcmp(env, "own")) cuda->pointwise_own_max_k = INT64_MAX;
+        else if (!strcmp(env, "cublas")) cuda->pointwise_own_max_k = 0;
+        else {
+            st = cv_errorf(err, CV_STATUS_INVALID_ARGUMENT, "CARAVEL_POINTWISE must be auto, own or cublas, not '%.40s'",
+                           env);
+            goto fail;
+        }
+    }
     if ((st = cv_cuda_graphs_create(cuda, err)) != CV_STATUS_OK) goto fail;
     *out = &cuda->base;
     return CV_STATUS_OK;

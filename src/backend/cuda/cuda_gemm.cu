@@ -335,6 +335,80 @@ static __global__ void depthwise_tiled_kernel(const float *__restrict__ x, const
     }
 }
 
+/* A 1x1 convolution (stride 1, no padding, one group) with its epilogue
+ * fused: for row n, Y_n[M, P] = W_n[M, K] X_n[K, P], then + bias[m],
+ * + the fused residual, then the clamp, written once. A block computes a
+ * 64 x 64 tile of Y_n from 16-deep slabs of W_n and X_n staged in shared
+ * memory; a thread owns 4 x 4 outputs strided by 16 (rows tm + 16i,
+ * pixels tp + 16j), so that its shared-memory reads are conflict-free and
+ * its stores coalesce. Where K is small (MobileNetV2's expansions,
+ * ResNet's first stages) the layer is memory-bound, and the unfused path
+ * spends as much on its separate epilogue pass as on the GEMM. */
+#define PW_TILE 64
+#define PW_SLAB 16
+static __global__ void __launch_bounds__(256)
+    pointwise_conv_kernel(const float *__restrict__ x, const float *const *__restrict__ wtab,
+                          const float *const *__restrict__ btab, const float *__restrict__ res,
+                          float *__restrict__ y, int64_t rows, int m_n, int k_n, int pixels, bool clamp, float lo,
+                          float hi)
+{
+    __shared__ float ws[PW_SLAB][PW_TILE + 1]; /* ws[k][m] */
+    __shared__ float xs[PW_SLAB][PW_TILE];     /* xs[k][p] */
+    const int tp = threadIdx.x & 15, tm = threadIdx.x >> 4;
+    const int p0 = blockIdx.x * PW_TILE, m0 = blockIdx.y * PW_TILE;
+    for (int64_t n = blockIdx.z; n < rows; n += gridDim.z) {
+        const float *__restrict__ wn = wtab[n];
+        const float *__restrict__ xn = x + n * (int64_t)k_n * pixels;
+        float acc[4][4];
+#pragma unroll
+        for (int i = 0; i < 4; i++)
+#pragma unroll
+            for (int j = 0; j < 4; j++) acc[i][j] = 0.0f;
+        for (int k0 = 0; k0 < k_n; k0 += PW_SLAB) {
+            __syncthreads(); /* the previous slab's reads are done */
+#pragma unroll
+            for (int e = threadIdx.x; e < PW_SLAB * PW_TILE; e += 256) {
+                int kk = e & (PW_SLAB - 1), mm = e >> 4; /* 16 consecutive k of one W row */
+                int m = m0 + mm, k = k0 + kk;
+                ws[kk][mm] = m < m_n && k < k_n ? __ldg(wn + (int64_t)m * k_n + k) : 0.0f;
+                int pp = e & (PW_TILE - 1), kx = e >> 6; /* 64 consecutive pixels of one X row */
+                int px = p0 + pp, kr = k0 + kx;
+                xs[kx][pp] = px < pixels && kr < k_n ? __ldg(xn + (int64_t)kr * pixels + px) : 0.0f;
+            }
+            __syncthreads();
+#pragma unroll
+            for (int kk = 0; kk < PW_SLAB; kk++) {
+                float a[4], b[4];
+#pragma unroll
+                for (int i = 0; i < 4; i++) a[i] = ws[kk][tm + 16 * i];
+#pragma unroll
+                for (int j = 0; j < 4; j++) b[j] = xs[kk][tp + 16 * j];
+#pragma unroll
+                for (int i = 0; i < 4; i++)
+#pragma unroll
+                    for (int j = 0; j < 4; j++) acc[i][j] = fmaf(a[i], b[j], acc[i][j]);
+            }
+        }
+        const float *__restrict__ bn = btab ? btab[n] : NULL;
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+            int m = m0 + tm + 16 * i;
+            if (m >= m_n) continue;
+            float bias = bn ? __ldg(bn + m) : 0.0f;
+            int64_t row = (n * m_n + m) * (int64_t)pixels;
+#pragma unroll
+            for (int j = 0; j < 4; j++) {
+                int px = p0 + tp + 16 * j;
+                if (px >= pixels) continue;
+                float v = acc[i][j] + bias;
+                if (res) v += res[row + px];
+                if (clamp) v = cv_clamp_f32(v, lo, hi);
+                y[row + px] = v;
+            }
+        }
+    }
+}
+
 /* y viewed as [rows, planes, inner]: y += beta * tab[r][p*sp + i*si]
  * (tab NULL: nothing added), then y += res (laid out as y; NULL: none),
  * then the clamp: the order of the unfused Conv, Add and Relu. Conv: rows = N, planes = M,
@@ -695,6 +769,42 @@ static cv_status conv_gemm(cv_cuda_t *cuda, const cv_step_run_t *run, const conv
                            p->res, &p->c, err);
 }
 
+/* Whether the fused pointwise kernel takes a step: FP32 (TF32 and half
+ * keep cuBLAS's tensor cores), 1x1 with one group, K within the bound
+ * chosen by measurement (cv_cuda_t.pointwise_own_max_k), and tiles within
+ * the grid's limits. */
+static bool conv_pointwise_fits(const cv_cuda_t *cuda, const conv_plan_t *p)
+{
+    const conv_geom_t *g = &p->g;
+    return p->direct && p->prec == CV_PRECISION_FP32 && g->group == 1 && p->k <= cuda->pointwise_own_max_k &&
+           (g->m + PW_TILE - 1) / PW_TILE <= 65535 && (p->pixels + PW_TILE - 1) / PW_TILE <= 65535 &&
+           g->m <= INT32_MAX;
+}
+
+static cv_status conv_pointwise(cv_cuda_t *cuda, const cv_step_run_t *run, const conv_plan_t *p,
+                                const int *slice_of_row, cv_err_t *err)
+{
+    const conv_geom_t *g = &p->g;
+    size_t bytes = sizeof(void *) * (size_t)g->n * (p->has_bias ? 2 : 1);
+    void *host, *dev;
+    cv_status st = cv_cuda_stage(cuda, bytes, &host, &dev, err);
+    if (st != CV_STATUS_OK) return st;
+    const void **wtab = (const void **)host, **btab = wtab + g->n;
+    for (int64_t n = 0; n < g->n; n++) {
+        put_input(cuda, run, &wtab[n], 1, slice_of_row[n], false, 0);
+        if (p->has_bias) put_input(cuda, run, &btab[n], 2, slice_of_row[n], false, 0);
+    }
+    CV_CUDA_CHECK(cudaMemcpyAsync(dev, host, bytes, cudaMemcpyHostToDevice, cuda->stream), err);
+    const float *const *dw = (const float *const *)dev;
+    dim3 grid((unsigned)((p->pixels + PW_TILE - 1) / PW_TILE), (unsigned)((g->m + PW_TILE - 1) / PW_TILE),
+              (unsigned)CV_MAX(1, CV_MIN(g->n, 65535)));
+    pointwise_conv_kernel<<<grid, 256, 0, cuda->stream>>>(
+        (const float *)run->inputs[0]->data, dw, p->has_bias ? dw + g->n : NULL, p->res,
+        (float *)run->outputs[0]->data, g->n, (int)g->m, (int)p->k, (int)p->pixels, p->c.active, p->c.lo, p->c.hi);
+    CV_CUDA_CHECK_LAUNCH(err);
+    return CV_STATUS_OK;
+}
+
 extern "C" cv_status cv_cuda_conv(cv_cuda_t *cuda, const cv_step_run_t *run, cv_err_t *err)
 {
     const cv_tensor_t *x = run->inputs[0], *w = run->inputs[1];
@@ -708,8 +818,9 @@ extern "C" cv_status cv_cuda_conv(cv_cuda_t *cuda, const cv_step_run_t *run, cv_
     int *slice_of_row = (int *)cv_calloc((size_t)p.g.n + 1, sizeof(int));
     if (!slice_of_row) return cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of memory for a Conv row table");
     if (multi) rows_to_slices(run, p.g.n, slice_of_row);
-    cv_status st = p.depthwise ? conv_depthwise(cuda, run, &p.g, slice_of_row, p.has_bias, p.res, &p.c, err)
-                               : conv_gemm(cuda, run, &p, slice_of_row, err);
+    cv_status st = p.depthwise                      ? conv_depthwise(cuda, run, &p.g, slice_of_row, p.has_bias, p.res, &p.c, err)
+                   : conv_pointwise_fits(cuda, &p) ? conv_pointwise(cuda, run, &p, slice_of_row, err)
+                                                   : conv_gemm(cuda, run, &p, slice_of_row, err);
     cv_free(slice_of_row);
     return st;
 }

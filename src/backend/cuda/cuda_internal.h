@@ -22,6 +22,10 @@ extern "C" {
 
 #include "backend/backend.h"
 
+/* The default bound of cv_cuda_t.pointwise_own_max_k: K up to which the
+ * fused pointwise kernel is used (see docs/RESULTS.md for the A/B that set it). */
+#define CV_CUDA_POINTWISE_OWN_MAX_K 160
+
 typedef struct cv_cuda {
     cv_backend_t base;
     int device;
@@ -39,6 +43,11 @@ typedef struct cv_cuda {
     /* The device has a stream-ordered memory pool: stored weights come
      * from it (cuda_backend.cu). */
     bool pools;
+    /* FP32 1x1 convolutions with at most this many input channels run
+     * in the fused pointwise kernel (cuda_gemm.cu) rather than cuBLAS and
+     * an epilogue pass: CARAVEL_POINTWISE=own (any K), cublas (none), or
+     * unset (the default bound). */
+    int64_t pointwise_own_max_k;
     /* Steps that ran on the host because no CUDA kernel exists, per op. */
     long fallbacks[CV_OP_COUNT];
     /* The super-kernel cache (cuda_graph.cu); NULL until created. */
