@@ -10,6 +10,9 @@
 #   peers   PyTorch peers (../shared/anchors/peers_torch.py), same R
 #   profile device time per kind of step (caravel bench --profile) for
 #           ResNet-50 and MobileNetV2 waves of R = 1, 8, 64 tenants, FP32
+#   kernels the fused pointwise kernel against cuBLAS + epilogue pass
+#           (CARAVEL_POINTWISE=auto|cublas|own), ResNet-50 and MobileNetV2,
+#           R = 1, 8, 64, FP32; then the profile at R = 64. kernels.csv
 #   members waves of 32 tenants drawn at random out of 64 for every wave,
 #           against waves of 32 fixed tenants (the super-kernel cache with
 #           changing members), ResNet-50 and MobileNetV2, FP32
@@ -166,6 +169,31 @@ profile)
         # shellcheck disable=SC2086
         timeout 120 $cv bench --device cuda --tenants $R --waves 7 --warmup 2 --profile --top 8 --csv "$arch,$R" $models
       done
+    done
+  } 2>&1 | tee "$log"
+  ;;
+kernels)
+  # Issue 9: the fused pointwise kernel against cuBLAS + the epilogue pass
+  # (CARAVEL_POINTWISE), FP32, device time of one wave, one call; then
+  # the profile of the default at R = 64 (where the time goes now).
+  {
+    for arch in resnet50 mobilenet_v2; do
+      [ -f /tmp/tenants/$arch/tenant_063.onnx ] || python3 bench/gpu/export_tenants.py $arch 64 /tmp/tenants/$arch
+    done
+    for arch in mobilenet_v2 resnet50; do
+      for R in 1 8 64; do
+        models=$(for r in $(seq 0 $((R - 1))); do printf -- "--model /tmp/tenants/%s/tenant_%03d.onnx " $arch $r; done)
+        for pw in auto cublas own; do
+          # shellcheck disable=SC2086
+          CARAVEL_POINTWISE=$pw timeout 120 $cv bench --device cuda --tenants $R --waves 15 --warmup 3 \
+            --csv "$arch,fp32,pointwise-$pw" $models | grep -E "^$arch,"
+        done
+      done
+    done | tee "$out/kernels.csv"
+    for arch in mobilenet_v2 resnet50; do
+      models=$(for r in $(seq 0 63); do printf -- "--model /tmp/tenants/%s/tenant_%03d.onnx " $arch $r; done)
+      # shellcheck disable=SC2086
+      timeout 120 $cv bench --device cuda --tenants 64 --waves 7 --warmup 2 --profile --top 12 --csv "$arch,64" $models
     done
   } 2>&1 | tee "$log"
   ;;
