@@ -527,10 +527,8 @@ static void conv_cases(void)
          {2, 2}, {1, 1}, {1, 1, 1, 1}, true, NULL, CV_ACTIVATION_CLIP, -0.2f, 0.3f, true},
         {"depthwise + residual + Relu", CV_TEST_SHAPE(2, 8, 6, 6), CV_TEST_SHAPE(8, 1, 3, 3), true, false, 8,
          2, {1, 1}, {1, 1}, {1, 1, 1, 1}, true, NULL, CV_ACTIVATION_RELU, 0, 0, true},
-        /* The depthwise kernel's tiles (CUDA: about 512 outputs a block):
-         * several tiles down a plane with a residual, strides and
-         * dilations with asymmetric pads, and a plane too wide for one
-         * tile's shared memory (the untiled kernel). */
+        /* Depthwise geometry: a tall plane with a residual, strides and
+         * dilations with asymmetric pads, a plane 5000 wide. */
         {"depthwise 60x20 in 3 tiles + residual + Clip", CV_TEST_SHAPE(2, 3, 60, 20), CV_TEST_SHAPE(3, 1, 3, 3),
          true, false, 3, 2, {1, 1}, {1, 1}, {1, 1, 1, 1}, true, NULL, CV_ACTIVATION_CLIP, -0.2f, 0.3f, true},
         {"depthwise 5x5 stride 2 dilated, asymmetric pads", CV_TEST_SHAPE(2, 4, 45, 33),

@@ -273,68 +273,6 @@ static __global__ void depthwise_kernel(const float *__restrict__ x, const float
     }
 }
 
-/* The depthwise conv through shared memory: a block computes `tile_oh`
- * output rows of one plane (row n, channel c). It first stages the input
- * rows those outputs read, zero padding included (in_rows x in_cols,
- * depthwise_tile), and the plane's taps; then every output reads its
- * window from shared memory with no bounds test. Each input element
- * crosses from global memory once (plus the halo rows of neighbouring
- * tiles), where depthwise_kernel reads it once per tap: the layer is
- * memory-bound, so that is the whole difference. A padded tap adds its
- * weight times zero, where depthwise_kernel skips it: the same sum unless
- * a weight is infinite or NaN. */
-static __global__ void depthwise_tiled_kernel(const float *__restrict__ x, const float *const *__restrict__ wtab,
-                                              const float *const *__restrict__ btab, const float *__restrict__ res,
-                                              float *__restrict__ y, int64_t rows, int64_t channels, conv_dims_t g,
-                                              int tile_oh, int in_rows, int in_cols, bool clamp, float lo, float hi)
-{
-    extern __shared__ float depthwise_smem[];
-    const int oh_n = (int)g.out[1], ow_n = (int)g.out[2], ih_n = (int)g.in[1], iw_n = (int)g.in[2];
-    const int kh_n = (int)g.k[1], kw_n = (int)g.k[2], taps = kh_n * kw_n;
-    const int sh = (int)g.s[1], sw = (int)g.s[2], dh = (int)g.d[1], dw = (int)g.d[2];
-    const int ph = (int)g.p[1], pw = (int)g.p[2];
-    const int out_plane = oh_n * ow_n, tiles = (oh_n + tile_oh - 1) / tile_oh;
-    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
-    float *wsm = depthwise_smem, *xs = depthwise_smem + taps;
-    for (int64_t n = blockIdx.z; n < rows; n += gridDim.z) {
-        const float *__restrict__ wn = wtab[n];
-        const float *__restrict__ bn = btab ? btab[n] : NULL;
-        for (int64_t c = blockIdx.y; c < channels; c += gridDim.y) {
-            int64_t plane = n * channels + c;
-            const float *__restrict__ xc = x + plane * (int64_t)ih_n * iw_n;
-            for (int tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
-                const int oh0 = tile * tile_oh, ih0 = oh0 * sh - ph;
-                __syncthreads(); /* the previous tile's reads are done */
-                for (int t = threadIdx.x; t < taps; t += blockDim.x) wsm[t] = __ldg(wn + c * taps + t);
-                /* a warp a staged row: coalesced along the row */
-                for (int r = warp; r < in_rows; r += warps) {
-                    int ih = ih0 + r;
-                    bool in_h = ih >= 0 && ih < ih_n;
-                    for (int j = lane; j < in_cols; j += 32) {
-                        int iw = j - pw;
-                        xs[r * in_cols + j] = in_h && iw >= 0 && iw < iw_n ? __ldg(xc + ih * iw_n + iw) : 0.0f;
-                    }
-                }
-                __syncthreads();
-                const int count = min(tile_oh, oh_n - oh0) * ow_n;
-                const float bias = bn ? __ldg(bn + c) : 0.0f;
-                for (int o = threadIdx.x; o < count; o += blockDim.x) {
-                    int ohl = o / ow_n, ow = o - ohl * ow_n;
-                    const float *win = xs + ohl * sh * in_cols + ow * sw;
-                    float acc = 0.0f;
-                    for (int kh = 0; kh < kh_n; kh++)
-                        for (int kw = 0; kw < kw_n; kw++) acc += win[kh * dh * in_cols + kw * dw] * wsm[kh * kw_n + kw];
-                    acc += bias;
-                    int64_t at = plane * out_plane + oh0 * ow_n + o;
-                    if (res) acc += res[at];
-                    if (clamp) acc = cv_clamp_f32(acc, lo, hi);
-                    y[at] = acc;
-                }
-            }
-        }
-    }
-}
-
 /* A 1x1 convolution (stride 1, no padding, one group) with its epilogue
  * fused: for row n, Y_n[M, P] = W_n[M, K] X_n[K, P], then + bias[m],
  * + the fused residual, then the clamp, written once. A block computes a
@@ -520,34 +458,6 @@ static void rows_to_slices(const cv_step_run_t *run, int64_t rows, int *slice_of
     }
 }
 
-/* How depthwise_tiled_kernel cuts a plane: output rows a block, and the
- * input it stages for them (rows and columns, zero padding included). */
-typedef struct depthwise_tile {
-    int tile_oh, in_rows, in_cols;
-    size_t smem_bytes;
-} depthwise_tile_t;
-
-/* About 512 outputs a block (two per thread) in at most 16 KB of shared
- * memory, so that a few blocks share an SM; false when even one output
- * row's window rows do not fit (planes thousands wide, large dilations):
- * depthwise_kernel then reads global memory directly. */
-static bool depthwise_tile(const conv_dims_t *d, depthwise_tile_t *t)
-{
-    const int64_t budget = 16 << 10;
-    int64_t oh = d->out[1], ow = d->out[2], taps = d->k[1] * d->k[2];
-    int64_t cols = (ow - 1) * d->s[2] + (d->k[2] - 1) * d->d[2] + 1;
-    int64_t tile = CV_MAX(1, CV_MIN(oh, (512 + ow - 1) / ow));
-    for (;; tile = (tile + 1) / 2) {
-        int64_t in_rows = (tile - 1) * d->s[1] + (d->k[1] - 1) * d->d[1] + 1;
-        int64_t bytes = (taps + in_rows * cols) * (int64_t)sizeof(float);
-        if (bytes <= budget) {
-            *t = (depthwise_tile_t){(int)tile, (int)in_rows, (int)cols, (size_t)bytes};
-            return true;
-        }
-        if (tile == 1) return false;
-    }
-}
-
 static cv_status conv_depthwise(cv_cuda_t *cuda, const cv_step_run_t *run, const conv_geom_t *g,
                                 const int *slice_of_row, bool has_bias, const float *res, const clamp_t *c,
                                 cv_err_t *err)
@@ -566,21 +476,9 @@ static cv_status conv_depthwise(cv_cuda_t *cuda, const cv_step_run_t *run, const
     const float *x = (const float *)run->inputs[0]->data;
     float *y = (float *)run->outputs[0]->data;
     dim3 grid, block;
-    depthwise_tile_t t;
-    if (depthwise_tile(&g->dims, &t)) {
-        int64_t tiles = (g->dims.out[1] + t.tile_oh - 1) / t.tile_oh;
-        int64_t outputs = (int64_t)t.tile_oh * g->dims.out[2];
-        block = dim3((unsigned)CV_MIN(THREADS, CV_MAX(32, (outputs + 31) / 32 * 32)));
-        grid = dim3((unsigned)CV_MIN(tiles, 65535), (unsigned)CV_MAX(1, CV_MIN(g->c, 65535)),
-                    (unsigned)CV_MAX(1, CV_MIN(g->n, 65535)));
-        depthwise_tiled_kernel<<<grid, block, t.smem_bytes, cuda->stream>>>(
-            x, dw, has_bias ? dw + g->n : NULL, res, y, g->n, g->c, g->dims, t.tile_oh, t.in_rows, t.in_cols,
-            c->active, c->lo, c->hi);
-    } else {
-        plane_launch(g->n, g->c, g->dims.out[1] * g->dims.out[2], &grid, &block);
-        depthwise_kernel<<<grid, block, 0, cuda->stream>>>(x, dw, has_bias ? dw + g->n : NULL, res, y, g->n, g->c,
-                                                           g->dims, c->active, c->lo, c->hi);
-    }
+    plane_launch(g->n, g->c, g->dims.out[1] * g->dims.out[2], &grid, &block);
+    depthwise_kernel<<<grid, block, 0, cuda->stream>>>(x, dw, has_bias ? dw + g->n : NULL, res, y, g->n, g->c,
+                                                       g->dims, c->active, c->lo, c->hi);
     CV_CUDA_CHECK_LAUNCH(err);
     return CV_STATUS_OK;
 }
