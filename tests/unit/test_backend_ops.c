@@ -541,6 +541,14 @@ static void conv_cases(void)
          false, 1, 2, {1, 1}, {1, 1}, {0}, false, NULL, CV_ACTIVATION_CLIP, -0.2f, 0.3f, true},
         {"1x1 K 200, the cuBLAS path + residual", CV_TEST_SHAPE(2, 200, 5, 13), CV_TEST_SHAPE(70, 200, 1, 1), true,
          false, 1, 2, {1, 1}, {1, 1}, {0}, false, NULL, CV_ACTIVATION_RELU, 0, 0, true},
+        /* CUDA cuts K into parts when a wave's GEMMs have few tiles
+         * (conv_split): 1x1 K 256 in 2, 3x3 K 576 in 4, grouped too. */
+        {"1x1 K 256, K split + bias", CV_TEST_SHAPE(2, 256, 3, 3), CV_TEST_SHAPE(8, 256, 1, 1), true, false, 1, 2,
+         {1, 1}, {1, 1}, {0}, false, NULL, CV_ACTIVATION_NONE, 0, 0, false},
+        {"3x3 K 576, K split + residual + Relu", CV_TEST_SHAPE(2, 64, 5, 5), CV_TEST_SHAPE(6, 64, 3, 3), true, false,
+         1, 2, {1, 1}, {1, 1}, {1, 1, 1, 1}, true, NULL, CV_ACTIVATION_RELU, 0, 0, true},
+        {"3x3 grouped 2, K 576 split", CV_TEST_SHAPE(1, 128, 4, 4), CV_TEST_SHAPE(4, 64, 3, 3), true, false, 2, 2,
+         {1, 1}, {1, 1}, {1, 1, 1, 1}, true, NULL, CV_ACTIVATION_NONE, 0, 0, false},
         {"depthwise, a plane 5000 wide", CV_TEST_SHAPE(1, 2, 3, 5000), CV_TEST_SHAPE(2, 1, 3, 3), true, false, 2,
          2, {1, 1}, {1, 1}, {1, 1, 1, 1}, true, NULL, CV_ACTIVATION_RELU, 0, 0, false},
     };

@@ -18,10 +18,15 @@
  *      copy in the weight store) fill their rows with that one pointer, so
  *      a shared step is that launch, whatever the slices; when every row
  *      has the same weights and G = 1 outside a wave the cache may capture,
- *      one strided-batched GEMM instead;
+ *      one strided-batched GEMM instead; a wave of few tiles has each
+ *      problem's K cut into parts (conv_split), partial products in the
+ *      workspace;
  *   3. ONE epilogue kernel: per-row bias pointer, the fused residual (a
  *      residual Add folded into the Conv at load, src/plan/fuse.c: the
- *      wave's tensor laid out as Y) and the fused activation.
+ *      wave's tensor laid out as Y) and the fused activation (and the sum
+ *      of the parts of a split K).
+ *   FP32 1x1 convs of small K in waves of 8 rows or more skip 2-3: one
+ *   kernel computes each row's GEMM with its epilogue (pointwise_conv_kernel).
  *   Depthwise (G == C == M, 2-D) is a direct kernel reading a per-row
  *   weight-pointer table, with bias, residual and activation fused: no GEMM.
  *   A wave too large for the column budget runs steps 1-2 per chunk of rows.
@@ -395,6 +400,31 @@ static __global__ void epilogue_planes_kernel(float *__restrict__ y, int64_t row
         }
 }
 
+/* The epilogue of a conv whose K was split (conv_split): y = the sum of
+ * the `split` partial products (each laid out as y, `part` floats apart)
+ * + the row's bias tab[r][plane] (tab NULL: none) + res (NULL: none),
+ * clamped; on a plane grid (plane_launch). */
+static __global__ void split_epilogue_kernel(const float *__restrict__ parts, int64_t part, int split,
+                                             float *__restrict__ y, int64_t rows, int64_t planes, int64_t inner,
+                                             const float *const *__restrict__ tab, const float *__restrict__ res,
+                                             bool clamp, float lo, float hi)
+{
+    for (int64_t r = blockIdx.z; r < rows; r += gridDim.z)
+        for (int64_t p = blockIdx.y; p < planes; p += gridDim.y) {
+            int64_t base = (r * planes + p) * inner;
+            float bias = tab ? __ldg(tab[r] + p) : 0.0f;
+            for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < inner;
+                 i += (int64_t)gridDim.x * blockDim.x) {
+                float v = 0.0f;
+                for (int s = 0; s < split; s++) v += __ldg(parts + s * part + base + i);
+                v += bias;
+                if (res) v += res[base + i];
+                if (clamp) v = cv_clamp_f32(v, lo, hi);
+                y[base + i] = v;
+            }
+        }
+}
+
 /* ---- launchers (explicit stream) ---------------------------------------- */
 
 static void launch_im2col(cudaStream_t stream, cv_precision_t prec, const float *x, void *col, int64_t rows,
@@ -501,8 +531,36 @@ typedef struct conv_plan {
                      * the call would take W's address as an argument) */
     const char *w0; /* slice 0's weights as the GEMM reads them (unless convert_w) */
     int64_t chunk;  /* rows whose columns fit CONV_COL_BUDGET */
+    int64_t split;  /* K cut into this many parts (pointer-array GEMMs of few tiles), 1: none */
+    size_t parts_bytes; /* their FP32 partial products, summed by the epilogue */
     size_t col_row_bytes, w_bytes; /* columns of one row; converted W */
 } conv_plan_t;
+
+/* Parts to cut K into for the pointer-array GEMMs. cuBLAS's batched
+ * kernels give each (problem, output tile) one thread block and do not
+ * split K themselves, so a wave of few rows over a deep, narrow layer
+ * (ResNet-50's last stage at R = 1: P = 49, M = 512, K = 4608, a handful
+ * of tiles) leaves most of the GPU idle; its strided and plain calls
+ * split K, which is what the one-slice waves lost when they moved to
+ * pointer arrays (member-independent graphs). So: K/S-deep problems,
+ * S a power of two dividing K, until the problems fill twice the SMs
+ * in 64 x 64 tiles, each part at least 128 deep, at most 16 parts and
+ * 64 MB of partial sums; the epilogue adds the parts. */
+#define CONV_SPLIT_BLOCKS 264
+#define CONV_SPLIT_MAX 16
+#define CONV_SPLIT_MIN_DEPTH 128
+#define CONV_SPLIT_BUDGET ((int64_t)64 << 20)
+static int64_t conv_split(const conv_plan_t *p)
+{
+    const conv_geom_t *g = &p->g;
+    int64_t tiles = g->n * g->group * ((p->pixels + 63) / 64) * ((g->mg + 63) / 64);
+    int64_t split = 1;
+    while (split < CONV_SPLIT_MAX && tiles * split < CONV_SPLIT_BLOCKS && p->k % (2 * split) == 0 &&
+           p->k / (2 * split) >= CONV_SPLIT_MIN_DEPTH &&
+           (int64_t)sizeof(float) * 2 * split * g->n * g->m * p->pixels <= CONV_SPLIT_BUDGET)
+        split *= 2;
+    return split;
+}
 
 /* Fills *p for a step whose X and W are FP32 with 1 to 3 spatial dims
  * (indirect: cv_cuda_members_indirect). False when cuBLAS's int arguments cannot hold the GEMM's extents or a
@@ -553,6 +611,8 @@ static bool conv_plan_make(const cv_step_run_t *run, bool multi, bool indirect, 
     p->col_row_bytes = (size_t)(g->c * p->kk * p->pixels) * p->es;
     int64_t chunk = p->direct ? g->n : (int64_t)(CONV_COL_BUDGET / (p->col_row_bytes ? p->col_row_bytes : 1));
     p->chunk = CV_MAX(1, CV_MIN(chunk, g->n));
+    p->split = p->strided ? 1 : conv_split(p);
+    p->parts_bytes = p->split > 1 ? align_up(sizeof(float) * (size_t)(p->split * g->n * g->m * p->pixels)) : 0;
     p->w_bytes = p->convert_w ? align_up((size_t)cv_shape_numel(&w->shape) * p->es) : 0;
     return true;
 }
@@ -561,11 +621,11 @@ static bool conv_plan_make(const cv_step_run_t *run, bool multi, bool indirect, 
  * group) problem, unless strided) and of the bias (per row), in that
  * order; *dev receives their device address (NULL when there are none). */
 static cv_status conv_tables(cv_cuda_t *cuda, const cv_step_run_t *run, const conv_plan_t *p,
-                             const int *slice_of_row, const char *col, const char *w0, void **dev,
+                             const int *slice_of_row, const char *col, char *parts, const char *w0, void **dev,
                              cv_err_t *err)
 {
     const conv_geom_t *g = &p->g;
-    int64_t problems = g->n * g->group;
+    int64_t problems = g->n * g->group * p->split;
     size_t table_bytes = p->strided ? 0 : 3 * sizeof(void *) * (size_t)problems;
     size_t bias_bytes = p->has_bias ? sizeof(void *) * (size_t)g->n : 0;
     void *host = NULL;
@@ -579,17 +639,28 @@ static cv_status conv_tables(cv_cuda_t *cuda, const cv_step_run_t *run, const co
     const void **ta = (const void **)host, **tb = ta + (p->strided ? 0 : problems);
     void **tc = (void **)(tb + (p->strided ? 0 : problems));
     const void **tbias = (const void **)host + (p->strided ? 0 : 3 * problems);
+    /* Problem q = ((n * G + g) * S + s): part s of K is rows s*K/S.. of
+     * the column matrix (P x K column-major: + s*K/S*P elements) and of
+     * W^T (K x Mg column-major: + s*K/S); its product goes to part s of
+     * the partial sums, [S, N, M, P], when K is split, else to Y. */
+    int64_t depth = p->k / p->split;
     for (int64_t n = 0; n < g->n && !p->strided; n++) {
         for (int64_t gi = 0; gi < g->group; gi++) {
-            int64_t q = n * g->group + gi;
-            if (p->direct)
-                ta[q] = xd + (size_t)((n * g->c + gi * g->cg) * p->in_plane) * es;
-            else
-                ta[q] = col + (size_t)(((n % p->chunk) * g->c + gi * g->cg) * p->kk * p->pixels) * es;
-            size_t w_at = (size_t)(gi * g->mg * p->k) * es;
-            if (p->convert_w) tb[q] = w0 + w_at;
-            else put_input(cuda, run, &tb[q], 1, slice_of_row[n], is_half(p->prec), w_at);
-            tc[q] = yd + sizeof(float) * (size_t)((n * g->m + gi * g->mg) * p->pixels);
+            for (int64_t sp = 0; sp < p->split; sp++) {
+                int64_t q = (n * g->group + gi) * p->split + sp;
+                if (p->direct)
+                    ta[q] = xd + (size_t)((n * g->c + gi * g->cg) * p->in_plane + sp * depth * p->pixels) * es;
+                else
+                    ta[q] = col + (size_t)(((n % p->chunk) * g->c + gi * g->cg) * p->kk * p->pixels +
+                                           sp * depth * p->pixels) *
+                                      es;
+                size_t w_at = (size_t)(gi * g->mg * p->k + sp * depth) * es;
+                if (p->convert_w) tb[q] = w0 + w_at;
+                else put_input(cuda, run, &tb[q], 1, slice_of_row[n], is_half(p->prec), w_at);
+                size_t y_at = sizeof(float) * (size_t)((n * g->m + gi * g->mg) * p->pixels);
+                tc[q] = p->split > 1 ? parts + sizeof(float) * (size_t)(sp * g->n * g->m * p->pixels) + y_at
+                                     : yd + y_at;
+            }
         }
     }
     for (int64_t n = 0; n < g->n && p->has_bias; n++) put_input(cuda, run, &tbias[n], 2, slice_of_row[n], false, 0);
@@ -610,7 +681,7 @@ static cv_status conv_gemms(cv_cuda_t *cuda, const cv_step_run_t *run, const con
     cudaDataType type = operand_type(p->prec);
     cublasComputeType_t compute = compute_type(p->prec);
     const float one = 1.0f, zero = 0.0f;
-    int64_t problems = g->n * g->group, k = p->k, pixels = p->pixels, in_plane = p->in_plane;
+    int64_t problems = g->n * g->group * p->split, k = p->k, pixels = p->pixels, in_plane = p->in_plane;
     for (int64_t n0 = 0; n0 < g->n; n0 += p->chunk) {
         int64_t rows = CV_MIN(p->chunk, g->n - n0);
         if (!p->direct) {
@@ -628,9 +699,9 @@ static cv_status conv_gemms(cv_cuda_t *cuda, const cv_step_run_t *run, const con
                                 (long long)(g->m * pixels), (int)rows, compute, CUBLAS_GEMM_DEFAULT),
                             err);
         } else {
-            int64_t p0 = n0 * g->group, count = rows * g->group;
+            int64_t p0 = n0 * g->group * p->split, count = rows * g->group * p->split;
             CV_CUBLAS_CHECK(cublasGemmBatchedEx(cuda->cublas, CUBLAS_OP_N, CUBLAS_OP_N, (int)pixels, (int)g->mg,
-                                                (int)k, &one, dev + p0, type, (int)pixels, dev + problems + p0,
+                                                (int)(k / p->split), &one, dev + p0, type, (int)pixels, dev + problems + p0,
                                                 type, (int)k, &zero, (void *const *)(dev + 2 * problems + p0),
                                                 CUDA_R_32F, (int)pixels, (int)count, compute,
                                                 CUBLAS_GEMM_DEFAULT),
@@ -645,14 +716,15 @@ static cv_status conv_gemms(cv_cuda_t *cuda, const cv_step_run_t *run, const con
 static cv_status conv_gemm(cv_cuda_t *cuda, const cv_step_run_t *run, const conv_plan_t *p,
                            const int *slice_of_row, cv_err_t *err)
 {
-    size_t ws_bytes = p->w_bytes + (p->direct ? 0 : (size_t)p->chunk * p->col_row_bytes);
+    /* workspace: converted W, partial sums, columns */
+    size_t ws_bytes = p->w_bytes + p->parts_bytes + (p->direct ? 0 : (size_t)p->chunk * p->col_row_bytes);
     char *ws = NULL;
     if (ws_bytes && !(ws = (char *)cv_cuda_workspace(cuda, ws_bytes)))
         return cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of GPU memory for Conv columns (%zu bytes)", ws_bytes);
-    char *col = ws + p->w_bytes;
+    char *parts = ws + p->w_bytes, *col = parts + p->parts_bytes;
     const char *w0 = p->convert_w ? ws : p->w0; /* filled below, before the GEMMs read it */
     void *dev;
-    cv_status st = conv_tables(cuda, run, p, slice_of_row, col, w0, &dev, err);
+    cv_status st = conv_tables(cuda, run, p, slice_of_row, col, parts, w0, &dev, err);
     if (st != CV_STATUS_OK) return st;
     if (p->convert_w) {
         const cv_tensor_t *w = run->inputs[1];
@@ -662,19 +734,30 @@ static cv_status conv_gemm(cv_cuda_t *cuda, const cv_step_run_t *run, const conv
     if ((st = conv_gemms(cuda, run, p, col, w0, (const void *const *)dev, err)) != CV_STATUS_OK) return st;
     const conv_geom_t *g = &p->g;
     const float *const *dev_bias =
-        p->has_bias ? (const float *const *)dev + (p->strided ? 0 : 3 * g->n * g->group) : NULL;
+        p->has_bias ? (const float *const *)dev + (p->strided ? 0 : 3 * g->n * g->group * p->split) : NULL;
+    if (p->split > 1) {
+        dim3 grid, block;
+        plane_launch(g->n, g->m, p->pixels, &grid, &block);
+        split_epilogue_kernel<<<grid, block, 0, cuda->stream>>>(
+            (const float *)parts, g->n * g->m * p->pixels, (int)p->split, (float *)run->outputs[0]->data, g->n,
+            g->m, p->pixels, dev_bias, p->res, p->c.active, p->c.lo, p->c.hi);
+        CV_CUDA_CHECK_LAUNCH(err);
+        return CV_STATUS_OK;
+    }
     return launch_epilogue(cuda, (float *)run->outputs[0]->data, g->n, g->m, p->pixels, dev_bias, 1, 0, 1.0f,
                            p->res, &p->c, err);
 }
 
 /* Whether the fused pointwise kernel takes a step: FP32 (TF32 and half
  * keep cuBLAS's tensor cores), 1x1 with one group, K within the bound
- * chosen by measurement (cv_cuda_t.pointwise_own_max_k), and tiles within
- * the grid's limits. */
+ * chosen by measurement (cv_cuda_t.pointwise_own_max_k), a wave of at
+ * least 8 rows (below, too few blocks: cuBLAS measured faster; forced by
+ * CARAVEL_POINTWISE=own), and tiles within the grid's limits. */
 static bool conv_pointwise_fits(const cv_cuda_t *cuda, const conv_plan_t *p)
 {
     const conv_geom_t *g = &p->g;
     return p->direct && p->prec == CV_PRECISION_FP32 && g->group == 1 && p->k <= cuda->pointwise_own_max_k &&
+           (g->n >= 8 || cuda->pointwise_own_max_k == INT64_MAX) &&
            (g->m + PW_TILE - 1) / PW_TILE <= 65535 && (p->pixels + PW_TILE - 1) / PW_TILE <= 65535 &&
            g->m <= INT32_MAX;
 }
