@@ -701,7 +701,9 @@ static void run_members_tables(int R)
         mixed[i] = &t[(i * 11 + 3) % (2 * R)]; /* 11 is prime to 16 and 140: all distinct */
         xs[i] = make_input(t[0].graph, 1, 500 + (uint64_t)i);
     }
-    cv_plan_t *plan = plan_for(t[0].graph, R);
+    /* The plan reads its graph: take it from a tenant that stays loaded
+     * (t[0] is released below; t[2R - 1] is never a member). */
+    cv_plan_t *plan = plan_for(t[2 * R - 1].graph, R);
     assert_true(plan->stackable);
     gpu_wave_checked(plan, ta, xs, R, NULL);
     gpu_wave_checked(plan, ta, xs, R, NULL);

@@ -5,6 +5,7 @@
 
 #include "backend/backend.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,12 +13,23 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* Under the build tree (CARAVEL_TEST_TMP, or that variable at run time);
+ * where the build tree is not there (GPU tests run from the bundle on
+ * another machine), under $TMPDIR or /tmp. */
 const char *cv_test_tmpdir(void)
 {
     static char dir[512];
     if (!dir[0]) {
-        mkdir(CARAVEL_TEST_TMP, 0755);
-        snprintf(dir, sizeof dir, "%s/%d", CARAVEL_TEST_TMP, (int)getpid());
+        const char *base = getenv("CARAVEL_TEST_TMP");
+        if (!base || !*base) base = CARAVEL_TEST_TMP;
+        if (mkdir(base, 0755) != 0 && errno != EEXIST) {
+            const char *tmp = getenv("TMPDIR");
+            static char fallback[256];
+            snprintf(fallback, sizeof fallback, "%s/caravel-test", tmp && *tmp ? tmp : "/tmp");
+            base = fallback;
+            mkdir(base, 0755);
+        }
+        snprintf(dir, sizeof dir, "%s/%d", base, (int)getpid());
         mkdir(dir, 0755);
     }
     return dir;
