@@ -376,6 +376,9 @@ serve() {
       fits 15 "HTTP $p at $rate/s" || break
       load_run "$(limit 60)" --models-from-server --rate "$rate" --slo "$slo" --warmup "$warm" --duration "$secs" \
         --drain "$drain" --label "$p" --csv "$out/serve_http.csv" | sed "s/^/serve: http $p: /"
+      # The server's own view after each rate (graph cache misses,
+      # rejections by reason, stragglers): why a rate fell short.
+      http_get "${url#http://}" /v2/caravel/status | sed '1,/^\r*$/d' >"$out/serve_${p}_status_$rate.json"
       # load's CSV: $1 label, $16 attainment
       att=$(awk -F, -v l="$p" '$1 == l {v = $16} END {print v}' "$out/serve_http.csv" 2>/dev/null)
       if [ -n "$att" ] && awk -v a="$att" 'BEGIN {exit !(a < 0.5)}'; then
