@@ -59,6 +59,13 @@ typedef struct cv_backend_stats {
     double last_wave_device_ms; /* device time of the last wave (event-timed), or 0 */
 } cv_backend_stats_t;
 
+/* What a wave of the super-kernel cache was (wave_begin). */
+typedef enum cv_wave_kind {
+    CV_WAVE_STEPS,    /* steps launched one by one, as every wave of its shape is */
+    CV_WAVE_REPLAYED, /* a cached graph replayed */
+    CV_WAVE_FIRST,    /* steps, paying its shape's one-off costs (sizing, capture) */
+} cv_wave_kind_t;
+
 typedef struct cv_backend_i {
     const char *name;
     /* True when buffers are host memory: the executor then hands the
@@ -106,13 +113,16 @@ typedef struct cv_backend_i {
     /* Optional: the super-kernel cache. wave_begin is called once the wave's
      * inputs are in place in `buffer` (the executor's device buffer, which
      * holds the arena, inputs, plan constants and structural constants),
-     * with everything that determines the wave's launches. When it replays a cached graph of this
-     * wave it sets *replayed and the executor skips the steps; otherwise the
-     * executor runs the steps and then calls wave_end with their status (the
-     * backend may capture in between). */
+     * with everything that determines the wave's launches. When it replays a
+     * cached graph of this wave it sets *kind to CV_WAVE_REPLAYED and the
+     * executor skips the steps; otherwise the executor runs the steps and
+     * then calls wave_end with their status (the backend may capture in
+     * between), and *kind says whether this wave pays its shape's one-off
+     * costs (CV_WAVE_FIRST: the eager run that sizes a capture, the capture)
+     * or is what every wave of it costs (CV_WAVE_STEPS). */
     cv_status (*wave_begin)(cv_backend_t *b, const cv_plan_t *plan, const cv_wave_slice_t *slices,
                             int nslices, cv_precision_t precision, const void *buffer,
-                            bool *replayed, cv_err_t *err);
+                            cv_wave_kind_t *kind, cv_err_t *err);
     cv_status (*wave_end)(cv_backend_t *b, cv_status steps, cv_err_t *err);
     /* Optional: memory or a plan (any pointer the backend may have kept as
      * a key) is about to be freed: drop what the backend holds with it (the

@@ -42,6 +42,7 @@ struct cv_executor {
     int input_ptrs_cap;
     step_io_t io;
     uint64_t last_launch_ns;
+    bool last_first; /* the last wave paid its shape's one-off costs */
     bool profile;
     double *profile_ms;      /* per step of the last profiled wave */
     uint64_t *profile_ns;    /* host marks, for backends without step_mark */
@@ -79,6 +80,8 @@ static cv_status profile_mark(cv_executor_t *ex, int k, cv_err_t *err)
 }
 
 uint64_t cv_exec_last_launch_ns(const cv_executor_t *ex) { return ex->last_launch_ns; }
+
+bool cv_exec_last_wave_first(const cv_executor_t *ex) { return ex->last_first; }
 
 cv_status cv_exec_create(cv_backend_t *backend, cv_executor_t **out, cv_err_t *err)
 {
@@ -312,14 +315,18 @@ cv_status cv_exec_wave(cv_executor_t *ex, const cv_plan_t *plan, const cv_wave_s
     placement_t p = {.inputs = ex->input_ptrs, .plan_consts = ex->plan_consts, .slice0 = &slices[0]};
     st = place(ex, plan, slice_inputs, nslices, &p, err);
 
+    cv_wave_kind_t kind = CV_WAVE_STEPS;
     bool replayed = false, began = false, profiling = ex->profile;
+    ex->last_first = false;
     ex->profile_steps = 0;
     if (st == CV_STATUS_OK && profiling) st = profile_reserve(ex, plan->nsteps, err);
     if (st == CV_STATUS_OK && profiling) st = profile_mark(ex, 0, err);
     /* A profiled wave runs its steps one by one: no graph to replay. */
     if (st == CV_STATUS_OK && be->wave_begin && !profiling) {
-        st = be->wave_begin(ex->backend, plan, slices, nslices, precision, ex->buffer, &replayed, err);
+        st = be->wave_begin(ex->backend, plan, slices, nslices, precision, ex->buffer, &kind, err);
         began = st == CV_STATUS_OK;
+        replayed = began && kind == CV_WAVE_REPLAYED;
+        ex->last_first = began && kind == CV_WAVE_FIRST;
     }
     cv_tensor_t *in_tensors = ex->io.in, *out_tensors = ex->io.out;
     const cv_tensor_t **in_ptrs = ex->io.in_ptrs;

@@ -36,4 +36,9 @@ const double *cv_exec_step_profile(const cv_executor_t *ex, int *n);
  * wave costs the host before it waits for the device. */
 uint64_t cv_exec_last_launch_ns(const cv_executor_t *ex);
 
+/* Whether the last wave paid its shape's one-off costs (the super-kernel
+ * cache sized or captured its graph): its time says nothing of what the
+ * next waves of that shape take. */
+bool cv_exec_last_wave_first(const cv_executor_t *ex);
+
 #endif /* CV_EXEC_H */

@@ -168,7 +168,12 @@ static void *lane_main(void *arg)
         }
         if (st != CV_STATUS_OK) cv_log(CV_LOG_WARN, "a wave of %d requests failed: %s", n, err.msg);
         else rt->launch_us[rt->nlaunch++ % HOST_SAMPLES] = (double)cv_exec_last_launch_ns(lane->exec) / 1e3;
-        cv_sched_wave_done(rt->sched, lane->sched, end, st == CV_STATUS_OK ? (double)(end - start) : 0);
+        /* A wave that captured its shape's graph (or sized the capture)
+         * took many times what the shape takes: kept out of the latency
+         * model, whose estimate of that width would otherwise refuse
+         * feasible requests (503s) until enough waves of it came by. */
+        bool representative = st == CV_STATUS_OK && !cv_exec_last_wave_first(lane->exec);
+        cv_sched_wave_done(rt->sched, lane->sched, end, representative ? (double)(end - start) : 0);
         lane->has_wave = false;
         atomic_fetch_add(&rt->waves, 1);
         rt->dirty = true;

@@ -761,6 +761,33 @@ static void test_single_slice_members(void **state)
     tenant_free(&b);
 }
 
+/* The executor tells which waves paid their shape's one-off costs (the
+ * eager wave that sizes the capture, the capture), which the runtime keeps
+ * out of its latency model: the first two of a shape, then none; never
+ * on the CPU. */
+static void test_first_waves_marked(void **state)
+{
+    tenant_t a = tenant_load(small_cnn, 41), b = tenant_load(small_cnn, 42);
+    cv_tensor_t xs[2] = {make_input(a.graph, 1, 43), make_input(a.graph, 1, 44)};
+    cv_plan_t *plan = plan_for(a.graph, 2);
+    tenant_t *ab[2] = {&a, &b}, *ba[2] = {&b, &a};
+    gpu_wave_checked(plan, ab, xs, 2, NULL);
+    assert_true(cv_exec_last_wave_first(gpu_exec)); /* sizes the capture */
+    gpu_wave_checked(plan, ab, xs, 2, NULL);
+    assert_true(cv_exec_last_wave_first(gpu_exec)); /* the capture */
+    expect_counts(1, 0, 0);
+    gpu_wave_checked(plan, ab, xs, 2, NULL);
+    assert_false(cv_exec_last_wave_first(gpu_exec)); /* replayed */
+    gpu_wave_checked(plan, ba, xs, 2, NULL);
+    assert_false(cv_exec_last_wave_first(gpu_exec)); /* replayed with other members */
+    expect_counts(1, 2, 0);
+    assert_false(cv_exec_last_wave_first(cpu_exec)); /* the references' waves */
+    free_all(xs, 2);
+    plan_free(plan);
+    tenant_free(&a);
+    tenant_free(&b);
+}
+
 /* ---- (h) a graph bound to its members -------------------------------------------- */
 
 static void test_bound_graph_refreshes(void **state)
@@ -883,6 +910,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_members_tables_8, setup_gpu, teardown_gpu),
         cmocka_unit_test_setup_teardown(test_members_tables_70, setup_gpu, teardown_gpu),
         cmocka_unit_test_setup_teardown(test_single_slice_members, setup_gpu, teardown_gpu),
+        cmocka_unit_test_setup_teardown(test_first_waves_marked, setup_gpu, teardown_gpu),
         cmocka_unit_test_setup_teardown(test_bound_graph_refreshes, setup_gpu, teardown_gpu),
         cmocka_unit_test(test_runtime_mobilenet),
     };

@@ -661,13 +661,13 @@ extern "C" long cv_cuda_graph_aborts(const cv_cuda_t *cuda) { return cuda->graph
 /* ---- waves -------------------------------------------------------------------- */
 
 extern "C" cv_status cv_cuda_wave_begin(cv_backend_t *b, const cv_plan_t *plan, const cv_wave_slice_t *slices,
-                                        int nslices, cv_precision_t precision, const void *buffer, bool *replayed,
+                                        int nslices, cv_precision_t precision, const void *buffer, cv_wave_kind_t *kind,
                                         cv_err_t *err)
 {
     cv_cuda_t *cuda = (cv_cuda_t *)b;
     graphs_t *G = cuda->graphs;
     CV_ASSERT(G->mode != WAVE_CAPTURE);
-    *replayed = false;
+    *kind = CV_WAVE_STEPS;
     G->timed = false;
     G->mode = WAVE_IDLE;
     CV_CUDA_CHECK(cudaEventRecord(G->start, cuda->stream), err);
@@ -702,10 +702,13 @@ extern "C" cv_status cv_cuda_wave_begin(cv_backend_t *b, const cv_plan_t *plan, 
         G->hits++;
         if (!members) G->rebinds++;
         G->timed = true;
-        *replayed = true;
+        *kind = CV_WAVE_REPLAYED;
         return CV_STATUS_OK;
     }
     if (e->uncapturable) return CV_STATUS_OK;
+    /* This shape's first waves: the eager one that sizes the capture, the
+     * capture (and a bound graph's re-capture). */
+    *kind = CV_WAVE_FIRST;
     /* From the wave that sizes the capture on, steps stage what a capture
      * stages: tenants' weights through tables. */
     G->indirect = true;

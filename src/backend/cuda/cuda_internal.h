@@ -108,7 +108,7 @@ cv_status cv_cuda_graphs_create(cv_cuda_t *cuda, cv_err_t *err);
 void cv_cuda_graphs_destroy(cv_cuda_t *cuda);
 /* The backend's wave_begin / wave_end / stats (backend.h). */
 cv_status cv_cuda_wave_begin(cv_backend_t *b, const cv_plan_t *plan, const cv_wave_slice_t *slices,
-                             int nslices, cv_precision_t precision, const void *buffer, bool *replayed,
+                             int nslices, cv_precision_t precision, const void *buffer, cv_wave_kind_t *kind,
                              cv_err_t *err);
 cv_status cv_cuda_wave_end(cv_backend_t *b, cv_status steps, cv_err_t *err);
 void cv_cuda_stats(cv_backend_t *b, cv_backend_stats_t *out);
