@@ -11,6 +11,9 @@ test_data_set_0 (batch 1) and test_data_set_1 (batch 3)), and beside it:
   alltypes    one input per datatype the protocol carries (x_BOOL, x_UINT8,
               ..., x_BF16, each [N,4]) and y_<type> = Concat(x, x) ([N,8])
   fixed       no batch axis: x FP32 [2,3] -> y = Concat(x, x, axis 0) [4,3]
+  wide        x FP32 [N,20000] -> y = Relu(x): 80 KB a row, an answer
+              past the server's one-buffer size (sent from the request's
+              own buffers)
   broken      a model.onnx that is not ONNX (fails to load)
   badconfig   mlp-a's model with a config.json key that does not exist
 Everything is deterministic. It writes nothing outside REPO.
@@ -75,6 +78,11 @@ def main():
     save(make_model([node], [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3])],
                     [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4, 3])]),
          os.path.join(repo, "fixed", "1", "model.onnx"))
+
+    node = helper.make_node("Relu", ["x"], ["y"])
+    save(make_model([node], [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 20000])],
+                    [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 20000])]),
+         os.path.join(repo, "wide", "1", "model.onnx"))
 
     os.makedirs(os.path.join(repo, "broken", "1"))
     with open(os.path.join(repo, "broken", "1", "model.onnx"), "wb") as f:

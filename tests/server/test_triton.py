@@ -153,6 +153,21 @@ def run_checks(checks, server, caravel, repo, work):
         except InferenceServerException as e:
             c("datatypes (%s)" % ("binary" if binary else "JSON"), False, e)
 
+    # Answers of up to 64 KB go out as one buffer, larger ones from the
+    # request's own buffers: both right, binary and JSON.
+    for rows in (1, 2):
+        xw = rng.standard_normal((rows, 20000)).astype(np.float32)
+        for ob in (True, False):
+            i = httpclient.InferInput("x", [rows, 20000], "FP32")
+            i.set_data_from_numpy(xw, binary_data=True)
+            res = client.infer("wide", [i], outputs=[httpclient.InferRequestedOutput("y", binary_data=ob)])
+            got = res.as_numpy("y")
+            c("a %d KB answer (%s)" % (rows * 80, "binary" if ob else "JSON"),
+              got is not None and np.array_equal(got, np.maximum(xw, 0)), got)
+    xs = rng.standard_normal((1, 64)).astype(np.float32)
+    c("a small binary answer", close(infer(client, "mlp-a", xs, True, True).as_numpy("output"),
+                                      infer(client, "mlp-a", xs, False, False).as_numpy("output")) is None)
+
     # Chosen outputs only, in the order asked.
     v8 = np.arange(8, dtype=np.int8).reshape(2, 4)
     inputs = []
