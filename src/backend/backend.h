@@ -59,6 +59,13 @@ typedef struct cv_backend_stats {
     double last_wave_device_ms; /* device time of the last wave (event-timed), or 0 */
 } cv_backend_stats_t;
 
+/* One host <-> device copy of a batch (copy_many). */
+typedef struct cv_copy {
+    void *dst;
+    const void *src;
+    size_t bytes;
+} cv_copy_t;
+
 /* What a wave of the super-kernel cache was (wave_begin). */
 typedef enum cv_wave_kind {
     CV_WAVE_STEPS,    /* steps launched one by one, as every wave of its shape is */
@@ -83,6 +90,10 @@ typedef struct cv_backend_i {
      * download's result is there, only after `synchronize`. */
     cv_status (*upload)(cv_backend_t *b, void *dst, const void *src, size_t bytes, cv_err_t *err);
     cv_status (*download)(cv_backend_t *b, void *dst, const void *src, size_t bytes, cv_err_t *err);
+    /* Optional: n uploads (to_device) or downloads as one operation, each
+     * with upload's or download's semantics (a wave's slices' inputs, or
+     * outputs); NULL: the executor makes them one by one. */
+    cv_status (*copy_many)(cv_backend_t *b, const cv_copy_t *copies, int n, bool to_device, cv_err_t *err);
     /* Makes the device copy of every constant of g; constants[v] receives
      * the device pointer of value v (NULL for non-constants). Weights are
      * converted to `precision` where it is FP16 or BF16. The CPU backend

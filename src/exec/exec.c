@@ -41,6 +41,8 @@ struct cv_executor {
     void **input_ptrs; /* per graph input, where the wave's input is */
     int input_ptrs_cap;
     step_io_t io;
+    cv_copy_t *copies; /* a wave's uploads, then its downloads (copy_batch) */
+    int copies_cap;
     uint64_t last_launch_ns;
     bool last_first; /* the last wave paid its shape's one-off costs */
     bool profile;
@@ -101,6 +103,7 @@ void cv_exec_destroy(cv_executor_t *ex)
     cv_free(ex->io.block);
     cv_free(ex->profile_ms);
     cv_free(ex->profile_ns);
+    cv_free(ex->copies);
     cv_free(ex);
 }
 
@@ -161,6 +164,33 @@ static const cv_tensor_t *shared_constant(const cv_plan_t *plan, int v)
  * backend running one slice, the caller's input tensors are used in place;
  * otherwise each slice's inputs are copied (uploaded) to their rows of the
  * wave's input region, so no stacked copy is ever made on the host. */
+/* Room for n copies in ex->copies. */
+static cv_status copies_reserve(cv_executor_t *ex, int n, cv_err_t *err)
+{
+    if (n <= ex->copies_cap) return CV_STATUS_OK;
+    cv_copy_t *grown = cv_realloc(ex->copies, sizeof(*grown) * (size_t)n);
+    if (!grown) return cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of memory for a wave's copy list");
+    ex->copies = grown;
+    ex->copies_cap = n;
+    return CV_STATUS_OK;
+}
+
+/* The first n of ex->copies, as one batch where the backend takes one
+ * (copy_many), else one by one. */
+static cv_status copy_batch(cv_executor_t *ex, int n, bool to_device, cv_err_t *err)
+{
+    const cv_backend_i *be = ex->backend->iface;
+    if (n == 0) return CV_STATUS_OK;
+    if (be->copy_many) return be->copy_many(ex->backend, ex->copies, n, to_device, err);
+    for (int k = 0; k < n; k++) {
+        const cv_copy_t *c = &ex->copies[k];
+        cv_status st = to_device ? be->upload(ex->backend, c->dst, c->src, c->bytes, err)
+                                 : be->download(ex->backend, c->dst, c->src, c->bytes, err);
+        if (st != CV_STATUS_OK) return st;
+    }
+    return CV_STATUS_OK;
+}
+
 static cv_status place(cv_executor_t *ex, const cv_plan_t *plan, const cv_tensor_t *const *slice_inputs,
                        int nslices, placement_t *p, cv_err_t *err)
 {
@@ -180,7 +210,9 @@ static cv_status place(cv_executor_t *ex, const cv_plan_t *plan, const cv_tensor
             if (c) bytes += align_up(cv_tensor_nbytes(c) + 1);
         }
     cv_status st = ensure_buffer(ex, bytes, err);
+    if (st == CV_STATUS_OK && !in_place) st = copies_reserve(ex, g->ninputs * nslices, err);
     if (st != CV_STATUS_OK) return st;
+    int ncopies = 0;
     p->plan = plan;
     p->arena = ex->buffer;
     size_t at = input_at;
@@ -195,13 +227,14 @@ static cv_status place(cv_executor_t *ex, const cv_plan_t *plan, const cv_tensor
         for (int s = 0; s < nslices; s++) {
             size_t n = cv_tensor_nbytes(&slice_inputs[s][i]);
             CV_ASSERT(done + n <= total);
-            st = be->upload(ex->backend, (char *)p->inputs[i] + done, slice_inputs[s][i].data, n, err);
-            if (st != CV_STATUS_OK) return st;
+            ex->copies[ncopies++] = (cv_copy_t){(char *)p->inputs[i] + done, slice_inputs[s][i].data, n};
             done += n;
         }
         CV_ASSERT(done == total);
         at += align_up(total + 1);
     }
+    /* Every slice's every input, in one batch. */
+    if ((st = copy_batch(ex, ncopies, true, err)) != CV_STATUS_OK) return st;
     /* The buffer may hold this plan's shared constants already. A failed
      * upload leaves it unknown. */
     bool upload = plan->serial == 0 || ex->placed != plan->serial;
@@ -231,7 +264,9 @@ static cv_status deliver_outputs(cv_executor_t *ex, const placement_t *p, const 
 {
     const cv_plan_t *plan = p->plan;
     const cv_graph_t *g = plan->graph;
-    const cv_backend_i *be = ex->backend->iface;
+    cv_status st = copies_reserve(ex, g->noutputs * nslices, err);
+    if (st != CV_STATUS_OK) return st;
+    int ncopies = 0;
     for (int o = 0; o < g->noutputs; o++) {
         int v = g->outputs[o];
         const cv_plan_value_t *pv = &plan->values[v];
@@ -240,19 +275,18 @@ static cv_status deliver_outputs(cv_executor_t *ex, const placement_t *p, const 
         for (int s = 0; s < nslices; s++) {
             cv_tensor_t *dst = &slice_outputs[s][o];
             size_t n = cv_tensor_nbytes(dst);
-            cv_status st = CV_STATUS_OK;
             if (pv->storage == CV_STORAGE_PLAN_CONSTANT) {
                 memcpy(dst->data, pv->plan_constant->data, n);
             } else if (plan->values[root].storage == CV_STORAGE_CONSTANT) {
-                st = be->download(ex->backend, dst->data, slices[s].constants[root], n, err);
+                ex->copies[ncopies++] = (cv_copy_t){dst->data, slices[s].constants[root], n};
             } else {
-                st = be->download(ex->backend, dst->data, (char *)value_data(p, v) + done, n, err);
+                ex->copies[ncopies++] = (cv_copy_t){dst->data, (char *)value_data(p, v) + done, n};
                 done += pv->batched ? n : 0;
             }
-            if (st != CV_STATUS_OK) return st;
         }
     }
-    return CV_STATUS_OK;
+    /* Every slice's every output, in one batch. */
+    return copy_batch(ex, ncopies, false, err);
 }
 
 /* Grows *arr (of *cap elements of `elem` bytes) to at least n elements. */

@@ -3,7 +3,9 @@
  * test_sched_runtime.c on the CUDA backend: every policy matches each
  * tenant alone, exactly-once answers under cancellations, unloads and
  * shutdown, refusals at once, waits, and waves of changing members over
- * the lanes' super-kernel caches (rebinds, never refreshes). Needs a GPU:
+ * the lanes' super-kernel caches (rebinds, never refreshes); then the
+ * policies, stress and members again with a wave's copies as one kernel
+ * (CARAVEL_COPY_KERNEL=on). Needs a GPU:
  * exits 77 (skipped) with the reason when there is none or the build has
  * no CUDA backend.
  */
@@ -25,7 +27,18 @@ int main(void)
         cmocka_unit_test(test_wait),
         cmocka_unit_test(test_spacetime_changing_members),
     };
-    return cmocka_run_group_tests(tests, find_repo, NULL);
+    int failed = cmocka_run_group_tests(tests, find_repo, NULL);
+    /* Again with a wave's uploads and downloads as one kernel each
+     * (cuda_copy.cu; the request buffers are pinned blocks it reads). */
+    setenv("CARAVEL_COPY_KERNEL", "on", 1);
+    const struct CMUnitTest with_copy_kernel[] = {
+        cmocka_unit_test(test_spacetime_matches_alone),
+        cmocka_unit_test(test_space_matches_alone),
+        cmocka_unit_test(test_exactly_once_stress),
+        cmocka_unit_test(test_spacetime_changing_members),
+    };
+    failed += cmocka_run_group_tests(with_copy_kernel, find_repo, NULL);
+    return failed;
 }
 
 #else /* !CARAVEL_WITH_CUDA */

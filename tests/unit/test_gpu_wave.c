@@ -396,6 +396,63 @@ static void test_wave_r7_reduced(void **state)
     check_wave(7, CV_PRECISION_BF16);
 }
 
+/* ---- (b2) a wave's copies as one kernel ------------------------------------ */
+
+/* copy_many with the copy kernel on: batches between pinned request blocks
+ * (host_alloc) and device memory, of sizes that take its 16-byte path and
+ * its byte path (odd lengths, an odd offset), empty copies among them,
+ * arrive whole both ways; a batch with a pageable host side takes the
+ * cudaMemcpyAsync path and is just as right. */
+static void test_copy_kernel(void **state)
+{
+    cv_cuda_t *cuda = (cv_cuda_t *)B.cuda;
+    const cv_backend_i *be = B.cuda->iface;
+    bool was = cuda->copy_kernel;
+    cuda->copy_kernel = true;
+    enum { N = 7 };
+    const size_t sizes[N] = {602112, 0, 1, 15, 16, 4099, 70000};
+    const size_t offsets[N] = {0, 0, 0, 3, 16, 1, 5};
+    cv_err_t err;
+    unsigned char *src[N], *back[N], *pageable[N];
+    void *dev;
+    size_t total = 0;
+    for (int k = 0; k < N; k++) total += sizes[k] + 64;
+    assert_int_equal(be->alloc(B.cuda, total, &dev, &err), CV_STATUS_OK);
+    for (int pass = 0; pass < 2; pass++) { /* pinned, then a pageable source */
+        cv_copy_t up[N], down[N];
+        size_t at = 0;
+        for (int k = 0; k < N; k++) {
+            assert_int_equal(be->host_alloc(B.cuda, sizes[k] + 16, (void **)&src[k], &err), CV_STATUS_OK);
+            assert_int_equal(be->host_alloc(B.cuda, sizes[k] + 16, (void **)&back[k], &err), CV_STATUS_OK);
+            pageable[k] = cv_malloc(sizes[k] + 16);
+            assert_non_null(pageable[k]);
+            for (size_t i = 0; i < sizes[k] + 16; i++) {
+                src[k][i] = (unsigned char)(i * 131 + k * 7 + pass);
+                pageable[k][i] = src[k][i];
+                back[k][i] = 0xEE;
+            }
+            const unsigned char *from = (pass == 1 && k == 3 ? pageable[k] : src[k]) + offsets[k];
+            up[k] = (cv_copy_t){(char *)dev + at + offsets[k], from, sizes[k]};
+            down[k] = (cv_copy_t){back[k] + offsets[k], (char *)dev + at + offsets[k], sizes[k]};
+            at += sizes[k] + 64;
+        }
+        assert_int_equal(be->copy_many(B.cuda, up, N, true, &err), CV_STATUS_OK);
+        assert_int_equal(be->copy_many(B.cuda, down, N, false, &err), CV_STATUS_OK);
+        assert_int_equal(be->synchronize(B.cuda, &err), CV_STATUS_OK);
+        for (int k = 0; k < N; k++) {
+            if (memcmp(back[k] + offsets[k], src[k] + offsets[k], sizes[k]) != 0)
+                fail_msg("pass %d, copy %d (%zu bytes at +%zu): not what was sent", pass, k, sizes[k], offsets[k]);
+            for (size_t i = 0; i < offsets[k]; i++) assert_int_equal(back[k][i], 0xEE);
+            for (size_t i = offsets[k] + sizes[k]; i < sizes[k] + 16; i++) assert_int_equal(back[k][i], 0xEE);
+            be->host_free(B.cuda, src[k]);
+            be->host_free(B.cuda, back[k]);
+            cv_free(pageable[k]);
+        }
+    }
+    be->free(B.cuda, dev);
+    cuda->copy_kernel = was;
+}
+
 /* ---- (c) failures and fallbacks ------------------------------------------- */
 
 static void test_alloc_failure(void **state)
@@ -531,6 +588,7 @@ int main(void)
         cmocka_unit_test(test_wave_r7),
         cmocka_unit_test(test_wave_r64),
         cmocka_unit_test(test_wave_r7_reduced),
+        cmocka_unit_test(test_copy_kernel),
         cmocka_unit_test(test_alloc_failure),
         cmocka_unit_test(test_host_fallback),
         cmocka_unit_test(test_runtime_squeezenet),

@@ -116,6 +116,7 @@ static const cv_backend_i cpu_iface = {
     /* .host_free      = */ NULL,
     /* .upload         = */ cpu_copy,
     /* .download       = */ cpu_copy,
+    /* .copy_many      = */ NULL,
     /* .tenant_upload  = */ cpu_tenant_upload,
     /* .tenant_release = */ cpu_tenant_release,
     /* .weight_upload  = */ NULL,

@@ -222,7 +222,10 @@ static cv_status cuda_host_alloc(cv_backend_t *b, size_t bytes, void **out, cv_e
     cudaError_t e = cv_alloc_device_injected_failure()
                         ? cudaErrorMemoryAllocation
                         : cudaHostAlloc(out, bytes ? bytes : 1, cudaHostAllocPortable | cudaHostAllocMapped);
-    if (e == cudaSuccess) return CV_STATUS_OK;
+    if (e == cudaSuccess) {
+        cv_cuda_host_block_note((cv_cuda_t *)b, *out, bytes);
+        return CV_STATUS_OK;
+    }
     cudaGetLastError();
     *out = NULL;
     return cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of pinned host memory: %zu bytes for a request buffer (%s)",
@@ -231,6 +234,7 @@ static cv_status cuda_host_alloc(cv_backend_t *b, size_t bytes, void **out, cv_e
 
 static void cuda_host_free(cv_backend_t *b, void *ptr)
 {
+    cv_cuda_host_block_forget((cv_cuda_t *)b, ptr);
     if (ptr) cudaFreeHost(ptr);
 }
 
@@ -591,6 +595,7 @@ static void cuda_destroy(cv_backend_t *b)
     cv_cuda_t *cuda = &be->cuda;
     if (cuda->stream) cudaStreamSynchronize(cuda->stream);
     cv_cuda_graphs_destroy(cuda);
+    cv_cuda_host_blocks_destroy(cuda);
     if (cuda->cublas) cublasDestroy(cuda->cublas);
     cudaFree(be->cublas_workspace);
     cudaFree(cuda->workspace);
@@ -611,6 +616,7 @@ static const cv_backend_i cuda_iface = {
     /* .host_free      = */ cuda_host_free,
     /* .upload         = */ cuda_upload,
     /* .download       = */ cuda_download,
+    /* .copy_many      = */ cv_cuda_copy_many,
     /* .tenant_upload  = */ cuda_tenant_upload,
     /* .tenant_release = */ cuda_tenant_release,
     /* .weight_upload  = */ cuda_weight_upload,
@@ -704,6 +710,7 @@ extern "C" cv_status cv_backend_cuda_create(int device, cv_backend_t **out, cv_e
         }
     }
     if ((st = cv_cuda_graphs_create(cuda, err)) != CV_STATUS_OK) goto fail;
+    if ((st = cv_cuda_host_blocks_create(cuda, err)) != CV_STATUS_OK) goto fail;
     *out = &cuda->base;
     return CV_STATUS_OK;
 cuda_fail:

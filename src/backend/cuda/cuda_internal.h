@@ -48,6 +48,12 @@ typedef struct cv_cuda {
      * an epilogue pass: CARAVEL_POINTWISE=own (any K), cublas (none), or
      * unset (the default bound). */
     int64_t pointwise_own_max_k;
+    /* Pinned host blocks made by host_alloc (request buffers), which the
+     * copy kernel reads and writes directly; and whether copy_many uses
+     * that kernel (CARAVEL_COPY_KERNEL=on) or one cudaMemcpyAsync a copy
+     * (cuda_copy.cu). */
+    struct cv_cuda_host_blocks *host_blocks;
+    bool copy_kernel;
     /* Steps that ran on the host because no CUDA kernel exists, per op. */
     long fallbacks[CV_OP_COUNT];
     /* The super-kernel cache (cuda_graph.cu); NULL until created. */
@@ -106,6 +112,15 @@ static inline uint64_t cv_cuda_tenant_serial(void *const *constants, const cv_gr
 
 cv_status cv_cuda_graphs_create(cv_cuda_t *cuda, cv_err_t *err);
 void cv_cuda_graphs_destroy(cv_cuda_t *cuda);
+/* copy_many (backend.h) and the pinned host blocks it may read and write
+ * from a kernel (cuda_copy.cu). note/forget: after a host allocation, before
+ * its free; a block that could not be noted is copied the ordinary way. */
+cv_status cv_cuda_copy_many(cv_backend_t *b, const cv_copy_t *copies, int n, bool to_device, cv_err_t *err);
+cv_status cv_cuda_host_blocks_create(cv_cuda_t *cuda, cv_err_t *err);
+void cv_cuda_host_blocks_destroy(cv_cuda_t *cuda);
+void cv_cuda_host_block_note(cv_cuda_t *cuda, void *ptr, size_t bytes);
+void cv_cuda_host_block_forget(cv_cuda_t *cuda, void *ptr);
+
 /* The backend's wave_begin / wave_end / stats (backend.h). */
 cv_status cv_cuda_wave_begin(cv_backend_t *b, const cv_plan_t *plan, const cv_wave_slice_t *slices,
                              int nslices, cv_precision_t precision, const void *buffer, cv_wave_kind_t *kind,
