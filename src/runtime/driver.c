@@ -49,16 +49,18 @@ void cv_driver_answer(cv_runtime_t *rt, cv_sched_list_t *answered)
     pthread_cond_broadcast(&rt->answered);
 }
 
-static void *scheduler_main(void *arg)
+/* Polls the scheduler until it has launched all it would (rt->mu held):
+ * answers what expired, hands formed waves to their lanes. Returns when
+ * the next pass is due. */
+static uint64_t schedule_pass(cv_runtime_t *rt)
 {
-    cv_runtime_t *rt = arg;
     cv_sched_lane_t *launch[LAUNCH_BATCH];
-    pthread_mutex_lock(&rt->mu);
-    while (!rt->stopping) {
-        rt->dirty = false;
+    uint64_t wake;
+    int n;
+    do {
         cv_sched_list_t answered = {0};
-        int n = 0;
-        uint64_t wake, start = cv_clock_ns();
+        uint64_t start = cv_clock_ns();
+        n = 0;
         cv_sched_poll(rt->sched, start, &answered, launch, LAUNCH_BATCH, &n, &wake);
         cv_driver_answer(rt, &answered);
         for (int i = 0; i < n; i++) {
@@ -67,11 +69,32 @@ static void *scheduler_main(void *arg)
             pthread_cond_signal(&lane->go);
         }
         if (n) rt->form_us[rt->nform++ % HOST_SAMPLES] = (double)(cv_clock_ns() - start) / 1e3;
-        if (n == LAUNCH_BATCH || rt->dirty) continue;
+    } while (n == LAUNCH_BATCH);
+    return wake;
+}
+
+static void *scheduler_main(void *arg)
+{
+    cv_runtime_t *rt = arg;
+    pthread_mutex_lock(&rt->mu);
+    while (!rt->stopping) {
+        rt->dirty = false;
+        uint64_t wake = schedule_pass(rt);
+        if (rt->dirty) continue;
+        rt->sched_sleeps_until = wake;
         wait_until(&rt->wake, &rt->mu, wake);
     }
     pthread_mutex_unlock(&rt->mu);
     return NULL;
+}
+
+void cv_driver_schedule(cv_runtime_t *rt)
+{
+    uint64_t wake = rt->stopping || !rt->threads_started ? 0 : schedule_pass(rt);
+    if (wake < rt->sched_sleeps_until) {
+        rt->dirty = true;
+        pthread_cond_signal(&rt->wake);
+    }
 }
 
 static void *answer_main(void *arg)

@@ -280,8 +280,7 @@ cv_status cv_submit(cv_runtime_t *rt, cv_request_t *req, cv_request_done_fn done
     }
     t->sched->stats.submitted++;
     t->sched->group->stats.submitted++;
-    rt->dirty = true;
-    pthread_cond_signal(&rt->wake);
+    cv_driver_schedule(rt);
     pthread_mutex_unlock(&rt->mu);
     return CV_STATUS_OK;
 }
