@@ -32,7 +32,9 @@
 #           tenants, spacetime's closed-loop saturation, then every policy
 #           swept over Poisson rates (70% of that saturation among them) with
 #           a 50 ms SLO; saturated cv_submit throughput beside waves mode's
-#           device throughput at R = 8 and 64; 64 MobileNetV2 tenants if time
+#           device throughput at R = 8 and 64 (with the median host time to
+#           form and launch a wave, and again with CARAVEL_COPY_KERNEL=on);
+#           64 MobileNetV2 tenants if time
 #           is left. Ends within ~8 minutes (each step is bounded by what is
 #           left). sched.csv, sched_saturation.csv, sched_compare.csv
 #   shared  tenants that share layers (issue 14), per SHARED_ARCHS (default
