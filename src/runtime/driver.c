@@ -199,9 +199,11 @@ static void *lane_main(void *arg)
         cv_sched_wave_done(rt->sched, lane->sched, end, representative ? (double)(end - start) : 0);
         lane->has_wave = false;
         atomic_fetch_add(&rt->waves, 1);
-        rt->dirty = true;
         rt->answering++; /* drained only once these are called back too */
-        pthread_cond_signal(&rt->wake);
+        /* The next waves, this lane's among them, are formed here rather
+         * than after waking the scheduler thread: under load a lane goes
+         * from one wave to the next without a thread wake-up. */
+        cv_driver_schedule(rt);
         pthread_mutex_unlock(&rt->mu);
         /* Callbacks run here, on the lane's worker, with no lock held. */
         for (int i = 0; i < n; i++) cv_request_deliver(reqs[i]);

@@ -203,11 +203,11 @@ void cv_driver_detach_lanes(cv_runtime_t *rt, cv_sched_lane_t *const *lanes, int
 /* Hands requests answered in the queue to the answer thread. Under rt->mu. */
 void cv_driver_answer(cv_runtime_t *rt, cv_sched_list_t *answered);
 
-/* One scheduling pass on the caller's thread, rt->mu held, after a submit:
- * a request whose wave can start now goes to its lane without a detour
- * through the scheduler thread (one thread wake-up less on its way, tens
- * of microseconds on a busy host), which is woken only where this pass
- * wants another before the scheduler's own next one. */
+/* One scheduling pass on the caller's thread, rt->mu held, after a submit
+ * or a wave's end: a request whose wave can start now goes to its lane, and
+ * a lane to its next wave, without a detour through the scheduler thread
+ * (a thread wake-up, tens of microseconds on a busy host), which is woken
+ * only where this pass wants another before the scheduler's own next one. */
 void cv_driver_schedule(cv_runtime_t *rt);
 /* Measures the family's wave times at widths 1, 2, 4, ... (the latency
  * model's first data), with tenant t, on the runtime's own executor. */
