@@ -488,21 +488,33 @@ static void rows_to_slices(const cv_step_run_t *run, int64_t rows, int *slice_of
     }
 }
 
-static cv_status conv_depthwise(cv_cuda_t *cuda, const cv_step_run_t *run, const conv_geom_t *g,
-                                const int *slice_of_row, bool has_bias, const float *res, const clamp_t *c,
-                                cv_err_t *err)
+/* Stages and sends the per-row tables of a kernel that reads each row's
+ * tenant's W (input 1) and, with has_bias, B (input 2): rows W pointers,
+ * then rows B pointers; *tables receives their device address. */
+static cv_status row_tables(cv_cuda_t *cuda, const cv_step_run_t *run, int64_t rows, const int *slice_of_row,
+                            bool has_bias, const float *const **tables, cv_err_t *err)
 {
-    size_t bytes = sizeof(void *) * (size_t)g->n * (has_bias ? 2 : 1);
+    size_t bytes = sizeof(void *) * (size_t)rows * (has_bias ? 2 : 1);
     void *host, *dev;
     cv_status st = cv_cuda_stage(cuda, bytes, &host, &dev, err);
     if (st != CV_STATUS_OK) return st;
-    const void **wtab = (const void **)host, **btab = wtab + g->n;
-    for (int64_t n = 0; n < g->n; n++) {
+    const void **wtab = (const void **)host, **btab = wtab + rows;
+    for (int64_t n = 0; n < rows; n++) {
         put_input(cuda, run, &wtab[n], 1, slice_of_row[n], false, 0);
         if (has_bias) put_input(cuda, run, &btab[n], 2, slice_of_row[n], false, 0);
     }
     CV_CUDA_CHECK(cudaMemcpyAsync(dev, host, bytes, cudaMemcpyHostToDevice, cuda->stream), err);
-    const float *const *dw = (const float *const *)dev;
+    *tables = (const float *const *)dev;
+    return CV_STATUS_OK;
+}
+
+static cv_status conv_depthwise(cv_cuda_t *cuda, const cv_step_run_t *run, const conv_geom_t *g,
+                                const int *slice_of_row, bool has_bias, const float *res, const clamp_t *c,
+                                cv_err_t *err)
+{
+    const float *const *dw;
+    cv_status st = row_tables(cuda, run, g->n, slice_of_row, has_bias, &dw, err);
+    if (st != CV_STATUS_OK) return st;
     const float *x = (const float *)run->inputs[0]->data;
     float *y = (float *)run->outputs[0]->data;
     dim3 grid, block;
@@ -766,17 +778,9 @@ static cv_status conv_pointwise(cv_cuda_t *cuda, const cv_step_run_t *run, const
                                 const int *slice_of_row, cv_err_t *err)
 {
     const conv_geom_t *g = &p->g;
-    size_t bytes = sizeof(void *) * (size_t)g->n * (p->has_bias ? 2 : 1);
-    void *host, *dev;
-    cv_status st = cv_cuda_stage(cuda, bytes, &host, &dev, err);
+    const float *const *dw;
+    cv_status st = row_tables(cuda, run, g->n, slice_of_row, p->has_bias, &dw, err);
     if (st != CV_STATUS_OK) return st;
-    const void **wtab = (const void **)host, **btab = wtab + g->n;
-    for (int64_t n = 0; n < g->n; n++) {
-        put_input(cuda, run, &wtab[n], 1, slice_of_row[n], false, 0);
-        if (p->has_bias) put_input(cuda, run, &btab[n], 2, slice_of_row[n], false, 0);
-    }
-    CV_CUDA_CHECK(cudaMemcpyAsync(dev, host, bytes, cudaMemcpyHostToDevice, cuda->stream), err);
-    const float *const *dw = (const float *const *)dev;
     dim3 grid((unsigned)((p->pixels + PW_TILE - 1) / PW_TILE), (unsigned)((g->m + PW_TILE - 1) / PW_TILE),
               (unsigned)CV_MAX(1, CV_MIN(g->n, 65535)));
     pointwise_conv_kernel<<<grid, 256, 0, cuda->stream>>>(
