@@ -378,6 +378,16 @@ const cv_tensor_t *cv_request_output(const cv_request_t *req, int i);
 void cv_request_set_timeout(cv_request_t *req, double timeout_ms);
 /* Orders requests within the tenant: higher first (default: the tenant's). */
 void cv_request_set_priority(cv_request_t *req, int priority);
+/* Lets cv_submit run the request's wave on the calling thread, on a CPU
+ * device, when the wave starts at once on an idle lane and the latency
+ * model predicts it within max_us (<= 0: never, the default): no hand-over
+ * to the lane's worker and back, two thread wake-ups that cost more than
+ * a small model's whole wave. Its `done` (and those of the wave's other
+ * requests) is then called on this thread before cv_submit returns; a
+ * `done` that submits again does not nest another such wave. For callers
+ * that can afford to block for max_us, as an HTTP thread can for a small
+ * bound. Ignored on CUDA, where the worker only waits for the GPU. */
+void cv_request_set_run_here(cv_request_t *req, double max_us);
 
 /* Called once per submitted request, from a runtime thread, when it is
  * answered (completed, failed, expired, cancelled, unloaded, shut down).

@@ -687,6 +687,11 @@ static cv_status ctx_create(load_ctx_t *c, const load_opts_t *o, cv_err_t *err)
         curl_easy_setopt(s->easy, CURLOPT_HEADERFUNCTION, slot_header);
         curl_easy_setopt(s->easy, CURLOPT_HEADERDATA, s);
         curl_easy_setopt(s->easy, CURLOPT_ERRORBUFFER, s->errbuf);
+        /* No proxy: libcurl would otherwise read the proxy variables of the
+         * environment again for every request (a load generator talks to
+         * the server directly). */
+        curl_easy_setopt(s->easy, CURLOPT_PROXY, "");
+        s->model = -1;
         s->next_idle = c->idle;
         c->idle = s;
     }
@@ -715,6 +720,15 @@ static void slot_send(load_ctx_t *c, load_slot_t *s, int m, uint64_t arrival, bo
 {
     load_run_t *r = c->run;
     const load_model_t *model = &c->models[m];
+    /* The same model as this slot's last request: libcurl keeps the
+     * options of a handle between transfers, and setting them again would
+     * copy and parse the URL again. */
+    if (s->model != m) {
+        curl_easy_setopt(s->easy, CURLOPT_URL, model->infer_url);
+        curl_easy_setopt(s->easy, CURLOPT_POSTFIELDS, model->body.data);
+        curl_easy_setopt(s->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)model->body.len);
+        curl_easy_setopt(s->easy, CURLOPT_HTTPHEADER, model->headers);
+    }
     s->model = m;
     s->arrival_ns = arrival;
     s->measured = measured;
@@ -723,10 +737,6 @@ static void slot_send(load_ctx_t *c, load_slot_t *s, int m, uint64_t arrival, bo
     s->too_big = false;
     s->errbuf[0] = '\0';
     s->busy = true;
-    curl_easy_setopt(s->easy, CURLOPT_URL, model->infer_url);
-    curl_easy_setopt(s->easy, CURLOPT_POSTFIELDS, model->body.data);
-    curl_easy_setopt(s->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)model->body.len);
-    curl_easy_setopt(s->easy, CURLOPT_HTTPHEADER, model->headers);
     c->busy++;
     r->total_sent++;
     if (measured) {

@@ -64,6 +64,10 @@ static void usage(FILE *f)
             "                          the device hold none\n"
             "  --max-connections N     open HTTP connections at most (default 4096; the\n"
             "                          open-file limit is raised to match where allowed)\n"
+            "  --run-here-us N         on a CPU device, run an inference whose wave can\n"
+            "                          start at once and is predicted within N us on the\n"
+            "                          HTTP thread that received it, not handed to a\n"
+            "                          worker (default 200; 0: never)\n"
             "  --control-token TOKEN   load/unload need 'Authorization: Bearer TOKEN'\n"
             "  --max-body-bytes N      largest request body (default 67108864)\n"
             "  --log-level L           error, warn, info (default) or debug\n"
@@ -214,6 +218,7 @@ int cv_cmd_serve(int argc, char **argv)
     int nload = 0;
     long http_port = 8000, metrics_port = 8002, threads = 0, http_threads = 2, max_wave_rows = 0;
     long max_body = (long)CV_SERVER_DEFAULT_MAX_BODY, max_connections = CV_SERVER_DEFAULT_MAX_CONNECTIONS;
+    long run_here_us = CV_SERVER_DEFAULT_RUN_HERE_US;
     size_t device_memory = 0;
     cv_policy_t policy = CV_POLICY_SPACETIME;
     device_list_t devices = {.kind = CV_DEVICE_CPU, .plain = true, .n = 1};
@@ -255,6 +260,7 @@ int cv_cmd_serve(int argc, char **argv)
         else if (!strcmp(a, "--bind")) bind = v;
         else if (!strcmp(a, "--http-threads")) ok = parse_bounded(a, v, 1, 256, &http_threads);
         else if (!strcmp(a, "--max-connections")) ok = parse_bounded(a, v, 16, 1000000, &max_connections);
+        else if (!strcmp(a, "--run-here-us")) ok = parse_bounded(a, v, 0, 1000000, &run_here_us);
         else if (!strcmp(a, "--control-token")) token = v;
         else if (!strcmp(a, "--max-body-bytes")) ok = cv_cli_parse_int(a, v, 1, &max_body);
         else if (!strcmp(a, "--log-level")) {
@@ -362,6 +368,7 @@ int cv_cmd_serve(int argc, char **argv)
                                    .metrics_port = (int)metrics_port,
                                    .http_threads = (int)http_threads,
                                    .max_connections = (int)max_connections,
+                                   .run_here_us = run_here_us ? (int)run_here_us : -1,
                                    .control_token = token,
                                    .max_body_bytes = (size_t)max_body};
     if (cv_server_start(&options, reg, &srv, &err) != CV_STATUS_OK) goto fail;

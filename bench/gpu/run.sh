@@ -4,6 +4,7 @@
 # $OUT. Stages:
 #   tests   GPU tests, caravel check --device cuda on ../shared's models and
 #           conformance tests in every precision, top-1 agreement
+#           (TESTS_QUICK=1: the GPU tests only)
 #   bench   exports ResNet-50 and MobileNetV2 tenants (distinct weights) and
 #           times waves of R = 1, 8, 32, 64 tenants in FP32 and TF32
 #   sanitize  compute-sanitizer memcheck and racecheck on the wave tests
@@ -35,7 +36,8 @@
 #           device throughput at R = 8 and 64 (with the median host time to
 #           form and launch a wave, and again with CARAVEL_COPY_KERNEL=on);
 #           64 MobileNetV2 tenants if time
-#           is left. Ends within ~8 minutes (each step is bounded by what is
+#           is left. SCHED_PARTS="sweep compare mobilenet" (the default)
+#           picks the steps; SCHED_SECONDS (470) bounds them. Ends within ~8 minutes (each step is bounded by what is
 #           left). sched.csv, sched_saturation.csv, sched_compare.csv
 #   shared  tenants that share layers (issue 14), per SHARED_ARCHS (default
 #           resnet50 mobilenet_v2; one arch per call fits best): one tenant
@@ -113,6 +115,8 @@ tests)
       rc=$? # before any command substitution resets $?
       echo "$(basename "$t") rc=$rc $(grep -E '^\[  (PASSED|FAILED)  \]' "$out/$(basename "$t").log" | tr '\n' ' ')"
     done
+    # TESTS_QUICK=1: the GPU tests only (a short call that also measures).
+    [ "${TESTS_QUICK:-0}" = 1 ] && exit 0
     for p in fp32:1e-4 tf32:1e-2 fp16:2e-2 bf16:5e-2; do
       timeout 120 $cv check --device cuda --precision "${p%%:*}" --rtol "${p##*:}" $W/data/models/* | tail -n 4 | sed "s/^/${p%%:*} /"
     done
@@ -279,6 +283,12 @@ sched)
     drive() { timeout "$1" $cv drive --device cuda "${@:2}" 2>> "$out/sched_progress.log"; echo "drive rc=$?"; }
     col() { awk -F, -v l="$2" -v p="$3" -v c="$4" '$1 == l && $2 == p {v = $c} END {print v}' "$1"; }
 
+    # SCHED_PARTS picks the steps (default all): sweep (1-2, ResNet-50's
+    # saturation and the policies over Poisson rates), compare (3),
+    # mobilenet (4).
+    parts=" ${SCHED_PARTS:-sweep compare mobilenet} "
+    part() { [[ $parts == *" $1 "* ]]; }
+    if part sweep; then
     echo "sched: exporting ResNet-50 tenants ($(date +%T))"
     export_tenants resnet50 32
     exported resnet50 32 || { echo "sched: no ResNet-50 tenants, stopping"; exit 1; }
@@ -300,6 +310,7 @@ sched)
       drive "$(limit 330)" --label resnet50 $r50 --policy all --slo 50 --rates "$rates" --warmup 1 --duration 5 \
         --drain 2 --sweep-stop 0.5 --csv "$out/sched.csv"
     fi
+    fi
     # 3. saturated throughput through cv_submit beside waves mode's device
     #    time at the same wave width R (R tenants, waves of up to R rows).
     #    Then the same with a wave's copies as one kernel each
@@ -308,6 +319,7 @@ sched)
     echo "model,R,waves_wall_inf_per_s,waves_device_inf_per_s,submit_inf_per_s,submit_over_device,form_us,launch_us,submit_copy_kernel_inf_per_s,copy_kernel_over_device,launch_us_copy_kernel" > "$out/sched_compare.csv"
     # The costliest (64 ResNet-50 exports and loads) last.
     for pair in resnet50:8 mobilenet_v2:8 mobilenet_v2:64 resnet50:64; do
+        part compare || break
         arch=${pair%%:*} R=${pair##*:}
         fits 60 "$arch R=$R throughput comparison" || continue
         export_tenants "$arch" "$R"
@@ -332,7 +344,7 @@ sched)
     echo "sched: saturated throughput, waves mode vs cv_submit:"
     column -t -s, "$out/sched_compare.csv" 2>/dev/null || cat "$out/sched_compare.csv"
     # 4. if time is left: 64 MobileNetV2 tenants, every policy, the same way.
-    if fits 150 "64 MobileNetV2 tenants" && exported mobilenet_v2 64; then
+    if part mobilenet && fits 150 "64 MobileNetV2 tenants" && exported mobilenet_v2 64; then
       mb=$(models mobilenet_v2 64)
       # shellcheck disable=SC2086
       drive "$(limit 60)" --label mobilenet_v2-sat $mb --policy spacetime --concurrency 192 --warmup 2 --duration 4 \

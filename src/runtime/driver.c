@@ -49,10 +49,32 @@ void cv_driver_answer(cv_runtime_t *rt, cv_sched_list_t *answered)
     pthread_cond_broadcast(&rt->answered);
 }
 
+/* True on a thread while it runs a claimed wave: a callback there that
+ * submits again must not nest another. */
+static _Thread_local bool running_here;
+
+/* Whether `here` (NULL: none) may run on the submitting thread in the wave
+ * just formed on `slane`: asked for, a CPU device (on CUDA the lane's
+ * worker only waits for the GPU, and the wave would run on another thread's
+ * device and stream), a wave the latency model has measured and predicts
+ * within the bound, and `here` one of its requests. */
+static bool runs_here(const cv_runtime_t *rt, const cv_request_t *here, const cv_sched_lane_t *slane)
+{
+    if (!here || here->run_here_us <= 0 || rt->config.device != CV_DEVICE_CPU || running_here) return false;
+    if (((const cv_lane_t *)slane->impl)->delivering) return false;
+    const cv_sched_wave_t *w = &slane->wave;
+    if (w->predicted_ns == 0 || (double)w->predicted_ns > here->run_here_us * 1e3) return false;
+    for (int i = 0; i < w->nreqs; i++)
+        if (w->reqs[i] == &here->sched) return true;
+    return false;
+}
+
 /* Polls the scheduler until it has launched all it would (rt->mu held):
- * answers what expired, hands formed waves to their lanes. Returns when
- * the next pass is due. */
-static uint64_t schedule_pass(cv_runtime_t *rt)
+ * answers what expired, hands formed waves to their lanes, except the
+ * wave that `here` may run on the submitting thread (runs_here): that
+ * lane is claimed, left unsignalled, and returned in *claimed. Returns
+ * when the next pass is due. */
+static uint64_t schedule_pass(cv_runtime_t *rt, const cv_request_t *here, cv_lane_t **claimed)
 {
     cv_sched_lane_t *launch[LAUNCH_BATCH];
     uint64_t wake;
@@ -66,7 +88,12 @@ static uint64_t schedule_pass(cv_runtime_t *rt)
         for (int i = 0; i < n; i++) {
             cv_lane_t *lane = launch[i]->impl;
             lane->has_wave = true;
-            pthread_cond_signal(&lane->go);
+            if (claimed && !*claimed && runs_here(rt, here, launch[i])) {
+                lane->claimed = true;
+                *claimed = lane;
+            } else {
+                pthread_cond_signal(&lane->go);
+            }
         }
         if (n) rt->form_us[rt->nform++ % HOST_SAMPLES] = (double)(cv_clock_ns() - start) / 1e3;
     } while (n == LAUNCH_BATCH);
@@ -79,7 +106,7 @@ static void *scheduler_main(void *arg)
     pthread_mutex_lock(&rt->mu);
     while (!rt->stopping) {
         rt->dirty = false;
-        uint64_t wake = schedule_pass(rt);
+        uint64_t wake = schedule_pass(rt, NULL, NULL);
         if (rt->dirty) continue;
         rt->sched_sleeps_until = wake;
         wait_until(&rt->wake, &rt->mu, wake);
@@ -88,13 +115,37 @@ static void *scheduler_main(void *arg)
     return NULL;
 }
 
-void cv_driver_schedule(cv_runtime_t *rt)
+static void lane_run(cv_runtime_t *rt, cv_lane_t *lane);
+
+/* The pass after a submit or a wave's end; `claimed` as schedule_pass. */
+static void schedule_inline(cv_runtime_t *rt, const cv_request_t *here, cv_lane_t **claimed)
 {
-    uint64_t wake = rt->stopping || !rt->threads_started ? 0 : schedule_pass(rt);
+    uint64_t wake = rt->stopping || !rt->threads_started ? 0 : schedule_pass(rt, here, claimed);
     if (wake < rt->sched_sleeps_until) {
         rt->dirty = true;
         pthread_cond_signal(&rt->wake);
     }
+}
+
+void cv_driver_schedule(cv_runtime_t *rt)
+{
+    schedule_inline(rt, NULL, NULL);
+}
+
+void cv_driver_schedule_submitted(cv_runtime_t *rt, cv_request_t *req)
+{
+    cv_lane_t *claimed = NULL;
+    schedule_inline(rt, req, &claimed);
+    if (!claimed) return;
+    running_here = true;
+    lane_run(rt, claimed);
+    running_here = false;
+    claimed->claimed = false;
+    /* The pass at the wave's end may have given the lane its next wave
+     * while it was claimed: its worker takes it from here. Unload waits
+     * for no claim before it frees the lane. */
+    if (claimed->has_wave || claimed->sched->replace) pthread_cond_signal(&claimed->go);
+    pthread_cond_broadcast(&rt->answered);
 }
 
 static void *answer_main(void *arg)
@@ -151,72 +202,76 @@ static cv_status run_wave(cv_runtime_t *rt, cv_lane_t *lane, cv_request_t *const
 
 static void renew(cv_lane_t *lane);
 
+/* Runs the lane's wave, counts it, forms the next waves and calls the
+ * wave's requests back with no lock held. rt->mu held on entry and on
+ * return, dropped while the wave runs and while callbacks run. On the
+ * lane's worker, or on a submitting thread that claimed the lane. */
+static void lane_run(cv_runtime_t *rt, cv_lane_t *lane)
+{
+    cv_request_t **reqs = lane->reqs;
+    const cv_sched_wave_t *w = &lane->sched->wave;
+    int n = w->nreqs, ntenants = w->ntenants;
+    for (int i = 0; i < n; i++) reqs[i] = (cv_request_t *)w->reqs[i];
+    if (n > 1) cv_family_order_requests(reqs[0]->tenant->family, reqs, n);
+    pthread_mutex_unlock(&rt->mu);
+
+    cv_err_t err = {{0}};
+    uint64_t start = cv_clock_ns();
+    cv_status st = run_wave(rt, lane, reqs, n, lane->slices, lane->ins, lane->outs, &err);
+    uint64_t end = cv_clock_ns();
+    pthread_mutex_lock(&rt->mu);
+    for (int i = 0; i < n; i++) {
+        cv_request_t *r = reqs[i];
+        r->launched_ns = start;
+        r->answered_ns = end;
+        r->wave_tenants = ntenants;
+        r->status = st;
+        if (st != CV_STATUS_OK) r->err = err;
+        r->sched.outcome = st == CV_STATUS_OK ? CV_OUTCOME_COMPLETED : CV_OUTCOME_FAILED;
+        bool met = st == CV_STATUS_OK && end <= r->sched.deadline_ns;
+        cv_sched_count(&r->sched, r->sched.outcome, met, ntenants, (double)(r->sched.waved_ns - r->sched.arrival_ns) / 1e6,
+                       (double)(end - start) / 1e6, (double)(end - r->sched.arrival_ns) / 1e6);
+    }
+    if (st != CV_STATUS_OK) cv_log(CV_LOG_WARN, "a wave of %d requests failed: %s", n, err.msg);
+    else rt->launch_us[rt->nlaunch++ % HOST_SAMPLES] = (double)cv_exec_last_launch_ns(lane->exec) / 1e3;
+    /* A wave that captured its shape's graph (or sized the capture)
+     * took many times what the shape takes: kept out of the latency
+     * model, whose estimate of that width would otherwise refuse
+     * feasible requests (503s) until enough waves of it came by. */
+    bool representative = st == CV_STATUS_OK && !cv_exec_last_wave_first(lane->exec);
+    cv_sched_wave_done(rt->sched, lane->sched, end, representative ? (double)(end - start) : 0);
+    lane->has_wave = false;
+    atomic_fetch_add(&rt->waves, 1);
+    rt->answering++; /* drained only once these are called back too */
+    /* The next waves, this lane's among them, are formed here rather
+     * than after waking the scheduler thread: under load a lane goes
+     * from one wave to the next without a thread wake-up. */
+    cv_driver_schedule(rt);
+    lane->delivering = true;
+    pthread_mutex_unlock(&rt->mu);
+    /* Callbacks run here with no lock held. */
+    for (int i = 0; i < n; i++) cv_request_deliver(reqs[i]);
+    pthread_mutex_lock(&rt->mu);
+    lane->delivering = false;
+    rt->answering--;
+    pthread_cond_broadcast(&rt->answered);
+}
+
 static void *lane_main(void *arg)
 {
     cv_lane_t *lane = arg;
     cv_runtime_t *rt = lane->rt;
-    int max = rt->config.max_wave_rows;
-    cv_request_t **reqs = cv_calloc((size_t)max, sizeof(*reqs));
-    cv_wave_slice_t *slices = cv_calloc((size_t)max, sizeof(*slices));
-    const cv_tensor_t **ins = cv_calloc((size_t)max, sizeof(*ins));
-    cv_tensor_t **outs = cv_calloc((size_t)max, sizeof(*outs));
-    bool ready = reqs && slices && ins && outs;
     pthread_mutex_lock(&rt->mu);
     for (;;) {
-        while (!lane->has_wave && !lane->stop) pthread_cond_wait(&lane->go, &rt->mu);
-        if (lane->stop) break;
-        const cv_sched_wave_t *w = &lane->sched->wave;
-        int n = w->nreqs, ntenants = w->ntenants;
-        for (int i = 0; i < n; i++) reqs[i] = (cv_request_t *)w->reqs[i];
-        if (n > 1) cv_family_order_requests(reqs[0]->tenant->family, reqs, n);
-        pthread_mutex_unlock(&rt->mu);
-
-        cv_err_t err = {{0}};
-        uint64_t start = cv_clock_ns();
-        cv_status st = ready ? run_wave(rt, lane, reqs, n, slices, ins, outs, &err)
-                             : cv_errorf(&err, CV_STATUS_OUT_OF_MEMORY, "out of memory for a lane's tables");
-        uint64_t end = cv_clock_ns();
-        pthread_mutex_lock(&rt->mu);
-        for (int i = 0; i < n; i++) {
-            cv_request_t *r = reqs[i];
-            r->launched_ns = start;
-            r->answered_ns = end;
-            r->wave_tenants = ntenants;
-            r->status = st;
-            if (st != CV_STATUS_OK) r->err = err;
-            r->sched.outcome = st == CV_STATUS_OK ? CV_OUTCOME_COMPLETED : CV_OUTCOME_FAILED;
-            bool met = st == CV_STATUS_OK && end <= r->sched.deadline_ns;
-            cv_sched_count(&r->sched, r->sched.outcome, met, ntenants, (double)(r->sched.waved_ns - r->sched.arrival_ns) / 1e6,
-                           (double)(end - start) / 1e6, (double)(end - r->sched.arrival_ns) / 1e6);
+        while ((!lane->has_wave || lane->claimed) && !lane->stop) {
+            if (lane->sched->replace && !lane->has_wave) renew(lane);
+            else pthread_cond_wait(&lane->go, &rt->mu);
         }
-        if (st != CV_STATUS_OK) cv_log(CV_LOG_WARN, "a wave of %d requests failed: %s", n, err.msg);
-        else rt->launch_us[rt->nlaunch++ % HOST_SAMPLES] = (double)cv_exec_last_launch_ns(lane->exec) / 1e3;
-        /* A wave that captured its shape's graph (or sized the capture)
-         * took many times what the shape takes: kept out of the latency
-         * model, whose estimate of that width would otherwise refuse
-         * feasible requests (503s) until enough waves of it came by. */
-        bool representative = st == CV_STATUS_OK && !cv_exec_last_wave_first(lane->exec);
-        cv_sched_wave_done(rt->sched, lane->sched, end, representative ? (double)(end - start) : 0);
-        lane->has_wave = false;
-        atomic_fetch_add(&rt->waves, 1);
-        rt->answering++; /* drained only once these are called back too */
-        /* The next waves, this lane's among them, are formed here rather
-         * than after waking the scheduler thread: under load a lane goes
-         * from one wave to the next without a thread wake-up. */
-        cv_driver_schedule(rt);
-        pthread_mutex_unlock(&rt->mu);
-        /* Callbacks run here, on the lane's worker, with no lock held. */
-        for (int i = 0; i < n; i++) cv_request_deliver(reqs[i]);
-        pthread_mutex_lock(&rt->mu);
-        rt->answering--;
-        pthread_cond_broadcast(&rt->answered);
+        if (lane->stop) break;
+        lane_run(rt, lane);
         if (lane->sched->replace) renew(lane);
     }
     pthread_mutex_unlock(&rt->mu);
-    cv_free(reqs);
-    cv_free(slices);
-    cv_free(ins);
-    cv_free(outs);
     return NULL;
 }
 
@@ -259,6 +314,10 @@ static void lane_free(cv_lane_t *lane)
     cv_exec_destroy(lane->exec);
     if (lane->backend) lane->backend->iface->destroy(lane->backend);
     pthread_cond_destroy(&lane->go);
+    cv_free(lane->reqs);
+    cv_free(lane->slices);
+    cv_free(lane->ins);
+    cv_free(lane->outs);
     cv_free(lane);
 }
 
@@ -291,7 +350,14 @@ static cv_status lane_new(cv_runtime_t *rt, cv_sched_lane_t *slane, cv_err_t *er
     lane->rt = rt;
     lane->sched = slane;
     pthread_cond_init(&lane->go, NULL);
-    cv_status st = lane_backend(rt, &lane->backend, &lane->exec, err);
+    size_t max = (size_t)rt->config.max_wave_rows;
+    lane->reqs = cv_calloc(max, sizeof(*lane->reqs));
+    lane->slices = cv_calloc(max, sizeof(*lane->slices));
+    lane->ins = cv_calloc(max, sizeof(*lane->ins));
+    lane->outs = cv_calloc(max, sizeof(*lane->outs));
+    cv_status st = lane->reqs && lane->slices && lane->ins && lane->outs
+                       ? lane_backend(rt, &lane->backend, &lane->exec, err)
+                       : cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of memory for a lane's tables");
     if (st == CV_STATUS_OK && pthread_create(&lane->worker, NULL, lane_main, lane) != 0)
         st = cv_errorf(err, CV_STATUS_INTERNAL, "cannot start a lane's worker thread");
     if (st != CV_STATUS_OK) {
@@ -320,6 +386,7 @@ void cv_driver_detach_lanes(cv_runtime_t *rt, cv_sched_lane_t *const *lanes, int
     for (int i = 0; i < n; i++) {
         cv_lane_t *lane = lanes[i]->impl;
         if (!lane) continue;
+        while (lane->claimed) pthread_cond_wait(&rt->answered, &rt->mu);
         CV_ASSERT(!lane->has_wave);
         lane->stop = true;
         pthread_cond_signal(&lane->go);

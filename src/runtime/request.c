@@ -153,6 +153,7 @@ cv_status cv_request_create(cv_runtime_t *rt, cv_tenant_t *t, int64_t rows, cv_r
     req->timeout_ms = 0;
     req->priority = 0;
     req->priority_set = false;
+    req->run_here_us = 0;
     req->done = NULL;
     req->user = NULL;
     req->status = CV_STATUS_OK;
@@ -203,6 +204,11 @@ void cv_request_set_priority(cv_request_t *req, int priority)
 {
     req->priority = priority;
     req->priority_set = true;
+}
+
+void cv_request_set_run_here(cv_request_t *req, double max_us)
+{
+    req->run_here_us = max_us > 0 ? max_us : 0;
 }
 
 /* The request's deadline: arrival plus the tenant's SLO or its own shorter
@@ -280,7 +286,8 @@ cv_status cv_submit(cv_runtime_t *rt, cv_request_t *req, cv_request_done_fn done
     }
     t->sched->stats.submitted++;
     t->sched->group->stats.submitted++;
-    cv_driver_schedule(rt);
+    /* May answer req, and its callback free it: not touched after. */
+    cv_driver_schedule_submitted(rt, req);
     pthread_mutex_unlock(&rt->mu);
     return CV_STATUS_OK;
 }

@@ -92,6 +92,18 @@ typedef struct cv_lane {
     bool started;
     pthread_cond_t go;      /* under rt->mu: a wave for it, or stop */
     bool has_wave, stop;
+    /* Its wave runs on the thread that submitted it (cv_request_set_run_here),
+     * not on `worker`, which leaves it alone; under rt->mu. */
+    bool claimed;
+    /* Its last wave's requests are being called back (from `reqs`, no lock
+     * held): not to be claimed meanwhile. Under rt->mu. */
+    bool delivering;
+    /* A wave's requests, slices and tensors, [max_wave_rows] each: used by
+     * whichever thread runs the lane's wave. */
+    cv_request_t **reqs;
+    cv_wave_slice_t *slices;
+    const cv_tensor_t **ins;
+    cv_tensor_t **outs;
 } cv_lane_t;
 
 struct cv_request {
@@ -107,6 +119,7 @@ struct cv_request {
     double timeout_ms;
     int priority;
     bool priority_set;
+    double run_here_us; /* cv_request_set_run_here; 0: never */
     cv_request_done_fn done;
     void *user;
     /* The answer. */
@@ -209,6 +222,13 @@ void cv_driver_answer(cv_runtime_t *rt, cv_sched_list_t *answered);
  * (a thread wake-up, tens of microseconds on a busy host), which is woken
  * only where this pass wants another before the scheduler's own next one. */
 void cv_driver_schedule(cv_runtime_t *rt);
+/* cv_submit's pass: as cv_driver_schedule, and where `req` may run on the
+ * submitting thread (cv_request_set_run_here: a CPU device, its wave
+ * launched by this pass on an idle lane, predicted to take at most the
+ * bound), runs that wave here before returning (rt->mu dropped meanwhile,
+ * held again on return): its requests are called back on this thread, so
+ * `req` may be answered, even destroyed, when this returns. */
+void cv_driver_schedule_submitted(cv_runtime_t *rt, cv_request_t *req);
 /* Measures the family's wave times at widths 1, 2, 4, ... (the latency
  * model's first data), with tenant t, on the runtime's own executor. */
 cv_status cv_driver_profile(cv_runtime_t *rt, cv_tenant_t *t, cv_err_t *err);

@@ -689,6 +689,10 @@ static enum MHD_Result respond_infer(cv_call_t *call)
     const cv_infer_header_t *h = &call->decoder.header;
     if (h->has_priority) cv_request_set_priority(call->req, cv_server_priority(h->priority));
     if (h->has_timeout) cv_request_set_timeout(call->req, (double)h->timeout_us / 1000.0);
+    /* A small CPU wave may run right here: then it is answered when
+     * cv_served_submit returns, and answered below without a suspend and
+     * resume (two thread wake-ups, more than such a wave's whole time). */
+    if (srv->opt.run_here_us > 0) cv_request_set_run_here(call->req, srv->opt.run_here_us);
     pthread_mutex_lock(&srv->mu);
     bool stopping = srv->stopping;
     if (!stopping) srv->pending++;
@@ -1096,6 +1100,7 @@ cv_status cv_server_start(const cv_server_options_t *options, cv_registry_t *reg
     if (!srv->opt.max_body_bytes) srv->opt.max_body_bytes = CV_SERVER_DEFAULT_MAX_BODY;
     if (srv->opt.http_threads <= 0) srv->opt.http_threads = 2;
     if (srv->opt.connection_timeout_s <= 0) srv->opt.connection_timeout_s = 300;
+    if (srv->opt.run_here_us == 0) srv->opt.run_here_us = CV_SERVER_DEFAULT_RUN_HERE_US;
     if (srv->opt.max_connections <= 0) srv->opt.max_connections = CV_SERVER_DEFAULT_MAX_CONNECTIONS;
     /* Room besides the connections for the process's other files (models,
      * the metrics port, libraries). */

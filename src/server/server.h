@@ -32,6 +32,7 @@
 #define CV_SERVER_VERSION "0.1.0"
 #define CV_SERVER_DEFAULT_MAX_BODY ((size_t)64 << 20)
 #define CV_SERVER_DEFAULT_MAX_CONNECTIONS 4096
+#define CV_SERVER_DEFAULT_RUN_HERE_US 200
 
 typedef struct cv_server_options {
     const char *bind;       /* address to listen on (IPv4 or IPv6 literal); NULL = 127.0.0.1 */
@@ -43,6 +44,12 @@ typedef struct cv_server_options {
     int connection_timeout_s; /* idle keep-alive connections are closed after it; 0 = 300 */
     int max_connections;    /* open HTTP connections at most (more wait in the listen
                                backlog); 0 = CV_SERVER_DEFAULT_MAX_CONNECTIONS */
+    /* On a CPU device, an inference whose wave can start at once and that
+     * the latency model predicts within this many microseconds runs on the
+     * HTTP thread that received it (cv_request_set_run_here): no hand-over
+     * to a worker thread and back. 0 = CV_SERVER_DEFAULT_RUN_HERE_US; -1 =
+     * never. */
+    int run_here_us;
     /* What the status page says the runtimes run with ("spacetime", and the
      * --device given: "cuda:0", "cuda:all", "cpu:0,1"): the public API does
      * not tell a runtime's configuration, so the caller that made them

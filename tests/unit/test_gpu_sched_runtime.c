@@ -26,6 +26,7 @@ int main(void)
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_wait),
         cmocka_unit_test(test_spacetime_changing_members),
+        cmocka_unit_test(test_run_here),
     };
     int failed = cmocka_run_group_tests(tests, find_repo, NULL);
     /* Again with a wave's uploads and downloads as one kernel each

@@ -16,7 +16,8 @@
  * test_gpu_sched_runtime.c includes this file with SCHED_ON_CUDA: the same
  * tests on the CUDA backend (a stream per lane, pinned request buffers),
  * where waves of changing members also check the lanes' super-kernel
- * caches (rebinds, never refreshes).
+ * caches (rebinds, never refreshes), and cv_request_set_run_here is
+ * ignored (the lanes' workers run every wave).
  */
 #include "testutil.h"
 
@@ -427,6 +428,92 @@ static void test_spacetime_changing_members(void **state)
     cv_runtime_destroy(f.rt);
 }
 
+/* ---- waves run on the submitting thread ----------------------------------------- */
+
+typedef struct here {
+    pthread_t submitter;
+    atomic_int answers;
+    atomic_bool on_submitter;
+    /* A request the callback submits, asking to run here too: it must not
+     * nest in this callback, which already runs on the submitting thread. */
+    fixture_t *f;
+    struct here *inner;
+    cv_request_t *inner_req;
+} here_t;
+
+static void here_answer(cv_request_t *req, void *user)
+{
+    here_t *h = user;
+    atomic_store(&h->on_submitter, pthread_equal(pthread_self(), h->submitter) != 0);
+    if (h->inner) {
+        h->inner->submitter = h->submitter;
+        cv_err_t err;
+        if (cv_submit(h->f->rt, h->inner_req, here_answer, h->inner, &err) != CV_STATUS_OK) fail_msg("%s", err.msg);
+    }
+    atomic_fetch_add(&h->answers, 1);
+}
+
+/* cv_request_set_run_here. On the CPU an idle runtime runs the wave of a
+ * request predicted within the bound on the submitting thread: it is
+ * answered, equal to its tenant alone, when cv_submit returns, its
+ * callback called on this thread; a callback that submits again does not
+ * nest a second such wave; a bound below the wave's predicted time leaves
+ * it to the lane's worker. On CUDA the worker always runs it. */
+static void test_run_here(void **state)
+{
+    if (!repo) skip();
+    fixture_t f;
+    fixture_init(&f, CV_POLICY_SPACETIME, true); /* profiled: the model predicts from the first wave */
+    const int tenants[] = {3, 0};               /* mlp-a, cnn-a */
+    for (size_t k = 0; k < CV_ARRAY_LEN(tenants); k++) {
+        int t = tenants[k];
+        cv_err_t err;
+        cv_request_t *req;
+        assert_int_equal(cv_request_create(f.rt, f.t[t], 1, &req, &err), CV_STATUS_OK);
+        fill(req, 77 + (uint64_t)k);
+        cv_request_set_run_here(req, 1e6);
+        here_t h = {.submitter = pthread_self()};
+        assert_int_equal(cv_submit(f.rt, req, here_answer, &h, &err), CV_STATUS_OK);
+#ifdef SCHED_ON_CUDA
+        assert_int_equal(cv_request_wait(req, &err), CV_STATUS_OK);
+        assert_false(atomic_load(&h.on_submitter));
+#else
+        if (atomic_load(&h.answers) != 1) fail_msg("%s: not answered when cv_submit returned", TENANTS[t]);
+        assert_true(atomic_load(&h.on_submitter));
+#endif
+        assert_int_equal(cv_request_status(req, &err), CV_STATUS_OK);
+        cv_tensor_t want = alone(&f, f.t[t], 1, 77 + (uint64_t)k);
+        assert_true(cv_test_max_abs_diff(cv_request_output(req, 0), &want) <= ALONE_TOLERANCE);
+        cv_tensor_free(&want);
+
+        /* A bound no wave meets: the worker runs it. */
+        cv_request_set_run_here(req, 1e-3);
+        here_t slow = {.submitter = pthread_self()};
+        assert_int_equal(cv_submit(f.rt, req, here_answer, &slow, &err), CV_STATUS_OK);
+        assert_int_equal(cv_request_wait(req, &err), CV_STATUS_OK);
+        assert_int_equal(atomic_load(&slow.answers), 1);
+        assert_false(atomic_load(&slow.on_submitter));
+
+        /* Not nested: the callback's own submission goes to a worker. */
+        cv_request_t *inner_req;
+        assert_int_equal(cv_request_create(f.rt, f.t[t], 1, &inner_req, &err), CV_STATUS_OK);
+        cv_request_set_run_here(inner_req, 1e6);
+        here_t inner = {0};
+        here_t outer = {.submitter = pthread_self(), .f = &f, .inner = &inner, .inner_req = inner_req};
+        cv_request_set_run_here(req, 1e6);
+        assert_int_equal(cv_submit(f.rt, req, here_answer, &outer, &err), CV_STATUS_OK);
+        assert_int_equal(cv_request_wait(req, &err), CV_STATUS_OK);
+        assert_int_equal(cv_request_wait(inner_req, &err), CV_STATUS_OK);
+        assert_int_equal(atomic_load(&inner.answers), 1);
+        assert_false(atomic_load(&inner.on_submitter));
+        cv_request_destroy(inner_req);
+        cv_request_destroy(req);
+    }
+    /* The lanes that ran on this thread are freed with their tenants. */
+    cv_tenant_unload(f.rt, f.t[3]);
+    cv_runtime_destroy(f.rt);
+}
+
 #ifndef SCHED_ON_CUDA
 int main(void)
 {
@@ -440,6 +527,7 @@ int main(void)
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_wait),
         cmocka_unit_test(test_spacetime_changing_members),
+        cmocka_unit_test(test_run_here),
     };
     return cmocka_run_group_tests(tests, find_repo, NULL);
 }
