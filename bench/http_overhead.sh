@@ -17,7 +17,9 @@
 # run, 6), OVERHEAD_THREADS (CPU threads of both, 1: a second thread on two
 # shared cores mostly adds stragglers).
 # Prints a table and appends one row per model to
-# bench/results/http_overhead_cpu.csv. A model that is absent is skipped
+# bench/results/http_overhead_cpu.csv (OVERHEAD_CSV elsewhere). PYTHON
+# (.venv/bin/python3) makes the demo repository when demo-repo/ is absent:
+# bench/gpu/run.sh's `overhead` stage runs this on the GPU machine's CPUs. A model that is absent is skipped
 # with the reason. Exit 1 when a run failed.
 set -euo pipefail
 
@@ -36,7 +38,8 @@ rounds=${OVERHEAD_ROUNDS:-5}
 seconds=${OVERHEAD_SECONDS:-6}
 threads=${OVERHEAD_THREADS:-1}
 shared=${CARAVEL_SHARED_DIR:-../shared}
-out=bench/results/http_overhead_cpu.csv
+out=${OVERHEAD_CSV:-bench/results/http_overhead_cpu.csv}
+python=${PYTHON:-.venv/bin/python3}
 date=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 cpu_model=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 host="${cpu_model:-unknown} ($(nproc) cores)"
@@ -44,11 +47,11 @@ host=${host//,/ }
 revision=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 
 if [ ! -d demo-repo ]; then
-  if [ ! -x .venv/bin/python3 ]; then
-    echo "http_overhead: demo-repo/ and .venv are missing; run scripts/setup.sh first" >&2
+  if ! command -v "$python" >/dev/null; then
+    echo "http_overhead: demo-repo/ and $python are missing; run scripts/setup.sh first" >&2
     exit 1
   fi
-  .venv/bin/python3 tools/make_demo_repo.py demo-repo >/dev/null
+  "$python" tools/make_demo_repo.py demo-repo >/dev/null
 fi
 
 work=$(mktemp -d)

@@ -48,6 +48,9 @@
 #           (own and shared), the device's growth, load and hashing time;
 #           then PyTorch's batch-64 and 64-model peers in the same call.
 #           shared.csv, shared_peers.txt; bounded by SHARED_SECONDS (500)
+#   overhead  bench/http_overhead.sh on this machine's CPUs (--device cpu):
+#           HTTP p50 over the in-process API for the demo's MLP and batch-1
+#           MobileNetV2 (issue 10). http_overhead.csv
 #   fig2 fig3 fig4 fig5 serve
 #           the paper's figures 2-5 and the serving experiment through HTTP
 #           against in-process (bench/gpu/figs.sh; bench/README.md says what
@@ -71,7 +74,7 @@ if [ $# -gt 1 ]; then # several stages, in order
   for s in "$@"; do "$0" "$s"; done
   exit 0
 fi
-stage=${1:?usage: run.sh tests|sanitize|bench|peers|profile|members|fusion|table1|zoo|sched|shared|fig2|fig3|fig4|fig5|serve|scale ...}
+stage=${1:?usage: run.sh tests|overhead|sanitize|bench|peers|profile|members|fusion|table1|zoo|sched|shared|fig2|fig3|fig4|fig5|serve|scale ...}
 out=${OUT:-/tmp/caravel-out}
 mkdir -p "$out"
 device=${DEVICE:-cuda}
@@ -128,6 +131,11 @@ tests)
       for p in tf32 fp16 bf16; do timeout 60 $cv compare --device cuda --precision $p --samples 100 --model $W/data/models/$m/model.onnx; done
     done
   } 2>&1 | tee "$log"
+  ;;
+overhead)
+  PYTHON=python3 OVERHEAD_CSV=$out/http_overhead.csv OVERHEAD_ROUNDS=${OVERHEAD_ROUNDS:-3} \
+    OVERHEAD_SECONDS=${OVERHEAD_SECONDS:-3} OVERHEAD_THREADS=${OVERHEAD_THREADS:-4} \
+    timeout 240 bench/http_overhead.sh $W/bin 2>&1 | tee "$log"
   ;;
 sanitize)
   {

@@ -186,9 +186,15 @@ static void leave_job(cv_pool_t *pool, worker_t *w)
     }
 }
 
+void cv_thread_name(const char *name)
+{
+    pthread_setname_np(pthread_self(), name);
+}
+
 static void *worker_main(void *arg)
 {
     worker_t *w = arg;
+    cv_thread_name("cv-pool");
     cv_pool_t *pool = w->pool;
     tl_pool = pool;
     tl_thread = w->index;

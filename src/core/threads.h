@@ -28,6 +28,11 @@
 
 typedef struct cv_pool cv_pool_t;
 
+/* Names the calling thread (at most 15 characters) for top, perf and gdb;
+ * a thread otherwise inherits its creator's name (a lane started from an
+ * HTTP thread would read "MHD-worker"). */
+void cv_thread_name(const char *name);
+
 /* One task: `task` in [0, ntasks); `thread` in [0, cv_pool_threads(pool))
  * names the thread running it (0 = the caller), so that a task may use a
  * per-thread slice of scratch memory. No two tasks run at once with the

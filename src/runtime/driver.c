@@ -103,6 +103,7 @@ static uint64_t schedule_pass(cv_runtime_t *rt, const cv_request_t *here, cv_lan
 static void *scheduler_main(void *arg)
 {
     cv_runtime_t *rt = arg;
+    cv_thread_name("cv-sched");
     pthread_mutex_lock(&rt->mu);
     while (!rt->stopping) {
         rt->dirty = false;
@@ -151,6 +152,7 @@ void cv_driver_schedule_submitted(cv_runtime_t *rt, cv_request_t *req)
 static void *answer_main(void *arg)
 {
     cv_runtime_t *rt = arg;
+    cv_thread_name("cv-answer");
     pthread_mutex_lock(&rt->mu);
     for (;;) {
         cv_sched_req_t *r = cv_sched_list_pop(&rt->to_answer);
@@ -261,6 +263,7 @@ static void *lane_main(void *arg)
 {
     cv_lane_t *lane = arg;
     cv_runtime_t *rt = lane->rt;
+    cv_thread_name("cv-lane");
     pthread_mutex_lock(&rt->mu);
     for (;;) {
         while ((!lane->has_wave || lane->claimed) && !lane->stop) {
