@@ -113,7 +113,11 @@ def main():
             crowded.kill()
     else:
         print("SKIP many connections: the hard open-file limit (%d) is below %d" % (hard_open_files(), MANY + 512))
-    refusing = serverlib.Server(caravel, refusing_repo(work, demo), log=os.path.join(work, "refusing.log"))
+    # Waves on the worker only: a wave run on the HTTP thread (--run-here-us)
+    # is answered before the next request is read, so the queue of one
+    # would never hold a second.
+    refusing = serverlib.Server(caravel, refusing_repo(work, demo), "--run-here-us", "0",
+                                log=os.path.join(work, "refusing.log"))
     try:
         run_refusals(checks, caravel, refusing, work)
     finally:
