@@ -12,14 +12,50 @@
 cv_status cv_latency_init(cv_latency_t *m, int max_rows)
 {
     m->max_rows = max_rows;
+    m->per_row = 0;
     m->ns = cv_calloc((size_t)max_rows + 1, sizeof(double));
-    return m->ns ? CV_STATUS_OK : CV_STATUS_OUT_OF_MEMORY;
+    m->predicted = cv_calloc((size_t)max_rows + 1, sizeof(double));
+    if (m->ns && m->predicted) return CV_STATUS_OK;
+    cv_latency_free(m);
+    return CV_STATUS_OUT_OF_MEMORY;
 }
 
 void cv_latency_free(cv_latency_t *m)
 {
     cv_free(m->ns);
-    m->ns = NULL;
+    cv_free(m->predicted);
+    m->ns = m->predicted = NULL;
+}
+
+/* The prediction for r in [1, max_rows] rows from the measured widths. */
+static double interpolate(const cv_latency_t *m, int64_t r)
+{
+    if (m->ns[r] > 0) return m->ns[r];
+    int64_t lo = r, hi = r;
+    while (lo >= 1 && m->ns[lo] <= 0) lo--;
+    while (hi <= m->max_rows && m->ns[hi] <= 0) hi++;
+    if (lo >= 1 && hi <= m->max_rows) /* between two measured widths */
+        return m->ns[lo] + (m->ns[hi] - m->ns[lo]) * (double)(r - lo) / (double)(hi - lo);
+    if (hi <= m->max_rows) return m->ns[hi]; /* below the narrowest: no wave is faster than it */
+    if (lo < 1) return 0;                    /* nothing measured */
+    return m->ns[lo] + m->per_row * (double)(r - lo);
+}
+
+/* Rebuilds the table of predictions after a measurement changed. */
+static void rebuild(cv_latency_t *m)
+{
+    /* Past the widest measured: its time per row beyond the one before it. */
+    int64_t lo = m->max_rows;
+    while (lo >= 1 && m->ns[lo] <= 0) lo--;
+    m->per_row = 0;
+    if (lo >= 1) {
+        int64_t below = lo - 1;
+        while (below >= 1 && m->ns[below] <= 0) below--;
+        m->per_row = below >= 1 ? (m->ns[lo] - m->ns[below]) / (double)(lo - below) : m->ns[lo] / (double)lo;
+        if (m->per_row < 0) m->per_row = 0;
+    }
+    for (int64_t r = 1; r <= m->max_rows; r++) m->predicted[r] = interpolate(m, r);
+    m->predicted[0] = m->predicted[1];
 }
 
 void cv_latency_observe(cv_latency_t *m, int64_t rows, double ns)
@@ -31,26 +67,12 @@ void cv_latency_observe(cv_latency_t *m, int64_t rows, double ns)
      * learned from: it catches up fast rather than over many waves. */
     double alpha = ns < *at / 2 ? 0.5 : LATENCY_ALPHA;
     *at = *at > 0 ? *at + alpha * (ns - *at) : ns;
+    rebuild(m);
 }
 
 double cv_latency_predict(const cv_latency_t *m, int64_t rows)
 {
-    if (rows < 1) rows = 1;
-    int64_t r = rows > m->max_rows ? m->max_rows : rows;
-    if (m->ns[r] > 0 && rows <= m->max_rows) return m->ns[r];
-    int64_t lo = r, hi = r;
-    while (lo >= 1 && m->ns[lo] <= 0) lo--;
-    while (hi <= m->max_rows && m->ns[hi] <= 0) hi++;
-    if (lo >= 1 && hi <= m->max_rows) /* between two measured widths */
-        return m->ns[lo] + (m->ns[hi] - m->ns[lo]) * (double)(r - lo) / (double)(hi - lo);
-    if (hi <= m->max_rows) { /* below the narrowest: no wave is faster than it */
-        return m->ns[hi];
-    }
-    if (lo < 1) return 0; /* nothing measured */
-    /* Past the widest measured: its time per row beyond the one before it. */
-    int64_t below = lo - 1;
-    while (below >= 1 && m->ns[below] <= 0) below--;
-    double per_row = below >= 1 ? (m->ns[lo] - m->ns[below]) / (double)(lo - below) : m->ns[lo] / (double)lo;
-    if (per_row < 0) per_row = 0;
-    return m->ns[lo] + per_row * (double)(rows - lo);
+    if (rows <= m->max_rows) return m->predicted[rows < 1 ? 1 : rows];
+    double widest = m->predicted[m->max_rows];
+    return widest > 0 ? widest + m->per_row * (double)(rows - m->max_rows) : 0;
 }

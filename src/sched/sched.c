@@ -314,6 +314,9 @@ static void expire(cv_sched_t *s, cv_sched_tenant_t *t, uint64_t now, cv_sched_l
         if (req->deadline_ns != CV_SCHED_NO_DEADLINE && (double)now + need > (double)req->deadline_ns) {
             answer_queued(s, req, CV_OUTCOME_EXPIRED, answered);
         } else if (req->deadline_ns == CV_SCHED_NO_DEADLINE || widest <= (double)req->deadline_ns) {
+            /* The last run (the tail's priority) ends the queue: done
+             * without walking it. */
+            if (req->priority == t->tail->priority) break;
             while (next && next->priority == req->priority) next = next->next;
         }
         req = next;
@@ -325,9 +328,10 @@ void cv_sched_take(cv_sched_t *s, cv_sched_lane_t *lane, cv_sched_req_t *req, ui
     cv_sched_wave_t *w = &lane->wave;
     CV_ASSERT(w->nreqs < s->config.max_wave_rows && req->state == CV_SCHED_QUEUED);
     cv_sched_tenant_t *t = req->tenant;
-    bool seen = false;
-    for (int i = 0; i < w->nreqs && !seen; i++) seen = w->reqs[i]->tenant == t;
-    if (!seen) w->ntenants++;
+    if (t->wave_stamp != w->stamp) { /* its first request in this wave */
+        t->wave_stamp = w->stamp;
+        w->ntenants++;
+    }
     unlink_queued(s, req);
     req->state = CV_SCHED_IN_WAVE;
     req->waved_ns = now;
@@ -386,7 +390,7 @@ void cv_sched_poll(cv_sched_t *s, uint64_t now, cv_sched_list_t *answered, cv_sc
         if (lane->busy) continue;
         memset(lane->wave.reqs, 0, sizeof(*lane->wave.reqs) * (size_t)lane->wave.nreqs);
         cv_sched_req_t **reqs = lane->wave.reqs;
-        lane->wave = (cv_sched_wave_t){.reqs = reqs};
+        lane->wave = (cv_sched_wave_t){.reqs = reqs, .stamp = ++s->waves_formed};
         if (!s->policy->form(s, lane, now, wake)) {
             CV_ASSERT(lane->wave.nreqs == 0);
             continue;
@@ -395,15 +399,29 @@ void cv_sched_poll(cv_sched_t *s, uint64_t now, cv_sched_list_t *answered, cv_sc
         lane_launch(lane, now);
         launch[(*nlaunch)++] = lane;
     }
-    /* What is still queued: poll again when the first of it would expire. */
+    /* What is still queued: poll again when the first of it would expire.
+     * Within a priority run deadlines only grow, and no request needs more
+     * than the tenant's widest: once a deadline less that cannot come
+     * before the wake-up found so far, the rest of its run cannot either
+     * (this runs on every submit, over every queued request otherwise). */
     for (cv_sched_group_t *g = s->groups; g; g = g->next)
-        for (int i = 0; i < g->ntenants; i++)
-            for (cv_sched_req_t *r = g->tenants[i]->head; r; r = r->next) {
-                if (r->deadline_ns == CV_SCHED_NO_DEADLINE) continue;
+        for (int i = 0; i < g->ntenants; i++) {
+            cv_sched_tenant_t *t = g->tenants[i];
+            if (!t->head) continue;
+            double widest = cv_sched_predict(g, t->max_rows);
+            for (cv_sched_req_t *r = t->head; r;) {
+                if (r->deadline_ns == CV_SCHED_NO_DEADLINE || (double)r->deadline_ns - widest >= (double)*wake) {
+                    if (r->priority == t->tail->priority) break;
+                    int priority = r->priority;
+                    while (r && r->priority == priority) r = r->next;
+                    continue;
+                }
                 double at = (double)r->deadline_ns - cv_sched_predict(g, r->rows);
                 uint64_t when = at <= (double)now ? now + 1 : (uint64_t)at + 1;
                 if (when < *wake) *wake = when;
+                r = r->next;
             }
+        }
 }
 
 void cv_sched_wave_done(cv_sched_t *s, cv_sched_lane_t *lane, uint64_t now, double elapsed_ns)

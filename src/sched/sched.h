@@ -83,6 +83,7 @@ typedef struct cv_sched_wave {
     int64_t rows;
     uint64_t formed_ns;
     uint64_t predicted_ns; /* the latency model's time for it (0: unknown) */
+    uint64_t stamp;        /* this wave's number, to count its tenants once */
 } cv_sched_wave_t;
 
 struct cv_sched_lane {
@@ -104,7 +105,12 @@ struct cv_sched_lane {
  * row of the two widest. 0 means nothing is known yet. */
 typedef struct cv_latency {
     int max_rows;
-    double *ns;     /* [max_rows + 1]; 0 = not measured */
+    double *ns;      /* [max_rows + 1]; 0 = not measured */
+    /* What predict answers for 0..max_rows rows, rebuilt from `ns` by each
+     * observation: the scheduler asks for every queued request on every
+     * pass, a wave's end comes once a wave. */
+    double *predicted;
+    double per_row;  /* past max_rows: the time per row beyond the widest */
 } cv_latency_t;
 
 cv_status cv_latency_init(cv_latency_t *m, int max_rows);
@@ -147,6 +153,7 @@ struct cv_sched_tenant {
     int64_t queued_rows;
     cv_sched_lane_t *lane;     /* space */
     int in_flight;             /* requests of it in waves now */
+    uint64_t wave_stamp;       /* the last wave it was counted in (cv_sched_take) */
     cv_request_stats_t stats;
     void *impl;                /* the runtime's tenant */
 };
@@ -159,6 +166,7 @@ struct cv_sched {
     cv_sched_lane_t *global_lane; /* exclusive, time */
     int nlanes;
     uint64_t seq;
+    uint64_t waves_formed;     /* numbers waves as they start forming */
     int queued;                /* requests queued, all tenants */
     int in_flight;             /* requests in waves */
     int tenant_rr;             /* time: round robin among equal deadlines */

@@ -51,6 +51,10 @@ static void test_latency_model(void **state)
     cv_latency_observe(&m, 4, 4000);
     assert_true(fabs(cv_latency_predict(&m, 1) - 4000) < 1e-9); /* nothing narrower is faster */
     assert_true(fabs(cv_latency_predict(&m, 8) - 8000) < 1e-9); /* per row of the one width */
+    /* The widest width measured: past it by the time per row of the two widest. */
+    cv_latency_observe(&m, 8, 6000);
+    assert_true(fabs(cv_latency_predict(&m, 8) - 6000) < 1e-9);
+    assert_true(fabs(cv_latency_predict(&m, 12) - 8000) < 1e-9);
     cv_latency_free(&m);
 }
 
@@ -489,6 +493,80 @@ static void test_priority_order(void **state)
     sim_free(&m);
 }
 
+/* Spacetime's wave formation (a heap of tenants) takes the requests the
+ * plain rule takes, in its order: each next request from the tenant with
+ * the fewest rows in the wave per unit of share, ties to the earliest
+ * deadline at its head, then to the first from the round-robin cursor; a
+ * request that does not fit is passed over. Random tenants, shares,
+ * deadlines, priorities and rows; the rule is written out here as a scan
+ * over every tenant for every request. */
+static void test_spacetime_fill_matches_rule(void **state)
+{
+    for (uint64_t seed = 1; seed <= 60; seed++) {
+        sim_t m;
+        sim_init(&m, CV_POLICY_SPACETIME, seed, 1);
+        int n = 2 + (int)(rnd(&m) * 40);
+        double slos[] = {0, 100, 200, 400};
+        for (int i = 0; i < n; i++)
+            sim_tenant(&m, 0, 0, slos[(int)(rnd(&m) * 4)], 0.5 + 3 * rnd(&m), 100);
+        for (int i = 0; i < n; i++) {
+            int k = (int)(rnd(&m) * 7);
+            for (int j = 0; j < k; j++) {
+                sim_request_t *r = &m.reqs[m.nreqs];
+                r->id = m.nreqs++;
+                sim_tenant_t *st = &m.tenants[i];
+                uint64_t slo = (uint64_t)(st->slo_ms * (1 + rnd(&m)) * (double)MS);
+                r->s = (cv_sched_req_t){.tenant = st->t, .rows = 1 + (int64_t)(rnd(&m) * 3), .priority = rnd(&m) < 0.2,
+                                        .deadline_ns = slo ? m.now + slo : CV_SCHED_NO_DEADLINE};
+                cv_err_t err;
+                assert_int_equal(cv_sched_submit(m.s, &r->s, m.now, &err), CV_STATUS_OK);
+            }
+        }
+        /* The rule, over copies of the queues. */
+        cv_sched_group_t *g = m.groups[0];
+        const cv_sched_req_t *head[MAX_TENANTS];
+        int64_t taken[MAX_TENANTS] = {0}, rows = 0;
+        for (int i = 0; i < n; i++) head[i] = g->tenants[i]->head;
+        const cv_sched_req_t *want[64];
+        int nwant = 0;
+        for (;;) {
+            int best = -1;
+            for (int k = 0; k < n; k++) {
+                int i = (g->rr + k) % n;
+                if (!head[i] || rows + head[i]->rows > m.s->config.max_wave_rows) continue;
+                double load = (double)taken[i] / g->tenants[i]->share;
+                double best_load = best < 0 ? 0 : (double)taken[best] / g->tenants[best]->share;
+                if (best < 0 || load < best_load || (load == best_load && head[i]->deadline_ns < head[best]->deadline_ns))
+                    best = i;
+            }
+            if (best < 0) break;
+            want[nwant++] = head[best];
+            taken[best] += head[best]->rows;
+            rows += head[best]->rows;
+            head[best] = head[best]->next;
+        }
+        cv_sched_list_t answered = {0};
+        cv_sched_lane_t *launched[8];
+        int nlaunched;
+        uint64_t wake;
+        cv_sched_poll(m.s, m.now, &answered, launched, 8, &nlaunched, &wake);
+        assert_int_equal(answered.count, 0);
+        if (nwant == 0) {
+            assert_int_equal(nlaunched, 0);
+        } else {
+            assert_true(nlaunched >= 1);
+            const cv_sched_wave_t *w = &launched[0]->wave;
+            if (w->nreqs != nwant) fail_msg("seed %llu: %d requests in the wave, the rule takes %d", (unsigned long long)seed, w->nreqs, nwant);
+            for (int i = 0; i < nwant; i++)
+                if (w->reqs[i] != want[i]) fail_msg("seed %llu: request %d of the wave differs from the rule's", (unsigned long long)seed, i);
+        }
+        for (int i = 0; i < nlaunched; i++) launch(&m, launched[i]);
+        settle(&m);
+        check_exactly_once(&m);
+        sim_free(&m);
+    }
+}
+
 /* Spacetime fuses: under load, waves hold several tenants; one tenant
  * sending far past its share does not push the others past their SLO. */
 static void test_flooding_tenant_isolated(void **state)
@@ -660,6 +738,7 @@ int main(void)
         cmocka_unit_test(test_expired_never_run),
         cmocka_unit_test(test_queue_bound),
         cmocka_unit_test(test_priority_order),
+        cmocka_unit_test(test_spacetime_fill_matches_rule),
         cmocka_unit_test(test_flooding_tenant_isolated),
         cmocka_unit_test(test_unload_answers_queue),
         cmocka_unit_test(test_stragglers),
