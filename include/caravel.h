@@ -467,9 +467,11 @@ typedef struct cv_runtime_stats {
     long lanes;           /* execution lanes (stream + executor) made so far */
     long lanes_replaced;  /* lanes given a new stream for straggling (space) */
     /* Host time per scheduled wave, medians over the last 1024 (us): the
-     * scheduler's decision (a poll that formed waves), and a lane's launch
-     * of a wave (inputs, tables, the graph or the steps, until it waits). */
-    double form_us_median, launch_us_median;
+     * scheduler's decision (a poll that formed waves), a lane's launch of a
+     * wave (inputs, tables, the graph or the steps, until it waits), and of
+     * that launch the part that placed the wave's inputs (on CUDA: enqueued
+     * their copies to the device). */
+    double form_us_median, launch_us_median, inputs_us_median;
     long queued;          /* now: requests waiting in its queues */
     long in_flight;       /* now: requests in waves that run */
     int tenants;          /* now: tenants loaded */

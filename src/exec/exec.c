@@ -43,7 +43,7 @@ struct cv_executor {
     step_io_t io;
     cv_copy_t *copies; /* a wave's uploads, then its downloads (copy_batch) */
     int copies_cap;
-    uint64_t last_launch_ns;
+    uint64_t last_launch_ns, last_inputs_ns;
     bool last_first; /* the last wave paid its shape's one-off costs */
     bool profile;
     double *profile_ms;      /* per step of the last profiled wave */
@@ -82,6 +82,7 @@ static cv_status profile_mark(cv_executor_t *ex, int k, cv_err_t *err)
 }
 
 uint64_t cv_exec_last_launch_ns(const cv_executor_t *ex) { return ex->last_launch_ns; }
+uint64_t cv_exec_last_inputs_ns(const cv_executor_t *ex) { return ex->last_inputs_ns; }
 
 bool cv_exec_last_wave_first(const cv_executor_t *ex) { return ex->last_first; }
 
@@ -347,7 +348,9 @@ cv_status cv_exec_wave(cv_executor_t *ex, const cv_plan_t *plan, const cv_wave_s
     if (st == CV_STATUS_OK) st = grow_tables(ex, plan, err);
     if (st != CV_STATUS_OK) return st;
     placement_t p = {.inputs = ex->input_ptrs, .plan_consts = ex->plan_consts, .slice0 = &slices[0]};
+    uint64_t placing = cv_clock_ns();
     st = place(ex, plan, slice_inputs, nslices, &p, err);
+    ex->last_inputs_ns = cv_clock_ns() - placing;
 
     cv_wave_kind_t kind = CV_WAVE_STEPS;
     bool replayed = false, began = false, profiling = ex->profile;

@@ -35,6 +35,8 @@ const double *cv_exec_step_profile(const cv_executor_t *ex, int *n);
  * tables, steps or the replayed graph, downloads queued), in ns: what a
  * wave costs the host before it waits for the device. */
 uint64_t cv_exec_last_launch_ns(const cv_executor_t *ex);
+/* Of that, the time placing the wave's inputs (their copies enqueued). */
+uint64_t cv_exec_last_inputs_ns(const cv_executor_t *ex);
 
 /* Whether the last wave paid its shape's one-off costs (the super-kernel
  * cache sized or captured its graph): its time says nothing of what the

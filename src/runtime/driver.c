@@ -235,7 +235,10 @@ static void lane_run(cv_runtime_t *rt, cv_lane_t *lane)
                        (double)(end - start) / 1e6, (double)(end - r->sched.arrival_ns) / 1e6);
     }
     if (st != CV_STATUS_OK) cv_log(CV_LOG_WARN, "a wave of %d requests failed: %s", n, err.msg);
-    else rt->launch_us[rt->nlaunch++ % HOST_SAMPLES] = (double)cv_exec_last_launch_ns(lane->exec) / 1e3;
+    else {
+        rt->inputs_us[rt->nlaunch % HOST_SAMPLES] = (double)cv_exec_last_inputs_ns(lane->exec) / 1e3;
+        rt->launch_us[rt->nlaunch++ % HOST_SAMPLES] = (double)cv_exec_last_launch_ns(lane->exec) / 1e3;
+    }
     /* A wave that captured its shape's graph (or sized the capture)
      * took many times what the shape takes: kept out of the latency
      * model, whose estimate of that width would otherwise refuse

@@ -208,6 +208,7 @@ cv_status cv_runtime_stats(cv_runtime_t *rt, cv_runtime_stats_t *out)
     out->lanes_replaced = rt->lanes_replaced;
     out->form_us_median = median(rt->form_us, rt->nform);
     out->launch_us_median = median(rt->launch_us, rt->nlaunch);
+    out->inputs_us_median = median(rt->inputs_us, rt->nlaunch);
     /* The lanes' backends run the scheduled waves: their counters too. */
     for (cv_sched_lane_t *l = rt->sched->lanes; l; l = l->next) {
         cv_lane_t *lane = l->impl;
