@@ -270,12 +270,15 @@ static void *lane_main(void *arg)
     pthread_mutex_lock(&rt->mu);
     for (;;) {
         while ((!lane->has_wave || lane->claimed) && !lane->stop) {
-            if (lane->sched->replace && !lane->has_wave) renew(lane);
-            else pthread_cond_wait(&lane->go, &rt->mu);
+            if (lane->sched->replace && !lane->claimed) {
+                renew(lane);
+                cv_driver_schedule(rt); /* its tenant's queue waited for the new stream */
+            } else {
+                pthread_cond_wait(&lane->go, &rt->mu);
+            }
         }
         if (lane->stop) break;
         lane_run(rt, lane);
-        if (lane->sched->replace) renew(lane);
     }
     pthread_mutex_unlock(&rt->mu);
     return NULL;
@@ -284,9 +287,9 @@ static void *lane_main(void *arg)
 static cv_status lane_backend(cv_runtime_t *rt, cv_backend_t **backend, cv_executor_t **exec, cv_err_t *err);
 
 /* A lane whose waves keep straggling (space): a fresh backend, on CUDA a
- * fresh stream, replaces its own. Under rt->mu, between its waves (the
- * scheduler gives it none while it is busy, and it is busy until this
- * returns: has_wave is false but `replace` keeps it out of new waves). */
+ * fresh stream, replaces its own. Under rt->mu, on the lane's worker,
+ * between its waves: the scheduler gives a lane marked `replace` no wave
+ * until this clears the mark. */
 static void renew(cv_lane_t *lane)
 {
     cv_runtime_t *rt = lane->rt;

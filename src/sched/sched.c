@@ -387,7 +387,10 @@ void cv_sched_poll(cv_sched_t *s, uint64_t now, cv_sched_list_t *answered, cv_sc
     for (cv_sched_group_t *g = s->groups; g; g = g->next)
         for (int i = 0; i < g->ntenants; i++) expire(s, g->tenants[i], now, answered);
     for (cv_sched_lane_t *lane = s->lanes; lane && *nlaunch < max_launch; lane = lane->next) {
-        if (lane->busy) continue;
+        /* A lane marked for replacement gets no wave until the runtime has
+         * replaced its stream (it clears the mark): never one formed for
+         * the old stream and run on the new. */
+        if (lane->busy || lane->replace) continue;
         memset(lane->wave.reqs, 0, sizeof(*lane->wave.reqs) * (size_t)lane->wave.nreqs);
         cv_sched_req_t **reqs = lane->wave.reqs;
         lane->wave = (cv_sched_wave_t){.reqs = reqs, .stamp = ++s->waves_formed};

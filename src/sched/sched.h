@@ -94,7 +94,8 @@ struct cv_sched_lane {
     uint64_t busy_until_ns;    /* predicted end of its wave */
     cv_sched_wave_t wave;      /* while busy */
     int slow_streak;           /* consecutive stragglers */
-    bool replace;              /* space: persistently slow, to be replaced */
+    bool replace;              /* space: persistently slow, to be replaced; no
+                                  waves until the runtime clears it */
     void *impl;                /* the runtime's: executor, stream, worker */
     cv_sched_lane_t *next;
 };

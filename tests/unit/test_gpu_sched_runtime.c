@@ -27,6 +27,7 @@ int main(void)
         cmocka_unit_test(test_wait),
         cmocka_unit_test(test_spacetime_changing_members),
         cmocka_unit_test(test_run_here),
+        cmocka_unit_test(test_space_lane_replaced),
     };
     int failed = cmocka_run_group_tests(tests, find_repo, NULL);
     /* Again with a wave's uploads and downloads as one kernel each

@@ -645,6 +645,19 @@ static void test_stragglers(void **state)
     }
     assert_int_equal(m.s->stragglers, 3);
     assert_true(lane->replace);
+    /* Marked, the lane gets no wave until the runtime replaced its stream. */
+    submit(&m, st);
+    cv_sched_list_t answered = {0};
+    cv_sched_lane_t *lanes[4];
+    int n;
+    uint64_t wake;
+    cv_sched_poll(m.s, m.now, &answered, lanes, 4, &n, &wake);
+    assert_int_equal(n, 0);
+    lane->replace = false; /* as the runtime's renew does */
+    cv_sched_poll(m.s, m.now, &answered, lanes, 4, &n, &wake);
+    assert_int_equal(n, 1);
+    launch(&m, lanes[0]);
+    settle(&m);
     check_exactly_once(&m);
     sim_free(&m);
 }

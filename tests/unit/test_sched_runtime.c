@@ -22,6 +22,7 @@
 #include "testutil.h"
 
 #include "core/core.h"
+#include "runtime/runtime_internal.h" /* the latency model, to make stragglers */
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -515,6 +516,54 @@ static void test_run_here(void **state)
     cv_runtime_destroy(f.rt);
 }
 
+/* ---- a straggling lane replaced ---------------------------------------------------- */
+
+/* Space: a lane whose waves keep straggling gets a new backend (on CUDA a
+ * new stream) between its waves, and its tenant's requests go on being
+ * answered, equal to it alone. Every wave straggles here because the
+ * latency model is taught, through the runtime's internals, that a wave
+ * takes about a microsecond before each request; MobileNetV2's waves take
+ * milliseconds, past the scheduler's minimum for a straggler. */
+static void test_space_lane_replaced(void **state)
+{
+    cv_test_require_model("mobilenet_v2-seed1");
+    cv_runtime_config_t c = {.device = DEVICE, .threads = 2, .policy = CV_POLICY_SPACE, .no_profile = true};
+    cv_runtime_t *rt;
+    cv_err_t err;
+    if (cv_runtime_create(&c, &rt, &err) != CV_STATUS_OK) fail_msg("%s", err.msg);
+    cv_tenant_t *t = cv_test_load_model(rt, "mobilenet", "mobilenet_v2-seed1", CV_PRECISION_FP32);
+    cv_tensor_t want = {0};
+    for (int k = 0; k < 6; k++) {
+        pthread_mutex_lock(&rt->mu);
+        for (int i = 0; i < 40; i++) cv_latency_observe(&t->sched->group->latency, 1, 1000);
+        pthread_mutex_unlock(&rt->mu);
+        cv_request_t *req;
+        assert_int_equal(cv_request_create(rt, t, 1, &req, &err), CV_STATUS_OK);
+        fill(req, 31);
+        assert_int_equal(cv_submit(rt, req, NULL, NULL, &err), CV_STATUS_OK);
+        if (cv_request_wait(req, &err) != CV_STATUS_OK) fail_msg("request %d: %s", k, err.msg);
+        if (k == 0) {
+            cv_shape_t s = cv_tenant_input_shape(t, 0);
+            s.dims[0] = 1;
+            cv_tensor_t x;
+            assert_int_equal(cv_tensor_alloc(&x, CV_DTYPE_FP32, &s), CV_STATUS_OK);
+            cv_test_fill_random(&x, 31);
+            if (cv_infer(rt, t, &x, &want, &err) != CV_STATUS_OK) fail_msg("%s", err.msg);
+            cv_tensor_free(&x);
+        }
+        double diff = cv_test_max_abs_diff(cv_request_output(req, 0), &want);
+        if (diff > ALONE_TOLERANCE) fail_msg("request %d differs from the tenant alone by %g", k, diff);
+        cv_request_destroy(req);
+    }
+    cv_runtime_stats_t rs;
+    assert_int_equal(cv_runtime_stats(rt, &rs), CV_STATUS_OK);
+    printf("straggling lane: %ld stragglers, %ld lanes replaced\n", rs.stragglers, rs.lanes_replaced);
+    assert_true(rs.stragglers >= 3);
+    assert_true(rs.lanes_replaced >= 1);
+    cv_tensor_free(&want);
+    cv_runtime_destroy(rt);
+}
+
 #ifndef SCHED_ON_CUDA
 int main(void)
 {
@@ -529,6 +578,7 @@ int main(void)
         cmocka_unit_test(test_wait),
         cmocka_unit_test(test_spacetime_changing_members),
         cmocka_unit_test(test_run_here),
+        cmocka_unit_test(test_space_lane_replaced),
     };
     return cmocka_run_group_tests(tests, find_repo, NULL);
 }
