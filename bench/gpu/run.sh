@@ -4,7 +4,8 @@
 # $OUT. Stages:
 #   tests   GPU tests, caravel check --device cuda on ../shared's models and
 #           conformance tests in every precision, top-1 agreement
-#           (TESTS_QUICK=1: the GPU tests only)
+#           (TESTS_QUICK=1: the GPU tests only; TESTS_ONLY="test_gpu_x ...":
+#           those only, in that order)
 #   bench   exports ResNet-50 and MobileNetV2 tenants (distinct weights) and
 #           times waves of R = 1, 8, 32, 64 tenants in FP32 and TF32
 #   sanitize  compute-sanitizer memcheck and racecheck on the wave tests
@@ -113,7 +114,10 @@ tests)
   {
     # test_gpu_oom's models: the demo repository, made by this machine's Python.
     python3 tools/make_demo_repo.py /tmp/demo-repo > /dev/null && export CARAVEL_DEMO_REPO=/tmp/demo-repo
-    for t in $W/bin/test_gpu_*; do
+    # TESTS_ONLY="test_gpu_a test_gpu_b": those, in that order (a short call).
+    tests_run=$W/bin/test_gpu_*
+    [ -n "${TESTS_ONLY:-}" ] && tests_run=$(for t in $TESTS_ONLY; do echo "$W/bin/$t"; done)
+    for t in $tests_run; do
       timeout 200 "$t" > "$out/$(basename "$t").log" 2>&1
       rc=$? # before any command substitution resets $?
       echo "$(basename "$t") rc=$rc $(grep -E '^\[  (PASSED|FAILED)  \]' "$out/$(basename "$t").log" | tr '\n' ' ')"
