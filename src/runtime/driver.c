@@ -305,7 +305,7 @@ static void renew(cv_lane_t *lane)
         lane->backend = backend;
         lane->exec = exec;
         rt->lanes_replaced++;
-        cv_log(CV_LOG_WARN, "sched: lane %d kept straggling; it runs on a new stream from now", lane->sched->id);
+        cv_log(CV_LOG_WARN, "sched: lane %d kept straggling; it runs on a new backend from now (on CUDA a new stream)", lane->sched->id);
     }
     lane->sched->replace = false;
     lane->sched->slow_streak = 0;
