@@ -15,7 +15,9 @@
 # Usage: bench/http_overhead.sh BUILD_DIR
 # Environment: OVERHEAD_ROUNDS (5), OVERHEAD_SECONDS (measured seconds per
 # run, 6), OVERHEAD_THREADS (CPU threads of both, 1: a second thread on two
-# shared cores mostly adds stragglers).
+# shared cores mostly adds stragglers), OVERHEAD_SERVE_ARGS (more options
+# for the server, such as "--run-here-us 0" for an A/B; the model column
+# then reads "NAME [ARGS]").
 # Prints a table and appends one row per model to
 # bench/results/http_overhead_cpu.csv (OVERHEAD_CSV elsewhere). PYTHON
 # (.venv/bin/python3) makes the demo repository when demo-repo/ is absent:
@@ -40,6 +42,7 @@ threads=${OVERHEAD_THREADS:-1}
 shared=${CARAVEL_SHARED_DIR:-../shared}
 out=${OVERHEAD_CSV:-bench/results/http_overhead_cpu.csv}
 python=${PYTHON:-.venv/bin/python3}
+serve_args=${OVERHEAD_SERVE_ARGS:-}
 date=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 cpu_model=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 host="${cpu_model:-unknown} ($(nproc) cores)"
@@ -88,7 +91,8 @@ for entry in "mlp-a:demo-repo/mlp-a/1/model.onnx" "mobilenet_v2:$shared/models/m
   model=$(cd "$(dirname "$model")" && pwd)/model.onnx
   mkdir -p "$work/repo/$name/1"
   ln -sf "$model" "$work/repo/$name/1/model.onnx"
-  "$caravel" serve --model-repository "$work/repo" --load-model "$name" --device cpu --threads "$threads" \
+  # shellcheck disable=SC2086
+  "$caravel" serve --model-repository "$work/repo" --load-model "$name" --device cpu --threads "$threads" $serve_args \
     --http-port 0 --metrics-port -1 >"$work/serve.out" 2>"$work/serve.log" &
   server_pid=$!
   for _ in $(seq 600); do
@@ -126,6 +130,8 @@ for entry in "mlp-a:demo-repo/mlp-a/1/model.onnx" "mobilenet_v2:$shared/models/m
   body=$(sed -n "s/.*($name \([0-9]*\) B).*/\1/p" "$work/load.out")
   overhead=$(python3 -c "print('%.3f' % ($h50 - $d50))")
   printf '%-14s %17s %17s %9s %9s\n' "$name" "$d50 ($dmin)" "$h50 ($hmin)" "$overhead" "$body"
-  echo "$date,$host,$revision,$name,$threads,$rounds,$seconds,$d50,$h50,$overhead,$dmin,$hmin,$body" >>"$out"
+  label=$name
+  [ -n "$serve_args" ] && label="$name [$serve_args]"
+  echo "$date,$host,$revision,$label,$threads,$rounds,$seconds,$d50,$h50,$overhead,$dmin,$hmin,$body" >>"$out"
 done
 exit "$failed"
