@@ -68,6 +68,7 @@ void cv_latency_observe(cv_latency_t *m, int64_t rows, double ns)
     double alpha = ns < *at / 2 ? 0.5 : LATENCY_ALPHA;
     *at = *at > 0 ? *at + alpha * (ns - *at) : ns;
     rebuild(m);
+    m->version++;
 }
 
 double cv_latency_predict(const cv_latency_t *m, int64_t rows)

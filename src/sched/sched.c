@@ -90,6 +90,7 @@ cv_status cv_sched_create(const cv_sched_config_t *config, cv_sched_t **out, cv_
     if (!s) return cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of memory creating the scheduler");
     s->config = *config;
     s->policy = policy;
+    s->expiry_at = UINT64_MAX;
     if (config->policy == CV_POLICY_EXCLUSIVE || config->policy == CV_POLICY_TIME) {
         s->global_lane = lane_new(s);
         if (!s->global_lane) {
@@ -241,6 +242,15 @@ static void enqueue(cv_sched_t *s, cv_sched_req_t *req)
     req->state = CV_SCHED_QUEUED;
 }
 
+/* When a queued request could no longer finish by its deadline: the
+ * moment a pass must look at it (expire answers it then, or later for a
+ * probe, which never waits for its model). */
+static uint64_t expiry_of(const cv_sched_req_t *r, uint64_t now)
+{
+    double at = (double)r->deadline_ns - cv_sched_predict(r->tenant->group, r->rows);
+    return at <= (double)now ? now + 1 : (uint64_t)at + 1;
+}
+
 /* Nothing of the group queued or in a wave. */
 static bool group_idle(const cv_sched_group_t *g)
 {
@@ -280,6 +290,10 @@ cv_status cv_sched_submit(cv_sched_t *s, cv_sched_req_t *req, uint64_t now, cv_e
     }
     req->probe = idle;
     enqueue(s, req);
+    if (req->deadline_ns != CV_SCHED_NO_DEADLINE) {
+        uint64_t when = expiry_of(req, now);
+        if (when < s->expiry_at) s->expiry_at = when;
+    }
     return CV_STATUS_OK;
 }
 
@@ -384,8 +398,13 @@ void cv_sched_poll(cv_sched_t *s, uint64_t now, cv_sched_list_t *answered, cv_sc
 {
     *nlaunch = 0;
     *wake = UINT64_MAX;
-    for (cv_sched_group_t *g = s->groups; g; g = g->next)
-        for (int i = 0; i < g->ntenants; i++) expire(s, g->tenants[i], now, answered);
+    /* Every queue is walked only when something may expire now, or a
+     * latency model changed since the walk that set expiry_at. */
+    bool walk = now >= s->expiry_at;
+    for (cv_sched_group_t *g = s->groups; g && !walk; g = g->next) walk = g->latency.version != g->latency_seen;
+    if (walk)
+        for (cv_sched_group_t *g = s->groups; g; g = g->next)
+            for (int i = 0; i < g->ntenants; i++) expire(s, g->tenants[i], now, answered);
     for (cv_sched_lane_t *lane = s->lanes; lane && *nlaunch < max_launch; lane = lane->next) {
         /* A lane marked for replacement gets no wave until the runtime has
          * replaced its stream (it clears the mark): never one formed for
@@ -405,26 +424,33 @@ void cv_sched_poll(cv_sched_t *s, uint64_t now, cv_sched_list_t *answered, cv_sc
     /* What is still queued: poll again when the first of it would expire.
      * Within a priority run deadlines only grow, and no request needs more
      * than the tenant's widest: once a deadline less that cannot come
-     * before the wake-up found so far, the rest of its run cannot either
-     * (this runs on every submit, over every queued request otherwise). */
-    for (cv_sched_group_t *g = s->groups; g; g = g->next)
+     * before the earliest found so far, the rest of its run cannot either. */
+    if (!walk) {
+        if (s->expiry_at < *wake) *wake = s->expiry_at;
+        return;
+    }
+    uint64_t first = UINT64_MAX;
+    for (cv_sched_group_t *g = s->groups; g; g = g->next) {
+        g->latency_seen = g->latency.version;
         for (int i = 0; i < g->ntenants; i++) {
             cv_sched_tenant_t *t = g->tenants[i];
             if (!t->head) continue;
             double widest = cv_sched_predict(g, t->max_rows);
             for (cv_sched_req_t *r = t->head; r;) {
-                if (r->deadline_ns == CV_SCHED_NO_DEADLINE || (double)r->deadline_ns - widest >= (double)*wake) {
+                if (r->deadline_ns == CV_SCHED_NO_DEADLINE || (double)r->deadline_ns - widest >= (double)first) {
                     if (r->priority == t->tail->priority) break;
                     int priority = r->priority;
                     while (r && r->priority == priority) r = r->next;
                     continue;
                 }
-                double at = (double)r->deadline_ns - cv_sched_predict(g, r->rows);
-                uint64_t when = at <= (double)now ? now + 1 : (uint64_t)at + 1;
-                if (when < *wake) *wake = when;
+                uint64_t when = expiry_of(r, now);
+                if (when < first) first = when;
                 r = r->next;
             }
         }
+    }
+    s->expiry_at = first;
+    if (first < *wake) *wake = first;
 }
 
 void cv_sched_wave_done(cv_sched_t *s, cv_sched_lane_t *lane, uint64_t now, double elapsed_ns)

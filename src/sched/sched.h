@@ -112,6 +112,7 @@ typedef struct cv_latency {
      * pass, a wave's end comes once a wave. */
     double *predicted;
     double per_row;  /* past max_rows: the time per row beyond the widest */
+    uint64_t version; /* counts observations: predictions may have changed */
 } cv_latency_t;
 
 cv_status cv_latency_init(cv_latency_t *m, int max_rows);
@@ -136,6 +137,7 @@ struct cv_sched_group {
     int nlanes;
     int rr;                    /* round-robin cursor among tenants */
     uint64_t observed_ns;      /* when its last wave finished (0: none yet) */
+    uint64_t latency_seen;     /* latency.version when expiry_at was last computed */
     bool single;               /* its waves hold one request: the plan
                                   cannot stack rows of several */
     void *impl;                /* the runtime's family */
@@ -168,6 +170,13 @@ struct cv_sched {
     int nlanes;
     uint64_t seq;
     uint64_t waves_formed;     /* numbers waves as they start forming */
+    /* No queued request can expire before this (UINT64_MAX: none): the
+     * earliest deadline less its predicted wave, from the last pass that
+     * looked at every queue, lowered by each submission since. A pass
+     * before it (and before any latency model changed) skips the walk
+     * over every tenant's queue: between waves, a submit's pass costs
+     * O(families), not O(tenants). */
+    uint64_t expiry_at;
     int queued;                /* requests queued, all tenants */
     int in_flight;             /* requests in waves */
     int tenant_rr;             /* time: round robin among equal deadlines */

@@ -567,6 +567,37 @@ static void test_spacetime_fill_matches_rule(void **state)
     }
 }
 
+/* A latency model that grows makes a queued request expire at the next
+ * pass, though the pass before it found nothing due until later: passes
+ * skip the walk over every queue until the earliest expiry, and a changed
+ * model must end that. */
+static void test_model_change_expires(void **state)
+{
+    sim_t m;
+    sim_init(&m, CV_POLICY_TIME, 21, 1);
+    sim_tenant_t *st = sim_tenant(&m, 0, 0, 10, 1, 100);
+    uint64_t wake;
+    submit(&m, st);
+    poll(&m, &wake); /* the first runs */
+    assert_int_equal(m.nrunning, 1);
+    submit(&m, st);
+    poll(&m, &wake); /* the second waits behind it */
+    sim_request_t *queued = &m.reqs[1];
+    assert_false(queued->refused);
+    assert_int_equal(queued->answers, 0);
+    assert_true(wake > m.now + MS); /* nothing to expire for a while */
+    /* Waves now take 40 ms (the device slowed down): 10 ms cannot be met. */
+    for (int i = 0; i < 40; i++)
+        for (int r = 1; r <= 2; r++) cv_latency_observe(&m.groups[0]->latency, r, 40.0 * MS);
+    m.now += 1;
+    poll(&m, &wake);
+    assert_int_equal(queued->answers, 1);
+    assert_int_equal(queued->outcome, CV_OUTCOME_EXPIRED);
+    settle(&m);
+    check_exactly_once(&m);
+    sim_free(&m);
+}
+
 /* Spacetime fuses: under load, waves hold several tenants; one tenant
  * sending far past its share does not push the others past their SLO. */
 static void test_flooding_tenant_isolated(void **state)
@@ -752,6 +783,7 @@ int main(void)
         cmocka_unit_test(test_queue_bound),
         cmocka_unit_test(test_priority_order),
         cmocka_unit_test(test_spacetime_fill_matches_rule),
+        cmocka_unit_test(test_model_change_expires),
         cmocka_unit_test(test_flooding_tenant_isolated),
         cmocka_unit_test(test_unload_answers_queue),
         cmocka_unit_test(test_stragglers),
