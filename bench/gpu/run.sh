@@ -105,6 +105,8 @@ export CARAVEL_SHARED_DIR=$W/data
 # Debian's OpenBLAS 0.3.21 (carried) misbehaves with this host's 16+ threads.
 export OPENBLAS_NUM_THREADS=4
 cv=$W/bin/caravel
+# The --model options of the first N exported tenants of ARCH (export_tenants.py).
+tenant_models() { for r in $(seq 0 $(($2 - 1))); do printf -- "--model /tmp/tenants/%s/tenant_%03d.onnx " "$1" "$r"; done; }
 data=$W/data
 log=$out/$stage.log
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv,noheader > "$out/gpu.txt" 2>&1
@@ -115,9 +117,9 @@ tests)
     # test_gpu_oom's models: the demo repository, made by this machine's Python.
     python3 tools/make_demo_repo.py /tmp/demo-repo > /dev/null && export CARAVEL_DEMO_REPO=/tmp/demo-repo
     # TESTS_ONLY="test_gpu_a test_gpu_b": those, in that order (a short call).
-    tests_run=$W/bin/test_gpu_*
-    [ -n "${TESTS_ONLY:-}" ] && tests_run=$(for t in $TESTS_ONLY; do echo "$W/bin/$t"; done)
-    for t in $tests_run; do
+    # shellcheck disable=SC2086
+    for t in ${TESTS_ONLY:-$(cd $W/bin && echo test_gpu_*)}; do
+      t=$W/bin/$t
       timeout 200 "$t" > "$out/$(basename "$t").log" 2>&1
       rc=$? # before any command substitution resets $?
       echo "$(basename "$t") rc=$rc $(grep -E '^\[  (PASSED|FAILED)  \]' "$out/$(basename "$t").log" | tr '\n' ' ')"
@@ -162,7 +164,7 @@ bench)
     for arch in resnet50 mobilenet_v2; do
       for prec in fp32 tf32; do
         for R in 1 8 32 64; do
-          models=$(for r in $(seq 0 $((R - 1))); do printf -- "--model /tmp/tenants/%s/tenant_%03d.onnx " $arch $r; done)
+          models=$(tenant_models "$arch" "$R")
           # shellcheck disable=SC2086
           timeout 120 $cv bench --device cuda --precision $prec --tenants $R --waves 20 --warmup 5 --csv "$arch,$prec" $models | tee -a "$out/bench_raw.log"
         done
@@ -183,7 +185,7 @@ profile)
     for arch in resnet50 mobilenet_v2; do
       [ -f /tmp/tenants/$arch/tenant_063.onnx ] || python3 bench/gpu/export_tenants.py $arch 64 /tmp/tenants/$arch
       for R in 1 8 64; do
-        models=$(for r in $(seq 0 $((R - 1))); do printf -- "--model /tmp/tenants/%s/tenant_%03d.onnx " $arch $r; done)
+        models=$(tenant_models "$arch" "$R")
         # shellcheck disable=SC2086
         timeout 120 $cv bench --device cuda --tenants $R --waves 7 --warmup 2 --profile --top 8 --csv "$arch,$R" $models
       done
@@ -200,7 +202,7 @@ kernels)
     done
     for arch in mobilenet_v2 resnet50; do
       for R in 1 8 64; do
-        models=$(for r in $(seq 0 $((R - 1))); do printf -- "--model /tmp/tenants/%s/tenant_%03d.onnx " $arch $r; done)
+        models=$(tenant_models "$arch" "$R")
         for pw in auto cublas own; do
           # shellcheck disable=SC2086
           CARAVEL_POINTWISE=$pw timeout 120 $cv bench --device cuda --tenants $R --waves 15 --warmup 3 \
@@ -209,7 +211,7 @@ kernels)
       done
     done | tee "$out/kernels.csv"
     for arch in mobilenet_v2 resnet50; do
-      models=$(for r in $(seq 0 63); do printf -- "--model /tmp/tenants/%s/tenant_%03d.onnx " $arch $r; done)
+      models=$(tenant_models "$arch" 64)
       # shellcheck disable=SC2086
       timeout 120 $cv bench --device cuda --tenants 64 --waves 7 --warmup 2 --profile --top 12 --csv "$arch,64" $models
     done
@@ -219,7 +221,7 @@ members)
   {
     for arch in resnet50 mobilenet_v2; do
       [ -f /tmp/tenants/$arch/tenant_063.onnx ] || python3 bench/gpu/export_tenants.py $arch 64 /tmp/tenants/$arch
-      models=$(for r in $(seq 0 63); do printf -- "--model /tmp/tenants/%s/tenant_%03d.onnx " $arch $r; done)
+      models=$(tenant_models "$arch" 64)
       # shellcheck disable=SC2086
       timeout 150 $cv bench --device cuda --tenants 32 --waves 30 --warmup 5 --csv "$arch,fixed32" $models
       # shellcheck disable=SC2086
@@ -235,7 +237,7 @@ fusion)
     for arch in resnet50 mobilenet_v2; do
       for run in fp32:1 fp32:8 fp32:64 tf32:64; do
         prec=${run%%:*} R=${run##*:}
-        models=$(for r in $(seq 0 $((R - 1))); do printf -- "--model /tmp/tenants/%s/tenant_%03d.onnx " $arch $r; done)
+        models=$(tenant_models "$arch" "$R")
         for variant in fused unfused; do
           flag=; [ $variant = unfused ] && flag=--no-fusion
           # shellcheck disable=SC2086
@@ -245,7 +247,7 @@ fusion)
       done
       # Item 5: slices of several heights (1 and 3 rows) against uniform
       # slices (2 rows), 64 rows a wave either way.
-      models=$(for r in $(seq 0 31); do printf -- "--model /tmp/tenants/%s/tenant_%03d.onnx " $arch $r; done)
+      models=$(tenant_models "$arch" 32)
       for rows in 2 1,3; do
         # shellcheck disable=SC2086
         timeout 120 $cv bench --device cuda --tenants 32 --rows $rows --waves 15 --warmup 3 \
@@ -253,7 +255,7 @@ fusion)
       done
     done | tee "$out/fusion.csv"
     for arch in resnet50 mobilenet_v2; do
-      models=$(for r in $(seq 0 63); do printf -- "--model /tmp/tenants/%s/tenant_%03d.onnx " $arch $r; done)
+      models=$(tenant_models "$arch" 64)
       # shellcheck disable=SC2086
       timeout 120 $cv bench --device cuda --tenants 64 --waves 5 --warmup 2 --profile --top 8 --csv "$arch,64" $models
     done
@@ -288,7 +290,6 @@ sched)
     end=$((SECONDS + ${SCHED_SECONDS:-470}))
     limit() { local l=$((end - SECONDS - 5)); [ "$l" -lt "$1" ] && echo "$l" || echo "$1"; }
     fits() { [ $((end - SECONDS)) -ge "$1" ] || { echo "sched: skipped for time: $2"; false; }; }
-    models() { for r in $(seq 0 $(($2 - 1))); do printf -- "--model /tmp/tenants/%s/tenant_%03d.onnx " "$1" "$r"; done; }
     exported() { [ -f "/tmp/tenants/$1/tenant_$(printf %03d $(($2 - 1))).onnx" ]; }
     export_tenants() { exported "$1" "$2" || timeout "$(limit 150)" python3 bench/gpu/export_tenants.py "$1" "$2" "/tmp/tenants/$1"; }
     # Progress lines (one a second) go to their own log, results here.
@@ -304,7 +305,7 @@ sched)
     echo "sched: exporting ResNet-50 tenants ($(date +%T))"
     export_tenants resnet50 32
     exported resnet50 32 || { echo "sched: no ResNet-50 tenants, stopping"; exit 1; }
-    r50=$(models resnet50 32)
+    r50=$(tenant_models resnet50 32)
     # 1. spacetime's saturation: closed loop, no SLO, three waves' worth of
     #    requests outstanding (two in flight, one forming).
     # shellcheck disable=SC2086
@@ -336,7 +337,7 @@ sched)
         fits 60 "$arch R=$R throughput comparison" || continue
         export_tenants "$arch" "$R"
         exported "$arch" "$R" || continue
-        m=$(models "$arch" "$R")
+        m=$(tenant_models "$arch" "$R")
         # shellcheck disable=SC2086
         w=$(timeout "$(limit 90)" $cv bench --device cuda --tenants "$R" --waves 20 --warmup 5 --csv "$arch" $m | grep "^$arch,")
         # shellcheck disable=SC2086
@@ -359,7 +360,7 @@ sched)
     column -t -s, "$out/sched_compare.csv" 2>/dev/null || cat "$out/sched_compare.csv"
     # 4. if time is left: 64 MobileNetV2 tenants, every policy, the same way.
     if part mobilenet && fits 150 "64 MobileNetV2 tenants" && exported mobilenet_v2 64; then
-      mb=$(models mobilenet_v2 64)
+      mb=$(tenant_models mobilenet_v2 64)
       # shellcheck disable=SC2086
       drive "$(limit 60)" --label mobilenet_v2-sat $mb --policy spacetime --concurrency 192 --warmup 2 --duration 4 \
         --csv "$out/sched_saturation.csv"
