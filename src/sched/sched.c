@@ -247,7 +247,11 @@ static void enqueue(cv_sched_t *s, cv_sched_req_t *req)
  * probe, which never waits for its model). */
 static uint64_t expiry_of(const cv_sched_req_t *r, uint64_t now)
 {
-    double at = (double)r->deadline_ns - cv_sched_predict(r->tenant->group, r->rows);
+    /* As expire() judges it: a probe needs no time, or one whose model
+     * says it is already late would have every pass wake the next
+     * nanosecond until a lane takes it. */
+    double need = r->probe ? 0 : cv_sched_predict(r->tenant->group, r->rows);
+    double at = (double)r->deadline_ns - need;
     return at <= (double)now ? now + 1 : (uint64_t)at + 1;
 }
 

@@ -773,6 +773,41 @@ static void test_probe_after_overload(void **state)
     sim_free(&m);
 }
 
+/* A probe that must wait (time multiplexing: another family's wave holds
+ * the one lane) waits until its deadline, as expire() judges it, not
+ * until its grown model says it is late: a pass that found it late would
+ * have the scheduler wake again the next nanosecond, a busy loop for as
+ * long as the other wave runs. */
+static void test_waiting_probe_sleeps(void **state)
+{
+    sim_t m;
+    sim_init(&m, CV_POLICY_TIME, 23, 2);
+    sim_tenant_t *a = sim_tenant(&m, 0, 0, 0, 1, 100);
+    sim_tenant_t *b = sim_tenant(&m, 1, 0, 0, 1, 100);
+    a->slo_ms = 10;
+    submit(&m, a);
+    settle(&m); /* a's family has seen a wave */
+    for (int k = 0; k < 50; k++)
+        for (int r = 1; r <= 32; r++) cv_latency_observe(&m.groups[0]->latency, r, 100.0 * MS);
+    m.now += 2000 * MS; /* idle: a's next request goes in as a probe */
+    submit(&m, b);      /* no deadline: b's wave takes the lane */
+    uint64_t wake;
+    poll(&m, &wake);
+    assert_int_equal(m.nrunning, 1);
+    submit(&m, a);
+    sim_request_t *probe = &m.reqs[m.nreqs - 1];
+    assert_false(probe->refused);
+    assert_true(probe->s.probe);
+    poll(&m, &wake); /* the lane is busy: the probe waits */
+    assert_int_equal(probe->s.state, CV_SCHED_QUEUED);
+    assert_true(wake > m.now + MS);
+    assert_true(wake <= probe->s.deadline_ns + 1);
+    settle(&m);
+    assert_int_equal(probe->outcome, CV_OUTCOME_COMPLETED);
+    check_exactly_once(&m);
+    sim_free(&m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -788,6 +823,7 @@ int main(void)
         cmocka_unit_test(test_unload_answers_queue),
         cmocka_unit_test(test_stragglers),
         cmocka_unit_test(test_probe_after_overload),
+        cmocka_unit_test(test_waiting_probe_sleeps),
         cmocka_unit_test(test_spacetime_at_70_percent),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
