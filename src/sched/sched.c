@@ -515,9 +515,8 @@ static void count_wave(const cv_sched_wave_t *w)
     w->group->stats.wave_widths[bin]++;
     for (int i = 0; i < w->nreqs; i++) {
         cv_sched_tenant_t *t = w->reqs[i]->tenant;
-        bool first = true;
-        for (int k = 0; k < i && first; k++) first = w->reqs[k]->tenant != t;
-        if (!first) continue;
+        if (t->stats_stamp == w->stamp) continue; /* counted at its first request */
+        t->stats_stamp = w->stamp;
         t->stats.waves++;
         t->stats.wave_widths[bin]++;
     }

@@ -157,6 +157,7 @@ struct cv_sched_tenant {
     cv_sched_lane_t *lane;     /* space */
     int in_flight;             /* requests of it in waves now */
     uint64_t wave_stamp;       /* the last wave it was counted in (cv_sched_take) */
+    uint64_t stats_stamp;      /* the last wave in its stats (count_wave) */
     cv_request_stats_t stats;
     void *impl;                /* the runtime's tenant */
 };

@@ -81,6 +81,7 @@ typedef struct sim_tenant {
     uint64_t next_arrival;
     bool unloaded;
     int submitted, completed, slo_met;
+    long waves; /* waves it had a request in, counted here */
 } sim_tenant_t;
 
 typedef struct sim {
@@ -209,6 +210,16 @@ static void launch(sim_t *m, cv_sched_lane_t *lane)
     }
     if (m->policy == CV_POLICY_EXCLUSIVE || m->policy == CV_POLICY_SPACE)
         for (int i = 1; i < w->nreqs; i++) assert_ptr_equal(w->reqs[i]->tenant, w->reqs[0]->tenant);
+    /* The wave's tenants, each once, to check the scheduler's counts. */
+    int tenants = 0;
+    for (int i = 0; i < w->nreqs; i++) {
+        bool first = true;
+        for (int k = 0; k < i && first; k++) first = w->reqs[k]->tenant != w->reqs[i]->tenant;
+        if (!first) continue;
+        tenants++;
+        ((sim_tenant_t *)w->reqs[i]->tenant->impl)->waves++;
+    }
+    assert_int_equal(w->ntenants, tenants);
     m->waves++;
     m->fused_waves += w->ntenants > 1;
     double ms = wave_ms(m, w->rows) * (1.0 + m->jitter * (rnd(m) - 0.5));
@@ -396,6 +407,8 @@ static void test_invariants_random(void **state)
             assert_int_equal(m.late_starts, 0);
             assert_int_equal(m.edf_violations, 0);
             assert_true(m.waves > 0);
+            for (int k = 0; k < 8; k++)
+                if (!ts[k]->unloaded) assert_int_equal(ts[k]->t->stats.waves, ts[k]->waves);
             sim_free(&m);
         }
     }
