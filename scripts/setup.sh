@@ -4,11 +4,12 @@
 # system onnx.proto, cmocka, libmicrohttpd, jansson, gnuplot, clang with its
 # libFuzzer and sanitizer runtimes for `make fuzz`, chromium for the status
 # page's headless-browser test, libcurl for the HTTP load generator
-# `caravel load`, nginx for the test of several servers behind it,
-# tests/cluster) and a Python
-# virtual environment (.venv) with pinned onnx, onnxruntime and numpy, used
-# only by tests and tools that make reference data, and tritonclient[http],
-# the real client the server's tests (tests/server) talk to.
+# `caravel load`, zlib for the crc32 of `caravel nginx-conf`'s hash ring,
+# nginx for the test of several servers behind it, tests/cluster) and a
+# Python virtual environment (.venv) with pinned onnx, onnxruntime and
+# numpy, used only by tests and tools that make reference data, and
+# tritonclient[http], the real client the server's tests (tests/server)
+# talk to.
 # Idempotent: quiet and quick when everything is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,7 +17,7 @@ cd "$(dirname "$0")/.."
 packages=(build-essential cmake pkg-config python3 python3-venv
           libopenblas-dev libprotobuf-c-dev protobuf-c-compiler libonnx-dev
           libcmocka-dev libmicrohttpd-dev libjansson-dev gnuplot-nox
-          clang libclang-rt-14-dev chromium libcurl4-openssl-dev nginx)
+          clang libclang-rt-14-dev chromium libcurl4-openssl-dev zlib1g-dev nginx)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

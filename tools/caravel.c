@@ -26,6 +26,8 @@ static void usage(FILE *f)
             "          and report throughput, latency, SLO attainment, answers by status\n"
             "  families the family of each model of a repository, as an nginx map (to\n"
             "          route each family to one server of several: docs/DEPLOY.md)\n"
+            "  nginx-conf the nginx configuration in front of several servers, a family\n"
+            "          to a server (from that map: docs/DEPLOY.md)\n"
             "  table1  the paper's Table 1 on this GPU: R independent GEMMs run one after\n"
             "          another, on R streams, as one batched launch (and grouped, TF32)\n"
             "\n"
@@ -52,6 +54,7 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "serve")) return cv_cmd_serve(argc - 1, argv + 1);
     if (!strcmp(cmd, "load")) return cv_cmd_load(argc - 1, argv + 1);
     if (!strcmp(cmd, "families")) return cv_cmd_families(argc - 1, argv + 1);
+    if (!strcmp(cmd, "nginx-conf")) return cv_cmd_nginx_conf(argc - 1, argv + 1);
     if (!strcmp(cmd, "table1")) return cv_cmd_table1(argc - 1, argv + 1);
     fprintf(stderr, "caravel: unknown command '%s' (try caravel --help)\n", cmd);
     return 2;

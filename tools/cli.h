@@ -18,6 +18,7 @@ int cv_cmd_drive(int argc, char **argv);
 int cv_cmd_serve(int argc, char **argv);
 int cv_cmd_load(int argc, char **argv);
 int cv_cmd_families(int argc, char **argv);
+int cv_cmd_nginx_conf(int argc, char **argv);
 int cv_cmd_table1(int argc, char **argv);
 
 /* Parses "cpu" or "cuda"; prints an error and returns false otherwise. */

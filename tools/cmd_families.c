@@ -38,7 +38,7 @@ static void usage(FILE *f)
             "the structural hash the server reports, which is the same for the tenants\n"
             "that fuse into one wave. With --format nginx (the default) the lines are\n"
             "the body of an nginx map from model name to family key\n"
-            "(`cnn-a 29220c51fdf677aa;`, deploy/make_nginx_conf.py includes it); with\n"
+            "(`cnn-a 29220c51fdf677aa;`, `caravel nginx-conf` includes it); with\n"
             "--format tsv, `model<TAB>version<TAB>family` with a header.\n"
             "\n"
             "  --model-repository DIR  the repository (required)\n"

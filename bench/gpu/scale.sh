@@ -10,10 +10,10 @@
 #           server in front;
 #   nginx   N `caravel serve --device cuda:i`, one per GPU, each loading the
 #           whole repository, behind nginx routing each family to one of
-#           them by a consistent hash of its key (deploy/make_nginx_conf.py,
+#           them by a consistent hash of its key (caravel nginx-conf,
 #           with the servers' ports chosen so that the families spread
 #           evenly over the ring: --spread-ports). Skipped, with a line
-#           saying so, where no nginx or python3 is found.
+#           saying so, where no nginx is found.
 #
 # At each point: the closed-loop saturation through HTTP, then Poisson
 # rates at fractions of it, refined by bisection, for the highest rate at
@@ -73,7 +73,7 @@ scale_settings() {
   # nginx's workers: two a GPU by default (a number or auto); more would
   # keep more idle keep-alive connections (32 a worker) to each server.
   nginx_workers=${SCALE_NGINX_WORKERS:-}
-  # More of make_nginx_conf.py's options (--max-fails, --fail-timeout ...):
+  # More of caravel nginx-conf's options (--max-fails, --fail-timeout ...):
   # by default the deployment's own (docs/DEPLOY.md).
   read -ra nginx_args <<<"${SCALE_NGINX_ARGS:-}"
   # The repository and nginx's folders: under $out on the CPU (the test's
@@ -361,13 +361,13 @@ nginx_point() {
   lport=$(free_port)
   local access=off
   [ "$device" = cpu ] && access=access.log
-  if ! python3 deploy/make_nginx_conf.py --out "$dir" --families "$families_map" --spread-ports "127.0.0.1:$n" \
+  if ! "$cv" nginx-conf --out "$dir" --families "$families_map" --spread-ports "127.0.0.1:$n" \
       --listen "127.0.0.1:$lport" --worker-processes "${nginx_workers:-$(dflt 1 $((2 * n)))}" --access-log "$access" \
-      "${nginx_args[@]}" >"$dir/make_nginx_conf.log" 2>&1; then
-    echo "scale: nginx $n: make_nginx_conf.py failed: $(tail -n 1 "$dir/make_nginx_conf.log")"
+      "${nginx_args[@]}" >"$dir/nginx_conf.log" 2>&1; then
+    echo "scale: nginx $n: caravel nginx-conf failed: $(tail -n 1 "$dir/nginx_conf.log")"
     return 1
   fi
-  sed 's/^/scale: nginx '"$n"': /' "$dir/make_nginx_conf.log" | grep -v '^scale: nginx [0-9]*: wrote '
+  sed 's/^/scale: nginx '"$n"': /' "$dir/nginx_conf.log" | grep -v '^scale: nginx [0-9]*: wrote '
   local addrs=() pids=()
   mapfile -t addrs <"$dir/servers"
   for i in $(seq 0 $((n - 1))); do
@@ -464,10 +464,6 @@ scale_stage() {
       nginx=$(find_nginx)
       if [ -z "$nginx" ]; then
         echo "scale: nginx is not installed here (nor beside caravel, as scripts/gpu_bundle.sh carries it): the nginx half is skipped"
-        continue
-      fi
-      if ! command -v python3 >/dev/null; then
-        echo "scale: no python3 for deploy/make_nginx_conf.py: the nginx half is skipped"
         continue
       fi
       # The family map, as a deployment makes it (caravel families loads

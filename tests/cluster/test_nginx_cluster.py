@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """test_nginx_cluster.py: three `caravel serve` processes behind nginx on
-loopback, configured by deploy/make_nginx_conf.py from `caravel families`,
+loopback, configured by `caravel nginx-conf` from `caravel families`,
 the deployment of docs/DEPLOY.md (issue 12, item 2).
 
 Usage: PYTHON test_nginx_cluster.py CARAVEL WORK_DIR
@@ -370,16 +370,16 @@ def main():
     try:
         for s in servers:
             s.start()
-        gen = subprocess.run([sys.executable, os.path.join(ROOT, "deploy", "make_nginx_conf.py"), "--out", nginx.dir,
+        gen = subprocess.run([caravel, "nginx-conf", "--out", nginx.dir,
                               "--families", map_path, "--listen", "127.0.0.1:%d" % nginx_port,
                               "--fail-timeout", "%ds" % FAIL_TIMEOUT_S] +
                              sum((["--server", a] for a in addresses), []), capture_output=True, text=True)
-        if not checks.check("make_nginx_conf.py writes the configuration", gen.returncode == 0, gen.stderr):
+        if not checks.check("caravel nginx-conf writes the configuration", gen.returncode == 0, gen.stderr):
             return checks.finish()
         # The generator's own account of the ring against this test's.
         with open(os.path.join(nginx.dir, "placement.tsv")) as f:
             placed = {row["family"]: row["server"] for row in csv.DictReader(f, delimiter="\t")}
-        checks.check("make_nginx_conf.py's placement.tsv agrees with the ring computed here",
+        checks.check("caravel nginx-conf's placement.tsv agrees with the ring computed here",
                      placed == {cnn_key: cnn_owner, mlp_key: mlp_owner}, placed)
         nginx.start(nginx_port)
 
