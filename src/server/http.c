@@ -52,7 +52,10 @@
 #include <unistd.h>
 
 /* Per-connection memory libmicrohttpd reads into: headers, and the body
- * pieces handed to the access handler. */
+ * pieces handed to the access handler. libmicrohttpd zeroes all of it
+ * before each request of a keep-alive connection, so it costs every
+ * request; smaller pools cost large bodies more (more, smaller pieces).
+ * docs/SERVING.md has the measurement behind 256 KB. */
 #define CONNECTION_MEMORY (256 * 1024)
 /* Binary answers up to this size go out as one buffer (respond_infer_answer). */
 #define SMALL_ANSWER_BYTES (64 * 1024)
