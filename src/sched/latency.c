@@ -27,34 +27,35 @@ void cv_latency_free(cv_latency_t *m)
     m->ns = m->predicted = NULL;
 }
 
-/* The prediction for r in [1, max_rows] rows from the measured widths. */
-static double interpolate(const cv_latency_t *m, int64_t r)
-{
-    if (m->ns[r] > 0) return m->ns[r];
-    int64_t lo = r, hi = r;
-    while (lo >= 1 && m->ns[lo] <= 0) lo--;
-    while (hi <= m->max_rows && m->ns[hi] <= 0) hi++;
-    if (lo >= 1 && hi <= m->max_rows) /* between two measured widths */
-        return m->ns[lo] + (m->ns[hi] - m->ns[lo]) * (double)(r - lo) / (double)(hi - lo);
-    if (hi <= m->max_rows) return m->ns[hi]; /* below the narrowest: no wave is faster than it */
-    if (lo < 1) return 0;                    /* nothing measured */
-    return m->ns[lo] + m->per_row * (double)(r - lo);
-}
-
-/* Rebuilds the table of predictions after a measurement changed. */
+/* Rebuilds the table of predictions after a measurement changed, in one
+ * pass over the widths (each wave does it, so it must not cost a search
+ * per width): between two measured widths, the straight line through
+ * them; below the narrowest measured, its time (no wave is faster);
+ * past the widest, its time plus the time per row beyond the measured
+ * width before it; nothing measured, 0. */
 static void rebuild(cv_latency_t *m)
 {
-    /* Past the widest measured: its time per row beyond the one before it. */
-    int64_t lo = m->max_rows;
-    while (lo >= 1 && m->ns[lo] <= 0) lo--;
+    int64_t widest = m->max_rows;
+    while (widest >= 1 && m->ns[widest] <= 0) widest--;
     m->per_row = 0;
-    if (lo >= 1) {
-        int64_t below = lo - 1;
+    if (widest >= 1) {
+        int64_t below = widest - 1;
         while (below >= 1 && m->ns[below] <= 0) below--;
-        m->per_row = below >= 1 ? (m->ns[lo] - m->ns[below]) / (double)(lo - below) : m->ns[lo] / (double)lo;
+        m->per_row = below >= 1 ? (m->ns[widest] - m->ns[below]) / (double)(widest - below)
+                                : m->ns[widest] / (double)widest;
         if (m->per_row < 0) m->per_row = 0;
     }
-    for (int64_t r = 1; r <= m->max_rows; r++) m->predicted[r] = interpolate(m, r);
+    int64_t lo = 0; /* the last measured width so far, 0 before the first */
+    for (int64_t r = 1; r <= m->max_rows; r++) {
+        if (m->ns[r] <= 0) continue;
+        for (int64_t k = lo + 1; k < r; k++)
+            m->predicted[k] = lo ? m->ns[lo] + (m->ns[r] - m->ns[lo]) * (double)(k - lo) / (double)(r - lo)
+                                 : m->ns[r];
+        m->predicted[r] = m->ns[r];
+        lo = r;
+    }
+    for (int64_t k = lo + 1; k <= m->max_rows; k++)
+        m->predicted[k] = lo ? m->ns[lo] + m->per_row * (double)(k - lo) : 0;
     m->predicted[0] = m->predicted[1];
 }
 

@@ -58,6 +58,53 @@ static void test_latency_model(void **state)
     cv_latency_free(&m);
 }
 
+/* The model's rule written plainly (a search per width), for the table
+ * the model rebuilds in one pass. */
+static double reference_predict(const double *ns, int max_rows, int64_t r)
+{
+    int widest = max_rows, below;
+    while (widest >= 1 && ns[widest] <= 0) widest--;
+    if (widest < 1) return 0;
+    for (below = widest - 1; below >= 1 && ns[below] <= 0; below--) {}
+    double per_row = below >= 1 ? (ns[widest] - ns[below]) / (widest - below) : ns[widest] / widest;
+    if (per_row < 0) per_row = 0;
+    if (r < 1) r = 1;
+    if (r > widest) return ns[widest] + per_row * (double)(r - widest);
+    int64_t lo = r, hi = r;
+    while (lo >= 1 && ns[lo] <= 0) lo--;
+    while (ns[hi] <= 0) hi++;
+    if (lo < 1) return ns[hi];
+    if (lo == hi) return ns[lo];
+    return ns[lo] + (ns[hi] - ns[lo]) * (double)(r - lo) / (double)(hi - lo);
+}
+
+static void test_latency_table_matches_rule(void **state)
+{
+    uint64_t seed = 99;
+    for (int round = 0; round < 200; round++) {
+        int max_rows = 1 + (int)(seed % 300);
+        cv_latency_t m;
+        assert_int_equal(cv_latency_init(&m, max_rows), CV_STATUS_OK);
+        double ns[301] = {0};
+        int observations = (int)(seed / 7 % 40);
+        for (int k = 0; k < observations; k++) {
+            seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+            int64_t rows = 1 + (int64_t)((seed >> 33) % (uint64_t)max_rows);
+            double t = 1000.0 + (double)((seed >> 20) % 100000);
+            cv_latency_observe(&m, rows, t);
+            ns[rows] = m.ns[rows]; /* the smoothing is the model's; the table is checked */
+            for (int64_t r = 0; r <= max_rows + 5; r++) {
+                double want = reference_predict(ns, max_rows, r), got = cv_latency_predict(&m, r);
+                if (fabs(want - got) > 1e-6 * (1 + fabs(want)))
+                    fail_msg("max_rows %d, %d observations, %lld rows: predicted %.6f, the rule says %.6f", max_rows,
+                             k + 1, (long long)r, got, want);
+            }
+        }
+        cv_latency_free(&m);
+        seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+    }
+}
+
 /* ---- the simulation ------------------------------------------------------------ */
 
 #define MAX_TENANTS 64
@@ -825,6 +872,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_latency_model),
+        cmocka_unit_test(test_latency_table_matches_rule),
         cmocka_unit_test(test_invariants_random),
         cmocka_unit_test(test_infeasible_refused),
         cmocka_unit_test(test_expired_never_run),
