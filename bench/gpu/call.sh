@@ -15,5 +15,5 @@ rc=$?
 echo "call.sh: run.sh $* rc=$rc" >> "$scratch/call.log"
 tar czf "$dest/out.tgz" -C "$scratch" .
 # The summary lines of the stages, for the call's reply.
-grep -E "rc=|PASSED|FAILED|passed|^serve:|^sched:|^shared:|^bench:.*inferences|^mlp-a |^mobilenet_v2 |^model " "$scratch/call.log" | tail -n 60
+grep -E "rc=|PASSED|FAILED|passed|^serve:|^sched:|^shared:|^goals:|^resnet50,|^mobilenet_v2,|GEMM-only|^bench:.*inferences|^mlp-a |^mobilenet_v2 |^model " "$scratch/call.log" | tail -n 60
 exit $rc

@@ -49,6 +49,9 @@
 #           (own and shared), the device's growth, load and hashing time;
 #           then PyTorch's batch-64 and 64-model peers in the same call.
 #           shared.csv, shared_peers.txt; bounded by SHARED_SECONDS (500)
+#   goals   issue 9's table: ResNet-50 and MobileNetV2 waves of R = 64 and
+#           8 in FP32, TF32 and FP16, the cuBLAS GEMM-only bound and the
+#           PyTorch peers at R = 64, one call (GOALS_SECONDS, 500). goals.csv
 #   overhead  bench/http_overhead.sh on this machine's CPUs (--device cpu):
 #           HTTP p50 over the in-process API for the demo's MLP and batch-1
 #           MobileNetV2 (issue 10). http_overhead.csv
@@ -98,7 +101,11 @@ if [ "$device" = cpu ]; then
   exit "${PIPESTATUS[0]}"
 fi
 W=/tmp/cv
-if [ ! -x $W/bin/caravel ]; then mkdir -p $W && tar -xJf .gpu/bundle.tar.xz -C /tmp; fi
+# A warm machine keeps /tmp/cv between calls: unpack again when the bundle
+# is newer than what was unpacked.
+if [ ! -x $W/bin/caravel ] || [ .gpu/bundle.tar.xz -nt $W/.unpacked ]; then
+  rm -rf $W && mkdir -p $W && tar -xJf .gpu/bundle.tar.xz -C /tmp && touch $W/.unpacked
+fi
 cublas=$(dirname "$(find /usr/local/cuda* /usr/lib /opt -name 'libcublas.so.13' 2>/dev/null | head -n1)")
 export LD_LIBRARY_PATH=$W/lib:$cublas:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}
 export CARAVEL_SHARED_DIR=$W/data
@@ -422,6 +429,44 @@ shared)
         "$(echo "$archs" | tr ' ' ,)" 64 2>&1 | tee "$out/shared_peers.txt"
     fi
     echo "shared: done in ${SECONDS}s ($(date +%T))"
+  } 2>&1 | tee "$log"
+  ;;
+goals)
+  # Issue 9's acceptance table in one call: device inf/s of one wave of R
+  # tenants (batch 1 each, their own weights), ResNet-50 and MobileNetV2 in
+  # FP32, TF32 and FP16, R = 64 then 8; the cuBLAS GEMM-only bound
+  # (../shared/anchors/r50_gemm_bound.cu) and the PyTorch peers at R = 64
+  # as time allows. goals.csv; bounded by GOALS_SECONDS (500).
+  {
+    end=$((SECONDS + ${GOALS_SECONDS:-500}))
+    limit() { local l=$((end - SECONDS - 5)); [ "$l" -lt "$1" ] && echo "$l" || echo "$1"; }
+    fits() { [ $((end - SECONDS)) -ge "$1" ] || { echo "goals: skipped for time: $2"; false; }; }
+    for arch in resnet50 mobilenet_v2; do
+      [ -f /tmp/tenants/$arch/tenant_063.onnx ] || timeout "$(limit 200)" python3 bench/gpu/export_tenants.py $arch 64 /tmp/tenants/$arch
+    done
+    echo "model,precision,R,rows,wall_median_ms,wall_min_ms,wall_inf_per_s,device_median_ms,device_inf_per_s,wall_p99_ms,device_p99_ms,gflop_per_wave" > "$out/goals.csv"
+    for R in 64 8; do
+      for arch in resnet50 mobilenet_v2; do
+        for prec in fp32 tf32 fp16; do
+          fits 40 "$arch $prec R=$R" || continue
+          m=$(tenant_models "$arch" "$R")
+          # shellcheck disable=SC2086
+          timeout "$(limit 120)" $cv bench --device cuda --precision $prec --tenants $R --waves 20 --warmup 5 \
+            --csv "$arch,$prec" $m | tee -a "$out/goals_raw.log" | grep -E "^$arch,"
+        done
+      done
+    done
+    grep -E '^(resnet50|mobilenet_v2),' "$out/goals_raw.log" >> "$out/goals.csv"
+    if fits 60 "the GEMM-only bound"; then
+      nvcc -O2 -arch=sm_90 -o /tmp/r50_gemm_bound $W/data/anchors/r50_gemm_bound.cu -lcublas &&
+        timeout "$(limit 120)" /tmp/r50_gemm_bound | tee "$out/goals_gemm_bound.txt"
+    fi
+    for prec in fp32 fp16 tf32; do
+      fits 90 "PyTorch peers $prec" || continue
+      CUDA_DEVICE_MAX_CONNECTIONS=32 timeout "$(limit 200)" python3 $W/data/anchors/peers_torch.py $prec \
+        resnet50,mobilenet_v2 64 2>&1 | tee -a "$out/goals_peers.txt"
+    done
+    echo "goals: done in ${SECONDS}s ($(date +%T))"
   } 2>&1 | tee "$log"
   ;;
 fig2 | fig3 | fig4 | fig5 | serve)
