@@ -470,8 +470,13 @@ typedef struct cv_runtime_stats {
      * scheduler's decision (a poll that formed waves), a lane's launch of a
      * wave (inputs, tables, the graph or the steps, until it waits), and of
      * that launch the part that placed the wave's inputs (on CUDA: enqueued
-     * their copies to the device). */
-    double form_us_median, launch_us_median, inputs_us_median;
+     * their copies to the device) and the super-kernel cache's part (on
+     * CUDA: finding the wave's graph, refreshing its tables for other
+     * members, launching it; 0 on the CPU). */
+    double form_us_median, launch_us_median, inputs_us_median, cache_us_median;
+    /* Mean host time of a rebind of the scheduled waves (us): a cached
+     * graph's tables rewritten for other members and sent to the device. */
+    double graph_rebind_us_mean;
     long queued;          /* now: requests waiting in its queues */
     long in_flight;       /* now: requests in waves that run */
     int tenants;          /* now: tenants loaded */

@@ -336,7 +336,7 @@ sched)
     #    Then the same with a wave's copies as one kernel each
     #    (CARAVEL_COPY_KERNEL=on), and each run's median host time to
     #    form a wave and to launch it (drive's form_us / launch_us).
-    echo "model,R,waves_wall_inf_per_s,waves_device_inf_per_s,submit_inf_per_s,submit_over_device,form_us,launch_us,submit_copy_kernel_inf_per_s,copy_kernel_over_device,launch_us_copy_kernel,inputs_us,inputs_us_copy_kernel" > "$out/sched_compare.csv"
+    echo "model,R,waves_wall_inf_per_s,waves_device_inf_per_s,submit_inf_per_s,submit_over_device,form_us,launch_us,submit_copy_kernel_inf_per_s,copy_kernel_over_device,launch_us_copy_kernel,inputs_us,inputs_us_copy_kernel,cache_us,rebind_us" > "$out/sched_compare.csv"
     # The costliest (64 ResNet-50 exports and loads) last.
     for pair in resnet50:8 mobilenet_v2:8 mobilenet_v2:64 resnet50:64; do
         part compare || break
@@ -354,14 +354,16 @@ sched)
         fu=$(col "$out/sched_saturation.csv" "$arch-R$R" spacetime 32)
         lu=$(col "$out/sched_saturation.csv" "$arch-R$R" spacetime 33)
         iu=$(col "$out/sched_saturation.csv" "$arch-R$R" spacetime 37)
+        cu=$(col "$out/sched_saturation.csv" "$arch-R$R" spacetime 38)
+        ru=$(col "$out/sched_saturation.csv" "$arch-R$R" spacetime 39)
         # shellcheck disable=SC2086
         CARAVEL_COPY_KERNEL=on drive "$(limit 90)" --label "$arch-R$R-copy-kernel" $m --policy spacetime \
           --max-wave-rows "$R" --concurrency $((3 * R)) --warmup 2 --duration 5 --csv "$out/sched_saturation.csv"
         k=$(col "$out/sched_saturation.csv" "$arch-R$R-copy-kernel" spacetime 15)
         ku=$(col "$out/sched_saturation.csv" "$arch-R$R-copy-kernel" spacetime 33)
         kiu=$(col "$out/sched_saturation.csv" "$arch-R$R-copy-kernel" spacetime 37)
-        echo "$w" | awk -F, -v a="$arch" -v r="$R" -v d="${d:-0}" -v fu="${fu:-}" -v lu="${lu:-}" -v k="${k:-0}" -v ku="${ku:-}" -v iu="${iu:-}" -v kiu="${kiu:-}" \
-          'NF >= 8 {printf "%s,%s,%s,%s,%s,%.3f,%s,%s,%s,%.3f,%s,%s,%s\n", a, r, $6, $8, d, ($8 > 0 ? d / $8 : 0), fu, lu, k, ($8 > 0 ? k / $8 : 0), ku, iu, kiu}' >> "$out/sched_compare.csv"
+        echo "$w" | awk -F, -v a="$arch" -v r="$R" -v d="${d:-0}" -v fu="${fu:-}" -v lu="${lu:-}" -v k="${k:-0}" -v ku="${ku:-}" -v iu="${iu:-}" -v kiu="${kiu:-}" -v cu="${cu:-}" -v ru="${ru:-}" \
+          'NF >= 8 {printf "%s,%s,%s,%s,%s,%.3f,%s,%s,%s,%.3f,%s,%s,%s,%s,%s\n", a, r, $6, $8, d, ($8 > 0 ? d / $8 : 0), fu, lu, k, ($8 > 0 ? k / $8 : 0), ku, iu, kiu, cu, ru}' >> "$out/sched_compare.csv"
     done
     echo "sched: saturated throughput, waves mode vs cv_submit:"
     column -t -s, "$out/sched_compare.csv" 2>/dev/null || cat "$out/sched_compare.csv"

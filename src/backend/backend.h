@@ -57,6 +57,7 @@ typedef struct cv_backend_stats {
                               tenants: re-captured and updated */
     long graph_misses;     /* wave shapes captured and instantiated anew */
     double last_wave_device_ms; /* device time of the last wave (event-timed), or 0 */
+    double graph_rebind_us_total; /* host time of all rebinds (tables rewritten and queued) */
 } cv_backend_stats_t;
 
 /* One host <-> device copy of a batch (copy_many). */

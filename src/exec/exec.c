@@ -43,7 +43,7 @@ struct cv_executor {
     step_io_t io;
     cv_copy_t *copies; /* a wave's uploads, then its downloads (copy_batch) */
     int copies_cap;
-    uint64_t last_launch_ns, last_inputs_ns;
+    uint64_t last_launch_ns, last_inputs_ns, last_begin_ns;
     bool last_first; /* the last wave paid its shape's one-off costs */
     bool profile;
     double *profile_ms;      /* per step of the last profiled wave */
@@ -83,6 +83,7 @@ static cv_status profile_mark(cv_executor_t *ex, int k, cv_err_t *err)
 
 uint64_t cv_exec_last_launch_ns(const cv_executor_t *ex) { return ex->last_launch_ns; }
 uint64_t cv_exec_last_inputs_ns(const cv_executor_t *ex) { return ex->last_inputs_ns; }
+uint64_t cv_exec_last_begin_ns(const cv_executor_t *ex) { return ex->last_begin_ns; }
 
 bool cv_exec_last_wave_first(const cv_executor_t *ex) { return ex->last_first; }
 
@@ -359,11 +360,14 @@ cv_status cv_exec_wave(cv_executor_t *ex, const cv_plan_t *plan, const cv_wave_s
     if (st == CV_STATUS_OK && profiling) st = profile_reserve(ex, plan->nsteps, err);
     if (st == CV_STATUS_OK && profiling) st = profile_mark(ex, 0, err);
     /* A profiled wave runs its steps one by one: no graph to replay. */
+    ex->last_begin_ns = 0;
     if (st == CV_STATUS_OK && be->wave_begin && !profiling) {
+        uint64_t beginning = cv_clock_ns();
         st = be->wave_begin(ex->backend, plan, slices, nslices, precision, ex->buffer, &kind, err);
         began = st == CV_STATUS_OK;
         replayed = began && kind == CV_WAVE_REPLAYED;
         ex->last_first = began && kind == CV_WAVE_FIRST;
+        ex->last_begin_ns = cv_clock_ns() - beginning;
     }
     cv_tensor_t *in_tensors = ex->io.in, *out_tensors = ex->io.out;
     const cv_tensor_t **in_ptrs = ex->io.in_ptrs;

@@ -37,6 +37,10 @@ const double *cv_exec_step_profile(const cv_executor_t *ex, int *n);
 uint64_t cv_exec_last_launch_ns(const cv_executor_t *ex);
 /* Of that, the time placing the wave's inputs (their copies enqueued). */
 uint64_t cv_exec_last_inputs_ns(const cv_executor_t *ex);
+/* Of it, the time in the backend's wave_begin: on CUDA the super-kernel
+ * cache (its lookup, a rebind's table refresh and copy, the graph launch
+ * of a replayed wave). */
+uint64_t cv_exec_last_begin_ns(const cv_executor_t *ex);
 
 /* Whether the last wave paid its shape's one-off costs (the super-kernel
  * cache sized or captured its graph): its time says nothing of what the

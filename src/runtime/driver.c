@@ -237,6 +237,7 @@ static void lane_run(cv_runtime_t *rt, cv_lane_t *lane)
     if (st != CV_STATUS_OK) cv_log(CV_LOG_WARN, "a wave of %d requests failed: %s", n, err.msg);
     else {
         rt->inputs_us[rt->nlaunch % HOST_SAMPLES] = (double)cv_exec_last_inputs_ns(lane->exec) / 1e3;
+        rt->cache_us[rt->nlaunch % HOST_SAMPLES] = (double)cv_exec_last_begin_ns(lane->exec) / 1e3;
         rt->launch_us[rt->nlaunch++ % HOST_SAMPLES] = (double)cv_exec_last_launch_ns(lane->exec) / 1e3;
     }
     /* A wave that captured its shape's graph (or sized the capture)

@@ -163,7 +163,7 @@ struct cv_runtime {
     /* Host time per wave, the last HOST_SAMPLES of each (us): the
      * scheduler's poll that formed waves, a lane's launch of one, and the
      * launch's placing of the inputs (same index as launch_us). */
-    double form_us[HOST_SAMPLES], launch_us[HOST_SAMPLES], inputs_us[HOST_SAMPLES];
+    double form_us[HOST_SAMPLES], launch_us[HOST_SAMPLES], inputs_us[HOST_SAMPLES], cache_us[HOST_SAMPLES];
     long nform, nlaunch;
     /* The step profile of the last profiled cv_wave_run (under exec_mu). */
     cv_step_profile_t *profile;

@@ -176,6 +176,7 @@ static void run_matches_alone(cv_policy_t policy)
     assert_true(rs.lanes >= 1);
     assert_true(rs.form_us_median > 0 && rs.launch_us_median > 0);
     assert_true(rs.inputs_us_median >= 0 && rs.inputs_us_median <= rs.launch_us_median);
+    assert_true(rs.cache_us_median >= 0 && rs.cache_us_median <= rs.launch_us_median);
     free(tr);
     cv_runtime_destroy(f.rt);
 }
@@ -424,6 +425,11 @@ static void test_spacetime_changing_members(void **state)
     assert_int_equal(refreshes, 0);
     assert_true(hits >= after.waves - before.waves - 20);
     assert_true(rebinds > 0);
+    /* Timed, and within the launches that contain them. */
+    assert_true(after.graph_rebind_us_mean > 0 && after.cache_us_median > 0);
+    assert_true(after.cache_us_median <= after.launch_us_median);
+#else
+    assert_true(after.graph_rebind_us_mean == 0 && after.cache_us_median == 0); /* no cache on the CPU */
 #endif
     for (int k = 0; k < CNNS; k++)
         for (int j = 0; j < SEEDS; j++) cv_tensor_free(&want[k][j]);

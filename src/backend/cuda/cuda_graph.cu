@@ -187,6 +187,7 @@ struct cv_cuda_graphs {
     int nmarks;
     double last_ms;
     long hits, rebinds, refreshes, misses, aborts;
+    uint64_t rebind_ns; /* host time of every rebind */
 };
 
 typedef struct cv_cuda_graphs graphs_t;
@@ -691,7 +692,9 @@ extern "C" cv_status cv_cuda_wave_begin(cv_backend_t *b, const cv_plan_t *plan, 
     if (e->exec && e->workspace != cuda->workspace) drop_exec(e);
     bool members = e->exec && same_members(e, slices, plan->graph);
     if (e->exec && (members || !e->bound)) {
+        uint64_t rebinding = cv_clock_ns();
         cudaError_t ce = members ? cudaSuccess : rebind(cuda, e, slices, plan->graph);
+        if (!members) G->rebind_ns += cv_clock_ns() - rebinding;
         if (ce == cudaSuccess) ce = launch(cuda, e);
         if (ce == cudaSuccess) ce = cudaEventRecord(G->stop, cuda->stream);
         G->mode = WAVE_IDLE;
@@ -926,6 +929,7 @@ extern "C" void cv_cuda_stats(cv_backend_t *b, cv_backend_stats_t *out)
     out->graph_refreshes = G->refreshes;
     out->graph_misses = G->misses;
     out->last_wave_device_ms = G->last_ms;
+    out->graph_rebind_us_total = (double)G->rebind_ns / 1e3;
 }
 
 /* ---- life ----------------------------------------------------------------------- */
