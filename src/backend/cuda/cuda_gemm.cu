@@ -1017,7 +1017,11 @@ static cv_status run_weighted_rows(cv_cuda_t *cuda, const cv_step_run_t *run, co
         starts[s] = r0;
         heights[s] = m;
         row_gemm_t *last = np ? &probs[np - 1] : NULL;
-        if (last && last->b == b && last->y + last->m * sh->n == y + r0 * sh->n) {
+        /* Two requests of one tenant stay two problems: grouping them
+         * would make every wave with a tenant twice a shape of its own
+         * for the graph cache, captured anew (grouping_of, cuda_graph.cu). */
+        if (last && last->b == b && last->y + last->m * sh->n == y + r0 * sh->n &&
+            !cv_cuda_same_tenant(&run->slices[s - 1], &run->slices[s])) {
             last->m += m;
             continue;
         }

@@ -7,8 +7,8 @@
  * executor's buffer and the wave's grouping: for each step whose launches
  * depend on which slices share a weight (a Gemm or MatMul reads one GEMM
  * problem per run of slices with one B: cv_cuda_step_group_weight), a bit
- * per slice telling whether it reads the previous slice's copy (shared
- * layers, DESIGN.md); never the tenants. Tenants that share a layer have
+ * per slice telling whether it reads the previous slice's copy, another
+ * tenant's (shared layers, DESIGN.md); never the tenants. Tenants that share a layer have
  * one copy of it (the runtime's weight store), so the bits compare
  * addresses. Within a shape, which tenants fill it changes the tables
  * only; a wave whose sharing differs where launches depend on it is
@@ -264,7 +264,9 @@ static uint64_t plan_fingerprint(const cv_plan_t *plan)
 /* Writes the wave's grouping into G->grouping (G->grouping_words words):
  * for each step of the plan that groups slices by a weight
  * (cv_cuda_step_group_weight), in step order, bit s - 1 of its run of
- * nslices - 1 bits set when slice s reads slice s - 1's copy. Distinct
+ * nslices - 1 bits set when slice s reads slice s - 1's copy and is
+ * another tenant's (cv_cuda_same_tenant: a tenant's second request is never
+ * grouped with its first, so which tenants sent two does not matter). Distinct
  * tenants cost a pointer comparison per slice for each such step (the
  * classifier of a CNN: one). False when out of memory. */
 static bool grouping_of(graphs_t *G, const cv_plan_t *plan, const cv_wave_slice_t *slices, int nslices)
@@ -288,7 +290,8 @@ static bool grouping_of(graphs_t *G, const cv_plan_t *plan, const cv_wave_slice_
         for (int64_t w = G->grouping_words; w < words; w++) G->grouping[w] = 0;
         G->grouping_words = (int)words;
         for (int s = 1; s < nslices; s++, bit++)
-            if (slices[s].constants[v] == slices[s - 1].constants[v]) G->grouping[bit / 64] |= UINT64_C(1) << (bit % 64);
+            if (slices[s].constants[v] == slices[s - 1].constants[v] && !cv_cuda_same_tenant(&slices[s], &slices[s - 1]))
+                G->grouping[bit / 64] |= UINT64_C(1) << (bit % 64);
     }
     return true;
 }

@@ -187,6 +187,15 @@ long cv_cuda_graph_aborts(const cv_cuda_t *cuda);
  * launches are the same whoever shares what (their tables hold a pointer
  * per row or slice). The super-kernel cache keys a wave by it. */
 int cv_cuda_step_group_weight(const cv_graph_t *g, const cv_node_t *n);
+/* Whether two slices are requests of one tenant (one constants table).
+ * Such slices never share a GEMM problem, only other tenants' that read
+ * the same weight do: otherwise a wave's grouping, part of its graph's
+ * key, would depend on which tenants sent two requests, and under load
+ * nearly every wide wave would be a shape of its own. */
+static inline bool cv_cuda_same_tenant(const cv_wave_slice_t *a, const cv_wave_slice_t *b)
+{
+    return a->constants == b->constants;
+}
 
 /* Checks a CUDA runtime call; on failure sets err and returns the status
  * from the enclosing function. cudaErrorMemoryAllocation becomes
