@@ -43,6 +43,9 @@ shared=${CARAVEL_SHARED_DIR:-../shared}
 out=${OVERHEAD_CSV:-bench/results/http_overhead_cpu.csv}
 python=${PYTHON:-.venv/bin/python3}
 serve_args=${OVERHEAD_SERVE_ARGS:-}
+# OVERHEAD_DEVICE=cuda measures both sides on the GPU (where a batch-1
+# MobileNetV2 takes about a millisecond, steadier than the CPU's ten).
+device=${OVERHEAD_DEVICE:-cpu}
 date=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 cpu_model=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 host="${cpu_model:-unknown} ($(nproc) cores)"
@@ -75,7 +78,7 @@ EOF
 }
 
 echo "== HTTP overhead: caravel serve (via caravel load) vs caravel drive, one request at a time =="
-echo "date $date, host $host, caravel $revision"
+echo "date $date, host $host, caravel $revision, device $device"
 echo "$threads thread(s); $rounds rounds of $seconds s measured (after 2 s warm-up) on each side, alternating"
 echo "median over rounds of each run's p50 (lowest p50 in brackets), ms"
 printf '%-14s %17s %17s %9s %9s\n' model drive_p50 http_p50 overhead body_B
@@ -92,7 +95,7 @@ for entry in "mlp-a:demo-repo/mlp-a/1/model.onnx" "mobilenet_v2:$shared/models/m
   mkdir -p "$work/repo/$name/1"
   ln -sf "$model" "$work/repo/$name/1/model.onnx"
   # shellcheck disable=SC2086
-  "$caravel" serve --model-repository "$work/repo" --load-model "$name" --device cpu --threads "$threads" $serve_args \
+  "$caravel" serve --model-repository "$work/repo" --load-model "$name" --device "$device" --threads "$threads" $serve_args \
     --http-port 0 --metrics-port -1 >"$work/serve.out" 2>"$work/serve.log" &
   server_pid=$!
   for _ in $(seq 600); do
@@ -107,7 +110,7 @@ for entry in "mlp-a:demo-repo/mlp-a/1/model.onnx" "mobilenet_v2:$shared/models/m
     continue
   fi
   for round in $(seq "$rounds"); do
-    if ! "$caravel" drive --model "$model" --concurrency 1 --duration "$seconds" --warmup 2 --threads "$threads" \
+    if ! "$caravel" drive --device "$device" --model "$model" --concurrency 1 --duration "$seconds" --warmup 2 --threads "$threads" \
         --label "$name" --csv "$work/drive.csv" --quiet >"$work/drive.out" 2>&1; then
       echo "$name: caravel drive failed (round $round): $(tail -n 1 "$work/drive.out")"
       failed=1

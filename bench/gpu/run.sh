@@ -149,6 +149,10 @@ overhead)
   PYTHON=python3 OVERHEAD_CSV=$out/http_overhead.csv OVERHEAD_ROUNDS=${OVERHEAD_ROUNDS:-3} \
     OVERHEAD_SECONDS=${OVERHEAD_SECONDS:-3} OVERHEAD_THREADS=${OVERHEAD_THREADS:-4} \
     timeout 240 bench/http_overhead.sh $W/bin 2>&1 | tee "$log"
+  # The same with both sides on the GPU (OVERHEAD_GPU=0 skips it).
+  [ "${OVERHEAD_GPU:-1}" = 1 ] && PYTHON=python3 OVERHEAD_DEVICE=cuda OVERHEAD_CSV=$out/http_overhead_cuda.csv \
+    OVERHEAD_ROUNDS=${OVERHEAD_ROUNDS:-3} OVERHEAD_SECONDS=${OVERHEAD_SECONDS:-3} OVERHEAD_THREADS=${OVERHEAD_THREADS:-4} \
+    timeout 240 bench/http_overhead.sh $W/bin 2>&1 | tee -a "$log"
   ;;
 sanitize)
   {
