@@ -116,6 +116,10 @@ cv=$W/bin/caravel
 tenant_models() { for r in $(seq 0 $(($2 - 1))); do printf -- "--model /tmp/tenants/%s/tenant_%03d.onnx " "$1" "$r"; done; }
 data=$W/data
 log=$out/$stage.log
+# The stages' clock (clock_start, limit, fits) and the other helpers the
+# figure stages share.
+# shellcheck source=bench/gpu/common.sh
+. "$(dirname "$0")/common.sh"
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv,noheader > "$out/gpu.txt" 2>&1
 
 case $stage in
@@ -150,9 +154,11 @@ overhead)
     OVERHEAD_SECONDS=${OVERHEAD_SECONDS:-3} OVERHEAD_THREADS=${OVERHEAD_THREADS:-4} \
     timeout 240 bench/http_overhead.sh $W/bin 2>&1 | tee "$log"
   # The same with both sides on the GPU (OVERHEAD_GPU=0 skips it).
-  [ "${OVERHEAD_GPU:-1}" = 1 ] && PYTHON=python3 OVERHEAD_DEVICE=cuda OVERHEAD_CSV=$out/http_overhead_cuda.csv \
-    OVERHEAD_ROUNDS=${OVERHEAD_ROUNDS:-3} OVERHEAD_SECONDS=${OVERHEAD_SECONDS:-3} OVERHEAD_THREADS=${OVERHEAD_THREADS:-4} \
-    timeout 240 bench/http_overhead.sh $W/bin 2>&1 | tee -a "$log"
+  if [ "${OVERHEAD_GPU:-1}" = 1 ]; then
+    PYTHON=python3 OVERHEAD_DEVICE=cuda OVERHEAD_CSV=$out/http_overhead_cuda.csv \
+      OVERHEAD_ROUNDS=${OVERHEAD_ROUNDS:-3} OVERHEAD_SECONDS=${OVERHEAD_SECONDS:-3} \
+      OVERHEAD_THREADS=${OVERHEAD_THREADS:-4} timeout 240 bench/http_overhead.sh $W/bin 2>&1 | tee -a "$log"
+  fi
   ;;
 sanitize)
   {
@@ -298,9 +304,7 @@ sched)
     # The stage's clock: every step's timeout is what it may take or what is
     # left before the end, whichever is less; a step that cannot fit is
     # skipped and says so.
-    end=$((SECONDS + ${SCHED_SECONDS:-470}))
-    limit() { local l=$((end - SECONDS - 5)); [ "$l" -lt "$1" ] && echo "$l" || echo "$1"; }
-    fits() { [ $((end - SECONDS)) -ge "$1" ] || { echo "sched: skipped for time: $2"; false; }; }
+    clock_start "${SCHED_SECONDS:-470}"
     exported() { [ -f "/tmp/tenants/$1/tenant_$(printf %03d $(($2 - 1))).onnx" ]; }
     export_tenants() { exported "$1" "$2" || timeout "$(limit 150)" python3 bench/gpu/export_tenants.py "$1" "$2" "/tmp/tenants/$1"; }
     # Progress lines (one a second) go to their own log, results here.
@@ -393,9 +397,7 @@ shared)
   {
     # The stage's clock, as sched's: a step that cannot fit is skipped and
     # says so.
-    end=$((SECONDS + ${SHARED_SECONDS:-500}))
-    limit() { local l=$((end - SECONDS - 5)); [ "$l" -lt "$1" ] && echo "$l" || echo "$1"; }
-    fits() { [ $((end - SECONDS)) -ge "$1" ] || { echo "shared: skipped for time: $2"; false; }; }
+    clock_start "${SHARED_SECONDS:-500}"
     csv=$out/shared.csv
     [ -f "$csv" ] || echo "model,set,R,rows,wall_median_ms,wall_min_ms,wall_inf_per_s,device_median_ms,device_inf_per_s,wall_p99_ms,device_p99_ms,gflop_per_wave,weight_tensors,shared_tensors,device_weight_bytes,device_bytes_per_tenant,device_shared_per_tenant,device_used_growth,host_bytes_per_tenant,hash_ms_per_tenant,load_s" > "$csv"
     archs=${SHARED_ARCHS:-resnet50 mobilenet_v2}
@@ -444,9 +446,7 @@ goals)
   # (../shared/anchors/r50_gemm_bound.cu) and the PyTorch peers at R = 64
   # as time allows. goals.csv; bounded by GOALS_SECONDS (500).
   {
-    end=$((SECONDS + ${GOALS_SECONDS:-500}))
-    limit() { local l=$((end - SECONDS - 5)); [ "$l" -lt "$1" ] && echo "$l" || echo "$1"; }
-    fits() { [ $((end - SECONDS)) -ge "$1" ] || { echo "goals: skipped for time: $2"; false; }; }
+    clock_start "${GOALS_SECONDS:-500}"
     for arch in resnet50 mobilenet_v2; do
       [ -f /tmp/tenants/$arch/tenant_063.onnx ] || timeout "$(limit 200)" python3 bench/gpu/export_tenants.py $arch 64 /tmp/tenants/$arch
     done
