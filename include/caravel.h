@@ -477,6 +477,9 @@ typedef struct cv_runtime_stats {
     /* Mean host time of a rebind of the scheduled waves (us): a cached
      * graph's tables rewritten for other members and sent to the device. */
     double graph_rebind_us_mean;
+    /* Mean host time of launching a cached graph (us; cudaGraphLaunch, on
+     * every hit; 0 on the CPU). */
+    double graph_launch_us_mean;
     long queued;          /* now: requests waiting in its queues */
     long in_flight;       /* now: requests in waves that run */
     int tenants;          /* now: tenants loaded */

@@ -150,9 +150,12 @@ tests)
   } 2>&1 | tee "$log"
   ;;
 overhead)
-  PYTHON=python3 OVERHEAD_CSV=$out/http_overhead.csv OVERHEAD_ROUNDS=${OVERHEAD_ROUNDS:-3} \
-    OVERHEAD_SECONDS=${OVERHEAD_SECONDS:-3} OVERHEAD_THREADS=${OVERHEAD_THREADS:-4} \
-    timeout 240 bench/http_overhead.sh $W/bin 2>&1 | tee "$log"
+  # On the GPU host's CPUs first (OVERHEAD_CPU=0 skips it).
+  if [ "${OVERHEAD_CPU:-1}" = 1 ]; then
+    PYTHON=python3 OVERHEAD_CSV=$out/http_overhead.csv OVERHEAD_ROUNDS=${OVERHEAD_ROUNDS:-3} \
+      OVERHEAD_SECONDS=${OVERHEAD_SECONDS:-3} OVERHEAD_THREADS=${OVERHEAD_THREADS:-4} \
+      timeout 240 bench/http_overhead.sh $W/bin 2>&1 | tee "$log"
+  fi
   # The same with both sides on the GPU (OVERHEAD_GPU=0 skips it).
   if [ "${OVERHEAD_GPU:-1}" = 1 ]; then
     PYTHON=python3 OVERHEAD_DEVICE=cuda OVERHEAD_CSV=$out/http_overhead_cuda.csv \
@@ -344,7 +347,7 @@ sched)
     #    Then the same with a wave's copies as one kernel each
     #    (CARAVEL_COPY_KERNEL=on), and each run's median host time to
     #    form a wave and to launch it (drive's form_us / launch_us).
-    echo "model,R,waves_wall_inf_per_s,waves_device_inf_per_s,submit_inf_per_s,submit_over_device,form_us,launch_us,submit_copy_kernel_inf_per_s,copy_kernel_over_device,launch_us_copy_kernel,inputs_us,inputs_us_copy_kernel,cache_us,rebind_us" > "$out/sched_compare.csv"
+    echo "model,R,waves_wall_inf_per_s,waves_device_inf_per_s,submit_inf_per_s,submit_over_device,form_us,launch_us,submit_copy_kernel_inf_per_s,copy_kernel_over_device,launch_us_copy_kernel,inputs_us,inputs_us_copy_kernel,cache_us,rebind_us,graph_launch_us" > "$out/sched_compare.csv"
     # The costliest (64 ResNet-50 exports and loads) last.
     for pair in resnet50:8 mobilenet_v2:8 mobilenet_v2:64 resnet50:64; do
         part compare || break
@@ -364,14 +367,17 @@ sched)
         iu=$(col "$out/sched_saturation.csv" "$arch-R$R" spacetime 37)
         cu=$(col "$out/sched_saturation.csv" "$arch-R$R" spacetime 38)
         ru=$(col "$out/sched_saturation.csv" "$arch-R$R" spacetime 39)
+        gu=$(col "$out/sched_saturation.csv" "$arch-R$R" spacetime 40)
+        # (SCHED_COPY_KERNEL=0 skips the copy kernel's run.)
         # shellcheck disable=SC2086
-        CARAVEL_COPY_KERNEL=on drive "$(limit 90)" --label "$arch-R$R-copy-kernel" $m --policy spacetime \
-          --max-wave-rows "$R" --concurrency $((3 * R)) --warmup 2 --duration 5 --csv "$out/sched_saturation.csv"
+        [ "${SCHED_COPY_KERNEL:-1}" = 1 ] && CARAVEL_COPY_KERNEL=on drive "$(limit 90)" --label "$arch-R$R-copy-kernel" $m \
+          --policy spacetime --max-wave-rows "$R" --concurrency $((3 * R)) --warmup 2 --duration 5 \
+          --csv "$out/sched_saturation.csv"
         k=$(col "$out/sched_saturation.csv" "$arch-R$R-copy-kernel" spacetime 15)
         ku=$(col "$out/sched_saturation.csv" "$arch-R$R-copy-kernel" spacetime 33)
         kiu=$(col "$out/sched_saturation.csv" "$arch-R$R-copy-kernel" spacetime 37)
-        echo "$w" | awk -F, -v a="$arch" -v r="$R" -v d="${d:-0}" -v fu="${fu:-}" -v lu="${lu:-}" -v k="${k:-0}" -v ku="${ku:-}" -v iu="${iu:-}" -v kiu="${kiu:-}" -v cu="${cu:-}" -v ru="${ru:-}" \
-          'NF >= 8 {printf "%s,%s,%s,%s,%s,%.3f,%s,%s,%s,%.3f,%s,%s,%s,%s,%s\n", a, r, $6, $8, d, ($8 > 0 ? d / $8 : 0), fu, lu, k, ($8 > 0 ? k / $8 : 0), ku, iu, kiu, cu, ru}' >> "$out/sched_compare.csv"
+        echo "$w" | awk -F, -v a="$arch" -v r="$R" -v d="${d:-0}" -v fu="${fu:-}" -v lu="${lu:-}" -v k="${k:-0}" -v ku="${ku:-}" -v iu="${iu:-}" -v kiu="${kiu:-}" -v cu="${cu:-}" -v ru="${ru:-}" -v gu="${gu:-}" \
+          'NF >= 8 {printf "%s,%s,%s,%s,%s,%.3f,%s,%s,%s,%.3f,%s,%s,%s,%s,%s,%s\n", a, r, $6, $8, d, ($8 > 0 ? d / $8 : 0), fu, lu, k, ($8 > 0 ? k / $8 : 0), ku, iu, kiu, cu, ru, gu}' >> "$out/sched_compare.csv"
     done
     echo "sched: saturated throughput, waves mode vs cv_submit:"
     column -t -s, "$out/sched_compare.csv" 2>/dev/null || cat "$out/sched_compare.csv"

@@ -58,6 +58,7 @@ typedef struct cv_backend_stats {
     long graph_misses;     /* wave shapes captured and instantiated anew */
     double last_wave_device_ms; /* device time of the last wave (event-timed), or 0 */
     double graph_rebind_us_total; /* host time of all rebinds (tables rewritten and queued) */
+    double graph_launch_us_total; /* host time of the graph launches of all hits (cudaGraphLaunch) */
 } cv_backend_stats_t;
 
 /* One host <-> device copy of a batch (copy_many). */

@@ -29,7 +29,7 @@
  *       tenant's) and a Gemm, in waves of 8 tenants (one launch per step)
  *       and of 70 (more than a kernel's table holds: a launch per slice);
  *       the tenant that was slice 0 at capture is then released, and the
- *       graph still serves the others;
+ *       graph still serves the others; once more with rebinds on the host;
  *   (g) single inferences (waves of one slice): another tenant is a
  *       rebind too (GEMMs through pointer tables, not by value);
  *   (h) a graph bound to its members (a MatMul whose first operand is a
@@ -38,6 +38,8 @@
  *   (i) when ../shared/models (or $CARAVEL_SHARED_DIR) is there, tenants of
  *       MobileNetV2 through the public API: replayed single inferences and
  *       waves match the reference outputs, counted by cv_runtime_stats.
+ * Every rebind by the cache's kernel is checked against the words the host
+ * would write (cv_cuda_graph_rebind_mode), and counted.
  * Waves of random members in flight on several lanes at once are in
  * test_gpu_sched_runtime.c. Solo outputs come from the CPU backend (each
  * tenant alone); device time of the last wave is reported by the stats.
@@ -65,6 +67,9 @@ static cv_backend_t *cpu;
 static cv_executor_t *cpu_exec;
 static cv_backend_t *gpu;
 static cv_executor_t *gpu_exec;
+/* How the fresh backend rebinds: the kernel (and every rebind of it
+ * checked against the host's words), or the host only. */
+static bool rebind_on_host;
 
 static int setup_group(void **state)
 {
@@ -87,6 +92,7 @@ static int setup_gpu(void **state)
         fprintf(stderr, "CUDA backend: %s\n", err.msg);
         return -1;
     }
+    cv_cuda_graph_rebind_mode((cv_cuda_t *)gpu, rebind_on_host, !rebind_on_host);
     return cv_exec_create(gpu, &gpu_exec, &err) == CV_STATUS_OK ? 0 : -1;
 }
 
@@ -376,10 +382,19 @@ static void expect_counts(long misses, long hits, long refreshes)
                  s.graph_hits, s.graph_refreshes, misses, hits, refreshes);
 }
 
+/* Also: every rebind was the kernel's (waves here are narrower than its
+ * parameters' 448 slices), each one's words equal to the host's; or, with
+ * rebind_on_host, none was. */
 static void expect_rebinds(long rebinds)
 {
     cv_backend_stats_t s = stats();
     if (s.graph_rebinds != rebinds) fail_msg("graph cache: %ld rebinds, expected %ld", s.graph_rebinds, rebinds);
+    long on_device, mismatches;
+    cv_cuda_graph_rebind_counts((const cv_cuda_t *)gpu, &on_device, &mismatches);
+    if (on_device != (rebind_on_host ? 0 : rebinds))
+        fail_msg("graph cache: %ld rebinds by the kernel of %ld (rebinding on the %s)", on_device, rebinds,
+                 rebind_on_host ? "host" : "device");
+    if (mismatches) fail_msg("graph cache: %ld words of the rebind kernel differ from the host's", mismatches);
 }
 
 static bool bitwise_equal(const cv_tensor_t *a, const cv_tensor_t *b)
@@ -738,6 +753,18 @@ static void test_members_tables_8(void **state) { run_members_tables(8); }
 /* More slices than a kernel's table holds: PRelu and BatchNormalization
  * launch once per slice, each with a members array of one. */
 static void test_members_tables_70(void **state) { run_members_tables(70); }
+/* The same with rebinds on the host (the rebind kernel's reference, and
+ * the way of waves too wide for it): outputs as right. */
+static int setup_host_rebinds(void **state)
+{
+    rebind_on_host = true;
+    return setup_gpu(state);
+}
+static int teardown_host_rebinds(void **state)
+{
+    rebind_on_host = false;
+    return teardown_gpu(state);
+}
 
 /* ---- (g) single inferences ---------------------------------------------------------- */
 
@@ -909,6 +936,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_mobilenet_block_8x1, setup_gpu, teardown_gpu),
         cmocka_unit_test_setup_teardown(test_members_tables_8, setup_gpu, teardown_gpu),
         cmocka_unit_test_setup_teardown(test_members_tables_70, setup_gpu, teardown_gpu),
+        cmocka_unit_test_setup_teardown(test_members_tables_8, setup_host_rebinds, teardown_host_rebinds),
         cmocka_unit_test_setup_teardown(test_single_slice_members, setup_gpu, teardown_gpu),
         cmocka_unit_test_setup_teardown(test_first_waves_marked, setup_gpu, teardown_gpu),
         cmocka_unit_test_setup_teardown(test_bound_graph_refreshes, setup_gpu, teardown_gpu),

@@ -349,13 +349,14 @@ static cv_status cuda_tenant_upload(cv_backend_t *b, const cv_graph_t *g, cv_pre
     int nv = g->nvalues;
     bool want_half = precision == CV_PRECISION_FP16 || precision == CV_PRECISION_BF16;
     /* [0, nv): FP32 copies; [nv, 2nv): half copies; 2nv: the block; 2nv+1:
-     * its size, charged to the loading tenant's account; 2nv+2: the serial
-     * (cuda_internal.h). */
-    void **table = (void **)cv_calloc(2 * (size_t)nv + 3, sizeof(void *));
+     * its size, charged to the loading tenant's account; 2nv+2: the serial;
+     * 2nv+3: the device copy of [0, 2nv) (cuda_internal.h). */
+    void **table = (void **)cv_calloc(2 * (size_t)nv + 4, sizeof(void *));
     bool *needs_half = (bool *)cv_calloc((size_t)nv + 1, sizeof(bool));
     size_t *at = (size_t *)cv_calloc(2 * (size_t)nv + 1, sizeof(size_t));
     char *block = NULL;
-    size_t total = 0, largest_half = 0;
+    size_t total = 0, largest_half = 0, pointers_at = 0;
+    cudaError_t allocated;
     cv_status st = CV_STATUS_OK;
     if (!table || !needs_half || !at) {
         st = cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of memory for the constants of %s", g->path);
@@ -363,20 +364,25 @@ static cv_status cuda_tenant_upload(cv_backend_t *b, const cv_graph_t *g, cv_pre
     }
     if (want_half) cv_backend_half_weights(g, needs_half);
     total = constants_layout(g, stored, needs_half, at, &largest_half);
-    if (total) {
-        cudaError_t e = cv_cuda_malloc((void **)&block, total);
-        if (e != cudaSuccess) {
-            cudaGetLastError();
-            block = NULL;
-            st = cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of GPU memory for the constants of %s (%zu bytes): %s",
-                           g->path, total, cudaGetErrorString(e));
-            goto done;
-        }
+    /* The device copy of the table's pointers ([0, 2nv)), at the block's
+     * end: what the super-kernel cache's rebind kernel reads. */
+    pointers_at = total;
+    total += align_up(sizeof(void *) * 2 * (size_t)nv + 1);
+    allocated = cv_cuda_malloc((void **)&block, total);
+    if (allocated != cudaSuccess) {
+        cudaGetLastError();
+        block = NULL;
+        st = cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of GPU memory for the constants of %s (%zu bytes): %s",
+                       g->path, total, cudaGetErrorString(allocated));
+        goto done;
     }
     table[2 * nv] = block;
     table[2 * nv + 1] = (void *)(uintptr_t)total;
     table[2 * nv + 2] = (void *)(uintptr_t)__atomic_add_fetch(&tenant_serials, 1, __ATOMIC_RELAXED);
     st = constants_copy(b, g, precision, stored, needs_half, at, largest_half, block, table, err);
+    table[2 * nv + 3] = block + pointers_at;
+    /* From the host table itself: pageable, so read when the call returns. */
+    if (st == CV_STATUS_OK) st = cuda_upload(b, table[2 * nv + 3], table, sizeof(void *) * 2 * (size_t)nv, err);
     if (st == CV_STATUS_OK) {
         cudaError_t e = cudaStreamSynchronize(((cv_cuda_t *)b)->stream);
         if (e != cudaSuccess) st = cv_cuda_status(e, "cudaStreamSynchronize (constants)", __FILE__, __LINE__, err);

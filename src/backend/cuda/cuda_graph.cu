@@ -25,8 +25,17 @@
  *                 the graph's last launch, nothing else; with other ones
  *                 (a rebind), the words of the shape's region that point
  *                 into a tenant's constants are rewritten for the new
- *                 members, and the region goes to the device in one copy
- *                 before the launch: no capture, no cudaGraphExecUpdate.
+ *                 members before the launch: no capture, no
+ *                 cudaGraphExecUpdate. A small kernel does it on the
+ *                 device (the capture's list of such words went there
+ *                 once; the launch's parameters carry each slice's tenant
+ *                 table), so the host's part is a pointer per slice and
+ *                 one launch, whatever the number of words (thousands for
+ *                 64 ResNet-50 tenants: rewriting them on the host and
+ *                 copying the region took 23-41 us a wave on the H100).
+ *                 Waves wider than the kernel's parameters hold rebind
+ *                 on the host: the words rewritten there, the region
+ *                 sent in one copy.
  * At most GRAPH_CACHE_SIZE shapes are kept; the least recently used goes.
  *
  * Why a graph does not depend on its members: in a wave of a cacheable
@@ -37,7 +46,8 @@
  * cuda_ops.cuh), never as a kernel parameter or a cuBLAS argument, and
  * writes each such word with cv_cuda_stage_member. Under capture that notes
  * a patch (region offset, slice, constants entry, byte offset), and a
- * rebind replays the patches against the new members' tables. Structural
+ * rebind replays the patches against the new members' tables (their
+ * device copies, cv_cuda_tenant_device_table, for the kernel). Structural
  * constants (integer tensors, identical in a family) are the executor's
  * copy in its buffer (exec.c), so nothing else of a tenant is read.
  * Slices are matched by their constants tables' serials (cuda_internal.h),
@@ -58,12 +68,13 @@
  *     region, never to the shared staging ring. Their copies are taken out
  *     of the captured graph (DESIGN.md: one copy of the wave's tables comes
  *     first): the region goes to its device twin in one copy before the
- *     launch that follows a capture or a rebind, and replays with the same
- *     members find the tables there. The host region is rewritten (by a
- *     capture or a rebind) only once every earlier launch has completed
- *     (an event after each launch): the executor synchronises every wave,
- *     so this never waits today, and a caller that pipelines waves on one
- *     backend stays correct;
+ *     launch that follows a capture or a host rebind, and replays with the
+ *     same members find the tables there (a kernel rebind rewrites them in
+ *     stream order). The host region is rewritten (by a capture or a host
+ *     rebind) only once every earlier launch has completed (the stop event
+ *     after each wave): the executor synchronises every wave, so this never
+ *     waits today, and a caller that pipelines waves on one backend stays
+ *     correct;
  *   - the executor's buffer is part of the key, and freeing it drops the
  *     shape; a regrown workspace or a freed plan drops the graphs captured
  *     with it (cv_cuda_graph_forget); cuBLAS works in a fixed workspace set
@@ -131,6 +142,8 @@ typedef struct graph_entry {
     /* the region's words that point into a tenant's constants */
     struct member_patch *patches;
     int npatches, patches_cap;
+    /* their device copy, for rebind_on_device; NULL: rebinds on the host */
+    struct member_patch *patches_device;
 } graph_entry_t;
 
 /* A word of a shape's region that holds (char *)constants[index] + offset
@@ -179,15 +192,18 @@ struct cv_cuda_graphs {
     /* device time */
     cudaEvent_t start, stop;
     bool timed;
-    /* recorded after every launch of a graph: once it has completed, no
-     * launch reads a region's host words any more */
-    cudaEvent_t launched;
     /* the step profile: an event per mark, made as needed */
     cudaEvent_t *marks;
     int nmarks;
     double last_ms;
     long hits, rebinds, refreshes, misses, aborts;
     uint64_t rebind_ns; /* host time of every rebind */
+    uint64_t launch_ns; /* host time of every hit's cudaGraphLaunch */
+    /* for tests (cv_cuda_graph_rebind_mode): rebind on the host even
+     * where the kernel could; check every kernel rebind's words against
+     * the host's */
+    bool rebind_on_host, check_rebinds;
+    long device_rebinds, rebind_mismatches;
 };
 
 typedef struct cv_cuda_graphs graphs_t;
@@ -221,10 +237,18 @@ static void drop_region(graph_entry_t *e)
     e->pinned_bytes = e->pinned_used = 0;
 }
 
+static void drop_patches_device(graph_entry_t *e)
+{
+    if (e->patches_device) cudaFree(e->patches_device);
+    cudaGetLastError();
+    e->patches_device = NULL;
+}
+
 static void evict(graph_entry_t *e)
 {
     drop_exec(e);
     drop_region(e);
+    drop_patches_device(e);
     cv_free(e->rows);
     cv_free(e->grouping);
     cv_free(e->patches);
@@ -365,9 +389,10 @@ static void note_members(graph_entry_t *e, const cv_wave_slice_t *slices, const 
 
 /* Waits until every launch so far has completed, so that a region's host
  * words may be rewritten: the copy before a launch reads them, and so
- * would a copy node that strip_table_copies could not take out. A no-op
- * once the executor has synchronised, as it does after every wave. */
-static cudaError_t region_writable(graphs_t *G) { return cudaEventSynchronize(G->launched); }
+ * would a copy node that strip_table_copies could not take out. The stop
+ * event is recorded after every wave, a launched graph's included. A
+ * no-op once the executor has synchronised, as it does after every wave. */
+static cudaError_t region_writable(graphs_t *G) { return cudaEventSynchronize(G->stop); }
 
 /* Sends the region to its device twin, ahead of the graph on the stream. */
 static cudaError_t region_copy(cv_cuda_t *cuda, graph_entry_t *e)
@@ -376,32 +401,120 @@ static cudaError_t region_copy(cv_cuda_t *cuda, graph_entry_t *e)
     return cudaMemcpyAsync(e->pinned_device, e->pinned, e->pinned_used, cudaMemcpyHostToDevice, cuda->stream);
 }
 
-/* Launches a shape's graph on the stream and marks it (G->launched). */
-static cudaError_t launch(cv_cuda_t *cuda, graph_entry_t *e)
+/* Launches a shape's graph on the stream. */
+static cudaError_t launch(cv_cuda_t *cuda, graph_entry_t *e) { return cudaGraphLaunch(e->exec, cuda->stream); }
+
+/* The word a patch writes for these slices: the address `offset` bytes
+ * into the constant of the slice's tenant. */
+static const void *patch_word(const member_patch_t *p, const cv_wave_slice_t *slices)
 {
-    cudaError_t ce = cudaGraphLaunch(e->exec, cuda->stream);
-    return ce == cudaSuccess ? cudaEventRecord(cuda->graphs->launched, cuda->stream) : ce;
+    const char *base = (const char *)slices[p->slice].constants[p->index];
+    CV_ASSERT(base);
+    return base + p->offset;
 }
 
-/* Points the region's member words at these slices' tenants and sends it
- * to the device: what a graph needs to serve other members. */
-static cudaError_t rebind(cv_cuda_t *cuda, graph_entry_t *e, const cv_wave_slice_t *slices, const cv_graph_t *g)
+/* Points the region's member words at these slices' tenants on the host
+ * and sends the whole region to the device: the reference for
+ * rebind_on_device, and the way for a shape whose patches are not on the
+ * device. */
+static cudaError_t rebind_on_host(cv_cuda_t *cuda, graph_entry_t *e, const cv_wave_slice_t *slices)
 {
     cudaError_t ce = region_writable(cuda->graphs);
     if (ce != cudaSuccess) return ce;
-    /* Unknown until the copy is queued: a failure leaves the next wave
+    for (int i = 0; i < e->npatches; i++) {
+        const void *word = patch_word(&e->patches[i], slices);
+        memcpy(e->pinned + e->patches[i].at, &word, sizeof word);
+    }
+    return region_copy(cuda, e);
+}
+
+/* The rebind kernel's slices: each one's tenant's device table
+ * (cv_cuda_tenant_device_table), by value in the launch's parameters, so
+ * that nothing of a rebind waits for an earlier launch. 4 KB of
+ * parameters hold a little over 500; wider waves rebind on the host. */
+#define REBIND_SLICES 448
+typedef struct rebind_tables {
+    void *const *table[REBIND_SLICES];
+} rebind_tables_t;
+
+/* One thread a patch: the word at `at` of the region's device twin gets
+ * the address of the patch's constant in its slice's tenant's table. */
+__global__ void rebind_kernel(const member_patch_t *__restrict__ patches, int n, char *region, rebind_tables_t t)
+{
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n) return;
+    member_patch_t p = patches[i];
+    const char *base = (const char *)t.table[p.slice][p.index];
+    *(const char **)(region + p.at) = base + p.offset;
+}
+
+static bool rebinds_on_device(const graphs_t *G, const graph_entry_t *e)
+{
+    return e->patches_device && e->nslices <= REBIND_SLICES && !G->rebind_on_host;
+}
+
+/* Compares the region's device words with what the host would write
+ * (cv_cuda_graph_rebind_mode's check); counts the words that differ. */
+static cudaError_t check_rebind(cv_cuda_t *cuda, graph_entry_t *e, const cv_wave_slice_t *slices)
+{
+    cudaError_t ce = cudaStreamSynchronize(cuda->stream);
+    char *copy = ce == cudaSuccess ? (char *)cv_malloc(e->pinned_used) : NULL;
+    if (ce == cudaSuccess && !copy) ce = cudaErrorMemoryAllocation;
+    if (ce == cudaSuccess) ce = cudaMemcpy(copy, e->pinned_device, e->pinned_used, cudaMemcpyDeviceToHost);
+    for (int i = 0; i < e->npatches && ce == cudaSuccess; i++) {
+        const void *want = patch_word(&e->patches[i], slices), *got;
+        memcpy(&got, copy + e->patches[i].at, sizeof got);
+        if (got != want) cuda->graphs->rebind_mismatches++;
+    }
+    cv_free(copy);
+    return ce;
+}
+
+/* The same on the device: one small launch, whatever the number of
+ * words; the host writes a pointer per slice into its parameters and
+ * never waits for an earlier launch. The region's host words keep the
+ * capture's members (a host rebind rewrites every member word). */
+static cudaError_t rebind_on_device(cv_cuda_t *cuda, graph_entry_t *e, const cv_wave_slice_t *slices,
+                                    const cv_graph_t *g)
+{
+    rebind_tables_t t;
+    for (int s = 0; s < e->nslices; s++) t.table[s] = cv_cuda_tenant_device_table(slices[s].constants, g);
+    const int threads = 256;
+    rebind_kernel<<<(e->npatches + threads - 1) / threads, threads, 0, cuda->stream>>>(e->patches_device, e->npatches,
+                                                                                       e->pinned_device, t);
+    cudaError_t ce = cudaGetLastError();
+    graphs_t *G = cuda->graphs;
+    if (ce == cudaSuccess) G->device_rebinds++;
+    if (ce == cudaSuccess && G->check_rebinds) ce = check_rebind(cuda, e, slices);
+    return ce;
+}
+
+/* Points the graph's tables at these slices' tenants: what a graph needs
+ * to serve other members. */
+static cudaError_t rebind(cv_cuda_t *cuda, graph_entry_t *e, const cv_wave_slice_t *slices, const cv_graph_t *g)
+{
+    /* Unknown until the rebind is queued: a failure leaves the next wave
      * to rebind again. */
     memset(e->members, 0, sizeof(uint64_t) * (size_t)e->nslices);
-    for (int i = 0; i < e->npatches; i++) {
-        const member_patch_t *p = &e->patches[i];
-        const char *base = (const char *)slices[p->slice].constants[p->index];
-        CV_ASSERT(base);
-        const void *word = base + p->offset;
-        memcpy(e->pinned + p->at, &word, sizeof word);
-    }
-    ce = region_copy(cuda, e);
+    cudaError_t ce = rebinds_on_device(cuda->graphs, e) ? rebind_on_device(cuda, e, slices, g)
+                                                          : rebind_on_host(cuda, e, slices);
     if (ce == cudaSuccess) note_members(e, slices, g);
     return ce;
+}
+
+/* After a capture: the patches go to the device once, for the rebinds of
+ * the graph's later waves. Without them (out of memory, a wave too wide
+ * for the kernel's parameters) rebinds run on the host. */
+static void upload_patches(graph_entry_t *e, cudaStream_t stream)
+{
+    drop_patches_device(e);
+    if (!e->npatches || e->nslices > REBIND_SLICES) return;
+    size_t bytes = sizeof(member_patch_t) * (size_t)e->npatches;
+    /* From pageable memory: the call returns once the bytes are staged;
+     * the stream orders them before any rebind. */
+    if (cv_cuda_malloc((void **)&e->patches_device, bytes) != cudaSuccess ||
+        cudaMemcpyAsync(e->patches_device, e->patches, bytes, cudaMemcpyHostToDevice, stream) != cudaSuccess)
+        drop_patches_device(e);
 }
 
 /* The shape's own staging of at least `need` bytes; false when it cannot
@@ -662,6 +775,19 @@ extern "C" void cv_cuda_graph_synchronized(cv_cuda_t *cuda)
 
 extern "C" long cv_cuda_graph_aborts(const cv_cuda_t *cuda) { return cuda->graphs ? cuda->graphs->aborts : 0; }
 
+extern "C" void cv_cuda_graph_rebind_mode(cv_cuda_t *cuda, bool on_host, bool check)
+{
+    if (!cuda->graphs) return;
+    cuda->graphs->rebind_on_host = on_host;
+    cuda->graphs->check_rebinds = check;
+}
+
+extern "C" void cv_cuda_graph_rebind_counts(const cv_cuda_t *cuda, long *on_device, long *mismatches)
+{
+    *on_device = cuda->graphs ? cuda->graphs->device_rebinds : 0;
+    *mismatches = cuda->graphs ? cuda->graphs->rebind_mismatches : 0;
+}
+
 /* ---- waves -------------------------------------------------------------------- */
 
 extern "C" cv_status cv_cuda_wave_begin(cv_backend_t *b, const cv_plan_t *plan, const cv_wave_slice_t *slices,
@@ -697,8 +823,10 @@ extern "C" cv_status cv_cuda_wave_begin(cv_backend_t *b, const cv_plan_t *plan, 
     if (e->exec && (members || !e->bound)) {
         uint64_t rebinding = cv_clock_ns();
         cudaError_t ce = members ? cudaSuccess : rebind(cuda, e, slices, plan->graph);
-        if (!members) G->rebind_ns += cv_clock_ns() - rebinding;
+        uint64_t launching = cv_clock_ns();
+        if (!members) G->rebind_ns += launching - rebinding;
         if (ce == cudaSuccess) ce = launch(cuda, e);
+        G->launch_ns += cv_clock_ns() - launching;
         if (ce == cudaSuccess) ce = cudaEventRecord(G->stop, cuda->stream);
         G->mode = WAVE_IDLE;
         G->cur = NULL;
@@ -729,6 +857,7 @@ extern "C" cv_status cv_cuda_wave_begin(cv_backend_t *b, const cv_plan_t *plan, 
     }
     e->pinned_used = 0;
     e->npatches = 0;
+    drop_patches_device(e);
     if (cudaStreamBeginCapture(cuda->stream, cudaStreamCaptureModeThreadLocal) != cudaSuccess) {
         cudaGetLastError();
         return CV_STATUS_OK;
@@ -849,6 +978,7 @@ static cv_status finish_capture(cv_cuda_t *cuda, graph_entry_t *e, bool bound, c
     note_members(e, G->slices, G->graph);
     e->bound = bound;
     e->workspace = cuda->workspace;
+    if (!bound) upload_patches(e, cuda->stream);
     if (refresh) G->refreshes++;
     else G->misses++;
     return CV_STATUS_OK;
@@ -933,6 +1063,7 @@ extern "C" void cv_cuda_stats(cv_backend_t *b, cv_backend_stats_t *out)
     out->graph_misses = G->misses;
     out->last_wave_device_ms = G->last_ms;
     out->graph_rebind_us_total = (double)G->rebind_ns / 1e3;
+    out->graph_launch_us_total = (double)G->launch_ns / 1e3;
 }
 
 /* ---- life ----------------------------------------------------------------------- */
@@ -948,13 +1079,6 @@ extern "C" cv_status cv_cuda_graphs_create(cv_cuda_t *cuda, cv_err_t *err)
     if (e == cudaSuccess) {
         e = cudaEventCreate(&G->stop);
         if (e != cudaSuccess) cudaEventDestroy(G->start);
-    }
-    if (e == cudaSuccess) {
-        e = cudaEventCreateWithFlags(&G->launched, cudaEventDisableTiming);
-        if (e != cudaSuccess) {
-            cudaEventDestroy(G->start);
-            cudaEventDestroy(G->stop);
-        }
     }
     if (e != cudaSuccess) {
         cv_free(G);
@@ -972,7 +1096,6 @@ extern "C" void cv_cuda_graphs_destroy(cv_cuda_t *cuda)
         if (G->entries[i].used) evict(&G->entries[i]);
     cudaEventDestroy(G->start);
     cudaEventDestroy(G->stop);
-    cudaEventDestroy(G->launched);
     for (int i = 0; i < G->nmarks; i++) cudaEventDestroy(G->marks[i]);
     cv_free(G->marks);
     cudaGetLastError();

@@ -79,7 +79,7 @@ cv_status cv_cuda_stage(cv_cuda_t *cuda, size_t bytes, void **host, void **devic
  * for cases an entry does not handle (a dtype, a rank). */
 cv_status cv_cuda_run_on_host(cv_cuda_t *cuda, const cv_step_run_t *run, cv_err_t *err);
 
-/* A tenant's constants table (tenant_upload) holds 2 * nvalues + 3
+/* A tenant's constants table (tenant_upload) holds 2 * nvalues + 4
  * entries: [v] the device copy of constant v in its own dtype (FP32 stays
  * FP32 whatever the precision, so every kernel reads what the plan says);
  * [nvalues + v] for FP16/BF16 tenants, the half copy of a weight that a
@@ -88,7 +88,9 @@ cv_status cv_cuda_run_on_host(cv_cuda_t *cuda, const cv_step_run_t *run, cv_err_
  * [2 * nvalues + 1] its size; [2 * nvalues + 2] the upload's serial, never
  * reused in the process: the super-kernel cache tells tenants apart by it,
  * since a released tenant's table (host) and block (device) addresses may
- * come back for the next one. */
+ * come back for the next one; [2 * nvalues + 3] a device copy of entries
+ * [0, 2 * nvalues), in the block, from which the cache's rebind kernel
+ * points a graph's tables at the tenant. */
 static inline const void *cv_cuda_half_constant(void *const *constants, const cv_graph_t *g, int v)
 {
     return constants[g->nvalues + v];
@@ -96,6 +98,10 @@ static inline const void *cv_cuda_half_constant(void *const *constants, const cv
 static inline uint64_t cv_cuda_tenant_serial(void *const *constants, const cv_graph_t *g)
 {
     return (uint64_t)(uintptr_t)constants[2 * g->nvalues + 2];
+}
+static inline void *const *cv_cuda_tenant_device_table(void *const *constants, const cv_graph_t *g)
+{
+    return (void *const *)constants[2 * g->nvalues + 3];
 }
 
 /* ---- the super-kernel cache (cuda_graph.cu) -------------------------------
@@ -180,6 +186,12 @@ void cv_cuda_graph_abort_at(cv_cuda_t *cuda, int step);
 void cv_cuda_graph_synchronized(cv_cuda_t *cuda);
 /* Captures given up since the backend was created (for tests). */
 long cv_cuda_graph_aborts(const cv_cuda_t *cuda);
+/* For tests: rebind every graph on the host (on_host), as a wave wider
+ * than the rebind kernel takes does; check every rebind the kernel does
+ * against the words the host would write (check: synchronises). The
+ * counts: rebinds done by the kernel, words that differed in checks. */
+void cv_cuda_graph_rebind_mode(cv_cuda_t *cuda, bool on_host, bool check);
+void cv_cuda_graph_rebind_counts(const cv_cuda_t *cuda, long *on_device, long *mismatches);
 
 /* A step whose launches depend on which of a wave's slices share a
  * weight (Gemm, MatMul: a GEMM problem per run of slices that read one B,
