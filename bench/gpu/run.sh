@@ -349,7 +349,8 @@ sched)
     #    form a wave and to launch it (drive's form_us / launch_us).
     echo "model,R,waves_wall_inf_per_s,waves_device_inf_per_s,submit_inf_per_s,submit_over_device,form_us,launch_us,submit_copy_kernel_inf_per_s,copy_kernel_over_device,launch_us_copy_kernel,inputs_us,inputs_us_copy_kernel,cache_us,rebind_us,graph_launch_us" > "$out/sched_compare.csv"
     # The costliest (64 ResNet-50 exports and loads) last.
-    for pair in resnet50:8 mobilenet_v2:8 mobilenet_v2:64 resnet50:64; do
+    # (SCHED_PAIRS picks some of them: "mobilenet_v2:64 resnet50:64".)
+    for pair in ${SCHED_PAIRS:-resnet50:8 mobilenet_v2:8 mobilenet_v2:64 resnet50:64}; do
         part compare || break
         arch=${pair%%:*} R=${pair##*:}
         fits 60 "$arch R=$R throughput comparison" || continue

@@ -396,19 +396,25 @@ static void test_wave_r7_reduced(void **state)
     check_wave(7, CV_PRECISION_BF16);
 }
 
-/* ---- (b2) a wave's copies as one kernel ------------------------------------ */
+/* ---- (b2) a wave's copies in one call ----------------------------------- */
 
-/* copy_many with the copy kernel on: batches between pinned request blocks
- * (host_alloc) and device memory, of sizes that take its 16-byte path and
- * its byte path (odd lengths, an odd offset), empty copies among them,
- * arrive whole both ways; a batch with a pageable host side takes the
- * cudaMemcpyAsync path and is just as right. */
-static void test_copy_kernel(void **state)
+/* copy_many, by the copy kernel (kernel) or one cudaMemcpyBatchAsync:
+ * batches between pinned request blocks and device memory, of sizes that
+ * take the kernel's 16-byte path and its byte path (odd lengths, an odd
+ * offset), empty copies among them, arrive whole both ways; a batch with a
+ * pageable host side takes the cudaMemcpyAsync path and is just as right.
+ * The blocks come from another backend (host_alloc), as request buffers
+ * come from the runtime's backend and lanes' backends copy them: each
+ * pinned batch must take the one-call way, counted. */
+static void run_copy_many(bool kernel)
 {
     cv_cuda_t *cuda = (cv_cuda_t *)B.cuda;
     const cv_backend_i *be = B.cuda->iface;
     bool was = cuda->copy_kernel;
-    cuda->copy_kernel = true;
+    cuda->copy_kernel = kernel;
+    cv_backend_t *owner;
+    cv_err_t made;
+    assert_int_equal(cv_backend_cuda_create(0, &owner, &made), CV_STATUS_OK);
     enum { N = 7 };
     const size_t sizes[N] = {602112, 0, 1, 15, 16, 4099, 70000};
     const size_t offsets[N] = {0, 0, 0, 3, 16, 1, 5};
@@ -422,8 +428,8 @@ static void test_copy_kernel(void **state)
         cv_copy_t up[N], down[N];
         size_t at = 0;
         for (int k = 0; k < N; k++) {
-            assert_int_equal(be->host_alloc(B.cuda, sizes[k] + 16, (void **)&src[k], &err), CV_STATUS_OK);
-            assert_int_equal(be->host_alloc(B.cuda, sizes[k] + 16, (void **)&back[k], &err), CV_STATUS_OK);
+            assert_int_equal(be->host_alloc(owner, sizes[k] + 16, (void **)&src[k], &err), CV_STATUS_OK);
+            assert_int_equal(be->host_alloc(owner, sizes[k] + 16, (void **)&back[k], &err), CV_STATUS_OK);
             pageable[k] = cv_malloc(sizes[k] + 16);
             assert_non_null(pageable[k]);
             for (size_t i = 0; i < sizes[k] + 16; i++) {
@@ -436,22 +442,33 @@ static void test_copy_kernel(void **state)
             down[k] = (cv_copy_t){back[k] + offsets[k], (char *)dev + at + offsets[k], sizes[k]};
             at += sizes[k] + 64;
         }
+        long one_call = kernel ? cuda->batches_by_kernel : cuda->batches_by_batch_call;
         assert_int_equal(be->copy_many(B.cuda, up, N, true, &err), CV_STATUS_OK);
         assert_int_equal(be->copy_many(B.cuda, down, N, false, &err), CV_STATUS_OK);
         assert_int_equal(be->synchronize(B.cuda, &err), CV_STATUS_OK);
+        /* Pass 0: both batches in one call each; pass 1: the upload, with
+         * its pageable source, one by one. */
+        long now = kernel ? cuda->batches_by_kernel : cuda->batches_by_batch_call;
+        if (now - one_call != (pass == 0 ? 2 : 1))
+            fail_msg("pass %d: %ld of 2 batches went as one %s", pass, now - one_call,
+                     kernel ? "kernel" : "cudaMemcpyBatchAsync");
         for (int k = 0; k < N; k++) {
             if (memcmp(back[k] + offsets[k], src[k] + offsets[k], sizes[k]) != 0)
                 fail_msg("pass %d, copy %d (%zu bytes at +%zu): not what was sent", pass, k, sizes[k], offsets[k]);
             for (size_t i = 0; i < offsets[k]; i++) assert_int_equal(back[k][i], 0xEE);
             for (size_t i = offsets[k] + sizes[k]; i < sizes[k] + 16; i++) assert_int_equal(back[k][i], 0xEE);
-            be->host_free(B.cuda, src[k]);
-            be->host_free(B.cuda, back[k]);
+            be->host_free(owner, src[k]);
+            be->host_free(owner, back[k]);
             cv_free(pageable[k]);
         }
     }
     be->free(B.cuda, dev);
+    owner->iface->destroy(owner);
     cuda->copy_kernel = was;
 }
+
+static void test_copy_kernel(void **state) { run_copy_many(true); }
+static void test_copy_batched(void **state) { run_copy_many(false); }
 
 /* ---- (c) failures and fallbacks ------------------------------------------- */
 
@@ -589,6 +606,7 @@ int main(void)
         cmocka_unit_test(test_wave_r64),
         cmocka_unit_test(test_wave_r7_reduced),
         cmocka_unit_test(test_copy_kernel),
+        cmocka_unit_test(test_copy_batched),
         cmocka_unit_test(test_alloc_failure),
         cmocka_unit_test(test_host_fallback),
         cmocka_unit_test(test_runtime_squeezenet),

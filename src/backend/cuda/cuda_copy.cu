@@ -3,20 +3,26 @@
  * (copy_many): the slices' inputs from their request buffers into the
  * wave's input rows, and the output rows back into each slice's buffers.
  *
- * One cudaMemcpyAsync a copy costs the host a few microseconds each, which
- * at 64 slices is most of the host time of a wave (issue 8 asks 20 us for
- * the whole launch). Request buffers are pinned blocks of this backend
- * (host_alloc), which under unified addressing a kernel reads and writes
- * by their host addresses; so one kernel over a staged table of (dst, src,
- * bytes) does every copy of the batch: one table copy and one launch,
- * whatever the slices. It does so only with CARAVEL_COPY_KERNEL=on until
- * measured against the copy engines (bench/gpu/run.sh sched); a batch with
- * any host side that is not such a block (pageable memory, a caller's
- * tensor) takes the cudaMemcpyAsync path, copy by copy, as before.
+ * One cudaMemcpyAsync a copy costs the host 2-3 us each on the H100's
+ * host, 140-220 us for a wave of 64 requests (docs/RESULTS.md), where issue
+ * 8 asks 20 us for the whole launch. Request buffers are pinned blocks
+ * (host_alloc: portable and mapped), so a batch whose every host side is
+ * such a block goes as one call:
+ *   - by default, cudaMemcpyBatchAsync: the copy engines, as before, but
+ *     one call for the batch (a driver without it, or refusing it, makes
+ *     the backend copy one by one from then on);
+ *   - with CARAVEL_COPY_KERNEL=on, one kernel over a staged table of (dst,
+ *     src, bytes) that reads and writes the blocks by their host addresses
+ *     (unified addressing): one table copy and one launch, but SMs instead
+ *     of copy engines, so it stays opt-in until measured.
+ * A batch with any host side that is not such a block (pageable memory, a
+ * caller's tensor) is copied one by one with cudaMemcpyAsync.
  *
- * The blocks are kept in a sorted array under a mutex: host_alloc and
- * host_free run on the threads that make and free requests, copy_many on
- * the lanes.
+ * The blocks are kept, for every backend of the process, in one sorted
+ * array under a mutex: the runtime's backend allocates request buffers
+ * (host_alloc) on the threads that make and free requests, and the lanes'
+ * backends copy them (copy_many). Pinned blocks are portable under unified
+ * addressing, so one registry serves every device.
  */
 #include "backend/cuda/cuda_internal.h"
 
@@ -36,26 +42,20 @@ typedef struct cv_cuda_host_blocks {
     int n, cap;
 } host_blocks_t;
 
+/* The process's registry (the array lives as long as the process). */
+static host_blocks_t registry = {PTHREAD_MUTEX_INITIALIZER, NULL, 0, 0};
+
 extern "C" cv_status cv_cuda_host_blocks_create(cv_cuda_t *cuda, cv_err_t *err)
 {
-    host_blocks_t *h = (host_blocks_t *)cv_calloc(1, sizeof(*h));
-    if (!h) return cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of memory for the pinned block table");
-    pthread_mutex_init(&h->mu, NULL);
-    cuda->host_blocks = h;
+    (void)err;
+    cuda->host_blocks = &registry;
     const char *env = getenv("CARAVEL_COPY_KERNEL");
     cuda->copy_kernel = env && (!strcmp(env, "on") || !strcmp(env, "1"));
+    cuda->copy_batch = true;
     return CV_STATUS_OK;
 }
 
-extern "C" void cv_cuda_host_blocks_destroy(cv_cuda_t *cuda)
-{
-    host_blocks_t *h = cuda->host_blocks;
-    if (!h) return;
-    pthread_mutex_destroy(&h->mu);
-    cv_free(h->blocks);
-    cv_free(h);
-    cuda->host_blocks = NULL;
-}
+extern "C" void cv_cuda_host_blocks_destroy(cv_cuda_t *cuda) { cuda->host_blocks = NULL; }
 
 /* Index of the first block whose base is above p. */
 static int upper(const host_blocks_t *h, uintptr_t p)
@@ -155,11 +155,46 @@ static cv_status copy_each(cv_cuda_t *cuda, const cv_copy_t *c, int n, bool to_d
 #define COPY_THREADS 256
 #define COPY_MAX_X 32
 
+/* The batch through the copy engines in one call; false when the driver
+ * refused it (nothing was queued: the caller copies one by one). */
+static bool copy_batched(cv_cuda_t *cuda, const cv_copy_t *c, int n)
+{
+    void **dsts = (void **)cv_malloc(sizeof(void *) * (size_t)n);
+    const void **srcs = (const void **)cv_malloc(sizeof(void *) * (size_t)n);
+    size_t *sizes = (size_t *)cv_malloc(sizeof(size_t) * (size_t)n);
+    bool done = false;
+    if (dsts && srcs && sizes) {
+        size_t m = 0;
+        for (int k = 0; k < n; k++) {
+            if (!c[k].bytes) continue;
+            dsts[m] = c[k].dst;
+            srcs[m] = c[k].src;
+            sizes[m++] = c[k].bytes;
+        }
+        /* Sources read in stream order: a request buffer is written
+         * before its wave is launched, an output row by the wave itself. */
+        cudaMemcpyAttributes attr;
+        memset(&attr, 0, sizeof attr);
+        attr.srcAccessOrder = cudaMemcpySrcAccessOrderStream;
+        size_t first = 0;
+        done = m == 0 || cudaMemcpyBatchAsync(dsts, srcs, sizes, m, &attr, &first, 1, cuda->stream) == cudaSuccess;
+        if (!done) {
+            cudaGetLastError();
+            cuda->copy_batch = false;
+            cv_log(CV_LOG_INFO, "cuda: cudaMemcpyBatchAsync refused a wave's copies; copying one by one from now on");
+        }
+    }
+    cv_free(dsts);
+    cv_free(srcs);
+    cv_free(sizes);
+    return done;
+}
+
 extern "C" cv_status cv_cuda_copy_many(cv_backend_t *b, const cv_copy_t *c, int n, bool to_device, cv_err_t *err)
 {
     cv_cuda_t *cuda = (cv_cuda_t *)b;
     host_blocks_t *h = cuda->host_blocks;
-    if (!cuda->copy_kernel || !h || n < 2) return copy_each(cuda, c, n, to_device, err);
+    if (!(cuda->copy_kernel || cuda->copy_batch) || !h || n < 2) return copy_each(cuda, c, n, to_device, err);
     size_t widest = 0;
     bool pinned = true;
     pthread_mutex_lock(&h->mu);
@@ -169,6 +204,11 @@ extern "C" cv_status cv_cuda_copy_many(cv_backend_t *b, const cv_copy_t *c, int 
     }
     pthread_mutex_unlock(&h->mu);
     if (!pinned || widest == 0) return copy_each(cuda, c, n, to_device, err);
+    if (!cuda->copy_kernel) {
+        if (!copy_batched(cuda, c, n)) return copy_each(cuda, c, n, to_device, err);
+        cuda->batches_by_batch_call++;
+        return CV_STATUS_OK;
+    }
 
     void *host, *dev;
     size_t table_bytes = sizeof(copy_entry_t) * (size_t)n;
@@ -182,5 +222,6 @@ extern "C" cv_status cv_cuda_copy_many(cv_backend_t *b, const cv_copy_t *c, int 
     dim3 grid((unsigned)(gx < COPY_MAX_X ? gx : COPY_MAX_X), (unsigned)(n < 65535 ? n : 65535));
     copy_many_kernel<<<grid, COPY_THREADS, 0, cuda->stream>>>((const copy_entry_t *)dev, n);
     CV_CUDA_CHECK_LAUNCH(err);
+    cuda->batches_by_kernel++;
     return CV_STATUS_OK;
 }

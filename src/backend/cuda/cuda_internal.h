@@ -48,12 +48,12 @@ typedef struct cv_cuda {
      * an epilogue pass: CARAVEL_POINTWISE=own (any K), cublas (none), or
      * unset (the default bound). */
     int64_t pointwise_own_max_k;
-    /* Pinned host blocks made by host_alloc (request buffers), which the
-     * copy kernel reads and writes directly; and whether copy_many uses
-     * that kernel (CARAVEL_COPY_KERNEL=on) or one cudaMemcpyAsync a copy
-     * (cuda_copy.cu). */
+    /* The process's pinned host blocks made by host_alloc (request
+     * buffers), which copy_many moves in one call (cuda_copy.cu). */
     struct cv_cuda_host_blocks *host_blocks;
-    bool copy_kernel;
+    bool copy_kernel; /* CARAVEL_COPY_KERNEL=on: copy_many by a kernel */
+    bool copy_batch;  /* copy_many by cudaMemcpyBatchAsync (until refused) */
+    long batches_by_kernel, batches_by_batch_call; /* copy_many's batches each way (tests) */
     /* Steps that ran on the host because no CUDA kernel exists, per op. */
     long fallbacks[CV_OP_COUNT];
     /* The super-kernel cache (cuda_graph.cu); NULL until created. */
