@@ -315,9 +315,9 @@ sched)
     col() { awk -F, -v l="$2" -v p="$3" -v c="$4" '$1 == l && $2 == p {v = $c} END {print v}' "$1"; }
 
     # SCHED_PARTS picks the steps (default all): sweep (1-2, ResNet-50's
-    # saturation and the policies over Poisson rates), compare (3),
-    # mobilenet (4).
-    parts=" ${SCHED_PARTS:-sweep compare mobilenet} "
+    # saturation and the policies over Poisson rates), peers (2b), compare
+    # (3), mobilenet (4).
+    parts=" ${SCHED_PARTS:-sweep peers compare mobilenet} "
     part() { [[ $parts == *" $1 "* ]]; }
     if part sweep; then
     echo "sched: exporting ResNet-50 tenants ($(date +%T))"
@@ -341,6 +341,27 @@ sched)
       drive "$(limit 330)" --label resnet50 $r50 --policy all --slo 50 --rates "$rates" --warmup 1 --duration 5 \
         --drain 2 --sweep-stop 0.5 --csv "$out/sched.csv"
     fi
+    fi
+    # 2b. the peers of the same 32 tenants in this call: PyTorch serving 32
+    #     ResNet-50s (one model at batch 32, streams, CUDA graphs:
+    #     ../shared/anchors/peers_torch.py) and one process per tenant under
+    #     MPS and time-sliced (figs.sh's peers, in a subshell: its helpers
+    #     would shadow this stage's drive).
+    if part peers && fits 90 "the PyTorch peers"; then
+      CUDA_DEVICE_MAX_CONNECTIONS=32 timeout "$(limit 150)" python3 $W/data/anchors/peers_torch.py fp32 resnet50 32 \
+        > "$out/sched_peers_torch.txt" 2>&1
+      echo "sched: PyTorch peers rc=$? (sched_peers_torch.txt):"
+      grep -A2 "^resnet50" "$out/sched_peers_torch.txt"
+    fi
+    if part peers && fits 120 "the process peers"; then
+      (
+        # shellcheck source=bench/gpu/figs.sh
+        . "$(dirname "$0")/figs.sh"
+        trap 'mps_stop' EXIT
+        trap 'mps_stop; exit 1' INT TERM
+        peers resnet50 32 3 sched_peers.csv sched_peer_processes.csv
+      )
+      [ -f "$out/sched_peers.csv" ] && cat "$out/sched_peers.csv"
     fi
     # 3. saturated throughput through cv_submit beside waves mode's device
     #    time at the same wave width R (R tenants, waves of up to R rows).
