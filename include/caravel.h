@@ -474,12 +474,11 @@ typedef struct cv_runtime_stats {
      * CUDA: finding the wave's graph, refreshing its tables for other
      * members, launching it; 0 on the CPU). */
     double form_us_median, launch_us_median, inputs_us_median, cache_us_median;
-    /* Mean host time of a rebind of the scheduled waves (us): a cached
-     * graph's tables rewritten for other members and sent to the device. */
-    double graph_rebind_us_mean;
-    /* Mean host time of launching a cached graph (us; cudaGraphLaunch, on
-     * every hit; 0 on the CPU). */
-    double graph_launch_us_mean;
+    /* Median host time of a rebind of the scheduled waves that had one
+     * (us): a cached graph's tables pointed at other members; and of
+     * launching a cached graph (cudaGraphLaunch, on every hit). Over the
+     * last 1024 of each; 0 on the CPU. */
+    double graph_rebind_us_median, graph_launch_us_median;
     long queued;          /* now: requests waiting in its queues */
     long in_flight;       /* now: requests in waves that run */
     int tenants;          /* now: tenants loaded */

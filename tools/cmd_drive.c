@@ -287,9 +287,8 @@ static void usage(FILE *f)
             "fastest's; 0 with fewer than two tenants measured),inputs_us_median (of the\n"
             "launch, the part placing the wave's inputs),cache_us_median (of the launch,\n"
             "the super-kernel cache's part: lookup, a rebind's tables, the graph launch),\n"
-            "rebind_us_mean (host time of a rebind: a cached graph's tables rewritten for\n"
-            "other members and queued to the device),graph_launch_us_mean (host time of\n"
-            "a cached graph's launch)\n");
+            "rebind_us_median (host time of a rebind: a cached graph's tables pointed at\n"
+            "other members),graph_launch_us_median (host time of a cached graph's launch)\n");
 }
 
 /* ---- options --------------------------------------------------------------------- */
@@ -999,8 +998,8 @@ static void finish(drive_run_t *r, drive_result_t *res)
         res->launch_us = rs.launch_us_median;
         res->inputs_us = rs.inputs_us_median;
         res->cache_us = rs.cache_us_median;
-        res->rebind_us = rs.graph_rebind_us_mean;
-        res->graph_launch_us = rs.graph_launch_us_mean;
+        res->rebind_us = rs.graph_rebind_us_median;
+        res->graph_launch_us = rs.graph_launch_us_median;
     }
 }
 
@@ -1303,8 +1302,8 @@ static void print_result(const drive_ctx_t *c, double load, const drive_result_t
     printf("  host time per wave (medians over the last 1024): decision %.1f us, launch %.1f us (placing the "
            "inputs %.1f us of it, the super-kernel cache %.1f us)", res->form_us, res->launch_us, res->inputs_us,
            res->cache_us);
-    if (res->rebind_us > 0) printf("; a rebind %.1f us on average", res->rebind_us);
-    if (res->graph_launch_us > 0) printf("; a graph launch %.1f us on average", res->graph_launch_us);
+    if (res->rebind_us > 0) printf("; a rebind %.1f us (median)", res->rebind_us);
+    if (res->graph_launch_us > 0) printf("; a graph launch %.1f us (median)", res->graph_launch_us);
     printf("\n");
     if (res->behind)
         printf("  note: the submitter fell behind: submissions lagged their arrival times by %.2f ms (p99), "
@@ -1401,7 +1400,7 @@ static const char run_header[] =
     "waves_in_flight,offered_per_s,completed_per_s,p50_ms,p99_ms,p999_ms,attainment,fused_share,arrivals,"
     "completed,rejected_queue_full,rejected_infeasible,expired,failed,unfinished,dropped,waves,"
     "mean_wave_requests,submit_lag_p99_ms,form_us_median,launch_us_median,mean_ms,per_tenant,tenant_spread,"
-    "inputs_us_median,cache_us_median,rebind_us_mean,graph_launch_us_mean\n";
+    "inputs_us_median,cache_us_median,rebind_us_median,graph_launch_us_median\n";
 static const char tenant_header[] = "label,policy,device,precision,tenants,mode,rate,concurrency,per_tenant,tenant,"
                                     "arrivals,completed,mean_ms,p50_ms,p99_ms,attainment\n";
 static const char wall_header[] =

@@ -59,6 +59,10 @@ typedef struct cv_backend_stats {
     double last_wave_device_ms; /* device time of the last wave (event-timed), or 0 */
     double graph_rebind_us_total; /* host time of all rebinds (tables rewritten and queued) */
     double graph_launch_us_total; /* host time of the graph launches of all hits (cudaGraphLaunch) */
+    /* The last wave's: its rebind's and its graph launch's host time (us);
+     * 0 where it had none. Samples for medians: a mean is swayed by a
+     * few first launches (lazy module loading, a graph's first upload). */
+    double last_wave_rebind_us, last_wave_graph_launch_us;
 } cv_backend_stats_t;
 
 /* One host <-> device copy of a batch (copy_many). */

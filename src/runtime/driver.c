@@ -239,6 +239,13 @@ static void lane_run(cv_runtime_t *rt, cv_lane_t *lane)
         rt->inputs_us[rt->nlaunch % HOST_SAMPLES] = (double)cv_exec_last_inputs_ns(lane->exec) / 1e3;
         rt->cache_us[rt->nlaunch % HOST_SAMPLES] = (double)cv_exec_last_begin_ns(lane->exec) / 1e3;
         rt->launch_us[rt->nlaunch++ % HOST_SAMPLES] = (double)cv_exec_last_launch_ns(lane->exec) / 1e3;
+        if (lane->backend->iface->stats) {
+            cv_backend_stats_t b = {0};
+            lane->backend->iface->stats(lane->backend, &b);
+            if (b.last_wave_rebind_us > 0) rt->rebind_us[rt->nrebind++ % HOST_SAMPLES] = b.last_wave_rebind_us;
+            if (b.last_wave_graph_launch_us > 0)
+                rt->graph_launch_us[rt->ngraph_launch++ % HOST_SAMPLES] = b.last_wave_graph_launch_us;
+        }
     }
     /* A wave that captured its shape's graph (or sized the capture)
      * took many times what the shape takes: kept out of the latency

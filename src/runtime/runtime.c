@@ -197,8 +197,7 @@ cv_status cv_runtime_stats(cv_runtime_t *rt, cv_runtime_stats_t *out)
         out->graph_misses = b.graph_misses;
         out->last_wave_device_ms = b.last_wave_device_ms;
     }
-    double rebind_us = 0, launch_us = 0;
-    long rebinds = 0, hits = 0;
+
     pthread_mutex_lock(&rt->mu);
     cv_weights_totals(&rt->weights, &out->weight_tensors, &out->shared_weight_tensors, &out->weight_host_bytes,
                       &out->weight_device_bytes, &out->weight_saved_bytes);
@@ -212,6 +211,8 @@ cv_status cv_runtime_stats(cv_runtime_t *rt, cv_runtime_stats_t *out)
     out->launch_us_median = median(rt->launch_us, rt->nlaunch);
     out->inputs_us_median = median(rt->inputs_us, rt->nlaunch);
     out->cache_us_median = median(rt->cache_us, rt->nlaunch);
+    out->graph_rebind_us_median = median(rt->rebind_us, rt->nrebind);
+    out->graph_launch_us_median = median(rt->graph_launch_us, rt->ngraph_launch);
     /* The lanes' backends run the scheduled waves: their counters too. */
     for (cv_sched_lane_t *l = rt->sched->lanes; l; l = l->next) {
         cv_lane_t *lane = l->impl;
@@ -223,13 +224,7 @@ cv_status cv_runtime_stats(cv_runtime_t *rt, cv_runtime_stats_t *out)
         out->graph_rebinds += b.graph_rebinds;
         out->graph_refreshes += b.graph_refreshes;
         out->graph_misses += b.graph_misses;
-        rebind_us += b.graph_rebind_us_total;
-        rebinds += b.graph_rebinds;
-        launch_us += b.graph_launch_us_total;
-        hits += b.graph_hits;
     }
-    out->graph_rebind_us_mean = rebinds ? rebind_us / (double)rebinds : 0;
-    out->graph_launch_us_mean = hits ? launch_us / (double)hits : 0;
     pthread_mutex_unlock(&rt->mu);
     return CV_STATUS_OK;
 }

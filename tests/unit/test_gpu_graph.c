@@ -753,6 +753,9 @@ static void test_members_tables_8(void **state) { run_members_tables(8); }
 /* More slices than a kernel's table holds: PRelu and BatchNormalization
  * launch once per slice, each with a members array of one. */
 static void test_members_tables_70(void **state) { run_members_tables(70); }
+/* The rebind kernel's three sizes of parameters: 8 and 70 slices above,
+ * 40 here. */
+static void test_members_tables_40(void **state) { run_members_tables(40); }
 /* The same with rebinds on the host (the rebind kernel's reference, and
  * the way of waves too wide for it): outputs as right. */
 static int setup_host_rebinds(void **state)
@@ -936,6 +939,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_mobilenet_block_8x1, setup_gpu, teardown_gpu),
         cmocka_unit_test_setup_teardown(test_members_tables_8, setup_gpu, teardown_gpu),
         cmocka_unit_test_setup_teardown(test_members_tables_70, setup_gpu, teardown_gpu),
+        cmocka_unit_test_setup_teardown(test_members_tables_40, setup_gpu, teardown_gpu),
         cmocka_unit_test_setup_teardown(test_members_tables_8, setup_host_rebinds, teardown_host_rebinds),
         cmocka_unit_test_setup_teardown(test_single_slice_members, setup_gpu, teardown_gpu),
         cmocka_unit_test_setup_teardown(test_first_waves_marked, setup_gpu, teardown_gpu),

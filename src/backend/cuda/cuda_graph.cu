@@ -199,6 +199,7 @@ struct cv_cuda_graphs {
     long hits, rebinds, refreshes, misses, aborts;
     uint64_t rebind_ns; /* host time of every rebind */
     uint64_t launch_ns; /* host time of every hit's cudaGraphLaunch */
+    uint64_t last_rebind_ns, last_launch_ns; /* the last wave's; 0: none */
     /* for tests (cv_cuda_graph_rebind_mode): rebind on the host even
      * where the kernel could; check every kernel rebind's words against
      * the host's */
@@ -430,22 +431,36 @@ static cudaError_t rebind_on_host(cv_cuda_t *cuda, graph_entry_t *e, const cv_wa
 
 /* The rebind kernel's slices: each one's tenant's device table
  * (cv_cuda_tenant_device_table), by value in the launch's parameters, so
- * that nothing of a rebind waits for an earlier launch. 4 KB of
- * parameters hold a little over 500; wider waves rebind on the host. */
+ * that nothing of a rebind waits for an earlier launch; in the smallest
+ * of three sizes that holds the wave (a launch's cost grows with its
+ * parameters). 4 KB of parameters hold a little over 500; wider waves
+ * rebind on the host. */
 #define REBIND_SLICES 448
-typedef struct rebind_tables {
-    void *const *table[REBIND_SLICES];
-} rebind_tables_t;
+template <int N> struct rebind_tables {
+    void *const *table[N];
+};
 
 /* One thread a patch: the word at `at` of the region's device twin gets
  * the address of the patch's constant in its slice's tenant's table. */
-__global__ void rebind_kernel(const member_patch_t *__restrict__ patches, int n, char *region, rebind_tables_t t)
+template <int N>
+__global__ void rebind_kernel(const member_patch_t *__restrict__ patches, int n, char *region, rebind_tables<N> t)
 {
     int i = blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= n) return;
     member_patch_t p = patches[i];
     const char *base = (const char *)t.table[p.slice][p.index];
     *(const char **)(region + p.at) = base + p.offset;
+}
+
+template <int N>
+static cudaError_t launch_rebind(cv_cuda_t *cuda, graph_entry_t *e, const cv_wave_slice_t *slices, const cv_graph_t *g)
+{
+    rebind_tables<N> t;
+    for (int s = 0; s < e->nslices; s++) t.table[s] = cv_cuda_tenant_device_table(slices[s].constants, g);
+    const int threads = 256;
+    rebind_kernel<N><<<(e->npatches + threads - 1) / threads, threads, 0, cuda->stream>>>(e->patches_device,
+                                                                                         e->npatches, e->pinned_device, t);
+    return cudaGetLastError();
 }
 
 static bool rebinds_on_device(const graphs_t *G, const graph_entry_t *e)
@@ -477,12 +492,9 @@ static cudaError_t check_rebind(cv_cuda_t *cuda, graph_entry_t *e, const cv_wave
 static cudaError_t rebind_on_device(cv_cuda_t *cuda, graph_entry_t *e, const cv_wave_slice_t *slices,
                                     const cv_graph_t *g)
 {
-    rebind_tables_t t;
-    for (int s = 0; s < e->nslices; s++) t.table[s] = cv_cuda_tenant_device_table(slices[s].constants, g);
-    const int threads = 256;
-    rebind_kernel<<<(e->npatches + threads - 1) / threads, threads, 0, cuda->stream>>>(e->patches_device, e->npatches,
-                                                                                       e->pinned_device, t);
-    cudaError_t ce = cudaGetLastError();
+    cudaError_t ce = e->nslices <= 16   ? launch_rebind<16>(cuda, e, slices, g)
+                     : e->nslices <= 64 ? launch_rebind<64>(cuda, e, slices, g)
+                                        : launch_rebind<REBIND_SLICES>(cuda, e, slices, g);
     graphs_t *G = cuda->graphs;
     if (ce == cudaSuccess) G->device_rebinds++;
     if (ce == cudaSuccess && G->check_rebinds) ce = check_rebind(cuda, e, slices);
@@ -812,6 +824,7 @@ extern "C" cv_status cv_cuda_wave_begin(cv_backend_t *b, const cv_plan_t *plan, 
     G->nsteps = G->nslots = 0;
     G->stage_bytes = G->workspace_bytes = 0;
     G->fallbacks_at_begin = fallback_total(cuda);
+    G->last_rebind_ns = G->last_launch_ns = 0;
     if (!G->enabled) return CV_STATUS_OK;
 
     graph_entry_t *e = G->cur = grouping_of(G, plan, slices, nslices)
@@ -824,9 +837,13 @@ extern "C" cv_status cv_cuda_wave_begin(cv_backend_t *b, const cv_plan_t *plan, 
         uint64_t rebinding = cv_clock_ns();
         cudaError_t ce = members ? cudaSuccess : rebind(cuda, e, slices, plan->graph);
         uint64_t launching = cv_clock_ns();
-        if (!members) G->rebind_ns += launching - rebinding;
+        if (!members) {
+            G->last_rebind_ns = launching - rebinding;
+            G->rebind_ns += G->last_rebind_ns;
+        }
         if (ce == cudaSuccess) ce = launch(cuda, e);
-        G->launch_ns += cv_clock_ns() - launching;
+        G->last_launch_ns = cv_clock_ns() - launching;
+        G->launch_ns += G->last_launch_ns;
         if (ce == cudaSuccess) ce = cudaEventRecord(G->stop, cuda->stream);
         G->mode = WAVE_IDLE;
         G->cur = NULL;
@@ -1064,6 +1081,8 @@ extern "C" void cv_cuda_stats(cv_backend_t *b, cv_backend_stats_t *out)
     out->last_wave_device_ms = G->last_ms;
     out->graph_rebind_us_total = (double)G->rebind_ns / 1e3;
     out->graph_launch_us_total = (double)G->launch_ns / 1e3;
+    out->last_wave_rebind_us = (double)G->last_rebind_ns / 1e3;
+    out->last_wave_graph_launch_us = (double)G->last_launch_ns / 1e3;
 }
 
 /* ---- life ----------------------------------------------------------------------- */
