@@ -133,7 +133,8 @@ typedef struct drive_run {
     size_t nlatency, latency_cap;
     long *tenant_arrivals, *tenant_met; /* measured arrivals and those met, per tenant */
     bool out_of_memory;
-    bool failed;                     /* a library error stopped it: err */
+    bool failed;                     /* a library error stopped it: err, failed_st */
+    cv_status failed_st;
     cv_err_t err;
     /* The submitter's own. */
     double *lag;                     /* open loop: submit time - arrival time (ms) */
@@ -619,6 +620,7 @@ static void on_refused(drive_run_t *r, drive_slot_t *s, cv_status st, const cv_e
     drive_ctx_t *c = r->ctx;
     if (st != CV_STATUS_UNAVAILABLE && !r->failed) {
         r->failed = true;
+        r->failed_st = st;
         r->err = *err;
         r->stop = true;
     }
@@ -641,10 +643,12 @@ static void closed_submit(drive_run_t *r, int t)
     if (!s) {
         /* Rare: the objects made ahead are per tenant, the draw is not. */
         cv_err_t err;
-        bool made = slot_new(c, t, (uint64_t)c->nslots * 7919 + 1, &s, &err) == CV_STATUS_OK;
+        cv_status made_st = slot_new(c, t, (uint64_t)c->nslots * 7919 + 1, &s, &err);
+        bool made = made_st == CV_STATUS_OK;
         if (!made || !slot_add(c, s)) {
             if (!r->failed) {
                 r->failed = true;
+                r->failed_st = made ? CV_STATUS_OUT_OF_MEMORY : made_st;
                 if (made) cv_errorf(&r->err, CV_STATUS_OUT_OF_MEMORY, "out of memory for the request objects");
                 else r->err = err;
             }
@@ -736,10 +740,12 @@ static void open_loop(drive_run_t *r)
         if (stop) break;
         if (!s && room) {
             cv_err_t err;
-            bool made = slot_new(c, t, (uint64_t)seq * 7919 + 1, &s, &err) == CV_STATUS_OK;
+            cv_status made_st = slot_new(c, t, (uint64_t)seq * 7919 + 1, &s, &err);
+            bool made = made_st == CV_STATUS_OK;
             pthread_mutex_lock(&c->mu);
             if (!made || !slot_add(c, s)) {
                 r->failed = true;
+                r->failed_st = made ? CV_STATUS_OUT_OF_MEMORY : made_st;
                 if (made) cv_errorf(&r->err, CV_STATUS_OUT_OF_MEMORY, "out of memory for the request objects");
                 else r->err = err;
                 pthread_mutex_unlock(&c->mu);
@@ -1100,7 +1106,9 @@ static cv_status run_load(drive_ctx_t *c, double load, drive_result_t *res, cv_e
     pthread_mutex_unlock(&c->mu);
 
     cv_status st = CV_STATUS_OK;
-    if (r->failed) st = cv_errorf(err, CV_STATUS_INTERNAL, "%s", r->err.msg);
+    /* Its own status: out of memory (a lane's backend that does not fit,
+     * say) is the memory wall to --until-full, not a failure. */
+    if (r->failed) st = cv_errorf(err, r->failed_st, "%s", r->err.msg);
     else if (r->out_of_memory) st = cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of memory for the latency samples");
     if (st == CV_STATUS_OK) {
         finish(r, res);
