@@ -479,6 +479,9 @@ typedef struct cv_runtime_stats {
      * launching a cached graph (cudaGraphLaunch, on every hit). Over the
      * last 1024 of each; 0 on the CPU. */
     double graph_rebind_us_median, graph_launch_us_median;
+    /* Median host time of the cache's lookup of a wave (its shape, and
+     * whether its members changed; us; 0 on the CPU). */
+    double graph_lookup_us_median;
     long queued;          /* now: requests waiting in its queues */
     long in_flight;       /* now: requests in waves that run */
     int tenants;          /* now: tenants loaded */

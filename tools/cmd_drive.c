@@ -183,7 +183,7 @@ typedef struct drive_result {
     bool behind;
     /* Host time per scheduled wave, medians over the runtime's last 1024
      * waves (cv_runtime_stats): the scheduler's decision and a lane's launch. */
-    double form_us, launch_us, inputs_us, cache_us, rebind_us, graph_launch_us;
+    double form_us, launch_us, inputs_us, cache_us, rebind_us, graph_launch_us, lookup_us;
 } drive_result_t;
 
 static void usage(FILE *f)
@@ -289,7 +289,8 @@ static void usage(FILE *f)
             "launch, the part placing the wave's inputs),cache_us_median (of the launch,\n"
             "the super-kernel cache's part: lookup, a rebind's tables, the graph launch),\n"
             "rebind_us_median (host time of a rebind: a cached graph's tables pointed at\n"
-            "other members),graph_launch_us_median (host time of a cached graph's launch)\n");
+            "other members),graph_launch_us_median (host time of a cached graph's launch),\n"
+            "lookup_us_median (host time of the cache's lookup of a wave)\n");
 }
 
 /* ---- options --------------------------------------------------------------------- */
@@ -1006,6 +1007,7 @@ static void finish(drive_run_t *r, drive_result_t *res)
         res->cache_us = rs.cache_us_median;
         res->rebind_us = rs.graph_rebind_us_median;
         res->graph_launch_us = rs.graph_launch_us_median;
+        res->lookup_us = rs.graph_lookup_us_median;
     }
 }
 
@@ -1312,6 +1314,7 @@ static void print_result(const drive_ctx_t *c, double load, const drive_result_t
            res->cache_us);
     if (res->rebind_us > 0) printf("; a rebind %.1f us (median)", res->rebind_us);
     if (res->graph_launch_us > 0) printf("; a graph launch %.1f us (median)", res->graph_launch_us);
+    if (res->lookup_us > 0) printf("; the cache's lookup %.1f us (median)", res->lookup_us);
     printf("\n");
     if (res->behind)
         printf("  note: the submitter fell behind: submissions lagged their arrival times by %.2f ms (p99), "
@@ -1347,12 +1350,13 @@ static void csv_row(FILE *f, const drive_ctx_t *c, double load, const drive_resu
     if (o->mode == DRIVE_POISSON) fprintf(f, "%g,,", load);
     else fprintf(f, ",%g,", load);
     fprintf(f, "%g,%g,%ld,%ld,%.2f,%.2f,%.3f,%.3f,%.3f,%.5f,%.4f,%ld,%ld,%ld,%ld,%ld,%ld,%ld,%ld,%ld,%.3f,%.3f,"
-               "%.2f,%.2f,%.3f,%d,%.4f,%.2f,%.2f,%.2f,%.2f\n",
+               "%.2f,%.2f,%.3f,%d,%.4f,%.2f,%.2f,%.2f,%.2f,%.2f\n",
             o->slo_ms, o->duration_s, o->max_wave_rows, o->waves_in_flight, res->offered_per_s,
             res->completed_per_s, res->p50, res->p99, res->p999, res->attainment, res->fused_share, res->arrivals,
             res->completed, res->queue_full, res->infeasible, res->expired, res->failed, res->unfinished,
             res->dropped, res->waves, res->mean_wave_requests, res->lag_p99_ms, res->form_us, res->launch_us, res->mean,
-            o->per_tenant, res->tenant_spread, res->inputs_us, res->cache_us, res->rebind_us, res->graph_launch_us);
+            o->per_tenant, res->tenant_spread, res->inputs_us, res->cache_us, res->rebind_us, res->graph_launch_us,
+            res->lookup_us);
     fflush(f);
 }
 
@@ -1408,7 +1412,7 @@ static const char run_header[] =
     "waves_in_flight,offered_per_s,completed_per_s,p50_ms,p99_ms,p999_ms,attainment,fused_share,arrivals,"
     "completed,rejected_queue_full,rejected_infeasible,expired,failed,unfinished,dropped,waves,"
     "mean_wave_requests,submit_lag_p99_ms,form_us_median,launch_us_median,mean_ms,per_tenant,tenant_spread,"
-    "inputs_us_median,cache_us_median,rebind_us_median,graph_launch_us_median\n";
+    "inputs_us_median,cache_us_median,rebind_us_median,graph_launch_us_median,lookup_us_median\n";
 static const char tenant_header[] = "label,policy,device,precision,tenants,mode,rate,concurrency,per_tenant,tenant,"
                                     "arrivals,completed,mean_ms,p50_ms,p99_ms,attainment\n";
 static const char wall_header[] =

@@ -368,7 +368,7 @@ sched)
     #    Then the same with a wave's copies as one kernel each
     #    (CARAVEL_COPY_KERNEL=on), and each run's median host time to
     #    form a wave and to launch it (drive's form_us / launch_us).
-    echo "model,R,waves_wall_inf_per_s,waves_device_inf_per_s,submit_inf_per_s,submit_over_device,form_us,launch_us,submit_copy_kernel_inf_per_s,copy_kernel_over_device,launch_us_copy_kernel,inputs_us,inputs_us_copy_kernel,cache_us,rebind_us,graph_launch_us" > "$out/sched_compare.csv"
+    echo "model,R,waves_wall_inf_per_s,waves_device_inf_per_s,submit_inf_per_s,submit_over_device,form_us,launch_us,submit_copy_kernel_inf_per_s,copy_kernel_over_device,launch_us_copy_kernel,inputs_us,inputs_us_copy_kernel,cache_us,rebind_us,graph_launch_us,lookup_us" > "$out/sched_compare.csv"
     # The costliest (64 ResNet-50 exports and loads) last.
     # (SCHED_PAIRS picks some of them: "mobilenet_v2:64 resnet50:64".)
     for pair in ${SCHED_PAIRS:-resnet50:8 mobilenet_v2:8 mobilenet_v2:64 resnet50:64}; do
@@ -390,6 +390,7 @@ sched)
         cu=$(col "$out/sched_saturation.csv" "$arch-R$R" spacetime 38)
         ru=$(col "$out/sched_saturation.csv" "$arch-R$R" spacetime 39)
         gu=$(col "$out/sched_saturation.csv" "$arch-R$R" spacetime 40)
+        ou=$(col "$out/sched_saturation.csv" "$arch-R$R" spacetime 41)
         # (SCHED_COPY_KERNEL=0 skips the copy kernel's run.)
         # shellcheck disable=SC2086
         [ "${SCHED_COPY_KERNEL:-1}" = 1 ] && CARAVEL_COPY_KERNEL=on drive "$(limit 90)" --label "$arch-R$R-copy-kernel" $m \
@@ -398,8 +399,8 @@ sched)
         k=$(col "$out/sched_saturation.csv" "$arch-R$R-copy-kernel" spacetime 15)
         ku=$(col "$out/sched_saturation.csv" "$arch-R$R-copy-kernel" spacetime 33)
         kiu=$(col "$out/sched_saturation.csv" "$arch-R$R-copy-kernel" spacetime 37)
-        echo "$w" | awk -F, -v a="$arch" -v r="$R" -v d="${d:-0}" -v fu="${fu:-}" -v lu="${lu:-}" -v k="${k:-0}" -v ku="${ku:-}" -v iu="${iu:-}" -v kiu="${kiu:-}" -v cu="${cu:-}" -v ru="${ru:-}" -v gu="${gu:-}" \
-          'NF >= 8 {printf "%s,%s,%s,%s,%s,%.3f,%s,%s,%s,%.3f,%s,%s,%s,%s,%s,%s\n", a, r, $6, $8, d, ($8 > 0 ? d / $8 : 0), fu, lu, k, ($8 > 0 ? k / $8 : 0), ku, iu, kiu, cu, ru, gu}' >> "$out/sched_compare.csv"
+        echo "$w" | awk -F, -v a="$arch" -v r="$R" -v d="${d:-0}" -v fu="${fu:-}" -v lu="${lu:-}" -v k="${k:-0}" -v ku="${ku:-}" -v iu="${iu:-}" -v kiu="${kiu:-}" -v cu="${cu:-}" -v ru="${ru:-}" -v gu="${gu:-}" -v ou="${ou:-}" \
+          'NF >= 8 {printf "%s,%s,%s,%s,%s,%.3f,%s,%s,%s,%.3f,%s,%s,%s,%s,%s,%s,%s\n", a, r, $6, $8, d, ($8 > 0 ? d / $8 : 0), fu, lu, k, ($8 > 0 ? k / $8 : 0), ku, iu, kiu, cu, ru, gu, ou}' >> "$out/sched_compare.csv"
     done
     echo "sched: saturated throughput, waves mode vs cv_submit:"
     column -t -s, "$out/sched_compare.csv" 2>/dev/null || cat "$out/sched_compare.csv"

@@ -63,6 +63,7 @@ typedef struct cv_backend_stats {
      * 0 where it had none. Samples for medians: a mean is swayed by a
      * few first launches (lazy module loading, a graph's first upload). */
     double last_wave_rebind_us, last_wave_graph_launch_us;
+    double last_wave_lookup_us; /* the last wave's cache lookup (its shape and members) */
 } cv_backend_stats_t;
 
 /* One host <-> device copy of a batch (copy_many). */

@@ -245,6 +245,7 @@ static void lane_run(cv_runtime_t *rt, cv_lane_t *lane)
             if (b.last_wave_rebind_us > 0) rt->rebind_us[rt->nrebind++ % HOST_SAMPLES] = b.last_wave_rebind_us;
             if (b.last_wave_graph_launch_us > 0)
                 rt->graph_launch_us[rt->ngraph_launch++ % HOST_SAMPLES] = b.last_wave_graph_launch_us;
+            if (b.last_wave_lookup_us > 0) rt->lookup_us[rt->nlookup++ % HOST_SAMPLES] = b.last_wave_lookup_us;
         }
     }
     /* A wave that captured its shape's graph (or sized the capture)

@@ -213,6 +213,7 @@ cv_status cv_runtime_stats(cv_runtime_t *rt, cv_runtime_stats_t *out)
     out->cache_us_median = median(rt->cache_us, rt->nlaunch);
     out->graph_rebind_us_median = median(rt->rebind_us, rt->nrebind);
     out->graph_launch_us_median = median(rt->graph_launch_us, rt->ngraph_launch);
+    out->graph_lookup_us_median = median(rt->lookup_us, rt->nlookup);
     /* The lanes' backends run the scheduled waves: their counters too. */
     for (cv_sched_lane_t *l = rt->sched->lanes; l; l = l->next) {
         cv_lane_t *lane = l->impl;

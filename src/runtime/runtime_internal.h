@@ -166,8 +166,8 @@ struct cv_runtime {
     double form_us[HOST_SAMPLES], launch_us[HOST_SAMPLES], inputs_us[HOST_SAMPLES], cache_us[HOST_SAMPLES];
     long nform, nlaunch;
     /* Of the waves that had one: a rebind's and a graph launch's (us). */
-    double rebind_us[HOST_SAMPLES], graph_launch_us[HOST_SAMPLES];
-    long nrebind, ngraph_launch;
+    double rebind_us[HOST_SAMPLES], graph_launch_us[HOST_SAMPLES], lookup_us[HOST_SAMPLES];
+    long nrebind, ngraph_launch, nlookup;
     /* The step profile of the last profiled cv_wave_run (under exec_mu). */
     cv_step_profile_t *profile;
     int profile_steps, profile_cap;

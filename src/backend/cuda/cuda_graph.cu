@@ -200,6 +200,7 @@ struct cv_cuda_graphs {
     uint64_t rebind_ns; /* host time of every rebind */
     uint64_t launch_ns; /* host time of every hit's cudaGraphLaunch */
     uint64_t last_rebind_ns, last_launch_ns; /* the last wave's; 0: none */
+    uint64_t last_lookup_ns; /* the last wave's: its shape found (grouping, entry, members) */
     /* for tests (cv_cuda_graph_rebind_mode): rebind on the host even
      * where the kernel could; check every kernel rebind's words against
      * the host's */
@@ -824,15 +825,17 @@ extern "C" cv_status cv_cuda_wave_begin(cv_backend_t *b, const cv_plan_t *plan, 
     G->nsteps = G->nslots = 0;
     G->stage_bytes = G->workspace_bytes = 0;
     G->fallbacks_at_begin = fallback_total(cuda);
-    G->last_rebind_ns = G->last_launch_ns = 0;
+    G->last_rebind_ns = G->last_launch_ns = G->last_lookup_ns = 0;
     if (!G->enabled) return CV_STATUS_OK;
 
+    uint64_t looking = cv_clock_ns();
     graph_entry_t *e = G->cur = grouping_of(G, plan, slices, nslices)
                                     ? entry_for(G, plan, precision, slices, nslices, buffer)
                                     : NULL;
     if (!e) return CV_STATUS_OK;
     if (e->exec && e->workspace != cuda->workspace) drop_exec(e);
     bool members = e->exec && same_members(e, slices, plan->graph);
+    G->last_lookup_ns = cv_clock_ns() - looking;
     if (e->exec && (members || !e->bound)) {
         uint64_t rebinding = cv_clock_ns();
         cudaError_t ce = members ? cudaSuccess : rebind(cuda, e, slices, plan->graph);
@@ -1083,6 +1086,7 @@ extern "C" void cv_cuda_stats(cv_backend_t *b, cv_backend_stats_t *out)
     out->graph_launch_us_total = (double)G->launch_ns / 1e3;
     out->last_wave_rebind_us = (double)G->last_rebind_ns / 1e3;
     out->last_wave_graph_launch_us = (double)G->last_launch_ns / 1e3;
+    out->last_wave_lookup_us = (double)G->last_lookup_ns / 1e3;
 }
 
 /* ---- life ----------------------------------------------------------------------- */
