@@ -40,15 +40,53 @@ int cv_drive_pick(cv_drive_rng_t *rng, const double *cumulative, int n)
     return lo;
 }
 
+static size_t rank_of(size_t n, double q);
+
 double cv_drive_percentile(const double *sorted, size_t n, double q)
 {
     if (n == 0) return 0;
-    if (q <= 0) return sorted[0];
     /* ceil(q * n) - 1, guarding against q * n landing a hair above an
      * integer through rounding (0.99 * 100 = 99.00000000000001). */
+    return sorted[rank_of(n, q)];
+}
+
+/* The rank cv_drive_percentile reads: ceil(q * n) - 1, clamped. */
+static size_t rank_of(size_t n, double q)
+{
+    if (q <= 0) return 0;
     double rank = ceil(q * (double)n - 1e-9);
     size_t i = rank < 1 ? 0 : (size_t)rank - 1;
-    return sorted[i < n ? i : n - 1];
+    return i < n ? i : n - 1;
+}
+
+double cv_drive_select(double *v, size_t n, double q)
+{
+    if (n == 0) return 0;
+    size_t k = rank_of(n, q), lo = 0, hi = n - 1;
+    /* Hoare-style quickselect, median-of-three pivots: v[k] ends up the
+     * k-th smallest. */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        double a = v[lo], b = v[mid], c = v[hi];
+        double pivot = a < b ? (b < c ? b : (a < c ? c : a)) : (a < c ? a : (b < c ? c : b));
+        size_t i = lo, j = hi;
+        while (i <= j) {
+            while (v[i] < pivot) i++;
+            while (v[j] > pivot) j--;
+            if (i <= j) {
+                double t = v[i];
+                v[i] = v[j];
+                v[j] = t;
+                i++;
+                if (j == 0) break;
+                j--;
+            }
+        }
+        if (k <= j) hi = j;
+        else if (k >= i) lo = i;
+        else return v[k];
+    }
+    return v[k];
 }
 
 static int compare_double(const void *a, const void *b)

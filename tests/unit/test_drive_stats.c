@@ -12,6 +12,7 @@
 #include "drive_stats.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 static void test_percentile_nearest_rank(void **state)
@@ -42,6 +43,32 @@ static void test_percentile_nearest_rank(void **state)
     cv_drive_sort(t, 5);
     assert_true(cv_drive_percentile(t, 5, 0.5) == 2 && cv_drive_percentile(t, 5, 0.8) == 3 &&
                 cv_drive_percentile(t, 5, 0.81) == 5);
+}
+
+/* Selection gives what sorting gives, at every rank, with duplicates and
+ * in any order. */
+static void test_select_matches_sort(void **state)
+{
+    enum { N = 2001 };
+    static double v[N], sorted[N], work[N];
+    const double qs[] = {0, 0.001, 0.25, 0.5, 0.9, 0.99, 0.999, 1.0};
+    uint64_t x = 12345;
+    for (int trial = 0; trial < 40; trial++) {
+        size_t n = 1 + (size_t)(trial * 53 % N);
+        for (size_t i = 0; i < n; i++) {
+            x = x * 6364136223846793005ull + 1442695040888963407ull;
+            /* Few distinct values in some trials: many ties. */
+            v[i] = trial % 3 == 0 ? (double)((x >> 33) % 7) : (double)(x >> 11) / 9007199254740992.0;
+            sorted[i] = v[i];
+        }
+        cv_drive_sort(sorted, n);
+        for (size_t k = 0; k < sizeof qs / sizeof qs[0]; k++) {
+            memcpy(work, v, n * sizeof(double));
+            double got = cv_drive_select(work, n, qs[k]), want = cv_drive_percentile(sorted, n, qs[k]);
+            if (got != want) fail_msg("trial %d, n %zu, q %g: selected %g, sorted %g", trial, n, qs[k], got, want);
+        }
+    }
+    assert_true(cv_drive_select(NULL, 0, 0.99) == 0);
 }
 
 static void test_attainment_counts_misses(void **state)
@@ -170,7 +197,8 @@ static void test_parse_list(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_percentile_nearest_rank), cmocka_unit_test(test_attainment_counts_misses),
+        cmocka_unit_test(test_percentile_nearest_rank), cmocka_unit_test(test_select_matches_sort),
+        cmocka_unit_test(test_attainment_counts_misses),
         cmocka_unit_test(test_highest_meeting),         cmocka_unit_test(test_arrivals_reproducible),
         cmocka_unit_test(test_exponential_gaps),        cmocka_unit_test(test_pick_weighted),
         cmocka_unit_test(test_parse_list),
