@@ -15,6 +15,9 @@
 #   kernels the fused pointwise kernel against cuBLAS + epilogue pass
 #           (CARAVEL_POINTWISE=auto|cublas|own), ResNet-50 and MobileNetV2,
 #           R = 1, 8, 64, FP32; then the profile at R = 64. kernels.csv
+#   depthwise  the tiled 3x3 depthwise kernel against the direct one
+#           (CARAVEL_DEPTHWISE=direct|tiled), MobileNetV2, R = 1, 8, 64, FP32
+#           and FP16; then the tiled kernel's profile at R = 64. depthwise.csv
 #   members waves of 32 tenants drawn at random out of 64 for every wave,
 #           against waves of 32 fixed tenants (the super-kernel cache with
 #           changing members), ResNet-50 and MobileNetV2, FP32
@@ -78,7 +81,7 @@ if [ $# -gt 1 ]; then # several stages, in order
   for s in "$@"; do "$0" "$s"; done
   exit 0
 fi
-stage=${1:?usage: run.sh tests|overhead|sanitize|bench|peers|profile|members|fusion|table1|zoo|sched|shared|fig2|fig3|fig4|fig5|serve|scale ...}
+stage=${1:?usage: run.sh tests|overhead|sanitize|bench|peers|profile|kernels|depthwise|members|fusion|table1|zoo|sched|shared|goals|fig2|fig3|fig4|fig5|serve|scale ...}
 out=${OUT:-/tmp/caravel-out}
 mkdir -p "$out"
 device=${DEVICE:-cuda}
@@ -210,6 +213,30 @@ profile)
         timeout 120 $cv bench --device cuda --tenants $R --waves 7 --warmup 2 --profile --top 8 --csv "$arch,$R" $models
       done
     done
+  } 2>&1 | tee "$log"
+  ;;
+depthwise)
+  # Issue 9: the tiled 3x3 depthwise kernel (CARAVEL_DEPTHWISE=tiled)
+  # against the direct one, MobileNetV2 FP32 and FP16, device time of one
+  # wave at R = 1, 8, 64 in one call; then the tiled kernel's profile at
+  # R = 64 (where a wave's time goes with it).
+  {
+    [ -f /tmp/tenants/mobilenet_v2/tenant_063.onnx ] ||
+      python3 bench/gpu/export_tenants.py mobilenet_v2 64 /tmp/tenants/mobilenet_v2
+    for prec in fp32 fp16; do
+      for R in 1 8 64; do
+        models=$(tenant_models mobilenet_v2 "$R")
+        for dw in direct tiled; do
+          # shellcheck disable=SC2086
+          CARAVEL_DEPTHWISE=$dw timeout 120 $cv bench --device cuda --precision $prec --tenants $R --waves 20 \
+            --warmup 5 --csv "mobilenet_v2,$prec,depthwise-$dw" $models | grep -E "^mobilenet_v2,"
+        done
+      done
+    done | tee "$out/depthwise.csv"
+    models=$(tenant_models mobilenet_v2 64)
+    # shellcheck disable=SC2086
+    CARAVEL_DEPTHWISE=tiled timeout 120 $cv bench --device cuda --tenants 64 --waves 7 --warmup 2 --profile --top 12 \
+      --csv "mobilenet_v2,64,tiled" $models
   } 2>&1 | tee "$log"
   ;;
 kernels)

@@ -148,6 +148,16 @@ static const op_case_t CASES[] = {
      {1, 1}, {1, 1}, {1, 1, 1, 1}, 2, true, NULL, 0, 0, 1, 1, CV_ACTIVATION_RELU, 0, 0},
     {"depthwise 3x3 stride 2 no bias", CV_OP_CONV, CV_TEST_SHAPE(2, 16, 9, 8), CV_TEST_SHAPE(16, 1, 3, 3), false, {0}, 16, {2, 2},
      {1, 1}, {1, 1, 1, 1}, 2, true, NULL, 0, 0, 1, 1, CV_ACTIVATION_NONE, 0, 0},
+    /* Widths that are no multiple of the tiled kernel's run of 4, and
+     * narrower than one (CARAVEL_DEPTHWISE=tiled: test_depthwise_tiled). */
+    {"depthwise 3x3 pad 1 width 13 clip", CV_OP_CONV, CV_TEST_SHAPE(2, 8, 15, 13), CV_TEST_SHAPE(8, 1, 3, 3), false, CV_TEST_SHAPE(8), 8,
+     {1, 1}, {1, 1}, {1, 1, 1, 1}, 2, true, NULL, 0, 0, 1, 1, CV_ACTIVATION_CLIP, 0.0f, 6.0f},
+    {"depthwise 3x3 stride 2 pad 1 width 17", CV_OP_CONV, CV_TEST_SHAPE(2, 8, 16, 17), CV_TEST_SHAPE(8, 1, 3, 3), false, CV_TEST_SHAPE(8), 8,
+     {2, 2}, {1, 1}, {1, 1, 1, 1}, 2, true, NULL, 0, 0, 1, 1, CV_ACTIVATION_RELU, 0, 0},
+    {"depthwise 3x3 no pad width 3", CV_OP_CONV, CV_TEST_SHAPE(1, 4, 5, 5), CV_TEST_SHAPE(4, 1, 3, 3), false, {0}, 4,
+     {1, 1}, {1, 1}, {0, 0, 0, 0}, 2, true, NULL, 0, 0, 1, 1, CV_ACTIVATION_NONE, 0, 0},
+    {"depthwise 3x3 asymmetric pads", CV_OP_CONV, CV_TEST_SHAPE(2, 6, 9, 10), CV_TEST_SHAPE(6, 1, 3, 3), false, CV_TEST_SHAPE(6), 6,
+     {2, 2}, {1, 1}, {0, 1, 1, 0}, 2, true, NULL, 0, 0, 1, 1, CV_ACTIVATION_NONE, 0, 0},
     {"depthwise multiplier 2", CV_OP_CONV, CV_TEST_SHAPE(2, 4, 6, 6), CV_TEST_SHAPE(8, 1, 3, 3), false, CV_TEST_SHAPE(8), 4, {1, 1}, {1, 1},
      {0, 0, 0, 0}, 2, true, NULL, 0, 0, 1, 1, CV_ACTIVATION_NONE, 0, 0},
     {"conv 1x1 bias", CV_OP_CONV, CV_TEST_SHAPE(3, 16, 5, 5), CV_TEST_SHAPE(24, 16, 1, 1), false, CV_TEST_SHAPE(24), 1, {1, 1}, {1, 1},
@@ -386,6 +396,33 @@ static void check_wave(int r, cv_precision_t prec)
 static void test_wave_r1(void **state) { check_wave(1, CV_PRECISION_FP32); }
 static void test_wave_r2(void **state) { check_wave(2, CV_PRECISION_FP32); }
 static void test_wave_r7(void **state) { check_wave(7, CV_PRECISION_FP32); }
+
+/* The tiled depthwise kernel (CARAVEL_DEPTHWISE=tiled) against the CPU:
+ * every depthwise case (strides 1 and 2, pads, widths off its run of 4),
+ * in FP32 and FP16, and a wave of 7 tenants whose depthwise step it runs. */
+static void test_depthwise_tiled(void **state)
+{
+    cv_cuda_t *cuda = (cv_cuda_t *)B.cuda;
+    bool was = cuda->depthwise_tiled;
+    cuda->depthwise_tiled = true;
+    long launches = cuda->depthwise_tiled_launches;
+    int ran = 0;
+    for (size_t i = 0; i < CV_ARRAY_LEN(CASES); i++) {
+        const op_case_t *k = &CASES[i];
+        if (k->op != CV_OP_CONV || k->group != k->x.dims[1] || k->w.dims[0] != k->x.dims[1]) continue;
+        run_case(k, CV_PRECISION_FP32, 5000 + 17 * i);
+        run_case(k, CV_PRECISION_FP16, 6000 + 17 * i);
+        ran++;
+    }
+    assert_true(ran >= 5);
+    /* Each FP32 case ran in the tiled kernel at least once. */
+    if (cuda->depthwise_tiled_launches - launches < ran)
+        fail_msg("the tiled kernel ran %ld times for %d cases", cuda->depthwise_tiled_launches - launches, ran);
+    launches = cuda->depthwise_tiled_launches;
+    check_wave(7, CV_PRECISION_FP32);
+    assert_true(cuda->depthwise_tiled_launches > launches);
+    cuda->depthwise_tiled = was;
+}
 static void test_wave_r64(void **state) { check_wave(64, CV_PRECISION_FP32); }
 
 /* Reduced precisions in a wave: per-slice half weights in pointer tables. */
@@ -603,6 +640,7 @@ int main(void)
         cmocka_unit_test(test_wave_r1),
         cmocka_unit_test(test_wave_r2),
         cmocka_unit_test(test_wave_r7),
+        cmocka_unit_test(test_depthwise_tiled),
         cmocka_unit_test(test_wave_r64),
         cmocka_unit_test(test_wave_r7_reduced),
         cmocka_unit_test(test_copy_kernel),

@@ -715,6 +715,16 @@ extern "C" cv_status cv_backend_cuda_create(int device, cv_backend_t **out, cv_e
             goto fail;
         }
     }
+    {
+        const char *env = getenv("CARAVEL_DEPTHWISE");
+        if (!env || !*env || !strcmp(env, "direct")) cuda->depthwise_tiled = false;
+        else if (!strcmp(env, "tiled")) cuda->depthwise_tiled = true;
+        else {
+            st = cv_errorf(err, CV_STATUS_INVALID_ARGUMENT, "CARAVEL_DEPTHWISE must be direct or tiled, not '%.40s'",
+                           env);
+            goto fail;
+        }
+    }
     if ((st = cv_cuda_graphs_create(cuda, err)) != CV_STATUS_OK) goto fail;
     if ((st = cv_cuda_host_blocks_create(cuda, err)) != CV_STATUS_OK) goto fail;
     *out = &cuda->base;

@@ -278,6 +278,79 @@ static __global__ void depthwise_kernel(const float *__restrict__ x, const float
     }
 }
 
+/* Depthwise 3x3, stride S (1 or 2), dilation 1, any padding: the tiled
+ * kernel (CARAVEL_DEPTHWISE=tiled). A thread computes DW_RUN consecutive
+ * outputs of one output row, holding the input columns they share in
+ * registers: for stride 1, 6 loads a kernel row for 4 outputs where the
+ * direct kernel makes 12, and one index computation for the 4. Threads
+ * are numbered over (channel, output row, run) of a row n, so blocks are
+ * full whatever the plane (MobileNetV2's last planes are 7x7 and 14x14;
+ * the direct kernel gives each plane its own block). Same epilogue as the
+ * direct kernel: bias, the fused residual, the clamp. */
+#define DW_RUN 4
+template <int S>
+static __global__ void depthwise3x3_kernel(const float *__restrict__ x, const float *const *__restrict__ wtab,
+                                           const float *const *__restrict__ btab, const float *__restrict__ res,
+                                           float *__restrict__ y, int64_t rows, int channels, int ih_n, int iw_n,
+                                           int oh_n, int ow_n, int ph, int pw, bool clamp, float lo, float hi)
+{
+    /* 32-bit indices within a row: depthwise_tiles checks they fit. */
+    const int runs = (ow_n + DW_RUN - 1) / DW_RUN;
+    const int per_channel = oh_n * runs;
+    const int per_row = channels * per_channel;
+    constexpr int width = (DW_RUN - 1) * S + 3; /* input columns a run reads */
+    for (int64_t n = blockIdx.y; n < rows; n += gridDim.y) {
+        const float *__restrict__ wn = wtab[n];
+        const float *__restrict__ bn = btab ? btab[n] : NULL;
+        for (int t = blockIdx.x * blockDim.x + threadIdx.x; t < per_row; t += gridDim.x * blockDim.x) {
+            const int c = t / per_channel;
+            const int rest = t - c * per_channel;
+            const int oh = rest / runs, ow0 = (rest - oh * runs) * DW_RUN;
+            const int64_t plane = n * channels + c;
+            const float *__restrict__ xc = x + plane * (int64_t)ih_n * iw_n;
+            const float *__restrict__ w = wn + c * 9;
+            float acc[DW_RUN];
+#pragma unroll
+            for (int j = 0; j < DW_RUN; j++) acc[j] = 0.0f;
+            const int iw0 = ow0 * S - pw;
+#pragma unroll
+            for (int kh = 0; kh < 3; kh++) {
+                const int ih = oh * S + kh - ph;
+                if (ih < 0 || ih >= ih_n) continue;
+                const float *__restrict__ xr = xc + (int64_t)ih * iw_n;
+                float in[width];
+#pragma unroll
+                for (int q = 0; q < width; q++) {
+                    const int iw = iw0 + q;
+                    in[q] = iw >= 0 && iw < iw_n ? __ldg(xr + iw) : 0.0f;
+                }
+                const float w0 = __ldg(w + kh * 3), w1 = __ldg(w + kh * 3 + 1), w2 = __ldg(w + kh * 3 + 2);
+#pragma unroll
+                for (int j = 0; j < DW_RUN; j++) acc[j] += in[j * S] * w0 + in[j * S + 1] * w1 + in[j * S + 2] * w2;
+            }
+            const float b = bn ? __ldg(bn + c) : 0.0f;
+            const int64_t at = (plane * oh_n + oh) * (int64_t)ow_n + ow0;
+#pragma unroll
+            for (int j = 0; j < DW_RUN; j++) {
+                if (ow0 + j >= ow_n) break;
+                float v = acc[j] + b;
+                if (res) v += res[at + j];
+                if (clamp) v = cv_clamp_f32(v, lo, hi);
+                y[at + j] = v;
+            }
+        }
+    }
+}
+
+/* Whether the tiled depthwise kernel takes this geometry: 3x3, stride 1
+ * or 2 (both ways alike), dilation 1, a row's threads numbered in 32 bits. */
+static bool depthwise_tiles(const conv_dims_t *d, int64_t channels)
+{
+    int64_t per_row = channels * d->out[1] * ((d->out[2] + DW_RUN - 1) / DW_RUN);
+    return d->k[1] == 3 && d->k[2] == 3 && d->d[1] == 1 && d->d[2] == 1 && d->s[1] == d->s[2] &&
+           (d->s[1] == 1 || d->s[1] == 2) && per_row <= INT32_MAX - 2 * 65535 * (int64_t)THREADS;
+}
+
 /* A 1x1 convolution (stride 1, no padding, one group) with its epilogue
  * fused: for row n, Y_n[M, P] = W_n[M, K] X_n[K, P], then + bias[m],
  * + the fused residual, then the clamp, written once. A block computes a
@@ -517,10 +590,29 @@ static cv_status conv_depthwise(cv_cuda_t *cuda, const cv_step_run_t *run, const
     if (st != CV_STATUS_OK) return st;
     const float *x = (const float *)run->inputs[0]->data;
     float *y = (float *)run->outputs[0]->data;
+    const float *const *bias = has_bias ? dw + g->n : NULL;
+    const conv_dims_t *d = &g->dims;
+    if (cuda->depthwise_tiled && depthwise_tiles(d, g->c)) {
+        /* Threads over (channel, output row, run) of a row; rows in y. */
+        int64_t per_row = g->c * d->out[1] * ((d->out[2] + DW_RUN - 1) / DW_RUN);
+        int64_t gx = (per_row + THREADS - 1) / THREADS;
+        dim3 grid((unsigned)CV_MAX(1, CV_MIN(gx, 65535)), (unsigned)CV_MAX(1, CV_MIN(g->n, 65535)));
+        if (d->s[1] == 1)
+            depthwise3x3_kernel<1><<<grid, THREADS, 0, cuda->stream>>>(
+                x, dw, bias, res, y, g->n, (int)g->c, (int)d->in[1], (int)d->in[2], (int)d->out[1], (int)d->out[2],
+                (int)d->p[1], (int)d->p[2], c->active, c->lo, c->hi);
+        else
+            depthwise3x3_kernel<2><<<grid, THREADS, 0, cuda->stream>>>(
+                x, dw, bias, res, y, g->n, (int)g->c, (int)d->in[1], (int)d->in[2], (int)d->out[1], (int)d->out[2],
+                (int)d->p[1], (int)d->p[2], c->active, c->lo, c->hi);
+        CV_CUDA_CHECK_LAUNCH(err);
+        cuda->depthwise_tiled_launches++;
+        return CV_STATUS_OK;
+    }
     dim3 grid, block;
-    plane_launch(g->n, g->c, g->dims.out[1] * g->dims.out[2], &grid, &block);
-    depthwise_kernel<<<grid, block, 0, cuda->stream>>>(x, dw, has_bias ? dw + g->n : NULL, res, y, g->n, g->c,
-                                                       g->dims, c->active, c->lo, c->hi);
+    plane_launch(g->n, g->c, d->out[1] * d->out[2], &grid, &block);
+    depthwise_kernel<<<grid, block, 0, cuda->stream>>>(x, dw, bias, res, y, g->n, g->c, g->dims, c->active, c->lo,
+                                                       c->hi);
     CV_CUDA_CHECK_LAUNCH(err);
     return CV_STATUS_OK;
 }

@@ -48,6 +48,10 @@ typedef struct cv_cuda {
      * an epilogue pass: CARAVEL_POINTWISE=own (any K), cublas (none), or
      * unset (the default bound). */
     int64_t pointwise_own_max_k;
+    /* 3x3 depthwise convolutions in the tiled kernel (cuda_gemm.cu):
+     * CARAVEL_DEPTHWISE=tiled; direct (the default) until measured. */
+    bool depthwise_tiled;
+    long depthwise_tiled_launches; /* for tests */
     /* The process's pinned host blocks made by host_alloc (request
      * buffers), which copy_many moves in one call (cuda_copy.cu). */
     struct cv_cuda_host_blocks *host_blocks;
