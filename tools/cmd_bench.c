@@ -423,6 +423,14 @@ int cv_cmd_bench(int argc, char **argv)
                "(%ld with other members), %ld refreshes, %ld misses; %ld steps on the host\n",
                device_median, device_per_s, graphs ? "on" : "off", st.graph_hits, st.graph_rebinds,
                st.graph_refreshes, st.graph_misses, st.fallback_steps);
+    /* The host's part of a wave without load beside it (issue 8's 20 us
+     * for a 64-tenant wave): the floor that the loaded figures of caravel
+     * drive are compared with. Includes the warm-up waves. */
+    if (device == CV_DEVICE_CUDA && !profile)
+        printf("bench: host time per wave (medians): launch %.1f us, of it placing the inputs %.1f us and the "
+               "super-kernel cache %.1f us (lookup %.1f us, rebind %.1f us, graph launch %.1f us)\n",
+               st.launch_us_median, st.inputs_us_median, st.cache_us_median, st.graph_lookup_us_median,
+               st.graph_rebind_us_median, st.graph_launch_us_median);
     print_memory(&mem, tenants, device == CV_DEVICE_CUDA);
     if (csv) {
         /* N: rows per tenant; a list is written with ';' between entries. */

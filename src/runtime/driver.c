@@ -236,17 +236,9 @@ static void lane_run(cv_runtime_t *rt, cv_lane_t *lane)
     }
     if (st != CV_STATUS_OK) cv_log(CV_LOG_WARN, "a wave of %d requests failed: %s", n, err.msg);
     else {
-        rt->inputs_us[rt->nlaunch % HOST_SAMPLES] = (double)cv_exec_last_inputs_ns(lane->exec) / 1e3;
-        rt->cache_us[rt->nlaunch % HOST_SAMPLES] = (double)cv_exec_last_begin_ns(lane->exec) / 1e3;
-        rt->launch_us[rt->nlaunch++ % HOST_SAMPLES] = (double)cv_exec_last_launch_ns(lane->exec) / 1e3;
-        if (lane->backend->iface->stats) {
-            cv_backend_stats_t b = {0};
-            lane->backend->iface->stats(lane->backend, &b);
-            if (b.last_wave_rebind_us > 0) rt->rebind_us[rt->nrebind++ % HOST_SAMPLES] = b.last_wave_rebind_us;
-            if (b.last_wave_graph_launch_us > 0)
-                rt->graph_launch_us[rt->ngraph_launch++ % HOST_SAMPLES] = b.last_wave_graph_launch_us;
-            if (b.last_wave_lookup_us > 0) rt->lookup_us[rt->nlookup++ % HOST_SAMPLES] = b.last_wave_lookup_us;
-        }
+        cv_host_times_t times;
+        cv_driver_host_times(lane->exec, lane->backend, &times);
+        cv_driver_note_host_times(rt, &times);
     }
     /* A wave that captured its shape's graph (or sized the capture)
      * took many times what the shape takes: kept out of the latency
@@ -386,6 +378,30 @@ static cv_status lane_new(cv_runtime_t *rt, cv_sched_lane_t *slane, cv_err_t *er
     slane->impl = lane;
     rt->lanes_made++;
     return CV_STATUS_OK;
+}
+
+void cv_driver_host_times(const cv_executor_t *exec, cv_backend_t *backend, cv_host_times_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->inputs_us = (double)cv_exec_last_inputs_ns(exec) / 1e3;
+    out->cache_us = (double)cv_exec_last_begin_ns(exec) / 1e3;
+    out->launch_us = (double)cv_exec_last_launch_ns(exec) / 1e3;
+    if (!backend->iface->stats) return;
+    cv_backend_stats_t b = {0};
+    backend->iface->stats(backend, &b);
+    out->rebind_us = b.last_wave_rebind_us;
+    out->graph_launch_us = b.last_wave_graph_launch_us;
+    out->lookup_us = b.last_wave_lookup_us;
+}
+
+void cv_driver_note_host_times(cv_runtime_t *rt, const cv_host_times_t *t)
+{
+    rt->inputs_us[rt->nlaunch % HOST_SAMPLES] = t->inputs_us;
+    rt->cache_us[rt->nlaunch % HOST_SAMPLES] = t->cache_us;
+    rt->launch_us[rt->nlaunch++ % HOST_SAMPLES] = t->launch_us;
+    if (t->rebind_us > 0) rt->rebind_us[rt->nrebind++ % HOST_SAMPLES] = t->rebind_us;
+    if (t->graph_launch_us > 0) rt->graph_launch_us[rt->ngraph_launch++ % HOST_SAMPLES] = t->graph_launch_us;
+    if (t->lookup_us > 0) rt->lookup_us[rt->nlookup++ % HOST_SAMPLES] = t->lookup_us;
 }
 
 cv_status cv_driver_attach_lanes(cv_runtime_t *rt, cv_err_t *err)

@@ -214,6 +214,17 @@ void cv_driver_stop(cv_runtime_t *rt);
 /* Gives every lane of the scheduler without a runtime part one (backend,
  * executor, worker). Under rt->mu. */
 cv_status cv_driver_attach_lanes(cv_runtime_t *rt, cv_err_t *err);
+/* A wave's host times (us): the executor's launch, its inputs and cache
+ * parts; the backend's lookup, rebind and graph launch (0: none). */
+typedef struct cv_host_times {
+    double launch_us, inputs_us, cache_us, lookup_us, rebind_us, graph_launch_us;
+} cv_host_times_t;
+/* Reads them after a wave, on the thread that ran it (no lock). */
+void cv_driver_host_times(const cv_executor_t *exec, cv_backend_t *backend, cv_host_times_t *out);
+/* Keeps them in the runtime's samples for cv_runtime_stats' medians: the
+ * lanes' waves and cv_wave_run's. With rt->mu held (never inside exec_mu:
+ * a plan's eviction takes exec_mu under rt->mu). */
+void cv_driver_note_host_times(cv_runtime_t *rt, const cv_host_times_t *t);
 /* Stops and frees the runtime part of these lanes (idle); then the
  * scheduler may free them. Called without rt->mu. */
 void cv_driver_detach_lanes(cv_runtime_t *rt, cv_sched_lane_t *const *lanes, int n);

@@ -296,12 +296,19 @@ cv_status cv_wave_run(cv_runtime_t *rt, cv_slice_io_t *slices, int nslices, cv_e
     if (st == CV_STATUS_OK) {
         pthread_mutex_lock(&rt->exec_mu);
         st = cv_exec_wave(rt->exec, plan, wave, nslices, slices[0].tenant->config.precision, ins, outs, err);
+        cv_host_times_t times = {0};
         if (st == CV_STATUS_OK) {
             rt->waves++;
             atomic_store(&rt->last_wave_flops, plan->flops);
+            cv_driver_host_times(rt->exec, rt->backend, &times);
         }
         if (st == CV_STATUS_OK && rt->config.step_profile) st = keep_profile(rt, plan, err);
         pthread_mutex_unlock(&rt->exec_mu);
+        if (st == CV_STATUS_OK) {
+            pthread_mutex_lock(&rt->mu);
+            cv_driver_note_host_times(rt, &times);
+            pthread_mutex_unlock(&rt->mu);
+        }
         if (st != CV_STATUS_OK)
             for (int s = 0; s < nslices; s++)
                 for (int o = 0; o < g->noutputs; o++) cv_tensor_free(&slices[s].outputs[o]);

@@ -257,6 +257,12 @@ static void test_shared_squeezenet_family(void **state)
     if (cv_wave_run(rt, slices, 2, &err) != CV_STATUS_OK) fail_msg("%s", err.msg);
     assert_true(cv_test_rel_diff(&wave_a, &solo_a) <= 1e-5);
     assert_true(cv_test_rel_diff(&wave_b, &solo_b) <= 1e-5);
+    /* cv_wave_run's waves (cv_infer's too) are in the host-time medians;
+     * on the CPU the wave runs inside its launch and there is no cache. */
+    cv_runtime_stats_t rs;
+    assert_int_equal(cv_runtime_stats(rt, &rs), CV_STATUS_OK);
+    assert_true(rs.launch_us_median > 0 && rs.inputs_us_median <= rs.launch_us_median);
+    assert_true(rs.cache_us_median == 0 && rs.graph_lookup_us_median == 0);
     /* The tenants really differ, so a swap of weights would not pass. */
     cv_tensor_t b_on_a;
     assert_int_equal(cv_infer(rt, b, &in_a, &b_on_a, &err), CV_STATUS_OK);
