@@ -381,9 +381,14 @@ static graph_entry_t *entry_for(graphs_t *G, const cv_plan_t *plan, cv_precision
     return e;
 }
 
-/* Whether the region's words point at these slices' tenants. */
+/* Whether the region's words point at these slices' tenants. Each
+ * tenant's serial (and, beside it, its device table, which a rebind reads
+ * next) is a cache line of its own that the lane's thread has usually not
+ * touched since the tenant's last wave: asked for all at once first, the
+ * misses overlap instead of coming one after another. */
 static bool same_members(const graph_entry_t *e, const cv_wave_slice_t *slices, const cv_graph_t *g)
 {
+    for (int s = 0; s < e->nslices; s++) __builtin_prefetch(&slices[s].constants[2 * g->nvalues + 2]);
     for (int s = 0; s < e->nslices; s++)
         if (e->members[s] != cv_cuda_tenant_serial(slices[s].constants, g)) return false;
     return true;
