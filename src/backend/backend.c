@@ -56,6 +56,38 @@ void cv_backend_half_weights(const cv_graph_t *g, bool *needs_half)
     }
 }
 
+/* Whether node n reads its input 1 through a half path only: a Conv of
+ * one group (not 1 channel to 1, which the CUDA backend's depthwise
+ * kernel takes, in FP32), a Gemm, a MatMul with a B of at most 2 dims. */
+static bool reads_half_only(const cv_graph_t *g, const cv_node_t *n)
+{
+    int v = n->inputs[1];
+    const cv_shape_t *w = &g->values[v].constant->shape;
+    switch (n->op) {
+    case CV_OP_CONV:
+        return cv_node_attr_int(n, "group", 1) == 1 && !(w->ndim >= 2 && w->dims[0] == 1 && w->dims[1] == 1);
+    case CV_OP_GEMM: return true;
+    case CV_OP_MATMUL: return w->ndim <= 2;
+    default: return false;
+    }
+}
+
+void cv_backend_half_only_weights(const cv_graph_t *g, bool *half_only)
+{
+    cv_backend_half_weights(g, half_only);
+    for (int ni = 0; ni < g->nnodes; ni++) {
+        const cv_node_t *n = &g->nodes[ni];
+        if (n->dead) continue;
+        for (int i = 0; i < n->ninputs; i++) {
+            int v = n->inputs[i];
+            if (v < 0 || !half_only[v]) continue;
+            if (i != 1 || !reads_half_only(g, n)) half_only[v] = false;
+        }
+    }
+    for (int o = 0; o < g->noutputs; o++)
+        if (g->outputs[o] >= 0) half_only[g->outputs[o]] = false;
+}
+
 static bool is_weight_input(const cv_step_run_t *run, int i)
 {
     int v = run->node->inputs[i];

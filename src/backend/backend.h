@@ -120,9 +120,11 @@ typedef struct cv_backend_i {
      * *device and *device_half (NULL without) receive where they are,
      * *block and *bytes what weight_release frees; the bytes are charged to
      * the calling thread's account (cv_account_charge_device).
+     * `half_only` (cv_backend_half_only_weights) allows the backend to keep
+     * the half copy alone; where it does, *device == *device_half.
      * OUT_OF_MEMORY when the device is full. */
-    cv_status (*weight_upload)(cv_backend_t *b, const cv_tensor_t *t, cv_precision_t half, void **block,
-                               void **device, void **device_half, size_t *bytes, cv_err_t *err);
+    cv_status (*weight_upload)(cv_backend_t *b, const cv_tensor_t *t, cv_precision_t half, bool half_only,
+                               void **block, void **device, void **device_half, size_t *bytes, cv_err_t *err);
     void (*weight_release)(cv_backend_t *b, void *block, size_t bytes);
     /* Runs one step of a wave. */
     cv_status (*step_run)(cv_backend_t *b, const cv_step_run_t *run, cv_err_t *err);
@@ -176,6 +178,14 @@ struct cv_backend {
  * FP32 constants that a GEMM-like step (Conv, Gemm, MatMul) reads as its
  * second input; marks them in needs_half (nvalues entries). */
 void cv_backend_half_weights(const cv_graph_t *g, bool *needs_half);
+/* Of those, the ones whose FP32 copy no device path reads for such a
+ * tenant, so that a device may keep the half copy only (issue 9, item 7):
+ * every reader is a Conv of one group (a grouped or depthwise Conv reads
+ * FP32), a Gemm, or a MatMul whose B has at most 2 dims (a batched B is
+ * converted from FP32), always as input 1; and the value is no graph
+ * output. What the host reads (cv_graph_host_read_weights) the caller
+ * leaves out itself. Marks half_only (nvalues entries). */
+void cv_backend_half_only_weights(const cv_graph_t *g, bool *half_only);
 
 /* ---- helpers for running a weighted step one slice at a time ---------- */
 

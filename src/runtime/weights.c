@@ -108,29 +108,54 @@ static cv_status download(cv_backend_t *b, const cv_weight_t *e, size_t at, void
     return st;
 }
 
+/* Whether a device keeps the entry as its half copy alone (no FP32 bytes
+ * to compare with or to restore a host copy from). */
+static bool device_half_only(const cv_weight_t *e) { return e->device_half && e->device == e->device_half; }
+
+/* Converts n FP32 values to e's half precision. */
+static void to_half_of(const cv_weight_t *e, const float *f, size_t n, uint16_t *out)
+{
+    for (size_t i = 0; i < n; i++)
+        out[i] = e->half == CV_PRECISION_FP16 ? cv_fp32_to_fp16(f[i]) : cv_fp32_to_bf16(f[i]);
+}
+
 /* Whether the entry holds exactly these bytes: from its host copy, or
- * downloaded from the device in pieces where the host copy is gone. A
- * download that fails (or no room for the piece) counts as different:
- * the tensor is then stored apart, which is only less memory saved. */
+ * downloaded from the device in pieces where the host copy is gone (an
+ * entry kept as its half copy alone: the bytes converted to half, which
+ * is all that its tenants read). A download that fails (or no room for
+ * the piece) counts as different: the tensor is then stored apart, which
+ * is only less memory saved. */
 static bool same_bytes(cv_backend_t *b, const cv_weight_t *e, const void *data, size_t bytes)
 {
     if (e->host.data) return memcmp(e->host.data, data, bytes) == 0;
-    size_t piece = bytes < COMPARE_CHUNK ? bytes : COMPARE_CHUNK;
+    /* Compared in device bytes: FP32 as it is, or its half conversion. */
+    bool half = device_half_only(e);
+    size_t elements = bytes / sizeof(float), device_bytes = half ? elements * 2 : bytes;
+    size_t piece = device_bytes < COMPARE_CHUNK ? device_bytes : COMPARE_CHUNK;
     char *scratch = cv_malloc(piece ? piece : 1);
-    if (!scratch) return false;
+    uint16_t *converted = half ? cv_malloc(piece ? piece : 1) : NULL;
+    if (!scratch || (half && !converted)) {
+        cv_free(scratch);
+        cv_free(converted);
+        return false;
+    }
     bool same = true;
-    for (size_t at = 0; at < bytes && same; at += piece) {
-        size_t n = bytes - at < piece ? bytes - at : piece;
+    for (size_t at = 0; at < device_bytes && same; at += piece) {
+        size_t n = device_bytes - at < piece ? device_bytes - at : piece;
         cv_err_t err;
         if (download(b, e, at, scratch, n, &err) != CV_STATUS_OK) {
             cv_log(CV_LOG_WARN, "weights: comparing a tensor with the device's copy failed (%s); storing it apart",
                    err.msg);
             same = false;
+        } else if (half) {
+            to_half_of(e, (const float *)data + at / 2, n / 2, converted);
+            same = memcmp(scratch, converted, n) == 0;
         } else {
             same = memcmp(scratch, (const char *)data + at, n) == 0;
         }
     }
     cv_free(scratch);
+    cv_free(converted);
     return same;
 }
 
@@ -139,12 +164,12 @@ static bool same_bytes(cv_backend_t *b, const cv_weight_t *e, const void *data, 
  * holds, so the chain is walked without the store's mutex (a comparison
  * may download). */
 static cv_weight_t *find(cv_weight_store_t *s, cv_backend_t *b, uint64_t hash, const cv_tensor_t *c,
-                         cv_precision_t half)
+                         cv_precision_t half, bool half_only)
 {
     if (!s->nbuckets) return NULL;
     size_t bytes = cv_tensor_nbytes(c);
     for (cv_weight_t *e = s->buckets[bucket_of(s, hash)]; e; e = e->next) {
-        if (e->hash != hash || e->host.dtype != c->dtype || e->half != half ||
+        if (e->hash != hash || e->host.dtype != c->dtype || e->half != half || e->half_only_asked != half_only ||
             !cv_shape_equal(&e->host.shape, &c->shape))
             continue;
         if (same_bytes(b, e, c->data, bytes)) return e;
@@ -155,13 +180,14 @@ static cv_weight_t *find(cv_weight_store_t *s, cv_backend_t *b, uint64_t hash, c
 /* A new entry holding constant c's data (taken over from the graph) and
  * its device copy. */
 static cv_status make_entry(cv_weight_store_t *s, cv_backend_t *b, uint64_t hash, cv_tensor_t *c,
-                            cv_precision_t half, cv_weight_t **out, cv_err_t *err)
+                            cv_precision_t half, bool half_only, cv_weight_t **out, cv_err_t *err)
 {
     cv_account_t *previous = cv_account_use(&s->account);
     cv_weight_t *e = cv_calloc(1, sizeof(*e));
     cv_status st = e ? CV_STATUS_OK : cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of memory storing a weight");
     if (st == CV_STATUS_OK && b->iface->weight_upload)
-        st = b->iface->weight_upload(b, c, half, &e->block, &e->device, &e->device_half, &e->device_bytes, err);
+        st = b->iface->weight_upload(b, c, half, half_only, &e->block, &e->device, &e->device_half,
+                                     &e->device_bytes, err);
     if (st != CV_STATUS_OK) {
         cv_free(e);
         cv_account_use(previous);
@@ -171,6 +197,7 @@ static cv_status make_entry(cv_weight_store_t *s, cv_backend_t *b, uint64_t hash
     e->host_bytes = cv_tensor_nbytes(c);
     if (!b->iface->weight_upload) e->device = c->data; /* a host backend reads the host copy */
     e->half = half;
+    e->half_only_asked = half_only;
     cv_account_transfer(c->data, &s->account);
     pthread_mutex_lock(&s->mu);
     e->serial = ++s->serials;
@@ -277,9 +304,12 @@ cv_status cv_weights_intern(cv_weight_store_t *s, cv_backend_t *b, cv_graph_t *g
     st = tenant_tables(tw, g, err);
     /* needs_half: the FP16/BF16 copies a device keeps (part of an entry's
      * identity); read: what this graph reads on the host once a device
-     * holds its weights. */
-    bool *needs_half = st == CV_STATUS_OK ? cv_calloc(2 * (size_t)nv + 1, sizeof(bool)) : NULL;
+     * holds its weights; half_only: those of needs_half whose FP32 copy no
+     * device path reads (cv_backend_half_only_weights) nor the host: the
+     * backend may keep the half copy alone (also part of the identity). */
+    bool *needs_half = st == CV_STATUS_OK ? cv_calloc(3 * (size_t)nv + 1, sizeof(bool)) : NULL;
     bool *read = needs_half ? needs_half + nv : NULL;
+    bool *half_only = needs_half ? needs_half + 2 * nv : NULL;
     if (st == CV_STATUS_OK && !needs_half)
         st = cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of memory interning the weights of %s", g->path);
     if (st == CV_STATUS_OK && device && cv_graph_host_read_weights(g, read) != CV_STATUS_OK)
@@ -288,8 +318,11 @@ cv_status cv_weights_intern(cv_weight_store_t *s, cv_backend_t *b, cv_graph_t *g
         cv_free(needs_half);
         return st;
     }
-    if (device && (precision == CV_PRECISION_FP16 || precision == CV_PRECISION_BF16))
+    if (device && (precision == CV_PRECISION_FP16 || precision == CV_PRECISION_BF16)) {
         cv_backend_half_weights(g, needs_half);
+        cv_backend_half_only_weights(g, half_only);
+        for (int v = 0; v < nv; v++) half_only[v] = half_only[v] && !read[v];
+    }
     pthread_mutex_lock(&s->mu);
     s->interns++;
     pthread_mutex_unlock(&s->mu);
@@ -304,7 +337,7 @@ cv_status cv_weights_intern(cv_weight_store_t *s, cv_backend_t *b, cv_graph_t *g
         if (s->sharing) {
             uint64_t t0 = cv_clock_ns();
             hash = s->hash(c->data, cv_tensor_nbytes(c));
-            e = find(s, b, hash, c, half);
+            e = find(s, b, hash, c, half, half_only[v]);
             hashing_ns += cv_clock_ns() - t0;
         }
         if (e) {
@@ -312,7 +345,7 @@ cv_status cv_weights_intern(cv_weight_store_t *s, cv_backend_t *b, cv_graph_t *g
             if (st != CV_STATUS_OK) break;
             cv_tensor_free(c); /* the tenant's copy: the entry has these bytes */
         } else {
-            st = make_entry(s, b, hash, c, half, &e, err);
+            st = make_entry(s, b, hash, c, half, half_only[v], &e, err);
             if (st != CV_STATUS_OK) break;
             tw->loaded_host += e->host_bytes;
             tw->loaded_device += e->device_bytes;

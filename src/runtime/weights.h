@@ -47,8 +47,10 @@ typedef struct cv_weight {
     cv_tensor_t host;       /* dtype, shape; data NULL once no graph reads it
                                on a device backend */
     cv_precision_t half;    /* FP16/BF16: the device keeps a copy in it; FP32: none */
+    bool half_only_asked;   /* the half copy alone was allowed (part of the identity) */
     void *block;            /* the device allocation (weight_release frees it) */
-    void *device, *device_half; /* where tenants read it (host data on the CPU) */
+    void *device, *device_half; /* where tenants read it (host data on the CPU); equal
+                                   where the device keeps the half copy alone */
     size_t host_bytes, device_bytes;
     int tenants;            /* tenants that hold it */
     int host_readers;       /* of those, tenants whose graph reads its host data */

@@ -397,6 +397,23 @@ static void test_wave_r1(void **state) { check_wave(1, CV_PRECISION_FP32); }
 static void test_wave_r2(void **state) { check_wave(2, CV_PRECISION_FP32); }
 static void test_wave_r7(void **state) { check_wave(7, CV_PRECISION_FP32); }
 
+/* FP16 and BF16 tenants with the half copy alone of the weights no FP32
+ * path reads (CARAVEL_HALF_WEIGHTS=only; tenant_upload's path): every case
+ * against the CPU, which a path still reading the FP32 copy (half bytes
+ * as floats) would fail. */
+static void test_ops_half_only(void **state)
+{
+    cv_cuda_t *cuda = (cv_cuda_t *)B.cuda;
+    bool was = cuda->half_only_weights;
+    cuda->half_only_weights = true;
+    for (size_t i = 0; i < CV_ARRAY_LEN(CASES); i++) {
+        run_case(&CASES[i], CV_PRECISION_FP16, 7000 + 17 * i);
+        run_case(&CASES[i], CV_PRECISION_BF16, 8000 + 17 * i);
+    }
+    check_wave(7, CV_PRECISION_FP16);
+    cuda->half_only_weights = was;
+}
+
 /* The tiled depthwise kernel (CARAVEL_DEPTHWISE=tiled) against the CPU:
  * every depthwise case (strides 1 and 2, pads, widths off its run of 4),
  * in FP32 and FP16, and a wave of 7 tenants whose depthwise step it runs. */
@@ -641,6 +658,7 @@ int main(void)
         cmocka_unit_test(test_wave_r2),
         cmocka_unit_test(test_wave_r7),
         cmocka_unit_test(test_depthwise_tiled),
+        cmocka_unit_test(test_ops_half_only),
         cmocka_unit_test(test_wave_r64),
         cmocka_unit_test(test_wave_r7_reduced),
         cmocka_unit_test(test_copy_kernel),

@@ -197,6 +197,63 @@ static void test_hash_reads_every_byte(void **state)
     assert_true(cv_weights_hash(a, sizeof a) != cv_weights_hash(a, sizeof a - 1));
 }
 
+/* Which weights an FP16/BF16 tenant may keep as their half copy alone
+ * (cv_backend_half_only_weights): those that only a Conv of one group, a
+ * Gemm or a MatMul with a 2-D B reads as input 1; not a depthwise Conv's,
+ * a 1-to-1-channel Conv's (both the depthwise kernel's, in FP32), a
+ * batched MatMul B, a weight another op reads too, a graph output, a bias
+ * (no half copy at all). */
+static void test_half_only_choice(void **state)
+{
+    cv_graph_t *g = cv_test_graph_new("half-only", 17, false);
+    int x = cv_test_graph_input(g, "x", CV_DTYPE_FP32, CV_TEST_SHAPE(1, 4, 6, 6));
+    int y = cv_test_graph_input(g, "y", CV_DTYPE_FP32, CV_TEST_SHAPE(1, 1, 5, 5));
+    int z = cv_test_graph_input(g, "z", CV_DTYPE_FP32, CV_TEST_SHAPE(1, 4));
+    int w1 = cv_test_graph_weight(g, "w1", CV_TEST_SHAPE(4, 4, 3, 3), 1);
+    int b1 = cv_test_graph_weight(g, "b1", CV_TEST_SHAPE(4), 2);
+    int w2 = cv_test_graph_weight(g, "w2", CV_TEST_SHAPE(4, 1, 3, 3), 3);
+    int w3 = cv_test_graph_weight(g, "w3", CV_TEST_SHAPE(4, 4, 1, 1), 4);
+    int w4 = cv_test_graph_weight(g, "w4", CV_TEST_SHAPE(5, 4), 5);
+    int w5 = cv_test_graph_weight(g, "w5", CV_TEST_SHAPE(5, 3), 6);
+    int w6 = cv_test_graph_weight(g, "w6", CV_TEST_SHAPE(2, 5, 3), 7);
+    int w7 = cv_test_graph_weight(g, "w7", CV_TEST_SHAPE(1, 1, 3, 3), 8);
+    int w8 = cv_test_graph_weight(g, "w8", CV_TEST_SHAPE(5, 4), 9);
+    int c1 = cv_test_graph_out(g, cv_test_graph_node(g, CV_OP_CONV, (int[]){x, w1, b1}, 3, "c1"));
+    int dwn = cv_test_graph_node(g, CV_OP_CONV, (int[]){c1, w2}, 2, "dw");
+    cv_test_graph_attr_int(g, dwn, "group", 4);
+    int c3 = cv_test_graph_out(g, cv_test_graph_node(g, CV_OP_CONV, (int[]){cv_test_graph_out(g, dwn), w3}, 2, "c3"));
+    int add = cv_test_graph_out(g, cv_test_graph_node(g, CV_OP_ADD, (int[]){c3, w3}, 2, "add"));
+    int c7 = cv_test_graph_out(g, cv_test_graph_node(g, CV_OP_CONV, (int[]){y, w7}, 2, "c7"));
+    int fcn = cv_test_graph_node(g, CV_OP_GEMM, (int[]){z, w4}, 2, "fc");
+    cv_test_graph_attr_int(g, fcn, "transB", 1);
+    int fc = cv_test_graph_out(g, fcn);
+    int mm = cv_test_graph_out(g, cv_test_graph_node(g, CV_OP_MATMUL, (int[]){fc, w5}, 2, "mm"));
+    int mmb = cv_test_graph_out(g, cv_test_graph_node(g, CV_OP_MATMUL, (int[]){fc, w6}, 2, "mmb"));
+    int fc8n = cv_test_graph_node(g, CV_OP_GEMM, (int[]){z, w8}, 2, "fc8");
+    cv_test_graph_attr_int(g, fc8n, "transB", 1);
+    const int outs[] = {add, c7, mm, mmb, cv_test_graph_out(g, fc8n), w8};
+    for (size_t i = 0; i < sizeof outs / sizeof outs[0]; i++) cv_test_graph_output(g, outs[i]);
+
+    bool *needs = cv_calloc((size_t)g->nvalues, sizeof(bool)), *only = cv_calloc((size_t)g->nvalues, sizeof(bool));
+    assert_true(needs && only);
+    cv_backend_half_weights(g, needs);
+    cv_backend_half_only_weights(g, only);
+    const struct { int v; bool needs, only; const char *why; } want[] = {
+        {w1, true, true, "a Conv of one group"}, {b1, false, false, "a bias"},
+        {w2, true, false, "a depthwise Conv"},   {w3, true, false, "a Conv's weight an Add reads too"},
+        {w4, true, true, "a Gemm's B"},          {w5, true, true, "a MatMul's 2-D B"},
+        {w6, true, false, "a batched MatMul B"}, {w7, true, false, "a 1-to-1-channel Conv"},
+        {w8, true, false, "a graph output"},
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+        if (needs[want[i].v] != want[i].needs || only[want[i].v] != want[i].only)
+            fail_msg("%s: half copy %d, half copy only %d; expected %d, %d", want[i].why, needs[want[i].v],
+                     only[want[i].v], want[i].needs, want[i].only);
+    cv_free(needs);
+    cv_free(only);
+    cv_graph_destroy(g);
+}
+
 static uint64_t collide(const void *data, size_t bytes) { return 42; }
 
 /* Every tensor hashes alike: only the comparison of their bytes keeps
@@ -531,6 +588,50 @@ static void test_shared_runs(void **state)
 
 static void test_waves_equal_alone_fp16(void **state) { run_waves(CV_PRECISION_FP16); }
 
+/* CARAVEL_HALF_WEIGHTS=only: FP16 and BF16 tenants keep the half copy
+ * alone of the weights no FP32 path reads (both Convs of one group, the
+ * Gemm; the depthwise Conv keeps both). Each tenant then takes less device
+ * memory, and computes exactly what it computes with both copies (any
+ * path still reading the FP32 copy would read half bytes as floats); the
+ * store still shares such weights, and waves still equal their tenants
+ * alone. */
+static void test_half_only_weights(void **state)
+{
+    const cv_precision_t precisions[] = {CV_PRECISION_FP16, CV_PRECISION_BF16};
+    for (size_t k = 0; k < sizeof precisions / sizeof precisions[0]; k++) {
+        cv_precision_t p = precisions[k];
+        cv_runtime_t *both = make_runtime(true);
+        setenv("CARAVEL_HALF_WEIGHTS", "only", 1);
+        cv_runtime_t *only = make_runtime(true);
+        cv_tenant_t *t_both = load(both, BASE, "base", p);
+        cv_tenant_t *t[NKINDS];
+        for (int i = 0; i < NKINDS; i++) t[i] = load(only, i, kind_names[i], p);
+        /* The same tenant alone in a runtime, as in `both`: its whole
+         * weights on its account (in `only` the others share them). */
+        cv_runtime_t *single = make_runtime(true);
+        cv_tenant_t *t_single = load(single, BASE, "base", p);
+        unsetenv("CARAVEL_HALF_WEIGHTS");
+        size_t bytes_both = cv_tenant_device_bytes(t_both), bytes_only = cv_tenant_device_bytes(t_single);
+        printf("  %s: device bytes of a tenant %zu with both copies, %zu with the half copy alone\n",
+               p == CV_PRECISION_FP16 ? "fp16" : "bf16", bytes_both, bytes_only);
+        assert_true(bytes_only < bytes_both);
+        cv_err_t err;
+        cv_tensor_t x = input(3, 41), y_both, y_only;
+        if (cv_infer(both, t_both, &x, &y_both, &err) != CV_STATUS_OK) fail_msg("%s", err.msg);
+        if (cv_infer(only, t[BASE], &x, &y_only, &err) != CV_STATUS_OK) fail_msg("%s", err.msg);
+        cv_test_compare("the half copy alone against both copies", &y_only, &y_both, SAME, SAME);
+        check_wave(only, (cv_tenant_t *[]){t[BASE], t[HEAD1], t[HEAD2]}, (int64_t[]){1, 2, 1}, 3, p);
+        check_wave(only, (cv_tenant_t *[]){t[HEAD1], t[DISTINCT], t[HEAD2], t[STAGE1], t[COPY], t[BASE]},
+                   (int64_t[]){1, 2, 1, 3, 1, 2}, 6, p);
+        cv_tensor_free(&x);
+        cv_tensor_free(&y_both);
+        cv_tensor_free(&y_only);
+        cv_runtime_destroy(both);
+        cv_runtime_destroy(only);
+        cv_runtime_destroy(single);
+    }
+}
+
 #ifdef CARAVEL_WITH_CUDA
 /* A prepared tenant of the family on a backend, through a weight store as
  * the runtime does, and its CPU twin. */
@@ -658,6 +759,7 @@ int main(void)
 #endif
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hash_reads_every_byte),
+        cmocka_unit_test(test_half_only_choice),
         cmocka_unit_test(test_store_compares_shape_and_bytes),
         cmocka_unit_test(test_shared_runs),
         cmocka_unit_test_teardown(test_collision_is_not_sharing, cv_test_onnx_teardown),
@@ -668,6 +770,7 @@ int main(void)
         cmocka_unit_test_teardown(test_failed_load_gives_back, cv_test_onnx_teardown),
 #ifdef CV_TEST_SHARED_CUDA
         cmocka_unit_test_teardown(test_waves_equal_alone_fp16, cv_test_onnx_teardown),
+        cmocka_unit_test_teardown(test_half_only_weights, cv_test_onnx_teardown),
 #ifdef CARAVEL_WITH_CUDA
         cmocka_unit_test_teardown(test_graph_cache_sharing_patterns, cv_test_onnx_teardown),
 #endif

@@ -276,8 +276,11 @@ static void cuda_tenant_release(cv_backend_t *b, const cv_graph_t *g, void **con
  * bytes of the largest half copy (the host scratch converting them). */
 static bool is_stored(void *const *stored, int v) { return stored && stored[v]; }
 
-static size_t constants_layout(const cv_graph_t *g, void *const *stored, const bool *needs_half, size_t *at,
-                               size_t *largest_half)
+/* half_only (NULL: none): the weights kept as their half copy alone. */
+static bool is_half_only(const bool *half_only, int v) { return half_only && half_only[v]; }
+
+static size_t constants_layout(const cv_graph_t *g, void *const *stored, const bool *needs_half,
+                               const bool *half_only, size_t *at, size_t *largest_half)
 {
     int nv = g->nvalues;
     size_t total = 0;
@@ -286,7 +289,7 @@ static size_t constants_layout(const cv_graph_t *g, void *const *stored, const b
         const cv_tensor_t *c = g->values[v].constant;
         if (!c || is_stored(stored, v)) continue;
         at[v] = total;
-        total += align_up(cv_tensor_nbytes(c) + 1);
+        if (!is_half_only(half_only, v)) total += align_up(cv_tensor_nbytes(c) + 1);
         if (needs_half[v]) {
             size_t hb = (size_t)cv_shape_numel(&c->shape) * 2;
             at[nv + v] = total;
@@ -308,8 +311,8 @@ static void to_half(const float *f, int64_t n, cv_precision_t precision, uint16_
 }
 
 static cv_status constants_copy(cv_backend_t *b, const cv_graph_t *g, cv_precision_t precision,
-                                void *const *stored, const bool *needs_half, const size_t *at, size_t largest_half,
-                                char *block, void **table, cv_err_t *err)
+                                void *const *stored, const bool *needs_half, const bool *half_only, const size_t *at,
+                                size_t largest_half, char *block, void **table, cv_err_t *err)
 {
     int nv = g->nvalues;
     uint16_t *scratch = NULL;
@@ -324,12 +327,16 @@ static cv_status constants_copy(cv_backend_t *b, const cv_graph_t *g, cv_precisi
             table[nv + v] = stored[nv + v];
             continue;
         }
+        /* A weight kept as its half copy alone: [v] is that copy too
+         * (cuda_internal.h), and no FP32 bytes go up. */
+        bool only = is_half_only(half_only, v);
         table[v] = block + at[v];
-        st = cuda_upload(b, table[v], c->data, cv_tensor_nbytes(c), err);
+        if (!only) st = cuda_upload(b, table[v], c->data, cv_tensor_nbytes(c), err);
         if (st != CV_STATUS_OK || !needs_half[v]) continue;
         int64_t n = cv_shape_numel(&c->shape);
         to_half((const float *)c->data, n, precision, scratch);
         table[nv + v] = block + at[nv + v];
+        if (only) table[v] = table[nv + v];
         /* A copy from pageable memory has read it when the call returns,
          * so scratch can be refilled for the next weight. */
         st = cuda_upload(b, table[nv + v], scratch, (size_t)n * 2, err);
@@ -354,6 +361,9 @@ static cv_status cuda_tenant_upload(cv_backend_t *b, const cv_graph_t *g, cv_pre
     void **table = (void **)cv_calloc(2 * (size_t)nv + 4, sizeof(void *));
     bool *needs_half = (bool *)cv_calloc((size_t)nv + 1, sizeof(bool));
     size_t *at = (size_t *)cv_calloc(2 * (size_t)nv + 1, sizeof(size_t));
+    /* The weights kept as their half copy alone, and what the host reads
+     * (which keeps its FP32 copy): NULL unless asked for. */
+    bool *half_only = NULL, *host_read = NULL;
     char *block = NULL;
     size_t total = 0, largest_half = 0, pointers_at = 0;
     cudaError_t allocated;
@@ -363,7 +373,17 @@ static cv_status cuda_tenant_upload(cv_backend_t *b, const cv_graph_t *g, cv_pre
         goto done;
     }
     if (want_half) cv_backend_half_weights(g, needs_half);
-    total = constants_layout(g, stored, needs_half, at, &largest_half);
+    if (want_half && ((cv_cuda_t *)b)->half_only_weights) {
+        half_only = (bool *)cv_calloc((size_t)nv + 1, sizeof(bool));
+        host_read = (bool *)cv_calloc((size_t)nv + 1, sizeof(bool));
+        if (!half_only || !host_read || cv_graph_host_read_weights(g, host_read) != CV_STATUS_OK) {
+            st = cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of memory for the constants of %s", g->path);
+            goto done;
+        }
+        cv_backend_half_only_weights(g, half_only);
+        for (int v = 0; v < nv; v++) half_only[v] = half_only[v] && !host_read[v];
+    }
+    total = constants_layout(g, stored, needs_half, half_only, at, &largest_half);
     /* The device copy of the table's pointers ([0, 2nv)), at the block's
      * end: what the super-kernel cache's rebind kernel reads. */
     pointers_at = total;
@@ -379,7 +399,7 @@ static cv_status cuda_tenant_upload(cv_backend_t *b, const cv_graph_t *g, cv_pre
     table[2 * nv] = block;
     table[2 * nv + 1] = (void *)(uintptr_t)total;
     table[2 * nv + 2] = (void *)(uintptr_t)__atomic_add_fetch(&tenant_serials, 1, __ATOMIC_RELAXED);
-    st = constants_copy(b, g, precision, stored, needs_half, at, largest_half, block, table, err);
+    st = constants_copy(b, g, precision, stored, needs_half, half_only, at, largest_half, block, table, err);
     table[2 * nv + 3] = block + pointers_at;
     /* From the host table itself: pageable, so read when the call returns. */
     if (st == CV_STATUS_OK) st = cuda_upload(b, table[2 * nv + 3], table, sizeof(void *) * 2 * (size_t)nv, err);
@@ -390,6 +410,8 @@ static cv_status cuda_tenant_upload(cv_backend_t *b, const cv_graph_t *g, cv_pre
 done:
     cv_free(needs_half);
     cv_free(at);
+    cv_free(half_only);
+    cv_free(host_read);
     if (st != CV_STATUS_OK) {
         if (block) cudaFree(block);
         cv_free(table);
@@ -429,8 +451,8 @@ static void weight_free(cv_cuda_t *cuda, void *block)
     cudaGetLastError();
 }
 
-static cv_status cuda_weight_upload(cv_backend_t *b, const cv_tensor_t *t, cv_precision_t half, void **block,
-                                    void **device, void **device_half, size_t *bytes, cv_err_t *err)
+static cv_status cuda_weight_upload(cv_backend_t *b, const cv_tensor_t *t, cv_precision_t half, bool half_only,
+                                    void **block, void **device, void **device_half, size_t *bytes, cv_err_t *err)
 {
     cv_cuda_t *cuda = (cv_cuda_t *)b;
     cv_status st = cuda_bind(b, err);
@@ -438,8 +460,11 @@ static cv_status cuda_weight_upload(cv_backend_t *b, const cv_tensor_t *t, cv_pr
     *block = *device = *device_half = NULL;
     *bytes = 0;
     bool want_half = (half == CV_PRECISION_FP16 || half == CV_PRECISION_BF16) && t->dtype == CV_DTYPE_FP32;
+    /* The half copy alone where the caller allows it and this backend was
+     * asked to (CARAVEL_HALF_WEIGHTS=only): no FP32 bytes on the device. */
+    bool only = want_half && half_only && cuda->half_only_weights;
     int64_t n = cv_shape_numel(&t->shape);
-    size_t own = align_up(cv_tensor_nbytes(t) + 1), half_bytes = want_half ? (size_t)n * 2 : 0;
+    size_t own = only ? 0 : align_up(cv_tensor_nbytes(t) + 1), half_bytes = want_half ? (size_t)n * 2 : 0;
     /* Slack to align the start where the allocator gives less. */
     size_t total = own + (want_half ? align_up(half_bytes + 1) : 0) + TENSOR_ALIGN;
     uint16_t *scratch = NULL;
@@ -454,7 +479,7 @@ static cv_status cuda_weight_upload(cv_backend_t *b, const cv_tensor_t *t, cv_pr
                          cudaGetErrorString(e));
     }
     char *at = (char *)(((uintptr_t)raw + TENSOR_ALIGN - 1) & ~(uintptr_t)(TENSOR_ALIGN - 1));
-    st = cuda_upload(b, at, t->data, cv_tensor_nbytes(t), err);
+    if (!only) st = cuda_upload(b, at, t->data, cv_tensor_nbytes(t), err);
     if (st == CV_STATUS_OK && want_half) {
         to_half((const float *)t->data, n, half, scratch);
         st = cuda_upload(b, at + own, scratch, half_bytes, err);
@@ -469,8 +494,8 @@ static cv_status cuda_weight_upload(cv_backend_t *b, const cv_tensor_t *t, cv_pr
         return st;
     }
     *block = raw;
-    *device = at;
     *device_half = want_half ? at + own : NULL;
+    *device = only ? *device_half : at;
     *bytes = total;
     cv_account_charge_device((long long)total);
     return CV_STATUS_OK;
@@ -485,6 +510,29 @@ static void cuda_weight_release(cv_backend_t *b, void *block, size_t bytes)
 }
 
 /* ---- host fallback -------------------------------------------------------- */
+
+/* Downloads into dst (host, FP32) the `bytes` of input i of run, as the
+ * constants table `table` holds it when the input is a tenant's weight
+ * (`from`: that table's entry for it, else the input's data): where the
+ * table keeps the weight as its half copy alone ([v] == [nvalues + v]),
+ * that copy, converted back to FP32 (the host kernels read FP32). */
+static cv_status download_input(cv_cuda_t *cuda, const cv_step_run_t *run, int i, void *const *table, const void *from,
+                                void *dst, size_t bytes, cv_err_t *err)
+{
+    int v = run->node->inputs[i];
+    const cv_value_t *val = &run->graph->values[v];
+    bool half_only = val->constant && val->is_weight && from && from == table[run->graph->nvalues + v];
+    if (!half_only) return cuda_download(&cuda->base, dst, from, bytes, err);
+    size_t n = bytes / sizeof(float);
+    uint16_t *half = (uint16_t *)cv_malloc(n * 2 + 1);
+    if (!half) return cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of host memory for a fallback step's weight");
+    cv_status st = cuda_download(&cuda->base, half, from, n * 2, err);
+    float *f = (float *)dst;
+    for (size_t k = 0; k < n && st == CV_STATUS_OK; k++)
+        f[k] = run->precision == CV_PRECISION_BF16 ? cv_bf16_to_fp32(half[k]) : cv_fp16_to_fp32(half[k]);
+    cv_free(half);
+    return st;
+}
 
 extern "C" cv_status cv_cuda_run_on_host(cv_cuda_t *cuda, const cv_step_run_t *run, cv_err_t *err)
 {
@@ -517,7 +565,7 @@ extern "C" cv_status cv_cuda_run_on_host(cv_cuda_t *cuda, const cv_step_run_t *r
         hin[i].data = cv_malloc(cv_tensor_nbytes(t) + 1);
         in_ptrs[i] = &hin[i];
         if (!hin[i].data) st = cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of host memory for a fallback step");
-        else st = cuda_download(&cuda->base, hin[i].data, t->data, cv_tensor_nbytes(t), err);
+        else st = download_input(cuda, run, i, run->slices[0].constants, t->data, hin[i].data, cv_tensor_nbytes(t), err);
     }
     for (int o = 0; o < nout && st == CV_STATUS_OK; o++) {
         const cv_tensor_t *t = run->outputs[o];
@@ -543,7 +591,8 @@ extern "C" cv_status cv_cuda_run_on_host(cv_cuda_t *cuda, const cv_step_run_t *r
         for (int i = 0; i < nin && st == CV_STATUS_OK; i++) {
             int v = node->inputs[i];
             if (!in_ptrs[i] || !(run->graph->values[v].constant && run->graph->values[v].is_weight)) continue;
-            st = cuda_download(&cuda->base, hin[i].data, run->slices[s].constants[v], cv_tensor_nbytes(&hin[i]), err);
+            st = download_input(cuda, run, i, run->slices[s].constants, run->slices[s].constants[v], hin[i].data,
+                                cv_tensor_nbytes(&hin[i]), err);
             views.in_ptrs[i] = &hin[i];
         }
         args.inputs = views.in_ptrs;
@@ -711,6 +760,16 @@ extern "C" cv_status cv_backend_cuda_create(int device, cv_backend_t **out, cv_e
         else if (!strcmp(env, "cublas")) cuda->pointwise_own_max_k = 0;
         else {
             st = cv_errorf(err, CV_STATUS_INVALID_ARGUMENT, "CARAVEL_POINTWISE must be auto, own or cublas, not '%.40s'",
+                           env);
+            goto fail;
+        }
+    }
+    {
+        const char *env = getenv("CARAVEL_HALF_WEIGHTS");
+        if (!env || !*env || !strcmp(env, "both")) cuda->half_only_weights = false;
+        else if (!strcmp(env, "only")) cuda->half_only_weights = true;
+        else {
+            st = cv_errorf(err, CV_STATUS_INVALID_ARGUMENT, "CARAVEL_HALF_WEIGHTS must be both or only, not '%.40s'",
                            env);
             goto fail;
         }

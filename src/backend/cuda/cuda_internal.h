@@ -52,6 +52,10 @@ typedef struct cv_cuda {
      * CARAVEL_DEPTHWISE=tiled; direct (the default) until measured. */
     bool depthwise_tiled;
     long depthwise_tiled_launches; /* for tests */
+    /* FP16/BF16 tenants keep only the half copy of the weights that no
+     * FP32 path reads (cv_backend_half_only_weights):
+     * CARAVEL_HALF_WEIGHTS=only; both (the default) until measured. */
+    bool half_only_weights;
     /* The process's pinned host blocks made by host_alloc (request
      * buffers), which copy_many moves in one call (cuda_copy.cu). */
     struct cv_cuda_host_blocks *host_blocks;
@@ -94,7 +98,10 @@ cv_status cv_cuda_run_on_host(cv_cuda_t *cuda, const cv_step_run_t *run, cv_err_
  * since a released tenant's table (host) and block (device) addresses may
  * come back for the next one; [2 * nvalues + 3] a device copy of entries
  * [0, 2 * nvalues), in the block, from which the cache's rebind kernel
- * points a graph's tables at the tenant. */
+ * points a graph's tables at the tenant. A weight kept as its half copy
+ * only (cv_cuda_t.half_only_weights) has [v] == [nvalues + v]:
+ * the entry still tells tensors apart, and nothing reads it as FP32 but
+ * the host fallback, which converts the half copy back. */
 static inline const void *cv_cuda_half_constant(void *const *constants, const cv_graph_t *g, int v)
 {
     return constants[g->nvalues + v];
