@@ -520,8 +520,8 @@ static cv_status download_input(cv_cuda_t *cuda, const cv_step_run_t *run, int i
                                 void *dst, size_t bytes, cv_err_t *err)
 {
     int v = run->node->inputs[i];
-    const cv_value_t *val = &run->graph->values[v];
-    bool half_only = val->constant && val->is_weight && from && from == table[run->graph->nvalues + v];
+    const cv_value_t *val = v >= 0 ? &run->graph->values[v] : NULL;
+    bool half_only = val && val->constant && val->is_weight && from && from == table[run->graph->nvalues + v];
     if (!half_only) return cuda_download(&cuda->base, dst, from, bytes, err);
     size_t n = bytes / sizeof(float);
     uint16_t *half = (uint16_t *)cv_malloc(n * 2 + 1);
