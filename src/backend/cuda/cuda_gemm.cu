@@ -628,7 +628,8 @@ typedef struct conv_plan {
     bool has_bias;
     const float *res; /* the fused residual (laid out as Y), or NULL */
     bool depthwise; /* G == C == M, 2-D: the direct kernel, no GEMM */
-    bool direct;    /* 1x1, stride 1, unpadded, FP32/TF32: X is the column matrix itself */
+    bool pointwise; /* 1x1, stride 1, unpadded: X laid out as its column matrix */
+    bool direct;    /* pointwise in FP32/TF32: X is the column matrix itself */
     bool convert_w; /* FP16/BF16 with a W that is no tenant constant: converted into the workspace */
     bool strided;   /* every row has the same weights and G = 1: one strided-batched GEMM
                      * (never with a tenant's W in a wave the cache may capture:
@@ -699,7 +700,9 @@ static bool conv_plan_make(const cv_step_run_t *run, bool multi, bool indirect, 
     bool pointwise = true;
     for (int i = 0; i < 3; i++)
         pointwise = pointwise && d->k[i] == 1 && d->s[i] == 1 && d->p[i] == 0 && d->out[i] == d->in[i];
-    /* FP16/BF16 need the activations converted: im2col with 1 tap does it. */
+    /* FP16/BF16 need the activations converted: a plain conversion does
+     * it (conv_gemms), since the columns of a pointwise Conv are X. */
+    p->pointwise = pointwise;
     p->direct = pointwise && !is_half(p->prec);
 
     /* Weights as the GEMM reads them: slice s's own, half where asked. */
@@ -788,7 +791,14 @@ static cv_status conv_gemms(cv_cuda_t *cuda, const cv_step_run_t *run, const con
     int64_t problems = g->n * g->group * p->split, k = p->k, pixels = p->pixels, in_plane = p->in_plane;
     for (int64_t n0 = 0; n0 < g->n; n0 += p->chunk) {
         int64_t rows = CV_MIN(p->chunk, g->n - n0);
-        if (!p->direct) {
+        if (p->pointwise && !p->direct) {
+            /* Half columns of a pointwise Conv: X converted element by
+             * element (what im2col with one tap writes, without its index
+             * arithmetic per element). */
+            launch_convert(cuda->stream, p->prec, (const float *)xd + n0 * g->c * in_plane, col,
+                           rows * g->c * in_plane);
+            CV_CUDA_CHECK_LAUNCH(err);
+        } else if (!p->direct) {
             launch_im2col(cuda->stream, p->prec, (const float *)xd + n0 * g->c * in_plane, col, rows, g->c,
                           &g->dims);
             CV_CUDA_CHECK_LAUNCH(err);
