@@ -328,12 +328,17 @@ find_nginx() {
   done
 }
 
-# free_port: a loopback port nothing listens on (40000-49999; the servers'
-# ports come from 20000-39999).
+# Ports: nginx listens at one from 10000-19999, the servers behind it at
+# ports from 20000-32767: both below Linux's ephemeral range (32768 and up,
+# /proc/sys/net/ipv4/ip_local_port_range), from which every client socket
+# of the machine (the load generators', other tests' under ctest -j) takes
+# its port, so that none takes ours between the check and the bind (it
+# did: "bind() ... Address already in use").
+# free_port: a loopback port of 10000-19999 nothing listens on.
 free_port() {
   local p
   while :; do
-    p=$((40000 + RANDOM % 10000))
+    p=$((10000 + RANDOM % 10000))
     (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return 0; }
   done
 }
@@ -362,7 +367,7 @@ nginx_point() {
   local access=off
   [ "$device" = cpu ] && access=access.log
   if ! "$cv" nginx-conf --out "$dir" --families "$families_map" --spread-ports "127.0.0.1:$n" \
-      --listen "127.0.0.1:$lport" --worker-processes "${nginx_workers:-$(dflt 1 $((2 * n)))}" --access-log "$access" \
+      --port-range 20000-32767 --listen "127.0.0.1:$lport" --worker-processes "${nginx_workers:-$(dflt 1 $((2 * n)))}" --access-log "$access" \
       "${nginx_args[@]}" >"$dir/nginx_conf.log" 2>&1; then
     echo "scale: nginx $n: caravel nginx-conf failed: $(tail -n 1 "$dir/nginx_conf.log")"
     return 1
