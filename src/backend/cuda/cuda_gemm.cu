@@ -236,6 +236,26 @@ static __global__ void convert_kernel(const float *__restrict__ in, T *__restric
         out[i] = from_float<T>(in[i]);
 }
 
+/* The same, four elements a thread: one 16-byte load and one 8-byte store
+ * (in 16-byte and out 8-byte aligned, n a multiple of 4), a quarter of the
+ * instructions of a pass that only moves memory. */
+template <typename T>
+static __global__ void convert4_kernel(const float4 *__restrict__ in, uint2 *__restrict__ out, int64_t n4)
+{
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n4; i += (int64_t)gridDim.x * blockDim.x) {
+        float4 v = in[i];
+        union {
+            T h[4];
+            uint2 u;
+        } packed;
+        packed.h[0] = from_float<T>(v.x);
+        packed.h[1] = from_float<T>(v.y);
+        packed.h[2] = from_float<T>(v.z);
+        packed.h[3] = from_float<T>(v.w);
+        out[i] = packed.u;
+    }
+}
+
 /* Depthwise 2-D conv (G == C == M): one thread per output element; row n
  * reads its tenant's weights wtab[n] and bias btab[n] (NULL: none), then
  * adds the fused residual (res, laid out as y; NULL: none). */
@@ -515,6 +535,14 @@ static void launch_im2col(cudaStream_t stream, cv_precision_t prec, const float 
 
 static void launch_convert(cudaStream_t stream, cv_precision_t prec, const float *in, void *out, int64_t n)
 {
+    if (n % 4 == 0 && (uintptr_t)in % 16 == 0 && (uintptr_t)out % 8 == 0) {
+        if (prec == CV_PRECISION_FP16)
+            convert4_kernel<__half><<<grid_for(n / 4), THREADS, 0, stream>>>((const float4 *)in, (uint2 *)out, n / 4);
+        else
+            convert4_kernel<__nv_bfloat16>
+                <<<grid_for(n / 4), THREADS, 0, stream>>>((const float4 *)in, (uint2 *)out, n / 4);
+        return;
+    }
     if (prec == CV_PRECISION_FP16)
         convert_kernel<__half><<<grid_for(n), THREADS, 0, stream>>>(in, (__half *)out, n);
     else
