@@ -239,6 +239,7 @@ static void lane_run(cv_runtime_t *rt, cv_lane_t *lane)
         cv_host_times_t times;
         cv_driver_host_times(lane->exec, lane->backend, &times);
         cv_driver_note_host_times(rt, &times);
+        lane->stats = times.backend;
     }
     /* A wave that captured its shape's graph (or sized the capture)
      * took many times what the shape takes: kept out of the latency
@@ -387,11 +388,10 @@ void cv_driver_host_times(const cv_executor_t *exec, cv_backend_t *backend, cv_h
     out->cache_us = (double)cv_exec_last_begin_ns(exec) / 1e3;
     out->launch_us = (double)cv_exec_last_launch_ns(exec) / 1e3;
     if (!backend->iface->stats) return;
-    cv_backend_stats_t b = {0};
-    backend->iface->stats(backend, &b);
-    out->rebind_us = b.last_wave_rebind_us;
-    out->graph_launch_us = b.last_wave_graph_launch_us;
-    out->lookup_us = b.last_wave_lookup_us;
+    backend->iface->stats(backend, &out->backend);
+    out->rebind_us = out->backend.last_wave_rebind_us;
+    out->graph_launch_us = out->backend.last_wave_graph_launch_us;
+    out->lookup_us = out->backend.last_wave_lookup_us;
 }
 
 void cv_driver_note_host_times(cv_runtime_t *rt, const cv_host_times_t *t)

@@ -188,8 +188,12 @@ cv_status cv_runtime_stats(cv_runtime_t *rt, cv_runtime_stats_t *out)
     out->waves = atomic_load(&rt->waves);
     out->last_wave_flops = atomic_load(&rt->last_wave_flops);
     if (rt->backend->iface->stats) {
+        /* The runtime's own backend runs cv_wave_run's waves under exec_mu:
+         * read its counters between them. */
         cv_backend_stats_t b = {0};
+        pthread_mutex_lock(&rt->exec_mu);
         rt->backend->iface->stats(rt->backend, &b);
+        pthread_mutex_unlock(&rt->exec_mu);
         out->fallback_steps = b.fallback_steps;
         out->graph_hits = b.graph_hits;
         out->graph_rebinds = b.graph_rebinds;
@@ -217,9 +221,8 @@ cv_status cv_runtime_stats(cv_runtime_t *rt, cv_runtime_stats_t *out)
     /* The lanes' backends run the scheduled waves: their counters too. */
     for (cv_sched_lane_t *l = rt->sched->lanes; l; l = l->next) {
         cv_lane_t *lane = l->impl;
-        if (!lane || !lane->backend->iface->stats) continue;
-        cv_backend_stats_t b = {0};
-        lane->backend->iface->stats(lane->backend, &b);
+        if (!lane) continue;
+        cv_backend_stats_t b = lane->stats;
         out->fallback_steps += b.fallback_steps;
         out->graph_hits += b.graph_hits;
         out->graph_rebinds += b.graph_rebinds;

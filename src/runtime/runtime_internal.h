@@ -104,6 +104,10 @@ typedef struct cv_lane {
     cv_wave_slice_t *slices;
     const cv_tensor_t **ins;
     cv_tensor_t **outs;
+    /* Its backend's counters as its last wave left them, taken on the
+     * thread that ran it; under rt->mu. cv_runtime_stats reads these, never
+     * the backend, whose counters that thread updates without a lock. */
+    cv_backend_stats_t stats;
 } cv_lane_t;
 
 struct cv_request {
@@ -218,6 +222,7 @@ cv_status cv_driver_attach_lanes(cv_runtime_t *rt, cv_err_t *err);
  * parts; the backend's lookup, rebind and graph launch (0: none). */
 typedef struct cv_host_times {
     double launch_us, inputs_us, cache_us, lookup_us, rebind_us, graph_launch_us;
+    cv_backend_stats_t backend; /* the backend's counters after the wave */
 } cv_host_times_t;
 /* Reads them after a wave, on the thread that ran it (no lock). */
 void cv_driver_host_times(const cv_executor_t *exec, cv_backend_t *backend, cv_host_times_t *out);
