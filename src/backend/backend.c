@@ -56,6 +56,12 @@ void cv_backend_half_weights(const cv_graph_t *g, bool *needs_half)
     }
 }
 
+void cv_backend_to_half(const float *f, int64_t n, cv_precision_t precision, uint16_t *out)
+{
+    for (int64_t i = 0; i < n; i++)
+        out[i] = precision == CV_PRECISION_FP16 ? cv_fp32_to_fp16(f[i]) : cv_fp32_to_bf16(f[i]);
+}
+
 /* Whether node n reads its input 1 through a half path only: a Conv of
  * one group (not 1 channel to 1, which the CUDA backend's depthwise
  * kernel takes, in FP32), a Gemm, a MatMul with a B of at most 2 dims. */

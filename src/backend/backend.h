@@ -178,6 +178,9 @@ struct cv_backend {
  * FP32 constants that a GEMM-like step (Conv, Gemm, MatMul) reads as its
  * second input; marks them in needs_half (nvalues entries). */
 void cv_backend_half_weights(const cv_graph_t *g, bool *needs_half);
+/* Converts n FP32 values to FP16 or BF16 (`precision`; round to nearest
+ * even): a weight's half copy as a device keeps it. */
+void cv_backend_to_half(const float *f, int64_t n, cv_precision_t precision, uint16_t *out);
 /* Of those, the ones whose FP32 copy no device path reads for such a
  * tenant, so that a device may keep the half copy only (issue 9, item 7):
  * every reader is a Conv of one group (a grouped or depthwise Conv reads

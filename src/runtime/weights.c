@@ -112,13 +112,6 @@ static cv_status download(cv_backend_t *b, const cv_weight_t *e, size_t at, void
  * to compare with or to restore a host copy from). */
 static bool device_half_only(const cv_weight_t *e) { return e->device_half && e->device == e->device_half; }
 
-/* Converts n FP32 values to e's half precision. */
-static void to_half_of(const cv_weight_t *e, const float *f, size_t n, uint16_t *out)
-{
-    for (size_t i = 0; i < n; i++)
-        out[i] = e->half == CV_PRECISION_FP16 ? cv_fp32_to_fp16(f[i]) : cv_fp32_to_bf16(f[i]);
-}
-
 /* Whether the entry holds exactly these bytes: from its host copy, or
  * downloaded from the device in pieces where the host copy is gone (an
  * entry kept as its half copy alone: the bytes converted to half, which
@@ -148,7 +141,7 @@ static bool same_bytes(cv_backend_t *b, const cv_weight_t *e, const void *data, 
                    err.msg);
             same = false;
         } else if (half) {
-            to_half_of(e, (const float *)data + at / 2, n / 2, converted);
+            cv_backend_to_half((const float *)data + at / 2, (int64_t)(n / 2), e->half, converted);
             same = memcmp(scratch, converted, n) == 0;
         } else {
             same = memcmp(scratch, (const char *)data + at, n) == 0;

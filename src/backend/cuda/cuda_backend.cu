@@ -303,12 +303,6 @@ static size_t constants_layout(const cv_graph_t *g, void *const *stored, const b
 /* Copies every constant of g into `block` at its place, setting table[v]
  * (and table[nv + v] for a half copy, converted to `precision` through a
  * host scratch of `largest_half` bytes). Copies may still be in flight. */
-/* Converts n FP32 values to FP16 or BF16 (round to nearest even). */
-static void to_half(const float *f, int64_t n, cv_precision_t precision, uint16_t *out)
-{
-    for (int64_t i = 0; i < n; i++)
-        out[i] = precision == CV_PRECISION_FP16 ? cv_fp32_to_fp16(f[i]) : cv_fp32_to_bf16(f[i]);
-}
 
 static cv_status constants_copy(cv_backend_t *b, const cv_graph_t *g, cv_precision_t precision,
                                 void *const *stored, const bool *needs_half, const bool *half_only, const size_t *at,
@@ -334,7 +328,7 @@ static cv_status constants_copy(cv_backend_t *b, const cv_graph_t *g, cv_precisi
         if (!only) st = cuda_upload(b, table[v], c->data, cv_tensor_nbytes(c), err);
         if (st != CV_STATUS_OK || !needs_half[v]) continue;
         int64_t n = cv_shape_numel(&c->shape);
-        to_half((const float *)c->data, n, precision, scratch);
+        cv_backend_to_half((const float *)c->data, n, precision, scratch);
         table[nv + v] = block + at[nv + v];
         if (only) table[v] = table[nv + v];
         /* A copy from pageable memory has read it when the call returns,
@@ -481,7 +475,7 @@ static cv_status cuda_weight_upload(cv_backend_t *b, const cv_tensor_t *t, cv_pr
     char *at = (char *)(((uintptr_t)raw + TENSOR_ALIGN - 1) & ~(uintptr_t)(TENSOR_ALIGN - 1));
     if (!only) st = cuda_upload(b, at, t->data, cv_tensor_nbytes(t), err);
     if (st == CV_STATUS_OK && want_half) {
-        to_half((const float *)t->data, n, half, scratch);
+        cv_backend_to_half((const float *)t->data, n, half, scratch);
         st = cuda_upload(b, at + own, scratch, half_bytes, err);
     }
     if (st == CV_STATUS_OK) {
@@ -699,6 +693,16 @@ extern "C" int cv_backend_cuda_device_count(void)
     return count;
 }
 
+/* An environment switch of two words: unset, empty or the word `off` leaves *on
+ * false, `on_word` sets it; anything else is an error naming both. */
+static cv_status env_switch(const char *name, const char *off, const char *on_word, bool *on, cv_err_t *err)
+{
+    const char *env = getenv(name);
+    *on = env && !strcmp(env, on_word);
+    if (!env || !*env || *on || !strcmp(env, off)) return CV_STATUS_OK;
+    return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT, "%s must be %s or %s, not '%.40s'", name, off, on_word, env);
+}
+
 extern "C" cv_status cv_backend_cuda_create(int device, cv_backend_t **out, cv_err_t *err)
 {
     int count = 0;
@@ -764,26 +768,9 @@ extern "C" cv_status cv_backend_cuda_create(int device, cv_backend_t **out, cv_e
             goto fail;
         }
     }
-    {
-        const char *env = getenv("CARAVEL_HALF_WEIGHTS");
-        if (!env || !*env || !strcmp(env, "both")) cuda->half_only_weights = false;
-        else if (!strcmp(env, "only")) cuda->half_only_weights = true;
-        else {
-            st = cv_errorf(err, CV_STATUS_INVALID_ARGUMENT, "CARAVEL_HALF_WEIGHTS must be both or only, not '%.40s'",
-                           env);
-            goto fail;
-        }
-    }
-    {
-        const char *env = getenv("CARAVEL_DEPTHWISE");
-        if (!env || !*env || !strcmp(env, "direct")) cuda->depthwise_tiled = false;
-        else if (!strcmp(env, "tiled")) cuda->depthwise_tiled = true;
-        else {
-            st = cv_errorf(err, CV_STATUS_INVALID_ARGUMENT, "CARAVEL_DEPTHWISE must be direct or tiled, not '%.40s'",
-                           env);
-            goto fail;
-        }
-    }
+    if ((st = env_switch("CARAVEL_HALF_WEIGHTS", "both", "only", &cuda->half_only_weights, err)) != CV_STATUS_OK ||
+        (st = env_switch("CARAVEL_DEPTHWISE", "direct", "tiled", &cuda->depthwise_tiled, err)) != CV_STATUS_OK)
+        goto fail;
     if ((st = cv_cuda_graphs_create(cuda, err)) != CV_STATUS_OK) goto fail;
     if ((st = cv_cuda_host_blocks_create(cuda, err)) != CV_STATUS_OK) goto fail;
     *out = &cuda->base;
