@@ -216,8 +216,8 @@ profile)
   } 2>&1 | tee "$log"
   ;;
 depthwise)
-  # Issue 9: the tiled 3x3 depthwise kernel (CARAVEL_DEPTHWISE=tiled)
-  # against the direct one, MobileNetV2 FP32 and FP16, device time of one
+  # Issue 9: the tiled 3x3 depthwise kernel (the default) against the
+  # direct one (CARAVEL_DEPTHWISE=direct), MobileNetV2 FP32 and FP16, device time of one
   # wave at R = 1, 8, 64 in one call; then the tiled kernel's profile at
   # R = 64 (where a wave's time goes with it).
   {

@@ -149,7 +149,7 @@ static const op_case_t CASES[] = {
     {"depthwise 3x3 stride 2 no bias", CV_OP_CONV, CV_TEST_SHAPE(2, 16, 9, 8), CV_TEST_SHAPE(16, 1, 3, 3), false, {0}, 16, {2, 2},
      {1, 1}, {1, 1, 1, 1}, 2, true, NULL, 0, 0, 1, 1, CV_ACTIVATION_NONE, 0, 0},
     /* Widths that are no multiple of the tiled kernel's run of 4, and
-     * narrower than one (CARAVEL_DEPTHWISE=tiled: test_depthwise_tiled). */
+     * narrower than one (the tiled kernel: test_depthwise_kernels). */
     {"depthwise 3x3 pad 1 width 13 clip", CV_OP_CONV, CV_TEST_SHAPE(2, 8, 15, 13), CV_TEST_SHAPE(8, 1, 3, 3), false, CV_TEST_SHAPE(8), 8,
      {1, 1}, {1, 1}, {1, 1, 1, 1}, 2, true, NULL, 0, 0, 1, 1, CV_ACTIVATION_CLIP, 0.0f, 6.0f},
     {"depthwise 3x3 stride 2 pad 1 width 17", CV_OP_CONV, CV_TEST_SHAPE(2, 8, 16, 17), CV_TEST_SHAPE(8, 1, 3, 3), false, CV_TEST_SHAPE(8), 8,
@@ -398,46 +398,55 @@ static void test_wave_r2(void **state) { check_wave(2, CV_PRECISION_FP32); }
 static void test_wave_r7(void **state) { check_wave(7, CV_PRECISION_FP32); }
 
 /* FP16 and BF16 tenants with the half copy alone of the weights no FP32
- * path reads (CARAVEL_HALF_WEIGHTS=only; tenant_upload's path): every case
- * against the CPU, which a path still reading the FP32 copy (half bytes
+ * path reads (the default; tenant_upload's path) and with both copies
+ * (CARAVEL_HALF_WEIGHTS=both): every case against the CPU, which a path
+ * still reading the FP32 copy when only the half one exists (half bytes
  * as floats) would fail. */
-static void test_ops_half_only(void **state)
+static void test_ops_half_copies(void **state)
 {
     cv_cuda_t *cuda = (cv_cuda_t *)B.cuda;
     bool was = cuda->half_only_weights;
-    cuda->half_only_weights = true;
-    for (size_t i = 0; i < CV_ARRAY_LEN(CASES); i++) {
-        run_case(&CASES[i], CV_PRECISION_FP16, 7000 + 17 * i);
-        run_case(&CASES[i], CV_PRECISION_BF16, 8000 + 17 * i);
+    for (int only = 0; only < 2; only++) {
+        cuda->half_only_weights = only;
+        for (size_t i = 0; i < CV_ARRAY_LEN(CASES); i++) {
+            run_case(&CASES[i], CV_PRECISION_FP16, 7000 + 17 * i);
+            run_case(&CASES[i], CV_PRECISION_BF16, 8000 + 17 * i);
+        }
+        check_wave(7, CV_PRECISION_FP16);
     }
-    check_wave(7, CV_PRECISION_FP16);
     cuda->half_only_weights = was;
 }
 
-/* The tiled depthwise kernel (CARAVEL_DEPTHWISE=tiled) against the CPU:
- * every depthwise case (strides 1 and 2, pads, widths off its run of 4),
- * in FP32 and FP16, and a wave of 7 tenants whose depthwise step it runs. */
-static void test_depthwise_tiled(void **state)
+/* Both 3x3 depthwise kernels against the CPU: the tiled one (the
+ * default) and the direct one (CARAVEL_DEPTHWISE=direct), on every
+ * depthwise case (strides 1 and 2, pads, widths off the tiled kernel's run
+ * of 4), in FP32 and FP16, and a wave of 7 tenants whose depthwise step
+ * each runs. */
+static void test_depthwise_kernels(void **state)
 {
     cv_cuda_t *cuda = (cv_cuda_t *)B.cuda;
     bool was = cuda->depthwise_tiled;
-    cuda->depthwise_tiled = true;
-    long launches = cuda->depthwise_tiled_launches;
-    int ran = 0;
-    for (size_t i = 0; i < CV_ARRAY_LEN(CASES); i++) {
-        const op_case_t *k = &CASES[i];
-        if (k->op != CV_OP_CONV || k->group != k->x.dims[1] || k->w.dims[0] != k->x.dims[1]) continue;
-        run_case(k, CV_PRECISION_FP32, 5000 + 17 * i);
-        run_case(k, CV_PRECISION_FP16, 6000 + 17 * i);
-        ran++;
+    for (int tiled = 0; tiled < 2; tiled++) {
+        cuda->depthwise_tiled = tiled;
+        long launches = cuda->depthwise_tiled_launches;
+        int ran = 0;
+        for (size_t i = 0; i < CV_ARRAY_LEN(CASES); i++) {
+            const op_case_t *k = &CASES[i];
+            if (k->op != CV_OP_CONV || k->group != k->x.dims[1] || k->w.dims[0] != k->x.dims[1]) continue;
+            run_case(k, CV_PRECISION_FP32, 5000 + 17 * i);
+            run_case(k, CV_PRECISION_FP16, 6000 + 17 * i);
+            ran++;
+        }
+        assert_true(ran >= 5);
+        /* Each FP32 case ran in the kernel asked for at least once. */
+        long tiled_runs = cuda->depthwise_tiled_launches - launches;
+        if (tiled ? tiled_runs < ran : tiled_runs != 0)
+            fail_msg("the tiled kernel ran %ld times for %d cases, asked %s", tiled_runs, ran,
+                     tiled ? "tiled" : "direct");
+        launches = cuda->depthwise_tiled_launches;
+        check_wave(7, CV_PRECISION_FP32);
+        assert_true(tiled ? cuda->depthwise_tiled_launches > launches : cuda->depthwise_tiled_launches == launches);
     }
-    assert_true(ran >= 5);
-    /* Each FP32 case ran in the tiled kernel at least once. */
-    if (cuda->depthwise_tiled_launches - launches < ran)
-        fail_msg("the tiled kernel ran %ld times for %d cases", cuda->depthwise_tiled_launches - launches, ran);
-    launches = cuda->depthwise_tiled_launches;
-    check_wave(7, CV_PRECISION_FP32);
-    assert_true(cuda->depthwise_tiled_launches > launches);
     cuda->depthwise_tiled = was;
 }
 static void test_wave_r64(void **state) { check_wave(64, CV_PRECISION_FP32); }
@@ -657,8 +666,8 @@ int main(void)
         cmocka_unit_test(test_wave_r1),
         cmocka_unit_test(test_wave_r2),
         cmocka_unit_test(test_wave_r7),
-        cmocka_unit_test(test_depthwise_tiled),
-        cmocka_unit_test(test_ops_half_only),
+        cmocka_unit_test(test_depthwise_kernels),
+        cmocka_unit_test(test_ops_half_copies),
         cmocka_unit_test(test_wave_r64),
         cmocka_unit_test(test_wave_r7_reduced),
         cmocka_unit_test(test_copy_kernel),

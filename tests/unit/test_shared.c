@@ -588,9 +588,9 @@ static void test_shared_runs(void **state)
 
 static void test_waves_equal_alone_fp16(void **state) { run_waves(CV_PRECISION_FP16); }
 
-/* CARAVEL_HALF_WEIGHTS=only: FP16 and BF16 tenants keep the half copy
- * alone of the weights no FP32 path reads (both Convs of one group, the
- * Gemm; the depthwise Conv keeps both). Each tenant then takes less device
+/* FP16 and BF16 tenants keep the half copy alone of the weights no FP32
+ * path reads (the default; CARAVEL_HALF_WEIGHTS=both keeps the FP32 copy
+ * too): both Convs of one group, the Gemm; the depthwise Conv keeps both. Each tenant then takes less device
  * memory, and computes exactly what it computes with both copies (any
  * path still reading the FP32 copy would read half bytes as floats); the
  * store still shares such weights, and waves still equal their tenants
@@ -600,17 +600,17 @@ static void test_half_only_weights(void **state)
     const cv_precision_t precisions[] = {CV_PRECISION_FP16, CV_PRECISION_BF16};
     for (size_t k = 0; k < sizeof precisions / sizeof precisions[0]; k++) {
         cv_precision_t p = precisions[k];
+        setenv("CARAVEL_HALF_WEIGHTS", "both", 1);
         cv_runtime_t *both = make_runtime(true);
-        setenv("CARAVEL_HALF_WEIGHTS", "only", 1);
-        cv_runtime_t *only = make_runtime(true);
         cv_tenant_t *t_both = load(both, BASE, "base", p);
+        unsetenv("CARAVEL_HALF_WEIGHTS");
+        cv_runtime_t *only = make_runtime(true);
         cv_tenant_t *t[NKINDS];
         for (int i = 0; i < NKINDS; i++) t[i] = load(only, i, kind_names[i], p);
         /* The same tenant alone in a runtime, as in `both`: its whole
          * weights on its account (in `only` the others share them). */
         cv_runtime_t *single = make_runtime(true);
         cv_tenant_t *t_single = load(single, BASE, "base", p);
-        unsetenv("CARAVEL_HALF_WEIGHTS");
         size_t bytes_both = cv_tenant_device_bytes(t_both), bytes_only = cv_tenant_device_bytes(t_single);
         printf("  %s: device bytes of a tenant %zu with both copies, %zu with the half copy alone\n",
                p == CV_PRECISION_FP16 ? "fp16" : "bf16", bytes_both, bytes_only);

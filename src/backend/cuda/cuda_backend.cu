@@ -695,10 +695,11 @@ extern "C" int cv_backend_cuda_device_count(void)
 
 /* An environment switch of two words: unset, empty or the word `off` leaves *on
  * false, `on_word` sets it; anything else is an error naming both. */
-static cv_status env_switch(const char *name, const char *off, const char *on_word, bool *on, cv_err_t *err)
+static cv_status env_switch(const char *name, const char *off, const char *on_word, bool on_by_default, bool *on,
+                            cv_err_t *err)
 {
     const char *env = getenv(name);
-    *on = env && !strcmp(env, on_word);
+    *on = env && *env ? !strcmp(env, on_word) : on_by_default;
     if (!env || !*env || *on || !strcmp(env, off)) return CV_STATUS_OK;
     return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT, "%s must be %s or %s, not '%.40s'", name, off, on_word, env);
 }
@@ -768,8 +769,8 @@ extern "C" cv_status cv_backend_cuda_create(int device, cv_backend_t **out, cv_e
             goto fail;
         }
     }
-    if ((st = env_switch("CARAVEL_HALF_WEIGHTS", "both", "only", &cuda->half_only_weights, err)) != CV_STATUS_OK ||
-        (st = env_switch("CARAVEL_DEPTHWISE", "direct", "tiled", &cuda->depthwise_tiled, err)) != CV_STATUS_OK)
+    if ((st = env_switch("CARAVEL_HALF_WEIGHTS", "both", "only", true, &cuda->half_only_weights, err)) != CV_STATUS_OK ||
+        (st = env_switch("CARAVEL_DEPTHWISE", "direct", "tiled", true, &cuda->depthwise_tiled, err)) != CV_STATUS_OK)
         goto fail;
     if ((st = cv_cuda_graphs_create(cuda, err)) != CV_STATUS_OK) goto fail;
     if ((st = cv_cuda_host_blocks_create(cuda, err)) != CV_STATUS_OK) goto fail;
