@@ -44,8 +44,9 @@ static void usage(FILE *f)
             "\n"
             "  --tenants R      tenants loaded (default: the number of --model)\n"
             "  --members M      tenants per wave, drawn at random among the R for every\n"
-            "                   wave (default: all R, the same every wave): how waves of\n"
-            "                   other members fare against the super-kernel cache\n"
+            "                   wave, in a random order (M = R: all R, shuffled; default:\n"
+            "                   all R, the same order every wave): how waves of other\n"
+            "                   members fare against the super-kernel cache\n"
             "  --rows N[,N2,..] rows per tenant per wave (default 1); a list gives tenant t\n"
             "                   the (t mod length)-th entry: waves of slices of several\n"
             "                   heights, as the scheduler forms them (not with --members)\n"
@@ -292,12 +293,14 @@ int cv_cmd_bench(int argc, char **argv)
         return 2;
     }
     if (tenants == 0) tenants = nmodels;
+    /* Members are drawn for every wave whenever --members is given. */
+    bool drawn = members > 0;
     if (members == 0) members = tenants;
     if (members > tenants) {
         fprintf(stderr, "caravel bench: --members %ld is more than the %ld tenants\n", members, tenants);
         return 2;
     }
-    if (nrows > 1 && members < tenants) {
+    if (nrows > 1 && drawn) {
         fprintf(stderr, "caravel bench: --rows with a list needs every tenant in every wave (no --members)\n");
         return 2;
     }
@@ -368,7 +371,7 @@ int cv_cmd_bench(int argc, char **argv)
         int set = (int)((w + warmup) % INPUT_SETS);
         for (long t = 0; t < tenants; t++) order[t] = t;
         /* A fresh draw of members for every wave (a partial shuffle). */
-        for (long t = 0; members < tenants && t < members; t++) {
+        for (long t = 0; drawn && t < members; t++) {
             draw = draw * 6364136223846793005ull + 1442695040888963407ull;
             long pick = t + (long)((draw >> 33) % (uint64_t)(tenants - t)), keep = order[t];
             order[t] = order[pick];
@@ -408,7 +411,7 @@ int cv_cmd_bench(int argc, char **argv)
     double gflop = st.last_wave_flops / 1e9;
     printf("bench: %ld tenants%s x %s rows (%ld a wave), %s, %s: wave median %.3f ms, min %.3f ms over %ld waves, "
            "%.1f inferences/s\n",
-           members, members < tenants ? " (drawn at random for each wave)" : "", rows_arg, wave_rows,
+           members, drawn ? " (drawn at random for each wave)" : "", rows_arg, wave_rows,
            device == CV_DEVICE_CUDA ? "cuda" : "cpu",
            precision == CV_PRECISION_FP32 ? "fp32" : precision == CV_PRECISION_TF32 ? "tf32"
            : precision == CV_PRECISION_FP16 ? "fp16" : "bf16",

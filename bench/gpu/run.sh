@@ -20,7 +20,9 @@
 #           and FP16; then the tiled kernel's profile at R = 64. depthwise.csv
 #   members waves of 32 tenants drawn at random out of 64 for every wave,
 #           against waves of 32 fixed tenants (the super-kernel cache with
-#           changing members), ResNet-50 and MobileNetV2, FP32
+#           changing members), and all 64 in a fresh order every wave
+#           (the host time of a 64-slice rebind), ResNet-50 and MobileNetV2,
+#           FP32; CARAVEL_REBIND=node runs them with the rebind node
 #   zoo     torchvision classifiers from the classic and dynamo exporters
 #           (opsets 17-20) checked against float64 PyTorch, CPU and CUDA
 #   fusion  what the fusions decided at load gain (caravel bench against
@@ -273,6 +275,10 @@ members)
       timeout 150 $cv bench --device cuda --tenants 32 --waves 30 --warmup 5 --csv "$arch,fixed32" $models
       # shellcheck disable=SC2086
       timeout 150 $cv bench --device cuda --tenants 64 --members 32 --waves 30 --warmup 5 --csv "$arch,random32of64" $models
+      # All 64 in a fresh order every wave: every wave rebinds 64 slices
+      # (issue 8's host time of a 64-tenant wave, without load).
+      # shellcheck disable=SC2086
+      timeout 150 $cv bench --device cuda --tenants 64 --members 64 --waves 30 --warmup 5 --csv "$arch,shuffled64" $models
     done
   } 2>&1 | tee "$log"
   ;;

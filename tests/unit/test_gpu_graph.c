@@ -67,9 +67,10 @@ static cv_backend_t *cpu;
 static cv_executor_t *cpu_exec;
 static cv_backend_t *gpu;
 static cv_executor_t *gpu_exec;
-/* How the fresh backend rebinds: the kernel (and every rebind of it
- * checked against the host's words), or the host only. */
-static bool rebind_on_host;
+/* How the fresh backend rebinds: by the kernel's launch or the graph's
+ * rebind node (every such rebind checked against the host's words), or on
+ * the host only. */
+static cv_cuda_rebind_way_t rebind_way = CV_CUDA_REBIND_KERNEL;
 
 static int setup_group(void **state)
 {
@@ -92,7 +93,7 @@ static int setup_gpu(void **state)
         fprintf(stderr, "CUDA backend: %s\n", err.msg);
         return -1;
     }
-    cv_cuda_graph_rebind_mode((cv_cuda_t *)gpu, rebind_on_host, !rebind_on_host);
+    cv_cuda_graph_rebind_mode((cv_cuda_t *)gpu, rebind_way, rebind_way != CV_CUDA_REBIND_HOST);
     return cv_exec_create(gpu, &gpu_exec, &err) == CV_STATUS_OK ? 0 : -1;
 }
 
@@ -382,18 +383,20 @@ static void expect_counts(long misses, long hits, long refreshes)
                  s.graph_hits, s.graph_refreshes, misses, hits, refreshes);
 }
 
-/* Also: every rebind was the kernel's (waves here are narrower than its
- * parameters' 448 slices), each one's words equal to the host's; or, with
- * rebind_on_host, none was. */
+/* Also: every rebind was done on the device, by the kernel's launch or
+ * the graph's node (waves here are narrower than its parameters' 448
+ * slices), each one's words equal to the host's; or, rebinding on the
+ * host, none was. */
 static void expect_rebinds(long rebinds)
 {
     cv_backend_stats_t s = stats();
     if (s.graph_rebinds != rebinds) fail_msg("graph cache: %ld rebinds, expected %ld", s.graph_rebinds, rebinds);
     long on_device, mismatches;
     cv_cuda_graph_rebind_counts((const cv_cuda_t *)gpu, &on_device, &mismatches);
-    if (on_device != (rebind_on_host ? 0 : rebinds))
+    bool on_host = rebind_way == CV_CUDA_REBIND_HOST;
+    if (on_device != (on_host ? 0 : rebinds))
         fail_msg("graph cache: %ld rebinds by the kernel of %ld (rebinding on the %s)", on_device, rebinds,
-                 rebind_on_host ? "host" : "device");
+                 on_host ? "host" : "device");
     if (mismatches) fail_msg("graph cache: %ld words of the rebind kernel differ from the host's", mismatches);
 }
 
@@ -760,12 +763,19 @@ static void test_members_tables_40(void **state) { run_members_tables(40); }
  * the way of waves too wide for it): outputs as right. */
 static int setup_host_rebinds(void **state)
 {
-    rebind_on_host = true;
+    rebind_way = CV_CUDA_REBIND_HOST;
     return setup_gpu(state);
 }
-static int teardown_host_rebinds(void **state)
+/* The same with the rebind kernel as each graph's first node
+ * (CARAVEL_REBIND=node): every rebind checked after its graph ran. */
+static int setup_node_rebinds(void **state)
 {
-    rebind_on_host = false;
+    rebind_way = CV_CUDA_REBIND_NODE;
+    return setup_gpu(state);
+}
+static int teardown_other_rebinds(void **state)
+{
+    rebind_way = CV_CUDA_REBIND_KERNEL;
     return teardown_gpu(state);
 }
 
@@ -940,7 +950,13 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_members_tables_8, setup_gpu, teardown_gpu),
         cmocka_unit_test_setup_teardown(test_members_tables_70, setup_gpu, teardown_gpu),
         cmocka_unit_test_setup_teardown(test_members_tables_40, setup_gpu, teardown_gpu),
-        cmocka_unit_test_setup_teardown(test_members_tables_8, setup_host_rebinds, teardown_host_rebinds),
+        cmocka_unit_test_setup_teardown(test_members_tables_8, setup_host_rebinds, teardown_other_rebinds),
+        cmocka_unit_test_setup_teardown(test_replay_and_members, setup_node_rebinds, teardown_other_rebinds),
+        cmocka_unit_test_setup_teardown(test_members_tables_8, setup_node_rebinds, teardown_other_rebinds),
+        cmocka_unit_test_setup_teardown(test_members_tables_70, setup_node_rebinds, teardown_other_rebinds),
+        cmocka_unit_test_setup_teardown(test_members_tables_40, setup_node_rebinds, teardown_other_rebinds),
+        cmocka_unit_test_setup_teardown(test_single_slice_members, setup_node_rebinds, teardown_other_rebinds),
+        cmocka_unit_test_setup_teardown(test_bound_graph_refreshes, setup_node_rebinds, teardown_other_rebinds),
         cmocka_unit_test_setup_teardown(test_single_slice_members, setup_gpu, teardown_gpu),
         cmocka_unit_test_setup_teardown(test_first_waves_marked, setup_gpu, teardown_gpu),
         cmocka_unit_test_setup_teardown(test_bound_graph_refreshes, setup_gpu, teardown_gpu),

@@ -33,6 +33,11 @@
  *                 one launch, whatever the number of words (thousands for
  *                 64 ResNet-50 tenants: rewriting them on the host and
  *                 copying the region took 23-41 us a wave on the H100).
+                 With CARAVEL_REBIND=node that kernel is the graph's
+                 first node instead, and a rebind only sets the node's
+                 parameters in the executable graph
+                 (cudaGraphExecKernelNodeSetParams, which changes later
+                 launches only): no launch of its own besides the graph's.
  *                 Waves wider than the kernel's parameters hold rebind
  *                 on the host: the words rewritten there, the region
  *                 sent in one copy.
@@ -144,6 +149,11 @@ typedef struct graph_entry {
     int npatches, patches_cap;
     /* their device copy, for rebind_on_device; NULL: rebinds on the host */
     struct member_patch *patches_device;
+    /* The graph exec was made from (kept: a node's parameters are set in
+     * the exec by the graph's node) and its rebind node (CV_CUDA_REBIND_NODE;
+     * NULL: none, rebinds take another way). */
+    cudaGraph_t graph;
+    cudaGraphNode_t rebind_node;
 } graph_entry_t;
 
 /* A word of a shape's region that holds (char *)constants[index] + offset
@@ -201,10 +211,11 @@ struct cv_cuda_graphs {
     uint64_t launch_ns; /* host time of every hit's cudaGraphLaunch */
     uint64_t last_rebind_ns, last_launch_ns; /* the last wave's; 0: none */
     uint64_t last_lookup_ns; /* the last wave's: its shape found (grouping, entry, members) */
-    /* for tests (cv_cuda_graph_rebind_mode): rebind on the host even
-     * where the kernel could; check every kernel rebind's words against
-     * the host's */
-    bool rebind_on_host, check_rebinds;
+    /* how graphs captured from now on rebind (CARAVEL_REBIND; tests:
+     * cv_cuda_graph_rebind_mode); for tests, check every rebind on the
+     * device against the host's words */
+    cv_cuda_rebind_way_t rebind_way;
+    bool check_rebinds;
     long device_rebinds, rebind_mismatches;
 };
 
@@ -223,6 +234,9 @@ static long fallback_total(const cv_cuda_t *cuda)
 
 static void drop_exec(graph_entry_t *e)
 {
+    if (e->graph) cudaGraphDestroy(e->graph);
+    e->graph = NULL;
+    e->rebind_node = NULL;
     if (!e->exec) return;
     cudaGraphExecDestroy(e->exec);
     cudaGetLastError();
@@ -474,9 +488,55 @@ static cudaError_t launch_rebind(cv_cuda_t *cuda, graph_entry_t *e, const cv_wav
     return cudaGetLastError();
 }
 
-static bool rebinds_on_device(const graphs_t *G, const graph_entry_t *e)
+/* The rebind kernel as the graph's first node: its parameters for these
+ * slices, given to a new node of `add_to` (*node set), or set in the
+ * executable graph (add_to NULL): then a rebind is no launch of its own,
+ * only the graph's. */
+template <int N>
+static cudaError_t rebind_node_params(graph_entry_t *e, const cv_wave_slice_t *slices, const cv_graph_t *g,
+                                      cudaGraph_t add_to, cudaGraphNode_t *node)
 {
-    return e->patches_device && e->nslices <= REBIND_SLICES && !G->rebind_on_host;
+    rebind_tables<N> t;
+    for (int s = 0; s < e->nslices; s++) t.table[s] = cv_cuda_tenant_device_table(slices[s].constants, g);
+    void *args[] = {&e->patches_device, &e->npatches, &e->pinned_device, &t};
+    cudaKernelNodeParams p = {};
+    p.func = (void *)rebind_kernel<N>;
+    p.gridDim = dim3((unsigned)(e->npatches + 255) / 256);
+    p.blockDim = dim3(256);
+    p.kernelParams = args;
+    if (add_to) return cudaGraphAddKernelNode(node, add_to, NULL, 0, &p);
+    return cudaGraphExecKernelNodeSetParams(e->exec, e->rebind_node, &p);
+}
+
+static cudaError_t rebind_node_set(graph_entry_t *e, const cv_wave_slice_t *slices, const cv_graph_t *g,
+                                   cudaGraph_t add_to, cudaGraphNode_t *node)
+{
+    return e->nslices <= 16   ? rebind_node_params<16>(e, slices, g, add_to, node)
+           : e->nslices <= 64 ? rebind_node_params<64>(e, slices, g, add_to, node)
+                              : rebind_node_params<REBIND_SLICES>(e, slices, g, add_to, node);
+}
+
+/* Puts the rebind node before every root of a captured graph, with the
+ * capture's members (its first launch rewrites the words with what they
+ * hold). On failure the graph is as it was and *node NULL. */
+static cudaError_t add_rebind_node(graph_entry_t *e, cudaGraph_t graph, const cv_wave_slice_t *slices,
+                                   const cv_graph_t *g, cudaGraphNode_t *node)
+{
+    *node = NULL;
+    size_t n = 0;
+    cudaError_t ce = cudaGraphGetRootNodes(graph, NULL, &n);
+    if (ce != cudaSuccess || n == 0) return ce;
+    cudaGraphNode_t *roots = (cudaGraphNode_t *)cv_malloc(sizeof(cudaGraphNode_t) * n);
+    if (!roots) return cudaErrorMemoryAllocation;
+    ce = cudaGraphGetRootNodes(graph, roots, &n);
+    if (ce == cudaSuccess) ce = rebind_node_set(e, slices, g, graph, node);
+    for (size_t i = 0; i < n && ce == cudaSuccess; i++) ce = cudaGraphAddDependencies(graph, node, &roots[i], NULL, 1);
+    cv_free(roots);
+    if (ce != cudaSuccess && *node) {
+        cudaGraphDestroyNode(*node);
+        *node = NULL;
+    }
+    return ce;
 }
 
 /* Compares the region's device words with what the host would write
@@ -516,11 +576,21 @@ static cudaError_t rebind_on_device(cv_cuda_t *cuda, graph_entry_t *e, const cv_
  * to serve other members. */
 static cudaError_t rebind(cv_cuda_t *cuda, graph_entry_t *e, const cv_wave_slice_t *slices, const cv_graph_t *g)
 {
+    graphs_t *G = cuda->graphs;
     /* Unknown until the rebind is queued: a failure leaves the next wave
      * to rebind again. */
     memset(e->members, 0, sizeof(uint64_t) * (size_t)e->nslices);
-    cudaError_t ce = rebinds_on_device(cuda->graphs, e) ? rebind_on_device(cuda, e, slices, g)
-                                                          : rebind_on_host(cuda, e, slices);
+    cudaError_t ce;
+    if (e->rebind_node) {
+        /* Every launch of this graph runs the node: no other way may
+         * rewrite the words, which the node would overwrite again. */
+        ce = rebind_node_set(e, slices, g, NULL, NULL);
+        if (ce == cudaSuccess) G->device_rebinds++;
+    } else if (e->patches_device && e->nslices <= REBIND_SLICES && G->rebind_way == CV_CUDA_REBIND_KERNEL) {
+        ce = rebind_on_device(cuda, e, slices, g);
+    } else {
+        ce = rebind_on_host(cuda, e, slices);
+    }
     if (ce == cudaSuccess) note_members(e, slices, g);
     return ce;
 }
@@ -798,10 +868,10 @@ extern "C" void cv_cuda_graph_synchronized(cv_cuda_t *cuda)
 
 extern "C" long cv_cuda_graph_aborts(const cv_cuda_t *cuda) { return cuda->graphs ? cuda->graphs->aborts : 0; }
 
-extern "C" void cv_cuda_graph_rebind_mode(cv_cuda_t *cuda, bool on_host, bool check)
+extern "C" void cv_cuda_graph_rebind_mode(cv_cuda_t *cuda, cv_cuda_rebind_way_t way, bool check)
 {
     if (!cuda->graphs) return;
-    cuda->graphs->rebind_on_host = on_host;
+    cuda->graphs->rebind_way = way;
     cuda->graphs->check_rebinds = check;
 }
 
@@ -857,6 +927,8 @@ extern "C" cv_status cv_cuda_wave_begin(cv_backend_t *b, const cv_plan_t *plan, 
         if (ce == cudaSuccess) ce = launch(cuda, e);
         G->last_launch_ns = cv_clock_ns() - launching;
         G->launch_ns += G->last_launch_ns;
+        /* A node rebinds as the graph runs: checked after it. */
+        if (ce == cudaSuccess && !members && e->rebind_node && G->check_rebinds) ce = check_rebind(cuda, e, slices);
         if (ce == cudaSuccess) ce = cudaEventRecord(G->stop, cuda->stream);
         G->mode = WAVE_IDLE;
         G->cur = NULL;
@@ -978,6 +1050,18 @@ static cv_status finish_capture(cv_cuda_t *cuda, graph_entry_t *e, bool bound, c
     cudaError_t ce = cudaStreamEndCapture(cuda->stream, &graph);
     const char *failed = ce != cudaSuccess || !graph ? "cudaStreamEndCapture" : NULL;
     if (!failed && strip_table_copies(graph, e) != cudaSuccess) failed = "taking the table copies out of the graph";
+    /* The patches go to the device once, for the later waves' rebinds on
+     * the device; under CV_CUDA_REBIND_NODE the rebind kernel becomes the
+     * graph's first node (without it, rebinds take the kernel's launch). */
+    cudaGraphNode_t node = NULL;
+    if (!failed && !bound && G->rebind_way != CV_CUDA_REBIND_HOST) {
+        upload_patches(e, cuda->stream);
+        if (G->rebind_way == CV_CUDA_REBIND_NODE && e->patches_device &&
+            add_rebind_node(e, graph, G->slices, G->graph, &node) != cudaSuccess) {
+            cudaGetLastError();
+            cv_log(CV_LOG_INFO, "cuda: the rebind node could not be added to a captured graph; rebinding by launches");
+        }
+    }
     bool refresh = e->exec != NULL;
     if (!failed && refresh) {
         cudaGraphExecUpdateResultInfo info;
@@ -990,6 +1074,13 @@ static cv_status finish_capture(cv_cuda_t *cuda, graph_entry_t *e, bool bound, c
         e->exec = NULL;
         failed = "cudaGraphInstantiate";
     }
+    if (!failed) {
+        /* Kept while exec lives: the rebind node's handle is its node. */
+        if (e->graph) cudaGraphDestroy(e->graph);
+        e->graph = graph;
+        e->rebind_node = node;
+        graph = NULL;
+    }
     if (graph) cudaGraphDestroy(graph);
     /* The wave's device time starts here: capturing ran nothing. Then the
      * tables the steps staged, in one copy, and the graph. */
@@ -999,6 +1090,7 @@ static cv_status finish_capture(cv_cuda_t *cuda, graph_entry_t *e, bool bound, c
     if (failed) {
         cudaGetLastError();
         drop_exec(e);
+        drop_patches_device(e);
         e->uncapturable = true;
         G->aborts++;
         cv_log(CV_LOG_INFO, "cuda: %s failed for a captured wave; running it eagerly, and that shape from now on",
@@ -1008,7 +1100,6 @@ static cv_status finish_capture(cv_cuda_t *cuda, graph_entry_t *e, bool bound, c
     note_members(e, G->slices, G->graph);
     e->bound = bound;
     e->workspace = cuda->workspace;
-    if (!bound) upload_patches(e, cuda->stream);
     if (refresh) G->refreshes++;
     else G->misses++;
     return CV_STATUS_OK;
@@ -1108,6 +1199,14 @@ extern "C" cv_status cv_cuda_graphs_create(cv_cuda_t *cuda, cv_err_t *err)
     const char *env = getenv("CARAVEL_CUDA_GRAPHS");
     G->enabled = !(env && (!strcmp(env, "0") || !strcmp(env, "off")));
     G->abort_at = -1;
+    /* How graphs rebind: CARAVEL_REBIND=kernel (the default until the node
+     * is measured) or node. */
+    const char *way = getenv("CARAVEL_REBIND");
+    G->rebind_way = way && !strcmp(way, "node") ? CV_CUDA_REBIND_NODE : CV_CUDA_REBIND_KERNEL;
+    if (way && *way && strcmp(way, "node") && strcmp(way, "kernel")) {
+        cv_free(G);
+        return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT, "CARAVEL_REBIND must be kernel or node, not '%.40s'", way);
+    }
     cudaError_t e = cudaEventCreate(&G->start);
     if (e == cudaSuccess) {
         e = cudaEventCreate(&G->stop);

@@ -201,11 +201,21 @@ void cv_cuda_graph_abort_at(cv_cuda_t *cuda, int step);
 void cv_cuda_graph_synchronized(cv_cuda_t *cuda);
 /* Captures given up since the backend was created (for tests). */
 long cv_cuda_graph_aborts(const cv_cuda_t *cuda);
-/* For tests: rebind every graph on the host (on_host), as a wave wider
- * than the rebind kernel takes does; check every rebind the kernel does
+/* How a cached graph is pointed at other members (cuda_graph.cu): the
+ * host rewrites the words and copies the region; a kernel launched before
+ * the graph rewrites them; or that kernel is the graph's first node, whose
+ * parameters are set in the executable graph (no launch of its own). */
+typedef enum cv_cuda_rebind_way {
+    CV_CUDA_REBIND_HOST = 0,
+    CV_CUDA_REBIND_KERNEL,
+    CV_CUDA_REBIND_NODE,
+} cv_cuda_rebind_way_t;
+/* For tests: the way of the graphs captured from now on (CARAVEL_REBIND
+ * sets it at the backend's creation; waves wider than the kernel takes
+ * rebind on the host whatever it says); check every rebind on the device
  * against the words the host would write (check: synchronises). The
- * counts: rebinds done by the kernel, words that differed in checks. */
-void cv_cuda_graph_rebind_mode(cv_cuda_t *cuda, bool on_host, bool check);
+ * counts: rebinds done on the device, words that differed in checks. */
+void cv_cuda_graph_rebind_mode(cv_cuda_t *cuda, cv_cuda_rebind_way_t way, bool check);
 void cv_cuda_graph_rebind_counts(const cv_cuda_t *cuda, long *on_device, long *mismatches);
 
 /* A step whose launches depend on which of a wave's slices share a
