@@ -22,7 +22,8 @@
 #           against waves of 32 fixed tenants (the super-kernel cache with
 #           changing members), and all 64 in a fresh order every wave
 #           (the host time of a 64-slice rebind), ResNet-50 and MobileNetV2,
-#           FP32; CARAVEL_REBIND=node runs them with the rebind node
+#           FP32 (MEMBERS_ARCHS: which); CARAVEL_REBIND=node runs them with
+#           the rebind node
 #   zoo     torchvision classifiers from the classic and dynamo exporters
 #           (opsets 17-20) checked against float64 PyTorch, CPU and CUDA
 #   fusion  what the fusions decided at load gain (caravel bench against
@@ -268,7 +269,7 @@ kernels)
   ;;
 members)
   {
-    for arch in resnet50 mobilenet_v2; do
+    for arch in ${MEMBERS_ARCHS:-resnet50 mobilenet_v2}; do
       [ -f /tmp/tenants/$arch/tenant_063.onnx ] || python3 bench/gpu/export_tenants.py $arch 64 /tmp/tenants/$arch
       models=$(tenant_models "$arch" 64)
       # shellcheck disable=SC2086
