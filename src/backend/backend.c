@@ -56,10 +56,55 @@ void cv_backend_half_weights(const cv_graph_t *g, bool *needs_half)
     }
 }
 
+/* FP16 eight floats at a time with the F16C instruction (IEEE round to
+ * nearest even, as cv_fp32_to_fp16); a block holding a NaN goes through
+ * the scalar conversion, whose NaN is the canonical one (the instruction
+ * keeps a payload). Loading converts every weight of an FP16 tenant:
+ * 25.6 million for a ResNet-50, 62 ms one by one on the development VM. */
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define HAVE_F16C_PATH 1
+__attribute__((target("avx,f16c"))) static void to_fp16_f16c(const float *f, int64_t n, uint16_t *out)
+{
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_loadu_ps(f + i);
+        if (_mm256_movemask_ps(_mm256_cmp_ps(v, v, _CMP_UNORD_Q))) {
+            for (int k = 0; k < 8; k++) out[i + k] = cv_fp32_to_fp16(f[i + k]);
+            continue;
+        }
+        _mm_storeu_si128((__m128i *)(out + i), _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    }
+    for (; i < n; i++) out[i] = cv_fp32_to_fp16(f[i]);
+}
+#endif
+
+bool cv_backend_to_half_vectorized(void)
+{
+#ifdef HAVE_F16C_PATH
+    return __builtin_cpu_supports("avx") && __builtin_cpu_supports("f16c");
+#else
+    return false;
+#endif
+}
+
+void cv_backend_to_half_scalar(const float *f, int64_t n, cv_precision_t precision, uint16_t *out)
+{
+    if (precision == CV_PRECISION_FP16)
+        for (int64_t i = 0; i < n; i++) out[i] = cv_fp32_to_fp16(f[i]);
+    else
+        for (int64_t i = 0; i < n; i++) out[i] = cv_fp32_to_bf16(f[i]);
+}
+
 void cv_backend_to_half(const float *f, int64_t n, cv_precision_t precision, uint16_t *out)
 {
-    for (int64_t i = 0; i < n; i++)
-        out[i] = precision == CV_PRECISION_FP16 ? cv_fp32_to_fp16(f[i]) : cv_fp32_to_bf16(f[i]);
+#ifdef HAVE_F16C_PATH
+    if (precision == CV_PRECISION_FP16 && cv_backend_to_half_vectorized()) {
+        to_fp16_f16c(f, n, out);
+        return;
+    }
+#endif
+    cv_backend_to_half_scalar(f, n, precision, out);
 }
 
 /* Whether node n reads its input 1 through a half path only: a Conv of

@@ -181,6 +181,11 @@ void cv_backend_half_weights(const cv_graph_t *g, bool *needs_half);
 /* Converts n FP32 values to FP16 or BF16 (`precision`; round to nearest
  * even): a weight's half copy as a device keeps it. */
 void cv_backend_to_half(const float *f, int64_t n, cv_precision_t precision, uint16_t *out);
+/* The same one value at a time, and whether cv_backend_to_half converts
+ * FP16 eight at a time with the CPU's F16C instructions (x86-64 with AVX
+ * and F16C): the reference and the switch its test needs. */
+void cv_backend_to_half_scalar(const float *f, int64_t n, cv_precision_t precision, uint16_t *out);
+bool cv_backend_to_half_vectorized(void);
 /* Of those, the ones whose FP32 copy no device path reads for such a
  * tenant, so that a device may keep the half copy only (issue 9, item 7):
  * every reader is a Conv of one group (a grouped or depthwise Conv reads

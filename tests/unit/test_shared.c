@@ -197,6 +197,42 @@ static void test_hash_reads_every_byte(void **state)
     assert_true(cv_weights_hash(a, sizeof a) != cv_weights_hash(a, sizeof a - 1));
 }
 
+/* The half conversion of weights at load (cv_backend_to_half) equals the
+ * scalar reference bit for bit, whichever way it runs (F16C eight at a
+ * time where the CPU has it): over a sweep of FP32 bit patterns with both
+ * signs, the edges of FP16's range (largest finite, the halfway points
+ * that round to infinity or not, subnormals, zero), infinities and NaNs
+ * (a NaN in a block of eight sends the block through the scalar path),
+ * at lengths that leave a tail of 1-7. */
+static void test_half_conversion(void **state)
+{
+    enum { N = 70003 };
+    float *f = cv_malloc(sizeof(float) * N);
+    uint16_t *got = cv_malloc(sizeof(uint16_t) * N), *want = cv_malloc(sizeof(uint16_t) * N);
+    assert_true(f && got && want);
+    const uint32_t edges[] = {0x00000000, 0x80000000, 0x00000001, 0x33800000, 0x33000001, 0x387fe000, 0x38800000,
+                              0x477fe000, 0x477fefff, 0x477ff000, 0x477ff001, 0x7f7fffff, 0x7f800000, 0xff800000,
+                              0x7fc00000, 0x7f800001, 0xffc12345, 0x3f800000, 0x3f801000, 0x3f803000, 0x3f801001};
+    for (int i = 0; i < N; i++) {
+        uint32_t bits = i < (int)(sizeof edges / sizeof edges[0]) ? edges[i] : (uint32_t)i * 61357u;
+        memcpy(&f[i], &bits, sizeof bits);
+    }
+    const cv_precision_t ps[] = {CV_PRECISION_FP16, CV_PRECISION_BF16};
+    for (int k = 0; k < 2; k++)
+        for (int n = N - 7; n <= N; n += 3) {
+            cv_backend_to_half(f, n, ps[k], got);
+            cv_backend_to_half_scalar(f, n, ps[k], want);
+            for (int i = 0; i < n; i++)
+                if (got[i] != want[i])
+                    fail_msg("%s of 0x%08x: 0x%04x, expected 0x%04x", k ? "bf16" : "fp16",
+                             ((const uint32_t *)(const void *)f)[i], got[i], want[i]);
+        }
+    if (!cv_backend_to_half_vectorized()) printf("  (this CPU has no F16C: both ways ran the scalar path)\n");
+    cv_free(f);
+    cv_free(got);
+    cv_free(want);
+}
+
 /* Which weights an FP16/BF16 tenant may keep as their half copy alone
  * (cv_backend_half_only_weights): those that only a Conv of one group, a
  * Gemm or a MatMul with a 2-D B reads as input 1; not a depthwise Conv's,
@@ -760,6 +796,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hash_reads_every_byte),
         cmocka_unit_test(test_half_only_choice),
+        cmocka_unit_test(test_half_conversion),
         cmocka_unit_test(test_store_compares_shape_and_bytes),
         cmocka_unit_test(test_shared_runs),
         cmocka_unit_test_teardown(test_collision_is_not_sharing, cv_test_onnx_teardown),
