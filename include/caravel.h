@@ -482,6 +482,10 @@ typedef struct cv_runtime_stats {
     /* Median host time of the cache's lookup of a wave (its shape, and
      * whether its members changed; us; 0 on the CPU). */
     double graph_lookup_us_median;
+    /* Median host time, after a decision, of handing its waves to their
+     * lanes (answering what expired, waking each lane's worker; us; not in
+     * form_us_median). */
+    double handoff_us_median;
     long queued;          /* now: requests waiting in its queues */
     long in_flight;       /* now: requests in waves that run */
     int tenants;          /* now: tenants loaded */

@@ -185,7 +185,7 @@ typedef struct drive_result {
     bool behind;
     /* Host time per scheduled wave, medians over the runtime's last 1024
      * waves (cv_runtime_stats): the scheduler's decision and a lane's launch. */
-    double form_us, launch_us, inputs_us, cache_us, rebind_us, graph_launch_us, lookup_us;
+    double form_us, handoff_us, launch_us, inputs_us, cache_us, rebind_us, graph_launch_us, lookup_us;
 } drive_result_t;
 
 static void usage(FILE *f)
@@ -1006,6 +1006,7 @@ static void finish(drive_run_t *r, drive_result_t *res)
     cv_runtime_stats_t rs;
     if (cv_runtime_stats(r->ctx->rt, &rs) == CV_STATUS_OK) {
         res->form_us = rs.form_us_median;
+        res->handoff_us = rs.handoff_us_median;
         res->launch_us = rs.launch_us_median;
         res->inputs_us = rs.inputs_us_median;
         res->cache_us = rs.cache_us_median;
@@ -1313,9 +1314,9 @@ static void print_result(const drive_ctx_t *c, double load, const drive_result_t
            "dropped %ld\n",
            res->queue_full + res->infeasible, res->queue_full, res->infeasible, res->expired, res->failed,
            res->unfinished, res->dropped);
-    printf("  host time per wave (medians over the last 1024): decision %.1f us, launch %.1f us (placing the "
-           "inputs %.1f us of it, the super-kernel cache %.1f us)", res->form_us, res->launch_us, res->inputs_us,
-           res->cache_us);
+    printf("  host time per wave (medians over the last 1024): decision %.1f us (then handing it to its lane "
+           "%.1f us), launch %.1f us (placing the inputs %.1f us of it, the super-kernel cache %.1f us)",
+           res->form_us, res->handoff_us, res->launch_us, res->inputs_us, res->cache_us);
     if (res->rebind_us > 0) printf("; a rebind %.1f us (median)", res->rebind_us);
     if (res->graph_launch_us > 0) printf("; a graph launch %.1f us (median)", res->graph_launch_us);
     if (res->lookup_us > 0) printf("; the cache's lookup %.1f us (median)", res->lookup_us);

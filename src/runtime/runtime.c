@@ -212,6 +212,7 @@ cv_status cv_runtime_stats(cv_runtime_t *rt, cv_runtime_stats_t *out)
     out->lanes = rt->lanes_made;
     out->lanes_replaced = rt->lanes_replaced;
     out->form_us_median = median(rt->form_us, rt->nform);
+    out->handoff_us_median = median(rt->handoff_us, rt->nform);
     out->launch_us_median = median(rt->launch_us, rt->nlaunch);
     out->inputs_us_median = median(rt->inputs_us, rt->nlaunch);
     out->cache_us_median = median(rt->cache_us, rt->nlaunch);

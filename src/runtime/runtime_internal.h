@@ -165,9 +165,11 @@ struct cv_runtime {
     long lanes_made;
     long lanes_replaced;
     /* Host time per wave, the last HOST_SAMPLES of each (us): the
-     * scheduler's poll that formed waves, a lane's launch of one, and the
-     * launch's placing of the inputs (same index as launch_us). */
-    double form_us[HOST_SAMPLES], launch_us[HOST_SAMPLES], inputs_us[HOST_SAMPLES], cache_us[HOST_SAMPLES];
+     * scheduler's poll that formed waves and its handing them to their
+     * lanes (same index), a lane's launch of one, and the launch's placing
+     * of the inputs (same index as launch_us). */
+    double form_us[HOST_SAMPLES], handoff_us[HOST_SAMPLES], launch_us[HOST_SAMPLES], inputs_us[HOST_SAMPLES],
+        cache_us[HOST_SAMPLES];
     long nform, nlaunch;
     /* Of the waves that had one: a rebind's and a graph launch's (us). */
     double rebind_us[HOST_SAMPLES], graph_launch_us[HOST_SAMPLES], lookup_us[HOST_SAMPLES];

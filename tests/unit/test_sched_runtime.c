@@ -174,7 +174,7 @@ static void run_matches_alone(cv_policy_t policy)
     cv_runtime_stats_t rs;
     assert_int_equal(cv_runtime_stats(f.rt, &rs), CV_STATUS_OK);
     assert_true(rs.lanes >= 1);
-    assert_true(rs.form_us_median > 0 && rs.launch_us_median > 0);
+    assert_true(rs.form_us_median > 0 && rs.handoff_us_median > 0 && rs.launch_us_median > 0);
     assert_true(rs.inputs_us_median >= 0 && rs.inputs_us_median <= rs.launch_us_median);
     assert_true(rs.cache_us_median >= 0 && rs.cache_us_median <= rs.launch_us_median);
     free(tr);
