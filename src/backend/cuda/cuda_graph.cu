@@ -477,14 +477,22 @@ __global__ void rebind_kernel(const member_patch_t *__restrict__ patches, int n,
     *(const char **)(region + p.at) = base + p.offset;
 }
 
+#define REBIND_THREADS 256
+
+/* The kernel's parameter of these slices: each one's tenant's table. */
 template <int N>
-static cudaError_t launch_rebind(cv_cuda_t *cuda, graph_entry_t *e, const cv_wave_slice_t *slices, const cv_graph_t *g)
+static rebind_tables<N> tables_of(const graph_entry_t *e, const cv_wave_slice_t *slices, const cv_graph_t *g)
 {
     rebind_tables<N> t;
     for (int s = 0; s < e->nslices; s++) t.table[s] = cv_cuda_tenant_device_table(slices[s].constants, g);
-    const int threads = 256;
-    rebind_kernel<N><<<(e->npatches + threads - 1) / threads, threads, 0, cuda->stream>>>(e->patches_device,
-                                                                                         e->npatches, e->pinned_device, t);
+    return t;
+}
+
+template <int N>
+static cudaError_t launch_rebind(cv_cuda_t *cuda, graph_entry_t *e, const cv_wave_slice_t *slices, const cv_graph_t *g)
+{
+    rebind_kernel<N><<<(e->npatches + REBIND_THREADS - 1) / REBIND_THREADS, REBIND_THREADS, 0, cuda->stream>>>(
+        e->patches_device, e->npatches, e->pinned_device, tables_of<N>(e, slices, g));
     return cudaGetLastError();
 }
 
@@ -496,13 +504,12 @@ template <int N>
 static cudaError_t rebind_node_params(graph_entry_t *e, const cv_wave_slice_t *slices, const cv_graph_t *g,
                                       cudaGraph_t add_to, cudaGraphNode_t *node)
 {
-    rebind_tables<N> t;
-    for (int s = 0; s < e->nslices; s++) t.table[s] = cv_cuda_tenant_device_table(slices[s].constants, g);
+    rebind_tables<N> t = tables_of<N>(e, slices, g);
     void *args[] = {&e->patches_device, &e->npatches, &e->pinned_device, &t};
     cudaKernelNodeParams p = {};
     p.func = (void *)rebind_kernel<N>;
-    p.gridDim = dim3((unsigned)(e->npatches + 255) / 256);
-    p.blockDim = dim3(256);
+    p.gridDim = dim3((unsigned)(e->npatches + REBIND_THREADS - 1) / REBIND_THREADS);
+    p.blockDim = dim3(REBIND_THREADS);
     p.kernelParams = args;
     if (add_to) return cudaGraphAddKernelNode(node, add_to, NULL, 0, &p);
     return cudaGraphExecKernelNodeSetParams(e->exec, e->rebind_node, &p);
@@ -516,6 +523,23 @@ static cudaError_t rebind_node_set(graph_entry_t *e, const cv_wave_slice_t *slic
                               : rebind_node_params<REBIND_SLICES>(e, slices, g, add_to, node);
 }
 
+/* A graph's nodes (or its roots only), in a block the caller frees; NULL
+ * with *n = 0 when there are none or on failure (*e set). */
+static cudaGraphNode_t *graph_nodes(cudaGraph_t graph, bool roots, size_t *n, cudaError_t *e)
+{
+    *n = 0;
+    *e = roots ? cudaGraphGetRootNodes(graph, NULL, n) : cudaGraphGetNodes(graph, NULL, n);
+    if (*e != cudaSuccess || *n == 0) return NULL;
+    cudaGraphNode_t *list = (cudaGraphNode_t *)cv_malloc(sizeof(cudaGraphNode_t) * *n);
+    if (!list) {
+        *e = cudaErrorMemoryAllocation;
+        *n = 0;
+        return NULL;
+    }
+    *e = roots ? cudaGraphGetRootNodes(graph, list, n) : cudaGraphGetNodes(graph, list, n);
+    return list;
+}
+
 /* Puts the rebind node before every root of a captured graph, with the
  * capture's members (its first launch rewrites the words with what they
  * hold). On failure the graph is as it was and *node NULL. */
@@ -523,13 +547,14 @@ static cudaError_t add_rebind_node(graph_entry_t *e, cudaGraph_t graph, const cv
                                    const cv_graph_t *g, cudaGraphNode_t *node)
 {
     *node = NULL;
-    size_t n = 0;
-    cudaError_t ce = cudaGraphGetRootNodes(graph, NULL, &n);
-    if (ce != cudaSuccess || n == 0) return ce;
-    cudaGraphNode_t *roots = (cudaGraphNode_t *)cv_malloc(sizeof(cudaGraphNode_t) * n);
-    if (!roots) return cudaErrorMemoryAllocation;
-    ce = cudaGraphGetRootNodes(graph, roots, &n);
-    if (ce == cudaSuccess) ce = rebind_node_set(e, slices, g, graph, node);
+    size_t n;
+    cudaError_t ce;
+    cudaGraphNode_t *roots = graph_nodes(graph, true, &n, &ce);
+    if (ce != cudaSuccess || n == 0) {
+        cv_free(roots);
+        return ce;
+    }
+    ce = rebind_node_set(e, slices, g, graph, node);
     for (size_t i = 0; i < n && ce == cudaSuccess; i++) ce = cudaGraphAddDependencies(graph, node, &roots[i], NULL, 1);
     cv_free(roots);
     if (ce != cudaSuccess && *node) {
@@ -1015,12 +1040,9 @@ static cudaError_t bypass(cudaGraph_t graph, cudaGraphNode_t node)
  * copy is then merely repeated); failing to take one out fails. */
 static cudaError_t strip_table_copies(cudaGraph_t graph, const graph_entry_t *e)
 {
-    size_t n = 0;
-    cudaError_t ce = cudaGraphGetNodes(graph, NULL, &n);
-    if (ce != cudaSuccess || n == 0) return ce;
-    cudaGraphNode_t *nodes = (cudaGraphNode_t *)cv_malloc(sizeof(cudaGraphNode_t) * n);
-    if (!nodes) return cudaErrorMemoryAllocation;
-    ce = cudaGraphGetNodes(graph, nodes, &n);
+    size_t n;
+    cudaError_t ce;
+    cudaGraphNode_t *nodes = graph_nodes(graph, false, &n, &ce);
     const char *lo = e->pinned, *hi = e->pinned + e->pinned_bytes;
     for (size_t i = 0; i < n && ce == cudaSuccess; i++) {
         cudaGraphNodeType type;
