@@ -22,8 +22,8 @@
 #           against waves of 32 fixed tenants (the super-kernel cache with
 #           changing members), and all 64 in a fresh order every wave
 #           (the host time of a 64-slice rebind), ResNet-50 and MobileNetV2,
-#           FP32 (MEMBERS_ARCHS: which); CARAVEL_REBIND=node runs them with
-#           the rebind node
+#           FP32 (MEMBERS_ARCHS: which); CARAVEL_REBIND=kernel runs them
+#           with the rebind kernel's own launch instead of the graph's node
 #   zoo     torchvision classifiers from the classic and dynamo exporters
 #           (opsets 17-20) checked against float64 PyTorch, CPU and CUDA
 #   fusion  what the fusions decided at load gain (caravel bench against
@@ -277,9 +277,11 @@ members)
       # shellcheck disable=SC2086
       timeout 150 $cv bench --device cuda --tenants 64 --members 32 --waves 30 --warmup 5 --csv "$arch,random32of64" $models
       # All 64 in a fresh order every wave: every wave rebinds 64 slices
-      # (issue 8's host time of a 64-tenant wave, without load).
+      # (issue 8's host time of a 64-tenant wave, without load). Without
+      # --no-sharing the runtime puts a family that shares a few tensors
+      # back in its own order (share rank), and no wave would rebind.
       # shellcheck disable=SC2086
-      timeout 150 $cv bench --device cuda --tenants 64 --members 64 --waves 30 --warmup 5 --csv "$arch,shuffled64" $models
+      timeout 150 $cv bench --device cuda --tenants 64 --members 64 --no-sharing --waves 30 --warmup 5 --csv "$arch,shuffled64" $models
     done
   } 2>&1 | tee "$log"
   ;;

@@ -70,7 +70,7 @@ static cv_executor_t *gpu_exec;
 /* How the fresh backend rebinds: by the kernel's launch or the graph's
  * rebind node (every such rebind checked against the host's words), or on
  * the host only. */
-static cv_cuda_rebind_way_t rebind_way = CV_CUDA_REBIND_KERNEL;
+static cv_cuda_rebind_way_t rebind_way = CV_CUDA_REBIND_NODE;
 
 static int setup_group(void **state)
 {
@@ -766,16 +766,17 @@ static int setup_host_rebinds(void **state)
     rebind_way = CV_CUDA_REBIND_HOST;
     return setup_gpu(state);
 }
-/* The same with the rebind kernel as each graph's first node
- * (CARAVEL_REBIND=node): every rebind checked after its graph ran. */
-static int setup_node_rebinds(void **state)
+/* The same with the rebind kernel as a launch of its own before the
+ * graph's (CARAVEL_REBIND=kernel; the default makes it the graph's first
+ * node): every rebind checked after its graph ran. */
+static int setup_kernel_rebinds(void **state)
 {
-    rebind_way = CV_CUDA_REBIND_NODE;
+    rebind_way = CV_CUDA_REBIND_KERNEL;
     return setup_gpu(state);
 }
 static int teardown_other_rebinds(void **state)
 {
-    rebind_way = CV_CUDA_REBIND_KERNEL;
+    rebind_way = CV_CUDA_REBIND_NODE;
     return teardown_gpu(state);
 }
 
@@ -951,12 +952,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_members_tables_70, setup_gpu, teardown_gpu),
         cmocka_unit_test_setup_teardown(test_members_tables_40, setup_gpu, teardown_gpu),
         cmocka_unit_test_setup_teardown(test_members_tables_8, setup_host_rebinds, teardown_other_rebinds),
-        cmocka_unit_test_setup_teardown(test_replay_and_members, setup_node_rebinds, teardown_other_rebinds),
-        cmocka_unit_test_setup_teardown(test_members_tables_8, setup_node_rebinds, teardown_other_rebinds),
-        cmocka_unit_test_setup_teardown(test_members_tables_70, setup_node_rebinds, teardown_other_rebinds),
-        cmocka_unit_test_setup_teardown(test_members_tables_40, setup_node_rebinds, teardown_other_rebinds),
-        cmocka_unit_test_setup_teardown(test_single_slice_members, setup_node_rebinds, teardown_other_rebinds),
-        cmocka_unit_test_setup_teardown(test_bound_graph_refreshes, setup_node_rebinds, teardown_other_rebinds),
+        cmocka_unit_test_setup_teardown(test_replay_and_members, setup_kernel_rebinds, teardown_other_rebinds),
+        cmocka_unit_test_setup_teardown(test_members_tables_8, setup_kernel_rebinds, teardown_other_rebinds),
+        cmocka_unit_test_setup_teardown(test_members_tables_70, setup_kernel_rebinds, teardown_other_rebinds),
+        cmocka_unit_test_setup_teardown(test_members_tables_40, setup_kernel_rebinds, teardown_other_rebinds),
+        cmocka_unit_test_setup_teardown(test_single_slice_members, setup_kernel_rebinds, teardown_other_rebinds),
+        cmocka_unit_test_setup_teardown(test_bound_graph_refreshes, setup_kernel_rebinds, teardown_other_rebinds),
         cmocka_unit_test_setup_teardown(test_single_slice_members, setup_gpu, teardown_gpu),
         cmocka_unit_test_setup_teardown(test_first_waves_marked, setup_gpu, teardown_gpu),
         cmocka_unit_test_setup_teardown(test_bound_graph_refreshes, setup_gpu, teardown_gpu),
