@@ -509,16 +509,19 @@ goals)
   # tenants (batch 1 each, their own weights), ResNet-50 and MobileNetV2 in
   # FP32, TF32 and FP16, R = 64 then 8; the cuBLAS GEMM-only bound
   # (../shared/anchors/r50_gemm_bound.cu) and the PyTorch peers at R = 64
-  # as time allows. goals.csv; bounded by GOALS_SECONDS (500).
+  # as time allows. goals.csv; bounded by GOALS_SECONDS (500). A part of
+  # it: GOALS_R (64 8), GOALS_ARCHS, GOALS_PRECISIONS (fp32 tf32 fp16),
+  # GOALS_PEERS (the PyTorch peers' precisions, fp32 fp16 tf32; empty: none),
+  # GOALS_NO_BOUND=1 (no GEMM-only bound).
   {
     clock_start "${GOALS_SECONDS:-500}"
     for arch in resnet50 mobilenet_v2; do
       [ -f /tmp/tenants/$arch/tenant_063.onnx ] || timeout "$(limit 200)" python3 bench/gpu/export_tenants.py $arch 64 /tmp/tenants/$arch
     done
     echo "model,precision,R,rows,wall_median_ms,wall_min_ms,wall_inf_per_s,device_median_ms,device_inf_per_s,wall_p99_ms,device_p99_ms,gflop_per_wave" > "$out/goals.csv"
-    for R in 64 8; do
-      for arch in resnet50 mobilenet_v2; do
-        for prec in fp32 tf32 fp16; do
+    for R in ${GOALS_R:-64 8}; do
+      for arch in ${GOALS_ARCHS:-resnet50 mobilenet_v2}; do
+        for prec in ${GOALS_PRECISIONS:-fp32 tf32 fp16}; do
           fits 40 "$arch $prec R=$R" || continue
           m=$(tenant_models "$arch" "$R")
           # shellcheck disable=SC2086
@@ -528,11 +531,11 @@ goals)
       done
     done
     grep -E '^(resnet50|mobilenet_v2),' "$out/goals_raw.log" >> "$out/goals.csv"
-    if fits 60 "the GEMM-only bound"; then
+    if [ -z "${GOALS_NO_BOUND:-}" ] && fits 60 "the GEMM-only bound"; then
       nvcc -O2 -arch=sm_90 -o /tmp/r50_gemm_bound $W/data/anchors/r50_gemm_bound.cu -lcublas &&
         timeout "$(limit 120)" /tmp/r50_gemm_bound | tee "$out/goals_gemm_bound.txt"
     fi
-    for prec in fp32 fp16 tf32; do
+    for prec in ${GOALS_PEERS-fp32 fp16 tf32}; do
       fits 90 "PyTorch peers $prec" || continue
       CUDA_DEVICE_MAX_CONNECTIONS=32 timeout "$(limit 200)" python3 $W/data/anchors/peers_torch.py $prec \
         resnet50,mobilenet_v2 64 2>&1 | tee -a "$out/goals_peers.txt"

@@ -547,6 +547,49 @@ bool cv_plan_matches(const cv_plan_t *plan, const cv_shape_t *input_shapes, cons
     return true;
 }
 
+/* A 2-D convolution of FP32 data: the kind of step a device backend runs
+ * on half activations as well as FP32 ones (its X, its fused residual and
+ * its output). */
+static bool conv_2d(const cv_plan_t *plan, const cv_node_t *n)
+{
+    if (n->op != CV_OP_CONV || n->ninputs < 2 || n->noutputs < 1 || n->inputs[0] < 0 || n->outputs[0] < 0)
+        return false;
+    const cv_plan_value_t *x = &plan->values[n->inputs[0]], *y = &plan->values[n->outputs[0]];
+    return x->dtype == CV_DTYPE_FP32 && x->shape.ndim == 4 && y->dtype == CV_DTYPE_FP32 && y->shape.ndim == 4;
+}
+
+/* Which activations a wave of FP16 or BF16 tenants may keep in half
+ * between steps (half_ok): those a 2-D Conv writes into the arena and only
+ * 2-D Convs read, as their data or their fused residual; no view of them,
+ * no graph output. In a ResNet or a MobileNet that is nearly every
+ * activation: the convolutions then read and write half the bytes, and a
+ * 1x1 convolution reads its input as the GEMM operand with no conversion.
+ * Where a backend does not keep them in half they stay FP32: the flag is
+ * permission, not layout. */
+static void mark_half_values(cv_plan_t *plan)
+{
+    const cv_graph_t *g = plan->graph;
+    for (int s = 0; s < plan->nsteps; s++) {
+        const cv_node_t *n = &g->nodes[plan->steps[s].node];
+        if (!conv_2d(plan, n)) continue;
+        cv_plan_value_t *y = &plan->values[n->outputs[0]];
+        if (y->storage == CV_STORAGE_ARENA && y->alias_of < 0) y->half_ok = true;
+    }
+    for (int s = 0; s < plan->nsteps; s++) {
+        const cv_node_t *n = &g->nodes[plan->steps[s].node];
+        bool conv = conv_2d(plan, n);
+        for (int i = 0; i < n->ninputs; i++) {
+            int v = n->inputs[i];
+            if (v < 0) continue;
+            bool as_data = conv && (i == 0 || (i == 3 && n->fused_residual));
+            if (!as_data) plan->values[v].half_ok = false;
+        }
+    }
+    for (int v = 0; v < g->nvalues; v++)
+        if (plan->values[v].alias_of >= 0) plan->values[plan->values[v].alias_of].half_ok = false;
+    for (int i = 0; i < g->noutputs; i++) plan->values[g->outputs[i]].half_ok = false;
+}
+
 static _Atomic uint64_t plan_serials;
 
 cv_status cv_plan_build(const cv_graph_t *g, const cv_shape_t *input_shapes,
@@ -617,6 +660,7 @@ cv_status cv_plan_build(const cv_graph_t *g, const cv_shape_t *input_shapes,
     for (int s = 0; s < plan->nsteps; s++) plan->flops += cv_plan_step_flops(plan, s);
     st = assign_arena(plan, err);
     if (st != CV_STATUS_OK) goto fail;
+    mark_half_values(plan);
     if (more) free_plan_constants(more, g->nvalues);
     cv_free(more);
     cv_free(more_shapes);

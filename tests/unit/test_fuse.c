@@ -244,12 +244,48 @@ static void test_probe_limits(void **state)
     be->iface->destroy(be);
 }
 
+/* Which activations a reduced-precision wave may keep in half
+ * (cv_plan_value_t.half_ok, src/plan/plan.c): those 2-D Convs write and
+ * only 2-D Convs read, as data or fused residual; not what a pooling or
+ * an Add reads, not a graph output, not the graph's input. */
+static void test_half_values(void **state)
+{
+    cv_backend_t *be = cpu_backend();
+    cv_cpu_ctx_t *cpu = cv_backend_cpu_ctx(be);
+    net_t n = build(1);
+    cv_graph_t *g = n.g;
+    cv_test_graph_prepare(g, cpu);
+    fuse(g, cpu);
+    cv_plan_t *plan = cv_test_plan_rows(g, 2, cpu);
+    const cv_plan_value_t *v = plan->values;
+    /* Read by the next Conv as data and as its fused residual. */
+    assert_true(v[g->nodes[n.c_im2col].outputs[0]].half_ok);
+    assert_true(v[g->nodes[n.c_pointwise].outputs[0]].half_ok);
+    /* Read by the shortcut Conv as its residual. */
+    assert_true(v[g->nodes[n.c_main].outputs[0]].half_ok);
+    assert_true(v[g->nodes[n.c_shortcut].outputs[0]].half_ok);
+    /* A GlobalAveragePool reads it too. */
+    assert_false(v[g->nodes[n.c_depthwise].outputs[0]].half_ok);
+    /* An Add that was not fused reads it. */
+    assert_false(v[g->nodes[n.c_broadcast].outputs[0]].half_ok);
+    /* A graph output. */
+    assert_false(v[g->nodes[n.c_output].outputs[0]].half_ok);
+    assert_false(v[g->inputs[0]].half_ok);
+    int marked = 0;
+    for (int i = 0; i < g->nvalues; i++) marked += v[i].half_ok;
+    assert_int_equal(marked, 4);
+    cv_plan_destroy(plan);
+    cv_graph_destroy(g);
+    be->iface->destroy(be);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_which_adds),
         cmocka_unit_test(test_fused_equals_unfused),
         cmocka_unit_test(test_probe_limits),
+        cmocka_unit_test(test_half_values),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

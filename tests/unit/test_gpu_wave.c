@@ -9,7 +9,9 @@
  *       TF32, FP16 and BF16, each within its tolerance;
  *   (b) waves of R = 1, 2, 7, 64 tenants of a small CNN (distinct weights,
  *       1..3 rows per slice) give each tenant its solo output and the CPU
- *       backend's; swapping two tenants' weights is caught;
+ *       backend's; swapping two tenants' weights is caught; FP16 and BF16
+ *       waves of convolutions keep their activations in half and stay
+ *       within tolerance of the CPU and of FP32 activations;
  *   (c) a failed device allocation returns OUT_OF_MEMORY and the backend
  *       still works; a step the CUDA entry hands to the host is counted
  *       and right;
@@ -459,6 +461,151 @@ static void test_wave_r7_reduced(void **state)
     check_wave(7, CV_PRECISION_BF16);
 }
 
+/* ---- (b1) half activations ------------------------------------------------ */
+
+static int half_conv(cv_graph_t *g, const char *name, int x, int64_t m, int64_t c, int64_t k, int64_t stride,
+                     int64_t group, bool bias, uint64_t seed)
+{
+    char wn[64], bn[64];
+    snprintf(wn, sizeof wn, "%s_w", name);
+    snprintf(bn, sizeof bn, "%s_b", name);
+    int w = cv_test_graph_weight(g, wn, CV_TEST_SHAPE(m, c / group, k, k), seed);
+    int in[3] = {x, w, bias ? cv_test_graph_weight(g, bn, CV_TEST_SHAPE(m), seed + 1) : -1};
+    int n = cv_test_graph_node(g, CV_OP_CONV, in, bias ? 3 : 2, name);
+    int64_t p = k / 2;
+    cv_test_graph_attr_ints(g, n, "pads", (int64_t[]){p, p, p, p}, 4);
+    cv_test_graph_attr_ints(g, n, "strides", (int64_t[]){stride, stride}, 2);
+    if (group != 1) cv_test_graph_attr_int(g, n, "group", group);
+    return cv_test_graph_out(g, n);
+}
+
+static int half_op(cv_graph_t *g, cv_op_t op, int a, int b, const char *name)
+{
+    int in[2] = {a, b};
+    return cv_test_graph_out(g, cv_test_graph_node(g, op, in, b < 0 ? 1 : 2, name));
+}
+
+/* Convolutions only, so that an FP16/BF16 wave keeps every activation but
+ * the last in half (cv_plan_value_t.half_ok): a 3x3 conv of the FP32
+ * input writing half through the GEMM's C and the epilogue; a 3x3 conv
+ * through im2col of a half X, with a half residual fused (Add, Relu); a
+ * 1x1 conv reading its half X as the GEMM operand; both 3x3 depthwise
+ * strides, half in and out; a 3x3 conv of few tiles whose K is split
+ * (FP32 partial sums, then the split epilogue writes half); a 1x1 conv
+ * whose fused residual is half and whose output, read by a pooling, FP32. */
+static cv_graph_t *build_half_chain(uint64_t seed)
+{
+    cv_graph_t *g = cv_test_graph_new("gpu-half-chain", 17, true);
+    int x = cv_test_graph_input(g, "x", CV_DTYPE_FP32, CV_TEST_SHAPE(1, 16, 8, 8));
+    int a1 = half_op(g, CV_OP_RELU, half_conv(g, "c1", x, 32, 16, 3, 1, 1, true, seed + 10), -1, "r1");
+    int s2 = half_op(g, CV_OP_ADD, half_conv(g, "c2", a1, 32, 32, 3, 1, 1, true, seed + 20), a1, "s2");
+    int a2 = half_op(g, CV_OP_RELU, s2, -1, "r2");
+    int a3 = half_conv(g, "c3", a2, 64, 32, 1, 1, 1, false, seed + 30);
+    int lo = cv_test_graph_const_scalar(g, "lo", 0.0f), hi = cv_test_graph_const_scalar(g, "hi", 6.0f);
+    int c4 = half_conv(g, "c4", a3, 64, 64, 3, 1, 64, true, seed + 40);
+    int a4 = cv_test_graph_out(g, cv_test_graph_node(g, CV_OP_CLIP, (int[]){c4, lo, hi}, 3, "clip4"));
+    int a5 = half_conv(g, "c5", a4, 64, 64, 3, 2, 64, true, seed + 50);
+    int a6 = half_conv(g, "c6", a5, 64, 64, 3, 1, 1, true, seed + 60);
+    int a7 = half_op(g, CV_OP_ADD, half_conv(g, "c7", a6, 64, 64, 1, 1, 1, true, seed + 70), a5, "s7");
+    cv_test_graph_output(g, half_op(g, CV_OP_GLOBAL_AVERAGE_POOL, a7, -1, "gap"));
+    cv_err_t err;
+    cv_test_graph_prepare(g, cv_backend_cpu_ctx(B.cpu));
+    if (cv_plan_fuse_residuals(g, cv_backend_cpu_ctx(B.cpu), &err) != CV_STATUS_OK) fail_msg("fuse: %s", err.msg);
+    return g;
+}
+
+/* A wave of 5 tenants (1 or 2 rows each) of build_half_chain in FP16 and
+ * BF16, with half activations (the default) and without
+ * (CARAVEL_HALF_ACTIVATIONS=fp32), with each depthwise kernel: both
+ * within the precision's tolerance of the CPU's FP32 wave, each slice
+ * within it of its tenant alone, and the two ways not bit-identical (the
+ * half one rounds every activation: were it not taken, this would fail). */
+static void test_half_activations(void **state)
+{
+    enum { R = 5 };
+    cv_cuda_t *cuda = (cv_cuda_t *)B.cuda;
+    bool was_half = cuda->half_activations, was_tiled = cuda->depthwise_tiled;
+    cv_precision_t precs[2] = {CV_PRECISION_FP16, CV_PRECISION_BF16};
+    cv_err_t err;
+    for (int pi = 0; pi < 2; pi++) {
+        cv_precision_t prec = precs[pi];
+        cv_graph_t *graphs[R];
+        void **cpu_tables[R], **cuda_tables[R];
+        int64_t rows[R], total = 0;
+        for (int t = 0; t < R; t++) {
+            graphs[t] = build_half_chain(1000 * (uint64_t)(t + 1));
+            total += rows[t] = 1 + t % 2;
+            assert_int_equal(B.cpu->iface->tenant_upload(B.cpu, graphs[t], CV_PRECISION_FP32, NULL, &cpu_tables[t], &err),
+                             CV_STATUS_OK);
+            if (B.cuda->iface->tenant_upload(B.cuda, graphs[t], prec, NULL, &cuda_tables[t], &err) != CV_STATUS_OK)
+                fail_msg("upload: %s", err.msg);
+        }
+        int fused = 0;
+        for (int i = 0; i < graphs[0]->nnodes; i++) fused += !graphs[0]->nodes[i].dead && graphs[0]->nodes[i].fused_residual;
+        assert_int_equal(fused, 2);
+        cv_shape_t xs = CV_TEST_SHAPE(total, 16, 8, 8);
+        cv_tensor_t x;
+        assert_int_equal(cv_tensor_alloc(&x, CV_DTYPE_FP32, &xs), CV_STATUS_OK);
+        cv_test_fill_random(&x, 77);
+        cv_plan_t *plan = plan_of(graphs[0], &xs);
+        assert_true(plan->stackable);
+        int marked = 0;
+        for (int v = 0; v < graphs[0]->nvalues; v++) marked += plan->values[v].half_ok;
+        assert_int_equal(marked, 6); /* a1 .. a6 */
+        cv_tensor_t cpu = run_plan(B.cpu_exec, plan, cpu_tables, rows, R, CV_PRECISION_FP32, &x);
+        for (int tiled = 0; tiled < 2; tiled++) {
+            /* A plan of its own for each way: a graph the super-kernel
+             * cache captured of one plan never replays for the other. */
+            cuda->depthwise_tiled = tiled;
+            cuda->half_activations = false;
+            cv_plan_t *plan_f32 = plan_of(graphs[0], &xs), *plan_half = plan_of(graphs[0], &xs);
+            cv_tensor_t f32 = run_plan(B.cuda_exec, plan_f32, cuda_tables, rows, R, prec, &x);
+            cuda->half_activations = true;
+            cv_tensor_t half = run_plan(B.cuda_exec, plan_half, cuda_tables, rows, R, prec, &x);
+            cv_plan_destroy(plan_f32);
+            cv_plan_destroy(plan_half);
+            double d_half = cv_test_rel_diff(&half, &cpu), d_f32 = cv_test_rel_diff(&f32, &cpu);
+            double d_ways = cv_test_rel_diff(&half, &f32), worst_solo = 0;
+            printf("  %s, %s depthwise: half activations vs CPU %.2e, FP32 activations vs CPU %.2e, the two %.2e\n",
+                   precision_name(prec), tiled ? "tiled" : "direct", d_half, d_f32, d_ways);
+            if (!(d_half <= tolerance(prec) && d_f32 <= tolerance(prec)))
+                fail_msg("%s: CUDA vs CPU: half activations %g, FP32 activations %g", precision_name(prec), d_half,
+                         d_f32);
+            assert_true(d_ways > 0);
+            int64_t row0 = 0;
+            for (int t = 0; t < R; t++) {
+                cv_tensor_t xin = cv_test_rows_copy(&x, row0, rows[t]);
+                cv_shape_t ss = xin.shape;
+                cv_plan_t *solo_plan = plan_of(graphs[t], &ss);
+                cv_tensor_t solo = run_plan(B.cuda_exec, solo_plan, &cuda_tables[t], &rows[t], 1, prec, &xin);
+                cv_tensor_t mine = cv_test_rows_copy(&half, row0, rows[t]);
+                double d = cv_test_rel_diff(&mine, &solo);
+                worst_solo = fmax(worst_solo, d);
+                if (!(d <= tolerance(prec)))
+                    fail_msg("%s: slice %d differs from its tenant alone: %g", precision_name(prec), t, d);
+                cv_tensor_free(&xin);
+                cv_tensor_free(&solo);
+                cv_tensor_free(&mine);
+                cv_plan_destroy(solo_plan);
+                row0 += rows[t];
+            }
+            printf("    slice vs solo %.2e\n", worst_solo);
+            cv_tensor_free(&f32);
+            cv_tensor_free(&half);
+        }
+        cv_tensor_free(&cpu);
+        cv_tensor_free(&x);
+        cv_plan_destroy(plan);
+        for (int t = 0; t < R; t++) {
+            B.cpu->iface->tenant_release(B.cpu, graphs[t], cpu_tables[t]);
+            B.cuda->iface->tenant_release(B.cuda, graphs[t], cuda_tables[t]);
+            cv_graph_destroy(graphs[t]);
+        }
+    }
+    cuda->half_activations = was_half;
+    cuda->depthwise_tiled = was_tiled;
+}
+
 /* ---- (b2) a wave's copies in one call ----------------------------------- */
 
 /* copy_many, by the copy kernel (kernel) or one cudaMemcpyBatchAsync:
@@ -670,6 +817,7 @@ int main(void)
         cmocka_unit_test(test_ops_half_copies),
         cmocka_unit_test(test_wave_r64),
         cmocka_unit_test(test_wave_r7_reduced),
+        cmocka_unit_test(test_half_activations),
         cmocka_unit_test(test_copy_kernel),
         cmocka_unit_test(test_copy_batched),
         cmocka_unit_test(test_alloc_failure),

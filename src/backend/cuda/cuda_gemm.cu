@@ -53,8 +53,13 @@
  * TF32); TF32 = CUBLAS_COMPUTE_32F_FAST_TF32; FP16/BF16 = half operands
  * (weights converted once at tenant upload, see cuda_internal.h; im2col
  * columns and activations converted by the kernels that write them into
- * the workspace), FP32 accumulation, FP32 output; bias, activation and the
- * depthwise kernel stay FP32.
+ * the workspace), FP32 accumulation; bias, activation and the depthwise
+ * kernel compute in FP32. The activations that only 2-D Convs write and
+ * read (cv_plan_value_t.half_ok) stay FP16/BF16 between steps (act_of):
+ * the GEMM writes such a Y as its C, the epilogue rounds once more after
+ * bias, residual and clamp, a 1x1 Conv reads such an X as its operand
+ * (direct), im2col and the depthwise kernels read and write them; other
+ * outputs (graph outputs, what pooling or a Gemm reads) are FP32.
  *
  * Not here: dtypes other than FP32 and convolutions of more than 3 spatial
  * dims run on the host (cv_cuda_run_on_host).
@@ -111,6 +116,36 @@ template <> __device__ __forceinline__ __half from_float<__half>(float v) { retu
 template <> __device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(float v)
 {
     return __float2bfloat16_rn(v);
+}
+
+/* How an activation of the wave is stored: FP32, or FP16/BF16 where a
+ * reduced-precision wave keeps it in half (act_of). */
+typedef enum act { ACT_F32 = 0, ACT_F16, ACT_BF16 } act_t;
+
+template <typename T> static __device__ __forceinline__ float to_float(T v);
+template <> __device__ __forceinline__ float to_float<float>(float v) { return v; }
+template <> __device__ __forceinline__ float to_float<__half>(__half v) { return __half2float(v); }
+template <> __device__ __forceinline__ float to_float<__nv_bfloat16>(__nv_bfloat16 v) { return __bfloat162float(v); }
+
+/* Element i of an activation stored as `act` (a fused residual: its kind
+ * is the wave's, not the kernel's, and the branch is the same for every
+ * thread). */
+static __device__ __forceinline__ float load_act(const void *__restrict__ p, int act, int64_t i)
+{
+    if (act == ACT_F16) return __half2float(((const __half *)p)[i]);
+    if (act == ACT_BF16) return __bfloat162float(((const __nv_bfloat16 *)p)[i]);
+    return ((const float *)p)[i];
+}
+
+static size_t act_size(act_t a) { return a == ACT_F32 ? 4 : 2; }
+
+/* Calls f with a value of the C++ type that stores `a`: one launch site
+ * for the kernels templated on their activations' types. */
+template <typename F> static void with_act(act_t a, F f)
+{
+    if (a == ACT_F16) f(__half());
+    else if (a == ACT_BF16) f(__nv_bfloat16());
+    else f(0.0f);
 }
 
 static bool is_tenant_constant(const cv_step_run_t *run, int i)
@@ -194,8 +229,8 @@ static void plane_launch(int64_t rows, int64_t planes, int64_t inner, dim3 *grid
 /* Columns of `rows` rows: col[((n*C + c)*KK + tap)*P + pixel], so that the
  * K x P matrix of (row n, group g) starts at ((n*C + g*C/G)*KK)*P. One
  * thread per (row, channel, pixel), writing that pixel's KK taps. */
-template <typename T>
-static __global__ void im2col_kernel(const float *__restrict__ x, T *__restrict__ col, int64_t rows,
+template <typename TX, typename T>
+static __global__ void im2col_kernel(const TX *__restrict__ x, T *__restrict__ col, int64_t rows,
                                      int64_t channels, conv_dims_t g)
 {
     const int oh_n = (int)g.out[1], ow_n = (int)g.out[2];
@@ -204,7 +239,7 @@ static __global__ void im2col_kernel(const float *__restrict__ x, T *__restrict_
     for (int64_t n = blockIdx.z; n < rows; n += gridDim.z)
         for (int64_t c = blockIdx.y; c < channels; c += gridDim.y) {
             int64_t nc = n * channels + c;
-            const float *__restrict__ xc = x + nc * in_plane;
+            const TX *__restrict__ xc = x + nc * in_plane;
             T *plane = col + nc * kk * pixels;
             for (int p = blockIdx.x * blockDim.x + threadIdx.x; p < pixels; p += gridDim.x * blockDim.x) {
                 int t = p / ow_n, ow = p - t * ow_n;
@@ -218,8 +253,9 @@ static __global__ void im2col_kernel(const float *__restrict__ x, T *__restrict_
                         bool hin = din && ih >= 0 && ih < g.in[1];
                         for (int64_t kw = 0; kw < g.k[2]; kw++) {
                             int64_t iw = ow * g.s[2] + kw * g.d[2] - g.p[2];
-                            float v =
-                                hin && iw >= 0 && iw < g.in[2] ? __ldg(xc + (id * g.in[1] + ih) * g.in[2] + iw) : 0.0f;
+                            float v = hin && iw >= 0 && iw < g.in[2]
+                                          ? to_float(__ldg(xc + (id * g.in[1] + ih) * g.in[2] + iw))
+                                          : 0.0f;
                             *dst = from_float<T>(v);
                             dst += pixels;
                         }
@@ -258,11 +294,13 @@ static __global__ void convert4_kernel(const float4 *__restrict__ in, uint2 *__r
 
 /* Depthwise 2-D conv (G == C == M): one thread per output element; row n
  * reads its tenant's weights wtab[n] and bias btab[n] (NULL: none), then
- * adds the fused residual (res, laid out as y; NULL: none). */
-static __global__ void depthwise_kernel(const float *__restrict__ x, const float *const *__restrict__ wtab,
-                                        const float *const *__restrict__ btab, const float *__restrict__ res,
-                                        float *__restrict__ y, int64_t rows, int64_t channels, conv_dims_t g,
-                                        bool clamp, float lo, float hi)
+ * adds the fused residual (res, laid out as y, stored as res_act; NULL:
+ * none). X and Y in FP32 or half (TX, TY), arithmetic in FP32. */
+template <typename TX, typename TY>
+static __global__ void depthwise_kernel(const TX *__restrict__ x, const float *const *__restrict__ wtab,
+                                        const float *const *__restrict__ btab, const void *__restrict__ res,
+                                        int res_act, TY *__restrict__ y, int64_t rows, int64_t channels,
+                                        conv_dims_t g, bool clamp, float lo, float hi)
 {
     const int ow_n = (int)g.out[2], ih_n = (int)g.in[1], iw_n = (int)g.in[2];
     const int kh_n = (int)g.k[1], kw_n = (int)g.k[2];
@@ -274,7 +312,7 @@ static __global__ void depthwise_kernel(const float *__restrict__ x, const float
         const float *__restrict__ bn = btab ? btab[n] : NULL;
         for (int64_t c = blockIdx.y; c < channels; c += gridDim.y) {
             int64_t plane = n * channels + c;
-            const float *__restrict__ xc = x + plane * (int64_t)ih_n * iw_n;
+            const TX *__restrict__ xc = x + plane * (int64_t)ih_n * iw_n;
             const float *__restrict__ w = wn + c * kh_n * kw_n;
             for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < out_plane; i += gridDim.x * blockDim.x) {
                 int oh = i / ow_n, ow = i - oh * ow_n;
@@ -285,14 +323,14 @@ static __global__ void depthwise_kernel(const float *__restrict__ x, const float
                     for (int kw = 0; kw < kw_n; kw++) {
                         int iw = ow * sw + kw * dw - pw;
                         if (iw < 0 || iw >= iw_n) continue;
-                        acc += __ldg(xc + (int64_t)ih * iw_n + iw) * __ldg(w + kh * kw_n + kw);
+                        acc += to_float(__ldg(xc + (int64_t)ih * iw_n + iw)) * __ldg(w + kh * kw_n + kw);
                     }
                 }
                 if (bn) acc += __ldg(bn + c);
                 int64_t at = plane * out_plane + i;
-                if (res) acc += res[at];
+                if (res) acc += load_act(res, res_act, at);
                 if (clamp) acc = cv_clamp_f32(acc, lo, hi);
-                y[at] = acc;
+                y[at] = from_float<TY>(acc);
             }
         }
     }
@@ -308,11 +346,12 @@ static __global__ void depthwise_kernel(const float *__restrict__ x, const float
  * the direct kernel gives each plane its own block). Same epilogue as the
  * direct kernel: bias, the fused residual, the clamp. */
 #define DW_RUN 4
-template <int S>
-static __global__ void depthwise3x3_kernel(const float *__restrict__ x, const float *const *__restrict__ wtab,
-                                           const float *const *__restrict__ btab, const float *__restrict__ res,
-                                           float *__restrict__ y, int64_t rows, int channels, int ih_n, int iw_n,
-                                           int oh_n, int ow_n, int ph, int pw, bool clamp, float lo, float hi)
+template <int S, typename TX, typename TY>
+static __global__ void depthwise3x3_kernel(const TX *__restrict__ x, const float *const *__restrict__ wtab,
+                                           const float *const *__restrict__ btab, const void *__restrict__ res,
+                                           int res_act, TY *__restrict__ y, int64_t rows, int channels, int ih_n,
+                                           int iw_n, int oh_n, int ow_n, int ph, int pw, bool clamp, float lo,
+                                           float hi)
 {
     /* 32-bit indices within a row: depthwise_tiles checks they fit. */
     const int runs = (ow_n + DW_RUN - 1) / DW_RUN;
@@ -327,7 +366,7 @@ static __global__ void depthwise3x3_kernel(const float *__restrict__ x, const fl
             const int rest = t - c * per_channel;
             const int oh = rest / runs, ow0 = (rest - oh * runs) * DW_RUN;
             const int64_t plane = n * channels + c;
-            const float *__restrict__ xc = x + plane * (int64_t)ih_n * iw_n;
+            const TX *__restrict__ xc = x + plane * (int64_t)ih_n * iw_n;
             const float *__restrict__ w = wn + c * 9;
             float acc[DW_RUN];
 #pragma unroll
@@ -337,12 +376,12 @@ static __global__ void depthwise3x3_kernel(const float *__restrict__ x, const fl
             for (int kh = 0; kh < 3; kh++) {
                 const int ih = oh * S + kh - ph;
                 if (ih < 0 || ih >= ih_n) continue;
-                const float *__restrict__ xr = xc + (int64_t)ih * iw_n;
+                const TX *__restrict__ xr = xc + (int64_t)ih * iw_n;
                 float in[width];
 #pragma unroll
                 for (int q = 0; q < width; q++) {
                     const int iw = iw0 + q;
-                    in[q] = iw >= 0 && iw < iw_n ? __ldg(xr + iw) : 0.0f;
+                    in[q] = iw >= 0 && iw < iw_n ? to_float(__ldg(xr + iw)) : 0.0f;
                 }
                 const float w0 = __ldg(w + kh * 3), w1 = __ldg(w + kh * 3 + 1), w2 = __ldg(w + kh * 3 + 2);
 #pragma unroll
@@ -354,9 +393,9 @@ static __global__ void depthwise3x3_kernel(const float *__restrict__ x, const fl
             for (int j = 0; j < DW_RUN; j++) {
                 if (ow0 + j >= ow_n) break;
                 float v = acc[j] + b;
-                if (res) v += res[at + j];
+                if (res) v += load_act(res, res_act, at + j);
                 if (clamp) v = cv_clamp_f32(v, lo, hi);
-                y[at + j] = v;
+                y[at + j] = from_float<TY>(v);
             }
         }
     }
@@ -450,33 +489,35 @@ static __global__ void __launch_bounds__(256)
  * then the clamp: the order of the unfused Conv, Add and Relu. Conv: rows = N, planes = M,
  * tab = per-row bias; Gemm: rows = Y's rows, planes = N, tab = the row of C
  * that broadcasts to that row. */
-static __global__ void epilogue_kernel(float *__restrict__ y, int64_t rows, int64_t planes, int64_t inner,
+template <typename TY>
+static __global__ void epilogue_kernel(TY *__restrict__ y, int64_t rows, int64_t planes, int64_t inner,
                                        const float *const *__restrict__ tab, int64_t sp, int64_t si,
-                                       float beta, const float *__restrict__ res, bool clamp, float lo,
-                                       float hi)
+                                       float beta, const void *__restrict__ res, int res_act, bool clamp,
+                                       float lo, float hi)
 {
     int64_t per_row = planes * inner, total = rows * per_row;
     for (int64_t idx = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; idx < total;
          idx += (int64_t)gridDim.x * blockDim.x) {
-        float v = y[idx];
+        float v = to_float(y[idx]);
         if (tab) {
             int64_t r = idx / per_row, rem = idx - r * per_row;
             int64_t p = rem / inner, i = rem - p * inner;
             v += beta * tab[r][p * sp + i * si];
         }
-        if (res) v += res[idx];
+        if (res) v += load_act(res, res_act, idx);
         if (clamp) v = cv_clamp_f32(v, lo, hi);
-        y[idx] = v;
+        y[idx] = from_float<TY>(v);
     }
 }
 
 /* epilogue_kernel on a plane grid (plane_launch), for conv outputs whose
  * planes are at least a warp wide: row and plane from blockIdx, the
  * table's row pointer read once per plane. */
-static __global__ void epilogue_planes_kernel(float *__restrict__ y, int64_t rows, int64_t planes, int64_t inner,
+template <typename TY>
+static __global__ void epilogue_planes_kernel(TY *__restrict__ y, int64_t rows, int64_t planes, int64_t inner,
                                               const float *const *__restrict__ tab, int64_t sp, int64_t si,
-                                              float beta, const float *__restrict__ res, bool clamp, float lo,
-                                              float hi)
+                                              float beta, const void *__restrict__ res, int res_act, bool clamp,
+                                              float lo, float hi)
 {
     for (int64_t r = blockIdx.z; r < rows; r += gridDim.z)
         for (int64_t p = blockIdx.y; p < planes; p += gridDim.y) {
@@ -484,11 +525,11 @@ static __global__ void epilogue_planes_kernel(float *__restrict__ y, int64_t row
             const float *__restrict__ t = tab ? tab[r] + p * sp : NULL;
             for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < inner;
                  i += (int64_t)gridDim.x * blockDim.x) {
-                float v = y[base + i];
+                float v = to_float(y[base + i]);
                 if (t) v += beta * __ldg(t + i * si);
-                if (res) v += res[base + i];
+                if (res) v += load_act(res, res_act, base + i);
                 if (clamp) v = cv_clamp_f32(v, lo, hi);
-                y[base + i] = v;
+                y[base + i] = from_float<TY>(v);
             }
         }
 }
@@ -497,10 +538,11 @@ static __global__ void epilogue_planes_kernel(float *__restrict__ y, int64_t row
  * the `split` partial products (each laid out as y, `part` floats apart)
  * + the row's bias tab[r][plane] (tab NULL: none) + res (NULL: none),
  * clamped; on a plane grid (plane_launch). */
+template <typename TY>
 static __global__ void split_epilogue_kernel(const float *__restrict__ parts, int64_t part, int split,
-                                             float *__restrict__ y, int64_t rows, int64_t planes, int64_t inner,
-                                             const float *const *__restrict__ tab, const float *__restrict__ res,
-                                             bool clamp, float lo, float hi)
+                                             TY *__restrict__ y, int64_t rows, int64_t planes, int64_t inner,
+                                             const float *const *__restrict__ tab, const void *__restrict__ res,
+                                             int res_act, bool clamp, float lo, float hi)
 {
     for (int64_t r = blockIdx.z; r < rows; r += gridDim.z)
         for (int64_t p = blockIdx.y; p < planes; p += gridDim.y) {
@@ -511,26 +553,29 @@ static __global__ void split_epilogue_kernel(const float *__restrict__ parts, in
                 float v = 0.0f;
                 for (int s = 0; s < split; s++) v += __ldg(parts + s * part + base + i);
                 v += bias;
-                if (res) v += res[base + i];
+                if (res) v += load_act(res, res_act, base + i);
                 if (clamp) v = cv_clamp_f32(v, lo, hi);
-                y[base + i] = v;
+                y[base + i] = from_float<TY>(v);
             }
         }
 }
 
 /* ---- launchers (explicit stream) ---------------------------------------- */
 
-static void launch_im2col(cudaStream_t stream, cv_precision_t prec, const float *x, void *col, int64_t rows,
-                          int64_t channels, const conv_dims_t *g)
+/* im2col of X stored as x_act into columns of the GEMM's operand type. */
+static void launch_im2col(cudaStream_t stream, cv_precision_t prec, act_t x_act, const void *x, void *col,
+                          int64_t rows, int64_t channels, const conv_dims_t *g)
 {
     dim3 grid, block;
     plane_launch(rows, channels, g->out[0] * g->out[1] * g->out[2], &grid, &block);
-    if (prec == CV_PRECISION_FP16)
-        im2col_kernel<__half><<<grid, block, 0, stream>>>(x, (__half *)col, rows, channels, *g);
-    else if (prec == CV_PRECISION_BF16)
-        im2col_kernel<__nv_bfloat16><<<grid, block, 0, stream>>>(x, (__nv_bfloat16 *)col, rows, channels, *g);
-    else
-        im2col_kernel<float><<<grid, block, 0, stream>>>(x, (float *)col, rows, channels, *g);
+    act_t col_act = prec == CV_PRECISION_FP16 ? ACT_F16 : prec == CV_PRECISION_BF16 ? ACT_BF16 : ACT_F32;
+    with_act(x_act, [&](auto tx) {
+        using TX = decltype(tx);
+        with_act(col_act, [&](auto tc) {
+            using TC = decltype(tc);
+            im2col_kernel<TX, TC><<<grid, block, 0, stream>>>((const TX *)x, (TC *)col, rows, channels, *g);
+        });
+    });
 }
 
 static void launch_convert(cudaStream_t stream, cv_precision_t prec, const float *in, void *out, int64_t n)
@@ -549,23 +594,35 @@ static void launch_convert(cudaStream_t stream, cv_precision_t prec, const float
         convert_kernel<__nv_bfloat16><<<grid_for(n), THREADS, 0, stream>>>(in, (__nv_bfloat16 *)out, n);
 }
 
+/* The epilogue of y stored as y_act (the residual res as res_act). */
+static cv_status launch_act_epilogue(cv_cuda_t *cuda, act_t y_act, void *y, int64_t rows, int64_t planes,
+                                     int64_t inner, const float *const *tab, int64_t sp, int64_t si, float beta,
+                                     const void *res, act_t res_act, const clamp_t *c, cv_err_t *err)
+{
+    int64_t total = rows * planes * inner;
+    if ((!tab && !res && !c->active) || total == 0) return CV_STATUS_OK;
+    with_act(y_act, [&](auto ty) {
+        using TY = decltype(ty);
+        if (inner >= 32) {
+            dim3 grid, block;
+            plane_launch(rows, planes, inner, &grid, &block);
+            epilogue_planes_kernel<TY><<<grid, block, 0, cuda->stream>>>(
+                (TY *)y, rows, planes, inner, tab, sp, si, beta, res, res_act, c->active, c->lo, c->hi);
+        } else {
+            epilogue_kernel<TY><<<grid_for(total), THREADS, 0, cuda->stream>>>(
+                (TY *)y, rows, planes, inner, tab, sp, si, beta, res, res_act, c->active, c->lo, c->hi);
+        }
+    });
+    CV_CUDA_CHECK_LAUNCH(err);
+    return CV_STATUS_OK;
+}
+
+/* The epilogue of an FP32 output (Gemm, MatMul). */
 static cv_status launch_epilogue(cv_cuda_t *cuda, float *y, int64_t rows, int64_t planes, int64_t inner,
                                  const float *const *tab, int64_t sp, int64_t si, float beta,
                                  const float *res, const clamp_t *c, cv_err_t *err)
 {
-    int64_t total = rows * planes * inner;
-    if ((!tab && !res && !c->active) || total == 0) return CV_STATUS_OK;
-    if (inner >= 32) {
-        dim3 grid, block;
-        plane_launch(rows, planes, inner, &grid, &block);
-        epilogue_planes_kernel<<<grid, block, 0, cuda->stream>>>(y, rows, planes, inner, tab, sp, si, beta, res,
-                                                                 c->active, c->lo, c->hi);
-    } else {
-        epilogue_kernel<<<grid_for(total), THREADS, 0, cuda->stream>>>(y, rows, planes, inner, tab, sp, si, beta,
-                                                                       res, c->active, c->lo, c->hi);
-    }
-    CV_CUDA_CHECK_LAUNCH(err);
-    return CV_STATUS_OK;
+    return launch_act_epilogue(cuda, ACT_F32, y, rows, planes, inner, tab, sp, si, beta, res, ACT_F32, c, err);
 }
 
 /* ---- Conv ----------------------------------------------------------------- */
@@ -609,39 +666,63 @@ static cv_status row_tables(cv_cuda_t *cuda, const cv_step_run_t *run, int64_t r
     return CV_STATUS_OK;
 }
 
+/* X, Y and the residual of a Conv as the wave stores them. */
+typedef struct conv_acts {
+    act_t x, y, res;
+} conv_acts_t;
+
+/* How the wave stores value v: half where the plan allows it
+ * (cv_plan_value_t.half_ok) in an FP16/BF16 wave, unless
+ * CARAVEL_HALF_ACTIVATIONS=fp32. */
+static act_t act_of(const cv_cuda_t *cuda, const cv_step_run_t *run, int v)
+{
+    if (v < 0 || !is_half(run->precision) || !cuda->half_activations || !run->plan->values[v].half_ok)
+        return ACT_F32;
+    return run->precision == CV_PRECISION_BF16 ? ACT_BF16 : ACT_F16;
+}
+
 static cv_status conv_depthwise(cv_cuda_t *cuda, const cv_step_run_t *run, const conv_geom_t *g,
-                                const int *slice_of_row, bool has_bias, const float *res, const clamp_t *c,
-                                cv_err_t *err)
+                                const int *slice_of_row, bool has_bias, const void *res, conv_acts_t acts,
+                                const clamp_t *c, cv_err_t *err)
 {
     const float *const *dw;
     cv_status st = row_tables(cuda, run, g->n, slice_of_row, has_bias, &dw, err);
     if (st != CV_STATUS_OK) return st;
-    const float *x = (const float *)run->inputs[0]->data;
-    float *y = (float *)run->outputs[0]->data;
+    const void *x = run->inputs[0]->data;
+    void *y = run->outputs[0]->data;
     const float *const *bias = has_bias ? dw + g->n : NULL;
     const conv_dims_t *d = &g->dims;
-    if (cuda->depthwise_tiled && depthwise_tiles(d, g->c)) {
-        /* Threads over (channel, output row, run) of a row; rows in y. */
-        int64_t per_row = g->c * d->out[1] * ((d->out[2] + DW_RUN - 1) / DW_RUN);
-        int64_t gx = (per_row + THREADS - 1) / THREADS;
-        dim3 grid((unsigned)CV_MAX(1, CV_MIN(gx, 65535)), (unsigned)CV_MAX(1, CV_MIN(g->n, 65535)));
-        if (d->s[1] == 1)
-            depthwise3x3_kernel<1><<<grid, THREADS, 0, cuda->stream>>>(
-                x, dw, bias, res, y, g->n, (int)g->c, (int)d->in[1], (int)d->in[2], (int)d->out[1], (int)d->out[2],
-                (int)d->p[1], (int)d->p[2], c->active, c->lo, c->hi);
-        else
-            depthwise3x3_kernel<2><<<grid, THREADS, 0, cuda->stream>>>(
-                x, dw, bias, res, y, g->n, (int)g->c, (int)d->in[1], (int)d->in[2], (int)d->out[1], (int)d->out[2],
-                (int)d->p[1], (int)d->p[2], c->active, c->lo, c->hi);
-        CV_CUDA_CHECK_LAUNCH(err);
-        cuda->depthwise_tiled_launches++;
-        return CV_STATUS_OK;
-    }
-    dim3 grid, block;
-    plane_launch(g->n, g->c, d->out[1] * d->out[2], &grid, &block);
-    depthwise_kernel<<<grid, block, 0, cuda->stream>>>(x, dw, bias, res, y, g->n, g->c, g->dims, c->active, c->lo,
-                                                       c->hi);
+    bool tiled = cuda->depthwise_tiled && depthwise_tiles(d, g->c);
+    with_act(acts.x, [&](auto tx) {
+        using TX = decltype(tx);
+        with_act(acts.y, [&](auto ty) {
+            using TY = decltype(ty);
+            if (tiled) {
+                /* Threads over (channel, output row, run) of a row; rows in y. */
+                int64_t per_row = g->c * d->out[1] * ((d->out[2] + DW_RUN - 1) / DW_RUN);
+                int64_t gx = (per_row + THREADS - 1) / THREADS;
+                dim3 grid((unsigned)CV_MAX(1, CV_MIN(gx, 65535)), (unsigned)CV_MAX(1, CV_MIN(g->n, 65535)));
+                if (d->s[1] == 1)
+                    depthwise3x3_kernel<1, TX, TY><<<grid, THREADS, 0, cuda->stream>>>(
+                        (const TX *)x, dw, bias, res, acts.res, (TY *)y, g->n, (int)g->c, (int)d->in[1],
+                        (int)d->in[2], (int)d->out[1], (int)d->out[2], (int)d->p[1], (int)d->p[2], c->active, c->lo,
+                        c->hi);
+                else
+                    depthwise3x3_kernel<2, TX, TY><<<grid, THREADS, 0, cuda->stream>>>(
+                        (const TX *)x, dw, bias, res, acts.res, (TY *)y, g->n, (int)g->c, (int)d->in[1],
+                        (int)d->in[2], (int)d->out[1], (int)d->out[2], (int)d->p[1], (int)d->p[2], c->active, c->lo,
+                        c->hi);
+            } else {
+                dim3 grid, block;
+                plane_launch(g->n, g->c, d->out[1] * d->out[2], &grid, &block);
+                depthwise_kernel<TX, TY><<<grid, block, 0, cuda->stream>>>((const TX *)x, dw, bias, res, acts.res,
+                                                                           (TY *)y, g->n, g->c, g->dims, c->active,
+                                                                           c->lo, c->hi);
+            }
+        });
+    });
     CV_CUDA_CHECK_LAUNCH(err);
+    if (tiled) cuda->depthwise_tiled_launches++;
     return CV_STATUS_OK;
 }
 
@@ -654,10 +735,13 @@ typedef struct conv_plan {
     size_t es;                       /* bytes of one GEMM operand element */
     int64_t kk, k, pixels, in_plane; /* taps, GEMM inner dim (K), output pixels (P), input plane */
     bool has_bias;
-    const float *res; /* the fused residual (laid out as Y), or NULL */
+    const void *res; /* the fused residual (laid out as Y), or NULL */
+    conv_acts_t acts; /* how X, Y and the residual are stored */
+    size_t xs, ys;    /* bytes of an element of X and of Y */
     bool depthwise; /* G == C == M, 2-D: the direct kernel, no GEMM */
     bool pointwise; /* 1x1, stride 1, unpadded: X laid out as its column matrix */
-    bool direct;    /* pointwise in FP32/TF32: X is the column matrix itself */
+    bool direct;    /* pointwise with X stored as the GEMM's operands are (FP32/TF32, or a
+                     * half activation of an FP16/BF16 wave): X is the column matrix itself */
     bool convert_w; /* FP16/BF16 with a W that is no tenant constant: converted into the workspace */
     bool strided;   /* every row has the same weights and G = 1: one strided-batched GEMM
                      * (never with a tenant's W in a wave the cache may capture:
@@ -698,7 +782,7 @@ static int64_t conv_split(const conv_plan_t *p)
 /* Fills *p for a step whose X and W are FP32 with 1 to 3 spatial dims
  * (indirect: cv_cuda_members_indirect). False when cuBLAS's int arguments cannot hold the GEMM's extents or a
  * plane has 2^31 elements or more (the step then runs on the host). */
-static bool conv_plan_make(const cv_step_run_t *run, bool multi, bool indirect, conv_plan_t *p)
+static bool conv_plan_make(const cv_step_run_t *run, bool multi, bool indirect, conv_acts_t acts, conv_plan_t *p)
 {
     const cv_tensor_t *x = run->inputs[0], *w = run->inputs[1];
     const cv_tensor_t *b = run->ninputs > 2 ? run->inputs[2] : NULL;
@@ -714,7 +798,10 @@ static bool conv_plan_make(const cv_step_run_t *run, bool multi, bool indirect, 
     if (p->k > INT32_MAX || p->pixels > INT32_MAX || g->n * g->group > INT32_MAX) return false;
     p->has_bias = b && cv_shape_numel(&b->shape) > 0;
     const cv_tensor_t *r = run->node->fused_residual && run->ninputs > 3 ? run->inputs[3] : NULL;
-    p->res = r ? (const float *)r->data : NULL;
+    p->res = r ? r->data : NULL;
+    p->acts = acts;
+    p->xs = act_size(acts.x);
+    p->ys = act_size(acts.y);
     p->depthwise = g->group == g->c && g->m == g->c && d->in[0] == 1 && d->k[0] == 1 && d->out[0] == 1;
     /* The plane kernels index within a plane in 32 bits; the depthwise
      * kernel does its window arithmetic in 32 bits too. */
@@ -728,10 +815,11 @@ static bool conv_plan_make(const cv_step_run_t *run, bool multi, bool indirect, 
     bool pointwise = true;
     for (int i = 0; i < 3; i++)
         pointwise = pointwise && d->k[i] == 1 && d->s[i] == 1 && d->p[i] == 0 && d->out[i] == d->in[i];
-    /* FP16/BF16 need the activations converted: a plain conversion does
-     * it (conv_gemms), since the columns of a pointwise Conv are X. */
+    /* FP16/BF16 need FP32 activations converted: a plain conversion does
+     * it (conv_gemms), since the columns of a pointwise Conv are X; a half
+     * activation is the operand as it is. */
     p->pointwise = pointwise;
-    p->direct = pointwise && !is_half(p->prec);
+    p->direct = pointwise && (!is_half(p->prec) || acts.x != ACT_F32);
 
     /* Weights as the GEMM reads them: slice s's own, half where asked. */
     bool half = is_half(p->prec), uniform = true;
@@ -792,9 +880,9 @@ static cv_status conv_tables(cv_cuda_t *cuda, const cv_step_run_t *run, const co
                 size_t w_at = (size_t)(gi * g->mg * p->k + sp * depth) * es;
                 if (p->convert_w) tb[q] = w0 + w_at;
                 else put_input(cuda, run, &tb[q], 1, slice_of_row[n], is_half(p->prec), w_at);
-                size_t y_at = sizeof(float) * (size_t)((n * g->m + gi * g->mg) * p->pixels);
-                tc[q] = p->split > 1 ? parts + sizeof(float) * (size_t)(sp * g->n * g->m * p->pixels) + y_at
-                                     : yd + y_at;
+                size_t y_at = (size_t)((n * g->m + gi * g->mg) * p->pixels); /* elements */
+                tc[q] = p->split > 1 ? parts + sizeof(float) * ((size_t)(sp * g->n * g->m * p->pixels) + y_at)
+                                     : yd + p->ys * y_at;
             }
         }
     }
@@ -814,30 +902,33 @@ static cv_status conv_gemms(cv_cuda_t *cuda, const cv_step_run_t *run, const con
     const char *xd = (const char *)run->inputs[0]->data;
     char *yd = (char *)run->outputs[0]->data;
     cudaDataType type = operand_type(p->prec);
+    /* A half Y is written by the GEMM as its C (the operands' type), an
+     * FP32 one as FP32; partial products of a split K stay FP32. */
+    cudaDataType c_type = p->acts.y == ACT_F32 ? CUDA_R_32F : type;
     cublasComputeType_t compute = compute_type(p->prec);
     const float one = 1.0f, zero = 0.0f;
     int64_t problems = g->n * g->group * p->split, k = p->k, pixels = p->pixels, in_plane = p->in_plane;
     for (int64_t n0 = 0; n0 < g->n; n0 += p->chunk) {
         int64_t rows = CV_MIN(p->chunk, g->n - n0);
         if (p->pointwise && !p->direct) {
-            /* Half columns of a pointwise Conv: X converted element by
-             * element (what im2col with one tap writes, without its index
-             * arithmetic per element). */
+            /* Half columns of a pointwise Conv of FP32 X: X converted
+             * element by element (what im2col with one tap writes, without
+             * its index arithmetic per element). */
             launch_convert(cuda->stream, p->prec, (const float *)xd + n0 * g->c * in_plane, col,
                            rows * g->c * in_plane);
             CV_CUDA_CHECK_LAUNCH(err);
         } else if (!p->direct) {
-            launch_im2col(cuda->stream, p->prec, (const float *)xd + n0 * g->c * in_plane, col, rows, g->c,
-                          &g->dims);
+            launch_im2col(cuda->stream, p->prec, p->acts.x, xd + p->xs * (size_t)(n0 * g->c * in_plane), col, rows,
+                          g->c, &g->dims);
             CV_CUDA_CHECK_LAUNCH(err);
         }
         if (p->strided) {
-            const void *a = p->direct ? (const void *)(xd + sizeof(float) * (size_t)(n0 * g->c * in_plane)) : col;
+            const void *a = p->direct ? (const void *)(xd + p->xs * (size_t)(n0 * g->c * in_plane)) : col;
             long long stride_a = p->direct ? (long long)(g->c * in_plane) : (long long)(k * pixels);
             CV_CUBLAS_CHECK(cublasGemmStridedBatchedEx(
                                 cuda->cublas, CUBLAS_OP_N, CUBLAS_OP_N, (int)pixels, (int)g->m, (int)k, &one, a,
                                 type, (int)pixels, stride_a, w0, type, (int)k, 0, &zero,
-                                yd + sizeof(float) * (size_t)(n0 * g->m * pixels), CUDA_R_32F, (int)pixels,
+                                yd + p->ys * (size_t)(n0 * g->m * pixels), c_type, (int)pixels,
                                 (long long)(g->m * pixels), (int)rows, compute, CUBLAS_GEMM_DEFAULT),
                             err);
         } else {
@@ -845,7 +936,7 @@ static cv_status conv_gemms(cv_cuda_t *cuda, const cv_step_run_t *run, const con
             CV_CUBLAS_CHECK(cublasGemmBatchedEx(cuda->cublas, CUBLAS_OP_N, CUBLAS_OP_N, (int)pixels, (int)g->mg,
                                                 (int)(k / p->split), &one, dev + p0, type, (int)pixels, dev + problems + p0,
                                                 type, (int)k, &zero, (void *const *)(dev + 2 * problems + p0),
-                                                CUDA_R_32F, (int)pixels, (int)count, compute,
+                                                p->split > 1 ? CUDA_R_32F : c_type, (int)pixels, (int)count, compute,
                                                 CUBLAS_GEMM_DEFAULT),
                             err);
         }
@@ -880,14 +971,17 @@ static cv_status conv_gemm(cv_cuda_t *cuda, const cv_step_run_t *run, const conv
     if (p->split > 1) {
         dim3 grid, block;
         plane_launch(g->n, g->m, p->pixels, &grid, &block);
-        split_epilogue_kernel<<<grid, block, 0, cuda->stream>>>(
-            (const float *)parts, g->n * g->m * p->pixels, (int)p->split, (float *)run->outputs[0]->data, g->n,
-            g->m, p->pixels, dev_bias, p->res, p->c.active, p->c.lo, p->c.hi);
+        with_act(p->acts.y, [&](auto ty) {
+            using TY = decltype(ty);
+            split_epilogue_kernel<TY><<<grid, block, 0, cuda->stream>>>(
+                (const float *)parts, g->n * g->m * p->pixels, (int)p->split, (TY *)run->outputs[0]->data, g->n,
+                g->m, p->pixels, dev_bias, p->res, p->acts.res, p->c.active, p->c.lo, p->c.hi);
+        });
         CV_CUDA_CHECK_LAUNCH(err);
         return CV_STATUS_OK;
     }
-    return launch_epilogue(cuda, (float *)run->outputs[0]->data, g->n, g->m, p->pixels, dev_bias, 1, 0, 1.0f,
-                           p->res, &p->c, err);
+    return launch_act_epilogue(cuda, p->acts.y, run->outputs[0]->data, g->n, g->m, p->pixels, dev_bias, 1, 0,
+                               1.0f, p->res, p->acts.res, &p->c, err);
 }
 
 /* Whether the fused pointwise kernel takes a step: FP32 (TF32 and half
@@ -914,7 +1008,7 @@ static cv_status conv_pointwise(cv_cuda_t *cuda, const cv_step_run_t *run, const
     dim3 grid((unsigned)((p->pixels + PW_TILE - 1) / PW_TILE), (unsigned)((g->m + PW_TILE - 1) / PW_TILE),
               (unsigned)CV_MAX(1, CV_MIN(g->n, 65535)));
     pointwise_conv_kernel<<<grid, 256, 0, cuda->stream>>>(
-        (const float *)run->inputs[0]->data, dw, p->has_bias ? dw + g->n : NULL, p->res,
+        (const float *)run->inputs[0]->data, dw, p->has_bias ? dw + g->n : NULL, (const float *)p->res,
         (float *)run->outputs[0]->data, g->n, (int)g->m, (int)p->k, (int)p->pixels, p->c.active, p->c.lo, p->c.hi);
     CV_CUDA_CHECK_LAUNCH(err);
     return CV_STATUS_OK;
@@ -928,12 +1022,23 @@ extern "C" cv_status cv_cuda_conv(cv_cuda_t *cuda, const cv_step_run_t *run, cv_
         (multi && !run->batched[0]))
         return cv_cuda_run_on_host(cuda, run, err);
     if (cv_shape_numel(&run->outputs[0]->shape) == 0) return CV_STATUS_OK;
+    const cv_node_t *n = run->node;
+    conv_acts_t acts = {act_of(cuda, run, n->inputs[0]), act_of(cuda, run, n->outputs[0]),
+                        n->fused_residual && run->ninputs > 3 ? act_of(cuda, run, n->inputs[3]) : ACT_F32};
     conv_plan_t p;
-    if (!conv_plan_make(run, multi, cv_cuda_members_indirect(cuda), &p)) return cv_cuda_run_on_host(cuda, run, err);
+    if (!conv_plan_make(run, multi, cv_cuda_members_indirect(cuda), acts, &p)) {
+        /* The host reads and writes FP32 alone. The plan keeps half only
+         * the activations of 2-D convolutions, whose extents the device
+         * kernels take far beyond any real model's. */
+        if (acts.x != ACT_F32 || acts.y != ACT_F32 || acts.res != ACT_F32)
+            return cv_errorf(err, CV_STATUS_UNSUPPORTED,
+                             "a Conv too large for the device's kernels reads or writes half activations");
+        return cv_cuda_run_on_host(cuda, run, err);
+    }
     int *slice_of_row = (int *)cv_calloc((size_t)p.g.n + 1, sizeof(int));
     if (!slice_of_row) return cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of memory for a Conv row table");
     if (multi) rows_to_slices(run, p.g.n, slice_of_row);
-    cv_status st = p.depthwise                      ? conv_depthwise(cuda, run, &p.g, slice_of_row, p.has_bias, p.res, &p.c, err)
+    cv_status st = p.depthwise ? conv_depthwise(cuda, run, &p.g, slice_of_row, p.has_bias, p.res, p.acts, &p.c, err)
                    : conv_pointwise_fits(cuda, &p) ? conv_pointwise(cuda, run, &p, slice_of_row, err)
                                                    : conv_gemm(cuda, run, &p, slice_of_row, err);
     cv_free(slice_of_row);

@@ -60,6 +60,12 @@ typedef struct cv_cuda {
      * the H100, where an FP16 ResNet-50 tenant then takes 51 MB instead of
      * ~150; CARAVEL_HALF_WEIGHTS=both keeps the FP32 copy too. */
     bool half_only_weights;
+    /* FP16/BF16 waves keep the activations that only 2-D Convs write and
+     * read (cv_plan_value_t.half_ok) in half: GEMMs write them as their C,
+     * 1x1 convolutions read them as their operand with no conversion, the
+     * epilogue, im2col and the depthwise kernels read and write half.
+     * CARAVEL_HALF_ACTIVATIONS=fp32 keeps every activation FP32. */
+    bool half_activations;
     /* The process's pinned host blocks made by host_alloc (request
      * buffers), which copy_many moves in one call (cuda_copy.cu). */
     struct cv_cuda_host_blocks *host_blocks;
