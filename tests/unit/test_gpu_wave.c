@@ -489,7 +489,9 @@ static int half_op(cv_graph_t *g, cv_op_t op, int a, int b, const char *name)
  * the last in half (cv_plan_value_t.half_ok): a 3x3 conv of the FP32
  * input writing half through the GEMM's C and the epilogue; a 3x3 conv
  * through im2col of a half X, with a half residual fused (Add, Relu); a
- * 1x1 conv reading its half X as the GEMM operand; both 3x3 depthwise
+ * 1x1 conv reading its half X as the GEMM operand (or the fused half
+ * pointwise kernel: K 40 is a slab and a part, M 72 a tile and a part);
+ * both 3x3 depthwise
  * strides, half in and out; a 3x3 conv of few tiles whose K is split
  * (FP32 partial sums, then the split epilogue writes half); a 1x1 conv
  * whose fused residual is half and whose output, read by a pooling, FP32. */
@@ -497,16 +499,16 @@ static cv_graph_t *build_half_chain(uint64_t seed)
 {
     cv_graph_t *g = cv_test_graph_new("gpu-half-chain", 17, true);
     int x = cv_test_graph_input(g, "x", CV_DTYPE_FP32, CV_TEST_SHAPE(1, 16, 8, 8));
-    int a1 = half_op(g, CV_OP_RELU, half_conv(g, "c1", x, 32, 16, 3, 1, 1, true, seed + 10), -1, "r1");
-    int s2 = half_op(g, CV_OP_ADD, half_conv(g, "c2", a1, 32, 32, 3, 1, 1, true, seed + 20), a1, "s2");
+    int a1 = half_op(g, CV_OP_RELU, half_conv(g, "c1", x, 40, 16, 3, 1, 1, true, seed + 10), -1, "r1");
+    int s2 = half_op(g, CV_OP_ADD, half_conv(g, "c2", a1, 40, 40, 3, 1, 1, true, seed + 20), a1, "s2");
     int a2 = half_op(g, CV_OP_RELU, s2, -1, "r2");
-    int a3 = half_conv(g, "c3", a2, 64, 32, 1, 1, 1, false, seed + 30);
+    int a3 = half_conv(g, "c3", a2, 72, 40, 1, 1, 1, false, seed + 30);
     int lo = cv_test_graph_const_scalar(g, "lo", 0.0f), hi = cv_test_graph_const_scalar(g, "hi", 6.0f);
-    int c4 = half_conv(g, "c4", a3, 64, 64, 3, 1, 64, true, seed + 40);
+    int c4 = half_conv(g, "c4", a3, 72, 72, 3, 1, 72, true, seed + 40);
     int a4 = cv_test_graph_out(g, cv_test_graph_node(g, CV_OP_CLIP, (int[]){c4, lo, hi}, 3, "clip4"));
-    int a5 = half_conv(g, "c5", a4, 64, 64, 3, 2, 64, true, seed + 50);
-    int a6 = half_conv(g, "c6", a5, 64, 64, 3, 1, 1, true, seed + 60);
-    int a7 = half_op(g, CV_OP_ADD, half_conv(g, "c7", a6, 64, 64, 1, 1, 1, true, seed + 70), a5, "s7");
+    int a5 = half_conv(g, "c5", a4, 72, 72, 3, 2, 72, true, seed + 50);
+    int a6 = half_conv(g, "c6", a5, 64, 72, 3, 1, 1, true, seed + 60);
+    int a7 = half_op(g, CV_OP_ADD, half_conv(g, "c7", a6, 72, 64, 1, 1, 1, true, seed + 70), a5, "s7");
     cv_test_graph_output(g, half_op(g, CV_OP_GLOBAL_AVERAGE_POOL, a7, -1, "gap"));
     cv_err_t err;
     cv_test_graph_prepare(g, cv_backend_cpu_ctx(B.cpu));
@@ -516,7 +518,8 @@ static cv_graph_t *build_half_chain(uint64_t seed)
 
 /* A wave of 5 tenants (1 or 2 rows each) of build_half_chain in FP16 and
  * BF16, with half activations (the default) and without
- * (CARAVEL_HALF_ACTIVATIONS=fp32), with each depthwise kernel: both
+ * (CARAVEL_HALF_ACTIVATIONS=fp32), with each depthwise kernel, and 1x1
+ * convolutions by cuBLAS or by the fused half pointwise kernel: both
  * within the precision's tolerance of the CPU's FP32 wave, each slice
  * within it of its tenant alone, and the two ways not bit-identical (the
  * half one rounds every activation: were it not taken, this would fail). */
@@ -525,6 +528,7 @@ static void test_half_activations(void **state)
     enum { R = 5 };
     cv_cuda_t *cuda = (cv_cuda_t *)B.cuda;
     bool was_half = cuda->half_activations, was_tiled = cuda->depthwise_tiled;
+    int64_t was_own = cuda->pointwise_own_max_k;
     cv_precision_t precs[2] = {CV_PRECISION_FP16, CV_PRECISION_BF16};
     cv_err_t err;
     for (int pi = 0; pi < 2; pi++) {
@@ -553,10 +557,13 @@ static void test_half_activations(void **state)
         for (int v = 0; v < graphs[0]->nvalues; v++) marked += plan->values[v].half_ok;
         assert_int_equal(marked, 6); /* a1 .. a6 */
         cv_tensor_t cpu = run_plan(B.cpu_exec, plan, cpu_tables, rows, R, CV_PRECISION_FP32, &x);
-        for (int tiled = 0; tiled < 2; tiled++) {
+        for (int way = 0; way < 4; way++) {
             /* A plan of its own for each way: a graph the super-kernel
              * cache captured of one plan never replays for the other. */
+            bool tiled = way & 1, own = way & 2;
             cuda->depthwise_tiled = tiled;
+            cuda->pointwise_own_max_k = own ? INT64_MAX : 0;
+            long pointwise_runs = cuda->pointwise_half_launches;
             cuda->half_activations = false;
             cv_plan_t *plan_f32 = plan_of(graphs[0], &xs), *plan_half = plan_of(graphs[0], &xs);
             cv_tensor_t f32 = run_plan(B.cuda_exec, plan_f32, cuda_tables, rows, R, prec, &x);
@@ -564,10 +571,15 @@ static void test_half_activations(void **state)
             cv_tensor_t half = run_plan(B.cuda_exec, plan_half, cuda_tables, rows, R, prec, &x);
             cv_plan_destroy(plan_f32);
             cv_plan_destroy(plan_half);
+            /* c3 and c7 in the half pointwise kernel when asked, else cuBLAS. */
+            long ran = cuda->pointwise_half_launches - pointwise_runs;
+            if (own ? ran < 2 : ran != 0) fail_msg("the half pointwise kernel ran %ld times, asked %s", ran, own ? "own" : "cuBLAS");
             double d_half = cv_test_rel_diff(&half, &cpu), d_f32 = cv_test_rel_diff(&f32, &cpu);
             double d_ways = cv_test_rel_diff(&half, &f32), worst_solo = 0;
-            printf("  %s, %s depthwise: half activations vs CPU %.2e, FP32 activations vs CPU %.2e, the two %.2e\n",
-                   precision_name(prec), tiled ? "tiled" : "direct", d_half, d_f32, d_ways);
+            printf("  %s, %s depthwise, 1x1 by %s: half activations vs CPU %.2e, FP32 activations vs CPU %.2e, "
+                   "the two %.2e\n",
+                   precision_name(prec), tiled ? "tiled" : "direct", own ? "the half kernel" : "cuBLAS", d_half, d_f32,
+                   d_ways);
             if (!(d_half <= tolerance(prec) && d_f32 <= tolerance(prec)))
                 fail_msg("%s: CUDA vs CPU: half activations %g, FP32 activations %g", precision_name(prec), d_half,
                          d_f32);
@@ -604,6 +616,7 @@ static void test_half_activations(void **state)
     }
     cuda->half_activations = was_half;
     cuda->depthwise_tiled = was_tiled;
+    cuda->pointwise_own_max_k = was_own;
 }
 
 /* ---- (b2) a wave's copies in one call ----------------------------------- */

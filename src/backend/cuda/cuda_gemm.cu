@@ -26,7 +26,9 @@
  *      wave's tensor laid out as Y) and the fused activation (and the sum
  *      of the parts of a split K).
  *   FP32 1x1 convs of small K in waves of 8 rows or more skip 2-3: one
- *   kernel computes each row's GEMM with its epilogue (pointwise_conv_kernel).
+ *   kernel computes each row's GEMM with its epilogue (pointwise_conv_kernel);
+ *   so do FP16/BF16 ones whose X the wave keeps in half, on the tensor
+ *   cores (pointwise_half_kernel).
  *   Depthwise (G == C == M, 2-D) is a direct kernel reading a per-row
  *   weight-pointer table, with bias, residual and activation fused: no GEMM.
  *   A wave too large for the column budget runs steps 1-2 per chunk of rows.
@@ -73,6 +75,7 @@
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
+#include <mma.h>
 
 #include "backend/cuda/cuda_internal.h"
 
@@ -484,6 +487,92 @@ static __global__ void __launch_bounds__(256)
     }
 }
 
+/* The same fused 1x1 convolution for an FP16/BF16 wave whose X is kept in
+ * half (act_of): Y_n[M, P] = W_n[M, K] X_n[K, P] on the tensor cores
+ * (WMMA 16x16x16, FP32 accumulation), then bias, the fused residual and
+ * the clamp in FP32, Y written once as TY. A block of four warps computes
+ * a 64 x 64 tile of Y_n, each warp 32 x 32, from 32-deep slabs of W_n
+ * (its tenant's half copy) and X_n staged in shared memory; the
+ * accumulators go through shared memory so that the epilogue's loads and
+ * stores coalesce along pixels. Without it, such a step is cuBLAS's GEMM
+ * writing Y and a second pass reading and writing it again. */
+#define PWH_TILE 64
+#define PWH_SLAB 32
+#define PWH_THREADS 128
+template <typename T, typename TY>
+static __global__ void __launch_bounds__(PWH_THREADS)
+    pointwise_half_kernel(const T *__restrict__ x, const T *const *__restrict__ wtab,
+                          const float *const *__restrict__ btab, const void *__restrict__ res, int res_act,
+                          TY *__restrict__ y, int64_t rows, int m_n, int k_n, int pixels, bool clamp, float lo,
+                          float hi)
+{
+    using namespace nvcuda;
+    /* Raw storage: the half types have constructors, which __shared__
+     * arrays may not run. Leading dimensions are multiples of 8 halves
+     * (4 floats) and every fragment's start of 32 bytes, as WMMA asks. */
+    constexpr int ldw = PWH_SLAB + 8, ldx = PWH_TILE + 8, ldc = PWH_TILE + 4;
+    __shared__ __align__(32) unsigned short ws_raw[PWH_TILE * ldw]; /* W slab [m][k] */
+    __shared__ __align__(32) unsigned short xs_raw[PWH_SLAB * ldx]; /* X slab [k][p] */
+    __shared__ __align__(32) float cs[PWH_TILE * ldc];              /* the tile [m][p] */
+    T *ws = reinterpret_cast<T *>(ws_raw), *xs = reinterpret_cast<T *>(xs_raw);
+    const int warp = threadIdx.x >> 5, wm = warp >> 1, wp = warp & 1;
+    const int p0 = blockIdx.x * PWH_TILE, m0 = blockIdx.y * PWH_TILE;
+    const T zero = from_float<T>(0.0f);
+    for (int64_t n = blockIdx.z; n < rows; n += gridDim.z) {
+        const T *__restrict__ wn = wtab[n];
+        const T *__restrict__ xn = x + n * (int64_t)k_n * pixels;
+        wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[2][2];
+#pragma unroll
+        for (int i = 0; i < 2; i++)
+#pragma unroll
+            for (int j = 0; j < 2; j++) wmma::fill_fragment(acc[i][j], 0.0f);
+        for (int k0 = 0; k0 < k_n; k0 += PWH_SLAB) {
+            __syncthreads(); /* the previous slab's fragments are loaded */
+            for (int e = threadIdx.x; e < PWH_TILE * PWH_SLAB; e += PWH_THREADS) {
+                int kk = e & (PWH_SLAB - 1), mm = e / PWH_SLAB; /* 32 consecutive k of one W row */
+                int m = m0 + mm, k = k0 + kk;
+                ws[mm * ldw + kk] = m < m_n && k < k_n ? wn[(int64_t)m * k_n + k] : zero;
+                int pp = e & (PWH_TILE - 1), kx = e / PWH_TILE; /* 64 consecutive pixels of one X row */
+                int px = p0 + pp, kr = k0 + kx;
+                xs[kx * ldx + pp] = px < pixels && kr < k_n ? xn[(int64_t)kr * pixels + px] : zero;
+            }
+            __syncthreads();
+#pragma unroll
+            for (int kk = 0; kk < PWH_SLAB; kk += 16) {
+                wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> a[2];
+                wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::row_major> b[2];
+#pragma unroll
+                for (int i = 0; i < 2; i++) wmma::load_matrix_sync(a[i], ws + (wm * 32 + i * 16) * ldw + kk, ldw);
+#pragma unroll
+                for (int j = 0; j < 2; j++) wmma::load_matrix_sync(b[j], xs + kk * ldx + wp * 32 + j * 16, ldx);
+#pragma unroll
+                for (int i = 0; i < 2; i++)
+#pragma unroll
+                    for (int j = 0; j < 2; j++) wmma::mma_sync(acc[i][j], a[i], b[j], acc[i][j]);
+            }
+        }
+#pragma unroll
+        for (int i = 0; i < 2; i++)
+#pragma unroll
+            for (int j = 0; j < 2; j++)
+                wmma::store_matrix_sync(cs + (wm * 32 + i * 16) * ldc + wp * 32 + j * 16, acc[i][j], ldc,
+                                        wmma::mem_row_major);
+        __syncthreads();
+        const float *__restrict__ bn = btab ? btab[n] : NULL;
+        for (int e = threadIdx.x; e < PWH_TILE * PWH_TILE; e += PWH_THREADS) {
+            int mm = e / PWH_TILE, pp = e & (PWH_TILE - 1);
+            int m = m0 + mm, px = p0 + pp;
+            if (m >= m_n || px >= pixels) continue;
+            float v = cs[mm * ldc + pp] + (bn ? __ldg(bn + m) : 0.0f);
+            int64_t at = (n * m_n + m) * (int64_t)pixels + px;
+            if (res) v += load_act(res, res_act, at);
+            if (clamp) v = cv_clamp_f32(v, lo, hi);
+            y[at] = from_float<TY>(v);
+        }
+        __syncthreads(); /* cs is read before the next row writes it */
+    }
+}
+
 /* y viewed as [rows, planes, inner]: y += beta * tab[r][p*sp + i*si]
  * (tab NULL: nothing added), then y += res (laid out as y; NULL: none),
  * then the clamp: the order of the unfused Conv, Add and Relu. Conv: rows = N, planes = M,
@@ -649,8 +738,8 @@ static void rows_to_slices(const cv_step_run_t *run, int64_t rows, int *slice_of
 /* Stages and sends the per-row tables of a kernel that reads each row's
  * tenant's W (input 1) and, with has_bias, B (input 2): rows W pointers,
  * then rows B pointers; *tables receives their device address. */
-static cv_status row_tables(cv_cuda_t *cuda, const cv_step_run_t *run, int64_t rows, const int *slice_of_row,
-                            bool has_bias, const float *const **tables, cv_err_t *err)
+static cv_status row_tables_of(cv_cuda_t *cuda, const cv_step_run_t *run, int64_t rows, const int *slice_of_row,
+                               bool has_bias, bool half_w, const float *const **tables, cv_err_t *err)
 {
     size_t bytes = sizeof(void *) * (size_t)rows * (has_bias ? 2 : 1);
     void *host, *dev;
@@ -658,7 +747,7 @@ static cv_status row_tables(cv_cuda_t *cuda, const cv_step_run_t *run, int64_t r
     if (st != CV_STATUS_OK) return st;
     const void **wtab = (const void **)host, **btab = wtab + rows;
     for (int64_t n = 0; n < rows; n++) {
-        put_input(cuda, run, &wtab[n], 1, slice_of_row[n], false, 0);
+        put_input(cuda, run, &wtab[n], 1, slice_of_row[n], half_w, 0);
         if (has_bias) put_input(cuda, run, &btab[n], 2, slice_of_row[n], false, 0);
     }
     CV_CUDA_CHECK(cudaMemcpyAsync(dev, host, bytes, cudaMemcpyHostToDevice, cuda->stream), err);
@@ -679,6 +768,13 @@ static act_t act_of(const cv_cuda_t *cuda, const cv_step_run_t *run, int v)
     if (v < 0 || !is_half(run->precision) || !cuda->half_activations || !run->plan->values[v].half_ok)
         return ACT_F32;
     return run->precision == CV_PRECISION_BF16 ? ACT_BF16 : ACT_F16;
+}
+
+/* row_tables_of with the FP32 weights. */
+static cv_status row_tables(cv_cuda_t *cuda, const cv_step_run_t *run, int64_t rows, const int *slice_of_row,
+                            bool has_bias, const float *const **tables, cv_err_t *err)
+{
+    return row_tables_of(cuda, run, rows, slice_of_row, has_bias, false, tables, err);
 }
 
 static cv_status conv_depthwise(cv_cuda_t *cuda, const cv_step_run_t *run, const conv_geom_t *g,
@@ -984,18 +1080,20 @@ static cv_status conv_gemm(cv_cuda_t *cuda, const cv_step_run_t *run, const conv
                                1.0f, p->res, p->acts.res, &p->c, err);
 }
 
-/* Whether the fused pointwise kernel takes a step: FP32 (TF32 and half
- * keep cuBLAS's tensor cores), 1x1 with one group, K within the bound
- * chosen by measurement (cv_cuda_t.pointwise_own_max_k), a wave of at
- * least 8 rows (below, too few blocks: cuBLAS measured faster; forced by
- * CARAVEL_POINTWISE=own), and tiles within the grid's limits. */
+/* Whether a fused pointwise kernel takes a step: FP32 (TF32 keeps
+ * cuBLAS's tensor cores) or FP16/BF16 with X kept in half and the
+ * tenant's half W (pointwise_half_kernel), 1x1 with one group, K within
+ * the bound chosen by measurement (cv_cuda_t.pointwise_own_max_k), a wave
+ * of at least 8 rows (below, too few blocks: cuBLAS measured faster;
+ * forced by CARAVEL_POINTWISE=own), and tiles within the grid's limits. */
 static bool conv_pointwise_fits(const cv_cuda_t *cuda, const conv_plan_t *p)
 {
     const conv_geom_t *g = &p->g;
-    return p->direct && p->prec == CV_PRECISION_FP32 && g->group == 1 && p->k <= cuda->pointwise_own_max_k &&
-           (g->n >= 8 || cuda->pointwise_own_max_k == INT64_MAX) &&
+    bool half = is_half(p->prec) && p->acts.x != ACT_F32 && !p->convert_w;
+    return p->direct && (p->prec == CV_PRECISION_FP32 || half) && g->group == 1 &&
+           p->k <= cuda->pointwise_own_max_k && (g->n >= 8 || cuda->pointwise_own_max_k == INT64_MAX) &&
            (g->m + PW_TILE - 1) / PW_TILE <= 65535 && (p->pixels + PW_TILE - 1) / PW_TILE <= 65535 &&
-           g->m <= INT32_MAX;
+           g->m <= INT32_MAX && p->k <= INT32_MAX;
 }
 
 static cv_status conv_pointwise(cv_cuda_t *cuda, const cv_step_run_t *run, const conv_plan_t *p,
@@ -1003,10 +1101,29 @@ static cv_status conv_pointwise(cv_cuda_t *cuda, const cv_step_run_t *run, const
 {
     const conv_geom_t *g = &p->g;
     const float *const *dw;
-    cv_status st = row_tables(cuda, run, g->n, slice_of_row, p->has_bias, &dw, err);
+    bool half = is_half(p->prec);
+    cv_status st = row_tables_of(cuda, run, g->n, slice_of_row, p->has_bias, half, &dw, err);
     if (st != CV_STATUS_OK) return st;
     dim3 grid((unsigned)((p->pixels + PW_TILE - 1) / PW_TILE), (unsigned)((g->m + PW_TILE - 1) / PW_TILE),
               (unsigned)CV_MAX(1, CV_MIN(g->n, 65535)));
+    if (half) {
+        /* X's type is the operands' (direct); W's table holds half copies. */
+        auto launch = [&](auto tx) {
+            using T = decltype(tx);
+            with_act(p->acts.y, [&](auto ty) {
+                using TY = decltype(ty);
+                pointwise_half_kernel<T, TY><<<grid, PWH_THREADS, 0, cuda->stream>>>(
+                    (const T *)run->inputs[0]->data, (const T *const *)dw, p->has_bias ? dw + g->n : NULL, p->res,
+                    p->acts.res, (TY *)run->outputs[0]->data, g->n, (int)g->m, (int)p->k, (int)p->pixels,
+                    p->c.active, p->c.lo, p->c.hi);
+            });
+        };
+        if (p->acts.x == ACT_BF16) launch(__nv_bfloat16());
+        else launch(__half());
+        CV_CUDA_CHECK_LAUNCH(err);
+        cuda->pointwise_half_launches++;
+        return CV_STATUS_OK;
+    }
     pointwise_conv_kernel<<<grid, 256, 0, cuda->stream>>>(
         (const float *)run->inputs[0]->data, dw, p->has_bias ? dw + g->n : NULL, (const float *)p->res,
         (float *)run->outputs[0]->data, g->n, (int)g->m, (int)p->k, (int)p->pixels, p->c.active, p->c.lo, p->c.hi);

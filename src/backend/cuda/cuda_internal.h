@@ -48,6 +48,7 @@ typedef struct cv_cuda {
      * an epilogue pass: CARAVEL_POINTWISE=own (any K), cublas (none), or
      * unset (the default bound). */
     int64_t pointwise_own_max_k;
+    long pointwise_half_launches; /* of the FP16/BF16 pointwise kernel, for tests */
     /* 3x3 depthwise convolutions in the tiled kernel (cuda_gemm.cu):
      * the default since it measured 1.1-1.45x faster on the H100 (MobileNetV2
      * R = 64: 4.04 against 5.86 ms device time; docs/RESULTS.md, sixth
