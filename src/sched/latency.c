@@ -15,7 +15,8 @@ cv_status cv_latency_init(cv_latency_t *m, int max_rows)
     m->per_row = 0;
     m->ns = cv_calloc((size_t)max_rows + 1, sizeof(double));
     m->predicted = cv_calloc((size_t)max_rows + 1, sizeof(double));
-    if (m->ns && m->predicted) return CV_STATUS_OK;
+    m->ceiling = cv_calloc((size_t)max_rows + 1, sizeof(double));
+    if (m->ns && m->predicted && m->ceiling) return CV_STATUS_OK;
     cv_latency_free(m);
     return CV_STATUS_OUT_OF_MEMORY;
 }
@@ -24,7 +25,8 @@ void cv_latency_free(cv_latency_t *m)
 {
     cv_free(m->ns);
     cv_free(m->predicted);
-    m->ns = m->predicted = NULL;
+    cv_free(m->ceiling);
+    m->ns = m->predicted = m->ceiling = NULL;
 }
 
 /* Rebuilds the table of predictions after a measurement changed, in one
@@ -32,7 +34,8 @@ void cv_latency_free(cv_latency_t *m)
  * per width): between two measured widths, the straight line through
  * them; below the narrowest measured, its time (no wave is faster);
  * past the widest, its time plus the time per row beyond the measured
- * width before it; nothing measured, 0. */
+ * width before it; nothing measured, 0. Then the running maximum of
+ * that (ceiling). */
 static void rebuild(cv_latency_t *m)
 {
     int64_t widest = m->max_rows;
@@ -57,6 +60,10 @@ static void rebuild(cv_latency_t *m)
     for (int64_t k = lo + 1; k <= m->max_rows; k++)
         m->predicted[k] = lo ? m->ns[lo] + m->per_row * (double)(k - lo) : 0;
     m->predicted[0] = m->predicted[1];
+    m->ceiling[1] = m->predicted[1];
+    for (int64_t r = 2; r <= m->max_rows; r++)
+        m->ceiling[r] = m->predicted[r] > m->ceiling[r - 1] ? m->predicted[r] : m->ceiling[r - 1];
+    m->ceiling[0] = m->ceiling[1];
 }
 
 void cv_latency_observe(cv_latency_t *m, int64_t rows, double ns)
@@ -77,4 +84,12 @@ double cv_latency_predict(const cv_latency_t *m, int64_t rows)
     if (rows <= m->max_rows) return m->predicted[rows < 1 ? 1 : rows];
     double widest = m->predicted[m->max_rows];
     return widest > 0 ? widest + m->per_row * (double)(rows - m->max_rows) : 0;
+}
+
+double cv_latency_ceiling(const cv_latency_t *m, int64_t rows)
+{
+    if (rows <= m->max_rows) return m->ceiling[rows < 1 ? 1 : rows];
+    /* Past max_rows predictions only grow (per_row >= 0). */
+    double beyond = cv_latency_predict(m, rows);
+    return beyond > m->ceiling[m->max_rows] ? beyond : m->ceiling[m->max_rows];
 }

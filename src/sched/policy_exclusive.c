@@ -11,10 +11,10 @@ static bool exclusive_form(cv_sched_t *s, cv_sched_lane_t *lane, uint64_t now, u
 {
     cv_sched_tenant_t *next = NULL;
     for (cv_sched_group_t *g = s->groups; g; g = g->next)
-        for (int i = 0; i < g->ntenants; i++) {
+        for (int i = cv_sched_next_queued(g, 0); i < g->ntenants; i = cv_sched_next_queued(g, i + 1)) {
             cv_sched_tenant_t *t = g->tenants[i];
-            if (t->head && (!next || t->head->arrival_ns < next->head->arrival_ns ||
-                            (t->head->arrival_ns == next->head->arrival_ns && t->head->seq < next->head->seq)))
+            if (!next || t->head->arrival_ns < next->head->arrival_ns ||
+                (t->head->arrival_ns == next->head->arrival_ns && t->head->seq < next->head->seq))
                 next = t;
         }
     if (!next) return false;
@@ -30,9 +30,9 @@ static uint64_t exclusive_estimate(cv_sched_t *s, cv_sched_tenant_t *t, int64_t 
     double ns = 0;
     int64_t max_rows = s->config.max_wave_rows;
     for (cv_sched_group_t *g = s->groups; g; g = g->next)
-        for (int i = 0; i < g->ntenants; i++) {
+        for (int i = cv_sched_next_queued(g, 0); i < g->ntenants; i = cv_sched_next_queued(g, i + 1)) {
             cv_sched_tenant_t *o = g->tenants[i];
-            if (o == t || !o->queued) continue;
+            if (o == t) continue;
             ns += cv_sched_predict(g, o->queued_rows < max_rows ? o->queued_rows : max_rows);
         }
     ns += cv_sched_batched_ns(s, t, rows, priority);

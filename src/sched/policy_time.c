@@ -20,13 +20,12 @@ static bool time_form(cv_sched_t *s, cv_sched_lane_t *lane, uint64_t now, uint64
     int n = tenant_count(s);
     if (n == 0) return false;
     cv_sched_tenant_t *best = NULL;
-    int best_turn = 0, index = 0;
-    for (cv_sched_group_t *g = s->groups; g; g = g->next)
-        for (int i = 0; i < g->ntenants; i++, index++) {
+    int best_turn = 0, first = 0; /* first: the group's first tenant in the fixed order */
+    for (cv_sched_group_t *g = s->groups; g; first += g->ntenants, g = g->next)
+        for (int i = cv_sched_next_queued(g, 0); i < g->ntenants; i = cv_sched_next_queued(g, i + 1)) {
             cv_sched_tenant_t *t = g->tenants[i];
-            if (!t->head) continue;
             /* Turns count from the tenant after the one served last. */
-            int turn = (index - s->tenant_rr + n) % n;
+            int turn = (first + i - s->tenant_rr + n) % n;
             if (!best || t->head->deadline_ns < best->head->deadline_ns ||
                 (t->head->deadline_ns == best->head->deadline_ns && turn < best_turn)) {
                 best = t;
@@ -46,7 +45,7 @@ static uint64_t time_estimate(cv_sched_t *s, cv_sched_tenant_t *t, int64_t rows,
      * request per wave. */
     double ns = cv_sched_predict(t->group, rows);
     for (cv_sched_group_t *g = s->groups; g; g = g->next)
-        for (int i = 0; i < g->ntenants; i++)
+        for (int i = cv_sched_next_queued(g, 0); i < g->ntenants; i = cv_sched_next_queued(g, i + 1))
             for (const cv_sched_req_t *r = g->tenants[i]->head; r; r = r->next)
                 if (r->deadline_ns <= deadline) ns += cv_sched_predict(g, r->rows);
     return cv_sched_lane_free_at(s->global_lane, now) + (uint64_t)ns;

@@ -116,6 +116,8 @@ cv_status cv_sched_group_add(cv_sched_t *s, void *impl, cv_sched_group_t **out, 
     if (!g || cv_latency_init(&g->latency, s->config.max_wave_rows) != CV_STATUS_OK) goto oom;
     g->sched = s;
     g->impl = impl;
+    g->deadline_floor = CV_SCHED_NO_DEADLINE;
+    g->rows_floor = INT64_MAX;
     if (s->config.policy == CV_POLICY_SPACETIME) {
         g->lanes = cv_calloc((size_t)s->config.waves_in_flight, sizeof(*g->lanes));
         if (!g->lanes) goto oom;
@@ -149,6 +151,7 @@ void cv_sched_group_remove(cv_sched_t *s, cv_sched_group_t *g)
     for (int i = 0; i < g->nlanes; i++) lane_free(s, g->lanes[i]);
     cv_free(g->lanes);
     cv_free(g->tenants);
+    cv_free(g->has_queued);
     cv_latency_free(&g->latency);
     cv_free(g);
 }
@@ -158,6 +161,10 @@ cv_status cv_sched_tenant_add(cv_sched_t *s, cv_sched_group_t *g, const cv_tenan
 {
     cv_sched_tenant_t *t = cv_calloc(1, sizeof(*t));
     if (!t || CV_GROW(g->tenants, g->ntenants, g->tenants_cap) != CV_STATUS_OK) goto oom;
+    if (g->ntenants % 64 == 0) { /* its bit starts a word */
+        if (CV_GROW(g->has_queued, g->ntenants / 64, g->has_queued_words) != CV_STATUS_OK) goto oom;
+        g->has_queued[g->ntenants / 64] = 0;
+    }
     if (s->config.policy == CV_POLICY_SPACE) {
         t->lane = lane_new(s);
         if (!t->lane) goto oom;
@@ -168,6 +175,7 @@ cv_status cv_sched_tenant_add(cv_sched_t *s, cv_sched_group_t *g, const cv_tenan
     t->share = config->share > 0 ? config->share : 1.0;
     t->queue_bound = config->queue_bound > 0 ? config->queue_bound : DEFAULT_QUEUE_BOUND;
     t->max_rows = max_rows;
+    t->index = g->ntenants;
     g->tenants[g->ntenants++] = t;
     *out = t;
     return CV_STATUS_OK;
@@ -184,8 +192,18 @@ static void unlink_queued(cv_sched_t *s, cv_sched_req_t *req)
     if (req->next) req->next->prev = req->prev;
     else t->tail = req->prev;
     req->prev = req->next = NULL;
-    t->queued--;
+    cv_sched_group_t *g = t->group;
+    if (--t->queued == 0) {
+        g->has_queued[t->index / 64] &= ~(1ull << (t->index % 64));
+        g->queued_tenants--;
+    }
     t->queued_rows -= req->rows;
+    g->queued_rows -= req->rows;
+    if (--g->queued == 0) {
+        g->deadline_floor = CV_SCHED_NO_DEADLINE;
+        g->rows_floor = INT64_MAX;
+        g->rows_ceiling = 0;
+    }
     s->queued--;
 }
 
@@ -207,10 +225,15 @@ void cv_sched_tenant_remove(cv_sched_t *s, cv_sched_tenant_t *t, cv_sched_list_t
     CV_ASSERT(t->in_flight == 0);
     cv_sched_tenant_drain(s, t, CV_OUTCOME_UNLOADED, answered);
     cv_sched_group_t *g = t->group;
-    int i = 0;
-    while (g->tenants[i] != t) i++;
+    int i = t->index;
     memmove(&g->tenants[i], &g->tenants[i + 1], sizeof(*g->tenants) * (size_t)(g->ntenants - i - 1));
     g->ntenants--;
+    /* The tenants after it move down a place, and their bits with them. */
+    for (int k = 0; k < (g->ntenants + 64) / 64; k++) g->has_queued[k] = 0;
+    for (int k = 0; k < g->ntenants; k++) {
+        g->tenants[k]->index = k;
+        if (g->tenants[k]->queued) g->has_queued[k / 64] |= 1ull << (k % 64);
+    }
     if (g->rr >= g->ntenants) g->rr = 0;
     if (t->lane) lane_free(s, t->lane);
     cv_free(t);
@@ -236,8 +259,17 @@ static void enqueue(cv_sched_t *s, cv_sched_req_t *req)
     else t->tail = req;
     if (after) after->next = req;
     else t->head = req;
-    t->queued++;
+    cv_sched_group_t *g = t->group;
+    if (t->queued++ == 0) {
+        g->has_queued[t->index / 64] |= 1ull << (t->index % 64);
+        g->queued_tenants++;
+    }
     t->queued_rows += req->rows;
+    g->queued++;
+    g->queued_rows += req->rows;
+    if (req->deadline_ns < g->deadline_floor) g->deadline_floor = req->deadline_ns;
+    if (req->rows < g->rows_floor) g->rows_floor = req->rows;
+    if (req->rows > g->rows_ceiling) g->rows_ceiling = req->rows;
     s->queued++;
     req->state = CV_SCHED_QUEUED;
 }
@@ -256,12 +288,7 @@ static uint64_t expiry_of(const cv_sched_req_t *r, uint64_t now)
 }
 
 /* Nothing of the group queued or in a wave. */
-static bool group_idle(const cv_sched_group_t *g)
-{
-    for (int i = 0; i < g->ntenants; i++)
-        if (g->tenants[i]->queued || g->tenants[i]->in_flight) return false;
-    return true;
-}
+static bool group_idle(const cv_sched_group_t *g) { return g->queued == 0 && g->in_flight == 0; }
 
 cv_status cv_sched_submit(cv_sched_t *s, cv_sched_req_t *req, uint64_t now, cv_err_t *err)
 {
@@ -311,7 +338,7 @@ bool cv_sched_cancel(cv_sched_t *s, cv_sched_req_t *req, cv_sched_list_t *answer
 void cv_sched_flush(cv_sched_t *s, cv_outcome_t why, cv_sched_list_t *answered)
 {
     for (cv_sched_group_t *g = s->groups; g; g = g->next)
-        for (int i = 0; i < g->ntenants; i++)
+        for (int i = cv_sched_next_queued(g, 0); i < g->ntenants; i = cv_sched_next_queued(g, i + 1))
             while (g->tenants[i]->head) answer_queued(s, g->tenants[i]->head, why, answered);
 }
 
@@ -357,19 +384,14 @@ void cv_sched_take(cv_sched_t *s, cv_sched_lane_t *lane, cv_sched_req_t *req, ui
     w->rows += req->rows;
     w->group = t->group;
     t->in_flight++;
+    t->group->in_flight++;
     s->in_flight++;
-}
-
-bool cv_sched_fits(const cv_sched_t *s, const cv_sched_lane_t *lane, const cv_sched_req_t *req)
-{
-    if (lane->wave.nreqs > 0 && req->tenant->group->single) return false;
-    return lane->wave.rows + req->rows <= s->config.max_wave_rows;
 }
 
 void cv_sched_take_batch(cv_sched_t *s, cv_sched_lane_t *lane, cv_sched_tenant_t *t, uint64_t now)
 {
     cv_sched_req_t *req = t->head;
-    while (req && cv_sched_fits(s, lane, req)) {
+    while (req && cv_sched_fits(s, lane, t->group, req->rows)) {
         cv_sched_req_t *next = req->next;
         cv_sched_take(s, lane, req, now);
         req = next;
@@ -403,12 +425,19 @@ void cv_sched_poll(cv_sched_t *s, uint64_t now, cv_sched_list_t *answered, cv_sc
     *nlaunch = 0;
     *wake = UINT64_MAX;
     /* Every queue is walked only when something may expire now, or a
-     * latency model changed since the walk that set expiry_at. */
+     * latency model changed since the walk that set expiry_at (each wave
+     * refines its family's: most passes that form a wave walk). A group
+     * whose earliest deadline leaves room for the longest any of its
+     * queued requests may need has nothing to expire, and its queues are
+     * not looked at: expire() would answer nothing there. */
     bool walk = now >= s->expiry_at;
     for (cv_sched_group_t *g = s->groups; g && !walk; g = g->next) walk = g->latency.version != g->latency_seen;
     if (walk)
-        for (cv_sched_group_t *g = s->groups; g; g = g->next)
-            for (int i = 0; i < g->ntenants; i++) expire(s, g->tenants[i], now, answered);
+        for (cv_sched_group_t *g = s->groups; g; g = g->next) {
+            if ((double)now + cv_latency_ceiling(&g->latency, g->rows_ceiling) <= (double)g->deadline_floor) continue;
+            for (int i = cv_sched_next_queued(g, 0); i < g->ntenants; i = cv_sched_next_queued(g, i + 1))
+                expire(s, g->tenants[i], now, answered);
+        }
     for (cv_sched_lane_t *lane = s->lanes; lane && *nlaunch < max_launch; lane = lane->next) {
         /* A lane marked for replacement gets no wave until the runtime has
          * replaced its stream (it clears the mark): never one formed for
@@ -428,7 +457,10 @@ void cv_sched_poll(cv_sched_t *s, uint64_t now, cv_sched_list_t *answered, cv_sc
     /* What is still queued: poll again when the first of it would expire.
      * Within a priority run deadlines only grow, and no request needs more
      * than the tenant's widest: once a deadline less that cannot come
-     * before the earliest found so far, the rest of its run cannot either. */
+     * before the earliest found so far, the rest of its run cannot either.
+     * The walk comes to the head of every run, the earliest deadline of
+     * its run: the group's deadline_floor becomes exact again, and stays
+     * useful while its queues never empty. */
     if (!walk) {
         if (s->expiry_at < *wake) *wake = s->expiry_at;
         return;
@@ -436,11 +468,13 @@ void cv_sched_poll(cv_sched_t *s, uint64_t now, cv_sched_list_t *answered, cv_sc
     uint64_t first = UINT64_MAX;
     for (cv_sched_group_t *g = s->groups; g; g = g->next) {
         g->latency_seen = g->latency.version;
-        for (int i = 0; i < g->ntenants; i++) {
+        if (g->queued == 0) continue;
+        uint64_t earliest = CV_SCHED_NO_DEADLINE;
+        for (int i = cv_sched_next_queued(g, 0); i < g->ntenants; i = cv_sched_next_queued(g, i + 1)) {
             cv_sched_tenant_t *t = g->tenants[i];
-            if (!t->head) continue;
             double widest = cv_sched_predict(g, t->max_rows);
             for (cv_sched_req_t *r = t->head; r;) {
+                if ((!r->prev || r->prev->priority != r->priority) && r->deadline_ns < earliest) earliest = r->deadline_ns;
                 if (r->deadline_ns == CV_SCHED_NO_DEADLINE || (double)r->deadline_ns - widest >= (double)first) {
                     if (r->priority == t->tail->priority) break;
                     int priority = r->priority;
@@ -452,6 +486,7 @@ void cv_sched_poll(cv_sched_t *s, uint64_t now, cv_sched_list_t *answered, cv_sc
                 r = r->next;
             }
         }
+        g->deadline_floor = earliest;
     }
     s->expiry_at = first;
     if (first < *wake) *wake = first;
@@ -466,6 +501,7 @@ void cv_sched_wave_done(cv_sched_t *s, cv_sched_lane_t *lane, uint64_t now, doub
         w->reqs[i]->tenant->in_flight--;
     }
     s->in_flight -= w->nreqs;
+    w->group->in_flight -= w->nreqs;
     /* Stragglers: far slower than predicted, from a model that had data,
      * and by more than the jitter of sub-millisecond waves. */
     bool slow = w->predicted_ns > 0 && elapsed_ns > s->config.straggler_factor * (double)w->predicted_ns &&

@@ -48,21 +48,25 @@ typedef enum cv_sched_state {
     CV_SCHED_ANSWERED, /* answered by the scheduler, or its wave done */
 } cv_sched_state_t;
 
-/* The scheduler's part of a request; the runtime's cv_request embeds it. */
+/* The scheduler's part of a request; the runtime's cv_request embeds it.
+ * What a wave's decision reads and writes of a request comes first, within
+ * 64 bytes: the submitting thread wrote it last, so each line it spans is
+ * a miss from another core's cache, and fewer lines are fewer misses
+ * (policy_spacetime.c asks for them all before it reads any). */
 typedef struct cv_sched_req {
     cv_sched_tenant_t *tenant;
+    struct cv_sched_req *prev, *next; /* the tenant's queue, or an answered list */
     int64_t rows;
-    int priority;
-    uint64_t arrival_ns;
     uint64_t deadline_ns;  /* CV_SCHED_NO_DEADLINE when none */
-    uint64_t seq;          /* submission order */
-    cv_sched_state_t state;
-    cv_outcome_t outcome;  /* set when answered in the queue or rejected */
     uint64_t waved_ns;     /* when chosen for a wave */
+    int priority;
+    cv_sched_state_t state;
     bool probe;            /* admitted into an idle family without the latency
                               model's say: expires only once its deadline has
                               passed (see cv_sched_submit) */
-    struct cv_sched_req *prev, *next; /* the tenant's queue, or an answered list */
+    uint64_t arrival_ns;
+    uint64_t seq;          /* submission order */
+    cv_outcome_t outcome;  /* set when answered in the queue or rejected */
 } cv_sched_req_t;
 
 /* A list of requests linked through next (answered requests). */
@@ -111,6 +115,10 @@ typedef struct cv_latency {
      * observation: the scheduler asks for every queued request on every
      * pass, a wave's end comes once a wave. */
     double *predicted;
+    /* [max_rows + 1]: the longest predicted time of any width up to r (the
+     * model need not grow with the width: measurements are noisy), rebuilt
+     * with `predicted`: what any request of at most r rows may need. */
+    double *ceiling;
     double per_row;  /* past max_rows: the time per row beyond the widest */
     uint64_t version; /* counts observations: predictions may have changed */
 } cv_latency_t;
@@ -119,6 +127,8 @@ cv_status cv_latency_init(cv_latency_t *m, int max_rows);
 void cv_latency_free(cv_latency_t *m);
 void cv_latency_observe(cv_latency_t *m, int64_t rows, double ns);
 double cv_latency_predict(const cv_latency_t *m, int64_t rows);
+/* The most cv_latency_predict answers for any width from 1 to `rows`. */
+double cv_latency_ceiling(const cv_latency_t *m, int64_t rows);
 
 typedef struct cv_sched_config {
     cv_policy_t policy;
@@ -131,6 +141,30 @@ struct cv_sched_group {
     cv_sched_t *sched;
     cv_sched_tenant_t **tenants;
     int ntenants, tenants_cap;
+    /* Kept by every change of a queue and of a wave, so that a decision
+     * costs what is queued, not what the family has loaded (a family may
+     * hold a thousand tenants, most of them idle):
+     * has_queued  bit i (word i / 64): tenants[i] has requests queued; a
+     *             pass over these (cv_sched_next_queued) visits them in
+     *             the order a pass over every tenant would, so that sums
+     *             and ties come out the same
+     * queued_tenants  the bits set
+     * queued, queued_rows, in_flight  the sums of its tenants' */
+    uint64_t *has_queued;
+    int has_queued_words;      /* allocated */
+    int queued_tenants;
+    int queued;
+    int64_t queued_rows;
+    int in_flight;
+    /* Bounds on what is queued: no queued request has an earlier deadline
+     * (CV_SCHED_NO_DEADLINE: none has one), fewer rows or more rows.
+     * Submissions move them out, a group with nothing queued resets them,
+     * and the pass that walks every queue makes the deadline exact again.
+     * With them a pass knows, without looking at a queue, when nothing of
+     * the group can expire now, and a wave's choice when nothing more can
+     * go in. */
+    uint64_t deadline_floor;
+    int64_t rows_floor, rows_ceiling; /* INT64_MAX and 0 when nothing is queued */
     cv_latency_t latency;
     cv_request_stats_t stats;
     cv_sched_lane_t **lanes;   /* spacetime */
@@ -145,19 +179,22 @@ struct cv_sched_group {
 };
 
 struct cv_sched_tenant {
+    /* First, up to stats_stamp, what a wave's decision reads and writes of
+     * each tenant it serves: as for a request's, the submitting threads
+     * wrote the queue's fields last. The queue is ordered by priority
+     * (higher first), then deadline, then submission order. */
     cv_sched_group_t *group;
-    double share;
-    int queue_bound;
-    int64_t max_rows;
-    /* The queue, ordered by priority (higher first), then deadline, then
-     * submission order. */
     cv_sched_req_t *head, *tail;
     int queued;
+    int index;                 /* its place in group->tenants */
     int64_t queued_rows;
-    cv_sched_lane_t *lane;     /* space */
+    double share;
+    int64_t max_rows;
     int in_flight;             /* requests of it in waves now */
     uint64_t wave_stamp;       /* the last wave it was counted in (cv_sched_take) */
     uint64_t stats_stamp;      /* the last wave in its stats (count_wave) */
+    int queue_bound;
+    cv_sched_lane_t *lane;     /* space */
     cv_request_stats_t stats;
     void *impl;                /* the runtime's tenant */
 };
@@ -258,9 +295,33 @@ extern const cv_policy_i cv_policy_space;
 
 /* ---- helpers the policies share ----------------------------------------- */
 
-/* Whether the lane's wave can take this request: it fits in max_wave_rows
- * and the group does not hold its waves to one request. */
-bool cv_sched_fits(const cv_sched_t *s, const cv_sched_lane_t *lane, const cv_sched_req_t *req);
+/* The index of the first tenant of g at i or after with requests queued,
+ * or g->ntenants when none. The tenants with queued requests, in the
+ * order of g->tenants:
+ *   for (int i = cv_sched_next_queued(g, 0); i < g->ntenants; i = cv_sched_next_queued(g, i + 1))
+ * The loop may empty the queue of the tenant at i (expire, take): the
+ * next call reads the bits afresh. */
+static inline int cv_sched_next_queued(const cv_sched_group_t *g, int i)
+{
+    if (i >= g->ntenants) return g->ntenants;
+    int word = i >> 6, words = (g->ntenants + 63) >> 6;
+    uint64_t bits = g->has_queued[word] & (~0ull << (i & 63));
+    while (!bits) {
+        if (++word >= words) return g->ntenants;
+        bits = g->has_queued[word];
+    }
+    return word * 64 + __builtin_ctzll(bits);
+}
+
+/* Whether the lane's wave can take a request of `rows` rows of group g:
+ * it fits in max_wave_rows and g does not hold its waves to one request.
+ * (Inline, the group at hand: a wave's decision asks once per request.) */
+static inline bool cv_sched_fits(const cv_sched_t *s, const cv_sched_lane_t *lane, const cv_sched_group_t *g,
+                                 int64_t rows)
+{
+    if (lane->wave.nreqs > 0 && g->single) return false;
+    return lane->wave.rows + rows <= s->config.max_wave_rows;
+}
 /* Moves a queued request into the lane's wave (in slice order). */
 void cv_sched_take(cv_sched_t *s, cv_sched_lane_t *lane, cv_sched_req_t *req, uint64_t now);
 /* The latency model's time for a wave of `rows` rows of group g (ns). */

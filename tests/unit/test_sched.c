@@ -13,7 +13,11 @@
  *   - time: each wave takes the queued request with the earliest deadline;
  *   - spacetime: waves fuse tenants, and a tenant flooding the runtime
  *     does not push the others past their SLO;
- *   - unloading a tenant answers its queued requests.
+ *   - unloading a tenant answers its queued requests;
+ *   - the counts the scheduler keeps as queues change (per family: what is
+ *     queued, which tenants have a queue, what is in waves, bounds on the
+ *     queued deadlines and rows) equal the same counts made afresh from
+ *     the queues, after every call that changes a queue or a wave.
  *
  * Label `sched`; no device, no threads, no data.
  */
@@ -93,11 +97,17 @@ static void test_latency_table_matches_rule(void **state)
             double t = 1000.0 + (double)((seed >> 20) % 100000);
             cv_latency_observe(&m, rows, t);
             ns[rows] = m.ns[rows]; /* the smoothing is the model's; the table is checked */
+            double most = 0; /* the longest prediction up to r rows: what cv_latency_ceiling answers */
             for (int64_t r = 0; r <= max_rows + 5; r++) {
                 double want = reference_predict(ns, max_rows, r), got = cv_latency_predict(&m, r);
                 if (fabs(want - got) > 1e-6 * (1 + fabs(want)))
                     fail_msg("max_rows %d, %d observations, %lld rows: predicted %.6f, the rule says %.6f", max_rows,
                              k + 1, (long long)r, got, want);
+                if (got > most) most = got;
+                /* Exactly: the scheduler's test that nothing can expire leans on it. */
+                if (cv_latency_ceiling(&m, r) != most || cv_latency_ceiling(&m, r) < got)
+                    fail_msg("max_rows %d, %d observations, %lld rows: ceiling %.6f, the most predicted %.6f", max_rows,
+                             k + 1, (long long)r, cv_latency_ceiling(&m, r), most);
             }
         }
         cv_latency_free(&m);
@@ -107,7 +117,7 @@ static void test_latency_table_matches_rule(void **state)
 
 /* ---- the simulation ------------------------------------------------------------ */
 
-#define MAX_TENANTS 64
+#define MAX_TENANTS 160
 #define MAX_REQUESTS 20000
 
 typedef struct sim_request {
@@ -154,6 +164,11 @@ typedef struct sim {
     double work[256];
     int waves, fused_waves;
     long edf_violations, late_starts;
+    /* Probability, each step of run(), that a family's latency model
+     * jumps (the device slowed down or sped up): the model then disagrees
+     * with the waves that run until they have pulled it back. */
+    double jump_p;
+    long jumps;
 } sim_t;
 
 static double rnd(sim_t *m)
@@ -170,6 +185,64 @@ static uint64_t exp_gap(sim_t *m, double rate_per_ms)
 }
 
 static double wave_ms(const sim_t *m, int64_t rows) { return m->fixed_ms + m->per_row_ms * (double)rows; }
+
+/* The scheduler's running counts against the same made afresh from its
+ * queues and waves. */
+static void check_counters(const sim_t *m)
+{
+    int queued = 0, in_flight = 0;
+    for (const cv_sched_group_t *g = m->s->groups; g; g = g->next) {
+        int g_queued = 0, g_in_flight = 0, queued_tenants = 0;
+        int64_t g_rows = 0, min_rows = INT64_MAX, max_rows = 0;
+        uint64_t earliest = CV_SCHED_NO_DEADLINE;
+        for (int i = 0; i < g->ntenants; i++) {
+            const cv_sched_tenant_t *t = g->tenants[i];
+            assert_int_equal(t->index, i);
+            assert_ptr_equal(t->group, g);
+            int t_queued = 0;
+            int64_t t_rows = 0;
+            for (const cv_sched_req_t *r = t->head; r; r = r->next) {
+                assert_int_equal(r->state, CV_SCHED_QUEUED);
+                assert_ptr_equal(r->tenant, t);
+                t_queued++;
+                t_rows += r->rows;
+                if (r->deadline_ns < earliest) earliest = r->deadline_ns;
+                if (r->rows < min_rows) min_rows = r->rows;
+                if (r->rows > max_rows) max_rows = r->rows;
+            }
+            assert_int_equal(t->queued, t_queued);
+            assert_int_equal(t->queued_rows, t_rows);
+            bool bit = (g->has_queued[i / 64] >> (i % 64)) & 1;
+            if (bit != (t_queued > 0))
+                fail_msg("tenant %d of %d: queued %d, its bit %d", i, g->ntenants, t_queued, (int)bit);
+            queued_tenants += t_queued > 0;
+            g_queued += t_queued;
+            g_rows += t_rows;
+            g_in_flight += t->in_flight;
+        }
+        /* No bit past the last tenant (a removal moved the others down). */
+        for (int i = g->ntenants; i < (g->ntenants + 63) / 64 * 64; i++)
+            assert_false((g->has_queued[i / 64] >> (i % 64)) & 1);
+        assert_int_equal(g->queued_tenants, queued_tenants);
+        assert_int_equal(g->queued, g_queued);
+        assert_int_equal(g->queued_rows, g_rows);
+        assert_int_equal(g->in_flight, g_in_flight);
+        /* The bounds: none earlier, none narrower or wider; reset once
+         * nothing is queued. */
+        assert_true(g->deadline_floor <= earliest);
+        assert_true(g->rows_floor <= min_rows);
+        assert_true(g->rows_ceiling >= max_rows);
+        if (g_queued == 0) {
+            assert_true(g->deadline_floor == CV_SCHED_NO_DEADLINE);
+            assert_true(g->rows_floor == INT64_MAX);
+            assert_int_equal(g->rows_ceiling, 0);
+        }
+        queued += g_queued;
+        in_flight += g_in_flight;
+    }
+    assert_int_equal(m->s->queued, queued);
+    assert_int_equal(m->s->in_flight, in_flight);
+}
 
 static void sim_init(sim_t *m, cv_policy_t policy, uint64_t seed, int groups)
 {
@@ -293,6 +366,7 @@ static void poll(sim_t *m, uint64_t *wake)
     cv_sched_lane_t *lanes[64];
     int n;
     cv_sched_poll(m->s, m->now, &answered, lanes, 64, &n, wake);
+    check_counters(m);
     drain_answered(m, &answered);
     for (int i = 0; i < n; i++) launch(m, lanes[i]);
 }
@@ -309,6 +383,7 @@ static void finish_waves(sim_t *m)
         for (int k = 0; k < w->nreqs; k++) answer(m, (sim_request_t *)w->reqs[k], CV_OUTCOME_COMPLETED);
         uint64_t started = w->formed_ns;
         cv_sched_wave_done(m->s, lane, m->now, (double)(m->now - started));
+        check_counters(m);
         m->running[i] = m->running[m->nrunning - 1];
         m->ends[i] = m->ends[m->nrunning - 1];
         m->work[i] = m->work[m->nrunning - 1];
@@ -329,6 +404,7 @@ static void submit(sim_t *m, sim_tenant_t *st)
     r->s.deadline_ns = st->slo_ms > 0 ? m->now + (uint64_t)(st->slo_ms * (double)MS) : CV_SCHED_NO_DEADLINE;
     cv_err_t err;
     cv_status s = cv_sched_submit(m->s, &r->s, m->now, &err);
+    check_counters(m);
     st->submitted++;
     if (s != CV_STATUS_OK) {
         assert_int_equal(s, CV_STATUS_UNAVAILABLE);
@@ -356,9 +432,18 @@ static void run(sim_t *m, uint64_t until, double cancel_p)
                     cv_sched_list_t answered = {0};
                     bool was_queued = victim->s.state == CV_SCHED_QUEUED;
                     assert_int_equal(cv_sched_cancel(m->s, &victim->s, &answered), was_queued);
+                    check_counters(m);
                     drain_answered(m, &answered);
                 }
             }
+        }
+        if (m->jump_p > 0 && rnd(m) < m->jump_p) {
+            cv_sched_group_t *g = m->groups[(int)(rnd(m) * m->ngroups)];
+            double factor = rnd(m) < 0.5 ? 0.5 : 2 + 3 * rnd(m); /* 0.5: waves run long, not stragglers */
+            for (int k = 0; k < 8; k++)
+                for (int r = 1; r <= m->s->config.max_wave_rows; r *= 2)
+                    cv_latency_observe(&g->latency, r, wave_ms(m, r) * factor * (double)MS);
+            m->jumps++;
         }
         poll(m, &wake);
         /* Next event: an arrival, a wave's end, or the scheduler's wake. */
@@ -387,6 +472,7 @@ static void unload(sim_t *m, sim_tenant_t *st)
     /* As the runtime does: answer the queue, let its waves finish, remove. */
     cv_sched_list_t answered = {0};
     cv_sched_tenant_drain(m->s, st->t, CV_OUTCOME_UNLOADED, &answered);
+    check_counters(m);
     int queued = answered.count;
     drain_answered(m, &answered);
     for (int guard = 0; st->t->in_flight > 0 && guard < 100000; guard++) {
@@ -402,6 +488,7 @@ static void unload(sim_t *m, sim_tenant_t *st)
     cv_sched_tenant_remove(m->s, st->t, &answered);
     assert_int_equal(answered.count, 0); /* drained before */
     st->unloaded = true;
+    check_counters(m);
     (void)queued;
 }
 
@@ -442,6 +529,7 @@ static void test_invariants_random(void **state)
         for (uint64_t seed = 1; seed <= 40; seed++) {
             sim_t m;
             sim_init(&m, POLICIES[p], seed, 2);
+            m.jump_p = seed % 2 ? 0.01 : 0;
             sim_tenant_t *ts[8];
             for (int k = 0; k < 8; k++)
                 ts[k] = sim_tenant(&m, k % 2, 0.05 + 0.5 * rnd(&m), k == 7 ? 0 : 20 + 80 * rnd(&m), 1 + (k % 3),
@@ -459,6 +547,77 @@ static void test_invariants_random(void **state)
             sim_free(&m);
         }
     }
+}
+
+/* Families of many tenants (more than one word of has_queued), most idle,
+ * tenants unloaded now and then (those after each move down a place),
+ * latency models that jump: the counts stay right (check_counters, after
+ * every call), and still nothing runs past hope. */
+static void test_many_tenants_counted(void **state)
+{
+    for (size_t p = 0; p < CV_ARRAY_LEN(POLICIES); p++) {
+        if (POLICIES[p] == CV_POLICY_SPACE) continue; /* a lane per tenant: the same counts, many lanes */
+        for (uint64_t seed = 1; seed <= 4; seed++) {
+            sim_t m;
+            sim_init(&m, POLICIES[p], seed, 2);
+            m.jump_p = 0.02;
+            sim_tenant_t *ts[150];
+            for (int k = 0; k < 150; k++) {
+                bool busy = rnd(&m) < 0.2;
+                ts[k] = sim_tenant(&m, k % 2, busy ? 0.2 + rnd(&m) : 0.002, rnd(&m) < 0.1 ? 0 : 20 + 80 * rnd(&m),
+                                   0.5 + 2 * rnd(&m), 2 + (int)(20 * rnd(&m)));
+            }
+            for (int round = 0; round < 6; round++) {
+                run(&m, m.now + 60 * MS, 0.1);
+                sim_tenant_t *victim = ts[(int)(rnd(&m) * 150)];
+                if (!victim->unloaded) unload(&m, victim);
+            }
+            settle(&m);
+            check_exactly_once(&m);
+            check_counters(&m);
+            assert_int_equal(m.late_starts, 0);
+            assert_int_equal(m.edf_violations, 0);
+            assert_true(m.jumps > 0 && m.waves > 0);
+            sim_free(&m);
+        }
+    }
+}
+
+/* Adding a tenant fails cleanly for want of memory (the Nth allocation
+ * fails, N = 1, 2, ... until the add goes through): the family is as it
+ * was, its counts right, and nothing leaks; across the tenant whose bit
+ * starts has_queued's second word, with requests queued on either side. */
+static void test_tenant_add_out_of_memory(void **state)
+{
+    size_t live = cv_alloc_live_bytes();
+    sim_t m;
+    sim_init(&m, CV_POLICY_SPACE, 19, 1); /* space: an add makes a lane too */
+    cv_sched_group_t *g = m.groups[0];
+    for (int k = 0; k < 70; k++) {
+        sim_tenant_t *st = &m.tenants[m.ntenants];
+        cv_tenant_config_t c = {.share = 1, .queue_bound = 10};
+        cv_err_t err;
+        cv_status status;
+        for (long nth = 1;; nth++) {
+            cv_alloc_fail_after(nth);
+            status = cv_sched_tenant_add(m.s, g, &c, 4, st, &st->t, &err);
+            cv_alloc_fail_after(0);
+            if (status == CV_STATUS_OK) break;
+            assert_int_equal(status, CV_STATUS_OUT_OF_MEMORY);
+            assert_int_equal(g->ntenants, k);
+            check_counters(&m);
+        }
+        m.ntenants++;
+        st->g = g;
+        st->slo_ms = 0;
+        if (k % 3 == 0) submit(&m, st);
+    }
+    assert_int_equal(g->ntenants, 70);
+    assert_int_equal(g->queued_tenants, 24);
+    settle(&m);
+    check_exactly_once(&m);
+    sim_free(&m);
+    assert_int_equal(cv_alloc_live_bytes(), live);
 }
 
 /* A deadline shorter than the model's time for one request alone is
@@ -557,33 +716,48 @@ static void test_priority_order(void **state)
  * plain rule takes, in its order: each next request from the tenant with
  * the fewest rows in the wave per unit of share, ties to the earliest
  * deadline at its head, then to the first from the round-robin cursor; a
- * request that does not fit is passed over. Random tenants, shares,
- * deadlines, priorities and rows; the rule is written out here as a scan
- * over every tenant for every request. */
+ * request that does not fit is passed over. Random tenants (up to more
+ * than a word of has_queued), shares, deadlines, priorities, rows and
+ * round-robin cursor; on every third seed deadlines up to 20 s away, more
+ * than 2^32 ns apart (fill_fair's heap for every tenant rather than its
+ * sorted run). The rule is written out here as a scan over every tenant
+ * for every request. */
 static void test_spacetime_fill_matches_rule(void **state)
 {
-    for (uint64_t seed = 1; seed <= 60; seed++) {
+    for (uint64_t seed = 1; seed <= 90; seed++) {
         sim_t m;
         sim_init(&m, CV_POLICY_SPACETIME, seed, 1);
-        int n = 2 + (int)(rnd(&m) * 40);
-        double slos[] = {0, 100, 200, 400};
+        int n = 2 + (int)(rnd(&m) * (seed % 2 ? 40 : 120));
+        double slos[] = {0, 100, 200, 400, 10000, 20000};
+        int nslos = seed % 3 == 0 ? 6 : 4;
         for (int i = 0; i < n; i++)
-            sim_tenant(&m, 0, 0, slos[(int)(rnd(&m) * 4)], 0.5 + 3 * rnd(&m), 100);
-        for (int i = 0; i < n; i++) {
+            sim_tenant(&m, 0, 0, slos[(int)(rnd(&m) * nslos)], 0.5 + 3 * rnd(&m), 100);
+        /* Every fifth seed some requests of no rows (the runtime sends
+         * none; the scheduler takes them): a tenant served one stays at
+         * load 0, and is weighed against the run. Few in all: a wave holds
+         * at most max_wave_rows requests however few their rows. */
+        bool empty_rows = seed % 5 == 4;
+        for (int i = 0; i < n && !(empty_rows && m.nreqs >= m.s->config.max_wave_rows); i++) {
             int k = (int)(rnd(&m) * 7);
-            for (int j = 0; j < k; j++) {
+            for (int j = 0; j < k && !(empty_rows && m.nreqs >= m.s->config.max_wave_rows); j++) {
                 sim_request_t *r = &m.reqs[m.nreqs];
                 r->id = m.nreqs++;
                 sim_tenant_t *st = &m.tenants[i];
                 uint64_t slo = (uint64_t)(st->slo_ms * (1 + rnd(&m)) * (double)MS);
-                r->s = (cv_sched_req_t){.tenant = st->t, .rows = 1 + (int64_t)(rnd(&m) * 3), .priority = rnd(&m) < 0.2,
+                int64_t rows = empty_rows && rnd(&m) < 0.3 ? 0 : 1 + (int64_t)(rnd(&m) * 3);
+                r->s = (cv_sched_req_t){.tenant = st->t, .rows = rows, .priority = rnd(&m) < 0.2,
                                         .deadline_ns = slo ? m.now + slo : CV_SCHED_NO_DEADLINE};
                 cv_err_t err;
-                assert_int_equal(cv_sched_submit(m.s, &r->s, m.now, &err), CV_STATUS_OK);
+                if (cv_sched_submit(m.s, &r->s, m.now, &err) != CV_STATUS_OK) { /* many tenants: some infeasible */
+                    assert_int_equal(r->s.outcome, CV_OUTCOME_INFEASIBLE);
+                    r->refused = true;
+                    r->outcome = r->s.outcome;
+                }
             }
         }
         /* The rule, over copies of the queues. */
         cv_sched_group_t *g = m.groups[0];
+        g->rr = (int)(rnd(&m) * n);
         const cv_sched_req_t *head[MAX_TENANTS];
         int64_t taken[MAX_TENANTS] = {0}, rows = 0;
         for (int i = 0; i < n; i++) head[i] = g->tenants[i]->head;
@@ -874,6 +1048,8 @@ int main(void)
         cmocka_unit_test(test_latency_model),
         cmocka_unit_test(test_latency_table_matches_rule),
         cmocka_unit_test(test_invariants_random),
+        cmocka_unit_test(test_many_tenants_counted),
+        cmocka_unit_test(test_tenant_add_out_of_memory),
         cmocka_unit_test(test_infeasible_refused),
         cmocka_unit_test(test_expired_never_run),
         cmocka_unit_test(test_queue_bound),
