@@ -27,8 +27,9 @@
  *      of the parts of a split K).
  *   FP32 1x1 convs of small K in waves of 8 rows or more skip 2-3: one
  *   kernel computes each row's GEMM with its epilogue (pointwise_conv_kernel);
- *   so do FP16/BF16 ones whose X the wave keeps in half, on the tensor
- *   cores (pointwise_half_kernel).
+ *   with CARAVEL_POINTWISE=own, so do FP16/BF16 ones whose X the wave
+ *   keeps in half, on the tensor cores (pointwise_half_kernel; no faster
+ *   than cuBLAS on the H100, so not the default).
  *   Depthwise (G == C == M, 2-D) is a direct kernel reading a per-row
  *   weight-pointer table, with bias, residual and activation fused: no GEMM.
  *   A wave too large for the column budget runs steps 1-2 per chunk of rows.
@@ -1081,15 +1082,20 @@ static cv_status conv_gemm(cv_cuda_t *cuda, const cv_step_run_t *run, const conv
 }
 
 /* Whether a fused pointwise kernel takes a step: FP32 (TF32 keeps
- * cuBLAS's tensor cores) or FP16/BF16 with X kept in half and the
- * tenant's half W (pointwise_half_kernel), 1x1 with one group, K within
- * the bound chosen by measurement (cv_cuda_t.pointwise_own_max_k), a wave
- * of at least 8 rows (below, too few blocks: cuBLAS measured faster;
- * forced by CARAVEL_POINTWISE=own), and tiles within the grid's limits. */
+ * cuBLAS's tensor cores), 1x1 with one group, K within the bound chosen
+ * by measurement (cv_cuda_t.pointwise_own_max_k), a wave of at least 8
+ * rows (below, too few blocks: cuBLAS measured faster; forced by
+ * CARAVEL_POINTWISE=own), and tiles within the grid's limits. FP16/BF16
+ * with X kept in half and the tenant's half W (pointwise_half_kernel)
+ * only when forced: on the H100 it measured no faster than cuBLAS and
+ * the epilogue pass for MobileNetV2 (18168 against 18202 inf/s at R = 64)
+ * and slower for ResNet-50 (4831 against 5150), docs/RESULTS.md, seventh
+ * session. */
 static bool conv_pointwise_fits(const cv_cuda_t *cuda, const conv_plan_t *p)
 {
     const conv_geom_t *g = &p->g;
-    bool half = is_half(p->prec) && p->acts.x != ACT_F32 && !p->convert_w;
+    bool half = is_half(p->prec) && p->acts.x != ACT_F32 && !p->convert_w &&
+                cuda->pointwise_own_max_k == INT64_MAX;
     return p->direct && (p->prec == CV_PRECISION_FP32 || half) && g->group == 1 &&
            p->k <= cuda->pointwise_own_max_k && (g->n >= 8 || cuda->pointwise_own_max_k == INT64_MAX) &&
            (g->m + PW_TILE - 1) / PW_TILE <= 65535 && (p->pixels + PW_TILE - 1) / PW_TILE <= 65535 &&
