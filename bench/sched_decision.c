@@ -27,10 +27,7 @@
  * scheduler decides (tests/unit/test_sched.c does), beyond every wave
  * holding one request of each active tenant.
  *
- * Not part of the CMake build. Build and run (after `cmake --build build`):
- *   cc -O2 -std=gnu11 -march=x86-64-v2 -pthread -Isrc -Iinclude \
- *      bench/sched_decision.c src/sched/[a-z]*.c build/libcaravel.a -lm \
- *      -o build/sched_decision
+ * `cmake --build build` builds it (CMakeLists.txt); run:
  *   build/sched_decision [--waves N] [--tenants N [--depth D] [--local]]
  * (every setup, 20000 waves each, by default; with --tenants, that one;
  * SCHED_DECISION_CPUS="a,b" picks the two threads' cores, 0 and 1 by

@@ -43,7 +43,8 @@
 #           device throughput at R = 8 and 64 (with the median host time to
 #           form and launch a wave, and again with CARAVEL_COPY_KERNEL=on);
 #           64 MobileNetV2 tenants if time
-#           is left. SCHED_PARTS="sweep compare mobilenet" (the default)
+#           is left; first the decision alone (sched_decision, no device).
+#           SCHED_PARTS="decision sweep peers compare mobilenet" (the default)
 #           picks the steps; SCHED_SECONDS (470) bounds them. Ends within ~8 minutes (each step is bounded by what is
 #           left). sched.csv, sched_saturation.csv, sched_compare.csv
 #   shared  tenants that share layers (issue 14), per SHARED_ARCHS (default
@@ -350,11 +351,17 @@ sched)
     drive() { timeout "$1" $cv drive --device cuda "${@:2}" 2>> "$out/sched_progress.log"; echo "drive rc=$?"; }
     col() { awk -F, -v l="$2" -v p="$3" -v c="$4" '$1 == l && $2 == p {v = $c} END {print v}' "$1"; }
 
-    # SCHED_PARTS picks the steps (default all): sweep (1-2, ResNet-50's
-    # saturation and the policies over Poisson rates), peers (2b), compare
-    # (3), mobilenet (4).
-    parts=" ${SCHED_PARTS:-sweep peers compare mobilenet} "
+    # SCHED_PARTS picks the steps (default all): decision (0), sweep (1-2,
+    # ResNet-50's saturation and the policies over Poisson rates), peers
+    # (2b), compare (3), mobilenet (4).
+    parts=" ${SCHED_PARTS:-decision sweep peers compare mobilenet} "
     part() { [[ $parts == *" $1 "* ]]; }
+    # 0. the scheduler's decision alone on this host (bench/sched_decision.c:
+    #    no device, submissions from another core), to read beside the
+    #    decision drive measures under load in 3.
+    if part decision && [ -x "$W/bin/sched_decision" ]; then
+      timeout "$(limit 60)" "$W/bin/sched_decision" --waves 20000 | tee "$out/sched_decision.txt"
+    fi
     if part sweep; then
     echo "sched: exporting ResNet-50 tenants ($(date +%T))"
     export_tenants resnet50 32
