@@ -139,6 +139,35 @@ void cv_backend_half_only_weights(const cv_graph_t *g, bool *half_only)
         if (g->outputs[o] >= 0) half_only[g->outputs[o]] = false;
 }
 
+cv_status cv_backend_constants_bytes(const cv_graph_t *g, cv_precision_t precision, bool half_only, size_t *bytes)
+{
+    bool half = precision == CV_PRECISION_FP16 || precision == CV_PRECISION_BF16;
+    int nv = g->nvalues;
+    bool *needs_half = cv_calloc((size_t)nv + 1, sizeof(bool));
+    bool *only = cv_calloc((size_t)nv + 1, sizeof(bool));
+    bool *host_read = cv_calloc((size_t)nv + 1, sizeof(bool));
+    cv_status st = needs_half && only && host_read ? CV_STATUS_OK : CV_STATUS_OUT_OF_MEMORY;
+    if (st == CV_STATUS_OK && half) {
+        cv_backend_half_weights(g, needs_half);
+        if (half_only) {
+            st = cv_graph_host_read_weights(g, host_read);
+            cv_backend_half_only_weights(g, only);
+        }
+    }
+    *bytes = 0;
+    for (int v = 0; v < nv && st == CV_STATUS_OK; v++) {
+        const cv_tensor_t *c = g->values[v].constant;
+        if (!c) continue;
+        bool half_alone = half && half_only && only[v] && !host_read[v];
+        if (!half_alone) *bytes += cv_tensor_nbytes(c);
+        if (needs_half[v]) *bytes += sizeof(uint16_t) * (size_t)cv_shape_numel(&c->shape);
+    }
+    cv_free(needs_half);
+    cv_free(only);
+    cv_free(host_read);
+    return st;
+}
+
 static bool is_weight_input(const cv_step_run_t *run, int i)
 {
     int v = run->node->inputs[i];

@@ -167,6 +167,10 @@ typedef struct cv_backend_i {
      * (the runtime says "cpu", without memory of its own). */
     cv_status (*device_info)(cv_backend_t *b, cv_device_info_t *out, cv_err_t *err);
     void (*destroy)(cv_backend_t *b);
+    /* Optional (last: backends that leave it out end their initializer
+     * before it): whether FP16/BF16 tenants keep only the half copy of the
+     * weights that allow it (cv_backend_half_only_weights); NULL: never. */
+    bool (*half_only_weights)(cv_backend_t *b);
 } cv_backend_i;
 
 struct cv_backend {
@@ -194,6 +198,14 @@ bool cv_backend_to_half_vectorized(void);
  * output. What the host reads (cv_graph_host_read_weights) the caller
  * leaves out itself. Marks half_only (nvalues entries). */
 void cv_backend_half_only_weights(const cv_graph_t *g, bool *half_only);
+/* The bytes of g's constants on a device for a tenant of `precision`,
+ * without alignment: every constant's own bytes, plus a half copy of each
+ * weight cv_backend_half_weights marks where precision is FP16 or BF16,
+ * less the FP32 copy of those a device may keep in half alone where
+ * `half_only` (cv_backend_half_only_weights, less what the host reads).
+ * What the CUDA backend's tenant_upload allocates, for estimates made
+ * before a load (cv_model_probe). OUT_OF_MEMORY is its only failure. */
+cv_status cv_backend_constants_bytes(const cv_graph_t *g, cv_precision_t precision, bool half_only, size_t *bytes);
 
 /* ---- helpers for running a weighted step one slice at a time ---------- */
 

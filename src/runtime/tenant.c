@@ -324,15 +324,13 @@ cv_status cv_model_probe(cv_runtime_t *rt, const char *onnx_path, const cv_tenan
     pthread_mutex_unlock(&rt->load_mu);
     if (st == CV_STATUS_OK) {
         out->family_hash = family_hash(g, config->precision);
-        bool half = config->precision == CV_PRECISION_FP16 || config->precision == CV_PRECISION_BF16;
-        for (int v = 0; v < g->nvalues; v++) {
-            const cv_tensor_t *c = g->values[v].constant;
-            if (!c) continue;
-            size_t bytes = cv_tensor_nbytes(c);
-            out->weight_bytes += bytes;
-            /* The half copy a device keeps of a GEMM-like step's weight. */
-            if (half && g->values[v].is_weight && c->dtype == CV_DTYPE_FP32) out->weight_bytes += (bytes + 1) / 2;
-        }
+        /* As the device will keep them: half copies, and only those where
+         * the backend keeps the FP32 copy of no weight that allows it (an
+         * FP16 ResNet-50: 51 MB, not the 150 of both copies). */
+        const cv_backend_i *be = rt->backend->iface;
+        bool half_only = be->half_only_weights && be->half_only_weights(rt->backend);
+        if (cv_backend_constants_bytes(g, config->precision, half_only, &out->weight_bytes) != CV_STATUS_OK)
+            st = cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of memory sizing the weights of %s", onnx_path);
     }
     cv_graph_destroy(g);
     return st;

@@ -285,6 +285,19 @@ static void test_half_only_choice(void **state)
         if (needs[want[i].v] != want[i].needs || only[want[i].v] != want[i].only)
             fail_msg("%s: half copy %d, half copy only %d; expected %d, %d", want[i].why, needs[want[i].v],
                      only[want[i].v], want[i].needs, want[i].only);
+    /* What a device holds of these constants (cv_model_probe's estimate):
+     * 1176 bytes in FP32 (294 floats), the half copies of the 290 weights
+     * above (580 bytes) beside them, or in place of the FP32 copies of w1,
+     * w4 and w5 (716 bytes) where the device keeps half copies alone. */
+    size_t bytes;
+    assert_int_equal(cv_backend_constants_bytes(g, CV_PRECISION_FP32, true, &bytes), CV_STATUS_OK);
+    assert_int_equal(bytes, 1176);
+    assert_int_equal(cv_backend_constants_bytes(g, CV_PRECISION_TF32, true, &bytes), CV_STATUS_OK);
+    assert_int_equal(bytes, 1176);
+    assert_int_equal(cv_backend_constants_bytes(g, CV_PRECISION_FP16, false, &bytes), CV_STATUS_OK);
+    assert_int_equal(bytes, 1176 + 580);
+    assert_int_equal(cv_backend_constants_bytes(g, CV_PRECISION_BF16, true, &bytes), CV_STATUS_OK);
+    assert_int_equal(bytes, 1176 + 580 - 716);
     cv_free(needs);
     cv_free(only);
     cv_graph_destroy(g);

@@ -656,6 +656,8 @@ static void cuda_destroy(cv_backend_t *b)
     cv_free(be);
 }
 
+static bool cuda_half_only_weights(cv_backend_t *b) { return ((cv_cuda_t *)b)->half_only_weights; }
+
 static const cv_backend_i cuda_iface = {
     /* .name           = */ "cuda",
     /* .host_memory    = */ false,
@@ -681,6 +683,7 @@ static const cv_backend_i cuda_iface = {
     /* .stats          = */ cv_cuda_stats,
     /* .device_info    = */ cuda_device_info,
     /* .destroy        = */ cuda_destroy,
+    /* .half_only_weights = */ cuda_half_only_weights,
 };
 
 extern "C" int cv_backend_cuda_device_count(void)
