@@ -5,6 +5,7 @@
 
 #include "ir/passes.h"
 
+#include <stdio.h>
 #include <string.h>
 
 cv_graph_t *cv_test_graph_new(const char *path, int opset, bool batched)
@@ -84,6 +85,22 @@ static void add_attr(cv_graph_t *g, int n, cv_attr_t *a)
 {
     assert_non_null(a->name);
     assert_int_equal(cv_node_add_attr(&g->nodes[n], a), CV_STATUS_OK);
+}
+
+int cv_test_graph_conv(cv_graph_t *g, const char *name, int x, int64_t m, int64_t c, int64_t k, int64_t stride,
+                       int64_t group, bool bias, uint64_t seed)
+{
+    char wn[64], bn[64];
+    snprintf(wn, sizeof wn, "%s_w", name);
+    snprintf(bn, sizeof bn, "%s_b", name);
+    int w = cv_test_graph_weight(g, wn, CV_TEST_SHAPE(m, c / group, k, k), seed);
+    int in[3] = {x, w, bias ? cv_test_graph_weight(g, bn, CV_TEST_SHAPE(m), seed + 1) : -1};
+    int n = cv_test_graph_node(g, CV_OP_CONV, in, bias ? 3 : 2, name);
+    int64_t p = k / 2;
+    cv_test_graph_attr_ints(g, n, "pads", (int64_t[]){p, p, p, p}, 4);
+    cv_test_graph_attr_ints(g, n, "strides", (int64_t[]){stride, stride}, 2);
+    if (group != 1) cv_test_graph_attr_int(g, n, "group", group);
+    return n;
 }
 
 void cv_test_graph_attr_int(cv_graph_t *g, int n, const char *name, int64_t v)

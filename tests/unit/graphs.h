@@ -45,6 +45,11 @@ void cv_test_graph_output(cv_graph_t *g, int v);
 int cv_test_graph_node(cv_graph_t *g, cv_op_t op, const int *in, int nin, const char *name);
 /* Output 0 of node n. */
 int cv_test_graph_out(const cv_graph_t *g, int n);
+/* A 2-D Conv of x: m output channels from c, a k x k kernel with its own
+ * weights (`name`_w, and `name`_b where bias) drawn from seed, `stride`,
+ * `group` groups, padding k / 2 on every side; returns the node. */
+int cv_test_graph_conv(cv_graph_t *g, const char *name, int x, int64_t m, int64_t c, int64_t k, int64_t stride,
+                       int64_t group, bool bias, uint64_t seed);
 void cv_test_graph_attr_int(cv_graph_t *g, int n, const char *name, int64_t v);
 void cv_test_graph_attr_float(cv_graph_t *g, int n, const char *name, float v);
 /* Sets nothing when count is 0 (an attribute left at its default). */

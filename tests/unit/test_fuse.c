@@ -21,22 +21,6 @@ typedef struct net {
     int c_im2col, c_pointwise, c_main, c_shortcut, c_depthwise, c_broadcast, c_output;
 } net_t;
 
-static int conv(cv_graph_t *g, const char *name, int x, int64_t m, int64_t c, int64_t k, int64_t stride,
-                int64_t group, bool bias, uint64_t seed)
-{
-    char wn[64], bn[64];
-    snprintf(wn, sizeof wn, "%s_w", name);
-    snprintf(bn, sizeof bn, "%s_b", name);
-    int w = cv_test_graph_weight(g, wn, CV_TEST_SHAPE(m, c / group, k, k), seed);
-    int in[3] = {x, w, bias ? cv_test_graph_weight(g, bn, CV_TEST_SHAPE(m), seed + 1) : -1};
-    int n = cv_test_graph_node(g, CV_OP_CONV, in, bias ? 3 : 2, name);
-    int64_t p = k / 2;
-    cv_test_graph_attr_ints(g, n, "pads", (int64_t[]){p, p, p, p}, 4);
-    cv_test_graph_attr_ints(g, n, "strides", (int64_t[]){stride, stride}, 2);
-    if (group != 1) cv_test_graph_attr_int(g, n, "group", group);
-    return n;
-}
-
 static int op2(cv_graph_t *g, cv_op_t op, int a, int b, const char *name)
 {
     return cv_test_graph_node(g, op, (int[]){a, b}, 2, name);
@@ -61,29 +45,29 @@ static net_t build(uint64_t seed)
     cv_graph_t *g = n.g = cv_test_graph_new("test-fuse", 17, true);
     int x = cv_test_graph_input(g, "x", CV_DTYPE_FP32, CV_TEST_SHAPE(1, 8, 6, 6));
 
-    n.c_im2col = conv(g, "c_im2col", x, 8, 8, 3, 1, 1, true, seed + 10);
+    n.c_im2col = cv_test_graph_conv(g, "c_im2col", x, 8, 8, 3, 1, 1, true, seed + 10);
     int a1 = relu(g, cv_test_graph_out(g, op2(g, CV_OP_ADD, cv_test_graph_out(g, n.c_im2col), x, "add1")), "r1");
 
-    n.c_pointwise = conv(g, "c_pointwise", a1, 8, 8, 1, 1, 1, false, seed + 20);
+    n.c_pointwise = cv_test_graph_conv(g, "c_pointwise", a1, 8, 8, 1, 1, 1, false, seed + 20);
     int a2 = cv_test_graph_out(g, op2(g, CV_OP_ADD, a1, cv_test_graph_out(g, n.c_pointwise), "add2"));
 
-    n.c_main = conv(g, "c_main", a2, 16, 8, 1, 2, 1, true, seed + 30);
-    n.c_shortcut = conv(g, "c_shortcut", a2, 16, 8, 1, 2, 1, true, seed + 40);
+    n.c_main = cv_test_graph_conv(g, "c_main", a2, 16, 8, 1, 2, 1, true, seed + 30);
+    n.c_shortcut = cv_test_graph_conv(g, "c_shortcut", a2, 16, 8, 1, 2, 1, true, seed + 40);
     int a3 = relu(g,
                   cv_test_graph_out(g, op2(g, CV_OP_ADD, cv_test_graph_out(g, n.c_main),
                                            cv_test_graph_out(g, n.c_shortcut), "add3")),
                   "r3");
 
-    n.c_depthwise = conv(g, "c_depthwise", a3, 16, 16, 3, 1, 16, true, seed + 50);
+    n.c_depthwise = cv_test_graph_conv(g, "c_depthwise", a3, 16, 16, 3, 1, 16, true, seed + 50);
     int sum4 = cv_test_graph_out(g, op2(g, CV_OP_ADD, cv_test_graph_out(g, n.c_depthwise), a3, "add4"));
     int lo = cv_test_graph_const_scalar(g, "lo", 0.0f), hi = cv_test_graph_const_scalar(g, "hi", 6.0f);
     int a4 = cv_test_graph_out(g, cv_test_graph_node(g, CV_OP_CLIP, (int[]){sum4, lo, hi}, 3, "clip4"));
 
-    n.c_broadcast = conv(g, "c_broadcast", a4, 16, 16, 1, 1, 1, true, seed + 60);
+    n.c_broadcast = cv_test_graph_conv(g, "c_broadcast", a4, 16, 16, 1, 1, 1, true, seed + 60);
     int gap = cv_test_graph_out(g, cv_test_graph_node(g, CV_OP_GLOBAL_AVERAGE_POOL, (int[]){a4}, 1, "gap"));
     int a5 = cv_test_graph_out(g, op2(g, CV_OP_ADD, cv_test_graph_out(g, n.c_broadcast), gap, "add5"));
 
-    n.c_output = conv(g, "c_output", a5, 16, 16, 1, 1, 1, true, seed + 70);
+    n.c_output = cv_test_graph_conv(g, "c_output", a5, 16, 16, 1, 1, 1, true, seed + 70);
     int y = cv_test_graph_out(g, op2(g, CV_OP_ADD, cv_test_graph_out(g, n.c_output), a5, "add6"));
     cv_test_graph_output(g, y);
     cv_test_graph_output(g, cv_test_graph_out(g, n.c_output));
@@ -232,7 +216,7 @@ static void test_probe_limits(void **state)
     for (int known = 0; known < 2; known++) {
         cv_graph_t *g = cv_test_graph_new("test-fuse-unbatched", 17, false);
         int x = cv_test_graph_input(g, "x", CV_DTYPE_FP32, CV_TEST_SHAPE(1, 4, known ? 5 : -1, 5));
-        int c = conv(g, "c", x, 4, 4, 3, 1, 1, true, 3);
+        int c = cv_test_graph_conv(g, "c", x, 4, 4, 3, 1, 1, true, 3);
         int y = cv_test_graph_out(g, op2(g, CV_OP_ADD, x, cv_test_graph_out(g, c), "add"));
         cv_test_graph_output(g, y);
         cv_test_graph_prepare(g, cpu);

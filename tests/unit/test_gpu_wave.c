@@ -463,20 +463,11 @@ static void test_wave_r7_reduced(void **state)
 
 /* ---- (b1) half activations ------------------------------------------------ */
 
-static int half_conv(cv_graph_t *g, const char *name, int x, int64_t m, int64_t c, int64_t k, int64_t stride,
-                     int64_t group, bool bias, uint64_t seed)
+/* The output value of cv_test_graph_conv's Conv. */
+static int conv_out(cv_graph_t *g, const char *name, int x, int64_t m, int64_t c, int64_t k, int64_t stride,
+                    int64_t group, bool bias, uint64_t seed)
 {
-    char wn[64], bn[64];
-    snprintf(wn, sizeof wn, "%s_w", name);
-    snprintf(bn, sizeof bn, "%s_b", name);
-    int w = cv_test_graph_weight(g, wn, CV_TEST_SHAPE(m, c / group, k, k), seed);
-    int in[3] = {x, w, bias ? cv_test_graph_weight(g, bn, CV_TEST_SHAPE(m), seed + 1) : -1};
-    int n = cv_test_graph_node(g, CV_OP_CONV, in, bias ? 3 : 2, name);
-    int64_t p = k / 2;
-    cv_test_graph_attr_ints(g, n, "pads", (int64_t[]){p, p, p, p}, 4);
-    cv_test_graph_attr_ints(g, n, "strides", (int64_t[]){stride, stride}, 2);
-    if (group != 1) cv_test_graph_attr_int(g, n, "group", group);
-    return cv_test_graph_out(g, n);
+    return cv_test_graph_out(g, cv_test_graph_conv(g, name, x, m, c, k, stride, group, bias, seed));
 }
 
 static int half_op(cv_graph_t *g, cv_op_t op, int a, int b, const char *name)
@@ -491,24 +482,24 @@ static int half_op(cv_graph_t *g, cv_op_t op, int a, int b, const char *name)
  * through im2col of a half X, with a half residual fused (Add, Relu); a
  * 1x1 conv reading its half X as the GEMM operand (or the fused half
  * pointwise kernel: K 40 is a slab and a part, M 72 a tile and a part);
- * both 3x3 depthwise
- * strides, half in and out; a 3x3 conv of few tiles whose K is split
+ * both 3x3 depthwise strides, half in and out; a 3x3 conv of few tiles
+ * whose K is split
  * (FP32 partial sums, then the split epilogue writes half); a 1x1 conv
  * whose fused residual is half and whose output, read by a pooling, FP32. */
 static cv_graph_t *build_half_chain(uint64_t seed)
 {
     cv_graph_t *g = cv_test_graph_new("gpu-half-chain", 17, true);
     int x = cv_test_graph_input(g, "x", CV_DTYPE_FP32, CV_TEST_SHAPE(1, 16, 8, 8));
-    int a1 = half_op(g, CV_OP_RELU, half_conv(g, "c1", x, 40, 16, 3, 1, 1, true, seed + 10), -1, "r1");
-    int s2 = half_op(g, CV_OP_ADD, half_conv(g, "c2", a1, 40, 40, 3, 1, 1, true, seed + 20), a1, "s2");
+    int a1 = half_op(g, CV_OP_RELU, conv_out(g, "c1", x, 40, 16, 3, 1, 1, true, seed + 10), -1, "r1");
+    int s2 = half_op(g, CV_OP_ADD, conv_out(g, "c2", a1, 40, 40, 3, 1, 1, true, seed + 20), a1, "s2");
     int a2 = half_op(g, CV_OP_RELU, s2, -1, "r2");
-    int a3 = half_conv(g, "c3", a2, 72, 40, 1, 1, 1, false, seed + 30);
+    int a3 = conv_out(g, "c3", a2, 72, 40, 1, 1, 1, false, seed + 30);
     int lo = cv_test_graph_const_scalar(g, "lo", 0.0f), hi = cv_test_graph_const_scalar(g, "hi", 6.0f);
-    int c4 = half_conv(g, "c4", a3, 72, 72, 3, 1, 72, true, seed + 40);
+    int c4 = conv_out(g, "c4", a3, 72, 72, 3, 1, 72, true, seed + 40);
     int a4 = cv_test_graph_out(g, cv_test_graph_node(g, CV_OP_CLIP, (int[]){c4, lo, hi}, 3, "clip4"));
-    int a5 = half_conv(g, "c5", a4, 72, 72, 3, 2, 72, true, seed + 50);
-    int a6 = half_conv(g, "c6", a5, 64, 72, 3, 1, 1, true, seed + 60);
-    int a7 = half_op(g, CV_OP_ADD, half_conv(g, "c7", a6, 72, 64, 1, 1, 1, true, seed + 70), a5, "s7");
+    int a5 = conv_out(g, "c5", a4, 72, 72, 3, 2, 72, true, seed + 50);
+    int a6 = conv_out(g, "c6", a5, 64, 72, 3, 1, 1, true, seed + 60);
+    int a7 = half_op(g, CV_OP_ADD, conv_out(g, "c7", a6, 72, 64, 1, 1, 1, true, seed + 70), a5, "s7");
     cv_test_graph_output(g, half_op(g, CV_OP_GLOBAL_AVERAGE_POOL, a7, -1, "gap"));
     cv_err_t err;
     cv_test_graph_prepare(g, cv_backend_cpu_ctx(B.cpu));
