@@ -20,7 +20,7 @@ cmake --build "$build" -j "$(nproc)" -- --no-print-directory >/dev/null
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage/cv/bin" "$stage/cv/lib" "$stage/cv/data"
-cp "$build/caravel" "$build/sched_decision" "$build"/tests/test_gpu_* "$stage/cv/bin/"
+cp "$build/caravel" "$build/sched_decision" "$build/conv_layouts" "$build"/tests/test_gpu_* "$stage/cv/bin/"
 # The libraries of BINARY... that the GPU machine does not bring itself
 # (libc, the C++ runtime, CUDA).
 libs_to_carry() {

@@ -10,6 +10,8 @@
 #           times waves of R = 1, 8, 32, 64 tenants in FP32 and TF32
 #   sanitize  compute-sanitizer memcheck and racecheck on the wave tests
 #   peers   PyTorch peers (../shared/anchors/peers_torch.py), same R
+#   layouts ResNet-50's conv GEMMs in four layouts (bench/conv_layouts.cu):
+#           layouts.csv
 #   profile device time per kind of step (caravel bench --profile) for
 #           ResNet-50 and MobileNetV2 waves of R = 1, 8, 64 tenants, FP32
 #   kernels the fused pointwise kernel against cuBLAS + epilogue pass
@@ -206,6 +208,19 @@ peers)
       CUDA_DEVICE_MAX_CONNECTIONS=32 timeout 280 python3 $W/data/anchors/peers_torch.py $prec resnet50,mobilenet_v2 1,8,32,64
     done
   } 2>&1 | tee "$log"
+  ;;
+layouts)
+  # bench/conv_layouts.cu: ResNet-50's conv GEMMs over R tenants as today
+  # (NCHW), with aligned leading dimensions, NHWC, and NHWC in cuBLASLt with
+  # the bias, Relu and residual fused; LAYOUTS_R (64 8), LAYOUTS_PRECISIONS
+  # (fp16 fp32 tf32). layouts.csv
+  {
+    for R in ${LAYOUTS_R:-64 8}; do
+      # shellcheck disable=SC2086
+      timeout 120 $W/bin/conv_layouts $R ${LAYOUTS_PRECISIONS:-fp16 fp32 tf32}
+    done
+  } > "$out/layouts.csv" 2> "$out/layouts.err"
+  grep '^#' "$out/layouts.csv" | tee "$log"; cat "$out/layouts.err" | head -20 | tee -a "$log"
   ;;
 profile)
   {
