@@ -12,7 +12,11 @@
  *   lt_fused  nhwc through cuBLASLt's pointer-array batch mode with the
  *             bias and Relu in the GEMM's epilogue, and the residual as
  *             its C (beta = 1) on the 1x1s that end a block; where cuBLASLt
- *             offers no algorithm it says so.
+ *             offers no algorithm it says so;
+ *   lt_rows   the same fused GEMM on NCHW planes, as cuBLASLt's row-major
+ *             layouts: Y (M x P, rows ld apart) = W (M x K) col (K x P), the
+ *             leading dimension P rounded up to 8: NCHW kept, the epilogue
+ *             pass gone.
  * and the separate epilogue pass the first three still need (bias, Relu,
  * and the residual where a block ends: one read and one write of Y, plus
  * the residual). Prints one line per layer and the sums, so that a layout
@@ -114,8 +118,8 @@ static const precision_t precisions[] = {
     {"tf32", 0, CUDA_R_32F, CUBLAS_COMPUTE_32F_FAST_TF32},
 };
 
-enum { NCHW, NCHW_PAD, NHWC, LT_FUSED, EPILOGUE, NWAYS };
-static const char *way_names[NWAYS] = {"nchw", "nchw_pad", "nhwc", "lt_fused", "epilogue"};
+enum { NCHW, NCHW_PAD, NHWC, LT_FUSED, LT_ROWS, EPILOGUE, NWAYS };
+static const char *way_names[NWAYS] = {"nchw", "nchw_pad", "nhwc", "lt_fused", "lt_rows", "epilogue"};
 
 typedef struct {
     cublasHandle_t blas;
@@ -128,14 +132,15 @@ typedef struct {
 
 #define REPS 20
 
-/* cuBLASLt, NHWC, pointer arrays, bias + Relu (+ residual as C) fused:
- * returns microseconds per launch, or -1 when no algorithm is offered. */
+/* cuBLASLt, pointer arrays, bias + Relu (+ residual as C) fused, NHWC
+ * (rows false) or NCHW as row-major layouts (rows true): returns
+ * microseconds per launch, or -1 when no algorithm is offered. */
 static double time_lt(ctx_t *c, const precision_t *pr, const layer_t *l, int R, void **dA, void **dB, void **dC,
-                      void **dD, const void *bias)
+                      void **dD, const void *bias, bool rows)
 {
     cublasLtMatmulDesc_t desc;
     CB(cublasLtMatmulDescCreate(&desc, pr->compute, CUDA_R_32F));
-    cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
+    cublasOperation_t ta = rows ? CUBLAS_OP_N : CUBLAS_OP_T, tb = CUBLAS_OP_N;
     CB(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta));
     CB(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb));
     cublasLtEpilogue_t epi = l->relu ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_BIAS;
@@ -147,16 +152,27 @@ static double time_lt(ctx_t *c, const precision_t *pr, const layer_t *l, int R, 
     CB(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_BIAS_BATCH_STRIDE, &bias_stride,
                                       sizeof bias_stride));
     cublasLtMatrixLayout_t la, lb, lc, ld;
-    CB(cublasLtMatrixLayoutCreate(&la, pr->type, l->k, l->m, l->k));
-    CB(cublasLtMatrixLayoutCreate(&lb, pr->type, l->k, l->p, l->k));
-    CB(cublasLtMatrixLayoutCreate(&lc, pr->type, l->m, l->p, l->m));
-    CB(cublasLtMatrixLayoutCreate(&ld, pr->type, l->m, l->p, l->m));
+    int64_t p8 = (l->p + 7) / 8 * 8;
+    if (rows) {
+        /* row-major: W M x K (ld K), col K x P (ld p8), C and D M x P (ld p8) */
+        CB(cublasLtMatrixLayoutCreate(&la, pr->type, l->m, l->k, l->k));
+        CB(cublasLtMatrixLayoutCreate(&lb, pr->type, l->k, l->p, p8));
+        CB(cublasLtMatrixLayoutCreate(&lc, pr->type, l->m, l->p, p8));
+        CB(cublasLtMatrixLayoutCreate(&ld, pr->type, l->m, l->p, p8));
+    } else {
+        CB(cublasLtMatrixLayoutCreate(&la, pr->type, l->k, l->m, l->k));
+        CB(cublasLtMatrixLayoutCreate(&lb, pr->type, l->k, l->p, l->k));
+        CB(cublasLtMatrixLayoutCreate(&lc, pr->type, l->m, l->p, l->m));
+        CB(cublasLtMatrixLayoutCreate(&ld, pr->type, l->m, l->p, l->m));
+    }
     int32_t count = R;
     uint32_t mode = CUBLASLT_BATCH_MODE_POINTER_ARRAY;
+    cublasLtOrder_t order = CUBLASLT_ORDER_ROW;
     cublasLtMatrixLayout_t all[4] = {la, lb, lc, ld};
     for (int i = 0; i < 4; i++) {
         CB(cublasLtMatrixLayoutSetAttribute(all[i], CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &count, sizeof count));
         CB(cublasLtMatrixLayoutSetAttribute(all[i], CUBLASLT_MATRIX_LAYOUT_BATCH_MODE, &mode, sizeof mode));
+        if (rows) CB(cublasLtMatrixLayoutSetAttribute(all[i], CUBLASLT_MATRIX_LAYOUT_ORDER, &order, sizeof order));
     }
     cublasLtMatmulPreference_t pref;
     CB(cublasLtMatmulPreferenceCreate(&pref));
@@ -259,7 +275,7 @@ int main(int argc, char **argv)
     CB(cublasSetWorkspace(c.blas, c.workspace, c.workspace_bytes));
     CK(cudaEventCreate(&c.e0));
     CK(cudaEventCreate(&c.e1));
-    printf("precision,R,layer,m,p,k,residual,nchw_us,nchw_pad_us,nhwc_us,lt_fused_us,epilogue_us\n");
+    printf("precision,R,layer,m,p,k,residual,nchw_us,nchw_pad_us,nhwc_us,lt_fused_us,lt_rows_us,epilogue_us\n");
     int nwant = argc > 2 ? argc - 2 : 1;
     for (int a = 0; a < nwant; a++) {
         const char *want = argc > 2 ? argv[2 + a] : "fp16";
@@ -294,7 +310,7 @@ int main(int argc, char **argv)
         void **host = (void **)malloc(4 * sizeof(void *) * R), **dev;
         CK(cudaMalloc(&dev, 4 * sizeof(void *) * R));
         double sums[NWAYS] = {0};
-        int lt_missing = 0;
+        int lt_missing = 0, rows_missing = 0;
         for (int i = 0; i < nlayers; i++) {
             const layer_t *l = &layers[i];
             for (int r = 0; r < R; r++) {
@@ -306,19 +322,22 @@ int main(int argc, char **argv)
             CK(cudaMemcpy(dev, host, 4 * sizeof(void *) * R, cudaMemcpyHostToDevice));
             double t[NWAYS];
             for (int w = NCHW; w <= NHWC; w++) t[w] = time_gemm(&c, pr, l, R, w, dev, dev + R, dev + 3 * R);
-            t[LT_FUSED] = time_lt(&c, pr, l, R, dev, dev + R, dev + 2 * R, dev + 3 * R, bias);
+            t[LT_FUSED] = time_lt(&c, pr, l, R, dev, dev + R, dev + 2 * R, dev + 3 * R, bias, false);
+            t[LT_ROWS] = time_lt(&c, pr, l, R, dev + R, dev, dev + 2 * R, dev + 3 * R, bias, true);
             t[EPILOGUE] = time_epilogue(&c, pr, l, R, out, res, bias);
             printf("%s,%d,%d,%d,%d,%d,%d", pr->name, R, i, l->m, l->p, l->k, l->residual);
             for (int w = 0; w < NWAYS; w++) printf(",%.1f", t[w]);
             printf("\n");
             for (int w = 0; w < NWAYS; w++) sums[w] += t[w] < 0 ? 0 : t[w];
             if (t[LT_FUSED] < 0) lt_missing++;
+            if (t[LT_ROWS] < 0) rows_missing++;
         }
         printf("# %s R=%d sums over %d layers (us): ", pr->name, R, nlayers);
         for (int w = 0; w < NWAYS; w++) printf("%s %.0f%s", way_names[w], sums[w], w + 1 < NWAYS ? ", " : "\n");
-        printf("# %s R=%d: nchw + epilogue %.0f us against lt_fused %.0f us (%d layers without a cuBLASLt "
-               "algorithm)\n",
-               pr->name, R, sums[NCHW] + sums[EPILOGUE], sums[LT_FUSED], lt_missing);
+        printf("# %s R=%d: nchw + epilogue %.0f us, nchw_pad + epilogue %.0f us, against lt_fused %.0f us and "
+               "lt_rows %.0f us (layers without a cuBLASLt algorithm: %d and %d)\n",
+               pr->name, R, sums[NCHW] + sums[EPILOGUE], sums[NCHW_PAD] + sums[EPILOGUE], sums[LT_FUSED],
+               sums[LT_ROWS], lt_missing, rows_missing);
         fflush(stdout);
         CK(cudaFree(act));
         CK(cudaFree(out));
