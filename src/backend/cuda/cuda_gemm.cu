@@ -230,14 +230,12 @@ static void plane_launch(int64_t rows, int64_t planes, int64_t inner, dim3 *grid
                  (unsigned)CV_MAX(1, CV_MIN(rows, 65535)));
 }
 
-/* Columns of `rows` rows: col[((n*C + c)*KK + tap)*ld + pixel], so that the
- * K x P matrix of (row n, group g) starts at ((n*C + g*C/G)*KK)*ld, ld >= P
- * its leading dimension (conv_plan_t.ld; the pixels from P to ld are left
- * as they are: they reach only C's padding). One thread per (row, channel,
- * pixel), writing that pixel's KK taps. */
+/* Columns of `rows` rows: col[((n*C + c)*KK + tap)*P + pixel], so that the
+ * K x P matrix of (row n, group g) starts at ((n*C + g*C/G)*KK)*P. One
+ * thread per (row, channel, pixel), writing that pixel's KK taps. */
 template <typename TX, typename T>
 static __global__ void im2col_kernel(const TX *__restrict__ x, T *__restrict__ col, int64_t rows,
-                                     int64_t channels, conv_dims_t g, int64_t ld)
+                                     int64_t channels, conv_dims_t g)
 {
     const int oh_n = (int)g.out[1], ow_n = (int)g.out[2];
     const int pixels = (int)(g.out[0] * g.out[1] * g.out[2]);
@@ -246,7 +244,7 @@ static __global__ void im2col_kernel(const TX *__restrict__ x, T *__restrict__ c
         for (int64_t c = blockIdx.y; c < channels; c += gridDim.y) {
             int64_t nc = n * channels + c;
             const TX *__restrict__ xc = x + nc * in_plane;
-            T *plane = col + nc * kk * ld;
+            T *plane = col + nc * kk * pixels;
             for (int p = blockIdx.x * blockDim.x + threadIdx.x; p < pixels; p += gridDim.x * blockDim.x) {
                 int t = p / ow_n, ow = p - t * ow_n;
                 int od = t / oh_n, oh = t - od * oh_n;
@@ -263,7 +261,7 @@ static __global__ void im2col_kernel(const TX *__restrict__ x, T *__restrict__ c
                                           ? to_float(__ldg(xc + (id * g.in[1] + ih) * g.in[2] + iw))
                                           : 0.0f;
                             *dst = from_float<T>(v);
-                            dst += ld;
+                            dst += pixels;
                         }
                     }
                 }
@@ -604,23 +602,20 @@ static __global__ void epilogue_kernel(TY *__restrict__ y, int64_t rows, int64_t
 
 /* epilogue_kernel on a plane grid (plane_launch), for conv outputs whose
  * planes are at least a warp wide: row and plane from blockIdx, the
- * table's row pointer read once per plane. It reads its input from src,
- * whose planes are src_inner apart (y itself, src_inner = inner; or the
- * GEMM's C at an aligned leading dimension, conv_plan_t.ld). */
+ * table's row pointer read once per plane. */
 template <typename TY>
-static __global__ void epilogue_planes_kernel(TY *y, int64_t rows, int64_t planes, int64_t inner,
-                                              const TY *src, int64_t src_inner,
+static __global__ void epilogue_planes_kernel(TY *__restrict__ y, int64_t rows, int64_t planes, int64_t inner,
                                               const float *const *__restrict__ tab, int64_t sp, int64_t si,
                                               float beta, const void *__restrict__ res, int res_act, bool clamp,
                                               float lo, float hi)
 {
     for (int64_t r = blockIdx.z; r < rows; r += gridDim.z)
         for (int64_t p = blockIdx.y; p < planes; p += gridDim.y) {
-            int64_t base = (r * planes + p) * inner, src_base = (r * planes + p) * src_inner;
+            int64_t base = (r * planes + p) * inner;
             const float *__restrict__ t = tab ? tab[r] + p * sp : NULL;
             for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < inner;
                  i += (int64_t)gridDim.x * blockDim.x) {
-                float v = to_float(src[src_base + i]);
+                float v = to_float(y[base + i]);
                 if (t) v += beta * __ldg(t + i * si);
                 if (res) v += load_act(res, res_act, base + i);
                 if (clamp) v = cv_clamp_f32(v, lo, hi);
@@ -630,25 +625,23 @@ static __global__ void epilogue_planes_kernel(TY *y, int64_t rows, int64_t plane
 }
 
 /* The epilogue of a conv whose K was split (conv_split): y = the sum of
- * the `split` partial products (each laid out as y but with planes
- * parts_inner apart, `part` floats apart)
+ * the `split` partial products (each laid out as y, `part` floats apart)
  * + the row's bias tab[r][plane] (tab NULL: none) + res (NULL: none),
  * clamped; on a plane grid (plane_launch). */
 template <typename TY>
-static __global__ void split_epilogue_kernel(const float *__restrict__ parts, int64_t part, int64_t parts_inner,
-                                             int split, TY *__restrict__ y, int64_t rows, int64_t planes,
-                                             int64_t inner,
+static __global__ void split_epilogue_kernel(const float *__restrict__ parts, int64_t part, int split,
+                                             TY *__restrict__ y, int64_t rows, int64_t planes, int64_t inner,
                                              const float *const *__restrict__ tab, const void *__restrict__ res,
                                              int res_act, bool clamp, float lo, float hi)
 {
     for (int64_t r = blockIdx.z; r < rows; r += gridDim.z)
         for (int64_t p = blockIdx.y; p < planes; p += gridDim.y) {
-            int64_t base = (r * planes + p) * inner, parts_base = (r * planes + p) * parts_inner;
+            int64_t base = (r * planes + p) * inner;
             float bias = tab ? __ldg(tab[r] + p) : 0.0f;
             for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < inner;
                  i += (int64_t)gridDim.x * blockDim.x) {
                 float v = 0.0f;
-                for (int s = 0; s < split; s++) v += __ldg(parts + s * part + parts_base + i);
+                for (int s = 0; s < split; s++) v += __ldg(parts + s * part + base + i);
                 v += bias;
                 if (res) v += load_act(res, res_act, base + i);
                 if (clamp) v = cv_clamp_f32(v, lo, hi);
@@ -661,7 +654,7 @@ static __global__ void split_epilogue_kernel(const float *__restrict__ parts, in
 
 /* im2col of X stored as x_act into columns of the GEMM's operand type. */
 static void launch_im2col(cudaStream_t stream, cv_precision_t prec, act_t x_act, const void *x, void *col,
-                          int64_t rows, int64_t channels, const conv_dims_t *g, int64_t ld)
+                          int64_t rows, int64_t channels, const conv_dims_t *g)
 {
     dim3 grid, block;
     plane_launch(rows, channels, g->out[0] * g->out[1] * g->out[2], &grid, &block);
@@ -670,7 +663,7 @@ static void launch_im2col(cudaStream_t stream, cv_precision_t prec, act_t x_act,
         using TX = decltype(tx);
         with_act(col_act, [&](auto tc) {
             using TC = decltype(tc);
-            im2col_kernel<TX, TC><<<grid, block, 0, stream>>>((const TX *)x, (TC *)col, rows, channels, *g, ld);
+            im2col_kernel<TX, TC><<<grid, block, 0, stream>>>((const TX *)x, (TC *)col, rows, channels, *g);
         });
     });
 }
@@ -691,24 +684,20 @@ static void launch_convert(cudaStream_t stream, cv_precision_t prec, const float
         convert_kernel<__nv_bfloat16><<<grid_for(n), THREADS, 0, stream>>>(in, (__nv_bfloat16 *)out, n);
 }
 
-/* The epilogue of y stored as y_act (the residual res as res_act), its
- * input read from src with planes src_inner apart (src NULL: y itself,
- * in place). */
+/* The epilogue of y stored as y_act (the residual res as res_act). */
 static cv_status launch_act_epilogue(cv_cuda_t *cuda, act_t y_act, void *y, int64_t rows, int64_t planes,
-                                     int64_t inner, const void *src, int64_t src_inner, const float *const *tab,
-                                     int64_t sp, int64_t si, float beta, const void *res, act_t res_act,
-                                     const clamp_t *c, cv_err_t *err)
+                                     int64_t inner, const float *const *tab, int64_t sp, int64_t si, float beta,
+                                     const void *res, act_t res_act, const clamp_t *c, cv_err_t *err)
 {
     int64_t total = rows * planes * inner;
-    if ((!src && !tab && !res && !c->active) || total == 0) return CV_STATUS_OK;
+    if ((!tab && !res && !c->active) || total == 0) return CV_STATUS_OK;
     with_act(y_act, [&](auto ty) {
         using TY = decltype(ty);
-        if (inner >= 32 || src) {
+        if (inner >= 32) {
             dim3 grid, block;
             plane_launch(rows, planes, inner, &grid, &block);
             epilogue_planes_kernel<TY><<<grid, block, 0, cuda->stream>>>(
-                (TY *)y, rows, planes, inner, src ? (const TY *)src : (const TY *)y, src ? src_inner : inner, tab,
-                sp, si, beta, res, res_act, c->active, c->lo, c->hi);
+                (TY *)y, rows, planes, inner, tab, sp, si, beta, res, res_act, c->active, c->lo, c->hi);
         } else {
             epilogue_kernel<TY><<<grid_for(total), THREADS, 0, cuda->stream>>>(
                 (TY *)y, rows, planes, inner, tab, sp, si, beta, res, res_act, c->active, c->lo, c->hi);
@@ -723,8 +712,7 @@ static cv_status launch_epilogue(cv_cuda_t *cuda, float *y, int64_t rows, int64_
                                  const float *const *tab, int64_t sp, int64_t si, float beta,
                                  const float *res, const clamp_t *c, cv_err_t *err)
 {
-    return launch_act_epilogue(cuda, ACT_F32, y, rows, planes, inner, NULL, 0, tab, sp, si, beta, res, ACT_F32, c,
-                               err);
+    return launch_act_epilogue(cuda, ACT_F32, y, rows, planes, inner, tab, sp, si, beta, res, ACT_F32, c, err);
 }
 
 /* ---- Conv ----------------------------------------------------------------- */
@@ -856,13 +844,6 @@ typedef struct conv_plan {
                      * (never with a tenant's W in a wave the cache may capture:
                      * the call would take W's address as an argument) */
     const char *w0; /* slice 0's weights as the GEMM reads them (unless convert_w) */
-    /* The leading dimension of the columns and of the GEMM's C: P, or P
-     * rounded up to the next 16 bytes where P elements are not a multiple
-     * of them (aligned; cv_cuda_t.conv_align): the GEMM then writes C into
-     * the workspace and the epilogue moves it into Y. */
-    int64_t ld;
-    bool aligned;
-    size_t c_bytes; /* that C, when aligned and K not split */
     int64_t chunk;  /* rows whose columns fit CONV_COL_BUDGET */
     int64_t split;  /* K cut into this many parts (pointer-array GEMMs of few tiles), 1: none */
     size_t parts_bytes; /* their FP32 partial products, summed by the epilogue */
@@ -898,8 +879,7 @@ static int64_t conv_split(const conv_plan_t *p)
 /* Fills *p for a step whose X and W are FP32 with 1 to 3 spatial dims
  * (indirect: cv_cuda_members_indirect). False when cuBLAS's int arguments cannot hold the GEMM's extents or a
  * plane has 2^31 elements or more (the step then runs on the host). */
-static bool conv_plan_make(const cv_step_run_t *run, bool multi, bool indirect, bool align, conv_acts_t acts,
-                           conv_plan_t *p)
+static bool conv_plan_make(const cv_step_run_t *run, bool multi, bool indirect, conv_acts_t acts, conv_plan_t *p)
 {
     const cv_tensor_t *x = run->inputs[0], *w = run->inputs[1];
     const cv_tensor_t *b = run->ninputs > 2 ? run->inputs[2] : NULL;
@@ -948,23 +928,11 @@ static bool conv_plan_make(const cv_step_run_t *run, bool multi, bool indirect, 
     bool member_w = !p->convert_w && (input_is_weight(run, 1) || (half && is_tenant_constant(run, 1)));
     p->strided = uniform && g->group == 1 && !(member_w && indirect);
 
-    /* Aligned leading dimensions for the tensor cores' operands: FP16,
-     * BF16 and TF32 (FP32's 1x1s with few channels have a fused kernel of
-     * their own that reads X in place, conv_pointwise_fits). A 1x1 then
-     * copies X into aligned columns (im2col of one tap). */
-    p->ld = p->pixels;
-    int64_t lane = 16 / (int64_t)p->es; /* elements in 16 bytes */
-    p->aligned = align && !p->strided && p->prec != CV_PRECISION_FP32 && p->pixels % lane != 0;
-    if (p->aligned) {
-        p->ld = (p->pixels + lane - 1) / lane * lane;
-        p->direct = false;
-    }
-    p->col_row_bytes = (size_t)(g->c * p->kk * p->ld) * p->es;
+    p->col_row_bytes = (size_t)(g->c * p->kk * p->pixels) * p->es;
     int64_t chunk = p->direct ? g->n : (int64_t)(CONV_COL_BUDGET / (p->col_row_bytes ? p->col_row_bytes : 1));
     p->chunk = CV_MAX(1, CV_MIN(chunk, g->n));
     p->split = p->strided ? 1 : conv_split(p);
-    p->parts_bytes = p->split > 1 ? align_up(sizeof(float) * (size_t)(p->split * g->n * g->m * p->ld)) : 0;
-    p->c_bytes = p->aligned && p->split == 1 ? align_up(p->ys * (size_t)(g->n * g->m * p->ld)) : 0;
+    p->parts_bytes = p->split > 1 ? align_up(sizeof(float) * (size_t)(p->split * g->n * g->m * p->pixels)) : 0;
     p->w_bytes = p->convert_w ? align_up((size_t)cv_shape_numel(&w->shape) * p->es) : 0;
     return true;
 }
@@ -973,8 +941,8 @@ static bool conv_plan_make(const cv_step_run_t *run, bool multi, bool indirect, 
  * group) problem, unless strided) and of the bias (per row), in that
  * order; *dev receives their device address (NULL when there are none). */
 static cv_status conv_tables(cv_cuda_t *cuda, const cv_step_run_t *run, const conv_plan_t *p,
-                             const int *slice_of_row, const char *col, char *parts, char *c_aligned, const char *w0,
-                             void **dev, cv_err_t *err)
+                             const int *slice_of_row, const char *col, char *parts, const char *w0, void **dev,
+                             cv_err_t *err)
 {
     const conv_geom_t *g = &p->g;
     int64_t problems = g->n * g->group * p->split;
@@ -992,12 +960,10 @@ static cv_status conv_tables(cv_cuda_t *cuda, const cv_step_run_t *run, const co
     void **tc = (void **)(tb + (p->strided ? 0 : problems));
     const void **tbias = (const void **)host + (p->strided ? 0 : 3 * problems);
     /* Problem q = ((n * G + g) * S + s): part s of K is rows s*K/S.. of
-     * the column matrix (P x K column-major, leading dimension ld: + s*K/S*ld
-     * elements) and of W^T (K x Mg column-major: + s*K/S); its product goes
-     * to part s of the partial sums, [S, N, M, ld], when K is split, else
-     * to Y, or to the aligned C [N, M, ld] that the epilogue moves into Y. */
-    int64_t depth = p->k / p->split, ld = p->ld;
-    char *c_out = p->aligned ? c_aligned : yd;
+     * the column matrix (P x K column-major: + s*K/S*P elements) and of
+     * W^T (K x Mg column-major: + s*K/S); its product goes to part s of
+     * the partial sums, [S, N, M, P], when K is split, else to Y. */
+    int64_t depth = p->k / p->split;
     for (int64_t n = 0; n < g->n && !p->strided; n++) {
         for (int64_t gi = 0; gi < g->group; gi++) {
             for (int64_t sp = 0; sp < p->split; sp++) {
@@ -1005,13 +971,15 @@ static cv_status conv_tables(cv_cuda_t *cuda, const cv_step_run_t *run, const co
                 if (p->direct)
                     ta[q] = xd + (size_t)((n * g->c + gi * g->cg) * p->in_plane + sp * depth * p->pixels) * es;
                 else
-                    ta[q] = col + (size_t)(((n % p->chunk) * g->c + gi * g->cg) * p->kk * ld + sp * depth * ld) * es;
+                    ta[q] = col + (size_t)(((n % p->chunk) * g->c + gi * g->cg) * p->kk * p->pixels +
+                                           sp * depth * p->pixels) *
+                                      es;
                 size_t w_at = (size_t)(gi * g->mg * p->k + sp * depth) * es;
                 if (p->convert_w) tb[q] = w0 + w_at;
                 else put_input(cuda, run, &tb[q], 1, slice_of_row[n], is_half(p->prec), w_at);
-                size_t y_at = (size_t)((n * g->m + gi * g->mg) * ld); /* elements */
-                tc[q] = p->split > 1 ? parts + sizeof(float) * ((size_t)(sp * g->n * g->m * ld) + y_at)
-                                     : c_out + p->ys * y_at;
+                size_t y_at = (size_t)((n * g->m + gi * g->mg) * p->pixels); /* elements */
+                tc[q] = p->split > 1 ? parts + sizeof(float) * ((size_t)(sp * g->n * g->m * p->pixels) + y_at)
+                                     : yd + p->ys * y_at;
             }
         }
     }
@@ -1039,7 +1007,7 @@ static cv_status conv_gemms(cv_cuda_t *cuda, const cv_step_run_t *run, const con
     int64_t problems = g->n * g->group * p->split, k = p->k, pixels = p->pixels, in_plane = p->in_plane;
     for (int64_t n0 = 0; n0 < g->n; n0 += p->chunk) {
         int64_t rows = CV_MIN(p->chunk, g->n - n0);
-        if (p->pointwise && !p->direct && !p->aligned) {
+        if (p->pointwise && !p->direct) {
             /* Half columns of a pointwise Conv of FP32 X: X converted
              * element by element (what im2col with one tap writes, without
              * its index arithmetic per element). */
@@ -1048,7 +1016,7 @@ static cv_status conv_gemms(cv_cuda_t *cuda, const cv_step_run_t *run, const con
             CV_CUDA_CHECK_LAUNCH(err);
         } else if (!p->direct) {
             launch_im2col(cuda->stream, p->prec, p->acts.x, xd + p->xs * (size_t)(n0 * g->c * in_plane), col, rows,
-                          g->c, &g->dims, p->ld);
+                          g->c, &g->dims);
             CV_CUDA_CHECK_LAUNCH(err);
         }
         if (p->strided) {
@@ -1063,9 +1031,9 @@ static cv_status conv_gemms(cv_cuda_t *cuda, const cv_step_run_t *run, const con
         } else {
             int64_t p0 = n0 * g->group * p->split, count = rows * g->group * p->split;
             CV_CUBLAS_CHECK(cublasGemmBatchedEx(cuda->cublas, CUBLAS_OP_N, CUBLAS_OP_N, (int)pixels, (int)g->mg,
-                                                (int)(k / p->split), &one, dev + p0, type, (int)p->ld, dev + problems + p0,
+                                                (int)(k / p->split), &one, dev + p0, type, (int)pixels, dev + problems + p0,
                                                 type, (int)k, &zero, (void *const *)(dev + 2 * problems + p0),
-                                                p->split > 1 ? CUDA_R_32F : c_type, (int)p->ld, (int)count, compute,
+                                                p->split > 1 ? CUDA_R_32F : c_type, (int)pixels, (int)count, compute,
                                                 CUBLAS_GEMM_DEFAULT),
                             err);
         }
@@ -1079,15 +1047,14 @@ static cv_status conv_gemm(cv_cuda_t *cuda, const cv_step_run_t *run, const conv
                            const int *slice_of_row, cv_err_t *err)
 {
     /* workspace: converted W, partial sums, columns */
-    size_t ws_bytes =
-        p->w_bytes + p->parts_bytes + p->c_bytes + (p->direct ? 0 : (size_t)p->chunk * p->col_row_bytes);
+    size_t ws_bytes = p->w_bytes + p->parts_bytes + (p->direct ? 0 : (size_t)p->chunk * p->col_row_bytes);
     char *ws = NULL;
     if (ws_bytes && !(ws = (char *)cv_cuda_workspace(cuda, ws_bytes)))
         return cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of GPU memory for Conv columns (%zu bytes)", ws_bytes);
-    char *parts = ws + p->w_bytes, *c_aligned = parts + p->parts_bytes, *col = c_aligned + p->c_bytes;
+    char *parts = ws + p->w_bytes, *col = parts + p->parts_bytes;
     const char *w0 = p->convert_w ? ws : p->w0; /* filled below, before the GEMMs read it */
     void *dev;
-    cv_status st = conv_tables(cuda, run, p, slice_of_row, col, parts, c_aligned, w0, &dev, err);
+    cv_status st = conv_tables(cuda, run, p, slice_of_row, col, parts, w0, &dev, err);
     if (st != CV_STATUS_OK) return st;
     if (p->convert_w) {
         const cv_tensor_t *w = run->inputs[1];
@@ -1095,7 +1062,6 @@ static cv_status conv_gemm(cv_cuda_t *cuda, const cv_step_run_t *run, const conv
         CV_CUDA_CHECK_LAUNCH(err);
     }
     if ((st = conv_gemms(cuda, run, p, col, w0, (const void *const *)dev, err)) != CV_STATUS_OK) return st;
-    if (p->aligned) cuda->conv_aligned_launches++;
     const conv_geom_t *g = &p->g;
     const float *const *dev_bias =
         p->has_bias ? (const float *const *)dev + (p->strided ? 0 : 3 * g->n * g->group * p->split) : NULL;
@@ -1105,14 +1071,13 @@ static cv_status conv_gemm(cv_cuda_t *cuda, const cv_step_run_t *run, const conv
         with_act(p->acts.y, [&](auto ty) {
             using TY = decltype(ty);
             split_epilogue_kernel<TY><<<grid, block, 0, cuda->stream>>>(
-                (const float *)parts, g->n * g->m * p->ld, p->ld, (int)p->split, (TY *)run->outputs[0]->data, g->n,
+                (const float *)parts, g->n * g->m * p->pixels, (int)p->split, (TY *)run->outputs[0]->data, g->n,
                 g->m, p->pixels, dev_bias, p->res, p->acts.res, p->c.active, p->c.lo, p->c.hi);
         });
         CV_CUDA_CHECK_LAUNCH(err);
         return CV_STATUS_OK;
     }
-    return launch_act_epilogue(cuda, p->acts.y, run->outputs[0]->data, g->n, g->m, p->pixels,
-                               p->aligned ? c_aligned : NULL, p->ld, dev_bias, 1, 0,
+    return launch_act_epilogue(cuda, p->acts.y, run->outputs[0]->data, g->n, g->m, p->pixels, dev_bias, 1, 0,
                                1.0f, p->res, p->acts.res, &p->c, err);
 }
 
@@ -1184,7 +1149,7 @@ extern "C" cv_status cv_cuda_conv(cv_cuda_t *cuda, const cv_step_run_t *run, cv_
     conv_acts_t acts = {act_of(cuda, run, n->inputs[0]), act_of(cuda, run, n->outputs[0]),
                         n->fused_residual && run->ninputs > 3 ? act_of(cuda, run, n->inputs[3]) : ACT_F32};
     conv_plan_t p;
-    if (!conv_plan_make(run, multi, cv_cuda_members_indirect(cuda), cuda->conv_align, acts, &p)) {
+    if (!conv_plan_make(run, multi, cv_cuda_members_indirect(cuda), acts, &p)) {
         /* The host reads and writes FP32 alone. The plan keeps half only
          * the activations of 2-D convolutions, whose extents the device
          * kernels take far beyond any real model's. */

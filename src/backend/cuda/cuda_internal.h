@@ -67,15 +67,6 @@ typedef struct cv_cuda {
      * epilogue, im2col and the depthwise kernels read and write half.
      * CARAVEL_HALF_ACTIVATIONS=fp32 keeps every activation FP32. */
     bool half_activations;
-    /* Conv GEMMs whose output planes are not a multiple of 16 bytes
-     * (ResNet-50's 14x14 and 7x7 in half precision) run with the columns
-     * and the GEMM's C at a leading dimension rounded up to 16 bytes, the
-     * epilogue moving C into Y (cuda_gemm.cu, conv_plan_make): cuBLAS's
-     * tensor-core kernels want aligned leading dimensions. Off until
-     * measured on the H100 (CARAVEL_CONV_ALIGN=aligned turns it on;
-     * plain, the default, keeps the planes' own). */
-    bool conv_align;
-    long conv_aligned_launches; /* GEMM convolutions that ran aligned, for tests */
     /* The process's pinned host blocks made by host_alloc (request
      * buffers), which copy_many moves in one call (cuda_copy.cu). */
     struct cv_cuda_host_blocks *host_blocks;
