@@ -9,6 +9,9 @@
  *             aligned in half precision);
  *   nchw_pad  the same with the leading dimension rounded up to 8;
  *   nhwc      Y (M x P, leading dimension M) = W col: channels innermost;
+ *   nhwc_tt   the same C from today's operands: W^T and the NCHW columns
+ *             (P x K, leading dimension P) both transposed by cuBLAS, so
+ *             that only C changes layout (an epilogue could transpose it);
  *   lt_fused  nhwc through cuBLASLt's pointer-array batch mode with the
  *             bias and Relu in the GEMM's epilogue, and the residual as
  *             its C (beta = 1) on the 1x1s that end a block; where cuBLASLt
@@ -118,8 +121,8 @@ static const precision_t precisions[] = {
     {"tf32", 0, CUDA_R_32F, CUBLAS_COMPUTE_32F_FAST_TF32},
 };
 
-enum { NCHW, NCHW_PAD, NHWC, LT_FUSED, LT_ROWS, EPILOGUE, NWAYS };
-static const char *way_names[NWAYS] = {"nchw", "nchw_pad", "nhwc", "lt_fused", "lt_rows", "epilogue"};
+enum { NCHW, NCHW_PAD, NHWC, NHWC_TT, LT_FUSED, LT_ROWS, EPILOGUE, NWAYS };
+static const char *way_names[NWAYS] = {"nchw", "nchw_pad", "nhwc", "nhwc_tt", "lt_fused", "lt_rows", "epilogue"};
 
 typedef struct {
     cublasHandle_t blas;
@@ -222,6 +225,10 @@ static double time_gemm(ctx_t *c, const precision_t *pr, const layer_t *l, int R
             CB(cublasGemmBatchedEx(c->blas, CUBLAS_OP_T, CUBLAS_OP_N, l->m, l->p, l->k, &one,
                                    (const void *const *)dB, pr->type, l->k, (const void *const *)dA, pr->type, l->k,
                                    &zero, dC, pr->type, l->m, R, pr->compute, CUBLAS_GEMM_DEFAULT));
+        else if (way == NHWC_TT)
+            CB(cublasGemmBatchedEx(c->blas, CUBLAS_OP_T, CUBLAS_OP_T, l->m, l->p, l->k, &one,
+                                   (const void *const *)dB, pr->type, l->k, (const void *const *)dA, pr->type, l->p,
+                                   &zero, dC, pr->type, l->m, R, pr->compute, CUBLAS_GEMM_DEFAULT));
         else
             CB(cublasGemmBatchedEx(c->blas, CUBLAS_OP_N, CUBLAS_OP_N, l->p, l->m, l->k, &one,
                                    (const void *const *)dA, pr->type, ld, (const void *const *)dB, pr->type, l->k,
@@ -275,7 +282,7 @@ int main(int argc, char **argv)
     CB(cublasSetWorkspace(c.blas, c.workspace, c.workspace_bytes));
     CK(cudaEventCreate(&c.e0));
     CK(cudaEventCreate(&c.e1));
-    printf("precision,R,layer,m,p,k,residual,nchw_us,nchw_pad_us,nhwc_us,lt_fused_us,lt_rows_us,epilogue_us\n");
+    printf("precision,R,layer,m,p,k,residual,nchw_us,nchw_pad_us,nhwc_us,nhwc_tt_us,lt_fused_us,lt_rows_us,epilogue_us\n");
     int nwant = argc > 2 ? argc - 2 : 1;
     for (int a = 0; a < nwant; a++) {
         const char *want = argc > 2 ? argv[2 + a] : "fp16";
@@ -321,7 +328,7 @@ int main(int argc, char **argv)
             }
             CK(cudaMemcpy(dev, host, 4 * sizeof(void *) * R, cudaMemcpyHostToDevice));
             double t[NWAYS];
-            for (int w = NCHW; w <= NHWC; w++) t[w] = time_gemm(&c, pr, l, R, w, dev, dev + R, dev + 3 * R);
+            for (int w = NCHW; w <= NHWC_TT; w++) t[w] = time_gemm(&c, pr, l, R, w, dev, dev + R, dev + 3 * R);
             t[LT_FUSED] = time_lt(&c, pr, l, R, dev, dev + R, dev + 2 * R, dev + 3 * R, bias, false);
             t[LT_ROWS] = time_lt(&c, pr, l, R, dev + R, dev, dev + 2 * R, dev + 3 * R, bias, true);
             t[EPILOGUE] = time_epilogue(&c, pr, l, R, out, res, bias);

@@ -10,6 +10,8 @@
 #           times waves of R = 1, 8, 32, 64 tenants in FP32 and TF32
 #   sanitize  compute-sanitizer memcheck and racecheck on the wave tests
 #   peers   PyTorch peers (../shared/anchors/peers_torch.py), same R
+#   nsys    device time per kernel of a wave under Nsight Systems (NSYS_ARCHS,
+#           NSYS_PRECISION, NSYS_R)
 #   layouts ResNet-50's conv GEMMs in four layouts (bench/conv_layouts.cu):
 #           layouts.csv
 #   profile device time per kind of step (caravel bench --profile) for
@@ -207,6 +209,32 @@ peers)
     for prec in fp32 tf32; do
       CUDA_DEVICE_MAX_CONNECTIONS=32 timeout 280 python3 $W/data/anchors/peers_torch.py $prec resnet50,mobilenet_v2 1,8,32,64
     done
+  } 2>&1 | tee "$log"
+  ;;
+nsys)
+  # Device time per kernel (Nsight Systems, where the GPU machine has it):
+  # caravel bench under nsys with graph nodes traced, NSYS_ARCHS
+  # (resnet50 mobilenet_v2), NSYS_PRECISION (fp16), NSYS_R (64), 13 waves
+  # (3 warm-up); the kernels summed by name: nsys_<arch>_cuda_gpu_kern_sum.csv
+  {
+    nsys=$(command -v nsys || ls /usr/local/cuda*/bin/nsys /opt/nvidia/nsight-systems*/*/bin/nsys 2>/dev/null | head -n1)
+    if [ -z "$nsys" ]; then
+      echo "nsys: not on this machine"
+    else
+      for arch in ${NSYS_ARCHS:-resnet50 mobilenet_v2}; do
+        R=${NSYS_R:-64}
+        [ -f /tmp/tenants/$arch/tenant_063.onnx ] || python3 bench/gpu/export_tenants.py $arch 64 /tmp/tenants/$arch
+        m=$(tenant_models "$arch" "$R")
+        # shellcheck disable=SC2086
+        timeout 200 "$nsys" profile --cuda-graph-trace=node --force-overwrite true -o /tmp/nsys_$arch \
+          $cv bench --device cuda --precision "${NSYS_PRECISION:-fp16}" --tenants $R --waves 10 --warmup 3 $m \
+          > "$out/nsys_${arch}_run.log" 2>&1
+        echo "nsys $arch: $(grep -E '^bench: .*inferences' "$out/nsys_${arch}_run.log")"
+        timeout 120 "$nsys" stats --report cuda_gpu_kern_sum --format csv -o "$out/nsys_$arch" /tmp/nsys_$arch.nsys-rep \
+          > /dev/null 2>&1
+        head -n 30 "$out/nsys_${arch}_cuda_gpu_kern_sum.csv" | cut -c1-220
+      done
+    fi
   } 2>&1 | tee "$log"
   ;;
 layouts)
