@@ -486,10 +486,10 @@ static int half_op(cv_graph_t *g, cv_op_t op, int a, int b, const char *name)
  * whose K is split
  * (FP32 partial sums, then the split epilogue writes half); a 1x1 conv
  * whose fused residual is half and whose output, read by a pooling, FP32. */
-static cv_graph_t *build_half_chain(uint64_t seed)
+static cv_graph_t *build_half_chain(uint64_t seed, int64_t hw)
 {
     cv_graph_t *g = cv_test_graph_new("gpu-half-chain", 17, true);
-    int x = cv_test_graph_input(g, "x", CV_DTYPE_FP32, CV_TEST_SHAPE(1, 16, 8, 8));
+    int x = cv_test_graph_input(g, "x", CV_DTYPE_FP32, CV_TEST_SHAPE(1, 16, hw, hw));
     int a1 = half_op(g, CV_OP_RELU, conv_out(g, "c1", x, 40, 16, 3, 1, 1, true, seed + 10), -1, "r1");
     int s2 = half_op(g, CV_OP_ADD, conv_out(g, "c2", a1, 40, 40, 3, 1, 1, true, seed + 20), a1, "s2");
     int a2 = half_op(g, CV_OP_RELU, s2, -1, "r2");
@@ -528,7 +528,7 @@ static void test_half_activations(void **state)
         void **cpu_tables[R], **cuda_tables[R];
         int64_t rows[R], total = 0;
         for (int t = 0; t < R; t++) {
-            graphs[t] = build_half_chain(1000 * (uint64_t)(t + 1));
+            graphs[t] = build_half_chain(1000 * (uint64_t)(t + 1), 8);
             total += rows[t] = 1 + t % 2;
             assert_int_equal(B.cpu->iface->tenant_upload(B.cpu, graphs[t], CV_PRECISION_FP32, NULL, &cpu_tables[t], &err),
                              CV_STATUS_OK);
@@ -608,6 +608,93 @@ static void test_half_activations(void **state)
     cuda->half_activations = was_half;
     cuda->depthwise_tiled = was_tiled;
     cuda->pointwise_own_max_k = was_own;
+}
+
+/* The chain on 9x9 planes (81 pixels, then 25 after the stride-2
+ * depthwise; 40, 72 and 64 channels: partial tiles of channels_epilogue
+ * both ways), whose GEMM convolutions all write C channels innermost
+ * when asked (CARAVEL_CONV_C=channels): the 3x3s from columns, the 1x1s
+ * from X itself, c2 and c6 with K split (FP32 parts laid out alike), c2
+ * and c7 with the residual fused. A wave of 5 tenants that way and with
+ * C in planes: both within tolerance of the CPU's FP32 wave and of each
+ * other, each slice within it of its tenant alone, and the channels way
+ * taken (counted) only where asked. */
+static void test_conv_channels_c(void **state)
+{
+    enum { R = 5 };
+    cv_cuda_t *cuda = (cv_cuda_t *)B.cuda;
+    bool was = cuda->conv_channels_c;
+    cv_precision_t precs[2] = {CV_PRECISION_FP16, CV_PRECISION_BF16};
+    cv_err_t err;
+    for (int pi = 0; pi < 2; pi++) {
+        cv_precision_t prec = precs[pi];
+        cv_graph_t *graphs[R];
+        void **cpu_tables[R], **cuda_tables[R];
+        int64_t rows[R], total = 0;
+        for (int t = 0; t < R; t++) {
+            graphs[t] = build_half_chain(500 * (uint64_t)(t + 3), 9);
+            total += rows[t] = 1 + t % 2;
+            assert_int_equal(B.cpu->iface->tenant_upload(B.cpu, graphs[t], CV_PRECISION_FP32, NULL, &cpu_tables[t], &err),
+                             CV_STATUS_OK);
+            if (B.cuda->iface->tenant_upload(B.cuda, graphs[t], prec, NULL, &cuda_tables[t], &err) != CV_STATUS_OK)
+                fail_msg("upload: %s", err.msg);
+        }
+        cv_shape_t xs = CV_TEST_SHAPE(total, 16, 9, 9);
+        cv_tensor_t x;
+        assert_int_equal(cv_tensor_alloc(&x, CV_DTYPE_FP32, &xs), CV_STATUS_OK);
+        cv_test_fill_random(&x, 91);
+        cv_plan_t *plan = plan_of(graphs[0], &xs);
+        cv_tensor_t cpu = run_plan(B.cpu_exec, plan, cpu_tables, rows, R, CV_PRECISION_FP32, &x);
+        cv_tensor_t out[2];
+        for (int way = 0; way < 2; way++) {
+            const char *name = way ? "channels" : "planes";
+            cuda->conv_channels_c = way == 1;
+            long before = cuda->conv_channels_c_launches;
+            cv_plan_t *p = plan_of(graphs[0], &xs); /* a plan per way: the cache never replays the other's graph */
+            out[way] = run_plan(B.cuda_exec, p, cuda_tables, rows, R, prec, &x);
+            long ran = cuda->conv_channels_c_launches - before;
+            /* c1, c2, c3, c6, c7: the GEMM convolutions (c4, c5 are depthwise) */
+            if (way == 1 ? ran < 5 : ran != 0)
+                fail_msg("%s: %ld convolutions wrote C channels innermost with CARAVEL_CONV_C=%s",
+                         precision_name(prec), ran, name);
+            double d = cv_test_rel_diff(&out[way], &cpu), worst_solo = 0;
+            if (!(d <= tolerance(prec))) fail_msg("%s, C in %s: CUDA vs CPU %g", precision_name(prec), name, d);
+            int64_t row0 = 0;
+            for (int t = 0; t < R; t++) {
+                cv_tensor_t xin = cv_test_rows_copy(&x, row0, rows[t]);
+                cv_shape_t ss = xin.shape;
+                cv_plan_t *solo_plan = plan_of(graphs[t], &ss);
+                cv_tensor_t solo = run_plan(B.cuda_exec, solo_plan, &cuda_tables[t], &rows[t], 1, prec, &xin);
+                cv_tensor_t mine = cv_test_rows_copy(&out[way], row0, rows[t]);
+                double ds = cv_test_rel_diff(&mine, &solo);
+                worst_solo = fmax(worst_solo, ds);
+                if (!(ds <= tolerance(prec)))
+                    fail_msg("%s, C in %s: slice %d differs from its tenant alone: %g", precision_name(prec), name, t,
+                             ds);
+                cv_tensor_free(&xin);
+                cv_tensor_free(&solo);
+                cv_tensor_free(&mine);
+                cv_plan_destroy(solo_plan);
+                row0 += rows[t];
+            }
+            printf("  %s, C in %s (%ld convolutions so): vs CPU %.2e, slice vs solo %.2e\n", precision_name(prec),
+                   name, ran, d, worst_solo);
+            cv_plan_destroy(p);
+        }
+        double d_ways = cv_test_rel_diff(&out[0], &out[1]);
+        printf("    channels vs planes %.2e\n", d_ways);
+        if (!(d_ways <= tolerance(prec))) fail_msg("%s: channels vs planes %g", precision_name(prec), d_ways);
+        for (int way = 0; way < 2; way++) cv_tensor_free(&out[way]);
+        cv_tensor_free(&cpu);
+        cv_tensor_free(&x);
+        cv_plan_destroy(plan);
+        for (int t = 0; t < R; t++) {
+            B.cpu->iface->tenant_release(B.cpu, graphs[t], cpu_tables[t]);
+            B.cuda->iface->tenant_release(B.cuda, graphs[t], cuda_tables[t]);
+            cv_graph_destroy(graphs[t]);
+        }
+    }
+    cuda->conv_channels_c = was;
 }
 
 /* ---- (b2) a wave's copies in one call ----------------------------------- */
@@ -822,6 +909,7 @@ int main(void)
         cmocka_unit_test(test_wave_r64),
         cmocka_unit_test(test_wave_r7_reduced),
         cmocka_unit_test(test_half_activations),
+        cmocka_unit_test(test_conv_channels_c),
         cmocka_unit_test(test_copy_kernel),
         cmocka_unit_test(test_copy_batched),
         cmocka_unit_test(test_alloc_failure),

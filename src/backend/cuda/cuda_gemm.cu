@@ -82,6 +82,9 @@
 
 /* The columns of one chunk of rows stay below this many bytes. */
 #define CONV_COL_BUDGET ((size_t)512 << 20)
+/* Planes up to this many pixels take conv_plan_t.channels_c (ResNet-50's
+ * 14x14 and 7x7 stages; at 28x28 both orientations measured level). */
+#define CONV_CHANNELS_C_PIXELS 400
 #define THREADS 256
 
 /* ---- small helpers -------------------------------------------------------- */
@@ -650,6 +653,51 @@ static __global__ void split_epilogue_kernel(const float *__restrict__ parts, in
         }
 }
 
+/* The epilogue of a conv whose GEMM wrote C channels innermost
+ * (conv_plan_t.channels_c): c[((n*G + g)*P + pixel)*Mg + m], the sum of
+ * `split` such parts `part` elements apart (split 1: C itself), moved into
+ * Y's planes y[(n*M + g*Mg + m)*P + pixel] with the row's bias, the
+ * residual (laid out as Y) and the clamp. A 32 x 32 tile of (pixel,
+ * channel) goes through shared memory, so that C is read along channels
+ * and Y written along pixels, both coalesced. Grid: x pixel tiles, y
+ * channel tiles, z (row, group) pairs (looping past 65535). */
+#define CT_TILE 32
+template <typename TS, typename TY>
+static __global__ void __launch_bounds__(CT_TILE * 8)
+    channels_epilogue_kernel(const TS *__restrict__ c, int64_t part, int split, TY *__restrict__ y, int64_t pairs,
+                             int groups, int mg, int pixels, const float *const *__restrict__ tab,
+                             const void *__restrict__ res, int res_act, bool clamp, float lo, float hi)
+{
+    __shared__ float tile[CT_TILE][CT_TILE + 1];
+    const int p0 = blockIdx.x * CT_TILE, m0 = blockIdx.y * CT_TILE;
+    for (int64_t ng = blockIdx.z; ng < pairs; ng += gridDim.z) {
+        const TS *src = c + ng * (int64_t)pixels * mg;
+        /* read: threadIdx.x along channels, rows of the tile along pixels */
+        for (int i = threadIdx.y; i < CT_TILE; i += blockDim.y) {
+            int pixel = p0 + i, m = m0 + threadIdx.x;
+            float v = 0.0f;
+            if (pixel < pixels && m < mg)
+                for (int s = 0; s < split; s++) v += to_float(src[s * part + (int64_t)pixel * mg + m]);
+            tile[i][threadIdx.x] = v;
+        }
+        __syncthreads();
+        /* write: threadIdx.x along pixels */
+        int64_t n = ng / groups, g = ng - n * groups;
+        for (int i = threadIdx.y; i < CT_TILE; i += blockDim.y) {
+            int m = m0 + i, pixel = p0 + threadIdx.x;
+            if (m < mg && pixel < pixels) {
+                int64_t channel = g * mg + m, at = (n * groups * mg + channel) * pixels + pixel;
+                float v = tile[threadIdx.x][i];
+                if (tab) v += __ldg(tab[n] + channel);
+                if (res) v += load_act(res, res_act, at);
+                if (clamp) v = cv_clamp_f32(v, lo, hi);
+                y[at] = from_float<TY>(v);
+            }
+        }
+        __syncthreads();
+    }
+}
+
 /* ---- launchers (explicit stream) ---------------------------------------- */
 
 /* im2col of X stored as x_act into columns of the GEMM's operand type. */
@@ -844,6 +892,14 @@ typedef struct conv_plan {
                      * (never with a tenant's W in a wave the cache may capture:
                      * the call would take W's address as an argument) */
     const char *w0; /* slice 0's weights as the GEMM reads them (unless convert_w) */
+    /* The GEMM writes C channels innermost, [N, G, P, Mg], into the
+     * workspace (Y = W col with both of today's operands transposed by
+     * cuBLAS), and channels_epilogue_kernel moves it into Y's planes: for
+     * FP16/BF16 planes of at most CONV_CHANNELS_C_PIXELS pixels, where
+     * cuBLAS's kernels for the NCHW orientation (C = col^T W^T, P rows)
+     * measured up to 2.3x slower (bench/conv_layouts.cu; cv_cuda_t.conv_channels_c). */
+    bool channels_c;
+    size_t c_bytes; /* that C, when K is not split (a split's parts are laid out alike) */
     int64_t chunk;  /* rows whose columns fit CONV_COL_BUDGET */
     int64_t split;  /* K cut into this many parts (pointer-array GEMMs of few tiles), 1: none */
     size_t parts_bytes; /* their FP32 partial products, summed by the epilogue */
@@ -879,7 +935,8 @@ static int64_t conv_split(const conv_plan_t *p)
 /* Fills *p for a step whose X and W are FP32 with 1 to 3 spatial dims
  * (indirect: cv_cuda_members_indirect). False when cuBLAS's int arguments cannot hold the GEMM's extents or a
  * plane has 2^31 elements or more (the step then runs on the host). */
-static bool conv_plan_make(const cv_step_run_t *run, bool multi, bool indirect, conv_acts_t acts, conv_plan_t *p)
+static bool conv_plan_make(const cv_step_run_t *run, bool multi, bool indirect, bool channels_c, conv_acts_t acts,
+                           conv_plan_t *p)
 {
     const cv_tensor_t *x = run->inputs[0], *w = run->inputs[1];
     const cv_tensor_t *b = run->ninputs > 2 ? run->inputs[2] : NULL;
@@ -928,11 +985,14 @@ static bool conv_plan_make(const cv_step_run_t *run, bool multi, bool indirect, 
     bool member_w = !p->convert_w && (input_is_weight(run, 1) || (half && is_tenant_constant(run, 1)));
     p->strided = uniform && g->group == 1 && !(member_w && indirect);
 
+    p->channels_c = channels_c && is_half(p->prec) && !p->strided && p->pixels <= CONV_CHANNELS_C_PIXELS &&
+                    g->mg <= (int64_t)65535 * CT_TILE;
     p->col_row_bytes = (size_t)(g->c * p->kk * p->pixels) * p->es;
     int64_t chunk = p->direct ? g->n : (int64_t)(CONV_COL_BUDGET / (p->col_row_bytes ? p->col_row_bytes : 1));
     p->chunk = CV_MAX(1, CV_MIN(chunk, g->n));
     p->split = p->strided ? 1 : conv_split(p);
     p->parts_bytes = p->split > 1 ? align_up(sizeof(float) * (size_t)(p->split * g->n * g->m * p->pixels)) : 0;
+    p->c_bytes = p->channels_c && p->split == 1 ? align_up(p->ys * (size_t)(g->n * g->m * p->pixels)) : 0;
     p->w_bytes = p->convert_w ? align_up((size_t)cv_shape_numel(&w->shape) * p->es) : 0;
     return true;
 }
@@ -941,8 +1001,8 @@ static bool conv_plan_make(const cv_step_run_t *run, bool multi, bool indirect, 
  * group) problem, unless strided) and of the bias (per row), in that
  * order; *dev receives their device address (NULL when there are none). */
 static cv_status conv_tables(cv_cuda_t *cuda, const cv_step_run_t *run, const conv_plan_t *p,
-                             const int *slice_of_row, const char *col, char *parts, const char *w0, void **dev,
-                             cv_err_t *err)
+                             const int *slice_of_row, const char *col, char *parts, char *c_channels, const char *w0,
+                             void **dev, cv_err_t *err)
 {
     const conv_geom_t *g = &p->g;
     int64_t problems = g->n * g->group * p->split;
@@ -977,9 +1037,10 @@ static cv_status conv_tables(cv_cuda_t *cuda, const cv_step_run_t *run, const co
                 size_t w_at = (size_t)(gi * g->mg * p->k + sp * depth) * es;
                 if (p->convert_w) tb[q] = w0 + w_at;
                 else put_input(cuda, run, &tb[q], 1, slice_of_row[n], is_half(p->prec), w_at);
-                size_t y_at = (size_t)((n * g->m + gi * g->mg) * p->pixels); /* elements */
+                /* elements; channels_c: pair (n, g)'s P x Mg block, the same offset */
+                size_t y_at = (size_t)((n * g->m + gi * g->mg) * p->pixels);
                 tc[q] = p->split > 1 ? parts + sizeof(float) * ((size_t)(sp * g->n * g->m * p->pixels) + y_at)
-                                     : yd + p->ys * y_at;
+                                     : (p->channels_c ? c_channels : yd) + p->ys * y_at;
             }
         }
     }
@@ -1030,6 +1091,18 @@ static cv_status conv_gemms(cv_cuda_t *cuda, const cv_step_run_t *run, const con
                             err);
         } else {
             int64_t p0 = n0 * g->group * p->split, count = rows * g->group * p->split;
+            if (p->channels_c) {
+                /* C (Mg x P, column-major: channels innermost) = W_g (W^T
+                 * stored K x Mg, transposed) * col (P x K, transposed) */
+                CV_CUBLAS_CHECK(cublasGemmBatchedEx(cuda->cublas, CUBLAS_OP_T, CUBLAS_OP_T, (int)g->mg, (int)pixels,
+                                                    (int)(k / p->split), &one, dev + problems + p0, type, (int)k,
+                                                    dev + p0, type, (int)pixels, &zero,
+                                                    (void *const *)(dev + 2 * problems + p0),
+                                                    p->split > 1 ? CUDA_R_32F : c_type, (int)g->mg, (int)count,
+                                                    compute, CUBLAS_GEMM_DEFAULT),
+                                err);
+                continue;
+            }
             CV_CUBLAS_CHECK(cublasGemmBatchedEx(cuda->cublas, CUBLAS_OP_N, CUBLAS_OP_N, (int)pixels, (int)g->mg,
                                                 (int)(k / p->split), &one, dev + p0, type, (int)pixels, dev + problems + p0,
                                                 type, (int)k, &zero, (void *const *)(dev + 2 * problems + p0),
@@ -1047,14 +1120,15 @@ static cv_status conv_gemm(cv_cuda_t *cuda, const cv_step_run_t *run, const conv
                            const int *slice_of_row, cv_err_t *err)
 {
     /* workspace: converted W, partial sums, columns */
-    size_t ws_bytes = p->w_bytes + p->parts_bytes + (p->direct ? 0 : (size_t)p->chunk * p->col_row_bytes);
+    size_t ws_bytes =
+        p->w_bytes + p->parts_bytes + p->c_bytes + (p->direct ? 0 : (size_t)p->chunk * p->col_row_bytes);
     char *ws = NULL;
     if (ws_bytes && !(ws = (char *)cv_cuda_workspace(cuda, ws_bytes)))
         return cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of GPU memory for Conv columns (%zu bytes)", ws_bytes);
-    char *parts = ws + p->w_bytes, *col = parts + p->parts_bytes;
+    char *parts = ws + p->w_bytes, *c_channels = parts + p->parts_bytes, *col = c_channels + p->c_bytes;
     const char *w0 = p->convert_w ? ws : p->w0; /* filled below, before the GEMMs read it */
     void *dev;
-    cv_status st = conv_tables(cuda, run, p, slice_of_row, col, parts, w0, &dev, err);
+    cv_status st = conv_tables(cuda, run, p, slice_of_row, col, parts, c_channels, w0, &dev, err);
     if (st != CV_STATUS_OK) return st;
     if (p->convert_w) {
         const cv_tensor_t *w = run->inputs[1];
@@ -1065,6 +1139,26 @@ static cv_status conv_gemm(cv_cuda_t *cuda, const cv_step_run_t *run, const conv
     const conv_geom_t *g = &p->g;
     const float *const *dev_bias =
         p->has_bias ? (const float *const *)dev + (p->strided ? 0 : 3 * g->n * g->group * p->split) : NULL;
+    if (p->channels_c) {
+        dim3 grid((unsigned)((p->pixels + CT_TILE - 1) / CT_TILE), (unsigned)((g->mg + CT_TILE - 1) / CT_TILE),
+                  (unsigned)CV_MAX(1, CV_MIN(g->n * g->group, 65535)));
+        dim3 block(CT_TILE, 8);
+        with_act(p->acts.y, [&](auto ty) {
+            using TY = decltype(ty);
+            if (p->split > 1)
+                channels_epilogue_kernel<float, TY><<<grid, block, 0, cuda->stream>>>(
+                    (const float *)parts, g->n * g->m * p->pixels, (int)p->split, (TY *)run->outputs[0]->data,
+                    g->n * g->group, (int)g->group, (int)g->mg, (int)p->pixels, dev_bias, p->res, p->acts.res,
+                    p->c.active, p->c.lo, p->c.hi);
+            else
+                channels_epilogue_kernel<TY, TY><<<grid, block, 0, cuda->stream>>>(
+                    (const TY *)c_channels, 0, 1, (TY *)run->outputs[0]->data, g->n * g->group, (int)g->group,
+                    (int)g->mg, (int)p->pixels, dev_bias, p->res, p->acts.res, p->c.active, p->c.lo, p->c.hi);
+        });
+        CV_CUDA_CHECK_LAUNCH(err);
+        cuda->conv_channels_c_launches++;
+        return CV_STATUS_OK;
+    }
     if (p->split > 1) {
         dim3 grid, block;
         plane_launch(g->n, g->m, p->pixels, &grid, &block);
@@ -1149,7 +1243,7 @@ extern "C" cv_status cv_cuda_conv(cv_cuda_t *cuda, const cv_step_run_t *run, cv_
     conv_acts_t acts = {act_of(cuda, run, n->inputs[0]), act_of(cuda, run, n->outputs[0]),
                         n->fused_residual && run->ninputs > 3 ? act_of(cuda, run, n->inputs[3]) : ACT_F32};
     conv_plan_t p;
-    if (!conv_plan_make(run, multi, cv_cuda_members_indirect(cuda), acts, &p)) {
+    if (!conv_plan_make(run, multi, cv_cuda_members_indirect(cuda), cuda->conv_channels_c, acts, &p)) {
         /* The host reads and writes FP32 alone. The plan keeps half only
          * the activations of 2-D convolutions, whose extents the device
          * kernels take far beyond any real model's. */

@@ -67,6 +67,13 @@ typedef struct cv_cuda {
      * epilogue, im2col and the depthwise kernels read and write half.
      * CARAVEL_HALF_ACTIVATIONS=fp32 keeps every activation FP32. */
     bool half_activations;
+    /* FP16/BF16 Conv GEMMs on small planes write C channels innermost and
+     * the epilogue moves it into Y's planes (cuda_gemm.cu,
+     * conv_plan_t.channels_c): cuBLAS's kernels for the NCHW orientation
+     * measured up to 2.3x slower there (bench/conv_layouts.cu, ResNet-50's
+     * 7x7 stage at R = 64). CARAVEL_CONV_C=planes turns it off. */
+    bool conv_channels_c;
+    long conv_channels_c_launches; /* for tests */
     /* The process's pinned host blocks made by host_alloc (request
      * buffers), which copy_many moves in one call (cuda_copy.cu). */
     struct cv_cuda_host_blocks *host_blocks;
