@@ -69,9 +69,10 @@ typedef struct cv_cuda {
     bool half_activations;
     /* FP16/BF16 Conv GEMMs on small planes write C channels innermost and
      * the epilogue moves it into Y's planes (cuda_gemm.cu,
-     * conv_plan_t.channels_c): cuBLAS's kernels for the NCHW orientation
-     * measured up to 2.3x slower there (bench/conv_layouts.cu, ResNet-50's
-     * 7x7 stage at R = 64). CARAVEL_CONV_C=planes turns it off. */
+     * conv_plan_t.channels_c): the default since it measured 3% faster on
+     * the H100 (R = 64, FP16: ResNet-50 5285 against 5124 inf/s,
+     * MobileNetV2 18757 against 18197; docs/RESULTS.md, eighth session).
+     * CARAVEL_CONV_C=planes turns it off. */
     bool conv_channels_c;
     long conv_channels_c_launches; /* for tests */
     /* The process's pinned host blocks made by host_alloc (request
