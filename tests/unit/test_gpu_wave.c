@@ -615,15 +615,17 @@ static void test_half_activations(void **state)
  * both ways), whose GEMM convolutions all write C channels innermost
  * when asked (CARAVEL_CONV_C=channels): the 3x3s from columns, the 1x1s
  * from X itself, c2 and c6 with K split (FP32 parts laid out alike), c2
- * and c7 with the residual fused. A wave of 5 tenants that way and with
- * C in planes: both within tolerance of the CPU's FP32 wave and of each
- * other, each slice within it of its tenant alone, and the channels way
- * taken (counted) only where asked. */
+ * and c7 with the residual fused; with the columns as today (pixels) and
+ * K-contiguous (taps, CARAVEL_CONV_COLUMNS=taps: c1 from FP32 X, the
+ * others from half X, 1x1s copied). A wave of 5 tenants those two ways and
+ * with C in planes: each within tolerance of the CPU's FP32 wave and of C
+ * in planes, each slice within it of its tenant alone, and each way taken
+ * (counted) only where asked. */
 static void test_conv_channels_c(void **state)
 {
     enum { R = 5 };
     cv_cuda_t *cuda = (cv_cuda_t *)B.cuda;
-    bool was = cuda->conv_channels_c;
+    bool was = cuda->conv_channels_c, was_k = cuda->conv_k_major;
     cv_precision_t precs[2] = {CV_PRECISION_FP16, CV_PRECISION_BF16};
     cv_err_t err;
     for (int pi = 0; pi < 2; pi++) {
@@ -645,18 +647,19 @@ static void test_conv_channels_c(void **state)
         cv_test_fill_random(&x, 91);
         cv_plan_t *plan = plan_of(graphs[0], &xs);
         cv_tensor_t cpu = run_plan(B.cpu_exec, plan, cpu_tables, rows, R, CV_PRECISION_FP32, &x);
-        cv_tensor_t out[2];
-        for (int way = 0; way < 2; way++) {
-            const char *name = way ? "channels" : "planes";
-            cuda->conv_channels_c = way == 1;
-            long before = cuda->conv_channels_c_launches;
+        cv_tensor_t out[3];
+        for (int way = 0; way < 3; way++) {
+            const char *name = way == 0 ? "planes" : way == 1 ? "channels, pixel columns" : "channels, tap columns";
+            cuda->conv_channels_c = way >= 1;
+            cuda->conv_k_major = way == 2;
+            long before = cuda->conv_channels_c_launches, before_k = cuda->conv_k_major_launches;
             cv_plan_t *p = plan_of(graphs[0], &xs); /* a plan per way: the cache never replays the other's graph */
             out[way] = run_plan(B.cuda_exec, p, cuda_tables, rows, R, prec, &x);
-            long ran = cuda->conv_channels_c_launches - before;
+            long ran = cuda->conv_channels_c_launches - before, ran_k = cuda->conv_k_major_launches - before_k;
             /* c1, c2, c3, c6, c7: the GEMM convolutions (c4, c5 are depthwise) */
-            if (way == 1 ? ran < 5 : ran != 0)
-                fail_msg("%s: %ld convolutions wrote C channels innermost with CARAVEL_CONV_C=%s",
-                         precision_name(prec), ran, name);
+            if ((way >= 1 ? ran < 5 : ran != 0) || (way == 2 ? ran_k < 5 : ran_k != 0))
+                fail_msg("%s, C in %s: %ld convolutions wrote C channels innermost, %ld from tap columns",
+                         precision_name(prec), name, ran, ran_k);
             double d = cv_test_rel_diff(&out[way], &cpu), worst_solo = 0;
             if (!(d <= tolerance(prec))) fail_msg("%s, C in %s: CUDA vs CPU %g", precision_name(prec), name, d);
             int64_t row0 = 0;
@@ -681,10 +684,13 @@ static void test_conv_channels_c(void **state)
                    name, ran, d, worst_solo);
             cv_plan_destroy(p);
         }
-        double d_ways = cv_test_rel_diff(&out[0], &out[1]);
-        printf("    channels vs planes %.2e\n", d_ways);
-        if (!(d_ways <= tolerance(prec))) fail_msg("%s: channels vs planes %g", precision_name(prec), d_ways);
-        for (int way = 0; way < 2; way++) cv_tensor_free(&out[way]);
+        for (int way = 1; way < 3; way++) {
+            double d_ways = cv_test_rel_diff(&out[way], &out[0]);
+            printf("    %s columns vs C in planes %.2e\n", way == 1 ? "pixel" : "tap", d_ways);
+            if (!(d_ways <= tolerance(prec)))
+                fail_msg("%s: way %d vs C in planes %g", precision_name(prec), way, d_ways);
+        }
+        for (int way = 0; way < 3; way++) cv_tensor_free(&out[way]);
         cv_tensor_free(&cpu);
         cv_tensor_free(&x);
         cv_plan_destroy(plan);
@@ -695,6 +701,7 @@ static void test_conv_channels_c(void **state)
         }
     }
     cuda->conv_channels_c = was;
+    cuda->conv_k_major = was_k;
 }
 
 /* ---- (b2) a wave's copies in one call ----------------------------------- */

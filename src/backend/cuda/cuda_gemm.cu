@@ -272,6 +272,58 @@ static __global__ void im2col_kernel(const TX *__restrict__ x, T *__restrict__ c
         }
 }
 
+/* Columns K-contiguous for a channels_c GEMM of one group (conv_plan_t.
+ * k_major): col[(n*P + pixel)*K + c*KK + tap], each row a P x K row-major
+ * matrix, K = C*KK, 2-D. A block takes one row and `tile` channels: their
+ * planes go to shared memory (read along the planes, coalesced), then the
+ * block writes every pixel's tile*KK taps, contiguous in col. A thread's
+ * taps are the same for every pixel (tile*KK <= IM2COL_ROWS_TAPS *
+ * blockDim.x), so their offsets are worked out once. Grid: x channel
+ * tiles, y rows (looping past 65535). */
+#define IM2COL_ROWS_THREADS 256
+#define IM2COL_ROWS_TAPS 4
+#define IM2COL_ROWS_SMEM 40960
+template <typename TX, typename T>
+static __global__ void __launch_bounds__(IM2COL_ROWS_THREADS)
+    im2col_rows_kernel(const TX *__restrict__ x, T *__restrict__ col, int64_t rows, int channels, int tile,
+                       conv_dims_t g)
+{
+    extern __shared__ unsigned char im2col_smem[];
+    T *planes = (T *)im2col_smem;
+    const int in_h = (int)g.in[1], in_w = (int)g.in[2], in_plane = in_h * in_w;
+    const int out_w = (int)g.out[2], pixels = (int)(g.out[1] * g.out[2]);
+    const int kw_n = (int)g.k[2], kk = (int)(g.k[1] * g.k[2]), k = channels * kk;
+    const int c0 = blockIdx.x * tile, ct = min(tile, channels - c0), width = ct * kk;
+    const int sh = (int)g.s[1], sw = (int)g.s[2];
+    int at[IM2COL_ROWS_TAPS], dh[IM2COL_ROWS_TAPS], dw[IM2COL_ROWS_TAPS];
+    for (int q = 0; q < IM2COL_ROWS_TAPS; q++) {
+        int j = threadIdx.x + q * IM2COL_ROWS_THREADS, c = j / kk, tap = j - c * kk, kh = tap / kw_n;
+        at[q] = c * in_plane;
+        dh[q] = kh * (int)g.d[1] - (int)g.p[1];
+        dw[q] = (tap - kh * kw_n) * (int)g.d[2] - (int)g.p[2];
+    }
+    for (int64_t n = blockIdx.y; n < rows; n += gridDim.y) {
+        const TX *__restrict__ xn = x + (n * channels + c0) * (int64_t)in_plane;
+        for (int i = threadIdx.x; i < ct * in_plane; i += IM2COL_ROWS_THREADS)
+            planes[i] = from_float<T>(to_float(xn[i]));
+        __syncthreads();
+        T *__restrict__ cn = col + n * (int64_t)pixels * k + (int64_t)c0 * kk;
+        for (int pixel = 0; pixel < pixels; pixel++) {
+            int oh = pixel / out_w, ow = pixel - oh * out_w;
+            T *__restrict__ dst = cn + (int64_t)pixel * k;
+#pragma unroll
+            for (int q = 0; q < IM2COL_ROWS_TAPS; q++) {
+                int j = threadIdx.x + q * IM2COL_ROWS_THREADS;
+                if (j >= width) break;
+                int ih = oh * sh + dh[q], iw = ow * sw + dw[q];
+                bool in = ih >= 0 && ih < in_h && iw >= 0 && iw < in_w;
+                dst[j] = in ? planes[at[q] + ih * in_w + iw] : from_float<T>(0.0f);
+            }
+        }
+        __syncthreads();
+    }
+}
+
 template <typename T>
 static __global__ void convert_kernel(const float *__restrict__ in, T *__restrict__ out, int64_t n)
 {
@@ -899,6 +951,12 @@ typedef struct conv_plan {
      * cuBLAS's kernels for the NCHW orientation (C = col^T W^T, P rows)
      * measured up to 2.3x slower (bench/conv_layouts.cu; cv_cuda_t.conv_channels_c). */
     bool channels_c;
+    /* With one group and 2-D: the columns K-contiguous too (im2col_rows_kernel,
+     * 1x1s included), so that cuBLAS reads both operands along K, the
+     * orientation conv_layouts measured 2.3x faster on 7x7 planes; tile:
+     * its channels per block. */
+    bool k_major;
+    int k_major_tile;
     size_t c_bytes; /* that C, when K is not split (a split's parts are laid out alike) */
     int64_t chunk;  /* rows whose columns fit CONV_COL_BUDGET */
     int64_t split;  /* K cut into this many parts (pointer-array GEMMs of few tiles), 1: none */
@@ -935,8 +993,8 @@ static int64_t conv_split(const conv_plan_t *p)
 /* Fills *p for a step whose X and W are FP32 with 1 to 3 spatial dims
  * (indirect: cv_cuda_members_indirect). False when cuBLAS's int arguments cannot hold the GEMM's extents or a
  * plane has 2^31 elements or more (the step then runs on the host). */
-static bool conv_plan_make(const cv_step_run_t *run, bool multi, bool indirect, bool channels_c, conv_acts_t acts,
-                           conv_plan_t *p)
+static bool conv_plan_make(const cv_step_run_t *run, bool multi, bool indirect, bool channels_c, bool k_major,
+                           conv_acts_t acts, conv_plan_t *p)
 {
     const cv_tensor_t *x = run->inputs[0], *w = run->inputs[1];
     const cv_tensor_t *b = run->ninputs > 2 ? run->inputs[2] : NULL;
@@ -987,6 +1045,15 @@ static bool conv_plan_make(const cv_step_run_t *run, bool multi, bool indirect, 
 
     p->channels_c = channels_c && is_half(p->prec) && !p->strided && p->pixels <= CONV_CHANNELS_C_PIXELS &&
                     g->mg <= (int64_t)65535 * CT_TILE;
+    if (k_major && p->channels_c && g->group == 1 && d->in[0] == 1 && d->k[0] == 1) {
+        int64_t tile = IM2COL_ROWS_SMEM / (p->in_plane * (int64_t)p->es);
+        tile = CV_MIN(tile, CV_MIN((int64_t)64, (int64_t)IM2COL_ROWS_TAPS * IM2COL_ROWS_THREADS / p->kk));
+        if (tile >= 1 && (g->c + tile - 1) / tile <= 65535) {
+            p->k_major = true;
+            p->k_major_tile = (int)CV_MIN(tile, g->c);
+            p->direct = false;
+        }
+    }
     p->col_row_bytes = (size_t)(g->c * p->kk * p->pixels) * p->es;
     int64_t chunk = p->direct ? g->n : (int64_t)(CONV_COL_BUDGET / (p->col_row_bytes ? p->col_row_bytes : 1));
     p->chunk = CV_MAX(1, CV_MIN(chunk, g->n));
@@ -1030,6 +1097,8 @@ static cv_status conv_tables(cv_cuda_t *cuda, const cv_step_run_t *run, const co
                 int64_t q = (n * g->group + gi) * p->split + sp;
                 if (p->direct)
                     ta[q] = xd + (size_t)((n * g->c + gi * g->cg) * p->in_plane + sp * depth * p->pixels) * es;
+                else if (p->k_major) /* row n's P x K, columns sp*depth.. */
+                    ta[q] = col + (size_t)((n % p->chunk) * p->pixels * p->k + sp * depth) * es;
                 else
                     ta[q] = col + (size_t)(((n % p->chunk) * g->c + gi * g->cg) * p->kk * p->pixels +
                                            sp * depth * p->pixels) *
@@ -1068,7 +1137,21 @@ static cv_status conv_gemms(cv_cuda_t *cuda, const cv_step_run_t *run, const con
     int64_t problems = g->n * g->group * p->split, k = p->k, pixels = p->pixels, in_plane = p->in_plane;
     for (int64_t n0 = 0; n0 < g->n; n0 += p->chunk) {
         int64_t rows = CV_MIN(p->chunk, g->n - n0);
-        if (p->pointwise && !p->direct) {
+        if (p->k_major) {
+            dim3 grid((unsigned)((g->c + p->k_major_tile - 1) / p->k_major_tile), (unsigned)CV_MIN(rows, 65535));
+            size_t smem = (size_t)p->k_major_tile * (size_t)in_plane * p->es;
+            act_t col_act = p->prec == CV_PRECISION_FP16 ? ACT_F16 : ACT_BF16;
+            with_act(p->acts.x, [&](auto tx) {
+                using TX = decltype(tx);
+                with_act(col_act, [&](auto tc) {
+                    using TC = decltype(tc);
+                    im2col_rows_kernel<TX, TC><<<grid, IM2COL_ROWS_THREADS, smem, cuda->stream>>>(
+                        (const TX *)(xd + p->xs * (size_t)(n0 * g->c * in_plane)), (TC *)col, rows, (int)g->c,
+                        p->k_major_tile, g->dims);
+                });
+            });
+            CV_CUDA_CHECK_LAUNCH(err);
+        } else if (p->pointwise && !p->direct) {
             /* Half columns of a pointwise Conv of FP32 X: X converted
              * element by element (what im2col with one tap writes, without
              * its index arithmetic per element). */
@@ -1093,10 +1176,12 @@ static cv_status conv_gemms(cv_cuda_t *cuda, const cv_step_run_t *run, const con
             int64_t p0 = n0 * g->group * p->split, count = rows * g->group * p->split;
             if (p->channels_c) {
                 /* C (Mg x P, column-major: channels innermost) = W_g (W^T
-                 * stored K x Mg, transposed) * col (P x K, transposed) */
-                CV_CUBLAS_CHECK(cublasGemmBatchedEx(cuda->cublas, CUBLAS_OP_T, CUBLAS_OP_T, (int)g->mg, (int)pixels,
-                                                    (int)(k / p->split), &one, dev + problems + p0, type, (int)k,
-                                                    dev + p0, type, (int)pixels, &zero,
+                 * stored K x Mg, transposed) * col (K x P column-major when
+                 * k_major, else today's P x K, transposed) */
+                CV_CUBLAS_CHECK(cublasGemmBatchedEx(cuda->cublas, CUBLAS_OP_T, p->k_major ? CUBLAS_OP_N : CUBLAS_OP_T,
+                                                    (int)g->mg, (int)pixels, (int)(k / p->split), &one,
+                                                    dev + problems + p0, type, (int)k, dev + p0, type,
+                                                    p->k_major ? (int)k : (int)pixels, &zero,
                                                     (void *const *)(dev + 2 * problems + p0),
                                                     p->split > 1 ? CUDA_R_32F : c_type, (int)g->mg, (int)count,
                                                     compute, CUBLAS_GEMM_DEFAULT),
@@ -1157,6 +1242,7 @@ static cv_status conv_gemm(cv_cuda_t *cuda, const cv_step_run_t *run, const conv
         });
         CV_CUDA_CHECK_LAUNCH(err);
         cuda->conv_channels_c_launches++;
+        cuda->conv_k_major_launches += p->k_major;
         return CV_STATUS_OK;
     }
     if (p->split > 1) {
@@ -1243,7 +1329,8 @@ extern "C" cv_status cv_cuda_conv(cv_cuda_t *cuda, const cv_step_run_t *run, cv_
     conv_acts_t acts = {act_of(cuda, run, n->inputs[0]), act_of(cuda, run, n->outputs[0]),
                         n->fused_residual && run->ninputs > 3 ? act_of(cuda, run, n->inputs[3]) : ACT_F32};
     conv_plan_t p;
-    if (!conv_plan_make(run, multi, cv_cuda_members_indirect(cuda), cuda->conv_channels_c, acts, &p)) {
+    if (!conv_plan_make(run, multi, cv_cuda_members_indirect(cuda), cuda->conv_channels_c, cuda->conv_k_major, acts,
+                        &p)) {
         /* The host reads and writes FP32 alone. The plan keeps half only
          * the activations of 2-D convolutions, whose extents the device
          * kernels take far beyond any real model's. */

@@ -75,6 +75,11 @@ typedef struct cv_cuda {
      * CARAVEL_CONV_C=planes turns it off. */
     bool conv_channels_c;
     long conv_channels_c_launches; /* for tests */
+    /* Those of one group, 2-D, also lay their columns out K-contiguous
+     * (conv_plan_t.k_major): CARAVEL_CONV_COLUMNS=taps; pixels keeps the
+     * NCHW columns, which cuBLAS then reads transposed. */
+    bool conv_k_major;
+    long conv_k_major_launches; /* for tests */
     /* The process's pinned host blocks made by host_alloc (request
      * buffers), which copy_many moves in one call (cuda_copy.cu). */
     struct cv_cuda_host_blocks *host_blocks;
