@@ -947,9 +947,11 @@ typedef struct conv_plan {
     /* The GEMM writes C channels innermost, [N, G, P, Mg], into the
      * workspace (Y = W col with both of today's operands transposed by
      * cuBLAS), and channels_epilogue_kernel moves it into Y's planes: for
-     * FP16/BF16 planes of at most CONV_CHANNELS_C_PIXELS pixels, where
-     * cuBLAS's kernels for the NCHW orientation (C = col^T W^T, P rows)
-     * measured up to 2.3x slower (bench/conv_layouts.cu; cv_cuda_t.conv_channels_c). */
+     * FP16/BF16 planes of at most CONV_CHANNELS_C_PIXELS pixels. With the
+     * NCHW columns this GEMM runs level with the NCHW orientation's (C =
+     * col^T W^T, P rows); the gain (3%) is the tiled epilogue's on small
+     * planes. The orientation's own gain needs k_major (bench/conv_layouts.cu;
+     * cv_cuda_t.conv_channels_c). */
     bool channels_c;
     /* With one group and 2-D: the columns K-contiguous too (im2col_rows_kernel,
      * 1x1s included), so that cuBLAS reads both operands along K, the
@@ -1204,7 +1206,7 @@ static cv_status conv_gemms(cv_cuda_t *cuda, const cv_step_run_t *run, const con
 static cv_status conv_gemm(cv_cuda_t *cuda, const cv_step_run_t *run, const conv_plan_t *p,
                            const int *slice_of_row, cv_err_t *err)
 {
-    /* workspace: converted W, partial sums, columns */
+    /* workspace: converted W, partial sums, C channels innermost, columns */
     size_t ws_bytes =
         p->w_bytes + p->parts_bytes + p->c_bytes + (p->direct ? 0 : (size_t)p->chunk * p->col_row_bytes);
     char *ws = NULL;
