@@ -19,7 +19,12 @@
  *   lt_rows   the same fused GEMM on NCHW planes, as cuBLASLt's row-major
  *             layouts: Y (M x P, rows ld apart) = W (M x K) col (K x P), the
  *             leading dimension P rounded up to 8: NCHW kept, the epilogue
- *             pass gone.
+ *             pass gone;
+ *   lt_relu   nhwc in cuBLASLt's pointer-array mode with no bias: Relu in
+ *             the epilogue and the residual as C (a bias could ride in K:
+ *             a column of W against a row of ones in the columns). On
+ *             2026-12-07 the H100's cuBLAS 13 offered nothing with a bias
+ *             in pointer-array mode; this says whether it offers anything.
  * and the separate epilogue pass the first three still need (bias, Relu,
  * and the residual where a block ends: one read and one write of Y, plus
  * the residual). Prints one line per layer and the sums, so that a layout
@@ -121,8 +126,9 @@ static const precision_t precisions[] = {
     {"tf32", 0, CUDA_R_32F, CUBLAS_COMPUTE_32F_FAST_TF32},
 };
 
-enum { NCHW, NCHW_PAD, NHWC, NHWC_TT, LT_FUSED, LT_ROWS, EPILOGUE, NWAYS };
-static const char *way_names[NWAYS] = {"nchw", "nchw_pad", "nhwc", "nhwc_tt", "lt_fused", "lt_rows", "epilogue"};
+enum { NCHW, NCHW_PAD, NHWC, NHWC_TT, LT_FUSED, LT_ROWS, LT_RELU, EPILOGUE, NWAYS };
+static const char *way_names[NWAYS] = {"nchw",     "nchw_pad", "nhwc",    "nhwc_tt",
+                                       "lt_fused", "lt_rows",  "lt_relu", "epilogue"};
 
 typedef struct {
     cublasHandle_t blas;
@@ -135,9 +141,9 @@ typedef struct {
 
 #define REPS 20
 
-/* cuBLASLt, pointer arrays, bias + Relu (+ residual as C) fused, NHWC
- * (rows false) or NCHW as row-major layouts (rows true): returns
- * microseconds per launch, or -1 when no algorithm is offered. */
+/* cuBLASLt, pointer arrays, bias (unless NULL) + Relu (+ residual as C)
+ * fused, NHWC (rows false) or NCHW as row-major layouts (rows true):
+ * returns microseconds per launch, or -1 when no algorithm is offered. */
 static double time_lt(ctx_t *c, const precision_t *pr, const layer_t *l, int R, void **dA, void **dB, void **dC,
                       void **dD, const void *bias, bool rows)
 {
@@ -146,14 +152,18 @@ static double time_lt(ctx_t *c, const precision_t *pr, const layer_t *l, int R, 
     cublasOperation_t ta = rows ? CUBLAS_OP_N : CUBLAS_OP_T, tb = CUBLAS_OP_N;
     CB(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta));
     CB(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb));
-    cublasLtEpilogue_t epi = l->relu ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_BIAS;
+    cublasLtEpilogue_t epi = bias ? (l->relu ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_BIAS)
+                                  : (l->relu ? CUBLASLT_EPILOGUE_RELU : CUBLASLT_EPILOGUE_DEFAULT);
     CB(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi));
-    CB(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias));
-    cudaDataType_t bias_type = CUDA_R_32F;
-    CB(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bias_type, sizeof bias_type));
-    int64_t bias_stride = l->m;
-    CB(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_BIAS_BATCH_STRIDE, &bias_stride,
-                                      sizeof bias_stride));
+    if (bias) {
+        CB(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias));
+        cudaDataType_t bias_type = CUDA_R_32F;
+        CB(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bias_type,
+                                          sizeof bias_type));
+        int64_t bias_stride = l->m;
+        CB(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_BIAS_BATCH_STRIDE, &bias_stride,
+                                          sizeof bias_stride));
+    }
     cublasLtMatrixLayout_t la, lb, lc, ld;
     int64_t p8 = (l->p + 7) / 8 * 8;
     if (rows) {
@@ -282,7 +292,7 @@ int main(int argc, char **argv)
     CB(cublasSetWorkspace(c.blas, c.workspace, c.workspace_bytes));
     CK(cudaEventCreate(&c.e0));
     CK(cudaEventCreate(&c.e1));
-    printf("precision,R,layer,m,p,k,residual,nchw_us,nchw_pad_us,nhwc_us,nhwc_tt_us,lt_fused_us,lt_rows_us,epilogue_us\n");
+    printf("precision,R,layer,m,p,k,residual,nchw_us,nchw_pad_us,nhwc_us,nhwc_tt_us,lt_fused_us,lt_rows_us,lt_relu_us,epilogue_us\n");
     int nwant = argc > 2 ? argc - 2 : 1;
     for (int a = 0; a < nwant; a++) {
         const char *want = argc > 2 ? argv[2 + a] : "fp16";
@@ -317,7 +327,7 @@ int main(int argc, char **argv)
         void **host = (void **)malloc(4 * sizeof(void *) * R), **dev;
         CK(cudaMalloc(&dev, 4 * sizeof(void *) * R));
         double sums[NWAYS] = {0};
-        int lt_missing = 0, rows_missing = 0;
+        int lt_missing = 0, rows_missing = 0, relu_missing = 0;
         for (int i = 0; i < nlayers; i++) {
             const layer_t *l = &layers[i];
             for (int r = 0; r < R; r++) {
@@ -331,6 +341,7 @@ int main(int argc, char **argv)
             for (int w = NCHW; w <= NHWC_TT; w++) t[w] = time_gemm(&c, pr, l, R, w, dev, dev + R, dev + 3 * R);
             t[LT_FUSED] = time_lt(&c, pr, l, R, dev, dev + R, dev + 2 * R, dev + 3 * R, bias, false);
             t[LT_ROWS] = time_lt(&c, pr, l, R, dev + R, dev, dev + 2 * R, dev + 3 * R, bias, true);
+            t[LT_RELU] = time_lt(&c, pr, l, R, dev, dev + R, dev + 2 * R, dev + 3 * R, NULL, false);
             t[EPILOGUE] = time_epilogue(&c, pr, l, R, out, res, bias);
             printf("%s,%d,%d,%d,%d,%d,%d", pr->name, R, i, l->m, l->p, l->k, l->residual);
             for (int w = 0; w < NWAYS; w++) printf(",%.1f", t[w]);
@@ -338,13 +349,14 @@ int main(int argc, char **argv)
             for (int w = 0; w < NWAYS; w++) sums[w] += t[w] < 0 ? 0 : t[w];
             if (t[LT_FUSED] < 0) lt_missing++;
             if (t[LT_ROWS] < 0) rows_missing++;
+            if (t[LT_RELU] < 0) relu_missing++;
         }
         printf("# %s R=%d sums over %d layers (us): ", pr->name, R, nlayers);
         for (int w = 0; w < NWAYS; w++) printf("%s %.0f%s", way_names[w], sums[w], w + 1 < NWAYS ? ", " : "\n");
-        printf("# %s R=%d: nchw + epilogue %.0f us, nchw_pad + epilogue %.0f us, against lt_fused %.0f us and "
-               "lt_rows %.0f us (layers without a cuBLASLt algorithm: %d and %d)\n",
+        printf("# %s R=%d: nchw + epilogue %.0f us, nchw_pad + epilogue %.0f us, against lt_fused %.0f us, "
+               "lt_rows %.0f us and lt_relu %.0f us (layers without a cuBLASLt algorithm: %d, %d and %d)\n",
                pr->name, R, sums[NCHW] + sums[EPILOGUE], sums[NCHW_PAD] + sums[EPILOGUE], sums[LT_FUSED],
-               sums[LT_ROWS], lt_missing, rows_missing);
+               sums[LT_ROWS], sums[LT_RELU], lt_missing, rows_missing, relu_missing);
         fflush(stdout);
         CK(cudaFree(act));
         CK(cudaFree(out));
