@@ -25,6 +25,12 @@
  *             a column of W against a row of ones in the columns). On
  *             2026-12-07 the H100's cuBLAS 13 offered nothing with a bias
  *             in pointer-array mode; this says whether it offers anything.
+ * Then the same layer with every tenant's weights the same (tenants that
+ * share the layer, issue 14, or one model at batch R):
+ *   shared        the backend's strided-batched GEMM for that case (NCHW);
+ *   shared_lt     cuBLASLt's strided batch on NCHW planes as row-major
+ *                 layouts, W's stride 0, with bias, Relu and residual
+ *                 fused (the epilogue pass gone where cuBLASLt offers it);
  * and the separate epilogue pass the first three still need (bias, Relu,
  * and the residual where a block ends: one read and one write of Y, plus
  * the residual). Prints one line per layer and the sums, so that a layout
@@ -126,9 +132,9 @@ static const precision_t precisions[] = {
     {"tf32", 0, CUDA_R_32F, CUBLAS_COMPUTE_32F_FAST_TF32},
 };
 
-enum { NCHW, NCHW_PAD, NHWC, NHWC_TT, LT_FUSED, LT_ROWS, LT_RELU, EPILOGUE, NWAYS };
-static const char *way_names[NWAYS] = {"nchw",     "nchw_pad", "nhwc",    "nhwc_tt",
-                                       "lt_fused", "lt_rows",  "lt_relu", "epilogue"};
+enum { NCHW, NCHW_PAD, NHWC, NHWC_TT, LT_FUSED, LT_ROWS, LT_RELU, SHARED, SHARED_LT, EPILOGUE, NWAYS };
+static const char *way_names[NWAYS] = {"nchw",    "nchw_pad", "nhwc",   "nhwc_tt",   "lt_fused",
+                                       "lt_rows", "lt_relu",  "shared", "shared_lt", "epilogue"};
 
 typedef struct {
     cublasHandle_t blas;
@@ -224,6 +230,81 @@ static double time_lt(ctx_t *c, const precision_t *pr, const layer_t *l, int R, 
     return us;
 }
 
+/* Every tenant with the same weights (W's stride 0), as the backend's
+ * strided path runs it (lt false: cublasGemmStridedBatchedEx, C^T = col^T
+ * W^T), or through cuBLASLt on NCHW planes as row-major layouts with the
+ * bias, Relu and residual fused (lt true; -1 when no algorithm is
+ * offered). Columns, C and residual are `in` and `out` elements apart. */
+static double time_shared(ctx_t *c, const precision_t *pr, const layer_t *l, int R, bool lt, const char *act,
+                          const char *wts, const char *res, char *out, size_t in, size_t outs, const float *bias)
+{
+    float one = 1.0f, zero = 0.0f, beta = l->residual ? 1.0f : 0.0f;
+    if (!lt) {
+        for (int i = -3; i < REPS; i++) {
+            if (i == 0) CK(cudaEventRecord(c->e0, c->stream));
+            CB(cublasGemmStridedBatchedEx(c->blas, CUBLAS_OP_N, CUBLAS_OP_N, l->p, l->m, l->k, &one, act, pr->type,
+                                          l->p, (long long)in, wts, pr->type, l->k, 0, &zero, out, pr->type, l->p,
+                                          (long long)outs, R, pr->compute, CUBLAS_GEMM_DEFAULT));
+        }
+        CK(cudaEventRecord(c->e1, c->stream));
+        CK(cudaEventSynchronize(c->e1));
+        float ms;
+        CK(cudaEventElapsedTime(&ms, c->e0, c->e1));
+        return 1e3 * ms / REPS;
+    }
+    cublasLtMatmulDesc_t desc;
+    CB(cublasLtMatmulDescCreate(&desc, pr->compute, CUDA_R_32F));
+    cublasLtEpilogue_t epi = l->relu ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_BIAS;
+    CB(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi));
+    CB(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias));
+    cudaDataType_t bias_type = CUDA_R_32F;
+    CB(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bias_type, sizeof bias_type));
+    cublasLtMatrixLayout_t la, lb, lc, ld;
+    /* row-major: W M x K (ld K, stride 0), col K x P (ld P), C and D M x P (ld P) */
+    CB(cublasLtMatrixLayoutCreate(&la, pr->type, l->m, l->k, l->k));
+    CB(cublasLtMatrixLayoutCreate(&lb, pr->type, l->k, l->p, l->p));
+    CB(cublasLtMatrixLayoutCreate(&lc, pr->type, l->m, l->p, l->p));
+    CB(cublasLtMatrixLayoutCreate(&ld, pr->type, l->m, l->p, l->p));
+    int32_t count = R;
+    int64_t strides[4] = {0, (int64_t)in, (int64_t)outs, (int64_t)outs};
+    cublasLtOrder_t order = CUBLASLT_ORDER_ROW;
+    cublasLtMatrixLayout_t all[4] = {la, lb, lc, ld};
+    for (int i = 0; i < 4; i++) {
+        CB(cublasLtMatrixLayoutSetAttribute(all[i], CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &count, sizeof count));
+        CB(cublasLtMatrixLayoutSetAttribute(all[i], CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &strides[i],
+                                            sizeof strides[i]));
+        CB(cublasLtMatrixLayoutSetAttribute(all[i], CUBLASLT_MATRIX_LAYOUT_ORDER, &order, sizeof order));
+    }
+    cublasLtMatmulPreference_t pref;
+    CB(cublasLtMatmulPreferenceCreate(&pref));
+    CB(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &c->workspace_bytes,
+                                            sizeof c->workspace_bytes));
+    cublasLtMatmulHeuristicResult_t result;
+    int found = 0;
+    cublasStatus_t hs = cublasLtMatmulAlgoGetHeuristic(c->lt, desc, la, lb, lc, ld, pref, 1, &result, &found);
+    double us = -1;
+    const void *cin = l->residual ? (const void *)res : (const void *)out;
+    if (hs == CUBLAS_STATUS_SUCCESS && found > 0) {
+        for (int i = -3; i < REPS; i++) {
+            if (i == 0) CK(cudaEventRecord(c->e0, c->stream));
+            CB(cublasLtMatmul(c->lt, desc, &one, wts, la, act, lb, &beta, cin, lc, out, ld, &result.algo,
+                              c->workspace, c->workspace_bytes, c->stream));
+        }
+        CK(cudaEventRecord(c->e1, c->stream));
+        CK(cudaEventSynchronize(c->e1));
+        float ms;
+        CK(cudaEventElapsedTime(&ms, c->e0, c->e1));
+        us = 1e3 * ms / REPS;
+    } else {
+        fprintf(stderr, "conv_layouts: no cuBLASLt algorithm for shared weights, status %d (m %d p %d k %d)\n",
+                (int)hs, l->m, l->p, l->k);
+    }
+    cublasLtMatmulPreferenceDestroy(pref);
+    for (int i = 0; i < 4; i++) cublasLtMatrixLayoutDestroy(all[i]);
+    cublasLtMatmulDescDestroy(desc);
+    return us;
+}
+
 static double time_gemm(ctx_t *c, const precision_t *pr, const layer_t *l, int R, int way, void **dA, void **dB,
                         void **dC)
 {
@@ -292,7 +373,7 @@ int main(int argc, char **argv)
     CB(cublasSetWorkspace(c.blas, c.workspace, c.workspace_bytes));
     CK(cudaEventCreate(&c.e0));
     CK(cudaEventCreate(&c.e1));
-    printf("precision,R,layer,m,p,k,residual,nchw_us,nchw_pad_us,nhwc_us,nhwc_tt_us,lt_fused_us,lt_rows_us,lt_relu_us,epilogue_us\n");
+    printf("precision,R,layer,m,p,k,residual,nchw_us,nchw_pad_us,nhwc_us,nhwc_tt_us,lt_fused_us,lt_rows_us,lt_relu_us,shared_us,shared_lt_us,epilogue_us\n");
     int nwant = argc > 2 ? argc - 2 : 1;
     for (int a = 0; a < nwant; a++) {
         const char *want = argc > 2 ? argv[2 + a] : "fp16";
@@ -327,7 +408,7 @@ int main(int argc, char **argv)
         void **host = (void **)malloc(4 * sizeof(void *) * R), **dev;
         CK(cudaMalloc(&dev, 4 * sizeof(void *) * R));
         double sums[NWAYS] = {0};
-        int lt_missing = 0, rows_missing = 0, relu_missing = 0;
+        int lt_missing = 0, rows_missing = 0, relu_missing = 0, shared_missing = 0;
         for (int i = 0; i < nlayers; i++) {
             const layer_t *l = &layers[i];
             for (int r = 0; r < R; r++) {
@@ -342,6 +423,8 @@ int main(int argc, char **argv)
             t[LT_FUSED] = time_lt(&c, pr, l, R, dev, dev + R, dev + 2 * R, dev + 3 * R, bias, false);
             t[LT_ROWS] = time_lt(&c, pr, l, R, dev + R, dev, dev + 2 * R, dev + 3 * R, bias, true);
             t[LT_RELU] = time_lt(&c, pr, l, R, dev, dev + R, dev + 2 * R, dev + 3 * R, NULL, false);
+            t[SHARED] = time_shared(&c, pr, l, R, false, act, wts, res, out, max_in, max_out, bias);
+            t[SHARED_LT] = time_shared(&c, pr, l, R, true, act, wts, res, out, max_in, max_out, bias);
             t[EPILOGUE] = time_epilogue(&c, pr, l, R, out, res, bias);
             printf("%s,%d,%d,%d,%d,%d,%d", pr->name, R, i, l->m, l->p, l->k, l->residual);
             for (int w = 0; w < NWAYS; w++) printf(",%.1f", t[w]);
@@ -350,6 +433,7 @@ int main(int argc, char **argv)
             if (t[LT_FUSED] < 0) lt_missing++;
             if (t[LT_ROWS] < 0) rows_missing++;
             if (t[LT_RELU] < 0) relu_missing++;
+            if (t[SHARED_LT] < 0) shared_missing++;
         }
         printf("# %s R=%d sums over %d layers (us): ", pr->name, R, nlayers);
         for (int w = 0; w < NWAYS; w++) printf("%s %.0f%s", way_names[w], sums[w], w + 1 < NWAYS ? ", " : "\n");
@@ -357,6 +441,9 @@ int main(int argc, char **argv)
                "lt_rows %.0f us and lt_relu %.0f us (layers without a cuBLASLt algorithm: %d, %d and %d)\n",
                pr->name, R, sums[NCHW] + sums[EPILOGUE], sums[NCHW_PAD] + sums[EPILOGUE], sums[LT_FUSED],
                sums[LT_ROWS], sums[LT_RELU], lt_missing, rows_missing, relu_missing);
+        printf("# %s R=%d, shared weights: strided + epilogue %.0f us against cuBLASLt fused %.0f us (%d layers "
+               "without an algorithm)\n",
+               pr->name, R, sums[SHARED] + sums[EPILOGUE], sums[SHARED_LT], shared_missing);
         fflush(stdout);
         CK(cudaFree(act));
         CK(cudaFree(out));
