@@ -27,7 +27,10 @@ libs_to_carry() {
   for b in "$@"; do ldd "$b"; done | awk '/=> \// {print $3}' | sort -u |
     grep -vE '/(libc|libm|libpthread|libdl|librt|ld-linux[^/]*|libstdc\+\+|libgcc_s|libcuda|libcudart|libcublas|libcublasLt)\.so'
 }
-libs_to_carry "$stage"/cv/bin/* | while read -r lib; do cp -L "$lib" "$stage/cv/lib/"; done
+# The kernel tracer (bench/kernel_trace.c, run.sh trace) where CUPTI was
+# found: it links this toolkit's libcupti, which comes along below.
+[ -f "$build/libkernel_trace.so" ] && cp "$build/libkernel_trace.so" "$stage/cv/lib/"
+libs_to_carry "$stage"/cv/bin/* "$stage"/cv/lib/*.so | while read -r lib; do cp -L "$lib" "$stage/cv/lib/"; done
 nginx=$(command -v nginx 2>/dev/null || true)
 [ -n "$nginx" ] || [ ! -x /usr/sbin/nginx ] || nginx=/usr/sbin/nginx
 if [ -n "$nginx" ]; then

@@ -10,8 +10,8 @@
 #           times waves of R = 1, 8, 32, 64 tenants in FP32 and TF32
 #   sanitize  compute-sanitizer memcheck and racecheck on the wave tests
 #   peers   PyTorch peers (../shared/anchors/peers_torch.py), same R
-#   nsys    device time per kernel of a wave under Nsight Systems (NSYS_ARCHS,
-#           NSYS_PRECISION, NSYS_R)
+#   trace   device time per kernel of a wave through CUPTI (bench/kernel_trace.c;
+#           TRACE_ARCHS, TRACE_PRECISION, TRACE_R): trace_<arch>.csv
 #   layouts ResNet-50's conv GEMMs in four layouts (bench/conv_layouts.cu):
 #           layouts.csv
 #   profile device time per kind of step (caravel bench --profile) for
@@ -211,30 +211,35 @@ peers)
     done
   } 2>&1 | tee "$log"
   ;;
-nsys)
-  # Device time per kernel (Nsight Systems, where the GPU machine has it):
-  # caravel bench under nsys with graph nodes traced, NSYS_ARCHS
-  # (resnet50 mobilenet_v2), NSYS_PRECISION (fp16), NSYS_R (64), 13 waves
-  # (3 warm-up); the kernels summed by name: nsys_<arch>_cuda_gpu_kern_sum.csv
+trace)
+  # Device time per kernel of one wave (bench/kernel_trace.c through CUPTI;
+  # the GPU machine has no Nsight Systems): caravel bench for TRACE_ARCHS
+  # (resnet50 mobilenet_v2), TRACE_PRECISION (fp16), TRACE_R (64), run
+  # twice, 3 and 23 waves after the same 3 warm-up, so that the difference
+  # is 20 waves and nothing of loading: trace_<arch>.csv, per wave.
   {
-    nsys=$(command -v nsys || ls /usr/local/cuda*/bin/nsys /opt/nvidia/nsight-systems*/*/bin/nsys 2>/dev/null | head -n1)
-    if [ -z "$nsys" ]; then
-      echo "nsys: not on this machine"
-    else
-      for arch in ${NSYS_ARCHS:-resnet50 mobilenet_v2}; do
-        R=${NSYS_R:-64}
-        [ -f /tmp/tenants/$arch/tenant_063.onnx ] || python3 bench/gpu/export_tenants.py $arch 64 /tmp/tenants/$arch
-        m=$(tenant_models "$arch" "$R")
+    for arch in ${TRACE_ARCHS:-resnet50 mobilenet_v2}; do
+      R=${TRACE_R:-64}
+      [ -f /tmp/tenants/$arch/tenant_063.onnx ] || python3 bench/gpu/export_tenants.py $arch 64 /tmp/tenants/$arch
+      m=$(tenant_models "$arch" "$R")
+      for waves in 3 23; do
         # shellcheck disable=SC2086
-        timeout 200 "$nsys" profile --cuda-graph-trace=node --force-overwrite true -o /tmp/nsys_$arch \
-          $cv bench --device cuda --precision "${NSYS_PRECISION:-fp16}" --tenants $R --waves 10 --warmup 3 $m \
-          > "$out/nsys_${arch}_run.log" 2>&1
-        echo "nsys $arch: $(grep -E '^bench: .*inferences' "$out/nsys_${arch}_run.log")"
-        timeout 120 "$nsys" stats --report cuda_gpu_kern_sum --format csv -o "$out/nsys_$arch" /tmp/nsys_$arch.nsys-rep \
-          > /dev/null 2>&1
-        head -n 30 "$out/nsys_${arch}_cuda_gpu_kern_sum.csv" | cut -c1-220
+        CUDA_INJECTION64_PATH=$W/lib/libkernel_trace.so KERNEL_TRACE_OUT=/tmp/trace_${arch}_$waves.csv \
+          timeout 150 $cv bench --device cuda --precision "${TRACE_PRECISION:-fp16}" --tenants $R --waves $waves \
+          --warmup 3 $m > "$out/trace_${arch}_$waves.log" 2>&1
       done
-    fi
+      echo "trace $arch: $(grep -E '^bench: .*inferences' "$out/trace_${arch}_23.log")"
+      # per wave: (23 waves' total - 3 waves' total) / 20, by kernel name
+      awk -F'","|",|,' 'FNR == 1 { next }
+        FILENAME ~ /_3\.csv$/ { a[$1] = $3; next }
+        $1 == "\"(all kernels)" { next }
+        { d = ($3 - a[$1]) / 20; if (d > 0) { w[$1] = d; t += d } }
+        END { for (k in w) printf "%s\",%.1f,%.4f\n", k, w[k], w[k] / t;
+              printf "\"(all kernels)\",%.1f,1\n", t }' \
+        /tmp/trace_${arch}_3.csv /tmp/trace_${arch}_23.csv | sort -t, -k2 -g -r |
+        { echo "name,us_per_wave,share"; cat; } > "$out/trace_$arch.csv"
+      head -n 25 "$out/trace_$arch.csv" | cut -c1-200
+    done
   } 2>&1 | tee "$log"
   ;;
 layouts)
