@@ -147,15 +147,25 @@ typedef struct {
 
 #define REPS 20
 
-/* cuBLASLt, pointer arrays, bias (unless NULL) + Relu (+ residual as C)
- * fused, NHWC (rows false) or NCHW as row-major layouts (rows true):
- * returns microseconds per launch, or -1 when no algorithm is offered. */
-static double time_lt(ctx_t *c, const precision_t *pr, const layer_t *l, int R, void **dA, void **dB, void **dC,
-                      void **dD, const void *bias, bool rows)
+/* Microseconds per launch of the REPS launches since e0 was recorded. */
+static double elapsed_us(ctx_t *c)
+{
+    CK(cudaEventRecord(c->e1, c->stream));
+    CK(cudaEventSynchronize(c->e1));
+    float ms;
+    CK(cudaEventElapsedTime(&ms, c->e0, c->e1));
+    return 1e3 * ms / REPS;
+}
+
+/* A cuBLASLt GEMM of `l`: bias (unless NULL; batch_stride elements between
+ * the tenants' biases) and Relu in the epilogue, the residual as C (beta 1)
+ * where the layer ends a block. */
+static cublasLtMatmulDesc_t lt_desc(const precision_t *pr, const layer_t *l, cublasOperation_t ta, const void *bias,
+                                    int64_t batch_stride)
 {
     cublasLtMatmulDesc_t desc;
     CB(cublasLtMatmulDescCreate(&desc, pr->compute, CUDA_R_32F));
-    cublasOperation_t ta = rows ? CUBLAS_OP_N : CUBLAS_OP_T, tb = CUBLAS_OP_N;
+    cublasOperation_t tb = CUBLAS_OP_N;
     CB(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta));
     CB(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb));
     cublasLtEpilogue_t epi = bias ? (l->relu ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_BIAS)
@@ -166,143 +176,108 @@ static double time_lt(ctx_t *c, const precision_t *pr, const layer_t *l, int R, 
         cudaDataType_t bias_type = CUDA_R_32F;
         CB(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bias_type,
                                           sizeof bias_type));
-        int64_t bias_stride = l->m;
-        CB(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_BIAS_BATCH_STRIDE, &bias_stride,
-                                          sizeof bias_stride));
+        CB(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_BIAS_BATCH_STRIDE, &batch_stride,
+                                          sizeof batch_stride));
     }
-    cublasLtMatrixLayout_t la, lb, lc, ld;
-    int64_t p8 = (l->p + 7) / 8 * 8;
-    if (rows) {
-        /* row-major: W M x K (ld K), col K x P (ld p8), C and D M x P (ld p8) */
-        CB(cublasLtMatrixLayoutCreate(&la, pr->type, l->m, l->k, l->k));
-        CB(cublasLtMatrixLayoutCreate(&lb, pr->type, l->k, l->p, p8));
-        CB(cublasLtMatrixLayoutCreate(&lc, pr->type, l->m, l->p, p8));
-        CB(cublasLtMatrixLayoutCreate(&ld, pr->type, l->m, l->p, p8));
-    } else {
-        CB(cublasLtMatrixLayoutCreate(&la, pr->type, l->k, l->m, l->k));
-        CB(cublasLtMatrixLayoutCreate(&lb, pr->type, l->k, l->p, l->k));
-        CB(cublasLtMatrixLayoutCreate(&lc, pr->type, l->m, l->p, l->m));
-        CB(cublasLtMatrixLayoutCreate(&ld, pr->type, l->m, l->p, l->m));
-    }
+    return desc;
+}
+
+/* Four layouts (A, B, C, D: rows, columns, leading dimension) of R
+ * problems: pointer arrays (strides NULL) or strided by strides[i],
+ * row-major where `rows`. */
+static void lt_layouts(const precision_t *pr, int R, const int64_t shape[4][3], const int64_t *strides, bool rows,
+                       cublasLtMatrixLayout_t lay[4])
+{
     int32_t count = R;
     uint32_t mode = CUBLASLT_BATCH_MODE_POINTER_ARRAY;
     cublasLtOrder_t order = CUBLASLT_ORDER_ROW;
-    cublasLtMatrixLayout_t all[4] = {la, lb, lc, ld};
     for (int i = 0; i < 4; i++) {
-        CB(cublasLtMatrixLayoutSetAttribute(all[i], CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &count, sizeof count));
-        CB(cublasLtMatrixLayoutSetAttribute(all[i], CUBLASLT_MATRIX_LAYOUT_BATCH_MODE, &mode, sizeof mode));
-        if (rows) CB(cublasLtMatrixLayoutSetAttribute(all[i], CUBLASLT_MATRIX_LAYOUT_ORDER, &order, sizeof order));
+        CB(cublasLtMatrixLayoutCreate(&lay[i], pr->type, (uint64_t)shape[i][0], (uint64_t)shape[i][1], shape[i][2]));
+        CB(cublasLtMatrixLayoutSetAttribute(lay[i], CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &count, sizeof count));
+        if (strides)
+            CB(cublasLtMatrixLayoutSetAttribute(lay[i], CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &strides[i],
+                                                sizeof strides[i]));
+        else
+            CB(cublasLtMatrixLayoutSetAttribute(lay[i], CUBLASLT_MATRIX_LAYOUT_BATCH_MODE, &mode, sizeof mode));
+        if (rows) CB(cublasLtMatrixLayoutSetAttribute(lay[i], CUBLASLT_MATRIX_LAYOUT_ORDER, &order, sizeof order));
     }
+}
+
+/* Times D = epilogue(A B + beta C) with cuBLASLt's first algorithm for
+ * `desc` and the layouts lay[4] (A, B, C, D), which it then destroys:
+ * microseconds per launch, or -1 (said on stderr, naming `what`) when
+ * cuBLASLt offers no algorithm or refuses to run it. */
+static double time_lt(ctx_t *c, const layer_t *l, cublasLtMatmulDesc_t desc, cublasLtMatrixLayout_t lay[4],
+                      const void *a, const void *b, const void *cin, void *d, const char *what)
+{
     cublasLtMatmulPreference_t pref;
     CB(cublasLtMatmulPreferenceCreate(&pref));
     CB(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &c->workspace_bytes,
                                             sizeof c->workspace_bytes));
     cublasLtMatmulHeuristicResult_t result;
     int found = 0;
-    cublasStatus_t hs = cublasLtMatmulAlgoGetHeuristic(c->lt, desc, la, lb, lc, ld, pref, 1, &result, &found);
-    double us = -1;
+    cublasStatus_t st =
+        cublasLtMatmulAlgoGetHeuristic(c->lt, desc, lay[0], lay[1], lay[2], lay[3], pref, 1, &result, &found);
+    if (st == CUBLAS_STATUS_SUCCESS && found == 0) st = CUBLAS_STATUS_NOT_SUPPORTED;
     float one = 1.0f, beta = l->residual ? 1.0f : 0.0f;
-    if (hs == CUBLAS_STATUS_SUCCESS && found > 0) {
-        cublasStatus_t rs = CUBLAS_STATUS_SUCCESS;
-        for (int w = 0; w < 3 && rs == CUBLAS_STATUS_SUCCESS; w++)
-            rs = cublasLtMatmul(c->lt, desc, &one, dA, la, dB, lb, &beta, dC, lc, dD, ld, &result.algo, c->workspace,
-                                c->workspace_bytes, c->stream);
-        if (rs == CUBLAS_STATUS_SUCCESS) {
-            CK(cudaEventRecord(c->e0, c->stream));
-            for (int i = 0; i < REPS; i++)
-                CB(cublasLtMatmul(c->lt, desc, &one, dA, la, dB, lb, &beta, dC, lc, dD, ld, &result.algo,
-                                  c->workspace, c->workspace_bytes, c->stream));
-            CK(cudaEventRecord(c->e1, c->stream));
-            CK(cudaEventSynchronize(c->e1));
-            float ms;
-            CK(cudaEventElapsedTime(&ms, c->e0, c->e1));
-            us = 1e3 * ms / REPS;
-        } else {
-            fprintf(stderr, "conv_layouts: cublasLtMatmul status %d (m %d p %d k %d)\n", (int)rs, l->m, l->p, l->k);
-        }
-    } else if (hs != CUBLAS_STATUS_SUCCESS) {
-        fprintf(stderr, "conv_layouts: no cuBLASLt algorithm, status %d (m %d p %d k %d)\n", (int)hs, l->m, l->p,
-                l->k);
+    for (int i = -3; i < REPS && st == CUBLAS_STATUS_SUCCESS; i++) {
+        if (i == 0) CK(cudaEventRecord(c->e0, c->stream));
+        st = cublasLtMatmul(c->lt, desc, &one, a, lay[0], b, lay[1], &beta, cin, lay[2], d, lay[3], &result.algo,
+                            c->workspace, c->workspace_bytes, c->stream);
     }
+    double us = -1;
+    if (st == CUBLAS_STATUS_SUCCESS) us = elapsed_us(c);
+    else fprintf(stderr, "conv_layouts: %s: cuBLASLt status %d (m %d p %d k %d)\n", what, (int)st, l->m, l->p, l->k);
     cublasLtMatmulPreferenceDestroy(pref);
-    for (int i = 0; i < 4; i++) cublasLtMatrixLayoutDestroy(all[i]);
+    for (int i = 0; i < 4; i++) cublasLtMatrixLayoutDestroy(lay[i]);
     cublasLtMatmulDescDestroy(desc);
     return us;
+}
+
+/* cuBLASLt, pointer arrays, bias (unless NULL) + Relu (+ residual as C)
+ * fused, NHWC (rows false) or NCHW as row-major layouts (rows true):
+ * returns microseconds per launch, or -1 when no algorithm is offered. */
+static double time_lt_wave(ctx_t *c, const precision_t *pr, const layer_t *l, int R, void **dA, void **dB,
+                           void **dC, void **dD, const void *bias, bool rows)
+{
+    int64_t m = l->m, p = l->p, k = l->k, p8 = (p + 7) / 8 * 8;
+    /* row-major: W M x K (ld K), col K x P (ld p8), C and D M x P (ld p8);
+     * column-major: W^T K x M (transposed), col K x P, C and D M x P */
+    const int64_t row_major[4][3] = {{m, k, k}, {k, p, p8}, {m, p, p8}, {m, p, p8}};
+    const int64_t col_major[4][3] = {{k, m, k}, {k, p, k}, {m, p, m}, {m, p, m}};
+    cublasLtMatrixLayout_t lay[4];
+    lt_layouts(pr, R, rows ? row_major : col_major, NULL, rows, lay);
+    cublasLtMatmulDesc_t desc = lt_desc(pr, l, rows ? CUBLAS_OP_N : CUBLAS_OP_T, bias, l->m);
+    return time_lt(c, l, desc, lay, dA, dB, dC, dD, rows ? "pointer arrays, row-major" : "pointer arrays");
 }
 
 /* Every tenant with the same weights (W's stride 0), as the backend's
  * strided path runs it (lt false: cublasGemmStridedBatchedEx, C^T = col^T
  * W^T), or through cuBLASLt on NCHW planes as row-major layouts with the
  * bias, Relu and residual fused (lt true; -1 when no algorithm is
- * offered). Columns, C and residual are `in` and `out` elements apart. */
+ * offered). Columns, C and residual are `in` and `outs` elements apart. */
 static double time_shared(ctx_t *c, const precision_t *pr, const layer_t *l, int R, bool lt, const char *act,
                           const char *wts, const char *res, char *out, size_t in, size_t outs, const float *bias)
 {
-    float one = 1.0f, zero = 0.0f, beta = l->residual ? 1.0f : 0.0f;
     if (!lt) {
+        float one = 1.0f, zero = 0.0f;
         for (int i = -3; i < REPS; i++) {
             if (i == 0) CK(cudaEventRecord(c->e0, c->stream));
             CB(cublasGemmStridedBatchedEx(c->blas, CUBLAS_OP_N, CUBLAS_OP_N, l->p, l->m, l->k, &one, act, pr->type,
                                           l->p, (long long)in, wts, pr->type, l->k, 0, &zero, out, pr->type, l->p,
                                           (long long)outs, R, pr->compute, CUBLAS_GEMM_DEFAULT));
         }
-        CK(cudaEventRecord(c->e1, c->stream));
-        CK(cudaEventSynchronize(c->e1));
-        float ms;
-        CK(cudaEventElapsedTime(&ms, c->e0, c->e1));
-        return 1e3 * ms / REPS;
+        return elapsed_us(c);
     }
-    cublasLtMatmulDesc_t desc;
-    CB(cublasLtMatmulDescCreate(&desc, pr->compute, CUDA_R_32F));
-    cublasLtEpilogue_t epi = l->relu ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_BIAS;
-    CB(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi));
-    CB(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias));
-    cudaDataType_t bias_type = CUDA_R_32F;
-    CB(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bias_type, sizeof bias_type));
-    cublasLtMatrixLayout_t la, lb, lc, ld;
+    int64_t m = l->m, p = l->p, k = l->k;
     /* row-major: W M x K (ld K, stride 0), col K x P (ld P), C and D M x P (ld P) */
-    CB(cublasLtMatrixLayoutCreate(&la, pr->type, l->m, l->k, l->k));
-    CB(cublasLtMatrixLayoutCreate(&lb, pr->type, l->k, l->p, l->p));
-    CB(cublasLtMatrixLayoutCreate(&lc, pr->type, l->m, l->p, l->p));
-    CB(cublasLtMatrixLayoutCreate(&ld, pr->type, l->m, l->p, l->p));
-    int32_t count = R;
-    int64_t strides[4] = {0, (int64_t)in, (int64_t)outs, (int64_t)outs};
-    cublasLtOrder_t order = CUBLASLT_ORDER_ROW;
-    cublasLtMatrixLayout_t all[4] = {la, lb, lc, ld};
-    for (int i = 0; i < 4; i++) {
-        CB(cublasLtMatrixLayoutSetAttribute(all[i], CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &count, sizeof count));
-        CB(cublasLtMatrixLayoutSetAttribute(all[i], CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &strides[i],
-                                            sizeof strides[i]));
-        CB(cublasLtMatrixLayoutSetAttribute(all[i], CUBLASLT_MATRIX_LAYOUT_ORDER, &order, sizeof order));
-    }
-    cublasLtMatmulPreference_t pref;
-    CB(cublasLtMatmulPreferenceCreate(&pref));
-    CB(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &c->workspace_bytes,
-                                            sizeof c->workspace_bytes));
-    cublasLtMatmulHeuristicResult_t result;
-    int found = 0;
-    cublasStatus_t hs = cublasLtMatmulAlgoGetHeuristic(c->lt, desc, la, lb, lc, ld, pref, 1, &result, &found);
-    double us = -1;
-    const void *cin = l->residual ? (const void *)res : (const void *)out;
-    if (hs == CUBLAS_STATUS_SUCCESS && found > 0) {
-        for (int i = -3; i < REPS; i++) {
-            if (i == 0) CK(cudaEventRecord(c->e0, c->stream));
-            CB(cublasLtMatmul(c->lt, desc, &one, wts, la, act, lb, &beta, cin, lc, out, ld, &result.algo,
-                              c->workspace, c->workspace_bytes, c->stream));
-        }
-        CK(cudaEventRecord(c->e1, c->stream));
-        CK(cudaEventSynchronize(c->e1));
-        float ms;
-        CK(cudaEventElapsedTime(&ms, c->e0, c->e1));
-        us = 1e3 * ms / REPS;
-    } else {
-        fprintf(stderr, "conv_layouts: no cuBLASLt algorithm for shared weights, status %d (m %d p %d k %d)\n",
-                (int)hs, l->m, l->p, l->k);
-    }
-    cublasLtMatmulPreferenceDestroy(pref);
-    for (int i = 0; i < 4; i++) cublasLtMatrixLayoutDestroy(all[i]);
-    cublasLtMatmulDescDestroy(desc);
-    return us;
+    const int64_t shape[4][3] = {{m, k, k}, {k, p, p}, {m, p, p}, {m, p, p}};
+    const int64_t strides[4] = {0, (int64_t)in, (int64_t)outs, (int64_t)outs};
+    cublasLtMatrixLayout_t lay[4];
+    lt_layouts(pr, R, shape, strides, true, lay);
+    cublasLtMatmulDesc_t desc = lt_desc(pr, l, CUBLAS_OP_N, bias, 0);
+    return time_lt(c, l, desc, lay, wts, act, l->residual ? (const void *)res : (const void *)out, out,
+                   "shared weights, strided");
 }
 
 static double time_gemm(ctx_t *c, const precision_t *pr, const layer_t *l, int R, int way, void **dA, void **dB,
@@ -325,11 +300,7 @@ static double time_gemm(ctx_t *c, const precision_t *pr, const layer_t *l, int R
                                    (const void *const *)dA, pr->type, ld, (const void *const *)dB, pr->type, l->k,
                                    &zero, dC, pr->type, ld, R, pr->compute, CUBLAS_GEMM_DEFAULT));
     }
-    CK(cudaEventRecord(c->e1, c->stream));
-    CK(cudaEventSynchronize(c->e1));
-    float ms;
-    CK(cudaEventElapsedTime(&ms, c->e0, c->e1));
-    return 1e3 * ms / REPS;
+    return elapsed_us(c);
 }
 
 static double time_epilogue(ctx_t *c, const precision_t *pr, const layer_t *l, int R, void *y, const void *r,
@@ -347,11 +318,7 @@ static double time_epilogue(ctx_t *c, const precision_t *pr, const layer_t *l, i
                                                                   bias, l->m * R, l->p, n, l->relu);
         CK(cudaGetLastError());
     }
-    CK(cudaEventRecord(c->e1, c->stream));
-    CK(cudaEventSynchronize(c->e1));
-    float ms;
-    CK(cudaEventElapsedTime(&ms, c->e0, c->e1));
-    return 1e3 * ms / REPS;
+    return elapsed_us(c);
 }
 
 int main(int argc, char **argv)
@@ -420,9 +387,9 @@ int main(int argc, char **argv)
             CK(cudaMemcpy(dev, host, 4 * sizeof(void *) * R, cudaMemcpyHostToDevice));
             double t[NWAYS];
             for (int w = NCHW; w <= NHWC_TT; w++) t[w] = time_gemm(&c, pr, l, R, w, dev, dev + R, dev + 3 * R);
-            t[LT_FUSED] = time_lt(&c, pr, l, R, dev, dev + R, dev + 2 * R, dev + 3 * R, bias, false);
-            t[LT_ROWS] = time_lt(&c, pr, l, R, dev + R, dev, dev + 2 * R, dev + 3 * R, bias, true);
-            t[LT_RELU] = time_lt(&c, pr, l, R, dev, dev + R, dev + 2 * R, dev + 3 * R, NULL, false);
+            t[LT_FUSED] = time_lt_wave(&c, pr, l, R, dev, dev + R, dev + 2 * R, dev + 3 * R, bias, false);
+            t[LT_ROWS] = time_lt_wave(&c, pr, l, R, dev + R, dev, dev + 2 * R, dev + 3 * R, bias, true);
+            t[LT_RELU] = time_lt_wave(&c, pr, l, R, dev, dev + R, dev + 2 * R, dev + 3 * R, NULL, false);
             t[SHARED] = time_shared(&c, pr, l, R, false, act, wts, res, out, max_in, max_out, bias);
             t[SHARED_LT] = time_shared(&c, pr, l, R, true, act, wts, res, out, max_in, max_out, bias);
             t[EPILOGUE] = time_epilogue(&c, pr, l, R, out, res, bias);

@@ -304,19 +304,31 @@ typedef struct tenants {
     void ***cpu_tables, ***cuda_tables;
 } tenants_t;
 
-static void tenants_load(tenants_t *t, int n, cv_precision_t prec)
+/* Room for n tenants. */
+static void tenants_alloc(tenants_t *t, int n)
 {
-    cv_err_t err;
     t->n = n;
     t->graphs = cv_calloc((size_t)n, sizeof(cv_graph_t *));
     t->cpu_tables = cv_calloc((size_t)n, sizeof(void **));
     t->cuda_tables = cv_calloc((size_t)n, sizeof(void **));
+}
+
+/* Tenant i's graph (built) onto the CPU in FP32 and onto CUDA in prec. */
+static void tenant_upload_both(tenants_t *t, int i, cv_precision_t prec)
+{
+    cv_err_t err;
+    assert_int_equal(B.cpu->iface->tenant_upload(B.cpu, t->graphs[i], CV_PRECISION_FP32, NULL, &t->cpu_tables[i], &err),
+                     CV_STATUS_OK);
+    if (B.cuda->iface->tenant_upload(B.cuda, t->graphs[i], prec, NULL, &t->cuda_tables[i], &err) != CV_STATUS_OK)
+        fail_msg("upload: %s", err.msg);
+}
+
+static void tenants_load(tenants_t *t, int n, cv_precision_t prec)
+{
+    tenants_alloc(t, n);
     for (int i = 0; i < n; i++) {
         t->graphs[i] = build_cnn(100 * (uint64_t)(i + 1));
-        assert_int_equal(B.cpu->iface->tenant_upload(B.cpu, t->graphs[i], CV_PRECISION_FP32, NULL, &t->cpu_tables[i], &err),
-                         CV_STATUS_OK);
-        if (B.cuda->iface->tenant_upload(B.cuda, t->graphs[i], prec, NULL, &t->cuda_tables[i], &err) != CV_STATUS_OK)
-            fail_msg("upload: %s", err.msg);
+        tenant_upload_both(t, i, prec);
     }
     assert_true(cv_ir_family_hash(t->graphs[0]) == cv_ir_family_hash(t->graphs[n - 1]));
 }
@@ -507,6 +519,44 @@ static cv_graph_t *build_half_chain(uint64_t seed, int64_t hw)
     return g;
 }
 
+/* n tenants of build_half_chain on hw x hw planes, tenant i's weights
+ * from seed0 + i * step. */
+static void half_chain_load(tenants_t *t, int n, cv_precision_t prec, uint64_t seed0, uint64_t step, int64_t hw)
+{
+    tenants_alloc(t, n);
+    for (int i = 0; i < n; i++) {
+        t->graphs[i] = build_half_chain(seed0 + (uint64_t)i * step, hw);
+        tenant_upload_both(t, i, prec);
+    }
+}
+
+/* Each slice of `wave` (slice i: tenant i, rows[i] rows of x) against its
+ * tenant run alone on CUDA, within the precision's tolerance (else fails,
+ * naming `what`); returns the largest difference. */
+static double slices_vs_solo(const tenants_t *t, const int64_t *rows, cv_precision_t prec, const cv_tensor_t *x,
+                             const cv_tensor_t *wave, const char *what)
+{
+    double worst = 0;
+    int64_t row0 = 0;
+    for (int i = 0; i < t->n; i++) {
+        cv_tensor_t xin = cv_test_rows_copy(x, row0, rows[i]);
+        cv_shape_t ss = xin.shape;
+        cv_plan_t *solo_plan = plan_of(t->graphs[i], &ss);
+        cv_tensor_t solo = run_plan(B.cuda_exec, solo_plan, &t->cuda_tables[i], &rows[i], 1, prec, &xin);
+        cv_tensor_t mine = cv_test_rows_copy(wave, row0, rows[i]);
+        double d = cv_test_rel_diff(&mine, &solo);
+        worst = fmax(worst, d);
+        if (!(d <= tolerance(prec)))
+            fail_msg("%s, %s: slice %d differs from its tenant alone: %g", precision_name(prec), what, i, d);
+        cv_tensor_free(&xin);
+        cv_tensor_free(&solo);
+        cv_tensor_free(&mine);
+        cv_plan_destroy(solo_plan);
+        row0 += rows[i];
+    }
+    return worst;
+}
+
 /* A wave of 5 tenants (1 or 2 rows each) of build_half_chain in FP16 and
  * BF16, with half activations (the default) and without
  * (CARAVEL_HALF_ACTIVATIONS=fp32), with each depthwise kernel, and 1x1
@@ -521,33 +571,25 @@ static void test_half_activations(void **state)
     bool was_half = cuda->half_activations, was_tiled = cuda->depthwise_tiled;
     int64_t was_own = cuda->pointwise_own_max_k;
     cv_precision_t precs[2] = {CV_PRECISION_FP16, CV_PRECISION_BF16};
-    cv_err_t err;
     for (int pi = 0; pi < 2; pi++) {
         cv_precision_t prec = precs[pi];
-        cv_graph_t *graphs[R];
-        void **cpu_tables[R], **cuda_tables[R];
+        tenants_t tn;
+        half_chain_load(&tn, R, prec, 1000, 1000, 8);
         int64_t rows[R], total = 0;
-        for (int t = 0; t < R; t++) {
-            graphs[t] = build_half_chain(1000 * (uint64_t)(t + 1), 8);
-            total += rows[t] = 1 + t % 2;
-            assert_int_equal(B.cpu->iface->tenant_upload(B.cpu, graphs[t], CV_PRECISION_FP32, NULL, &cpu_tables[t], &err),
-                             CV_STATUS_OK);
-            if (B.cuda->iface->tenant_upload(B.cuda, graphs[t], prec, NULL, &cuda_tables[t], &err) != CV_STATUS_OK)
-                fail_msg("upload: %s", err.msg);
-        }
+        for (int t = 0; t < R; t++) total += rows[t] = 1 + t % 2;
         int fused = 0;
-        for (int i = 0; i < graphs[0]->nnodes; i++) fused += !graphs[0]->nodes[i].dead && graphs[0]->nodes[i].fused_residual;
+        for (int i = 0; i < tn.graphs[0]->nnodes; i++) fused += !tn.graphs[0]->nodes[i].dead && tn.graphs[0]->nodes[i].fused_residual;
         assert_int_equal(fused, 2);
         cv_shape_t xs = CV_TEST_SHAPE(total, 16, 8, 8);
         cv_tensor_t x;
         assert_int_equal(cv_tensor_alloc(&x, CV_DTYPE_FP32, &xs), CV_STATUS_OK);
         cv_test_fill_random(&x, 77);
-        cv_plan_t *plan = plan_of(graphs[0], &xs);
+        cv_plan_t *plan = plan_of(tn.graphs[0], &xs);
         assert_true(plan->stackable);
         int marked = 0;
-        for (int v = 0; v < graphs[0]->nvalues; v++) marked += plan->values[v].half_ok;
+        for (int v = 0; v < tn.graphs[0]->nvalues; v++) marked += plan->values[v].half_ok;
         assert_int_equal(marked, 6); /* a1 .. a6 */
-        cv_tensor_t cpu = run_plan(B.cpu_exec, plan, cpu_tables, rows, R, CV_PRECISION_FP32, &x);
+        cv_tensor_t cpu = run_plan(B.cpu_exec, plan, tn.cpu_tables, rows, R, CV_PRECISION_FP32, &x);
         for (int way = 0; way < 4; way++) {
             /* A plan of its own for each way: a graph the super-kernel
              * cache captured of one plan never replays for the other. */
@@ -556,17 +598,17 @@ static void test_half_activations(void **state)
             cuda->pointwise_own_max_k = own ? INT64_MAX : 0;
             long pointwise_runs = cuda->pointwise_half_launches;
             cuda->half_activations = false;
-            cv_plan_t *plan_f32 = plan_of(graphs[0], &xs), *plan_half = plan_of(graphs[0], &xs);
-            cv_tensor_t f32 = run_plan(B.cuda_exec, plan_f32, cuda_tables, rows, R, prec, &x);
+            cv_plan_t *plan_f32 = plan_of(tn.graphs[0], &xs), *plan_half = plan_of(tn.graphs[0], &xs);
+            cv_tensor_t f32 = run_plan(B.cuda_exec, plan_f32, tn.cuda_tables, rows, R, prec, &x);
             cuda->half_activations = true;
-            cv_tensor_t half = run_plan(B.cuda_exec, plan_half, cuda_tables, rows, R, prec, &x);
+            cv_tensor_t half = run_plan(B.cuda_exec, plan_half, tn.cuda_tables, rows, R, prec, &x);
             cv_plan_destroy(plan_f32);
             cv_plan_destroy(plan_half);
             /* c3 and c7 in the half pointwise kernel when asked, else cuBLAS. */
             long ran = cuda->pointwise_half_launches - pointwise_runs;
             if (own ? ran < 2 : ran != 0) fail_msg("the half pointwise kernel ran %ld times, asked %s", ran, own ? "own" : "cuBLAS");
             double d_half = cv_test_rel_diff(&half, &cpu), d_f32 = cv_test_rel_diff(&f32, &cpu);
-            double d_ways = cv_test_rel_diff(&half, &f32), worst_solo = 0;
+            double d_ways = cv_test_rel_diff(&half, &f32);
             printf("  %s, %s depthwise, 1x1 by %s: half activations vs CPU %.2e, FP32 activations vs CPU %.2e, "
                    "the two %.2e\n",
                    precision_name(prec), tiled ? "tiled" : "direct", own ? "the half kernel" : "cuBLAS", d_half, d_f32,
@@ -575,35 +617,14 @@ static void test_half_activations(void **state)
                 fail_msg("%s: CUDA vs CPU: half activations %g, FP32 activations %g", precision_name(prec), d_half,
                          d_f32);
             assert_true(d_ways > 0);
-            int64_t row0 = 0;
-            for (int t = 0; t < R; t++) {
-                cv_tensor_t xin = cv_test_rows_copy(&x, row0, rows[t]);
-                cv_shape_t ss = xin.shape;
-                cv_plan_t *solo_plan = plan_of(graphs[t], &ss);
-                cv_tensor_t solo = run_plan(B.cuda_exec, solo_plan, &cuda_tables[t], &rows[t], 1, prec, &xin);
-                cv_tensor_t mine = cv_test_rows_copy(&half, row0, rows[t]);
-                double d = cv_test_rel_diff(&mine, &solo);
-                worst_solo = fmax(worst_solo, d);
-                if (!(d <= tolerance(prec)))
-                    fail_msg("%s: slice %d differs from its tenant alone: %g", precision_name(prec), t, d);
-                cv_tensor_free(&xin);
-                cv_tensor_free(&solo);
-                cv_tensor_free(&mine);
-                cv_plan_destroy(solo_plan);
-                row0 += rows[t];
-            }
-            printf("    slice vs solo %.2e\n", worst_solo);
+            printf("    slice vs solo %.2e\n", slices_vs_solo(&tn, rows, prec, &x, &half, "half activations"));
             cv_tensor_free(&f32);
             cv_tensor_free(&half);
         }
         cv_tensor_free(&cpu);
         cv_tensor_free(&x);
         cv_plan_destroy(plan);
-        for (int t = 0; t < R; t++) {
-            B.cpu->iface->tenant_release(B.cpu, graphs[t], cpu_tables[t]);
-            B.cuda->iface->tenant_release(B.cuda, graphs[t], cuda_tables[t]);
-            cv_graph_destroy(graphs[t]);
-        }
+        tenants_free(&tn);
     }
     cuda->half_activations = was_half;
     cuda->depthwise_tiled = was_tiled;
@@ -627,59 +648,34 @@ static void test_conv_channels_c(void **state)
     cv_cuda_t *cuda = (cv_cuda_t *)B.cuda;
     bool was = cuda->conv_channels_c, was_k = cuda->conv_k_major;
     cv_precision_t precs[2] = {CV_PRECISION_FP16, CV_PRECISION_BF16};
-    cv_err_t err;
     for (int pi = 0; pi < 2; pi++) {
         cv_precision_t prec = precs[pi];
-        cv_graph_t *graphs[R];
-        void **cpu_tables[R], **cuda_tables[R];
+        tenants_t tn;
+        half_chain_load(&tn, R, prec, 1500, 500, 9);
         int64_t rows[R], total = 0;
-        for (int t = 0; t < R; t++) {
-            graphs[t] = build_half_chain(500 * (uint64_t)(t + 3), 9);
-            total += rows[t] = 1 + t % 2;
-            assert_int_equal(B.cpu->iface->tenant_upload(B.cpu, graphs[t], CV_PRECISION_FP32, NULL, &cpu_tables[t], &err),
-                             CV_STATUS_OK);
-            if (B.cuda->iface->tenant_upload(B.cuda, graphs[t], prec, NULL, &cuda_tables[t], &err) != CV_STATUS_OK)
-                fail_msg("upload: %s", err.msg);
-        }
+        for (int t = 0; t < R; t++) total += rows[t] = 1 + t % 2;
         cv_shape_t xs = CV_TEST_SHAPE(total, 16, 9, 9);
         cv_tensor_t x;
         assert_int_equal(cv_tensor_alloc(&x, CV_DTYPE_FP32, &xs), CV_STATUS_OK);
         cv_test_fill_random(&x, 91);
-        cv_plan_t *plan = plan_of(graphs[0], &xs);
-        cv_tensor_t cpu = run_plan(B.cpu_exec, plan, cpu_tables, rows, R, CV_PRECISION_FP32, &x);
+        cv_plan_t *plan = plan_of(tn.graphs[0], &xs);
+        cv_tensor_t cpu = run_plan(B.cpu_exec, plan, tn.cpu_tables, rows, R, CV_PRECISION_FP32, &x);
         cv_tensor_t out[3];
         for (int way = 0; way < 3; way++) {
             const char *name = way == 0 ? "planes" : way == 1 ? "channels, pixel columns" : "channels, tap columns";
             cuda->conv_channels_c = way >= 1;
             cuda->conv_k_major = way == 2;
             long before = cuda->conv_channels_c_launches, before_k = cuda->conv_k_major_launches;
-            cv_plan_t *p = plan_of(graphs[0], &xs); /* a plan per way: the cache never replays the other's graph */
-            out[way] = run_plan(B.cuda_exec, p, cuda_tables, rows, R, prec, &x);
+            cv_plan_t *p = plan_of(tn.graphs[0], &xs); /* a plan per way: the cache never replays the other's graph */
+            out[way] = run_plan(B.cuda_exec, p, tn.cuda_tables, rows, R, prec, &x);
             long ran = cuda->conv_channels_c_launches - before, ran_k = cuda->conv_k_major_launches - before_k;
             /* c1, c2, c3, c6, c7: the GEMM convolutions (c4, c5 are depthwise) */
             if ((way >= 1 ? ran < 5 : ran != 0) || (way == 2 ? ran_k < 5 : ran_k != 0))
                 fail_msg("%s, C in %s: %ld convolutions wrote C channels innermost, %ld from tap columns",
                          precision_name(prec), name, ran, ran_k);
-            double d = cv_test_rel_diff(&out[way], &cpu), worst_solo = 0;
+            double d = cv_test_rel_diff(&out[way], &cpu);
             if (!(d <= tolerance(prec))) fail_msg("%s, C in %s: CUDA vs CPU %g", precision_name(prec), name, d);
-            int64_t row0 = 0;
-            for (int t = 0; t < R; t++) {
-                cv_tensor_t xin = cv_test_rows_copy(&x, row0, rows[t]);
-                cv_shape_t ss = xin.shape;
-                cv_plan_t *solo_plan = plan_of(graphs[t], &ss);
-                cv_tensor_t solo = run_plan(B.cuda_exec, solo_plan, &cuda_tables[t], &rows[t], 1, prec, &xin);
-                cv_tensor_t mine = cv_test_rows_copy(&out[way], row0, rows[t]);
-                double ds = cv_test_rel_diff(&mine, &solo);
-                worst_solo = fmax(worst_solo, ds);
-                if (!(ds <= tolerance(prec)))
-                    fail_msg("%s, C in %s: slice %d differs from its tenant alone: %g", precision_name(prec), name, t,
-                             ds);
-                cv_tensor_free(&xin);
-                cv_tensor_free(&solo);
-                cv_tensor_free(&mine);
-                cv_plan_destroy(solo_plan);
-                row0 += rows[t];
-            }
+            double worst_solo = slices_vs_solo(&tn, rows, prec, &x, &out[way], name);
             printf("  %s, C in %s (%ld convolutions so): vs CPU %.2e, slice vs solo %.2e\n", precision_name(prec),
                    name, ran, d, worst_solo);
             cv_plan_destroy(p);
@@ -694,11 +690,7 @@ static void test_conv_channels_c(void **state)
         cv_tensor_free(&cpu);
         cv_tensor_free(&x);
         cv_plan_destroy(plan);
-        for (int t = 0; t < R; t++) {
-            B.cpu->iface->tenant_release(B.cpu, graphs[t], cpu_tables[t]);
-            B.cuda->iface->tenant_release(B.cuda, graphs[t], cuda_tables[t]);
-            cv_graph_destroy(graphs[t]);
-        }
+        tenants_free(&tn);
     }
     cuda->conv_channels_c = was;
     cuda->conv_k_major = was_k;
