@@ -633,7 +633,9 @@ static void test_half_activations(void **state)
 
 /* The chain on 9x9 planes (81 pixels, then 25 after the stride-2
  * depthwise; 40, 72 and 64 channels: partial tiles of channels_epilogue
- * both ways), whose GEMM convolutions all write C channels innermost
+ * both ways; odd planes: the scalar epilogues and im2col) and on 8x8
+ * planes (64 and 16 pixels: channels_epilogue2_kernel's channel and pixel
+ * pairs, epilogue_vec_kernel, im2col2d_kernel), whose GEMM convolutions all write C channels innermost
  * when asked (CARAVEL_CONV_C=channels): the 3x3s from columns, the 1x1s
  * from X itself, c2 and c6 with K split (FP32 parts laid out alike), c2
  * and c7 with the residual fused; with the columns as today (pixels) and
@@ -648,13 +650,15 @@ static void test_conv_channels_c(void **state)
     cv_cuda_t *cuda = (cv_cuda_t *)B.cuda;
     bool was = cuda->conv_channels_c, was_k = cuda->conv_k_major;
     cv_precision_t precs[2] = {CV_PRECISION_FP16, CV_PRECISION_BF16};
-    for (int pi = 0; pi < 2; pi++) {
-        cv_precision_t prec = precs[pi];
+    for (int case_i = 0; case_i < 4; case_i++) {
+        cv_precision_t prec = precs[case_i % 2];
+        int64_t hw = case_i < 2 ? 9 : 8;
+        printf(" %s, %lldx%lld planes\n", precision_name(prec), (long long)hw, (long long)hw);
         tenants_t tn;
-        half_chain_load(&tn, R, prec, 1500, 500, 9);
+        half_chain_load(&tn, R, prec, 1500, 500, hw);
         int64_t rows[R], total = 0;
         for (int t = 0; t < R; t++) total += rows[t] = 1 + t % 2;
-        cv_shape_t xs = CV_TEST_SHAPE(total, 16, 9, 9);
+        cv_shape_t xs = CV_TEST_SHAPE(total, 16, hw, hw);
         cv_tensor_t x;
         assert_int_equal(cv_tensor_alloc(&x, CV_DTYPE_FP32, &xs), CV_STATUS_OK);
         cv_test_fill_random(&x, 91);

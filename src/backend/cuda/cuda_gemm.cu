@@ -155,6 +155,11 @@ template <typename F> static void with_act(act_t a, F f)
     else f(0.0f);
 }
 
+/* V elements of one type moved as one load or store (4 to 32 bytes). */
+template <int V, typename T> struct alignas(V * sizeof(T)) pack_t {
+    T e[V];
+};
+
 static bool is_tenant_constant(const cv_step_run_t *run, int i)
 {
     int v = run->node->inputs[i];
@@ -272,53 +277,112 @@ static __global__ void im2col_kernel(const TX *__restrict__ x, T *__restrict__ c
         }
 }
 
+/* im2col_kernel for 2-D windows whose output rows are a multiple of PX
+ * pixels wide (every plane of ResNet-50 and MobileNetV2 above 7x7): PX
+ * adjacent pixels of one output row a thread, each tap's PX columns
+ * written as one store, in 32-bit index arithmetic (the planes are within
+ * 2^31 elements, conv_plan_make). The scalar kernel wrote 64 bytes per
+ * warp access and took 2.8 of a ResNet-50 FP16 wave's 12.4 ms (`run.sh
+ * trace`, docs/RESULTS.md ninth session). */
+template <typename TX, typename T, int PX>
+static __global__ void im2col2d_kernel(const TX *__restrict__ x, T *__restrict__ col, int64_t rows,
+                                       int64_t channels, conv_dims_t g)
+{
+    const int in_h = (int)g.in[1], in_w = (int)g.in[2], out_w = (int)g.out[2];
+    const int kh_n = (int)g.k[1], kw_n = (int)g.k[2], sh = (int)g.s[1], sw = (int)g.s[2];
+    const int dh = (int)g.d[1], dw = (int)g.d[2], ph = (int)g.p[1], pw = (int)g.p[2];
+    const int packs = (int)(g.out[1] * g.out[2]) / PX; /* PX-pixel runs of a plane */
+    const int64_t in_plane = (int64_t)in_h * in_w, kk = kh_n * kw_n;
+    for (int64_t n = blockIdx.z; n < rows; n += gridDim.z)
+        for (int64_t c = blockIdx.y; c < channels; c += gridDim.y) {
+            int64_t nc = n * channels + c;
+            const TX *__restrict__ xc = x + nc * in_plane;
+            pack_t<PX, T> *plane = reinterpret_cast<pack_t<PX, T> *>(col + nc * kk * packs * PX);
+            for (int q = blockIdx.x * blockDim.x + threadIdx.x; q < packs; q += gridDim.x * blockDim.x) {
+                int p = q * PX, oh = p / out_w, ow = p - oh * out_w;
+                pack_t<PX, T> *dst = plane + q;
+                for (int kh = 0; kh < kh_n; kh++) {
+                    int ih = oh * sh + kh * dh - ph;
+                    bool hin = ih >= 0 && ih < in_h;
+                    const TX *__restrict__ xr = xc + (int64_t)ih * in_w;
+                    for (int kw = 0; kw < kw_n; kw++) {
+                        int iw0 = ow * sw + kw * dw - pw;
+                        pack_t<PX, T> v;
+#pragma unroll
+                        for (int j = 0; j < PX; j++) {
+                            int iw = iw0 + j * sw;
+                            v.e[j] = from_float<T>(hin && iw >= 0 && iw < in_w ? to_float(__ldg(xr + iw)) : 0.0f);
+                        }
+                        *dst = v;
+                        dst += packs;
+                    }
+                }
+            }
+        }
+}
+
 /* Columns K-contiguous for a channels_c GEMM of one group (conv_plan_t.
  * k_major): col[(n*P + pixel)*K + c*KK + tap], each row a P x K row-major
  * matrix, K = C*KK, 2-D. A block takes one row and `tile` channels: their
- * planes go to shared memory (read along the planes, coalesced), then the
- * block writes every pixel's tile*KK taps, contiguous in col. A thread's
- * taps are the same for every pixel (tile*KK <= IM2COL_ROWS_TAPS *
- * blockDim.x), so their offsets are worked out once. Grid: x channel
- * tiles, y rows (looping past 65535). */
+ * planes go to shared memory (read along the planes, coalesced), beside a
+ * table of each of the tile's tile*KK columns (its plane's offset and its
+ * tap's row and column shift, worked out once per block); then the
+ * block's threads write (pixel, V columns) runs, V contiguous elements
+ * of col a store. The first version walked the pixels one after another
+ * with a tap a thread, scalar stores and a quarter of its threads idle on
+ * 1x1s: 1.5 of a ResNet-50 FP16 wave's 7.5 ms (`run.sh trace`). V = 8
+ * needs 8 | C and 8 | tile (conv_plan_make takes k_major only then) and
+ * X and col aligned to V elements. Grid: x channel tiles, y rows (looping
+ * past 65535). Shared memory: im2col_rows_smem. */
 #define IM2COL_ROWS_THREADS 256
-#define IM2COL_ROWS_TAPS 4
-#define IM2COL_ROWS_SMEM 40960
-template <typename TX, typename T>
+#define IM2COL_ROWS_TILE 32
+#define IM2COL_ROWS_SMEM 32768      /* the tile's planes */
+#define IM2COL_ROWS_COLUMNS 1024    /* tile * KK at most: a 12 KB table */
+#define IM2COL_ROWS_BLOCKS 264      /* two blocks an H100 SM, as conv_split */
+static size_t im2col_rows_smem(int tile, int64_t kk, int64_t in_plane, size_t es)
+{
+    return (3 * sizeof(int) * (size_t)(tile * kk) + 15) / 16 * 16 + (size_t)(tile * in_plane) * es;
+}
+template <typename TX, typename T, int V>
 static __global__ void __launch_bounds__(IM2COL_ROWS_THREADS)
     im2col_rows_kernel(const TX *__restrict__ x, T *__restrict__ col, int64_t rows, int channels, int tile,
                        conv_dims_t g)
 {
-    extern __shared__ unsigned char im2col_smem[];
-    T *planes = (T *)im2col_smem;
+    extern __shared__ __align__(16) unsigned char im2col_smem[];
     const int in_h = (int)g.in[1], in_w = (int)g.in[2], in_plane = in_h * in_w;
     const int out_w = (int)g.out[2], pixels = (int)(g.out[1] * g.out[2]);
     const int kw_n = (int)g.k[2], kk = (int)(g.k[1] * g.k[2]), k = channels * kk;
-    const int c0 = blockIdx.x * tile, ct = min(tile, channels - c0), width = ct * kk;
+    const int c0 = blockIdx.x * tile, ct = min(tile, channels - c0), width = ct * kk, runs = width / V;
     const int sh = (int)g.s[1], sw = (int)g.s[2];
-    int at[IM2COL_ROWS_TAPS], dh[IM2COL_ROWS_TAPS], dw[IM2COL_ROWS_TAPS];
-    for (int q = 0; q < IM2COL_ROWS_TAPS; q++) {
-        int j = threadIdx.x + q * IM2COL_ROWS_THREADS, c = j / kk, tap = j - c * kk, kh = tap / kw_n;
-        at[q] = c * in_plane;
-        dh[q] = kh * (int)g.d[1] - (int)g.p[1];
-        dw[q] = (tap - kh * kw_n) * (int)g.d[2] - (int)g.p[2];
+    int *at = (int *)im2col_smem, *dh = at + tile * kk, *dw = dh + tile * kk;
+    T *planes = (T *)(im2col_smem + (3 * sizeof(int) * (size_t)(tile * kk) + 15) / 16 * 16);
+    for (int j = threadIdx.x; j < width; j += IM2COL_ROWS_THREADS) {
+        int c = j / kk, tap = j - c * kk, kh = tap / kw_n;
+        at[j] = c * in_plane;
+        dh[j] = kh * (int)g.d[1] - (int)g.p[1];
+        dw[j] = (tap - kh * kw_n) * (int)g.d[2] - (int)g.p[2];
     }
     for (int64_t n = blockIdx.y; n < rows; n += gridDim.y) {
         const TX *__restrict__ xn = x + (n * channels + c0) * (int64_t)in_plane;
-        for (int i = threadIdx.x; i < ct * in_plane; i += IM2COL_ROWS_THREADS)
-            planes[i] = from_float<T>(to_float(xn[i]));
-        __syncthreads();
-        T *__restrict__ cn = col + n * (int64_t)pixels * k + (int64_t)c0 * kk;
-        for (int pixel = 0; pixel < pixels; pixel++) {
-            int oh = pixel / out_w, ow = pixel - oh * out_w;
-            T *__restrict__ dst = cn + (int64_t)pixel * k;
+        /* ct * in_plane is a multiple of V (V > 1: 8 | ct) */
+        for (int i = threadIdx.x; i < ct * in_plane / V; i += IM2COL_ROWS_THREADS) {
+            pack_t<V, TX> v = reinterpret_cast<const pack_t<V, TX> *>(xn)[i];
 #pragma unroll
-            for (int q = 0; q < IM2COL_ROWS_TAPS; q++) {
-                int j = threadIdx.x + q * IM2COL_ROWS_THREADS;
-                if (j >= width) break;
-                int ih = oh * sh + dh[q], iw = ow * sw + dw[q];
+            for (int e = 0; e < V; e++) planes[i * V + e] = from_float<T>(to_float(v.e[e]));
+        }
+        __syncthreads(); /* also publishes the table, the first time */
+        T *__restrict__ cn = col + n * (int64_t)pixels * k + (int64_t)c0 * kk;
+        for (int r = threadIdx.x; r < pixels * runs; r += IM2COL_ROWS_THREADS) {
+            int pixel = r / runs, j0 = (r - pixel * runs) * V;
+            int oh = pixel / out_w, bh = oh * sh, bw = (pixel - oh * out_w) * sw;
+            pack_t<V, T> out;
+#pragma unroll
+            for (int e = 0; e < V; e++) {
+                int j = j0 + e, ih = bh + dh[j], iw = bw + dw[j];
                 bool in = ih >= 0 && ih < in_h && iw >= 0 && iw < in_w;
-                dst[j] = in ? planes[at[q] + ih * in_w + iw] : from_float<T>(0.0f);
+                out.e[e] = in ? planes[at[j] + ih * in_w + iw] : from_float<T>(0.0f);
             }
+            *reinterpret_cast<pack_t<V, T> *>(cn + (int64_t)pixel * k + j0) = out;
         }
         __syncthreads();
     }
@@ -679,6 +743,40 @@ static __global__ void epilogue_planes_kernel(TY *__restrict__ y, int64_t rows, 
         }
 }
 
+/* epilogue_planes_kernel for one table entry per plane (si = 0: a Conv's
+ * bias), V consecutive elements a thread: planes of a multiple of V
+ * elements, y and res aligned to V elements (launch_act_epilogue checks),
+ * so that a warp moves 512 contiguous bytes of half Y per access instead
+ * of 64. The scalar kernel ran at a third of the H100's bandwidth and
+ * was the largest single kernel of a ResNet-50 FP16 wave (3.2 of 12.4 ms,
+ * `run.sh trace`, docs/RESULTS.md ninth session). TR: the residual's
+ * type (ignored when res is NULL); I: the index type, 32-bit where the
+ * vectors fit. */
+template <typename TY, typename TR, int V, typename I>
+static __global__ void epilogue_vec_kernel(TY *__restrict__ y, I vectors, I planes, I inner_v,
+                                           const float *const *__restrict__ tab, int64_t sp, float beta,
+                                           const TR *__restrict__ res, bool clamp, float lo, float hi)
+{
+    for (I i = blockIdx.x * (I)blockDim.x + threadIdx.x; i < vectors; i += (I)gridDim.x * blockDim.x) {
+        float add = 0.0f;
+        if (tab) {
+            I plane = i / inner_v, r = plane / planes;
+            add = beta * __ldg(tab[r] + (plane - r * planes) * sp);
+        }
+        pack_t<V, TY> out = reinterpret_cast<const pack_t<V, TY> *>(y)[i];
+        pack_t<V, TR> rv;
+        if (res) rv = reinterpret_cast<const pack_t<V, TR> *>(res)[i];
+#pragma unroll
+        for (int j = 0; j < V; j++) {
+            float v = to_float(out.e[j]) + add;
+            if (res) v += to_float(rv.e[j]);
+            if (clamp) v = cv_clamp_f32(v, lo, hi);
+            out.e[j] = from_float<TY>(v);
+        }
+        reinterpret_cast<pack_t<V, TY> *>(y)[i] = out;
+    }
+}
+
 /* The epilogue of a conv whose K was split (conv_split): y = the sum of
  * the `split` partial products (each laid out as y, `part` floats apart)
  * + the row's bias tab[r][plane] (tab NULL: none) + res (NULL: none),
@@ -750,6 +848,62 @@ static __global__ void __launch_bounds__(CT_TILE * 8)
     }
 }
 
+/* channels_epilogue_kernel two elements a thread, on 64 x 64 tiles: pairs
+ * of channels read as one load, pairs of pixels written as one store (so
+ * a warp moves 128 bytes of half C or Y per access, not 64), for an even
+ * Mg and an even P (ResNet-50's 14x14 planes; its 7x7 ones keep the
+ * scalar kernel). The scalar kernel ran at about a quarter of the H100's
+ * bandwidth (1.0 of a ResNet-50 FP16 wave's 12.4 ms, `run.sh trace`).
+ * TR: the residual's type (ignored without one). */
+#define CT2_TILE 64
+template <typename TS, typename TY, typename TR>
+static __global__ void __launch_bounds__(CT_TILE * 8)
+    channels_epilogue2_kernel(const TS *__restrict__ c, int64_t part, int split, TY *__restrict__ y, int64_t pairs,
+                              int groups, int mg, int pixels, const float *const *__restrict__ tab,
+                              const TR *__restrict__ res, bool clamp, float lo, float hi)
+{
+    __shared__ float tile[CT2_TILE][CT2_TILE + 1];
+    const int p0 = blockIdx.x * CT2_TILE, m0 = blockIdx.y * CT2_TILE, x2 = 2 * threadIdx.x;
+    for (int64_t ng = blockIdx.z; ng < pairs; ng += gridDim.z) {
+        const TS *src = c + ng * (int64_t)pixels * mg;
+        /* read: channel pairs along threadIdx.x, tile rows along pixels */
+        for (int i = threadIdx.y; i < CT2_TILE; i += blockDim.y) {
+            int pixel = p0 + i, m = m0 + x2;
+            float v0 = 0.0f, v1 = 0.0f;
+            if (pixel < pixels && m < mg) /* m even, Mg even: m + 1 < Mg */
+                for (int s = 0; s < split; s++) {
+                    pack_t<2, TS> q = *reinterpret_cast<const pack_t<2, TS> *>(src + s * part + (int64_t)pixel * mg + m);
+                    v0 += to_float(q.e[0]);
+                    v1 += to_float(q.e[1]);
+                }
+            tile[i][x2] = v0;
+            tile[i][x2 + 1] = v1;
+        }
+        __syncthreads();
+        /* write: pixel pairs along threadIdx.x */
+        int64_t n = ng / groups, g = ng - n * groups;
+        for (int i = threadIdx.y; i < CT2_TILE; i += blockDim.y) {
+            int m = m0 + i, pixel = p0 + x2;
+            if (m < mg && pixel < pixels) {
+                int64_t channel = g * mg + m, at = (n * groups * mg + channel) * pixels + pixel;
+                float bias = tab ? __ldg(tab[n] + channel) : 0.0f;
+                float v[2] = {tile[x2][i] + bias, tile[x2 + 1][i] + bias};
+                pack_t<2, TY> out;
+                pack_t<2, TR> rv;
+                if (res) rv = *reinterpret_cast<const pack_t<2, TR> *>(res + at);
+#pragma unroll
+                for (int j = 0; j < 2; j++) {
+                    if (res) v[j] += to_float(rv.e[j]);
+                    if (clamp) v[j] = cv_clamp_f32(v[j], lo, hi);
+                    out.e[j] = from_float<TY>(v[j]);
+                }
+                *reinterpret_cast<pack_t<2, TY> *>(y + at) = out;
+            }
+        }
+        __syncthreads();
+    }
+}
+
 /* ---- launchers (explicit stream) ---------------------------------------- */
 
 /* im2col of X stored as x_act into columns of the GEMM's operand type. */
@@ -759,11 +913,20 @@ static void launch_im2col(cudaStream_t stream, cv_precision_t prec, act_t x_act,
     dim3 grid, block;
     plane_launch(rows, channels, g->out[0] * g->out[1] * g->out[2], &grid, &block);
     act_t col_act = prec == CV_PRECISION_FP16 ? ACT_F16 : prec == CV_PRECISION_BF16 ? ACT_BF16 : ACT_F32;
+    /* im2col2d_kernel where the output rows split into runs of 4 or 2 */
+    bool two_d = g->k[0] == 1 && g->in[0] == 1 && g->out[0] == 1;
+    int px = !two_d ? 1 : g->out[2] % 4 == 0 ? 4 : g->out[2] % 2 == 0 ? 2 : 1;
+    if (px > 1) plane_launch(rows, channels, g->out[1] * g->out[2] / px, &grid, &block);
     with_act(x_act, [&](auto tx) {
         using TX = decltype(tx);
         with_act(col_act, [&](auto tc) {
             using TC = decltype(tc);
-            im2col_kernel<TX, TC><<<grid, block, 0, stream>>>((const TX *)x, (TC *)col, rows, channels, *g);
+            if (px == 4)
+                im2col2d_kernel<TX, TC, 4><<<grid, block, 0, stream>>>((const TX *)x, (TC *)col, rows, channels, *g);
+            else if (px == 2)
+                im2col2d_kernel<TX, TC, 2><<<grid, block, 0, stream>>>((const TX *)x, (TC *)col, rows, channels, *g);
+            else
+                im2col_kernel<TX, TC><<<grid, block, 0, stream>>>((const TX *)x, (TC *)col, rows, channels, *g);
         });
     });
 }
@@ -791,6 +954,34 @@ static cv_status launch_act_epilogue(cv_cuda_t *cuda, act_t y_act, void *y, int6
 {
     int64_t total = rows * planes * inner;
     if ((!tab && !res && !c->active) || total == 0) return CV_STATUS_OK;
+    /* 8 halves or 4 floats of Y a thread (epilogue_vec_kernel) */
+    int vec = y_act == ACT_F32 ? 4 : 8;
+    size_t y_align = (size_t)vec * act_size(y_act), res_align = (size_t)vec * act_size(res_act);
+    if (inner % vec == 0 && (!tab || si == 0) && (uintptr_t)y % y_align == 0 &&
+        (!res || (uintptr_t)res % res_align == 0)) {
+        int64_t vectors = total / vec;
+        with_act(y_act, [&](auto ty) {
+            using TY = decltype(ty);
+            with_act(res ? res_act : y_act, [&](auto tr) {
+                using TR = decltype(tr);
+                auto launch = [&](auto index) {
+                    using I = decltype(index);
+                    if (vec == 8)
+                        epilogue_vec_kernel<TY, TR, 8, I><<<grid_for(vectors), THREADS, 0, cuda->stream>>>(
+                            (TY *)y, (I)vectors, (I)planes, (I)(inner / vec), tab, sp, beta, (const TR *)res,
+                            c->active, c->lo, c->hi);
+                    else
+                        epilogue_vec_kernel<TY, TR, 4, I><<<grid_for(vectors), THREADS, 0, cuda->stream>>>(
+                            (TY *)y, (I)vectors, (I)planes, (I)(inner / vec), tab, sp, beta, (const TR *)res,
+                            c->active, c->lo, c->hi);
+                };
+                if (vectors < INT32_MAX && rows * planes < INT32_MAX) launch((uint32_t)0);
+                else launch((int64_t)0);
+            });
+        });
+        CV_CUDA_CHECK_LAUNCH(err);
+        return CV_STATUS_OK;
+    }
     with_act(y_act, [&](auto ty) {
         using TY = decltype(ty);
         if (inner >= 32) {
@@ -1049,10 +1240,14 @@ static bool conv_plan_make(const cv_step_run_t *run, bool multi, bool indirect, 
                     g->mg <= (int64_t)65535 * CT_TILE;
     if (k_major && p->channels_c && g->group == 1 && d->in[0] == 1 && d->k[0] == 1) {
         int64_t tile = IM2COL_ROWS_SMEM / (p->in_plane * (int64_t)p->es);
-        tile = CV_MIN(tile, CV_MIN((int64_t)64, (int64_t)IM2COL_ROWS_TAPS * IM2COL_ROWS_THREADS / p->kk));
-        if (tile >= 1 && (g->c + tile - 1) / tile <= 65535) {
+        tile = CV_MIN(tile, CV_MIN((int64_t)IM2COL_ROWS_TILE, (int64_t)IM2COL_ROWS_COLUMNS / p->kk));
+        tile = CV_MIN(tile, g->c) / 8 * 8; /* runs of 8 (im2col_rows_kernel): 8 | C, a tile of 8s */
+        /* narrower tiles where few rows would leave SMs idle (R = 8) */
+        while (tile > 8 && tile % 16 == 0 && (g->c + tile - 1) / tile * g->n < IM2COL_ROWS_BLOCKS) tile /= 2;
+        if (g->c % 8 == 0 && tile >= 8 && (g->c + tile - 1) / tile <= 65535 &&
+            (uintptr_t)x->data % (8 * p->xs) == 0) {
             p->k_major = true;
-            p->k_major_tile = (int)CV_MIN(tile, g->c);
+            p->k_major_tile = (int)tile;
             p->direct = false;
         }
     }
@@ -1141,15 +1336,17 @@ static cv_status conv_gemms(cv_cuda_t *cuda, const cv_step_run_t *run, const con
         int64_t rows = CV_MIN(p->chunk, g->n - n0);
         if (p->k_major) {
             dim3 grid((unsigned)((g->c + p->k_major_tile - 1) / p->k_major_tile), (unsigned)CV_MIN(rows, 65535));
-            size_t smem = (size_t)p->k_major_tile * (size_t)in_plane * p->es;
+            size_t smem = im2col_rows_smem(p->k_major_tile, p->kk, in_plane, p->es);
             act_t col_act = p->prec == CV_PRECISION_FP16 ? ACT_F16 : ACT_BF16;
+            const char *xn = xd + p->xs * (size_t)(n0 * g->c * in_plane);
+            /* X aligned (conv_plan_make) and 8 | C; the workspace's parts are 256-byte aligned */
+            CV_ASSERT((uintptr_t)xn % (8 * p->xs) == 0 && (uintptr_t)col % 16 == 0);
             with_act(p->acts.x, [&](auto tx) {
                 using TX = decltype(tx);
                 with_act(col_act, [&](auto tc) {
                     using TC = decltype(tc);
-                    im2col_rows_kernel<TX, TC><<<grid, IM2COL_ROWS_THREADS, smem, cuda->stream>>>(
-                        (const TX *)(xd + p->xs * (size_t)(n0 * g->c * in_plane)), (TC *)col, rows, (int)g->c,
-                        p->k_major_tile, g->dims);
+                    im2col_rows_kernel<TX, TC, 8><<<grid, IM2COL_ROWS_THREADS, smem, cuda->stream>>>(
+                        (const TX *)xn, (TC *)col, rows, (int)g->c, p->k_major_tile, g->dims);
                 });
             });
             CV_CUDA_CHECK_LAUNCH(err);
@@ -1226,6 +1423,32 @@ static cv_status conv_gemm(cv_cuda_t *cuda, const cv_step_run_t *run, const conv
     const conv_geom_t *g = &p->g;
     const float *const *dev_bias =
         p->has_bias ? (const float *const *)dev + (p->strided ? 0 : 3 * g->n * g->group * p->split) : NULL;
+    bool pairs = p->channels_c && g->mg % 2 == 0 && p->pixels % 2 == 0 &&
+                 (!p->res || (uintptr_t)p->res % (2 * act_size(p->acts.res)) == 0);
+    if (pairs) {
+        dim3 grid((unsigned)((p->pixels + CT2_TILE - 1) / CT2_TILE), (unsigned)((g->mg + CT2_TILE - 1) / CT2_TILE),
+                  (unsigned)CV_MAX(1, CV_MIN(g->n * g->group, 65535)));
+        dim3 block(CT_TILE, 8);
+        with_act(p->acts.y, [&](auto ty) {
+            using TY = decltype(ty);
+            with_act(p->res ? p->acts.res : p->acts.y, [&](auto tr) {
+                using TR = decltype(tr);
+                if (p->split > 1)
+                    channels_epilogue2_kernel<float, TY, TR><<<grid, block, 0, cuda->stream>>>(
+                        (const float *)parts, g->n * g->m * p->pixels, (int)p->split, (TY *)run->outputs[0]->data,
+                        g->n * g->group, (int)g->group, (int)g->mg, (int)p->pixels, dev_bias, (const TR *)p->res,
+                        p->c.active, p->c.lo, p->c.hi);
+                else
+                    channels_epilogue2_kernel<TY, TY, TR><<<grid, block, 0, cuda->stream>>>(
+                        (const TY *)c_channels, 0, 1, (TY *)run->outputs[0]->data, g->n * g->group, (int)g->group,
+                        (int)g->mg, (int)p->pixels, dev_bias, (const TR *)p->res, p->c.active, p->c.lo, p->c.hi);
+            });
+        });
+        CV_CUDA_CHECK_LAUNCH(err);
+        cuda->conv_channels_c_launches++;
+        cuda->conv_k_major_launches += p->k_major;
+        return CV_STATUS_OK;
+    }
     if (p->channels_c) {
         dim3 grid((unsigned)((p->pixels + CT_TILE - 1) / CT_TILE), (unsigned)((g->mg + CT_TILE - 1) / CT_TILE),
                   (unsigned)CV_MAX(1, CV_MIN(g->n * g->group, 65535)));
