@@ -1144,10 +1144,11 @@ typedef struct conv_plan {
      * planes. The orientation's own gain needs k_major (bench/conv_layouts.cu;
      * cv_cuda_t.conv_channels_c). */
     bool channels_c;
-    /* With one group and 2-D: the columns K-contiguous too (im2col_rows_kernel,
-     * 1x1s included), so that cuBLAS reads both operands along K, the
-     * orientation conv_layouts measured 2.3x faster on 7x7 planes; tile:
-     * its channels per block. */
+    /* With one group, 2-D and 8 | C: the columns K-contiguous too
+     * (im2col_rows_kernel, 1x1s included), so that cuBLAS reads both
+     * operands along K, the orientation conv_layouts measured 2.3x faster
+     * on 7x7 planes (cv_cuda_t.conv_k_major, on by default); tile: its
+     * channels per block. */
     bool k_major;
     int k_major_tile;
     size_t c_bytes; /* that C, when K is not split (a split's parts are laid out alike) */

@@ -75,9 +75,13 @@ typedef struct cv_cuda {
      * CARAVEL_CONV_C=planes turns it off. */
     bool conv_channels_c;
     long conv_channels_c_launches; /* for tests */
-    /* Those of one group, 2-D, also lay their columns out K-contiguous
-     * (conv_plan_t.k_major): CARAVEL_CONV_COLUMNS=taps; pixels keeps the
-     * NCHW columns, which cuBLAS then reads transposed. */
+    /* Those of one group, 2-D, with 8 | C, also lay their columns out
+     * K-contiguous (conv_plan_t.k_major): the default since it measured
+     * faster on the H100 at R = 64 and 8 (FP16: ResNet-50 9394 against
+     * 8264 and 6839 against 5821 inf/s, MobileNetV2 27283 against 26177
+     * and 13505 against 13399; docs/RESULTS.md, ninth session).
+     * CARAVEL_CONV_COLUMNS=pixels keeps the NCHW columns, which cuBLAS
+     * then reads transposed. */
     bool conv_k_major;
     long conv_k_major_launches; /* for tests */
     /* The process's pinned host blocks made by host_alloc (request
