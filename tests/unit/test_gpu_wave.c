@@ -635,15 +635,17 @@ static void test_half_activations(void **state)
  * depthwise; 40, 72 and 64 channels: partial tiles of channels_epilogue
  * both ways; odd planes: the scalar epilogues and im2col) and on 8x8
  * planes (64 and 16 pixels: channels_epilogue2_kernel's channel and pixel
- * pairs, epilogue_vec_kernel, im2col2d_kernel), whose GEMM convolutions all write C channels innermost
- * when asked (CARAVEL_CONV_C=channels): the 3x3s from columns, the 1x1s
- * from X itself, c2 and c6 with K split (FP32 parts laid out alike), c2
- * and c7 with the residual fused; with the columns as today (pixels) and
- * K-contiguous (taps, CARAVEL_CONV_COLUMNS=taps: c1 from FP32 X, the
- * others from half X, 1x1s copied). A wave of 5 tenants those two ways and
- * with C in planes: each within tolerance of the CPU's FP32 wave and of C
- * in planes, each slice within it of its tenant alone, and each way taken
- * (counted) only where asked. */
+ * pairs, epilogue_vec_kernel, im2col2d_kernel), whose GEMM convolutions
+ * all write C channels innermost when asked (CARAVEL_CONV_C=channels):
+ * the 3x3s from columns, the 1x1s from X itself, c2 and c6 with K split
+ * (FP32 parts laid out alike), c2 and c7 with the residual fused; with the
+ * columns as NCHW (pixels) and K-contiguous (taps, CARAVEL_CONV_COLUMNS:
+ * c1 from FP32 X, the others from half X, 1x1s copied), the latter with
+ * the narrow tiles a wave this small gets and with the widest (32
+ * channels: 40 = 32 + a partial tile of 8). A wave of 5 tenants each way
+ * and with C in planes: each within tolerance of the CPU's FP32 wave and
+ * of C in planes, each slice within it of its tenant alone, and each way
+ * taken (counted) only where asked. */
 static void test_conv_channels_c(void **state)
 {
     enum { R = 5 };
@@ -664,17 +666,21 @@ static void test_conv_channels_c(void **state)
         cv_test_fill_random(&x, 91);
         cv_plan_t *plan = plan_of(tn.graphs[0], &xs);
         cv_tensor_t cpu = run_plan(B.cpu_exec, plan, tn.cpu_tables, rows, R, CV_PRECISION_FP32, &x);
-        cv_tensor_t out[3];
-        for (int way = 0; way < 3; way++) {
-            const char *name = way == 0 ? "planes" : way == 1 ? "channels, pixel columns" : "channels, tap columns";
+        cv_tensor_t out[4];
+        for (int way = 0; way < 4; way++) {
+            const char *name = way == 0   ? "planes"
+                               : way == 1 ? "channels, pixel columns"
+                               : way == 2 ? "channels, tap columns"
+                                          : "channels, tap columns, wide tiles";
             cuda->conv_channels_c = way >= 1;
-            cuda->conv_k_major = way == 2;
+            cuda->conv_k_major = way >= 2;
+            cuda->k_major_wide_tiles = way == 3;
             long before = cuda->conv_channels_c_launches, before_k = cuda->conv_k_major_launches;
             cv_plan_t *p = plan_of(tn.graphs[0], &xs); /* a plan per way: the cache never replays the other's graph */
             out[way] = run_plan(B.cuda_exec, p, tn.cuda_tables, rows, R, prec, &x);
             long ran = cuda->conv_channels_c_launches - before, ran_k = cuda->conv_k_major_launches - before_k;
             /* c1, c2, c3, c6, c7: the GEMM convolutions (c4, c5 are depthwise) */
-            if ((way >= 1 ? ran < 5 : ran != 0) || (way == 2 ? ran_k < 5 : ran_k != 0))
+            if ((way >= 1 ? ran < 5 : ran != 0) || (way >= 2 ? ran_k < 5 : ran_k != 0))
                 fail_msg("%s, C in %s: %ld convolutions wrote C channels innermost, %ld from tap columns",
                          precision_name(prec), name, ran, ran_k);
             double d = cv_test_rel_diff(&out[way], &cpu);
@@ -684,13 +690,14 @@ static void test_conv_channels_c(void **state)
                    name, ran, d, worst_solo);
             cv_plan_destroy(p);
         }
-        for (int way = 1; way < 3; way++) {
+        for (int way = 1; way < 4; way++) {
             double d_ways = cv_test_rel_diff(&out[way], &out[0]);
-            printf("    %s columns vs C in planes %.2e\n", way == 1 ? "pixel" : "tap", d_ways);
+            printf("    %s columns vs C in planes %.2e\n", way == 1 ? "pixel" : way == 2 ? "tap" : "tap (wide tiles)",
+                   d_ways);
             if (!(d_ways <= tolerance(prec)))
                 fail_msg("%s: way %d vs C in planes %g", precision_name(prec), way, d_ways);
         }
-        for (int way = 0; way < 3; way++) cv_tensor_free(&out[way]);
+        for (int way = 0; way < 4; way++) cv_tensor_free(&out[way]);
         cv_tensor_free(&cpu);
         cv_tensor_free(&x);
         cv_plan_destroy(plan);
@@ -698,6 +705,7 @@ static void test_conv_channels_c(void **state)
     }
     cuda->conv_channels_c = was;
     cuda->conv_k_major = was_k;
+    cuda->k_major_wide_tiles = false;
 }
 
 /* ---- (b2) a wave's copies in one call ----------------------------------- */

@@ -1188,7 +1188,7 @@ static int64_t conv_split(const conv_plan_t *p)
  * (indirect: cv_cuda_members_indirect). False when cuBLAS's int arguments cannot hold the GEMM's extents or a
  * plane has 2^31 elements or more (the step then runs on the host). */
 static bool conv_plan_make(const cv_step_run_t *run, bool multi, bool indirect, bool channels_c, bool k_major,
-                           conv_acts_t acts, conv_plan_t *p)
+                           bool k_major_narrow, conv_acts_t acts, conv_plan_t *p)
 {
     const cv_tensor_t *x = run->inputs[0], *w = run->inputs[1];
     const cv_tensor_t *b = run->ninputs > 2 ? run->inputs[2] : NULL;
@@ -1244,7 +1244,8 @@ static bool conv_plan_make(const cv_step_run_t *run, bool multi, bool indirect, 
         tile = CV_MIN(tile, CV_MIN((int64_t)IM2COL_ROWS_TILE, (int64_t)IM2COL_ROWS_COLUMNS / p->kk));
         tile = CV_MIN(tile, g->c) / 8 * 8; /* runs of 8 (im2col_rows_kernel): 8 | C, a tile of 8s */
         /* narrower tiles where few rows would leave SMs idle (R = 8) */
-        while (tile > 8 && tile % 16 == 0 && (g->c + tile - 1) / tile * g->n < IM2COL_ROWS_BLOCKS) tile /= 2;
+        while (k_major_narrow && tile > 8 && tile % 16 == 0 && (g->c + tile - 1) / tile * g->n < IM2COL_ROWS_BLOCKS)
+            tile /= 2;
         if (g->c % 8 == 0 && tile >= 8 && (g->c + tile - 1) / tile <= 65535 &&
             (uintptr_t)x->data % (8 * p->xs) == 0) {
             p->k_major = true;
@@ -1555,8 +1556,8 @@ extern "C" cv_status cv_cuda_conv(cv_cuda_t *cuda, const cv_step_run_t *run, cv_
     conv_acts_t acts = {act_of(cuda, run, n->inputs[0]), act_of(cuda, run, n->outputs[0]),
                         n->fused_residual && run->ninputs > 3 ? act_of(cuda, run, n->inputs[3]) : ACT_F32};
     conv_plan_t p;
-    if (!conv_plan_make(run, multi, cv_cuda_members_indirect(cuda), cuda->conv_channels_c, cuda->conv_k_major, acts,
-                        &p)) {
+    if (!conv_plan_make(run, multi, cv_cuda_members_indirect(cuda), cuda->conv_channels_c, cuda->conv_k_major,
+                        !cuda->k_major_wide_tiles, acts, &p)) {
         /* The host reads and writes FP32 alone. The plan keeps half only
          * the activations of 2-D convolutions, whose extents the device
          * kernels take far beyond any real model's. */

@@ -84,6 +84,7 @@ typedef struct cv_cuda {
      * then reads transposed. */
     bool conv_k_major;
     long conv_k_major_launches; /* for tests */
+    bool k_major_wide_tiles; /* tests: im2col_rows_kernel's widest tiles even for few rows */
     /* The process's pinned host blocks made by host_alloc (request
      * buffers), which copy_many moves in one call (cuda_copy.cu). */
     struct cv_cuda_host_blocks *host_blocks;
