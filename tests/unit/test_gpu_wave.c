@@ -650,7 +650,7 @@ static void test_conv_channels_c(void **state)
 {
     enum { R = 5 };
     cv_cuda_t *cuda = (cv_cuda_t *)B.cuda;
-    bool was = cuda->conv_channels_c, was_k = cuda->conv_k_major;
+    bool was = cuda->conv_channels_c, was_k = cuda->conv_k_major, was_wide = cuda->k_major_wide_tiles;
     cv_precision_t precs[2] = {CV_PRECISION_FP16, CV_PRECISION_BF16};
     for (int case_i = 0; case_i < 4; case_i++) {
         cv_precision_t prec = precs[case_i % 2];
@@ -705,7 +705,7 @@ static void test_conv_channels_c(void **state)
     }
     cuda->conv_channels_c = was;
     cuda->conv_k_major = was_k;
-    cuda->k_major_wide_tiles = false;
+    cuda->k_major_wide_tiles = was_wide;
 }
 
 /* ---- (b2) a wave's copies in one call ----------------------------------- */

@@ -339,9 +339,15 @@ static __global__ void im2col2d_kernel(const TX *__restrict__ x, T *__restrict__
 #define IM2COL_ROWS_SMEM 32768      /* the tile's planes */
 #define IM2COL_ROWS_COLUMNS 1024    /* tile * KK at most: a 12 KB table */
 #define IM2COL_ROWS_BLOCKS 264      /* two blocks an H100 SM, as conv_split */
+/* Bytes of the column table (three ints a column), rounded to 16 so that
+ * the planes after it stay aligned. */
+static __host__ __device__ size_t im2col_rows_table_bytes(int64_t columns)
+{
+    return (3 * sizeof(int) * (size_t)columns + 15) / 16 * 16;
+}
 static size_t im2col_rows_smem(int tile, int64_t kk, int64_t in_plane, size_t es)
 {
-    return (3 * sizeof(int) * (size_t)(tile * kk) + 15) / 16 * 16 + (size_t)(tile * in_plane) * es;
+    return im2col_rows_table_bytes(tile * kk) + (size_t)(tile * in_plane) * es;
 }
 template <typename TX, typename T, int V>
 static __global__ void __launch_bounds__(IM2COL_ROWS_THREADS)
@@ -355,7 +361,7 @@ static __global__ void __launch_bounds__(IM2COL_ROWS_THREADS)
     const int c0 = blockIdx.x * tile, ct = min(tile, channels - c0), width = ct * kk, runs = width / V;
     const int sh = (int)g.s[1], sw = (int)g.s[2];
     int *at = (int *)im2col_smem, *dh = at + tile * kk, *dw = dh + tile * kk;
-    T *planes = (T *)(im2col_smem + (3 * sizeof(int) * (size_t)(tile * kk) + 15) / 16 * 16);
+    T *planes = (T *)(im2col_smem + im2col_rows_table_bytes(tile * kk));
     for (int j = threadIdx.x; j < width; j += IM2COL_ROWS_THREADS) {
         int c = j / kk, tap = j - c * kk, kh = tap / kw_n;
         at[j] = c * in_plane;
@@ -954,8 +960,8 @@ static cv_status launch_act_epilogue(cv_cuda_t *cuda, act_t y_act, void *y, int6
 {
     int64_t total = rows * planes * inner;
     if ((!tab && !res && !c->active) || total == 0) return CV_STATUS_OK;
-    /* 8 halves or 4 floats of Y a thread (epilogue_vec_kernel) */
-    int vec = y_act == ACT_F32 ? 4 : 8;
+    /* 16 bytes of Y a thread, 8 halves or 4 floats (epilogue_vec_kernel) */
+    int vec = (int)(16 / act_size(y_act));
     size_t y_align = (size_t)vec * act_size(y_act), res_align = (size_t)vec * act_size(res_act);
     if (inner % vec == 0 && (!tab || si == 0) && (uintptr_t)y % y_align == 0 &&
         (!res || (uintptr_t)res % res_align == 0)) {
@@ -966,14 +972,9 @@ static cv_status launch_act_epilogue(cv_cuda_t *cuda, act_t y_act, void *y, int6
                 using TR = decltype(tr);
                 auto launch = [&](auto index) {
                     using I = decltype(index);
-                    if (vec == 8)
-                        epilogue_vec_kernel<TY, TR, 8, I><<<grid_for(vectors), THREADS, 0, cuda->stream>>>(
-                            (TY *)y, (I)vectors, (I)planes, (I)(inner / vec), tab, sp, beta, (const TR *)res,
-                            c->active, c->lo, c->hi);
-                    else
-                        epilogue_vec_kernel<TY, TR, 4, I><<<grid_for(vectors), THREADS, 0, cuda->stream>>>(
-                            (TY *)y, (I)vectors, (I)planes, (I)(inner / vec), tab, sp, beta, (const TR *)res,
-                            c->active, c->lo, c->hi);
+                    epilogue_vec_kernel<TY, TR, 16 / sizeof(TY), I><<<grid_for(vectors), THREADS, 0, cuda->stream>>>(
+                        (TY *)y, (I)vectors, (I)planes, (I)(inner / vec), tab, sp, beta, (const TR *)res, c->active,
+                        c->lo, c->hi);
                 };
                 if (vectors < INT32_MAX && rows * planes < INT32_MAX) launch((uint32_t)0);
                 else launch((int64_t)0);
