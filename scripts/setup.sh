@@ -48,3 +48,12 @@ if [ ! -x .venv/bin/python3 ] || ! cmp -s "$requirements" "$stamp"; then
   .venv/bin/python3 -m pip install -q --disable-pip-version-check -r "$requirements"
   cp "$requirements" "$stamp"
 fi
+# CUTLASS's C++ headers for the fused conv GEMMs of the CUDA backend
+# (src/backend/cuda/cuda_cutlass.cu), from PyPI's nvidia-cutlass wheel,
+# which carries them under cutlass_library/source; headers only, so none of
+# its Python dependencies. A build without them keeps cuBLAS.
+cutlass_version=4.2.0.0
+if [ "$(.venv/bin/python3 -m pip show nvidia-cutlass 2>/dev/null | sed -n 's/^Version: //p')" != "$cutlass_version" ]; then
+  echo "setup: installing CUTLASS $cutlass_version headers (nvidia-cutlass) into .venv"
+  .venv/bin/python3 -m pip install -q --disable-pip-version-check --no-deps "nvidia-cutlass==$cutlass_version"
+fi

@@ -258,14 +258,15 @@ layouts)
 profile)
   {
     # PROFILE_ARCHS, PROFILE_R (1 8 64) and PROFILE_PRECISION (fp32) pick
-    # a part of it (PROFILE_PRECISION=fp16 PROFILE_R=64: issue 9's FP16 waves).
+    # a part of it (PROFILE_PRECISION=fp16 PROFILE_R=64: issue 9's FP16 waves);
+    # PROFILE_TOP (8): the slowest steps listed (a large one lists them all).
     for arch in ${PROFILE_ARCHS:-resnet50 mobilenet_v2}; do
       [ -f /tmp/tenants/$arch/tenant_063.onnx ] || python3 bench/gpu/export_tenants.py $arch 64 /tmp/tenants/$arch
       for R in ${PROFILE_R:-1 8 64}; do
         models=$(tenant_models "$arch" "$R")
         # shellcheck disable=SC2086
         timeout 120 $cv bench --device cuda --precision "${PROFILE_PRECISION:-fp32}" --tenants $R --waves 7 \
-          --warmup 2 --profile --top 8 --csv "$arch,$R" $models
+          --warmup 2 --profile --top "${PROFILE_TOP:-8}" --csv "$arch,$R" $models
       done
     done
   } 2>&1 | tee "$log"

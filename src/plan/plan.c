@@ -558,10 +558,21 @@ static bool conv_2d(const cv_plan_t *plan, const cv_node_t *n)
     return x->dtype == CV_DTYPE_FP32 && x->shape.ndim == 4 && y->dtype == CV_DTYPE_FP32 && y->shape.ndim == 4;
 }
 
+/* A 2-D MaxPool of FP32 without the Indices output: the CUDA kernel reads
+ * and writes half activations too (cuda_pool.cu). */
+static bool max_pool_2d(const cv_plan_t *plan, const cv_node_t *n)
+{
+    if (n->op != CV_OP_MAX_POOL || n->ninputs < 1 || n->noutputs < 1 || n->inputs[0] < 0 || n->outputs[0] < 0 ||
+        (n->noutputs > 1 && n->outputs[1] >= 0))
+        return false;
+    const cv_plan_value_t *x = &plan->values[n->inputs[0]], *y = &plan->values[n->outputs[0]];
+    return x->dtype == CV_DTYPE_FP32 && x->shape.ndim == 4 && y->dtype == CV_DTYPE_FP32 && y->shape.ndim == 4;
+}
+
 /* Which activations a wave of FP16 or BF16 tenants may keep in half
- * between steps (half_ok): those a 2-D Conv writes into the arena and only
- * 2-D Convs read, as their data or their fused residual; no view of them,
- * no graph output. In a ResNet or a MobileNet that is nearly every
+ * between steps (half_ok): those a 2-D Conv or MaxPool writes into the
+ * arena and only 2-D Convs (as their data or their fused residual) and
+ * MaxPools (as their data) read; no view of them, no graph output. In a ResNet or a MobileNet that is nearly every
  * activation: the convolutions then read and write half the bytes, and a
  * 1x1 convolution reads its input as the GEMM operand with no conversion.
  * Where a backend does not keep them in half they stay FP32: the flag is
@@ -571,17 +582,17 @@ static void mark_half_values(cv_plan_t *plan)
     const cv_graph_t *g = plan->graph;
     for (int s = 0; s < plan->nsteps; s++) {
         const cv_node_t *n = &g->nodes[plan->steps[s].node];
-        if (!conv_2d(plan, n)) continue;
+        if (!conv_2d(plan, n) && !max_pool_2d(plan, n)) continue;
         cv_plan_value_t *y = &plan->values[n->outputs[0]];
         if (y->storage == CV_STORAGE_ARENA && y->alias_of < 0) y->half_ok = true;
     }
     for (int s = 0; s < plan->nsteps; s++) {
         const cv_node_t *n = &g->nodes[plan->steps[s].node];
-        bool conv = conv_2d(plan, n);
+        bool conv = conv_2d(plan, n), pool = max_pool_2d(plan, n);
         for (int i = 0; i < n->ninputs; i++) {
             int v = n->inputs[i];
             if (v < 0) continue;
-            bool as_data = conv && (i == 0 || (i == 3 && n->fused_residual));
+            bool as_data = (conv && (i == 0 || (i == 3 && n->fused_residual))) || (pool && i == 0);
             if (!as_data) plan->values[v].half_ok = false;
         }
     }

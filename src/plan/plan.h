@@ -41,7 +41,8 @@ typedef struct cv_plan_value {
     const void *known_data; /* an input whose values the plan was built for */
     bool batched;          /* dim 0 grows with the rows: slices are row runs */
     /* May be kept in FP16/BF16 between steps of a reduced-precision wave
-     * (cv_plan_mark_half_values): only 2-D Convs write and read it. */
+     * (plan.c, mark_half_values): only 2-D Convs and MaxPools write and
+     * read it. */
     bool half_ok;
 } cv_plan_value_t;
 

@@ -228,6 +228,44 @@ static void test_probe_limits(void **state)
     be->iface->destroy(be);
 }
 
+/* A MaxPool reads and writes half activations too: a Conv's output that
+ * a MaxPool reads, and a MaxPool's output that a Conv reads, are marked;
+ * a MaxPool's output that is a graph output, and both sides of a MaxPool
+ * whose Indices output is asked for, are not. */
+static void test_half_values_max_pool(void **state)
+{
+    cv_backend_t *be = cpu_backend();
+    cv_cpu_ctx_t *cpu = cv_backend_cpu_ctx(be);
+    for (int indices = 0; indices < 2; indices++) {
+        cv_graph_t *g = cv_test_graph_new("test-fuse-max-pool", 17, true);
+        int x = cv_test_graph_input(g, "x", CV_DTYPE_FP32, CV_TEST_SHAPE(1, 4, 8, 8));
+        int c1 = cv_test_graph_conv(g, "c1", x, 8, 4, 3, 1, 1, true, 5);
+        /* Y, and Indices (a graph output) when asked */
+        int outs[2] = {cv_graph_add_value(g, "pool_y"), indices ? cv_graph_add_value(g, "pool_indices") : -1};
+        int pool = cv_graph_add_node(g, "pool", CV_OP_MAX_POOL, (int[]){cv_test_graph_out(g, c1)}, 1, outs,
+                                     indices ? 2 : 1);
+        assert_true(outs[0] >= 0 && pool >= 0);
+        cv_test_graph_attr_ints(g, pool, "kernel_shape", (const int64_t[]){3, 3}, 2);
+        cv_test_graph_attr_ints(g, pool, "pads", (const int64_t[]){1, 1, 1, 1}, 4);
+        if (indices) cv_test_graph_output(g, outs[1]);
+        int c2 = cv_test_graph_conv(g, "c2", cv_test_graph_out(g, pool), 8, 8, 3, 1, 1, true, 6);
+        int pool2 = cv_test_graph_node(g, CV_OP_MAX_POOL, (int[]){cv_test_graph_out(g, c2)}, 1, "pool2");
+        cv_test_graph_attr_ints(g, pool2, "kernel_shape", (const int64_t[]){2, 2}, 2);
+        cv_test_graph_output(g, cv_test_graph_out(g, pool2));
+        cv_test_graph_prepare(g, cpu);
+        cv_plan_t *plan = cv_test_plan_rows(g, 2, cpu);
+        const cv_plan_value_t *v = plan->values;
+        assert_int_equal(v[g->nodes[c1].outputs[0]].half_ok, !indices);
+        assert_int_equal(v[g->nodes[pool].outputs[0]].half_ok, !indices);
+        assert_true(v[g->nodes[c2].outputs[0]].half_ok); /* read by pool2 */
+        assert_false(v[g->nodes[pool2].outputs[0]].half_ok); /* a graph output */
+        assert_false(v[g->inputs[0]].half_ok);
+        cv_plan_destroy(plan);
+        cv_graph_destroy(g);
+    }
+    be->iface->destroy(be);
+}
+
 /* Which activations a reduced-precision wave may keep in half
  * (cv_plan_value_t.half_ok, src/plan/plan.c): those 2-D Convs write and
  * only 2-D Convs read, as data or fused residual; not what a pooling or
@@ -270,6 +308,7 @@ int main(void)
         cmocka_unit_test(test_fused_equals_unfused),
         cmocka_unit_test(test_probe_limits),
         cmocka_unit_test(test_half_values),
+        cmocka_unit_test(test_half_values_max_pool),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

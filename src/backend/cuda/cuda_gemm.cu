@@ -61,12 +61,16 @@
  * read (cv_plan_value_t.half_ok) stay FP16/BF16 between steps (act_of):
  * the GEMM writes such a Y as its C, the epilogue rounds once more after
  * bias, residual and clamp, a 1x1 Conv reads such an X as its operand
- * (direct), im2col and the depthwise kernels read and write them; other
- * outputs (graph outputs, what pooling or a Gemm reads) are FP32.
+ * (direct), im2col and the depthwise kernels read and write them, and so
+ * does MaxPool (cuda_pool.cu); other outputs (graph outputs, what another
+ * pooling or a Gemm reads) are FP32. FP16 conv GEMMs whose rows are
+ * 16-byte aligned may instead run in CUTLASS's kernels with the bias, the
+ * residual and the clamp fused in (cuda_cutlass.cu, conv_plan_t.fused).
  *
  * Not here: dtypes other than FP32 and convolutions of more than 3 spatial
  * dims run on the host (cv_cuda_run_on_host).
  */
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,6 +82,8 @@
 #include <cuda_fp16.h>
 #include <mma.h>
 
+#include "backend/cuda/cuda_act.cuh"
+#include "backend/cuda/cuda_cutlass.h"
 #include "backend/cuda/cuda_internal.h"
 
 /* The columns of one chunk of rows stay below this many bytes. */
@@ -116,44 +122,6 @@ static size_t align_up(size_t n) { return (n + 255) / 256 * 256; }
 /* The fused activation as a clamp to [lo, hi] (src/backend/nn_geometry.c,
  * as the CPU kernels read it). */
 typedef cv_clamp_t clamp_t;
-
-template <typename T> static __device__ __forceinline__ T from_float(float v);
-template <> __device__ __forceinline__ float from_float<float>(float v) { return v; }
-template <> __device__ __forceinline__ __half from_float<__half>(float v) { return __float2half_rn(v); }
-template <> __device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(float v)
-{
-    return __float2bfloat16_rn(v);
-}
-
-/* How an activation of the wave is stored: FP32, or FP16/BF16 where a
- * reduced-precision wave keeps it in half (act_of). */
-typedef enum act { ACT_F32 = 0, ACT_F16, ACT_BF16 } act_t;
-
-template <typename T> static __device__ __forceinline__ float to_float(T v);
-template <> __device__ __forceinline__ float to_float<float>(float v) { return v; }
-template <> __device__ __forceinline__ float to_float<__half>(__half v) { return __half2float(v); }
-template <> __device__ __forceinline__ float to_float<__nv_bfloat16>(__nv_bfloat16 v) { return __bfloat162float(v); }
-
-/* Element i of an activation stored as `act` (a fused residual: its kind
- * is the wave's, not the kernel's, and the branch is the same for every
- * thread). */
-static __device__ __forceinline__ float load_act(const void *__restrict__ p, int act, int64_t i)
-{
-    if (act == ACT_F16) return __half2float(((const __half *)p)[i]);
-    if (act == ACT_BF16) return __bfloat162float(((const __nv_bfloat16 *)p)[i]);
-    return ((const float *)p)[i];
-}
-
-static size_t act_size(act_t a) { return a == ACT_F32 ? 4 : 2; }
-
-/* Calls f with a value of the C++ type that stores `a`: one launch site
- * for the kernels templated on their activations' types. */
-template <typename F> static void with_act(act_t a, F f)
-{
-    if (a == ACT_F16) f(__half());
-    else if (a == ACT_BF16) f(__nv_bfloat16());
-    else f(0.0f);
-}
 
 /* V elements of one type moved as one load or store (4 to 32 bytes). */
 template <int V, typename T> struct alignas(V * sizeof(T)) pack_t {
@@ -1053,16 +1021,6 @@ typedef struct conv_acts {
     act_t x, y, res;
 } conv_acts_t;
 
-/* How the wave stores value v: half where the plan allows it
- * (cv_plan_value_t.half_ok) in an FP16/BF16 wave, unless
- * CARAVEL_HALF_ACTIVATIONS=fp32. */
-static act_t act_of(const cv_cuda_t *cuda, const cv_step_run_t *run, int v)
-{
-    if (v < 0 || !is_half(run->precision) || !cuda->half_activations || !run->plan->values[v].half_ok)
-        return ACT_F32;
-    return run->precision == CV_PRECISION_BF16 ? ACT_BF16 : ACT_F16;
-}
-
 /* row_tables_of with the FP32 weights. */
 static cv_status row_tables(cv_cuda_t *cuda, const cv_step_run_t *run, int64_t rows, const int *slice_of_row,
                             bool has_bias, const float *const **tables, cv_err_t *err)
@@ -1153,6 +1111,12 @@ typedef struct conv_plan {
     bool k_major;
     int k_major_tile;
     size_t c_bytes; /* that C, when K is not split (a split's parts are laid out alike) */
+    /* FP16 with Y (and the residual) half, one group, its tenants' own W,
+     * 16-byte rows: one CUTLASS kernel per chunk computes the GEMM with
+     * the bias, the residual and the clamp fused in (cuda_cutlass.cu), no
+     * epilogue pass; cv_cuda_t.conv_cutlass. */
+    bool fused;
+    size_t fused_ws_bytes; /* its workspace */
     int64_t chunk;  /* rows whose columns fit CONV_COL_BUDGET */
     int64_t split;  /* K cut into this many parts (pointer-array GEMMs of few tiles), 1: none */
     size_t parts_bytes; /* their FP32 partial products, summed by the epilogue */
@@ -1185,11 +1149,59 @@ static int64_t conv_split(const conv_plan_t *p)
     return split;
 }
 
+/* The fused kernel's GEMM for rows n0.. (`rows` of them) of plan p; dev:
+ * conv_tables' tables (NULL: extents only, for the workspace's size). */
+static cv_cutlass_conv_t fused_gemm(const cv_cuda_t *cuda, const conv_plan_t *p, const void *const *dev,
+                                    int64_t n0, int64_t rows, void *workspace)
+{
+    const conv_geom_t *g = &p->g;
+    int64_t problems = g->n; /* one group, K whole */
+    cv_cutlass_conv_t c;
+    memset(&c, 0, sizeof c);
+    c.device = cuda->device;
+    c.prec = p->prec;
+    c.m = g->m;
+    c.n = p->pixels;
+    c.k = p->k;
+    c.batch = dev ? rows : g->n;
+    c.b_k_major = p->k_major;
+    c.lo = p->c.active ? p->c.lo : -FLT_MAX;
+    c.hi = p->c.active ? p->c.hi : FLT_MAX;
+    if (dev) {
+        /* conv_tables: columns, W, Y, then the bias and the residual per row */
+        c.b = dev + n0;
+        c.a = dev + problems + n0;
+        c.d = (void *const *)(dev + 2 * problems + n0);
+        const void *const *rest = dev + 3 * problems;
+        c.bias = p->has_bias ? (const float *const *)rest + n0 : NULL;
+        c.c = p->res ? rest + (p->has_bias ? g->n : 0) + n0 : NULL;
+        c.workspace = workspace;
+        c.workspace_bytes = p->fused_ws_bytes;
+    }
+    return c;
+}
+
+/* Whether the fused kernel takes plan p (filled up to `strided`): see
+ * conv_plan_t.fused. The rows of X (direct), Y and the residual are
+ * 16-byte aligned when their bases are, since 8 | P. */
+static bool conv_fused_fits(const cv_cuda_t *cuda, const cv_step_run_t *run, const conv_plan_t *p)
+{
+    const conv_geom_t *g = &p->g;
+    if (p->prec != CV_PRECISION_FP16 || g->group != 1 || p->strided || p->convert_w || p->acts.y != ACT_F16 ||
+        (p->res && p->acts.res != ACT_F16) || (p->direct && p->acts.x != ACT_F16))
+        return false;
+    if ((uintptr_t)run->outputs[0]->data % 16 || (uintptr_t)p->res % 16 ||
+        (p->direct && (uintptr_t)run->inputs[0]->data % 16))
+        return false;
+    cv_cutlass_conv_t c = fused_gemm(cuda, p, NULL, 0, 0, NULL);
+    return cv_cutlass_conv_fits(&c);
+}
+
 /* Fills *p for a step whose X and W are FP32 with 1 to 3 spatial dims
  * (indirect: cv_cuda_members_indirect). False when cuBLAS's int arguments cannot hold the GEMM's extents or a
  * plane has 2^31 elements or more (the step then runs on the host). */
-static bool conv_plan_make(const cv_step_run_t *run, bool multi, bool indirect, bool channels_c, bool k_major,
-                           bool k_major_narrow, conv_acts_t acts, conv_plan_t *p)
+static bool conv_plan_make(const cv_cuda_t *cuda, const cv_step_run_t *run, bool multi, bool indirect,
+                           conv_acts_t acts, conv_plan_t *p)
 {
     const cv_tensor_t *x = run->inputs[0], *w = run->inputs[1];
     const cv_tensor_t *b = run->ninputs > 2 ? run->inputs[2] : NULL;
@@ -1238,14 +1250,19 @@ static bool conv_plan_make(const cv_step_run_t *run, bool multi, bool indirect, 
     bool member_w = !p->convert_w && (input_is_weight(run, 1) || (half && is_tenant_constant(run, 1)));
     p->strided = uniform && g->group == 1 && !(member_w && indirect);
 
-    p->channels_c = channels_c && is_half(p->prec) && !p->strided && p->pixels <= CONV_CHANNELS_C_PIXELS &&
-                    g->mg <= (int64_t)65535 * CT_TILE;
-    if (k_major && p->channels_c && g->group == 1 && d->in[0] == 1 && d->k[0] == 1) {
+    p->fused = cuda->conv_cutlass && conv_fused_fits(cuda, run, p);
+    p->channels_c = cuda->conv_channels_c && !p->fused && is_half(p->prec) && !p->strided &&
+                    p->pixels <= CONV_CHANNELS_C_PIXELS && g->mg <= (int64_t)65535 * CT_TILE;
+    /* A 1x1 reading half X directly keeps doing so where the half
+     * pointwise kernel was asked for (CARAVEL_POINTWISE=own:
+     * conv_pointwise_fits), rather than copying X into tap columns. */
+    bool own_pointwise = p->direct && cuda->pointwise_own_max_k == INT64_MAX;
+    if (cuda->conv_k_major && p->channels_c && !own_pointwise && g->group == 1 && d->in[0] == 1 && d->k[0] == 1) {
         int64_t tile = IM2COL_ROWS_SMEM / (p->in_plane * (int64_t)p->es);
         tile = CV_MIN(tile, CV_MIN((int64_t)IM2COL_ROWS_TILE, (int64_t)IM2COL_ROWS_COLUMNS / p->kk));
         tile = CV_MIN(tile, g->c) / 8 * 8; /* runs of 8 (im2col_rows_kernel): 8 | C, a tile of 8s */
         /* narrower tiles where few rows would leave SMs idle (R = 8) */
-        while (k_major_narrow && tile > 8 && tile % 16 == 0 && (g->c + tile - 1) / tile * g->n < IM2COL_ROWS_BLOCKS)
+        while (!cuda->k_major_wide_tiles && tile > 8 && tile % 16 == 0 && (g->c + tile - 1) / tile * g->n < IM2COL_ROWS_BLOCKS)
             tile /= 2;
         if (g->c % 8 == 0 && tile >= 8 && (g->c + tile - 1) / tile <= 65535 &&
             (uintptr_t)x->data % (8 * p->xs) == 0) {
@@ -1257,10 +1274,14 @@ static bool conv_plan_make(const cv_step_run_t *run, bool multi, bool indirect, 
     p->col_row_bytes = (size_t)(g->c * p->kk * p->pixels) * p->es;
     int64_t chunk = p->direct ? g->n : (int64_t)(CONV_COL_BUDGET / (p->col_row_bytes ? p->col_row_bytes : 1));
     p->chunk = CV_MAX(1, CV_MIN(chunk, g->n));
-    p->split = p->strided ? 1 : conv_split(p);
+    p->split = p->strided || p->fused ? 1 : conv_split(p);
     p->parts_bytes = p->split > 1 ? align_up(sizeof(float) * (size_t)(p->split * g->n * g->m * p->pixels)) : 0;
     p->c_bytes = p->channels_c && p->split == 1 ? align_up(p->ys * (size_t)(g->n * g->m * p->pixels)) : 0;
     p->w_bytes = p->convert_w ? align_up((size_t)cv_shape_numel(&w->shape) * p->es) : 0;
+    if (p->fused) {
+        cv_cutlass_conv_t c = fused_gemm(cuda, p, NULL, 0, 0, NULL);
+        p->fused_ws_bytes = align_up(cv_cutlass_conv_workspace(&c));
+    }
     return true;
 }
 
@@ -1275,10 +1296,11 @@ static cv_status conv_tables(cv_cuda_t *cuda, const cv_step_run_t *run, const co
     int64_t problems = g->n * g->group * p->split;
     size_t table_bytes = p->strided ? 0 : 3 * sizeof(void *) * (size_t)problems;
     size_t bias_bytes = p->has_bias ? sizeof(void *) * (size_t)g->n : 0;
+    size_t res_bytes = p->fused && p->res ? sizeof(void *) * (size_t)g->n : 0;
     void *host = NULL;
     *dev = NULL;
-    if (table_bytes + bias_bytes == 0) return CV_STATUS_OK;
-    cv_status st = cv_cuda_stage(cuda, table_bytes + bias_bytes, &host, dev, err);
+    if (table_bytes + bias_bytes + res_bytes == 0) return CV_STATUS_OK;
+    cv_status st = cv_cuda_stage(cuda, table_bytes + bias_bytes + res_bytes, &host, dev, err);
     if (st != CV_STATUS_OK) return st;
     const char *xd = (const char *)run->inputs[0]->data;
     char *yd = (char *)run->outputs[0]->data;
@@ -1314,7 +1336,11 @@ static cv_status conv_tables(cv_cuda_t *cuda, const cv_step_run_t *run, const co
         }
     }
     for (int64_t n = 0; n < g->n && p->has_bias; n++) put_input(cuda, run, &tbias[n], 2, slice_of_row[n], false, 0);
-    CV_CUDA_CHECK(cudaMemcpyAsync(*dev, host, table_bytes + bias_bytes, cudaMemcpyHostToDevice, cuda->stream),
+    /* the fused kernel's residual, row by row (laid out as Y) */
+    const void **tres = tbias + (p->has_bias ? g->n : 0);
+    for (int64_t n = 0; res_bytes && n < g->n; n++) tres[n] = (const char *)p->res + p->ys * (size_t)(n * g->m * p->pixels);
+    CV_CUDA_CHECK(cudaMemcpyAsync(*dev, host, table_bytes + bias_bytes + res_bytes, cudaMemcpyHostToDevice,
+                                  cuda->stream),
                   err);
     return CV_STATUS_OK;
 }
@@ -1323,7 +1349,7 @@ static cv_status conv_tables(cv_cuda_t *cuda, const cv_step_run_t *run, const co
  * Y^T (P x Mg, column-major) = col^T (P x K) * W_g^T (K x Mg). `dev`
  * holds conv_tables' GEMM tables unless strided. */
 static cv_status conv_gemms(cv_cuda_t *cuda, const cv_step_run_t *run, const conv_plan_t *p, char *col,
-                            const char *w0, const void *const *dev, cv_err_t *err)
+                            const char *w0, const void *const *dev, void *fused_ws, cv_err_t *err)
 {
     const conv_geom_t *g = &p->g;
     const char *xd = (const char *)run->inputs[0]->data;
@@ -1376,6 +1402,13 @@ static cv_status conv_gemms(cv_cuda_t *cuda, const cv_step_run_t *run, const con
                             err);
         } else {
             int64_t p0 = n0 * g->group * p->split, count = rows * g->group * p->split;
+            if (p->fused) {
+                cv_cutlass_conv_t c = fused_gemm(cuda, p, dev, n0, rows, fused_ws);
+                cv_status st = cv_cutlass_conv_run(&c, cuda->stream, err);
+                if (st != CV_STATUS_OK) return st;
+                cuda->conv_fused_launches++;
+                continue;
+            }
             if (p->channels_c) {
                 /* C (Mg x P, column-major: channels innermost) = W_g (W^T
                  * stored K x Mg, transposed) * col (K x P column-major when
@@ -1407,22 +1440,25 @@ static cv_status conv_gemm(cv_cuda_t *cuda, const cv_step_run_t *run, const conv
                            const int *slice_of_row, cv_err_t *err)
 {
     /* workspace: converted W, partial sums, C channels innermost, columns */
-    size_t ws_bytes =
-        p->w_bytes + p->parts_bytes + p->c_bytes + (p->direct ? 0 : (size_t)p->chunk * p->col_row_bytes);
+    size_t ws_bytes = p->fused_ws_bytes + p->w_bytes + p->parts_bytes + p->c_bytes +
+                      (p->direct ? 0 : (size_t)p->chunk * p->col_row_bytes);
     char *ws = NULL;
     if (ws_bytes && !(ws = (char *)cv_cuda_workspace(cuda, ws_bytes)))
         return cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of GPU memory for Conv columns (%zu bytes)", ws_bytes);
-    char *parts = ws + p->w_bytes, *c_channels = parts + p->parts_bytes, *col = c_channels + p->c_bytes;
-    const char *w0 = p->convert_w ? ws : p->w0; /* filled below, before the GEMMs read it */
+    char *fused_ws = ws, *wc = ws + p->fused_ws_bytes;
+    char *parts = wc + p->w_bytes, *c_channels = parts + p->parts_bytes, *col = c_channels + p->c_bytes;
+    const char *w0 = p->convert_w ? wc : p->w0; /* filled below, before the GEMMs read it */
     void *dev;
     cv_status st = conv_tables(cuda, run, p, slice_of_row, col, parts, c_channels, w0, &dev, err);
     if (st != CV_STATUS_OK) return st;
     if (p->convert_w) {
         const cv_tensor_t *w = run->inputs[1];
-        launch_convert(cuda->stream, p->prec, (const float *)w->data, ws, cv_shape_numel(&w->shape));
+        launch_convert(cuda->stream, p->prec, (const float *)w->data, wc, cv_shape_numel(&w->shape));
         CV_CUDA_CHECK_LAUNCH(err);
     }
-    if ((st = conv_gemms(cuda, run, p, col, w0, (const void *const *)dev, err)) != CV_STATUS_OK) return st;
+    if ((st = conv_gemms(cuda, run, p, col, w0, (const void *const *)dev, fused_ws, err)) != CV_STATUS_OK)
+        return st;
+    if (p->fused) return CV_STATUS_OK; /* the epilogue ran inside the GEMM */
     const conv_geom_t *g = &p->g;
     const float *const *dev_bias =
         p->has_bias ? (const float *const *)dev + (p->strided ? 0 : 3 * g->n * g->group * p->split) : NULL;
@@ -1557,8 +1593,7 @@ extern "C" cv_status cv_cuda_conv(cv_cuda_t *cuda, const cv_step_run_t *run, cv_
     conv_acts_t acts = {act_of(cuda, run, n->inputs[0]), act_of(cuda, run, n->outputs[0]),
                         n->fused_residual && run->ninputs > 3 ? act_of(cuda, run, n->inputs[3]) : ACT_F32};
     conv_plan_t p;
-    if (!conv_plan_make(run, multi, cv_cuda_members_indirect(cuda), cuda->conv_channels_c, cuda->conv_k_major,
-                        !cuda->k_major_wide_tiles, acts, &p)) {
+    if (!conv_plan_make(cuda, run, multi, cv_cuda_members_indirect(cuda), acts, &p)) {
         /* The host reads and writes FP32 alone. The plan keeps half only
          * the activations of 2-D convolutions, whose extents the device
          * kernels take far beyond any real model's. */

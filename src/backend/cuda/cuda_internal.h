@@ -64,7 +64,8 @@ typedef struct cv_cuda {
     /* FP16/BF16 waves keep the activations that only 2-D Convs write and
      * read (cv_plan_value_t.half_ok) in half: GEMMs write them as their C,
      * 1x1 convolutions read them as their operand with no conversion, the
-     * epilogue, im2col and the depthwise kernels read and write half.
+     * epilogue, im2col, the depthwise kernels and MaxPool read and write
+     * half.
      * CARAVEL_HALF_ACTIVATIONS=fp32 keeps every activation FP32. */
     bool half_activations;
     /* FP16/BF16 Conv GEMMs on small planes write C channels innermost and
@@ -85,6 +86,13 @@ typedef struct cv_cuda {
     bool conv_k_major;
     long conv_k_major_launches; /* for tests */
     bool k_major_wide_tiles; /* tests: im2col_rows_kernel's widest tiles even for few rows */
+    /* FP16 Conv GEMMs whose rows are 16-byte aligned run in CUTLASS's
+     * pointer-array kernels with the bias, the residual and the clamp
+     * fused in (cuda_cutlass.cu; conv_plan_t.fused), where the build has
+     * CUTLASS and the device is an H100/H200: CARAVEL_CONV_GEMM=cutlass;
+     * cublas (the default until measured) keeps cuBLAS and the epilogue pass. */
+    bool conv_cutlass;
+    long conv_fused_launches; /* for tests */
     /* The process's pinned host blocks made by host_alloc (request
      * buffers), which copy_many moves in one call (cuda_copy.cu). */
     struct cv_cuda_host_blocks *host_blocks;

@@ -12,8 +12,12 @@
  * NaN. Global pools give each plane a warp, or a block when planes are
  * large, and sum in double.
  *
- * FP32 only. Pools read no weights, so they never need slice tables.
+ * FP32, except MaxPool, which reads and writes the activations an FP16/BF16
+ * wave keeps in half (cv_plan_value_t.half_ok: a ResNet's stem conv writes
+ * its output in half for the MaxPool after it, which writes half for the
+ * convs after it). Pools read no weights, so they never need slice tables.
  */
+#include "backend/cuda/cuda_act.cuh"
 #include "backend/cuda/cuda_ops.cuh"
 #include "backend/window.h"
 
@@ -56,8 +60,8 @@ template <typename I> __device__ __forceinline__ pool_span_t<I> pool_span(const 
 
 /* ---- MaxPool, AveragePool --------------------------------------------------- */
 
-template <bool IS_MAX, typename I>
-__global__ void pool_kernel(const float *__restrict__ x, float *__restrict__ y,
+template <bool IS_MAX, typename I, typename TX, typename TY>
+__global__ void pool_kernel(const TX *__restrict__ x, TY *__restrict__ y,
                             const __grid_constant__ pool_geom_t g, I total, bool include_pad)
 {
     const I in_plane = (I)(g.in[0] * g.in[1] * g.in[2]), in_h = (I)g.in[1], in_w = (I)g.in[2];
@@ -72,15 +76,15 @@ __global__ void pool_kernel(const float *__restrict__ x, float *__restrict__ y,
         t /= out_h;
         const I od = t % out_d;
         const I p = t / out_d;
-        const float *xp = x + (int64_t)p * in_plane;
+        const TX *xp = x + (int64_t)p * in_plane;
         const pool_span_t<I> a = pool_span(g, 0, od), b = pool_span(g, 1, oh), c = pool_span(g, 2, ow);
         float acc = IS_MAX ? -INFINITY : 0.0f;
         for (I kd = a.klo; kd < a.khi; kd++) {
             const I id = a.start + kd * dd;
             for (I kh = b.klo; kh < b.khi; kh++) {
-                const float *row = xp + (id * in_h + b.start + kh * dh) * in_w + c.start;
+                const TX *row = xp + (id * in_h + b.start + kh * dh) * in_w + c.start;
                 for (I kw = c.klo; kw < c.khi; kw++) {
-                    const float v = row[kw * dw];
+                    const float v = to_float(row[kw * dw]);
                     if (IS_MAX) acc = v > acc || v != v ? v : acc;
                     else acc += v;
                 }
@@ -91,7 +95,7 @@ __global__ void pool_kernel(const float *__restrict__ x, float *__restrict__ y,
                                         : (a.khi - a.klo) * (b.khi - b.klo) * (c.khi - c.klo);
             acc = count > 0 ? acc / (float)count : 0.0f;
         }
-        y[i] = acc;
+        y[i] = from_float<TY>(acc);
     }
 }
 
@@ -117,12 +121,23 @@ static cv_status pool_entry(cv_cuda_t *cuda, const cv_step_run_t *run, cv_cuda_o
     for (int i = 0; i < 3; i++)
         narrow = narrow && g.in[i] + g.pb[i] + g.pe[i] + g.k[i] * g.d[i] + g.out[i] * g.s[i] < (1 << 20);
     narrow = narrow && g.in[0] * g.in[1] * g.in[2] < (1 << 30) && g.k[0] * g.k[1] * g.k[2] < (1 << 30);
-    if (narrow)
-        pool_kernel<IS_MAX, int><<<cv_cuda_blocks(total), CV_CUDA_THREADS, 0, cuda->stream>>>(
-            (const float *)x->data, (float *)y->data, g, (int)total, include_pad);
-    else
-        pool_kernel<IS_MAX, int64_t><<<cv_cuda_blocks(total), CV_CUDA_THREADS, 0, cuda->stream>>>(
-            (const float *)x->data, (float *)y->data, g, total, include_pad);
+    auto launch = [&](auto tx, auto ty) {
+        using TX = decltype(tx);
+        using TY = decltype(ty);
+        if (narrow)
+            pool_kernel<IS_MAX, int, TX, TY><<<cv_cuda_blocks(total), CV_CUDA_THREADS, 0, cuda->stream>>>(
+                (const TX *)x->data, (TY *)y->data, g, (int)total, include_pad);
+        else
+            pool_kernel<IS_MAX, int64_t, TX, TY><<<cv_cuda_blocks(total), CV_CUDA_THREADS, 0, cuda->stream>>>(
+                (const TX *)x->data, (TY *)y->data, g, total, include_pad);
+    };
+    /* The plan keeps only MaxPool's activations in half (mark_half_values). */
+    if constexpr (IS_MAX) {
+        act_t xa = act_of(cuda, run, run->node->inputs[0]), ya = act_of(cuda, run, run->node->outputs[0]);
+        with_act(xa, [&](auto tx) { with_act(ya, [&](auto ty) { launch(tx, ty); }); });
+    } else {
+        launch(0.0f, 0.0f);
+    }
     CV_CUDA_CHECK_LAUNCH(err);
     return CV_STATUS_OK;
 }

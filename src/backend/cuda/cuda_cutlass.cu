@@ -1,0 +1,221 @@
+/*
+ * cuda_cutlass.cu: a wave's FP16 convolution GEMMs with their epilogue
+ * fused in (issue 9, item 3), from CUTLASS 3's pointer-array kernels for
+ * Hopper (TMA, warpgroup MMA, an epilogue visitor tree).
+ *
+ * cuBLAS runs R tenants' GEMMs of one conv step in one batched call, but
+ * offers no bias, activation or residual inside a pointer-array batch
+ * (cuBLASLt: no algorithm, docs/RESULTS.md eighth session), so every conv
+ * wrote its product and a second pass read it back to add the bias and
+ * the residual and clamp: a third of a ResNet-50 FP16 wave on the H100
+ * (ninth session's trace). Here one kernel computes, per row l of the
+ * wave (its tenant's weights, its columns),
+ *
+ *     D_l = clamp(A_l B_l + bias_l (per row of D) + beta * C_l, lo, hi)
+ *
+ * with A_l the tenant's W (M x K, K contiguous), B_l the row's columns
+ * (K x N: K contiguous as im2col_rows_kernel writes them, or N contiguous:
+ * a 1x1 conv's input planes), C_l the residual and D_l the output, both
+ * M x N with N contiguous: NCHW planes. Every pointer comes from a table
+ * in device memory, so that a captured graph serves other members when
+ * the rebind rewrites the tables (cuda_graph.cu).
+ *
+ * Built only where the CUTLASS headers are (CMake: CARAVEL_CUTLASS_INCLUDE,
+ * scripts/setup.sh installs them from PyPI's nvidia-cutlass) and only for
+ * sm_90a, the target the pointer-array kernels need (they rewrite their
+ * TMA descriptors on the device); elsewhere cv_cutlass_conv_fits says no
+ * and the conv keeps cuBLAS and its epilogue pass.
+ */
+#include "backend/cuda/cuda_cutlass.h"
+
+#if defined(CARAVEL_WITH_CUTLASS)
+
+#include "cute/tensor.hpp"
+#include "cutlass/cutlass.h"
+#include "cutlass/epilogue/collective/collective_builder.hpp"
+#include "cutlass/epilogue/fusion/sm90_callbacks_tma_warpspecialized.hpp"
+#include "cutlass/epilogue/thread/activation.h"
+#include "cutlass/gemm/collective/collective_builder.hpp"
+#include "cutlass/gemm/device/gemm_universal_adapter.h"
+#include "cutlass/gemm/dispatch_policy.hpp"
+#include "cutlass/gemm/group_array_problem_shape.hpp"
+#include "cutlass/gemm/kernel/gemm_universal.hpp"
+#include "cutlass/util/packed_stride.hpp"
+
+using namespace cute;
+
+namespace {
+
+namespace fusion = cutlass::epilogue::fusion;
+constexpr auto kRound = cutlass::FloatRoundStyle::round_to_nearest;
+
+/* One kernel: element type T, B's layout, the tile and schedule. */
+template <typename T, typename LayoutB, typename Tile, typename Cluster, typename KernelSchedule,
+          typename EpilogueSchedule>
+struct conv_gemm {
+    static constexpr int align = 16 / sizeof(T); /* TMA: 16-byte rows */
+    /* clamp(beta * C + (acc + bias[m]), lo, hi): the bias a pointer per
+     * batch (its tenant's), C the residual (beta 0: not read at all). */
+    using bias = fusion::Sm90ColBroadcast<0, Tile, float *, float, Stride<_1, _0, int64_t>, 1>;
+    using acc_plus_bias = fusion::Sm90EVT<fusion::Sm90Compute<cutlass::plus, float, float, kRound>,
+                                          fusion::Sm90AccFetch, bias>;
+    using with_residual =
+        fusion::Sm90EVT<fusion::Sm90Compute<cutlass::homogeneous_multiply_add, float, float, kRound>,
+                        fusion::Sm90ScalarBroadcast<float>, fusion::Sm90SrcFetch<T>, acc_plus_bias>;
+    using evt = fusion::Sm90EVT<fusion::Sm90Compute<cutlass::epilogue::thread::Clamp, T, float, kRound>,
+                                with_residual>;
+
+    using epilogue = typename cutlass::epilogue::collective::CollectiveBuilder<
+        cutlass::arch::Sm90, cutlass::arch::OpClassTensorOp, Tile, Cluster,
+        cutlass::epilogue::collective::EpilogueTileAuto, float, float, T, cutlass::layout::RowMajor, align, T,
+        cutlass::layout::RowMajor, align, EpilogueSchedule, evt>::CollectiveOp;
+    using mainloop = typename cutlass::gemm::collective::CollectiveBuilder<
+        cutlass::arch::Sm90, cutlass::arch::OpClassTensorOp, T, cutlass::layout::RowMajor, align, T,
+        LayoutB, align, float, Tile, Cluster,
+        cutlass::gemm::collective::StageCountAutoCarveout<static_cast<int>(
+            sizeof(typename epilogue::SharedStorage))>,
+        KernelSchedule>::CollectiveOp;
+    using kernel = cutlass::gemm::kernel::GemmUniversal<cutlass::gemm::ArrayProblemShape<Shape<int, int, int, int>>,
+                                                         mainloop, epilogue>;
+    using gemm = cutlass::gemm::device::GemmUniversalAdapter<kernel>;
+
+    static typename gemm::Arguments arguments(const cv_cutlass_conv_t *c, int sm_count)
+    {
+        using InA = typename kernel::StrideA;
+        using InB = typename kernel::StrideB;
+        using InC = typename kernel::StrideC;
+        using InD = typename kernel::StrideD;
+        int m = (int)c->m, n = (int)c->n, k = (int)c->k, l = (int)c->batch;
+        cutlass::KernelHardwareInfo hw;
+        hw.device_id = c->device;
+        hw.sm_count = sm_count;
+        typename gemm::Arguments args{
+            cutlass::gemm::GemmUniversalMode::kArray,
+            {{m, n, k, l}},
+            {(const T **)c->a, cutlass::make_cute_packed_stride(InA{}, make_shape(m, k, 1)), (const T **)c->b,
+             cutlass::make_cute_packed_stride(InB{}, make_shape(n, k, 1))},
+            {{}, (const T **)c->c, cutlass::make_cute_packed_stride(InC{}, make_shape(m, n, 1)), (T **)c->d,
+             cutlass::make_cute_packed_stride(InD{}, make_shape(m, n, 1))},
+            hw};
+        /* The tree's arguments nest as its nodes: {children..., op}. */
+        args.epilogue.thread = {
+            {
+                {{c->c ? 1.0f : 0.0f}},                    /* beta */
+                {},                                        /* C */
+                {{}, {(const float *const *)c->bias, 0.0f, {}}, {}}, /* acc + bias */
+                {}                                         /* multiply-add */
+            },
+            {c->lo, c->hi} /* clamp */
+        };
+        return args;
+    }
+
+    static size_t workspace(const cv_cutlass_conv_t *c, int sm_count)
+    {
+        return gemm::get_workspace_size(arguments(c, sm_count));
+    }
+
+    static cutlass::Status run(const cv_cutlass_conv_t *c, int sm_count, cudaStream_t stream)
+    {
+        typename gemm::Arguments args = arguments(c, sm_count);
+        gemm op;
+        cutlass::Status st = op.can_implement(args);
+        if (st != cutlass::Status::kSuccess) return st;
+        if (gemm::get_workspace_size(args) > c->workspace_bytes) return cutlass::Status::kErrorWorkspaceNull;
+        st = op.initialize(args, c->workspace, stream);
+        return st == cutlass::Status::kSuccess ? op.run(stream) : st;
+    }
+};
+
+using tile_wide = Shape<_128, _128, _64>;
+using tile_narrow = Shape<_64, _128, _64>;
+using cluster_1 = Shape<_1, _1, _1>;
+using cooperative = cutlass::gemm::KernelPtrArrayTmaWarpSpecializedCooperative;
+using cooperative_epi = cutlass::epilogue::PtrArrayTmaWarpSpecializedCooperative;
+using pingpong = cutlass::gemm::KernelPtrArrayTmaWarpSpecializedPingpong;
+using pingpong_epi = cutlass::epilogue::PtrArrayTmaWarpSpecializedPingpong;
+
+/* B K-contiguous (im2col_rows_kernel's columns, N x K stored) is CUTLASS's
+ * column-major B; N-contiguous (a 1x1 conv's input planes) row-major. */
+template <typename LayoutB>
+using wide = conv_gemm<cutlass::half_t, LayoutB, tile_wide, cluster_1, cooperative, cooperative_epi>;
+template <typename LayoutB>
+using narrow = conv_gemm<cutlass::half_t, LayoutB, tile_narrow, cluster_1, pingpong, pingpong_epi>;
+
+/* The device's SM count (the persistent grid) and whether it is a
+ * Hopper, the one target these kernels are built for; 0 when unknown. */
+struct device_facts {
+    int sms;
+    bool hopper;
+};
+device_facts facts_of(int device)
+{
+    static thread_local int known_device = -1;
+    static thread_local device_facts known;
+    if (device != known_device) {
+        int sms = 0, major = 0, minor = 0;
+        if (cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess ||
+            cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess ||
+            cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device) != cudaSuccess) {
+            cudaGetLastError();
+            return device_facts{0, false};
+        }
+        known = device_facts{sms, major == 9 && minor == 0};
+        known_device = device;
+    }
+    return known;
+}
+
+/* Outputs of fewer than 128 channels would leave half of a wide tile
+ * idle: those take the 64-row tile. */
+template <typename F> auto with_kernel(const cv_cutlass_conv_t *c, F f)
+{
+    bool wide_tile = c->m >= 128;
+    if (c->b_k_major)
+        return wide_tile ? f(wide<cutlass::layout::ColumnMajor>()) : f(narrow<cutlass::layout::ColumnMajor>());
+    return wide_tile ? f(wide<cutlass::layout::RowMajor>()) : f(narrow<cutlass::layout::RowMajor>());
+}
+
+} /* namespace */
+
+extern "C" bool cv_cutlass_available(void) { return true; }
+
+extern "C" bool cv_cutlass_conv_fits(const cv_cutlass_conv_t *c)
+{
+    /* TMA: rows of 16 bytes (K for A and a K-contiguous B, N for a
+     * N-contiguous B, C and D); int extents. */
+    return facts_of(c->device).hopper && c->prec == CV_PRECISION_FP16 && c->k % 8 == 0 && c->n % 8 == 0 && c->m > 0 && c->m <= INT32_MAX &&
+           c->n <= INT32_MAX && c->k <= INT32_MAX && c->batch > 0 && c->batch <= INT32_MAX;
+}
+
+extern "C" size_t cv_cutlass_conv_workspace(const cv_cutlass_conv_t *c)
+{
+    int sms = facts_of(c->device).sms;
+    return with_kernel(c, [&](auto k) { return decltype(k)::workspace(c, sms); });
+}
+
+extern "C" cv_status cv_cutlass_conv_run(const cv_cutlass_conv_t *c, cudaStream_t stream, cv_err_t *err)
+{
+    int sms = facts_of(c->device).sms;
+    if (!sms) return cv_errorf(err, CV_STATUS_INTERNAL, "CUTLASS conv: cannot read the device's SM count");
+    cutlass::Status st = with_kernel(c, [&](auto k) { return decltype(k)::run(c, sms, stream); });
+    if (st != cutlass::Status::kSuccess)
+        return cv_errorf(err, CV_STATUS_INTERNAL, "CUTLASS conv GEMM (M %lld, N %lld, K %lld, %lld rows): %s",
+                         (long long)c->m, (long long)c->n, (long long)c->k, (long long)c->batch,
+                         cutlassGetStatusString(st));
+    cudaError_t e = cudaGetLastError();
+    if (e != cudaSuccess) return cv_cuda_status(e, "CUTLASS conv GEMM launch", __FILE__, __LINE__, err);
+    return CV_STATUS_OK;
+}
+
+#else /* no CUTLASS: the conv keeps cuBLAS and its epilogue pass */
+
+extern "C" bool cv_cutlass_available(void) { return false; }
+extern "C" bool cv_cutlass_conv_fits(const cv_cutlass_conv_t *c) { return false; }
+extern "C" size_t cv_cutlass_conv_workspace(const cv_cutlass_conv_t *c) { return 0; }
+extern "C" cv_status cv_cutlass_conv_run(const cv_cutlass_conv_t *c, cudaStream_t stream, cv_err_t *err)
+{
+    return cv_errorf(err, CV_STATUS_INTERNAL, "built without CUTLASS");
+}
+
+#endif

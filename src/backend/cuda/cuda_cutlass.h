@@ -1,0 +1,46 @@
+/*
+ * cuda_cutlass.h: the conv GEMMs with a fused epilogue (cuda_cutlass.cu),
+ * as the conv path of cuda_gemm.cu calls them: a plain C description of
+ * one batched GEMM whose operands are device tables of pointers.
+ */
+#ifndef CV_CUDA_CUTLASS_H
+#define CV_CUDA_CUTLASS_H
+
+#include "backend/cuda/cuda_internal.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* D_l = clamp(A_l B_l + bias_l + C_l, lo, hi) for l < batch, each an
+ * M x N product over K: A_l M x K (K contiguous: a tenant's W), B_l K x N
+ * (K contiguous when b_k_major, else N contiguous), C_l (the residual)
+ * and D_l M x N with N contiguous. a, b, c, d, bias: device tables of
+ * `batch` pointers each (c, bias: NULL for none); every pointer 16-byte
+ * aligned. The elements are prec's (FP16), the bias FP32. */
+typedef struct cv_cutlass_conv {
+    int device;
+    cv_precision_t prec;
+    int64_t m, n, k, batch;
+    bool b_k_major;
+    const void *const *a, *const *b, *const *c;
+    void *const *d;
+    const float *const *bias;
+    float lo, hi;            /* the clamp; -FLT_MAX, FLT_MAX: none */
+    void *workspace;         /* cv_cutlass_conv_workspace bytes, device */
+    size_t workspace_bytes;
+} cv_cutlass_conv_t;
+
+/* Whether this build has the kernels (CUTLASS headers found). */
+bool cv_cutlass_available(void);
+/* Whether a kernel takes these extents and this precision on c->device. */
+bool cv_cutlass_conv_fits(const cv_cutlass_conv_t *c);
+size_t cv_cutlass_conv_workspace(const cv_cutlass_conv_t *c);
+/* Launches on `stream` (capturable); a status if CUTLASS refuses it. */
+cv_status cv_cutlass_conv_run(const cv_cutlass_conv_t *c, cudaStream_t stream, cv_err_t *err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
