@@ -719,15 +719,15 @@ static void test_conv_channels_c(void **state)
 
 /* The FP16 conv GEMMs with their epilogue fused in (CUTLASS,
  * cuda_cutlass.cu; cv_cuda_t.conv_cutlass): a wave of 5 tenants of
- * build_half_chain on 8x8 planes, where c1 (3x3, Relu; pixel columns),
- * c2 (3x3 with the half residual and Relu), c3 (1x1 reading half X
- * directly, no bias, no clamp) and c6 (3x3 on 4x4 planes) take it, and
- * c7 (FP32 Y) does not: within tolerance of the CPU's FP32 wave and of
- * the cuBLAS way, each slice within it of its tenant alone (fused too),
- * the same plan again with the members in the other order (its tables
- * rebound) within it of the CPU's; on 9x9 planes (81 pixels: rows not
- * 16-byte aligned) and in BF16 no conv takes it. Skips where the build
- * has no CUTLASS. */
+ * build_half_chain on 8x8 planes, where c6 (3x3 on 4x4 planes, 64
+ * channels) takes it, and with narrow GEMMs allowed (fused_narrow) also
+ * c1 (3x3, Relu), c2 (3x3 with the half residual and Relu) and c3 (1x1
+ * reading half X directly, no bias, no clamp), while c7 (FP32 Y) never
+ * does: within tolerance of the CPU's FP32 wave and of the cuBLAS way,
+ * each slice within it of its tenant alone (fused too), the same plan
+ * again with the members in the other order (its tables rebound) within
+ * it of the CPU's; on 9x9 planes (81 pixels: rows not 16-byte aligned)
+ * and in BF16 no conv takes it. Skips where the build has no CUTLASS. */
 static void test_conv_fused(void **state)
 {
     enum { R = 5 };
@@ -736,12 +736,14 @@ static void test_conv_fused(void **state)
         return;
     }
     cv_cuda_t *cuda = (cv_cuda_t *)B.cuda;
-    bool was = cuda->conv_cutlass;
-    const struct { cv_precision_t prec; int64_t hw; long fused; } cases[] = {
-        {CV_PRECISION_FP16, 8, 4}, {CV_PRECISION_FP16, 9, 0}, {CV_PRECISION_BF16, 8, 0}};
+    bool was = cuda->conv_cutlass, was_narrow = cuda->fused_narrow;
+    const struct { cv_precision_t prec; int64_t hw; bool narrow; long fused; } cases[] = {
+        {CV_PRECISION_FP16, 8, false, 1}, {CV_PRECISION_FP16, 8, true, 4}, {CV_PRECISION_FP16, 9, true, 0},
+        {CV_PRECISION_BF16, 8, true, 0}};
     for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
         cv_precision_t prec = cases[ci].prec;
         int64_t hw = cases[ci].hw;
+        cuda->fused_narrow = cases[ci].narrow;
         tenants_t tn;
         half_chain_load(&tn, R, prec, 2500, 300, hw);
         int64_t rows[R], total = 0;
@@ -768,8 +770,9 @@ static void test_conv_fused(void **state)
                 fail_msg("%s, %lldx%lld, %s: CUDA vs CPU %g", precision_name(prec), (long long)hw, (long long)hw,
                          way ? "cutlass" : "cublas", d);
             double worst_solo = slices_vs_solo(&tn, rows, prec, &x, &out[way], way ? "cutlass" : "cublas");
-            printf(" %s, %lldx%lld, %s (%ld fused): vs CPU %.2e, slice vs solo %.2e\n", precision_name(prec),
-                   (long long)hw, (long long)hw, way ? "cutlass" : "cublas", ran, d, worst_solo);
+            printf(" %s, %lldx%lld%s, %s (%ld fused): vs CPU %.2e, slice vs solo %.2e\n", precision_name(prec),
+                   (long long)hw, (long long)hw, cases[ci].narrow ? ", narrow too" : "", way ? "cutlass" : "cublas",
+                   ran, d, worst_solo);
             if (way == 1) {
                 /* the same plan, the members in the other order */
                 void **rev_cuda[R], **rev_cpu[R];
@@ -799,6 +802,7 @@ static void test_conv_fused(void **state)
         tenants_free(&tn);
     }
     cuda->conv_cutlass = was;
+    cuda->fused_narrow = was_narrow;
 }
 
 /* ---- (b2) a wave's copies in one call ----------------------------------- */

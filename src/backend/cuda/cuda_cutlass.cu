@@ -14,9 +14,9 @@
  *     D_l = clamp(A_l B_l + bias_l (per row of D) + beta * C_l, lo, hi)
  *
  * with A_l the tenant's W (M x K, K contiguous), B_l the row's columns
- * (K x N: K contiguous as im2col_rows_kernel writes them, or N contiguous:
- * a 1x1 conv's input planes), C_l the residual and D_l the output, both
- * M x N with N contiguous: NCHW planes. Every pointer comes from a table
+ * (K x N, N contiguous: im2col's pixel columns, or a 1x1 conv's input
+ * planes themselves), C_l the residual and D_l the output, both M x N with
+ * N contiguous: NCHW planes. Every pointer comes from a table
  * in device memory, so that a captured graph serves other members when
  * the rebind rewrites the tables (cuda_graph.cu).
  *
@@ -49,9 +49,10 @@ namespace {
 namespace fusion = cutlass::epilogue::fusion;
 constexpr auto kRound = cutlass::FloatRoundStyle::round_to_nearest;
 
-/* One kernel: element type T, B's layout, the tile and schedule. */
-template <typename T, typename LayoutB, typename Tile, typename Cluster, typename KernelSchedule,
-          typename EpilogueSchedule>
+/* One kernel: element type T, the tile and the schedule. In CUTLASS's
+ * terms A is row-major (K contiguous), B row-major (N contiguous), C and D
+ * row-major. */
+template <typename T, typename Tile, typename Cluster, typename KernelSchedule, typename EpilogueSchedule>
 struct conv_gemm {
     static constexpr int align = 16 / sizeof(T); /* TMA: 16-byte rows */
     /* clamp(beta * C + (acc + bias[m]), lo, hi): the bias a pointer per
@@ -71,7 +72,7 @@ struct conv_gemm {
         cutlass::layout::RowMajor, align, EpilogueSchedule, evt>::CollectiveOp;
     using mainloop = typename cutlass::gemm::collective::CollectiveBuilder<
         cutlass::arch::Sm90, cutlass::arch::OpClassTensorOp, T, cutlass::layout::RowMajor, align, T,
-        LayoutB, align, float, Tile, Cluster,
+        cutlass::layout::RowMajor, align, float, Tile, Cluster,
         cutlass::gemm::collective::StageCountAutoCarveout<static_cast<int>(
             sizeof(typename epilogue::SharedStorage))>,
         KernelSchedule>::CollectiveOp;
@@ -135,12 +136,8 @@ using cooperative_epi = cutlass::epilogue::PtrArrayTmaWarpSpecializedCooperative
 using pingpong = cutlass::gemm::KernelPtrArrayTmaWarpSpecializedPingpong;
 using pingpong_epi = cutlass::epilogue::PtrArrayTmaWarpSpecializedPingpong;
 
-/* B K-contiguous (im2col_rows_kernel's columns, N x K stored) is CUTLASS's
- * column-major B; N-contiguous (a 1x1 conv's input planes) row-major. */
-template <typename LayoutB>
-using wide = conv_gemm<cutlass::half_t, LayoutB, tile_wide, cluster_1, cooperative, cooperative_epi>;
-template <typename LayoutB>
-using narrow = conv_gemm<cutlass::half_t, LayoutB, tile_narrow, cluster_1, pingpong, pingpong_epi>;
+using wide = conv_gemm<cutlass::half_t, tile_wide, cluster_1, cooperative, cooperative_epi>;
+using narrow = conv_gemm<cutlass::half_t, tile_narrow, cluster_1, pingpong, pingpong_epi>;
 
 /* The device's SM count (the persistent grid) and whether it is a
  * Hopper, the one target these kernels are built for; 0 when unknown. */
@@ -170,10 +167,7 @@ device_facts facts_of(int device)
  * idle: those take the 64-row tile. */
 template <typename F> auto with_kernel(const cv_cutlass_conv_t *c, F f)
 {
-    bool wide_tile = c->m >= 128;
-    if (c->b_k_major)
-        return wide_tile ? f(wide<cutlass::layout::ColumnMajor>()) : f(narrow<cutlass::layout::ColumnMajor>());
-    return wide_tile ? f(wide<cutlass::layout::RowMajor>()) : f(narrow<cutlass::layout::RowMajor>());
+    return c->m >= 128 ? f(wide()) : f(narrow());
 }
 
 } /* namespace */

@@ -1164,7 +1164,6 @@ static cv_cutlass_conv_t fused_gemm(const cv_cuda_t *cuda, const conv_plan_t *p,
     c.n = p->pixels;
     c.k = p->k;
     c.batch = dev ? rows : g->n;
-    c.b_k_major = p->k_major;
     c.lo = p->c.active ? p->c.lo : -FLT_MAX;
     c.hi = p->c.active ? p->c.hi : FLT_MAX;
     if (dev) {
@@ -1183,10 +1182,16 @@ static cv_cutlass_conv_t fused_gemm(const cv_cuda_t *cuda, const conv_plan_t *p,
 
 /* Whether the fused kernel takes plan p (filled up to `strided`): see
  * conv_plan_t.fused. The rows of X (direct), Y and the residual are
- * 16-byte aligned when their bases are, since 8 | P. */
+ * 16-byte aligned when their bases are, since 8 | P. GEMMs of fewer than
+ * 64 output channels or a K under 64 keep cuBLAS (unless
+ * cv_cuda_t.fused_narrow): they fill a fraction of the kernels' 64 x 128
+ * x 64 tiles, and with them MobileNetV2's wave (all of whose fused
+ * candidates are such) ran 2% slower on the H100 (docs/RESULTS.md, tenth
+ * session). */
 static bool conv_fused_fits(const cv_cuda_t *cuda, const cv_step_run_t *run, const conv_plan_t *p)
 {
     const conv_geom_t *g = &p->g;
+    if (!cuda->fused_narrow && (g->m < 64 || p->k < 64)) return false;
     if (p->prec != CV_PRECISION_FP16 || g->group != 1 || p->strided || p->convert_w || p->acts.y != ACT_F16 ||
         (p->res && p->acts.res != ACT_F16) || (p->direct && p->acts.x != ACT_F16))
         return false;

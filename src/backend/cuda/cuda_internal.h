@@ -89,9 +89,12 @@ typedef struct cv_cuda {
     /* FP16 Conv GEMMs whose rows are 16-byte aligned run in CUTLASS's
      * pointer-array kernels with the bias, the residual and the clamp
      * fused in (cuda_cutlass.cu; conv_plan_t.fused), where the build has
-     * CUTLASS and the device is an H100/H200: CARAVEL_CONV_GEMM=cutlass;
-     * cublas (the default until measured) keeps cuBLAS and the epilogue pass. */
+     * CUTLASS and the device is an H100/H200: the default
+     * (CARAVEL_CONV_GEMM=cutlass) since a ResNet-50 FP16 wave of 64 ran
+     * 7% faster with it on the H100 (docs/RESULTS.md, tenth session);
+     * CARAVEL_CONV_GEMM=cublas keeps cuBLAS and the epilogue pass. */
     bool conv_cutlass;
+    bool fused_narrow; /* tests: fused even below 64 channels or K 64 */
     long conv_fused_launches; /* for tests */
     /* The process's pinned host blocks made by host_alloc (request
      * buffers), which copy_many moves in one call (cuda_copy.cu). */
