@@ -599,6 +599,13 @@ static void mark_half_values(cv_plan_t *plan)
     for (int v = 0; v < g->nvalues; v++)
         if (plan->values[v].alias_of >= 0) plan->values[plan->values[v].alias_of].half_ok = false;
     for (int i = 0; i < g->noutputs; i++) plan->values[g->outputs[i]].half_ok = false;
+    for (int s = 0; s < plan->nsteps; s++) {
+        const cv_node_t *n = &g->nodes[plan->steps[s].node];
+        if (!max_pool_2d(plan, n)) continue;
+        cv_plan_value_t *x = &plan->values[n->inputs[0]], *y = &plan->values[n->outputs[0]];
+        x->half_by_pool = x->half_ok;
+        y->half_by_pool = y->half_ok;
+    }
 }
 
 static _Atomic uint64_t plan_serials;

@@ -44,6 +44,9 @@ typedef struct cv_plan_value {
      * (plan.c, mark_half_values): only 2-D Convs and MaxPools write and
      * read it. */
     bool half_ok;
+    /* ...and a MaxPool writes or reads it: a backend may keep these FP32
+     * while it keeps the others half (cuda: cv_cuda_t.half_pools). */
+    bool half_by_pool;
 } cv_plan_value_t;
 
 typedef struct cv_plan_step {

@@ -229,7 +229,8 @@ static void test_probe_limits(void **state)
 }
 
 /* A MaxPool reads and writes half activations too: a Conv's output that
- * a MaxPool reads, and a MaxPool's output that a Conv reads, are marked;
+ * a MaxPool reads, and a MaxPool's output that a Conv reads, are marked
+ * (and marked as touched by a MaxPool, half_by_pool);
  * a MaxPool's output that is a graph output, and both sides of a MaxPool
  * whose Indices output is asked for, are not. */
 static void test_half_values_max_pool(void **state)
@@ -260,6 +261,10 @@ static void test_half_values_max_pool(void **state)
         assert_true(v[g->nodes[c2].outputs[0]].half_ok); /* read by pool2 */
         assert_false(v[g->nodes[pool2].outputs[0]].half_ok); /* a graph output */
         assert_false(v[g->inputs[0]].half_ok);
+        /* A backend may keep what a MaxPool touches apart (half_by_pool). */
+        assert_int_equal(v[g->nodes[c1].outputs[0]].half_by_pool, !indices);
+        assert_int_equal(v[g->nodes[pool].outputs[0]].half_by_pool, !indices);
+        assert_true(v[g->nodes[c2].outputs[0]].half_by_pool);
         cv_plan_destroy(plan);
         cv_graph_destroy(g);
     }
@@ -296,6 +301,7 @@ static void test_half_values(void **state)
     int marked = 0;
     for (int i = 0; i < g->nvalues; i++) marked += v[i].half_ok;
     assert_int_equal(marked, 4);
+    for (int i = 0; i < g->nvalues; i++) assert_false(v[i].half_by_pool); /* no MaxPool here */
     cv_plan_destroy(plan);
     cv_graph_destroy(g);
     be->iface->destroy(be);

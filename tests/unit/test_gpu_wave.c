@@ -565,8 +565,10 @@ static double slices_vs_solo(const tenants_t *t, const int64_t *rows, cv_precisi
 
 /* A wave of 5 tenants (1 or 2 rows each) of build_half_chain in FP16 and
  * BF16, with half activations (the default) and without
- * (CARAVEL_HALF_ACTIVATIONS=fp32), with each depthwise kernel, and 1x1
- * convolutions by cuBLAS or by the fused half pointwise kernel: both
+ * (CARAVEL_HALF_ACTIVATIONS=fp32), with each depthwise kernel (the direct
+ * one with the MaxPool in half, CARAVEL_HALF_POOLS=half; the tiled one
+ * with it FP32), and 1x1 convolutions by cuBLAS or by the fused half
+ * pointwise kernel: both
  * within the precision's tolerance of the CPU's FP32 wave, each slice
  * within it of its tenant alone, and the two ways not bit-identical (the
  * half one rounds every activation: were it not taken, this would fail). */
@@ -574,7 +576,7 @@ static void test_half_activations(void **state)
 {
     enum { R = 5 };
     cv_cuda_t *cuda = (cv_cuda_t *)B.cuda;
-    bool was_half = cuda->half_activations, was_tiled = cuda->depthwise_tiled;
+    bool was_half = cuda->half_activations, was_tiled = cuda->depthwise_tiled, was_pools = cuda->half_pools;
     int64_t was_own = cuda->pointwise_own_max_k;
     cv_precision_t precs[2] = {CV_PRECISION_FP16, CV_PRECISION_BF16};
     for (int pi = 0; pi < 2; pi++) {
@@ -595,12 +597,16 @@ static void test_half_activations(void **state)
         int marked = 0;
         for (int v = 0; v < tn.graphs[0]->nvalues; v++) marked += plan->values[v].half_ok;
         assert_int_equal(marked, 7); /* a1, m1 (the MaxPool), a2 .. a6 */
+        int by_pool = 0;
+        for (int v = 0; v < tn.graphs[0]->nvalues; v++) by_pool += plan->values[v].half_by_pool;
+        assert_int_equal(by_pool, 2); /* a1 and m1 */
         cv_tensor_t cpu = run_plan(B.cpu_exec, plan, tn.cpu_tables, rows, R, CV_PRECISION_FP32, &x);
         for (int way = 0; way < 4; way++) {
             /* A plan of its own for each way: a graph the super-kernel
              * cache captured of one plan never replays for the other. */
             bool tiled = way & 1, own = way & 2;
             cuda->depthwise_tiled = tiled;
+            cuda->half_pools = !tiled;
             cuda->pointwise_own_max_k = own ? INT64_MAX : 0;
             long pointwise_runs = cuda->pointwise_half_launches;
             cuda->half_activations = false;
@@ -615,10 +621,10 @@ static void test_half_activations(void **state)
             if (own ? ran < 2 : ran != 0) fail_msg("the half pointwise kernel ran %ld times, asked %s", ran, own ? "own" : "cuBLAS");
             double d_half = cv_test_rel_diff(&half, &cpu), d_f32 = cv_test_rel_diff(&f32, &cpu);
             double d_ways = cv_test_rel_diff(&half, &f32);
-            printf("  %s, %s depthwise, 1x1 by %s: half activations vs CPU %.2e, FP32 activations vs CPU %.2e, "
-                   "the two %.2e\n",
-                   precision_name(prec), tiled ? "tiled" : "direct", own ? "the half kernel" : "cuBLAS", d_half, d_f32,
-                   d_ways);
+            printf("  %s, %s depthwise, MaxPool in %s, 1x1 by %s: half activations vs CPU %.2e, FP32 activations "
+                   "vs CPU %.2e, the two %.2e\n",
+                   precision_name(prec), tiled ? "tiled" : "direct", tiled ? "FP32" : "half",
+                   own ? "the half kernel" : "cuBLAS", d_half, d_f32, d_ways);
             if (!(d_half <= tolerance(prec) && d_f32 <= tolerance(prec)))
                 fail_msg("%s: CUDA vs CPU: half activations %g, FP32 activations %g", precision_name(prec), d_half,
                          d_f32);
@@ -635,6 +641,7 @@ static void test_half_activations(void **state)
     cuda->half_activations = was_half;
     cuda->depthwise_tiled = was_tiled;
     cuda->pointwise_own_max_k = was_own;
+    cuda->half_pools = was_pools;
 }
 
 /* The chain on 9x9 planes (81 pixels, then 25 after the stride-2
@@ -657,8 +664,9 @@ static void test_conv_channels_c(void **state)
     enum { R = 5 };
     cv_cuda_t *cuda = (cv_cuda_t *)B.cuda;
     bool was = cuda->conv_channels_c, was_k = cuda->conv_k_major, was_wide = cuda->k_major_wide_tiles;
-    bool was_cutlass = cuda->conv_cutlass;
+    bool was_cutlass = cuda->conv_cutlass, was_pools = cuda->half_pools;
     cuda->conv_cutlass = false; /* the fused GEMMs would take the 8x8 planes: test_conv_fused */
+    cuda->half_pools = true;
     cv_precision_t precs[2] = {CV_PRECISION_FP16, CV_PRECISION_BF16};
     for (int case_i = 0; case_i < 4; case_i++) {
         cv_precision_t prec = precs[case_i % 2];
@@ -715,6 +723,7 @@ static void test_conv_channels_c(void **state)
     cuda->conv_k_major = was_k;
     cuda->k_major_wide_tiles = was_wide;
     cuda->conv_cutlass = was_cutlass;
+    cuda->half_pools = was_pools;
 }
 
 /* The FP16 conv GEMMs with their epilogue fused in (CUTLASS,
@@ -736,7 +745,8 @@ static void test_conv_fused(void **state)
         return;
     }
     cv_cuda_t *cuda = (cv_cuda_t *)B.cuda;
-    bool was = cuda->conv_cutlass, was_narrow = cuda->fused_narrow;
+    bool was = cuda->conv_cutlass, was_narrow = cuda->fused_narrow, was_pools = cuda->half_pools;
+    cuda->half_pools = true; /* c1 writes and c2 reads the MaxPool's half activations */
     const struct { cv_precision_t prec; int64_t hw; bool narrow; long fused; } cases[] = {
         {CV_PRECISION_FP16, 8, false, 1}, {CV_PRECISION_FP16, 8, true, 4}, {CV_PRECISION_FP16, 9, true, 0},
         {CV_PRECISION_BF16, 8, true, 0}};
@@ -803,6 +813,7 @@ static void test_conv_fused(void **state)
     }
     cuda->conv_cutlass = was;
     cuda->fused_narrow = was_narrow;
+    cuda->half_pools = was_pools;
 }
 
 /* ---- (b2) a wave's copies in one call ----------------------------------- */

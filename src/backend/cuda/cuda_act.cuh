@@ -56,7 +56,9 @@ template <typename F> static void with_act(act_t a, F f)
  * CARAVEL_HALF_ACTIVATIONS=fp32. */
 static inline act_t act_of(const cv_cuda_t *cuda, const cv_step_run_t *run, int v)
 {
-    if (v < 0 || (run->precision != CV_PRECISION_FP16 && run->precision != CV_PRECISION_BF16) || !cuda->half_activations || !run->plan->values[v].half_ok)
+    if (v < 0 || (run->precision != CV_PRECISION_FP16 && run->precision != CV_PRECISION_BF16) ||
+        !cuda->half_activations || !run->plan->values[v].half_ok ||
+        (run->plan->values[v].half_by_pool && !cuda->half_pools))
         return ACT_F32;
     return run->precision == CV_PRECISION_BF16 ? ACT_BF16 : ACT_F16;
 }

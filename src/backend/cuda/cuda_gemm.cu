@@ -62,10 +62,11 @@
  * the GEMM writes such a Y as its C, the epilogue rounds once more after
  * bias, residual and clamp, a 1x1 Conv reads such an X as its operand
  * (direct), im2col and the depthwise kernels read and write them, and so
- * does MaxPool (cuda_pool.cu); other outputs (graph outputs, what another
- * pooling or a Gemm reads) are FP32. FP16 conv GEMMs whose rows are
- * 16-byte aligned may instead run in CUTLASS's kernels with the bias, the
- * residual and the clamp fused in (cuda_cutlass.cu, conv_plan_t.fused).
+ * does MaxPool where asked (cuda_pool.cu, cv_cuda_t.half_pools); other
+ * outputs (graph outputs, what another pooling or a Gemm reads) are FP32.
+ * FP16 conv GEMMs whose rows are 16-byte aligned may instead run in
+ * CUTLASS's kernels with the bias, the residual and the clamp fused in
+ * (cuda_cutlass.cu, conv_plan_t.fused, cv_cuda_t.conv_cutlass).
  *
  * Not here: dtypes other than FP32 and convolutions of more than 3 spatial
  * dims run on the host (cv_cuda_run_on_host).

@@ -13,9 +13,10 @@
  * large, and sum in double.
  *
  * FP32, except MaxPool, which reads and writes the activations an FP16/BF16
- * wave keeps in half (cv_plan_value_t.half_ok: a ResNet's stem conv writes
- * its output in half for the MaxPool after it, which writes half for the
- * convs after it). Pools read no weights, so they never need slice tables.
+ * wave keeps in half where asked (cv_plan_value_t.half_by_pool,
+ * cv_cuda_t.half_pools: a ResNet's stem conv then writes its output in
+ * half for the MaxPool after it, which writes half for the convs after
+ * it). Pools read no weights, so they never need slice tables.
  */
 #include "backend/cuda/cuda_act.cuh"
 #include "backend/cuda/cuda_ops.cuh"
