@@ -563,6 +563,39 @@ static double slices_vs_solo(const tenants_t *t, const int64_t *rows, cv_precisi
     return worst;
 }
 
+/* A wave of CHAIN_R tenants of build_half_chain (1 or 2 rows each) on
+ * hw x hw planes, tenant i's weights from seed0 + i * step: the tenants,
+ * their rows, a random input drawn from x_seed, its plan and the CPU's
+ * FP32 result, for the tests that run it in several ways. */
+enum { CHAIN_R = 5 };
+typedef struct chain_wave {
+    tenants_t tn;
+    int64_t rows[CHAIN_R];
+    cv_tensor_t x, cpu;
+    cv_plan_t *plan;
+} chain_wave_t;
+
+static void chain_wave_make(chain_wave_t *w, cv_precision_t prec, uint64_t seed0, uint64_t step, int64_t hw,
+                            uint64_t x_seed)
+{
+    half_chain_load(&w->tn, CHAIN_R, prec, seed0, step, hw);
+    int64_t total = 0;
+    for (int t = 0; t < CHAIN_R; t++) total += w->rows[t] = 1 + t % 2;
+    cv_shape_t xs = CV_TEST_SHAPE(total, 16, hw, hw);
+    assert_int_equal(cv_tensor_alloc(&w->x, CV_DTYPE_FP32, &xs), CV_STATUS_OK);
+    cv_test_fill_random(&w->x, x_seed);
+    w->plan = plan_of(w->tn.graphs[0], &xs);
+    w->cpu = run_plan(B.cpu_exec, w->plan, w->tn.cpu_tables, w->rows, CHAIN_R, CV_PRECISION_FP32, &w->x);
+}
+
+static void chain_wave_free(chain_wave_t *w)
+{
+    cv_tensor_free(&w->cpu);
+    cv_tensor_free(&w->x);
+    cv_plan_destroy(w->plan);
+    tenants_free(&w->tn);
+}
+
 /* A wave of 5 tenants (1 or 2 rows each) of build_half_chain in FP16 and
  * BF16, with half activations (the default) and without
  * (CARAVEL_HALF_ACTIVATIONS=fp32), with each depthwise kernel (the direct
@@ -661,7 +694,7 @@ static void test_half_activations(void **state)
  * taken (counted) only where asked. */
 static void test_conv_channels_c(void **state)
 {
-    enum { R = 5 };
+    enum { R = CHAIN_R };
     cv_cuda_t *cuda = (cv_cuda_t *)B.cuda;
     bool was = cuda->conv_channels_c, was_k = cuda->conv_k_major, was_wide = cuda->k_major_wide_tiles;
     bool was_cutlass = cuda->conv_cutlass, was_pools = cuda->half_pools;
@@ -672,16 +705,8 @@ static void test_conv_channels_c(void **state)
         cv_precision_t prec = precs[case_i % 2];
         int64_t hw = case_i < 2 ? 9 : 8;
         printf(" %s, %lldx%lld planes\n", precision_name(prec), (long long)hw, (long long)hw);
-        tenants_t tn;
-        half_chain_load(&tn, R, prec, 1500, 500, hw);
-        int64_t rows[R], total = 0;
-        for (int t = 0; t < R; t++) total += rows[t] = 1 + t % 2;
-        cv_shape_t xs = CV_TEST_SHAPE(total, 16, hw, hw);
-        cv_tensor_t x;
-        assert_int_equal(cv_tensor_alloc(&x, CV_DTYPE_FP32, &xs), CV_STATUS_OK);
-        cv_test_fill_random(&x, 91);
-        cv_plan_t *plan = plan_of(tn.graphs[0], &xs);
-        cv_tensor_t cpu = run_plan(B.cpu_exec, plan, tn.cpu_tables, rows, R, CV_PRECISION_FP32, &x);
+        chain_wave_t w;
+        chain_wave_make(&w, prec, 1500, 500, hw, 91);
         cv_tensor_t out[4];
         for (int way = 0; way < 4; way++) {
             const char *name = way == 0   ? "planes"
@@ -692,16 +717,16 @@ static void test_conv_channels_c(void **state)
             cuda->conv_k_major = way >= 2;
             cuda->k_major_wide_tiles = way == 3;
             long before = cuda->conv_channels_c_launches, before_k = cuda->conv_k_major_launches;
-            cv_plan_t *p = plan_of(tn.graphs[0], &xs); /* a plan per way: the cache never replays the other's graph */
-            out[way] = run_plan(B.cuda_exec, p, tn.cuda_tables, rows, R, prec, &x);
+            cv_plan_t *p = plan_of(w.tn.graphs[0], &w.x.shape); /* a plan per way: no graph of the other's replays */
+            out[way] = run_plan(B.cuda_exec, p, w.tn.cuda_tables, w.rows, R, prec, &w.x);
             long ran = cuda->conv_channels_c_launches - before, ran_k = cuda->conv_k_major_launches - before_k;
             /* c1, c2, c3, c6, c7: the GEMM convolutions (c4, c5 are depthwise) */
             if ((way >= 1 ? ran < 5 : ran != 0) || (way >= 2 ? ran_k < 5 : ran_k != 0))
                 fail_msg("%s, C in %s: %ld convolutions wrote C channels innermost, %ld from tap columns",
                          precision_name(prec), name, ran, ran_k);
-            double d = cv_test_rel_diff(&out[way], &cpu);
+            double d = cv_test_rel_diff(&out[way], &w.cpu);
             if (!(d <= tolerance(prec))) fail_msg("%s, C in %s: CUDA vs CPU %g", precision_name(prec), name, d);
-            double worst_solo = slices_vs_solo(&tn, rows, prec, &x, &out[way], name);
+            double worst_solo = slices_vs_solo(&w.tn, w.rows, prec, &w.x, &out[way], name);
             printf("  %s, C in %s (%ld convolutions so): vs CPU %.2e, slice vs solo %.2e\n", precision_name(prec),
                    name, ran, d, worst_solo);
             cv_plan_destroy(p);
@@ -714,10 +739,7 @@ static void test_conv_channels_c(void **state)
                 fail_msg("%s: way %d vs C in planes %g", precision_name(prec), way, d_ways);
         }
         for (int way = 0; way < 4; way++) cv_tensor_free(&out[way]);
-        cv_tensor_free(&cpu);
-        cv_tensor_free(&x);
-        cv_plan_destroy(plan);
-        tenants_free(&tn);
+        chain_wave_free(&w);
     }
     cuda->conv_channels_c = was;
     cuda->conv_k_major = was_k;
@@ -739,7 +761,7 @@ static void test_conv_channels_c(void **state)
  * and in BF16 no conv takes it. Skips where the build has no CUTLASS. */
 static void test_conv_fused(void **state)
 {
-    enum { R = 5 };
+    enum { R = CHAIN_R };
     if (!cv_cutlass_available()) {
         printf(" skipped: built without CUTLASS (scripts/setup.sh installs its headers)\n");
         return;
@@ -754,32 +776,24 @@ static void test_conv_fused(void **state)
         cv_precision_t prec = cases[ci].prec;
         int64_t hw = cases[ci].hw;
         cuda->fused_narrow = cases[ci].narrow;
-        tenants_t tn;
-        half_chain_load(&tn, R, prec, 2500, 300, hw);
-        int64_t rows[R], total = 0;
-        for (int t = 0; t < R; t++) total += rows[t] = 1 + t % 2;
-        cv_shape_t xs = CV_TEST_SHAPE(total, 16, hw, hw);
-        cv_tensor_t x;
-        assert_int_equal(cv_tensor_alloc(&x, CV_DTYPE_FP32, &xs), CV_STATUS_OK);
-        cv_test_fill_random(&x, 57);
-        cv_plan_t *plan = plan_of(tn.graphs[0], &xs);
-        cv_tensor_t cpu = run_plan(B.cpu_exec, plan, tn.cpu_tables, rows, R, CV_PRECISION_FP32, &x);
+        chain_wave_t w;
+        chain_wave_make(&w, prec, 2500, 300, hw, 57);
         cv_tensor_t out[2];
         for (int way = 0; way < 2; way++) {
             cuda->conv_cutlass = way == 1;
             long before = cuda->conv_fused_launches;
-            cv_plan_t *p = plan_of(tn.graphs[0], &xs); /* a plan per way: no graph of the other's replays */
-            out[way] = run_plan(B.cuda_exec, p, tn.cuda_tables, rows, R, prec, &x);
+            cv_plan_t *p = plan_of(w.tn.graphs[0], &w.x.shape); /* a plan per way: no graph of the other's replays */
+            out[way] = run_plan(B.cuda_exec, p, w.tn.cuda_tables, w.rows, R, prec, &w.x);
             long ran = cuda->conv_fused_launches - before;
             long want = way == 1 ? cases[ci].fused : 0;
             if (ran != want)
                 fail_msg("%s, %lldx%lld, %s: %ld fused conv launches, expected %ld", precision_name(prec),
                          (long long)hw, (long long)hw, way ? "cutlass" : "cublas", ran, want);
-            double d = cv_test_rel_diff(&out[way], &cpu);
+            double d = cv_test_rel_diff(&out[way], &w.cpu);
             if (!(d <= tolerance(prec)))
                 fail_msg("%s, %lldx%lld, %s: CUDA vs CPU %g", precision_name(prec), (long long)hw, (long long)hw,
                          way ? "cutlass" : "cublas", d);
-            double worst_solo = slices_vs_solo(&tn, rows, prec, &x, &out[way], way ? "cutlass" : "cublas");
+            double worst_solo = slices_vs_solo(&w.tn, w.rows, prec, &w.x, &out[way], way ? "cutlass" : "cublas");
             printf(" %s, %lldx%lld%s, %s (%ld fused): vs CPU %.2e, slice vs solo %.2e\n", precision_name(prec),
                    (long long)hw, (long long)hw, cases[ci].narrow ? ", narrow too" : "", way ? "cutlass" : "cublas",
                    ran, d, worst_solo);
@@ -788,12 +802,12 @@ static void test_conv_fused(void **state)
                 void **rev_cuda[R], **rev_cpu[R];
                 int64_t rev_rows[R];
                 for (int t = 0; t < R; t++) {
-                    rev_cuda[t] = tn.cuda_tables[R - 1 - t];
-                    rev_cpu[t] = tn.cpu_tables[R - 1 - t];
-                    rev_rows[t] = rows[R - 1 - t];
+                    rev_cuda[t] = w.tn.cuda_tables[R - 1 - t];
+                    rev_cpu[t] = w.tn.cpu_tables[R - 1 - t];
+                    rev_rows[t] = w.rows[R - 1 - t];
                 }
-                cv_tensor_t cpu_rev = run_plan(B.cpu_exec, plan, rev_cpu, rev_rows, R, CV_PRECISION_FP32, &x);
-                cv_tensor_t rev = run_plan(B.cuda_exec, p, rev_cuda, rev_rows, R, prec, &x);
+                cv_tensor_t cpu_rev = run_plan(B.cpu_exec, w.plan, rev_cpu, rev_rows, R, CV_PRECISION_FP32, &w.x);
+                cv_tensor_t rev = run_plan(B.cuda_exec, p, rev_cuda, rev_rows, R, prec, &w.x);
                 double dr = cv_test_rel_diff(&rev, &cpu_rev);
                 printf("  members reversed: vs CPU %.2e\n", dr);
                 if (!(dr <= tolerance(prec))) fail_msg("%s: members reversed, vs CPU %g", precision_name(prec), dr);
@@ -806,10 +820,7 @@ static void test_conv_fused(void **state)
         printf("  cutlass vs cublas %.2e\n", d_ways);
         if (!(d_ways <= tolerance(prec))) fail_msg("%s: cutlass vs cublas %g", precision_name(prec), d_ways);
         for (int way = 0; way < 2; way++) cv_tensor_free(&out[way]);
-        cv_tensor_free(&cpu);
-        cv_tensor_free(&x);
-        cv_plan_destroy(plan);
-        tenants_free(&tn);
+        chain_wave_free(&w);
     }
     cuda->conv_cutlass = was;
     cuda->fused_narrow = was_narrow;
