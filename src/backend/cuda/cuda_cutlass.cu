@@ -82,10 +82,10 @@ struct conv_gemm {
 
     static typename gemm::Arguments arguments(const cv_cutlass_conv_t *c, int sm_count)
     {
-        using InA = typename kernel::StrideA;
-        using InB = typename kernel::StrideB;
-        using InC = typename kernel::StrideC;
-        using InD = typename kernel::StrideD;
+        using stride_a = typename kernel::StrideA;
+        using stride_b = typename kernel::StrideB;
+        using stride_c = typename kernel::StrideC;
+        using stride_d = typename kernel::StrideD;
         int m = (int)c->m, n = (int)c->n, k = (int)c->k, l = (int)c->batch;
         cutlass::KernelHardwareInfo hw;
         hw.device_id = c->device;
@@ -93,10 +93,10 @@ struct conv_gemm {
         typename gemm::Arguments args{
             cutlass::gemm::GemmUniversalMode::kArray,
             {{m, n, k, l}},
-            {(const T **)c->a, cutlass::make_cute_packed_stride(InA{}, make_shape(m, k, 1)), (const T **)c->b,
-             cutlass::make_cute_packed_stride(InB{}, make_shape(n, k, 1))},
-            {{}, (const T **)c->c, cutlass::make_cute_packed_stride(InC{}, make_shape(m, n, 1)), (T **)c->d,
-             cutlass::make_cute_packed_stride(InD{}, make_shape(m, n, 1))},
+            {(const T **)c->a, cutlass::make_cute_packed_stride(stride_a{}, make_shape(m, k, 1)), (const T **)c->b,
+             cutlass::make_cute_packed_stride(stride_b{}, make_shape(n, k, 1))},
+            {{}, (const T **)c->c, cutlass::make_cute_packed_stride(stride_c{}, make_shape(m, n, 1)), (T **)c->d,
+             cutlass::make_cute_packed_stride(stride_d{}, make_shape(m, n, 1))},
             hw};
         /* The tree's arguments nest as its nodes: {children..., op}. */
         args.epilogue.thread = {
@@ -176,10 +176,10 @@ extern "C" bool cv_cutlass_available(void) { return true; }
 
 extern "C" bool cv_cutlass_conv_fits(const cv_cutlass_conv_t *c)
 {
-    /* TMA: rows of 16 bytes (K for A and a K-contiguous B, N for a
-     * N-contiguous B, C and D); int extents. */
-    return facts_of(c->device).hopper && c->prec == CV_PRECISION_FP16 && c->k % 8 == 0 && c->n % 8 == 0 && c->m > 0 && c->m <= INT32_MAX &&
-           c->n <= INT32_MAX && c->k <= INT32_MAX && c->batch > 0 && c->batch <= INT32_MAX;
+    /* TMA: rows of 16 bytes (K for A; N for B, C and D); int extents. */
+    return facts_of(c->device).hopper && c->prec == CV_PRECISION_FP16 && c->k % 8 == 0 && c->n % 8 == 0 &&
+           c->m > 0 && c->m <= INT32_MAX && c->n <= INT32_MAX && c->k <= INT32_MAX && c->batch > 0 &&
+           c->batch <= INT32_MAX;
 }
 
 extern "C" size_t cv_cutlass_conv_workspace(const cv_cutlass_conv_t *c)

@@ -1268,7 +1268,8 @@ static bool conv_plan_make(const cv_cuda_t *cuda, const cv_step_run_t *run, bool
         tile = CV_MIN(tile, CV_MIN((int64_t)IM2COL_ROWS_TILE, (int64_t)IM2COL_ROWS_COLUMNS / p->kk));
         tile = CV_MIN(tile, g->c) / 8 * 8; /* runs of 8 (im2col_rows_kernel): 8 | C, a tile of 8s */
         /* narrower tiles where few rows would leave SMs idle (R = 8) */
-        while (!cuda->k_major_wide_tiles && tile > 8 && tile % 16 == 0 && (g->c + tile - 1) / tile * g->n < IM2COL_ROWS_BLOCKS)
+        while (!cuda->k_major_wide_tiles && tile > 8 && tile % 16 == 0 &&
+               (g->c + tile - 1) / tile * g->n < IM2COL_ROWS_BLOCKS)
             tile /= 2;
         if (g->c % 8 == 0 && tile >= 8 && (g->c + tile - 1) / tile <= 65535 &&
             (uintptr_t)x->data % (8 * p->xs) == 0) {
@@ -1344,7 +1345,8 @@ static cv_status conv_tables(cv_cuda_t *cuda, const cv_step_run_t *run, const co
     for (int64_t n = 0; n < g->n && p->has_bias; n++) put_input(cuda, run, &tbias[n], 2, slice_of_row[n], false, 0);
     /* the fused kernel's residual, row by row (laid out as Y) */
     const void **tres = tbias + (p->has_bias ? g->n : 0);
-    for (int64_t n = 0; res_bytes && n < g->n; n++) tres[n] = (const char *)p->res + p->ys * (size_t)(n * g->m * p->pixels);
+    for (int64_t n = 0; res_bytes && n < g->n; n++)
+        tres[n] = (const char *)p->res + p->ys * (size_t)(n * g->m * p->pixels);
     CV_CUDA_CHECK(cudaMemcpyAsync(*dev, host, table_bytes + bias_bytes + res_bytes, cudaMemcpyHostToDevice,
                                   cuda->stream),
                   err);
