@@ -547,36 +547,39 @@ bool cv_plan_matches(const cv_plan_t *plan, const cv_shape_t *input_shapes, cons
     return true;
 }
 
+/* Whether node n's data X (input 0) and output Y (output 0) are there,
+ * FP32 and 4-D: planes of a 2-D step. */
+static bool planes_2d(const cv_plan_t *plan, const cv_node_t *n)
+{
+    if (n->ninputs < 1 || n->noutputs < 1 || n->inputs[0] < 0 || n->outputs[0] < 0) return false;
+    const cv_plan_value_t *x = &plan->values[n->inputs[0]], *y = &plan->values[n->outputs[0]];
+    return x->dtype == CV_DTYPE_FP32 && x->shape.ndim == 4 && y->dtype == CV_DTYPE_FP32 && y->shape.ndim == 4;
+}
+
 /* A 2-D convolution of FP32 data: the kind of step a device backend runs
  * on half activations as well as FP32 ones (its X, its fused residual and
  * its output). */
 static bool conv_2d(const cv_plan_t *plan, const cv_node_t *n)
 {
-    if (n->op != CV_OP_CONV || n->ninputs < 2 || n->noutputs < 1 || n->inputs[0] < 0 || n->outputs[0] < 0)
-        return false;
-    const cv_plan_value_t *x = &plan->values[n->inputs[0]], *y = &plan->values[n->outputs[0]];
-    return x->dtype == CV_DTYPE_FP32 && x->shape.ndim == 4 && y->dtype == CV_DTYPE_FP32 && y->shape.ndim == 4;
+    return n->op == CV_OP_CONV && n->ninputs >= 2 && planes_2d(plan, n);
 }
 
 /* A 2-D MaxPool of FP32 without the Indices output: the CUDA kernel reads
  * and writes half activations too (cuda_pool.cu). */
 static bool max_pool_2d(const cv_plan_t *plan, const cv_node_t *n)
 {
-    if (n->op != CV_OP_MAX_POOL || n->ninputs < 1 || n->noutputs < 1 || n->inputs[0] < 0 || n->outputs[0] < 0 ||
-        (n->noutputs > 1 && n->outputs[1] >= 0))
-        return false;
-    const cv_plan_value_t *x = &plan->values[n->inputs[0]], *y = &plan->values[n->outputs[0]];
-    return x->dtype == CV_DTYPE_FP32 && x->shape.ndim == 4 && y->dtype == CV_DTYPE_FP32 && y->shape.ndim == 4;
+    return n->op == CV_OP_MAX_POOL && !(n->noutputs > 1 && n->outputs[1] >= 0) && planes_2d(plan, n);
 }
 
 /* Which activations a wave of FP16 or BF16 tenants may keep in half
  * between steps (half_ok): those a 2-D Conv or MaxPool writes into the
  * arena and only 2-D Convs (as their data or their fused residual) and
- * MaxPools (as their data) read; no view of them, no graph output. In a ResNet or a MobileNet that is nearly every
- * activation: the convolutions then read and write half the bytes, and a
- * 1x1 convolution reads its input as the GEMM operand with no conversion.
- * Where a backend does not keep them in half they stay FP32: the flag is
- * permission, not layout. */
+ * MaxPools (as their data) read; no view of them, no graph output. In a
+ * ResNet or a MobileNet that is nearly every activation: the convolutions
+ * then read and write half the bytes, and a 1x1 convolution reads its
+ * input as the GEMM operand with no conversion. Those a MaxPool touches
+ * are marked too (half_by_pool). Where a backend does not keep them in
+ * half they stay FP32: the flag is permission, not layout. */
 static void mark_half_values(cv_plan_t *plan)
 {
     const cv_graph_t *g = plan->graph;

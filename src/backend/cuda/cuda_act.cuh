@@ -53,7 +53,8 @@ template <typename F> static void with_act(act_t a, F f)
 
 /* How the wave stores value v: half where the plan allows it
  * (cv_plan_value_t.half_ok) in an FP16/BF16 wave, unless
- * CARAVEL_HALF_ACTIVATIONS=fp32. */
+ * CARAVEL_HALF_ACTIVATIONS=fp32, and for what a MaxPool touches only with
+ * CARAVEL_HALF_POOLS=half (cv_cuda_t.half_pools). */
 static inline act_t act_of(const cv_cuda_t *cuda, const cv_step_run_t *run, int v)
 {
     if (v < 0 || (run->precision != CV_PRECISION_FP16 && run->precision != CV_PRECISION_BF16) ||
