@@ -750,15 +750,18 @@ static void test_conv_channels_c(void **state)
 
 /* The FP16 conv GEMMs with their epilogue fused in (CUTLASS,
  * cuda_cutlass.cu; cv_cuda_t.conv_cutlass): a wave of 5 tenants of
- * build_half_chain on 8x8 planes, where c6 (3x3 on 4x4 planes, 64
- * channels) takes it, and with narrow GEMMs allowed (fused_narrow) also
- * c1 (3x3, Relu), c2 (3x3 with the half residual and Relu) and c3 (1x1
- * reading half X directly, no bias, no clamp), while c7 (FP32 Y) never
- * does: within tolerance of the CPU's FP32 wave and of the cuBLAS way,
- * each slice within it of its tenant alone (fused too), the same plan
- * again with the members in the other order (its tables rebound) within
- * it of the CPU's; on 9x9 planes (81 pixels: rows not 16-byte aligned)
- * and in BF16 no conv takes it. Skips where the build has no CUTLASS. */
+ * build_half_chain. On 8x8 planes (rows of 16 bytes: pixel columns, the
+ * TMA epilogue) c6 (3x3 on 4x4 planes, 64 channels) takes it, and with
+ * narrow GEMMs allowed (fused_everywhere) also c1 (3x3 of the FP32 input,
+ * Relu), c2 (3x3 with the half residual and Relu) and c3 (1x1 reading
+ * half X directly, no bias, no clamp). On 9x9 planes (81 and 25 pixels:
+ * K-contiguous tap columns, plane_epilogue writing element by element) the
+ * rule takes none (c6's K is split: too few tiles for 5 rows), and
+ * everywhere the same four. c7 (FP32 Y) never does, nor BF16. Each way
+ * within tolerance of the CPU's FP32 wave and of the cuBLAS way, each
+ * slice within it of its tenant alone (fused too), the same plan again
+ * with the members in the other order (its tables rebound) within it of
+ * the CPU's. Skips where the build has no CUTLASS. */
 static void test_conv_fused(void **state)
 {
     enum { R = CHAIN_R };
@@ -767,15 +770,15 @@ static void test_conv_fused(void **state)
         return;
     }
     cv_cuda_t *cuda = (cv_cuda_t *)B.cuda;
-    bool was = cuda->conv_cutlass, was_narrow = cuda->fused_narrow, was_pools = cuda->half_pools;
+    bool was = cuda->conv_cutlass, was_everywhere = cuda->fused_everywhere, was_pools = cuda->half_pools;
     cuda->half_pools = true; /* c1 writes and c2 reads the MaxPool's half activations */
-    const struct { cv_precision_t prec; int64_t hw; bool narrow; long fused; } cases[] = {
-        {CV_PRECISION_FP16, 8, false, 1}, {CV_PRECISION_FP16, 8, true, 4}, {CV_PRECISION_FP16, 9, true, 0},
-        {CV_PRECISION_BF16, 8, true, 0}};
+    const struct { cv_precision_t prec; int64_t hw; bool everywhere; long fused; } cases[] = {
+        {CV_PRECISION_FP16, 8, false, 1}, {CV_PRECISION_FP16, 8, true, 4}, {CV_PRECISION_FP16, 9, false, 0},
+        {CV_PRECISION_FP16, 9, true, 4},  {CV_PRECISION_BF16, 8, true, 0}};
     for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
         cv_precision_t prec = cases[ci].prec;
         int64_t hw = cases[ci].hw;
-        cuda->fused_narrow = cases[ci].narrow;
+        cuda->fused_everywhere = cases[ci].everywhere;
         chain_wave_t w;
         chain_wave_make(&w, prec, 2500, 300, hw, 57);
         cv_tensor_t out[2];
@@ -795,7 +798,7 @@ static void test_conv_fused(void **state)
                          way ? "cutlass" : "cublas", d);
             double worst_solo = slices_vs_solo(&w.tn, w.rows, prec, &w.x, &out[way], way ? "cutlass" : "cublas");
             printf(" %s, %lldx%lld%s, %s (%ld fused): vs CPU %.2e, slice vs solo %.2e\n", precision_name(prec),
-                   (long long)hw, (long long)hw, cases[ci].narrow ? ", narrow too" : "", way ? "cutlass" : "cublas",
+                   (long long)hw, (long long)hw, cases[ci].everywhere ? ", everywhere" : "", way ? "cutlass" : "cublas",
                    ran, d, worst_solo);
             if (way == 1) {
                 /* the same plan, the members in the other order */
@@ -823,7 +826,7 @@ static void test_conv_fused(void **state)
         chain_wave_free(&w);
     }
     cuda->conv_cutlass = was;
-    cuda->fused_narrow = was_narrow;
+    cuda->fused_everywhere = was_everywhere;
     cuda->half_pools = was_pools;
 }
 

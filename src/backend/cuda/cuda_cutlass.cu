@@ -30,6 +30,8 @@
 
 #if defined(CARAVEL_WITH_CUTLASS)
 
+#include <cfloat>
+
 #include "cute/tensor.hpp"
 #include "cutlass/cutlass.h"
 #include "cutlass/epilogue/collective/collective_builder.hpp"
@@ -128,6 +130,163 @@ struct conv_gemm {
     }
 };
 
+/* The epilogue of the small planes' kernels (conv_planes below): D's
+ * rows there are 196 or 49 halves long, which TMA cannot store (it wants
+ * rows of a multiple of 16 bytes), so each thread writes its own
+ * accumulators straight from registers, as CUTLASS's no-shared-memory
+ * epilogue does, computing for each element (m, n) of row l's tile
+ *
+ *     D_l[m][n] = clamp(acc + bias_l[m] + C_l[m][n], lo, hi)
+ *
+ * with D_l and C_l (the residual, or none) M x N with N contiguous: NCHW
+ * planes of any length. Its interface is the one the pointer-array kernels
+ * call an epilogue through (Sm90TmaWarpSpecializedAdapter). */
+template <typename T> struct plane_epilogue {
+    using EpilogueSchedule = cutlass::epilogue::PtrArrayNoSmemWarpSpecialized;
+    using DispatchPolicy = EpilogueSchedule;
+    /* the element types and strides the kernel reads; the strides are
+     * not used: rows are N long, the planes packed */
+    struct ThreadEpilogueOp {
+        using ElementOutput = T;
+        using ElementAccumulator = float;
+        using ElementCompute = float;
+        using ElementD = T;
+        static constexpr int kCount = 1;
+    };
+    using ElementC = T;
+    using ElementD = T;
+    using ElementAccumulator = float;
+    using StrideC = cutlass::detail::TagToStrideC_t<cutlass::layout::RowMajor>;
+    using StrideD = StrideC;
+    using InternalStrideC = StrideC;
+    using InternalStrideD = StrideD;
+    using GmemTiledCopyC = void;
+    using GmemTiledCopyD = void;
+    struct SharedStorage {};
+    using TensorMapStorage = SharedStorage;
+
+    struct Arguments {
+        const T *const *ptr_c = nullptr; /* residual per row, or none */
+        T *const *ptr_d = nullptr;
+        const float *const *bias = nullptr; /* per row, or none */
+        float lo = -FLT_MAX, hi = FLT_MAX;
+    };
+    using Params = Arguments;
+
+    template <class ProblemShape>
+    static constexpr Params to_underlying_arguments(ProblemShape const &, Arguments const &args, void *)
+    {
+        return args;
+    }
+    template <class ProblemShape> static size_t get_workspace_size(ProblemShape const &, Arguments const &, int)
+    {
+        return 0;
+    }
+    template <class ProblemShape>
+    static cutlass::Status initialize_workspace(ProblemShape const &, Arguments const &, void *, cudaStream_t,
+                                                cutlass::CudaHostAdapter * = nullptr)
+    {
+        return cutlass::Status::kSuccess;
+    }
+    template <class ProblemShape> static bool can_implement(ProblemShape const &, Arguments const &args)
+    {
+        return args.ptr_d != nullptr;
+    }
+
+    CUTLASS_HOST_DEVICE plane_epilogue(Params const &p) : params(p) {}
+
+    CUTLASS_DEVICE bool is_source_needed() { return params.ptr_c != nullptr; }
+
+    template <class ProblemShapeMNKL, class BlockShapeMNK, class BlockCoordMNKL, class FrgEngine, class FrgLayout,
+              class TiledMma, class ResidueMNK>
+    CUTLASS_DEVICE void operator()(ProblemShapeMNKL problem, BlockShapeMNK blk, BlockCoordMNKL blk_coord,
+                                   cute::Tensor<FrgEngine, FrgLayout> const &acc, TiledMma tiled_mma, ResidueMNK,
+                                   int thread_idx, char *)
+    {
+        int m_end = get<0>(problem), n_end = get<1>(problem);
+        auto [m_coord, n_coord, k_coord, l_coord] = blk_coord;
+        T *d = params.ptr_d[l_coord];
+        const T *c = params.ptr_c ? params.ptr_c[l_coord] : nullptr;
+        const float *bias = params.bias ? params.bias[l_coord] : nullptr;
+        /* each accumulator's (m, n), as the MMA partitions the tile */
+        Tensor tile = local_tile(make_identity_tensor(make_shape(m_end, n_end)), take<0, 2>(blk),
+                                 make_coord(m_coord, n_coord));
+        Tensor at = tiled_mma.get_thread_slice(thread_idx).partition_C(tile);
+        CUTLASS_PRAGMA_UNROLL
+        for (int i = 0; i < size(acc); ++i) {
+            int m = get<0>(at(i)), n = get<1>(at(i));
+            if (m < m_end && n < n_end) {
+                size_t e = (size_t)m * (size_t)n_end + (size_t)n;
+                float v = acc(i);
+                if (bias) v += __ldg(bias + m);
+                if (c) v += (float)c[e];
+                /* NaN stays NaN, as in the epilogue pass */
+                v = v < params.lo ? params.lo : (v > params.hi ? params.hi : v);
+                d[e] = T(v);
+            }
+        }
+    }
+
+    Params params;
+};
+
+/* A kernel of the small planes (cuda_gemm.cu's k_major columns): A row-
+ * major (K contiguous: the tenant's W), B K-contiguous (the columns,
+ * N x K with K contiguous), D and C through plane_epilogue. */
+template <typename T, typename Tile, typename Cluster, typename KernelSchedule> struct conv_planes {
+    static constexpr int align = 16 / sizeof(T); /* TMA loads: 16-byte rows of K */
+    using epilogue = cutlass::epilogue::collective::detail::Sm90TmaWarpSpecializedAdapter<plane_epilogue<T>>;
+    using mainloop = typename cutlass::gemm::collective::CollectiveBuilder<
+        cutlass::arch::Sm90, cutlass::arch::OpClassTensorOp, T, cutlass::layout::RowMajor, align, T,
+        cutlass::layout::ColumnMajor, align, float, Tile, Cluster,
+        cutlass::gemm::collective::StageCountAutoCarveout<static_cast<int>(
+            sizeof(typename epilogue::SharedStorage))>,
+        KernelSchedule>::CollectiveOp;
+    using kernel = cutlass::gemm::kernel::GemmUniversal<cutlass::gemm::ArrayProblemShape<Shape<int, int, int, int>>,
+                                                         mainloop, epilogue>;
+    using gemm = cutlass::gemm::device::GemmUniversalAdapter<kernel>;
+
+    static typename gemm::Arguments arguments(const cv_cutlass_conv_t *c, int sm_count)
+    {
+        using stride_a = typename kernel::StrideA;
+        using stride_b = typename kernel::StrideB;
+        int m = (int)c->m, n = (int)c->n, k = (int)c->k, l = (int)c->batch;
+        cutlass::KernelHardwareInfo hw;
+        hw.device_id = c->device;
+        hw.sm_count = sm_count;
+        typename plane_epilogue<T>::Arguments epi;
+        epi.ptr_c = (const T *const *)c->c;
+        epi.ptr_d = (T *const *)c->d;
+        epi.bias = c->bias;
+        epi.lo = c->lo;
+        epi.hi = c->hi;
+        return typename gemm::Arguments{cutlass::gemm::GemmUniversalMode::kArray,
+                                        {{m, n, k, l}},
+                                        {(const T **)c->a,
+                                         cutlass::make_cute_packed_stride(stride_a{}, make_shape(m, k, 1)),
+                                         (const T **)c->b,
+                                         cutlass::make_cute_packed_stride(stride_b{}, make_shape(n, k, 1))},
+                                        epi,
+                                        hw};
+    }
+
+    static size_t workspace(const cv_cutlass_conv_t *c, int sm_count)
+    {
+        return gemm::get_workspace_size(arguments(c, sm_count));
+    }
+
+    static cutlass::Status run(const cv_cutlass_conv_t *c, int sm_count, cudaStream_t stream)
+    {
+        typename gemm::Arguments args = arguments(c, sm_count);
+        gemm op;
+        cutlass::Status st = op.can_implement(args);
+        if (st != cutlass::Status::kSuccess) return st;
+        if (gemm::get_workspace_size(args) > c->workspace_bytes) return cutlass::Status::kErrorWorkspaceNull;
+        st = op.initialize(args, c->workspace, stream);
+        return st == cutlass::Status::kSuccess ? op.run(stream) : st;
+    }
+};
+
 using tile_wide = Shape<_128, _128, _64>;
 using tile_narrow = Shape<_64, _128, _64>;
 using cluster_1 = Shape<_1, _1, _1>;
@@ -138,6 +297,10 @@ using pingpong_epi = cutlass::epilogue::PtrArrayTmaWarpSpecializedPingpong;
 
 using wide = conv_gemm<cutlass::half_t, tile_wide, cluster_1, cooperative, cooperative_epi>;
 using narrow = conv_gemm<cutlass::half_t, tile_narrow, cluster_1, pingpong, pingpong_epi>;
+/* Small planes: 64 pixels a tile (196 = 4 tiles at 77% use, 49 = 1 at
+ * 77%, where 128 would use 38% of a 7x7 plane's tile). */
+using planes_wide = conv_planes<cutlass::half_t, Shape<_128, _64, _64>, cluster_1, cooperative>;
+using planes_narrow = conv_planes<cutlass::half_t, Shape<_64, _64, _64>, cluster_1, pingpong>;
 
 /* The device's SM count (the persistent grid) and whether it is a
  * Hopper, the one target these kernels are built for; 0 when unknown. */
@@ -167,6 +330,7 @@ device_facts facts_of(int device)
  * idle: those take the 64-row tile. */
 template <typename F> auto with_kernel(const cv_cutlass_conv_t *c, F f)
 {
+    if (c->b_k_major) return c->m >= 128 ? f(planes_wide()) : f(planes_narrow());
     return c->m >= 128 ? f(wide()) : f(narrow());
 }
 
@@ -176,8 +340,10 @@ extern "C" bool cv_cutlass_available(void) { return true; }
 
 extern "C" bool cv_cutlass_conv_fits(const cv_cutlass_conv_t *c)
 {
-    /* TMA: rows of 16 bytes (K for A; N for B, C and D); int extents. */
-    return facts_of(c->device).hopper && c->prec == CV_PRECISION_FP16 && c->k % 8 == 0 && c->n % 8 == 0 &&
+    /* TMA: rows of 16 bytes (K for A; N for B, C and D unless B is
+     * K-contiguous, when C and D are written without TMA); int extents. */
+    return facts_of(c->device).hopper && c->prec == CV_PRECISION_FP16 && c->k % 8 == 0 &&
+           (c->b_k_major || c->n % 8 == 0) &&
            c->m > 0 && c->m <= INT32_MAX && c->n <= INT32_MAX && c->k <= INT32_MAX && c->batch > 0 &&
            c->batch <= INT32_MAX;
 }

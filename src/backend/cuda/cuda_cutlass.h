@@ -14,14 +14,17 @@ extern "C" {
 
 /* D_l = clamp(A_l B_l + bias_l + C_l, lo, hi) for l < batch, each an
  * M x N product over K: A_l M x K (K contiguous: a tenant's W), B_l K x N
- * (N contiguous: pixel columns or a 1x1's input), C_l (the residual)
- * and D_l M x N with N contiguous. a, b, c, d, bias: device tables of
- * `batch` pointers each (c, bias: NULL for none); every pointer 16-byte
- * aligned. The elements are prec's (FP16), the bias FP32. */
+ * (N contiguous: pixel columns or a 1x1's input; b_k_major: K contiguous,
+ * the tap columns of small planes), C_l (the residual) and D_l M x N with
+ * N contiguous. a, b, c, d, bias: device tables of `batch` pointers each
+ * (c, bias: NULL for none); every pointer 16-byte aligned, except C's and
+ * D's when b_k_major (element-aligned). The elements are prec's (FP16),
+ * the bias FP32. */
 typedef struct cv_cutlass_conv {
     int device;
     cv_precision_t prec;
     int64_t m, n, k, batch;
+    bool b_k_major;
     const void *const *a, *const *b, *const *c;
     void *const *d;
     const float *const *bias;

@@ -1165,6 +1165,7 @@ static cv_cutlass_conv_t fused_gemm(const cv_cuda_t *cuda, const conv_plan_t *p,
     c.n = p->pixels;
     c.k = p->k;
     c.batch = dev ? rows : g->n;
+    c.b_k_major = p->k_major;
     c.lo = p->c.active ? p->c.lo : -FLT_MAX;
     c.hi = p->c.active ? p->c.hi : FLT_MAX;
     if (dev) {
@@ -1185,19 +1186,21 @@ static cv_cutlass_conv_t fused_gemm(const cv_cuda_t *cuda, const conv_plan_t *p,
  * conv_plan_t.fused. The rows of X (direct), Y and the residual are
  * 16-byte aligned when their bases are, since 8 | P. GEMMs of fewer than
  * 64 output channels or a K under 64 keep cuBLAS (unless
- * cv_cuda_t.fused_narrow): they fill a fraction of the kernels' 64 x 128
+ * cv_cuda_t.fused_everywhere): they fill a fraction of the kernels' 64 x 128
  * x 64 tiles, and with them MobileNetV2's wave (all of whose fused
  * candidates are such) ran 2% slower on the H100 (docs/RESULTS.md, tenth
  * session). */
 static bool conv_fused_fits(const cv_cuda_t *cuda, const cv_step_run_t *run, const conv_plan_t *p)
 {
     const conv_geom_t *g = &p->g;
-    if (!cuda->fused_narrow && (g->m < 64 || p->k < 64)) return false;
+    if (!cuda->fused_everywhere && (g->m < 64 || p->k < 64)) return false;
     if (p->prec != CV_PRECISION_FP16 || g->group != 1 || p->strided || p->convert_w || p->acts.y != ACT_F16 ||
         (p->res && p->acts.res != ACT_F16) || (p->direct && p->acts.x != ACT_F16))
         return false;
-    if ((uintptr_t)run->outputs[0]->data % 16 || (uintptr_t)p->res % 16 ||
-        (p->direct && (uintptr_t)run->inputs[0]->data % 16))
+    /* K-contiguous columns (small planes): Y and the residual are
+     * written element by element, at any alignment */
+    if (!p->k_major && ((uintptr_t)run->outputs[0]->data % 16 || (uintptr_t)p->res % 16 ||
+                        (p->direct && (uintptr_t)run->inputs[0]->data % 16)))
         return false;
     cv_cutlass_conv_t c = fused_gemm(cuda, p, NULL, 0, 0, NULL);
     return cv_cutlass_conv_fits(&c);
@@ -1282,6 +1285,17 @@ static bool conv_plan_make(const cv_cuda_t *cuda, const cv_step_run_t *run, bool
     int64_t chunk = p->direct ? g->n : (int64_t)(CONV_COL_BUDGET / (p->col_row_bytes ? p->col_row_bytes : 1));
     p->chunk = CV_MAX(1, CV_MIN(chunk, g->n));
     p->split = p->strided || p->fused ? 1 : conv_split(p);
+    /* The small planes' K-contiguous columns fused too (plane_epilogue in
+     * cuda_cutlass.cu: no channels-innermost C, no epilogue pass), where
+     * the wave has the tiles to fill the GPU without cutting K: a split
+     * wave (few rows over a deep layer) keeps cuBLAS's split and the
+     * epilogue that sums the parts. */
+    if (cuda->conv_cutlass && p->k_major && (p->split == 1 || cuda->fused_everywhere) &&
+        conv_fused_fits(cuda, run, p)) {
+        p->fused = true;
+        p->channels_c = false;
+        p->split = 1;
+    }
     p->parts_bytes = p->split > 1 ? align_up(sizeof(float) * (size_t)(p->split * g->n * g->m * p->pixels)) : 0;
     p->c_bytes = p->channels_c && p->split == 1 ? align_up(p->ys * (size_t)(g->n * g->m * p->pixels)) : 0;
     p->w_bytes = p->convert_w ? align_up((size_t)cv_shape_numel(&w->shape) * p->es) : 0;

@@ -99,7 +99,7 @@ typedef struct cv_cuda {
      * not yet passed on a GPU, so cublas (cuBLAS and the epilogue pass)
      * stays the default until it has. */
     bool conv_cutlass;
-    bool fused_narrow; /* tests: fused even below 64 channels or K 64 */
+    bool fused_everywhere; /* tests: fused wherever a kernel can (narrow GEMMs, K cuBLAS would split) */
     long conv_fused_launches; /* for tests */
     /* The process's pinned host blocks made by host_alloc (request
      * buffers), which copy_many moves in one call (cuda_copy.cu). */
