@@ -31,6 +31,8 @@
 #if defined(CARAVEL_WITH_CUTLASS)
 
 #include <cfloat>
+#include <cuda_fp16.h>
+#include <type_traits>
 
 #include "cute/tensor.hpp"
 #include "cutlass/cutlass.h"
@@ -142,6 +144,7 @@ struct conv_gemm {
  * planes of any length. Its interface is the one the pointer-array kernels
  * call an epilogue through (Sm90TmaWarpSpecializedAdapter). */
 template <typename T> struct plane_epilogue {
+    static_assert(std::is_same<T, cutlass::half_t>::value, "pairs are stored as __half2");
     using EpilogueSchedule = cutlass::epilogue::PtrArrayNoSmemWarpSpecialized;
     using DispatchPolicy = EpilogueSchedule;
     /* the element types and strides the kernel reads; the strides are
@@ -212,19 +215,47 @@ template <typename T> struct plane_epilogue {
         Tensor tile = local_tile(make_identity_tensor(make_shape(m_end, n_end)), take<0, 2>(blk),
                                  make_coord(m_coord, n_coord));
         Tensor at = tiled_mma.get_thread_slice(thread_idx).partition_C(tile);
+        /* The MMA gives a thread pairs of neighbours along n, (m, n) and
+         * (m, n + 1), as accumulators i and i + 1: where N is even and
+         * the planes 4-byte aligned each pair is one 4-byte store (and
+         * load of C); any other pair, element by element. */
+        bool pairs = n_end % 2 == 0 && (uintptr_t)d % 4 == 0 && (uintptr_t)c % 4 == 0;
         CUTLASS_PRAGMA_UNROLL
-        for (int i = 0; i < size(acc); ++i) {
+        for (int i = 0; i + 1 < size(acc); i += 2) {
             int m = get<0>(at(i)), n = get<1>(at(i));
-            if (m < m_end && n < n_end) {
-                size_t e = (size_t)m * (size_t)n_end + (size_t)n;
-                float v = acc(i);
-                if (bias) v += __ldg(bias + m);
-                if (c) v += (float)c[e];
-                /* NaN stays NaN, as in the epilogue pass */
-                v = v < params.lo ? params.lo : (v > params.hi ? params.hi : v);
-                d[e] = T(v);
+            if (pairs && get<0>(at(i + 1)) == m && get<1>(at(i + 1)) == n + 1 && n % 2 == 0) {
+                if (m < m_end && n < n_end) { /* n + 1 < N too: N even */
+                    size_t e = (size_t)m * (size_t)n_end + (size_t)n;
+                    float b = bias ? __ldg(bias + m) : 0.0f;
+                    float v0 = acc(i) + b, v1 = acc(i + 1) + b;
+                    if (c) {
+                        __half2 r = *(const __half2 *)(c + e);
+                        v0 += __low2float(r);
+                        v1 += __high2float(r);
+                    }
+                    *(__half2 *)(d + e) = __floats2half2_rn(clamp(v0), clamp(v1));
+                }
+            } else {
+                put(acc(i), at(i), m_end, n_end, d, c, bias);
+                put(acc(i + 1), at(i + 1), m_end, n_end, d, c, bias);
             }
         }
+        if (size(acc) % 2) put(acc(size(acc) - 1), at(size(acc) - 1), m_end, n_end, d, c, bias);
+    }
+
+    /* NaN stays NaN, as in the epilogue pass */
+    CUTLASS_DEVICE float clamp(float v) const { return v < params.lo ? params.lo : (v > params.hi ? params.hi : v); }
+
+    /* one element: D[m][n] = clamp(v + bias[m] + C[m][n]) */
+    template <class Coord>
+    CUTLASS_DEVICE void put(float v, Coord const &mn, int m_end, int n_end, T *d, const T *c, const float *bias) const
+    {
+        int m = get<0>(mn), n = get<1>(mn);
+        if (m >= m_end || n >= n_end) return;
+        size_t e = (size_t)m * (size_t)n_end + (size_t)n;
+        if (bias) v += __ldg(bias + m);
+        if (c) v += (float)c[e];
+        d[e] = T(clamp(v));
     }
 
     Params params;
