@@ -53,6 +53,25 @@ namespace {
 namespace fusion = cutlass::epilogue::fusion;
 constexpr auto kRound = cutlass::FloatRoundStyle::round_to_nearest;
 
+/* The workspace and the launch of one of the kernels below (K: a
+ * conv_gemm or conv_planes, which say how a cv_cutlass_conv_t becomes
+ * their arguments). */
+template <typename K> size_t kernel_workspace(const cv_cutlass_conv_t *c, int sm_count)
+{
+    return K::gemm::get_workspace_size(K::arguments(c, sm_count));
+}
+
+template <typename K> cutlass::Status kernel_run(const cv_cutlass_conv_t *c, int sm_count, cudaStream_t stream)
+{
+    typename K::gemm::Arguments args = K::arguments(c, sm_count);
+    typename K::gemm op;
+    cutlass::Status st = op.can_implement(args);
+    if (st != cutlass::Status::kSuccess) return st;
+    if (K::gemm::get_workspace_size(args) > c->workspace_bytes) return cutlass::Status::kErrorWorkspaceNull;
+    st = op.initialize(args, c->workspace, stream);
+    return st == cutlass::Status::kSuccess ? op.run(stream) : st;
+}
+
 /* One kernel: element type T, the tile and the schedule. In CUTLASS's
  * terms A is row-major (K contiguous), B row-major (N contiguous), C and D
  * row-major. */
@@ -113,22 +132,6 @@ struct conv_gemm {
             {c->lo, c->hi} /* clamp */
         };
         return args;
-    }
-
-    static size_t workspace(const cv_cutlass_conv_t *c, int sm_count)
-    {
-        return gemm::get_workspace_size(arguments(c, sm_count));
-    }
-
-    static cutlass::Status run(const cv_cutlass_conv_t *c, int sm_count, cudaStream_t stream)
-    {
-        typename gemm::Arguments args = arguments(c, sm_count);
-        gemm op;
-        cutlass::Status st = op.can_implement(args);
-        if (st != cutlass::Status::kSuccess) return st;
-        if (gemm::get_workspace_size(args) > c->workspace_bytes) return cutlass::Status::kErrorWorkspaceNull;
-        st = op.initialize(args, c->workspace, stream);
-        return st == cutlass::Status::kSuccess ? op.run(stream) : st;
     }
 };
 
@@ -300,22 +303,6 @@ template <typename T, typename Tile, typename Cluster, typename KernelSchedule> 
                                         epi,
                                         hw};
     }
-
-    static size_t workspace(const cv_cutlass_conv_t *c, int sm_count)
-    {
-        return gemm::get_workspace_size(arguments(c, sm_count));
-    }
-
-    static cutlass::Status run(const cv_cutlass_conv_t *c, int sm_count, cudaStream_t stream)
-    {
-        typename gemm::Arguments args = arguments(c, sm_count);
-        gemm op;
-        cutlass::Status st = op.can_implement(args);
-        if (st != cutlass::Status::kSuccess) return st;
-        if (gemm::get_workspace_size(args) > c->workspace_bytes) return cutlass::Status::kErrorWorkspaceNull;
-        st = op.initialize(args, c->workspace, stream);
-        return st == cutlass::Status::kSuccess ? op.run(stream) : st;
-    }
 };
 
 using tile_wide = Shape<_128, _128, _64>;
@@ -382,14 +369,14 @@ extern "C" bool cv_cutlass_conv_fits(const cv_cutlass_conv_t *c)
 extern "C" size_t cv_cutlass_conv_workspace(const cv_cutlass_conv_t *c)
 {
     int sms = facts_of(c->device).sms;
-    return with_kernel(c, [&](auto k) { return decltype(k)::workspace(c, sms); });
+    return with_kernel(c, [&](auto k) { return kernel_workspace<decltype(k)>(c, sms); });
 }
 
 extern "C" cv_status cv_cutlass_conv_run(const cv_cutlass_conv_t *c, cudaStream_t stream, cv_err_t *err)
 {
     int sms = facts_of(c->device).sms;
     if (!sms) return cv_errorf(err, CV_STATUS_INTERNAL, "CUTLASS conv: cannot read the device's SM count");
-    cutlass::Status st = with_kernel(c, [&](auto k) { return decltype(k)::run(c, sms, stream); });
+    cutlass::Status st = with_kernel(c, [&](auto k) { return kernel_run<decltype(k)>(c, sms, stream); });
     if (st != cutlass::Status::kSuccess)
         return cv_errorf(err, CV_STATUS_INTERNAL, "CUTLASS conv GEMM (M %lld, N %lld, K %lld, %lld rows): %s",
                          (long long)c->m, (long long)c->n, (long long)c->k, (long long)c->batch,
