@@ -779,6 +779,8 @@ extern "C" cv_status cv_backend_cuda_create(int device, cv_backend_t **out, cv_e
         (st = env_switch("CARAVEL_CONV_C", "planes", "channels", true, &cuda->conv_channels_c, err)) != CV_STATUS_OK ||
         (st = env_switch("CARAVEL_CONV_COLUMNS", "pixels", "taps", true, &cuda->conv_k_major, err)) != CV_STATUS_OK ||
         (st = env_switch("CARAVEL_CONV_GEMM", "cublas", "cutlass", false, &cuda->conv_cutlass, err)) != CV_STATUS_OK ||
+        (st = env_switch("CARAVEL_CUTLASS_PLANES", "large", "all", true, &cuda->cutlass_small_planes, err)) !=
+            CV_STATUS_OK ||
         (st = env_switch("CARAVEL_HALF_POOLS", "fp32", "half", false, &cuda->half_pools, err)) != CV_STATUS_OK)
         goto fail;
     if ((st = cv_cuda_graphs_create(cuda, err)) != CV_STATUS_OK) goto fail;

@@ -1290,7 +1290,7 @@ static bool conv_plan_make(const cv_cuda_t *cuda, const cv_step_run_t *run, bool
      * the wave has the tiles to fill the GPU without cutting K: a split
      * wave (few rows over a deep layer) keeps cuBLAS's split and the
      * epilogue that sums the parts. */
-    if (cuda->conv_cutlass && p->k_major && (p->split == 1 || cuda->fused_everywhere) &&
+    if (cuda->conv_cutlass && cuda->cutlass_small_planes && p->k_major && (p->split == 1 || cuda->fused_everywhere) &&
         conv_fused_fits(cuda, run, p)) {
         p->fused = true;
         p->channels_c = false;

@@ -90,15 +90,18 @@ typedef struct cv_cuda {
     bool conv_k_major;
     long conv_k_major_launches; /* for tests */
     bool k_major_wide_tiles; /* tests: im2col_rows_kernel's widest tiles even for few rows */
-    /* FP16 Conv GEMMs whose rows are 16-byte aligned run in CUTLASS's
-     * pointer-array kernels with the bias, the residual and the clamp
-     * fused in (cuda_cutlass.cu; conv_plan_t.fused), where the build has
-     * CUTLASS and the device is an H100/H200: CARAVEL_CONV_GEMM=cutlass.
-     * A ResNet-50 FP16 wave of 64 ran 7% faster with it on the H100
-     * (docs/RESULTS.md, tenth session), but its test (test_conv_fused) has
-     * not yet passed on a GPU, so cublas (cuBLAS and the epilogue pass)
-     * stays the default until it has. */
-    bool conv_cutlass;
+    /* FP16 Conv GEMMs run in CUTLASS's pointer-array kernels with the
+     * bias, the residual and the clamp fused in (cuda_cutlass.cu;
+     * conv_plan_t.fused), where the build has CUTLASS and the device is an
+     * H100/H200: CARAVEL_CONV_GEMM=cutlass. Planes of 16-byte rows through
+     * a TMA epilogue; with cutlass_small_planes also the small planes'
+     * tap columns, through plane_epilogue (CARAVEL_CUTLASS_PLANES=all, the
+     * default; =large keeps those on cuBLAS, to measure each part). A
+     * ResNet-50 FP16 wave of 64 ran 7% faster with the first part on the
+     * H100 (docs/RESULTS.md, tenth session), but its test
+     * (test_conv_fused) has not yet passed on a GPU, so cublas (cuBLAS and
+     * the epilogue pass) stays the default until it has. */
+    bool conv_cutlass, cutlass_small_planes;
     bool fused_everywhere; /* tests: fused wherever a kernel can (narrow GEMMs, K cuBLAS would split) */
     long conv_fused_launches; /* for tests */
     /* The process's pinned host blocks made by host_alloc (request
