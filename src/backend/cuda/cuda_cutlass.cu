@@ -53,6 +53,30 @@ namespace {
 namespace fusion = cutlass::epilogue::fusion;
 constexpr auto kRound = cutlass::FloatRoundStyle::round_to_nearest;
 
+/* A pointer-array kernel for Hopper: A row-major (K contiguous), B in
+ * layout LayoutB (RowMajor: N contiguous; ColumnMajor: K contiguous),
+ * FP32 accumulation, the stages that fit beside the epilogue's shared
+ * memory. */
+template <typename T, typename LayoutB, typename Tile, typename Cluster, typename KernelSchedule, typename Epilogue>
+struct kernel_of {
+    static constexpr int align = 16 / sizeof(T); /* TMA loads: 16-byte rows */
+    using mainloop = typename cutlass::gemm::collective::CollectiveBuilder<
+        cutlass::arch::Sm90, cutlass::arch::OpClassTensorOp, T, cutlass::layout::RowMajor, align, T, LayoutB, align,
+        float, Tile, Cluster,
+        cutlass::gemm::collective::StageCountAutoCarveout<static_cast<int>(sizeof(typename Epilogue::SharedStorage))>,
+        KernelSchedule>::CollectiveOp;
+    using kernel = cutlass::gemm::kernel::GemmUniversal<cutlass::gemm::ArrayProblemShape<Shape<int, int, int, int>>,
+                                                         mainloop, Epilogue>;
+};
+
+cutlass::KernelHardwareInfo hardware(const cv_cutlass_conv_t *c, int sm_count)
+{
+    cutlass::KernelHardwareInfo hw;
+    hw.device_id = c->device;
+    hw.sm_count = sm_count;
+    return hw;
+}
+
 /* The workspace and the launch of one of the kernels below (K: a
  * conv_gemm or conv_planes, which say how a cv_cutlass_conv_t becomes
  * their arguments). */
@@ -93,14 +117,7 @@ struct conv_gemm {
         cutlass::arch::Sm90, cutlass::arch::OpClassTensorOp, Tile, Cluster,
         cutlass::epilogue::collective::EpilogueTileAuto, float, float, T, cutlass::layout::RowMajor, align, T,
         cutlass::layout::RowMajor, align, EpilogueSchedule, evt>::CollectiveOp;
-    using mainloop = typename cutlass::gemm::collective::CollectiveBuilder<
-        cutlass::arch::Sm90, cutlass::arch::OpClassTensorOp, T, cutlass::layout::RowMajor, align, T,
-        cutlass::layout::RowMajor, align, float, Tile, Cluster,
-        cutlass::gemm::collective::StageCountAutoCarveout<static_cast<int>(
-            sizeof(typename epilogue::SharedStorage))>,
-        KernelSchedule>::CollectiveOp;
-    using kernel = cutlass::gemm::kernel::GemmUniversal<cutlass::gemm::ArrayProblemShape<Shape<int, int, int, int>>,
-                                                         mainloop, epilogue>;
+    using kernel = typename kernel_of<T, cutlass::layout::RowMajor, Tile, Cluster, KernelSchedule, epilogue>::kernel;
     using gemm = cutlass::gemm::device::GemmUniversalAdapter<kernel>;
 
     static typename gemm::Arguments arguments(const cv_cutlass_conv_t *c, int sm_count)
@@ -110,9 +127,6 @@ struct conv_gemm {
         using stride_c = typename kernel::StrideC;
         using stride_d = typename kernel::StrideD;
         int m = (int)c->m, n = (int)c->n, k = (int)c->k, l = (int)c->batch;
-        cutlass::KernelHardwareInfo hw;
-        hw.device_id = c->device;
-        hw.sm_count = sm_count;
         typename gemm::Arguments args{
             cutlass::gemm::GemmUniversalMode::kArray,
             {{m, n, k, l}},
@@ -120,7 +134,7 @@ struct conv_gemm {
              cutlass::make_cute_packed_stride(stride_b{}, make_shape(n, k, 1))},
             {{}, (const T **)c->c, cutlass::make_cute_packed_stride(stride_c{}, make_shape(m, n, 1)), (T **)c->d,
              cutlass::make_cute_packed_stride(stride_d{}, make_shape(m, n, 1))},
-            hw};
+            hardware(c, sm_count)};
         /* The tree's arguments nest as its nodes: {children..., op}. */
         args.epilogue.thread = {
             {
@@ -268,16 +282,9 @@ template <typename T> struct plane_epilogue {
  * major (K contiguous: the tenant's W), B K-contiguous (the columns,
  * N x K with K contiguous), D and C through plane_epilogue. */
 template <typename T, typename Tile, typename Cluster, typename KernelSchedule> struct conv_planes {
-    static constexpr int align = 16 / sizeof(T); /* TMA loads: 16-byte rows of K */
     using epilogue = cutlass::epilogue::collective::detail::Sm90TmaWarpSpecializedAdapter<plane_epilogue<T>>;
-    using mainloop = typename cutlass::gemm::collective::CollectiveBuilder<
-        cutlass::arch::Sm90, cutlass::arch::OpClassTensorOp, T, cutlass::layout::RowMajor, align, T,
-        cutlass::layout::ColumnMajor, align, float, Tile, Cluster,
-        cutlass::gemm::collective::StageCountAutoCarveout<static_cast<int>(
-            sizeof(typename epilogue::SharedStorage))>,
-        KernelSchedule>::CollectiveOp;
-    using kernel = cutlass::gemm::kernel::GemmUniversal<cutlass::gemm::ArrayProblemShape<Shape<int, int, int, int>>,
-                                                         mainloop, epilogue>;
+    using kernel =
+        typename kernel_of<T, cutlass::layout::ColumnMajor, Tile, Cluster, KernelSchedule, epilogue>::kernel;
     using gemm = cutlass::gemm::device::GemmUniversalAdapter<kernel>;
 
     static typename gemm::Arguments arguments(const cv_cutlass_conv_t *c, int sm_count)
@@ -285,9 +292,6 @@ template <typename T, typename Tile, typename Cluster, typename KernelSchedule> 
         using stride_a = typename kernel::StrideA;
         using stride_b = typename kernel::StrideB;
         int m = (int)c->m, n = (int)c->n, k = (int)c->k, l = (int)c->batch;
-        cutlass::KernelHardwareInfo hw;
-        hw.device_id = c->device;
-        hw.sm_count = sm_count;
         typename plane_epilogue<T>::Arguments epi;
         epi.ptr_c = (const T *const *)c->c;
         epi.ptr_d = (T *const *)c->d;
@@ -301,7 +305,7 @@ template <typename T, typename Tile, typename Cluster, typename KernelSchedule> 
                                          (const T **)c->b,
                                          cutlass::make_cute_packed_stride(stride_b{}, make_shape(n, k, 1))},
                                         epi,
-                                        hw};
+                                        hardware(c, sm_count)};
     }
 };
 
