@@ -64,9 +64,9 @@
  * (direct), im2col and the depthwise kernels read and write them, and so
  * does MaxPool where asked (cuda_pool.cu, cv_cuda_t.half_pools); other
  * outputs (graph outputs, what another pooling or a Gemm reads) are FP32.
- * FP16 conv GEMMs whose rows are 16-byte aligned may instead run in
- * CUTLASS's kernels with the bias, the residual and the clamp fused in
- * (cuda_cutlass.cu, conv_plan_t.fused, cv_cuda_t.conv_cutlass).
+ * FP16 conv GEMMs may instead run in CUTLASS's kernels with the bias, the
+ * residual and the clamp fused in (cuda_cutlass.cu, conv_plan_t.fused,
+ * cv_cuda_t.conv_cutlass).
  *
  * Not here: dtypes other than FP32 and convolutions of more than 3 spatial
  * dims run on the host (cv_cuda_run_on_host).
@@ -1113,9 +1113,12 @@ typedef struct conv_plan {
     int k_major_tile;
     size_t c_bytes; /* that C, when K is not split (a split's parts are laid out alike) */
     /* FP16 with Y (and the residual) half, one group, its tenants' own W,
-     * 16-byte rows: one CUTLASS kernel per chunk computes the GEMM with
-     * the bias, the residual and the clamp fused in (cuda_cutlass.cu), no
-     * epilogue pass; cv_cuda_t.conv_cutlass. */
+     * and either 16-byte rows (pixel columns) or k_major columns (small
+     * planes, no split K): one CUTLASS kernel per chunk computes the GEMM
+     * with the bias, the residual and the clamp fused in (cuda_cutlass.cu),
+     * no epilogue pass; cv_cuda_t.conv_cutlass. Decided twice in
+     * conv_plan_make: before channels_c (pixel columns), and again once
+     * k_major is known. */
     bool fused;
     size_t fused_ws_bytes; /* its workspace */
     int64_t chunk;  /* rows whose columns fit CONV_COL_BUDGET */
