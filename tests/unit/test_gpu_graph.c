@@ -39,7 +39,10 @@
  *       MobileNetV2 through the public API: replayed single inferences and
  *       waves match the reference outputs, counted by cv_runtime_stats.
  * Every rebind by the cache's kernel is checked against the words the host
- * would write (cv_cuda_graph_rebind_mode), and counted.
+ * would write (cv_cuda_graph_rebind_mode), and counted; (a), (f), (g) and
+ * (h) run again with the kernel as a launch of its own
+ * (CARAVEL_REBIND=kernel) and with the node reading its members' tables
+ * from mapped host memory (CARAVEL_REBIND=mapped).
  * Waves of random members in flight on several lanes at once are in
  * test_gpu_sched_runtime.c. Solo outputs come from the CPU backend (each
  * tenant alone); device time of the last wave is reported by the stats.
@@ -774,6 +777,14 @@ static int setup_kernel_rebinds(void **state)
     rebind_way = CV_CUDA_REBIND_KERNEL;
     return setup_gpu(state);
 }
+/* The same with the node reading its members' tables from mapped host
+ * memory (CARAVEL_REBIND=mapped: a rebind makes no CUDA call): every
+ * rebind checked after its graph ran. */
+static int setup_mapped_rebinds(void **state)
+{
+    rebind_way = CV_CUDA_REBIND_MAPPED;
+    return setup_gpu(state);
+}
 static int teardown_other_rebinds(void **state)
 {
     rebind_way = CV_CUDA_REBIND_NODE;
@@ -958,6 +969,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_members_tables_40, setup_kernel_rebinds, teardown_other_rebinds),
         cmocka_unit_test_setup_teardown(test_single_slice_members, setup_kernel_rebinds, teardown_other_rebinds),
         cmocka_unit_test_setup_teardown(test_bound_graph_refreshes, setup_kernel_rebinds, teardown_other_rebinds),
+        cmocka_unit_test_setup_teardown(test_replay_and_members, setup_mapped_rebinds, teardown_other_rebinds),
+        cmocka_unit_test_setup_teardown(test_members_tables_8, setup_mapped_rebinds, teardown_other_rebinds),
+        cmocka_unit_test_setup_teardown(test_members_tables_70, setup_mapped_rebinds, teardown_other_rebinds),
+        cmocka_unit_test_setup_teardown(test_single_slice_members, setup_mapped_rebinds, teardown_other_rebinds),
+        cmocka_unit_test_setup_teardown(test_bound_graph_refreshes, setup_mapped_rebinds, teardown_other_rebinds),
         cmocka_unit_test_setup_teardown(test_single_slice_members, setup_gpu, teardown_gpu),
         cmocka_unit_test_setup_teardown(test_first_waves_marked, setup_gpu, teardown_gpu),
         cmocka_unit_test_setup_teardown(test_bound_graph_refreshes, setup_gpu, teardown_gpu),

@@ -40,6 +40,13 @@
  *                 graph's (on the H100, 64 tenants of 32 drawn at random:
  *                 a rebind 2.6 us against 6.7 as a launch of its own;
  *                 CARAVEL_REBIND=kernel keeps the launch).
+ *                 CARAVEL_REBIND=mapped takes the last CUDA call out of
+ *                 a rebind: the node's parameters never change, and it
+ *                 reads the slices' tables from mapped host memory that
+ *                 the host writes before the launch (a pointer per
+ *                 slice, no call into the driver, whose lock the lane
+ *                 shares with the runtime's other threads; the node
+ *                 reads the tables over the bus once a block).
  *                 Waves wider than the kernel's parameters hold rebind
  *                 on the host: the words rewritten there, the region
  *                 sent in one copy.
@@ -156,6 +163,11 @@ typedef struct graph_entry {
      * NULL: none, rebinds take another way). */
     cudaGraph_t graph;
     cudaGraphNode_t rebind_node;
+    /* CV_CUDA_REBIND_MAPPED: the node reads the slices' tables from
+     * tables_host (mapped; tables_device its device address), kept while
+     * the entry lives; rebind_mapped: the exec's node is that kind. */
+    void *const **tables_host, *const **tables_device;
+    bool rebind_mapped;
 } graph_entry_t;
 
 /* A word of a shape's region that holds (char *)constants[index] + offset
@@ -219,6 +231,10 @@ struct cv_cuda_graphs {
     cv_cuda_rebind_way_t rebind_way;
     bool check_rebinds;
     long device_rebinds, rebind_mismatches;
+    /* A graph launched since the stream last synchronised
+     * (cv_cuda_graph_synchronized): its rebind node may not have read its
+     * mapped tables yet. */
+    bool pending;
 };
 
 typedef struct cv_cuda_graphs graphs_t;
@@ -239,6 +255,7 @@ static void drop_exec(graph_entry_t *e)
     if (e->graph) cudaGraphDestroy(e->graph);
     e->graph = NULL;
     e->rebind_node = NULL;
+    e->rebind_mapped = false;
     if (!e->exec) return;
     cudaGraphExecDestroy(e->exec);
     cudaGetLastError();
@@ -262,11 +279,19 @@ static void drop_patches_device(graph_entry_t *e)
     e->patches_device = NULL;
 }
 
+static void drop_tables(graph_entry_t *e)
+{
+    if (e->tables_host) cudaFreeHost((void *)e->tables_host);
+    cudaGetLastError();
+    e->tables_host = e->tables_device = NULL;
+}
+
 static void evict(graph_entry_t *e)
 {
     drop_exec(e);
     drop_region(e);
     drop_patches_device(e);
+    drop_tables(e);
     cv_free(e->rows);
     cv_free(e->grouping);
     cv_free(e->patches);
@@ -430,7 +455,11 @@ static cudaError_t region_copy(cv_cuda_t *cuda, graph_entry_t *e)
 }
 
 /* Launches a shape's graph on the stream. */
-static cudaError_t launch(cv_cuda_t *cuda, graph_entry_t *e) { return cudaGraphLaunch(e->exec, cuda->stream); }
+static cudaError_t launch(cv_cuda_t *cuda, graph_entry_t *e)
+{
+    cuda->graphs->pending = true;
+    return cudaGraphLaunch(e->exec, cuda->stream);
+}
 
 /* The word a patch writes for these slices: the address `offset` bytes
  * into the constant of the slice's tenant. */
@@ -525,6 +554,65 @@ static cudaError_t rebind_node_set(graph_entry_t *e, const cv_wave_slice_t *slic
                               : rebind_node_params<REBIND_SLICES>(e, slices, g, add_to, node);
 }
 
+/* CV_CUDA_REBIND_MAPPED's node: the same words, the slices' tables read
+ * from mapped host memory, each block taking them into shared memory
+ * first so that the bus carries them once a block, not once a patch.
+ * Read as volatile: the host rewrites them between launches. */
+#define MAPPED_SLICES 4096
+
+__global__ void rebind_mapped_kernel(const member_patch_t *__restrict__ patches, int n, char *region,
+                                     const unsigned long long *tables, int nslices)
+{
+    extern __shared__ unsigned long long rebind_shared[];
+    const volatile unsigned long long *from = tables;
+    for (int s = threadIdx.x; s < nslices; s += blockDim.x) rebind_shared[s] = from[s];
+    __syncthreads();
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n) return;
+    member_patch_t p = patches[i];
+    void *const *table = (void *const *)rebind_shared[p.slice];
+    const char *base = (const char *)table[p.index];
+    *(const char **)(region + p.at) = base + p.offset;
+}
+
+/* The tables the mapped node reads next: these slices' tenants'. */
+static void tables_write(graph_entry_t *e, const cv_wave_slice_t *slices, const cv_graph_t *g)
+{
+    for (int s = 0; s < e->nslices; s++) e->tables_host[s] = cv_cuda_tenant_device_table(slices[s].constants, g);
+}
+
+/* The mapped node, added to a captured graph; its parameters never
+ * change. The entry's tables are made on its first capture and written
+ * with the capture's members. */
+static cudaError_t rebind_mapped_add(graph_entry_t *e, const cv_wave_slice_t *slices, const cv_graph_t *g,
+                                     cudaGraph_t add_to, cudaGraphNode_t *node)
+{
+    if (e->nslices > MAPPED_SLICES) return cudaErrorInvalidValue;
+    if (!e->tables_host) {
+        void *host = NULL, *device = NULL;
+        size_t bytes = sizeof(void *) * (size_t)e->nslices;
+        cudaError_t ce = cv_alloc_device_injected_failure() ? cudaErrorMemoryAllocation
+                                                            : cudaHostAlloc(&host, bytes, cudaHostAllocMapped);
+        if (ce == cudaSuccess) ce = cudaHostGetDevicePointer(&device, host, 0);
+        if (ce != cudaSuccess) {
+            if (host) cudaFreeHost(host);
+            return ce;
+        }
+        e->tables_host = (void *const **)host;
+        e->tables_device = (void *const **)device;
+    }
+    tables_write(e, slices, g);
+    int nslices = e->nslices;
+    void *args[] = {&e->patches_device, &e->npatches, &e->pinned_device, &e->tables_device, &nslices};
+    cudaKernelNodeParams p = {};
+    p.func = (void *)rebind_mapped_kernel;
+    p.gridDim = dim3((unsigned)(e->npatches + REBIND_THREADS - 1) / REBIND_THREADS);
+    p.blockDim = dim3(REBIND_THREADS);
+    p.sharedMemBytes = (unsigned)(sizeof(void *) * (size_t)nslices);
+    p.kernelParams = args;
+    return cudaGraphAddKernelNode(node, add_to, NULL, 0, &p);
+}
+
 /* A graph's nodes (or its roots only), in a block the caller frees; NULL
  * with *n = 0 when there are none or on failure (*e set). */
 static cudaGraphNode_t *graph_nodes(cudaGraph_t graph, bool roots, size_t *n, cudaError_t *e)
@@ -542,11 +630,12 @@ static cudaGraphNode_t *graph_nodes(cudaGraph_t graph, bool roots, size_t *n, cu
     return list;
 }
 
-/* Puts the rebind node before every root of a captured graph, with the
- * capture's members (its first launch rewrites the words with what they
- * hold). On failure the graph is as it was and *node NULL. */
+/* Puts the rebind node (the mapped one where asked) before every root of
+ * a captured graph, with the capture's members (its first launch rewrites
+ * the words with what they hold). On failure the graph is as it was and
+ * *node NULL. */
 static cudaError_t add_rebind_node(graph_entry_t *e, cudaGraph_t graph, const cv_wave_slice_t *slices,
-                                   const cv_graph_t *g, cudaGraphNode_t *node)
+                                   const cv_graph_t *g, bool mapped, cudaGraphNode_t *node)
 {
     *node = NULL;
     size_t n;
@@ -556,7 +645,7 @@ static cudaError_t add_rebind_node(graph_entry_t *e, cudaGraph_t graph, const cv
         cv_free(roots);
         return ce;
     }
-    ce = rebind_node_set(e, slices, g, graph, node);
+    ce = mapped ? rebind_mapped_add(e, slices, g, graph, node) : rebind_node_set(e, slices, g, graph, node);
     for (size_t i = 0; i < n && ce == cudaSuccess; i++) ce = cudaGraphAddDependencies(graph, node, &roots[i], NULL, 1);
     cv_free(roots);
     if (ce != cudaSuccess && *node) {
@@ -608,7 +697,17 @@ static cudaError_t rebind(cv_cuda_t *cuda, graph_entry_t *e, const cv_wave_slice
      * to rebind again. */
     memset(e->members, 0, sizeof(uint64_t) * (size_t)e->nslices);
     cudaError_t ce;
-    if (e->rebind_node) {
+    if (e->rebind_mapped) {
+        /* A launch whose node has not run yet would read the new tables:
+         * none, unless a caller pipelines waves on this backend (the
+         * executor synchronises each). */
+        ce = G->pending ? cudaEventSynchronize(G->stop) : cudaSuccess;
+        if (ce == cudaSuccess) {
+            G->pending = false;
+            tables_write(e, slices, g);
+            G->device_rebinds++;
+        }
+    } else if (e->rebind_node) {
         /* Every launch of this graph runs the node: no other way may
          * rewrite the words, which the node would overwrite again. */
         ce = rebind_node_set(e, slices, g, NULL, NULL);
@@ -624,11 +723,12 @@ static cudaError_t rebind(cv_cuda_t *cuda, graph_entry_t *e, const cv_wave_slice
 
 /* After a capture: the patches go to the device once, for the rebinds of
  * the graph's later waves. Without them (out of memory, a wave too wide
- * for the kernel's parameters) rebinds run on the host. */
-static void upload_patches(graph_entry_t *e, cudaStream_t stream)
+ * for the kernel: its parameters, or the mapped node's shared memory)
+ * rebinds run on the host. */
+static void upload_patches(graph_entry_t *e, int widest, cudaStream_t stream)
 {
     drop_patches_device(e);
-    if (!e->npatches || e->nslices > REBIND_SLICES) return;
+    if (!e->npatches || e->nslices > widest) return;
     size_t bytes = sizeof(member_patch_t) * (size_t)e->npatches;
     /* From pageable memory: the call returns once the bytes are staged;
      * the stream orders them before any rebind. */
@@ -886,7 +986,9 @@ extern "C" void cv_cuda_graph_abort_at(cv_cuda_t *cuda, int step)
 extern "C" void cv_cuda_graph_synchronized(cv_cuda_t *cuda)
 {
     graphs_t *G = cuda->graphs;
-    if (!G || !G->timed) return;
+    if (!G) return;
+    G->pending = false;
+    if (!G->timed) return;
     float ms = 0;
     if (cudaEventElapsedTime(&ms, G->start, G->stop) == cudaSuccess) G->last_ms = ms;
     cudaGetLastError();
@@ -1078,12 +1180,14 @@ static cv_status finish_capture(cv_cuda_t *cuda, graph_entry_t *e, bool bound, c
      * the device; under CV_CUDA_REBIND_NODE the rebind kernel becomes the
      * graph's first node (without it, rebinds take the kernel's launch). */
     cudaGraphNode_t node = NULL;
+    bool mapped = G->rebind_way == CV_CUDA_REBIND_MAPPED;
     if (!failed && !bound && G->rebind_way != CV_CUDA_REBIND_HOST) {
-        upload_patches(e, cuda->stream);
-        if (G->rebind_way == CV_CUDA_REBIND_NODE && e->patches_device &&
-            add_rebind_node(e, graph, G->slices, G->graph, &node) != cudaSuccess) {
+        upload_patches(e, mapped ? MAPPED_SLICES : REBIND_SLICES, cuda->stream);
+        bool as_node = G->rebind_way == CV_CUDA_REBIND_NODE || mapped;
+        if (as_node && e->patches_device &&
+            add_rebind_node(e, graph, G->slices, G->graph, mapped, &node) != cudaSuccess) {
             cudaGetLastError();
-            cv_log(CV_LOG_INFO, "cuda: the rebind node could not be added to a captured graph; rebinding by launches");
+            cv_log(CV_LOG_INFO, "cuda: the rebind node could not be added to a captured graph; rebinding on the host");
         }
     }
     bool refresh = e->exec != NULL;
@@ -1103,6 +1207,7 @@ static cv_status finish_capture(cv_cuda_t *cuda, graph_entry_t *e, bool bound, c
         if (e->graph) cudaGraphDestroy(e->graph);
         e->graph = graph;
         e->rebind_node = node;
+        e->rebind_mapped = node && mapped;
         graph = NULL;
     }
     if (graph) cudaGraphDestroy(graph);
@@ -1224,13 +1329,17 @@ extern "C" cv_status cv_cuda_graphs_create(cv_cuda_t *cuda, cv_err_t *err)
     G->enabled = !(env && (!strcmp(env, "0") || !strcmp(env, "off")));
     G->abort_at = -1;
     /* How graphs rebind: CARAVEL_REBIND=node (the default: the rebind
-     * kernel as the graph's first node, measured the faster) or kernel
-     * (its launch of its own before the graph's). */
+     * kernel as the graph's first node, measured the faster), kernel (its
+     * launch of its own before the graph's) or mapped (the node reading
+     * the members' tables from mapped host memory). */
     const char *way = getenv("CARAVEL_REBIND");
-    G->rebind_way = way && !strcmp(way, "kernel") ? CV_CUDA_REBIND_KERNEL : CV_CUDA_REBIND_NODE;
-    if (way && *way && strcmp(way, "node") && strcmp(way, "kernel")) {
+    G->rebind_way = CV_CUDA_REBIND_NODE;
+    if (way && !strcmp(way, "kernel")) G->rebind_way = CV_CUDA_REBIND_KERNEL;
+    else if (way && !strcmp(way, "mapped")) G->rebind_way = CV_CUDA_REBIND_MAPPED;
+    else if (way && *way && strcmp(way, "node")) {
         cv_free(G);
-        return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT, "CARAVEL_REBIND must be kernel or node, not '%.40s'", way);
+        return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT, "CARAVEL_REBIND must be node, kernel or mapped, not '%.40s'",
+                         way);
     }
     cudaError_t e = cudaEventCreate(&G->start);
     if (e == cudaSuccess) {

@@ -248,11 +248,14 @@ long cv_cuda_graph_aborts(const cv_cuda_t *cuda);
 /* How a cached graph is pointed at other members (cuda_graph.cu): the
  * host rewrites the words and copies the region; a kernel launched before
  * the graph rewrites them; or that kernel is the graph's first node, whose
- * parameters are set in the executable graph (no launch of its own). */
+ * parameters are set in the executable graph (no launch of its own); or
+ * that node reads the members' tables from mapped host memory the host
+ * writes before the launch (no CUDA call at all). */
 typedef enum cv_cuda_rebind_way {
     CV_CUDA_REBIND_HOST = 0,
     CV_CUDA_REBIND_KERNEL,
     CV_CUDA_REBIND_NODE,
+    CV_CUDA_REBIND_MAPPED,
 } cv_cuda_rebind_way_t;
 /* For tests: the way of the graphs captured from now on (CARAVEL_REBIND
  * sets it at the backend's creation; waves wider than the kernel takes
