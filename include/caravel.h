@@ -459,6 +459,10 @@ typedef struct cv_runtime_stats {
     long graph_refreshes; /* cached wave shapes re-captured for other tenants (only
                              graphs that read a weight other than through tables) */
     long graph_misses;    /* wave shapes captured anew */
+    /* The largest CUDA graph captured so far: its nodes, and of them
+     * kernels (the host time of a graph's launch grows with them; 0 on the
+     * CPU). */
+    long graph_nodes_max, graph_kernel_nodes_max;
     double last_wave_device_ms; /* device time of the last wave (CUDA events), or 0 */
     double last_wave_flops; /* floating-point operations of the last cv_wave_run or
                                cv_infer wave (2 per multiply-add of its Conv, Gemm

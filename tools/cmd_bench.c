@@ -423,9 +423,11 @@ int cv_cmd_bench(int argc, char **argv)
                gflop / device_median);
     if (device == CV_DEVICE_CUDA && !profile)
         printf("bench: device time per wave: median %.3f ms (%.1f inferences/s); CUDA graphs %s: %ld hits "
-               "(%ld with other members), %ld refreshes, %ld misses; %ld steps on the host\n",
+               "(%ld with other members), %ld refreshes, %ld misses, the largest of %ld nodes (%ld kernels); "
+               "%ld steps on the host\n",
                device_median, device_per_s, graphs ? "on" : "off", st.graph_hits, st.graph_rebinds,
-               st.graph_refreshes, st.graph_misses, st.fallback_steps);
+               st.graph_refreshes, st.graph_misses, st.graph_nodes_max, st.graph_kernel_nodes_max,
+               st.fallback_steps);
     /* The host's part of a wave without load beside it (issue 8's 20 us
      * for a 64-tenant wave): the floor that the loaded figures of caravel
      * drive are compared with. Includes the warm-up waves. */

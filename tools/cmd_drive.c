@@ -186,6 +186,7 @@ typedef struct drive_result {
     /* Host time per scheduled wave, medians over the runtime's last 1024
      * waves (cv_runtime_stats): the scheduler's decision and a lane's launch. */
     double form_us, handoff_us, launch_us, inputs_us, cache_us, rebind_us, graph_launch_us, lookup_us;
+    long graph_nodes, graph_kernels; /* the largest graph captured */
 } drive_result_t;
 
 static void usage(FILE *f)
@@ -1013,6 +1014,8 @@ static void finish(drive_run_t *r, drive_result_t *res)
         res->rebind_us = rs.graph_rebind_us_median;
         res->graph_launch_us = rs.graph_launch_us_median;
         res->lookup_us = rs.graph_lookup_us_median;
+        res->graph_nodes = rs.graph_nodes_max;
+        res->graph_kernels = rs.graph_kernel_nodes_max;
     }
 }
 
@@ -1318,7 +1321,9 @@ static void print_result(const drive_ctx_t *c, double load, const drive_result_t
            "%.1f us), launch %.1f us (placing the inputs %.1f us of it, the super-kernel cache %.1f us)",
            res->form_us, res->handoff_us, res->launch_us, res->inputs_us, res->cache_us);
     if (res->rebind_us > 0) printf("; a rebind %.1f us (median)", res->rebind_us);
-    if (res->graph_launch_us > 0) printf("; a graph launch %.1f us (median)", res->graph_launch_us);
+    if (res->graph_launch_us > 0)
+        printf("; a graph launch %.1f us (median; the largest graph %ld nodes, %ld of them kernels)",
+               res->graph_launch_us, res->graph_nodes, res->graph_kernels);
     if (res->lookup_us > 0) printf("; the cache's lookup %.1f us (median)", res->lookup_us);
     printf("\n");
     if (res->behind)

@@ -64,6 +64,9 @@ typedef struct cv_backend_stats {
      * few first launches (lazy module loading, a graph's first upload). */
     double last_wave_rebind_us, last_wave_graph_launch_us;
     double last_wave_lookup_us; /* the last wave's cache lookup (its shape and members) */
+    /* The largest graph captured: its nodes, and of them kernels (a graph
+     * launch's host time grows with them). */
+    long graph_nodes_max, graph_kernel_nodes_max;
 } cv_backend_stats_t;
 
 /* One host <-> device copy of a batch (copy_many). */

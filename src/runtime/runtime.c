@@ -199,6 +199,8 @@ cv_status cv_runtime_stats(cv_runtime_t *rt, cv_runtime_stats_t *out)
         out->graph_rebinds = b.graph_rebinds;
         out->graph_refreshes = b.graph_refreshes;
         out->graph_misses = b.graph_misses;
+        out->graph_nodes_max = b.graph_nodes_max;
+        out->graph_kernel_nodes_max = b.graph_kernel_nodes_max;
         out->last_wave_device_ms = b.last_wave_device_ms;
     }
 
@@ -229,6 +231,8 @@ cv_status cv_runtime_stats(cv_runtime_t *rt, cv_runtime_stats_t *out)
         out->graph_rebinds += b.graph_rebinds;
         out->graph_refreshes += b.graph_refreshes;
         out->graph_misses += b.graph_misses;
+        out->graph_nodes_max = CV_MAX(out->graph_nodes_max, b.graph_nodes_max);
+        out->graph_kernel_nodes_max = CV_MAX(out->graph_kernel_nodes_max, b.graph_kernel_nodes_max);
     }
     pthread_mutex_unlock(&rt->mu);
     return CV_STATUS_OK;

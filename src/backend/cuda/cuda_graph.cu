@@ -221,6 +221,7 @@ struct cv_cuda_graphs {
     int nmarks;
     double last_ms;
     long hits, rebinds, refreshes, misses, aborts;
+    long nodes_max, kernel_nodes_max; /* the largest graph captured */
     uint64_t rebind_ns; /* host time of every rebind */
     uint64_t launch_ns; /* host time of every hit's cudaGraphLaunch */
     uint64_t last_rebind_ns, last_launch_ns; /* the last wave's; 0: none */
@@ -1097,6 +1098,28 @@ extern "C" cv_status cv_cuda_wave_begin(cv_backend_t *b, const cv_plan_t *plan, 
     return CV_STATUS_OK;
 }
 
+/* Notes the size of a graph just captured, when the largest so far (the
+ * stats' graph_nodes_max): nothing fails for want of it. */
+static void count_nodes(graphs_t *G, cudaGraph_t graph)
+{
+    size_t n;
+    cudaError_t ce;
+    cudaGraphNode_t *nodes = graph_nodes(graph, false, &n, &ce);
+    long kernels = 0;
+    for (size_t i = 0; i < n && ce == cudaSuccess; i++) {
+        cudaGraphNodeType type;
+        ce = cudaGraphNodeGetType(nodes[i], &type);
+        kernels += ce == cudaSuccess && type == cudaGraphNodeTypeKernel;
+    }
+    cv_free(nodes);
+    if (ce != cudaSuccess) {
+        cudaGetLastError();
+        return;
+    }
+    G->nodes_max = CV_MAX(G->nodes_max, (long)n);
+    G->kernel_nodes_max = CV_MAX(G->kernel_nodes_max, kernels);
+}
+
 /* Dependencies of a graph node (or its dependents), in a block the caller
  * frees; NULL with *n = 0 when there are none or on failure (*e set). */
 static cudaGraphNode_t *node_edges(cudaGraphNode_t node, bool dependents, size_t *n, cudaError_t *e)
@@ -1227,6 +1250,7 @@ static cv_status finish_capture(cv_cuda_t *cuda, graph_entry_t *e, bool bound, c
         return journal_replay(cuda, err);
     }
     note_members(e, G->slices, G->graph);
+    count_nodes(G, e->graph);
     e->bound = bound;
     e->workspace = cuda->workspace;
     if (refresh) G->refreshes++;
@@ -1317,6 +1341,8 @@ extern "C" void cv_cuda_stats(cv_backend_t *b, cv_backend_stats_t *out)
     out->last_wave_rebind_us = (double)G->last_rebind_ns / 1e3;
     out->last_wave_graph_launch_us = (double)G->last_launch_ns / 1e3;
     out->last_wave_lookup_us = (double)G->last_lookup_ns / 1e3;
+    out->graph_nodes_max = G->nodes_max;
+    out->graph_kernel_nodes_max = G->kernel_nodes_max;
 }
 
 /* ---- life ----------------------------------------------------------------------- */
