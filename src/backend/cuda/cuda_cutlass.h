@@ -1,7 +1,8 @@
 /*
- * cuda_cutlass.h: the conv GEMMs with a fused epilogue (cuda_cutlass.cu),
- * as the conv path of cuda_gemm.cu calls them: a plain C description of
- * one batched GEMM whose operands are device tables of pointers.
+ * cuda_cutlass.h: the conv GEMMs with a fused epilogue (cuda_cutlass.cu)
+ * and the FP32 conv GEMMs in 3xTF32 (cuda_cutlass_fp32.cu), as the conv
+ * path of cuda_gemm.cu calls them: plain C descriptions of one batched
+ * GEMM whose operands are device tables of pointers.
  */
 #ifndef CV_CUDA_CUTLASS_H
 #define CV_CUDA_CUTLASS_H
@@ -40,6 +41,27 @@ bool cv_cutlass_conv_fits(const cv_cutlass_conv_t *c);
 size_t cv_cutlass_conv_workspace(const cv_cutlass_conv_t *c);
 /* Launches on `stream` (capturable); a status if CUTLASS refuses it. */
 cv_status cv_cutlass_conv_run(const cv_cutlass_conv_t *c, cudaStream_t stream, cv_err_t *err);
+
+/* D_l = A_l B_l for l < batch, FP32 in and out, on the tensor cores at
+ * FP32's accuracy (3xTF32: cuda_cutlass_fp32.cu): A_l M x K, B_l K x N,
+ * D_l M x N, each row-major with its leading dimension; a, b, d: device
+ * tables of `batch` pointers. aligned: every pointer 16-byte aligned and
+ * K, N and the leading dimensions multiples of 4 (loads of 4 floats). */
+typedef struct cv_cutlass_sgemm {
+    int device;
+    int64_t m, n, k, batch;
+    int64_t lda, ldb, ldd;
+    const void *const *a, *const *b;
+    void *const *d;
+    bool aligned;
+} cv_cutlass_sgemm_t;
+
+/* Whether the kernels take these extents on g->device (built with CUTLASS,
+ * an H100/H200, int extents, at most 65535 problems). */
+bool cv_cutlass_sgemm_fits(const cv_cutlass_sgemm_t *g);
+/* Launches on `stream` (capturable; no workspace); a status if CUTLASS
+ * refuses it. */
+cv_status cv_cutlass_sgemm_run(const cv_cutlass_sgemm_t *g, cudaStream_t stream, cv_err_t *err);
 
 #ifdef __cplusplus
 }

@@ -66,7 +66,9 @@
  * outputs (graph outputs, what another pooling or a Gemm reads) are FP32.
  * FP16 conv GEMMs may instead run in CUTLASS's kernels with the bias, the
  * residual and the clamp fused in (cuda_cutlass.cu, conv_plan_t.fused,
- * cv_cuda_t.conv_cutlass).
+ * cv_cuda_t.conv_cutlass), and FP32 ones (pointer arrays, cuBLAS's
+ * orientation) in 3xTF32 on the tensor cores at FP32's accuracy
+ * (cuda_cutlass_fp32.cu, cv_cuda_t.fp32_3xtf32).
  *
  * Not here: dtypes other than FP32 and convolutions of more than 3 spatial
  * dims run on the host (cv_cuda_run_on_host).
@@ -1447,6 +1449,22 @@ static cv_status conv_gemms(cv_cuda_t *cuda, const cv_step_run_t *run, const con
                                                     compute, CUBLAS_GEMM_DEFAULT),
                                 err);
                 continue;
+            }
+            if (p->prec == CV_PRECISION_FP32 && cuda->fp32_3xtf32) {
+                /* Y_q (Mg x P) = W_q (Mg x K/S, of rows K apart) col_q
+                 * (K/S x P), row-major: the same tables */
+                int64_t depth = k / p->split;
+                const char *xd0 = p->direct ? xd : NULL;
+                cv_cutlass_sgemm_t sg = {cuda->device, g->mg, pixels, depth, count, k, pixels, pixels,
+                                         dev + problems + p0, dev + p0, (void *const *)(dev + 2 * problems + p0),
+                                         pixels % 4 == 0 && depth % 4 == 0 && k % 4 == 0 &&
+                                             (uintptr_t)yd % 16 == 0 && (uintptr_t)xd0 % 16 == 0};
+                if (cv_cutlass_sgemm_fits(&sg)) {
+                    cv_status st = cv_cutlass_sgemm_run(&sg, cuda->stream, err);
+                    if (st != CV_STATUS_OK) return st;
+                    cuda->conv_3xtf32_launches++;
+                    continue;
+                }
             }
             CV_CUBLAS_CHECK(cublasGemmBatchedEx(cuda->cublas, CUBLAS_OP_N, CUBLAS_OP_N, (int)pixels, (int)g->mg,
                                                 (int)(k / p->split), &one, dev + p0, type, (int)pixels, dev + problems + p0,

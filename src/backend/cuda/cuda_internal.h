@@ -104,6 +104,14 @@ typedef struct cv_cuda {
     bool conv_cutlass, cutlass_small_planes;
     bool fused_everywhere; /* tests: fused wherever a kernel can (narrow GEMMs, K cuBLAS would split) */
     long conv_fused_launches; /* for tests */
+    /* FP32 Conv GEMMs on the tensor cores at FP32's accuracy, 3xTF32
+     * (cuda_cutlass_fp32.cu), in place of cuBLAS's SGEMM, which bounds a
+     * ResNet-50 FP32 wave of 64 below issue 9's goal (docs/RESULTS.md):
+     * CARAVEL_FP32_GEMM=3xtf32, where the build has CUTLASS and the device
+     * is an H100/H200. Off (sgemm) until its test (test_conv_3xtf32) has
+     * passed on a GPU and a wave has measured faster. */
+    bool fp32_3xtf32;
+    long conv_3xtf32_launches; /* for tests */
     /* The process's pinned host blocks made by host_alloc (request
      * buffers), which copy_many moves in one call (cuda_copy.cu). */
     struct cv_cuda_host_blocks *host_blocks;

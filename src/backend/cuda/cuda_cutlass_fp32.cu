@@ -1,0 +1,121 @@
+/*
+ * cuda_cutlass_fp32.cu: a wave's FP32 convolution GEMMs on the tensor
+ * cores at FP32's accuracy (3xTF32), from CUTLASS 2's pointer-array GEMM
+ * (issue 9: ResNet-50 FP32 at R = 64 runs at 74% of its cuBLAS-SGEMM-only
+ * bound, and that bound itself is short of the goal).
+ *
+ * An FP32 tenant must get FP32's results, so TF32's one product (10-bit
+ * mantissas) will not do. 3xTF32 splits each operand x into big = tf32(x)
+ * and small = tf32(x - big) and sums big*big + big*small + small*big in
+ * FP32 accumulators: the products keep about 21 bits of each operand,
+ * errors of FP32 SGEMM's order (CUTLASS's example 27 measures it against
+ * FP64), on the tensor cores instead of the FP32 pipes. On the H100 these
+ * are Ampere's mma.sync kernels (CUTLASS's warpgroup kernels have no such
+ * mode), three MMAs a product.
+ *
+ * The GEMM is the one cuBLAS ran (cuda_gemm.cu, conv_gemms), with the same
+ * device tables: per problem l, D_l (M x N) = A_l (M x K) B_l (K x N), all
+ * row-major: A a tenant's W (lda = K of the whole conv, a part of it when
+ * K is split), B the columns or a 1x1's X (ldb = N), D the output planes
+ * or a split's partial sums (ldd = N). The bias, residual and clamp stay
+ * in the epilogue pass that follows. Rows of 16 bytes take the kernels
+ * that load 4 floats at a time; others (7x7 planes, K = 147) load one.
+ *
+ * Built with cuda_cutlass.cu where the CUTLASS headers are (CMake); without
+ * them cv_cutlass_sgemm_fits says no and cuBLAS keeps the GEMMs.
+ */
+#include "backend/cuda/cuda_cutlass.h"
+
+#if defined(CARAVEL_WITH_CUTLASS)
+
+#include "cutlass/cutlass.h"
+#include "cutlass/epilogue/thread/linear_combination.h"
+#include "cutlass/gemm/device/gemm_universal.h"
+
+namespace {
+
+/* 3xTF32 (OpMultiplyAddFastF32) on Ampere's MMA (16 x 8 x 8), row-major
+ * A, B and D, loads of Align floats, warps of 64 x 32 (wider ones spill
+ * with three products' fragments). */
+template <int Align, int TileN, int Stages>
+using sgemm = cutlass::gemm::device::GemmUniversal<
+    float, cutlass::layout::RowMajor, float, cutlass::layout::RowMajor, float, cutlass::layout::RowMajor, float,
+    cutlass::arch::OpClassTensorOp, cutlass::arch::Sm80, cutlass::gemm::GemmShape<128, TileN, 16>,
+    cutlass::gemm::GemmShape<64, 32, 16>, cutlass::gemm::GemmShape<16, 8, 8>,
+    cutlass::epilogue::thread::LinearCombination<float, Align, float, float>,
+    cutlass::gemm::threadblock::GemmIdentityThreadblockSwizzle<>, Stages, Align, Align,
+    cutlass::arch::OpMultiplyAddFastF32>;
+
+/* Planes of at most 64 pixels (ResNet-50's 7x7 stage) fill half of a
+ * 128-wide tile: those take 64. */
+using wide_aligned = sgemm<4, 128, 3>;
+using wide_any = sgemm<1, 128, 3>;
+using narrow_aligned = sgemm<4, 64, 4>;
+using narrow_any = sgemm<1, 64, 4>;
+
+template <typename G> cutlass::Status run(const cv_cutlass_sgemm_t *g, cudaStream_t stream)
+{
+    /* beta 0: C is never read (LinearCombination skips the source); D's
+     * table stands in for it. */
+    typename G::Arguments args(cutlass::gemm::GemmUniversalMode::kArray,
+                               cutlass::gemm::GemmCoord((int)g->m, (int)g->n, (int)g->k), (int)g->batch, {1.0f, 0.0f},
+                               (const void *)g->a, (const void *)g->b, (const void *)g->d, (void *)g->d, 0, 0, 0, 0,
+                               g->lda, g->ldb, g->ldd, g->ldd);
+    G op;
+    cutlass::Status st = op.can_implement(args);
+    if (st != cutlass::Status::kSuccess) return st;
+    /* The array mode splits no K: no workspace. */
+    if (G::get_workspace_size(args) != 0) return cutlass::Status::kErrorWorkspaceNull;
+    st = op.initialize(args, nullptr, stream);
+    return st == cutlass::Status::kSuccess ? op.run(stream) : st;
+}
+
+bool is_hopper(int device)
+{
+    static thread_local int known_device = -1;
+    static thread_local bool known;
+    if (device != known_device) {
+        int major = 0;
+        if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess) {
+            cudaGetLastError();
+            return false;
+        }
+        /* built for sm_90a alone (CMake): that is the device it runs on */
+        known = major == 9;
+        known_device = device;
+    }
+    return known;
+}
+
+} /* namespace */
+
+extern "C" bool cv_cutlass_sgemm_fits(const cv_cutlass_sgemm_t *g)
+{
+    return is_hopper(g->device) && g->m > 0 && g->n > 0 && g->k > 0 && g->m <= INT32_MAX &&
+           g->n <= INT32_MAX && g->k <= INT32_MAX && g->batch > 0 && g->batch <= 65535 && g->lda >= g->k &&
+           g->ldb >= g->n && g->ldd >= g->n;
+}
+
+extern "C" cv_status cv_cutlass_sgemm_run(const cv_cutlass_sgemm_t *g, cudaStream_t stream, cv_err_t *err)
+{
+    bool narrow = g->n <= 64;
+    cutlass::Status st = g->aligned ? (narrow ? run<narrow_aligned>(g, stream) : run<wide_aligned>(g, stream))
+                                    : (narrow ? run<narrow_any>(g, stream) : run<wide_any>(g, stream));
+    if (st != cutlass::Status::kSuccess)
+        return cv_errorf(err, CV_STATUS_INTERNAL, "CUTLASS 3xTF32 GEMM (M %lld, N %lld, K %lld, %lld problems): %s",
+                         (long long)g->m, (long long)g->n, (long long)g->k, (long long)g->batch,
+                         cutlassGetStatusString(st));
+    cudaError_t e = cudaGetLastError();
+    if (e != cudaSuccess) return cv_cuda_status(e, "CUTLASS 3xTF32 GEMM launch", __FILE__, __LINE__, err);
+    return CV_STATUS_OK;
+}
+
+#else /* no CUTLASS: cuBLAS keeps the FP32 GEMMs */
+
+extern "C" bool cv_cutlass_sgemm_fits(const cv_cutlass_sgemm_t *g) { return false; }
+extern "C" cv_status cv_cutlass_sgemm_run(const cv_cutlass_sgemm_t *g, cudaStream_t stream, cv_err_t *err)
+{
+    return cv_errorf(err, CV_STATUS_INTERNAL, "built without CUTLASS");
+}
+
+#endif
