@@ -588,6 +588,28 @@ static void chain_wave_make(chain_wave_t *w, cv_precision_t prec, uint64_t seed0
     w->cpu = run_plan(B.cpu_exec, w->plan, w->tn.cpu_tables, w->rows, CHAIN_R, CV_PRECISION_FP32, &w->x);
 }
 
+/* Plan p (already run on w's members) run again with the members in the
+ * other order, so that a cached graph of it is rebound: within the
+ * precision's tolerance of the CPU's wave of that order (else fails). */
+static void members_reversed(const chain_wave_t *w, cv_plan_t *p, cv_precision_t prec)
+{
+    enum { R = CHAIN_R };
+    void **rev_cuda[R], **rev_cpu[R];
+    int64_t rev_rows[R];
+    for (int t = 0; t < R; t++) {
+        rev_cuda[t] = w->tn.cuda_tables[R - 1 - t];
+        rev_cpu[t] = w->tn.cpu_tables[R - 1 - t];
+        rev_rows[t] = w->rows[R - 1 - t];
+    }
+    cv_tensor_t cpu_rev = run_plan(B.cpu_exec, w->plan, rev_cpu, rev_rows, R, CV_PRECISION_FP32, &w->x);
+    cv_tensor_t rev = run_plan(B.cuda_exec, p, rev_cuda, rev_rows, R, prec, &w->x);
+    double dr = cv_test_rel_diff(&rev, &cpu_rev);
+    printf("  members reversed: vs CPU %.2e\n", dr);
+    if (!(dr <= tolerance(prec))) fail_msg("%s: members reversed, vs CPU %g", precision_name(prec), dr);
+    cv_tensor_free(&rev);
+    cv_tensor_free(&cpu_rev);
+}
+
 static void chain_wave_free(chain_wave_t *w)
 {
     cv_tensor_free(&w->cpu);
@@ -800,23 +822,7 @@ static void test_conv_fused(void **state)
             printf(" %s, %lldx%lld%s, %s (%ld fused): vs CPU %.2e, slice vs solo %.2e\n", precision_name(prec),
                    (long long)hw, (long long)hw, cases[ci].everywhere ? ", everywhere" : "", way ? "cutlass" : "cublas",
                    ran, d, worst_solo);
-            if (way == 1) {
-                /* the same plan, the members in the other order */
-                void **rev_cuda[R], **rev_cpu[R];
-                int64_t rev_rows[R];
-                for (int t = 0; t < R; t++) {
-                    rev_cuda[t] = w.tn.cuda_tables[R - 1 - t];
-                    rev_cpu[t] = w.tn.cpu_tables[R - 1 - t];
-                    rev_rows[t] = w.rows[R - 1 - t];
-                }
-                cv_tensor_t cpu_rev = run_plan(B.cpu_exec, w.plan, rev_cpu, rev_rows, R, CV_PRECISION_FP32, &w.x);
-                cv_tensor_t rev = run_plan(B.cuda_exec, p, rev_cuda, rev_rows, R, prec, &w.x);
-                double dr = cv_test_rel_diff(&rev, &cpu_rev);
-                printf("  members reversed: vs CPU %.2e\n", dr);
-                if (!(dr <= tolerance(prec))) fail_msg("%s: members reversed, vs CPU %g", precision_name(prec), dr);
-                cv_tensor_free(&rev);
-                cv_tensor_free(&cpu_rev);
-            }
+            if (way == 1) members_reversed(&w, p, prec);
             cv_plan_destroy(p);
         }
         double d_ways = cv_test_rel_diff(&out[1], &out[0]);
@@ -873,23 +879,7 @@ static void test_conv_3xtf32(void **state)
             double worst_solo = slices_vs_solo(&w.tn, w.rows, CV_PRECISION_FP32, &w.x, &out[way], name);
             printf(" FP32, %lldx%lld, %s (%ld 3xTF32 GEMMs): vs CPU %.2e, slice vs solo %.2e\n", (long long)hw,
                    (long long)hw, name, ran, d, worst_solo);
-            if (way == 1) {
-                /* the same plan, the members in the other order */
-                void **rev_cuda[R], **rev_cpu[R];
-                int64_t rev_rows[R];
-                for (int t = 0; t < R; t++) {
-                    rev_cuda[t] = w.tn.cuda_tables[R - 1 - t];
-                    rev_cpu[t] = w.tn.cpu_tables[R - 1 - t];
-                    rev_rows[t] = w.rows[R - 1 - t];
-                }
-                cv_tensor_t cpu_rev = run_plan(B.cpu_exec, w.plan, rev_cpu, rev_rows, R, CV_PRECISION_FP32, &w.x);
-                cv_tensor_t rev = run_plan(B.cuda_exec, p, rev_cuda, rev_rows, R, CV_PRECISION_FP32, &w.x);
-                double dr = cv_test_rel_diff(&rev, &cpu_rev);
-                printf("  members reversed: vs CPU %.2e\n", dr);
-                if (!(dr <= tolerance(CV_PRECISION_FP32))) fail_msg("3xTF32: members reversed, vs CPU %g", dr);
-                cv_tensor_free(&rev);
-                cv_tensor_free(&cpu_rev);
-            }
+            if (way == 1) members_reversed(&w, p, CV_PRECISION_FP32);
             cv_plan_destroy(p);
         }
         double d_ways = cv_test_rel_diff(&out[1], &out[0]);
