@@ -836,19 +836,21 @@ static void test_conv_fused(void **state)
     cuda->half_pools = was_pools;
 }
 
-/* The FP32 conv GEMMs in 3xTF32 (cuda_cutlass_fp32.cu; cv_cuda_t.fp32_3xtf32):
- * a wave of 5 tenants of build_half_chain in FP32 on 8x8 planes (64 and
- * 16 pixels: loads of 4 floats, the 64-wide tiles; c6's K split in 4
- * parts of 162, one float at a time), 9x9 (81 and 25: one float at a
- * time, both tile widths) and 12x12 (144 and 36: 4 floats, both widths;
- * c2's K split in 2 parts of 180). The five GEMM convolutions (c1, c2, c3
- * and c7 reading X directly, c6) each take it once, against none by
- * cuBLAS; each way within FP32's tolerance (1e-5, which TF32's single
- * product would not meet) of the CPU's wave and of the other, each slice
- * within it of its tenant alone, and the same plan with the members in the
- * other order (its tables rebound) within it of the CPU's. Skips where
- * the build has no CUTLASS. */
-static void test_conv_3xtf32(void **state)
+/* The FP32 conv GEMMs in 3xTF32 and the TF32 ones in CUTLASS's kernels
+ * (cuda_cutlass_fp32.cu; cv_cuda_t.fp32_3xtf32, tf32_cutlass): a wave of 5
+ * tenants of build_half_chain on 8x8 planes (64 and 16 pixels: loads of 4
+ * floats, the 64-wide tiles; c6's K split in 4 parts of 162, one float at
+ * a time), 9x9 (81 and 25: one float at a time, both tile widths) and
+ * 12x12 (144 and 36: 4 floats, both widths; c2's K split in 2 parts of
+ * 180), in FP32 on each and in TF32 on 9x9 and 12x12. The five GEMM
+ * convolutions (c1, c2, c3 and c7 reading X directly, c6) each take the
+ * kernels once, against none by cuBLAS; each way within the precision's
+ * tolerance of the CPU's wave and of the other (FP32's is 1e-5, which
+ * TF32's single product would not meet: 3xTF32 keeps FP32's accuracy),
+ * each slice within it of its tenant alone, and the same plan with the
+ * members in the other order (its tables rebound) within it of the
+ * CPU's. Skips where the build has no CUTLASS. */
+static void test_conv_cutlass_fp32(void **state)
 {
     enum { R = CHAIN_R };
     if (!cv_cutlass_available()) {
@@ -856,39 +858,47 @@ static void test_conv_3xtf32(void **state)
         return;
     }
     cv_cuda_t *cuda = (cv_cuda_t *)B.cuda;
-    bool was = cuda->fp32_3xtf32;
-    const int64_t planes[] = {8, 9, 12};
-    for (size_t ci = 0; ci < sizeof planes / sizeof planes[0]; ci++) {
-        int64_t hw = planes[ci];
+    bool was_3x = cuda->fp32_3xtf32, was_tf32 = cuda->tf32_cutlass;
+    const struct { cv_precision_t prec; int64_t hw; } cases[] = {
+        {CV_PRECISION_FP32, 8}, {CV_PRECISION_FP32, 9}, {CV_PRECISION_FP32, 12},
+        {CV_PRECISION_TF32, 9}, {CV_PRECISION_TF32, 12}};
+    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+        cv_precision_t prec = cases[ci].prec;
+        int64_t hw = cases[ci].hw;
+        bool fp32 = prec == CV_PRECISION_FP32;
+        long *launches = fp32 ? &cuda->conv_3xtf32_launches : &cuda->conv_tf32_cutlass_launches;
         chain_wave_t w;
-        chain_wave_make(&w, CV_PRECISION_FP32, 3500, 200, hw, 71);
+        chain_wave_make(&w, prec, 3500, 200, hw, 71);
         cv_tensor_t out[2];
         for (int way = 0; way < 2; way++) {
-            const char *name = way ? "3xTF32" : "cuBLAS";
-            cuda->fp32_3xtf32 = way == 1;
-            long before = cuda->conv_3xtf32_launches;
+            const char *name = way == 0 ? "cuBLAS" : fp32 ? "3xTF32" : "CUTLASS TF32";
+            cuda->fp32_3xtf32 = way == 1 && fp32;
+            cuda->tf32_cutlass = way == 1 && !fp32;
+            long before = *launches;
             cv_plan_t *p = plan_of(w.tn.graphs[0], &w.x.shape); /* a plan per way: no graph of the other's replays */
-            out[way] = run_plan(B.cuda_exec, p, w.tn.cuda_tables, w.rows, R, CV_PRECISION_FP32, &w.x);
-            long ran = cuda->conv_3xtf32_launches - before, want = way == 1 ? 5 : 0;
+            out[way] = run_plan(B.cuda_exec, p, w.tn.cuda_tables, w.rows, R, prec, &w.x);
+            long ran = *launches - before, want = way == 1 ? 5 : 0;
             if (ran != want)
-                fail_msg("%lldx%lld, %s: %ld 3xTF32 GEMMs, expected %ld", (long long)hw, (long long)hw, name, ran,
-                         want);
+                fail_msg("%s, %lldx%lld, %s: %ld CUTLASS GEMMs, expected %ld", precision_name(prec), (long long)hw,
+                         (long long)hw, name, ran, want);
             double d = cv_test_rel_diff(&out[way], &w.cpu);
-            if (!(d <= tolerance(CV_PRECISION_FP32)))
-                fail_msg("%lldx%lld, %s: CUDA vs CPU %g", (long long)hw, (long long)hw, name, d);
-            double worst_solo = slices_vs_solo(&w.tn, w.rows, CV_PRECISION_FP32, &w.x, &out[way], name);
-            printf(" FP32, %lldx%lld, %s (%ld 3xTF32 GEMMs): vs CPU %.2e, slice vs solo %.2e\n", (long long)hw,
-                   (long long)hw, name, ran, d, worst_solo);
-            if (way == 1) members_reversed(&w, p, CV_PRECISION_FP32);
+            if (!(d <= tolerance(prec)))
+                fail_msg("%s, %lldx%lld, %s: CUDA vs CPU %g", precision_name(prec), (long long)hw, (long long)hw, name,
+                         d);
+            double worst_solo = slices_vs_solo(&w.tn, w.rows, prec, &w.x, &out[way], name);
+            printf(" %s, %lldx%lld, %s (%ld CUTLASS GEMMs): vs CPU %.2e, slice vs solo %.2e\n", precision_name(prec),
+                   (long long)hw, (long long)hw, name, ran, d, worst_solo);
+            if (way == 1) members_reversed(&w, p, prec);
             cv_plan_destroy(p);
         }
         double d_ways = cv_test_rel_diff(&out[1], &out[0]);
-        printf("  3xTF32 vs cuBLAS %.2e\n", d_ways);
-        if (!(d_ways <= tolerance(CV_PRECISION_FP32))) fail_msg("3xTF32 vs cuBLAS %g", d_ways);
+        printf("  CUTLASS vs cuBLAS %.2e\n", d_ways);
+        if (!(d_ways <= tolerance(prec))) fail_msg("%s: CUTLASS vs cuBLAS %g", precision_name(prec), d_ways);
         for (int way = 0; way < 2; way++) cv_tensor_free(&out[way]);
         chain_wave_free(&w);
     }
-    cuda->fp32_3xtf32 = was;
+    cuda->fp32_3xtf32 = was_3x;
+    cuda->tf32_cutlass = was_tf32;
 }
 
 /* ---- (b2) a wave's copies in one call ----------------------------------- */
@@ -1105,7 +1115,7 @@ int main(void)
         cmocka_unit_test(test_half_activations),
         cmocka_unit_test(test_conv_channels_c),
         cmocka_unit_test(test_conv_fused),
-        cmocka_unit_test(test_conv_3xtf32),
+        cmocka_unit_test(test_conv_cutlass_fp32),
         cmocka_unit_test(test_copy_kernel),
         cmocka_unit_test(test_copy_batched),
         cmocka_unit_test(test_alloc_failure),

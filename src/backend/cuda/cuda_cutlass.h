@@ -42,11 +42,12 @@ size_t cv_cutlass_conv_workspace(const cv_cutlass_conv_t *c);
 /* Launches on `stream` (capturable); a status if CUTLASS refuses it. */
 cv_status cv_cutlass_conv_run(const cv_cutlass_conv_t *c, cudaStream_t stream, cv_err_t *err);
 
-/* D_l = A_l B_l for l < batch, FP32 in and out, on the tensor cores at
- * FP32's accuracy (3xTF32: cuda_cutlass_fp32.cu): A_l M x K, B_l K x N,
- * D_l M x N, each row-major with its leading dimension; a, b, d: device
- * tables of `batch` pointers. aligned: every pointer 16-byte aligned and
- * K, N and the leading dimensions multiples of 4 (loads of 4 floats). */
+/* D_l = A_l B_l for l < batch, FP32 in and out, on the tensor cores
+ * (cuda_cutlass_fp32.cu): at FP32's accuracy (3xTF32), or in one TF32
+ * product where tf32 (a TF32 tenant's). A_l M x K, B_l K x N, D_l M x N,
+ * each row-major with its leading dimension; a, b, d: device tables of
+ * `batch` pointers. aligned: every pointer 16-byte aligned and K, N and
+ * the leading dimensions multiples of 4 (loads of 4 floats). */
 typedef struct cv_cutlass_sgemm {
     int device;
     int64_t m, n, k, batch;
@@ -54,6 +55,7 @@ typedef struct cv_cutlass_sgemm {
     const void *const *a, *const *b;
     void *const *d;
     bool aligned;
+    bool tf32;
 } cv_cutlass_sgemm_t;
 
 /* Whether the kernels take these extents on g->device (built with CUTLASS,

@@ -21,6 +21,11 @@
  * in the epilogue pass that follows. Rows of 16 bytes take the kernels
  * that load 4 floats at a time; others (7x7 planes, K = 147) load one.
  *
+ * The same kernels with one TF32 product serve TF32 tenants where asked
+ * (CARAVEL_TF32_GEMM=cutlass), to be measured against cuBLAS's TF32
+ * kernels, which read these operands (B N-contiguous) in a way Hopper's
+ * TF32 warpgroup MMA cannot (it wants both K-contiguous).
+ *
  * Built with cuda_cutlass.cu where the CUTLASS headers are (CMake); without
  * them cv_cutlass_sgemm_fits says no and cuBLAS keeps the GEMMs.
  */
@@ -34,24 +39,26 @@
 
 namespace {
 
-/* 3xTF32 (OpMultiplyAddFastF32) on Ampere's MMA (16 x 8 x 8), row-major
- * A, B and D, loads of Align floats, warps of 64 x 32 (wider ones spill
- * with three products' fragments). */
-template <int Align, int TileN, int Stages>
+/* Ampere's MMA (16 x 8 x 8) in 3xTF32 (Op = OpMultiplyAddFastF32) or one
+ * TF32 product (OpMultiplyAdd), row-major A, B and D, loads of Align
+ * floats, warps of 64 x 32 (wider ones spill with three products'
+ * fragments). */
+template <typename Op, int Align, int TileN, int Stages>
 using sgemm = cutlass::gemm::device::GemmUniversal<
     float, cutlass::layout::RowMajor, float, cutlass::layout::RowMajor, float, cutlass::layout::RowMajor, float,
     cutlass::arch::OpClassTensorOp, cutlass::arch::Sm80, cutlass::gemm::GemmShape<128, TileN, 16>,
     cutlass::gemm::GemmShape<64, 32, 16>, cutlass::gemm::GemmShape<16, 8, 8>,
     cutlass::epilogue::thread::LinearCombination<float, Align, float, float>,
-    cutlass::gemm::threadblock::GemmIdentityThreadblockSwizzle<>, Stages, Align, Align,
-    cutlass::arch::OpMultiplyAddFastF32>;
+    cutlass::gemm::threadblock::GemmIdentityThreadblockSwizzle<>, Stages, Align, Align, Op>;
 
-/* Planes of at most 64 pixels (ResNet-50's 7x7 stage) fill half of a
- * 128-wide tile: those take 64. */
-using wide_aligned = sgemm<4, 128, 3>;
-using wide_any = sgemm<1, 128, 3>;
-using narrow_aligned = sgemm<4, 64, 4>;
-using narrow_any = sgemm<1, 64, 4>;
+/* The four kernels of one way: planes of at most 64 pixels (ResNet-50's
+ * 7x7 stage) fill half of a 128-wide tile, so those take 64. */
+template <typename Op> struct kernels {
+    using wide_aligned = sgemm<Op, 4, 128, 3>;
+    using wide_any = sgemm<Op, 1, 128, 3>;
+    using narrow_aligned = sgemm<Op, 4, 64, 4>;
+    using narrow_any = sgemm<Op, 1, 64, 4>;
+};
 
 template <typename G> cutlass::Status run(const cv_cutlass_sgemm_t *g, cudaStream_t stream)
 {
@@ -96,17 +103,24 @@ extern "C" bool cv_cutlass_sgemm_fits(const cv_cutlass_sgemm_t *g)
            g->ldb >= g->n && g->ldd >= g->n;
 }
 
-extern "C" cv_status cv_cutlass_sgemm_run(const cv_cutlass_sgemm_t *g, cudaStream_t stream, cv_err_t *err)
+template <typename K> cutlass::Status run_one_of(const cv_cutlass_sgemm_t *g, cudaStream_t stream)
 {
     bool narrow = g->n <= 64;
-    cutlass::Status st = g->aligned ? (narrow ? run<narrow_aligned>(g, stream) : run<wide_aligned>(g, stream))
-                                    : (narrow ? run<narrow_any>(g, stream) : run<wide_any>(g, stream));
+    return g->aligned ? (narrow ? run<typename K::narrow_aligned>(g, stream) : run<typename K::wide_aligned>(g, stream))
+                      : (narrow ? run<typename K::narrow_any>(g, stream) : run<typename K::wide_any>(g, stream));
+}
+
+extern "C" cv_status cv_cutlass_sgemm_run(const cv_cutlass_sgemm_t *g, cudaStream_t stream, cv_err_t *err)
+{
+    const char *way = g->tf32 ? "TF32" : "3xTF32";
+    cutlass::Status st = g->tf32 ? run_one_of<kernels<cutlass::arch::OpMultiplyAdd>>(g, stream)
+                                 : run_one_of<kernels<cutlass::arch::OpMultiplyAddFastF32>>(g, stream);
     if (st != cutlass::Status::kSuccess)
-        return cv_errorf(err, CV_STATUS_INTERNAL, "CUTLASS 3xTF32 GEMM (M %lld, N %lld, K %lld, %lld problems): %s",
+        return cv_errorf(err, CV_STATUS_INTERNAL, "CUTLASS %s GEMM (M %lld, N %lld, K %lld, %lld problems): %s", way,
                          (long long)g->m, (long long)g->n, (long long)g->k, (long long)g->batch,
                          cutlassGetStatusString(st));
     cudaError_t e = cudaGetLastError();
-    if (e != cudaSuccess) return cv_cuda_status(e, "CUTLASS 3xTF32 GEMM launch", __FILE__, __LINE__, err);
+    if (e != cudaSuccess) return cv_cuda_status(e, "CUTLASS FP32/TF32 GEMM launch", __FILE__, __LINE__, err);
     return CV_STATUS_OK;
 }
 

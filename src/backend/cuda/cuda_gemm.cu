@@ -1450,7 +1450,8 @@ static cv_status conv_gemms(cv_cuda_t *cuda, const cv_step_run_t *run, const con
                                 err);
                 continue;
             }
-            if (p->prec == CV_PRECISION_FP32 && cuda->fp32_3xtf32) {
+            bool tf32 = p->prec == CV_PRECISION_TF32;
+            if ((p->prec == CV_PRECISION_FP32 && cuda->fp32_3xtf32) || (tf32 && cuda->tf32_cutlass)) {
                 /* Y_q (Mg x P) = W_q (Mg x K/S, of rows K apart) col_q
                  * (K/S x P), row-major: the same tables */
                 int64_t depth = k / p->split;
@@ -1458,11 +1459,13 @@ static cv_status conv_gemms(cv_cuda_t *cuda, const cv_step_run_t *run, const con
                 cv_cutlass_sgemm_t sg = {cuda->device, g->mg, pixels, depth, count, k, pixels, pixels,
                                          dev + problems + p0, dev + p0, (void *const *)(dev + 2 * problems + p0),
                                          pixels % 4 == 0 && depth % 4 == 0 && k % 4 == 0 &&
-                                             (uintptr_t)yd % 16 == 0 && (uintptr_t)xd0 % 16 == 0};
+                                             (uintptr_t)yd % 16 == 0 && (uintptr_t)xd0 % 16 == 0,
+                                         tf32};
                 if (cv_cutlass_sgemm_fits(&sg)) {
                     cv_status st = cv_cutlass_sgemm_run(&sg, cuda->stream, err);
                     if (st != CV_STATUS_OK) return st;
-                    cuda->conv_3xtf32_launches++;
+                    if (tf32) cuda->conv_tf32_cutlass_launches++;
+                    else cuda->conv_3xtf32_launches++;
                     continue;
                 }
             }

@@ -108,10 +108,14 @@ typedef struct cv_cuda {
      * (cuda_cutlass_fp32.cu), in place of cuBLAS's SGEMM, which bounds a
      * ResNet-50 FP32 wave of 64 below issue 9's goal (docs/RESULTS.md):
      * CARAVEL_FP32_GEMM=3xtf32, where the build has CUTLASS and the device
-     * is an H100/H200. Off (sgemm) until its test (test_conv_3xtf32) has
+     * is an H100/H200. Off (sgemm) until its test (test_conv_cutlass_fp32) has
      * passed on a GPU and a wave has measured faster. */
     bool fp32_3xtf32;
-    long conv_3xtf32_launches; /* for tests */
+    /* TF32 Conv GEMMs in the same kernels with one TF32 product, in place
+     * of cuBLAS's TF32 ones: CARAVEL_TF32_GEMM=cutlass (cublas, the
+     * default, until measured). */
+    bool tf32_cutlass;
+    long conv_3xtf32_launches, conv_tf32_cutlass_launches; /* for tests */
     /* The process's pinned host blocks made by host_alloc (request
      * buffers), which copy_many moves in one call (cuda_copy.cu). */
     struct cv_cuda_host_blocks *host_blocks;
