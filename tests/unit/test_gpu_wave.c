@@ -844,7 +844,10 @@ static void test_conv_fused(void **state)
  * 12x12 (144 and 36: 4 floats, both widths; c2's K split in 2 parts of
  * 180), in FP32 on each and in TF32 on 9x9 and 12x12. The five GEMM
  * convolutions (c1, c2, c3 and c7 reading X directly, c6) each take the
- * kernels once, against none by cuBLAS; each way within the precision's
+ * kernels once, against none by cuBLAS, and the three whose K is whole
+ * with the epilogue inside (c1 with its Relu, c3 without a bias, c7 with
+ * the residual); c2 and c6 (K split) keep the epilogue pass, which sums
+ * the parts. Each way within the precision's
  * tolerance of the CPU's wave and of the other (FP32's is 1e-5, which
  * TF32's single product would not meet: 3xTF32 keeps FP32's accuracy),
  * each slice within it of its tenant alone, and the same plan with the
@@ -874,20 +877,21 @@ static void test_conv_cutlass_fp32(void **state)
             const char *name = way == 0 ? "cuBLAS" : fp32 ? "3xTF32" : "CUTLASS TF32";
             cuda->fp32_3xtf32 = way == 1 && fp32;
             cuda->tf32_cutlass = way == 1 && !fp32;
-            long before = *launches;
+            long before = *launches, before_fused = cuda->conv_fused_f32_launches;
             cv_plan_t *p = plan_of(w.tn.graphs[0], &w.x.shape); /* a plan per way: no graph of the other's replays */
             out[way] = run_plan(B.cuda_exec, p, w.tn.cuda_tables, w.rows, R, prec, &w.x);
             long ran = *launches - before, want = way == 1 ? 5 : 0;
-            if (ran != want)
-                fail_msg("%s, %lldx%lld, %s: %ld CUTLASS GEMMs, expected %ld", precision_name(prec), (long long)hw,
-                         (long long)hw, name, ran, want);
+            long fused = cuda->conv_fused_f32_launches - before_fused, want_fused = way == 1 ? 3 : 0;
+            if (ran != want || fused != want_fused)
+                fail_msg("%s, %lldx%lld, %s: %ld CUTLASS GEMMs (%ld fused), expected %ld (%ld)", precision_name(prec),
+                         (long long)hw, (long long)hw, name, ran, fused, want, want_fused);
             double d = cv_test_rel_diff(&out[way], &w.cpu);
             if (!(d <= tolerance(prec)))
                 fail_msg("%s, %lldx%lld, %s: CUDA vs CPU %g", precision_name(prec), (long long)hw, (long long)hw, name,
                          d);
             double worst_solo = slices_vs_solo(&w.tn, w.rows, prec, &w.x, &out[way], name);
-            printf(" %s, %lldx%lld, %s (%ld CUTLASS GEMMs): vs CPU %.2e, slice vs solo %.2e\n", precision_name(prec),
-                   (long long)hw, (long long)hw, name, ran, d, worst_solo);
+            printf(" %s, %lldx%lld, %s (%ld CUTLASS GEMMs, %ld fused): vs CPU %.2e, slice vs solo %.2e\n",
+                   precision_name(prec), (long long)hw, (long long)hw, name, ran, fused, d, worst_solo);
             if (way == 1) members_reversed(&w, p, prec);
             cv_plan_destroy(p);
         }

@@ -46,8 +46,11 @@ cv_status cv_cutlass_conv_run(const cv_cutlass_conv_t *c, cudaStream_t stream, c
  * (cuda_cutlass_fp32.cu): at FP32's accuracy (3xTF32), or in one TF32
  * product where tf32 (a TF32 tenant's). A_l M x K, B_l K x N, D_l M x N,
  * each row-major with its leading dimension; a, b, d: device tables of
- * `batch` pointers. aligned: every pointer 16-byte aligned and K, N and
- * the leading dimensions multiples of 4 (loads of 4 floats). */
+ * `batch` pointers. aligned: A's and B's pointers 16-byte aligned and K,
+ * N and their leading dimensions multiples of 4 (loads of 4 floats).
+ * fused: D_l = clamp(A_l B_l + bias_l (per row of D) + C_l, lo, hi)
+ * instead, C_l (the residual, laid out as D_l) and bias_l from the tables
+ * c and bias (NULL: none). */
 typedef struct cv_cutlass_sgemm {
     int device;
     int64_t m, n, k, batch;
@@ -56,6 +59,10 @@ typedef struct cv_cutlass_sgemm {
     void *const *d;
     bool aligned;
     bool tf32;
+    bool fused;
+    const void *const *c;
+    const float *const *bias;
+    float lo, hi;
 } cv_cutlass_sgemm_t;
 
 /* Whether the kernels take these extents on g->device (built with CUTLASS,

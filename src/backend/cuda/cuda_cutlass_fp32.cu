@@ -33,9 +33,12 @@
 
 #if defined(CARAVEL_WITH_CUTLASS)
 
+#include <cfloat>
+
 #include "cutlass/cutlass.h"
 #include "cutlass/epilogue/thread/linear_combination.h"
 #include "cutlass/gemm/device/gemm_universal.h"
+#include "cutlass/gemm/threadblock/default_mma.h"
 
 namespace {
 
@@ -59,6 +62,86 @@ template <typename Op> struct kernels {
     using narrow_aligned = sgemm<Op, 4, 64, 4>;
     using narrow_any = sgemm<Op, 1, 64, 4>;
 };
+
+/* The same GEMM with the epilogue inside (cv_cutlass_sgemm_t.fused): our
+ * own kernel around CUTLASS's threadblock mainloop. The warp's
+ * accumulator iterator (the one CUTLASS's own tests store accumulators
+ * with) writes the block's tile to shared memory, each element at its (m,
+ * n); then the block walks the tile along rows, adding the row's bias and
+ * the residual and clamping on the way to Y: stores a warp wide along a
+ * row of the NCHW planes, whatever the plane's length. */
+template <typename Op, int Align, int TileN, int Stages> struct fused {
+    using mma = typename cutlass::gemm::threadblock::DefaultMma<
+        float, cutlass::layout::RowMajor, Align, float, cutlass::layout::RowMajor, Align, float,
+        cutlass::layout::RowMajor, cutlass::arch::OpClassTensorOp, cutlass::arch::Sm80,
+        cutlass::gemm::GemmShape<128, TileN, 16>, cutlass::gemm::GemmShape<64, 32, 16>,
+        cutlass::gemm::GemmShape<16, 8, 8>, Stages, Op>::ThreadblockMma;
+    static constexpr int kTileM = 128, kTileN = TileN;
+    static constexpr int kThreads = mma::WarpCount::kCount * 32;
+    /* the tile's rows in shared memory, padded against bank conflicts */
+    static constexpr int kLd = TileN + 4;
+    static constexpr size_t kTileBytes = sizeof(float) * kTileM * kLd;
+    static constexpr size_t kSmem =
+        sizeof(typename mma::SharedStorage) > kTileBytes ? sizeof(typename mma::SharedStorage) : kTileBytes;
+};
+
+template <typename F> __global__ void __launch_bounds__(F::kThreads) fused_kernel(cv_cutlass_sgemm_t g)
+{
+    using mma = typename F::mma;
+    extern __shared__ __align__(128) unsigned char fused_smem[];
+    int l = blockIdx.z, m0 = blockIdx.y * F::kTileM, n0 = blockIdx.x * F::kTileN;
+    int thread = threadIdx.x, warp = cutlass::canonical_warp_idx_sync(), lane = threadIdx.x % 32;
+    int m = (int)g.m, n = (int)g.n, k = (int)g.k;
+    typename mma::IteratorA a(typename mma::IteratorA::Params(cutlass::layout::RowMajor((int)g.lda)),
+                              (float *)g.a[l], {m, k}, thread, {m0, 0});
+    typename mma::IteratorB b(typename mma::IteratorB::Params(cutlass::layout::RowMajor((int)g.ldb)),
+                              (float *)g.b[l], {k, n}, thread, {0, n0});
+    typename mma::FragmentC acc;
+    acc.clear();
+    {
+        mma mainloop(*reinterpret_cast<typename mma::SharedStorage *>(fused_smem), thread, warp, lane);
+        mainloop((k + mma::Shape::kK - 1) / mma::Shape::kK, acc, a, b, acc);
+    }
+    /* The mainloop drained its copies and synchronised: its shared memory
+     * takes the tile now. Warps are numbered along M first. */
+    float *tile = reinterpret_cast<float *>(fused_smem);
+    int warp_mn = warp % (mma::WarpCount::kM * mma::WarpCount::kN);
+    typename mma::Operator::IteratorC to_tile({tile, cutlass::layout::RowMajor(F::kLd)}, lane);
+    to_tile.add_tile_offset({warp_mn % mma::WarpCount::kM, warp_mn / mma::WarpCount::kM});
+    to_tile.store(acc);
+    __syncthreads();
+    float *d = (float *)g.d[l];
+    const float *c = g.c ? (const float *)g.c[l] : nullptr;
+    const float *bias = g.bias ? g.bias[l] : nullptr;
+    for (int i = thread; i < F::kTileM * F::kTileN; i += F::kThreads) {
+        int r = i / F::kTileN, col = i % F::kTileN, row = m0 + r, x = n0 + col;
+        if (row >= m || x >= n) continue;
+        float v = tile[r * F::kLd + col];
+        if (bias) v += __ldg(bias + row);
+        size_t e = (size_t)row * (size_t)g.ldd + (size_t)x;
+        if (c) v += c[e];
+        /* NaN stays NaN, as in the epilogue pass */
+        d[e] = v < g.lo ? g.lo : (v > g.hi ? g.hi : v);
+    }
+}
+
+template <typename F> cutlass::Status run_fused(const cv_cutlass_sgemm_t *g, cudaStream_t stream)
+{
+    /* Over 48 KB of shared memory needs asking, once a kernel and device
+     * (a second ask from another thread asks the same). */
+    static bool asked[64];
+    bool known = g->device >= 0 && g->device < 64 && asked[g->device];
+    if (!known) {
+        if (cudaFuncSetAttribute(fused_kernel<F>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)F::kSmem) !=
+            cudaSuccess)
+            return cutlass::Status::kErrorInternal;
+        if (g->device >= 0 && g->device < 64) asked[g->device] = true;
+    }
+    dim3 grid((unsigned)((g->n + F::kTileN - 1) / F::kTileN), (unsigned)((g->m + F::kTileM - 1) / F::kTileM),
+              (unsigned)g->batch);
+    fused_kernel<F><<<grid, F::kThreads, F::kSmem, stream>>>(*g);
+    return cudaPeekAtLastError() == cudaSuccess ? cutlass::Status::kSuccess : cutlass::Status::kErrorInternal;
+}
 
 template <typename G> cutlass::Status run(const cv_cutlass_sgemm_t *g, cudaStream_t stream)
 {
@@ -103,9 +186,13 @@ extern "C" bool cv_cutlass_sgemm_fits(const cv_cutlass_sgemm_t *g)
            g->ldb >= g->n && g->ldd >= g->n;
 }
 
-template <typename K> cutlass::Status run_one_of(const cv_cutlass_sgemm_t *g, cudaStream_t stream)
+template <typename Op> cutlass::Status run_one_of(const cv_cutlass_sgemm_t *g, cudaStream_t stream)
 {
     bool narrow = g->n <= 64;
+    if (g->fused)
+        return g->aligned ? (narrow ? run_fused<fused<Op, 4, 64, 4>>(g, stream) : run_fused<fused<Op, 4, 128, 3>>(g, stream))
+                          : (narrow ? run_fused<fused<Op, 1, 64, 4>>(g, stream) : run_fused<fused<Op, 1, 128, 3>>(g, stream));
+    using K = kernels<Op>;
     return g->aligned ? (narrow ? run<typename K::narrow_aligned>(g, stream) : run<typename K::wide_aligned>(g, stream))
                       : (narrow ? run<typename K::narrow_any>(g, stream) : run<typename K::wide_any>(g, stream));
 }
@@ -113,8 +200,8 @@ template <typename K> cutlass::Status run_one_of(const cv_cutlass_sgemm_t *g, cu
 extern "C" cv_status cv_cutlass_sgemm_run(const cv_cutlass_sgemm_t *g, cudaStream_t stream, cv_err_t *err)
 {
     const char *way = g->tf32 ? "TF32" : "3xTF32";
-    cutlass::Status st = g->tf32 ? run_one_of<kernels<cutlass::arch::OpMultiplyAdd>>(g, stream)
-                                 : run_one_of<kernels<cutlass::arch::OpMultiplyAddFastF32>>(g, stream);
+    cutlass::Status st = g->tf32 ? run_one_of<cutlass::arch::OpMultiplyAdd>(g, stream)
+                                 : run_one_of<cutlass::arch::OpMultiplyAddFastF32>(g, stream);
     if (st != cutlass::Status::kSuccess)
         return cv_errorf(err, CV_STATUS_INTERNAL, "CUTLASS %s GEMM (M %lld, N %lld, K %lld, %lld problems): %s", way,
                          (long long)g->m, (long long)g->n, (long long)g->k, (long long)g->batch,

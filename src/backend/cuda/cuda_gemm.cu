@@ -1123,6 +1123,13 @@ typedef struct conv_plan {
      * k_major is known. */
     bool fused;
     size_t fused_ws_bytes; /* its workspace */
+    /* FP32 (3xTF32) or TF32 GEMMs in CUTLASS's kernels
+     * (cuda_cutlass_fp32.cu; cv_cuda_t.fp32_3xtf32, tf32_cutlass): all_f32
+     * every such GEMM, its K split or not; fused_f32 those of one group
+     * and K whole, whose kernel adds the bias and the residual and
+     * clamps: no epilogue pass. */
+    bool all_f32, fused_f32;
+    bool f32_aligned; /* Y, and X where direct, 16-byte aligned */
     int64_t chunk;  /* rows whose columns fit CONV_COL_BUDGET */
     int64_t split;  /* K cut into this many parts (pointer-array GEMMs of few tiles), 1: none */
     size_t parts_bytes; /* their FP32 partial products, summed by the epilogue */
@@ -1185,6 +1192,45 @@ static cv_cutlass_conv_t fused_gemm(const cv_cuda_t *cuda, const conv_plan_t *p,
         c.workspace_bytes = p->fused_ws_bytes;
     }
     return c;
+}
+
+/* The FP32/TF32 CUTLASS GEMM of `count` problems from problem p0 of plan p
+ * (conv_plan_t.all_f32; Y_q (Mg x P) = W_q (Mg x K/S, rows K apart)
+ * col_q (K/S x P), row-major: conv_tables' tables); dev: those tables
+ * (NULL: extents only); xd: X where it is the columns (direct). */
+static cv_cutlass_sgemm_t f32_gemm(const cv_cuda_t *cuda, const conv_plan_t *p, const void *const *dev, int64_t p0,
+                                   int64_t count)
+{
+    const conv_geom_t *g = &p->g;
+    int64_t problems = g->n * g->group * p->split, depth = p->k / p->split;
+    cv_cutlass_sgemm_t sg;
+    memset(&sg, 0, sizeof sg);
+    sg.device = cuda->device;
+    sg.m = g->mg;
+    sg.n = p->pixels;
+    sg.k = depth;
+    sg.batch = count;
+    sg.lda = p->k;
+    sg.ldb = sg.ldd = p->pixels;
+    sg.tf32 = p->prec == CV_PRECISION_TF32;
+    /* A's rows K apart, parts depth; B's (columns, or X when direct) and
+     * D's P, from bases 16-byte aligned (tenants' weights and the
+     * workspace always; X and Y as f32_aligned says) */
+    sg.aligned = p->f32_aligned && p->pixels % 4 == 0 && depth % 4 == 0 && p->k % 4 == 0;
+    sg.lo = p->c.active ? p->c.lo : -INFINITY;
+    sg.hi = p->c.active ? p->c.hi : INFINITY;
+    if (dev) {
+        sg.b = dev + p0;
+        sg.a = dev + problems + p0;
+        sg.d = (void *const *)(dev + 2 * problems + p0);
+        sg.fused = p->fused_f32;
+        if (p->fused_f32) { /* one group, K whole: problem q is row q */
+            const void *const *rest = dev + 3 * problems;
+            sg.bias = p->has_bias ? (const float *const *)rest + p0 : NULL;
+            sg.c = p->res ? rest + (p->has_bias ? g->n : 0) + p0 : NULL;
+        }
+    }
+    return sg;
 }
 
 /* Whether the fused kernel takes plan p (filled up to `strided`): see
@@ -1301,6 +1347,13 @@ static bool conv_plan_make(const cv_cuda_t *cuda, const cv_step_run_t *run, bool
         p->channels_c = false;
         p->split = 1;
     }
+    if ((p->prec == CV_PRECISION_FP32 && cuda->fp32_3xtf32) || (p->prec == CV_PRECISION_TF32 && cuda->tf32_cutlass)) {
+        p->f32_aligned = (uintptr_t)run->outputs[0]->data % 16 == 0 && (!p->direct || (uintptr_t)x->data % 16 == 0);
+        cv_cutlass_sgemm_t sg = f32_gemm(cuda, p, NULL, 0, g->n * g->group * p->split);
+        p->all_f32 = !p->strided && cv_cutlass_sgemm_fits(&sg);
+        p->fused_f32 = p->all_f32 && p->split == 1 && g->group == 1 && acts.y == ACT_F32 &&
+                       (!p->res || acts.res == ACT_F32);
+    }
     p->parts_bytes = p->split > 1 ? align_up(sizeof(float) * (size_t)(p->split * g->n * g->m * p->pixels)) : 0;
     p->c_bytes = p->channels_c && p->split == 1 ? align_up(p->ys * (size_t)(g->n * g->m * p->pixels)) : 0;
     p->w_bytes = p->convert_w ? align_up((size_t)cv_shape_numel(&w->shape) * p->es) : 0;
@@ -1322,7 +1375,7 @@ static cv_status conv_tables(cv_cuda_t *cuda, const cv_step_run_t *run, const co
     int64_t problems = g->n * g->group * p->split;
     size_t table_bytes = p->strided ? 0 : 3 * sizeof(void *) * (size_t)problems;
     size_t bias_bytes = p->has_bias ? sizeof(void *) * (size_t)g->n : 0;
-    size_t res_bytes = p->fused && p->res ? sizeof(void *) * (size_t)g->n : 0;
+    size_t res_bytes = (p->fused || p->fused_f32) && p->res ? sizeof(void *) * (size_t)g->n : 0;
     void *host = NULL;
     *dev = NULL;
     if (table_bytes + bias_bytes + res_bytes == 0) return CV_STATUS_OK;
@@ -1450,24 +1503,14 @@ static cv_status conv_gemms(cv_cuda_t *cuda, const cv_step_run_t *run, const con
                                 err);
                 continue;
             }
-            bool tf32 = p->prec == CV_PRECISION_TF32;
-            if ((p->prec == CV_PRECISION_FP32 && cuda->fp32_3xtf32) || (tf32 && cuda->tf32_cutlass)) {
-                /* Y_q (Mg x P) = W_q (Mg x K/S, of rows K apart) col_q
-                 * (K/S x P), row-major: the same tables */
-                int64_t depth = k / p->split;
-                const char *xd0 = p->direct ? xd : NULL;
-                cv_cutlass_sgemm_t sg = {cuda->device, g->mg, pixels, depth, count, k, pixels, pixels,
-                                         dev + problems + p0, dev + p0, (void *const *)(dev + 2 * problems + p0),
-                                         pixels % 4 == 0 && depth % 4 == 0 && k % 4 == 0 &&
-                                             (uintptr_t)yd % 16 == 0 && (uintptr_t)xd0 % 16 == 0,
-                                         tf32};
-                if (cv_cutlass_sgemm_fits(&sg)) {
-                    cv_status st = cv_cutlass_sgemm_run(&sg, cuda->stream, err);
-                    if (st != CV_STATUS_OK) return st;
-                    if (tf32) cuda->conv_tf32_cutlass_launches++;
-                    else cuda->conv_3xtf32_launches++;
-                    continue;
-                }
+            if (p->all_f32) {
+                cv_cutlass_sgemm_t sg = f32_gemm(cuda, p, dev, p0, count);
+                cv_status st = cv_cutlass_sgemm_run(&sg, cuda->stream, err);
+                if (st != CV_STATUS_OK) return st;
+                if (sg.tf32) cuda->conv_tf32_cutlass_launches++;
+                else cuda->conv_3xtf32_launches++;
+                cuda->conv_fused_f32_launches += sg.fused;
+                continue;
             }
             CV_CUBLAS_CHECK(cublasGemmBatchedEx(cuda->cublas, CUBLAS_OP_N, CUBLAS_OP_N, (int)pixels, (int)g->mg,
                                                 (int)(k / p->split), &one, dev + p0, type, (int)pixels, dev + problems + p0,
@@ -1504,7 +1547,7 @@ static cv_status conv_gemm(cv_cuda_t *cuda, const cv_step_run_t *run, const conv
     }
     if ((st = conv_gemms(cuda, run, p, col, w0, (const void *const *)dev, fused_ws, err)) != CV_STATUS_OK)
         return st;
-    if (p->fused) return CV_STATUS_OK; /* the epilogue ran inside the GEMM */
+    if (p->fused || p->fused_f32) return CV_STATUS_OK; /* the epilogue ran inside the GEMM */
     const conv_geom_t *g = &p->g;
     const float *const *dev_bias =
         p->has_bias ? (const float *const *)dev + (p->strided ? 0 : 3 * g->n * g->group * p->split) : NULL;

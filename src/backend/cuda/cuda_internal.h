@@ -116,6 +116,7 @@ typedef struct cv_cuda {
      * default, until measured). */
     bool tf32_cutlass;
     long conv_3xtf32_launches, conv_tf32_cutlass_launches; /* for tests */
+    long conv_fused_f32_launches; /* of those, with the epilogue inside (tests) */
     /* The process's pinned host blocks made by host_alloc (request
      * buffers), which copy_many moves in one call (cuda_copy.cu). */
     struct cv_cuda_host_blocks *host_blocks;
