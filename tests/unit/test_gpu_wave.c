@@ -793,7 +793,9 @@ static void test_conv_fused(void **state)
     }
     cv_cuda_t *cuda = (cv_cuda_t *)B.cuda;
     bool was = cuda->conv_cutlass, was_everywhere = cuda->fused_everywhere, was_pools = cuda->half_pools;
+    bool was_small = cuda->cutlass_small_planes;
     cuda->half_pools = true; /* c1 writes and c2 reads the MaxPool's half activations */
+    cuda->cutlass_small_planes = true; /* the 9x9 cases' kernels (CARAVEL_CUTLASS_PLANES=all) */
     const struct { cv_precision_t prec; int64_t hw; bool everywhere; long fused; } cases[] = {
         {CV_PRECISION_FP16, 8, false, 1}, {CV_PRECISION_FP16, 8, true, 4}, {CV_PRECISION_FP16, 9, false, 0},
         {CV_PRECISION_FP16, 9, true, 4},  {CV_PRECISION_BF16, 8, true, 0}};
@@ -834,6 +836,7 @@ static void test_conv_fused(void **state)
     cuda->conv_cutlass = was;
     cuda->fused_everywhere = was_everywhere;
     cuda->half_pools = was_pools;
+    cuda->cutlass_small_planes = was_small;
 }
 
 /* The FP32 conv GEMMs in 3xTF32 and the TF32 ones in CUTLASS's kernels

@@ -778,10 +778,10 @@ extern "C" cv_status cv_backend_cuda_create(int device, cv_backend_t **out, cv_e
             CV_STATUS_OK ||
         (st = env_switch("CARAVEL_CONV_C", "planes", "channels", true, &cuda->conv_channels_c, err)) != CV_STATUS_OK ||
         (st = env_switch("CARAVEL_CONV_COLUMNS", "pixels", "taps", true, &cuda->conv_k_major, err)) != CV_STATUS_OK ||
-        (st = env_switch("CARAVEL_CONV_GEMM", "cublas", "cutlass", false, &cuda->conv_cutlass, err)) != CV_STATUS_OK ||
-        (st = env_switch("CARAVEL_CUTLASS_PLANES", "large", "all", true, &cuda->cutlass_small_planes, err)) !=
+        (st = env_switch("CARAVEL_CONV_GEMM", "cublas", "cutlass", true, &cuda->conv_cutlass, err)) != CV_STATUS_OK ||
+        (st = env_switch("CARAVEL_CUTLASS_PLANES", "large", "all", false, &cuda->cutlass_small_planes, err)) !=
             CV_STATUS_OK ||
-        (st = env_switch("CARAVEL_HALF_POOLS", "fp32", "half", false, &cuda->half_pools, err)) != CV_STATUS_OK ||
+        (st = env_switch("CARAVEL_HALF_POOLS", "fp32", "half", true, &cuda->half_pools, err)) != CV_STATUS_OK ||
         (st = env_switch("CARAVEL_FP32_GEMM", "sgemm", "3xtf32", false, &cuda->fp32_3xtf32, err)) != CV_STATUS_OK ||
         (st = env_switch("CARAVEL_TF32_GEMM", "cublas", "cutlass", false, &cuda->tf32_cutlass, err)) != CV_STATUS_OK)
         goto fail;

@@ -1354,15 +1354,16 @@ extern "C" cv_status cv_cuda_graphs_create(cv_cuda_t *cuda, cv_err_t *err)
     const char *env = getenv("CARAVEL_CUDA_GRAPHS");
     G->enabled = !(env && (!strcmp(env, "0") || !strcmp(env, "off")));
     G->abort_at = -1;
-    /* How graphs rebind: CARAVEL_REBIND=node (the default: the rebind
-     * kernel as the graph's first node, measured the faster), kernel (its
-     * launch of its own before the graph's) or mapped (the node reading
-     * the members' tables from mapped host memory). */
+    /* How graphs rebind: CARAVEL_REBIND=mapped (the default: the rebind
+     * kernel as the graph's first node reading the members' tables from
+     * mapped host memory, measured the fastest), node (its parameters set
+     * in the executable graph) or kernel (its launch of its own before the
+     * graph's). */
     const char *way = getenv("CARAVEL_REBIND");
-    G->rebind_way = CV_CUDA_REBIND_NODE;
+    G->rebind_way = CV_CUDA_REBIND_MAPPED;
     if (way && !strcmp(way, "kernel")) G->rebind_way = CV_CUDA_REBIND_KERNEL;
-    else if (way && !strcmp(way, "mapped")) G->rebind_way = CV_CUDA_REBIND_MAPPED;
-    else if (way && *way && strcmp(way, "node")) {
+    else if (way && !strcmp(way, "node")) G->rebind_way = CV_CUDA_REBIND_NODE;
+    else if (way && *way && strcmp(way, "mapped")) {
         cv_free(G);
         return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT, "CARAVEL_REBIND must be node, kernel or mapped, not '%.40s'",
                          way);

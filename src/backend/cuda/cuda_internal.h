@@ -69,8 +69,10 @@ typedef struct cv_cuda {
     bool half_activations;
     /* ...and those a MaxPool reads or writes (cv_plan_value_t.half_by_pool:
      * a ResNet's stem output and the MaxPool's), with MaxPool's kernel in
-     * half too (cuda_pool.cu): CARAVEL_HALF_POOLS=half. Off by default
-     * until its test (test_half_activations) has run on a GPU. */
+     * half too (cuda_pool.cu): the default (CARAVEL_HALF_POOLS=half)
+     * since its test (test_half_activations) passed on the H100, where it
+     * is part of the 10% the CUTLASS convs gave a ResNet-50 FP16 wave
+     * (docs/RESULTS.md, twelfth session); =fp32 keeps them FP32. */
     bool half_pools;
     /* FP16/BF16 Conv GEMMs on small planes write C channels innermost and
      * the epilogue moves it into Y's planes (cuda_gemm.cu,
@@ -95,12 +97,13 @@ typedef struct cv_cuda {
      * conv_plan_t.fused), where the build has CUTLASS and the device is an
      * H100/H200: CARAVEL_CONV_GEMM=cutlass. Planes of 16-byte rows through
      * a TMA epilogue; with cutlass_small_planes also the small planes'
-     * tap columns, through plane_epilogue (CARAVEL_CUTLASS_PLANES=all, the
-     * default; =large keeps those on cuBLAS, to measure each part). A
-     * ResNet-50 FP16 wave of 64 ran 7% faster with the first part on the
-     * H100 (docs/RESULTS.md, tenth session), but its test
-     * (test_conv_fused) has not yet passed on a GPU, so cublas (cuBLAS and
-     * the epilogue pass) stays the default until it has. */
+     * tap columns, through plane_epilogue (CARAVEL_CUTLASS_PLANES=all;
+     * the default, =large, keeps those on cuBLAS: they ran slower). The
+     * default since test_conv_fused passed on the H100, where a ResNet-50
+     * FP16 wave of 64 ran at 10342 inf/s against 9419 with cuBLAS and
+     * 9573 with the small planes' kernels too (docs/RESULTS.md, twelfth
+     * session); CARAVEL_CONV_GEMM=cublas keeps cuBLAS and the epilogue
+     * pass. */
     bool conv_cutlass, cutlass_small_planes;
     bool fused_everywhere; /* tests: fused wherever a kernel can (narrow GEMMs, K cuBLAS would split) */
     long conv_fused_launches; /* for tests */
@@ -108,12 +111,15 @@ typedef struct cv_cuda {
      * (cuda_cutlass_fp32.cu), in place of cuBLAS's SGEMM, which bounds a
      * ResNet-50 FP32 wave of 64 below issue 9's goal (docs/RESULTS.md):
      * CARAVEL_FP32_GEMM=3xtf32, where the build has CUTLASS and the device
-     * is an H100/H200. Off (sgemm) until its test (test_conv_cutlass_fp32) has
-     * passed on a GPU and a wave has measured faster. */
+     * is an H100/H200. Its test (test_conv_cutlass_fp32) passed on the
+     * H100 (errors of cuBLAS's order), but the waves were no faster
+     * (ResNet-50 R = 64: 3346 against 3315 inf/s; MobileNetV2 15046
+     * against 16305; docs/RESULTS.md, twelfth session): off (sgemm). */
     bool fp32_3xtf32;
     /* TF32 Conv GEMMs in the same kernels with one TF32 product, in place
-     * of cuBLAS's TF32 ones: CARAVEL_TF32_GEMM=cutlass (cublas, the
-     * default, until measured). */
+     * of cuBLAS's TF32 ones: CARAVEL_TF32_GEMM=cutlass. Right on the H100
+     * but far slower (ResNet-50 R = 64: 3788 against 5896 inf/s), so
+     * cublas stays the default. */
     bool tf32_cutlass;
     long conv_3xtf32_launches, conv_tf32_cutlass_launches; /* for tests */
     long conv_fused_f32_launches; /* of those, with the epilogue inside (tests) */
