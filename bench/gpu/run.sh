@@ -28,7 +28,8 @@
 #           (the host time of a 64-slice rebind), ResNet-50 and MobileNetV2,
 #           FP32 (MEMBERS_ARCHS: which); CARAVEL_REBIND=kernel runs them
 #           with the rebind kernel's own launch instead of the graph's node,
-#           CARAVEL_REBIND=mapped with the node reading mapped tables
+#           CARAVEL_REBIND=node with the node's parameters set per rebind
+#           (the default, mapped, has the node read mapped tables)
 #   zoo     torchvision classifiers from the classic and dynamo exporters
 #           (opsets 17-20) checked against float64 PyTorch, CPU and CUDA
 #   fusion  what the fusions decided at load gain (caravel bench against

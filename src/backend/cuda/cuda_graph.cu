@@ -33,20 +33,16 @@
  *                 one launch, whatever the number of words (thousands for
  *                 64 ResNet-50 tenants: rewriting them on the host and
  *                 copying the region took 23-41 us a wave on the H100).
-                 That kernel is the graph's first node, and a rebind only
- *                 sets the node's parameters in the executable graph
- *                 (cudaGraphExecKernelNodeSetParams, which changes later
- *                 launches only): no launch of its own besides the
- *                 graph's (on the H100, 64 tenants of 32 drawn at random:
- *                 a rebind 2.6 us against 6.7 as a launch of its own;
- *                 CARAVEL_REBIND=kernel keeps the launch).
- *                 CARAVEL_REBIND=mapped takes the last CUDA call out of
- *                 a rebind: the node's parameters never change, and it
- *                 reads the slices' tables from mapped host memory that
- *                 the host writes before the launch (a pointer per
- *                 slice, no call into the driver, whose lock the lane
- *                 shares with the runtime's other threads; the node
- *                 reads the tables over the bus once a block).
+ *                 That kernel is the graph's first node, whose parameters
+ *                 never change: it reads the slices' tables from mapped
+ *                 host memory that the host writes before the launch (a
+ *                 pointer per slice, no call into the driver, whose lock
+ *                 the lane shares with the runtime's other threads; the
+ *                 node reads the tables over the bus once a block). On
+ *                 the H100 a 64-tenant rebind so took 0.6-0.7 us against
+ *                 6-15 with the node's parameters set per rebind
+ *                 (cudaGraphExecKernelNodeSetParams: CARAVEL_REBIND=node)
+ *                 and more as a launch of its own (CARAVEL_REBIND=kernel).
  *                 Waves wider than the kernel's parameters hold rebind
  *                 on the host: the words rewritten there, the region
  *                 sent in one copy.
