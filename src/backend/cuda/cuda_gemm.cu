@@ -1162,13 +1162,32 @@ static int64_t conv_split(const conv_plan_t *p)
     return split;
 }
 
+/* conv_tables' device tables seen from problem `at` on: the columns, W
+ * and Y per problem, then (read by the fused kernels, whose problem q is
+ * row q) the bias and the residual per row. */
+typedef struct conv_table_view {
+    const void *const *b, *const *a;
+    void *const *d;
+    const float *const *bias;
+    const void *const *res;
+} conv_table_view_t;
+
+static conv_table_view_t table_view(const conv_plan_t *p, const void *const *dev, int64_t at)
+{
+    int64_t problems = p->g.n * p->g.group * p->split;
+    const void *const *rest = dev + 3 * problems;
+    conv_table_view_t v = {dev + at, dev + problems + at, (void *const *)(dev + 2 * problems + at),
+                           p->has_bias ? (const float *const *)rest + at : NULL,
+                           p->res ? rest + (p->has_bias ? p->g.n : 0) + at : NULL};
+    return v;
+}
+
 /* The fused kernel's GEMM for rows n0.. (`rows` of them) of plan p; dev:
  * conv_tables' tables (NULL: extents only, for the workspace's size). */
 static cv_cutlass_conv_t fused_gemm(const cv_cuda_t *cuda, const conv_plan_t *p, const void *const *dev,
                                     int64_t n0, int64_t rows, void *workspace)
 {
-    const conv_geom_t *g = &p->g;
-    int64_t problems = g->n; /* one group, K whole */
+    const conv_geom_t *g = &p->g; /* one group, K whole */
     cv_cutlass_conv_t c;
     memset(&c, 0, sizeof c);
     c.device = cuda->device;
@@ -1181,13 +1200,12 @@ static cv_cutlass_conv_t fused_gemm(const cv_cuda_t *cuda, const conv_plan_t *p,
     c.lo = p->c.active ? p->c.lo : -FLT_MAX;
     c.hi = p->c.active ? p->c.hi : FLT_MAX;
     if (dev) {
-        /* conv_tables: columns, W, Y, then the bias and the residual per row */
-        c.b = dev + n0;
-        c.a = dev + problems + n0;
-        c.d = (void *const *)(dev + 2 * problems + n0);
-        const void *const *rest = dev + 3 * problems;
-        c.bias = p->has_bias ? (const float *const *)rest + n0 : NULL;
-        c.c = p->res ? rest + (p->has_bias ? g->n : 0) + n0 : NULL;
+        conv_table_view_t v = table_view(p, dev, n0);
+        c.b = v.b;
+        c.a = v.a;
+        c.d = v.d;
+        c.bias = v.bias;
+        c.c = v.res;
         c.workspace = workspace;
         c.workspace_bytes = p->fused_ws_bytes;
     }
@@ -1197,12 +1215,12 @@ static cv_cutlass_conv_t fused_gemm(const cv_cuda_t *cuda, const conv_plan_t *p,
 /* The FP32/TF32 CUTLASS GEMM of `count` problems from problem p0 of plan p
  * (conv_plan_t.all_f32; Y_q (Mg x P) = W_q (Mg x K/S, rows K apart)
  * col_q (K/S x P), row-major: conv_tables' tables); dev: those tables
- * (NULL: extents only); xd: X where it is the columns (direct). */
+ * (NULL: extents only). */
 static cv_cutlass_sgemm_t f32_gemm(const cv_cuda_t *cuda, const conv_plan_t *p, const void *const *dev, int64_t p0,
                                    int64_t count)
 {
     const conv_geom_t *g = &p->g;
-    int64_t problems = g->n * g->group * p->split, depth = p->k / p->split;
+    int64_t depth = p->k / p->split;
     cv_cutlass_sgemm_t sg;
     memset(&sg, 0, sizeof sg);
     sg.device = cuda->device;
@@ -1220,14 +1238,14 @@ static cv_cutlass_sgemm_t f32_gemm(const cv_cuda_t *cuda, const conv_plan_t *p, 
     sg.lo = p->c.active ? p->c.lo : -INFINITY;
     sg.hi = p->c.active ? p->c.hi : INFINITY;
     if (dev) {
-        sg.b = dev + p0;
-        sg.a = dev + problems + p0;
-        sg.d = (void *const *)(dev + 2 * problems + p0);
+        conv_table_view_t v = table_view(p, dev, p0);
+        sg.b = v.b;
+        sg.a = v.a;
+        sg.d = v.d;
         sg.fused = p->fused_f32;
         if (p->fused_f32) { /* one group, K whole: problem q is row q */
-            const void *const *rest = dev + 3 * problems;
-            sg.bias = p->has_bias ? (const float *const *)rest + p0 : NULL;
-            sg.c = p->res ? rest + (p->has_bias ? g->n : 0) + p0 : NULL;
+            sg.bias = v.bias;
+            sg.c = v.res;
         }
     }
     return sg;
