@@ -360,6 +360,8 @@ template <typename F> auto with_kernel(const cv_cutlass_conv_t *c, F f)
 
 extern "C" bool cv_cutlass_available(void) { return true; }
 
+extern "C" bool cv_cutlass_device_is_hopper(int device) { return facts_of(device).hopper; }
+
 extern "C" bool cv_cutlass_conv_fits(const cv_cutlass_conv_t *c)
 {
     /* TMA: rows of 16 bytes (K for A; N for B, C and D unless B is
@@ -393,6 +395,7 @@ extern "C" cv_status cv_cutlass_conv_run(const cv_cutlass_conv_t *c, cudaStream_
 #else /* no CUTLASS: the conv keeps cuBLAS and its epilogue pass */
 
 extern "C" bool cv_cutlass_available(void) { return false; }
+extern "C" bool cv_cutlass_device_is_hopper(int device) { return false; }
 extern "C" bool cv_cutlass_conv_fits(const cv_cutlass_conv_t *c) { return false; }
 extern "C" size_t cv_cutlass_conv_workspace(const cv_cutlass_conv_t *c) { return 0; }
 extern "C" cv_status cv_cutlass_conv_run(const cv_cutlass_conv_t *c, cudaStream_t stream, cv_err_t *err)

@@ -36,6 +36,9 @@ typedef struct cv_cutlass_conv {
 
 /* Whether this build has the kernels (CUTLASS headers found). */
 bool cv_cutlass_available(void);
+/* Whether `device` is a Hopper (sm_90), the one target the kernels of
+ * both files are built for; false without them. */
+bool cv_cutlass_device_is_hopper(int device);
 /* Whether a kernel takes these extents and this precision on c->device. */
 bool cv_cutlass_conv_fits(const cv_cutlass_conv_t *c);
 size_t cv_cutlass_conv_workspace(const cv_cutlass_conv_t *c);

@@ -160,28 +160,11 @@ template <typename G> cutlass::Status run(const cv_cutlass_sgemm_t *g, cudaStrea
     return st == cutlass::Status::kSuccess ? op.run(stream) : st;
 }
 
-bool is_hopper(int device)
-{
-    static thread_local int known_device = -1;
-    static thread_local bool known;
-    if (device != known_device) {
-        int major = 0;
-        if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess) {
-            cudaGetLastError();
-            return false;
-        }
-        /* built for sm_90a alone (CMake): that is the device it runs on */
-        known = major == 9;
-        known_device = device;
-    }
-    return known;
-}
-
 } /* namespace */
 
 extern "C" bool cv_cutlass_sgemm_fits(const cv_cutlass_sgemm_t *g)
 {
-    return is_hopper(g->device) && g->m > 0 && g->n > 0 && g->k > 0 && g->m <= INT32_MAX &&
+    return cv_cutlass_device_is_hopper(g->device) && g->m > 0 && g->n > 0 && g->k > 0 && g->m <= INT32_MAX &&
            g->n <= INT32_MAX && g->k <= INT32_MAX && g->batch > 0 && g->batch <= 65535 && g->lda >= g->k &&
            g->ldb >= g->n && g->ldd >= g->n;
 }
