@@ -5,7 +5,8 @@
  * shutdown, refusals at once, waits, and waves of changing members over
  * the lanes' super-kernel caches (rebinds, never refreshes); then the
  * policies, stress and members again with a wave's copies as one kernel
- * (CARAVEL_COPY_KERNEL=on). Needs a GPU:
+ * (CARAVEL_COPY_KERNEL=on), and with the lanes' blocking wait
+ * (CARAVEL_WAIT=block). Needs a GPU:
  * exits 77 (skipped) with the reason when there is none or the build has
  * no CUDA backend.
  */
@@ -40,6 +41,17 @@ int main(void)
         cmocka_unit_test(test_spacetime_changing_members),
     };
     failed += cmocka_run_group_tests(with_copy_kernel, find_repo, NULL);
+    /* Again with the lanes waiting for their waves asleep on a
+     * blocking-sync event instead of spinning (CARAVEL_WAIT=block). */
+    unsetenv("CARAVEL_COPY_KERNEL");
+    setenv("CARAVEL_WAIT", "block", 1);
+    const struct CMUnitTest with_blocking_wait[] = {
+        cmocka_unit_test(test_spacetime_matches_alone),
+        cmocka_unit_test(test_space_matches_alone),
+        cmocka_unit_test(test_exactly_once_stress),
+        cmocka_unit_test(test_spacetime_changing_members),
+    };
+    failed += cmocka_run_group_tests(with_blocking_wait, find_repo, NULL);
     return failed;
 }
 

@@ -351,8 +351,9 @@ static cv_status cuda_tenant_upload(cv_backend_t *b, const cv_graph_t *g, cv_pre
     bool want_half = precision == CV_PRECISION_FP16 || precision == CV_PRECISION_BF16;
     /* [0, nv): FP32 copies; [nv, 2nv): half copies; 2nv: the block; 2nv+1:
      * its size, charged to the loading tenant's account; 2nv+2: the serial;
-     * 2nv+3: the device copy of [0, 2nv) (cuda_internal.h). */
-    void **table = (void **)cv_calloc(2 * (size_t)nv + 4, sizeof(void *));
+     * 2nv+3: the device copy of [0, 2nv); 2nv+4: whether any constant is
+     * the weight store's (cuda_internal.h). */
+    void **table = (void **)cv_calloc(2 * (size_t)nv + 5, sizeof(void *));
     bool *needs_half = (bool *)cv_calloc((size_t)nv + 1, sizeof(bool));
     size_t *at = (size_t *)cv_calloc(2 * (size_t)nv + 1, sizeof(size_t));
     /* The weights kept as their half copy alone, and what the host reads
@@ -395,6 +396,8 @@ static cv_status cuda_tenant_upload(cv_backend_t *b, const cv_graph_t *g, cv_pre
     table[2 * nv + 2] = (void *)(uintptr_t)__atomic_add_fetch(&tenant_serials, 1, __ATOMIC_RELAXED);
     st = constants_copy(b, g, precision, stored, needs_half, half_only, at, largest_half, block, table, err);
     table[2 * nv + 3] = block + pointers_at;
+    for (int v = 0; v < nv && !table[2 * nv + 4]; v++)
+        if (is_stored(stored, v)) table[2 * nv + 4] = (void *)(uintptr_t)1;
     /* From the host table itself: pageable, so read when the call returns. */
     if (st == CV_STATUS_OK) st = cuda_upload(b, table[2 * nv + 3], table, sizeof(void *) * 2 * (size_t)nv, err);
     if (st == CV_STATUS_OK) {
@@ -632,7 +635,12 @@ static cv_status cuda_step_run(cv_backend_t *b, const cv_step_run_t *run, cv_err
 static cv_status cuda_synchronize(cv_backend_t *b, cv_err_t *err)
 {
     cv_cuda_t *cuda = (cv_cuda_t *)b;
-    CV_CUDA_CHECK(cudaStreamSynchronize(cuda->stream), err);
+    if (cuda->wait_blocking) {
+        CV_CUDA_CHECK(cudaEventRecord(cuda->wave_done, cuda->stream), err);
+        CV_CUDA_CHECK(cudaEventSynchronize(cuda->wave_done), err);
+    } else {
+        CV_CUDA_CHECK(cudaStreamSynchronize(cuda->stream), err);
+    }
     ((cuda_backend_t *)cuda)->pinned_used = 0;
     cv_cuda_graph_synchronized(cuda);
     return CV_STATUS_OK;
@@ -651,6 +659,7 @@ static void cuda_destroy(cv_backend_t *b)
     cudaFree(cuda->pinned_device);
     if (cuda->pinned) cudaFreeHost(cuda->pinned);
     if (cuda->stream) cudaStreamDestroy(cuda->stream);
+    if (cuda->wave_done) cudaEventDestroy(cuda->wave_done);
     cudaGetLastError();
     cv_cpu_ctx_release(&be->cpu);
     cv_free(be);
@@ -783,8 +792,12 @@ extern "C" cv_status cv_backend_cuda_create(int device, cv_backend_t **out, cv_e
             CV_STATUS_OK ||
         (st = env_switch("CARAVEL_HALF_POOLS", "fp32", "half", true, &cuda->half_pools, err)) != CV_STATUS_OK ||
         (st = env_switch("CARAVEL_FP32_GEMM", "sgemm", "3xtf32", false, &cuda->fp32_3xtf32, err)) != CV_STATUS_OK ||
-        (st = env_switch("CARAVEL_TF32_GEMM", "cublas", "cutlass", false, &cuda->tf32_cutlass, err)) != CV_STATUS_OK)
+        (st = env_switch("CARAVEL_TF32_GEMM", "cublas", "cutlass", false, &cuda->tf32_cutlass, err)) != CV_STATUS_OK ||
+        (st = env_switch("CARAVEL_WAIT", "spin", "block", false, &cuda->wait_blocking, err)) != CV_STATUS_OK)
         goto fail;
+    if (cuda->wait_blocking &&
+        (e = cudaEventCreateWithFlags(&cuda->wave_done, cudaEventBlockingSync | cudaEventDisableTiming)) != cudaSuccess)
+        goto cuda_fail;
     if ((st = cv_cuda_graphs_create(cuda, err)) != CV_STATUS_OK) goto fail;
     if ((st = cv_cuda_host_blocks_create(cuda, err)) != CV_STATUS_OK) goto fail;
     *out = &cuda->base;

@@ -123,6 +123,15 @@ typedef struct cv_cuda {
     bool tf32_cutlass;
     long conv_3xtf32_launches, conv_tf32_cutlass_launches; /* for tests */
     long conv_fused_f32_launches; /* of those, with the epilogue inside (tests) */
+    /* How a wave's end is waited for (cuda_synchronize): by default
+     * cudaStreamSynchronize, which spins on a core of its own (CUDA's
+     * choice with fewer contexts than cores); CARAVEL_WAIT=block: on an
+     * event made with cudaEventBlockingSync, so the lane's thread sleeps
+     * while the GPU computes instead of spinning beside the scheduler's
+     * and the other lanes' threads (issue 8: what a wave's host time costs
+     * under load). */
+    bool wait_blocking;
+    cudaEvent_t wave_done; /* wait_blocking's event */
     /* The process's pinned host blocks made by host_alloc (request
      * buffers), which copy_many moves in one call (cuda_copy.cu). */
     struct cv_cuda_host_blocks *host_blocks;
@@ -154,7 +163,7 @@ cv_status cv_cuda_stage(cv_cuda_t *cuda, size_t bytes, void **host, void **devic
  * for cases an entry does not handle (a dtype, a rank). */
 cv_status cv_cuda_run_on_host(cv_cuda_t *cuda, const cv_step_run_t *run, cv_err_t *err);
 
-/* A tenant's constants table (tenant_upload) holds 2 * nvalues + 4
+/* A tenant's constants table (tenant_upload) holds 2 * nvalues + 5
  * entries: [v] the device copy of constant v in its own dtype (FP32 stays
  * FP32 whatever the precision, so every kernel reads what the plan says);
  * [nvalues + v] for FP16/BF16 tenants, the half copy of a weight that a
@@ -165,7 +174,11 @@ cv_status cv_cuda_run_on_host(cv_cuda_t *cuda, const cv_step_run_t *run, cv_err_
  * since a released tenant's table (host) and block (device) addresses may
  * come back for the next one; [2 * nvalues + 3] a device copy of entries
  * [0, 2 * nvalues), in the block, from which the cache's rebind kernel
- * points a graph's tables at the tenant. A weight kept as its half copy
+ * points a graph's tables at the tenant; [2 * nvalues + 4] non-NULL when
+ * any constant is the weight store's (another tenant may read the same
+ * copy), NULL when every one lies in the tenant's own block: the cache's
+ * grouping skips the per-weight comparisons between two tenants that share
+ * nothing. A weight kept as its half copy
  * only (cv_cuda_t.half_only_weights) has [v] == [nvalues + v]:
  * the entry still tells tensors apart, and nothing reads it as FP32 but
  * the host fallback, which converts the half copy back. */
@@ -180,6 +193,10 @@ static inline uint64_t cv_cuda_tenant_serial(void *const *constants, const cv_gr
 static inline void *const *cv_cuda_tenant_device_table(void *const *constants, const cv_graph_t *g)
 {
     return (void *const *)constants[2 * g->nvalues + 3];
+}
+static inline bool cv_cuda_tenant_may_share(void *const *constants, const cv_graph_t *g)
+{
+    return constants[2 * g->nvalues + 4] != NULL;
 }
 
 /* ---- the super-kernel cache (cuda_graph.cu) -------------------------------
