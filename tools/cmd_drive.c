@@ -1319,10 +1319,10 @@ static void print_result(const drive_ctx_t *c, double load, const drive_result_t
         if (in_flight < 0.8 * kept) {
             long silent = 0;
             for (long t = 0; t < c->active && res->tenants; t++) silent += res->tenants[t].completed == 0;
-            printf("  note: completed/s x mean latency = %.0f in flight of %.0f kept outstanding (Little's law): "
-                   "the longest waits fell outside the window and are not in these figures; %ld tenants had no "
-                   "measured answer\n",
-                   in_flight, kept, silent);
+            printf("  note: completed/s x mean latency = %.0f in flight of %.0f kept outstanding: the longest "
+                   "waits fell outside the window and are not in these figures (Little's law puts the mean at "
+                   "%.2f ms); %ld tenants had no measured answer\n",
+                   in_flight, kept, 1e3 * kept / res->completed_per_s, silent);
         }
     }
     printf("  fused %.1f%% of completed; %ld waves, %.2f requests each; widths (tenants)", 100 * res->fused_share,

@@ -52,8 +52,8 @@
 #           is left; first the decision alone (sched_decision, no device).
 #           SCHED_PARTS="decision sweep peers compare mobilenet" (the default)
 #           picks the steps (`host`, not among them: a 64-tenant wave's host
-#           time saturated, with one wave in flight, with the copy kernel;
-#           sched_host.csv); SCHED_SECONDS (470) bounds them. Ends within ~8 minutes (each step is bounded by what is
+#           time saturated, with one wave in flight, with the copy kernel,
+#           with graphs launched from the device; sched_host.csv); SCHED_SECONDS (470) bounds them. Ends within ~8 minutes (each step is bounded by what is
 #           left). sched.csv, sched_saturation.csv, sched_compare.csv
 #   shared  tenants that share layers (issue 14), per SHARED_ARCHS (default
 #           resnet50 mobilenet_v2; one arch per call fits best): one tenant
@@ -523,7 +523,10 @@ sched)
     #    outstanding) as in 3, then with one wave in flight a family (no
     #    two lanes launching at once), then with the inputs placed by one
     #    copy kernel (CARAVEL_COPY_KERNEL=on: one launch, not a copy a
-    #    request). sched_host.csv (drive's columns; the label says which).
+    #    request), then with the graphs launched from the device
+    #    (CARAVEL_GRAPH_LAUNCH=device: the host launches a one-node
+    #    launcher). SCHED_HOST_WAYS picks some of lanes2 lanes1 copykernel
+    #    device. sched_host.csv (drive's columns; the label says which).
     for pair in ${SCHED_HOST_PAIRS:-mobilenet_v2:64 resnet50:64}; do
         part host || break
         arch=${pair%%:*} R=${pair##*:}
@@ -531,13 +534,14 @@ sched)
         export_tenants "$arch" "$R"
         exported "$arch" "$R" || continue
         m=$(tenant_models "$arch" "$R")
-        for how in lanes2 lanes1 copykernel; do
+        for how in ${SCHED_HOST_WAYS:-lanes2 lanes1 copykernel device}; do
           fits 25 "$arch $how" || break
-          extra="" ck=""
+          extra="" ck="" gl=""
           [ $how = lanes1 ] && extra="--waves-in-flight 1"
           [ $how = copykernel ] && ck=on
+          [ $how = device ] && gl=device
           # shellcheck disable=SC2086
-          CARAVEL_COPY_KERNEL=$ck drive "$(limit 60)" --label "$arch-R$R-$how" $m --policy spacetime --max-wave-rows "$R" \
+          CARAVEL_COPY_KERNEL=$ck CARAVEL_GRAPH_LAUNCH=$gl drive "$(limit 60)" --label "$arch-R$R-$how" $m --policy spacetime --max-wave-rows "$R" \
             --concurrency $((3 * R)) $extra --warmup 2 --duration 4 --csv "$out/sched_host.csv"
           echo "$arch R=$R $how: $(col "$out/sched_host.csv" "$arch-R$R-$how" spacetime 15) inf/s, decision $(col "$out/sched_host.csv" "$arch-R$R-$how" spacetime 32) us, rebind $(col "$out/sched_host.csv" "$arch-R$R-$how" spacetime 39) us, graph launch $(col "$out/sched_host.csv" "$arch-R$R-$how" spacetime 40) us, lookup $(col "$out/sched_host.csv" "$arch-R$R-$how" spacetime 41) us"
         done

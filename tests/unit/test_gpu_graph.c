@@ -42,7 +42,10 @@
  * would write (cv_cuda_graph_rebind_mode), and counted; (a), (f), (g) and
  * (h) run again with the kernel as a launch of its own
  * (CARAVEL_REBIND=kernel) and with the node reading its members' tables
- * from mapped host memory (CARAVEL_REBIND=mapped).
+ * from mapped host memory (CARAVEL_REBIND=mapped); (a), (f), (g) with the
+ * graphs launched from the device (CARAVEL_GRAPH_LAUNCH=device: a one-node
+ * launcher graph tail-launches them), counted, and (h) there too, whose
+ * bound graph must stay launched from the host.
  * Waves of random members in flight on several lanes at once are in
  * test_gpu_sched_runtime.c. Solo outputs come from the CPU backend (each
  * tenant alone); device time of the last wave is reported by the stats.
@@ -74,6 +77,8 @@ static cv_executor_t *gpu_exec;
  * rebind node (every such rebind checked against the host's words), or on
  * the host only. */
 static cv_cuda_rebind_way_t rebind_way = CV_CUDA_REBIND_NODE;
+/* Whether the fresh backend launches its captured graphs from the device. */
+static bool device_launch;
 
 static int setup_group(void **state)
 {
@@ -97,6 +102,7 @@ static int setup_gpu(void **state)
         return -1;
     }
     cv_cuda_graph_rebind_mode((cv_cuda_t *)gpu, rebind_way, rebind_way != CV_CUDA_REBIND_HOST);
+    cv_cuda_graph_launch_mode((cv_cuda_t *)gpu, device_launch);
     return cv_exec_create(gpu, &gpu_exec, &err) == CV_STATUS_OK ? 0 : -1;
 }
 
@@ -791,6 +797,65 @@ static int teardown_other_rebinds(void **state)
     return teardown_gpu(state);
 }
 
+/* The same with the graphs launched from the device (the mapped node is
+ * what lets them be): every wave of a cached shape so launched, none
+ * refused, outputs as right. */
+static int setup_device_launch(void **state)
+{
+    rebind_way = CV_CUDA_REBIND_MAPPED;
+    device_launch = true;
+    return setup_gpu(state);
+}
+static int teardown_device_launch(void **state)
+{
+    device_launch = false;
+    return teardown_other_rebinds(state);
+}
+static void device_launch_counts(long *launched, long *refused)
+{
+    cv_cuda_graph_launch_counts((cv_cuda_t *)gpu, launched, refused);
+    printf("  launched from the device: %ld waves; captures the driver refused it: %ld\n", *launched, *refused);
+}
+static void expect_device_launches(void)
+{
+    long launched, refused;
+    device_launch_counts(&launched, &refused);
+    assert_int_equal(refused, 0);
+    assert_int_equal(launched, stats().graph_hits + stats().graph_misses);
+}
+static void test_single_slice_members(void **state);
+static void test_bound_graph_refreshes(void **state);
+static void test_device_launch_replay(void **state)
+{
+    test_replay_and_members(state);
+    expect_device_launches();
+}
+static void test_device_launch_members_8(void **state)
+{
+    run_members_tables(8);
+    expect_device_launches();
+}
+static void test_device_launch_members_70(void **state)
+{
+    run_members_tables(70);
+    expect_device_launches();
+}
+static void test_device_launch_single(void **state)
+{
+    test_single_slice_members(state);
+    expect_device_launches();
+}
+/* A bound graph is refreshed by update, which a device-launched graph
+ * would have to follow with an upload: it stays launched from the host. */
+static void test_device_launch_bound(void **state)
+{
+    test_bound_graph_refreshes(state);
+    long launched, refused;
+    device_launch_counts(&launched, &refused);
+    assert_int_equal(launched, 0);
+    assert_int_equal(refused, 0);
+}
+
 /* ---- (g) single inferences ---------------------------------------------------------- */
 
 static void test_single_slice_members(void **state)
@@ -974,6 +1039,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_members_tables_70, setup_mapped_rebinds, teardown_other_rebinds),
         cmocka_unit_test_setup_teardown(test_single_slice_members, setup_mapped_rebinds, teardown_other_rebinds),
         cmocka_unit_test_setup_teardown(test_bound_graph_refreshes, setup_mapped_rebinds, teardown_other_rebinds),
+        cmocka_unit_test_setup_teardown(test_device_launch_replay, setup_device_launch, teardown_device_launch),
+        cmocka_unit_test_setup_teardown(test_device_launch_members_8, setup_device_launch, teardown_device_launch),
+        cmocka_unit_test_setup_teardown(test_device_launch_members_70, setup_device_launch, teardown_device_launch),
+        cmocka_unit_test_setup_teardown(test_device_launch_single, setup_device_launch, teardown_device_launch),
+        cmocka_unit_test_setup_teardown(test_device_launch_bound, setup_device_launch, teardown_device_launch),
         cmocka_unit_test_setup_teardown(test_single_slice_members, setup_gpu, teardown_gpu),
         cmocka_unit_test_setup_teardown(test_first_waves_marked, setup_gpu, teardown_gpu),
         cmocka_unit_test_setup_teardown(test_bound_graph_refreshes, setup_gpu, teardown_gpu),

@@ -5,8 +5,9 @@
  * shutdown, refusals at once, waits, and waves of changing members over
  * the lanes' super-kernel caches (rebinds, never refreshes); then the
  * policies, stress and members again with a wave's copies as one kernel
- * (CARAVEL_COPY_KERNEL=on), and with the lanes' blocking wait
- * (CARAVEL_WAIT=block). Needs a GPU:
+ * (CARAVEL_COPY_KERNEL=on), with the lanes' blocking wait
+ * (CARAVEL_WAIT=block), and with graphs launched from the device
+ * (CARAVEL_GRAPH_LAUNCH=device). Needs a GPU:
  * exits 77 (skipped) with the reason when there is none or the build has
  * no CUDA backend.
  */
@@ -52,6 +53,18 @@ int main(void)
         cmocka_unit_test(test_spacetime_changing_members),
     };
     failed += cmocka_run_group_tests(with_blocking_wait, find_repo, NULL);
+    /* Again with the lanes' graphs launched from the device
+     * (CARAVEL_GRAPH_LAUNCH=device): waves of changing members on several
+     * lanes at once, each tail-launched by its launcher graph. */
+    unsetenv("CARAVEL_WAIT");
+    setenv("CARAVEL_GRAPH_LAUNCH", "device", 1);
+    const struct CMUnitTest with_device_launch[] = {
+        cmocka_unit_test(test_spacetime_matches_alone),
+        cmocka_unit_test(test_space_matches_alone),
+        cmocka_unit_test(test_exactly_once_stress),
+        cmocka_unit_test(test_spacetime_changing_members),
+    };
+    failed += cmocka_run_group_tests(with_device_launch, find_repo, NULL);
     return failed;
 }
 

@@ -164,6 +164,10 @@ typedef struct graph_entry {
      * the entry lives; rebind_mapped: the exec's node is that kind. */
     void *const **tables_host, *const **tables_device;
     bool rebind_mapped;
+    /* CARAVEL_GRAPH_LAUNCH=device: exec was instantiated for device launch
+     * and uploaded, and this one-node graph launches it from the device
+     * (cuda_graph_launch.cu); NULL: exec is launched from the host. */
+    cudaGraphExec_t launcher;
 } graph_entry_t;
 
 /* A word of a shape's region that holds (char *)constants[index] + offset
@@ -232,6 +236,12 @@ struct cv_cuda_graphs {
      * (cv_cuda_graph_synchronized): its rebind node may not have read its
      * mapped tables yet. */
     bool pending;
+    /* CARAVEL_GRAPH_LAUNCH=device (tests: cv_cuda_graph_launch_mode):
+     * graphs captured from now on launched from the device where the
+     * driver takes them (their rebind the mapped node's); waves so
+     * launched, and captures it refused (they launch from the host). */
+    bool device_launch;
+    long device_launches, device_launch_refused;
 };
 
 typedef struct cv_cuda_graphs graphs_t;
@@ -249,6 +259,8 @@ static long fallback_total(const cv_cuda_t *cuda)
 
 static void drop_exec(graph_entry_t *e)
 {
+    if (e->launcher) cudaGraphExecDestroy(e->launcher);
+    e->launcher = NULL;
     if (e->graph) cudaGraphDestroy(e->graph);
     e->graph = NULL;
     e->rebind_node = NULL;
@@ -467,8 +479,31 @@ static cudaError_t region_copy(cv_cuda_t *cuda, graph_entry_t *e)
 /* Launches a shape's graph on the stream. */
 static cudaError_t launch(cv_cuda_t *cuda, graph_entry_t *e)
 {
-    cuda->graphs->pending = true;
-    return cudaGraphLaunch(e->exec, cuda->stream);
+    graphs_t *G = cuda->graphs;
+    G->pending = true;
+    if (!e->launcher) return cudaGraphLaunch(e->exec, cuda->stream);
+    G->device_launches++;
+    return cudaGraphLaunch(e->launcher, cuda->stream);
+}
+
+/* Instantiates a captured graph for device launch, uploads it and makes
+ * its launcher (e->launcher); false, with nothing kept and the error
+ * cleared, where the driver refuses any of it (a node kind device graphs
+ * may not hold): the caller instantiates it for the host. */
+static bool instantiate_for_device(cv_cuda_t *cuda, graph_entry_t *e, cudaGraph_t graph)
+{
+    cudaError_t ce = cudaGraphInstantiateWithFlags(&e->exec, graph, cudaGraphInstantiateFlagDeviceLaunch);
+    if (ce == cudaSuccess) ce = cudaGraphUpload(e->exec, cuda->stream);
+    if (ce == cudaSuccess) ce = cv_cuda_graph_launcher_make(e->exec, &e->launcher);
+    if (ce == cudaSuccess) return true;
+    cv_log(CV_LOG_INFO, "cuda: a captured wave cannot be launched from the device (%s); launching it from the host",
+           cudaGetErrorString(ce));
+    cudaGetLastError();
+    if (e->exec) cudaGraphExecDestroy(e->exec);
+    e->exec = NULL;
+    e->launcher = NULL;
+    cuda->graphs->device_launch_refused++;
+    return false;
 }
 
 /* The word a patch writes for these slices: the address `offset` bytes
@@ -1007,6 +1042,17 @@ extern "C" void cv_cuda_graph_synchronized(cv_cuda_t *cuda)
 
 extern "C" long cv_cuda_graph_aborts(const cv_cuda_t *cuda) { return cuda->graphs ? cuda->graphs->aborts : 0; }
 
+extern "C" void cv_cuda_graph_launch_mode(cv_cuda_t *cuda, bool on_device)
+{
+    if (cuda->graphs) cuda->graphs->device_launch = on_device;
+}
+
+extern "C" void cv_cuda_graph_launch_counts(const cv_cuda_t *cuda, long *on_device, long *refused)
+{
+    *on_device = cuda->graphs ? cuda->graphs->device_launches : 0;
+    *refused = cuda->graphs ? cuda->graphs->device_launch_refused : 0;
+}
+
 extern "C" void cv_cuda_graph_rebind_mode(cv_cuda_t *cuda, cv_cuda_rebind_way_t way, bool check)
 {
     if (!cuda->graphs) return;
@@ -1223,14 +1269,22 @@ static cv_status finish_capture(cv_cuda_t *cuda, graph_entry_t *e, bool bound, c
         }
     }
     bool refresh = e->exec != NULL;
-    if (!failed && refresh) {
+    /* A device-launched graph would have to be uploaded again after an
+     * update: it is made anew instead (a bound graph's refresh only). */
+    if (!failed && refresh && e->launcher) drop_exec(e);
+    if (!failed && e->exec) {
         cudaGraphExecUpdateResultInfo info;
         if (cudaGraphExecUpdate(e->exec, graph, &info) != cudaSuccess) {
             cudaGetLastError();
             drop_exec(e);
         }
     }
-    if (!failed && !e->exec && cudaGraphInstantiate(&e->exec, graph, 0) != cudaSuccess) {
+    /* From the device only where nothing of the graph changes between
+     * launches: the mapped rebind node (or no member words at all), never a
+     * bound graph (refreshed by update). */
+    bool device = G->device_launch && !bound && (node ? mapped : e->npatches == 0);
+    if (!failed && !e->exec && !(device && instantiate_for_device(cuda, e, graph)) &&
+        cudaGraphInstantiate(&e->exec, graph, 0) != cudaSuccess) {
         e->exec = NULL;
         failed = "cudaGraphInstantiate";
     }
@@ -1376,6 +1430,15 @@ extern "C" cv_status cv_cuda_graphs_create(cv_cuda_t *cuda, cv_err_t *err)
         cv_free(G);
         return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT, "CARAVEL_REBIND must be node, kernel or mapped, not '%.40s'",
                          way);
+    }
+    /* How a captured wave is launched: CARAVEL_GRAPH_LAUNCH=host (the
+     * default) or device (cuda_graph_launch.cu). */
+    const char *launch_env = getenv("CARAVEL_GRAPH_LAUNCH");
+    G->device_launch = launch_env && !strcmp(launch_env, "device");
+    if (launch_env && *launch_env && strcmp(launch_env, "device") && strcmp(launch_env, "host")) {
+        cv_free(G);
+        return cv_errorf(err, CV_STATUS_INVALID_ARGUMENT, "CARAVEL_GRAPH_LAUNCH must be host or device, not '%.40s'",
+                         launch_env);
     }
     cudaError_t e = cudaEventCreate(&G->start);
     if (e == cudaSuccess) {

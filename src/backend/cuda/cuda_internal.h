@@ -300,6 +300,14 @@ typedef enum cv_cuda_rebind_way {
  * counts: rebinds done on the device, words that differed in checks. */
 void cv_cuda_graph_rebind_mode(cv_cuda_t *cuda, cv_cuda_rebind_way_t way, bool check);
 void cv_cuda_graph_rebind_counts(const cv_cuda_t *cuda, long *on_device, long *mismatches);
+/* For tests: launch graphs captured from now on from the device
+ * (CARAVEL_GRAPH_LAUNCH=device), and count the waves so launched and the
+ * captures the driver refused it (launched from the host instead). */
+void cv_cuda_graph_launch_mode(cv_cuda_t *cuda, bool on_device);
+void cv_cuda_graph_launch_counts(const cv_cuda_t *cuda, long *on_device, long *refused);
+/* cuda_graph_launch.cu: a one-node graph whose kernel tail-launches
+ * `target` (instantiated for device launch and uploaded). */
+cudaError_t cv_cuda_graph_launcher_make(cudaGraphExec_t target, cudaGraphExec_t *launcher);
 
 /* A step whose launches depend on which of a wave's slices share a
  * weight (Gemm, MatMul: a GEMM problem per run of slices that read one B,
