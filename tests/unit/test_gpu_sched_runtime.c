@@ -15,6 +15,24 @@
 #define SCHED_ON_CUDA
 #include "test_sched_runtime.c"
 
+/* The tests that exercise lanes, waves and members, once more with the
+ * environment switch `var` set to `value` (read by each fresh backend). */
+static int again_with(const char *var, const char *value)
+{
+    setenv(var, value, 1);
+    const struct CMUnitTest again[] = {
+        cmocka_unit_test(test_spacetime_matches_alone),
+        cmocka_unit_test(test_space_matches_alone),
+        cmocka_unit_test(test_exactly_once_stress),
+        cmocka_unit_test(test_spacetime_changing_members),
+    };
+    char name[96];
+    snprintf(name, sizeof name, "%s=%s", var, value);
+    int failed = cmocka_run_group_tests_name(name, again, find_repo, NULL);
+    unsetenv(var);
+    return failed;
+}
+
 int main(void)
 {
     if (cv_test_gpu_skip()) return 77;
@@ -32,39 +50,16 @@ int main(void)
         cmocka_unit_test(test_space_lane_replaced),
     };
     int failed = cmocka_run_group_tests(tests, find_repo, NULL);
-    /* Again with a wave's uploads and downloads as one kernel each
-     * (cuda_copy.cu; the request buffers are pinned blocks it reads). */
-    setenv("CARAVEL_COPY_KERNEL", "on", 1);
-    const struct CMUnitTest with_copy_kernel[] = {
-        cmocka_unit_test(test_spacetime_matches_alone),
-        cmocka_unit_test(test_space_matches_alone),
-        cmocka_unit_test(test_exactly_once_stress),
-        cmocka_unit_test(test_spacetime_changing_members),
-    };
-    failed += cmocka_run_group_tests(with_copy_kernel, find_repo, NULL);
-    /* Again with the lanes waiting for their waves asleep on a
-     * blocking-sync event instead of spinning (CARAVEL_WAIT=block). */
-    unsetenv("CARAVEL_COPY_KERNEL");
-    setenv("CARAVEL_WAIT", "block", 1);
-    const struct CMUnitTest with_blocking_wait[] = {
-        cmocka_unit_test(test_spacetime_matches_alone),
-        cmocka_unit_test(test_space_matches_alone),
-        cmocka_unit_test(test_exactly_once_stress),
-        cmocka_unit_test(test_spacetime_changing_members),
-    };
-    failed += cmocka_run_group_tests(with_blocking_wait, find_repo, NULL);
-    /* Again with the lanes' graphs launched from the device
-     * (CARAVEL_GRAPH_LAUNCH=device): waves of changing members on several
-     * lanes at once, each tail-launched by its launcher graph. */
-    unsetenv("CARAVEL_WAIT");
-    setenv("CARAVEL_GRAPH_LAUNCH", "device", 1);
-    const struct CMUnitTest with_device_launch[] = {
-        cmocka_unit_test(test_spacetime_matches_alone),
-        cmocka_unit_test(test_space_matches_alone),
-        cmocka_unit_test(test_exactly_once_stress),
-        cmocka_unit_test(test_spacetime_changing_members),
-    };
-    failed += cmocka_run_group_tests(with_device_launch, find_repo, NULL);
+    /* A wave's uploads and downloads as one kernel each (cuda_copy.cu; the
+     * request buffers are pinned blocks it reads). */
+    failed += again_with("CARAVEL_COPY_KERNEL", "on");
+    /* The lanes waiting for their waves asleep on a blocking-sync event
+     * instead of spinning. */
+    failed += again_with("CARAVEL_WAIT", "block");
+    /* The lanes' graphs launched from the device: waves of changing
+     * members on several lanes at once, each tail-launched by its
+     * launcher graph. */
+    failed += again_with("CARAVEL_GRAPH_LAUNCH", "device");
     return failed;
 }
 
