@@ -404,14 +404,12 @@ static uint64_t spacetime_estimate(cv_sched_t *s, cv_sched_tenant_t *t, int64_t 
         if (at < start) start = at;
     }
     if (start == UINT64_MAX) start = now;
-    double shares = t->queued ? 0 : t->share;
-    for (int i = cv_sched_next_queued(g, 0); i < g->ntenants; i = cv_sched_next_queued(g, i + 1))
-        shares += g->tenants[i]->share;
+    /* the shares of the tenants queued, this one among them */
+    double shares = (t->queued ? 0 : t->share) + g->queued_share;
     int64_t max_rows = s->config.max_wave_rows;
     int64_t per_wave = (int64_t)((double)max_rows * t->share / shares);
     if (per_wave < rows) per_wave = rows;
-    int64_t ahead = rows;
-    for (const cv_sched_req_t *r = t->head; r && r->priority >= priority; r = r->next) ahead += r->rows;
+    int64_t ahead = rows + cv_sched_rows_ahead(t, priority);
     int64_t waves = (ahead + per_wave - 1) / per_wave;
     int64_t width = g->queued_rows + rows;
     if (width > max_rows) width = max_rows;

@@ -195,7 +195,8 @@ static void unlink_queued(cv_sched_t *s, cv_sched_req_t *req)
     cv_sched_group_t *g = t->group;
     if (--t->queued == 0) {
         g->has_queued[t->index / 64] &= ~(1ull << (t->index % 64));
-        g->queued_tenants--;
+        /* exactly 0 whenever nothing is queued: no rounding carried over */
+        g->queued_share = --g->queued_tenants ? g->queued_share - t->share : 0.0;
     }
     t->queued_rows -= req->rows;
     g->queued_rows -= req->rows;
@@ -263,6 +264,7 @@ static void enqueue(cv_sched_t *s, cv_sched_req_t *req)
     if (t->queued++ == 0) {
         g->has_queued[t->index / 64] |= 1ull << (t->index % 64);
         g->queued_tenants++;
+        g->queued_share += t->share;
     }
     t->queued_rows += req->rows;
     g->queued++;
@@ -398,10 +400,22 @@ void cv_sched_take_batch(cv_sched_t *s, cv_sched_lane_t *lane, cv_sched_tenant_t
     }
 }
 
+int64_t cv_sched_rows_ahead(const cv_sched_tenant_t *t, int priority)
+{
+    /* The queue runs from the highest priority down: when its last is at
+     * least `priority`, every request is ahead, and the tenant's count
+     * says how many rows without a walk over requests that other threads
+     * wrote (a cache miss each, under the runtime's lock, per submit). */
+    if (!t->tail) return 0;
+    if (t->tail->priority >= priority) return t->queued_rows;
+    int64_t ahead = 0;
+    for (const cv_sched_req_t *r = t->head; r && r->priority >= priority; r = r->next) ahead += r->rows;
+    return ahead;
+}
+
 double cv_sched_batched_ns(const cv_sched_t *s, const cv_sched_tenant_t *t, int64_t rows, int priority)
 {
-    int64_t ahead = rows;
-    for (const cv_sched_req_t *r = t->head; r && r->priority >= priority; r = r->next) ahead += r->rows;
+    int64_t ahead = rows + cv_sched_rows_ahead(t, priority);
     int64_t w = s->config.max_wave_rows;
     int64_t full = (ahead - 1) / w, rest = ahead - full * w;
     return (double)full * cv_sched_predict(t->group, w) + cv_sched_predict(t->group, rest);

@@ -149,10 +149,14 @@ struct cv_sched_group {
      *             the order a pass over every tenant would, so that sums
      *             and ties come out the same
      * queued_tenants  the bits set
+     * queued_share    the sum of those tenants' shares, added and taken
+     *                 away as they come and go (within rounding of the sum
+     *                 in tenant order; exactly 0 when none is queued)
      * queued, queued_rows, in_flight  the sums of its tenants' */
     uint64_t *has_queued;
     int has_queued_words;      /* allocated */
     int queued_tenants;
+    double queued_share;
     int queued;
     int64_t queued_rows;
     int in_flight;
@@ -334,5 +338,8 @@ void cv_sched_take_batch(cv_sched_t *s, cv_sched_lane_t *lane, cv_sched_tenant_t
 /* Time for t's queued rows ahead of a request of this priority, plus
  * `rows`, served in waves of up to max_wave_rows rows of t alone. */
 double cv_sched_batched_ns(const cv_sched_t *s, const cv_sched_tenant_t *t, int64_t rows, int priority);
+/* Rows of t's queued requests of at least `priority` (those a new request
+ * of that priority waits behind). */
+int64_t cv_sched_rows_ahead(const cv_sched_tenant_t *t, int priority);
 
 #endif /* CV_SCHED_H */

@@ -193,6 +193,7 @@ static void check_counters(const sim_t *m)
     int queued = 0, in_flight = 0;
     for (const cv_sched_group_t *g = m->s->groups; g; g = g->next) {
         int g_queued = 0, g_in_flight = 0, queued_tenants = 0;
+        double queued_share = 0;
         int64_t g_rows = 0, min_rows = INT64_MAX, max_rows = 0;
         uint64_t earliest = CV_SCHED_NO_DEADLINE;
         for (int i = 0; i < g->ntenants; i++) {
@@ -216,6 +217,7 @@ static void check_counters(const sim_t *m)
             if (bit != (t_queued > 0))
                 fail_msg("tenant %d of %d: queued %d, its bit %d", i, g->ntenants, t_queued, (int)bit);
             queued_tenants += t_queued > 0;
+            if (t_queued > 0) queued_share += t->share;
             g_queued += t_queued;
             g_rows += t_rows;
             g_in_flight += t->in_flight;
@@ -224,6 +226,10 @@ static void check_counters(const sim_t *m)
         for (int i = g->ntenants; i < (g->ntenants + 63) / 64 * 64; i++)
             assert_false((g->has_queued[i / 64] >> (i % 64)) & 1);
         assert_int_equal(g->queued_tenants, queued_tenants);
+        /* kept by additions and subtractions: rounding apart, the sum */
+        if (fabs(g->queued_share - queued_share) > 1e-9 * (1 + queued_share))
+            fail_msg("queued share %.17g, its tenants' %.17g", g->queued_share, queued_share);
+        if (!queued_tenants) assert_true(g->queued_share == 0.0);
         assert_int_equal(g->queued, g_queued);
         assert_int_equal(g->queued_rows, g_rows);
         assert_int_equal(g->in_flight, g_in_flight);
