@@ -168,6 +168,7 @@ typedef struct graph_entry {
      * and uploaded, and this one-node graph launches it from the device
      * (cuda_graph_launch.cu); NULL: exec is launched from the host. */
     cudaGraphExec_t launcher;
+    struct cv_cuda_graphs *owner; /* the cache it is an entry of */
 } graph_entry_t;
 
 /* A word of a shape's region that holds (char *)constants[index] + offset
@@ -259,6 +260,14 @@ static long fallback_total(const cv_cuda_t *cuda)
 
 static void drop_exec(graph_entry_t *e)
 {
+    /* A launcher launched but not yet run would tail-launch a destroyed
+     * graph: wait for the backend's last wave first. (The executor
+     * synchronises every wave, so nothing is pending here today; this
+     * keeps a pipelining caller safe too.) */
+    if (e->launcher && e->owner && e->owner->pending) {
+        cudaEventSynchronize(e->owner->stop);
+        cudaGetLastError();
+    }
     if (e->launcher) cudaGraphExecDestroy(e->launcher);
     e->launcher = NULL;
     if (e->graph) cudaGraphDestroy(e->graph);
@@ -429,6 +438,7 @@ static graph_entry_t *entry_for(graphs_t *G, const cv_plan_t *plan, cv_precision
     }
     if (grouping) memcpy(grouping, G->grouping, sizeof(uint64_t) * (size_t)G->grouping_words);
     graph_entry_t *e = victim;
+    e->owner = G;
     e->grouping = grouping;
     e->grouping_words = G->grouping_words;
     e->used = true;
