@@ -709,16 +709,18 @@ static void test_half_activations(void **state)
  * (FP32 parts laid out alike), c2 and c7 with the residual fused; with the
  * columns as NCHW (pixels) and K-contiguous (taps, CARAVEL_CONV_COLUMNS:
  * c1 from FP32 X, the others from half X, 1x1s copied), the latter with
- * the narrow tiles a wave this small gets and with the widest (32
- * channels: 40 = 32 + a partial tile of 8). A wave of 5 tenants each way
+ * the narrow tiles a wave this small gets, with the widest (32
+ * channels: 40 = 32 + a partial tile of 8; runs of 16 where 16 | C) and
+ * with im2col_rows_kernel's first mapping of threads (by runs). A wave of 5 tenants each way
  * and with C in planes: each within tolerance of the CPU's FP32 wave and
  * of C in planes, each slice within it of its tenant alone, and each way
  * taken (counted) only where asked. */
 static void test_conv_channels_c(void **state)
 {
-    enum { R = CHAIN_R };
+    enum { R = CHAIN_R, WAYS = 5 };
     cv_cuda_t *cuda = (cv_cuda_t *)B.cuda;
     bool was = cuda->conv_channels_c, was_k = cuda->conv_k_major, was_wide = cuda->k_major_wide_tiles;
+    bool was_runs = cuda->im2col_by_runs;
     bool was_cutlass = cuda->conv_cutlass, was_pools = cuda->half_pools;
     cuda->conv_cutlass = false; /* the fused GEMMs would take the 8x8 planes: test_conv_fused */
     cuda->half_pools = true;
@@ -729,15 +731,17 @@ static void test_conv_channels_c(void **state)
         printf(" %s, %lldx%lld planes\n", precision_name(prec), (long long)hw, (long long)hw);
         chain_wave_t w;
         chain_wave_make(&w, prec, 1500, 500, hw, 91);
-        cv_tensor_t out[4];
-        for (int way = 0; way < 4; way++) {
+        cv_tensor_t out[WAYS];
+        for (int way = 0; way < WAYS; way++) {
             const char *name = way == 0   ? "planes"
                                : way == 1 ? "channels, pixel columns"
                                : way == 2 ? "channels, tap columns"
-                                          : "channels, tap columns, wide tiles";
+                               : way == 3 ? "channels, tap columns, wide tiles"
+                                          : "channels, tap columns, im2col by runs";
             cuda->conv_channels_c = way >= 1;
             cuda->conv_k_major = way >= 2;
             cuda->k_major_wide_tiles = way == 3;
+            cuda->im2col_by_runs = way == 4;
             long before = cuda->conv_channels_c_launches, before_k = cuda->conv_k_major_launches;
             cv_plan_t *p = plan_of(w.tn.graphs[0], &w.x.shape); /* a plan per way: no graph of the other's replays */
             out[way] = run_plan(B.cuda_exec, p, w.tn.cuda_tables, w.rows, R, prec, &w.x);
@@ -753,19 +757,20 @@ static void test_conv_channels_c(void **state)
                    name, ran, d, worst_solo);
             cv_plan_destroy(p);
         }
-        for (int way = 1; way < 4; way++) {
+        for (int way = 1; way < WAYS; way++) {
             double d_ways = cv_test_rel_diff(&out[way], &out[0]);
-            printf("    %s columns vs C in planes %.2e\n", way == 1 ? "pixel" : way == 2 ? "tap" : "tap (wide tiles)",
-                   d_ways);
+            printf("    %s columns vs C in planes %.2e\n",
+                   way == 1 ? "pixel" : way == 2 ? "tap" : way == 3 ? "tap (wide tiles)" : "tap (by runs)", d_ways);
             if (!(d_ways <= tolerance(prec)))
                 fail_msg("%s: way %d vs C in planes %g", precision_name(prec), way, d_ways);
         }
-        for (int way = 0; way < 4; way++) cv_tensor_free(&out[way]);
+        for (int way = 0; way < WAYS; way++) cv_tensor_free(&out[way]);
         chain_wave_free(&w);
     }
     cuda->conv_channels_c = was;
     cuda->conv_k_major = was_k;
     cuda->k_major_wide_tiles = was_wide;
+    cuda->im2col_by_runs = was_runs;
     cuda->conv_cutlass = was_cutlass;
     cuda->half_pools = was_pools;
 }

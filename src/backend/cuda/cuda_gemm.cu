@@ -304,7 +304,20 @@ static __global__ void im2col2d_kernel(const TX *__restrict__ x, T *__restrict__
  * 1x1s: 1.5 of a ResNet-50 FP16 wave's 7.5 ms (`run.sh trace`). V = 8
  * needs 8 | C and 8 | tile (conv_plan_make takes k_major only then) and
  * X and col aligned to V elements. Grid: x channel tiles, y rows (looping
- * past 65535). Shared memory: im2col_rows_smem. */
+ * past 65535). Shared memory: im2col_rows_smem.
+ *
+ * Which thread writes which run (PIXEL_MAJOR): the first mapping gave a
+ * warp's lanes one pixel's runs after another, so that a warp's stores
+ * were a few 64-byte pieces, but every lane then read other columns'
+ * table entries and other planes (three table loads and one plane load an
+ * element, from 32 places): shared memory, not DRAM, set its pace (about
+ * a third of the bandwidth its bytes need, `run.sh trace`, twelfth
+ * session). Pixel-major gives a warp's lanes consecutive pixels of one
+ * run: the table loads are broadcasts and the plane loads consecutive
+ * halves, and each lane stores V = 16 contiguous elements (a whole
+ * 32-byte sector) where 16 divides the tile, 8 otherwise. The reads of X
+ * are 8 elements wide either way (RV). CARAVEL_IM2COL_ROWS=runs keeps the
+ * first mapping (cv_cuda_t.im2col_by_runs). */
 #define IM2COL_ROWS_THREADS 256
 #define IM2COL_ROWS_TILE 32
 #define IM2COL_ROWS_SMEM 32768      /* the tile's planes */
@@ -320,7 +333,8 @@ static size_t im2col_rows_smem(int tile, int64_t kk, int64_t in_plane, size_t es
 {
     return im2col_rows_table_bytes(tile * kk) + (size_t)(tile * in_plane) * es;
 }
-template <typename TX, typename T, int V>
+#define IM2COL_ROWS_RV 8 /* elements of X a load */
+template <typename TX, typename T, int V, bool PIXEL_MAJOR>
 static __global__ void __launch_bounds__(IM2COL_ROWS_THREADS)
     im2col_rows_kernel(const TX *__restrict__ x, T *__restrict__ col, int64_t rows, int channels, int tile,
                        conv_dims_t g)
@@ -341,16 +355,27 @@ static __global__ void __launch_bounds__(IM2COL_ROWS_THREADS)
     }
     for (int64_t n = blockIdx.y; n < rows; n += gridDim.y) {
         const TX *__restrict__ xn = x + (n * channels + c0) * (int64_t)in_plane;
-        /* ct * in_plane is a multiple of V (V > 1: 8 | ct) */
-        for (int i = threadIdx.x; i < ct * in_plane / V; i += IM2COL_ROWS_THREADS) {
-            pack_t<V, TX> v = reinterpret_cast<const pack_t<V, TX> *>(xn)[i];
+        /* ct * in_plane is a multiple of RV (8 | ct); unrolled, so that
+         * a thread has several loads in flight */
+#pragma unroll 4
+        for (int i = threadIdx.x; i < ct * in_plane / IM2COL_ROWS_RV; i += IM2COL_ROWS_THREADS) {
+            pack_t<IM2COL_ROWS_RV, TX> v = reinterpret_cast<const pack_t<IM2COL_ROWS_RV, TX> *>(xn)[i];
 #pragma unroll
-            for (int e = 0; e < V; e++) planes[i * V + e] = from_float<T>(to_float(v.e[e]));
+            for (int e = 0; e < IM2COL_ROWS_RV; e++)
+                planes[i * IM2COL_ROWS_RV + e] = from_float<T>(to_float(v.e[e]));
         }
         __syncthreads(); /* also publishes the table, the first time */
         T *__restrict__ cn = col + n * (int64_t)pixels * k + (int64_t)c0 * kk;
         for (int r = threadIdx.x; r < pixels * runs; r += IM2COL_ROWS_THREADS) {
-            int pixel = r / runs, j0 = (r - pixel * runs) * V;
+            int pixel, run;
+            if (PIXEL_MAJOR) {
+                run = r / pixels;
+                pixel = r - run * pixels;
+            } else {
+                pixel = r / runs;
+                run = r - pixel * runs;
+            }
+            int j0 = run * V;
             int oh = pixel / out_w, bh = oh * sh, bw = (pixel - oh * out_w) * sw;
             pack_t<V, T> out;
 #pragma unroll
@@ -789,8 +814,12 @@ static __global__ void split_epilogue_kernel(const float *__restrict__ parts, in
  * and Y written along pixels, both coalesced. Grid: x pixel tiles, y
  * channel tiles, z (row, group) pairs (looping past 65535). */
 #define CT_TILE 32
+/* Threads of a block along its second dimension, a constant so that the
+ * loops over a tile's rows unroll: a thread's loads (C's tile, the
+ * residual) are then all in flight at once rather than one by one. */
+#define CT_ROWS 8
 template <typename TS, typename TY>
-static __global__ void __launch_bounds__(CT_TILE * 8)
+static __global__ void __launch_bounds__(CT_TILE * CT_ROWS)
     channels_epilogue_kernel(const TS *__restrict__ c, int64_t part, int split, TY *__restrict__ y, int64_t pairs,
                              int groups, int mg, int pixels, const float *const *__restrict__ tab,
                              const void *__restrict__ res, int res_act, bool clamp, float lo, float hi)
@@ -800,7 +829,9 @@ static __global__ void __launch_bounds__(CT_TILE * 8)
     for (int64_t ng = blockIdx.z; ng < pairs; ng += gridDim.z) {
         const TS *src = c + ng * (int64_t)pixels * mg;
         /* read: threadIdx.x along channels, rows of the tile along pixels */
-        for (int i = threadIdx.y; i < CT_TILE; i += blockDim.y) {
+#pragma unroll
+        for (int ii = 0; ii < CT_TILE / CT_ROWS; ii++) {
+            int i = threadIdx.y + ii * CT_ROWS;
             int pixel = p0 + i, m = m0 + threadIdx.x;
             float v = 0.0f;
             if (pixel < pixels && m < mg)
@@ -810,7 +841,9 @@ static __global__ void __launch_bounds__(CT_TILE * 8)
         __syncthreads();
         /* write: threadIdx.x along pixels */
         int64_t n = ng / groups, g = ng - n * groups;
-        for (int i = threadIdx.y; i < CT_TILE; i += blockDim.y) {
+#pragma unroll
+        for (int ii = 0; ii < CT_TILE / CT_ROWS; ii++) {
+            int i = threadIdx.y + ii * CT_ROWS;
             int m = m0 + i, pixel = p0 + threadIdx.x;
             if (m < mg && pixel < pixels) {
                 int64_t channel = g * mg + m, at = (n * groups * mg + channel) * pixels + pixel;
@@ -834,7 +867,7 @@ static __global__ void __launch_bounds__(CT_TILE * 8)
  * TR: the residual's type (ignored without one). */
 #define CT2_TILE 64
 template <typename TS, typename TY, typename TR>
-static __global__ void __launch_bounds__(CT_TILE * 8)
+static __global__ void __launch_bounds__(CT_TILE * CT_ROWS)
     channels_epilogue2_kernel(const TS *__restrict__ c, int64_t part, int split, TY *__restrict__ y, int64_t pairs,
                               int groups, int mg, int pixels, const float *const *__restrict__ tab,
                               const TR *__restrict__ res, bool clamp, float lo, float hi)
@@ -844,7 +877,9 @@ static __global__ void __launch_bounds__(CT_TILE * 8)
     for (int64_t ng = blockIdx.z; ng < pairs; ng += gridDim.z) {
         const TS *src = c + ng * (int64_t)pixels * mg;
         /* read: channel pairs along threadIdx.x, tile rows along pixels */
-        for (int i = threadIdx.y; i < CT2_TILE; i += blockDim.y) {
+#pragma unroll
+        for (int ii = 0; ii < CT2_TILE / CT_ROWS; ii++) {
+            int i = threadIdx.y + ii * CT_ROWS;
             int pixel = p0 + i, m = m0 + x2;
             float v0 = 0.0f, v1 = 0.0f;
             if (pixel < pixels && m < mg) /* m even, Mg even: m + 1 < Mg */
@@ -859,7 +894,9 @@ static __global__ void __launch_bounds__(CT_TILE * 8)
         __syncthreads();
         /* write: pixel pairs along threadIdx.x */
         int64_t n = ng / groups, g = ng - n * groups;
-        for (int i = threadIdx.y; i < CT2_TILE; i += blockDim.y) {
+#pragma unroll
+        for (int ii = 0; ii < CT2_TILE / CT_ROWS; ii++) {
+            int i = threadIdx.y + ii * CT_ROWS;
             int m = m0 + i, pixel = p0 + x2;
             if (m < mg && pixel < pixels) {
                 int64_t channel = g * mg + m, at = (n * groups * mg + channel) * pixels + pixel;
@@ -1472,8 +1509,19 @@ static cv_status conv_gemms(cv_cuda_t *cuda, const cv_step_run_t *run, const con
                 using TX = decltype(tx);
                 with_act(col_act, [&](auto tc) {
                     using TC = decltype(tc);
-                    im2col_rows_kernel<TX, TC, 8><<<grid, IM2COL_ROWS_THREADS, smem, cuda->stream>>>(
-                        (const TX *)xn, (TC *)col, rows, (int)g->c, p->k_major_tile, g->dims);
+                    const TX *xt = (const TX *)xn;
+                    TC *ct = (TC *)col;
+                    int c = (int)g->c, tile = p->k_major_tile;
+                    /* runs of 16 where 16 | every tile (then 16 | K: 32-byte aligned runs) */
+                    if (cuda->im2col_by_runs)
+                        im2col_rows_kernel<TX, TC, 8, false>
+                            <<<grid, IM2COL_ROWS_THREADS, smem, cuda->stream>>>(xt, ct, rows, c, tile, g->dims);
+                    else if (tile % 16 == 0 && c % 16 == 0)
+                        im2col_rows_kernel<TX, TC, 16, true>
+                            <<<grid, IM2COL_ROWS_THREADS, smem, cuda->stream>>>(xt, ct, rows, c, tile, g->dims);
+                    else
+                        im2col_rows_kernel<TX, TC, 8, true>
+                            <<<grid, IM2COL_ROWS_THREADS, smem, cuda->stream>>>(xt, ct, rows, c, tile, g->dims);
                 });
             });
             CV_CUDA_CHECK_LAUNCH(err);
@@ -1574,7 +1622,7 @@ static cv_status conv_gemm(cv_cuda_t *cuda, const cv_step_run_t *run, const conv
     if (pairs) {
         dim3 grid((unsigned)((p->pixels + CT2_TILE - 1) / CT2_TILE), (unsigned)((g->mg + CT2_TILE - 1) / CT2_TILE),
                   (unsigned)CV_MAX(1, CV_MIN(g->n * g->group, 65535)));
-        dim3 block(CT_TILE, 8);
+        dim3 block(CT_TILE, CT_ROWS);
         with_act(p->acts.y, [&](auto ty) {
             using TY = decltype(ty);
             with_act(p->res ? p->acts.res : p->acts.y, [&](auto tr) {
@@ -1598,7 +1646,7 @@ static cv_status conv_gemm(cv_cuda_t *cuda, const cv_step_run_t *run, const conv
     if (p->channels_c) {
         dim3 grid((unsigned)((p->pixels + CT_TILE - 1) / CT_TILE), (unsigned)((g->mg + CT_TILE - 1) / CT_TILE),
                   (unsigned)CV_MAX(1, CV_MIN(g->n * g->group, 65535)));
-        dim3 block(CT_TILE, 8);
+        dim3 block(CT_TILE, CT_ROWS);
         with_act(p->acts.y, [&](auto ty) {
             using TY = decltype(ty);
             if (p->split > 1)
