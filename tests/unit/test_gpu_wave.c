@@ -710,17 +710,31 @@ static void test_half_activations(void **state)
  * columns as NCHW (pixels) and K-contiguous (taps, CARAVEL_CONV_COLUMNS:
  * c1 from FP32 X, the others from half X, 1x1s copied), the latter with
  * the narrow tiles a wave this small gets, with the widest (32
- * channels: 40 = 32 + a partial tile of 8; runs of 16 where 16 | C) and
- * with im2col_rows_kernel's first mapping of threads (by runs). A wave of 5 tenants each way
+ * channels: 40 = 32 + a partial tile of 8; runs of 16 where 16 | C); both
+ * kinds of columns also from the im2col kernels' first versions
+ * (CARAVEL_IM2COL=first: the 3x3s on 8x8 and 4x4 planes otherwise take
+ * im2col2d_w3_kernel). A wave of 5 tenants each way
  * and with C in planes: each within tolerance of the CPU's FP32 wave and
  * of C in planes, each slice within it of its tenant alone, and each way
  * taken (counted) only where asked. */
 static void test_conv_channels_c(void **state)
 {
-    enum { R = CHAIN_R, WAYS = 5 };
+    enum { R = CHAIN_R, WAYS = 6 };
+    /* channels_c, k_major, wide tiles, the im2col kernels' first versions */
+    static const struct {
+        const char *name;
+        bool channels, taps, wide, first;
+    } ways[WAYS] = {
+        {"planes", false, false, false, false},
+        {"channels, pixel columns", true, false, false, false},
+        {"channels, tap columns", true, true, false, false},
+        {"channels, tap columns, wide tiles", true, true, true, false},
+        {"channels, tap columns, first im2col", true, true, false, true},
+        {"channels, pixel columns, first im2col", true, false, false, true},
+    };
     cv_cuda_t *cuda = (cv_cuda_t *)B.cuda;
     bool was = cuda->conv_channels_c, was_k = cuda->conv_k_major, was_wide = cuda->k_major_wide_tiles;
-    bool was_runs = cuda->im2col_by_runs;
+    bool was_first = cuda->im2col_first;
     bool was_cutlass = cuda->conv_cutlass, was_pools = cuda->half_pools;
     cuda->conv_cutlass = false; /* the fused GEMMs would take the 8x8 planes: test_conv_fused */
     cuda->half_pools = true;
@@ -733,21 +747,17 @@ static void test_conv_channels_c(void **state)
         chain_wave_make(&w, prec, 1500, 500, hw, 91);
         cv_tensor_t out[WAYS];
         for (int way = 0; way < WAYS; way++) {
-            const char *name = way == 0   ? "planes"
-                               : way == 1 ? "channels, pixel columns"
-                               : way == 2 ? "channels, tap columns"
-                               : way == 3 ? "channels, tap columns, wide tiles"
-                                          : "channels, tap columns, im2col by runs";
-            cuda->conv_channels_c = way >= 1;
-            cuda->conv_k_major = way >= 2;
-            cuda->k_major_wide_tiles = way == 3;
-            cuda->im2col_by_runs = way == 4;
+            const char *name = ways[way].name;
+            cuda->conv_channels_c = ways[way].channels;
+            cuda->conv_k_major = ways[way].taps;
+            cuda->k_major_wide_tiles = ways[way].wide;
+            cuda->im2col_first = ways[way].first;
             long before = cuda->conv_channels_c_launches, before_k = cuda->conv_k_major_launches;
             cv_plan_t *p = plan_of(w.tn.graphs[0], &w.x.shape); /* a plan per way: no graph of the other's replays */
             out[way] = run_plan(B.cuda_exec, p, w.tn.cuda_tables, w.rows, R, prec, &w.x);
             long ran = cuda->conv_channels_c_launches - before, ran_k = cuda->conv_k_major_launches - before_k;
             /* c1, c2, c3, c6, c7: the GEMM convolutions (c4, c5 are depthwise) */
-            if ((way >= 1 ? ran < 5 : ran != 0) || (way >= 2 ? ran_k < 5 : ran_k != 0))
+            if ((ways[way].channels ? ran < 5 : ran != 0) || (ways[way].taps ? ran_k < 5 : ran_k != 0))
                 fail_msg("%s, C in %s: %ld convolutions wrote C channels innermost, %ld from tap columns",
                          precision_name(prec), name, ran, ran_k);
             double d = cv_test_rel_diff(&out[way], &w.cpu);
@@ -759,10 +769,9 @@ static void test_conv_channels_c(void **state)
         }
         for (int way = 1; way < WAYS; way++) {
             double d_ways = cv_test_rel_diff(&out[way], &out[0]);
-            printf("    %s columns vs C in planes %.2e\n",
-                   way == 1 ? "pixel" : way == 2 ? "tap" : way == 3 ? "tap (wide tiles)" : "tap (by runs)", d_ways);
+            printf("    %s vs C in planes %.2e\n", ways[way].name, d_ways);
             if (!(d_ways <= tolerance(prec)))
-                fail_msg("%s: way %d vs C in planes %g", precision_name(prec), way, d_ways);
+                fail_msg("%s: %s vs C in planes %g", precision_name(prec), ways[way].name, d_ways);
         }
         for (int way = 0; way < WAYS; way++) cv_tensor_free(&out[way]);
         chain_wave_free(&w);
@@ -770,7 +779,7 @@ static void test_conv_channels_c(void **state)
     cuda->conv_channels_c = was;
     cuda->conv_k_major = was_k;
     cuda->k_major_wide_tiles = was_wide;
-    cuda->im2col_by_runs = was_runs;
+    cuda->im2col_first = was_first;
     cuda->conv_cutlass = was_cutlass;
     cuda->half_pools = was_pools;
 }

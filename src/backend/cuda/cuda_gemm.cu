@@ -292,6 +292,54 @@ static __global__ void im2col2d_kernel(const TX *__restrict__ x, T *__restrict__
         }
 }
 
+/* im2col2d_kernel for 3-wide windows of stride and dilation 1 along the
+ * row (ResNet-50's 3x3s on 56x56 and 28x28, MobileNetV2's on its large
+ * planes): a thread loads each input row's PX + 2 values once and writes
+ * its three taps from them, where im2col2d_kernel loads 3 * PX; runs of 8
+ * pixels (16-byte half stores) where the rows allow. In the twelfth
+ * session's trace im2col2d_kernel wrote its columns at about 60% of the
+ * bandwidth (0.76 of a ResNet-50 FP16 wave's 6.2 ms), issuing a load
+ * instruction per two bytes it wrote. CARAVEL_IM2COL=first keeps
+ * im2col2d_kernel (cv_cuda_t.im2col_first). */
+template <typename TX, typename T, int PX>
+static __global__ void im2col2d_w3_kernel(const TX *__restrict__ x, T *__restrict__ col, int64_t rows,
+                                          int64_t channels, conv_dims_t g)
+{
+    const int in_h = (int)g.in[1], in_w = (int)g.in[2], out_w = (int)g.out[2];
+    const int kh_n = (int)g.k[1], sh = (int)g.s[1], dh = (int)g.d[1], ph = (int)g.p[1], pw = (int)g.p[2];
+    const int packs = (int)(g.out[1] * g.out[2]) / PX; /* PX-pixel runs of a plane */
+    const int64_t in_plane = (int64_t)in_h * in_w, kk = kh_n * 3;
+    for (int64_t n = blockIdx.z; n < rows; n += gridDim.z)
+        for (int64_t c = blockIdx.y; c < channels; c += gridDim.y) {
+            int64_t nc = n * channels + c;
+            const TX *__restrict__ xc = x + nc * in_plane;
+            pack_t<PX, T> *plane = reinterpret_cast<pack_t<PX, T> *>(col + nc * kk * packs * PX);
+            for (int q = blockIdx.x * blockDim.x + threadIdx.x; q < packs; q += gridDim.x * blockDim.x) {
+                int p = q * PX, oh = p / out_w, iw0 = p - oh * out_w - pw;
+                pack_t<PX, T> *dst = plane + q;
+                for (int kh = 0; kh < kh_n; kh++) {
+                    int ih = oh * sh + kh * dh - ph;
+                    bool hin = ih >= 0 && ih < in_h;
+                    const TX *__restrict__ xr = xc + (int64_t)ih * in_w;
+                    T window[PX + 2];
+#pragma unroll
+                    for (int j = 0; j < PX + 2; j++) {
+                        int iw = iw0 + j;
+                        window[j] = from_float<T>(hin && iw >= 0 && iw < in_w ? to_float(__ldg(xr + iw)) : 0.0f);
+                    }
+#pragma unroll
+                    for (int kw = 0; kw < 3; kw++) {
+                        pack_t<PX, T> v;
+#pragma unroll
+                        for (int j = 0; j < PX; j++) v.e[j] = window[j + kw];
+                        *dst = v;
+                        dst += packs;
+                    }
+                }
+            }
+        }
+}
+
 /* Columns K-contiguous for a channels_c GEMM of one group (conv_plan_t.
  * k_major): col[(n*P + pixel)*K + c*KK + tap], each row a P x K row-major
  * matrix, K = C*KK, 2-D. A block takes one row and `tile` channels: their
@@ -316,8 +364,8 @@ static __global__ void im2col2d_kernel(const TX *__restrict__ x, T *__restrict__
  * run: the table loads are broadcasts and the plane loads consecutive
  * halves, and each lane stores V = 16 contiguous elements (a whole
  * 32-byte sector) where 16 divides the tile, 8 otherwise. The reads of X
- * are 8 elements wide either way (RV). CARAVEL_IM2COL_ROWS=runs keeps the
- * first mapping (cv_cuda_t.im2col_by_runs). */
+ * are 8 elements wide either way (RV). CARAVEL_IM2COL=first keeps the
+ * first mapping (cv_cuda_t.im2col_first). */
 #define IM2COL_ROWS_THREADS 256
 #define IM2COL_ROWS_TILE 32
 #define IM2COL_ROWS_SMEM 32768      /* the tile's planes */
@@ -922,20 +970,31 @@ static __global__ void __launch_bounds__(CT_TILE * CT_ROWS)
 
 /* im2col of X stored as x_act into columns of the GEMM's operand type. */
 static void launch_im2col(cudaStream_t stream, cv_precision_t prec, act_t x_act, const void *x, void *col,
-                          int64_t rows, int64_t channels, const conv_dims_t *g)
+                          int64_t rows, int64_t channels, const conv_dims_t *g, bool first)
 {
     dim3 grid, block;
     plane_launch(rows, channels, g->out[0] * g->out[1] * g->out[2], &grid, &block);
     act_t col_act = prec == CV_PRECISION_FP16 ? ACT_F16 : prec == CV_PRECISION_BF16 ? ACT_BF16 : ACT_F32;
-    /* im2col2d_kernel where the output rows split into runs of 4 or 2 */
+    /* im2col2d_kernel where the output rows split into runs of 4 or 2;
+     * im2col2d_w3_kernel for 3-wide windows of stride 1 (runs of 8 too) */
     bool two_d = g->k[0] == 1 && g->in[0] == 1 && g->out[0] == 1;
-    int px = !two_d ? 1 : g->out[2] % 4 == 0 ? 4 : g->out[2] % 2 == 0 ? 2 : 1;
+    bool w3 = !first && two_d && g->k[2] == 3 && g->s[2] == 1 && g->d[2] == 1;
+    int px = !two_d                    ? 1
+             : w3 && g->out[2] % 8 == 0 ? 8
+             : g->out[2] % 4 == 0       ? 4
+             : g->out[2] % 2 == 0       ? 2
+                                        : 1;
+    w3 = w3 && px >= 4;
     if (px > 1) plane_launch(rows, channels, g->out[1] * g->out[2] / px, &grid, &block);
     with_act(x_act, [&](auto tx) {
         using TX = decltype(tx);
         with_act(col_act, [&](auto tc) {
             using TC = decltype(tc);
-            if (px == 4)
+            if (w3 && px == 8)
+                im2col2d_w3_kernel<TX, TC, 8><<<grid, block, 0, stream>>>((const TX *)x, (TC *)col, rows, channels, *g);
+            else if (w3)
+                im2col2d_w3_kernel<TX, TC, 4><<<grid, block, 0, stream>>>((const TX *)x, (TC *)col, rows, channels, *g);
+            else if (px == 4)
                 im2col2d_kernel<TX, TC, 4><<<grid, block, 0, stream>>>((const TX *)x, (TC *)col, rows, channels, *g);
             else if (px == 2)
                 im2col2d_kernel<TX, TC, 2><<<grid, block, 0, stream>>>((const TX *)x, (TC *)col, rows, channels, *g);
@@ -1513,7 +1572,7 @@ static cv_status conv_gemms(cv_cuda_t *cuda, const cv_step_run_t *run, const con
                     TC *ct = (TC *)col;
                     int c = (int)g->c, tile = p->k_major_tile;
                     /* runs of 16 where 16 | every tile (then 16 | K: 32-byte aligned runs) */
-                    if (cuda->im2col_by_runs)
+                    if (cuda->im2col_first)
                         im2col_rows_kernel<TX, TC, 8, false>
                             <<<grid, IM2COL_ROWS_THREADS, smem, cuda->stream>>>(xt, ct, rows, c, tile, g->dims);
                     else if (tile % 16 == 0 && c % 16 == 0)
@@ -1534,7 +1593,7 @@ static cv_status conv_gemms(cv_cuda_t *cuda, const cv_step_run_t *run, const con
             CV_CUDA_CHECK_LAUNCH(err);
         } else if (!p->direct) {
             launch_im2col(cuda->stream, p->prec, p->acts.x, xd + p->xs * (size_t)(n0 * g->c * in_plane), col, rows,
-                          g->c, &g->dims);
+                          g->c, &g->dims, cuda->im2col_first);
             CV_CUDA_CHECK_LAUNCH(err);
         }
         if (p->strided) {

@@ -92,10 +92,12 @@ typedef struct cv_cuda {
     bool conv_k_major;
     long conv_k_major_launches; /* for tests */
     bool k_major_wide_tiles; /* tests: im2col_rows_kernel's widest tiles even for few rows */
-    /* im2col_rows_kernel's first mapping of threads to runs (a pixel's
-     * runs along a warp), CARAVEL_IM2COL_ROWS=runs; the default gives a
-     * warp's lanes consecutive pixels (cuda_gemm.cu) */
-    bool im2col_by_runs;
+    /* The im2col kernels' first versions, CARAVEL_IM2COL=first:
+     * im2col_rows_kernel mapping a pixel's runs along a warp (the default
+     * gives a warp's lanes consecutive pixels) and im2col2d_kernel for
+     * 3-wide windows too (the default loads each input row once,
+     * im2col2d_w3_kernel); cuda_gemm.cu */
+    bool im2col_first;
     /* FP16 Conv GEMMs run in CUTLASS's pointer-array kernels with the
      * bias, the residual and the clamp fused in (cuda_cutlass.cu;
      * conv_plan_t.fused), where the build has CUTLASS and the device is an
