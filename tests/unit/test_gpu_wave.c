@@ -711,8 +711,8 @@ static void test_half_activations(void **state)
  * c1 from FP32 X, the others from half X, 1x1s copied), the latter with
  * the narrow tiles a wave this small gets, with the widest (32
  * channels: 40 = 32 + a partial tile of 8; runs of 16 where 16 | C); both
- * kinds of columns also from the im2col kernels' first versions
- * (CARAVEL_IM2COL=first: the 3x3s on 8x8 and 4x4 planes otherwise take
+ * kinds of columns from the im2col kernels' first versions and from the
+ * tuned ones (CARAVEL_IM2COL=tuned: the 3x3s on 8x8 and 4x4 planes take
  * im2col2d_w3_kernel). A wave of 5 tenants each way
  * and with C in planes: each within tolerance of the CPU's FP32 wave and
  * of C in planes, each slice within it of its tenant alone, and each way
@@ -734,7 +734,7 @@ static void test_conv_channels_c(void **state)
     };
     cv_cuda_t *cuda = (cv_cuda_t *)B.cuda;
     bool was = cuda->conv_channels_c, was_k = cuda->conv_k_major, was_wide = cuda->k_major_wide_tiles;
-    bool was_first = cuda->im2col_first;
+    bool was_tuned = cuda->im2col_tuned;
     bool was_cutlass = cuda->conv_cutlass, was_pools = cuda->half_pools;
     cuda->conv_cutlass = false; /* the fused GEMMs would take the 8x8 planes: test_conv_fused */
     cuda->half_pools = true;
@@ -751,7 +751,7 @@ static void test_conv_channels_c(void **state)
             cuda->conv_channels_c = ways[way].channels;
             cuda->conv_k_major = ways[way].taps;
             cuda->k_major_wide_tiles = ways[way].wide;
-            cuda->im2col_first = ways[way].first;
+            cuda->im2col_tuned = !ways[way].first;
             long before = cuda->conv_channels_c_launches, before_k = cuda->conv_k_major_launches;
             cv_plan_t *p = plan_of(w.tn.graphs[0], &w.x.shape); /* a plan per way: no graph of the other's replays */
             out[way] = run_plan(B.cuda_exec, p, w.tn.cuda_tables, w.rows, R, prec, &w.x);
@@ -779,7 +779,7 @@ static void test_conv_channels_c(void **state)
     cuda->conv_channels_c = was;
     cuda->conv_k_major = was_k;
     cuda->k_major_wide_tiles = was_wide;
-    cuda->im2col_first = was_first;
+    cuda->im2col_tuned = was_tuned;
     cuda->conv_cutlass = was_cutlass;
     cuda->half_pools = was_pools;
 }

@@ -787,7 +787,7 @@ extern "C" cv_status cv_backend_cuda_create(int device, cv_backend_t **out, cv_e
             CV_STATUS_OK ||
         (st = env_switch("CARAVEL_CONV_C", "planes", "channels", true, &cuda->conv_channels_c, err)) != CV_STATUS_OK ||
         (st = env_switch("CARAVEL_CONV_COLUMNS", "pixels", "taps", true, &cuda->conv_k_major, err)) != CV_STATUS_OK ||
-        (st = env_switch("CARAVEL_IM2COL", "tuned", "first", false, &cuda->im2col_first, err)) != CV_STATUS_OK ||
+        (st = env_switch("CARAVEL_IM2COL", "first", "tuned", false, &cuda->im2col_tuned, err)) != CV_STATUS_OK ||
         (st = env_switch("CARAVEL_CONV_GEMM", "cublas", "cutlass", true, &cuda->conv_cutlass, err)) != CV_STATUS_OK ||
         (st = env_switch("CARAVEL_CUTLASS_PLANES", "large", "all", false, &cuda->cutlass_small_planes, err)) !=
             CV_STATUS_OK ||

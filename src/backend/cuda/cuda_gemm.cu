@@ -299,8 +299,8 @@ static __global__ void im2col2d_kernel(const TX *__restrict__ x, T *__restrict__
  * pixels (16-byte half stores) where the rows allow. In the twelfth
  * session's trace im2col2d_kernel wrote its columns at about 60% of the
  * bandwidth (0.76 of a ResNet-50 FP16 wave's 6.2 ms), issuing a load
- * instruction per two bytes it wrote. CARAVEL_IM2COL=first keeps
- * im2col2d_kernel (cv_cuda_t.im2col_first). */
+ * instruction per two bytes it wrote. Taken only with
+ * CARAVEL_IM2COL=tuned (cv_cuda_t.im2col_tuned) until measured. */
 template <typename TX, typename T, int PX>
 static __global__ void im2col2d_w3_kernel(const TX *__restrict__ x, T *__restrict__ col, int64_t rows,
                                           int64_t channels, conv_dims_t g)
@@ -364,8 +364,8 @@ static __global__ void im2col2d_w3_kernel(const TX *__restrict__ x, T *__restric
  * run: the table loads are broadcasts and the plane loads consecutive
  * halves, and each lane stores V = 16 contiguous elements (a whole
  * 32-byte sector) where 16 divides the tile, 8 otherwise. The reads of X
- * are 8 elements wide either way (RV). CARAVEL_IM2COL=first keeps the
- * first mapping (cv_cuda_t.im2col_first). */
+ * are 8 elements wide either way (RV). Pixel-major only with
+ * CARAVEL_IM2COL=tuned (cv_cuda_t.im2col_tuned) until measured. */
 #define IM2COL_ROWS_THREADS 256
 #define IM2COL_ROWS_TILE 32
 #define IM2COL_ROWS_SMEM 32768      /* the tile's planes */
@@ -1572,7 +1572,7 @@ static cv_status conv_gemms(cv_cuda_t *cuda, const cv_step_run_t *run, const con
                     TC *ct = (TC *)col;
                     int c = (int)g->c, tile = p->k_major_tile;
                     /* runs of 16 where 16 | every tile (then 16 | K: 32-byte aligned runs) */
-                    if (cuda->im2col_first)
+                    if (!cuda->im2col_tuned)
                         im2col_rows_kernel<TX, TC, 8, false>
                             <<<grid, IM2COL_ROWS_THREADS, smem, cuda->stream>>>(xt, ct, rows, c, tile, g->dims);
                     else if (tile % 16 == 0 && c % 16 == 0)
@@ -1593,7 +1593,7 @@ static cv_status conv_gemms(cv_cuda_t *cuda, const cv_step_run_t *run, const con
             CV_CUDA_CHECK_LAUNCH(err);
         } else if (!p->direct) {
             launch_im2col(cuda->stream, p->prec, p->acts.x, xd + p->xs * (size_t)(n0 * g->c * in_plane), col, rows,
-                          g->c, &g->dims, cuda->im2col_first);
+                          g->c, &g->dims, !cuda->im2col_tuned);
             CV_CUDA_CHECK_LAUNCH(err);
         }
         if (p->strided) {

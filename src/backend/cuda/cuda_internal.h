@@ -92,12 +92,12 @@ typedef struct cv_cuda {
     bool conv_k_major;
     long conv_k_major_launches; /* for tests */
     bool k_major_wide_tiles; /* tests: im2col_rows_kernel's widest tiles even for few rows */
-    /* The im2col kernels' first versions, CARAVEL_IM2COL=first:
-     * im2col_rows_kernel mapping a pixel's runs along a warp (the default
-     * gives a warp's lanes consecutive pixels) and im2col2d_kernel for
-     * 3-wide windows too (the default loads each input row once,
-     * im2col2d_w3_kernel); cuda_gemm.cu */
-    bool im2col_first;
+    /* The im2col kernels' tuned versions, CARAVEL_IM2COL=tuned (off until
+     * they have run on a GPU): im2col_rows_kernel giving a warp's lanes
+     * consecutive pixels (the first version maps a pixel's runs along a
+     * warp) and im2col2d_w3_kernel for 3-wide windows (loads each input
+     * row once); cuda_gemm.cu */
+    bool im2col_tuned;
     /* FP16 Conv GEMMs run in CUTLASS's pointer-array kernels with the
      * bias, the residual and the clamp fused in (cuda_cutlass.cu;
      * conv_plan_t.fused), where the build has CUTLASS and the device is an
