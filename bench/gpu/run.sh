@@ -11,7 +11,7 @@
 #   sanitize  compute-sanitizer memcheck and racecheck on the wave tests
 #   peers   PyTorch peers (../shared/anchors/peers_torch.py), same R
 #   trace   device time per kernel of a wave through CUPTI (bench/kernel_trace.c;
-#           TRACE_ARCHS, TRACE_PRECISION, TRACE_R): trace_<arch>.csv
+#           TRACE_ARCHS, TRACE_PRECISION, TRACE_R, TRACE_FILES): trace_<arch>.csv
 #   layouts ResNet-50's conv GEMMs in four layouts (bench/conv_layouts.cu):
 #           layouts.csv
 #   profile device time per kind of step (caravel bench --profile) for
@@ -221,11 +221,20 @@ trace)
   # (resnet50 mobilenet_v2), TRACE_PRECISION (fp16), TRACE_R (64), run
   # twice, 3 and 23 waves after the same 3 warm-up, so that the difference
   # is 20 waves and nothing of loading: trace_<arch>.csv, per wave.
+  # TRACE_FILES=N exports only N tenants (seconds, not minutes, on a fresh
+  # machine) and loads the R tenants from them in turn, each its own copy
+  # (--no-sharing): the same kernels, for a kernel-level comparison.
   {
     for arch in ${TRACE_ARCHS:-resnet50 mobilenet_v2}; do
       R=${TRACE_R:-64}
-      [ -f /tmp/tenants/$arch/tenant_063.onnx ] || python3 bench/gpu/export_tenants.py $arch 64 /tmp/tenants/$arch
-      m=$(tenant_models "$arch" "$R")
+      if [ -n "${TRACE_FILES:-}" ]; then
+        [ -f /tmp/tenants/$arch/tenant_$(printf %03d $((TRACE_FILES - 1))).onnx ] ||
+          python3 bench/gpu/export_tenants.py $arch "$TRACE_FILES" /tmp/tenants/$arch
+        m="$(tenant_models "$arch" "$TRACE_FILES") --no-sharing"
+      else
+        [ -f /tmp/tenants/$arch/tenant_063.onnx ] || python3 bench/gpu/export_tenants.py $arch 64 /tmp/tenants/$arch
+        m=$(tenant_models "$arch" "$R")
+      fi
       for waves in 3 23; do
         # shellcheck disable=SC2086
         CUDA_INJECTION64_PATH=$W/lib/libkernel_trace.so KERNEL_TRACE_OUT=/tmp/trace_${arch}_$waves.csv \
