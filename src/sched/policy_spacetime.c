@@ -262,17 +262,15 @@ static void fill_fair(cv_sched_t *s, cv_sched_lane_t *lane, cv_sched_group_t *g,
     uint64_t keys[count], spare[count];
     pick_t heap[count];
     /* What the decision reads and writes of every tenant and of its head
-     * (the fields sched.h puts first, and the wave counters of count_wave),
-     * asked for at once before any is read. */
+     * (the fields sched.h puts first), asked for at once before any is
+     * read. */
     int k = 0;
     for (int word = 0; word * 64 < n; word++)
         for (uint64_t bits = g->has_queued[word]; bits; bits &= bits - 1) {
             int i = word * 64 + __builtin_ctzll(bits);
             const cv_sched_tenant_t *t = g->tenants[i];
             prefetch_write(t);
-            prefetch_write(&t->stats_stamp);
-            prefetch_write(&t->stats.waves);
-            prefetch_write(&t->stats.wave_widths[CV_WAVE_HISTOGRAM - 1]);
+            prefetch_write(&t->wave_stamp);
             index[k++] = i;
         }
     for (k = 0; k < count; k++) {

@@ -426,7 +426,6 @@ static void count_wave(const cv_sched_wave_t *w);
 static void lane_launch(cv_sched_lane_t *lane, uint64_t now)
 {
     cv_sched_wave_t *w = &lane->wave;
-    count_wave(w);
     w->formed_ns = now;
     w->predicted_ns = (uint64_t)cv_sched_predict(w->group, w->rows);
     lane->busy = true;
@@ -510,6 +509,7 @@ void cv_sched_wave_done(cv_sched_t *s, cv_sched_lane_t *lane, uint64_t now, doub
 {
     cv_sched_wave_t *w = &lane->wave;
     CV_ASSERT(lane->busy);
+    count_wave(w);
     for (int i = 0; i < w->nreqs; i++) {
         w->reqs[i]->state = CV_SCHED_ANSWERED;
         w->reqs[i]->tenant->in_flight--;
@@ -557,7 +557,11 @@ void cv_sched_count(cv_sched_req_t *req, cv_outcome_t outcome, bool slo_met, int
     count_into(&req->tenant->group->stats, outcome, slo_met, wave_tenants, queued_ms, computed_ms, total_ms);
 }
 
-/* A launched wave in the counters of its group and of each of its tenants. */
+/* A wave in the counters of its group and of each of its tenants, at its
+ * end rather than at its launch: the counters share lines with what the
+ * submitting threads and the answers write, and the decision, which has a
+ * wave to launch, should not wait for them (a line from another core
+ * each). */
 static void count_wave(const cv_sched_wave_t *w)
 {
     int bin = width_bin(w->ntenants);

@@ -183,7 +183,7 @@ struct cv_sched_group {
 };
 
 struct cv_sched_tenant {
-    /* First, up to stats_stamp, what a wave's decision reads and writes of
+    /* First, up to wave_stamp, what a wave's decision reads and writes of
      * each tenant it serves: as for a request's, the submitting threads
      * wrote the queue's fields last. The queue is ordered by priority
      * (higher first), then deadline, then submission order. */
@@ -196,7 +196,7 @@ struct cv_sched_tenant {
     int64_t max_rows;
     int in_flight;             /* requests of it in waves now */
     uint64_t wave_stamp;       /* the last wave it was counted in (cv_sched_take) */
-    uint64_t stats_stamp;      /* the last wave in its stats (count_wave) */
+    uint64_t stats_stamp;      /* the last wave in its stats (count_wave, at the wave's end) */
     int queue_bound;
     cv_sched_lane_t *lane;     /* space */
     cv_request_stats_t stats;
