@@ -713,7 +713,7 @@ static void test_half_activations(void **state)
  * channels: 40 = 32 + a partial tile of 8; runs of 16 where 16 | C); both
  * kinds of columns from the im2col kernels' first versions and from the
  * tuned ones (CARAVEL_IM2COL=tuned: the 3x3s on 8x8 and 4x4 planes take
- * im2col2d_w3_kernel). A wave of 5 tenants each way
+ * im2col2d_kernel's W3 form). A wave of 5 tenants each way
  * and with C in planes: each within tolerance of the CPU's FP32 wave and
  * of C in planes, each slice within it of its tenant alone, and each way
  * taken (counted) only where asked. */

@@ -254,8 +254,18 @@ static __global__ void im2col_kernel(const TX *__restrict__ x, T *__restrict__ c
  * written as one store, in 32-bit index arithmetic (the planes are within
  * 2^31 elements, conv_plan_make). The scalar kernel wrote 64 bytes per
  * warp access and took 2.8 of a ResNet-50 FP16 wave's 12.4 ms (`run.sh
- * trace`, docs/RESULTS.md ninth session). */
-template <typename TX, typename T, int PX>
+ * trace`, docs/RESULTS.md ninth session).
+ *
+ * W3: windows 3 wide with stride and dilation 1 along the row (ResNet-50's
+ * 3x3s on 56x56 and 28x28, MobileNetV2's on its large planes): a thread
+ * loads each input row's PX + 2 values once and writes its three taps
+ * from them, rather than 3 * PX loads; runs of 8 pixels (16-byte half
+ * stores) where the rows allow. In the twelfth session's trace this
+ * kernel wrote its columns at about 60% of the bandwidth (0.76 of a
+ * ResNet-50 FP16 wave's 6.2 ms), issuing a load instruction per two bytes
+ * it wrote. Taken only with CARAVEL_IM2COL=tuned (cv_cuda_t.im2col_tuned)
+ * until measured. */
+template <typename TX, typename T, int PX, bool W3>
 static __global__ void im2col2d_kernel(const TX *__restrict__ x, T *__restrict__ col, int64_t rows,
                                        int64_t channels, conv_dims_t g)
 {
@@ -276,64 +286,34 @@ static __global__ void im2col2d_kernel(const TX *__restrict__ x, T *__restrict__
                     int ih = oh * sh + kh * dh - ph;
                     bool hin = ih >= 0 && ih < in_h;
                     const TX *__restrict__ xr = xc + (int64_t)ih * in_w;
-                    for (int kw = 0; kw < kw_n; kw++) {
-                        int iw0 = ow * sw + kw * dw - pw;
-                        pack_t<PX, T> v;
+                    if constexpr (W3) {
+                        T window[PX + 2];
 #pragma unroll
-                        for (int j = 0; j < PX; j++) {
-                            int iw = iw0 + j * sw;
-                            v.e[j] = from_float<T>(hin && iw >= 0 && iw < in_w ? to_float(__ldg(xr + iw)) : 0.0f);
+                        for (int j = 0; j < PX + 2; j++) {
+                            int iw = ow - pw + j;
+                            window[j] = from_float<T>(hin && iw >= 0 && iw < in_w ? to_float(__ldg(xr + iw)) : 0.0f);
                         }
-                        *dst = v;
-                        dst += packs;
-                    }
-                }
-            }
-        }
-}
-
-/* im2col2d_kernel for 3-wide windows of stride and dilation 1 along the
- * row (ResNet-50's 3x3s on 56x56 and 28x28, MobileNetV2's on its large
- * planes): a thread loads each input row's PX + 2 values once and writes
- * its three taps from them, where im2col2d_kernel loads 3 * PX; runs of 8
- * pixels (16-byte half stores) where the rows allow. In the twelfth
- * session's trace im2col2d_kernel wrote its columns at about 60% of the
- * bandwidth (0.76 of a ResNet-50 FP16 wave's 6.2 ms), issuing a load
- * instruction per two bytes it wrote. Taken only with
- * CARAVEL_IM2COL=tuned (cv_cuda_t.im2col_tuned) until measured. */
-template <typename TX, typename T, int PX>
-static __global__ void im2col2d_w3_kernel(const TX *__restrict__ x, T *__restrict__ col, int64_t rows,
-                                          int64_t channels, conv_dims_t g)
-{
-    const int in_h = (int)g.in[1], in_w = (int)g.in[2], out_w = (int)g.out[2];
-    const int kh_n = (int)g.k[1], sh = (int)g.s[1], dh = (int)g.d[1], ph = (int)g.p[1], pw = (int)g.p[2];
-    const int packs = (int)(g.out[1] * g.out[2]) / PX; /* PX-pixel runs of a plane */
-    const int64_t in_plane = (int64_t)in_h * in_w, kk = kh_n * 3;
-    for (int64_t n = blockIdx.z; n < rows; n += gridDim.z)
-        for (int64_t c = blockIdx.y; c < channels; c += gridDim.y) {
-            int64_t nc = n * channels + c;
-            const TX *__restrict__ xc = x + nc * in_plane;
-            pack_t<PX, T> *plane = reinterpret_cast<pack_t<PX, T> *>(col + nc * kk * packs * PX);
-            for (int q = blockIdx.x * blockDim.x + threadIdx.x; q < packs; q += gridDim.x * blockDim.x) {
-                int p = q * PX, oh = p / out_w, iw0 = p - oh * out_w - pw;
-                pack_t<PX, T> *dst = plane + q;
-                for (int kh = 0; kh < kh_n; kh++) {
-                    int ih = oh * sh + kh * dh - ph;
-                    bool hin = ih >= 0 && ih < in_h;
-                    const TX *__restrict__ xr = xc + (int64_t)ih * in_w;
-                    T window[PX + 2];
 #pragma unroll
-                    for (int j = 0; j < PX + 2; j++) {
-                        int iw = iw0 + j;
-                        window[j] = from_float<T>(hin && iw >= 0 && iw < in_w ? to_float(__ldg(xr + iw)) : 0.0f);
-                    }
+                        for (int kw = 0; kw < 3; kw++) {
+                            pack_t<PX, T> v;
 #pragma unroll
-                    for (int kw = 0; kw < 3; kw++) {
-                        pack_t<PX, T> v;
+                            for (int j = 0; j < PX; j++) v.e[j] = window[j + kw];
+                            *dst = v;
+                            dst += packs;
+                        }
+                    } else {
+                        for (int kw = 0; kw < kw_n; kw++) {
+                            int iw0 = ow * sw + kw * dw - pw;
+                            pack_t<PX, T> v;
 #pragma unroll
-                        for (int j = 0; j < PX; j++) v.e[j] = window[j + kw];
-                        *dst = v;
-                        dst += packs;
+                            for (int j = 0; j < PX; j++) {
+                                int iw = iw0 + j * sw;
+                                v.e[j] =
+                                    from_float<T>(hin && iw >= 0 && iw < in_w ? to_float(__ldg(xr + iw)) : 0.0f);
+                            }
+                            *dst = v;
+                            dst += packs;
+                        }
                     }
                 }
             }
@@ -975,8 +955,8 @@ static void launch_im2col(cudaStream_t stream, cv_precision_t prec, act_t x_act,
     dim3 grid, block;
     plane_launch(rows, channels, g->out[0] * g->out[1] * g->out[2], &grid, &block);
     act_t col_act = prec == CV_PRECISION_FP16 ? ACT_F16 : prec == CV_PRECISION_BF16 ? ACT_BF16 : ACT_F32;
-    /* im2col2d_kernel where the output rows split into runs of 4 or 2;
-     * im2col2d_w3_kernel for 3-wide windows of stride 1 (runs of 8 too) */
+    /* im2col2d_kernel where the output rows split into runs of 4 or 2, and
+     * its W3 form for 3-wide windows of stride 1 (runs of 8 too) */
     bool two_d = g->k[0] == 1 && g->in[0] == 1 && g->out[0] == 1;
     bool w3 = !first && two_d && g->k[2] == 3 && g->s[2] == 1 && g->d[2] == 1;
     int px = !two_d                    ? 1
@@ -991,13 +971,15 @@ static void launch_im2col(cudaStream_t stream, cv_precision_t prec, act_t x_act,
         with_act(col_act, [&](auto tc) {
             using TC = decltype(tc);
             if (w3 && px == 8)
-                im2col2d_w3_kernel<TX, TC, 8><<<grid, block, 0, stream>>>((const TX *)x, (TC *)col, rows, channels, *g);
+                im2col2d_kernel<TX, TC, 8, true><<<grid, block, 0, stream>>>((const TX *)x, (TC *)col, rows, channels, *g);
             else if (w3)
-                im2col2d_w3_kernel<TX, TC, 4><<<grid, block, 0, stream>>>((const TX *)x, (TC *)col, rows, channels, *g);
+                im2col2d_kernel<TX, TC, 4, true><<<grid, block, 0, stream>>>((const TX *)x, (TC *)col, rows, channels, *g);
             else if (px == 4)
-                im2col2d_kernel<TX, TC, 4><<<grid, block, 0, stream>>>((const TX *)x, (TC *)col, rows, channels, *g);
+                im2col2d_kernel<TX, TC, 4, false>
+                    <<<grid, block, 0, stream>>>((const TX *)x, (TC *)col, rows, channels, *g);
             else if (px == 2)
-                im2col2d_kernel<TX, TC, 2><<<grid, block, 0, stream>>>((const TX *)x, (TC *)col, rows, channels, *g);
+                im2col2d_kernel<TX, TC, 2, false>
+                    <<<grid, block, 0, stream>>>((const TX *)x, (TC *)col, rows, channels, *g);
             else
                 im2col_kernel<TX, TC><<<grid, block, 0, stream>>>((const TX *)x, (TC *)col, rows, channels, *g);
         });

@@ -374,6 +374,7 @@ static bool grouping_of(graphs_t *G, const cv_plan_t *plan, const cv_wave_slice_
     for (int s = 0; s < nslices && !any; s++) any = cv_cuda_tenant_may_share(slices[s].constants, g);
     if (!any) return true;
     int64_t bit = 0;
+    bool set = false;
     for (int k = 0; k < plan->nsteps; k++) {
         if (!plan->steps[k].weighted) continue;
         int v = cv_cuda_step_group_weight(g, &g->nodes[plan->steps[k].node]);
@@ -389,12 +390,12 @@ static bool grouping_of(graphs_t *G, const cv_plan_t *plan, const cv_wave_slice_
         for (int64_t w = G->grouping_words; w < words; w++) G->grouping[w] = 0;
         G->grouping_words = (int)words;
         for (int s = 1; s < nslices; s++, bit++)
-            if (slices[s].constants[v] == slices[s - 1].constants[v] && !cv_cuda_same_tenant(&slices[s], &slices[s - 1]))
+            if (slices[s].constants[v] == slices[s - 1].constants[v] && !cv_cuda_same_tenant(&slices[s], &slices[s - 1])) {
                 G->grouping[bit / 64] |= UINT64_C(1) << (bit % 64);
+                set = true;
+            }
     }
     /* No bit set: the same key as the shortcut's, no words. */
-    bool set = false;
-    for (int w = 0; w < G->grouping_words && !set; w++) set = G->grouping[w] != 0;
     if (!set) G->grouping_words = 0;
     return true;
 }

@@ -95,7 +95,7 @@ typedef struct cv_cuda {
     /* The im2col kernels' tuned versions, CARAVEL_IM2COL=tuned (off until
      * they have run on a GPU): im2col_rows_kernel giving a warp's lanes
      * consecutive pixels (the first version maps a pixel's runs along a
-     * warp) and im2col2d_w3_kernel for 3-wide windows (loads each input
+     * warp) and im2col2d_kernel's W3 form for 3-wide windows (loads each input
      * row once); cuda_gemm.cu */
     bool im2col_tuned;
     /* FP16 Conv GEMMs run in CUTLASS's pointer-array kernels with the
