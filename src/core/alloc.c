@@ -16,6 +16,14 @@ typedef struct block_header {
 /* Keep user pointers 16-byte aligned, as malloc's are. */
 #define HEADER_BYTES 16
 _Static_assert(sizeof(block_header_t) <= HEADER_BYTES, "header fits its slot");
+/* A block of cv_calloc_lines starts a cache line: its user pointer is
+ * CV_CACHE_LINE past what the C library gave, the header just before it,
+ * and its `bytes` carries this bit so that cv_free knows where the block
+ * began. */
+#define LINES_BIT ((size_t)1 << (sizeof(size_t) * 8 - 1))
+_Static_assert(HEADER_BYTES <= CV_CACHE_LINE, "a header fits before a line-aligned block");
+
+static size_t block_bytes(const block_header_t *h) { return h->bytes & ~LINES_BIT; }
 
 static cv_account_t default_account = {.name = "default"};
 static _Thread_local cv_account_t *current_account;
@@ -95,17 +103,38 @@ static void *finish(block_header_t *h, size_t bytes, cv_account_t *account)
     return (char *)h + HEADER_BYTES;
 }
 
+/* Whether this thread's account may take `bytes` more (fault injection
+ * and the account's limit). */
+static bool admit(const cv_account_t *account, size_t bytes)
+{
+    if (fault_hit(&host_fault)) return false;
+    if (account->limit_bytes &&
+        __atomic_load_n(&account->live_bytes, __ATOMIC_RELAXED) + bytes > account->limit_bytes)
+        return false;
+    return bytes <= (SIZE_MAX >> 1) - CV_CACHE_LINE;
+}
+
 void *cv_malloc(size_t bytes)
 {
     cv_account_t *account = charged_account();
-    if (fault_hit(&host_fault)) return NULL;
-    if (account->limit_bytes &&
-        __atomic_load_n(&account->live_bytes, __ATOMIC_RELAXED) + bytes > account->limit_bytes)
-        return NULL;
-    if (bytes > SIZE_MAX - HEADER_BYTES) return NULL;
+    if (!admit(account, bytes)) return NULL;
     block_header_t *h = malloc(HEADER_BYTES + bytes);
     if (!h) return NULL;
     return finish(h, bytes, account);
+}
+
+void *cv_calloc_lines(size_t count, size_t size)
+{
+    if (size && count > SIZE_MAX / size) return NULL;
+    size_t bytes = count * size;
+    cv_account_t *account = charged_account();
+    if (!admit(account, bytes)) return NULL;
+    char *base = aligned_alloc(CV_CACHE_LINE, CV_CACHE_LINE + (bytes + CV_CACHE_LINE - 1) / CV_CACHE_LINE * CV_CACHE_LINE);
+    if (!base) return NULL;
+    char *user = finish((block_header_t *)(base + CV_CACHE_LINE - HEADER_BYTES), bytes, account);
+    ((block_header_t *)(user - HEADER_BYTES))->bytes |= LINES_BIT;
+    memset(user, 0, bytes);
+    return user;
 }
 
 void *cv_calloc(size_t count, size_t size)
@@ -120,9 +149,10 @@ void cv_free(void *ptr)
 {
     if (!ptr) return;
     block_header_t *h = (block_header_t *)((char *)ptr - HEADER_BYTES);
-    __atomic_sub_fetch(&h->account->live_bytes, h->bytes, __ATOMIC_RELAXED);
-    atomic_fetch_sub(&live_total, h->bytes);
-    free(h);
+    size_t bytes = block_bytes(h);
+    __atomic_sub_fetch(&h->account->live_bytes, bytes, __ATOMIC_RELAXED);
+    atomic_fetch_sub(&live_total, bytes);
+    free(h->bytes & LINES_BIT ? (void *)((char *)ptr - CV_CACHE_LINE) : (void *)h);
 }
 
 void cv_account_transfer(void *ptr, cv_account_t *to)
@@ -131,8 +161,9 @@ void cv_account_transfer(void *ptr, cv_account_t *to)
     block_header_t *h = (block_header_t *)((char *)ptr - HEADER_BYTES);
     if (!to) to = &default_account;
     if (h->account == to) return;
-    __atomic_sub_fetch(&h->account->live_bytes, h->bytes, __ATOMIC_RELAXED);
-    size_t live = __atomic_add_fetch(&to->live_bytes, h->bytes, __ATOMIC_RELAXED);
+    size_t bytes = block_bytes(h);
+    __atomic_sub_fetch(&h->account->live_bytes, bytes, __ATOMIC_RELAXED);
+    size_t live = __atomic_add_fetch(&to->live_bytes, bytes, __ATOMIC_RELAXED);
     size_t peak = __atomic_load_n(&to->peak_bytes, __ATOMIC_RELAXED);
     while (live > peak &&
            !__atomic_compare_exchange_n(&to->peak_bytes, &peak, live, true, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
@@ -144,6 +175,7 @@ void *cv_realloc(void *ptr, size_t bytes)
 {
     if (!ptr) return cv_malloc(bytes);
     block_header_t *old = (block_header_t *)((char *)ptr - HEADER_BYTES);
+    CV_ASSERT(!(old->bytes & LINES_BIT)); /* cv_calloc_lines' blocks keep their size */
     void *fresh = cv_malloc(bytes);
     if (!fresh) return NULL;
     memcpy(fresh, ptr, CV_MIN(old->bytes, bytes));

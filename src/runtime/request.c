@@ -125,7 +125,9 @@ cv_status cv_request_create(cv_runtime_t *rt, cv_tenant_t *t, int64_t rows, cv_r
     cv_request_t *req = pool_take(t, bytes);
     if (!req) {
         size_t tensors = sizeof(cv_tensor_t) * (size_t)(g->ninputs + g->noutputs + 1);
-        req = cv_calloc(1, sizeof(*req) + tensors);
+        /* From a line's start: the scheduler's part of it (first) is read
+         * by a wave's decision as one line. */
+        req = cv_calloc_lines(1, sizeof(*req) + tensors);
         void *block = NULL;
         st = req ? host_alloc(rt, bytes, &block, err)
                  : cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of memory for a request");

@@ -59,7 +59,8 @@ typedef struct pick {
     uint64_t deadline;
     int order;     /* (tenant - rr) mod ntenants */
     int tenant;    /* its index in the group */
-    int64_t taken; /* its rows in this wave */
+    int taken;     /* its rows in this wave (at most max_wave_rows) */
+    bool served;   /* it has a request in this wave (one of no rows counts) */
 } pick_t;
 
 /* Written without branches: the heap's comparisons follow deadlines that
@@ -262,22 +263,16 @@ static void fill_fair(cv_sched_t *s, cv_sched_lane_t *lane, cv_sched_group_t *g,
     uint64_t keys[count], spare[count];
     pick_t heap[count];
     /* What the decision reads and writes of every tenant and of its head
-     * (the fields sched.h puts first), asked for at once before any is
-     * read. */
+     * (a line each: the fields sched.h puts first, in blocks that start a
+     * line), asked for at once before any is read. */
     int k = 0;
     for (int word = 0; word * 64 < n; word++)
         for (uint64_t bits = g->has_queued[word]; bits; bits &= bits - 1) {
             int i = word * 64 + __builtin_ctzll(bits);
-            const cv_sched_tenant_t *t = g->tenants[i];
-            prefetch_write(t);
-            prefetch_write(&t->wave_stamp);
+            prefetch_write(g->tenants[i]);
             index[k++] = i;
         }
-    for (k = 0; k < count; k++) {
-        const cv_sched_req_t *head = g->tenants[index[k]]->head;
-        prefetch_write(head);
-        prefetch_write(&head->probe);
-    }
+    for (k = 0; k < count; k++) prefetch_write(g->tenants[index[k]]->head);
     uint64_t base = CV_SCHED_NO_DEADLINE, last = 0;
     for (k = 0; k < count; k++) {
         const cv_sched_req_t *head = g->tenants[index[k]]->head;
@@ -342,8 +337,9 @@ static void fill_fair(cv_sched_t *s, cv_sched_lane_t *lane, cv_sched_group_t *g,
             else pop_root(heap, &size);
             continue;
         }
-        first.taken += t->head->rows;
-        cv_sched_take(s, lane, t->head, now);
+        first.taken += (int)t->head->rows;
+        cv_sched_take(s, lane, t->head, now, !first.served);
+        first.served = true;
         if (from_run) next++;
         if (t->head) {
             first.load = (double)first.taken / t->share;

@@ -34,7 +34,7 @@ static bool time_form(cv_sched_t *s, cv_sched_lane_t *lane, uint64_t now, uint64
         }
     if (!best) return false;
     s->tenant_rr = (s->tenant_rr + best_turn + 1) % n;
-    cv_sched_take(s, lane, best->head, now);
+    cv_sched_take(s, lane, best->head, now, true);
     return true;
 }
 

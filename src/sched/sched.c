@@ -5,6 +5,7 @@
 #include "sched/sched.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <string.h>
 
 #define DEFAULT_QUEUE_BOUND 1024
@@ -159,7 +160,7 @@ void cv_sched_group_remove(cv_sched_t *s, cv_sched_group_t *g)
 cv_status cv_sched_tenant_add(cv_sched_t *s, cv_sched_group_t *g, const cv_tenant_config_t *config,
                               int64_t max_rows, void *impl, cv_sched_tenant_t **out, cv_err_t *err)
 {
-    cv_sched_tenant_t *t = cv_calloc(1, sizeof(*t));
+    cv_sched_tenant_t *t = cv_calloc_lines(1, sizeof(*t));
     if (!t || CV_GROW(g->tenants, g->ntenants, g->tenants_cap) != CV_STATUS_OK) goto oom;
     if (g->ntenants % 64 == 0) { /* its bit starts a word */
         if (CV_GROW(g->has_queued, g->ntenants / 64, g->has_queued_words) != CV_STATUS_OK) goto oom;
@@ -184,13 +185,24 @@ oom:
     return cv_errorf(err, CV_STATUS_OUT_OF_MEMORY, "out of memory for a tenant's scheduling state");
 }
 
+/* What a wave's decision touches of a tenant and of a request, each in
+ * one line (sched.h). */
+_Static_assert(offsetof(cv_sched_tenant_t, tail_priority) + sizeof(int) <= CV_CACHE_LINE,
+               "a tenant's decision fields fill one line");
+_Static_assert(offsetof(cv_sched_req_t, probe) + sizeof(bool) <= CV_CACHE_LINE,
+               "a request's decision fields fill one line");
+
 static void unlink_queued(cv_sched_t *s, cv_sched_req_t *req)
 {
     cv_sched_tenant_t *t = req->tenant;
     if (req->prev) req->prev->next = req->next;
     else t->head = req->next;
-    if (req->next) req->next->prev = req->prev;
-    else t->tail = req->prev;
+    if (req->next) {
+        req->next->prev = req->prev;
+    } else {
+        t->tail = req->prev;
+        if (t->tail) t->tail_priority = t->tail->priority; /* a line this has just written */
+    }
     req->prev = req->next = NULL;
     cv_sched_group_t *g = t->group;
     if (--t->queued == 0) {
@@ -256,8 +268,12 @@ static void enqueue(cv_sched_t *s, cv_sched_req_t *req)
     while (after && before(req, after)) after = after->prev;
     req->prev = after;
     req->next = after ? after->next : t->head;
-    if (req->next) req->next->prev = req;
-    else t->tail = req;
+    if (req->next) {
+        req->next->prev = req;
+    } else {
+        t->tail = req;
+        t->tail_priority = req->priority;
+    }
     if (after) after->next = req;
     else t->head = req;
     cv_sched_group_t *g = t->group;
@@ -363,22 +379,19 @@ static void expire(cv_sched_t *s, cv_sched_tenant_t *t, uint64_t now, cv_sched_l
         } else if (req->deadline_ns == CV_SCHED_NO_DEADLINE || widest <= (double)req->deadline_ns) {
             /* The last run (the tail's priority) ends the queue: done
              * without walking it. */
-            if (req->priority == t->tail->priority) break;
+            if (req->priority == t->tail_priority) break;
             while (next && next->priority == req->priority) next = next->next;
         }
         req = next;
     }
 }
 
-void cv_sched_take(cv_sched_t *s, cv_sched_lane_t *lane, cv_sched_req_t *req, uint64_t now)
+void cv_sched_take(cv_sched_t *s, cv_sched_lane_t *lane, cv_sched_req_t *req, uint64_t now, bool first_of_tenant)
 {
     cv_sched_wave_t *w = &lane->wave;
     CV_ASSERT(w->nreqs < s->config.max_wave_rows && req->state == CV_SCHED_QUEUED);
     cv_sched_tenant_t *t = req->tenant;
-    if (t->wave_stamp != w->stamp) { /* its first request in this wave */
-        t->wave_stamp = w->stamp;
-        w->ntenants++;
-    }
+    w->ntenants += first_of_tenant;
     unlink_queued(s, req);
     req->state = CV_SCHED_IN_WAVE;
     req->waved_ns = now;
@@ -393,9 +406,9 @@ void cv_sched_take(cv_sched_t *s, cv_sched_lane_t *lane, cv_sched_req_t *req, ui
 void cv_sched_take_batch(cv_sched_t *s, cv_sched_lane_t *lane, cv_sched_tenant_t *t, uint64_t now)
 {
     cv_sched_req_t *req = t->head;
-    while (req && cv_sched_fits(s, lane, t->group, req->rows)) {
+    for (bool first = true; req && cv_sched_fits(s, lane, t->group, req->rows); first = false) {
         cv_sched_req_t *next = req->next;
-        cv_sched_take(s, lane, req, now);
+        cv_sched_take(s, lane, req, now, first);
         req = next;
     }
 }
@@ -407,7 +420,7 @@ int64_t cv_sched_rows_ahead(const cv_sched_tenant_t *t, int priority)
      * says how many rows without a walk over requests that other threads
      * wrote (a cache miss each, under the runtime's lock, per submit). */
     if (!t->tail) return 0;
-    if (t->tail->priority >= priority) return t->queued_rows;
+    if (t->tail_priority >= priority) return t->queued_rows;
     int64_t ahead = 0;
     for (const cv_sched_req_t *r = t->head; r && r->priority >= priority; r = r->next) ahead += r->rows;
     return ahead;
@@ -489,7 +502,7 @@ void cv_sched_poll(cv_sched_t *s, uint64_t now, cv_sched_list_t *answered, cv_sc
             for (cv_sched_req_t *r = t->head; r;) {
                 if ((!r->prev || r->prev->priority != r->priority) && r->deadline_ns < earliest) earliest = r->deadline_ns;
                 if (r->deadline_ns == CV_SCHED_NO_DEADLINE || (double)r->deadline_ns - widest >= (double)first) {
-                    if (r->priority == t->tail->priority) break;
+                    if (r->priority == t->tail_priority) break;
                     int priority = r->priority;
                     while (r && r->priority == priority) r = r->next;
                     continue;

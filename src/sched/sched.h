@@ -48,10 +48,12 @@ typedef enum cv_sched_state {
     CV_SCHED_ANSWERED, /* answered by the scheduler, or its wave done */
 } cv_sched_state_t;
 
-/* The scheduler's part of a request; the runtime's cv_request embeds it.
- * What a wave's decision reads and writes of a request comes first, within
- * 64 bytes: the submitting thread wrote it last, so each line it spans is
- * a miss from another core's cache, and fewer lines are fewer misses
+/* The scheduler's part of a request; the runtime's cv_request embeds it
+ * first. What a wave's decision reads and writes of a request comes first,
+ * within one line where the request starts one (the runtime allocates
+ * them so): the submitting thread wrote it last, so each line it spans is
+ * a miss from another core's cache, or from memory once the requests'
+ * inputs have passed through the caches, and fewer lines are fewer misses
  * (policy_spacetime.c asks for them all before it reads any). */
 typedef struct cv_sched_req {
     cv_sched_tenant_t *tenant;
@@ -183,19 +185,25 @@ struct cv_sched_group {
 };
 
 struct cv_sched_tenant {
-    /* First, up to wave_stamp, what a wave's decision reads and writes of
-     * each tenant it serves: as for a request's, the submitting threads
-     * wrote the queue's fields last. The queue is ordered by priority
-     * (higher first), then deadline, then submission order. */
+    /* First, in one cache line (the tenant starts one: cv_calloc_lines),
+     * what a wave's decision reads and writes of each tenant it serves:
+     * the submitting threads wrote the queue's fields last, and between
+     * waves the requests' inputs pass through the caches, so the decision
+     * finds this line in another core's cache or in memory; a second line
+     * a tenant would be a second miss each. The queue is ordered by
+     * priority (higher first), then deadline, then submission order. */
     cv_sched_group_t *group;
     cv_sched_req_t *head, *tail;
-    int queued;
-    int index;                 /* its place in group->tenants */
     int64_t queued_rows;
     double share;
     int64_t max_rows;
+    int queued;
+    int index;                 /* its place in group->tenants */
     int in_flight;             /* requests of it in waves now */
-    uint64_t wave_stamp;       /* the last wave it was counted in (cv_sched_take) */
+    int tail_priority;         /* tail->priority while queued: whether a request
+                                  is in the queue's last run, without the
+                                  tail's line */
+    /* The rest: at submission, at a wave's end, at load. */
     uint64_t stats_stamp;      /* the last wave in its stats (count_wave, at the wave's end) */
     int queue_bound;
     cv_sched_lane_t *lane;     /* space */
@@ -326,8 +334,11 @@ static inline bool cv_sched_fits(const cv_sched_t *s, const cv_sched_lane_t *lan
     if (lane->wave.nreqs > 0 && g->single) return false;
     return lane->wave.rows + rows <= s->config.max_wave_rows;
 }
-/* Moves a queued request into the lane's wave (in slice order). */
-void cv_sched_take(cv_sched_t *s, cv_sched_lane_t *lane, cv_sched_req_t *req, uint64_t now);
+/* Moves a queued request into the lane's wave (in slice order).
+ * `first_of_tenant`: the wave holds no other request of its tenant yet
+ * (the caller knows, and a mark on the tenant would be a line more for
+ * the decision to write). */
+void cv_sched_take(cv_sched_t *s, cv_sched_lane_t *lane, cv_sched_req_t *req, uint64_t now, bool first_of_tenant);
 /* The latency model's time for a wave of `rows` rows of group g (ns). */
 double cv_sched_predict(const cv_sched_group_t *g, int64_t rows);
 /* When the lane could start a new wave: now when free, else its predicted end. */
