@@ -189,6 +189,7 @@ typedef struct journal_step {
 struct cv_cuda_graphs {
     bool enabled;
     graph_entry_t entries[GRAPH_CACHE_SIZE];
+    graph_entry_t *last_found; /* entry_for's last answer (it may have been evicted since) */
     uint64_t clock;
     /* the wave in progress */
     wave_mode_t mode;
@@ -400,31 +401,46 @@ static bool grouping_of(graphs_t *G, const cv_plan_t *plan, const cv_wave_slice_
     return true;
 }
 
+/* Whether e is the entry of this shape (G->grouping its grouping). */
+static bool entry_is(const graph_entry_t *e, const graphs_t *G, const cv_plan_t *plan, uint64_t fp,
+                     cv_precision_t precision, const cv_wave_slice_t *slices, int nslices, const void *buffer)
+{
+    if (!e->used || e->plan != plan || e->fingerprint != fp || e->precision != precision || e->nslices != nslices ||
+        e->buffer != buffer)
+        return false;
+    int s = 0;
+    while (s < nslices && e->rows[s] == slices[s].rows) s++;
+    if (s < nslices) return false;
+    return e->grouping_words == G->grouping_words &&
+           (!G->grouping_words || !memcmp(e->grouping, G->grouping, sizeof(uint64_t) * (size_t)G->grouping_words));
+}
+
 /* The entry of this shape (G->grouping its grouping), made (evicting the
  * least recently used) when new; NULL when out of memory: the wave then
- * runs uncached. */
+ * runs uncached. The last entry found is asked first: a lane's waves
+ * mostly have one shape, and the walk over every entry reads a line of
+ * each (most of them unused), lines the requests' inputs have pushed out
+ * of the caches since the lane's last wave. */
 static graph_entry_t *entry_for(graphs_t *G, const cv_plan_t *plan, cv_precision_t precision,
                                 const cv_wave_slice_t *slices, int nslices, const void *buffer)
 {
     uint64_t fp = plan_fingerprint(plan);
+    graph_entry_t *e = G->last_found;
+    if (e && entry_is(e, G, plan, fp, precision, slices, nslices, buffer)) {
+        e->last_used = ++G->clock;
+        return e;
+    }
     graph_entry_t *victim = NULL;
     for (int i = 0; i < GRAPH_CACHE_SIZE; i++) {
-        graph_entry_t *e = &G->entries[i];
+        e = &G->entries[i];
         if (!e->used) {
             if (!victim || victim->used) victim = e;
             continue;
         }
         if (!victim || (victim->used && e->last_used < victim->last_used)) victim = e;
-        if (e->plan != plan || e->fingerprint != fp || e->precision != precision || e->nslices != nslices ||
-            e->buffer != buffer)
-            continue;
-        int s = 0;
-        while (s < nslices && e->rows[s] == slices[s].rows) s++;
-        if (s < nslices) continue;
-        if (e->grouping_words != G->grouping_words ||
-            (G->grouping_words && memcmp(e->grouping, G->grouping, sizeof(uint64_t) * (size_t)G->grouping_words)))
-            continue;
+        if (!entry_is(e, G, plan, fp, precision, slices, nslices, buffer)) continue;
         e->last_used = ++G->clock;
+        G->last_found = e;
         return e;
     }
     evict(victim);
@@ -438,7 +454,7 @@ static graph_entry_t *entry_for(graphs_t *G, const cv_plan_t *plan, cv_precision
         return NULL;
     }
     if (grouping) memcpy(grouping, G->grouping, sizeof(uint64_t) * (size_t)G->grouping_words);
-    graph_entry_t *e = victim;
+    e = victim;
     e->owner = G;
     e->grouping = grouping;
     e->grouping_words = G->grouping_words;
@@ -452,6 +468,7 @@ static graph_entry_t *entry_for(graphs_t *G, const cv_plan_t *plan, cv_precision
     for (int s = 0; s < nslices; s++) e->rows[s] = slices[s].rows;
     e->buffer = buffer;
     e->last_used = ++G->clock;
+    G->last_found = e;
     return e;
 }
 
