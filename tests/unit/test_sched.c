@@ -213,6 +213,8 @@ static void check_counters(const sim_t *m)
             }
             assert_int_equal(t->queued, t_queued);
             assert_int_equal(t->queued_rows, t_rows);
+            /* the last run's priority, kept on the tenant */
+            if (t->tail) assert_int_equal(t->tail_priority, t->tail->priority);
             bool bit = (g->has_queued[i / 64] >> (i % 64)) & 1;
             if (bit != (t_queued > 0))
                 fail_msg("tenant %d of %d: queued %d, its bit %d", i, g->ntenants, t_queued, (int)bit);
