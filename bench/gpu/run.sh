@@ -228,7 +228,7 @@ trace)
     for arch in ${TRACE_ARCHS:-resnet50 mobilenet_v2}; do
       R=${TRACE_R:-64}
       if [ -n "${TRACE_FILES:-}" ]; then
-        [ -f /tmp/tenants/$arch/tenant_$(printf %03d $((TRACE_FILES - 1))).onnx ] ||
+        [ -f "/tmp/tenants/$arch/tenant_$(printf %03d $((TRACE_FILES - 1))).onnx" ] ||
           python3 bench/gpu/export_tenants.py $arch "$TRACE_FILES" /tmp/tenants/$arch
         m="$(tenant_models "$arch" "$TRACE_FILES") --no-sharing"
       else
@@ -536,13 +536,18 @@ sched)
     #    (CARAVEL_GRAPH_LAUNCH=device: the host launches a one-node
     #    launcher). SCHED_HOST_WAYS picks some of lanes2 lanes1 copykernel
     #    device. sched_host.csv (drive's columns; the label says which).
+    #    SCHED_HOST_FILES=N: only N tenants exported, the R loaded from
+    #    them in turn, each its own copy (--no-sharing): the same waves
+    #    and host work, without a fresh machine's minutes of export.
     for pair in ${SCHED_HOST_PAIRS:-mobilenet_v2:64 resnet50:64}; do
         part host || break
         arch=${pair%%:*} R=${pair##*:}
         fits 60 "$arch R=$R host times" || continue
-        export_tenants "$arch" "$R"
-        exported "$arch" "$R" || continue
-        m=$(tenant_models "$arch" "$R")
+        files=${SCHED_HOST_FILES:-$R}
+        export_tenants "$arch" "$files"
+        exported "$arch" "$files" || continue
+        m="$(tenant_models "$arch" "$files") --tenants $R"
+        [ "$files" != "$R" ] && m="$m --no-sharing"
         for how in ${SCHED_HOST_WAYS:-lanes2 lanes1 copykernel device}; do
           fits 25 "$arch $how" || break
           extra="" ck="" gl=""
