@@ -19,6 +19,14 @@ typedef struct cv_backend cv_backend_t;
 typedef struct cv_wave_slice {
     int64_t row0, rows;        /* rows [row0, row0 + rows) of the wave */
     void *const *constants;    /* per graph value: the tenant's data, or NULL */
+    /* What the backend's tenant_identity said of these constants at upload
+     * (serial 0: not given, and the backend reads it from the constants):
+     * a device backend's super-kernel cache asks it of every slice on
+     * every wave, and the slices are in the lane's cache already, where
+     * each tenant's table is a line of its own that the requests' inputs
+     * have pushed out since its last wave. */
+    uint64_t serial;
+    bool may_share;
 } cv_wave_slice_t;
 
 /* One step to run: the node, its inputs and outputs for the whole wave
@@ -174,6 +182,13 @@ typedef struct cv_backend_i {
      * before it): whether FP16/BF16 tenants keep only the half copy of the
      * weights that allow it (cv_backend_half_only_weights); NULL: never. */
     bool (*half_only_weights)(cv_backend_t *b);
+    /* Optional (after half_only_weights, for the same reason): what a
+     * wave's slice may carry of a tenant's uploaded constants
+     * (cv_wave_slice_t.serial, never 0 and never reused in the process,
+     * and may_share: whether any constant is the weight store's); NULL:
+     * the backend needs neither. */
+    void (*tenant_identity)(cv_backend_t *b, const cv_graph_t *g, void *const *constants, uint64_t *serial,
+                            bool *may_share);
 } cv_backend_i;
 
 struct cv_backend {

@@ -62,6 +62,10 @@ struct cv_tenant {
     cv_graph_t *graph;
     cv_family_t *family;
     void **constants; /* backend pointers, per value */
+    /* The backend's identity of those (tenant_identity; 0, false without
+     * one), which each wave's slice of the tenant carries. */
+    uint64_t constants_serial;
+    bool constants_may_share;
     cv_tenant_weights_t weights; /* its entries in the runtime's weight store */
     int share_rank;   /* its place in its family by what it shares; under rt->mu */
     cv_tenant_config_t config;

@@ -201,6 +201,7 @@ static void release_model(cv_runtime_t *rt, cv_tenant_t *t, bool keep_graph)
     cv_account_t *previous = cv_account_use(&t->account);
     if (t->constants) rt->backend->iface->tenant_release(rt->backend, t->graph, t->constants);
     t->constants = NULL;
+    t->constants_serial = 0;
     cv_weights_release(&rt->weights, rt->backend, t->graph, &t->weights, keep_graph);
     cv_account_use(previous);
     if (!keep_graph) {
@@ -242,6 +243,9 @@ cv_status cv_tenant_load_config(cv_runtime_t *rt, const char *name, const char *
     if (st == CV_STATUS_OK)
         st = rt->backend->iface->tenant_upload(rt->backend, t->graph, t->config.precision,
                                                (void *const *)t->weights.stored, &t->constants, err);
+    if (st == CV_STATUS_OK && rt->backend->iface->tenant_identity)
+        rt->backend->iface->tenant_identity(rt->backend, t->graph, t->constants, &t->constants_serial,
+                                            &t->constants_may_share);
     cv_account_use(previous);
     if (st == CV_STATUS_OK) t->by_rows = fixed_beyond_rows(t->graph);
 

@@ -286,7 +286,12 @@ cv_status cv_wave_run(cv_runtime_t *rt, cv_slice_io_t *slices, int nslices, cv_e
     int64_t row = 0;
     for (int s = 0; s < nslices; s++) {
         int64_t rows = g->batched && g->ninputs ? slices[s].inputs[0].shape.dims[0] : 1;
-        wave[s] = (cv_wave_slice_t){.row0 = row, .rows = rows, .constants = slices[s].tenant->constants};
+        const cv_tenant_t *t = slices[s].tenant;
+        wave[s] = (cv_wave_slice_t){.row0 = row,
+                                    .rows = rows,
+                                    .constants = t->constants,
+                                    .serial = t->constants_serial,
+                                    .may_share = t->constants_may_share};
         ins[s] = slices[s].inputs;
         outs[s] = slices[s].outputs;
         row += rows;

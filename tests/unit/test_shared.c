@@ -618,7 +618,9 @@ static void test_shared_runs(void **state)
     cv_tensor_t tx = {CV_DTYPE_FP32, CV_TEST_SHAPE(6, 2, 4, 4), NULL}, tw = {CV_DTYPE_FP32, CV_TEST_SHAPE(2, 2, 1, 1), wa},
                 tbias = {CV_DTYPE_FP32, CV_TEST_SHAPE(2), ba};
     const cv_tensor_t *ins[3] = {&tx, &tw, &tbias};
-    cv_wave_slice_t slices[5] = {{0, 1, ta}, {1, 2, tc}, {3, 1, tb}, {4, 1, ta}, {5, 1, tc}};
+    cv_wave_slice_t slices[5] = {{.row0 = 0, .rows = 1, .constants = ta}, {.row0 = 1, .rows = 2, .constants = tc},
+                                 {.row0 = 3, .rows = 1, .constants = tb}, {.row0 = 4, .rows = 1, .constants = ta},
+                                 {.row0 = 5, .rows = 1, .constants = tc}};
     cv_step_run_t run = {.graph = g, .node = &g->nodes[n], .inputs = ins, .ninputs = 3, .slices = slices,
                          .nslices = 5};
     assert_true(cv_step_slices_share(&run, 0, 1));

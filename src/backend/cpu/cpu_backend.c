@@ -133,6 +133,7 @@ static const cv_backend_i cpu_iface = {
     /* .device_info    = */ NULL,
     /* .destroy        = */ cpu_destroy,
     /* .half_only_weights = */ NULL,
+    /* .tenant_identity = */ NULL,
 };
 
 cv_status cv_backend_cpu_create(int threads, cv_backend_t **out, cv_err_t *err)

@@ -667,6 +667,14 @@ static void cuda_destroy(cv_backend_t *b)
 
 static bool cuda_half_only_weights(cv_backend_t *b) { return ((cv_cuda_t *)b)->half_only_weights; }
 
+static void cuda_tenant_identity(cv_backend_t *b, const cv_graph_t *g, void *const *constants, uint64_t *serial,
+                                 bool *may_share)
+{
+    (void)b;
+    *serial = cv_cuda_tenant_serial(constants, g);
+    *may_share = cv_cuda_tenant_may_share(constants, g);
+}
+
 static const cv_backend_i cuda_iface = {
     /* .name           = */ "cuda",
     /* .host_memory    = */ false,
@@ -693,6 +701,7 @@ static const cv_backend_i cuda_iface = {
     /* .device_info    = */ cuda_device_info,
     /* .destroy        = */ cuda_destroy,
     /* .half_only_weights = */ cuda_half_only_weights,
+    /* .tenant_identity = */ cuda_tenant_identity,
 };
 
 extern "C" int cv_backend_cuda_device_count(void)

@@ -360,6 +360,31 @@ static uint64_t plan_fingerprint(const cv_plan_t *plan)
  * grouped with its first, so which tenants sent two does not matter). A
  * grouping with no bit set has no words, however it was found, so that
  * it is one key. False when out of memory. */
+/* A slice's tenant serial and whether it may share a weight: from the
+ * slice where the runtime put them (its tenant's, cv_wave_slice_t), else
+ * from the tenant's table (a line of its own, cold by the next wave). */
+static uint64_t slice_serial(const cv_wave_slice_t *s, const cv_graph_t *g)
+{
+    return s->serial ? s->serial : cv_cuda_tenant_serial(s->constants, g);
+}
+static bool slice_may_share(const cv_wave_slice_t *s, const cv_graph_t *g)
+{
+    return s->serial ? s->may_share : cv_cuda_tenant_may_share(s->constants, g);
+}
+/* Asks for the table lines slice_serial and slice_may_share would read,
+ * all at once, where the slices do not carry them. */
+static void prefetch_identities(const cv_wave_slice_t *slices, int nslices, const cv_graph_t *g)
+{
+    for (int s = 0; s < nslices; s++)
+        if (!slices[s].serial) __builtin_prefetch(&slices[s].constants[2 * g->nvalues + 2]);
+}
+/* The same for the tenants' device tables, which a rebind reads: all
+ * asked for before the first is read, so that the misses overlap. */
+static void prefetch_tables(const cv_wave_slice_t *slices, int nslices, const cv_graph_t *g)
+{
+    for (int s = 0; s < nslices; s++) __builtin_prefetch(&slices[s].constants[2 * g->nvalues + 3]);
+}
+
 static bool grouping_of(graphs_t *G, const cv_plan_t *plan, const cv_wave_slice_t *slices, int nslices)
 {
     const cv_graph_t *g = plan->graph;
@@ -367,12 +392,13 @@ static bool grouping_of(graphs_t *G, const cv_plan_t *plan, const cv_wave_slice_
     if (nslices < 2) return true;
     /* Tenants whose every weight is their own read no copy of another's:
      * a wave of only such tenants groups nothing, and knowing that costs
-     * one word a slice (beside the serial that same_members reads next)
-     * instead of a word of each tenant's table per weighted step, most of
-     * them cache misses (3-6 us for 64 tenants under load). */
-    for (int s = 0; s < nslices; s++) __builtin_prefetch(&slices[s].constants[2 * g->nvalues + 2]);
+     * a flag a slice (carried by the slice, or beside the serial that
+     * same_members reads next) instead of a word of each tenant's table
+     * per weighted step, most of them cache misses (3-6 us for 64 tenants
+     * under load). */
+    prefetch_identities(slices, nslices, g);
     bool any = false;
-    for (int s = 0; s < nslices && !any; s++) any = cv_cuda_tenant_may_share(slices[s].constants, g);
+    for (int s = 0; s < nslices && !any; s++) any = slice_may_share(&slices[s], g);
     if (!any) return true;
     int64_t bit = 0;
     bool set = false;
@@ -472,22 +498,23 @@ static graph_entry_t *entry_for(graphs_t *G, const cv_plan_t *plan, cv_precision
     return e;
 }
 
-/* Whether the region's words point at these slices' tenants. Each
- * tenant's serial (and, beside it, its device table, which a rebind reads
- * next) is a cache line of its own that the lane's thread has usually not
- * touched since the tenant's last wave: asked for all at once first, the
- * misses overlap instead of coming one after another. */
+/* Whether the region's words point at these slices' tenants, by their
+ * serials: the slices carry them where the runtime made them (no line of
+ * the tenants' read); otherwise each is in its tenant's table, a line of
+ * its own that the lane's thread has usually not touched since the
+ * tenant's last wave, and those are asked for all at once first, so that
+ * the misses overlap instead of coming one after another. */
 static bool same_members(const graph_entry_t *e, const cv_wave_slice_t *slices, const cv_graph_t *g)
 {
-    for (int s = 0; s < e->nslices; s++) __builtin_prefetch(&slices[s].constants[2 * g->nvalues + 2]);
+    prefetch_identities(slices, e->nslices, g);
     for (int s = 0; s < e->nslices; s++)
-        if (e->members[s] != cv_cuda_tenant_serial(slices[s].constants, g)) return false;
+        if (e->members[s] != slice_serial(&slices[s], g)) return false;
     return true;
 }
 
 static void note_members(graph_entry_t *e, const cv_wave_slice_t *slices, const cv_graph_t *g)
 {
-    for (int s = 0; s < e->nslices; s++) e->members[s] = cv_cuda_tenant_serial(slices[s].constants, g);
+    for (int s = 0; s < e->nslices; s++) e->members[s] = slice_serial(&slices[s], g);
 }
 
 /* Waits until every launch so far has completed, so that a region's host
@@ -588,6 +615,7 @@ template <int N>
 static rebind_tables<N> tables_of(const graph_entry_t *e, const cv_wave_slice_t *slices, const cv_graph_t *g)
 {
     rebind_tables<N> t;
+    prefetch_tables(slices, e->nslices, g);
     for (int s = 0; s < e->nslices; s++) t.table[s] = cv_cuda_tenant_device_table(slices[s].constants, g);
     return t;
 }
@@ -651,6 +679,7 @@ __global__ void rebind_mapped_kernel(const member_patch_t *__restrict__ patches,
 /* The tables the mapped node reads next: these slices' tenants'. */
 static void tables_write(graph_entry_t *e, const cv_wave_slice_t *slices, const cv_graph_t *g)
 {
+    prefetch_tables(slices, e->nslices, g);
     for (int s = 0; s < e->nslices; s++) e->tables_host[s] = cv_cuda_tenant_device_table(slices[s].constants, g);
 }
 
