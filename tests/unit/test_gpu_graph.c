@@ -79,6 +79,9 @@ static cv_executor_t *gpu_exec;
 static cv_cuda_rebind_way_t rebind_way = CV_CUDA_REBIND_NODE;
 /* Whether the fresh backend launches its captured graphs from the device. */
 static bool device_launch;
+/* Slices carry their tenants' serials (cv_wave_slice_t.serial), as the
+ * runtime's do; otherwise the cache reads them from the tables. */
+static bool carried_identity;
 
 static int setup_group(void **state)
 {
@@ -335,6 +338,12 @@ static void run_wave(cv_executor_t *ex, bool on_gpu, const cv_plan_t *plan, tena
         int64_t rows = xs[s].shape.dims[0];
         slices[s] = (cv_wave_slice_t){.row0 = row, .rows = rows,
                                       .constants = on_gpu ? ts[s]->gpu_table : ts[s]->cpu_table};
+        /* As the runtime's slices do (carried_identity): the cache reads
+         * the tenant's serial from the slice, not from its table. */
+        if (on_gpu && carried_identity) {
+            gpu->iface->tenant_identity(gpu, ts[s]->graph, ts[s]->gpu_table, &slices[s].serial, &slices[s].may_share);
+            assert_true(slices[s].serial != 0);
+        }
         cv_shape_t os = pv->shape;
         os.dims[0] = pv->shape.dims[0] / plan->rows * rows;
         assert_int_equal(cv_tensor_alloc(&outs[s], pv->dtype, &os), CV_STATUS_OK);
@@ -786,6 +795,23 @@ static int setup_kernel_rebinds(void **state)
 /* The same with the node reading its members' tables from mapped host
  * memory (CARAVEL_REBIND=mapped: a rebind makes no CUDA call): every
  * rebind checked after its graph ran. */
+/* The same with every slice carrying its tenant's serial and sharing
+ * flag, as the runtime's do (cv_wave_slice_t.serial): the same hits,
+ * rebinds and outputs as the slices that leave the cache to read them
+ * from the tenants' tables. */
+static int setup_carried_identity(void **state)
+{
+    rebind_way = CV_CUDA_REBIND_MAPPED;
+    carried_identity = true;
+    return setup_gpu(state);
+}
+static int teardown_carried_identity(void **state)
+{
+    carried_identity = false;
+    rebind_way = CV_CUDA_REBIND_NODE;
+    return teardown_gpu(state);
+}
+
 static int setup_mapped_rebinds(void **state)
 {
     rebind_way = CV_CUDA_REBIND_MAPPED;
@@ -1047,6 +1073,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_single_slice_members, setup_gpu, teardown_gpu),
         cmocka_unit_test_setup_teardown(test_first_waves_marked, setup_gpu, teardown_gpu),
         cmocka_unit_test_setup_teardown(test_bound_graph_refreshes, setup_gpu, teardown_gpu),
+        cmocka_unit_test_setup_teardown(test_replay_and_members, setup_carried_identity, teardown_carried_identity),
+        cmocka_unit_test_setup_teardown(test_members_tables_70, setup_carried_identity, teardown_carried_identity),
+        cmocka_unit_test_setup_teardown(test_single_slice_members, setup_carried_identity, teardown_carried_identity),
         cmocka_unit_test(test_runtime_mobilenet),
     };
     return cmocka_run_group_tests(tests, setup_group, teardown_group);
