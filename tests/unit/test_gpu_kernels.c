@@ -634,12 +634,24 @@ static void test_pools(void **state)
          {4}, {3}, {1}, {2, 1}, true, false, 1, 1, NULL, "avg 1-D"},
         {CV_OP_AVERAGE_POOL, CV_TEST_SHAPE(1, 2, 7, 7), 2,
          {2, 2}, {2, 2}, {1, 1}, {0}, false, false, 0, 0, "SAME_LOWER", "avg SAME_LOWER"},
+        /* planes wider than a block: pool2d_kernel's grid along x */
+        {CV_OP_MAX_POOL, CV_TEST_SHAPE(1, 3, 40, 40), 2,
+         {3, 3}, {2, 2}, {1, 1}, {1, 1, 1, 1}, true, false, 0, 0, NULL, "max 40x40 3x3 s2 p1"},
+        {CV_OP_AVERAGE_POOL, CV_TEST_SHAPE(1, 3, 40, 40), 2,
+         {2, 3}, {1, 2}, {1, 1}, {0, 1, 1, 0}, true, false, 1, 1, NULL, "avg 40x40 ceil include pad"},
     };
-    for (size_t k = 0; k < CV_ARRAY_LEN(cases); k++) {
-        const pool_case_t *c = &cases[k];
+    /* Each case by the generic kernel and by pool2d_kernel (where it fits:
+     * not the dilated one), against the CPU. */
+    cv_cuda_t *cuda = (cv_cuda_t *)G;
+    bool pool2d_default = cuda->pool2d;
+    for (size_t k = 0; k < 2 * CV_ARRAY_LEN(cases); k++) {
+        const pool_case_t *c = &cases[k % CV_ARRAY_LEN(cases)];
+        cuda->pool2d = k >= CV_ARRAY_LEN(cases);
+        char label[96];
+        snprintf(label, sizeof label, "%s (%s)", c->label, cuda->pool2d ? "pool2d" : "generic");
         cv_test_node_t tc;
-        cv_test_node_new(&tc, c->op, 19, c->label);
-        cv_test_node_input(&tc, cv_test_uniform(c->x, 140 + k));
+        cv_test_node_new(&tc, c->op, 19, label);
+        cv_test_node_input(&tc, cv_test_uniform(c->x, 140 + k % CV_ARRAY_LEN(cases)));
         cv_test_node_add(&tc, 1);
         cv_test_node_ints(&tc, "kernel_shape", c->k, c->nd);
         cv_test_node_ints(&tc, "strides", c->s, c->nd);
@@ -652,6 +664,7 @@ static void test_pools(void **state)
         if (c->op == CV_OP_MAX_POOL) cv_test_node_exact(&tc);
         tc_check(&tc);
     }
+    cuda->pool2d = pool2d_default;
     static const cv_shape_t globals[] = {CV_TEST_SHAPE(2, 3, 7, 7), CV_TEST_SHAPE(1, 2, 40, 40), CV_TEST_SHAPE(2, 3, 5), CV_TEST_SHAPE(2, 4, 1, 1)};
     for (size_t k = 0; k < CV_ARRAY_LEN(globals); k++) {
         for (int is_max = 0; is_max < 2; is_max++) {

@@ -74,6 +74,11 @@ typedef struct cv_cuda {
      * is part of the 10% the CUTLASS convs gave a ResNet-50 FP16 wave
      * (docs/RESULTS.md, twelfth session); =fp32 keeps them FP32. */
     bool half_pools;
+    /* MaxPool and AveragePool over 2-D windows without dilation take
+     * pool2d_kernel (cuda_pool.cu: a pixel's place with one division, the
+     * window's bounds with none), CARAVEL_POOL=2d; off (generic) until it
+     * has run on a GPU. */
+    bool pool2d;
     /* FP16/BF16 Conv GEMMs on small planes write C channels innermost and
      * the epilogue moves it into Y's planes (cuda_gemm.cu,
      * conv_plan_t.channels_c): the default since it measured 3% faster on
