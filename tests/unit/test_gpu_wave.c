@@ -719,22 +719,25 @@ static void test_half_activations(void **state)
  * taken (counted) only where asked. */
 static void test_conv_channels_c(void **state)
 {
-    enum { R = CHAIN_R, WAYS = 6 };
-    /* channels_c, k_major, wide tiles, the im2col kernels' first versions */
+    enum { R = CHAIN_R, WAYS = 8 };
+    /* channels_c, k_major, wide tiles, the im2col kernels' first versions,
+     * the epilogue by spans (every GEMM convolution of the chain has 8 | Mg) */
     static const struct {
         const char *name;
-        bool channels, taps, wide, first;
+        bool channels, taps, wide, first, spans;
     } ways[WAYS] = {
-        {"planes", false, false, false, false},
-        {"channels, pixel columns", true, false, false, false},
-        {"channels, tap columns", true, true, false, false},
-        {"channels, tap columns, wide tiles", true, true, true, false},
-        {"channels, tap columns, first im2col", true, true, false, true},
-        {"channels, pixel columns, first im2col", true, false, false, true},
+        {"planes", false, false, false, false, false},
+        {"channels, pixel columns", true, false, false, false, false},
+        {"channels, tap columns", true, true, false, false, false},
+        {"channels, tap columns, wide tiles", true, true, true, false, false},
+        {"channels, tap columns, first im2col", true, true, false, true, false},
+        {"channels, pixel columns, first im2col", true, false, false, true, false},
+        {"channels, tap columns, span epilogue", true, true, false, false, true},
+        {"channels, pixel columns, span epilogue", true, false, false, false, true},
     };
     cv_cuda_t *cuda = (cv_cuda_t *)B.cuda;
     bool was = cuda->conv_channels_c, was_k = cuda->conv_k_major, was_wide = cuda->k_major_wide_tiles;
-    bool was_tuned = cuda->im2col_tuned;
+    bool was_tuned = cuda->im2col_tuned, was_spans = cuda->channels_spans;
     bool was_cutlass = cuda->conv_cutlass, was_pools = cuda->half_pools;
     cuda->conv_cutlass = false; /* the fused GEMMs would take the 8x8 planes: test_conv_fused */
     cuda->half_pools = true;
@@ -752,7 +755,9 @@ static void test_conv_channels_c(void **state)
             cuda->conv_k_major = ways[way].taps;
             cuda->k_major_wide_tiles = ways[way].wide;
             cuda->im2col_tuned = !ways[way].first;
+            cuda->channels_spans = ways[way].spans;
             long before = cuda->conv_channels_c_launches, before_k = cuda->conv_k_major_launches;
+            long before_spans = cuda->conv_channels_span_launches;
             cv_plan_t *p = plan_of(w.tn.graphs[0], &w.x.shape); /* a plan per way: no graph of the other's replays */
             out[way] = run_plan(B.cuda_exec, p, w.tn.cuda_tables, w.rows, R, prec, &w.x);
             long ran = cuda->conv_channels_c_launches - before, ran_k = cuda->conv_k_major_launches - before_k;
@@ -760,6 +765,10 @@ static void test_conv_channels_c(void **state)
             if ((ways[way].channels ? ran < 5 : ran != 0) || (ways[way].taps ? ran_k < 5 : ran_k != 0))
                 fail_msg("%s, C in %s: %ld convolutions wrote C channels innermost, %ld from tap columns",
                          precision_name(prec), name, ran, ran_k);
+            long ran_spans = cuda->conv_channels_span_launches - before_spans;
+            if (ran_spans != (ways[way].spans ? ran : 0))
+                fail_msg("%s, C in %s: %ld of %ld channels epilogues by spans", precision_name(prec), name, ran_spans,
+                         ran);
             double d = cv_test_rel_diff(&out[way], &w.cpu);
             if (!(d <= tolerance(prec))) fail_msg("%s, C in %s: CUDA vs CPU %g", precision_name(prec), name, d);
             double worst_solo = slices_vs_solo(&w.tn, w.rows, prec, &w.x, &out[way], name);
@@ -780,6 +789,7 @@ static void test_conv_channels_c(void **state)
     cuda->conv_k_major = was_k;
     cuda->k_major_wide_tiles = was_wide;
     cuda->im2col_tuned = was_tuned;
+    cuda->channels_spans = was_spans;
     cuda->conv_cutlass = was_cutlass;
     cuda->half_pools = was_pools;
 }

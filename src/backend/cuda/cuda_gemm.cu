@@ -946,6 +946,78 @@ static __global__ void __launch_bounds__(CT_TILE * CT_ROWS)
     }
 }
 
+/* The channels epilogue by spans (cv_cuda_t.channels_spans): a block takes
+ * CS_CHANNELS channels of one (row, group) pair, whose planes are one
+ * contiguous span of Y (channels * P elements, in that order), as well as
+ * of the residual. It reads their C (CS_CHANNELS contiguous channels a
+ * pixel, 8 a load) into shared memory laid out as the span, then writes
+ * the span 8 elements a store, each with its channel's bias, the residual
+ * (8 a load) and the clamp. The tiled kernels above cut P into tiles of
+ * 32 or 64 pixels: on 7x7 planes (49) a second tile of 17 and a scalar
+ * store an element, on 14x14 (196) a fourth tile of 4 and 4-byte stores,
+ * 0.7 of a ResNet-50 FP16 wave's 6.2 ms at about a third of their bytes'
+ * time (`run.sh trace`, twelfth session). Needs 8 | Mg (the last block
+ * then takes 8 or 16 channels) and Y and the residual aligned to 8
+ * elements; spans start on 8 elements since CS_CHANNELS * P and Mg * P
+ * are multiples of 8. The same arithmetic in the same order as the tiled
+ * kernels: the same bits. Grid: x channel blocks, y (row, group) pairs
+ * (looping past 65535). */
+#define CS_CHANNELS 16
+#define CS_THREADS 128
+#define CS_MAX_PIXELS CONV_CHANNELS_C_PIXELS
+static size_t channels_span_smem(int64_t pixels) { return sizeof(float) * CS_CHANNELS * (size_t)pixels; }
+template <typename TS, typename TY, typename TR>
+static __global__ void __launch_bounds__(CS_THREADS)
+    channels_span_kernel(const TS *__restrict__ c, int64_t part, int split, TY *__restrict__ y, int64_t pairs,
+                         int groups, int mg, int pixels, const float *const *__restrict__ tab,
+                         const TR *__restrict__ res, bool clamp, float lo, float hi)
+{
+    extern __shared__ __align__(16) float span[]; /* CS_CHANNELS * P floats: channels_span_smem */
+    const int m0 = blockIdx.x * CS_CHANNELS, cb = min(CS_CHANNELS, mg - m0), packs = cb / 8;
+    const int length = cb * pixels;
+    for (int64_t ng = blockIdx.y; ng < pairs; ng += gridDim.y) {
+        const TS *src = c + ng * (int64_t)pixels * mg + m0;
+        /* read: 8 channels of one pixel a load; span[(m * P) + pixel] */
+        for (int q = threadIdx.x; q < pixels * packs; q += CS_THREADS) {
+            int pixel = q / packs, m = (q - pixel * packs) * 8;
+            float v[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+            for (int s = 0; s < split; s++) {
+                pack_t<8, TS> w = *reinterpret_cast<const pack_t<8, TS> *>(src + s * part + (int64_t)pixel * mg + m);
+#pragma unroll
+                for (int j = 0; j < 8; j++) v[j] += to_float(w.e[j]);
+            }
+#pragma unroll
+            for (int j = 0; j < 8; j++) span[(m + j) * pixels + pixel] = v[j];
+        }
+        __syncthreads();
+        /* write: 8 elements of the span a store */
+        int64_t n = ng / groups, g = ng - n * groups;
+        int64_t first = (n * groups * mg + g * mg + m0) * (int64_t)pixels; /* the span's first element in Y */
+        const float *bias = tab ? tab[n] + g * mg + m0 : NULL;
+        for (int e0 = threadIdx.x * 8; e0 < length; e0 += CS_THREADS * 8) {
+            int m = e0 / pixels, pixel = e0 - m * pixels;
+            float4 lo4 = *reinterpret_cast<const float4 *>(&span[e0]), hi4 = *reinterpret_cast<const float4 *>(&span[e0 + 4]);
+            float v[8] = {lo4.x, lo4.y, lo4.z, lo4.w, hi4.x, hi4.y, hi4.z, hi4.w};
+            pack_t<8, TR> rv;
+            if (res) rv = *reinterpret_cast<const pack_t<8, TR> *>(res + first + e0);
+            pack_t<8, TY> out;
+#pragma unroll
+            for (int j = 0; j < 8; j++) {
+                v[j] += bias ? __ldg(bias + m) : 0.0f; /* as channels_epilogue2_kernel: the same bits */
+                if (res) v[j] += to_float(rv.e[j]);
+                if (clamp) v[j] = cv_clamp_f32(v[j], lo, hi);
+                out.e[j] = from_float<TY>(v[j]);
+                if (++pixel == pixels) {
+                    pixel = 0;
+                    m++;
+                }
+            }
+            *reinterpret_cast<pack_t<8, TY> *>(y + first + e0) = out;
+        }
+        __syncthreads();
+    }
+}
+
 /* ---- launchers (explicit stream) ---------------------------------------- */
 
 /* im2col of X stored as x_act into columns of the GEMM's operand type. */
@@ -1658,6 +1730,32 @@ static cv_status conv_gemm(cv_cuda_t *cuda, const cv_step_run_t *run, const conv
     const conv_geom_t *g = &p->g;
     const float *const *dev_bias =
         p->has_bias ? (const float *const *)dev + (p->strided ? 0 : 3 * g->n * g->group * p->split) : NULL;
+    if (p->channels_c && cuda->channels_spans && g->mg % 8 == 0 && p->pixels <= CS_MAX_PIXELS &&
+        (uintptr_t)run->outputs[0]->data % (8 * act_size(p->acts.y)) == 0 &&
+        (!p->res || (uintptr_t)p->res % (8 * act_size(p->acts.res)) == 0)) {
+        dim3 grid((unsigned)((g->mg + CS_CHANNELS - 1) / CS_CHANNELS), (unsigned)CV_MAX(1, CV_MIN(g->n * g->group, 65535)));
+        size_t smem = channels_span_smem(p->pixels);
+        with_act(p->acts.y, [&](auto ty) {
+            using TY = decltype(ty);
+            with_act(p->res ? p->acts.res : p->acts.y, [&](auto tr) {
+                using TR = decltype(tr);
+                if (p->split > 1)
+                    channels_span_kernel<float, TY, TR><<<grid, CS_THREADS, smem, cuda->stream>>>(
+                        (const float *)parts, g->n * g->m * p->pixels, (int)p->split, (TY *)run->outputs[0]->data,
+                        g->n * g->group, (int)g->group, (int)g->mg, (int)p->pixels, dev_bias, (const TR *)p->res,
+                        p->c.active, p->c.lo, p->c.hi);
+                else
+                    channels_span_kernel<TY, TY, TR><<<grid, CS_THREADS, smem, cuda->stream>>>(
+                        (const TY *)c_channels, 0, 1, (TY *)run->outputs[0]->data, g->n * g->group, (int)g->group,
+                        (int)g->mg, (int)p->pixels, dev_bias, (const TR *)p->res, p->c.active, p->c.lo, p->c.hi);
+            });
+        });
+        CV_CUDA_CHECK_LAUNCH(err);
+        cuda->conv_channels_c_launches++;
+        cuda->conv_channels_span_launches++;
+        cuda->conv_k_major_launches += p->k_major;
+        return CV_STATUS_OK;
+    }
     bool pairs = p->channels_c && g->mg % 2 == 0 && p->pixels % 2 == 0 &&
                  (!p->res || (uintptr_t)p->res % (2 * act_size(p->acts.res)) == 0);
     if (pairs) {

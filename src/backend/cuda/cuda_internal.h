@@ -87,6 +87,12 @@ typedef struct cv_cuda {
      * CARAVEL_CONV_C=planes turns it off. */
     bool conv_channels_c;
     long conv_channels_c_launches; /* for tests */
+    /* That epilogue by spans of whole planes (channels_span_kernel: a
+     * block's channels are one contiguous span of Y, written 8 elements a
+     * store), CARAVEL_CHANNELS_EPILOGUE=spans; off (tiles) until it has
+     * run on a GPU. */
+    bool channels_spans;
+    long conv_channels_span_launches; /* for tests */
     /* Those of one group, 2-D, with 8 | C, also lay their columns out
      * K-contiguous (conv_plan_t.k_major): the default since it measured
      * faster on the H100 at R = 64 and 8 (FP16: ResNet-50 9394 against
