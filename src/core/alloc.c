@@ -131,8 +131,9 @@ void *cv_calloc_lines(size_t count, size_t size)
     if (!admit(account, bytes)) return NULL;
     char *base = aligned_alloc(CV_CACHE_LINE, CV_CACHE_LINE + (bytes + CV_CACHE_LINE - 1) / CV_CACHE_LINE * CV_CACHE_LINE);
     if (!base) return NULL;
-    char *user = finish((block_header_t *)(base + CV_CACHE_LINE - HEADER_BYTES), bytes, account);
-    ((block_header_t *)(user - HEADER_BYTES))->bytes |= LINES_BIT;
+    block_header_t *h = (block_header_t *)(base + CV_CACHE_LINE - HEADER_BYTES);
+    char *user = finish(h, bytes, account);
+    h->bytes |= LINES_BIT;
     memset(user, 0, bytes);
     return user;
 }

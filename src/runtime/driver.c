@@ -190,12 +190,7 @@ static cv_status run_wave(cv_runtime_t *rt, cv_lane_t *lane, cv_request_t *const
     const cv_graph_t *g = t0->graph;
     int64_t row = 0;
     for (int i = 0; i < n; i++) {
-        const cv_tenant_t *t = reqs[i]->tenant;
-        slices[i] = (cv_wave_slice_t){.row0 = row,
-                                      .rows = reqs[i]->rows,
-                                      .constants = t->constants,
-                                      .serial = t->constants_serial,
-                                      .may_share = t->constants_may_share};
+        slices[i] = cv_tenant_slice(reqs[i]->tenant, row, reqs[i]->rows);
         ins[i] = reqs[i]->inputs;
         outs[i] = reqs[i]->outputs;
         row += reqs[i]->rows;

@@ -86,6 +86,17 @@ struct cv_tenant {
     cv_tenant_t *next;
 };
 
+/* A wave's slice of `rows` rows from row0 for tenant t: its constants
+ * and what the backend said of them (cv_wave_slice_t). */
+static inline cv_wave_slice_t cv_tenant_slice(const cv_tenant_t *t, int64_t row0, int64_t rows)
+{
+    return (cv_wave_slice_t){.row0 = row0,
+                             .rows = rows,
+                             .constants = t->constants,
+                             .serial = t->constants_serial,
+                             .may_share = t->constants_may_share};
+}
+
 /* The runtime's part of a lane (sched.h): where its waves run. */
 typedef struct cv_lane {
     cv_runtime_t *rt;

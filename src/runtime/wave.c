@@ -286,12 +286,7 @@ cv_status cv_wave_run(cv_runtime_t *rt, cv_slice_io_t *slices, int nslices, cv_e
     int64_t row = 0;
     for (int s = 0; s < nslices; s++) {
         int64_t rows = g->batched && g->ninputs ? slices[s].inputs[0].shape.dims[0] : 1;
-        const cv_tenant_t *t = slices[s].tenant;
-        wave[s] = (cv_wave_slice_t){.row0 = row,
-                                    .rows = rows,
-                                    .constants = t->constants,
-                                    .serial = t->constants_serial,
-                                    .may_share = t->constants_may_share};
+        wave[s] = cv_tenant_slice(slices[s].tenant, row, rows);
         ins[s] = slices[s].inputs;
         outs[s] = slices[s].outputs;
         row += rows;
