@@ -611,6 +611,61 @@ static void mark_half_values(cv_plan_t *plan)
     }
 }
 
+/* A 2-D Conv of one group whose window has at most 1024 taps: what a
+ * backend that stores activations channels innermost computes from them
+ * (the 1024: a CUDA block stages one output pixel's window of 8 channels
+ * or more in shared memory, cuda_gemm.cu's im2col_nhwc_kernel). */
+static bool conv_one_group(const cv_plan_t *plan, const cv_node_t *n)
+{
+    if (!conv_2d(plan, n) || cv_node_attr_int(n, "group", 1) != 1) return false;
+    const cv_plan_value_t *w = &plan->values[n->inputs[1]];
+    return w->shape.ndim == 4 && w->shape.dims[2] * w->shape.dims[3] <= 1024;
+}
+
+/* Which half activations may be stored channels innermost
+ * (channels_inner_ok): see plan.h. In a ResNet: every activation of a
+ * stage but those a MaxPool or the final pool reads (the block outputs
+ * and the values inside the blocks); in a MobileNetV2: the block outputs
+ * (the expansions feed depthwise Convs, which are of many groups). A
+ * Conv's output is marked only where its fused residual is, so that a
+ * backend writes an output channels innermost only from a residual laid
+ * out alike; the reverse (a residual channels innermost, the output in
+ * planes, as a stage's last block) stays allowed. */
+static void mark_channels_inner(cv_plan_t *plan)
+{
+    const cv_graph_t *g = plan->graph;
+    for (int s = 0; s < plan->nsteps; s++) {
+        const cv_node_t *n = &g->nodes[plan->steps[s].node];
+        if (!conv_one_group(plan, n)) continue;
+        cv_plan_value_t *y = &plan->values[n->outputs[0]];
+        y->channels_inner_ok = y->half_ok && !y->half_by_pool;
+    }
+    for (int s = 0; s < plan->nsteps; s++) {
+        const cv_node_t *n = &g->nodes[plan->steps[s].node];
+        bool conv = conv_one_group(plan, n);
+        for (int i = 0; i < n->ninputs; i++) {
+            int v = n->inputs[i];
+            if (v < 0) continue;
+            bool as_data = conv && (i == 0 || (i == 3 && n->fused_residual));
+            if (!as_data) plan->values[v].channels_inner_ok = false;
+        }
+    }
+    /* An output follows its residual (chains of residual blocks: until
+     * nothing changes). */
+    for (bool changed = true; changed;) {
+        changed = false;
+        for (int s = 0; s < plan->nsteps; s++) {
+            const cv_node_t *n = &g->nodes[plan->steps[s].node];
+            if (!n->fused_residual || n->ninputs < 4 || n->inputs[3] < 0) continue;
+            cv_plan_value_t *y = &plan->values[n->outputs[0]], *r = &plan->values[n->inputs[3]];
+            if (y->channels_inner_ok && (!r->channels_inner_ok || !cv_shape_equal(&y->shape, &r->shape))) {
+                y->channels_inner_ok = false;
+                changed = true;
+            }
+        }
+    }
+}
+
 static _Atomic uint64_t plan_serials;
 
 cv_status cv_plan_build(const cv_graph_t *g, const cv_shape_t *input_shapes,
@@ -682,6 +737,7 @@ cv_status cv_plan_build(const cv_graph_t *g, const cv_shape_t *input_shapes,
     st = assign_arena(plan, err);
     if (st != CV_STATUS_OK) goto fail;
     mark_half_values(plan);
+    mark_channels_inner(plan);
     if (more) free_plan_constants(more, g->nvalues);
     cv_free(more);
     cv_free(more_shapes);

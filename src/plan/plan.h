@@ -47,6 +47,15 @@ typedef struct cv_plan_value {
     /* ...and a MaxPool writes or reads it: a backend may keep these FP32
      * while it keeps the others half (cuda: cv_cuda_t.half_pools). */
     bool half_by_pool;
+    /* May be stored channels innermost, [N, H, W, C], by a backend that
+     * keeps small planes so (plan.c, mark_channels_inner): a half_ok
+     * value no MaxPool touches, written by a 2-D Conv of one group and
+     * read only by such Convs, as data or as the fused residual; a Conv's
+     * output only where its residual is marked too. The flag is
+     * permission: a backend picks the values it keeps so by their shape
+     * alone (a Conv's output and its residual have one shape), so that
+     * the producer and every reader of a value agree. */
+    bool channels_inner_ok;
 } cv_plan_value_t;
 
 typedef struct cv_plan_step {

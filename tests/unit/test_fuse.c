@@ -307,6 +307,64 @@ static void test_half_values(void **state)
     be->iface->destroy(be);
 }
 
+/* Which half activations a backend may store channels innermost
+ * (cv_plan_value_t.channels_inner_ok, src/plan/plan.c), on x [N,16,8,8]:
+ *   a1 = Relu(Conv3x3(x))             no: a MaxPool reads it
+ *   m1 = MaxPool(a1)                  no: a MaxPool writes it
+ *   a2 = Relu(Conv3x3(m1) + m1)       no: its residual m1 is not marked
+ *   a3 = Conv1x1(a2)                  no: a depthwise Conv reads it
+ *   a4 = DW3x3(a3)                    no: a depthwise Conv writes it
+ *   a5 = Conv1x1(a4)                  yes: read by c6 as data and residual
+ *   a6 = Relu(Conv3x3(a5) + a5)       yes
+ *   a7 = Conv1x1(a6) + a6             no: the pool reads it
+ *   y  = GlobalAveragePool(a7)
+ * All but m1's neighbours and a7 are half_ok: the rule is on top of it. */
+static void test_channels_inner_values(void **state)
+{
+    cv_backend_t *be = cpu_backend();
+    cv_cpu_ctx_t *cpu = cv_backend_cpu_ctx(be);
+    cv_graph_t *g = cv_test_graph_new("test-fuse-channels-inner", 17, true);
+    int x = cv_test_graph_input(g, "x", CV_DTYPE_FP32, CV_TEST_SHAPE(1, 16, 8, 8));
+    int c1 = cv_test_graph_conv(g, "c1", x, 16, 16, 3, 1, 1, true, 101);
+    int a1 = relu(g, cv_test_graph_out(g, c1), "r1");
+    int pool = cv_test_graph_node(g, CV_OP_MAX_POOL, (int[]){a1}, 1, "pool");
+    cv_test_graph_attr_ints(g, pool, "kernel_shape", (const int64_t[]){3, 3}, 2);
+    cv_test_graph_attr_ints(g, pool, "pads", (const int64_t[]){1, 1, 1, 1}, 4);
+    int m1 = cv_test_graph_out(g, pool);
+    int c2 = cv_test_graph_conv(g, "c2", m1, 16, 16, 3, 1, 1, true, 102);
+    int a2 = relu(g, cv_test_graph_out(g, op2(g, CV_OP_ADD, cv_test_graph_out(g, c2), m1, "add2")), "r2");
+    int c3 = cv_test_graph_conv(g, "c3", a2, 32, 16, 1, 1, 1, true, 103);
+    int c4 = cv_test_graph_conv(g, "c4", cv_test_graph_out(g, c3), 32, 32, 3, 1, 32, true, 104);
+    int c5 = cv_test_graph_conv(g, "c5", cv_test_graph_out(g, c4), 16, 32, 1, 1, 1, true, 105);
+    int a5 = cv_test_graph_out(g, c5);
+    int c6 = cv_test_graph_conv(g, "c6", a5, 16, 16, 3, 1, 1, true, 106);
+    int a6 = relu(g, cv_test_graph_out(g, op2(g, CV_OP_ADD, cv_test_graph_out(g, c6), a5, "add6")), "r6");
+    int c7 = cv_test_graph_conv(g, "c7", a6, 16, 16, 1, 1, 1, true, 107);
+    int a7 = cv_test_graph_out(g, op2(g, CV_OP_ADD, cv_test_graph_out(g, c7), a6, "add7"));
+    cv_test_graph_output(g, cv_test_graph_out(g, cv_test_graph_node(g, CV_OP_GLOBAL_AVERAGE_POOL, (int[]){a7}, 1, "gap")));
+    cv_test_graph_prepare(g, cpu);
+    fuse(g, cpu);
+    assert_true(g->nodes[c2].fused_residual && g->nodes[c6].fused_residual && g->nodes[c7].fused_residual);
+    cv_plan_t *plan = cv_test_plan_rows(g, 2, cpu);
+    const cv_plan_value_t *v = plan->values;
+    /* the output of each Conv (the Relu and the Add folded into it) */
+    int out[8] = {0, g->nodes[c1].outputs[0], m1, g->nodes[c2].outputs[0], g->nodes[c3].outputs[0],
+                  g->nodes[c4].outputs[0], g->nodes[c5].outputs[0], g->nodes[c6].outputs[0]};
+    for (int i = 1; i < 8; i++) assert_true(v[out[i]].half_ok);
+    assert_false(v[g->nodes[c7].outputs[0]].half_ok);
+    const bool want[8] = {false, false, false, false, false, false, true, true};
+    for (int i = 1; i < 8; i++)
+        if (v[out[i]].channels_inner_ok != want[i])
+            fail_msg("value %d (%s): channels_inner_ok %d, expected %d", i, g->values[out[i]].name,
+                     v[out[i]].channels_inner_ok, want[i]);
+    int marked = 0;
+    for (int i = 0; i < g->nvalues; i++) marked += v[i].channels_inner_ok;
+    assert_int_equal(marked, 2);
+    cv_plan_destroy(plan);
+    cv_graph_destroy(g);
+    be->iface->destroy(be);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -315,6 +373,7 @@ int main(void)
         cmocka_unit_test(test_probe_limits),
         cmocka_unit_test(test_half_values),
         cmocka_unit_test(test_half_values_max_pool),
+        cmocka_unit_test(test_channels_inner_values),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -536,6 +536,41 @@ static void half_chain_load(tenants_t *t, int n, cv_precision_t prec, uint64_t s
     }
 }
 
+/* Bottleneck blocks of 2-D Convs of one group only, so that every
+ * activation but the last may be stored channels innermost
+ * (cv_plan_value_t.channels_inner_ok), each kind of Conv reading and
+ * writing it (x [N, 16, hw, hw]; `mid` middle channels):
+ *   v1 = Relu(Conv3x3(x))           X in planes, Y channels innermost
+ *   v2 = Relu(Conv1x1(v1))          X read as its columns directly
+ *   v3 = Relu(Conv3x3(v2) + v1)     im2col from pixels (unless 8 does not
+ *                                   divide mid: v2 then stays in planes),
+ *                                   the residual channels innermost
+ *   v4 = Relu(Conv5x5/2(v3))        a 25-tap window, stride 2
+ *   v5 = Conv1x1/2(v3)              a 1x1 that is no pointwise copy
+ *   v6 = Relu(Conv1x1(v4) + v5)
+ *   v7 = Conv1x1(v6) + v6           Y in planes (the pool reads it) from a
+ *                                   residual channels innermost
+ *   y  = GlobalAveragePool(v7) */
+static cv_graph_t *build_nhwc_chain(uint64_t seed, int64_t hw, int64_t mid)
+{
+    cv_graph_t *g = cv_test_graph_new("gpu-nhwc-chain", 17, true);
+    int x = cv_test_graph_input(g, "x", CV_DTYPE_FP32, CV_TEST_SHAPE(1, 16, hw, hw));
+    int v1 = half_op(g, CV_OP_RELU, conv_out(g, "c1", x, 32, 16, 3, 1, 1, true, seed + 10), -1, "r1");
+    int v2 = half_op(g, CV_OP_RELU, conv_out(g, "c2", v1, mid, 32, 1, 1, 1, true, seed + 20), -1, "r2");
+    int s3 = half_op(g, CV_OP_ADD, conv_out(g, "c3", v2, 32, mid, 3, 1, 1, true, seed + 30), v1, "s3");
+    int v3 = half_op(g, CV_OP_RELU, s3, -1, "r3");
+    int v4 = half_op(g, CV_OP_RELU, conv_out(g, "c4", v3, 64, 32, 5, 2, 1, true, seed + 40), -1, "r4");
+    int v5 = conv_out(g, "c5", v3, 64, 32, 1, 2, 1, true, seed + 50);
+    int s6 = half_op(g, CV_OP_ADD, conv_out(g, "c6", v4, 64, 64, 1, 1, 1, true, seed + 60), v5, "s6");
+    int v6 = half_op(g, CV_OP_RELU, s6, -1, "r6");
+    int v7 = half_op(g, CV_OP_ADD, conv_out(g, "c7", v6, 64, 64, 1, 1, 1, false, seed + 70), v6, "s7");
+    cv_test_graph_output(g, half_op(g, CV_OP_GLOBAL_AVERAGE_POOL, v7, -1, "gap"));
+    cv_err_t err;
+    cv_test_graph_prepare(g, cv_backend_cpu_ctx(B.cpu));
+    if (cv_plan_fuse_residuals(g, cv_backend_cpu_ctx(B.cpu), &err) != CV_STATUS_OK) fail_msg("fuse: %s", err.msg);
+    return g;
+}
+
 /* Each slice of `wave` (slice i: tenant i, rows[i] rows of x) against its
  * tenant run alone on CUDA, within the precision's tolerance (else fails,
  * naming `what`); returns the largest difference. */
@@ -575,10 +610,10 @@ typedef struct chain_wave {
     cv_plan_t *plan;
 } chain_wave_t;
 
-static void chain_wave_make(chain_wave_t *w, cv_precision_t prec, uint64_t seed0, uint64_t step, int64_t hw,
-                            uint64_t x_seed)
+/* The rest of a chain wave once its tenants (of 16 input channels) are
+ * in w->tn. */
+static void chain_wave_fill(chain_wave_t *w, int64_t hw, uint64_t x_seed)
 {
-    half_chain_load(&w->tn, CHAIN_R, prec, seed0, step, hw);
     int64_t total = 0;
     for (int t = 0; t < CHAIN_R; t++) total += w->rows[t] = 1 + t % 2;
     cv_shape_t xs = CV_TEST_SHAPE(total, 16, hw, hw);
@@ -586,6 +621,13 @@ static void chain_wave_make(chain_wave_t *w, cv_precision_t prec, uint64_t seed0
     cv_test_fill_random(&w->x, x_seed);
     w->plan = plan_of(w->tn.graphs[0], &xs);
     w->cpu = run_plan(B.cpu_exec, w->plan, w->tn.cpu_tables, w->rows, CHAIN_R, CV_PRECISION_FP32, &w->x);
+}
+
+static void chain_wave_make(chain_wave_t *w, cv_precision_t prec, uint64_t seed0, uint64_t step, int64_t hw,
+                            uint64_t x_seed)
+{
+    half_chain_load(&w->tn, CHAIN_R, prec, seed0, step, hw);
+    chain_wave_fill(w, hw, x_seed);
 }
 
 /* Plan p (already run on w's members) run again with the members in the
@@ -792,6 +834,80 @@ static void test_conv_channels_c(void **state)
     cuda->channels_spans = was_spans;
     cuda->conv_cutlass = was_cutlass;
     cuda->half_pools = was_pools;
+}
+
+/* Half activations of small planes stored channels innermost
+ * (CARAVEL_SMALL_PLANES=nhwc, cv_cuda_t.small_planes_nhwc): a wave of 5
+ * tenants of build_nhwc_chain in FP16 and BF16, on 9x9 planes (81 pixels,
+ * then 25) and 14x14 (196, then 49: ResNet-50's), with 24 middle channels
+ * and with 20 (v2 then stays in planes, 8 not dividing its channels).
+ * The plan marks v1 .. v6; each Conv reads (c2 .. c7) and writes (c1 ..
+ * c6) them as counted, but for c2 and c3 with 20; with the epilogue by
+ * spans asked for, c7 (Y in planes, its residual channels innermost)
+ * still takes the tiles.
+ * Each way within tolerance of the CPU's FP32 wave and of the same wave
+ * with every activation in planes, each slice within it of its tenant
+ * alone, and the plan again with the members in the other order (its
+ * cached graph rebound) within it of the CPU's. */
+static void test_small_planes_nhwc(void **state)
+{
+    enum { R = CHAIN_R };
+    cv_cuda_t *cuda = (cv_cuda_t *)B.cuda;
+    bool was = cuda->small_planes_nhwc, was_spans = cuda->channels_spans;
+    const struct { cv_precision_t prec; int64_t hw, mid; } cases[] = {
+        {CV_PRECISION_FP16, 9, 24}, {CV_PRECISION_BF16, 9, 24}, {CV_PRECISION_FP16, 14, 24},
+        {CV_PRECISION_FP16, 14, 20}, {CV_PRECISION_BF16, 14, 20}};
+    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+        cv_precision_t prec = cases[ci].prec;
+        int64_t hw = cases[ci].hw, mid = cases[ci].mid;
+        chain_wave_t w;
+        tenants_alloc(&w.tn, R);
+        for (int i = 0; i < R; i++) {
+            w.tn.graphs[i] = build_nhwc_chain(3000 + (uint64_t)i * 700, hw, mid);
+            tenant_upload_both(&w.tn, i, prec);
+        }
+        chain_wave_fill(&w, hw, 23);
+        int marked = 0;
+        for (int v = 0; v < w.tn.graphs[0]->nvalues; v++) marked += w.plan->values[v].channels_inner_ok;
+        assert_int_equal(marked, 6); /* v1 .. v6 */
+        long want = mid % 8 == 0 ? 6 : 5;
+        cv_tensor_t out[3];
+        for (int way = 0; way < 3; way++) {
+            const char *name = way == 0 ? "planes" : way == 1 ? "channels innermost" : "channels innermost, spans";
+            cuda->small_planes_nhwc = way > 0;
+            cuda->channels_spans = way == 2;
+            long x0 = cuda->conv_nhwc_x_launches, y0 = cuda->conv_nhwc_y_launches;
+            long spans0 = cuda->conv_channels_span_launches;
+            cv_plan_t *p = plan_of(w.tn.graphs[0], &w.x.shape); /* a plan per way: no graph of the other's replays */
+            out[way] = run_plan(B.cuda_exec, p, w.tn.cuda_tables, w.rows, R, prec, &w.x);
+            long xs = cuda->conv_nhwc_x_launches - x0, ys = cuda->conv_nhwc_y_launches - y0;
+            long spans = cuda->conv_channels_span_launches - spans0;
+            if (xs != (way ? want : 0) || ys != (way ? want : 0))
+                fail_msg("%s, %lldx%lld, mid %lld, %s: %ld convolutions read and %ld wrote channels innermost, "
+                         "expected %ld", precision_name(prec), (long long)hw, (long long)hw, (long long)mid, name, xs,
+                         ys, way ? want : 0);
+            /* c7 writes planes from a residual channels innermost: the
+             * tiles, not spans (which read a residual in planes); c2
+             * with 20 channels: no spans either (8 does not divide them) */
+            if (way == 2 && spans != 0) fail_msg("%s, mid %lld: %ld epilogues by spans", name, (long long)mid, spans);
+            double d = cv_test_rel_diff(&out[way], &w.cpu);
+            printf(" %s, %lldx%lld, mid %lld, %s (%ld read, %ld written so): vs CPU %.2e\n", precision_name(prec),
+                   (long long)hw, (long long)hw, (long long)mid, name, xs, ys, d);
+            if (!(d <= tolerance(prec))) fail_msg("%s, %s: CUDA vs CPU %g", precision_name(prec), name, d);
+            printf("  slice vs solo %.2e\n", slices_vs_solo(&w.tn, w.rows, prec, &w.x, &out[way], name));
+            if (way > 0) members_reversed(&w, p, prec);
+            cv_plan_destroy(p);
+        }
+        for (int way = 1; way < 3; way++) {
+            double d_ways = cv_test_rel_diff(&out[way], &out[0]);
+            printf("  way %d vs planes %.2e\n", way, d_ways);
+            if (!(d_ways <= tolerance(prec))) fail_msg("%s: way %d vs planes %g", precision_name(prec), way, d_ways);
+        }
+        for (int way = 0; way < 3; way++) cv_tensor_free(&out[way]);
+        chain_wave_free(&w);
+    }
+    cuda->small_planes_nhwc = was;
+    cuda->channels_spans = was_spans;
 }
 
 /* The FP16 conv GEMMs with their epilogue fused in (CUTLASS,
@@ -1145,6 +1261,7 @@ int main(void)
         cmocka_unit_test(test_wave_r7_reduced),
         cmocka_unit_test(test_half_activations),
         cmocka_unit_test(test_conv_channels_c),
+        cmocka_unit_test(test_small_planes_nhwc),
         cmocka_unit_test(test_conv_fused),
         cmocka_unit_test(test_conv_cutlass_fp32),
         cmocka_unit_test(test_copy_kernel),

@@ -51,6 +51,15 @@ template <typename F> static void with_act(act_t a, F f)
     else f(0.0f);
 }
 
+/* with_act for the two half kinds alone: the launch sites of kernels
+ * that only ever see half data (their shared memory sized for 2-byte
+ * elements), which then build no FP32 form. */
+template <typename F> static void with_half_act(act_t a, F f)
+{
+    if (a == ACT_BF16) f(__nv_bfloat16());
+    else f(__half());
+}
+
 /* How the wave stores value v: half where the plan allows it
  * (cv_plan_value_t.half_ok) in an FP16/BF16 wave, unless
  * CARAVEL_HALF_ACTIVATIONS=fp32, and for what a MaxPool touches only with
@@ -62,6 +71,24 @@ static inline act_t act_of(const cv_cuda_t *cuda, const cv_step_run_t *run, int 
         (run->plan->values[v].half_by_pool && !cuda->half_pools))
         return ACT_F32;
     return run->precision == CV_PRECISION_BF16 ? ACT_BF16 : ACT_F16;
+}
+
+/* Planes of at most this many pixels take conv_plan_t.channels_c
+ * (ResNet-50's 14x14 and 7x7) and may be stored channels innermost. */
+#define CONV_CHANNELS_C_PIXELS 400
+
+/* Whether the wave stores value v channels innermost, [N, H, W, C]
+ * (cv_cuda_t.small_planes_nhwc): where the plan allows it
+ * (cv_plan_value_t.channels_inner_ok), v is half (act_of), its planes are
+ * small and 8 | C (whole 16-byte vectors of channels). A function of v's
+ * shape alone past the plan's flag, so that the Conv that writes v, every
+ * Conv that reads it and a Conv whose residual it is all agree. */
+static inline bool nhwc_of(const cv_cuda_t *cuda, const cv_step_run_t *run, int v)
+{
+    if (v < 0 || !cuda->small_planes_nhwc || !run->plan->values[v].channels_inner_ok || act_of(cuda, run, v) == ACT_F32)
+        return false;
+    const cv_shape_t *s = &run->plan->values[v].shape;
+    return s->ndim == 4 && s->dims[1] % 8 == 0 && s->dims[2] * s->dims[3] <= CONV_CHANNELS_C_PIXELS;
 }
 
 #endif

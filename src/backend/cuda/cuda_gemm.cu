@@ -91,9 +91,9 @@
 
 /* The columns of one chunk of rows stay below this many bytes. */
 #define CONV_COL_BUDGET ((size_t)512 << 20)
-/* Planes up to this many pixels take conv_plan_t.channels_c (ResNet-50's
- * 14x14 and 7x7 stages; at 28x28 both orientations measured level). */
-#define CONV_CHANNELS_C_PIXELS 400
+/* CONV_CHANNELS_C_PIXELS (cuda_act.cuh): planes up to that many pixels
+ * take conv_plan_t.channels_c (at 28x28 both orientations measured
+ * level). */
 #define THREADS 256
 
 /* ---- small helpers -------------------------------------------------------- */
@@ -846,13 +846,17 @@ static __global__ void split_epilogue_kernel(const float *__restrict__ parts, in
  * loops over a tile's rows unroll: a thread's loads (C's tile, the
  * residual) are then all in flight at once rather than one by one. */
 #define CT_ROWS 8
-template <typename TS, typename TY>
+/* RES_C: the residual is laid out as C (channels innermost, one group:
+ * conv_plan_t.res_nhwc below a Y in planes) and goes through shared
+ * memory beside C's tile, read along channels too. */
+template <typename TS, typename TY, bool RES_C>
 static __global__ void __launch_bounds__(CT_TILE * CT_ROWS)
     channels_epilogue_kernel(const TS *__restrict__ c, int64_t part, int split, TY *__restrict__ y, int64_t pairs,
                              int groups, int mg, int pixels, const float *const *__restrict__ tab,
                              const void *__restrict__ res, int res_act, bool clamp, float lo, float hi)
 {
     __shared__ float tile[CT_TILE][CT_TILE + 1];
+    __shared__ float res_tile[RES_C ? CT_TILE : 1][CT_TILE + 1];
     const int p0 = blockIdx.x * CT_TILE, m0 = blockIdx.y * CT_TILE;
     for (int64_t ng = blockIdx.z; ng < pairs; ng += gridDim.z) {
         const TS *src = c + ng * (int64_t)pixels * mg;
@@ -865,6 +869,9 @@ static __global__ void __launch_bounds__(CT_TILE * CT_ROWS)
             if (pixel < pixels && m < mg)
                 for (int s = 0; s < split; s++) v += to_float(src[s * part + (int64_t)pixel * mg + m]);
             tile[i][threadIdx.x] = v;
+            if (RES_C && res)
+                res_tile[i][threadIdx.x] =
+                    pixel < pixels && m < mg ? load_act(res, res_act, (ng * (int64_t)pixels + pixel) * mg + m) : 0.0f;
         }
         __syncthreads();
         /* write: threadIdx.x along pixels */
@@ -877,7 +884,7 @@ static __global__ void __launch_bounds__(CT_TILE * CT_ROWS)
                 int64_t channel = g * mg + m, at = (n * groups * mg + channel) * pixels + pixel;
                 float v = tile[threadIdx.x][i];
                 if (tab) v += __ldg(tab[n] + channel);
-                if (res) v += load_act(res, res_act, at);
+                if (res) v += RES_C ? res_tile[threadIdx.x][i] : load_act(res, res_act, at);
                 if (clamp) v = cv_clamp_f32(v, lo, hi);
                 y[at] = from_float<TY>(v);
             }
@@ -1018,6 +1025,108 @@ static __global__ void __launch_bounds__(CS_THREADS)
     }
 }
 
+/* The epilogue of a conv whose Y is stored channels innermost
+ * (conv_plan_t.y_nhwc): y[(n*P + pixel)*M + m] = the sum of `split` parts
+ * of c, `part` elements apart, + the row's bias[m] + the residual (laid
+ * out as Y), clamped; V elements along channels a thread. With one part c
+ * is Y itself, which the GEMM wrote: the pass runs in place (no
+ * __restrict__ on c and y; a thread reads its elements before writing
+ * them). The additions of the channels epilogues in their order: the
+ * bits of Y in planes, moved. V = 8 needs 8 | M (nhwc_of) and c, Y and
+ * the residual aligned to 8 elements. Grid: a stride loop over vectors. */
+template <typename TS, typename TY, typename TR, int V>
+static __global__ void nhwc_epilogue_kernel(const TS *c, int64_t part, int split, TY *y, int64_t vectors,
+                                            int channels, int64_t row_elements, const float *const *__restrict__ tab,
+                                            const TR *__restrict__ res, bool clamp, float lo, float hi)
+{
+    for (int64_t q = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; q < vectors;
+         q += (int64_t)gridDim.x * blockDim.x) {
+        int64_t e = q * V, n = e / row_elements;
+        int m = (int)(e % channels); /* V | M: the vector's elements are channels m.. of one pixel */
+        float v[V];
+#pragma unroll
+        for (int j = 0; j < V; j++) v[j] = 0.0f;
+        for (int s = 0; s < split; s++) {
+            pack_t<V, TS> w = *reinterpret_cast<const pack_t<V, TS> *>(c + s * part + e);
+#pragma unroll
+            for (int j = 0; j < V; j++) v[j] += to_float(w.e[j]);
+        }
+        pack_t<V, TR> rv;
+        if (res) rv = *reinterpret_cast<const pack_t<V, TR> *>(res + e);
+        const float *bias = tab ? tab[n] + m : NULL;
+        pack_t<V, TY> out;
+#pragma unroll
+        for (int j = 0; j < V; j++) {
+            if (bias) v[j] += __ldg(bias + j);
+            if (res) v[j] += to_float(rv.e[j]);
+            if (clamp) v[j] = cv_clamp_f32(v[j], lo, hi);
+            out.e[j] = from_float<TY>(v[j]);
+        }
+        *reinterpret_cast<pack_t<V, TY> *>(y + e) = out;
+    }
+}
+
+/* Columns K-contiguous, as im2col_rows_kernel lays them out
+ * (col[(n*P + pixel)*K + c*KK + tap], K = C*KK, 2-D), from X stored
+ * channels innermost (x[(n*IP + in_pixel)*C + c]: conv_plan_t.x_nhwc). A
+ * block takes one output pixel of one row and cb of its channels, whose
+ * columns are one contiguous range of col (cb*KK elements from c0*KK on):
+ * it stages the window's KK input pixels' cb channels in shared memory, 16
+ * bytes a load along channels (zeros where the window leaves the plane),
+ * then writes the range 16 bytes a store, each element taken from shared
+ * memory at (tap, channel). Rows of the staged window are cb + PAD
+ * elements apart, which spreads a warp's reads over the banks and keeps
+ * them 16-byte aligned. Needs 8 | C and 8 | cb (nhwc_of; the launcher),
+ * X and col 16-byte aligned. Grid: x pixels * channel blocks, y rows
+ * (looping past 65535). Shared memory: im2col_nhwc_smem. */
+#define IM2COL_NHWC_THREADS 128
+#define IM2COL_NHWC_SMEM 49152 /* the most a block may take without opting in */
+#define IM2COL_NHWC_PAD 8
+static size_t im2col_nhwc_smem(int64_t kk, int cb, size_t es) { return (size_t)kk * (size_t)(cb + IM2COL_NHWC_PAD) * es; }
+template <typename T>
+static __global__ void __launch_bounds__(IM2COL_NHWC_THREADS)
+    im2col_nhwc_kernel(const T *__restrict__ x, T *__restrict__ col, int64_t rows, int channels, int cb,
+                       int channel_blocks, conv_dims_t g)
+{
+    extern __shared__ __align__(16) unsigned char im2col_nhwc_window[];
+    T *win = (T *)im2col_nhwc_window;
+    const int in_h = (int)g.in[1], in_w = (int)g.in[2];
+    const int out_w = (int)g.out[2], pixels = (int)(g.out[1] * g.out[2]);
+    const int kw_n = (int)g.k[2], kk = (int)(g.k[1] * g.k[2]);
+    const int64_t k = (int64_t)channels * kk, in_row = (int64_t)in_h * in_w * channels;
+    const int pixel = (int)(blockIdx.x / channel_blocks), c0 = (int)(blockIdx.x - pixel * channel_blocks) * cb;
+    const int cn = min(cb, channels - c0), vectors = cn / 8, stride = cb + IM2COL_NHWC_PAD, length = cn * kk;
+    const int oh = pixel / out_w, bh = oh * (int)g.s[1] - (int)g.p[1];
+    const int bw = (pixel - oh * out_w) * (int)g.s[2] - (int)g.p[2];
+    for (int64_t n = blockIdx.y; n < rows; n += gridDim.y) {
+        const T *__restrict__ xn = x + n * in_row + c0;
+        for (int i = threadIdx.x; i < kk * vectors; i += IM2COL_NHWC_THREADS) {
+            int tap = i / vectors, v = i - tap * vectors, kh = tap / kw_n;
+            int ih = bh + kh * (int)g.d[1], iw = bw + (tap - kh * kw_n) * (int)g.d[2];
+            uint4 q = make_uint4(0, 0, 0, 0); /* all-zero bits: +0 in FP16 and BF16 */
+            if (ih >= 0 && ih < in_h && iw >= 0 && iw < in_w)
+                q = *reinterpret_cast<const uint4 *>(xn + ((int64_t)ih * in_w + iw) * channels + v * 8);
+            *reinterpret_cast<uint4 *>(win + tap * stride + v * 8) = q;
+        }
+        __syncthreads();
+        T *__restrict__ cr = col + (n * pixels + pixel) * k + (int64_t)c0 * kk;
+        for (int j0 = threadIdx.x * 8; j0 < length; j0 += IM2COL_NHWC_THREADS * 8) {
+            int c = j0 / kk, tap = j0 - c * kk;
+            pack_t<8, T> out;
+#pragma unroll
+            for (int e = 0; e < 8; e++) {
+                out.e[e] = win[tap * stride + c];
+                if (++tap == kk) {
+                    tap = 0;
+                    c++;
+                }
+            }
+            *reinterpret_cast<pack_t<8, T> *>(cr + j0) = out;
+        }
+        __syncthreads();
+    }
+}
+
 /* ---- launchers (explicit stream) ---------------------------------------- */
 
 /* im2col of X stored as x_act into columns of the GEMM's operand type. */
@@ -1029,7 +1138,8 @@ static void launch_im2col(cudaStream_t stream, cv_precision_t prec, act_t x_act,
     act_t col_act = prec == CV_PRECISION_FP16 ? ACT_F16 : prec == CV_PRECISION_BF16 ? ACT_BF16 : ACT_F32;
     /* im2col2d_kernel where the output rows split into runs of 4 or 2, and
      * its W3 form for 3-wide windows of stride 1 (runs of 8 too) */
-    bool two_d = g->k[0] == 1 && g->in[0] == 1 && g->out[0] == 1;
+    /* (padding along depth would put the one depth tap outside X) */
+    bool two_d = g->k[0] == 1 && g->in[0] == 1 && g->out[0] == 1 && g->p[0] == 0;
     bool w3 = !first && two_d && g->k[2] == 3 && g->s[2] == 1 && g->d[2] == 1;
     int px = !two_d                    ? 1
              : w3 && g->out[2] % 8 == 0 ? 8
@@ -1263,6 +1373,13 @@ typedef struct conv_plan {
      * channels per block. */
     bool k_major;
     int k_major_tile;
+    /* Stored channels innermost ([N, H, W, C]: nhwc_of): X, read as its
+     * K-contiguous columns (k_major: a 1x1 of stride 1 directly, else
+     * im2col_nhwc_kernel); Y, written by the GEMM itself and finished in
+     * place (nhwc_epilogue_kernel); the residual, laid out as Y, or as C
+     * where Y is in planes (a stage's last block). Any of them makes the
+     * conv channels_c, by pointer arrays (not strided), on cuBLAS. */
+    bool x_nhwc, y_nhwc, res_nhwc;
     size_t c_bytes; /* that C, when K is not split (a split's parts are laid out alike) */
     /* FP16 with Y (and the residual) half, one group, its tenants' own W,
      * and either 16-byte rows (pixel columns) or k_major columns (small
@@ -1449,7 +1566,7 @@ static bool conv_plan_make(const cv_cuda_t *cuda, const cv_step_run_t *run, bool
     p->acts = acts;
     p->xs = act_size(acts.x);
     p->ys = act_size(acts.y);
-    p->depthwise = g->group == g->c && g->m == g->c && d->in[0] == 1 && d->k[0] == 1 && d->out[0] == 1;
+    p->depthwise = g->group == g->c && g->m == g->c && d->in[0] == 1 && d->k[0] == 1 && d->out[0] == 1 && d->p[0] == 0;
     /* The plane kernels index within a plane in 32 bits; the depthwise
      * kernel does its window arithmetic in 32 bits too. */
     if (d->in[0] * d->in[1] * d->in[2] > INT32_MAX) return false;
@@ -1478,14 +1595,33 @@ static bool conv_plan_make(const cv_cuda_t *cuda, const cv_step_run_t *run, bool
     bool member_w = !p->convert_w && (input_is_weight(run, 1) || (half && is_tenant_constant(run, 1)));
     p->strided = uniform && g->group == 1 && !(member_w && indirect);
 
-    p->fused = cuda->conv_cutlass && conv_fused_fits(cuda, run, p);
-    p->channels_c = cuda->conv_channels_c && !p->fused && is_half(p->prec) && !p->strided &&
-                    p->pixels <= CONV_CHANNELS_C_PIXELS && g->mg <= (int64_t)65535 * CT_TILE;
+    /* The layouts a wave chose for X, Y and the residual (never for
+     * depthwise or grouped Convs: the plan marks none they touch). */
+    p->x_nhwc = nhwc_of(cuda, run, run->node->inputs[0]);
+    p->y_nhwc = nhwc_of(cuda, run, run->node->outputs[0]);
+    p->res_nhwc = r && nhwc_of(cuda, run, run->node->inputs[3]);
+    bool nhwc = p->x_nhwc || p->y_nhwc || p->res_nhwc;
+    CV_ASSERT(!nhwc || (g->group == 1 && !p->depthwise && is_half(p->prec)));
+    CV_ASSERT(!p->y_nhwc || !p->res || p->res_nhwc); /* the plan marks an output only with its residual */
+    if (nhwc) {
+        if (g->mg > (int64_t)65535 * CT_TILE) return false; /* the channels epilogue's grid */
+        p->strided = false;
+    }
+    p->fused = !nhwc && cuda->conv_cutlass && conv_fused_fits(cuda, run, p);
+    p->channels_c = nhwc || (cuda->conv_channels_c && !p->fused && is_half(p->prec) && !p->strided &&
+                             p->pixels <= CONV_CHANNELS_C_PIXELS && g->mg <= (int64_t)65535 * CT_TILE);
     /* A 1x1 reading half X directly keeps doing so where the half
      * pointwise kernel was asked for (CARAVEL_POINTWISE=own:
      * conv_pointwise_fits), rather than copying X into tap columns. */
     bool own_pointwise = p->direct && cuda->pointwise_own_max_k == INT64_MAX;
-    if (cuda->conv_k_major && p->channels_c && !own_pointwise && g->group == 1 && d->in[0] == 1 && d->k[0] == 1) {
+    if (p->x_nhwc) {
+        /* X is rows of K-contiguous pixels already: a 1x1 of stride 1
+         * reads it as its columns (direct), any other window gathers
+         * whole pixels into them. 8 | C (nhwc_of). */
+        CV_ASSERT(g->c % 8 == 0 && d->in[0] == 1 && d->k[0] == 1 && d->out[0] == 1 && d->p[0] == 0);
+        p->k_major = true;
+    } else if (cuda->conv_k_major && p->channels_c && !own_pointwise && g->group == 1 && d->in[0] == 1 &&
+               d->k[0] == 1 && d->out[0] == 1 && d->p[0] == 0) { /* im2col_rows_kernel: planes, no depth */
         int64_t tile = IM2COL_ROWS_SMEM / (p->in_plane * (int64_t)p->es);
         tile = CV_MIN(tile, CV_MIN((int64_t)IM2COL_ROWS_TILE, (int64_t)IM2COL_ROWS_COLUMNS / p->kk));
         tile = CV_MIN(tile, g->c) / 8 * 8; /* runs of 8 (im2col_rows_kernel): 8 | C, a tile of 8s */
@@ -1509,8 +1645,8 @@ static bool conv_plan_make(const cv_cuda_t *cuda, const cv_step_run_t *run, bool
      * the wave has the tiles to fill the GPU without cutting K: a split
      * wave (few rows over a deep layer) keeps cuBLAS's split and the
      * epilogue that sums the parts. */
-    if (cuda->conv_cutlass && cuda->cutlass_small_planes && p->k_major && (p->split == 1 || cuda->fused_everywhere) &&
-        conv_fused_fits(cuda, run, p)) {
+    if (!nhwc && cuda->conv_cutlass && cuda->cutlass_small_planes && p->k_major &&
+        (p->split == 1 || cuda->fused_everywhere) && conv_fused_fits(cuda, run, p)) {
         p->fused = true;
         p->channels_c = false;
         p->split = 1;
@@ -1523,7 +1659,8 @@ static bool conv_plan_make(const cv_cuda_t *cuda, const cv_step_run_t *run, bool
                        (!p->res || acts.res == ACT_F32);
     }
     p->parts_bytes = p->split > 1 ? align_up(sizeof(float) * (size_t)(p->split * g->n * g->m * p->pixels)) : 0;
-    p->c_bytes = p->channels_c && p->split == 1 ? align_up(p->ys * (size_t)(g->n * g->m * p->pixels)) : 0;
+    /* (a Y channels innermost is that C itself) */
+    p->c_bytes = p->channels_c && !p->y_nhwc && p->split == 1 ? align_up(p->ys * (size_t)(g->n * g->m * p->pixels)) : 0;
     p->w_bytes = p->convert_w ? align_up((size_t)cv_shape_numel(&w->shape) * p->es) : 0;
     if (p->fused) {
         cv_cutlass_conv_t c = fused_gemm(cuda, p, NULL, 0, 0, NULL);
@@ -1564,7 +1701,9 @@ static cv_status conv_tables(cv_cuda_t *cuda, const cv_step_run_t *run, const co
         for (int64_t gi = 0; gi < g->group; gi++) {
             for (int64_t sp = 0; sp < p->split; sp++) {
                 int64_t q = (n * g->group + gi) * p->split + sp;
-                if (p->direct)
+                if (p->direct && p->x_nhwc) /* row n's P x C, K-contiguous: columns sp*depth.. */
+                    ta[q] = xd + (size_t)(n * g->c * p->in_plane + sp * depth) * es;
+                else if (p->direct)
                     ta[q] = xd + (size_t)((n * g->c + gi * g->cg) * p->in_plane + sp * depth * p->pixels) * es;
                 else if (p->k_major) /* row n's P x K, columns sp*depth.. */
                     ta[q] = col + (size_t)((n % p->chunk) * p->pixels * p->k + sp * depth) * es;
@@ -1575,10 +1714,11 @@ static cv_status conv_tables(cv_cuda_t *cuda, const cv_step_run_t *run, const co
                 size_t w_at = (size_t)(gi * g->mg * p->k + sp * depth) * es;
                 if (p->convert_w) tb[q] = w0 + w_at;
                 else put_input(cuda, run, &tb[q], 1, slice_of_row[n], is_half(p->prec), w_at);
-                /* elements; channels_c: pair (n, g)'s P x Mg block, the same offset */
+                /* elements; channels_c: pair (n, g)'s P x Mg block, the same
+                 * offset (a Y channels innermost is laid out as that C) */
                 size_t y_at = (size_t)((n * g->m + gi * g->mg) * p->pixels);
                 tc[q] = p->split > 1 ? parts + sizeof(float) * ((size_t)(sp * g->n * g->m * p->pixels) + y_at)
-                                     : (p->channels_c ? c_channels : yd) + p->ys * y_at;
+                                     : (p->channels_c && !p->y_nhwc ? c_channels : yd) + p->ys * y_at;
             }
         }
     }
@@ -1590,6 +1730,66 @@ static cv_status conv_tables(cv_cuda_t *cuda, const cv_step_run_t *run, const co
     CV_CUDA_CHECK(cudaMemcpyAsync(*dev, host, table_bytes + bias_bytes + res_bytes, cudaMemcpyHostToDevice,
                                   cuda->stream),
                   err);
+    return CV_STATUS_OK;
+}
+
+/* im2col_nhwc_kernel for `rows` rows of X (from xn on) into col: as many
+ * channels a block as its window's shared memory holds (ResNet-50's 3x3s:
+ * all of them), 8 at least (the plan marks no value whose readers' windows
+ * exceed 1024 taps, so 8 always fit). */
+static cv_status launch_im2col_nhwc(cv_cuda_t *cuda, const conv_plan_t *p, const char *xn, char *col, int64_t rows,
+                                    cv_err_t *err)
+{
+    const conv_geom_t *g = &p->g;
+    int64_t cb = ((int64_t)IM2COL_NHWC_SMEM / ((int64_t)p->es * p->kk) - IM2COL_NHWC_PAD) / 8 * 8;
+    cb = CV_MIN(cb, g->c);
+    int64_t blocks_c = (g->c + cb - 1) / cb;
+    CV_ASSERT(cb >= 8 && g->c % 8 == 0 && p->acts.x != ACT_F32 && p->pixels * blocks_c <= INT32_MAX &&
+              (uintptr_t)xn % 16 == 0 && (uintptr_t)col % 16 == 0);
+    dim3 grid((unsigned)(p->pixels * blocks_c), (unsigned)CV_MIN(rows, 65535));
+    size_t smem = im2col_nhwc_smem(p->kk, (int)cb, p->es);
+    with_half_act(p->acts.x, [&](auto tx) {
+        using T = decltype(tx);
+        im2col_nhwc_kernel<T><<<grid, IM2COL_NHWC_THREADS, smem, cuda->stream>>>(
+            (const T *)xn, (T *)col, rows, (int)g->c, (int)cb, (int)blocks_c, g->dims);
+    });
+    CV_CUDA_CHECK_LAUNCH(err);
+    return CV_STATUS_OK;
+}
+
+/* nhwc_epilogue_kernel for a Y stored channels innermost: the parts of a
+ * split K summed, or Y itself finished in place; nothing to do without
+ * a bias, a residual or a clamp on a K whole. */
+static cv_status launch_nhwc_epilogue(cv_cuda_t *cuda, const cv_step_run_t *run, const conv_plan_t *p,
+                                      const char *parts, const float *const *dev_bias, cv_err_t *err)
+{
+    const conv_geom_t *g = &p->g;
+    if (p->split == 1 && !p->has_bias && !p->res && !p->c.active) return CV_STATUS_OK;
+    void *y = run->outputs[0]->data;
+    int64_t elements = g->n * g->m * p->pixels;
+    bool wide = (uintptr_t)y % (8 * p->ys) == 0 && (!p->res || (uintptr_t)p->res % (8 * act_size(p->acts.res)) == 0);
+    CV_ASSERT(g->m % 8 == 0 && g->group == 1 && (uintptr_t)parts % 32 == 0);
+    with_act(p->acts.y, [&](auto ty) {
+        using TY = decltype(ty);
+        with_act(p->res ? p->acts.res : p->acts.y, [&](auto tr) {
+            using TR = decltype(tr);
+            auto launch = [&](auto v_tag) {
+                constexpr int V = decltype(v_tag)::value;
+                int64_t vectors = elements / V;
+                if (p->split > 1)
+                    nhwc_epilogue_kernel<float, TY, TR, V><<<grid_for(vectors), THREADS, 0, cuda->stream>>>(
+                        (const float *)parts, elements, (int)p->split, (TY *)y, vectors, (int)g->m,
+                        g->m * p->pixels, dev_bias, (const TR *)p->res, p->c.active, p->c.lo, p->c.hi);
+                else
+                    nhwc_epilogue_kernel<TY, TY, TR, V><<<grid_for(vectors), THREADS, 0, cuda->stream>>>(
+                        (const TY *)y, 0, 1, (TY *)y, vectors, (int)g->m, g->m * p->pixels, dev_bias,
+                        (const TR *)p->res, p->c.active, p->c.lo, p->c.hi);
+            };
+            if (wide) launch(std::integral_constant<int, 8>());
+            else launch(std::integral_constant<int, 1>());
+        });
+    });
+    CV_CUDA_CHECK_LAUNCH(err);
     return CV_STATUS_OK;
 }
 
@@ -1611,7 +1811,12 @@ static cv_status conv_gemms(cv_cuda_t *cuda, const cv_step_run_t *run, const con
     int64_t problems = g->n * g->group * p->split, k = p->k, pixels = p->pixels, in_plane = p->in_plane;
     for (int64_t n0 = 0; n0 < g->n; n0 += p->chunk) {
         int64_t rows = CV_MIN(p->chunk, g->n - n0);
-        if (p->k_major) {
+        if (p->x_nhwc) {
+            if (!p->direct) {
+                cv_status st = launch_im2col_nhwc(cuda, p, xd + p->xs * (size_t)(n0 * g->c * in_plane), col, rows, err);
+                if (st != CV_STATUS_OK) return st;
+            }
+        } else if (p->k_major) {
             dim3 grid((unsigned)((g->c + p->k_major_tile - 1) / p->k_major_tile), (unsigned)CV_MIN(rows, 65535));
             size_t smem = im2col_rows_smem(p->k_major_tile, p->kk, in_plane, p->es);
             act_t col_act = p->prec == CV_PRECISION_FP16 ? ACT_F16 : ACT_BF16;
@@ -1620,7 +1825,7 @@ static cv_status conv_gemms(cv_cuda_t *cuda, const cv_step_run_t *run, const con
             CV_ASSERT((uintptr_t)xn % (8 * p->xs) == 0 && (uintptr_t)col % 16 == 0);
             with_act(p->acts.x, [&](auto tx) {
                 using TX = decltype(tx);
-                with_act(col_act, [&](auto tc) {
+                with_half_act(col_act, [&](auto tc) { /* columns are half (shared memory sized so) */
                     using TC = decltype(tc);
                     const TX *xt = (const TX *)xn;
                     TC *ct = (TC *)col;
@@ -1730,7 +1935,16 @@ static cv_status conv_gemm(cv_cuda_t *cuda, const cv_step_run_t *run, const conv
     const conv_geom_t *g = &p->g;
     const float *const *dev_bias =
         p->has_bias ? (const float *const *)dev + (p->strided ? 0 : 3 * g->n * g->group * p->split) : NULL;
-    if (p->channels_c && cuda->channels_spans && g->mg % 8 == 0 && p->pixels <= CS_MAX_PIXELS &&
+    cuda->conv_nhwc_x_launches += p->x_nhwc;
+    if (p->y_nhwc) {
+        cuda->conv_nhwc_y_launches++;
+        cuda->conv_channels_c_launches++;
+        cuda->conv_k_major_launches += p->k_major;
+        return launch_nhwc_epilogue(cuda, run, p, parts, dev_bias, err);
+    }
+    /* Y in planes from a residual channels innermost: the tiled kernel
+     * alone reads the residual as C (RES_C). */
+    if (p->channels_c && !p->res_nhwc && cuda->channels_spans && g->mg % 8 == 0 && p->pixels <= CS_MAX_PIXELS &&
         (uintptr_t)run->outputs[0]->data % (8 * act_size(p->acts.y)) == 0 &&
         (!p->res || (uintptr_t)p->res % (8 * act_size(p->acts.res)) == 0)) {
         dim3 grid((unsigned)((g->mg + CS_CHANNELS - 1) / CS_CHANNELS), (unsigned)CV_MAX(1, CV_MIN(g->n * g->group, 65535)));
@@ -1756,7 +1970,7 @@ static cv_status conv_gemm(cv_cuda_t *cuda, const cv_step_run_t *run, const conv
         cuda->conv_k_major_launches += p->k_major;
         return CV_STATUS_OK;
     }
-    bool pairs = p->channels_c && g->mg % 2 == 0 && p->pixels % 2 == 0 &&
+    bool pairs = p->channels_c && !p->res_nhwc && g->mg % 2 == 0 && p->pixels % 2 == 0 &&
                  (!p->res || (uintptr_t)p->res % (2 * act_size(p->acts.res)) == 0);
     if (pairs) {
         dim3 grid((unsigned)((p->pixels + CT2_TILE - 1) / CT2_TILE), (unsigned)((g->mg + CT2_TILE - 1) / CT2_TILE),
@@ -1786,18 +2000,23 @@ static cv_status conv_gemm(cv_cuda_t *cuda, const cv_step_run_t *run, const conv
         dim3 grid((unsigned)((p->pixels + CT_TILE - 1) / CT_TILE), (unsigned)((g->mg + CT_TILE - 1) / CT_TILE),
                   (unsigned)CV_MAX(1, CV_MIN(g->n * g->group, 65535)));
         dim3 block(CT_TILE, CT_ROWS);
-        with_act(p->acts.y, [&](auto ty) {
-            using TY = decltype(ty);
-            if (p->split > 1)
-                channels_epilogue_kernel<float, TY><<<grid, block, 0, cuda->stream>>>(
-                    (const float *)parts, g->n * g->m * p->pixels, (int)p->split, (TY *)run->outputs[0]->data,
-                    g->n * g->group, (int)g->group, (int)g->mg, (int)p->pixels, dev_bias, p->res, p->acts.res,
-                    p->c.active, p->c.lo, p->c.hi);
-            else
-                channels_epilogue_kernel<TY, TY><<<grid, block, 0, cuda->stream>>>(
-                    (const TY *)c_channels, 0, 1, (TY *)run->outputs[0]->data, g->n * g->group, (int)g->group,
-                    (int)g->mg, (int)p->pixels, dev_bias, p->res, p->acts.res, p->c.active, p->c.lo, p->c.hi);
-        });
+        auto launch = [&](auto res_c_tag) {
+            constexpr bool RES_C = decltype(res_c_tag)::value;
+            with_act(p->acts.y, [&](auto ty) {
+                using TY = decltype(ty);
+                if (p->split > 1)
+                    channels_epilogue_kernel<float, TY, RES_C><<<grid, block, 0, cuda->stream>>>(
+                        (const float *)parts, g->n * g->m * p->pixels, (int)p->split, (TY *)run->outputs[0]->data,
+                        g->n * g->group, (int)g->group, (int)g->mg, (int)p->pixels, dev_bias, p->res, p->acts.res,
+                        p->c.active, p->c.lo, p->c.hi);
+                else
+                    channels_epilogue_kernel<TY, TY, RES_C><<<grid, block, 0, cuda->stream>>>(
+                        (const TY *)c_channels, 0, 1, (TY *)run->outputs[0]->data, g->n * g->group, (int)g->group,
+                        (int)g->mg, (int)p->pixels, dev_bias, p->res, p->acts.res, p->c.active, p->c.lo, p->c.hi);
+            });
+        };
+        if (p->res_nhwc) launch(std::true_type());
+        else launch(std::false_type());
         CV_CUDA_CHECK_LAUNCH(err);
         cuda->conv_channels_c_launches++;
         cuda->conv_k_major_launches += p->k_major;

@@ -93,6 +93,16 @@ typedef struct cv_cuda {
      * run on a GPU. */
     bool channels_spans;
     long conv_channels_span_launches; /* for tests */
+    /* Half activations of small planes stored channels innermost,
+     * [N, H, W, C], between the 2-D Convs of one group that write and
+     * read them (cv_plan_value_t.channels_inner_ok; cuda_act.cuh,
+     * nhwc_of): the GEMM writes Y itself (no C in the workspace), the
+     * epilogue adds the bias and the residual in place along channels
+     * (no transpose), a 1x1 reads X as its K-contiguous columns (no copy)
+     * and a 3x3 gathers whole pixels (im2col_nhwc_kernel).
+     * CARAVEL_SMALL_PLANES=nhwc; off (nchw) until it has run on a GPU. */
+    bool small_planes_nhwc;
+    long conv_nhwc_x_launches, conv_nhwc_y_launches; /* for tests: convs reading, writing such a value */
     /* Those of one group, 2-D, with 8 | C, also lay their columns out
      * K-contiguous (conv_plan_t.k_major): the default since it measured
      * faster on the H100 at R = 64 and 8 (FP16: ResNet-50 9394 against
