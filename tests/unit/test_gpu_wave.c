@@ -177,6 +177,16 @@ static const op_case_t CASES[] = {
      {0}, 2, false, "SAME_UPPER", 0, 0, 1, 1, CV_ACTIVATION_NONE, 0, 0},
     {"conv 3-D", CV_OP_CONV, CV_TEST_SHAPE(1, 2, 4, 5, 5), CV_TEST_SHAPE(3, 2, 2, 3, 3), false, CV_TEST_SHAPE(3), 1, {1, 1, 1}, {1, 1, 1},
      {0, 1, 1, 1, 1, 1}, 3, true, NULL, 0, 0, 1, 1, CV_ACTIVATION_NONE, 0, 0},
+    /* Depth 1 with padding along depth: 3 output depths (147 pixels: the
+     * small planes' K-contiguous columns, which are 2-D only), and depth
+     * taps that fall in the padding (a grouped, a depthwise Conv: Y is the
+     * bias), which the 2-D kernels must not take. */
+    {"conv 3-D depth 1 padded", CV_OP_CONV, CV_TEST_SHAPE(2, 8, 1, 7, 7), CV_TEST_SHAPE(8, 8, 1, 3, 3), false, CV_TEST_SHAPE(8), 1,
+     {1, 1, 1}, {1, 1, 1}, {1, 1, 1, 1, 1, 1}, 3, true, NULL, 0, 0, 1, 1, CV_ACTIVATION_NONE, 0, 0},
+    {"conv 3-D depth tap in the padding", CV_OP_CONV, CV_TEST_SHAPE(2, 4, 1, 6, 6), CV_TEST_SHAPE(6, 2, 1, 3, 3), true, CV_TEST_SHAPE(6), 2,
+     {2, 1, 1}, {1, 1, 1}, {1, 1, 1, 0, 1, 1}, 3, true, NULL, 0, 0, 1, 1, CV_ACTIVATION_NONE, 0, 0},
+    {"depthwise 3-D depth tap in the padding", CV_OP_CONV, CV_TEST_SHAPE(2, 8, 1, 6, 6), CV_TEST_SHAPE(8, 1, 1, 3, 3), true, CV_TEST_SHAPE(8), 8,
+     {2, 1, 1}, {1, 1, 1}, {1, 1, 1, 0, 1, 1}, 3, true, NULL, 0, 0, 1, 1, CV_ACTIVATION_RELU, 0, 0},
     {"gemm transB bias", CV_OP_GEMM, CV_TEST_SHAPE(4, 33), CV_TEST_SHAPE(17, 33), false, CV_TEST_SHAPE(17), 1, {0}, {0}, {0}, 0, false, NULL, 0, 1,
      1.0f, 1.0f, CV_ACTIVATION_NONE, 0, 0},
     {"gemm alpha beta C[1,N] relu", CV_OP_GEMM, CV_TEST_SHAPE(5, 20), CV_TEST_SHAPE(20, 9), false, CV_TEST_SHAPE(1, 9), 1, {0}, {0}, {0}, 0, false,
@@ -845,6 +855,9 @@ static void test_conv_channels_c(void **state)
  * c6) them as counted, but for c2 and c3 with 20; with the epilogue by
  * spans asked for, c7 (Y in planes, its residual channels innermost)
  * still takes the tiles.
+ * With CUTLASS asked for those Ys (CARAVEL_NHWC_GEMM=cutlass, and
+ * fused_everywhere for the narrow ones and the split K), every Conv
+ * writing such a Y is one fused launch in FP16 (none in BF16).
  * Each way within tolerance of the CPU's FP32 wave and of the same wave
  * with every activation in planes, each slice within it of its tenant
  * alone, and the plan again with the members in the other order (its
@@ -852,8 +865,13 @@ static void test_conv_channels_c(void **state)
 static void test_small_planes_nhwc(void **state)
 {
     enum { R = CHAIN_R };
+    enum { WAYS = 4 };
     cv_cuda_t *cuda = (cv_cuda_t *)B.cuda;
-    bool was = cuda->small_planes_nhwc, was_spans = cuda->channels_spans;
+    bool was = cuda->small_planes_nhwc, was_spans = cuda->channels_spans, was_nhwc_cutlass = cuda->nhwc_cutlass;
+    bool was_everywhere = cuda->fused_everywhere;
+    static const char *names[WAYS] = {"planes", "channels innermost", "channels innermost, spans asked",
+                                      "channels innermost, CUTLASS"};
+    bool cutlass = cv_cutlass_available() && cv_cutlass_device_is_hopper(cuda->device);
     const struct { cv_precision_t prec; int64_t hw, mid; } cases[] = {
         {CV_PRECISION_FP16, 9, 24}, {CV_PRECISION_BF16, 9, 24}, {CV_PRECISION_FP16, 14, 24},
         {CV_PRECISION_FP16, 14, 20}, {CV_PRECISION_BF16, 14, 20}};
@@ -871,13 +889,14 @@ static void test_small_planes_nhwc(void **state)
         for (int v = 0; v < w.tn.graphs[0]->nvalues; v++) marked += w.plan->values[v].channels_inner_ok;
         assert_int_equal(marked, 6); /* v1 .. v6 */
         long want = mid % 8 == 0 ? 6 : 5;
-        cv_tensor_t out[3];
-        for (int way = 0; way < 3; way++) {
-            const char *name = way == 0 ? "planes" : way == 1 ? "channels innermost" : "channels innermost, spans";
+        cv_tensor_t out[WAYS];
+        for (int way = 0; way < WAYS; way++) {
+            const char *name = names[way];
             cuda->small_planes_nhwc = way > 0;
             cuda->channels_spans = way == 2;
+            cuda->nhwc_cutlass = cuda->fused_everywhere = way == 3;
             long x0 = cuda->conv_nhwc_x_launches, y0 = cuda->conv_nhwc_y_launches;
-            long spans0 = cuda->conv_channels_span_launches;
+            long spans0 = cuda->conv_channels_span_launches, fused0 = cuda->conv_fused_launches;
             cv_plan_t *p = plan_of(w.tn.graphs[0], &w.x.shape); /* a plan per way: no graph of the other's replays */
             out[way] = run_plan(B.cuda_exec, p, w.tn.cuda_tables, w.rows, R, prec, &w.x);
             long xs = cuda->conv_nhwc_x_launches - x0, ys = cuda->conv_nhwc_y_launches - y0;
@@ -890,6 +909,13 @@ static void test_small_planes_nhwc(void **state)
              * tiles, not spans (which read a residual in planes); c2
              * with 20 channels: no spans either (8 does not divide them) */
             if (way == 2 && spans != 0) fail_msg("%s, mid %lld: %ld epilogues by spans", name, (long long)mid, spans);
+            /* CUTLASS writes every Y channels innermost in FP16 (c1's 32
+             * channels too: fused_everywhere), none in BF16 or planes */
+            long fused = cuda->conv_fused_launches - fused0;
+            long want_fused = way == 3 && cutlass && prec == CV_PRECISION_FP16 ? want : 0;
+            if (fused != want_fused)
+                fail_msg("%s, %lldx%lld, mid %lld, %s: %ld fused conv launches, expected %ld", precision_name(prec),
+                         (long long)hw, (long long)hw, (long long)mid, name, fused, want_fused);
             double d = cv_test_rel_diff(&out[way], &w.cpu);
             printf(" %s, %lldx%lld, mid %lld, %s (%ld read, %ld written so): vs CPU %.2e\n", precision_name(prec),
                    (long long)hw, (long long)hw, (long long)mid, name, xs, ys, d);
@@ -898,16 +924,19 @@ static void test_small_planes_nhwc(void **state)
             if (way > 0) members_reversed(&w, p, prec);
             cv_plan_destroy(p);
         }
-        for (int way = 1; way < 3; way++) {
+        for (int way = 1; way < WAYS; way++) {
             double d_ways = cv_test_rel_diff(&out[way], &out[0]);
-            printf("  way %d vs planes %.2e\n", way, d_ways);
-            if (!(d_ways <= tolerance(prec))) fail_msg("%s: way %d vs planes %g", precision_name(prec), way, d_ways);
+            printf("  %s vs planes %.2e\n", names[way], d_ways);
+            if (!(d_ways <= tolerance(prec)))
+                fail_msg("%s: %s vs planes %g", precision_name(prec), names[way], d_ways);
         }
-        for (int way = 0; way < 3; way++) cv_tensor_free(&out[way]);
+        for (int way = 0; way < WAYS; way++) cv_tensor_free(&out[way]);
         chain_wave_free(&w);
     }
     cuda->small_planes_nhwc = was;
     cuda->channels_spans = was_spans;
+    cuda->nhwc_cutlass = was_nhwc_cutlass;
+    cuda->fused_everywhere = was_everywhere;
 }
 
 /* The FP16 conv GEMMs with their epilogue fused in (CUTLASS,

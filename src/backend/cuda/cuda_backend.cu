@@ -804,6 +804,7 @@ extern "C" cv_status cv_backend_cuda_create(int device, cv_backend_t **out, cv_e
         (st = env_switch("CARAVEL_POOL", "generic", "2d", false, &cuda->pool2d, err)) != CV_STATUS_OK ||
         (st = env_switch("CARAVEL_SMALL_PLANES", "nchw", "nhwc", false, &cuda->small_planes_nhwc, err)) !=
             CV_STATUS_OK ||
+        (st = env_switch("CARAVEL_NHWC_GEMM", "cublas", "cutlass", false, &cuda->nhwc_cutlass, err)) != CV_STATUS_OK ||
         (st = env_switch("CARAVEL_CHANNELS_EPILOGUE", "tiles", "spans", false, &cuda->channels_spans, err)) !=
             CV_STATUS_OK ||
         (st = env_switch("CARAVEL_FP32_GEMM", "sgemm", "3xtf32", false, &cuda->fp32_3xtf32, err)) != CV_STATUS_OK ||

@@ -97,9 +97,13 @@ template <typename K> cutlass::Status kernel_run(const cv_cutlass_conv_t *c, int
 }
 
 /* One kernel: element type T, the tile and the schedule. In CUTLASS's
- * terms A is row-major (K contiguous), B row-major (N contiguous), C and D
- * row-major. */
-template <typename T, typename Tile, typename Cluster, typename KernelSchedule, typename EpilogueSchedule>
+ * terms A is row-major (K contiguous), B LayoutB (row-major: N
+ * contiguous, pixel columns; column-major: K contiguous, tap columns),
+ * C and D LayoutCD (row-major: N contiguous, NCHW planes; column-major:
+ * M contiguous, a Y stored channels innermost). The tree indexes the bias
+ * by m whichever way D is laid out. */
+template <typename T, typename Tile, typename Cluster, typename KernelSchedule, typename EpilogueSchedule,
+          typename LayoutB = cutlass::layout::RowMajor, typename LayoutCD = cutlass::layout::RowMajor>
 struct conv_gemm {
     static constexpr int align = 16 / sizeof(T); /* TMA: 16-byte rows */
     /* clamp(beta * C + (acc + bias[m]), lo, hi): the bias a pointer per
@@ -115,9 +119,9 @@ struct conv_gemm {
 
     using epilogue = typename cutlass::epilogue::collective::CollectiveBuilder<
         cutlass::arch::Sm90, cutlass::arch::OpClassTensorOp, Tile, Cluster,
-        cutlass::epilogue::collective::EpilogueTileAuto, float, float, T, cutlass::layout::RowMajor, align, T,
-        cutlass::layout::RowMajor, align, EpilogueSchedule, evt>::CollectiveOp;
-    using kernel = typename kernel_of<T, cutlass::layout::RowMajor, Tile, Cluster, KernelSchedule, epilogue>::kernel;
+        cutlass::epilogue::collective::EpilogueTileAuto, float, float, T, LayoutCD, align, T, LayoutCD, align,
+        EpilogueSchedule, evt>::CollectiveOp;
+    using kernel = typename kernel_of<T, LayoutB, Tile, Cluster, KernelSchedule, epilogue>::kernel;
     using gemm = cutlass::gemm::device::GemmUniversalAdapter<kernel>;
 
     static typename gemm::Arguments arguments(const cv_cutlass_conv_t *c, int sm_count)
@@ -323,6 +327,14 @@ using narrow = conv_gemm<cutlass::half_t, tile_narrow, cluster_1, pingpong, ping
  * 77%, where 128 would use 38% of a 7x7 plane's tile). */
 using planes_wide = conv_planes<cutlass::half_t, Shape<_128, _64, _64>, cluster_1, cooperative>;
 using planes_narrow = conv_planes<cutlass::half_t, Shape<_64, _64, _64>, cluster_1, pingpong>;
+/* Small planes stored channels innermost (cd_m_major): the tap columns
+ * (or a 1x1's X) K-contiguous, Y and the residual [P, M], so D's rows are
+ * M long and TMA stores them with the tree's epilogue; the same 64-pixel
+ * tiles. */
+using nhwc_wide = conv_gemm<cutlass::half_t, Shape<_128, _64, _64>, cluster_1, cooperative, cooperative_epi,
+                            cutlass::layout::ColumnMajor, cutlass::layout::ColumnMajor>;
+using nhwc_narrow = conv_gemm<cutlass::half_t, Shape<_64, _64, _64>, cluster_1, pingpong, pingpong_epi,
+                              cutlass::layout::ColumnMajor, cutlass::layout::ColumnMajor>;
 
 /* The device's SM count (the persistent grid) and whether it is a
  * Hopper, the one target these kernels are built for; 0 when unknown. */
@@ -352,6 +364,7 @@ device_facts facts_of(int device)
  * idle: those take the 64-row tile. */
 template <typename F> auto with_kernel(const cv_cutlass_conv_t *c, F f)
 {
+    if (c->cd_m_major) return c->m >= 128 ? f(nhwc_wide()) : f(nhwc_narrow());
     if (c->b_k_major) return c->m >= 128 ? f(planes_wide()) : f(planes_narrow());
     return c->m >= 128 ? f(wide()) : f(narrow());
 }
@@ -367,7 +380,7 @@ extern "C" bool cv_cutlass_conv_fits(const cv_cutlass_conv_t *c)
     /* TMA: rows of 16 bytes (K for A; N for B, C and D unless B is
      * K-contiguous, when C and D are written without TMA); int extents. */
     return facts_of(c->device).hopper && c->prec == CV_PRECISION_FP16 && c->k % 8 == 0 &&
-           (c->b_k_major || c->n % 8 == 0) &&
+           (c->b_k_major || c->n % 8 == 0) && (!c->cd_m_major || (c->b_k_major && c->m % 8 == 0)) &&
            c->m > 0 && c->m <= INT32_MAX && c->n <= INT32_MAX && c->k <= INT32_MAX && c->batch > 0 &&
            c->batch <= INT32_MAX;
 }

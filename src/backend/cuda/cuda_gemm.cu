@@ -131,6 +131,25 @@ template <int V, typename T> struct alignas(V * sizeof(T)) pack_t {
     T e[V];
 };
 
+/* Stores a pack of 16 bytes or a multiple at p (global memory, aligned
+ * as the pack) as 16-byte vector stores, written out in PTX: assigning
+ * the pack, or a uint4 of its bytes, left the compiler to choose, and in
+ * loops over runtime-strided rows it emitted eight 2-byte or four 4-byte
+ * stores (PTX of channels_span_kernel and im2col_nhwc_kernel, sixteenth
+ * session), as CUTLASS's global_store avoids the same way. */
+template <int V, typename T> static __device__ __forceinline__ void store_pack(T *p, const pack_t<V, T> &v)
+{
+    constexpr int n = (int)(sizeof(pack_t<V, T>) / 16);
+    static_assert(n >= 1 && sizeof(pack_t<V, T>) % 16 == 0, "packs of 16 bytes or a multiple");
+    unsigned w[4 * n];
+    memcpy(w, &v, sizeof v);
+#pragma unroll
+    for (int i = 0; i < n; i++)
+        asm volatile("st.global.v4.b32 [%0], {%1, %2, %3, %4};" ::"l"(reinterpret_cast<uint4 *>(p) + i),
+                     "r"(w[4 * i]), "r"(w[4 * i + 1]), "r"(w[4 * i + 2]), "r"(w[4 * i + 3])
+                     : "memory");
+}
+
 static bool is_tenant_constant(const cv_step_run_t *run, int i)
 {
     int v = run->node->inputs[i];
@@ -1019,7 +1038,7 @@ static __global__ void __launch_bounds__(CS_THREADS)
                     m++;
                 }
             }
-            *reinterpret_cast<pack_t<8, TY> *>(y + first + e0) = out;
+            store_pack(y + first + e0, out);
         }
         __syncthreads();
     }
@@ -1121,7 +1140,7 @@ static __global__ void __launch_bounds__(IM2COL_NHWC_THREADS)
                     c++;
                 }
             }
-            *reinterpret_cast<pack_t<8, T> *>(cr + j0) = out;
+            store_pack(cr + j0, out);
         }
         __syncthreads();
     }
@@ -1464,6 +1483,7 @@ static cv_cutlass_conv_t fused_gemm(const cv_cuda_t *cuda, const conv_plan_t *p,
     c.k = p->k;
     c.batch = dev ? rows : g->n;
     c.b_k_major = p->k_major;
+    c.cd_m_major = p->y_nhwc;
     c.lo = p->c.active ? p->c.lo : -FLT_MAX;
     c.hi = p->c.active ? p->c.hi : FLT_MAX;
     if (dev) {
@@ -1535,9 +1555,9 @@ static bool conv_fused_fits(const cv_cuda_t *cuda, const cv_step_run_t *run, con
         return false;
     /* K-contiguous columns (small planes): Y and the residual are
      * written element by element, at any alignment */
-    if (!p->k_major && ((uintptr_t)run->outputs[0]->data % 16 || (uintptr_t)p->res % 16 ||
-                        (p->direct && (uintptr_t)run->inputs[0]->data % 16)))
-        return false;
+    if ((!p->k_major || p->y_nhwc) && ((uintptr_t)run->outputs[0]->data % 16 || (uintptr_t)p->res % 16 ||
+                                       (p->direct && (uintptr_t)run->inputs[0]->data % 16)))
+        return false; /* (channels innermost: TMA stores Y and loads the residual) */
     cv_cutlass_conv_t c = fused_gemm(cuda, p, NULL, 0, 0, NULL);
     return cv_cutlass_conv_fits(&c);
 }
@@ -1645,8 +1665,14 @@ static bool conv_plan_make(const cv_cuda_t *cuda, const cv_step_run_t *run, bool
      * the wave has the tiles to fill the GPU without cutting K: a split
      * wave (few rows over a deep layer) keeps cuBLAS's split and the
      * epilogue that sums the parts. */
-    if (!nhwc && cuda->conv_cutlass && cuda->cutlass_small_planes && p->k_major &&
-        (p->split == 1 || cuda->fused_everywhere) && conv_fused_fits(cuda, run, p)) {
+    /* A Y channels innermost (and its residual) is [P, M]: rows of M
+     * halves, which TMA stores, so CUTLASS's kernel with the tree's
+     * epilogue may write it (CARAVEL_NHWC_GEMM=cutlass), where K is whole;
+     * not for an X so stored under a Y in planes (plane_epilogue would
+     * read the residual as planes). */
+    bool fusable = !nhwc ? cuda->cutlass_small_planes : p->y_nhwc && cuda->nhwc_cutlass;
+    if (fusable && cuda->conv_cutlass && p->k_major && (p->split == 1 || cuda->fused_everywhere) &&
+        conv_fused_fits(cuda, run, p)) {
         p->fused = true;
         p->channels_c = false;
         p->split = 1;
@@ -1931,13 +1957,13 @@ static cv_status conv_gemm(cv_cuda_t *cuda, const cv_step_run_t *run, const conv
     }
     if ((st = conv_gemms(cuda, run, p, col, w0, (const void *const *)dev, fused_ws, err)) != CV_STATUS_OK)
         return st;
+    cuda->conv_nhwc_x_launches += p->x_nhwc;
+    cuda->conv_nhwc_y_launches += p->y_nhwc;
     if (p->fused || p->fused_f32) return CV_STATUS_OK; /* the epilogue ran inside the GEMM */
     const conv_geom_t *g = &p->g;
     const float *const *dev_bias =
         p->has_bias ? (const float *const *)dev + (p->strided ? 0 : 3 * g->n * g->group * p->split) : NULL;
-    cuda->conv_nhwc_x_launches += p->x_nhwc;
     if (p->y_nhwc) {
-        cuda->conv_nhwc_y_launches++;
         cuda->conv_channels_c_launches++;
         cuda->conv_k_major_launches += p->k_major;
         return launch_nhwc_epilogue(cuda, run, p, parts, dev_bias, err);

@@ -102,6 +102,11 @@ typedef struct cv_cuda {
      * and a 3x3 gathers whole pixels (im2col_nhwc_kernel).
      * CARAVEL_SMALL_PLANES=nhwc; off (nchw) until it has run on a GPU. */
     bool small_planes_nhwc;
+    /* ...and the Convs writing such a Y in CUTLASS's kernel with the bias,
+     * the residual and the clamp fused in (conv_plan_t.fused, D [P, M]
+     * stored through TMA): no epilogue pass. CARAVEL_NHWC_GEMM=cutlass;
+     * off (cublas) until it has run on a GPU. */
+    bool nhwc_cutlass;
     long conv_nhwc_x_launches, conv_nhwc_y_launches; /* for tests: convs reading, writing such a value */
     /* Those of one group, 2-D, with 8 | C, also lay their columns out
      * K-contiguous (conv_plan_t.k_major): the default since it measured
