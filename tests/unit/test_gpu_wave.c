@@ -854,7 +854,8 @@ static void test_conv_channels_c(void **state)
  * The plan marks v1 .. v6; each Conv reads (c2 .. c7) and writes (c1 ..
  * c6) them as counted, but for c2 and c3 with 20; with the epilogue by
  * spans asked for, c7 (Y in planes, its residual channels innermost)
- * still takes the tiles.
+ * still takes the tiles, and with the half pointwise kernel asked for
+ * (CARAVEL_POINTWISE=own) no 1x1 takes it (each touches such a value).
  * With CUTLASS asked for those Ys (CARAVEL_NHWC_GEMM=cutlass, and
  * fused_everywhere for the narrow ones and the split K), every Conv
  * writing such a Y is one fused launch in FP16 (none in BF16).
@@ -869,7 +870,9 @@ static void test_small_planes_nhwc(void **state)
     cv_cuda_t *cuda = (cv_cuda_t *)B.cuda;
     bool was = cuda->small_planes_nhwc, was_spans = cuda->channels_spans, was_nhwc_cutlass = cuda->nhwc_cutlass;
     bool was_everywhere = cuda->fused_everywhere;
-    static const char *names[WAYS] = {"planes", "channels innermost", "channels innermost, spans asked",
+    int64_t was_own = cuda->pointwise_own_max_k;
+    static const char *names[WAYS] = {"planes", "channels innermost",
+                                      "channels innermost, spans and the half pointwise kernel asked",
                                       "channels innermost, CUTLASS"};
     bool cutlass = cv_cutlass_available() && cv_cutlass_device_is_hopper(cuda->device);
     const struct { cv_precision_t prec; int64_t hw, mid; } cases[] = {
@@ -895,6 +898,8 @@ static void test_small_planes_nhwc(void **state)
             cuda->small_planes_nhwc = way > 0;
             cuda->channels_spans = way == 2;
             cuda->nhwc_cutlass = cuda->fused_everywhere = way == 3;
+            cuda->pointwise_own_max_k = way == 2 ? INT64_MAX : was_own;
+            long own0 = cuda->pointwise_half_launches;
             long x0 = cuda->conv_nhwc_x_launches, y0 = cuda->conv_nhwc_y_launches;
             long spans0 = cuda->conv_channels_span_launches, fused0 = cuda->conv_fused_launches;
             cv_plan_t *p = plan_of(w.tn.graphs[0], &w.x.shape); /* a plan per way: no graph of the other's replays */
@@ -909,6 +914,10 @@ static void test_small_planes_nhwc(void **state)
              * tiles, not spans (which read a residual in planes); c2
              * with 20 channels: no spans either (8 does not divide them) */
             if (way == 2 && spans != 0) fail_msg("%s, mid %lld: %ld epilogues by spans", name, (long long)mid, spans);
+            /* every 1x1 of stride 1 here reads or writes channels
+             * innermost, which the half pointwise kernel cannot */
+            if (way == 2 && cuda->pointwise_half_launches != own0)
+                fail_msg("%s: the half pointwise kernel ran %ld times", name, cuda->pointwise_half_launches - own0);
             /* CUTLASS writes every Y channels innermost in FP16 (c1's 32
              * channels too: fused_everywhere), none in BF16 or planes */
             long fused = cuda->conv_fused_launches - fused0;
@@ -937,6 +946,7 @@ static void test_small_planes_nhwc(void **state)
     cuda->channels_spans = was_spans;
     cuda->nhwc_cutlass = was_nhwc_cutlass;
     cuda->fused_everywhere = was_everywhere;
+    cuda->pointwise_own_max_k = was_own;
 }
 
 /* The FP16 conv GEMMs with their epilogue fused in (CUTLASS,

@@ -2079,7 +2079,8 @@ static bool conv_pointwise_fits(const cv_cuda_t *cuda, const conv_plan_t *p)
     const conv_geom_t *g = &p->g;
     bool half = is_half(p->prec) && p->acts.x != ACT_F32 && !p->convert_w &&
                 cuda->pointwise_own_max_k == INT64_MAX;
-    return p->direct && (p->prec == CV_PRECISION_FP32 || half) && g->group == 1 &&
+    return p->direct && !p->x_nhwc && !p->y_nhwc && !p->res_nhwc && (p->prec == CV_PRECISION_FP32 || half) &&
+           g->group == 1 &&
            p->k <= cuda->pointwise_own_max_k && (g->n >= 8 || cuda->pointwise_own_max_k == INT64_MAX) &&
            (g->m + PW_TILE - 1) / PW_TILE <= 65535 && (p->pixels + PW_TILE - 1) / PW_TILE <= 65535 &&
            g->m <= INT32_MAX && p->k <= INT32_MAX;
