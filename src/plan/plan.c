@@ -611,13 +611,22 @@ static void mark_half_values(cv_plan_t *plan)
     }
 }
 
-/* A 2-D Conv of one group whose window has at most 1024 taps: what a
- * backend that stores activations channels innermost computes from them
- * (the 1024: a CUDA block stages one output pixel's window of 8 channels
- * or more in shared memory, cuda_gemm.cu's im2col_nhwc_kernel). */
+/* A 2-D Conv of one group whose window has at most 1024 taps and whose
+ * strides, dilations and pads stay below 2^20: what a backend that
+ * stores activations channels innermost computes from them (a CUDA block
+ * stages one output pixel's window of 8 channels or more in shared
+ * memory and places its taps in 32 bits, cuda_gemm.cu's
+ * im2col_nhwc_kernel). */
 static bool conv_one_group(const cv_plan_t *plan, const cv_node_t *n)
 {
     if (!conv_2d(plan, n) || cv_node_attr_int(n, "group", 1) != 1) return false;
+    const char *names[3] = {"strides", "dilations", "pads"};
+    for (int a = 0; a < 3; a++) {
+        int count = 0;
+        const int64_t *v = cv_node_attr_ints(n, names[a], &count);
+        for (int i = 0; v && i < count; i++)
+            if (v[i] < 0 || v[i] >= ((int64_t)1 << 20)) return false;
+    }
     const cv_plan_value_t *w = &plan->values[n->inputs[1]];
     return w->shape.ndim == 4 && w->shape.dims[2] * w->shape.dims[3] <= 1024;
 }
