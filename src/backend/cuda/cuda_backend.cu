@@ -660,6 +660,10 @@ static cv_status cuda_synchronize(cv_backend_t *b, cv_err_t *err)
     }
     ((cuda_backend_t *)cuda)->pinned_used = 0;
     cv_cuda_graph_synchronized(cuda);
+    cudaError_t refused = cv_cuda_graph_take_launch_error(cuda);
+    if (refused != cudaSuccess) /* the wave's graph never ran: its outputs are stale */
+        return cv_errorf(err, CV_STATUS_INTERNAL, "a wave launched from the device did not run: %s",
+                         cudaGetErrorString(refused));
     return CV_STATUS_OK;
 }
 

@@ -244,6 +244,9 @@ struct cv_cuda_graphs {
      * launched, and captures it refused (they launch from the host). */
     bool device_launch;
     long device_launches, device_launch_refused;
+    /* The word the launchers write a device-side refusal into (mapped
+     * host memory, made with the first launcher; its device address). */
+    int *launch_error, *launch_error_device;
 };
 
 typedef struct cv_cuda_graphs graphs_t;
@@ -547,12 +550,43 @@ static cudaError_t launch(cv_cuda_t *cuda, graph_entry_t *e)
  * may not hold): the caller instantiates it for the host. */
 static bool instantiate_for_device(cv_cuda_t *cuda, graph_entry_t *e, cudaGraph_t graph)
 {
-    cudaError_t ce = cudaGraphInstantiateWithFlags(&e->exec, graph, cudaGraphInstantiateFlagDeviceLaunch);
+    graphs_t *G = cuda->graphs;
+    cudaError_t ce = cudaSuccess;
+    if (!G->launch_error) {
+        ce = cudaHostAlloc((void **)&G->launch_error, sizeof(int), cudaHostAllocMapped | cudaHostAllocPortable);
+        if (ce == cudaSuccess) {
+            *(volatile int *)G->launch_error = 0;
+            ce = cudaHostGetDevicePointer((void **)&G->launch_error_device, G->launch_error, 0);
+            if (ce != cudaSuccess) {
+                cudaFreeHost(G->launch_error);
+                G->launch_error = NULL;
+            }
+        } else {
+            G->launch_error = NULL;
+        }
+    }
+    if (ce == cudaSuccess) ce = cudaGraphInstantiateWithFlags(&e->exec, graph, cudaGraphInstantiateFlagDeviceLaunch);
     if (ce == cudaSuccess) ce = cudaGraphUpload(e->exec, cuda->stream);
-    if (ce == cudaSuccess) ce = cv_cuda_graph_launcher_make(e->exec, &e->launcher);
+    if (ce == cudaSuccess) ce = cv_cuda_graph_launcher_make(e->exec, G->launch_error_device, &e->launcher);
     if (ce == cudaSuccess) return true;
-    cv_log(CV_LOG_INFO, "cuda: a captured wave cannot be launched from the device (%s); launching it from the host",
-           cudaGetErrorString(ce));
+    /* What the graph holds, for the log: device graphs take kernels,
+     * memsets and copies of device (or mapped) memory only. */
+    size_t count = 0;
+    int kinds[4] = {0, 0, 0, 0}; /* kernels, copies, memsets, other */
+    cudaGraphNode_t *nodes = NULL;
+    if (cudaGraphGetNodes(graph, NULL, &count) == cudaSuccess && count &&
+        (nodes = (cudaGraphNode_t *)cv_calloc(count, sizeof *nodes)) &&
+        cudaGraphGetNodes(graph, nodes, &count) == cudaSuccess)
+        for (size_t i = 0; i < count; i++) {
+            cudaGraphNodeType t = cudaGraphNodeTypeEmpty;
+            cudaGraphNodeGetType(nodes[i], &t);
+            kinds[t == cudaGraphNodeTypeKernel ? 0 : t == cudaGraphNodeTypeMemcpy ? 1 : t == cudaGraphNodeTypeMemset ? 2 : 3]++;
+        }
+    cv_free(nodes);
+    cv_log(CV_LOG_INFO,
+           "cuda: a captured wave cannot be launched from the device (%s; %d kernel, %d copy, %d memset, %d other "
+           "nodes); launching it from the host",
+           cudaGetErrorString(ce), kinds[0], kinds[1], kinds[2], kinds[3]);
     cudaGetLastError();
     if (e->exec) cudaGraphExecDestroy(e->exec);
     e->exec = NULL;
@@ -1097,6 +1131,15 @@ extern "C" void cv_cuda_graph_synchronized(cv_cuda_t *cuda)
     G->timed = false;
 }
 
+extern "C" cudaError_t cv_cuda_graph_take_launch_error(cv_cuda_t *cuda)
+{
+    graphs_t *G = cuda->graphs;
+    if (!G || !G->launch_error) return cudaSuccess;
+    int e = *(volatile int *)G->launch_error;
+    if (e) *(volatile int *)G->launch_error = 0;
+    return (cudaError_t)e;
+}
+
 extern "C" long cv_cuda_graph_aborts(const cv_cuda_t *cuda) { return cuda->graphs ? cuda->graphs->aborts : 0; }
 
 extern "C" void cv_cuda_graph_launch_mode(cv_cuda_t *cuda, bool on_device)
@@ -1516,6 +1559,7 @@ extern "C" void cv_cuda_graphs_destroy(cv_cuda_t *cuda)
     if (!G) return;
     for (int i = 0; i < GRAPH_CACHE_SIZE; i++)
         if (G->entries[i].used) evict(&G->entries[i]);
+    if (G->launch_error) cudaFreeHost(G->launch_error);
     cudaEventDestroy(G->start);
     cudaEventDestroy(G->stop);
     for (int i = 0; i < G->nmarks; i++) cudaEventDestroy(G->marks[i]);

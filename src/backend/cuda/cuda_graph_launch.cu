@@ -21,20 +21,24 @@
 #include <cuda_runtime.h>
 
 /* One thread launches the wave's graph once this kernel's graph ends. A
- * refusal on the device cannot be returned; it shows as a wave that did
- * not run, which the tests compare against the tenants run one by one. */
-__global__ void tail_launch_kernel(cudaGraphExec_t graph)
+ * refusal on the device cannot be returned to the launch: the kernel
+ * writes it into `error` (a word of mapped host memory), which the host
+ * reads once the stream has synchronised, so that a wave that did not
+ * run is an error, not stale outputs (cv_cuda_graph_take_launch_error). */
+__global__ void tail_launch_kernel(cudaGraphExec_t graph, int *error)
 {
-    if (threadIdx.x == 0) cudaGraphLaunch(graph, cudaStreamGraphTailLaunch);
+    if (threadIdx.x != 0) return;
+    cudaError_t e = cudaGraphLaunch(graph, cudaStreamGraphTailLaunch);
+    if (e != cudaSuccess) *(volatile int *)error = (int)e;
 }
 
-extern "C" cudaError_t cv_cuda_graph_launcher_make(cudaGraphExec_t target, cudaGraphExec_t *launcher)
+extern "C" cudaError_t cv_cuda_graph_launcher_make(cudaGraphExec_t target, int *error, cudaGraphExec_t *launcher)
 {
     *launcher = NULL;
     cudaGraph_t graph = NULL;
     cudaError_t ce = cudaGraphCreate(&graph, 0);
     if (ce != cudaSuccess) return ce;
-    void *args[] = {&target};
+    void *args[] = {&target, &error};
     cudaKernelNodeParams p = {};
     p.func = (void *)tail_launch_kernel;
     p.gridDim = dim3(1);

@@ -338,8 +338,13 @@ void cv_cuda_graph_rebind_counts(const cv_cuda_t *cuda, long *on_device, long *m
 void cv_cuda_graph_launch_mode(cv_cuda_t *cuda, bool on_device);
 void cv_cuda_graph_launch_counts(const cv_cuda_t *cuda, long *on_device, long *refused);
 /* cuda_graph_launch.cu: a one-node graph whose kernel tail-launches
- * `target` (instantiated for device launch and uploaded). */
-cudaError_t cv_cuda_graph_launcher_make(cudaGraphExec_t target, cudaGraphExec_t *launcher);
+ * `target` (instantiated for device launch and uploaded), and writes the
+ * device's refusal, if any, into *error (device address of a word of
+ * mapped host memory). */
+cudaError_t cv_cuda_graph_launcher_make(cudaGraphExec_t target, int *error, cudaGraphExec_t *launcher);
+/* After the stream has synchronised: a refusal a launcher met on the
+ * device since the last call (cudaSuccess: none); clears it. */
+cudaError_t cv_cuda_graph_take_launch_error(cv_cuda_t *cuda);
 
 /* A step whose launches depend on which of a wave's slices share a
  * weight (Gemm, MatMul: a GEMM problem per run of slices that read one B,
