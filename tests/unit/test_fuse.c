@@ -10,6 +10,8 @@
 #include "graphs.h"
 
 #include "ir/passes.h"
+#include "onnx/onnx_loader.h"
+#include "testutil.h"
 
 #include <string.h>
 
@@ -365,6 +367,52 @@ static void test_channels_inner_values(void **state)
     be->iface->destroy(be);
 }
 
+/* The same on a real export, MobileNetV2 of ../shared/models, through
+ * the loader, the load-time passes and the fusion: its inverted residual
+ * blocks' outputs are read by the next block's 1x1 expansion and, where
+ * the next block keeps the shape, as the residual its 1x1 projection
+ * folds in; every other activation touches a depthwise Conv, the input
+ * or the pool. So the marked values are exactly the 17 block outputs:
+ * each written by a 1x1 Conv of one group and read by nothing but such
+ * Convs (as data or fused residual), and no Add is left to read one. */
+static void test_channels_inner_mobilenet(void **state)
+{
+    if (!cv_test_have_shared()) {
+        printf("skipped: %s/models is absent\n", cv_test_shared_dir());
+        skip();
+    }
+    char path[1024];
+    snprintf(path, sizeof path, "%s/models/mobilenet_v2-seed1/model.onnx", cv_test_shared_dir());
+    cv_backend_t *be = cpu_backend();
+    cv_cpu_ctx_t *cpu = cv_backend_cpu_ctx(be);
+    cv_graph_t *g;
+    cv_err_t err;
+    if (cv_onnx_load(path, &g, &err) != CV_STATUS_OK) fail_msg("load: %s", err.msg);
+    cv_test_graph_prepare(g, cpu);
+    fuse(g, cpu);
+    assert_int_equal(live_nodes(g, CV_OP_ADD), 0); /* all ten residual Adds folded */
+    cv_plan_t *plan = cv_test_plan_rows(g, 2, cpu);
+    int marked = 0;
+    for (int v = 0; v < g->nvalues; v++) {
+        if (!plan->values[v].channels_inner_ok) continue;
+        marked++;
+        for (int s = 0; s < plan->nsteps; s++) {
+            const cv_node_t *n = &g->nodes[plan->steps[s].node];
+            bool one_group_1x1 = n->op == CV_OP_CONV && cv_node_attr_int(n, "group", 1) == 1 &&
+                                 plan->values[n->inputs[1]].shape.dims[2] == 1;
+            if (n->outputs[0] == v && !one_group_1x1)
+                fail_msg("%s is written by %s", g->values[v].name, cv_op_name(n->op));
+            for (int i = 0; i < n->ninputs; i++)
+                if (n->inputs[i] == v && !(one_group_1x1 && (i == 0 || (i == 3 && n->fused_residual))))
+                    fail_msg("%s is read by %s as input %d", g->values[v].name, cv_op_name(n->op), i);
+        }
+    }
+    assert_int_equal(marked, 17); /* 1 + 2 + 3 + 4 + 3 + 3 + 1 blocks */
+    cv_plan_destroy(plan);
+    cv_graph_destroy(g);
+    be->iface->destroy(be);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -374,6 +422,7 @@ int main(void)
         cmocka_unit_test(test_half_values),
         cmocka_unit_test(test_half_values_max_pool),
         cmocka_unit_test(test_channels_inner_values),
+        cmocka_unit_test(test_channels_inner_mobilenet),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
