@@ -104,6 +104,7 @@ if [ "$device" = cpu ]; then
   *) echo "run.sh: DEVICE=cpu runs the figure stages and scale only (fig2 fig3 fig4 fig5 serve scale), not '$stage'" >&2; exit 2 ;;
   esac
   cv=${CARAVEL:?DEVICE=cpu needs CARAVEL=path/to/caravel (a build of this checkout)}
+  # shellcheck disable=SC2034 # read by figs.sh and common.sh, sourced below
   data=${CARAVEL_SHARED_DIR:-../shared}
   if [ "$stage" = scale ]; then
     # shellcheck source=bench/gpu/scale.sh
@@ -130,6 +131,7 @@ export OPENBLAS_NUM_THREADS=4
 cv=$W/bin/caravel
 # The --model options of the first N exported tenants of ARCH (export_tenants.py).
 tenant_models() { for r in $(seq 0 $(($2 - 1))); do printf -- "--model /tmp/tenants/%s/tenant_%03d.onnx " "$1" "$r"; done; }
+# shellcheck disable=SC2034 # read by common.sh and figs.sh, sourced below
 data=$W/data
 log=$out/$stage.log
 # The stages' clock (clock_start, limit, fits) and the other helpers the
