@@ -850,15 +850,18 @@ static void test_conv_channels_c(void **state)
  * (CARAVEL_SMALL_PLANES=nhwc, cv_cuda_t.small_planes_nhwc): a wave of 5
  * tenants of build_nhwc_chain in FP16 and BF16, on 9x9 planes (81 pixels,
  * then 25) and 14x14 (196, then 49: ResNet-50's), with 24 middle channels
- * and with 20 (v2 then stays in planes, 8 not dividing its channels).
+ * and with 20 (v2 then stays in planes, 8 not dividing its channels), and
+ * on 24x24 (576, then 144), where the default bound of 400 pixels keeps
+ * v1 .. v3 in planes and CARAVEL_NHWC_PIXELS=4096 does not.
  * The plan marks v1 .. v6; each Conv reads (c2 .. c7) and writes (c1 ..
  * c6) them as counted, but for c2 and c3 with 20; with the epilogue by
  * spans asked for, c7 (Y in planes, its residual channels innermost)
  * still takes the tiles, and with the half pointwise kernel asked for
- * (CARAVEL_POINTWISE=own) no 1x1 takes it (each touches such a value).
+ * (CARAVEL_POINTWISE=own) no 1x1 that touches such a value takes it.
  * With CUTLASS asked for those Ys (CARAVEL_NHWC_GEMM=cutlass, and
  * fused_everywhere for the narrow ones and the split K), every Conv
- * writing such a Y is one fused launch in FP16 (none in BF16).
+ * writing such a Y from K-contiguous columns is one fused launch in FP16
+ * (none in BF16).
  * Each way within tolerance of the CPU's FP32 wave and of the same wave
  * with every activation in planes, each slice within it of its tenant
  * alone, and the plan again with the members in the other order (its
@@ -875,12 +878,25 @@ static void test_small_planes_nhwc(void **state)
                                       "channels innermost, spans and the half pointwise kernel asked",
                                       "channels innermost, CUTLASS"};
     bool cutlass = cv_cutlass_available() && cv_cutlass_device_is_hopper(cuda->device);
-    const struct { cv_precision_t prec; int64_t hw, mid; } cases[] = {
-        {CV_PRECISION_FP16, 9, 24}, {CV_PRECISION_BF16, 9, 24}, {CV_PRECISION_FP16, 14, 24},
-        {CV_PRECISION_FP16, 14, 20}, {CV_PRECISION_BF16, 14, 20}};
+    bool was_cutlass = cuda->conv_cutlass;
+    int64_t was_pixels = cuda->nhwc_max_pixels;
+    /* Convs reading and writing channels innermost, and (FP16, CUTLASS
+     * way) fused: on 24x24 planes (576 pixels) only v4 .. v6 (12x12) keep
+     * the layout under the default 400, and c1 .. c3 fuse in planes; with
+     * 20 middle channels c3 reads no K-contiguous columns (8 does not
+     * divide them), which CUTLASS's kernel needs. */
+    const struct {
+        cv_precision_t prec;
+        int64_t hw, mid, max_pixels;
+        long reads, writes, fused, pointwise; /* pointwise: 1x1s the half pointwise kernel may take (c2 in planes) */
+    } cases[] = {{CV_PRECISION_FP16, 9, 24, 400, 6, 6, 6, 0},  {CV_PRECISION_BF16, 9, 24, 400, 6, 6, 0, 0},
+                 {CV_PRECISION_FP16, 14, 24, 400, 6, 6, 6, 0}, {CV_PRECISION_FP16, 14, 20, 400, 5, 5, 4, 0},
+                 {CV_PRECISION_BF16, 14, 20, 400, 5, 5, 0, 0}, {CV_PRECISION_FP16, 24, 24, 400, 2, 3, 6, 1},
+                 {CV_PRECISION_FP16, 24, 24, 4096, 6, 6, 6, 0}};
     for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
         cv_precision_t prec = cases[ci].prec;
         int64_t hw = cases[ci].hw, mid = cases[ci].mid;
+        cuda->nhwc_max_pixels = cases[ci].max_pixels;
         chain_wave_t w;
         tenants_alloc(&w.tn, R);
         for (int i = 0; i < R; i++) {
@@ -891,13 +907,12 @@ static void test_small_planes_nhwc(void **state)
         int marked = 0;
         for (int v = 0; v < w.tn.graphs[0]->nvalues; v++) marked += w.plan->values[v].channels_inner_ok;
         assert_int_equal(marked, 6); /* v1 .. v6 */
-        long want = mid % 8 == 0 ? 6 : 5;
         cv_tensor_t out[WAYS];
         for (int way = 0; way < WAYS; way++) {
             const char *name = names[way];
             cuda->small_planes_nhwc = way > 0;
             cuda->channels_spans = way == 2;
-            cuda->nhwc_cutlass = cuda->fused_everywhere = way == 3;
+            cuda->nhwc_cutlass = cuda->fused_everywhere = cuda->conv_cutlass = way == 3;
             cuda->pointwise_own_max_k = way == 2 ? INT64_MAX : was_own;
             long own0 = cuda->pointwise_half_launches;
             long x0 = cuda->conv_nhwc_x_launches, y0 = cuda->conv_nhwc_y_launches;
@@ -906,22 +921,25 @@ static void test_small_planes_nhwc(void **state)
             out[way] = run_plan(B.cuda_exec, p, w.tn.cuda_tables, w.rows, R, prec, &w.x);
             long xs = cuda->conv_nhwc_x_launches - x0, ys = cuda->conv_nhwc_y_launches - y0;
             long spans = cuda->conv_channels_span_launches - spans0;
-            if (xs != (way ? want : 0) || ys != (way ? want : 0))
+            long want_x = way ? cases[ci].reads : 0, want_y = way ? cases[ci].writes : 0;
+            if (xs != want_x || ys != want_y)
                 fail_msg("%s, %lldx%lld, mid %lld, %s: %ld convolutions read and %ld wrote channels innermost, "
-                         "expected %ld", precision_name(prec), (long long)hw, (long long)hw, (long long)mid, name, xs,
-                         ys, way ? want : 0);
+                         "expected %ld and %ld", precision_name(prec), (long long)hw, (long long)hw, (long long)mid,
+                         name, xs, ys, want_x, want_y);
             /* c7 writes planes from a residual channels innermost: the
              * tiles, not spans (which read a residual in planes); c2
              * with 20 channels: no spans either (8 does not divide them) */
             if (way == 2 && spans != 0) fail_msg("%s, mid %lld: %ld epilogues by spans", name, (long long)mid, spans);
-            /* every 1x1 of stride 1 here reads or writes channels
-             * innermost, which the half pointwise kernel cannot */
-            if (way == 2 && cuda->pointwise_half_launches != own0)
-                fail_msg("%s: the half pointwise kernel ran %ld times", name, cuda->pointwise_half_launches - own0);
+            /* a 1x1 of stride 1 that reads or writes channels innermost
+             * never takes the half pointwise kernel (it reads planes) */
+            if (way == 2 && cuda->pointwise_half_launches - own0 != cases[ci].pointwise)
+                fail_msg("%s: the half pointwise kernel ran %ld times, expected %ld", name,
+                         cuda->pointwise_half_launches - own0, cases[ci].pointwise);
             /* CUTLASS writes every Y channels innermost in FP16 (c1's 32
-             * channels too: fused_everywhere), none in BF16 or planes */
+             * channels too: fused_everywhere), none in BF16; the other
+             * ways keep cuBLAS */
             long fused = cuda->conv_fused_launches - fused0;
-            long want_fused = way == 3 && cutlass && prec == CV_PRECISION_FP16 ? want : 0;
+            long want_fused = way == 3 && cutlass ? cases[ci].fused : 0;
             if (fused != want_fused)
                 fail_msg("%s, %lldx%lld, mid %lld, %s: %ld fused conv launches, expected %ld", precision_name(prec),
                          (long long)hw, (long long)hw, (long long)mid, name, fused, want_fused);
@@ -947,6 +965,8 @@ static void test_small_planes_nhwc(void **state)
     cuda->nhwc_cutlass = was_nhwc_cutlass;
     cuda->fused_everywhere = was_everywhere;
     cuda->pointwise_own_max_k = was_own;
+    cuda->conv_cutlass = was_cutlass;
+    cuda->nhwc_max_pixels = was_pixels;
 }
 
 /* The FP16 conv GEMMs with their epilogue fused in (CUTLASS,

@@ -80,15 +80,16 @@ static inline act_t act_of(const cv_cuda_t *cuda, const cv_step_run_t *run, int 
 /* Whether the wave stores value v channels innermost, [N, H, W, C]
  * (cv_cuda_t.small_planes_nhwc): where the plan allows it
  * (cv_plan_value_t.channels_inner_ok), v is half (act_of), its planes are
- * small and 8 | C (whole 16-byte vectors of channels). A function of v's
- * shape alone past the plan's flag, so that the Conv that writes v, every
- * Conv that reads it and a Conv whose residual it is all agree. */
+ * small (cv_cuda_t.nhwc_max_pixels) and 8 | C (whole 16-byte vectors of
+ * channels). A function of v's shape alone past the plan's flag, so that
+ * the Conv that writes v, every Conv that reads it and a Conv whose
+ * residual it is all agree. */
 static inline bool nhwc_of(const cv_cuda_t *cuda, const cv_step_run_t *run, int v)
 {
     if (v < 0 || !cuda->small_planes_nhwc || !run->plan->values[v].channels_inner_ok || act_of(cuda, run, v) == ACT_F32)
         return false;
     const cv_shape_t *s = &run->plan->values[v].shape;
-    return s->ndim == 4 && s->dims[1] % 8 == 0 && s->dims[2] * s->dims[3] <= CONV_CHANNELS_C_PIXELS;
+    return s->ndim == 4 && s->dims[1] % 8 == 0 && s->dims[2] * s->dims[3] <= cuda->nhwc_max_pixels;
 }
 
 #endif

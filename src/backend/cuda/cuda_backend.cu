@@ -811,6 +811,19 @@ extern "C" cv_status cv_backend_cuda_create(int device, cv_backend_t **out, cv_e
             goto fail;
         }
     }
+    {
+        /* The largest plane (pixels) kept channels innermost: the small
+         * planes' 400 unless measured otherwise (bench, tests). */
+        const char *env = getenv("CARAVEL_NHWC_PIXELS");
+        char *end = NULL;
+        long long v = env && *env ? strtoll(env, &end, 10) : CONV_CHANNELS_C_PIXELS;
+        if (env && *env && (*end || v < 1 || v > INT32_MAX)) {
+            st = cv_errorf(err, CV_STATUS_INVALID_ARGUMENT,
+                           "CARAVEL_NHWC_PIXELS must be a number of pixels from 1 to %d, not '%.40s'", INT32_MAX, env);
+            goto fail;
+        }
+        cuda->nhwc_max_pixels = v;
+    }
     if ((st = env_switch("CARAVEL_HALF_WEIGHTS", "both", "only", true, &cuda->half_only_weights, err)) != CV_STATUS_OK ||
         (st = env_switch("CARAVEL_DEPTHWISE", "direct", "tiled", true, &cuda->depthwise_tiled, err)) != CV_STATUS_OK ||
         (st = env_switch("CARAVEL_HALF_ACTIVATIONS", "fp32", "half", true, &cuda->half_activations, err)) !=

@@ -102,6 +102,9 @@ typedef struct cv_cuda {
      * and a 3x3 gathers whole pixels (im2col_nhwc_kernel).
      * CARAVEL_SMALL_PLANES=nhwc; off (nchw) until it has run on a GPU. */
     bool small_planes_nhwc;
+    /* ...for planes of at most this many pixels: CONV_CHANNELS_C_PIXELS
+     * (ResNet-50's 14x14 and 7x7), CARAVEL_NHWC_PIXELS to try more. */
+    int64_t nhwc_max_pixels;
     /* ...and the Convs writing such a Y in CUTLASS's kernel with the bias,
      * the residual and the clamp fused in (conv_plan_t.fused, D [P, M]
      * stored through TMA): no epilogue pass. CARAVEL_NHWC_GEMM=cutlass;
