@@ -846,10 +846,10 @@ static void test_conv_channels_c(void **state)
     cuda->half_pools = was_pools;
 }
 
-/* Half activations of small planes stored channels innermost
+/* Activations of small planes stored channels innermost
  * (CARAVEL_SMALL_PLANES=nhwc, cv_cuda_t.small_planes_nhwc): a wave of 5
- * tenants of build_nhwc_chain in FP16 and BF16, on 9x9 planes (81 pixels,
- * then 25) and 14x14 (196, then 49: ResNet-50's), with 24 middle channels
+ * tenants of build_nhwc_chain in FP16 and BF16 (and FP32, TF32), on 9x9
+ * planes (81 pixels, then 25) and 14x14 (196, then 49: ResNet-50's), with 24 middle channels
  * and with 20 (v2 then stays in planes, 8 not dividing its channels), and
  * on 24x24 (576, then 144), where the default bound of 400 pixels keeps
  * v1 .. v3 in planes and CARAVEL_NHWC_PIXELS=4096 does not.
@@ -861,7 +861,7 @@ static void test_conv_channels_c(void **state)
  * With CUTLASS asked for those Ys (CARAVEL_NHWC_GEMM=cutlass, and
  * fused_everywhere for the narrow ones and the split K), every Conv
  * writing such a Y from K-contiguous columns is one fused launch in FP16
- * (none in BF16).
+ * (none in BF16 or FP32; TF32's from channels-innermost X).
  * Each way within tolerance of the CPU's FP32 wave and of the same wave
  * with every activation in planes, each slice within it of its tenant
  * alone, and the plan again with the members in the other order (its
@@ -884,7 +884,10 @@ static void test_small_planes_nhwc(void **state)
      * way) fused: on 24x24 planes (576 pixels) only v4 .. v6 (12x12) keep
      * the layout under the default 400, and c1 .. c3 fuse in planes; with
      * 20 middle channels c3 reads no K-contiguous columns (8 does not
-     * divide them), which CUTLASS's kernel needs. */
+     * divide them), which CUTLASS's kernel needs. FP32 and TF32 waves keep
+     * their activations FP32 and channels innermost alike; TF32's Convs
+     * whose X is channels innermost fuse (c1's X, the FP32 input in
+     * planes, makes no K-contiguous columns in FP32), FP32's none. */
     const struct {
         cv_precision_t prec;
         int64_t hw, mid, max_pixels;
@@ -892,7 +895,8 @@ static void test_small_planes_nhwc(void **state)
     } cases[] = {{CV_PRECISION_FP16, 9, 24, 400, 6, 6, 6, 0},  {CV_PRECISION_BF16, 9, 24, 400, 6, 6, 0, 0},
                  {CV_PRECISION_FP16, 14, 24, 400, 6, 6, 6, 0}, {CV_PRECISION_FP16, 14, 20, 400, 5, 5, 4, 0},
                  {CV_PRECISION_BF16, 14, 20, 400, 5, 5, 0, 0}, {CV_PRECISION_FP16, 24, 24, 400, 2, 3, 6, 1},
-                 {CV_PRECISION_FP16, 24, 24, 4096, 6, 6, 6, 0}};
+                 {CV_PRECISION_FP16, 24, 24, 4096, 6, 6, 6, 0}, {CV_PRECISION_FP32, 9, 24, 400, 6, 6, 0, 0},
+                 {CV_PRECISION_TF32, 14, 24, 400, 6, 6, 5, 0}, {CV_PRECISION_TF32, 9, 20, 400, 5, 5, 3, 0}};
     for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
         cv_precision_t prec = cases[ci].prec;
         int64_t hw = cases[ci].hw, mid = cases[ci].mid;

@@ -79,15 +79,20 @@ static inline act_t act_of(const cv_cuda_t *cuda, const cv_step_run_t *run, int 
 
 /* Whether the wave stores value v channels innermost, [N, H, W, C]
  * (cv_cuda_t.small_planes_nhwc): where the plan allows it
- * (cv_plan_value_t.channels_inner_ok), v is half (act_of), its planes are
- * small (cv_cuda_t.nhwc_max_pixels) and 8 | C (whole 16-byte vectors of
- * channels). A function of v's shape alone past the plan's flag, so that
+ * (cv_plan_value_t.channels_inner_ok), v is stored as the GEMMs'
+ * operands are (half in an FP16/BF16 wave, act_of; FP32 in an FP32 or
+ * TF32 one), its planes are small (cv_cuda_t.nhwc_max_pixels) and 8 | C
+ * (whole 16-byte vectors of channels). A function of v's shape alone past the plan's flag, so that
  * the Conv that writes v, every Conv that reads it and a Conv whose
  * residual it is all agree. */
 static inline bool nhwc_of(const cv_cuda_t *cuda, const cv_step_run_t *run, int v)
 {
-    if (v < 0 || !cuda->small_planes_nhwc || !run->plan->values[v].channels_inner_ok || act_of(cuda, run, v) == ACT_F32)
-        return false;
+    if (v < 0 || !cuda->small_planes_nhwc || !run->plan->values[v].channels_inner_ok) return false;
+    /* stored as the wave's GEMM operands are: half in an FP16/BF16 wave
+     * (not where CARAVEL_HALF_ACTIVATIONS=fp32 keeps it FP32), FP32 in an
+     * FP32 or TF32 one */
+    bool half_wave = run->precision == CV_PRECISION_FP16 || run->precision == CV_PRECISION_BF16;
+    if ((act_of(cuda, run, v) != ACT_F32) != half_wave) return false;
     const cv_shape_t *s = &run->plan->values[v].shape;
     return s->ndim == 4 && s->dims[1] % 8 == 0 && s->dims[2] * s->dims[3] <= cuda->nhwc_max_pixels;
 }

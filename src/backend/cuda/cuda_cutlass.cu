@@ -103,9 +103,11 @@ template <typename K> cutlass::Status kernel_run(const cv_cutlass_conv_t *c, int
  * M contiguous, a Y stored channels innermost). The tree indexes the bias
  * by m whichever way D is laid out. */
 template <typename T, typename Tile, typename Cluster, typename KernelSchedule, typename EpilogueSchedule,
-          typename LayoutB = cutlass::layout::RowMajor, typename LayoutCD = cutlass::layout::RowMajor>
+          typename LayoutB = cutlass::layout::RowMajor, typename LayoutCD = cutlass::layout::RowMajor,
+          typename TD = T>
 struct conv_gemm {
-    static constexpr int align = 16 / sizeof(T); /* TMA: 16-byte rows */
+    /* TD: C's and D's elements (float where A and B are TF32) */
+    static constexpr int align_cd = 16 / sizeof(TD); /* TMA: 16-byte rows */
     /* clamp(beta * C + (acc + bias[m]), lo, hi): the bias a pointer per
      * batch (its tenant's), C the residual (beta 0: not read at all). */
     using bias = fusion::Sm90ColBroadcast<0, Tile, float *, float, Stride<_1, _0, int64_t>, 1>;
@@ -113,13 +115,13 @@ struct conv_gemm {
                                           fusion::Sm90AccFetch, bias>;
     using with_residual =
         fusion::Sm90EVT<fusion::Sm90Compute<cutlass::homogeneous_multiply_add, float, float, kRound>,
-                        fusion::Sm90ScalarBroadcast<float>, fusion::Sm90SrcFetch<T>, acc_plus_bias>;
-    using evt = fusion::Sm90EVT<fusion::Sm90Compute<cutlass::epilogue::thread::Clamp, T, float, kRound>,
+                        fusion::Sm90ScalarBroadcast<float>, fusion::Sm90SrcFetch<TD>, acc_plus_bias>;
+    using evt = fusion::Sm90EVT<fusion::Sm90Compute<cutlass::epilogue::thread::Clamp, TD, float, kRound>,
                                 with_residual>;
 
     using epilogue = typename cutlass::epilogue::collective::CollectiveBuilder<
         cutlass::arch::Sm90, cutlass::arch::OpClassTensorOp, Tile, Cluster,
-        cutlass::epilogue::collective::EpilogueTileAuto, float, float, T, LayoutCD, align, T, LayoutCD, align,
+        cutlass::epilogue::collective::EpilogueTileAuto, float, float, TD, LayoutCD, align_cd, TD, LayoutCD, align_cd,
         EpilogueSchedule, evt>::CollectiveOp;
     using kernel = typename kernel_of<T, LayoutB, Tile, Cluster, KernelSchedule, epilogue>::kernel;
     using gemm = cutlass::gemm::device::GemmUniversalAdapter<kernel>;
@@ -136,7 +138,7 @@ struct conv_gemm {
             {{m, n, k, l}},
             {(const T **)c->a, cutlass::make_cute_packed_stride(stride_a{}, make_shape(m, k, 1)), (const T **)c->b,
              cutlass::make_cute_packed_stride(stride_b{}, make_shape(n, k, 1))},
-            {{}, (const T **)c->c, cutlass::make_cute_packed_stride(stride_c{}, make_shape(m, n, 1)), (T **)c->d,
+            {{}, (const TD **)c->c, cutlass::make_cute_packed_stride(stride_c{}, make_shape(m, n, 1)), (TD **)c->d,
              cutlass::make_cute_packed_stride(stride_d{}, make_shape(m, n, 1))},
             hardware(c, sm_count)};
         /* The tree's arguments nest as its nodes: {children..., op}. */
@@ -335,6 +337,13 @@ using nhwc_wide = conv_gemm<cutlass::half_t, Shape<_128, _64, _64>, cluster_1, c
                             cutlass::layout::ColumnMajor, cutlass::layout::ColumnMajor>;
 using nhwc_narrow = conv_gemm<cutlass::half_t, Shape<_64, _64, _64>, cluster_1, pingpong, pingpong_epi,
                               cutlass::layout::ColumnMajor, cutlass::layout::ColumnMajor>;
+/* The same for TF32 tenants: A and B FP32 read as TF32 (Hopper's TF32
+ * MMA reads K-contiguous operands only, which these are), C and D FP32;
+ * K tiles of 32 (128 bytes, as the half kernels' 64). */
+using nhwc_tf32_wide = conv_gemm<cutlass::tfloat32_t, Shape<_128, _64, _32>, cluster_1, cooperative, cooperative_epi,
+                                 cutlass::layout::ColumnMajor, cutlass::layout::ColumnMajor, float>;
+using nhwc_tf32_narrow = conv_gemm<cutlass::tfloat32_t, Shape<_64, _64, _32>, cluster_1, pingpong, pingpong_epi,
+                                   cutlass::layout::ColumnMajor, cutlass::layout::ColumnMajor, float>;
 
 /* The device's SM count (the persistent grid) and whether it is a
  * Hopper, the one target these kernels are built for; 0 when unknown. */
@@ -364,6 +373,7 @@ device_facts facts_of(int device)
  * idle: those take the 64-row tile. */
 template <typename F> auto with_kernel(const cv_cutlass_conv_t *c, F f)
 {
+    if (c->cd_m_major && c->prec == CV_PRECISION_TF32) return c->m >= 128 ? f(nhwc_tf32_wide()) : f(nhwc_tf32_narrow());
     if (c->cd_m_major) return c->m >= 128 ? f(nhwc_wide()) : f(nhwc_narrow());
     if (c->b_k_major) return c->m >= 128 ? f(planes_wide()) : f(planes_narrow());
     return c->m >= 128 ? f(wide()) : f(narrow());
@@ -379,8 +389,12 @@ extern "C" bool cv_cutlass_conv_fits(const cv_cutlass_conv_t *c)
 {
     /* TMA: rows of 16 bytes (K for A; N for B, C and D unless B is
      * K-contiguous, when C and D are written without TMA); int extents. */
-    return facts_of(c->device).hopper && c->prec == CV_PRECISION_FP16 && c->k % 8 == 0 &&
-           (c->b_k_major || c->n % 8 == 0) && (!c->cd_m_major || (c->b_k_major && c->m % 8 == 0)) &&
+    /* FP16; TF32 only with C and D channels innermost (the kernels built
+     * for it). 16-byte rows: 8 halves, 4 floats. */
+    bool half = c->prec == CV_PRECISION_FP16, tf32 = c->prec == CV_PRECISION_TF32 && c->cd_m_major;
+    int64_t row = half ? 8 : 4;
+    return facts_of(c->device).hopper && (half || tf32) && c->k % row == 0 && (c->b_k_major || c->n % row == 0) &&
+           (!c->cd_m_major || (c->b_k_major && c->m % row == 0)) &&
            c->m > 0 && c->m <= INT32_MAX && c->n <= INT32_MAX && c->k <= INT32_MAX && c->batch > 0 &&
            c->batch <= INT32_MAX;
 }

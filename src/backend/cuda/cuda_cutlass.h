@@ -19,8 +19,9 @@ extern "C" {
  * the tap columns of small planes), C_l (the residual) and D_l M x N with
  * N contiguous. a, b, c, d, bias: device tables of `batch` pointers each
  * (c, bias: NULL for none); every pointer 16-byte aligned, except C's and
- * D's when b_k_major (element-aligned). The elements are prec's (FP16),
- * the bias FP32. */
+ * D's when b_k_major (element-aligned). The elements are prec's (FP16;
+ * TF32 with cd_m_major: A and B FP32 read as TF32, C and D FP32), the
+ * bias FP32. */
 typedef struct cv_cutlass_conv {
     int device;
     cv_precision_t prec;

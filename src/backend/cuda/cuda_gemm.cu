@@ -1096,8 +1096,9 @@ static __global__ void nhwc_epilogue_kernel(const TS *c, int64_t part, int split
  * memory at (tap, channel). Rows of the staged window are cb + PAD
  * elements apart, which spreads a warp's reads over the banks and keeps
  * them 16-byte aligned. Needs 8 | C and 8 | cb (nhwc_of; the launcher),
- * X and col 16-byte aligned. Grid: x pixels * channel blocks, y rows
- * (looping past 65535). Shared memory: im2col_nhwc_smem. */
+ * X and col 16-byte aligned; T half or float (16 bytes: 8 or 4
+ * elements a load). Grid: x pixels * channel blocks, y rows (looping
+ * past 65535). Shared memory: im2col_nhwc_smem. */
 #define IM2COL_NHWC_THREADS 128
 #define IM2COL_NHWC_SMEM 49152 /* the most a block may take without opting in */
 #define IM2COL_NHWC_PAD 8
@@ -1114,7 +1115,8 @@ static __global__ void __launch_bounds__(IM2COL_NHWC_THREADS)
     const int kw_n = (int)g.k[2], kk = (int)(g.k[1] * g.k[2]);
     const int64_t k = (int64_t)channels * kk, in_row = (int64_t)in_h * in_w * channels;
     const int pixel = (int)(blockIdx.x / channel_blocks), c0 = (int)(blockIdx.x - pixel * channel_blocks) * cb;
-    const int cn = min(cb, channels - c0), vectors = cn / 8, stride = cb + IM2COL_NHWC_PAD, length = cn * kk;
+    constexpr int EV = 16 / sizeof(T); /* elements a 16-byte load */
+    const int cn = min(cb, channels - c0), vectors = cn / EV, stride = cb + IM2COL_NHWC_PAD, length = cn * kk;
     const int oh = pixel / out_w, bh = oh * (int)g.s[1] - (int)g.p[1];
     const int bw = (pixel - oh * out_w) * (int)g.s[2] - (int)g.p[2];
     for (int64_t n = blockIdx.y; n < rows; n += gridDim.y) {
@@ -1122,10 +1124,10 @@ static __global__ void __launch_bounds__(IM2COL_NHWC_THREADS)
         for (int i = threadIdx.x; i < kk * vectors; i += IM2COL_NHWC_THREADS) {
             int tap = i / vectors, v = i - tap * vectors, kh = tap / kw_n;
             int ih = bh + kh * (int)g.d[1], iw = bw + (tap - kh * kw_n) * (int)g.d[2];
-            uint4 q = make_uint4(0, 0, 0, 0); /* all-zero bits: +0 in FP16 and BF16 */
+            uint4 q = make_uint4(0, 0, 0, 0); /* all-zero bits: +0 in FP32, FP16 and BF16 */
             if (ih >= 0 && ih < in_h && iw >= 0 && iw < in_w)
-                q = *reinterpret_cast<const uint4 *>(xn + ((int64_t)ih * in_w + iw) * channels + v * 8);
-            *reinterpret_cast<uint4 *>(win + tap * stride + v * 8) = q;
+                q = *reinterpret_cast<const uint4 *>(xn + ((int64_t)ih * in_w + iw) * channels + v * EV);
+            *reinterpret_cast<uint4 *>(win + tap * stride + v * EV) = q;
         }
         __syncthreads();
         T *__restrict__ cr = col + (n * pixels + pixel) * k + (int64_t)c0 * kk;
@@ -1550,8 +1552,13 @@ static bool conv_fused_fits(const cv_cuda_t *cuda, const cv_step_run_t *run, con
 {
     const conv_geom_t *g = &p->g;
     if (!cuda->fused_everywhere && (g->m < 64 || p->k < 64)) return false;
-    if (p->prec != CV_PRECISION_FP16 || g->group != 1 || p->strided || p->convert_w || p->acts.y != ACT_F16 ||
-        (p->res && p->acts.res != ACT_F16) || (p->direct && p->acts.x != ACT_F16))
+    /* FP16 with its activations half, or TF32 (FP32 activations) writing
+     * a Y channels innermost (the kernels that read K-contiguous columns:
+     * Hopper's TF32 MMA reads no other) */
+    act_t act = p->prec == CV_PRECISION_FP16 ? ACT_F16 : ACT_F32;
+    bool prec_ok = p->prec == CV_PRECISION_FP16 || (p->prec == CV_PRECISION_TF32 && p->y_nhwc);
+    if (!prec_ok || g->group != 1 || p->strided || p->convert_w || p->acts.y != act ||
+        (p->res && p->acts.res != act) || (p->direct && p->acts.x != act))
         return false;
     /* K-contiguous columns (small planes): Y and the residual are
      * written element by element, at any alignment */
@@ -1621,7 +1628,7 @@ static bool conv_plan_make(const cv_cuda_t *cuda, const cv_step_run_t *run, bool
     p->y_nhwc = nhwc_of(cuda, run, run->node->outputs[0]);
     p->res_nhwc = r && nhwc_of(cuda, run, run->node->inputs[3]);
     bool nhwc = p->x_nhwc || p->y_nhwc || p->res_nhwc;
-    CV_ASSERT(!nhwc || (g->group == 1 && !p->depthwise && is_half(p->prec)));
+    CV_ASSERT(!nhwc || (g->group == 1 && !p->depthwise));
     CV_ASSERT(!p->y_nhwc || !p->res || p->res_nhwc); /* the plan marks an output only with its residual */
     if (nhwc) {
         if (g->mg > (int64_t)65535 * CT_TILE) return false; /* the channels epilogue's grid */
@@ -1640,8 +1647,9 @@ static bool conv_plan_make(const cv_cuda_t *cuda, const cv_step_run_t *run, bool
          * whole pixels into them. 8 | C (nhwc_of). */
         CV_ASSERT(g->c % 8 == 0 && d->in[0] == 1 && d->k[0] == 1 && d->out[0] == 1 && d->p[0] == 0);
         p->k_major = true;
-    } else if (cuda->conv_k_major && p->channels_c && !own_pointwise && g->group == 1 && d->in[0] == 1 &&
-               d->k[0] == 1 && d->out[0] == 1 && d->p[0] == 0) { /* im2col_rows_kernel: planes, no depth */
+    } else if (cuda->conv_k_major && p->channels_c && is_half(p->prec) && !own_pointwise && g->group == 1 &&
+               d->in[0] == 1 && d->k[0] == 1 && d->out[0] == 1 && d->p[0] == 0) {
+        /* im2col_rows_kernel: half columns of planes, no depth */
         int64_t tile = IM2COL_ROWS_SMEM / (p->in_plane * (int64_t)p->es);
         tile = CV_MIN(tile, CV_MIN((int64_t)IM2COL_ROWS_TILE, (int64_t)IM2COL_ROWS_COLUMNS / p->kk));
         tile = CV_MIN(tile, g->c) / 8 * 8; /* runs of 8 (im2col_rows_kernel): 8 | C, a tile of 8s */
@@ -1680,7 +1688,7 @@ static bool conv_plan_make(const cv_cuda_t *cuda, const cv_step_run_t *run, bool
     if ((p->prec == CV_PRECISION_FP32 && cuda->fp32_3xtf32) || (p->prec == CV_PRECISION_TF32 && cuda->tf32_cutlass)) {
         p->f32_aligned = (uintptr_t)run->outputs[0]->data % 16 == 0 && (!p->direct || (uintptr_t)x->data % 16 == 0);
         cv_cutlass_sgemm_t sg = f32_gemm(cuda, p, NULL, 0, g->n * g->group * p->split);
-        p->all_f32 = !p->strided && cv_cutlass_sgemm_fits(&sg);
+        p->all_f32 = !p->strided && !p->channels_c && cv_cutlass_sgemm_fits(&sg); /* (they write planes) */
         p->fused_f32 = p->all_f32 && p->split == 1 && g->group == 1 && acts.y == ACT_F32 &&
                        (!p->res || acts.res == ACT_F32);
     }
@@ -1770,11 +1778,11 @@ static cv_status launch_im2col_nhwc(cv_cuda_t *cuda, const conv_plan_t *p, const
     int64_t cb = ((int64_t)IM2COL_NHWC_SMEM / ((int64_t)p->es * p->kk) - IM2COL_NHWC_PAD) / 8 * 8;
     cb = CV_MIN(cb, g->c);
     int64_t blocks_c = (g->c + cb - 1) / cb;
-    CV_ASSERT(cb >= 8 && g->c % 8 == 0 && p->acts.x != ACT_F32 && p->pixels * blocks_c <= INT32_MAX &&
+    CV_ASSERT(cb >= 8 && g->c % 8 == 0 && act_size(p->acts.x) == p->es && p->pixels * blocks_c <= INT32_MAX &&
               (uintptr_t)xn % 16 == 0 && (uintptr_t)col % 16 == 0);
     dim3 grid((unsigned)(p->pixels * blocks_c), (unsigned)CV_MIN(rows, 65535));
     size_t smem = im2col_nhwc_smem(p->kk, (int)cb, p->es);
-    with_half_act(p->acts.x, [&](auto tx) {
+    with_act(p->acts.x, [&](auto tx) { /* X as the columns are: es bytes (the smem's size) */
         using T = decltype(tx);
         im2col_nhwc_kernel<T><<<grid, IM2COL_NHWC_THREADS, smem, cuda->stream>>>(
             (const T *)xn, (T *)col, rows, (int)g->c, (int)cb, (int)blocks_c, g->dims);
