@@ -611,12 +611,12 @@ static void mark_half_values(cv_plan_t *plan)
     }
 }
 
-/* A 2-D Conv of one group whose window has at most 1024 taps and whose
+/* A 2-D Conv of one group whose window has at most 768 taps and whose
  * strides, dilations and pads stay below 2^20: what a backend that
  * stores activations channels innermost computes from them (a CUDA block
- * stages one output pixel's window of 8 channels or more in shared
- * memory and places its taps in 32 bits, cuda_gemm.cu's
- * im2col_nhwc_kernel). */
+ * stages one output pixel's window of 8 channels or more in 48 KB of
+ * shared memory, 768 taps of 8 floats and their padding, and places its
+ * taps in 32 bits: cuda_gemm.cu's im2col_nhwc_kernel). */
 static bool conv_one_group(const cv_plan_t *plan, const cv_node_t *n)
 {
     if (!conv_2d(plan, n) || cv_node_attr_int(n, "group", 1) != 1) return false;
@@ -628,10 +628,10 @@ static bool conv_one_group(const cv_plan_t *plan, const cv_node_t *n)
             if (v[i] < 0 || v[i] >= ((int64_t)1 << 20)) return false;
     }
     const cv_plan_value_t *w = &plan->values[n->inputs[1]];
-    return w->shape.ndim == 4 && w->shape.dims[2] * w->shape.dims[3] <= 1024;
+    return w->shape.ndim == 4 && w->shape.dims[2] * w->shape.dims[3] <= 768;
 }
 
-/* Which half activations may be stored channels innermost
+/* Which activations may be stored channels innermost
  * (channels_inner_ok): see plan.h. In a ResNet: every activation of a
  * stage but those a MaxPool or the final pool reads (the block outputs
  * and the values inside the blocks); in a MobileNetV2: the block outputs

@@ -861,7 +861,7 @@ static void test_conv_channels_c(void **state)
  * With CUTLASS asked for those Ys (CARAVEL_NHWC_GEMM=cutlass, and
  * fused_everywhere for the narrow ones and the split K), every Conv
  * writing such a Y from K-contiguous columns is one fused launch in FP16
- * (none in BF16 or FP32; TF32's from channels-innermost X).
+ * (none in BF16 or FP32; in TF32 those with X channels innermost too).
  * Each way within tolerance of the CPU's FP32 wave and of the same wave
  * with every activation in planes, each slice within it of its tenant
  * alone, and the plan again with the members in the other order (its
@@ -886,8 +886,9 @@ static void test_small_planes_nhwc(void **state)
      * 20 middle channels c3 reads no K-contiguous columns (8 does not
      * divide them), which CUTLASS's kernel needs. FP32 and TF32 waves keep
      * their activations FP32 and channels innermost alike; TF32's Convs
-     * whose X is channels innermost fuse (c1's X, the FP32 input in
-     * planes, makes no K-contiguous columns in FP32), FP32's none. */
+     * with X and Y channels innermost fuse (c1's X, the FP32 input in
+     * planes, makes no K-contiguous columns in FP32; c7 writes planes),
+     * FP32's none. */
     const struct {
         cv_precision_t prec;
         int64_t hw, mid, max_pixels;

@@ -614,17 +614,17 @@ extern "C" cv_status cv_cuda_run_on_host(cv_cuda_t *cuda, const cv_step_run_t *r
 /* ---- steps ---------------------------------------------------------------- */
 
 /* Whether a step reads or writes an activation the wave keeps in half
- * (act_of; channels innermost too, which only half values are): the
- * host's kernels read and write FP32 planes alone, so such a step never
- * falls back. The plan gives such values to 2-D Convs and MaxPools only,
- * whose kernels take any real extents. */
-static bool step_keeps_half(const cv_cuda_t *cuda, const cv_step_run_t *run)
+ * (act_of) or channels innermost (nhwc_of): the host's kernels read and
+ * write FP32 planes alone, so such a step never falls back. The plan
+ * gives such values to 2-D Convs and MaxPools only, whose kernels take any
+ * real extents. */
+static bool step_device_only(const cv_cuda_t *cuda, const cv_step_run_t *run)
 {
     const cv_node_t *n = run->node;
     for (int i = 0; i < n->ninputs; i++)
-        if (act_of(cuda, run, n->inputs[i]) != ACT_F32) return true;
+        if (act_of(cuda, run, n->inputs[i]) != ACT_F32 || nhwc_of(cuda, run, n->inputs[i])) return true;
     for (int o = 0; o < n->noutputs; o++)
-        if (act_of(cuda, run, n->outputs[o]) != ACT_F32) return true;
+        if (act_of(cuda, run, n->outputs[o]) != ACT_F32 || nhwc_of(cuda, run, n->outputs[o])) return true;
     return false;
 }
 
@@ -633,7 +633,7 @@ static cv_status cuda_dispatch(cv_cuda_t *cuda, const cv_step_run_t *run, cv_err
     cuda_op_fn entry = op_entries[run->node->op];
     if (!entry) return cv_cuda_run_on_host(cuda, run, err);
     cv_status st = entry(cuda, run, err);
-    if (st == CV_STATUS_UNSUPPORTED && step_keeps_half(cuda, run)) return st; /* the refusal stands */
+    if (st == CV_STATUS_UNSUPPORTED && step_device_only(cuda, run)) return st; /* the refusal stands */
     if (st == CV_STATUS_UNSUPPORTED) {
         /* Entries refuse a case before they launch anything. */
         cv_log(CV_LOG_DEBUG, "cuda: %s: %s; running it on the host", cv_op_name(run->node->op), err ? err->msg : "");

@@ -337,12 +337,14 @@ using nhwc_wide = conv_gemm<cutlass::half_t, Shape<_128, _64, _64>, cluster_1, c
                             cutlass::layout::ColumnMajor, cutlass::layout::ColumnMajor>;
 using nhwc_narrow = conv_gemm<cutlass::half_t, Shape<_64, _64, _64>, cluster_1, pingpong, pingpong_epi,
                               cutlass::layout::ColumnMajor, cutlass::layout::ColumnMajor>;
-/* The same for TF32 tenants: A and B FP32 read as TF32 (Hopper's TF32
- * MMA reads K-contiguous operands only, which these are), C and D FP32;
- * K tiles of 32 (128 bytes, as the half kernels' 64). */
-using nhwc_tf32_wide = conv_gemm<cutlass::tfloat32_t, Shape<_128, _64, _32>, cluster_1, cooperative, cooperative_epi,
+/* The same for TF32 tenants: A and B FP32, which the builder gives
+ * TF32's MMA (Hopper's reads K-contiguous operands only, which these are)
+ * and TMA loads rounding to TF32, as cuBLAS's TF32 does (declared as
+ * tfloat32_t they would be taken as TF32 already, bits truncated); C and
+ * D FP32; K tiles of 32 (128 bytes, as the half kernels' 64). */
+using nhwc_tf32_wide = conv_gemm<float, Shape<_128, _64, _32>, cluster_1, cooperative, cooperative_epi,
                                  cutlass::layout::ColumnMajor, cutlass::layout::ColumnMajor, float>;
-using nhwc_tf32_narrow = conv_gemm<cutlass::tfloat32_t, Shape<_64, _64, _32>, cluster_1, pingpong, pingpong_epi,
+using nhwc_tf32_narrow = conv_gemm<float, Shape<_64, _64, _32>, cluster_1, pingpong, pingpong_epi,
                                    cutlass::layout::ColumnMajor, cutlass::layout::ColumnMajor, float>;
 
 /* The device's SM count (the persistent grid) and whether it is a

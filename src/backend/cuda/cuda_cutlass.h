@@ -28,7 +28,7 @@ typedef struct cv_cutlass_conv {
     int64_t m, n, k, batch;
     bool b_k_major;
     /* C_l and D_l M x N with M contiguous instead (a Y stored channels
-     * innermost, [P, M] a row; leading dimension M, 8 | M): written
+     * innermost, [P, M] a row; leading dimension M, 16 bytes of M): written
      * through TMA like the planes of 16-byte rows; needs b_k_major and
      * 16-byte aligned pointers. */
     bool cd_m_major;

@@ -1688,7 +1688,8 @@ static bool conv_plan_make(const cv_cuda_t *cuda, const cv_step_run_t *run, bool
     if ((p->prec == CV_PRECISION_FP32 && cuda->fp32_3xtf32) || (p->prec == CV_PRECISION_TF32 && cuda->tf32_cutlass)) {
         p->f32_aligned = (uintptr_t)run->outputs[0]->data % 16 == 0 && (!p->direct || (uintptr_t)x->data % 16 == 0);
         cv_cutlass_sgemm_t sg = f32_gemm(cuda, p, NULL, 0, g->n * g->group * p->split);
-        p->all_f32 = !p->strided && !p->channels_c && cv_cutlass_sgemm_fits(&sg); /* (they write planes) */
+        /* (they write planes, from planes) */
+        p->all_f32 = !p->strided && !nhwc && !p->fused && !p->channels_c && cv_cutlass_sgemm_fits(&sg);
         p->fused_f32 = p->all_f32 && p->split == 1 && g->group == 1 && acts.y == ACT_F32 &&
                        (!p->res || acts.res == ACT_F32);
     }
@@ -1770,7 +1771,7 @@ static cv_status conv_tables(cv_cuda_t *cuda, const cv_step_run_t *run, const co
 /* im2col_nhwc_kernel for `rows` rows of X (from xn on) into col: as many
  * channels a block as its window's shared memory holds (ResNet-50's 3x3s:
  * all of them), 8 at least (the plan marks no value whose readers' windows
- * exceed 1024 taps, so 8 always fit). */
+ * exceed 768 taps, so 8 always fit, of floats too). */
 static cv_status launch_im2col_nhwc(cv_cuda_t *cuda, const conv_plan_t *p, const char *xn, char *col, int64_t rows,
                                     cv_err_t *err)
 {
@@ -2142,12 +2143,15 @@ extern "C" cv_status cv_cuda_conv(cv_cuda_t *cuda, const cv_step_run_t *run, cv_
                         n->fused_residual && run->ninputs > 3 ? act_of(cuda, run, n->inputs[3]) : ACT_F32};
     conv_plan_t p;
     if (!conv_plan_make(cuda, run, multi, cv_cuda_members_indirect(cuda), acts, &p)) {
-        /* The host reads and writes FP32 alone. The plan keeps half only
-         * the activations of 2-D convolutions, whose extents the device
-         * kernels take far beyond any real model's. */
-        if (acts.x != ACT_F32 || acts.y != ACT_F32 || acts.res != ACT_F32)
+        /* The host reads and writes FP32 planes alone. The plan keeps half
+         * (or channels innermost) only the activations of 2-D
+         * convolutions, whose extents the device kernels take far beyond
+         * any real model's. */
+        if (acts.x != ACT_F32 || acts.y != ACT_F32 || acts.res != ACT_F32 || nhwc_of(cuda, run, n->inputs[0]) ||
+            nhwc_of(cuda, run, n->outputs[0]) || (n->fused_residual && nhwc_of(cuda, run, n->inputs[3])))
             return cv_errorf(err, CV_STATUS_UNSUPPORTED,
-                             "a Conv too large for the device's kernels reads or writes half activations");
+                             "a Conv too large for the device's kernels reads or writes half or channels-innermost "
+                             "activations");
         return cv_cuda_run_on_host(cuda, run, err);
     }
     int *slice_of_row = (int *)cv_calloc((size_t)p.g.n + 1, sizeof(int));

@@ -93,7 +93,7 @@ typedef struct cv_cuda {
      * run on a GPU. */
     bool channels_spans;
     long conv_channels_span_launches; /* for tests */
-    /* Half activations of small planes stored channels innermost,
+    /* Activations of small planes stored channels innermost,
      * [N, H, W, C], between the 2-D Convs of one group that write and
      * read them (cv_plan_value_t.channels_inner_ok; cuda_act.cuh,
      * nhwc_of): the GEMM writes Y itself (no C in the workspace), the
