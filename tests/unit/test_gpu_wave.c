@@ -640,6 +640,19 @@ static void chain_wave_make(chain_wave_t *w, cv_precision_t prec, uint64_t seed0
     chain_wave_fill(w, hw, x_seed);
 }
 
+/* The outputs of one wave run n ways, each within the precision's
+ * tolerance of the first (else fails, naming both ways); frees them. */
+static void ways_agree(cv_tensor_t *out, int n, const char *const *names, cv_precision_t prec)
+{
+    for (int way = 1; way < n; way++) {
+        double d_ways = cv_test_rel_diff(&out[way], &out[0]);
+        printf("    %s vs %s %.2e\n", names[way], names[0], d_ways);
+        if (!(d_ways <= tolerance(prec)))
+            fail_msg("%s: %s vs %s %g", precision_name(prec), names[way], names[0], d_ways);
+    }
+    for (int way = 0; way < n; way++) cv_tensor_free(&out[way]);
+}
+
 /* Plan p (already run on w's members) run again with the members in the
  * other order, so that a cached graph of it is rebound: within the
  * precision's tolerance of the CPU's wave of that order (else fails). */
@@ -828,13 +841,9 @@ static void test_conv_channels_c(void **state)
                    name, ran, d, worst_solo);
             cv_plan_destroy(p);
         }
-        for (int way = 1; way < WAYS; way++) {
-            double d_ways = cv_test_rel_diff(&out[way], &out[0]);
-            printf("    %s vs C in planes %.2e\n", ways[way].name, d_ways);
-            if (!(d_ways <= tolerance(prec)))
-                fail_msg("%s: %s vs C in planes %g", precision_name(prec), ways[way].name, d_ways);
-        }
-        for (int way = 0; way < WAYS; way++) cv_tensor_free(&out[way]);
+        const char *names[WAYS];
+        for (int way = 0; way < WAYS; way++) names[way] = ways[way].name;
+        ways_agree(out, WAYS, names, prec);
         chain_wave_free(&w);
     }
     cuda->conv_channels_c = was;
@@ -956,13 +965,7 @@ static void test_small_planes_nhwc(void **state)
             if (way > 0) members_reversed(&w, p, prec);
             cv_plan_destroy(p);
         }
-        for (int way = 1; way < WAYS; way++) {
-            double d_ways = cv_test_rel_diff(&out[way], &out[0]);
-            printf("  %s vs planes %.2e\n", names[way], d_ways);
-            if (!(d_ways <= tolerance(prec)))
-                fail_msg("%s: %s vs planes %g", precision_name(prec), names[way], d_ways);
-        }
-        for (int way = 0; way < WAYS; way++) cv_tensor_free(&out[way]);
+        ways_agree(out, WAYS, names, prec);
         chain_wave_free(&w);
     }
     cuda->small_planes_nhwc = was;
